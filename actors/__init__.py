@@ -1,0 +1,1 @@
+"""celeriac.actors."""

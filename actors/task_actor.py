@@ -1,0 +1,60 @@
+"""Execution slots: pykka actors that run deliveries and tell the outcome back.
+
+A worker with concurrency N has N slot actors (N threads). Each slot holds its own instance of
+every class-based task it has run, so state set in ``on_start`` lives across messages, and
+answers through an injected ``reply`` callable (the runtime wires it to the connection's
+inproc socket; this layer knows no sockets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pykka
+
+from celeriac._execution import TaskExecutor
+
+__all__ = ["Delivery", "TaskSlot"]
+
+#: reply(slot_index, done_header, body, release): hand an outcome back to the connection.
+Reply = Callable[[int, dict[str, Any], bytes], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One task as the hub delivered it: decoded header, raw body, delivery metadata."""
+
+    header: dict[str, Any]
+    body: bytes
+    meta: dict[str, Any]
+
+
+class TaskSlot(pykka.ThreadingActor):  # type: ignore[misc]
+    """One execution slot: runs deliveries one at a time, in its own thread."""
+
+    def __init__(
+        self,
+        index: int,
+        executor: TaskExecutor,
+        reply: Reply,
+        on_stop_hook: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.index = index
+        self.executor = executor
+        self.reply = reply
+        self._on_stop_hook = on_stop_hook
+
+    def on_receive(self, message: Any) -> Any:
+        """Run a :class:`Delivery` and reply with its outcome."""
+        if isinstance(message, Delivery):
+            done, body = self.executor.execute(message.header, message.body, message.meta)
+            self.reply(self.index, done, body)
+        return None
+
+    def on_stop(self) -> None:
+        """Release per-thread resources (the reply socket)."""
+        if self._on_stop_hook is not None:
+            self._on_stop_hook()

@@ -1,0 +1,30 @@
+"""celeriac: a distributed task framework on actors and ZeroMQ.
+
+The public API is re-exported here; every other module name starting with ``_`` is internal.
+Public submodules keep Celery's import paths: ``celeriac.signals``, ``celeriac.states``,
+``celeriac.exceptions``, ``celeriac.result``, ``celeriac.testing``.
+"""
+
+from __future__ import annotations
+
+from . import exceptions, signals, states
+from ._app import App, Celery, shared_task
+from ._task import Request, Task
+from .exceptions import CeleriacError
+from .result import AsyncResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "App",
+    "AsyncResult",
+    "CeleriacError",
+    "Celery",
+    "Request",
+    "Task",
+    "__version__",
+    "exceptions",
+    "shared_task",
+    "signals",
+    "states",
+]

@@ -1,0 +1,281 @@
+"""``App``: configuration, the task registry, and the door to the runtime (reached lazily)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, overload
+
+from . import signals
+from ._clock import SYSTEM_CLOCK, Clock
+from ._conf import Settings
+from ._messages import build_task_header, new_task_id
+from ._serialization import dumps
+from ._task import FunctionTask, Task, current_request
+from .exceptions import AlreadyRegistered, ImproperlyConfigured, NotRegistered
+from .result import AsyncResult
+
+if TYPE_CHECKING:
+    from celeriac.runtime.client import Client
+
+__all__ = ["App", "shared_task"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_TASK_OPTIONS = frozenset(
+    {"ignore_result", "queue", "serializer", "max_retries", "priority", "acks_late", "typing"}
+)
+_apps: list[App] = []
+_shared: list[Callable[[App], Task[Any, Any]]] = []
+_registry_lock = threading.Lock()
+
+
+class App:
+    """A celeriac application: settings, tasks, and sending (``Celery`` is an alias).
+
+    ``App("proj", broker="tcp://127.0.0.1:5555", task_serializer="json")``: keyword arguments
+    are settings (Celery's names; an unknown name is an error with a "did you mean").
+    """
+
+    def __init__(
+        self,
+        main: str | None = None,
+        broker: str | None = None,
+        *,
+        backend: str | None = None,
+        include: Sequence[str] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        environ: Mapping[str, str] | None = None,
+        **settings: Any,
+    ) -> None:
+        self.main = main
+        self.clock = clock
+        self.conf = Settings(environ=os.environ if environ is None else environ)
+        if broker is not None:
+            settings["broker_url"] = broker
+        if backend is not None:
+            settings["result_backend"] = backend
+        if include is not None:
+            settings["include"] = list(include)
+        self.conf.update(settings)
+        self.tasks: dict[str, Task[Any, Any]] = {}
+        # One base class per app, so `class Thumbnail(app.Task)` knows its app.
+        self.Task: type[Task[Any, Any]] = type(
+            "Task", (Task,), {"app": self, "abstract": True, "__module__": __name__}
+        )
+        self._client_obj: Client | None = None
+        self._client_pid = 0
+        self._client_lock = threading.Lock()
+        self._finalized = False
+        with _registry_lock:
+            _apps.append(self)
+
+    def __repr__(self) -> str:
+        return f"<App {self.main or '__main__'}>"
+
+    # -- configuration ---------------------------------------------------------------------------
+
+    def config_from_object(
+        self, obj: object | str, *, namespace: str | None = None, silent: bool = False
+    ) -> None:
+        """Load settings from a module, class, mapping or dotted path (Celery's semantics)."""
+        self.conf.config_from_object(obj, namespace=namespace, silent=silent)
+
+    # -- tasks -----------------------------------------------------------------------------------
+
+    def gen_task_name(self, name: str, module: str) -> str:
+        """The default name of a task: ``module.function`` (``main`` stands for ``__main__``)."""
+        if module == "__main__" and self.main:
+            module = self.main
+        return f"{module}.{name}"
+
+    def register_task(self, task: Task[P, R]) -> Task[P, R]:
+        """Add a task object to the registry (decorators and subclassing call this)."""
+        existing = self.tasks.get(task.name)
+        if existing is not None and type(existing) is not type(task) and not (
+            isinstance(existing, FunctionTask) and isinstance(task, FunctionTask)
+        ):
+            raise AlreadyRegistered(f"a different task is already registered as {task.name!r}")
+        self.tasks[task.name] = task
+        return task
+
+    @overload
+    def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+
+    @overload
+    def task(
+        self, *, bind: Literal[True], name: str | None = None, **options: Any
+    ) -> Callable[[Callable[Concatenate[Any, P], R]], Task[P, R]]: ...
+
+    @overload
+    def task(
+        self, *, bind: Literal[False] = False, name: str | None = None, **options: Any
+    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def task(self, fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+        """Make a task of a function: ``@app.task`` or ``@app.task(name=..., bind=True, ...)``.
+
+        Options: ``name``, ``bind`` (pass the task as ``self``: ``self.request``,
+        ``self.log``), ``ignore_result``, ``queue``, ``serializer``, ``max_retries``,
+        ``priority``.
+        """
+        unknown = set(options) - _TASK_OPTIONS - {"name", "bind"}
+        if unknown:
+            raise ImproperlyConfigured(
+                f"unknown task option(s) {sorted(unknown)}; known: {sorted(_TASK_OPTIONS)}"
+            )
+
+        def decorate(func: Callable[..., Any]) -> Task[Any, Any]:
+            name = options.get("name") or self.gen_task_name(func.__qualname__, func.__module__)
+            extra = {k: v for k, v in options.items() if k not in ("name", "bind")}
+            task: FunctionTask[Any, Any] = FunctionTask(
+                self, func, name=name, bind=bool(options.get("bind")), options=extra
+            )
+            return self.register_task(task)
+
+        return decorate(fn) if fn is not None else decorate
+
+    def finalize(self) -> None:
+        """Bind every ``@shared_task`` declared so far to this app (idempotent)."""
+        with _registry_lock:
+            pending = list(_shared)
+        for declare in pending:
+            declare(self)
+        self._finalized = True
+
+    def get_task(self, name: str) -> Task[Any, Any]:
+        """The registered task of that name, or :class:`NotRegistered`."""
+        if not self._finalized:
+            self.finalize()
+        try:
+            return self.tasks[name]
+        except KeyError:
+            raise NotRegistered(f"task {name!r} is not registered with {self!r}") from None
+
+    # -- sending ---------------------------------------------------------------------------------
+
+    def send_task(
+        self,
+        name: str,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        task_id: str | None = None,
+        eta: float | None = None,
+        countdown: float | None = None,
+        expires: float | None = None,
+        queue: str | None = None,
+        serializer: str | None = None,
+        ignore_result: bool | None = None,
+        headers: Mapping[str, Any] | None = None,
+        priority: int | None = None,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
+    ) -> AsyncResult[Any]:
+        """Send a task by name (it need not be registered here); returns its AsyncResult."""
+        conf = self.conf
+        task_id = task_id or new_task_id()
+        if countdown is not None:
+            eta = self.clock.time() + countdown
+        if ignore_result is None:
+            ignore_result = bool(conf.task_ignore_result)
+        parent = current_request()
+        if parent is not None and parent.called_directly:
+            parent = None
+        content_type, body = dumps(
+            [list(args or ()), dict(kwargs or {}), {}], serializer or conf.task_serializer
+        )
+        header = build_task_header(
+            name,
+            task_id,
+            queue=queue or conf.task_default_queue,
+            content_type=content_type,
+            reply=not ignore_result,
+            ignore_result=ignore_result,
+            eta=eta,
+            expires=expires,
+            priority=priority,
+            root_id=parent.root_id if parent else None,
+            parent_id=parent.id if parent else None,
+            headers=headers,
+            timelimit=(soft_time_limit, time_limit) if (time_limit or soft_time_limit) else None,
+        )
+        if signals.before_task_publish.receivers:
+            signals.before_task_publish.send(
+                sender=name, body=body, exchange="", routing_key=header["queue"],
+                headers=header, properties={}, declare=[], retry_policy=None,
+            )
+        self._client().publish(task_id, header, body)
+        if signals.after_task_publish.receivers:
+            signals.after_task_publish.send(
+                sender=name, body=body, exchange="", routing_key=header["queue"], headers=header
+            )
+        return AsyncResult(task_id, self)
+
+    def AsyncResult(self, task_id: str) -> AsyncResult[Any]:  # noqa: N802 - Celery's name
+        """A handle on a task by id."""
+        return AsyncResult(task_id, self)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Block until the hub confirmed every publish so far (durable); raise if refused."""
+        if self._client_obj is not None:
+            self._client_obj.flush(timeout)
+
+    def close(self) -> None:
+        """Flush briefly, then close the connection to the hub."""
+        with self._client_lock:
+            client, self._client_obj = self._client_obj, None
+        if client is not None:
+            client.close()
+
+    def _client(self) -> Client:
+        """The connection to the hub, made on first use (and again in a forked child)."""
+        client = self._client_obj
+        if client is not None and self._client_pid == os.getpid():
+            return client
+        with self._client_lock:
+            if self._client_obj is None or self._client_pid != os.getpid():
+                from celeriac.runtime.client import Client  # noqa: PLC0415 - the core stays socket-free
+
+                self._client_obj = Client(self.conf.freeze(), clock=self.clock)
+                self._client_pid = os.getpid()
+            return self._client_obj
+
+
+Celery = App
+
+
+@overload
+def shared_task(fn: Callable[P, R], /) -> Task[P, R]: ...
+
+
+@overload
+def shared_task(**options: Any) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+
+def shared_task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    """Declare a task without an app; it is bound to every App when it finalizes.
+
+    The returned object is the task as registered with the most recently created App.
+    """
+
+    def declare(func: Callable[..., Any]) -> Task[Any, Any]:
+        def bind(app: App) -> Task[Any, Any]:
+            return app.task(**options)(func)
+
+        with _registry_lock:
+            _shared.append(bind)
+            apps = list(_apps)
+        if not apps:
+            raise ImproperlyConfigured(
+                "shared_task needs an App: create one before importing modules with shared tasks"
+            )
+        task = None
+        for app in apps:
+            task = bind(app)
+        assert task is not None
+        return task
+
+    return declare(fn) if fn is not None else declare

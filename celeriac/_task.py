@@ -1,0 +1,225 @@
+"""Tasks: ``Task[P, R]`` (typed calls), the per-call :class:`Request`, function and class tasks.
+
+A task object lives on both sides. In the client it publishes (``delay``, ``apply_async``); in a
+worker the same object, or for a class-based task one instance per execution slot, runs
+(``run``). The request of the call being executed is held in a context variable, so one task
+object serves many threads (and, later, asyncio tasks) at once.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar
+
+import structlog
+
+if TYPE_CHECKING:
+    from ._app import App
+    from .result import AsyncResult
+
+__all__ = ["FunctionTask", "Request", "Task", "current_request"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+
+@dataclass
+class Request:
+    """What a running task knows about the call it serves (``self.request`` in bound tasks)."""
+
+    id: str
+    task: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    retries: int = 0
+    hostname: str | None = None
+    root_id: str | None = None
+    parent_id: str | None = None
+    group: str | None = None
+    eta: float | None = None
+    expires: float | None = None
+    origin: str | None = None
+    delivery_info: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, Any] = field(default_factory=dict)
+    timelimit: tuple[float | None, float | None] = (None, None)
+    called_directly: bool = False
+    is_eager: bool = False
+
+
+_current: contextvars.ContextVar[Request | None] = contextvars.ContextVar(
+    "celeriac_request", default=None
+)
+
+
+def current_request() -> Request | None:
+    """The request of the task running in this thread or asyncio task, if any."""
+    return _current.get()
+
+
+def _to_epoch(value: dt.datetime | float | None) -> float | None:
+    if value is None or isinstance(value, int | float):
+        return value
+    if value.tzinfo is None:
+        # Naive datetimes are read as UTC, as Celery does with enable_utc.
+        value = value.replace(tzinfo=dt.UTC)
+    return value.timestamp()
+
+
+class Task(Generic[P, R_co]):
+    """A task type. Subclass ``app.Task`` for a class-based task, or decorate with ``app.task``.
+
+    Class attributes are the task's options (Celery's names): ``name``, ``ignore_result``,
+    ``queue``, ``serializer``, ``max_retries``, ``acks_late``. ``on_start`` runs once per
+    execution slot in a worker, before its first message, so state set there lives across
+    messages.
+    """
+
+    app: ClassVar[App]
+    name: ClassVar[str] = ""
+    abstract: ClassVar[bool] = True
+    bind: ClassVar[bool] = True  # a class task's run() always receives self
+    ignore_result: ClassVar[bool | None] = None
+    queue: ClassVar[str | None] = None
+    serializer: ClassVar[str | None] = None
+    max_retries: ClassVar[int | None] = 3
+    priority: ClassVar[int | None] = None
+    typing: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "abstract" not in cls.__dict__:
+            cls.abstract = False
+        app = getattr(cls, "app", None)
+        if not cls.abstract and app is not None and "run" in cls.__dict__:
+            if not cls.name:
+                cls.name = app.gen_task_name(cls.__qualname__, cls.__module__)
+            app.register_task(cls())
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def run(self, *args: P.args, **kwargs: P.kwargs) -> R_co:
+        """The task's body: override it (or decorate a function with ``app.task``)."""
+        raise NotImplementedError(f"task {self.name!r} has no run()")
+
+    def on_start(self) -> None:
+        """Called once in each worker execution slot before its first message."""
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co:
+        """Run the task here, in this process, like a plain function call."""
+        token = _current.set(
+            Request(
+                id="", task=self.name, args=tuple(args), kwargs=dict(kwargs), called_directly=True
+            )
+        )
+        try:
+            return self.run(*args, **kwargs)
+        finally:
+            _current.reset(token)
+
+    @property
+    def request(self) -> Request:
+        """The request being served (an empty one when not inside a task)."""
+        req = _current.get()
+        return req if req is not None else Request(id="", task=self.name, called_directly=True)
+
+    @property
+    def log(self) -> Any:
+        """A structlog logger bound to this task's name and the current task id."""
+        req = _current.get()
+        return structlog.get_logger("celeriac.task").bind(
+            task=self.name, task_id=req.id if req else None
+        )
+
+    # -- publishing ------------------------------------------------------------------------------
+
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R_co]:
+        """Send the task to a worker with these arguments; returns its :class:`AsyncResult`."""
+        return self.apply_async(args, kwargs)
+
+    def apply_async(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        task_id: str | None = None,
+        countdown: float | None = None,
+        eta: dt.datetime | float | None = None,
+        expires: dt.datetime | float | None = None,
+        queue: str | None = None,
+        serializer: str | None = None,
+        ignore_result: bool | None = None,
+        headers: Mapping[str, Any] | None = None,
+        priority: int | None = None,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
+    ) -> AsyncResult[R_co]:
+        """Send the task with options (Celery's names).
+
+        ``countdown`` is seconds from now; ``eta`` an absolute time (a datetime, naive meaning
+        UTC, or epoch seconds); ``expires`` seconds from now (a number) or an absolute datetime.
+        The hub holds delayed messages; workers only ever see due ones.
+        """
+        now = self.app.clock.time()
+        eta_s = _to_epoch(eta)
+        if countdown is not None:
+            eta_s = now + countdown
+        if isinstance(expires, int | float):
+            expires_s: float | None = now + expires
+        else:
+            expires_s = _to_epoch(expires)
+        if ignore_result is None:
+            ignore_result = self.ignore_result
+        return self.app.send_task(
+            self.name,
+            args,
+            kwargs,
+            task_id=task_id,
+            eta=eta_s,
+            expires=expires_s,
+            queue=queue or self.queue,
+            serializer=serializer or self.serializer,
+            ignore_result=ignore_result,
+            headers=headers,
+            priority=priority if priority is not None else self.priority,
+            time_limit=time_limit,
+            soft_time_limit=soft_time_limit,
+        )
+
+    def AsyncResult(self, task_id: str) -> AsyncResult[R_co]:  # noqa: N802 - Celery's name
+        """A handle on an earlier call of this task, by id."""
+        return self.app.AsyncResult(task_id)
+
+    def __repr__(self) -> str:
+        return f"<task {self.name}>"
+
+
+class FunctionTask(Task[P, R_co]):
+    """A task made from a function by ``@app.task``; ``bind=True`` passes the task as ``self``."""
+
+    abstract = True
+
+    def __init__(
+        self,
+        app: App,
+        fn: Callable[..., R_co],
+        *,
+        name: str,
+        bind: bool = False,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        # Instance attributes shadow the class-level options for this one task.
+        self.__dict__.update(options or {})
+        self.__dict__.update(app=app, name=name, bind=bind, fn=fn)
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+
+    def run(self, *args: P.args, **kwargs: P.kwargs) -> R_co:
+        """Call the wrapped function."""
+        fn: Callable[..., R_co] = self.__dict__["fn"]
+        if self.__dict__["bind"]:
+            return fn(self, *args, **kwargs)
+        return fn(*args, **kwargs)

@@ -1,0 +1,190 @@
+"""The errors celeriac raises, all under one root: :class:`CeleriacError`.
+
+Two families are kept apart so callers can react differently:
+
+* misuse on this side (:class:`ImproperlyConfigured`, :class:`NotRegistered`, ...): fix the code
+  or the configuration;
+* a bad or misbehaving peer (:class:`ProtocolError` and its children): the bytes that arrived
+  are kept on the error, the peer is distrusted, nothing crashes.
+
+Task-control exceptions (:class:`Retry`, :class:`Reject`, :class:`Ignore`) and the time-limit
+errors keep Celery's names so migrating code reads the same.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+__all__ = [
+    "AlreadyRegistered",
+    "CeleriacError",
+    "ConfigurationFrozen",
+    "ContentDisallowed",
+    "DecodeError",
+    "EncodeError",
+    "FrameError",
+    "Ignore",
+    "ImproperlyConfigured",
+    "MaxRetriesExceededError",
+    "NotRegistered",
+    "ProtocolError",
+    "PublishError",
+    "Reject",
+    "RemoteTaskError",
+    "Retry",
+    "SerializationError",
+    "SoftTimeLimitExceeded",
+    "TaskRevokedError",
+    "TimeLimitExceeded",
+    "TimeoutError",
+    "UnknownSettingError",
+    "UnsupportedBrokerError",
+    "WorkerLostError",
+]
+
+
+class CeleriacError(Exception):
+    """The root of every error celeriac raises."""
+
+
+# -- misuse (local errors) ---------------------------------------------------------------------
+
+
+class ImproperlyConfigured(CeleriacError):
+    """The configuration cannot work as given."""
+
+
+class UnknownSettingError(ImproperlyConfigured, AttributeError, KeyError):
+    """A setting name nobody declared; the message names the closest known one."""
+
+    def __str__(self) -> str:
+        # KeyError would otherwise wrap the message in quotes.
+        return str(self.args[0]) if self.args else ""
+
+
+class ConfigurationFrozen(ImproperlyConfigured):
+    """A setting was changed after the app started using its configuration."""
+
+
+class UnsupportedBrokerError(ImproperlyConfigured):
+    """A broker URL whose scheme celeriac does not speak (amqp://, redis://, ...)."""
+
+
+class NotRegistered(CeleriacError, KeyError):
+    """No task of that name is registered with the app."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class AlreadyRegistered(CeleriacError):
+    """Two different tasks were registered under one name."""
+
+
+class TimeoutError(CeleriacError, builtins.TimeoutError):  # noqa: A001 - Celery's name
+    """An operation (``AsyncResult.get``, ``app.flush``) did not finish in time."""
+
+
+class PublishError(CeleriacError):
+    """The hub refused a published message; the reason says why."""
+
+
+# -- serialization -----------------------------------------------------------------------------
+
+
+class SerializationError(CeleriacError):
+    """A value could not be encoded or decoded."""
+
+
+class EncodeError(SerializationError):
+    """A value could not be encoded with the chosen serializer."""
+
+
+class DecodeError(SerializationError):
+    """Bytes could not be decoded; ``data`` keeps them for inspection."""
+
+    def __init__(self, message: str, data: bytes = b"") -> None:
+        super().__init__(message)
+        self.data = data
+
+
+class ContentDisallowed(SerializationError):
+    """A message used a content type that ``accept_content`` does not allow."""
+
+
+# -- bad peers (remote errors) -----------------------------------------------------------------
+
+
+class ProtocolError(CeleriacError):
+    """A peer sent something that breaks the wire protocol."""
+
+
+class FrameError(ProtocolError):
+    """A multipart message could not be parsed; ``frames`` keeps the raw bytes."""
+
+    def __init__(self, message: str, frames: list[bytes] | None = None) -> None:
+        super().__init__(message)
+        self.frames = list(frames or [])
+
+
+# -- task outcomes and control -----------------------------------------------------------------
+
+
+class RemoteTaskError(CeleriacError):
+    """A task failed with an exception type that could not be rebuilt here.
+
+    ``exc_type`` and ``exc_module`` name the original type; ``traceback`` is the remote one.
+    """
+
+    def __init__(
+        self, exc_type: str, exc_module: str, message: str, traceback: str | None = None
+    ) -> None:
+        super().__init__(f"{exc_module}.{exc_type}: {message}")
+        self.exc_type = exc_type
+        self.exc_module = exc_module
+        self.message = message
+        self.traceback = traceback
+
+
+class TaskRevokedError(CeleriacError):
+    """The task was revoked before it ran."""
+
+
+class WorkerLostError(CeleriacError):
+    """The process running the task died."""
+
+
+class TimeLimitExceeded(CeleriacError):
+    """The hard time limit was exceeded; the process running the task was replaced."""
+
+
+class SoftTimeLimitExceeded(CeleriacError):
+    """Raised inside a task when its soft time limit expires; the task may catch it."""
+
+
+class MaxRetriesExceededError(CeleriacError):
+    """``Task.retry`` was called more times than ``max_retries`` allows."""
+
+
+class Retry(CeleriacError):  # noqa: N818 - Celery's name
+    """Raised by ``Task.retry`` to tell the worker the task will run again."""
+
+    def __init__(
+        self, message: str | None = None, exc: BaseException | None = None, when: float | None = None
+    ) -> None:
+        super().__init__(message or "Retry in the future")
+        self.exc = exc
+        self.when = when
+
+
+class Reject(CeleriacError):  # noqa: N818 - Celery's name
+    """Raised by a task to reject its message (``requeue=True`` puts it back)."""
+
+    def __init__(self, reason: str | None = None, requeue: bool = False) -> None:
+        super().__init__(reason or "rejected")
+        self.reason = reason
+        self.requeue = requeue
+
+
+class Ignore(CeleriacError):  # noqa: N818 - Celery's name
+    """Raised by a task so that no state is stored for it."""

@@ -1,0 +1,167 @@
+"""``AsyncResult``: a handle on a sent task; ``get()`` blocks until the hub pushes its result."""
+
+from __future__ import annotations
+
+import builtins
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from . import states
+from ._task import current_request
+from .exceptions import CeleriacError, RemoteTaskError
+
+if TYPE_CHECKING:
+    from ._app import App
+
+__all__ = ["AsyncResult", "Outcome", "rebuild_exception"]
+
+R_co = TypeVar("R_co", covariant=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A decoded result: state, the value (or failure info) and the remote traceback."""
+
+    state: str
+    value: Any
+    traceback: str | None = None
+
+
+class AsyncResult(Generic[R_co]):
+    """The result of one task call, by id (Celery's ``AsyncResult``)."""
+
+    def __init__(self, task_id: str, app: App) -> None:
+        self.id = task_id
+        self.app = app
+        self._outcome: Outcome | None = None
+
+    def __repr__(self) -> str:
+        return f"<AsyncResult: {self.id}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AsyncResult) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    @property
+    def task_id(self) -> str:
+        """Alias of ``id`` (Celery's name)."""
+        return self.id
+
+    def get(
+        self,
+        timeout: float | None = None,
+        propagate: bool = True,
+        disable_sync_subtasks: bool = True,
+    ) -> R_co:
+        """Wait for the result and return it; a failed task re-raises its exception here.
+
+        Raises :class:`celeriac.exceptions.TimeoutError` after ``timeout`` seconds. Called from
+        inside a running task it raises RuntimeError (waiting there can deadlock the pool)
+        unless ``disable_sync_subtasks=False``.
+        """
+        if disable_sync_subtasks and current_request() is not None:
+            req = current_request()
+            if req is not None and not req.called_directly:
+                raise RuntimeError(
+                    "Never call result.get() within a task: it can deadlock the worker; "
+                    "use a chain or pass disable_sync_subtasks=False if you are sure"
+                )
+        outcome = self._wait(timeout)
+        if outcome.state in states.PROPAGATE_STATES and propagate:
+            raise rebuild_exception(outcome.value, outcome.traceback)
+        return outcome.value  # type: ignore[no-any-return]
+
+    def _wait(self, timeout: float | None) -> Outcome:
+        if self._outcome is None:
+            self._outcome = self.app._client().wait(self.id, timeout)
+        return self._outcome
+
+    def _peek(self) -> Outcome | None:
+        if self._outcome is None:
+            self._outcome = self.app._client().peek(self.id)
+        return self._outcome
+
+    @property
+    def state(self) -> str:
+        """PENDING, RECEIVED, STARTED, SUCCESS, FAILURE, RETRY, REVOKED or REJECTED."""
+        outcome = self._peek()
+        if outcome is not None:
+            return outcome.state
+        return self.app._client().state(self.id)
+
+    status = state
+
+    def ready(self) -> bool:
+        """True once the task has finished (whatever the outcome)."""
+        return self.state in states.READY_STATES
+
+    def successful(self) -> bool:
+        """True if the task finished without error."""
+        return self.state == states.SUCCESS
+
+    def failed(self) -> bool:
+        """True if the task finished with an error."""
+        return self.state == states.FAILURE
+
+    @property
+    def result(self) -> Any:
+        """The return value, or the exception for a failed task; None while not ready."""
+        outcome = self._peek()
+        if outcome is None:
+            return None
+        if outcome.state in states.EXCEPTION_STATES:
+            return rebuild_exception(outcome.value, outcome.traceback)
+        return outcome.value
+
+    @property
+    def traceback(self) -> str | None:
+        """The remote traceback of a failed task."""
+        outcome = self._peek()
+        return outcome.traceback if outcome else None
+
+    def forget(self) -> None:
+        """Drop the stored result at the hub (and here)."""
+        self._outcome = None
+        self.app._client().forget(self.id)
+
+
+def rebuild_exception(info: Any, traceback: str | None = None) -> BaseException:
+    """Rebuild a task's exception from its failure info.
+
+    Only types already imported in this process are rebuilt (no module is imported because a
+    peer named it); anything else becomes :class:`RemoteTaskError` with the original names.
+    """
+    if not isinstance(info, dict):
+        return RemoteTaskError("Exception", "builtins", repr(info), traceback)
+    name = str(info.get("exc_type", "Exception"))
+    module = str(info.get("exc_module", "builtins"))
+    raw_args = info.get("exc_message", [])
+    args = tuple(raw_args) if isinstance(raw_args, list | tuple) else (raw_args,)
+    cls = _find_exception_type(module, name)
+    if cls is not None:
+        try:
+            exc = cls(*args)
+        except Exception:  # noqa: BLE001 - a constructor with another signature
+            exc = None
+        if exc is not None:
+            if traceback:
+                exc.add_note(f"Remote traceback:\n{traceback}")
+            return exc
+    message = ", ".join(str(a) for a in args)
+    return RemoteTaskError(name, module, message, traceback)
+
+
+def _find_exception_type(module: str, name: str) -> type[BaseException] | None:
+    mod = builtins if module == "builtins" else sys.modules.get(module)
+    obj: Any = mod
+    for part in name.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    if isinstance(obj, type) and issubclass(obj, BaseException):
+        if issubclass(obj, CeleriacError) or not issubclass(obj, SystemExit | KeyboardInterrupt):
+            return obj
+    return None

@@ -1,0 +1,200 @@
+"""The ``celeriac`` command line (click): worker, hub, call."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from celeriac._app import App
+from celeriac.exceptions import CeleriacError
+
+from .logging import LEVELS, setup_logging
+
+__all__ = ["find_app", "main"]
+
+
+def find_app(spec: str) -> App:
+    """Load the App named by ``-A``: ``module``, ``module:attribute`` or ``package.module``.
+
+    With only a module, its ``app`` or ``celery`` attribute is used, or its only App.
+    """
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise click.UsageError(f"cannot import -A {spec!r}: {exc}") from exc
+    if attr:
+        app = getattr(module, attr, None)
+        if not isinstance(app, App):
+            raise click.UsageError(f"{module_name}.{attr} is not a celeriac App")
+        return app
+    for name in ("app", "celery"):
+        candidate = getattr(module, name, None)
+        if isinstance(candidate, App):
+            return candidate
+    apps = [v for v in vars(module).values() if isinstance(v, App)]
+    if len(apps) == 1:
+        return apps[0]
+    raise click.UsageError(
+        f"module {module_name!r} has {len(apps) or 'no'} App(s); name one: -A {module_name}:app"
+    )
+
+
+_log_level = click.option(
+    "-l", "--loglevel", default="INFO", show_default=True,
+    type=click.Choice(LEVELS, case_sensitive=False), help="Log level.",
+)
+_log_format = click.option(
+    "--log-format", default="auto", show_default=True,
+    type=click.Choice(["auto", "console", "json"]),
+    help="console: readable lines; json: one JSON object per line; auto: console on a terminal.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-A", "--app", "app_spec", metavar="MODULE[:APP]",
+              help="The module that defines your App and tasks (e.g. -A tasks).")
+@click.version_option(package_name="celeriac")
+@click.pass_context
+def cli(ctx: click.Context, app_spec: str | None) -> None:
+    """celeriac: a distributed task framework on actors and ZeroMQ.
+
+    \b
+    Quick start (one machine, no broker to install):
+      celeriac -A tasks worker            # starts an embedded hub if none answers
+      python -c "from tasks import add; print(add.delay(2, 2).get(timeout=10))"
+    \b
+    Many machines:
+      celeriac hub --bind tcp://0.0.0.0:5555 --data-dir /var/lib/celeriac
+      celeriac -A tasks worker --broker tcp://hub.example:5555
+    """
+    ctx.obj = {"app_spec": app_spec}
+
+
+def _app(ctx: click.Context, broker: str | None = None) -> App:
+    spec = ctx.obj.get("app_spec")
+    if not spec:
+        raise click.UsageError("this command needs -A MODULE (the module defining your App)")
+    app = find_app(spec)
+    if broker:
+        app.conf.broker_url = broker
+    return app
+
+
+@cli.command()
+@click.option("-c", "--concurrency", type=click.IntRange(min=1),
+              help="Execution slots (default: worker_concurrency, or the number of CPUs).")
+@click.option("-P", "--pool", type=click.Choice(["threads", "solo"]),
+              help="threads: N slots in threads; solo: one slot. Default: worker_pool.")
+@click.option("-Q", "--queues", help="Comma-separated queues to consume (default: task_default_queue).")
+@click.option("-n", "--hostname", help="Node name (default: celeriac@HOSTNAME).")
+@click.option("-b", "--broker", help="Hub address, tcp://host:port or ipc:///path (default: broker_url).")
+@_log_level
+@_log_format
+@click.pass_context
+def worker(
+    ctx: click.Context,
+    concurrency: int | None,
+    pool: str | None,
+    queues: str | None,
+    hostname: str | None,
+    broker: str | None,
+    loglevel: str,
+    log_format: str,
+) -> None:
+    """Start a worker node: run tasks from the hub's queues.
+
+    If nothing answers at the broker address, the worker starts an embedded hub in its own
+    process (data in hub_data_dir, default ./celeriac-data) and says so in its log. The first
+    SIGTERM/SIGINT is a warm shutdown (running tasks finish, queued ones go back to the hub);
+    a second one exits at once (unfinished tasks are redelivered).
+    """
+    setup_logging(loglevel, log_format)
+    from .worker import WorkerNode  # noqa: PLC0415 - keep `celeriac --help` fast
+
+    try:
+        app = _app(ctx, broker)
+        node = WorkerNode(
+            app,
+            queues=[q.strip() for q in queues.split(",") if q.strip()] if queues else None,
+            concurrency=concurrency,
+            pool=pool,
+            hostname=hostname,
+        )
+    except CeleriacError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sys.exit(node.run())
+
+
+@cli.command()
+@click.option("--bind", default=None, show_default="broker_url, i.e. tcp://127.0.0.1:5555",
+              help="Address to listen on. Use tcp://0.0.0.0:PORT to accept other machines.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the durable store lives (default: hub_data_dir or ./celeriac-data).")
+@click.option("--sync", type=click.Choice(["normal", "full"]), default=None,
+              help="normal: survives a killed process; full: also a power cut (slower).")
+@_log_level
+@_log_format
+@click.pass_context
+def hub(
+    ctx: click.Context, bind: str | None, data_dir: Path | None, sync: str | None,
+    loglevel: str, log_format: str,
+) -> None:
+    """Run a standalone hub: the durable router that workers and clients connect to."""
+    setup_logging(loglevel, log_format)
+    from .hub import run_hub  # noqa: PLC0415
+
+    app = find_app(ctx.obj["app_spec"]) if ctx.obj.get("app_spec") else App("hub")
+    try:
+        sys.exit(run_hub(app.conf, bind=bind, data_dir=data_dir, sync=sync))
+    except CeleriacError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@cli.command()
+@click.argument("name")
+@click.option("-a", "--args", default="[]", help="Positional arguments as a JSON list.")
+@click.option("-k", "--kwargs", default="{}", help="Keyword arguments as a JSON object.")
+@click.option("--queue", help="Queue to send to (default: task_default_queue).")
+@click.option("--countdown", type=float, help="Run no earlier than this many seconds from now.")
+@click.option("--wait/--no-wait", default=False, help="Wait for the result and print it.")
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="With --wait.")
+@click.option("-b", "--broker", help="Hub address (default: broker_url).")
+@click.pass_context
+def call(
+    ctx: click.Context, name: str, args: str, kwargs: str, queue: str | None,
+    countdown: float | None, wait: bool, timeout: float, broker: str | None,
+) -> None:
+    """Send task NAME by name and print its id (or, with --wait, its result)."""
+    try:
+        parsed_args: Any = json.loads(args)
+        parsed_kwargs: Any = json.loads(kwargs)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}") from exc
+    if not isinstance(parsed_args, list) or not isinstance(parsed_kwargs, dict):
+        raise click.BadParameter("--args must be a JSON list and --kwargs a JSON object")
+    app = _app(ctx, broker) if ctx.obj.get("app_spec") else App("call", broker=broker)
+    try:
+        result = app.send_task(name, parsed_args, parsed_kwargs, queue=queue, countdown=countdown)
+        if wait:
+            click.echo(json.dumps(result.get(timeout=timeout), default=str))
+        else:
+            app.flush(timeout)
+            click.echo(result.id)
+    except CeleriacError as exc:
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        app.close()
+
+
+def main() -> None:
+    """Entry point of the ``celeriac`` console script and ``python -m celeriac``."""
+    cli(prog_name="celeriac")

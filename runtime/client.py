@@ -1,0 +1,364 @@
+"""The client side of an App: publishes pipelined, confirmed by the hub, results pushed back.
+
+How it works
+------------
+One I/O thread owns the DEALER socket to the hub (a ZeroMQ socket must stay in one thread).
+Any user thread that publishes appends the frames to a deque and wakes the I/O thread through
+a pipe, at most once per I/O-thread cycle. The I/O thread sends, keeps every publish until the
+hub confirms it (``CONF``: it is on disk), and resends the unconfirmed ones when it meets a new
+hub incarnation (the hub drops duplicates by id). Results arrive as ``RES`` pushes: the
+publisher asked for them in the publish (``reply``), or ``get()`` asked with ``WAIT``. A waiter
+blocks on a :class:`threading.Event`, never in a polling loop.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import os
+import threading
+import weakref
+from collections import OrderedDict, deque
+from typing import Any, Final
+
+import msgpack
+import structlog
+import zmq
+
+from celeriac import states
+from celeriac._clock import SYSTEM_CLOCK, Clock
+from celeriac._conf import Settings
+from celeriac._serialization import loads, normalize_accept
+from celeriac.exceptions import (
+    CeleriacError,
+    DecodeError,
+    FrameError,
+    PublishError,
+    SerializationError,
+    TimeoutError,
+)
+from celeriac.result import Outcome
+from celeriac.transport.frames import TAG, decode, encode_header
+
+from .link import dealer, default_node_name, new_identity
+
+__all__ = ["Client"]
+
+_log = structlog.get_logger("celeriac.client")
+
+#: Results that arrived before anyone asked for them, kept so get() needs no round trip.
+UNCLAIMED_LIMIT: Final = 20_000
+#: Ids this client published asking for the result (so get() need not send WAIT).
+EXPECTING_LIMIT: Final = 200_000
+HUB_CONTENT_TYPE: Final = "application/x-msgpack"
+
+
+class _Slot:
+    __slots__ = ("event", "outcome")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.outcome: Outcome | None = None
+
+
+class Client:
+    """A connection to the hub for publishing and waiting on results (thread-safe API)."""
+
+    def __init__(self, conf: Settings, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.conf = conf
+        self.clock = clock
+        self.endpoint: str = conf.broker_url
+        self._accept = normalize_accept(conf.result_accept_content or conf.accept_content)
+        self._heartbeat = float(conf.broker_heartbeat)
+        self._identity = new_identity(default_node_name("client"))
+        self._ctx: zmq.Context[Any] = zmq.Context()
+        self._outq: deque[list[bytes]] = deque()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._wake_pending = False
+        self._lock = threading.Lock()
+        self._unconfirmed: dict[str, list[bytes]] = {}
+        self._confirmed = threading.Condition(self._lock)
+        self._refused: list[tuple[str, str]] = []
+        self._slots: dict[str, _Slot] = {}
+        self._unclaimed: OrderedDict[str, Outcome] = OrderedDict()
+        self._expecting: OrderedDict[str, None] = OrderedDict()
+        self._requests: dict[int, _Slot] = {}
+        self._rids = itertools.count(1)
+        self._hub_id: str | None = None
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="celeriac-client", daemon=True)
+        self._thread.start()
+        self._finalizer = weakref.finalize(self, os.close, self._wake_w)
+        atexit.register(self._at_exit)
+
+    # -- API for user threads --------------------------------------------------------------------
+
+    def publish(self, task_id: str, header: dict[str, Any], body: bytes) -> None:
+        """Queue a publish; returns at once (``flush`` waits for the hub's confirmation)."""
+        frames = [TAG, b"PUB", encode_header(header), body]
+        with self._lock:
+            self._unconfirmed[task_id] = frames
+            if header.get("reply"):
+                self._expecting[task_id] = None
+                if len(self._expecting) > EXPECTING_LIMIT:
+                    self._expecting.popitem(last=False)
+        self._submit(frames)
+
+    def wait(self, task_id: str, timeout: float | None) -> Outcome:
+        """Block until the task's result arrives; TimeoutError after ``timeout`` seconds."""
+        slot = self._slot_for(task_id)
+        if not slot.event.wait(timeout):
+            raise TimeoutError(f"the result of task {task_id} did not arrive in {timeout}s")
+        assert slot.outcome is not None
+        return slot.outcome
+
+    def peek(self, task_id: str) -> Outcome | None:
+        """The result if it is already here (no waiting)."""
+        with self._lock:
+            slot = self._slots.get(task_id)
+            if slot is not None and slot.outcome is not None:
+                return slot.outcome
+            return self._unclaimed.get(task_id)
+
+    def state(self, task_id: str, timeout: float | None = None) -> str:
+        """Ask the hub for the state of a task (one round trip)."""
+        rid = next(self._rids)
+        slot = _Slot()
+        with self._lock:
+            self._requests[rid] = slot
+        self._submit([TAG, b"STAT", encode_header({"rid": rid, "id": task_id}), b""])
+        wait = timeout if timeout is not None else float(self.conf.broker_connection_timeout)
+        if not slot.event.wait(wait):
+            with self._lock:
+                self._requests.pop(rid, None)
+            raise TimeoutError(f"the hub at {self.endpoint} did not answer within {wait}s")
+        assert slot.outcome is not None
+        return str(slot.outcome.value)
+
+    def forget(self, task_id: str) -> None:
+        """Ask the hub to drop a stored result."""
+        with self._lock:
+            self._slots.pop(task_id, None)
+            self._unclaimed.pop(task_id, None)
+        self._submit([TAG, b"FORGET", encode_header({"id": task_id}), b""])
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Block until every publish so far is confirmed; raise PublishError for refusals."""
+        deadline = None if timeout is None else self.clock.monotonic() + timeout
+        with self._lock:
+            while self._unconfirmed:
+                left = None if deadline is None else deadline - self.clock.monotonic()
+                if left is not None and left <= 0:
+                    raise TimeoutError(
+                        f"{len(self._unconfirmed)} publishes not confirmed by the hub at "
+                        f"{self.endpoint} within {timeout}s"
+                    )
+                self._confirmed.wait(left if left is None else min(left, 1.0))
+            refused, self._refused = self._refused, []
+        if refused:
+            lines = "; ".join(f"{tid}: {reason}" for tid, reason in refused[:5])
+            raise PublishError(f"the hub refused {len(refused)} publish(es): {lines}")
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Wait up to ``timeout`` for confirmations, then stop the I/O thread."""
+        if self._closing.is_set():
+            return
+        try:
+            self.flush(timeout)
+        except CeleriacError as exc:
+            _log.warning("client_closed_unconfirmed", error=str(exc))
+        self._closing.set()
+        self._wake()
+        self._thread.join(timeout)
+        atexit.unregister(self._at_exit)
+        self._finalizer()
+
+    def _at_exit(self) -> None:
+        with self._lock:
+            pending = len(self._unconfirmed)
+        if pending:
+            _log.info("waiting_for_confirms", pending=pending, hub=self.endpoint)
+        self.close(float(self.conf.broker_connection_timeout))
+
+    # -- plumbing between threads ----------------------------------------------------------------
+
+    def _submit(self, frames: list[bytes]) -> None:
+        self._outq.append(frames)
+        if not self._wake_pending:
+            self._wake()
+
+    def _wake(self) -> None:
+        self._wake_pending = True
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:  # closed: the client is shutting down
+            pass
+
+    def _slot_for(self, task_id: str) -> _Slot:
+        with self._lock:
+            slot = self._slots.get(task_id)
+            if slot is not None:
+                return slot
+            slot = self._slots[task_id] = _Slot()
+            early = self._unclaimed.pop(task_id, None)
+            if early is not None:
+                slot.outcome = early
+                slot.event.set()
+                return slot
+            expected = task_id in self._expecting
+        if not expected:
+            self._submit([TAG, b"WAIT", encode_header({"ids": [task_id]}), b""])
+        return slot
+
+    # -- the I/O thread --------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        sock = dealer(self._ctx, self.endpoint, self._identity)
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        self._send_hello(sock)
+        next_ping = self.clock.monotonic() + self._heartbeat
+        try:
+            while not self._closing.is_set():
+                events = dict(poller.poll(int(self._heartbeat * 1000 / 2)))
+                if self._wake_r in events:
+                    self._drain_wake()
+                self._send_queued(sock)
+                if sock in events:
+                    self._receive(sock)
+                now = self.clock.monotonic()
+                if now >= next_ping:
+                    next_ping = now + self._heartbeat
+                    sock.send_multipart([TAG, b"PING", encode_header({}), b""])
+            self._send_queued(sock)
+        finally:
+            sock.close(0)
+            os.close(self._wake_r)
+            self._ctx.term()
+
+    def _drain_wake(self) -> None:
+        self._wake_pending = False
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _send_queued(self, sock: zmq.Socket[Any]) -> None:
+        outq = self._outq
+        send = sock.send_multipart
+        while outq:
+            send(outq.popleft())
+
+    def _send_hello(self, sock: zmq.Socket[Any]) -> None:
+        sock.send_multipart([TAG, b"HELLO", encode_header({"role": "client"}), b""])
+
+    def _receive(self, sock: zmq.Socket[Any]) -> None:
+        while True:
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                msg = decode(frames)
+                handler = self._handlers.get(msg.command)
+                if handler is not None:
+                    handler(self, sock, msg)
+            except (FrameError, KeyError, TypeError, ValueError) as exc:
+                _log.warning("bad_message_from_hub", error=str(exc))
+
+    def _on_confirm(self, sock: zmq.Socket[Any], msg: Any) -> None:
+        with self._lock:
+            pop = self._unconfirmed.pop
+            for tid in msg.header["ids"]:
+                pop(tid, None)
+            if not self._unconfirmed:
+                self._confirmed.notify_all()
+
+    def _on_nack(self, sock: zmq.Socket[Any], msg: Any) -> None:
+        tid, reason = msg.header["id"], str(msg.header.get("reason", "refused"))
+        _log.warning("publish_refused", id=tid, reason=reason)
+        outcome = Outcome(
+            states.REJECTED,
+            {"exc_type": "PublishError", "exc_module": "celeriac.exceptions",
+             "exc_message": [f"the hub refused task {tid}: {reason}"]},
+        )
+        with self._lock:
+            self._unconfirmed.pop(tid, None)
+            self._refused.append((tid, reason))
+            if not self._unconfirmed:
+                self._confirmed.notify_all()
+        self._deliver(tid, outcome)
+
+    def _on_result(self, sock: zmq.Socket[Any], msg: Any) -> None:
+        h = msg.header
+        self._deliver(h["id"], self._decode_result(h, msg.body))
+
+    def _decode_result(self, h: dict[str, Any], body: bytes) -> Outcome:
+        state = h["state"]
+        if h.get("hub"):
+            return Outcome(state, msgpack.unpackb(body, raw=False))
+        try:
+            value = loads(body, h["ct"], self._accept)
+        except (SerializationError, DecodeError) as exc:
+            info = {"exc_type": type(exc).__name__, "exc_module": "celeriac.exceptions",
+                    "exc_message": [f"cannot decode the result: {exc}"]}
+            return Outcome(states.FAILURE, info)
+        if state in states.EXCEPTION_STATES and isinstance(value, dict):
+            return Outcome(state, value, value.get("traceback"))
+        return Outcome(state, value)
+
+    def _deliver(self, task_id: str, outcome: Outcome) -> None:
+        with self._lock:
+            slot = self._slots.get(task_id)
+            if slot is None:
+                self._unclaimed[task_id] = outcome
+                if len(self._unclaimed) > UNCLAIMED_LIMIT:
+                    self._unclaimed.popitem(last=False)
+                return
+        slot.outcome = outcome
+        slot.event.set()
+
+    def _on_reply(self, sock: zmq.Socket[Any], msg: Any) -> None:
+        with self._lock:
+            slot = self._requests.pop(msg.header.get("rid"), None)
+        if slot is not None:
+            slot.outcome = Outcome(states.PENDING, msg.header.get("state", states.PENDING))
+            slot.event.set()
+
+    def _on_hub_seen(self, sock: zmq.Socket[Any], msg: Any) -> None:
+        """WELCOME, PONG or ERR: notice a new hub incarnation and catch it up."""
+        hub = msg.header.get("hub")
+        unknown = msg.command == b"ERR" or msg.header.get("known") is False
+        if hub == self._hub_id and not unknown:
+            return
+        if msg.command != b"WELCOME" and (unknown or self._hub_id is not None):
+            self._send_hello(sock)
+        first = self._hub_id is None
+        self._hub_id = hub
+        if first and msg.command == b"WELCOME":
+            return
+        with self._lock:
+            resend = list(self._unconfirmed.values())
+            waiting = [tid for tid, s in self._slots.items() if s.outcome is None]
+            self._expecting.clear()
+        _log.info("hub_changed", hub=hub, resending=len(resend), waiting=len(waiting))
+        for frames in resend:
+            sock.send_multipart(frames)
+        if waiting:
+            sock.send_multipart([TAG, b"WAIT", encode_header({"ids": waiting}), b""])
+
+    _handlers: Final = {
+        b"CONF": _on_confirm,
+        b"NACK": _on_nack,
+        b"RES": _on_result,
+        b"REPLY": _on_reply,
+        b"WELCOME": _on_hub_seen,
+        b"PONG": _on_hub_seen,
+        b"ERR": _on_hub_seen,
+        b"PING": lambda self, sock, msg: sock.send_multipart(
+            [TAG, b"PONG", encode_header({}), b""]
+        ),
+    }

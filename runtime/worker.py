@@ -1,0 +1,366 @@
+"""The worker node: connection to the hub, execution slots, embedded hub, clean shutdown.
+
+How it works
+------------
+``WorkerNode.start()`` first makes sure a hub answers at the broker address: for ``tcp://`` it
+tries to bind there itself (if nobody listens, that succeeds and the node runs an *embedded
+hub* in a thread, and says so in its log); if the port is taken, a hub is already there.
+
+The connection thread owns the DEALER socket to the hub and an inproc PULL socket on which the
+slot actors push their outcomes. It announces the queues it consumes and its credit (free
+slots x ``worker_prefetch_multiplier``), hands each ``TASK`` to a free slot actor (a pykka
+``tell``), and forwards each outcome as ``DONE`` (acknowledgement + one credit back). It pings
+the hub every ``broker_heartbeat`` seconds; a hub that answers as a stranger (it restarted) gets
+a fresh ``HELLO`` listing the tasks still running here, so they are not delivered twice.
+
+Shutdown: the first SIGTERM/SIGINT stops consuming (``CONSUME []``), gives buffered deliveries
+back (``REJ`` requeue), lets running tasks finish, says ``BYE`` and exits. A second signal exits
+at once; the hub requeues whatever had not been acknowledged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import threading
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pykka
+import structlog
+import zmq
+
+from celeriac import signals
+from celeriac._app import App
+from celeriac._conf import Settings
+from celeriac._execution import TaskExecutor
+from celeriac._serialization import normalize_accept
+from celeriac.actors.task_actor import Delivery, TaskSlot
+from celeriac.exceptions import ImproperlyConfigured
+from celeriac.transport.frames import TAG, decode, encode_header
+from celeriac.transport.hubserver import HubServer
+
+from .link import dealer, default_node_name, new_identity
+
+__all__ = ["WorkerNode", "start_embedded_hub"]
+
+_log = structlog.get_logger("celeriac.worker")
+
+
+def start_embedded_hub(conf: Settings, ctx: zmq.Context[Any]) -> HubServer | None:
+    """Bind a hub at ``broker_url`` if nobody is listening there; None if one already is."""
+    url: str = conf.broker_url
+    if not url.startswith("tcp://"):
+        return None
+    data_dir = Path(conf.hub_data_dir or "celeriac-data")
+    try:
+        hub = HubServer(
+            url,
+            data_dir,
+            sync=conf.hub_sync,
+            heartbeat=float(conf.broker_heartbeat),
+            result_expires=conf.result_expires,
+            context=ctx,
+        )
+    except zmq.ZMQError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return None
+        raise
+    hub.start()
+    _log.info("embedded_hub_started", endpoint=url, data_dir=str(data_dir.resolve()),
+              reason="nothing was listening at the broker address")
+    return hub
+
+
+class WorkerNode:
+    """A worker process: see the module docstring."""
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        queues: list[str] | None = None,
+        concurrency: int | None = None,
+        pool: str | None = None,
+        hostname: str | None = None,
+    ) -> None:
+        self.app = app
+        app.finalize()
+        self.conf = app.conf.freeze()
+        self.hostname = hostname or default_node_name("celeriac")
+        pool = pool or self.conf.worker_pool
+        if pool not in ("threads", "solo"):
+            raise ImproperlyConfigured(
+                f"pool {pool!r} is not available yet; use threads or solo"
+            )
+        self.pool = pool
+        n = 1 if pool == "solo" else (concurrency or self.conf.worker_concurrency or os.cpu_count())
+        self.concurrency = max(1, int(n or 1))
+        self.queues = list(queues or [self.conf.task_default_queue])
+        self.prefetch = self.concurrency * int(self.conf.worker_prefetch_multiplier)
+        self.accepting = True
+        self.ready = threading.Event()
+        self.stopped = threading.Event()
+        self._shutdown = threading.Event()
+        self._cold = threading.Event()
+        self._ctx: zmq.Context[Any] = zmq.Context()
+        self._outcome_url = f"inproc://celeriac-outcomes-{id(self)}"
+        self._local = threading.local()
+        self._push_sockets: list[zmq.Socket[Any]] = []
+        self._push_lock = threading.Lock()
+        self.hub: HubServer | None = None
+        self._slots: list[pykka.ActorRef[Any]] = []
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the embedded hub if needed, the slots and the connection thread."""
+        signals.worker_init.send(sender=self)
+        self.hub = start_embedded_hub(self.conf, self._ctx)
+        if self.hub is None:
+            _log.info("using_hub", endpoint=self.conf.broker_url)
+        accept = normalize_accept(self.conf.accept_content)
+        for i in range(self.concurrency):
+            executor = TaskExecutor(
+                self.app,
+                hostname=self.hostname,
+                accept=accept,
+                result_serializer=self.conf.result_serializer,
+                ignore_result_default=bool(self.conf.task_ignore_result),
+            )
+            self._slots.append(
+                TaskSlot.start(i, executor, self._reply, self._release_thread_socket)
+            )
+        self._thread = threading.Thread(target=self._run, name="celeriac-connection", daemon=True)
+        self._thread.start()
+
+    def run(self) -> int:
+        """Start, serve until SIGTERM/SIGINT, shut down cleanly; the process exit code."""
+        self._install_signal_handlers()
+        self.start()
+        while not self._shutdown.wait(0.5):
+            if self._thread is not None and not self._thread.is_alive():
+                _log.error("connection_thread_died")
+                break
+        return self.stop()
+
+    def request_shutdown(self, cold: bool = False) -> None:
+        """Begin a warm shutdown (or a cold one)."""
+        if cold:
+            self._cold.set()
+        self._shutdown.set()
+
+    def stop(self) -> int:
+        """Stop consuming, let running tasks finish (unless cold), leave, stop everything."""
+        self._shutdown.set()
+        signals.worker_shutting_down.send(sender=self.hostname, sig="SIGTERM", how="warm",
+                                          exitcode=0)
+        if self._thread is not None:
+            self._thread.join()
+        for ref in self._slots:
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.stop(block=not self._cold.is_set(), timeout=None)
+        if self.hub is not None:
+            self.hub.stop()
+        self._ctx.destroy(linger=0)
+        signals.worker_shutdown.send(sender=self)
+        self.stopped.set()
+        _log.info("worker_stopped", node=self.hostname)
+        return 0
+
+    def _install_signal_handlers(self) -> None:
+        def on_signal(signum: int, _frame: object) -> None:
+            if self._shutdown.is_set():
+                _log.warning("cold_shutdown", signal=signal.Signals(signum).name)
+                self._cold.set()
+            else:
+                _log.info("warm_shutdown", signal=signal.Signals(signum).name,
+                          hint="send it again for a cold shutdown")
+                self._shutdown.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+
+    # -- slot side (runs in slot threads) --------------------------------------------------------
+
+    def _reply(self, index: int, done: dict[str, Any], body: bytes) -> None:
+        done["credit"] = 1 if self.accepting else 0
+        sock = getattr(self._local, "push", None)
+        if sock is None:
+            sock = self._ctx.socket(zmq.PUSH)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.connect(self._outcome_url)
+            self._local.push = sock
+        sock.send_multipart([index.to_bytes(2, "big"), TAG, b"DONE", encode_header(done), body])
+
+    def _release_thread_socket(self) -> None:
+        sock = getattr(self._local, "push", None)
+        if sock is not None:
+            sock.close(0)
+            self._local.push = None
+
+    # -- the connection thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        conn = _Connection(self)
+        try:
+            conn.serve()
+        except Exception:
+            _log.exception("connection_failed")
+            raise
+        finally:
+            conn.close()
+
+
+class _Connection:
+    """The loop of the connection thread (owns the DEALER and the outcome PULL socket)."""
+
+    def __init__(self, node: WorkerNode) -> None:
+        self.node = node
+        self.identity = new_identity(node.hostname)
+        self.pull = node._ctx.socket(zmq.PULL)
+        self.pull.setsockopt(zmq.LINGER, 0)
+        self.pull.bind(node._outcome_url)
+        self.sock = dealer(node._ctx, node.conf.broker_url, self.identity)
+        self.free = list(range(node.concurrency))
+        self.busy: dict[int, str] = {}
+        self.buffer: deque[Delivery] = deque()
+        self.hub_id: str | None = None
+        self.heartbeat = float(node.conf.broker_heartbeat)
+        self.last_heard = 0.0
+
+    def close(self) -> None:
+        self.sock.close(0)
+        self.pull.close(0)
+
+    def send(self, command: bytes, header: dict[str, Any], body: bytes = b"") -> None:
+        self.sock.send_multipart([TAG, command, encode_header(header), body])
+
+    def hello(self) -> None:
+        node = self.node
+        credit = 0 if not node.accepting else max(0, node.prefetch - len(self.busy) - len(self.buffer))
+        self.send(b"HELLO", {
+            "role": "worker", "node": node.hostname, "pid": os.getpid(),
+            "queues": node.queues if node.accepting else [],
+            "credit": credit,
+            "inflight": list(self.busy.values()) + [self._tag(d) for d in self.buffer],
+        })
+
+    @staticmethod
+    def _tag(d: Delivery) -> str:
+        return str(d.meta.get("tag", d.header["id"]))
+
+    def serve(self) -> None:
+        node = self.node
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        poller.register(self.pull, zmq.POLLIN)
+        self.hello()
+        clock = node.app.clock
+        next_ping = clock.monotonic() + self.heartbeat
+        draining = False
+        while True:
+            events = dict(poller.poll(100))
+            if self.pull in events:
+                self._outcomes()
+            if self.sock in events:
+                self._incoming()
+            if node._shutdown.is_set() and not draining:
+                draining = True
+                self._begin_drain()
+            if draining and (not self.busy or node._cold.is_set()):
+                break
+            now = clock.monotonic()
+            if now >= next_ping:
+                next_ping = now + self.heartbeat
+                self.send(b"PING", {"inflight": len(self.busy)})
+                signals.heartbeat_sent.send(sender=node)
+        self.send(b"BYE", {})
+        # Let the BYE leave before the socket closes (linger is 0).
+        with contextlib.suppress(zmq.ZMQError):
+            self.sock.setsockopt(zmq.LINGER, 500)
+
+    def _begin_drain(self) -> None:
+        node = self.node
+        node.accepting = False
+        self.send(b"CONSUME", {"queues": []})
+        while self.buffer:
+            d = self.buffer.popleft()
+            self.send(b"REJ", {"id": d.header["id"], "tag": self._tag(d), "requeue": True})
+        _log.info("draining", running=len(self.busy))
+
+    def _incoming(self) -> None:
+        while True:
+            try:
+                frames = self.sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            command = frames[1] if len(frames) > 1 else b""
+            if command == b"TASK" and len(frames) >= 5:
+                self._on_task(frames)
+                continue
+            try:
+                msg = decode(frames)
+            except Exception as exc:  # noqa: BLE001 - never die on the hub's bytes
+                _log.warning("bad_message_from_hub", error=str(exc))
+                continue
+            self._on_control(msg.command, msg.header)
+
+    def _on_task(self, frames: list[bytes]) -> None:
+        try:
+            header = msgpack.unpackb(frames[2], raw=False)
+            meta = msgpack.unpackb(frames[4], raw=False)
+        except Exception as exc:  # noqa: BLE001
+            _log.warning("bad_delivery", error=str(exc))
+            return
+        delivery = Delivery(header, frames[3], meta)
+        if not self.node.accepting:
+            self.send(b"REJ", {"id": header["id"], "tag": self._tag(delivery), "requeue": True})
+            return
+        if self.free:
+            self._dispatch(self.free.pop(), delivery)
+        else:
+            self.buffer.append(delivery)
+
+    def _dispatch(self, index: int, delivery: Delivery) -> None:
+        self.busy[index] = self._tag(delivery)
+        self.node._slots[index].tell(delivery)
+
+    def _outcomes(self) -> None:
+        while True:
+            try:
+                frames = self.pull.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            index = int.from_bytes(frames[0], "big")
+            self.sock.send_multipart(frames[1:])
+            self.busy.pop(index, None)
+            if self.buffer and self.node.accepting:
+                self._dispatch(index, self.buffer.popleft())
+            else:
+                self.free.append(index)
+
+    def _on_control(self, command: bytes, header: dict[str, Any]) -> None:
+        if command == b"WELCOME":
+            first = self.hub_id is None
+            self.hub_id = header.get("hub")
+            if first:
+                _log.info("worker_ready", node=self.node.hostname, queues=self.node.queues,
+                          concurrency=self.node.concurrency, pool=self.node.pool)
+                self.node.ready.set()
+                signals.worker_ready.send(sender=self.node)
+            else:
+                _log.info("hub_reconnected", hub=self.hub_id)
+        elif command == b"PONG" and (not header.get("known", True) or header.get("hub") != self.hub_id):
+            self.hello()
+        elif command == b"ERR" and header.get("code") == "hello":
+            self.hello()
+        elif command == b"PING":
+            self.send(b"PONG", {})
+        elif command == b"ERR":
+            _log.error("hub_refused_us", reason=header.get("reason"))

@@ -1,0 +1,193 @@
+"""The hub's socket loop: one ROUTER socket, a plain ``zmq.Poller`` loop in one thread.
+
+Each turn: receive up to :attr:`HubServer.batch` messages and hand them to the
+:class:`~celeriac.transport.hubstate.HubState`, run its timers, commit the store once (group
+commit), then send what the state queued. Sends never block: ``ROUTER_MANDATORY`` turns an
+unroutable peer into an error we act on (its deliveries are requeued) instead of a silent drop.
+A socket monitor tells the loop when any connection closes, and the state then pings workers
+so a dead one is noticed in milliseconds, not after missed heartbeats.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import threading
+import uuid
+from pathlib import Path
+from typing import IO, Any
+
+import structlog
+import zmq
+
+from celeriac._clock import SYSTEM_CLOCK, Clock
+from celeriac.exceptions import ImproperlyConfigured
+
+from .hubstate import HubState, Router, default_router
+from .store import SQLiteStore
+
+__all__ = ["HubServer"]
+
+_log = structlog.get_logger("celeriac.hub")
+
+
+class HubServer:
+    """A hub bound to one address, storing in ``data_dir``; run it with :meth:`run`."""
+
+    batch = 1000
+
+    def __init__(
+        self,
+        bind: str,
+        data_dir: Path | str,
+        *,
+        sync: str = "normal",
+        heartbeat: float = 2.0,
+        result_expires: float | None = 86400.0,
+        clock: Clock = SYSTEM_CLOCK,
+        router: Router = default_router,
+        context: zmq.Context[Any] | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = _lock_data_dir(self.data_dir)
+        self.hub_id = uuid.uuid4().hex[:12]
+        self.clock = clock
+        self.store = SQLiteStore(self.data_dir / "hub.sqlite3", sync=sync)
+        self.state = HubState(
+            self.store,
+            clock,
+            hub_id=self.hub_id,
+            heartbeat=heartbeat,
+            result_expires=result_expires,
+            router=router,
+        )
+        self._ctx = context or zmq.Context.instance()
+        self._router = self._ctx.socket(zmq.ROUTER)
+        self._router.setsockopt(zmq.LINGER, 0)
+        self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self._router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        self._router.setsockopt(zmq.SNDHWM, 200_000)
+        self._router.setsockopt(zmq.RCVHWM, 200_000)
+        try:
+            self._router.bind(bind)
+        except zmq.ZMQError:
+            self._router.close(0)
+            self.store.close()
+            self._release_lock()
+            raise
+        self.endpoint: str = self._router.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self._monitor = self._router.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        restored = self.state.restore()
+        self.store.commit()
+        _log.info("hub_started", endpoint=self.endpoint, data_dir=str(self.data_dir),
+                  restored=restored, hub_id=self.hub_id)
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Serve until :meth:`stop` is called; closes everything on the way out."""
+        poller = zmq.Poller()
+        poller.register(self._router, zmq.POLLIN)
+        poller.register(self._monitor, zmq.POLLIN)
+        try:
+            while not self._stop.is_set():
+                events = dict(poller.poll(self._timeout_ms()))
+                if self._router in events:
+                    self._receive()
+                if self._monitor in events:
+                    self._drain_monitor()
+                self.state.tick()
+                self.store.commit()
+                self._flush()
+        finally:
+            self._close()
+
+    def start(self) -> threading.Thread:
+        """Run the loop in a daemon thread (the embedded hub); returns the thread."""
+        self._thread = threading.Thread(target=self.run, name="celeriac-hub", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the loop to finish its turn, commit and close; wait for the thread if any."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    # -- one turn --------------------------------------------------------------------------------
+
+    def _timeout_ms(self) -> int:
+        deadline = self.state.next_deadline()
+        if deadline is None:
+            return 100
+        return max(0, min(100, int((deadline - self.clock.time()) * 1000) + 1))
+
+    def _receive(self) -> None:
+        handle = self.state.handle
+        recv = self._router.recv_multipart
+        for _ in range(self.batch):
+            try:
+                frames = recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            handle(frames[0], frames[1:])
+
+    def _drain_monitor(self) -> None:
+        while True:
+            try:
+                self._monitor.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+        self.state.probe_peers()
+
+    def _flush(self) -> None:
+        outbox = self.state.outbox
+        send = self._router.send_multipart
+        while outbox:
+            batch = outbox[:]
+            outbox.clear()
+            for frames in batch:
+                try:
+                    send(frames, zmq.NOBLOCK)
+                except zmq.ZMQError as exc:
+                    if exc.errno == errno.EHOSTUNREACH:
+                        self.state.peer_unreachable(frames[0])
+                    else:  # EAGAIN: the peer is not reading; it will ask again
+                        _log.warning("send_dropped", peer=frames[0][:64], error=str(exc))
+            # Dropping a peer may have requeued work for others: commit and send that too.
+            self.store.commit()
+
+    def _close(self) -> None:
+        self.store.close()
+        self._router.disable_monitor()
+        self._monitor.close(0)
+        self._router.close(0)
+        self._release_lock()
+        _log.info("hub_stopped", endpoint=self.endpoint, **{
+            k: v for k, v in self.state.counters.items() if v
+        })
+
+    def _release_lock(self) -> None:
+        fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+        self._lock_file.close()
+
+
+def _lock_data_dir(data_dir: Path) -> IO[str]:
+    """Hold an exclusive lock on the data directory: two hubs must never share one store."""
+    handle = open(data_dir / "hub.lock", "a+")  # noqa: SIM115 - held for the hub's lifetime
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise ImproperlyConfigured(
+            f"another hub is already using the data directory {data_dir}"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle

@@ -1,0 +1,637 @@
+"""The hub's logic as a state object with no sockets: messages in, messages out (sans-IO).
+
+How it works
+------------
+The hub server feeds every received multipart message to :meth:`HubState.handle` with the
+sender's identity, and calls :meth:`HubState.tick` once per loop turn. The state writes to its
+:class:`~celeriac.transport.store.Store` (visible at once, durable at the next commit) and
+appends the frames it wants sent to :attr:`HubState.outbox`. The server commits the store and
+only then sends the outbox, so a ``CONF`` (publish confirmed) never leaves before the message is
+on disk.
+
+Messages
+    A publish (``PUB``) is routed to one or more queues, stored, confirmed, and either made
+    ready or, with an ``eta`` in the future, held in a timer heap until it is due. A message
+    stays in the store until a worker says ``DONE`` (acknowledgement after the task finished:
+    at-least-once), or it expires, or it is rejected without requeue.
+
+Credit
+    A worker announces its free slots in ``HELLO`` and each ``DONE``/``CRED`` returns more.
+    The hub never sends a worker more tasks than its credit, so nothing piles up in a busy
+    worker while another idles (Celery's prefetch complaint), and mailboxes stay bounded.
+    Consumers of one queue are served round robin.
+
+Failure
+    A worker that says ``BYE``, misses three heartbeats, or can no longer be routed to (the
+    server calls :meth:`HubState.peer_unreachable`) loses its deliveries: they go back to the
+    front of their queues and are sent to another consumer. A peer that sends a malformed
+    frame is logged, counted and distrusted: everything it held is requeued and its later
+    messages are dropped. Nothing a peer sends can raise out of :meth:`handle`.
+
+Duplicates
+    A publish whose id is queued, recently done, or has a stored result is confirmed again and
+    dropped, so clients may resend unconfirmed publishes after a reconnect.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import msgpack
+import structlog
+
+from celeriac import states
+from celeriac._clock import Clock
+from celeriac.exceptions import FrameError, ProtocolError
+
+from .frames import TAG, decode, encode_header
+from .store import Store, StoredMessage, StoredResult
+
+__all__ = ["HubState", "Router", "default_router"]
+
+_log = structlog.get_logger("celeriac.hub")
+
+#: How many completed ids are remembered to drop duplicate publishes without a store lookup.
+RECENT_DONE_LIMIT: Final = 100_000
+#: How many distrusted identities are remembered.
+DISTRUST_LIMIT: Final = 10_000
+HEARTBEAT_MISSES: Final = 3
+#: Results hub-made (expired, rejected) have msgpack bodies, whatever the client accepts.
+HUB_CONTENT_TYPE: Final = "application/x-msgpack"
+
+#: A router turns a publish header into the names of the queues that get the message.
+Router = Callable[[dict[str, Any]], list[str]]
+
+
+def default_router(header: dict[str, Any]) -> list[str]:
+    """Route by the ``queue`` field the client resolved (exchanges come with the routing layer)."""
+    queue = header.get("queue")
+    if not isinstance(queue, str) or not queue:
+        raise ProtocolError("publish has no queue to route to")
+    return [queue]
+
+
+@dataclass(slots=True)
+class _Msg:
+    id: str
+    queue: str
+    priority: int
+    eta: float | None
+    expires: float | None
+    seq: int
+    header: bytes
+    body: bytes
+    holder: bytes | None = None
+    queued: bool = False
+    deliveries: int = 0
+    copy: bool = False  # a fanout copy: its delivery tag differs from the task id
+
+
+class _ReadyQueue:
+    """The ready messages of one queue: FIFO, or highest priority first (FIFO within one)."""
+
+    __slots__ = ("_fifo", "_heap", "max_priority", "name")
+
+    def __init__(self, name: str, max_priority: int | None = None) -> None:
+        self.name = name
+        self.max_priority = max_priority
+        self._fifo: deque[str] = deque()
+        self._heap: list[tuple[int, int, str]] = []
+
+    def push(self, msg: _Msg, *, front: bool = False) -> None:
+        if self.max_priority is not None:
+            prio = min(max(msg.priority, 0), self.max_priority)
+            heapq.heappush(self._heap, (-prio, msg.seq, msg.id))
+        elif front:
+            self._fifo.appendleft(msg.id)
+        else:
+            self._fifo.append(msg.id)
+
+    def pop(self) -> str | None:
+        if self._heap:
+            return heapq.heappop(self._heap)[2]
+        if self._fifo:
+            return self._fifo.popleft()
+        return None
+
+    def __len__(self) -> int:
+        return len(self._fifo) + len(self._heap)
+
+
+@dataclass(slots=True)
+class _Peer:
+    identity: bytes
+    role: str
+    node: str
+    last_seen: float
+    queues: list[str] = field(default_factory=list)
+    credit: int = 0
+    inflight: set[str] = field(default_factory=set)
+    rr: int = 0
+
+
+class HubState:
+    """Queues, credits, deliveries, results and peers; see the module docstring."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        hub_id: str,
+        heartbeat: float = 2.0,
+        result_expires: float | None = 86400.0,
+        router: Router = default_router,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.hub_id = hub_id
+        self.heartbeat = heartbeat
+        self.result_expires = result_expires
+        self.router = router
+        self.outbox: list[list[bytes]] = []
+        self._messages: dict[str, _Msg] = {}
+        self._ready: dict[str, _ReadyQueue] = {}
+        self._consumers: dict[str, list[bytes]] = {}
+        self._rr: dict[str, int] = {}
+        self._delayed: list[tuple[float, int, str]] = []
+        self._peers: dict[bytes, _Peer] = {}
+        self._waiters: dict[str, set[bytes]] = {}
+        self._recent_done: OrderedDict[str, None] = OrderedDict()
+        self._distrusted: OrderedDict[bytes, None] = OrderedDict()
+        self._seq = itertools.count(1)
+        self._meta_cache: dict[tuple[str, int], bytes] = {}
+        self._confirms: dict[bytes, list[str]] = {}
+        self._next_purge = 0.0
+        self.counters: dict[str, int] = dict.fromkeys(
+            (
+                "published",
+                "duplicates",
+                "delivered",
+                "redelivered",
+                "acked",
+                "results_stored",
+                "results_pushed",
+                "expired",
+                "rejected",
+                "unroutable",
+                "bad_frames",
+                "peers_lost",
+            ),
+            0,
+        )
+        self._dispatch: dict[bytes, Callable[[_Peer | None, bytes, Any], None]] = {
+            b"HELLO": self._on_hello,
+            b"PUB": self._on_publish,
+            b"DONE": self._on_done,
+            b"CRED": self._on_credit,
+            b"REJ": self._on_reject,
+            b"CONSUME": self._on_consume,
+            b"WAIT": self._on_wait,
+            b"STAT": self._on_stat,
+            b"FORGET": self._on_forget,
+            b"PING": self._on_ping,
+            b"PONG": self._on_pong,
+            b"BYE": self._on_bye,
+        }
+
+    # -- start-up --------------------------------------------------------------------------------
+
+    def restore(self) -> int:
+        """Load the stored messages (after a restart); return how many."""
+        now = self.clock.time()
+        count = 0
+        for row in self.store.messages():
+            header = msgpack.unpackb(row.header, raw=False)
+            msg = _Msg(
+                row.id, row.queue, row.priority, row.eta, header.get("expires"), row.seq,
+                row.header, row.body,
+            )
+            msg.copy = header.get("id") != row.id
+            self._messages[row.id] = msg
+            self._enqueue(msg, now)
+            count += 1
+        if count:
+            self._seq = itertools.count(max(m.seq for m in self._messages.values()) + 1)
+        return count
+
+    # -- input -------------------------------------------------------------------------------------
+
+    def handle(self, identity: bytes, frames: list[bytes]) -> None:
+        """Process one message from ``identity``; never raises for anything the peer sent."""
+        if identity in self._distrusted:
+            return
+        try:
+            msg = decode(frames)
+        except FrameError as exc:
+            self._distrust(identity, str(exc))
+            return
+        peer = self._peers.get(identity)
+        if peer is not None:
+            peer.last_seen = self.clock.monotonic()
+        elif msg.command not in (b"HELLO", b"PUB", b"WAIT", b"STAT", b"BYE", b"PING"):
+            # The peer knew an earlier hub (we restarted): ask it to introduce itself again.
+            self._send(identity, b"ERR", {"code": "hello", "hub": self.hub_id})
+        try:
+            self._dispatch[msg.command](peer, identity, msg)
+        except (ProtocolError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            self._distrust(identity, f"{msg.command.decode()}: {type(exc).__name__}: {exc}")
+
+    def tick(self) -> None:
+        """Time-driven work: due delayed messages, silent peers, expired results."""
+        now = self.clock.time()
+        while self._delayed and self._delayed[0][0] <= now:
+            _, _, mid = heapq.heappop(self._delayed)
+            msg = self._messages.get(mid)
+            if msg is not None and msg.holder is None:
+                msg.eta = None
+                self._make_ready(msg)
+        mono = self.clock.monotonic()
+        limit = self.heartbeat * HEARTBEAT_MISSES
+        for peer in [p for p in self._peers.values() if mono - p.last_seen > limit]:
+            self._drop_peer(peer, f"missed heartbeats for {mono - peer.last_seen:.1f}s")
+        if now >= self._next_purge:
+            self._next_purge = now + 60.0
+            purged = self.store.purge_results(now)
+            if purged:
+                _log.info("results_expired", count=purged)
+        self._flush_confirms()
+
+    def next_deadline(self) -> float | None:
+        """Epoch time of the next delayed message, if any (the server sleeps until then)."""
+        return self._delayed[0][0] if self._delayed else None
+
+    def peer_unreachable(self, identity: bytes) -> None:
+        """The server could not route to ``identity``: its connection is gone."""
+        peer = self._peers.get(identity)
+        if peer is not None:
+            self._drop_peer(peer, "connection lost")
+        for ids in self._waiters.values():
+            ids.discard(identity)
+
+    def probe_peers(self) -> None:
+        """A connection closed somewhere: ping the workers so the dead one shows itself."""
+        for peer in self._peers.values():
+            if peer.role == "worker":
+                self._send(peer.identity, b"PING", {"hub": self.hub_id})
+
+    # -- commands ----------------------------------------------------------------------------------
+
+    def _on_hello(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
+        h = msg.header
+        role = h.get("role", "client")
+        if role not in ("client", "worker"):
+            raise ProtocolError(f"unknown role {role!r}")
+        if peer is None:
+            peer = _Peer(identity, role, str(h.get("node", "?")), self.clock.monotonic())
+            self._peers[identity] = peer
+        peer.role = role
+        peer.credit = int(h.get("credit", 0))
+        for mid in h.get("inflight", ()):
+            held = self._messages.get(mid)
+            if held is not None and held.holder is None:
+                held.holder = identity
+                peer.inflight.add(mid)
+        self._set_queues(peer, [str(q) for q in h.get("queues", ())])
+        _log.info("peer_joined", node=peer.node, role=role, queues=peer.queues, credit=peer.credit)
+        self._send(identity, b"WELCOME", {"hub": self.hub_id, "heartbeat": self.heartbeat})
+        self._pump_peer(peer)
+
+    def _on_publish(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
+        h = msg.header
+        mid = h["id"]
+        if not isinstance(mid, str):
+            raise ProtocolError("publish id must be a string")
+        if self._is_duplicate(mid):
+            self.counters["duplicates"] += 1
+        else:
+            try:
+                queues = self.router(h)
+            except ProtocolError as exc:
+                self._nack(identity, mid, str(exc))
+                return
+            if not queues:
+                self.counters["unroutable"] += 1
+                self._nack(identity, mid, self._unroutable_reason(h))
+                return
+            self._accept(mid, h, msg.raw_header, msg.body, queues)
+        if h.get("reply"):
+            self._waiters.setdefault(mid, set()).add(identity)
+        self._confirms.setdefault(identity, []).append(mid)
+
+    def _on_done(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
+        h = msg.header
+        mid = h["id"]
+        state = h["state"]
+        tag = h.get("tag", mid)  # a fanout copy has its own delivery tag
+        held = self._messages.pop(tag, None)
+        if held is not None:
+            self.store.remove_message(tag)
+            self._release(held)
+            self.counters["acked"] += 1
+        self._remember_done(mid)
+        if h.get("store", True):
+            self._store_result(StoredResult(mid, state, msg.raw_header, msg.body))
+        elif mid in self._waiters:
+            self._push_result(mid, msg.raw_header, msg.body)
+        if peer is not None:
+            peer.credit += int(h.get("credit", 0))
+            self._pump_peer(peer)
+
+    def _on_credit(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
+        if peer is not None:
+            peer.credit += int(msg.header["credit"])
+            self._pump_peer(peer)
+
+    def _on_reject(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
+        h = msg.header
+        held = self._messages.get(h.get("tag", h["id"]))
+        if held is None:
+            return
+        if h.get("requeue", True):
+            self._release(held)
+            self._requeue(held)
+        else:
+            reason = str(h.get("reason", "rejected by the worker"))
+            self._finish_by_hub(held, states.REJECTED, "Reject", reason)
+        if peer is not None:
+            peer.credit += int(h.get("credit", 0))
+            self._pump_peer(peer)
+
+    def _on_consume(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
+        if peer is not None:
+            self._set_queues(peer, [str(q) for q in msg.header["queues"]])
+            self._pump_peer(peer)
+
+    def _on_wait(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
+        for mid in msg.header["ids"]:
+            stored = self.store.get_result(mid)
+            if stored is not None:
+                self.outbox.append([identity, TAG, b"RES", stored.header, stored.body])
+            else:
+                self._waiters.setdefault(mid, set()).add(identity)
+
+    def _on_stat(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
+        mid = msg.header["id"]
+        stored = self.store.get_result(mid)
+        if stored is not None:
+            state = stored.state
+        else:
+            held = self._messages.get(mid)
+            state = states.RECEIVED if held is not None and held.holder else states.PENDING
+        self._send(identity, b"REPLY", {"rid": msg.header.get("rid"), "id": mid, "state": state})
+
+    def _on_forget(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
+        self.store.forget_result(msg.header["id"])
+
+    def _on_ping(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
+        self._send(identity, b"PONG", {"hub": self.hub_id, "known": peer is not None})
+
+    def _on_pong(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
+        """A worker answered our probe: it is alive (last_seen was updated)."""
+
+    def _on_bye(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
+        if peer is not None:
+            self._drop_peer(peer, "said goodbye", log=False)
+
+    # -- messages ----------------------------------------------------------------------------------
+
+    def _accept(
+        self, mid: str, h: dict[str, Any], raw_header: bytes, body: bytes, queues: list[str]
+    ) -> None:
+        now = self.clock.time()
+        priority = int(h.get("priority") or 0)
+        eta = h.get("eta")
+        expires = h.get("expires")
+        for i, queue in enumerate(queues):
+            # A message routed to several queues (fanout) gets one stored copy per queue.
+            qid = mid if i == 0 else f"{mid}:{queue}"
+            msg = _Msg(qid, queue, priority, eta, expires, next(self._seq), raw_header, body)
+            msg.copy = i > 0
+            self._messages[qid] = msg
+            self.store.add_message(
+                StoredMessage(qid, queue, priority, eta, msg.seq, raw_header, body)
+            )
+            self._enqueue(msg, now)
+        self.counters["published"] += 1
+
+    def _enqueue(self, msg: _Msg, now: float) -> None:
+        if msg.eta is not None and msg.eta > now:
+            heapq.heappush(self._delayed, (msg.eta, msg.seq, msg.id))
+        else:
+            self._make_ready(msg)
+
+    def _make_ready(self, msg: _Msg, *, front: bool = False) -> None:
+        rq = self._ready.get(msg.queue)
+        if rq is None:
+            rq = self._ready[msg.queue] = _ReadyQueue(msg.queue)
+        if not msg.queued:
+            msg.queued = True
+            rq.push(msg, front=front)
+        self._pump_queue(msg.queue)
+
+    def _requeue(self, msg: _Msg) -> None:
+        self.counters["redelivered"] += 1
+        self._make_ready(msg, front=True)
+
+    def _release(self, msg: _Msg) -> None:
+        if msg.holder is not None:
+            holder = self._peers.get(msg.holder)
+            if holder is not None:
+                holder.inflight.discard(msg.id)
+            msg.holder = None
+
+    def _is_duplicate(self, mid: str) -> bool:
+        return (
+            mid in self._messages
+            or mid in self._recent_done
+            or self.store.get_result(mid) is not None
+        )
+
+    def _remember_done(self, mid: str) -> None:
+        self._recent_done[mid] = None
+        if len(self._recent_done) > RECENT_DONE_LIMIT:
+            self._recent_done.popitem(last=False)
+
+    # -- dispatch ----------------------------------------------------------------------------------
+
+    def _pump_queue(self, queue: str) -> None:
+        consumers = self._consumers.get(queue)
+        rq = self._ready.get(queue)
+        if not consumers or not rq:
+            return
+        n = len(consumers)
+        start = self._rr.get(queue, 0)
+        idle = 0
+        i = start
+        while rq and idle < n:
+            peer = self._peers.get(consumers[i % n])
+            i += 1
+            if peer is None or peer.credit <= 0:
+                idle += 1
+                continue
+            idle = 0
+            if not self._deliver_next(rq, peer):
+                break
+        self._rr[queue] = i % n
+
+    def _pump_peer(self, peer: _Peer) -> None:
+        queues = peer.queues
+        if not queues or peer.credit <= 0:
+            return
+        n = len(queues)
+        for k in range(n):
+            rq = self._ready.get(queues[(peer.rr + k) % n])
+            while rq and peer.credit > 0:
+                if not self._deliver_next(rq, peer):
+                    break
+            if peer.credit <= 0:
+                break
+        peer.rr = (peer.rr + 1) % n
+
+    def _deliver_next(self, rq: _ReadyQueue, peer: _Peer) -> bool:
+        """Send the next live message of ``rq`` to ``peer``; False if the queue ran dry."""
+        now = self.clock.time()
+        while True:
+            mid = rq.pop()
+            if mid is None:
+                return False
+            msg = self._messages.get(mid)
+            if msg is None or not msg.queued:
+                continue
+            msg.queued = False
+            if msg.holder is not None:  # claimed by a worker's HELLO after a hub restart
+                continue
+            if msg.expires is not None and now >= msg.expires:
+                self.counters["expired"] += 1
+                self._finish_by_hub(msg, states.REVOKED, "TaskRevokedError", "expired")
+                continue
+            msg.deliveries += 1
+            msg.holder = peer.identity
+            peer.inflight.add(mid)
+            peer.credit -= 1
+            self.counters["delivered"] += 1
+            self.outbox.append(
+                [peer.identity, TAG, b"TASK", msg.header, msg.body, self._meta(msg)]
+            )
+            return True
+
+    def _meta(self, msg: _Msg) -> bytes:
+        if msg.copy:
+            return encode_header({"queue": msg.queue, "deliveries": msg.deliveries, "tag": msg.id})
+        key = (msg.queue, msg.deliveries)
+        meta = self._meta_cache.get(key)
+        if meta is None:
+            meta = encode_header({"queue": msg.queue, "deliveries": msg.deliveries})
+            if len(self._meta_cache) < 10_000:
+                self._meta_cache[key] = meta
+        return meta
+
+    def _set_queues(self, peer: _Peer, queues: list[str]) -> None:
+        for q in peer.queues:
+            consumers = self._consumers.get(q)
+            if consumers and peer.identity in consumers:
+                consumers.remove(peer.identity)
+        peer.queues = list(dict.fromkeys(queues))
+        for q in peer.queues:
+            self._consumers.setdefault(q, []).append(peer.identity)
+            self._ready.setdefault(q, _ReadyQueue(q))
+
+    # -- results -----------------------------------------------------------------------------------
+
+    def _store_result(self, result: StoredResult) -> None:
+        expires = None if self.result_expires is None else self.clock.time() + self.result_expires
+        self.store.put_result(result, expires)
+        self.counters["results_stored"] += 1
+        self._push_result(result.id, result.header, result.body)
+
+    def _push_result(self, mid: str, header: bytes, body: bytes) -> None:
+        for waiter in self._waiters.pop(mid, ()):
+            self.outbox.append([waiter, TAG, b"RES", header, body])
+            self.counters["results_pushed"] += 1
+
+    def _finish_by_hub(self, msg: _Msg, state: str, exc_type: str, reason: str) -> None:
+        """End a message without a worker (expired, rejected): remove it, store why."""
+        self._messages.pop(msg.id, None)
+        self.store.remove_message(msg.id)
+        self._release(msg)
+        self._remember_done(msg.id)
+        if state == states.REJECTED:
+            self.counters["rejected"] += 1
+        header = encode_header({"id": msg.id, "state": state, "ct": HUB_CONTENT_TYPE, "hub": True})
+        body = msgpack.packb(
+            {"exc_type": exc_type, "exc_module": "celeriac.exceptions", "exc_message": [reason]}
+        )
+        self._store_result(StoredResult(msg.id, state, header, body))
+
+    # -- peers -------------------------------------------------------------------------------------
+
+    def _drop_peer(self, peer: _Peer, reason: str, *, log: bool = True) -> None:
+        self._peers.pop(peer.identity, None)
+        self._set_queues(peer, [])
+        held = [self._messages[m] for m in peer.inflight if m in self._messages]
+        # Pushed to the front one by one: newest first, so the oldest ends up at the head.
+        held.sort(key=lambda m: m.seq, reverse=True)
+        peer.inflight.clear()
+        if log or held:
+            self.counters["peers_lost"] += 1 if log else 0
+            _log.warning(
+                "peer_lost" if log else "peer_left",
+                node=peer.node, reason=reason, requeued=len(held),
+            )
+        for msg in held:
+            msg.holder = None
+            self._requeue(msg)
+
+    def _distrust(self, identity: bytes, reason: str) -> None:
+        self.counters["bad_frames"] += 1
+        _log.warning("bad_frame_dropped", peer=identity[:64], reason=reason[:300])
+        self._distrusted[identity] = None
+        if len(self._distrusted) > DISTRUST_LIMIT:
+            self._distrusted.popitem(last=False)
+        peer = self._peers.get(identity)
+        if peer is not None:
+            self._drop_peer(peer, f"sent a malformed message: {reason[:200]}")
+        self._send(identity, b"ERR", {"code": "distrusted", "reason": reason[:300]})
+
+    # -- output ------------------------------------------------------------------------------------
+
+    def _send(self, identity: bytes, command: bytes, header: dict[str, Any]) -> None:
+        self.outbox.append([identity, TAG, command, encode_header(header), b""])
+
+    def _nack(self, identity: bytes, mid: str, reason: str) -> None:
+        _log.warning("publish_refused", id=mid, reason=reason)
+        self._send(identity, b"NACK", {"id": mid, "reason": reason})
+
+    def _flush_confirms(self) -> None:
+        """One ``CONF`` per publisher per loop turn, listing every id made durable."""
+        for identity, ids in self._confirms.items():
+            self._send(identity, b"CONF", {"ids": ids})
+        self._confirms.clear()
+
+    def _unroutable_reason(self, h: dict[str, Any]) -> str:
+        return (
+            f"no queue is bound to exchange {h.get('exchange', '')!r} "
+            f"with routing key {h.get('routing_key', '')!r}"
+        )
+
+    # -- introspection -----------------------------------------------------------------------------
+
+    def statistics(self) -> dict[str, Any]:
+        """Counters and sizes for ``inspect stats`` and logs."""
+        return {
+            **self.counters,
+            "messages": len(self._messages),
+            "delayed": len(self._delayed),
+            "queues": {q: len(rq) for q, rq in self._ready.items()},
+            "peers": {
+                p.node: {"role": p.role, "credit": p.credit, "inflight": len(p.inflight)}
+                for p in self._peers.values()
+            },
+            "waiters": len(self._waiters),
+        }
