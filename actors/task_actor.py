@@ -31,7 +31,7 @@ class Delivery:
     meta: dict[str, Any]
 
 
-class TaskSlot(pykka.ThreadingActor):  # type: ignore[misc]
+class TaskSlot(pykka.ThreadingActor):
     """One execution slot: runs deliveries one at a time, in its own thread."""
 
     def __init__(

@@ -94,8 +94,10 @@ class App:
     def register_task(self, task: Task[P, R]) -> Task[P, R]:
         """Add a task object to the registry (decorators and subclassing call this)."""
         existing = self.tasks.get(task.name)
-        if existing is not None and type(existing) is not type(task) and not (
-            isinstance(existing, FunctionTask) and isinstance(task, FunctionTask)
+        if (
+            existing is not None
+            and type(existing) is not type(task)
+            and not (isinstance(existing, FunctionTask) and isinstance(task, FunctionTask))
         ):
             raise AlreadyRegistered(f"a different task is already registered as {task.name!r}")
         self.tasks[task.name] = task
@@ -114,24 +116,31 @@ class App:
         self, *, bind: Literal[False] = False, name: str | None = None, **options: Any
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
-    def task(self, fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    def task(  # type: ignore[misc]  # mypy cannot match ParamSpec overloads to **options
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        bind: bool = False,
+        name: str | None = None,
+        **options: Any,
+    ) -> Any:
         """Make a task of a function: ``@app.task`` or ``@app.task(name=..., bind=True, ...)``.
 
         Options: ``name``, ``bind`` (pass the task as ``self``: ``self.request``,
         ``self.log``), ``ignore_result``, ``queue``, ``serializer``, ``max_retries``,
         ``priority``.
         """
-        unknown = set(options) - _TASK_OPTIONS - {"name", "bind"}
+        unknown = set(options) - _TASK_OPTIONS
         if unknown:
             raise ImproperlyConfigured(
                 f"unknown task option(s) {sorted(unknown)}; known: {sorted(_TASK_OPTIONS)}"
             )
 
         def decorate(func: Callable[..., Any]) -> Task[Any, Any]:
-            name = options.get("name") or self.gen_task_name(func.__qualname__, func.__module__)
-            extra = {k: v for k, v in options.items() if k not in ("name", "bind")}
+            task_name = name or self.gen_task_name(func.__qualname__, func.__module__)
             task: FunctionTask[Any, Any] = FunctionTask(
-                self, func, name=name, bind=bool(options.get("bind")), options=extra
+                self, func, name=task_name, bind=bind, options=options
             )
             return self.register_task(task)
 
@@ -204,8 +213,14 @@ class App:
         )
         if signals.before_task_publish.receivers:
             signals.before_task_publish.send(
-                sender=name, body=body, exchange="", routing_key=header["queue"],
-                headers=header, properties={}, declare=[], retry_policy=None,
+                sender=name,
+                body=body,
+                exchange="",
+                routing_key=header["queue"],
+                headers=header,
+                properties={},
+                declare=[],
+                retry_policy=None,
             )
         self._client().publish(task_id, header, body)
         if signals.after_task_publish.receivers:
@@ -263,7 +278,8 @@ def shared_task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
 
     def declare(func: Callable[..., Any]) -> Task[Any, Any]:
         def bind(app: App) -> Task[Any, Any]:
-            return app.task(**options)(func)
+            decorator: Callable[[Callable[..., Any]], Task[Any, Any]] = app.task(**options)
+            return decorator(func)
 
         with _registry_lock:
             _shared.append(bind)

@@ -65,11 +65,17 @@ class TaskExecutor:
         """Run one delivery and return its outcome; never raises."""
         try:
             return self._execute(header, body, meta)
-        except Exception as exc:  # noqa: BLE001 - our own bug must not kill the slot
+        except Exception as exc:
             _log.exception("task_internal_error", task_id=header.get("id"))
             signals.task_internal_error.send(
-                sender=None, task_id=header.get("id"), args=None, kwargs=None,
-                request=None, exception=exc, traceback=tb_module.format_exc(), einfo=None,
+                sender=None,
+                task_id=header.get("id"),
+                args=None,
+                kwargs=None,
+                request=None,
+                exception=exc,
+                traceback=tb_module.format_exc(),
+                einfo=None,
             )
             return self._failure(header, meta, exc, tb_module.format_exc())
 
@@ -166,30 +172,44 @@ class TaskExecutor:
         except Reject as exc:
             state = states.REJECTED
             return self._failure(header, meta, exc, None, state=state)
-        except BaseException as exc:  # noqa: BLE001 - SystemExit in a task must not stop actors
+        except BaseException as exc:
             state = states.FAILURE
             trace = tb_module.format_exc()
             _log.warning(
                 "task_failed", task=task.name, task_id=tid, error=f"{type(exc).__name__}: {exc}"
             )
             signals.task_failure.send(
-                sender=task, task_id=tid, exception=exc, args=args, kwargs=kwargs,
-                traceback=trace, einfo=trace,
+                sender=task,
+                task_id=tid,
+                exception=exc,
+                args=args,
+                kwargs=kwargs,
+                traceback=trace,
+                einfo=trace,
             )
             return self._failure(header, meta, exc, trace)
         finally:
             _current.reset(token)
             if signals.task_postrun.receivers:
                 signals.task_postrun.send(
-                    sender=task, task_id=tid, task=task, args=args, kwargs=kwargs,
-                    retval=retval, state=state,
+                    sender=task,
+                    task_id=tid,
+                    task=task,
+                    args=args,
+                    kwargs=kwargs,
+                    retval=retval,
+                    state=state,
                 )
         if state == "IGNORED":
             return self._done(header, meta, states.SUCCESS, "application/json", b"null", False)
         if signals.task_success.receivers:
             signals.task_success.send(sender=task, result=retval)
-        _log.debug("task_succeeded", task=task.name, task_id=tid,
-                   runtime=round(time.monotonic() - started, 6))
+        _log.debug(
+            "task_succeeded",
+            task=task.name,
+            task_id=tid,
+            runtime=round(time.monotonic() - started, 6),
+        )
         store = not header.get("ignore_result", self.ignore_result_default)
         try:
             ct, body = dumps(retval, self.result_serializer)

@@ -81,7 +81,7 @@ class AlreadyRegistered(CeleriacError):
     """Two different tasks were registered under one name."""
 
 
-class TimeoutError(CeleriacError, builtins.TimeoutError):  # noqa: A001 - Celery's name
+class TimeoutError(CeleriacError, builtins.TimeoutError):
     """An operation (``AsyncResult.get``, ``app.flush``) did not finish in time."""
 
 
@@ -166,18 +166,21 @@ class MaxRetriesExceededError(CeleriacError):
     """``Task.retry`` was called more times than ``max_retries`` allows."""
 
 
-class Retry(CeleriacError):  # noqa: N818 - Celery's name
+class Retry(CeleriacError):
     """Raised by ``Task.retry`` to tell the worker the task will run again."""
 
     def __init__(
-        self, message: str | None = None, exc: BaseException | None = None, when: float | None = None
+        self,
+        message: str | None = None,
+        exc: BaseException | None = None,
+        when: float | None = None,
     ) -> None:
         super().__init__(message or "Retry in the future")
         self.exc = exc
         self.when = when
 
 
-class Reject(CeleriacError):  # noqa: N818 - Celery's name
+class Reject(CeleriacError):
     """Raised by a task to reject its message (``requeue=True`` puts it back)."""
 
     def __init__(self, reason: str | None = None, requeue: bool = False) -> None:
@@ -186,5 +189,5 @@ class Reject(CeleriacError):  # noqa: N818 - Celery's name
         self.requeue = requeue
 
 
-class Ignore(CeleriacError):  # noqa: N818 - Celery's name
+class Ignore(CeleriacError):
     """Raised by a task so that no state is stored for it."""

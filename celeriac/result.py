@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import states
 from ._task import current_request
-from .exceptions import CeleriacError, RemoteTaskError
+from .exceptions import RemoteTaskError
 
 if TYPE_CHECKING:
     from ._app import App
@@ -144,7 +144,7 @@ def rebuild_exception(info: Any, traceback: str | None = None) -> BaseException:
     if cls is not None:
         try:
             exc = cls(*args)
-        except Exception:  # noqa: BLE001 - a constructor with another signature
+        except Exception:
             exc = None
         if exc is not None:
             if traceback:
@@ -161,7 +161,11 @@ def _find_exception_type(module: str, name: str) -> type[BaseException] | None:
         obj = getattr(obj, part, None)
         if obj is None:
             return None
-    if isinstance(obj, type) and issubclass(obj, BaseException):
-        if issubclass(obj, CeleriacError) or not issubclass(obj, SystemExit | KeyboardInterrupt):
-            return obj
+    # Never rebuild an exception that would stop this process.
+    if (
+        isinstance(obj, type)
+        and issubclass(obj, BaseException)
+        and not issubclass(obj, SystemExit | KeyboardInterrupt)
+    ):
+        return obj
     return None

@@ -506,7 +506,7 @@ def _queue_table(conf: Mapping[str, Any]) -> _QueueTable:
 
 
 @functools.lru_cache(maxsize=64)
-def _build_queue_table(  # noqa: PLR0917 - the cache key is the positional arguments
+def _build_queue_table(
     queues: tuple[Queue, ...] | None,
     default_queue: str,
     exchange: str | None,
@@ -624,7 +624,7 @@ def _exchange_of(conf: Mapping[str, Any], exchange: Exchange | str) -> Exchange:
     return _queue_table(conf).exchanges.get(exchange) or Exchange(exchange)
 
 
-def resolve_route(  # noqa: PLR0917 - the positional signature is the client's contract
+def resolve_route(
     conf: Mapping[str, Any],
     task_name: str,
     args: tuple[Any, ...],

@@ -84,7 +84,6 @@ ANY: Final = blinker.ANY
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_log = structlog.get_logger("celeriac.signals")
 _NO_IDS: Final[frozenset[Hashable]] = frozenset()
 
 
@@ -282,7 +281,7 @@ class Signal:
             try:
                 result = receiver(sender=sender, signal=self, **named)
             except Exception as exc:
-                _log.exception(
+                structlog.get_logger("celeriac.signals").exception(
                     "signal_receiver_failed", signal=self.name, receiver=_describe(receiver)
                 )
                 result = exc

@@ -2,7 +2,7 @@
 # The README's first command: start a worker (with its embedded hub), send tasks, print results.
 set -euo pipefail
 cd "$(dirname "$0")/getting_started"
-PORT=${CELERIAC_QUICKSTART_PORT:-5555}
+PORT=${QUICKSTART_PORT:-5555}
 export CELERIAC_BROKER_URL=tcp://127.0.0.1:$PORT CELERIAC_HUB_DATA_DIR=${TMPDIR:-/tmp}/celeriac-quickstart-$$
 python -m celeriac -A tasks worker -c 2 --loglevel WARNING &
 WORKER=$!

@@ -49,19 +49,30 @@ def find_app(spec: str) -> App:
 
 
 _log_level = click.option(
-    "-l", "--loglevel", default="INFO", show_default=True,
-    type=click.Choice(LEVELS, case_sensitive=False), help="Log level.",
+    "-l",
+    "--loglevel",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(LEVELS, case_sensitive=False),
+    help="Log level.",
 )
 _log_format = click.option(
-    "--log-format", default="auto", show_default=True,
+    "--log-format",
+    default="auto",
+    show_default=True,
     type=click.Choice(["auto", "console", "json"]),
     help="console: readable lines; json: one JSON object per line; auto: console on a terminal.",
 )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-A", "--app", "app_spec", metavar="MODULE[:APP]",
-              help="The module that defines your App and tasks (e.g. -A tasks).")
+@click.option(
+    "-A",
+    "--app",
+    "app_spec",
+    metavar="MODULE[:APP]",
+    help="The module that defines your App and tasks (e.g. -A tasks).",
+)
 @click.version_option(package_name="celeriac")
 @click.pass_context
 def cli(ctx: click.Context, app_spec: str | None) -> None:
@@ -90,13 +101,25 @@ def _app(ctx: click.Context, broker: str | None = None) -> App:
 
 
 @cli.command()
-@click.option("-c", "--concurrency", type=click.IntRange(min=1),
-              help="Execution slots (default: worker_concurrency, or the number of CPUs).")
-@click.option("-P", "--pool", type=click.Choice(["threads", "solo"]),
-              help="threads: N slots in threads; solo: one slot. Default: worker_pool.")
-@click.option("-Q", "--queues", help="Comma-separated queues to consume (default: task_default_queue).")
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(min=1),
+    help="Execution slots (default: worker_concurrency, or the number of CPUs).",
+)
+@click.option(
+    "-P",
+    "--pool",
+    type=click.Choice(["threads", "solo"]),
+    help="threads: N slots in threads; solo: one slot. Default: worker_pool.",
+)
+@click.option(
+    "-Q", "--queues", help="Comma-separated queues to consume (default: task_default_queue)."
+)
 @click.option("-n", "--hostname", help="Node name (default: celeriac@HOSTNAME).")
-@click.option("-b", "--broker", help="Hub address, tcp://host:port or ipc:///path (default: broker_url).")
+@click.option(
+    "-b", "--broker", help="Hub address, tcp://host:port or ipc:///path (default: broker_url)."
+)
 @_log_level
 @_log_format
 @click.pass_context
@@ -135,18 +158,34 @@ def worker(
 
 
 @cli.command()
-@click.option("--bind", default=None, show_default="broker_url, i.e. tcp://127.0.0.1:5555",
-              help="Address to listen on. Use tcp://0.0.0.0:PORT to accept other machines.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where the durable store lives (default: hub_data_dir or ./celeriac-data).")
-@click.option("--sync", type=click.Choice(["normal", "full"]), default=None,
-              help="normal: survives a killed process; full: also a power cut (slower).")
+@click.option(
+    "--bind",
+    default=None,
+    show_default="broker_url, i.e. tcp://127.0.0.1:5555",
+    help="Address to listen on. Use tcp://0.0.0.0:PORT to accept other machines.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the durable store lives (default: hub_data_dir or ./celeriac-data).",
+)
+@click.option(
+    "--sync",
+    type=click.Choice(["normal", "full"]),
+    default=None,
+    help="normal: survives a killed process; full: also a power cut (slower).",
+)
 @_log_level
 @_log_format
 @click.pass_context
 def hub(
-    ctx: click.Context, bind: str | None, data_dir: Path | None, sync: str | None,
-    loglevel: str, log_format: str,
+    ctx: click.Context,
+    bind: str | None,
+    data_dir: Path | None,
+    sync: str | None,
+    loglevel: str,
+    log_format: str,
 ) -> None:
     """Run a standalone hub: the durable router that workers and clients connect to."""
     setup_logging(loglevel, log_format)
@@ -170,8 +209,15 @@ def hub(
 @click.option("-b", "--broker", help="Hub address (default: broker_url).")
 @click.pass_context
 def call(
-    ctx: click.Context, name: str, args: str, kwargs: str, queue: str | None,
-    countdown: float | None, wait: bool, timeout: float, broker: str | None,
+    ctx: click.Context,
+    name: str,
+    args: str,
+    kwargs: str,
+    queue: str | None,
+    countdown: float | None,
+    wait: bool,
+    timeout: float,
+    broker: str | None,
 ) -> None:
     """Send task NAME by name and print its id (or, with --wait, its result)."""
     try:

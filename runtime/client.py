@@ -14,11 +14,13 @@ blocks on a :class:`threading.Event`, never in a polling loop.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import os
 import threading
 import weakref
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from typing import Any, Final
 
 import msgpack
@@ -190,10 +192,8 @@ class Client:
 
     def _wake(self) -> None:
         self._wake_pending = True
-        try:
+        with contextlib.suppress(OSError):  # closed: the client is shutting down
             os.write(self._wake_w, b"x")
-        except OSError:  # closed: the client is shutting down
-            pass
 
     def _slot_for(self, task_id: str) -> _Slot:
         with self._lock:
@@ -282,8 +282,11 @@ class Client:
         _log.warning("publish_refused", id=tid, reason=reason)
         outcome = Outcome(
             states.REJECTED,
-            {"exc_type": "PublishError", "exc_module": "celeriac.exceptions",
-             "exc_message": [f"the hub refused task {tid}: {reason}"]},
+            {
+                "exc_type": "PublishError",
+                "exc_module": "celeriac.exceptions",
+                "exc_message": [f"the hub refused task {tid}: {reason}"],
+            },
         )
         with self._lock:
             self._unconfirmed.pop(tid, None)
@@ -303,8 +306,11 @@ class Client:
         try:
             value = loads(body, h["ct"], self._accept)
         except (SerializationError, DecodeError) as exc:
-            info = {"exc_type": type(exc).__name__, "exc_module": "celeriac.exceptions",
-                    "exc_message": [f"cannot decode the result: {exc}"]}
+            info = {
+                "exc_type": type(exc).__name__,
+                "exc_module": "celeriac.exceptions",
+                "exc_message": [f"cannot decode the result: {exc}"],
+            }
             return Outcome(states.FAILURE, info)
         if state in states.EXCEPTION_STATES and isinstance(value, dict):
             return Outcome(state, value, value.get("traceback"))
@@ -350,7 +356,10 @@ class Client:
         if waiting:
             sock.send_multipart([TAG, b"WAIT", encode_header({"ids": waiting}), b""])
 
-    _handlers: Final = {
+    def _on_ping(self, sock: zmq.Socket[Any], msg: Any) -> None:
+        sock.send_multipart([TAG, b"PONG", encode_header({}), b""])
+
+    _handlers: Final[dict[bytes, Callable[[Client, zmq.Socket[Any], Any], None]]] = {
         b"CONF": _on_confirm,
         b"NACK": _on_nack,
         b"RES": _on_result,
@@ -358,7 +367,5 @@ class Client:
         b"WELCOME": _on_hub_seen,
         b"PONG": _on_hub_seen,
         b"ERR": _on_hub_seen,
-        b"PING": lambda self, sock, msg: sock.send_multipart(
-            [TAG, b"PONG", encode_header({}), b""]
-        ),
+        b"PING": _on_ping,
     }

@@ -16,7 +16,10 @@ _log = structlog.get_logger("celeriac.hub")
 
 
 def run_hub(
-    conf: Settings, *, bind: str | None = None, data_dir: Path | None = None,
+    conf: Settings,
+    *,
+    bind: str | None = None,
+    data_dir: Path | None = None,
     sync: str | None = None,
 ) -> int:
     """Serve a hub in this thread until SIGTERM/SIGINT; returns the exit code."""

@@ -26,7 +26,7 @@ def default_node_name(prefix: str) -> str:
 def dealer(ctx: zmq.Context[Any], endpoint: str, identity: bytes) -> zmq.Socket[Any]:
     """A DEALER connected to the hub: linger 0 (we track what was not confirmed ourselves),
     fast reconnects, high water marks above any credit we hand out."""
-    sock = ctx.socket(zmq.DEALER)
+    sock: zmq.Socket[Any] = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.IDENTITY, identity)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RECONNECT_IVL, 50)

@@ -50,8 +50,14 @@ def setup_logging(level: str = "INFO", fmt: str = "auto") -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=numeric, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
+    )
     signals.after_setup_logger.send(
-        sender=None, logger=structlog.get_logger(), loglevel=level, logfile=None,
-        format=fmt, colorize=None,
+        sender=None,
+        logger=structlog.get_logger(),
+        loglevel=level,
+        logfile=None,
+        format=fmt,
+        colorize=None,
     )

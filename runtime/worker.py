@@ -71,8 +71,12 @@ def start_embedded_hub(conf: Settings, ctx: zmq.Context[Any]) -> HubServer | Non
             return None
         raise
     hub.start()
-    _log.info("embedded_hub_started", endpoint=url, data_dir=str(data_dir.resolve()),
-              reason="nothing was listening at the broker address")
+    _log.info(
+        "embedded_hub_started",
+        endpoint=url,
+        data_dir=str(data_dir.resolve()),
+        reason="nothing was listening at the broker address",
+    )
     return hub
 
 
@@ -94,9 +98,7 @@ class WorkerNode:
         self.hostname = hostname or default_node_name("celeriac")
         pool = pool or self.conf.worker_pool
         if pool not in ("threads", "solo"):
-            raise ImproperlyConfigured(
-                f"pool {pool!r} is not available yet; use threads or solo"
-            )
+            raise ImproperlyConfigured(f"pool {pool!r} is not available yet; use threads or solo")
         self.pool = pool
         n = 1 if pool == "solo" else (concurrency or self.conf.worker_concurrency or os.cpu_count())
         self.concurrency = max(1, int(n or 1))
@@ -158,8 +160,9 @@ class WorkerNode:
     def stop(self) -> int:
         """Stop consuming, let running tasks finish (unless cold), leave, stop everything."""
         self._shutdown.set()
-        signals.worker_shutting_down.send(sender=self.hostname, sig="SIGTERM", how="warm",
-                                          exitcode=0)
+        signals.worker_shutting_down.send(
+            sender=self.hostname, sig="SIGTERM", how="warm", exitcode=0
+        )
         if self._thread is not None:
             self._thread.join()
         for ref in self._slots:
@@ -179,8 +182,11 @@ class WorkerNode:
                 _log.warning("cold_shutdown", signal=signal.Signals(signum).name)
                 self._cold.set()
             else:
-                _log.info("warm_shutdown", signal=signal.Signals(signum).name,
-                          hint="send it again for a cold shutdown")
+                _log.info(
+                    "warm_shutdown",
+                    signal=signal.Signals(signum).name,
+                    hint="send it again for a cold shutdown",
+                )
                 self._shutdown.set()
 
         signal.signal(signal.SIGTERM, on_signal)
@@ -243,13 +249,20 @@ class _Connection:
 
     def hello(self) -> None:
         node = self.node
-        credit = 0 if not node.accepting else max(0, node.prefetch - len(self.busy) - len(self.buffer))
-        self.send(b"HELLO", {
-            "role": "worker", "node": node.hostname, "pid": os.getpid(),
-            "queues": node.queues if node.accepting else [],
-            "credit": credit,
-            "inflight": list(self.busy.values()) + [self._tag(d) for d in self.buffer],
-        })
+        credit = (
+            0 if not node.accepting else max(0, node.prefetch - len(self.busy) - len(self.buffer))
+        )
+        self.send(
+            b"HELLO",
+            {
+                "role": "worker",
+                "node": node.hostname,
+                "pid": os.getpid(),
+                "queues": node.queues if node.accepting else [],
+                "credit": credit,
+                "inflight": list(self.busy.values()) + [self._tag(d) for d in self.buffer],
+            },
+        )
 
     @staticmethod
     def _tag(d: Delivery) -> str:
@@ -306,7 +319,7 @@ class _Connection:
                 continue
             try:
                 msg = decode(frames)
-            except Exception as exc:  # noqa: BLE001 - never die on the hub's bytes
+            except Exception as exc:
                 _log.warning("bad_message_from_hub", error=str(exc))
                 continue
             self._on_control(msg.command, msg.header)
@@ -315,7 +328,7 @@ class _Connection:
         try:
             header = msgpack.unpackb(frames[2], raw=False)
             meta = msgpack.unpackb(frames[4], raw=False)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             _log.warning("bad_delivery", error=str(exc))
             return
         delivery = Delivery(header, frames[3], meta)
@@ -350,15 +363,21 @@ class _Connection:
             first = self.hub_id is None
             self.hub_id = header.get("hub")
             if first:
-                _log.info("worker_ready", node=self.node.hostname, queues=self.node.queues,
-                          concurrency=self.node.concurrency, pool=self.node.pool)
+                _log.info(
+                    "worker_ready",
+                    node=self.node.hostname,
+                    queues=self.node.queues,
+                    concurrency=self.node.concurrency,
+                    pool=self.node.pool,
+                )
                 self.node.ready.set()
                 signals.worker_ready.send(sender=self.node)
             else:
                 _log.info("hub_reconnected", hub=self.hub_id)
-        elif command == b"PONG" and (not header.get("known", True) or header.get("hub") != self.hub_id):
-            self.hello()
-        elif command == b"ERR" and header.get("code") == "hello":
+        elif (
+            command == b"PONG"
+            and (not header.get("known", True) or header.get("hub") != self.hub_id)
+        ) or (command == b"ERR" and header.get("code") == "hello"):
             self.hello()
         elif command == b"PING":
             self.send(b"PONG", {})

@@ -2,4 +2,4 @@
 # The whole test suite (slow soak tests are excluded; run them with: scripts/test.sh -m slow).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec python -m pytest -m "not slow" -q "$@"
+exec pytest -m "not slow" -q "$@"

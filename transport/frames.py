@@ -101,9 +101,7 @@ def decode_header(data: bytes, frames: list[bytes] | None = None) -> dict[str, A
     return header
 
 
-def encode(
-    command: bytes, header: dict[str, Any], body: bytes = b"", *extra: bytes
-) -> list[bytes]:
+def encode(command: bytes, header: dict[str, Any], body: bytes = b"", *extra: bytes) -> list[bytes]:
     """Build the frames of one message (without a ROUTER identity)."""
     return [TAG, command, _packer.pack(header), body, *extra]
 

@@ -83,8 +83,13 @@ class HubServer:
         self._thread: threading.Thread | None = None
         restored = self.state.restore()
         self.store.commit()
-        _log.info("hub_started", endpoint=self.endpoint, data_dir=str(self.data_dir),
-                  restored=restored, hub_id=self.hub_id)
+        _log.info(
+            "hub_started",
+            endpoint=self.endpoint,
+            data_dir=str(self.data_dir),
+            restored=restored,
+            hub_id=self.hub_id,
+        )
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -167,9 +172,11 @@ class HubServer:
         self._monitor.close(0)
         self._router.close(0)
         self._release_lock()
-        _log.info("hub_stopped", endpoint=self.endpoint, **{
-            k: v for k, v in self.state.counters.items() if v
-        })
+        _log.info(
+            "hub_stopped",
+            endpoint=self.endpoint,
+            **{k: v for k, v in self.state.counters.items() if v},
+        )
 
     def _release_lock(self) -> None:
         fcntl.flock(self._lock_file, fcntl.LOCK_UN)

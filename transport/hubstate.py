@@ -209,8 +209,14 @@ class HubState:
         for row in self.store.messages():
             header = msgpack.unpackb(row.header, raw=False)
             msg = _Msg(
-                row.id, row.queue, row.priority, row.eta, header.get("expires"), row.seq,
-                row.header, row.body,
+                row.id,
+                row.queue,
+                row.priority,
+                row.eta,
+                header.get("expires"),
+                row.seq,
+                row.header,
+                row.body,
             )
             msg.copy = header.get("id") != row.id
             self._messages[row.id] = msg
@@ -516,9 +522,7 @@ class HubState:
             peer.inflight.add(mid)
             peer.credit -= 1
             self.counters["delivered"] += 1
-            self.outbox.append(
-                [peer.identity, TAG, b"TASK", msg.header, msg.body, self._meta(msg)]
-            )
+            self.outbox.append([peer.identity, TAG, b"TASK", msg.header, msg.body, self._meta(msg)])
             return True
 
     def _meta(self, msg: _Msg) -> bytes:
@@ -582,7 +586,9 @@ class HubState:
             self.counters["peers_lost"] += 1 if log else 0
             _log.warning(
                 "peer_lost" if log else "peer_left",
-                node=peer.node, reason=reason, requeued=len(held),
+                node=peer.node,
+                reason=reason,
+                requeued=len(held),
             )
         for msg in held:
             msg.holder = None

@@ -49,8 +49,9 @@ class TestWorker:
         self.failures: list[BaseException] = []
         self._lock = threading.Lock()
 
-    def _on_failure(self, sender: Any = None, exception: BaseException | None = None,
-                    **_: Any) -> None:
+    def _on_failure(
+        self, sender: Any = None, exception: BaseException | None = None, **_: Any
+    ) -> None:
         if exception is not None:
             with self._lock:
                 self.failures.append(exception)
@@ -111,8 +112,9 @@ def start_worker(
         hub.start()
         stack.callback(hub.stop)
         app.conf.broker_url = hub.endpoint
-        node = WorkerNode(app, queues=queues, concurrency=concurrency, pool=pool,
-                          hostname="test-worker@localhost")
+        node = WorkerNode(
+            app, queues=queues, concurrency=concurrency, pool=pool, hostname="test-worker@localhost"
+        )
         worker = TestWorker(app, hub, node)
         signals.task_failure.connect(worker._on_failure)
         stack.callback(signals.task_failure.disconnect, worker._on_failure)

@@ -7,7 +7,6 @@ from typing import Any
 
 import msgpack
 import pytest
-from celeriac.transport.routing import DeclarationConflictError, ExchangeTable
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -27,6 +26,7 @@ from celeriac.routing import (
     resolve_route,
     worker_queues,
 )
+from celeriac.transport.routing import DeclarationConflictError, ExchangeTable
 
 # -- ExchangeTable -----------------------------------------------------------------------------
 

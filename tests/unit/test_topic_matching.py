@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from celeriac.transport.routing import ExchangeTable, TopicTrie, split_words, topic_matches
 from hypothesis import given
 from hypothesis import strategies as st
+
+from celeriac.transport.routing import ExchangeTable, TopicTrie, split_words, topic_matches
 
 pytestmark = pytest.mark.property
 
