@@ -41,7 +41,9 @@ from celeriac.exceptions import (
 )
 
 __all__ = [
+    "ENVIRON_EXEMPT",
     "ENV_PREFIX",
+    "HUB_SYNC_MODES",
     "REGISTRY",
     "UNSUPPORTED",
     "WORKER_POOLS",
@@ -507,7 +509,10 @@ class Settings(MutableMapping[str, Any]):
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        return self[name]
+        value = self[name]
+        if self._frozen:
+            self.__dict__[name] = value  # frozen values never change: later reads skip this
+        return value
 
     def __contains__(self, name: object) -> bool:
         return name in REGISTRY

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import time
 import traceback as tb_module
 from typing import TYPE_CHECKING, Any
 
@@ -162,7 +161,6 @@ class TaskExecutor:
         token = _current.set(request)
         state = states.SUCCESS
         retval: Any = None
-        started = time.monotonic()
         try:
             retval = task.run(*args, **kwargs)
             if inspect.iscoroutine(retval):
@@ -204,12 +202,6 @@ class TaskExecutor:
             return self._done(header, meta, states.SUCCESS, "application/json", b"null", False)
         if signals.task_success.receivers:
             signals.task_success.send(sender=task, result=retval)
-        _log.debug(
-            "task_succeeded",
-            task=task.name,
-            task_id=tid,
-            runtime=round(time.monotonic() - started, 6),
-        )
         store = not header.get("ignore_result", self.ignore_result_default)
         try:
             ct, body = dumps(retval, self.result_serializer)

@@ -239,12 +239,13 @@ class Client:
             self._ctx.term()
 
     def _drain_wake(self) -> None:
-        self._wake_pending = False
-        try:
+        # Drain first, then clear the flag, then (in the caller) send the queue: a producer
+        # that saw the flag still set has its frames sent by this turn; one that sees it
+        # cleared writes to the pipe again. Clearing first would lose that wake-up.
+        with contextlib.suppress(BlockingIOError):
             while os.read(self._wake_r, 4096):
                 pass
-        except BlockingIOError:
-            pass
+        self._wake_pending = False
 
     def _send_queued(self, sock: zmq.Socket[Any]) -> None:
         outq = self._outq

@@ -1,0 +1,39 @@
+"""Typical user code (DESIGN.md section 1), type-checked in CI with ``mypy tests/typing``.
+
+Lines marked ``type: ignore[...]`` must stay errors: mypy's ``warn_unused_ignores`` (strict)
+fails the run if one of them ever type-checks, so the typed task API is pinned both ways.
+"""
+
+from __future__ import annotations
+
+from celeriac import App, AsyncResult, Celery, Task
+
+app = App("tasks", broker="tcp://127.0.0.1:5555")
+migrated: App = Celery("legacy")
+
+
+@app.task
+def add(x: int, y: int) -> int:
+    """Add."""
+    return x + y
+
+
+@app.task(bind=True, ignore_result=True, queue="feed_tasks")
+def fetch(self: Task[..., None], url: str) -> None:
+    """A bound task."""
+    self.log.info("fetching", url=url, task_id=self.request.id)
+
+
+def client_side() -> None:
+    """The calls a client makes, with their types."""
+    r: AsyncResult[int] = add.delay(2, 2)
+    total: int = r.get(timeout=10)
+    local: int = add(1, 2)
+    add.apply_async((2, 2), countdown=5, queue="math", expires=60, serializer="msgpack")
+    fetch.delay("https://example.com")
+    print(total, local)
+    add.delay("x", 2)  # type: ignore[arg-type]
+    add.delay(1)  # type: ignore[call-arg]
+    fetch.delay(42)  # type: ignore[arg-type]
+    wrong: str = add.delay(1, 2).get()  # type: ignore[assignment]
+    print(wrong)
