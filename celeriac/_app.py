@@ -15,6 +15,7 @@ from ._serialization import dumps
 from ._task import FunctionTask, Task, current_request
 from .exceptions import AlreadyRegistered, ImproperlyConfigured, NotRegistered
 from .result import AsyncResult
+from .routing import declare_queues, queue_for, resolve_route
 
 if TYPE_CHECKING:
     from celeriac.runtime.client import Client
@@ -25,8 +26,19 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _TASK_OPTIONS = frozenset(
-    {"ignore_result", "queue", "serializer", "max_retries", "priority", "acks_late", "typing"}
+    {
+        "ignore_result",
+        "queue",
+        "exchange",
+        "routing_key",
+        "serializer",
+        "max_retries",
+        "priority",
+        "acks_late",
+        "typing",
+    }
 )
+_ROUTING_OPTIONS = ("queue", "exchange", "routing_key", "priority")
 _apps: list[App] = []
 _shared: list[Callable[[App], Task[Any, Any]]] = []
 _registry_lock = threading.Lock()
@@ -176,6 +188,8 @@ class App:
         countdown: float | None = None,
         expires: float | None = None,
         queue: str | None = None,
+        exchange: str | None = None,
+        routing_key: str | None = None,
         serializer: str | None = None,
         ignore_result: bool | None = None,
         headers: Mapping[str, Any] | None = None,
@@ -183,7 +197,13 @@ class App:
         time_limit: float | None = None,
         soft_time_limit: float | None = None,
     ) -> AsyncResult[Any]:
-        """Send a task by name (it need not be registered here); returns its AsyncResult."""
+        """Send a task by name (it need not be registered here); returns its AsyncResult.
+
+        Routing follows Celery: call options > ``task_routes`` > the task's options > defaults.
+        A message no queue is bound to is refused by the hub: ``get()`` and ``flush()`` raise
+        :class:`~celeriac.exceptions.PublishError` (or, with ``task_unroutable='dead_letter'``,
+        it is kept in the ``celeriac.unroutable`` queue).
+        """
         conf = self.conf
         task_id = task_id or new_task_id()
         if countdown is not None:
@@ -193,39 +213,67 @@ class App:
         parent = current_request()
         if parent is not None and parent.called_directly:
             parent = None
-        content_type, body = dumps(
-            [list(args or ()), dict(kwargs or {}), {}], serializer or conf.task_serializer
+        args = list(args or ())
+        kwargs = dict(kwargs or {})
+        task = self.tasks.get(name)
+        call = {
+            "queue": queue,
+            "exchange": exchange,
+            "routing_key": routing_key,
+            "priority": priority,
+        }
+        route = resolve_route(
+            conf,
+            name,
+            tuple(args),
+            kwargs,
+            {k: v for k, v in call.items() if v is not None},
+            _task_routing_options(task),
+            task=task,
         )
+        client = self._client()
+        if route.queue is not None and route.queue not in client.declared_queues:
+            # A queue met for the first time (task_create_missing_queues): declare it first.
+            client.declare(*declare_queues(conf, [queue_for(conf, route.queue)]))
+        content_type, body = dumps([args, kwargs, {}], serializer or conf.task_serializer)
         header = build_task_header(
             name,
             task_id,
-            queue=queue or conf.task_default_queue,
+            queue=route.queue or "",
+            exchange=route.exchange,
+            routing_key=route.routing_key,
             content_type=content_type,
             reply=not ignore_result,
             ignore_result=ignore_result,
             eta=eta,
             expires=expires,
-            priority=priority,
+            priority=route.priority,
             root_id=parent.root_id if parent else None,
             parent_id=parent.id if parent else None,
             headers=headers,
             timelimit=(soft_time_limit, time_limit) if (time_limit or soft_time_limit) else None,
         )
+        if conf.task_unroutable == "dead_letter":
+            header["unroutable"] = "dead_letter"
         if signals.before_task_publish.receivers:
             signals.before_task_publish.send(
                 sender=name,
                 body=body,
-                exchange="",
-                routing_key=header["queue"],
+                exchange=route.exchange,
+                routing_key=route.routing_key,
                 headers=header,
                 properties={},
                 declare=[],
                 retry_policy=None,
             )
-        self._client().publish(task_id, header, body)
+        client.publish(task_id, header, body)
         if signals.after_task_publish.receivers:
             signals.after_task_publish.send(
-                sender=name, body=body, exchange="", routing_key=header["queue"], headers=header
+                sender=name,
+                body=body,
+                exchange=route.exchange,
+                routing_key=route.routing_key,
+                headers=header,
             )
         return AsyncResult(task_id, self)
 
@@ -260,6 +308,13 @@ class App:
 
 
 Celery = App
+
+
+def _task_routing_options(task: Task[Any, Any] | None) -> dict[str, Any]:
+    """The routing options a task declared (queue, exchange, routing_key, priority)."""
+    if task is None:
+        return {}
+    return {k: v for k in _ROUTING_OPTIONS if (v := getattr(task, k, None)) is not None}
 
 
 @overload

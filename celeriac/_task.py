@@ -84,6 +84,8 @@ class Task(Generic[P, R_co]):
     bind: ClassVar[bool] = True  # a class task's run() always receives self
     ignore_result: ClassVar[bool | None] = None
     queue: ClassVar[str | None] = None
+    exchange: ClassVar[str | None] = None
+    routing_key: ClassVar[str | None] = None
     serializer: ClassVar[str | None] = None
     max_retries: ClassVar[int | None] = 3
     priority: ClassVar[int | None] = None
@@ -150,6 +152,8 @@ class Task(Generic[P, R_co]):
         eta: dt.datetime | float | None = None,
         expires: dt.datetime | float | None = None,
         queue: str | None = None,
+        exchange: str | None = None,
+        routing_key: str | None = None,
         serializer: str | None = None,
         ignore_result: bool | None = None,
         headers: Mapping[str, Any] | None = None,
@@ -161,7 +165,9 @@ class Task(Generic[P, R_co]):
 
         ``countdown`` is seconds from now; ``eta`` an absolute time (a datetime, naive meaning
         UTC, or epoch seconds); ``expires`` seconds from now (a number) or an absolute datetime.
-        The hub holds delayed messages; workers only ever see due ones.
+        The hub holds delayed messages; workers only ever see due ones. ``queue``,
+        ``exchange``, ``routing_key`` and ``priority`` here win over ``task_routes``, which win
+        over the task's own options (Celery's precedence).
         """
         now = self.app.clock.time()
         eta_s = _to_epoch(eta)
@@ -180,11 +186,13 @@ class Task(Generic[P, R_co]):
             task_id=task_id,
             eta=eta_s,
             expires=expires_s,
-            queue=queue or self.queue,
+            queue=queue,
+            exchange=exchange,
+            routing_key=routing_key,
             serializer=serializer or self.serializer,
             ignore_result=ignore_result,
             headers=headers,
-            priority=priority if priority is not None else self.priority,
+            priority=priority,
             time_limit=time_limit,
             soft_time_limit=soft_time_limit,
         )

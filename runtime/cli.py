@@ -48,6 +48,11 @@ def find_app(spec: str) -> App:
     )
 
 
+def _split(value: str | None) -> list[str] | None:
+    """A comma-separated option as a list (None when not given)."""
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
 _log_level = click.option(
     "-l",
     "--loglevel",
@@ -116,6 +121,9 @@ def _app(ctx: click.Context, broker: str | None = None) -> App:
 @click.option(
     "-Q", "--queues", help="Comma-separated queues to consume (default: task_default_queue)."
 )
+@click.option(
+    "-X", "--exclude-queues", help="Comma-separated queues NOT to consume (of task_queues)."
+)
 @click.option("-n", "--hostname", help="Node name (default: celeriac@HOSTNAME).")
 @click.option(
     "-b", "--broker", help="Hub address, tcp://host:port or ipc:///path (default: broker_url)."
@@ -128,6 +136,7 @@ def worker(
     concurrency: int | None,
     pool: str | None,
     queues: str | None,
+    exclude_queues: str | None,
     hostname: str | None,
     broker: str | None,
     loglevel: str,
@@ -147,7 +156,8 @@ def worker(
         app = _app(ctx, broker)
         node = WorkerNode(
             app,
-            queues=[q.strip() for q in queues.split(",") if q.strip()] if queues else None,
+            queues=_split(queues),
+            exclude_queues=_split(exclude_queues),
             concurrency=concurrency,
             pool=pool,
             hostname=hostname,

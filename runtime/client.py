@@ -40,6 +40,7 @@ from celeriac.exceptions import (
     TimeoutError,
 )
 from celeriac.result import Outcome
+from celeriac.routing import declarations
 from celeriac.transport.frames import TAG, decode, encode_header
 
 from .link import dealer, default_node_name, new_identity
@@ -88,6 +89,10 @@ class Client:
         self._requests: dict[int, _Slot] = {}
         self._rids = itertools.count(1)
         self._hub_id: str | None = None
+        exchanges, queues = declarations(conf)
+        self._declared: dict[str, list[dict[str, Any]]] = {"exchanges": exchanges, "queues": queues}
+        #: Queues this client has declared to the hub (send_task declares missing ones).
+        self.declared_queues: set[str] = {q["name"] for q in queues}
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run, name="celeriac-client", daemon=True)
         self._thread.start()
@@ -106,6 +111,16 @@ class Client:
                 if len(self._expecting) > EXPECTING_LIMIT:
                     self._expecting.popitem(last=False)
         self._submit(frames)
+
+    def declare(self, exchanges: list[dict[str, Any]], queues: list[dict[str, Any]]) -> None:
+        """Declare more exchanges and queues to the hub (again after any hub restart)."""
+        with self._lock:
+            self._declared["exchanges"].extend(exchanges)
+            self._declared["queues"].extend(queues)
+            self.declared_queues.update(q["name"] for q in queues)
+        self._submit(
+            [TAG, b"DECLARE", encode_header({"exchanges": exchanges, "queues": queues}), b""]
+        )
 
     def wait(self, task_id: str, timeout: float | None) -> Outcome:
         """Block until the task's result arrives; TimeoutError after ``timeout`` seconds."""
@@ -254,7 +269,10 @@ class Client:
             send(outq.popleft())
 
     def _send_hello(self, sock: zmq.Socket[Any]) -> None:
-        sock.send_multipart([TAG, b"HELLO", encode_header({"role": "client"}), b""])
+        with self._lock:
+            declared = {k: list(v) for k, v in self._declared.items()}
+        hello = {"role": "client", "declare": declared}
+        sock.send_multipart([TAG, b"HELLO", encode_header(hello), b""])
 
     def _receive(self, sock: zmq.Socket[Any]) -> None:
         while True:
@@ -291,6 +309,7 @@ class Client:
         )
         with self._lock:
             self._unconfirmed.pop(tid, None)
+            self._expecting.pop(tid, None)
             self._refused.append((tid, reason))
             if not self._unconfirmed:
                 self._confirmed.notify_all()
@@ -337,6 +356,9 @@ class Client:
 
     def _on_hub_seen(self, sock: zmq.Socket[Any], msg: Any) -> None:
         """WELCOME, PONG or ERR: notice a new hub incarnation and catch it up."""
+        if msg.command == b"ERR" and msg.header.get("code") != "hello":
+            _log.error("hub_refused", code=msg.header.get("code"), reason=msg.header.get("reason"))
+            return
         hub = msg.header.get("hub")
         unknown = msg.command == b"ERR" or msg.header.get("known") is False
         if hub == self._hub_id and not unknown:

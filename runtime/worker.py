@@ -41,6 +41,7 @@ from celeriac._execution import TaskExecutor
 from celeriac._serialization import normalize_accept
 from celeriac.actors.task_actor import Delivery, TaskSlot
 from celeriac.exceptions import ImproperlyConfigured
+from celeriac.routing import Broadcast, declare_queues, worker_queues
 from celeriac.transport.frames import TAG, decode, encode_header
 from celeriac.transport.hubserver import HubServer
 
@@ -88,6 +89,7 @@ class WorkerNode:
         app: App,
         *,
         queues: list[str] | None = None,
+        exclude_queues: list[str] | None = None,
         concurrency: int | None = None,
         pool: str | None = None,
         hostname: str | None = None,
@@ -102,7 +104,14 @@ class WorkerNode:
         self.pool = pool
         n = 1 if pool == "solo" else (concurrency or self.conf.worker_concurrency or os.cpu_count())
         self.concurrency = max(1, int(n or 1))
-        self.queues = list(queues or [self.conf.task_default_queue])
+        selected = worker_queues(self.conf, queues, exclude_queues)
+        #: The queue names this node consumes (a Broadcast queue becomes this node's own copy).
+        self.queues = [
+            q.node_queue(self.hostname).name if isinstance(q, Broadcast) else q.name
+            for q in selected
+        ]
+        exchanges, declared = declare_queues(self.conf, selected, node_name=self.hostname)
+        self.declarations = {"exchanges": exchanges, "queues": declared}
         self.prefetch = self.concurrency * int(self.conf.worker_prefetch_multiplier)
         self.accepting = True
         self.ready = threading.Event()
@@ -259,6 +268,7 @@ class _Connection:
                 "node": node.hostname,
                 "pid": os.getpid(),
                 "queues": node.queues if node.accepting else [],
+                "declare": node.declarations,
                 "credit": credit,
                 "inflight": list(self.busy.values()) + [self._tag(d) for d in self.buffer],
             },

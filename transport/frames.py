@@ -48,6 +48,7 @@ MAX_HEADER_BYTES: Final = 64 * 1024
 COMMANDS: Final[frozenset[bytes]] = frozenset(
     {
         b"HELLO",  # peer -> hub: role, node, queues, credit, tasks in flight
+        b"DECLARE",  # peer -> hub: exchanges, queues and bindings (also inside HELLO)
         b"WELCOME",  # hub -> peer: hub incarnation id, heartbeat interval
         b"PUB",  # client -> hub: publish a task (header: task fields, body: args)
         b"CONF",  # hub -> client: these publishes are durable

@@ -24,7 +24,7 @@ import zmq
 from celeriac._clock import SYSTEM_CLOCK, Clock
 from celeriac.exceptions import ImproperlyConfigured
 
-from .hubstate import HubState, Router, default_router
+from .hubstate import HubState
 from .store import SQLiteStore
 
 __all__ = ["HubServer"]
@@ -46,7 +46,6 @@ class HubServer:
         heartbeat: float = 2.0,
         result_expires: float | None = 86400.0,
         clock: Clock = SYSTEM_CLOCK,
-        router: Router = default_router,
         context: zmq.Context[Any] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
@@ -61,7 +60,6 @@ class HubServer:
             hub_id=self.hub_id,
             heartbeat=heartbeat,
             result_expires=result_expires,
-            router=router,
         )
         self._ctx = context or zmq.Context.instance()
         self._router = self._ctx.socket(zmq.ROUTER)

@@ -50,9 +50,10 @@ from celeriac._clock import Clock
 from celeriac.exceptions import FrameError, ProtocolError
 
 from .frames import TAG, decode, encode_header
+from .routing import DEAD_LETTER_QUEUE, DeclarationConflictError, ExchangeTable
 from .store import Store, StoredMessage, StoredResult
 
-__all__ = ["HubState", "Router", "default_router"]
+__all__ = ["HubState"]
 
 _log = structlog.get_logger("celeriac.hub")
 
@@ -64,16 +65,7 @@ HEARTBEAT_MISSES: Final = 3
 #: Results hub-made (expired, rejected) have msgpack bodies, whatever the client accepts.
 HUB_CONTENT_TYPE: Final = "application/x-msgpack"
 
-#: A router turns a publish header into the names of the queues that get the message.
-Router = Callable[[dict[str, Any]], list[str]]
-
-
-def default_router(header: dict[str, Any]) -> list[str]:
-    """Route by the ``queue`` field the client resolved (exchanges come with the routing layer)."""
-    queue = header.get("queue")
-    if not isinstance(queue, str) or not queue:
-        raise ProtocolError("publish has no queue to route to")
-    return [queue]
+BINDINGS_META_KEY: Final = "bindings"
 
 
 @dataclass(slots=True)
@@ -146,14 +138,13 @@ class HubState:
         hub_id: str,
         heartbeat: float = 2.0,
         result_expires: float | None = 86400.0,
-        router: Router = default_router,
     ) -> None:
         self.store = store
         self.clock = clock
         self.hub_id = hub_id
         self.heartbeat = heartbeat
         self.result_expires = result_expires
-        self.router = router
+        self.table = ExchangeTable()
         self.outbox: list[list[bytes]] = []
         self._messages: dict[str, _Msg] = {}
         self._ready: dict[str, _ReadyQueue] = {}
@@ -187,6 +178,7 @@ class HubState:
         )
         self._dispatch: dict[bytes, Callable[[_Peer | None, bytes, Any], None]] = {
             b"HELLO": self._on_hello,
+            b"DECLARE": self._on_declare,
             b"PUB": self._on_publish,
             b"DONE": self._on_done,
             b"CRED": self._on_credit,
@@ -204,6 +196,9 @@ class HubState:
 
     def restore(self) -> int:
         """Load the stored messages (after a restart); return how many."""
+        snapshot = self.store.get_meta(BINDINGS_META_KEY)
+        if snapshot is not None:
+            self.table = ExchangeTable.from_snapshot(msgpack.unpackb(snapshot, raw=False))
         now = self.clock.time()
         count = 0
         for row in self.store.messages():
@@ -240,7 +235,7 @@ class HubState:
         peer = self._peers.get(identity)
         if peer is not None:
             peer.last_seen = self.clock.monotonic()
-        elif msg.command not in (b"HELLO", b"PUB", b"WAIT", b"STAT", b"BYE", b"PING"):
+        elif msg.command not in (b"HELLO", b"DECLARE", b"PUB", b"WAIT", b"STAT", b"BYE", b"PING"):
             # The peer knew an earlier hub (we restarted): ask it to introduce itself again.
             self._send(identity, b"ERR", {"code": "hello", "hub": self.hub_id})
         try:
@@ -297,6 +292,9 @@ class HubState:
             peer = _Peer(identity, role, str(h.get("node", "?")), self.clock.monotonic())
             self._peers[identity] = peer
         peer.role = role
+        declared = h.get("declare")
+        if declared is not None:
+            self._declare(identity, declared)
         peer.credit = int(h.get("credit", 0))
         for mid in h.get("inflight", ()):
             held = self._messages.get(mid)
@@ -308,6 +306,36 @@ class HubState:
         self._send(identity, b"WELCOME", {"hub": self.hub_id, "heartbeat": self.heartbeat})
         self._pump_peer(peer)
 
+    def _on_declare(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
+        self._declare(identity, msg.header)
+
+    def _declare(self, identity: bytes, declared: dict[str, Any]) -> bool:
+        """Apply exchange/queue declarations; a conflict is refused with a reason (not a crash,
+        and not distrust: the peer is well-formed, its configuration disagrees with others')."""
+        try:
+            self.table.apply_declarations(declared.get("exchanges", []), declared.get("queues", []))
+        except DeclarationConflictError as exc:
+            _log.warning("declaration_refused", reason=str(exc))
+            self._send(identity, b"ERR", {"code": "declaration", "reason": str(exc)})
+            return False
+        for name, rq in list(self._ready.items()):
+            wanted = self.table.max_priority(name)
+            if wanted != rq.max_priority and not rq:
+                self._ready[name] = _ReadyQueue(name, wanted)
+        self.store.set_meta(BINDINGS_META_KEY, msgpack.packb(self.table.snapshot()))
+        return True
+
+    def _route(self, h: dict[str, Any]) -> list[str]:
+        if "exchange" in h:
+            queues = self.table.route(str(h["exchange"]), str(h.get("routing_key", "")))
+        else:  # no exchange: the default exchange, keyed by the queue name
+            queues = self.table.route("", str(h.get("queue", "")))
+        if not queues and h.get("unroutable") == "dead_letter":
+            if DEAD_LETTER_QUEUE not in self.table.queues():
+                self.table.declare_queue(DEAD_LETTER_QUEUE)
+            queues = [DEAD_LETTER_QUEUE]
+        return queues
+
     def _on_publish(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
         h = msg.header
         mid = h["id"]
@@ -315,19 +343,18 @@ class HubState:
             raise ProtocolError("publish id must be a string")
         if self._is_duplicate(mid):
             self.counters["duplicates"] += 1
+            if h.get("reply"):
+                self._waiters.setdefault(mid, set()).add(identity)
         else:
-            try:
-                queues = self.router(h)
-            except ProtocolError as exc:
-                self._nack(identity, mid, str(exc))
-                return
+            queues = self._route(h)
             if not queues:
                 self.counters["unroutable"] += 1
                 self._nack(identity, mid, self._unroutable_reason(h))
                 return
+            if h.get("reply"):
+                # Before _accept: a message already expired is answered inside it (REVOKED).
+                self._waiters.setdefault(mid, set()).add(identity)
             self._accept(mid, h, msg.raw_header, msg.body, queues)
-        if h.get("reply"):
-            self._waiters.setdefault(mid, set()).add(identity)
         self._confirms.setdefault(identity, []).append(mid)
 
     def _on_done(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
@@ -435,7 +462,7 @@ class HubState:
     def _make_ready(self, msg: _Msg, *, front: bool = False) -> None:
         rq = self._ready.get(msg.queue)
         if rq is None:
-            rq = self._ready[msg.queue] = _ReadyQueue(msg.queue)
+            rq = self._ready[msg.queue] = _ReadyQueue(msg.queue, self.table.max_priority(msg.queue))
         if not msg.queued:
             msg.queued = True
             rq.push(msg, front=front)
@@ -544,7 +571,8 @@ class HubState:
         peer.queues = list(dict.fromkeys(queues))
         for q in peer.queues:
             self._consumers.setdefault(q, []).append(peer.identity)
-            self._ready.setdefault(q, _ReadyQueue(q))
+            if q not in self._ready:
+                self._ready[q] = _ReadyQueue(q, self.table.max_priority(q))
 
     # -- results -----------------------------------------------------------------------------------
 
@@ -622,8 +650,10 @@ class HubState:
 
     def _unroutable_reason(self, h: dict[str, Any]) -> str:
         return (
-            f"no queue is bound to exchange {h.get('exchange', '')!r} "
-            f"with routing key {h.get('routing_key', '')!r}"
+            f"unroutable: no queue is bound to exchange {h.get('exchange', '')!r} with routing "
+            f"key {h.get('routing_key', h.get('queue', ''))!r} (declare the queue in task_queues "
+            "or let task_create_missing_queues create it; task_unroutable='dead_letter' keeps "
+            f"such messages in {DEAD_LETTER_QUEUE!r})"
         )
 
     # -- introspection -----------------------------------------------------------------------------

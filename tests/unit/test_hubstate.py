@@ -15,10 +15,20 @@ from celeriac.transport.store import MemoryStore
 W1, W2, C = b"w1", b"w2", b"client"
 
 
+def queue_decl(name: str, max_priority: int | None = None, bindings: Any = ()) -> dict[str, Any]:
+    return {"name": name, "max_priority": max_priority, "bindings": list(bindings)}
+
+
+def declare(hub: HubState, exchanges: Any = (), queues: Any = ()) -> None:
+    hub.handle(C, encode(b"DECLARE", {"exchanges": list(exchanges), "queues": list(queues)}))
+
+
 def make_hub(**kw: Any) -> tuple[HubState, MemoryStore, FakeClock]:
     store = MemoryStore()
     clock = FakeClock()
-    return HubState(store, clock, hub_id="hub-a", **kw), store, clock
+    hub = HubState(store, clock, hub_id="hub-a", **kw)
+    declare(hub, queues=[queue_decl("celery")])
+    return hub, store, clock
 
 
 def sent(hub: HubState, command: bytes | None = None) -> list[tuple[bytes, Any]]:
@@ -261,3 +271,103 @@ def test_reject_with_requeue_goes_back_to_front() -> None:
     sent(hub)
     hub.handle(W1, encode(b"REJ", {"id": "a", "requeue": True, "credit": 1}))
     assert [m.header["id"] for _, m in sent(hub, b"TASK")] == ["a"]
+
+
+def test_unroutable_publish_is_refused_with_a_reason() -> None:
+    """A publish no queue is bound to gets a NACK naming the exchange and key."""
+    hub, store, _ = make_hub()
+    hub.handle(C, encode(b"PUB", {"id": "x", "exchange": "nowhere", "routing_key": "k"}))
+    nacks = sent(hub, b"NACK")
+    assert nacks[0][1].header["id"] == "x"
+    assert "nowhere" in nacks[0][1].header["reason"]
+    assert list(store.messages()) == []
+
+
+def test_unroutable_with_dead_letter_is_kept() -> None:
+    """With unroutable=dead_letter the message is kept in the dead-letter queue."""
+    hub, store, _ = make_hub()
+    hub.handle(
+        C,
+        encode(
+            b"PUB",
+            {"id": "x", "exchange": "nowhere", "routing_key": "k", "unroutable": "dead_letter"},
+        ),
+    )
+    assert [m.queue for m in store.messages()] == ["celeriac.unroutable"]
+
+
+def test_topic_exchange_routes_by_pattern() -> None:
+    """A topic binding routes matching keys to its queue only."""
+    hub, _, _ = make_hub()
+    declare(
+        hub,
+        [{"name": "feeds", "type": "topic"}],
+        [queue_decl("feed_tasks", bindings=[{"exchange": "feeds", "routing_key": "feed.#"}])],
+    )
+    hello(hub, W1, credit=5, queues=["feed_tasks"])
+    sent(hub)
+    hub.handle(C, encode(b"PUB", {"id": "a", "exchange": "feeds", "routing_key": "feed.news.1"}))
+    hub.handle(C, encode(b"PUB", {"id": "b", "exchange": "feeds", "routing_key": "image.x"}))
+    out = sent(hub)
+    assert [m.header["id"] for _, m in out if m.command == b"TASK"] == ["a"]
+    assert [m.header["id"] for _, m in out if m.command == b"NACK"] == ["b"]
+
+
+def test_fanout_gives_each_bound_queue_a_copy_with_its_own_tag() -> None:
+    """A fanout publish is copied to every bound queue; each copy is acked by its tag."""
+    hub, store, _ = make_hub()
+    declare(
+        hub,
+        [{"name": "bc", "type": "fanout"}],
+        [
+            queue_decl("bc.w1", bindings=[{"exchange": "bc", "routing_key": ""}]),
+            queue_decl("bc.w2", bindings=[{"exchange": "bc", "routing_key": ""}]),
+        ],
+    )
+    hello(hub, W1, credit=5, queues=["bc.w1"])
+    hello(hub, W2, credit=5, queues=["bc.w2"])
+    sent(hub)
+    hub.handle(C, encode(b"PUB", {"id": "m", "exchange": "bc", "routing_key": "", "reply": False}))
+    tasks = sent(hub, b"TASK")
+    assert sorted(w for w, _ in tasks) == [W1, W2]
+    tags = {w: msgpack.unpackb(m.extra[0]).get("tag", m.header["id"]) for w, m in tasks}
+    for who, tag in tags.items():
+        hub.handle(
+            who,
+            encode(b"DONE", {"id": "m", "tag": tag, "state": "SUCCESS", "ct": "x", "store": False}),
+        )
+    assert list(store.messages()) == []
+
+
+def test_priority_queue_delivers_highest_first_fifo_within() -> None:
+    """On a queue with max_priority, higher priority goes first, FIFO within one priority."""
+    hub, _, _ = make_hub()
+    declare(hub, queues=[queue_decl("prio", max_priority=9)])
+    for tid, prio in [("a", 1), ("b", 5), ("c", 1), ("d", 9), ("e", 5)]:
+        hub.handle(C, encode(b"PUB", {"id": tid, "queue": "prio", "priority": prio}))
+    hello(hub, W1, credit=10, queues=["prio"])
+    assert [m.header["id"] for _, m in sent(hub, b"TASK")] == ["d", "b", "e", "a", "c"]
+
+
+def test_declarations_survive_a_restart() -> None:
+    """Exchanges and bindings are stored, so a restarted hub still routes."""
+    hub, store, clock = make_hub()
+    declare(
+        hub,
+        [{"name": "feeds", "type": "topic"}],
+        [queue_decl("f", bindings=[{"exchange": "feeds", "routing_key": "feed.*"}])],
+    )
+    hub2 = HubState(store, clock, hub_id="hub-b")
+    hub2.restore()
+    assert hub2.table.route("feeds", "feed.x") == ["f"]
+
+
+def test_conflicting_declaration_is_refused_without_distrust() -> None:
+    """Redeclaring an exchange with another type is refused, and the peer is still served."""
+    hub, _, _ = make_hub()
+    declare(hub, [{"name": "ex", "type": "topic"}])
+    sent(hub)
+    declare(hub, [{"name": "ex", "type": "fanout"}])
+    errs = sent(hub, b"ERR")
+    assert errs[0][1].header["code"] == "declaration"
+    assert hub.counters["bad_frames"] == 0
