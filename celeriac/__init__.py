@@ -12,14 +12,18 @@ from ._app import App, Celery, shared_task
 from ._task import Request, Task
 from .exceptions import CeleriacError
 from .result import AsyncResult
+from .routing import Broadcast, Exchange, Queue
 
 __version__ = "0.1.0"
 
 __all__ = [
     "App",
     "AsyncResult",
+    "Broadcast",
     "CeleriacError",
     "Celery",
+    "Exchange",
+    "Queue",
     "Request",
     "Task",
     "__version__",

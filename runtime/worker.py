@@ -52,8 +52,13 @@ __all__ = ["WorkerNode", "start_embedded_hub"]
 _log = structlog.get_logger("celeriac.worker")
 
 
-def start_embedded_hub(conf: Settings, ctx: zmq.Context[Any]) -> HubServer | None:
-    """Bind a hub at ``broker_url`` if nobody is listening there; None if one already is."""
+def start_embedded_hub(
+    conf: Settings, ctx: zmq.Context[Any], inproc: str | None = None
+) -> HubServer | None:
+    """Bind a hub at ``broker_url`` if nobody is listening there; None if one already is.
+
+    ``inproc`` also binds an in-process endpoint, so the worker in this process skips TCP.
+    """
     url: str = conf.broker_url
     if not url.startswith("tcp://"):
         return None
@@ -66,6 +71,7 @@ def start_embedded_hub(conf: Settings, ctx: zmq.Context[Any]) -> HubServer | Non
             heartbeat=float(conf.broker_heartbeat),
             result_expires=conf.result_expires,
             context=ctx,
+            also_bind=(inproc,) if inproc else (),
         )
     except zmq.ZMQError as exc:
         if exc.errno == errno.EADDRINUSE:
@@ -124,6 +130,7 @@ class WorkerNode:
         self._push_sockets: list[zmq.Socket[Any]] = []
         self._push_lock = threading.Lock()
         self.hub: HubServer | None = None
+        self.hub_endpoint: str = self.conf.broker_url
         self._slots: list[pykka.ActorRef[Any]] = []
         self._thread: threading.Thread | None = None
 
@@ -132,9 +139,12 @@ class WorkerNode:
     def start(self) -> None:
         """Start the embedded hub if needed, the slots and the connection thread."""
         signals.worker_init.send(sender=self)
-        self.hub = start_embedded_hub(self.conf, self._ctx)
+        inproc = f"inproc://celeriac-hub-{id(self)}"
+        self.hub = start_embedded_hub(self.conf, self._ctx, inproc)
         if self.hub is None:
             _log.info("using_hub", endpoint=self.conf.broker_url)
+        # The embedded hub shares our ZeroMQ context: talk to it without TCP.
+        self.hub_endpoint = inproc if self.hub is not None else self.conf.broker_url
         accept = normalize_accept(self.conf.accept_content)
         for i in range(self.concurrency):
             executor = TaskExecutor(
@@ -241,7 +251,7 @@ class _Connection:
         self.pull = node._ctx.socket(zmq.PULL)
         self.pull.setsockopt(zmq.LINGER, 0)
         self.pull.bind(node._outcome_url)
-        self.sock = dealer(node._ctx, node.conf.broker_url, self.identity)
+        self.sock = dealer(node._ctx, node.hub_endpoint, self.identity)
         self.free = list(range(node.concurrency))
         self.busy: dict[int, str] = {}
         self.buffer: deque[Delivery] = deque()

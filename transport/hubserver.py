@@ -47,6 +47,7 @@ class HubServer:
         result_expires: float | None = 86400.0,
         clock: Clock = SYSTEM_CLOCK,
         context: zmq.Context[Any] | None = None,
+        also_bind: tuple[str, ...] = (),
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -70,6 +71,8 @@ class HubServer:
         self._router.setsockopt(zmq.RCVHWM, 200_000)
         try:
             self._router.bind(bind)
+            for extra in also_bind:  # e.g. inproc:// for a worker in the same process
+                self._router.bind(extra)
         except zmq.ZMQError:
             self._router.close(0)
             self.store.close()

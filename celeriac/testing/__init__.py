@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from celeriac.runtime.worker import WorkerNode
     from celeriac.transport.hubserver import HubServer
 
-__all__ = ["FakeClock", "TestWorker", "start_worker"]
+__all__ = ["FakeClock", "TestWorker", "start_hub", "start_worker"]
 
 
 class TestWorker:
@@ -84,21 +84,9 @@ class TestWorker:
 
 
 @contextlib.contextmanager
-def start_worker(
-    app: App,
-    *,
-    concurrency: int = 2,
-    pool: str = "threads",
-    queues: list[str] | None = None,
-    data_dir: Path | str | None = None,
-) -> Iterator[TestWorker]:
-    """Run a hub on a free loopback port and a worker node for ``app``, in this process.
-
-    The app's ``broker_url`` is pointed at the hub, so configure the app before calling this
-    and send only inside the block.
-    """
-    from celeriac.runtime.worker import WorkerNode  # noqa: PLC0415 - the core stays socket-free
-    from celeriac.transport.hubserver import HubServer  # noqa: PLC0415
+def start_hub(app: App, data_dir: Path | str | None = None) -> Iterator[HubServer]:
+    """Run a hub on a free loopback port and point ``app`` at it (for several workers)."""
+    from celeriac.transport.hubserver import HubServer  # noqa: PLC0415 - the core stays socket-free
 
     with contextlib.ExitStack() as stack:
         if data_dir is None:
@@ -112,8 +100,38 @@ def start_worker(
         hub.start()
         stack.callback(hub.stop)
         app.conf.broker_url = hub.endpoint
+        yield hub
+
+
+@contextlib.contextmanager
+def start_worker(
+    app: App,
+    *,
+    concurrency: int = 2,
+    pool: str = "threads",
+    queues: list[str] | None = None,
+    exclude_queues: list[str] | None = None,
+    data_dir: Path | str | None = None,
+    hub: HubServer | None = None,
+    hostname: str = "test-worker@localhost",
+) -> Iterator[TestWorker]:
+    """Run a worker node for ``app`` in this process, with its own hub unless ``hub`` is given.
+
+    The app's ``broker_url`` is pointed at the hub, so configure the app before calling this
+    and send only inside the block.
+    """
+    from celeriac.runtime.worker import WorkerNode  # noqa: PLC0415 - the core stays socket-free
+
+    with contextlib.ExitStack() as stack:
+        if hub is None:
+            hub = stack.enter_context(start_hub(app, data_dir))
         node = WorkerNode(
-            app, queues=queues, concurrency=concurrency, pool=pool, hostname="test-worker@localhost"
+            app,
+            queues=queues,
+            exclude_queues=exclude_queues,
+            concurrency=concurrency,
+            pool=pool,
+            hostname=hostname,
         )
         worker = TestWorker(app, hub, node)
         signals.task_failure.connect(worker._on_failure)

@@ -1,0 +1,170 @@
+"""Routing end to end (issue 4): topic routes, -Q, unroutable errors, broadcast, priorities."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from celeriac import App, Broadcast, Queue
+from celeriac.exceptions import PublishError
+from celeriac.testing import start_hub, start_worker
+
+pytestmark = pytest.mark.integration
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def load_example(relative: str) -> ModuleType:
+    """Import an example module under a unique name (examples share module names)."""
+    name = f"example_{uuid.uuid4().hex[:8]}"
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / relative)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def routing_example(tmp_path: Path) -> Iterator[ModuleType]:
+    """The routing example's app, isolated from the environment."""
+    module = load_example("routing/tasks.py")
+    yield module
+    module.app.close()
+
+
+def test_routing_example_sends_feed_tasks_to_the_feed_worker_only(
+    routing_example: ModuleType, tmp_path: Path
+) -> None:
+    """import_feed reaches only the worker on feed_tasks; other tasks only the default one."""
+    app: App = routing_example.app
+    with (
+        start_hub(app, tmp_path / "hub") as hub,
+        start_worker(app, hub=hub, queues=["feed_tasks"], hostname="feeds@test"),
+        start_worker(app, hub=hub, queues=["default"], hostname="main@test"),
+    ):
+        feeds = [routing_example.import_feed.delay(f"http://x/{i}") for i in range(6)]
+        adds = [routing_example.add.delay(i, i) for i in range(6)]
+        assert {r.get(timeout=10).split()[0] for r in feeds} == {"feeds@test"}
+        assert {r.get(timeout=10).split()[0] for r in adds} == {"main@test"}
+
+
+def test_unroutable_publish_raises_publish_error(tmp_path: Path) -> None:
+    """A message no queue binds is refused: get() and flush() raise PublishError."""
+    app = App("unroutable", environ={}, task_create_missing_queues=False)
+
+    @app.task
+    def ping() -> str:
+        return "pong"
+
+    with start_worker(app, data_dir=tmp_path):
+        result = ping.apply_async(exchange="celery", routing_key="no.such.key")
+        with pytest.raises(PublishError, match="unroutable"):
+            result.get(timeout=10)
+        with pytest.raises(PublishError, match="refused 1"):
+            app.flush(10)
+        assert ping.delay().get(timeout=10) == "pong"
+
+
+def test_unroutable_goes_to_dead_letter_when_configured(tmp_path: Path) -> None:
+    """With task_unroutable='dead_letter' the message is kept, not refused."""
+    app = App("dlq", environ={}, task_unroutable="dead_letter")
+
+    @app.task
+    def ping() -> str:
+        return "pong"
+
+    with start_worker(app, data_dir=tmp_path) as worker:
+        ping.apply_async(exchange="celery", routing_key="no.such.key")
+        app.flush(10)
+        assert worker.statistics()["queues"].get("celeriac.unroutable") == 1
+
+
+def test_missing_queue_is_created_on_first_use(tmp_path: Path) -> None:
+    """Sending to an undeclared queue creates it (task_create_missing_queues, the default)."""
+    app = App("missing", environ={})
+
+    @app.task
+    def where() -> str:
+        return "ran"
+
+    with start_worker(app, data_dir=tmp_path, queues=["adhoc"]):
+        assert where.apply_async(queue="adhoc").get(timeout=10) == "ran"
+
+
+def test_broadcast_reaches_every_worker_once(tmp_path: Path) -> None:
+    """A task on a Broadcast queue runs once on each consuming worker."""
+    app = App("bcast", environ={})
+    app.conf.task_queues = (Queue("celery"), Broadcast("everyone"))
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    @app.task(bind=True)
+    def announce(self: Any) -> None:
+        with lock:
+            seen.append(self.request.hostname)
+
+    with start_hub(app, tmp_path / "hub") as hub:
+        names = ["a@test", "b@test", "c@test"]
+        with (
+            start_worker(app, hub=hub, queues=["celery", "everyone"], hostname=names[0]) as w,
+            start_worker(app, hub=hub, queues=["celery", "everyone"], hostname=names[1]),
+            start_worker(app, hub=hub, queues=["celery", "everyone"], hostname=names[2]),
+        ):
+            announce.apply_async(queue="everyone", ignore_result=True)
+            w.join(10)
+    assert sorted(seen) == names
+
+
+def test_priority_order_on_a_priority_queue(tmp_path: Path) -> None:
+    """Higher priority runs first on a queue with x-max-priority; FIFO within a priority."""
+    app = App("prio", environ={})
+    app.conf.task_queues = (Queue("celery", queue_arguments={"x-max-priority": 9}),)
+    order: list[str] = []
+
+    @app.task
+    def step(label: str) -> None:
+        order.append(label)
+
+    with start_hub(app, tmp_path / "hub") as hub:
+        plan = [("low-1", 1), ("high-1", 9), ("mid-1", 5), ("low-2", 1), ("high-2", 9)]
+        for label, priority in plan:
+            step.apply_async((label,), priority=priority)
+        app.flush(10)
+        with start_worker(app, hub=hub, concurrency=1) as worker:
+            worker.join(10)
+    assert order == ["high-1", "high-2", "mid-1", "low-1", "low-2"]
+
+
+def test_fair_dispatch_long_task_does_not_hold_back_queued_work(tmp_path: Path) -> None:
+    """While one worker runs a long task, queued tasks go to the idle worker at once."""
+    app = App("fair", environ={})
+    release = threading.Event()
+    ran_on: dict[str, str] = {}
+
+    @app.task(bind=True)
+    def job(self: Any, label: str, block: bool) -> str:
+        if block:
+            assert release.wait(20)
+        ran_on[label] = self.request.hostname
+        return label
+
+    with start_hub(app, tmp_path / "hub") as hub:
+        with (
+            start_worker(app, hub=hub, concurrency=1, hostname="busy@test"),
+            start_worker(app, hub=hub, concurrency=1, hostname="idle@test"),
+        ):
+            long = job.delay("long", True)
+            quick = [job.delay(f"q{i}", False) for i in range(5)]
+            assert [r.get(timeout=10) for r in quick] == [f"q{i}" for i in range(5)]
+            release.set()
+            assert long.get(timeout=10) == "long"
+    busy = ran_on["long"]
+    assert all(ran_on[f"q{i}"] != busy for i in range(5))
