@@ -156,15 +156,15 @@ def test_fair_dispatch_long_task_does_not_hold_back_queued_work(tmp_path: Path) 
         ran_on[label] = self.request.hostname
         return label
 
-    with start_hub(app, tmp_path / "hub") as hub:
-        with (
-            start_worker(app, hub=hub, concurrency=1, hostname="busy@test"),
-            start_worker(app, hub=hub, concurrency=1, hostname="idle@test"),
-        ):
-            long = job.delay("long", True)
-            quick = [job.delay(f"q{i}", False) for i in range(5)]
-            assert [r.get(timeout=10) for r in quick] == [f"q{i}" for i in range(5)]
-            release.set()
-            assert long.get(timeout=10) == "long"
+    with (
+        start_hub(app, tmp_path / "hub") as hub,
+        start_worker(app, hub=hub, concurrency=1, hostname="busy@test"),
+        start_worker(app, hub=hub, concurrency=1, hostname="idle@test"),
+    ):
+        long = job.delay("long", True)
+        quick = [job.delay(f"q{i}", False) for i in range(5)]
+        assert [r.get(timeout=10) for r in quick] == [f"q{i}" for i in range(5)]
+        release.set()
+        assert long.get(timeout=10) == "long"
     busy = ran_on["long"]
     assert all(ran_on[f"q{i}"] != busy for i in range(5))
