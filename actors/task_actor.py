@@ -3,7 +3,8 @@
 A worker with concurrency N has N slot actors (N threads). Each slot holds its own instance of
 every class-based task it has run, so state set in ``on_start`` lives across messages, and
 answers through an injected ``reply`` callable (the runtime wires it to the connection's
-inproc socket; this layer knows no sockets).
+inproc socket; this layer knows no sockets). Slots are :class:`Supervised`: the pool's
+supervisor restarts one that dies.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import pykka
-
 from celeriac._execution import TaskExecutor
 
-__all__ = ["Delivery", "TaskSlot"]
+from .supervisor import Supervised, SupervisorLink
 
-#: reply(slot_index, done_header, body, release): hand an outcome back to the connection.
+__all__ = ["Delivery", "Reply", "TaskSlot"]
+
+#: reply(slot_index, done_header, body): hand an outcome back to the connection.
 Reply = Callable[[int, dict[str, Any], bytes], None]
 
 
@@ -31,7 +32,7 @@ class Delivery:
     meta: dict[str, Any]
 
 
-class TaskSlot(pykka.ThreadingActor):
+class TaskSlot(Supervised):
     """One execution slot: runs deliveries one at a time, in its own thread."""
 
     def __init__(
@@ -40,8 +41,10 @@ class TaskSlot(pykka.ThreadingActor):
         executor: TaskExecutor,
         reply: Reply,
         on_stop_hook: Callable[[], None] | None = None,
+        *,
+        link: SupervisorLink | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(link=link)
         self.index = index
         self.executor = executor
         self.reply = reply

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
-import pykka
 import structlog
 import zmq
 
@@ -39,7 +38,8 @@ from celeriac._app import App
 from celeriac._conf import Settings
 from celeriac._execution import TaskExecutor
 from celeriac._serialization import normalize_accept
-from celeriac.actors.task_actor import Delivery, TaskSlot
+from celeriac.actors.pool import ThreadPool
+from celeriac.actors.task_actor import Delivery
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.routing import Broadcast, declare_queues, worker_queues
 from celeriac.transport.frames import TAG, decode, encode_header
@@ -107,7 +107,7 @@ class WorkerNode:
         pool = pool or self.conf.worker_pool
         if pool not in ("threads", "solo"):
             raise ImproperlyConfigured(f"pool {pool!r} is not available yet; use threads or solo")
-        self.pool = pool
+        self.pool_name = pool
         n = 1 if pool == "solo" else (concurrency or self.conf.worker_concurrency or os.cpu_count())
         self.concurrency = max(1, int(n or 1))
         selected = worker_queues(self.conf, queues, exclude_queues)
@@ -131,7 +131,9 @@ class WorkerNode:
         self._push_lock = threading.Lock()
         self.hub: HubServer | None = None
         self.hub_endpoint: str = self.conf.broker_url
-        self._slots: list[pykka.ActorRef[Any]] = []
+        self.pool: ThreadPool | None = None
+        self._deliveries: dict[int, Delivery] = {}
+        self.exit_code = 0
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -146,17 +148,26 @@ class WorkerNode:
         # The embedded hub shares our ZeroMQ context: talk to it without TCP.
         self.hub_endpoint = inproc if self.hub is not None else self.conf.broker_url
         accept = normalize_accept(self.conf.accept_content)
-        for i in range(self.concurrency):
-            executor = TaskExecutor(
+
+        def make_executor() -> TaskExecutor:
+            return TaskExecutor(
                 self.app,
                 hostname=self.hostname,
                 accept=accept,
                 result_serializer=self.conf.result_serializer,
                 ignore_result_default=bool(self.conf.task_ignore_result),
             )
-            self._slots.append(
-                TaskSlot.start(i, executor, self._reply, self._release_thread_socket)
-            )
+
+        self.pool = ThreadPool(
+            self.concurrency,
+            make_executor,
+            self._reply,
+            lost=self._lost,
+            on_thread_exit=self._release_thread_socket,
+            on_escalate=self._escalate,
+            clock=self.app.clock,
+        )
+        self.pool.start()
         self._thread = threading.Thread(target=self._run, name="celeriac-connection", daemon=True)
         self._thread.start()
 
@@ -184,16 +195,21 @@ class WorkerNode:
         )
         if self._thread is not None:
             self._thread.join()
-        for ref in self._slots:
-            with contextlib.suppress(pykka.ActorDeadError):
-                ref.stop(block=not self._cold.is_set(), timeout=None)
+        if self.pool is not None:
+            self.pool.stop(wait=not self._cold.is_set())
         if self.hub is not None:
             self.hub.stop()
         self._ctx.destroy(linger=0)
         signals.worker_shutdown.send(sender=self)
         self.stopped.set()
-        _log.info("worker_stopped", node=self.hostname)
-        return 0
+        _log.info("worker_stopped", node=self.hostname, exit_code=self.exit_code)
+        return self.exit_code
+
+    def _escalate(self, reason: str) -> None:
+        """The root supervisor gave up: log why and stop the node with a non-zero exit."""
+        _log.critical("supervisor_gave_up", node=self.hostname, reason=reason)
+        self.exit_code = 1
+        self.request_shutdown(cold=True)
 
     def _install_signal_handlers(self) -> None:
         def on_signal(signum: int, _frame: object) -> None:
@@ -215,13 +231,22 @@ class WorkerNode:
 
     def _reply(self, index: int, done: dict[str, Any], body: bytes) -> None:
         done["credit"] = 1 if self.accepting else 0
-        sock = getattr(self._local, "push", None)
+        self._push().send_multipart(
+            [index.to_bytes(2, "big"), TAG, b"DONE", encode_header(done), body]
+        )
+
+    def _lost(self, index: int) -> None:
+        """Slot ``index`` was replaced: whatever it held goes back to the hub."""
+        self._push().send_multipart([index.to_bytes(2, "big"), b"LOST"])
+
+    def _push(self) -> zmq.Socket[Any]:
+        sock: zmq.Socket[Any] | None = getattr(self._local, "push", None)
         if sock is None:
             sock = self._ctx.socket(zmq.PUSH)
             sock.setsockopt(zmq.LINGER, 0)
             sock.connect(self._outcome_url)
             self._local.push = sock
-        sock.send_multipart([index.to_bytes(2, "big"), TAG, b"DONE", encode_header(done), body])
+        return sock
 
     def _release_thread_socket(self) -> None:
         sock = getattr(self._local, "push", None)
@@ -362,7 +387,9 @@ class _Connection:
 
     def _dispatch(self, index: int, delivery: Delivery) -> None:
         self.busy[index] = self._tag(delivery)
-        self.node._slots[index].tell(delivery)
+        self.node._deliveries[index] = delivery
+        assert self.node.pool is not None
+        self.node.pool.submit(index, delivery)
 
     def _outcomes(self) -> None:
         while True:
@@ -371,7 +398,23 @@ class _Connection:
             except zmq.Again:
                 return
             index = int.from_bytes(frames[0], "big")
-            self.sock.send_multipart(frames[1:])
+            if frames[1] == b"LOST":
+                lost = self.node._deliveries.get(index)
+                if index in self.busy and lost is not None:
+                    _log.error("slot_lost_task", slot=index, task_id=lost.header["id"])
+                    self.send(
+                        b"REJ",
+                        {
+                            "id": lost.header["id"],
+                            "tag": self._tag(lost),
+                            "requeue": True,
+                            "credit": 1,
+                        },
+                    )
+                else:
+                    continue
+            else:
+                self.sock.send_multipart(frames[1:])
             self.busy.pop(index, None)
             if self.buffer and self.node.accepting:
                 self._dispatch(index, self.buffer.popleft())
@@ -388,7 +431,7 @@ class _Connection:
                     node=self.node.hostname,
                     queues=self.node.queues,
                     concurrency=self.node.concurrency,
-                    pool=self.node.pool,
+                    pool=self.node.pool_name,
                 )
                 self.node.ready.set()
                 signals.worker_ready.send(sender=self.node)
