@@ -4,23 +4,68 @@ The connection hands each delivery to a free slot by index (:meth:`ThreadPool.su
 the outcome back through the ``reply`` callable. If a slot actor dies (it should not: task code
 runs under a guard), its supervisor starts a new one in its place and ``lost(index)`` tells the
 connection, which gives the delivery that slot held back to the hub for redelivery.
+
+Time limits: one :class:`~celeriac._execution.Watchdog` thread (on the pool's clock) watches
+every slot thread; it raises ``SoftTimeLimitExceeded``/``TimeLimitExceeded`` inside the slot's
+thread when a limit passes. That interrupts Python code, not a blocking C call or system call
+(the exception lands when the call returns); see :mod:`celeriac._execution`.
+
+Every pool (threads, solo, asyncio, prefork) offers the same :class:`Pool` interface, so the
+connection thread hands out deliveries the same way whatever runs them.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import pykka
 
 from celeriac._clock import SYSTEM_CLOCK, Clock
-from celeriac._execution import TaskExecutor
+from celeriac._execution import TaskExecutor, Watchdog
 
 from .supervisor import ChildSpec, Supervisor, SupervisorLink
 from .task_actor import Delivery, Reply, TaskSlot
 
-__all__ = ["ThreadPool"]
+__all__ = ["Pool", "PoolFactory", "ThreadPool"]
+
+
+class Pool(Protocol):
+    """What the worker's connection needs of a pool: N slots addressed by index."""
+
+    size: int
+
+    def start(self) -> None:
+        """Start the slots."""
+
+    def submit(self, index: int, delivery: Delivery) -> None:
+        """Run a delivery in free slot ``index``; its outcome comes back through ``reply``."""
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait until every slot can take a delivery; False after ``timeout``."""
+
+    def stop(self, *, wait: bool = True) -> None:
+        """Stop; with ``wait``, let running tasks finish."""
+
+    def statistics(self) -> dict[str, Any]:
+        """Counters for ``inspect``."""
+
+
+class PoolFactory(Protocol):
+    """How the worker makes a pool (``ThreadPool`` and ``AsyncPool`` are such factories)."""
+
+    def __call__(
+        self,
+        size: int,
+        make_executor: Callable[[], TaskExecutor],
+        reply: Reply,
+        *,
+        lost: Callable[[int], None],
+        on_thread_exit: Callable[[], None] | None = None,
+        on_escalate: Callable[[str], None] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> Pool: ...
 
 
 class ThreadPool:
@@ -47,16 +92,20 @@ class ThreadPool:
         self._refs: list[pykka.ActorRef[Any] | None] = [None] * size
         self._lock = threading.Lock()
         self._supervisor: pykka.ActorRef[Any] | None = None
+        self._watchdog = Watchdog(clock)
+        self._ready = threading.Event()
 
     def _spec(self, index: int) -> ChildSpec:
         def start(link: SupervisorLink) -> pykka.ActorRef[Any]:
             with self._lock:
                 restarted = self._refs[index] is not None
-            ref = TaskSlot.start(
-                index, self._make_executor(), self._reply, self._on_thread_exit, link=link
-            )
+            executor = self._make_executor()
+            executor.watchdog = self._watchdog
+            ref = TaskSlot.start(index, executor, self._reply, self._on_thread_exit, link=link)
             with self._lock:
                 self._refs[index] = ref
+                if all(r is not None for r in self._refs):
+                    self._ready.set()
             if restarted:
                 self._lost(index)
             return ref
@@ -72,6 +121,10 @@ class ThreadPool:
             clock=self._clock,
             on_escalate=self._on_escalate,
         )
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait until every slot actor has been started once; False after ``timeout``."""
+        return self._ready.wait(timeout)
 
     def submit(self, index: int, delivery: Delivery) -> None:
         """Hand a delivery to slot ``index`` (which the caller knows is free)."""
@@ -90,6 +143,7 @@ class ThreadPool:
         if self._supervisor is not None:
             self._supervisor.stop(block=wait)
             self._supervisor = None
+        self._watchdog.stop()
 
     def statistics(self) -> dict[str, Any]:
         """The supervisor's counters (restarts per slot, last failure...)."""

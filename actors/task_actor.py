@@ -35,6 +35,9 @@ class Delivery:
 class TaskSlot(Supervised):
     """One execution slot: runs deliveries one at a time, in its own thread."""
 
+    # A cold shutdown must not wait for a task that never returns: the hub redelivers it.
+    use_daemon_thread = True
+
     def __init__(
         self,
         index: int,

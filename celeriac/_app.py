@@ -12,7 +12,7 @@ from ._clock import SYSTEM_CLOCK, Clock
 from ._conf import Settings
 from ._messages import build_task_header, new_task_id
 from ._serialization import dumps
-from ._task import FunctionTask, Task, current_request
+from ._task import FunctionTask, Task, current_request, resolve_time_limits
 from .exceptions import AlreadyRegistered, ImproperlyConfigured, NotRegistered
 from .result import AsyncResult
 from .routing import declare_queues, queue_for, resolve_route
@@ -36,6 +36,8 @@ _TASK_OPTIONS = frozenset(
         "priority",
         "acks_late",
         "typing",
+        "time_limit",
+        "soft_time_limit",
     }
 )
 _ROUTING_OPTIONS = ("queue", "exchange", "routing_key", "priority")
@@ -141,7 +143,8 @@ class App:
 
         Options: ``name``, ``bind`` (pass the task as ``self``: ``self.request``,
         ``self.log``), ``ignore_result``, ``queue``, ``serializer``, ``max_retries``,
-        ``priority``.
+        ``priority``, ``time_limit`` and ``soft_time_limit`` (seconds: the hard and soft time
+        limits; a call's ``apply_async(time_limit=...)`` wins, then these, then the settings).
         """
         unknown = set(options) - _TASK_OPTIONS
         if unknown:
@@ -251,7 +254,7 @@ class App:
             root_id=parent.root_id if parent else None,
             parent_id=parent.id if parent else None,
             headers=headers,
-            timelimit=(soft_time_limit, time_limit) if (time_limit or soft_time_limit) else None,
+            timelimit=_time_limits(conf, task, soft_time_limit, time_limit),
         )
         if conf.task_unroutable == "dead_letter":
             header["unroutable"] = "dead_letter"
@@ -308,6 +311,15 @@ class App:
 
 
 Celery = App
+
+
+def _time_limits(
+    conf: Any, task: Task[Any, Any] | None, soft: float | None, hard: float | None
+) -> tuple[float | None, float | None] | None:
+    """The header's ``timelimit`` [soft, hard]: the effective limits, so any worker (and the
+    prefork parent, which kills at the hard limit) reads them from the message; None if none."""
+    limits = resolve_time_limits(task, soft, hard, conf.task_soft_time_limit, conf.task_time_limit)
+    return limits if limits != (None, None) else None
 
 
 def _task_routing_options(task: Task[Any, Any] | None) -> dict[str, Any]:

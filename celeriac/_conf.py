@@ -805,7 +805,7 @@ _OLD_NAMES: Final[dict[str, str]] = {
 
 # -- the core settings -------------------------------------------------------------------------
 
-WORKER_POOLS: tuple[str, ...] = ("threads", "solo")
+WORKER_POOLS: tuple[str, ...] = ("threads", "solo", "prefork", "asyncio")
 """The ``worker_pool`` values accepted; a pool implementation adds its name here."""
 
 HUB_SYNC_MODES: Final = ("normal", "full")
@@ -909,7 +909,9 @@ declare(
 declare(
     "worker_pool",
     "threads",
-    "How a worker runs tasks: one of WORKER_POOLS (threads, solo, ...).",
+    "How a worker runs tasks: one of WORKER_POOLS (threads: N slots in threads of one process; "
+    "solo: one slot; prefork: N child processes, for CPU-bound tasks and hard time limits; "
+    "asyncio: async def tasks on one event loop, N at a time, sync tasks in threads).",
     check=choice_check("worker_pool", lambda: WORKER_POOLS),
 )
 declare(
@@ -919,6 +921,13 @@ declare(
     check=int_check("worker_prefetch_multiplier", minimum=1),
 )
 declare(
+    "worker_shutdown_timeout",
+    60.0,
+    "Seconds a warm shutdown waits for running tasks; then they are handed back for redelivery.",
+    parse=parse_seconds,
+    check=seconds_check("worker_shutdown_timeout"),
+)
+declare(
     "task_default_queue",
     "celery",
     "Queue for tasks that name no queue and match no route.",
@@ -926,6 +935,23 @@ declare(
 )
 declare("task_acks_late", True, "Acknowledge a task after it finishes (at-least-once delivery).")
 declare("task_track_started", False, "Report the STARTED state when a worker begins a task.")
+declare(
+    "task_time_limit",
+    None,
+    "Hard time limit in seconds of every task (None: none); a task's time_limit option and "
+    "apply_async(time_limit=) win. The task fails with TimeLimitExceeded; prefork kills its "
+    "process, threads/asyncio can only interrupt Python code (an exception, a cancellation).",
+    parse=_parse_seconds_or_none,
+    check=seconds_check("task_time_limit", optional=True),
+)
+declare(
+    "task_soft_time_limit",
+    None,
+    "Soft time limit in seconds of every task (None: none): SoftTimeLimitExceeded is raised "
+    "inside the task (asyncio.CancelledError in a coroutine), which may catch it to clean up.",
+    parse=_parse_seconds_or_none,
+    check=seconds_check("task_soft_time_limit", optional=True),
+)
 declare(
     "broker_heartbeat",
     2.0,
@@ -957,3 +983,35 @@ declare("imports", [], "Modules a worker imports at start (comma-separated in th
 declare("include", [], "More modules a worker imports at start, after imports.")
 declare("timezone", "UTC", "Time zone name used for schedules and displayed times.")
 declare("enable_utc", True, "Keep dates and times in messages in UTC.")
+
+# -- prefork pool, lost workers, poison messages -------------------------------------------------
+
+declare(
+    "task_reject_on_worker_lost",
+    True,
+    "When the worker process running a task dies (kill -9, segfault, OOM), True gives the task "
+    "back to the hub for redelivery; False ends it FAILURE with WorkerLostError. Celery's name "
+    "and meaning; only the default differs (Celery: False, i.e. no redelivery).",
+)
+declare(
+    "broker_max_deliveries",
+    5,
+    "Worker losses a message survives (read by the hub): after this many it is kept in the "
+    "celeriac.dead_letter queue and its result is FAILURE with WorkerLostError.",
+    check=int_check("broker_max_deliveries", minimum=1),
+)
+declare(
+    "worker_max_tasks_per_child",
+    None,
+    "Prefork: a child process runs at most this many tasks, then is replaced (None: no limit).",
+    parse=parse_optional(parse_int),
+    check=int_check("worker_max_tasks_per_child", minimum=1, optional=True),
+)
+declare(
+    "worker_max_memory_per_child",
+    None,
+    "Prefork: a child whose resident memory exceeds this many KiB after a task is replaced "
+    "(None: no limit).",
+    parse=parse_optional(parse_int),
+    check=int_check("worker_max_memory_per_child", minimum=1, optional=True),
+)

@@ -60,6 +60,25 @@ def current_request() -> Request | None:
     return _current.get()
 
 
+def resolve_time_limits(
+    task: Task[Any, Any] | None,
+    soft: float | None,
+    hard: float | None,
+    default_soft: float | None = None,
+    default_hard: float | None = None,
+) -> tuple[float | None, float | None]:
+    """The effective ``(soft, hard)`` time limits of a call, in seconds (None: no limit).
+
+    Celery's precedence, each limit on its own: the call's value (``apply_async(time_limit=,
+    soft_time_limit=)``, the message header ``timelimit``), else the task's option, else the
+    setting (``task_soft_time_limit``, ``task_time_limit``). None or 0 means "not set here".
+    """
+    return (
+        soft or getattr(task, "soft_time_limit", None) or default_soft or None,
+        hard or getattr(task, "time_limit", None) or default_hard or None,
+    )
+
+
 def _to_epoch(value: dt.datetime | float | None) -> float | None:
     if value is None or isinstance(value, int | float):
         return value
@@ -73,7 +92,8 @@ class Task(Generic[P, R_co]):
     """A task type. Subclass ``app.Task`` for a class-based task, or decorate with ``app.task``.
 
     Class attributes are the task's options (Celery's names): ``name``, ``ignore_result``,
-    ``queue``, ``serializer``, ``max_retries``, ``acks_late``. ``on_start`` runs once per
+    ``queue``, ``serializer``, ``max_retries``, ``acks_late``, ``time_limit`` and
+    ``soft_time_limit`` (seconds; see :func:`resolve_time_limits`). ``on_start`` runs once per
     execution slot in a worker, before its first message, so state set there lives across
     messages.
     """
@@ -90,6 +110,8 @@ class Task(Generic[P, R_co]):
     max_retries: ClassVar[int | None] = 3
     priority: ClassVar[int | None] = None
     typing: ClassVar[bool] = True
+    time_limit: ClassVar[float | None] = None
+    soft_time_limit: ClassVar[float | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -167,7 +189,9 @@ class Task(Generic[P, R_co]):
         UTC, or epoch seconds); ``expires`` seconds from now (a number) or an absolute datetime.
         The hub holds delayed messages; workers only ever see due ones. ``queue``,
         ``exchange``, ``routing_key`` and ``priority`` here win over ``task_routes``, which win
-        over the task's own options (Celery's precedence).
+        over the task's own options (Celery's precedence). ``time_limit`` (hard) and
+        ``soft_time_limit`` are seconds; they win over the task's options, which win over the
+        ``task_time_limit``/``task_soft_time_limit`` settings.
         """
         now = self.app.clock.time()
         eta_s = _to_epoch(eta)

@@ -400,22 +400,32 @@ beat_embedded_init = Signal(
 )
 
 # -- pool signals (Celery's eventlet names, sent by the green/async pool) --------------------
+# celeriac's green pool is the asyncio pool (``-P asyncio``, celeriac.runtime.asyncpool): these
+# four fire for it, with the pool as sender; the threads, solo and prefork pools never send them.
 
-eventlet_pool_started = Signal("eventlet_pool_started", (), "Sent when the async pool started.")
+eventlet_pool_started = Signal(
+    "eventlet_pool_started",
+    (),
+    "Sent by the asyncio pool (-P asyncio) once its event loop runs; sender: the pool.",
+)
 eventlet_pool_preshutdown = Signal(
     "eventlet_pool_preshutdown",
     (),
-    "Sent at shutdown, before the async pool waits for its remaining tasks.",
+    "Sent by the asyncio pool at shutdown, before it waits for (or, on a cold shutdown, "
+    "cancels) its remaining tasks; sender: the pool.",
 )
 eventlet_pool_postshutdown = Signal(
     "eventlet_pool_postshutdown",
     (),
-    "Sent when the async pool has been joined and the worker is ready to shut down.",
+    "Sent when the asyncio pool's loop and threads are gone and the worker is ready to shut "
+    "down; sender: the pool.",
 )
 eventlet_pool_apply = Signal(
     "eventlet_pool_apply",
     ("target", "args", "kwargs"),
-    "Sent whenever a task is applied to the async pool.",
+    "Sent on the asyncio pool's loop just before each task runs; sender: the pool, target: "
+    "the Task, args/kwargs: its decoded arguments (not sent for an unknown or undecodable "
+    "message).",
 )
 
 # -- logging signals -------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from celeriac._app import App
+from celeriac._conf import WORKER_POOLS
 from celeriac.exceptions import CeleriacError
 
 from .logging import LEVELS, setup_logging
@@ -115,8 +116,14 @@ def _app(ctx: click.Context, broker: str | None = None) -> App:
 @click.option(
     "-P",
     "--pool",
-    type=click.Choice(["threads", "solo"]),
-    help="threads: N slots in threads; solo: one slot. Default: worker_pool.",
+    type=click.Choice(WORKER_POOLS),
+    help="threads: N slots in threads; solo: one slot; asyncio: async def tasks on one event "
+    "loop, N at a time (sync tasks run in threads); prefork: N child processes, each its own "
+    "consumer at the hub, for CPU-bound tasks (a child that dies is replaced, its task "
+    "redelivered; see task_reject_on_worker_lost). Time limits: "
+    "only prefork kills a task at its hard limit; threads/solo raise TimeLimitExceeded in the "
+    "task's thread and asyncio cancels the coroutine, which cannot stop C code or a blocking "
+    "call. Default: worker_pool.",
 )
 @click.option(
     "-Q", "--queues", help="Comma-separated queues to consume (default: task_default_queue)."
@@ -127,6 +134,17 @@ def _app(ctx: click.Context, broker: str | None = None) -> App:
 @click.option("-n", "--hostname", help="Node name (default: celeriac@HOSTNAME).")
 @click.option(
     "-b", "--broker", help="Hub address, tcp://host:port or ipc:///path (default: broker_url)."
+)
+@click.option(
+    "--max-tasks-per-child",
+    type=click.IntRange(min=1),
+    help="prefork: replace a child after it ran this many tasks (worker_max_tasks_per_child).",
+)
+@click.option(
+    "--max-memory-per-child",
+    type=click.IntRange(min=1),
+    help="prefork: replace a child whose resident memory exceeds this many KiB after a task "
+    "(worker_max_memory_per_child).",
 )
 @_log_level
 @_log_format
@@ -139,6 +157,8 @@ def worker(
     exclude_queues: str | None,
     hostname: str | None,
     broker: str | None,
+    max_tasks_per_child: int | None,
+    max_memory_per_child: int | None,
     loglevel: str,
     log_format: str,
 ) -> None:
@@ -154,6 +174,26 @@ def worker(
 
     try:
         app = _app(ctx, broker)
+        if (pool or app.conf.worker_pool) == "prefork":
+            from .prefork import PreforkNode  # noqa: PLC0415
+
+            overrides: dict[str, Any] = {"broker_url": app.conf.broker_url}
+            if max_tasks_per_child is not None:
+                overrides["worker_max_tasks_per_child"] = max_tasks_per_child
+            if max_memory_per_child is not None:
+                overrides["worker_max_memory_per_child"] = max_memory_per_child
+            parent = PreforkNode(
+                app,
+                app_spec=ctx.obj["app_spec"],
+                concurrency=concurrency,
+                queues=_split(queues),
+                exclude_queues=_split(exclude_queues),
+                hostname=hostname,
+                settings=overrides,
+                loglevel=loglevel,
+                log_format=log_format,
+            )
+            sys.exit(parent.run())
         node = WorkerNode(
             app,
             queues=_split(queues),

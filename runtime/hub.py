@@ -29,6 +29,7 @@ def run_hub(
         sync=sync or conf.hub_sync,
         heartbeat=float(conf.broker_heartbeat),
         result_expires=conf.result_expires,
+        max_deliveries=conf.broker_max_deliveries,
     )
 
     def on_signal(signum: int, _frame: object) -> None:

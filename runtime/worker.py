@@ -26,6 +26,7 @@ import os
 import signal
 import threading
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,18 +39,22 @@ from celeriac._app import App
 from celeriac._conf import Settings
 from celeriac._execution import TaskExecutor
 from celeriac._serialization import normalize_accept
-from celeriac.actors.pool import ThreadPool
+from celeriac.actors.pool import Pool, PoolFactory, ThreadPool
 from celeriac.actors.task_actor import Delivery
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.routing import Broadcast, declare_queues, worker_queues
 from celeriac.transport.frames import TAG, decode, encode_header
 from celeriac.transport.hubserver import HubServer
 
+from .asyncpool import AsyncPool
 from .link import dealer, default_node_name, new_identity
 
 __all__ = ["WorkerNode", "start_embedded_hub"]
 
 _log = structlog.get_logger("celeriac.worker")
+
+#: In-process pools by ``-P`` name (solo is a threads pool of one slot).
+POOLS: dict[str, PoolFactory] = {"threads": ThreadPool, "solo": ThreadPool, "asyncio": AsyncPool}
 
 
 def start_embedded_hub(
@@ -72,6 +77,7 @@ def start_embedded_hub(
             result_expires=conf.result_expires,
             context=ctx,
             also_bind=(inproc,) if inproc else (),
+            max_deliveries=conf.broker_max_deliveries,
         )
     except zmq.ZMQError as exc:
         if exc.errno == errno.EADDRINUSE:
@@ -99,14 +105,29 @@ class WorkerNode:
         concurrency: int | None = None,
         pool: str | None = None,
         hostname: str | None = None,
+        prefork_child: int | None = None,
     ) -> None:
         self.app = app
         app.finalize()
         self.conf = app.conf.freeze()
         self.hostname = hostname or default_node_name("celeriac")
+        #: Set in child ``i`` of a prefork node: no embedded hub, peer name ``hostname/i``, and
+        #: the node lifecycle signals are left to the parent (it sends them once).
+        self.prefork_child = prefork_child
+        self.peer_name = (
+            self.hostname if prefork_child is None else f"{self.hostname}/{prefork_child}"
+        )
+        #: Called in the connection thread when a delivery is handed to a slot / has finished.
+        self.on_task_start: Callable[[Delivery], None] | None = None
+        self.on_task_end: Callable[[Delivery], None] | None = None
         pool = pool or self.conf.worker_pool
-        if pool not in ("threads", "solo"):
-            raise ImproperlyConfigured(f"pool {pool!r} is not available yet; use threads or solo")
+        if pool == "prefork":
+            raise ImproperlyConfigured(
+                "the prefork pool runs child processes: start it with `celeriac worker -P prefork`"
+                " (celeriac.runtime.prefork.PreforkNode); in-process nodes use threads or solo"
+            )
+        if pool not in POOLS:
+            raise ImproperlyConfigured(f"pool {pool!r} is not available here; use {sorted(POOLS)}")
         self.pool_name = pool
         n = 1 if pool == "solo" else (concurrency or self.conf.worker_concurrency or os.cpu_count())
         self.concurrency = max(1, int(n or 1))
@@ -131,7 +152,7 @@ class WorkerNode:
         self._push_lock = threading.Lock()
         self.hub: HubServer | None = None
         self.hub_endpoint: str = self.conf.broker_url
-        self.pool: ThreadPool | None = None
+        self.pool: Pool | None = None
         self._deliveries: dict[int, Delivery] = {}
         self.exit_code = 0
         self._thread: threading.Thread | None = None
@@ -140,9 +161,21 @@ class WorkerNode:
 
     def start(self) -> None:
         """Start the embedded hub if needed, the slots and the connection thread."""
-        signals.worker_init.send(sender=self)
+        self._signal(
+            signals.celeryd_init,
+            sender=self.hostname,
+            instance=self,
+            conf=self.conf,
+            options={
+                "queues": self.queues,
+                "pool": self.pool_name,
+                "concurrency": self.concurrency,
+            },
+        )
+        self._signal(signals.worker_init, sender=self)
         inproc = f"inproc://celeriac-hub-{id(self)}"
-        self.hub = start_embedded_hub(self.conf, self._ctx, inproc)
+        if self.prefork_child is None:
+            self.hub = start_embedded_hub(self.conf, self._ctx, inproc)
         if self.hub is None:
             _log.info("using_hub", endpoint=self.conf.broker_url)
         # The embedded hub shares our ZeroMQ context: talk to it without TCP.
@@ -150,15 +183,19 @@ class WorkerNode:
         accept = normalize_accept(self.conf.accept_content)
 
         def make_executor() -> TaskExecutor:
-            return TaskExecutor(
+            executor = TaskExecutor(
                 self.app,
                 hostname=self.hostname,
                 accept=accept,
                 result_serializer=self.conf.result_serializer,
                 ignore_result_default=bool(self.conf.task_ignore_result),
             )
+            # In a prefork child the parent kills the process at the hard limit; an in-thread
+            # TimeLimitExceeded could let a pure-Python loop survive instead.
+            executor.enforce_hard_limit = self.prefork_child is None
+            return executor
 
-        self.pool = ThreadPool(
+        self.pool = POOLS[self.pool_name](
             self.concurrency,
             make_executor,
             self._reply,
@@ -168,6 +205,12 @@ class WorkerNode:
             clock=self.app.clock,
         )
         self.pool.start()
+        # No HELLO (credit) before every slot can take a delivery.
+        if not self.pool.wait_ready(30):
+            raise ImproperlyConfigured(f"the {self.pool_name} pool did not start within 30s")
+        self._signal(
+            signals.celeryd_after_setup, sender=self.hostname, instance=self, conf=self.conf
+        )
         self._thread = threading.Thread(target=self._run, name="celeriac-connection", daemon=True)
         self._thread.start()
 
@@ -190,8 +233,12 @@ class WorkerNode:
     def stop(self) -> int:
         """Stop consuming, let running tasks finish (unless cold), leave, stop everything."""
         self._shutdown.set()
-        signals.worker_shutting_down.send(
-            sender=self.hostname, sig="SIGTERM", how="warm", exitcode=0
+        self._signal(
+            signals.worker_shutting_down,
+            sender=self.hostname,
+            sig="SIGTERM",
+            how="warm",
+            exitcode=0,
         )
         if self._thread is not None:
             self._thread.join()
@@ -200,10 +247,19 @@ class WorkerNode:
         if self.hub is not None:
             self.hub.stop()
         self._ctx.destroy(linger=0)
-        signals.worker_shutdown.send(sender=self)
+        self._signal(signals.worker_shutdown, sender=self)
         self.stopped.set()
-        _log.info("worker_stopped", node=self.hostname, exit_code=self.exit_code)
+        _log.info(
+            "worker_stopped" if self.prefork_child is None else "child_stopped",
+            node=self.peer_name,
+            exit_code=self.exit_code,
+        )
         return self.exit_code
+
+    def _signal(self, which: signals.Signal, /, **kwargs: Any) -> None:
+        """Send a node lifecycle signal (a prefork child leaves them to its parent)."""
+        if self.prefork_child is None:
+            which.send(**kwargs)
 
     def _escalate(self, reason: str) -> None:
         """The root supervisor gave up: log why and stop the node with a non-zero exit."""
@@ -272,7 +328,7 @@ class _Connection:
 
     def __init__(self, node: WorkerNode) -> None:
         self.node = node
-        self.identity = new_identity(node.hostname)
+        self.identity = new_identity(node.peer_name)
         self.pull = node._ctx.socket(zmq.PULL)
         self.pull.setsockopt(zmq.LINGER, 0)
         self.pull.bind(node._outcome_url)
@@ -287,6 +343,7 @@ class _Connection:
     def close(self) -> None:
         self.sock.close(0)
         self.pull.close(0)
+        self.node._release_thread_socket()  # a PUSH this thread made to report a lost slot
 
     def send(self, command: bytes, header: dict[str, Any], body: bytes = b"") -> None:
         self.sock.send_multipart([TAG, command, encode_header(header), body])
@@ -300,8 +357,9 @@ class _Connection:
             b"HELLO",
             {
                 "role": "worker",
-                "node": node.hostname,
+                "node": node.peer_name,
                 "pid": os.getpid(),
+                "on_lost": "requeue" if node.conf.task_reject_on_worker_lost else "fail",
                 "queues": node.queues if node.accepting else [],
                 "declare": node.declarations,
                 "credit": credit,
@@ -322,6 +380,7 @@ class _Connection:
         clock = node.app.clock
         next_ping = clock.monotonic() + self.heartbeat
         draining = False
+        drain_deadline = 0.0
         while True:
             events = dict(poller.poll(100))
             if self.pull in events:
@@ -330,7 +389,15 @@ class _Connection:
                 self._incoming()
             if node._shutdown.is_set() and not draining:
                 draining = True
+                drain_deadline = clock.monotonic() + float(node.conf.worker_shutdown_timeout)
                 self._begin_drain()
+            if draining and self.busy and clock.monotonic() > drain_deadline:
+                _log.warning(
+                    "shutdown_timeout",
+                    running=len(self.busy),
+                    hint="running tasks are handed back to the hub for redelivery",
+                )
+                node._cold.set()
             if draining and (not self.busy or node._cold.is_set()):
                 break
             now = clock.monotonic()
@@ -388,6 +455,8 @@ class _Connection:
     def _dispatch(self, index: int, delivery: Delivery) -> None:
         self.busy[index] = self._tag(delivery)
         self.node._deliveries[index] = delivery
+        if self.node.on_task_start is not None:
+            self.node.on_task_start(delivery)
         assert self.node.pool is not None
         self.node.pool.submit(index, delivery)
 
@@ -415,6 +484,8 @@ class _Connection:
                     continue
             else:
                 self.sock.send_multipart(frames[1:])
+            if self.node.on_task_end is not None and index in self.busy:
+                self.node.on_task_end(self.node._deliveries[index])
             self.busy.pop(index, None)
             if self.buffer and self.node.accepting:
                 self._dispatch(index, self.buffer.popleft())
@@ -427,14 +498,14 @@ class _Connection:
             self.hub_id = header.get("hub")
             if first:
                 _log.info(
-                    "worker_ready",
-                    node=self.node.hostname,
+                    "worker_ready" if self.node.prefork_child is None else "child_ready",
+                    node=self.node.peer_name,
                     queues=self.node.queues,
                     concurrency=self.node.concurrency,
                     pool=self.node.pool_name,
                 )
                 self.node.ready.set()
-                signals.worker_ready.send(sender=self.node)
+                self.node._signal(signals.worker_ready, sender=self.node)
             else:
                 _log.info("hub_reconnected", hub=self.hub_id)
         elif (

@@ -48,10 +48,27 @@ class HubServer:
         clock: Clock = SYSTEM_CLOCK,
         context: zmq.Context[Any] | None = None,
         also_bind: tuple[str, ...] = (),
+        max_deliveries: int = 5,
     ) -> None:
-        self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._lock_file = _lock_data_dir(self.data_dir)
+        self._ctx = context or zmq.Context.instance()
+        self._router = self._ctx.socket(zmq.ROUTER)
+        self._router.setsockopt(zmq.LINGER, 0)
+        self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self._router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        self._router.setsockopt(zmq.SNDHWM, 200_000)
+        self._router.setsockopt(zmq.RCVHWM, 200_000)
+        # Bind before touching the data directory: a worker probing for a hub (EADDRINUSE:
+        # one already listens) must not create, lock or open a store there.
+        try:
+            self._router.bind(bind)
+            for extra in also_bind:  # e.g. inproc:// for a worker in the same process
+                self._router.bind(extra)
+            self.data_dir = Path(data_dir)
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._lock_file = _lock_data_dir(self.data_dir)
+        except BaseException:
+            self._router.close(0)
+            raise
         self.hub_id = uuid.uuid4().hex[:12]
         self.clock = clock
         self.store = SQLiteStore(self.data_dir / "hub.sqlite3", sync=sync)
@@ -61,23 +78,8 @@ class HubServer:
             hub_id=self.hub_id,
             heartbeat=heartbeat,
             result_expires=result_expires,
+            max_deliveries=max_deliveries,
         )
-        self._ctx = context or zmq.Context.instance()
-        self._router = self._ctx.socket(zmq.ROUTER)
-        self._router.setsockopt(zmq.LINGER, 0)
-        self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        self._router.setsockopt(zmq.ROUTER_HANDOVER, 1)
-        self._router.setsockopt(zmq.SNDHWM, 200_000)
-        self._router.setsockopt(zmq.RCVHWM, 200_000)
-        try:
-            self._router.bind(bind)
-            for extra in also_bind:  # e.g. inproc:// for a worker in the same process
-                self._router.bind(extra)
-        except zmq.ZMQError:
-            self._router.close(0)
-            self.store.close()
-            self._release_lock()
-            raise
         self.endpoint: str = self._router.getsockopt(zmq.LAST_ENDPOINT).decode()
         self._monitor = self._router.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         self._stop = threading.Event()

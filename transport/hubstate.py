@@ -27,6 +27,17 @@ Failure
     front of their queues and are sent to another consumer. A peer that sends a malformed
     frame is logged, counted and distrusted: everything it held is requeued and its later
     messages are dropped. Nothing a peer sends can raise out of :meth:`handle`.
+    A worker that said ``"on_lost": "fail"`` in its ``HELLO`` (``task_reject_on_worker_lost``
+    is False) has what it held ended as FAILURE (``WorkerLostError``) instead of requeued,
+    unless it said ``BYE`` (a cold shutdown hands tasks back).
+
+Poison messages
+    Each time a message's worker is lost while holding it (not ``BYE``, not ``REJ``), its loss
+    count grows; at ``max_deliveries`` losses it is not requeued but moved to the
+    :data:`POISON_QUEUE` (``celeriac.dead_letter``: stored durably, delivered only to whoever
+    consumes that queue, its header annotated with ``dead_letter``), a FAILURE result with
+    ``WorkerLostError`` and the reason is stored for its id, and ``statistics()`` counts and
+    lists it.
 
 Duplicates
     A publish whose id is queued, recently done, or has a stored result is confirmed again and
@@ -66,6 +77,13 @@ HEARTBEAT_MISSES: Final = 3
 HUB_CONTENT_TYPE: Final = "application/x-msgpack"
 
 BINDINGS_META_KEY: Final = "bindings"
+#: After a connection closed, workers are probed again this many seconds later: for a moment
+#: after the socket monitor's event the ROUTER may still accept a send to the dead peer.
+REPROBE_AFTER: Final = (0.1, 0.3, 1.0)
+#: Where a message goes after its worker was lost ``max_deliveries`` times (a poison message).
+POISON_QUEUE: Final = "celeriac.dead_letter"
+#: How many recent dead letters ``statistics()`` lists.
+DEAD_LETTERS_SHOWN: Final = 50
 
 
 @dataclass(slots=True)
@@ -82,6 +100,7 @@ class _Msg:
     queued: bool = False
     deliveries: int = 0
     copy: bool = False  # a fanout copy: its delivery tag differs from the task id
+    lost: int = 0  # times its worker was lost while holding it (not persisted)
 
 
 class _ReadyQueue:
@@ -125,6 +144,7 @@ class _Peer:
     credit: int = 0
     inflight: set[str] = field(default_factory=set)
     rr: int = 0
+    fail_on_lost: bool = False  # HELLO "on_lost": "fail" (task_reject_on_worker_lost=False)
 
 
 class HubState:
@@ -138,12 +158,17 @@ class HubState:
         hub_id: str,
         heartbeat: float = 2.0,
         result_expires: float | None = 86400.0,
+        max_deliveries: int = 5,
     ) -> None:
         self.store = store
         self.clock = clock
         self.hub_id = hub_id
         self.heartbeat = heartbeat
         self.result_expires = result_expires
+        #: Worker losses a message survives; at this many it goes to :data:`POISON_QUEUE`.
+        self.max_deliveries = max(1, int(max_deliveries))
+        self._dead_letters: deque[dict[str, Any]] = deque(maxlen=DEAD_LETTERS_SHOWN)
+        self._reprobes: list[float] = []
         self.table = ExchangeTable()
         self.outbox: list[list[bytes]] = []
         self._messages: dict[str, _Msg] = {}
@@ -173,6 +198,8 @@ class HubState:
                 "unroutable",
                 "bad_frames",
                 "peers_lost",
+                "dead_lettered",
+                "lost_failed",
             ),
             0,
         )
@@ -253,6 +280,9 @@ class HubState:
                 msg.eta = None
                 self._make_ready(msg)
         mono = self.clock.monotonic()
+        if self._reprobes and self._reprobes[0] <= mono:
+            self._reprobes = [t for t in self._reprobes if t > mono]
+            self._ping_workers()
         limit = self.heartbeat * HEARTBEAT_MISSES
         for peer in [p for p in self._peers.values() if mono - p.last_seen > limit]:
             self._drop_peer(peer, f"missed heartbeats for {mono - peer.last_seen:.1f}s")
@@ -276,7 +306,16 @@ class HubState:
             ids.discard(identity)
 
     def probe_peers(self) -> None:
-        """A connection closed somewhere: ping the workers so the dead one shows itself."""
+        """A connection closed somewhere: ping the workers so the dead one shows itself.
+
+        And again :data:`REPROBE_AFTER` seconds later (from :meth:`tick`): the first ping may
+        still be accepted for a peer whose connection is being torn down.
+        """
+        self._ping_workers()
+        now = self.clock.monotonic()
+        self._reprobes = [now + delay for delay in REPROBE_AFTER]
+
+    def _ping_workers(self) -> None:
         for peer in self._peers.values():
             if peer.role == "worker":
                 self._send(peer.identity, b"PING", {"hub": self.hub_id})
@@ -292,6 +331,7 @@ class HubState:
             peer = _Peer(identity, role, str(h.get("node", "?")), self.clock.monotonic())
             self._peers[identity] = peer
         peer.role = role
+        peer.fail_on_lost = h.get("on_lost") == "fail"
         declared = h.get("declare")
         if declared is not None:
             self._declare(identity, declared)
@@ -616,11 +656,63 @@ class HubState:
                 "peer_lost" if log else "peer_left",
                 node=peer.node,
                 reason=reason,
-                requeued=len(held),
+                requeued=len(held) if not peer.fail_on_lost or not log else 0,
+                **({"failed": len(held)} if peer.fail_on_lost and log and held else {}),
             )
         for msg in held:
             msg.holder = None
-            self._requeue(msg)
+            if not log:  # BYE: handed back on purpose (cold shutdown), not a loss
+                self._requeue(msg)
+                continue
+            msg.lost += 1
+            if msg.lost >= self.max_deliveries:
+                self._dead_letter(msg, peer.node)
+            elif peer.fail_on_lost:
+                self.counters["lost_failed"] += 1
+                self._finish_by_hub(
+                    msg,
+                    states.FAILURE,
+                    "WorkerLostError",
+                    f"worker {peer.node} was lost ({reason}) while running the task; not "
+                    "redelivered because task_reject_on_worker_lost is False",
+                )
+            else:
+                self._requeue(msg)
+
+    def _dead_letter(self, msg: _Msg, node: str) -> None:
+        """A poison message: keep it in :data:`POISON_QUEUE`, store a WorkerLostError for it."""
+        each = "each time" if msg.lost >= msg.deliveries else f"the last {msg.lost} times"
+        reason = (
+            f"delivered {msg.deliveries} times; {each} its worker was lost (last: {node}); "
+            f"kept in the {POISON_QUEUE!r} queue"
+        )
+        header = msgpack.unpackb(msg.header, raw=False)
+        header["dead_letter"] = {"reason": reason, "queue": msg.queue, "at": self.clock.time()}
+        self.store.remove_message(msg.id)
+        msg.queue, msg.header, msg.eta = POISON_QUEUE, encode_header(header), None
+        self.store.add_message(
+            StoredMessage(msg.id, POISON_QUEUE, msg.priority, None, msg.seq, msg.header, msg.body)
+        )
+        if POISON_QUEUE not in self.table.queues():
+            self.table.declare_queue(POISON_QUEUE)
+        self.counters["dead_lettered"] += 1
+        self._dead_letters.append(
+            {"id": msg.id, "task": header.get("task"), "reason": reason, "at": self.clock.time()}
+        )
+        _log.error("message_dead_lettered", id=msg.id, task=header.get("task"), reason=reason)
+        self._remember_done(msg.id)
+        result = encode_header(
+            {"id": msg.id, "state": states.FAILURE, "ct": HUB_CONTENT_TYPE, "hub": True}
+        )
+        body = msgpack.packb(
+            {
+                "exc_type": "WorkerLostError",
+                "exc_module": "celeriac.exceptions",
+                "exc_message": [reason],
+            }
+        )
+        self._store_result(StoredResult(msg.id, states.FAILURE, result, body))
+        self._make_ready(msg)  # delivered only to a consumer of the dead-letter queue
 
     def _distrust(self, identity: bytes, reason: str) -> None:
         self.counters["bad_frames"] += 1
@@ -670,4 +762,6 @@ class HubState:
                 for p in self._peers.values()
             },
             "waiters": len(self._waiters),
+            "max_deliveries": self.max_deliveries,
+            "dead_letters": list(self._dead_letters),
         }

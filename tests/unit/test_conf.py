@@ -321,10 +321,10 @@ def test_worker_pool_is_checked_against_worker_pools(monkeypatch: pytest.MonkeyP
     """worker_pool accepts WORKER_POOLS, which a later pool can extend."""
     conf = Settings()
     with pytest.raises(ImproperlyConfigured, match="threads, solo"):
-        conf.worker_pool = "prefork"
-    monkeypatch.setattr(_conf, "WORKER_POOLS", (*_conf.WORKER_POOLS, "prefork"))
-    conf.worker_pool = "prefork"
-    assert conf.worker_pool == "prefork"
+        conf.worker_pool = "gevent"
+    monkeypatch.setattr(_conf, "WORKER_POOLS", (*_conf.WORKER_POOLS, "gevent"))
+    conf.worker_pool = "gevent"
+    assert conf.worker_pool == "gevent"
 
 
 @pytest.mark.parametrize("value", [0, -1, True, 1.5, "2"])

@@ -1,0 +1,691 @@
+"""The prefork pool (``celeriac worker -P prefork -c N``): N supervised child processes.
+
+How it works
+------------
+The parent process imports the app, starts the embedded hub if none answers at the broker
+address, and starts N children with the ``spawn`` start method (a ZeroMQ context must never
+cross a fork; spawn starts a fresh interpreter). Before each child it sends
+``worker_before_create_process``. A child imports the same ``-A`` app (same cwd and sys.path),
+applies the parent's command-line overrides, sets up logging, sends ``worker_process_init``
+and runs a one-slot :class:`~celeriac.runtime.worker.WorkerNode` (``prefork_child=i``): its
+own DEALER, its own credit at the hub, no embedded hub. It tells the parent over a pipe when
+it is ready and which task it runs ("started", with the task's hard time limit) and when that
+task has finished. ``worker_process_shutdown`` is sent in the child as it leaves.
+
+Supervision
+    A child that dies (segfault, ``kill -9``, OOM killer, ``os._exit``) is logged
+    (``child_exited``: pid, exit code or signal, the task it held) and replaced after
+    ``backoff_delay`` (25-50 ms the first time, doubling for a slot that keeps dying, at most
+    2 s). A child that dies before it is ready counts towards the restart intensity: more than
+    :data:`START_FAILURES` such deaths within :data:`START_FAILURE_PERIOD` seconds and the node
+    gives up, stops its children and exits 1 with a ``prefork_gave_up`` log line saying why.
+
+The task a dead child held
+    The hub notices the lost connection (socket monitor + probe, milliseconds) and requeues
+    it; after ``broker_max_deliveries`` losses it dead-letters it instead (poison message).
+    With ``task_reject_on_worker_lost=False`` the child says ``on_lost: fail`` in its HELLO and
+    the hub ends the task FAILURE with ``WorkerLostError`` instead. The hub decides (not this
+    parent) so that the verdict cannot race the requeue.
+
+Hard time limits
+    The parent watches each running task's hard limit (``timelimit[1]`` of the message, else
+    the task's ``time_limit``, else the ``task_time_limit`` setting, computed in the child).
+    Past it, the parent sends the hub ``DONE`` FAILURE ``TimeLimitExceeded`` for the task over
+    its own DEALER, waits until the hub has processed it (a ``STAT`` round trip, at most 1 s),
+    then SIGKILLs the child and starts a new one at once.
+
+Recycling
+    ``worker_max_tasks_per_child``: the child stops asking for work with its last task (its
+    DONE returns no credit), finishes it, says BYE and exits 0. ``worker_max_memory_per_child``
+    (KiB of resident memory, checked after each task) does the same after the task that crossed
+    the limit. The parent starts a fresh child at once.
+
+Shutdown
+    The first SIGTERM/SIGINT to the parent is a warm shutdown: each child is told over its pipe
+    to stop consuming and finish its task, the parent waits for them all and exits 0. A second
+    signal is cold: children hand their tasks back (BYE: the hub requeues them) and exit at
+    once; any child still there after a second is SIGKILLed. Children ignore SIGINT (a Ctrl-C
+    reaches the whole process group; the parent decides) and treat their own SIGTERM as a warm
+    shutdown. A child whose parent is gone (pipe closed, or ``getppid()`` changed) exits within
+    about 0.1 s, handing its task back: children are never orphaned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import random
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any, Final
+
+import msgpack
+import structlog
+import zmq
+
+from celeriac import signals, states
+from celeriac._app import App
+from celeriac._messages import exception_info
+from celeriac._task import resolve_time_limits
+from celeriac.actors.supervisor import backoff_delay
+from celeriac.actors.task_actor import Delivery
+from celeriac.exceptions import TimeLimitExceeded
+from celeriac.transport.frames import TAG, decode, encode_header
+from celeriac.transport.hubserver import HubServer
+
+from .link import dealer, default_node_name, new_identity
+from .logging import setup_logging
+from .worker import WorkerNode, start_embedded_hub
+
+__all__ = ["ChildOptions", "PreforkNode"]
+
+_log = structlog.get_logger("celeriac.prefork")
+
+#: Children that die before they are ready: more than this many within the period gives up.
+START_FAILURES: Final = 5
+START_FAILURE_PERIOD: Final = 30.0
+#: Replacement backoff ``(min, max)`` seconds, grown per slot by its deaths within the period.
+RESTART_BACKOFF: Final = (0.05, 2.0)
+RESTART_PERIOD: Final = 10.0
+#: How long a cold shutdown waits for children before SIGKILL.
+COLD_GRACE: Final = 1.0
+#: The parent's loop turn (signals, time limits, restarts are looked at this often).
+TURN: Final = 0.05
+#: Content type of the FAILURE bodies the parent makes (msgpack, as the hub's own).
+_FAILURE_CT: Final = "application/x-msgpack"
+
+
+@dataclass(frozen=True, slots=True)
+class ChildOptions:
+    """What a child needs to build its node (pickled to the spawned process)."""
+
+    app_spec: str
+    hostname: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    queues: list[str] | None = None
+    exclude_queues: list[str] | None = None
+    loglevel: str = "INFO"
+    log_format: str = "auto"
+
+
+# -- the child -----------------------------------------------------------------------------------
+
+
+def hard_time_limit(app: App, header: dict[str, Any]) -> float | None:
+    """The hard limit of one delivery: the message's, else the task's, else the setting."""
+    limits: list[Any] = header.get("timelimit") or [None, None]
+    task = app.tasks.get(str(header.get("task")))
+    conf = app.conf
+    _, hard = resolve_time_limits(
+        task, limits[0], limits[1], conf.task_soft_time_limit, conf.task_time_limit
+    )
+    return float(hard) if hard else None
+
+
+def resident_kib() -> int:
+    """This process's resident memory in KiB (peak RSS where /proc is missing)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            pages = int(statm.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") // 1024
+    except (OSError, ValueError, IndexError):
+        import resource  # noqa: PLC0415 - fallback only
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+class _Child:
+    """The main thread of a child process: its node, its pipe to the parent, its exit."""
+
+    def __init__(self, index: int, opts: ChildOptions, conn: Connection, parent_pid: int) -> None:
+        self.index = index
+        self.opts = opts
+        self.conn = conn
+        self.parent_pid = parent_pid
+        self._send_lock = threading.Lock()
+        self._told_ready = False
+        self._early_sigterm = False
+        self.tasks = 0
+        self.node: WorkerNode | None = None
+        self.max_tasks: int | None = None
+        self.max_memory: int | None = None
+
+    def tell(self, *message: Any) -> None:
+        """Send the parent a message; "ready" goes first, once (a task implies it)."""
+        with self._send_lock, contextlib.suppress(OSError, ValueError):
+            if not self._told_ready:
+                self._told_ready = True
+                self.conn.send(("ready", os.getpid()))
+            if message[0] != "ready":
+                self.conn.send(message)
+
+    def run(self) -> int:
+        from .cli import find_app  # noqa: PLC0415 - the same -A resolution as the parent
+
+        app = find_app(self.opts.app_spec)
+        for name, value in self.opts.settings.items():
+            app.conf[name] = value
+        self.max_tasks = app.conf.worker_max_tasks_per_child
+        self.max_memory = app.conf.worker_max_memory_per_child
+        signals.worker_process_init.send(sender=None)
+        node = self.node = WorkerNode(
+            app,
+            queues=self.opts.queues,
+            exclude_queues=self.opts.exclude_queues,
+            pool="solo",
+            hostname=self.opts.hostname,
+            prefork_child=self.index,
+        )
+        node.on_task_start = self._started
+        node.on_task_end = self._finished
+        if self._early_sigterm:
+            node.request_shutdown()
+        node.start()
+        while not node._shutdown.is_set():
+            if not self._told_ready and node.ready.is_set():
+                self.tell("ready", os.getpid())
+            try:
+                if self.conn.poll(0.1):
+                    self._command(self.conn.recv())
+            except (EOFError, OSError):
+                self._parent_gone("its pipe closed")
+            if os.getppid() != self.parent_pid:
+                self._parent_gone(f"parent pid changed to {os.getppid()}")
+            thread = node._thread
+            if thread is not None and not thread.is_alive() and not node._shutdown.is_set():
+                _log.error("child_connection_died", child=self.index)
+                node.exit_code = 1
+                node.request_shutdown(cold=True)
+        code = node.stop()
+        signals.worker_process_shutdown.send(sender=None, pid=os.getpid(), exitcode=code)
+        return code
+
+    def _command(self, message: Any) -> None:
+        assert self.node is not None
+        if message == ("stop",):
+            self.node.request_shutdown()
+        elif message == ("cold",):
+            self.node.request_shutdown(cold=True)
+
+    def _parent_gone(self, why: str) -> None:
+        assert self.node is not None
+        if not self.node._cold.is_set():
+            _log.warning("child_parent_gone", child=self.index, reason=why)
+            self.node.request_shutdown(cold=True)
+
+    def on_sigterm(self, _signum: int, _frame: object) -> None:
+        """SIGTERM: a warm shutdown; a second one: cold."""
+        if self.node is None:
+            self._early_sigterm = True  # not started yet: stop as soon as it is
+        else:
+            self.node.request_shutdown(cold=self.node._shutdown.is_set())
+
+    # -- hooks, run in the node's connection thread
+
+    def _started(self, delivery: Delivery) -> None:
+        assert self.node is not None
+        header = delivery.header
+        self.tasks += 1
+        if self.max_tasks is not None and self.tasks >= self.max_tasks:
+            self.node.accepting = False  # the DONE of this task returns no credit
+        self.tell(
+            "started",
+            header["id"],
+            str(delivery.meta.get("tag", header["id"])),
+            str(header.get("task")),
+            hard_time_limit(self.node.app, header),
+            not header.get("ignore_result", False),
+        )
+
+    def _finished(self, delivery: Delivery) -> None:
+        assert self.node is not None
+        self.tell("finished", delivery.header["id"])
+        reason = None
+        if self.max_tasks is not None and self.tasks >= self.max_tasks:
+            reason = f"ran {self.tasks} tasks (worker_max_tasks_per_child)"
+        elif self.max_memory is not None and (rss := resident_kib()) > self.max_memory:
+            reason = f"resident memory {rss} KiB > {self.max_memory} KiB (max_memory_per_child)"
+        if reason is not None:
+            _log.info("child_recycling", child=self.index, pid=os.getpid(), reason=reason)
+            self.tell("leaving", reason)
+            self.node.accepting = False
+            self.node.request_shutdown()
+
+
+def child_main(index: int, opts: ChildOptions, conn: Connection, parent_pid: int) -> None:
+    """Entry point of a spawned child (module level: it is pickled by reference)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    setup_logging(opts.loglevel, opts.log_format)
+    code = 1
+    try:
+        child = _Child(index, opts, conn, parent_pid)
+        signal.signal(signal.SIGTERM, child.on_sigterm)
+        code = child.run()
+    except BaseException:
+        _log.exception("child_failed", child=index)
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        # Not sys.exit: a task thread still running (cold shutdown) must not keep us alive.
+        os._exit(code)
+
+
+# -- the parent ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Running:
+    id: str
+    tag: str
+    name: str
+    hard_limit: float | None
+    store: bool
+    since: float
+
+
+@dataclass(slots=True)
+class _Slot:
+    index: int
+    process: BaseProcess | None = None
+    conn: Connection | None = None
+    pid: int | None = None
+    ready: bool = False
+    task: _Running | None = None
+    leaving: str | None = None  # a planned exit (recycling) and why
+    killed: str | None = None  # the parent killed it (time limit) and why
+    due: float | None = None  # a replacement is due at this monotonic time
+    died_at: float | None = None
+    last_pid: int | None = None
+    deaths: deque[float] = field(default_factory=deque)
+    tasks: int = 0
+
+
+class PreforkNode:
+    """The parent of a prefork worker node; see the module docstring."""
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        app_spec: str,
+        concurrency: int | None = None,
+        queues: list[str] | None = None,
+        exclude_queues: list[str] | None = None,
+        hostname: str | None = None,
+        settings: dict[str, Any] | None = None,
+        loglevel: str = "INFO",
+        log_format: str = "auto",
+    ) -> None:
+        self.app = app
+        self.settings = dict(settings or {})
+        for name, value in self.settings.items():
+            app.conf[name] = value
+        app.finalize()
+        self.conf = app.conf.freeze()
+        self.hostname = hostname or default_node_name("celeriac")
+        n = concurrency or self.conf.worker_concurrency or os.cpu_count()
+        self.concurrency = max(1, int(n or 1))
+        self.options = ChildOptions(
+            app_spec=app_spec,
+            hostname=self.hostname,
+            settings=self.settings,
+            queues=queues,
+            exclude_queues=exclude_queues,
+            loglevel=loglevel,
+            log_format=log_format,
+        )
+        self.pool_name = "prefork"
+        self.exit_code = 0
+        self.ready = threading.Event()
+        self._mp = multiprocessing.get_context("spawn")
+        self._slots = [_Slot(i) for i in range(self.concurrency)]
+        self._rng = random.Random()
+        self._start_failures: deque[float] = deque()
+        self._shutdown = threading.Event()
+        self._cold = threading.Event()
+        self._signal_name = "SIGTERM"
+        self._told: str | None = None  # what the children were told: "stop" or "cold"
+        self._cold_deadline: float | None = None
+        self._ctx: zmq.Context[Any] = zmq.Context()
+        self._sock: zmq.Socket[Any] | None = None
+        self._next_ping = 0.0
+        self.hub: HubServer | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Start the hub (if needed) and the children, supervise until shut down; exit code."""
+        self._install_signal_handlers()
+        signals.celeryd_init.send(
+            sender=self.hostname,
+            instance=self,
+            conf=self.conf,
+            options={"pool": "prefork", "concurrency": self.concurrency},
+        )
+        signals.worker_init.send(sender=self)
+        inproc = f"inproc://celeriac-hub-{id(self)}"
+        self.hub = start_embedded_hub(self.conf, self._ctx, inproc)
+        if self.hub is None:
+            _log.info("using_hub", endpoint=self.conf.broker_url)
+        endpoint = inproc if self.hub is not None else self.conf.broker_url
+        self._sock = dealer(self._ctx, endpoint, new_identity(f"{self.hostname}/parent"))
+        self._hello()
+        signals.celeryd_after_setup.send(sender=self.hostname, instance=self, conf=self.conf)
+        now = time.monotonic()
+        for slot in self._slots:
+            slot.due = now
+        try:
+            self._supervise()
+        finally:
+            self._close()
+        return self.exit_code
+
+    def request_shutdown(self, cold: bool = False) -> None:
+        """Begin a warm shutdown (or a cold one)."""
+        if cold:
+            self._cold.set()
+        self._shutdown.set()
+
+    def _install_signal_handlers(self) -> None:
+        def on_signal(signum: int, _frame: object) -> None:
+            name = signal.Signals(signum).name
+            if self._shutdown.is_set():
+                _log.warning("cold_shutdown", signal=name)
+                self._cold.set()
+            else:
+                _log.info("warm_shutdown", signal=name, hint="send it again for a cold shutdown")
+                self._signal_name = name
+                self._shutdown.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+
+    def _close(self) -> None:
+        for slot in self._slots:  # only after an error: normally all are gone already
+            if slot.process is not None and slot.process.is_alive():
+                with contextlib.suppress(OSError):
+                    os.kill(slot.process.pid or 0, signal.SIGKILL)
+                slot.process.join(5)
+        if self._sock is not None:
+            with contextlib.suppress(zmq.ZMQError):
+                self._send(b"BYE", {})
+            self._sock.close(0)
+        if self.hub is not None:
+            self.hub.stop()
+        self._ctx.destroy(linger=0)
+        signals.worker_shutdown.send(sender=self)
+        _log.info("worker_stopped", node=self.hostname, exit_code=self.exit_code)
+
+    # -- the supervision loop ----------------------------------------------------------------------
+
+    def _supervise(self) -> None:
+        while True:
+            live = [s for s in self._slots if s.process is not None]
+            waitables: list[Any] = [s.conn for s in live if s.conn is not None]
+            waitables += [s.process.sentinel for s in live if s.process is not None]
+            if waitables:
+                ready = wait(waitables, timeout=TURN)
+            else:
+                time.sleep(TURN)  # nothing to wait on: children are due for a (re)start
+                ready = []
+            for slot in live:
+                if slot.conn is not None and slot.conn in ready:
+                    self._read(slot)
+            for slot in live:
+                if slot.process is not None and slot.process.sentinel in ready:
+                    self._reap(slot)
+            now = time.monotonic()
+            self._enforce_time_limits(now)
+            self._hub_io(now)
+            if self._shutdown.is_set():
+                if self._shutting_down(now):
+                    return
+            else:
+                self._start_due(now)
+
+    def _shutting_down(self, now: float) -> bool:
+        """Tell the children (once per stage); True when none is left."""
+        if self._told is None:
+            signals.worker_shutting_down.send(
+                sender=self.hostname, sig=self._signal_name, how="warm", exitcode=self.exit_code
+            )
+            self._tell_all("stop")
+        if self._cold.is_set() and self._told != "cold":
+            self._tell_all("cold")
+            self._cold_deadline = now + COLD_GRACE
+        if self._cold_deadline is not None and now > self._cold_deadline:
+            for slot in self._slots:
+                if slot.process is not None and slot.pid is not None:
+                    _log.warning("child_killed", child=slot.index, pid=slot.pid, reason="cold")
+                    with contextlib.suppress(OSError):
+                        os.kill(slot.pid, signal.SIGKILL)
+            self._cold_deadline = now + COLD_GRACE
+        return all(s.process is None for s in self._slots)
+
+    def _tell_all(self, command: str) -> None:
+        self._told = command
+        for slot in self._slots:
+            slot.due = None
+            if slot.conn is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    slot.conn.send((command,))
+
+    # -- children ----------------------------------------------------------------------------------
+
+    def _start_due(self, now: float) -> None:
+        for slot in self._slots:
+            if slot.process is None and slot.due is not None and now >= slot.due:
+                self._spawn(slot)
+
+    def _spawn(self, slot: _Slot) -> None:
+        signals.worker_before_create_process.send(sender=self)
+        parent_end, child_end = self._mp.Pipe()
+        process = self._mp.Process(
+            target=child_main,
+            args=(slot.index, self.options, child_end, os.getpid()),
+            name=f"celeriac-child-{slot.index}",
+        )
+        process.start()
+        child_end.close()
+        slot.process, slot.conn, slot.pid = process, parent_end, process.pid
+        slot.ready, slot.task, slot.leaving, slot.killed, slot.due = False, None, None, None, None
+        slot.tasks = 0
+        _log.info("child_started", child=slot.index, pid=process.pid)
+
+    def _read(self, slot: _Slot) -> None:
+        conn = slot.conn
+        assert conn is not None
+        try:
+            while conn.poll():
+                self._on_child_message(slot, conn.recv())
+        except (EOFError, OSError):
+            slot.conn = None  # it is exiting: its sentinel says when
+            conn.close()
+
+    def _on_child_message(self, slot: _Slot, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "started":
+            _, tid, tag, name, hard, store = message
+            slot.task = _Running(tid, tag, name, hard, store, time.monotonic())
+            slot.tasks += 1
+        elif kind == "finished":
+            slot.task = None
+        elif kind == "leaving":
+            slot.leaving = str(message[1])
+        elif kind == "ready":
+            slot.ready = True
+            if slot.died_at is not None:
+                _log.info(
+                    "child_replaced",
+                    child=slot.index,
+                    old_pid=slot.last_pid,
+                    pid=slot.pid,
+                    seconds=round(time.monotonic() - slot.died_at, 3),
+                )
+                slot.died_at = None
+            if not self.ready.is_set() and all(s.ready for s in self._slots):
+                self.ready.set()
+                _log.info(
+                    "worker_ready",
+                    node=self.hostname,
+                    pool="prefork",
+                    concurrency=self.concurrency,
+                    pids=[s.pid for s in self._slots],
+                )
+                signals.worker_ready.send(sender=self)
+
+    def _reap(self, slot: _Slot) -> None:
+        process = slot.process
+        assert process is not None
+        if slot.conn is not None:
+            self._read(slot)  # its last words ("finished", "leaving") come first
+        process.join(1)
+        code = process.exitcode
+        now = time.monotonic()
+        task = slot.task
+        how: dict[str, Any] = (
+            {"signal": signal.Signals(-code).name}
+            if code is not None and code < 0
+            else {"exit_code": code}
+        )
+        planned = slot.leaving or slot.killed
+        log = _log.info if planned or self._shutdown.is_set() else _log.error
+        log(
+            "child_exited",
+            child=slot.index,
+            pid=slot.pid,
+            **how,
+            task_id=task.id if task else None,
+            task=task.name if task else None,
+            reason=planned or ("shutdown" if self._shutdown.is_set() else "died"),
+        )
+        if slot.conn is not None:
+            slot.conn.close()
+        slot.process, slot.conn, slot.last_pid, slot.pid = None, None, slot.pid, None
+        slot.task = None
+        if self._shutdown.is_set():
+            return
+        slot.died_at = now
+        if planned:
+            slot.due = now
+            return
+        if not slot.ready:
+            self._start_failures.append(now)
+            while self._start_failures and self._start_failures[0] < now - START_FAILURE_PERIOD:
+                self._start_failures.popleft()
+            if len(self._start_failures) > START_FAILURES:
+                self._give_up(
+                    f"{len(self._start_failures)} child processes died before they were ready "
+                    f"within {START_FAILURE_PERIOD:g} s (the last, child {slot.index}, with "
+                    f"{how}); more than {START_FAILURES} means they cannot start: see the "
+                    "errors above"
+                )
+                return
+        while slot.deaths and slot.deaths[0] < now - RESTART_PERIOD:
+            slot.deaths.popleft()
+        delay = backoff_delay(len(slot.deaths), *RESTART_BACKOFF, self._rng)
+        slot.deaths.append(now)
+        slot.due = now + delay
+
+    def _give_up(self, reason: str) -> None:
+        _log.critical("prefork_gave_up", node=self.hostname, reason=reason)
+        self.exit_code = 1
+        self.request_shutdown(cold=True)
+
+    # -- time limits -------------------------------------------------------------------------------
+
+    def _enforce_time_limits(self, now: float) -> None:
+        for slot in self._slots:
+            task = slot.task
+            if task is None or task.hard_limit is None or slot.pid is None or slot.killed:
+                continue
+            if now - task.since <= task.hard_limit:
+                continue
+            _log.error(
+                "time_limit_exceeded",
+                child=slot.index,
+                pid=slot.pid,
+                task_id=task.id,
+                task=task.name,
+                limit=task.hard_limit,
+            )
+            exc = TimeLimitExceeded(
+                f"task {task.name}[{task.id}] exceeded its hard time limit of "
+                f"{task.hard_limit:g} s; its process (pid {slot.pid}) was killed"
+            )
+            self._fail(task, exc)
+            slot.killed = f"hard time limit of {task.hard_limit:g} s exceeded by {task.id}"
+            with contextlib.suppress(OSError):
+                os.kill(slot.pid, signal.SIGKILL)
+
+    # -- the parent's own connection to the hub ----------------------------------------------------
+
+    def _send(self, command: bytes, header: dict[str, Any], body: bytes = b"") -> None:
+        assert self._sock is not None
+        self._sock.send_multipart([TAG, command, encode_header(header), body])
+
+    def _hello(self) -> None:
+        self._send(b"HELLO", {"role": "client", "node": f"{self.hostname}/parent"})
+
+    def _hub_io(self, now: float) -> None:
+        """Answer the hub's pings, ping it, re-introduce ourselves to a restarted hub."""
+        if now >= self._next_ping:
+            self._next_ping = now + float(self.conf.broker_heartbeat)
+            self._send(b"PING", {})
+        self._drain(None)
+
+    def _drain(self, rid: str | None) -> bool:
+        """Handle what the hub sent; True if a REPLY with ``rid`` was among it."""
+        assert self._sock is not None
+        found = False
+        while True:
+            try:
+                frames = self._sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return found
+            try:
+                msg = decode(frames)
+            except Exception as exc:
+                _log.warning("bad_message_from_hub", error=str(exc))
+                continue
+            if msg.command == b"PING":
+                self._send(b"PONG", {})
+            elif msg.command == b"ERR" and msg.header.get("code") == "hello":
+                self._hello()
+            elif msg.command == b"REPLY" and rid is not None and msg.header.get("rid") == rid:
+                found = True
+
+    def _fail(self, task: _Running, exc: BaseException) -> None:
+        """Store FAILURE for ``task`` at the hub and wait (at most 1 s) until it is processed."""
+        info = exception_info(exc, None)
+        done: dict[str, Any] = {
+            "id": task.id,
+            "state": states.FAILURE,
+            "ct": _FAILURE_CT,
+            "hub": True,  # a msgpack body whatever the client accepts, as hub-made results
+            "credit": 0,
+        }
+        if task.tag != task.id:
+            done["tag"] = task.tag
+        if not task.store:
+            done["store"] = False
+        self._send(b"DONE", done, msgpack.packb(info))
+        # The hub handles one peer's messages in order: a REPLY to this STAT means the DONE is
+        # done, so killing the child next cannot make the hub requeue the task.
+        rid = uuid.uuid4().hex[:8]
+        self._send(b"STAT", {"id": task.id, "rid": rid})
+        deadline = time.monotonic() + 1.0
+        assert self._sock is not None
+        while time.monotonic() < deadline:
+            if self._sock.poll(50) and self._drain(rid):
+                return
+        _log.warning("hub_did_not_confirm", task_id=task.id, waited=1.0)

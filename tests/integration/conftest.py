@@ -1,0 +1,326 @@
+"""Fixtures for the integration tests: real hub and worker processes on loopback.
+
+Every process is started through :class:`Spawner` (the ``procs`` fixture), which writes its
+stderr (the JSON log) to a file under ``tmp_path`` and kills whatever is still running at
+teardown. Synchronisation is always a poll with a deadline (:func:`wait_for_event`,
+:func:`wait_until`), never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+from celeriac import App
+
+#: Generous on purpose: a loaded 2-core machine can be slow to start a Python process.
+START_TIMEOUT = 30.0
+RESULT_TIMEOUT = 30.0
+POLL = 0.02
+
+#: The task module each test writes into its own tmp_path (formatted with the log paths).
+TASKS_SOURCE = '''
+"""Tasks for one integration test: every execution is written to an append-only log."""
+
+import os
+import time
+
+from celeriac import App, signals
+
+app = App("itasks")
+EXEC_LOG = {exec_log!r}
+SIGNAL_LOG = {signal_log!r}
+
+
+def _append(path, line):
+    # One os.write on an O_APPEND fd: lines from concurrent threads/processes never interleave.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line + "\\n").encode())
+    finally:
+        os.close(fd)
+
+
+@app.task(name="itasks.add")
+def add(x, y):
+    return x + y
+
+
+@app.task(name="itasks.record", bind=True)
+def record(self, seconds=0.0):
+    """Log start and end of the execution (task id + pid), sleeping in between."""
+    _append(EXEC_LOG, f"start {{self.request.id}} {{os.getpid()}}")
+    if seconds:
+        time.sleep(seconds)
+    _append(EXEC_LOG, f"end {{self.request.id}} {{os.getpid()}}")
+    return os.getpid()
+
+
+@app.task(name="itasks.fail")
+def fail(message):
+    raise ValueError(message)
+
+
+@signals.task_unknown.connect
+def _on_unknown(sender=None, name=None, id=None, **kwargs):
+    _append(SIGNAL_LOG, f"task_unknown {{name}} {{id}}")
+
+
+@signals.task_rejected.connect
+def _on_rejected(sender=None, message=None, exc=None, **kwargs):
+    _append(SIGNAL_LOG, f"task_rejected {{message['id']}} {{type(exc).__name__}}")
+'''
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def read_events(logfile: Path) -> list[dict[str, Any]]:
+    """The JSON log records of a process so far (non-JSON lines are skipped)."""
+    try:
+        text = logfile.read_text(errors="replace")
+    except FileNotFoundError:
+        return []
+    records = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line still being written
+    return records
+
+
+def count_events(logfile: Path, event: str) -> int:
+    """How many log records of this event the process wrote."""
+    return sum(1 for r in read_events(logfile) if r.get("event") == event)
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, what: str, proc: Proc | None = None
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if proc is not None and proc.popen.poll() is not None:
+            pytest.fail(f"{proc.name} exited ({proc.popen.returncode}) while waiting for {what}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(POLL)
+
+
+def wait_for_event(
+    logfile: Path,
+    event: str,
+    timeout: float = START_TIMEOUT,
+    *,
+    count: int = 1,
+    proc: Proc | None = None,
+) -> dict[str, Any]:
+    """Wait until ``logfile`` holds ``count`` JSON records with this ``event``; the last one."""
+
+    def found() -> dict[str, Any] | None:
+        matches = [r for r in read_events(logfile) if r.get("event") == event]
+        return matches[count - 1] if len(matches) >= count else None
+
+    try:
+        return wait_until(found, timeout, f"{count} x {event!r} in {logfile.name}", proc)  # type: ignore[no-any-return]
+    except pytest.fail.Exception:
+        tail = logfile.read_text(errors="replace")[-3000:] if logfile.exists() else "(no log)"
+        print(f"--- {logfile} (tail) ---\n{tail}")  # shown by pytest on failure
+        raise
+
+
+def read_exec_log(path: Path) -> list[tuple[str, str, int]]:
+    """The execution log as (phase, task id, pid) tuples, phase being start or end."""
+    if not path.exists():
+        return []
+    entries = []
+    for line in path.read_text().splitlines():
+        phase, task_id, pid = line.split()
+        entries.append((phase, task_id, int(pid)))
+    return entries
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The outer environment without any CELERIAC_* variable, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+# -- processes -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Proc:
+    """A process started by :class:`Spawner`, with the file its stderr goes to."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+    _files: list[IO[bytes]] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        """The process id."""
+        return self.popen.pid
+
+    def kill9(self) -> None:
+        """SIGKILL the process and reap it."""
+        os.kill(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(10)
+
+
+class Spawner:
+    """Starts processes, records every one, and kills them by pid at teardown."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.procs: list[Proc] = []
+
+    def spawn(self, name: str, argv: list[str], *, cwd: Path, env: dict[str, str]) -> Proc:
+        """Start ``argv`` in ``cwd``; stderr to ``<tmp_path>/<name>.log``, stdout to ``.out``."""
+        n = sum(1 for p in self.procs if p.name.split("#")[0] == name)
+        unique = name if n == 0 else f"{name}#{n}"
+        log = self.tmp_path / f"{unique.replace('#', '-')}.log"
+        err = open(log, "wb")  # noqa: SIM115 - closed at teardown
+        out = open(log.with_suffix(".out"), "wb")  # noqa: SIM115
+        popen = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err)
+        proc = Proc(unique, popen, log, [err, out])
+        self.procs.append(proc)
+        return proc
+
+    def hub(self, url: str, data_dir: Path, *, name: str = "hub") -> Proc:
+        """Start ``celeriac hub`` and wait until it logged ``hub_started``."""
+        argv = [sys.executable, "-m", "celeriac", "hub", "--bind", url]
+        argv += ["--data-dir", str(data_dir), "--log-format", "json"]
+        proc = self.spawn(name, argv, cwd=self.tmp_path, env=clean_env())
+        wait_for_event(proc.log, "hub_started", proc=proc)
+        return proc
+
+    def worker(
+        self,
+        url: str,
+        *,
+        cwd: Path | None = None,
+        app: str = "itasks",
+        concurrency: int = 2,
+        name: str = "worker",
+        env: dict[str, str] | None = None,
+        wait: bool = True,
+    ) -> Proc:
+        """Start ``celeriac -A <app> worker`` in ``cwd`` and wait until ``worker_ready``."""
+        argv = [sys.executable, "-m", "celeriac", "-A", app, "worker", "--broker", url]
+        argv += ["-c", str(concurrency), "--log-format", "json", "-l", "INFO"]
+        proc = self.spawn(
+            name,
+            argv,
+            cwd=cwd or self.tmp_path,
+            env=env or clean_env(CELERIAC_HUB_DATA_DIR=str(self.tmp_path / "embedded-hub")),
+        )
+        if wait:
+            wait_for_event(proc.log, "worker_ready", proc=proc)
+        return proc
+
+    def shutdown(self, grace: float = 5.0) -> None:
+        """SIGTERM every live process, then SIGKILL those still alive after ``grace``."""
+        live = [p for p in self.procs if p.popen.poll() is None]
+        for p in live:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p.popen.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for p in live:
+            try:
+                p.popen.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p.popen.pid, signal.SIGKILL)
+                p.popen.wait(10)
+        for p in self.procs:
+            for f in p._files:
+                f.close()
+
+
+# -- fixtures ------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A loopback TCP port nobody listened on a moment ago."""
+    return _free_port()
+
+
+@pytest.fixture
+def broker_url(free_port: int) -> str:
+    """``tcp://127.0.0.1:<free port>``."""
+    return f"tcp://127.0.0.1:{free_port}"
+
+
+@pytest.fixture
+def procs(tmp_path: Path) -> Iterator[Spawner]:
+    """Start processes; all are killed (SIGTERM, then SIGKILL) at teardown."""
+    spawner = Spawner(tmp_path)
+    yield spawner
+    spawner.shutdown()
+
+
+@dataclass
+class TaskModule:
+    """The per-test task module: its directory (the worker's cwd) and its log files."""
+
+    dir: Path
+    exec_log: Path
+    signal_log: Path
+
+    def executions(self) -> list[tuple[str, str, int]]:
+        """(phase, task id, pid) for every start/end line written so far."""
+        return read_exec_log(self.exec_log)
+
+    def ended(self) -> list[str]:
+        """Ids of finished executions, once per execution."""
+        return [tid for phase, tid, _ in self.executions() if phase == "end"]
+
+
+@pytest.fixture
+def tasks_module(tmp_path: Path) -> TaskModule:
+    """Write ``itasks.py`` into ``tmp_path/app`` (run workers with that as cwd)."""
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    module = TaskModule(app_dir, tmp_path / "exec.log", tmp_path / "signals.log")
+    source = TASKS_SOURCE.format(exec_log=str(module.exec_log), signal_log=str(module.signal_log))
+    (app_dir / "itasks.py").write_text(textwrap.dedent(source))
+    return module
+
+
+@pytest.fixture
+def client(broker_url: str) -> Iterator[App]:
+    """A client App in this process pointed at ``broker_url`` (outer environment ignored)."""
+    app = App("client", broker=broker_url, environ={})
+    yield app
+    app.close()

@@ -1,0 +1,87 @@
+"""The getting-started example end to end, through the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from celeriac import App
+
+from .conftest import RESULT_TIMEOUT, Spawner, TaskModule, clean_env, wait_for_event
+
+pytestmark = pytest.mark.integration
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+GETTING_STARTED = EXAMPLES / "getting_started"
+
+#: The client, as a user would write it: import the task and call it.
+CLIENT = f"from tasks import add; print(add.delay(4, 4).get(timeout={RESULT_TIMEOUT!r}))"
+
+
+def _run_client(url: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", CLIENT],
+        cwd=GETTING_STARTED,
+        env=clean_env(CELERIAC_BROKER_URL=url),
+        capture_output=True,
+        text=True,
+        timeout=RESULT_TIMEOUT + 30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_hub_and_worker_from_the_cli(procs: Spawner, broker_url: str, tmp_path: Path) -> None:
+    """`celeriac hub` + `celeriac -A tasks worker` as processes: add.delay(4, 4).get() == 8."""
+    procs.hub(broker_url, tmp_path / "hub-data")
+    worker = procs.worker(broker_url, cwd=GETTING_STARTED, app="tasks")
+    assert _run_client(broker_url) == "8"
+    wait_for_event(worker.log, "using_hub", timeout=1)
+
+
+def test_worker_with_embedded_hub(procs: Spawner, broker_url: str) -> None:
+    """Only `celeriac -A tasks worker`: it starts an embedded hub, says so, and serves."""
+    worker = procs.worker(broker_url, cwd=GETTING_STARTED, app="tasks")
+    started = wait_for_event(worker.log, "embedded_hub_started", timeout=1)
+    assert started["endpoint"] == broker_url
+    assert _run_client(broker_url) == "8"
+
+
+def test_second_worker_in_the_same_directory_joins_the_embedded_hub(
+    procs: Spawner, broker_url: str, tasks_module: TaskModule, client: App
+) -> None:
+    """A second worker started where the first runs its embedded hub uses it (no lock error)."""
+    env = clean_env()  # no CELERIAC_HUB_DATA_DIR: both default to ./celeriac-data
+    first = procs.worker(broker_url, cwd=tasks_module.dir, env=env, name="first")
+    wait_for_event(first.log, "embedded_hub_started", timeout=1)
+    second = procs.worker(broker_url, cwd=tasks_module.dir, env=env, name="second")
+    wait_for_event(second.log, "using_hub", timeout=1)
+    assert client.send_task("itasks.add", [4, 4]).get(timeout=RESULT_TIMEOUT) == 8
+    assert first.popen.poll() is None
+    assert second.popen.poll() is None
+
+
+def test_quickstart_script(free_port: int, tmp_path: Path) -> None:
+    """examples/quickstart.sh starts a worker, sends tasks and prints add(4, 4) = 8."""
+    bindir = str(Path(sys.executable).parent)
+    env = clean_env(
+        QUICKSTART_PORT=str(free_port),
+        TMPDIR=str(tmp_path),
+        PATH=bindir + os.pathsep + os.environ.get("PATH", ""),
+    )
+    done = subprocess.run(
+        ["bash", str(EXAMPLES / "quickstart.sh")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "add(4, 4) = 8" in done.stdout

@@ -1,0 +1,56 @@
+"""SIGTERM to a worker: running tasks finish, queued ones go back to the hub, nothing is lost."""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from celeriac import App
+
+from .conftest import RESULT_TIMEOUT, Spawner, TaskModule, count_events, wait_until
+
+pytestmark = pytest.mark.integration
+
+TASKS = 10
+SLEEP = 0.4
+
+
+def test_warm_shutdown_finishes_running_and_requeues_the_rest(
+    procs: Spawner, broker_url: str, tmp_path: Path, tasks_module: TaskModule, client: App
+) -> None:
+    """A SIGTERMed worker finishes its running tasks, exits 0; the rest run on the next worker."""
+    procs.hub(broker_url, tmp_path / "hub-data")
+    first = procs.worker(broker_url, cwd=tasks_module.dir, concurrency=2, name="first")
+    results = [client.send_task("itasks.record", [SLEEP]) for _ in range(TASKS)]
+    ids = {r.id for r in results}
+
+    def running_on_first() -> set[str]:
+        log = tasks_module.executions()
+        started = {tid for phase, tid, pid in log if phase == "start" and pid == first.pid}
+        ended = {tid for phase, tid, pid in log if phase == "end" and pid == first.pid}
+        return started - ended
+
+    wait_until(lambda: len(running_on_first()) == 2, RESULT_TIMEOUT, "both slots busy", first)
+    first.popen.send_signal(signal.SIGTERM)
+    assert first.popen.wait(RESULT_TIMEOUT) == 0
+    assert count_events(first.log, "warm_shutdown") == 1
+    assert not running_on_first(), "a running task was abandoned"
+
+    done_by_first = set(tasks_module.ended())
+    assert done_by_first
+    assert len(done_by_first) < TASKS, "some tasks were still queued at the SIGTERM"
+
+    second = procs.worker(broker_url, cwd=tasks_module.dir, concurrency=4, name="second")
+    pids = [r.get(timeout=RESULT_TIMEOUT) for r in results]
+    assert set(pids) == {first.pid, second.pid}
+
+    log = tasks_module.executions()
+    starts = Counter(tid for phase, tid, _ in log if phase == "start")
+    ends = Counter(tid for phase, tid, _ in log if phase == "end")
+    assert set(starts) == set(ends) == ids
+    assert set(starts.values()) == set(ends.values()) == {1}  # each exactly once
+    second_ran = {tid for phase, tid, pid in log if phase == "end" and pid == second.pid}
+    assert second_ran == ids - done_by_first
