@@ -53,6 +53,11 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "pool": "threads",
         "concurrency": 2,
     },
+    "embedded-prefork-c2": {
+        "desc": "embedded hub in the parent process, -P prefork -c 2 (two child processes)",
+        "pool": "prefork",
+        "concurrency": 2,
+    },
     "embedded-solo": {
         "desc": "embedded hub in the worker process (no broker server), -P solo (1 slot)",
         "pool": "solo",

@@ -916,9 +916,18 @@ declare(
 )
 declare(
     "worker_prefetch_multiplier",
-    1,
-    "Messages a worker may hold per task slot (an integer, 1 or more).",
+    2,
+    "Messages a worker may hold per task slot (an integer, 1 or more); see "
+    "worker_prefetch_giveback for why a long task does not hold the extra ones back.",
     check=int_check("worker_prefetch_multiplier", minimum=1),
+)
+declare(
+    "worker_prefetch_giveback",
+    0.1,
+    "Seconds prefetched messages may wait behind busy slots before the worker hands them "
+    "back to the hub for another worker (celeriac's answer to Celery's prefetch complaint).",
+    parse=parse_seconds,
+    check=seconds_check("worker_prefetch_giveback"),
 )
 declare(
     "worker_shutdown_timeout",

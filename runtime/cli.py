@@ -126,7 +126,10 @@ def _app(ctx: click.Context, broker: str | None = None) -> App:
     "call. Default: worker_pool.",
 )
 @click.option(
-    "-Q", "--queues", help="Comma-separated queues to consume (default: task_default_queue)."
+    "-Q",
+    "--queues",
+    help="Comma-separated queues to consume (default: every queue in task_queues, or "
+    "task_default_queue).",
 )
 @click.option(
     "-X", "--exclude-queues", help="Comma-separated queues NOT to consume (of task_queues)."

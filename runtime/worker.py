@@ -336,6 +336,11 @@ class _Connection:
         self.free = list(range(node.concurrency))
         self.busy: dict[int, str] = {}
         self.buffer: deque[Delivery] = deque()
+        #: When the buffer last started waiting behind busy slots (None: not waiting).
+        self.stalled_since: float | None = None
+        #: Credit held back after giving buffered deliveries back; returned when a slot frees.
+        self.withheld = 0
+        self.giveback = float(node.conf.worker_prefetch_giveback)
         self.hub_id: str | None = None
         self.heartbeat = float(node.conf.broker_heartbeat)
         self.last_heard = 0.0
@@ -350,6 +355,7 @@ class _Connection:
 
     def hello(self) -> None:
         node = self.node
+        self.withheld = 0  # the credit announced here is the whole truth for the hub
         credit = (
             0 if not node.accepting else max(0, node.prefetch - len(self.busy) - len(self.buffer))
         )
@@ -401,6 +407,8 @@ class _Connection:
             if draining and (not self.busy or node._cold.is_set()):
                 break
             now = clock.monotonic()
+            if self.stalled_since is not None and now - self.stalled_since > self.giveback:
+                self._give_back()
             if now >= next_ping:
                 next_ping = now + self.heartbeat
                 self.send(b"PING", {"inflight": len(self.busy)})
@@ -409,6 +417,20 @@ class _Connection:
         # Let the BYE leave before the socket closes (linger is 0).
         with contextlib.suppress(zmq.ZMQError):
             self.sock.setsockopt(zmq.LINGER, 500)
+
+    def _give_back(self) -> None:
+        """Prefetched deliveries waited too long behind busy slots: let another worker have them.
+
+        This keeps prefetch (no hub round trip between two short tasks) without Celery's
+        complaint that a long task holds back the tasks prefetched behind it.
+        """
+        n = len(self.buffer)
+        while self.buffer:
+            d = self.buffer.popleft()
+            self.send(b"REJ", {"id": d.header["id"], "tag": self._tag(d), "requeue": True})
+        self.withheld += n
+        self.stalled_since = None
+        _log.debug("prefetch_given_back", count=n)
 
     def _begin_drain(self) -> None:
         node = self.node
@@ -451,6 +473,8 @@ class _Connection:
             self._dispatch(self.free.pop(), delivery)
         else:
             self.buffer.append(delivery)
+            if self.stalled_since is None:
+                self.stalled_since = self.node.app.clock.monotonic()
 
     def _dispatch(self, index: int, delivery: Delivery) -> None:
         self.busy[index] = self._tag(delivery)
@@ -489,8 +513,12 @@ class _Connection:
             self.busy.pop(index, None)
             if self.buffer and self.node.accepting:
                 self._dispatch(index, self.buffer.popleft())
+                self.stalled_since = self.node.app.clock.monotonic() if self.buffer else None
             else:
                 self.free.append(index)
+                if self.withheld and self.node.accepting:
+                    self.send(b"CRED", {"credit": self.withheld})
+                    self.withheld = 0
 
     def _on_control(self, command: bytes, header: dict[str, Any]) -> None:
         if command == b"WELCOME":

@@ -144,7 +144,7 @@ def test_priority_order_on_a_priority_queue(tmp_path: Path) -> None:
 
 
 def test_fair_dispatch_long_task_does_not_hold_back_queued_work(tmp_path: Path) -> None:
-    """While one worker runs a long task, queued tasks go to the idle worker at once."""
+    """A long task never holds back prefetched work: it is given back to the idle worker."""
     app = App("fair", environ={})
     release = threading.Event()
     ran_on: dict[str, str] = {}

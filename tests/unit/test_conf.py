@@ -72,7 +72,7 @@ def test_core_defaults() -> None:
     assert conf.result_expires == 86400.0
     assert conf.worker_concurrency is None
     assert conf.worker_pool == "threads"
-    assert conf.worker_prefetch_multiplier == 1
+    assert conf.worker_prefetch_multiplier == 2
     assert conf.task_default_queue == "celery"
     assert conf.task_acks_late is True
     assert conf.broker_heartbeat == 2.0
