@@ -930,6 +930,13 @@ declare(
     check=seconds_check("worker_prefetch_giveback"),
 )
 declare(
+    "hub_events_url",
+    None,
+    "Where the hub publishes events (worker-online/offline, task-started/succeeded/failed...) on "
+    "a PUB socket; None: the broker port + 1 (tcp) or <path>.events (ipc).",
+    parse=parse_optional(str),
+)
+declare(
     "worker_shutdown_timeout",
     60.0,
     "Seconds a warm shutdown waits for running tasks; then they are handed back for redelivery.",
@@ -1023,4 +1030,20 @@ declare(
     "(None: no limit).",
     parse=parse_optional(parse_int),
     check=int_check("worker_max_memory_per_child", minimum=1, optional=True),
+)
+declare(
+    "worker_autoscale_keepalive",
+    30.0,
+    "Prefork with --autoscale MAX,MIN: a child idle this many seconds leaves (the pool shrinks "
+    "by one, never below MIN).",
+    parse=parse_seconds,
+    check=seconds_check("worker_autoscale_keepalive", positive=True),
+)
+declare(
+    "worker_autoscale_grow_after",
+    0.5,
+    "Prefork with --autoscale MAX,MIN: when every child has been busy this many seconds without "
+    "a break, one more child is started (never above MAX).",
+    parse=parse_seconds,
+    check=seconds_check("worker_autoscale_grow_after", positive=True),
 )

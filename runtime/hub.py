@@ -30,6 +30,7 @@ def run_hub(
         heartbeat=float(conf.broker_heartbeat),
         result_expires=conf.result_expires,
         max_deliveries=conf.broker_max_deliveries,
+        events=conf.hub_events_url,
     )
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -78,6 +78,7 @@ def start_embedded_hub(
             context=ctx,
             also_bind=(inproc,) if inproc else (),
             max_deliveries=conf.broker_max_deliveries,
+            events=conf.hub_events_url,
         )
     except zmq.ZMQError as exc:
         if exc.errno == errno.EADDRINUSE:
@@ -341,6 +342,7 @@ class _Connection:
         #: Credit held back after giving buffered deliveries back; returned when a slot frees.
         self.withheld = 0
         self.giveback = float(node.conf.worker_prefetch_giveback)
+        self.track_started = bool(node.conf.task_track_started)
         self.hub_id: str | None = None
         self.heartbeat = float(node.conf.broker_heartbeat)
         self.last_heard = 0.0
@@ -478,6 +480,8 @@ class _Connection:
 
     def _dispatch(self, index: int, delivery: Delivery) -> None:
         self.busy[index] = self._tag(delivery)
+        if self.track_started:
+            self.send(b"START", {"id": delivery.header["id"], "tag": self.busy[index]})
         self.node._deliveries[index] = delivery
         if self.node.on_task_start is not None:
             self.node.on_task_start(delivery)

@@ -56,6 +56,7 @@ COMMANDS: Final[frozenset[bytes]] = frozenset(
         b"TASK",  # hub -> worker: a delivery (header and body as published, extra: delivery info)
         b"DONE",  # worker -> hub: outcome of a task; acknowledges it and returns credit
         b"CRED",  # worker -> hub: more credit
+        b"START",  # worker -> hub: this delivery started running (task_track_started)
         b"REJ",  # worker -> hub: give a delivery back (requeue) or drop it
         b"CONSUME",  # worker -> hub: change the consumed queues without reconnecting
         b"WAIT",  # client -> hub: push me the results of these ids

@@ -10,6 +10,7 @@ so a dead one is noticed in milliseconds, not after missed heartbeats.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -49,6 +50,7 @@ class HubServer:
         context: zmq.Context[Any] | None = None,
         also_bind: tuple[str, ...] = (),
         max_deliveries: int = 5,
+        events: str | None = None,
     ) -> None:
         self._ctx = context or zmq.Context.instance()
         self._router = self._ctx.socket(zmq.ROUTER)
@@ -81,6 +83,7 @@ class HubServer:
             max_deliveries=max_deliveries,
         )
         self.endpoint: str = self._router.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self._pub, self.events_endpoint = _bind_events(self._ctx, events or events_url(bind))
         self._monitor = self._router.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -92,6 +95,7 @@ class HubServer:
             data_dir=str(self.data_dir),
             restored=restored,
             hub_id=self.hub_id,
+            events=self.events_endpoint,
         )
 
     # -- running ---------------------------------------------------------------------------------
@@ -168,12 +172,27 @@ class HubServer:
                         _log.warning("send_dropped", peer=frames[0][:64], error=str(exc))
             # Dropping a peer may have requeued work for others: commit and send that too.
             self.store.commit()
+        self._publish_events()
+
+    def _publish_events(self) -> None:
+        """Events go out on PUB, after the commit; with no subscriber they cost one drop."""
+        events = self.state.events
+        if not events:
+            return
+        if self._pub is not None:
+            send = self._pub.send_multipart
+            for frames in events:
+                with contextlib.suppress(zmq.Again):  # PUB never blocks: a slow reader loses
+                    send(frames, zmq.NOBLOCK)
+        events.clear()
 
     def _close(self) -> None:
         self.store.close()
         self._router.disable_monitor()
         self._monitor.close(0)
         self._router.close(0)
+        if self._pub is not None:
+            self._pub.close(0)
         self._release_lock()
         _log.info(
             "hub_stopped",
@@ -184,6 +203,35 @@ class HubServer:
     def _release_lock(self) -> None:
         fcntl.flock(self._lock_file, fcntl.LOCK_UN)
         self._lock_file.close()
+
+
+def events_url(bind: str) -> str:
+    """Where a hub bound at ``bind`` publishes events: the next TCP port (``*`` stays
+    random), or ``<path>.events`` for ipc:// and inproc://."""
+    scheme, _, rest = bind.partition("://")
+    if scheme == "tcp":
+        host, _, port = rest.rpartition(":")
+        return f"tcp://{host}:{port if port == '*' else int(port) + 1}"
+    return f"{bind}.events"
+
+
+def _bind_events(ctx: zmq.Context[Any], url: str) -> tuple[zmq.Socket[Any] | None, str | None]:
+    """A PUB socket for events; a taken port disables events with a warning, not the hub."""
+    pub: zmq.Socket[Any] = ctx.socket(zmq.PUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    pub.setsockopt(zmq.SNDHWM, 10_000)
+    try:
+        pub.bind(url)
+    except zmq.ZMQError as exc:
+        pub.close(0)
+        _log.warning(
+            "events_disabled",
+            endpoint=url,
+            error=str(exc),
+            hint="set hub_events_url to a free address",
+        )
+        return None, None
+    return pub, pub.getsockopt_string(zmq.LAST_ENDPOINT)
 
 
 def _lock_data_dir(data_dir: Path) -> IO[str]:

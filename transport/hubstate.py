@@ -77,6 +77,13 @@ HEARTBEAT_MISSES: Final = 3
 HUB_CONTENT_TYPE: Final = "application/x-msgpack"
 
 BINDINGS_META_KEY: Final = "bindings"
+#: Event topics for task outcomes (Celery's event names); the payload is the DONE header.
+_TASK_EVENTS: Final = {
+    states.SUCCESS: b"task-succeeded",
+    states.FAILURE: b"task-failed",
+    states.REJECTED: b"task-rejected",
+    states.REVOKED: b"task-revoked",
+}
 #: After a connection closed, workers are probed again this many seconds later: for a moment
 #: after the socket monitor's event the ROUTER may still accept a send to the dead peer.
 REPROBE_AFTER: Final = (0.1, 0.3, 1.0)
@@ -100,6 +107,7 @@ class _Msg:
     queued: bool = False
     deliveries: int = 0
     copy: bool = False  # a fanout copy: its delivery tag differs from the task id
+    started: bool = False  # a worker said it runs (task_track_started)
     lost: int = 0  # times its worker was lost while holding it (not persisted)
 
 
@@ -171,6 +179,8 @@ class HubState:
         self._reprobes: list[float] = []
         self.table = ExchangeTable()
         self.outbox: list[list[bytes]] = []
+        #: Events for the PUB socket: ``[topic, msgpack header]`` (Celery's event names).
+        self.events: list[list[bytes]] = []
         self._messages: dict[str, _Msg] = {}
         self._ready: dict[str, _ReadyQueue] = {}
         self._consumers: dict[str, list[bytes]] = {}
@@ -209,6 +219,7 @@ class HubState:
             b"PUB": self._on_publish,
             b"DONE": self._on_done,
             b"CRED": self._on_credit,
+            b"START": self._on_start,
             b"REJ": self._on_reject,
             b"CONSUME": self._on_consume,
             b"WAIT": self._on_wait,
@@ -343,6 +354,8 @@ class HubState:
                 peer.inflight.add(mid)
         self._set_queues(peer, [str(q) for q in h.get("queues", ())])
         _log.info("peer_joined", node=peer.node, role=role, queues=peer.queues, credit=peer.credit)
+        if role == "worker":
+            self._event(b"worker-online", {"hostname": peer.node, "queues": peer.queues})
         self._send(identity, b"WELCOME", {"hub": self.hub_id, "heartbeat": self.heartbeat})
         self._pump_peer(peer)
 
@@ -408,6 +421,7 @@ class HubState:
             self._release(held)
             self.counters["acked"] += 1
         self._remember_done(mid)
+        self.events.append([_TASK_EVENTS.get(state, b"task-done"), msg.raw_header])
         if h.get("store", True):
             self._store_result(StoredResult(mid, state, msg.raw_header, msg.body))
         elif mid in self._waiters:
@@ -415,6 +429,12 @@ class HubState:
         if peer is not None:
             peer.credit += int(h.get("credit", 0))
             self._pump_peer(peer)
+
+    def _on_start(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
+        held = self._messages.get(msg.header.get("tag", msg.header["id"]))
+        if held is not None:
+            held.started = True
+            self.events.append([b"task-started", msg.raw_header])
 
     def _on_credit(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
         if peer is not None:
@@ -456,7 +476,10 @@ class HubState:
             state = stored.state
         else:
             held = self._messages.get(mid)
-            state = states.RECEIVED if held is not None and held.holder else states.PENDING
+            if held is None or held.holder is None:
+                state = states.PENDING
+            else:
+                state = states.STARTED if held.started else states.RECEIVED
         self._send(identity, b"REPLY", {"rid": msg.header.get("rid"), "id": mid, "state": state})
 
     def _on_forget(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
@@ -639,12 +662,15 @@ class HubState:
         body = msgpack.packb(
             {"exc_type": exc_type, "exc_module": "celeriac.exceptions", "exc_message": [reason]}
         )
+        self.events.append([_TASK_EVENTS.get(state, b"task-done"), header])
         self._store_result(StoredResult(msg.id, state, header, body))
 
     # -- peers -------------------------------------------------------------------------------------
 
     def _drop_peer(self, peer: _Peer, reason: str, *, log: bool = True) -> None:
         self._peers.pop(peer.identity, None)
+        if peer.role == "worker":
+            self._event(b"worker-offline", {"hostname": peer.node, "reason": reason})
         self._set_queues(peer, [])
         held = [self._messages[m] for m in peer.inflight if m in self._messages]
         # Pushed to the front one by one: newest first, so the oldest ends up at the head.
@@ -726,6 +752,9 @@ class HubState:
         self._send(identity, b"ERR", {"code": "distrusted", "reason": reason[:300]})
 
     # -- output ------------------------------------------------------------------------------------
+
+    def _event(self, topic: bytes, header: dict[str, Any]) -> None:
+        self.events.append([topic, encode_header(header)])
 
     def _send(self, identity: bytes, command: bytes, header: dict[str, Any]) -> None:
         self.outbox.append([identity, TAG, command, encode_header(header), b""])

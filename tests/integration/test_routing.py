@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -168,3 +169,44 @@ def test_fair_dispatch_long_task_does_not_hold_back_queued_work(tmp_path: Path) 
         assert long.get(timeout=10) == "long"
     busy = ran_on["long"]
     assert all(ran_on[f"q{i}"] != busy for i in range(5))
+
+
+def test_hub_publishes_events_and_tracks_started(tmp_path: Path) -> None:
+    """A SUB socket sees worker-online, task-started and task-succeeded; state reads STARTED."""
+    import zmq  # noqa: PLC0415 - only this test subscribes
+
+    app = App("events", environ={}, task_track_started=True)
+    running = threading.Event()
+    release = threading.Event()
+
+    @app.task
+    def slow() -> str:
+        running.set()
+        assert release.wait(10)
+        return "done"
+
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    try:
+        with start_hub(app, tmp_path / "hub") as hub:
+            assert hub.events_endpoint is not None
+            sub.connect(hub.events_endpoint)
+            with start_worker(app, hub=hub):
+                result = slow.delay()
+                assert running.wait(10)
+                deadline = time.monotonic() + 10
+                while result.state != "STARTED" and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                assert result.state == "STARTED"
+                release.set()
+                assert result.get(timeout=10) == "done"
+                seen: list[bytes] = []
+                while b"task-succeeded" not in seen and sub.poll(5000):
+                    seen.append(sub.recv_multipart()[0])
+        assert b"task-started" in seen
+        assert b"task-succeeded" in seen
+    finally:
+        sub.close(0)
+        ctx.term()
