@@ -54,6 +54,34 @@ def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
+def _autoscale(
+    _ctx: click.Context, param: click.Parameter, value: str | None
+) -> tuple[int, int] | None:
+    """``--autoscale MAX,MIN`` (or ``MAX`` alone: MIN is 1) as ``(max, min)``, MAX >= MIN >= 1."""
+    if value is None:
+        return None
+    shape = f"{value!r} is not MAX,MIN (two integers, e.g. 6,2) or MAX"
+    parts = [p.strip() for p in value.split(",")]
+    if len(parts) > 2 or not all(parts):
+        raise click.BadParameter(shape, param=param)
+    try:
+        high = int(parts[0])
+        low = int(parts[1]) if len(parts) == 2 else 1
+    except ValueError:
+        raise click.BadParameter(shape, param=param) from None
+    if low < 1:
+        raise click.BadParameter(
+            f"MIN must be 1 or more (the pool keeps at least one child), got {value!r}",
+            param=param,
+        )
+    if high < low:
+        raise click.BadParameter(
+            f"MAX must be >= MIN (the order is MAX,MIN, as in Celery), got {value!r}",
+            param=param,
+        )
+    return high, low
+
+
 _log_level = click.option(
     "-l",
     "--loglevel",
@@ -139,6 +167,15 @@ def _app(ctx: click.Context, broker: str | None = None) -> App:
     "-b", "--broker", help="Hub address, tcp://host:port or ipc:///path (default: broker_url)."
 )
 @click.option(
+    "--autoscale",
+    metavar="MAX,MIN",
+    callback=_autoscale,
+    help="prefork only: MAX,MIN children (Celery's order), growing and shrinking with load. "
+    "Starts MIN; one more child (up to MAX) each time all have been busy for "
+    "worker_autoscale_grow_after s (0.5); a child idle for worker_autoscale_keepalive s (30) "
+    "leaves (down to MIN). MAX alone means MAX,1. Overrides -c.",
+)
+@click.option(
     "--max-tasks-per-child",
     type=click.IntRange(min=1),
     help="prefork: replace a child after it ran this many tasks (worker_max_tasks_per_child).",
@@ -160,6 +197,7 @@ def worker(
     exclude_queues: str | None,
     hostname: str | None,
     broker: str | None,
+    autoscale: tuple[int, int] | None,
     max_tasks_per_child: int | None,
     max_memory_per_child: int | None,
     loglevel: str,
@@ -177,7 +215,13 @@ def worker(
 
     try:
         app = _app(ctx, broker)
-        if (pool or app.conf.worker_pool) == "prefork":
+        chosen = pool or app.conf.worker_pool
+        if autoscale is not None and chosen != "prefork":
+            raise click.UsageError(
+                f"--autoscale needs -P prefork (the pool is {chosen}): the {chosen} pool's "
+                "credit at the hub is fixed at start; use -P prefork for --autoscale"
+            )
+        if chosen == "prefork":
             from .prefork import PreforkNode  # noqa: PLC0415
 
             overrides: dict[str, Any] = {"broker_url": app.conf.broker_url}
@@ -189,6 +233,7 @@ def worker(
                 app,
                 app_spec=ctx.obj["app_spec"],
                 concurrency=concurrency,
+                autoscale=autoscale,
                 queues=_split(queues),
                 exclude_queues=_split(exclude_queues),
                 hostname=hostname,

@@ -40,6 +40,18 @@ Recycling
     (KiB of resident memory, checked after each task) does the same after the task that crossed
     the limit. The parent starts a fresh child at once.
 
+Autoscaling (``--autoscale MAX,MIN``, Celery's flag)
+    The node starts MIN children and has room for MAX (slot indices ``0 .. MAX-1``; a slot is
+    *wanted* or not, and only wanted slots are started and replaced). Growing: when every wanted
+    child has been busy without a break (a gap under :data:`AUTOSCALE_BUSY_GAP` between two
+    tasks does not count) for ``worker_autoscale_grow_after`` seconds, one more slot is wanted
+    and its child started (``autoscale_grow``); the next growth needs that child busy too.
+    Shrinking: a wanted child idle for ``worker_autoscale_keepalive`` seconds is no longer
+    wanted (``autoscale_shrink``) and told to stop, as in a warm shutdown: it stops consuming,
+    gives back any delivery that reaches it meanwhile (or finishes one it had just started),
+    says BYE and exits 0; never below MIN. A wanted child that dies is replaced as always; one
+    that is leaving is not. :meth:`PreforkNode.statistics` shows the current count and the bounds.
+
 Shutdown
     The first SIGTERM/SIGINT to the parent is a warm shutdown: each child is told over its pipe
     to stop consuming and finish its task, the parent waits for them all and exits 0. A second
@@ -77,7 +89,7 @@ from celeriac._messages import exception_info
 from celeriac._task import resolve_time_limits
 from celeriac.actors.supervisor import backoff_delay
 from celeriac.actors.task_actor import Delivery
-from celeriac.exceptions import TimeLimitExceeded
+from celeriac.exceptions import ImproperlyConfigured, TimeLimitExceeded
 from celeriac.transport.frames import TAG, decode, encode_header
 from celeriac.transport.hubserver import HubServer
 
@@ -99,6 +111,9 @@ RESTART_PERIOD: Final = 10.0
 COLD_GRACE: Final = 1.0
 #: The parent's loop turn (signals, time limits, restarts are looked at this often).
 TURN: Final = 0.05
+#: Autoscaling: a child idle less than this between two tasks still counts as busy (the parent
+#: may read its "finished" a moment before the next "started").
+AUTOSCALE_BUSY_GAP: Final = 0.25
 #: Content type of the FAILURE bodies the parent makes (msgpack, as the hub's own).
 _FAILURE_CT: Final = "application/x-msgpack"
 
@@ -307,6 +322,8 @@ class _Slot:
     last_pid: int | None = None
     deaths: deque[float] = field(default_factory=deque)
     tasks: int = 0
+    wanted: bool = True  # autoscaling: whether the pool wants a child in this slot
+    idle_since: float | None = None  # ready and running nothing since then (None: busy/not up)
 
 
 class PreforkNode:
@@ -318,6 +335,7 @@ class PreforkNode:
         *,
         app_spec: str,
         concurrency: int | None = None,
+        autoscale: tuple[int, int] | None = None,
         queues: list[str] | None = None,
         exclude_queues: list[str] | None = None,
         hostname: str | None = None,
@@ -333,7 +351,26 @@ class PreforkNode:
         self.conf = app.conf.freeze()
         self.hostname = hostname or default_node_name("celeriac")
         n = concurrency or self.conf.worker_concurrency or os.cpu_count()
-        self.concurrency = max(1, int(n or 1))
+        if autoscale is not None:
+            high, low = autoscale
+            if not 1 <= low <= high:
+                raise ImproperlyConfigured(
+                    f"autoscale needs MAX >= MIN >= 1 (MAX,MIN), got {high},{low}"
+                )
+            if concurrency is not None and concurrency != low:
+                _log.warning(
+                    "autoscale_overrides_concurrency",
+                    concurrency=concurrency,
+                    autoscale=f"{high},{low}",
+                    starting=low,
+                )
+            n = low
+        #: ``(max, min)`` children with ``--autoscale``, else None (a fixed count).
+        self.autoscale = autoscale
+        self.keepalive = float(self.conf.worker_autoscale_keepalive)
+        self.grow_after = float(self.conf.worker_autoscale_grow_after)
+        start = max(1, int(n or 1))
+        room = autoscale[0] if autoscale is not None else start
         self.options = ChildOptions(
             app_spec=app_spec,
             hostname=self.hostname,
@@ -347,7 +384,8 @@ class PreforkNode:
         self.exit_code = 0
         self.ready = threading.Event()
         self._mp = multiprocessing.get_context("spawn")
-        self._slots = [_Slot(i) for i in range(self.concurrency)]
+        self._slots = [_Slot(i, wanted=i < start) for i in range(room)]
+        self._all_busy_since: float | None = None
         self._rng = random.Random()
         self._start_failures: deque[float] = deque()
         self._shutdown = threading.Event()
@@ -360,6 +398,33 @@ class PreforkNode:
         self._next_ping = 0.0
         self.hub: HubServer | None = None
 
+    @property
+    def concurrency(self) -> int:
+        """The number of children the pool wants now (fixed unless autoscaling)."""
+        return sum(1 for s in self._slots if s.wanted)
+
+    def statistics(self) -> dict[str, Any]:
+        """Counters of the pool for ``inspect stats`` and logs (read from any thread)."""
+        slots = list(self._slots)
+        running = [s for s in slots if s.process is not None]
+        stats: dict[str, Any] = {
+            "pool": "prefork",
+            "concurrency": self.concurrency,
+            "processes": [s.pid for s in running if s.pid is not None],
+            "busy": sum(1 for s in running if s.task is not None),
+            "tasks": {s.index: s.tasks for s in slots if s.process is not None},
+        }
+        if self.autoscale is not None:
+            high, low = self.autoscale
+            stats["autoscaler"] = {
+                "current": self.concurrency,
+                "min": low,
+                "max": high,
+                "keepalive": self.keepalive,
+                "grow_after": self.grow_after,
+            }
+        return stats
+
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def run(self) -> int:
@@ -369,7 +434,11 @@ class PreforkNode:
             sender=self.hostname,
             instance=self,
             conf=self.conf,
-            options={"pool": "prefork", "concurrency": self.concurrency},
+            options={
+                "pool": "prefork",
+                "concurrency": self.concurrency,
+                "autoscale": list(self.autoscale) if self.autoscale else None,
+            },
         )
         signals.worker_init.send(sender=self)
         inproc = f"inproc://celeriac-hub-{id(self)}"
@@ -382,7 +451,15 @@ class PreforkNode:
         signals.celeryd_after_setup.send(sender=self.hostname, instance=self, conf=self.conf)
         now = time.monotonic()
         for slot in self._slots:
-            slot.due = now
+            slot.due = now if slot.wanted else None
+        if self.autoscale is not None:
+            _log.info(
+                "autoscale_enabled",
+                max=self.autoscale[0],
+                min=self.autoscale[1],
+                keepalive=self.keepalive,
+                grow_after=self.grow_after,
+            )
         try:
             self._supervise()
         finally:
@@ -450,6 +527,8 @@ class PreforkNode:
                 if self._shutting_down(now):
                     return
             else:
+                if self.autoscale is not None:
+                    self._autoscale(now)
                 self._start_due(now)
 
     def _shutting_down(self, now: float) -> bool:
@@ -483,7 +562,7 @@ class PreforkNode:
 
     def _start_due(self, now: float) -> None:
         for slot in self._slots:
-            if slot.process is None and slot.due is not None and now >= slot.due:
+            if slot.wanted and slot.process is None and slot.due is not None and now >= slot.due:
                 self._spawn(slot)
 
     def _spawn(self, slot: _Slot) -> None:
@@ -498,7 +577,7 @@ class PreforkNode:
         child_end.close()
         slot.process, slot.conn, slot.pid = process, parent_end, process.pid
         slot.ready, slot.task, slot.leaving, slot.killed, slot.due = False, None, None, None, None
-        slot.tasks = 0
+        slot.tasks, slot.idle_since = 0, None
         _log.info("child_started", child=slot.index, pid=process.pid)
 
     def _read(self, slot: _Slot) -> None:
@@ -517,12 +596,16 @@ class PreforkNode:
             _, tid, tag, name, hard, store = message
             slot.task = _Running(tid, tag, name, hard, store, time.monotonic())
             slot.tasks += 1
+            slot.idle_since = None
         elif kind == "finished":
             slot.task = None
+            slot.idle_since = time.monotonic()
         elif kind == "leaving":
             slot.leaving = str(message[1])
         elif kind == "ready":
             slot.ready = True
+            if slot.task is None:
+                slot.idle_since = time.monotonic()
             if slot.died_at is not None:
                 _log.info(
                     "child_replaced",
@@ -532,14 +615,15 @@ class PreforkNode:
                     seconds=round(time.monotonic() - slot.died_at, 3),
                 )
                 slot.died_at = None
-            if not self.ready.is_set() and all(s.ready for s in self._slots):
+            if not self.ready.is_set() and all(s.ready for s in self._slots if s.wanted):
                 self.ready.set()
                 _log.info(
                     "worker_ready",
                     node=self.hostname,
                     pool="prefork",
                     concurrency=self.concurrency,
-                    pids=[s.pid for s in self._slots],
+                    pids=[s.pid for s in self._slots if s.wanted],
+                    **({"autoscale": list(self.autoscale)} if self.autoscale else {}),
                 )
                 signals.worker_ready.send(sender=self)
 
@@ -571,8 +655,11 @@ class PreforkNode:
         if slot.conn is not None:
             slot.conn.close()
         slot.process, slot.conn, slot.last_pid, slot.pid = None, None, slot.pid, None
-        slot.task = None
+        slot.task, slot.idle_since = None, None
         if self._shutdown.is_set():
+            return
+        if not slot.wanted:  # autoscaling shrank the pool: this slot stays empty
+            slot.due, slot.died_at = None, None
             return
         slot.died_at = now
         if planned:
@@ -600,6 +687,79 @@ class PreforkNode:
         _log.critical("prefork_gave_up", node=self.hostname, reason=reason)
         self.exit_code = 1
         self.request_shutdown(cold=True)
+
+    # -- autoscaling -------------------------------------------------------------------------------
+
+    def _autoscale(self, now: float) -> None:
+        """Grow by one child after a while with all busy; let children idle too long go."""
+        assert self.autoscale is not None
+        high, low = self.autoscale
+        wanted = [s for s in self._slots if s.wanted]
+        all_busy = all(
+            s.process is not None
+            and s.ready
+            and not (s.leaving or s.killed)
+            and (
+                s.task is not None
+                or (s.idle_since is not None and now - s.idle_since < AUTOSCALE_BUSY_GAP)
+            )
+            for s in wanted
+        )
+        if not all_busy:
+            self._all_busy_since = None
+        elif self._all_busy_since is None:
+            self._all_busy_since = now
+        elif now - self._all_busy_since >= self.grow_after and len(wanted) < high:
+            free = next((s for s in self._slots if not s.wanted and s.process is None), None)
+            if free is not None:  # else: the free room is a child still leaving
+                busy_for = now - self._all_busy_since
+                self._all_busy_since = None
+                free.wanted, free.due, free.died_at = True, now, None
+                free.deaths.clear()
+                _log.info(
+                    "autoscale_grow",
+                    child=free.index,
+                    procs=len(wanted) + 1,
+                    was=len(wanted),
+                    min=low,
+                    max=high,
+                    busy_for=round(busy_for, 3),
+                )
+        idle = sorted(
+            (
+                s
+                for s in wanted
+                if s.process is not None
+                and s.ready
+                and s.task is None
+                and not (s.leaving or s.killed)
+                and s.idle_since is not None
+                and now - s.idle_since >= self.keepalive
+            ),
+            key=lambda s: (s.idle_since, -s.index),
+        )
+        count = len(wanted)
+        for slot in idle:
+            if count <= low:
+                break
+            count -= 1
+            assert slot.idle_since is not None
+            idle_for = now - slot.idle_since
+            slot.wanted, slot.due = False, None
+            slot.leaving = f"autoscale: idle for {idle_for:.1f} s (keepalive {self.keepalive:g} s)"
+            _log.info(
+                "autoscale_shrink",
+                child=slot.index,
+                pid=slot.pid,
+                procs=count,
+                was=count + 1,
+                min=low,
+                max=high,
+                idle_for=round(idle_for, 3),
+            )
+            if slot.conn is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    slot.conn.send(("stop",))
 
     # -- time limits -------------------------------------------------------------------------------
 
