@@ -51,6 +51,10 @@ from .link import dealer, default_node_name, new_identity
 
 __all__ = ["WorkerNode", "start_embedded_hub"]
 
+#: The connection thread may crash this many times within CONNECTION_PERIOD seconds.
+CONNECTION_RESTARTS = 3
+CONNECTION_PERIOD = 10.0
+
 _log = structlog.get_logger("celeriac.worker")
 
 #: In-process pools by ``-P`` name (solo is a threads pool of one slot).
@@ -156,6 +160,7 @@ class WorkerNode:
         self.pool: Pool | None = None
         self._deliveries: dict[int, Delivery] = {}
         self.exit_code = 0
+        self.connection_restarts = 0
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -222,6 +227,7 @@ class WorkerNode:
         while not self._shutdown.wait(0.5):
             if self._thread is not None and not self._thread.is_alive():
                 _log.error("connection_thread_died")
+                self.exit_code = self.exit_code or 1
                 break
         return self.stop()
 
@@ -314,25 +320,61 @@ class WorkerNode:
     # -- the connection thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
-        conn = _Connection(self)
+        """The connection thread, supervised in place.
+
+        A connection that crashes (a bug, never a bad frame: those are logged and dropped) is
+        rebuilt with a new socket and identity but the same outcome socket and task ledger, so
+        its HELLO tells the hub what is still running here. More than
+        :data:`CONNECTION_RESTARTS` crashes within :data:`CONNECTION_PERIOD` seconds escalate:
+        the node stops with exit code 1 and says why.
+        """
+        pull = self._ctx.socket(zmq.PULL)
+        pull.setsockopt(zmq.LINGER, 0)
+        pull.bind(self._outcome_url)
+        clock = self.app.clock
+        crashes: deque[float] = deque()
+        previous: _Connection | None = None
         try:
-            conn.serve()
-        except Exception:
-            _log.exception("connection_failed")
-            raise
+            while True:
+                conn = _Connection(self, pull, previous)
+                try:
+                    conn.serve()
+                    return
+                except Exception as exc:  # supervised: restart or escalate
+                    _log.exception("connection_failed", error=f"{type(exc).__name__}: {exc}")
+                    now = clock.monotonic()
+                    crashes.append(now)
+                    while crashes and now - crashes[0] > CONNECTION_PERIOD:
+                        crashes.popleft()
+                    if len(crashes) > CONNECTION_RESTARTS:
+                        self._escalate(
+                            f"the connection to the hub crashed {len(crashes)} times within "
+                            f"{CONNECTION_PERIOD:g}s; last: {type(exc).__name__}: {exc}"
+                        )
+                        return
+                    self.connection_restarts += 1
+                    _log.warning("connection_restarted", restarts=self.connection_restarts)
+                    previous = conn
+                finally:
+                    conn.close()
         finally:
-            conn.close()
+            pull.close(0)
+            self._release_thread_socket()  # a PUSH this thread made to report a lost slot
 
 
 class _Connection:
-    """The loop of the connection thread (owns the DEALER and the outcome PULL socket)."""
+    """The loop of the connection thread (owns the DEALER; reads outcomes from ``pull``).
 
-    def __init__(self, node: WorkerNode) -> None:
+    ``previous`` is the connection this one replaces after a crash: its ledger (free and busy
+    slots, prefetched deliveries) carries over.
+    """
+
+    def __init__(
+        self, node: WorkerNode, pull: zmq.Socket[Any], previous: _Connection | None
+    ) -> None:
         self.node = node
         self.identity = new_identity(node.peer_name)
-        self.pull = node._ctx.socket(zmq.PULL)
-        self.pull.setsockopt(zmq.LINGER, 0)
-        self.pull.bind(node._outcome_url)
+        self.pull = pull
         self.sock = dealer(node._ctx, node.hub_endpoint, self.identity)
         self.free = list(range(node.concurrency))
         self.busy: dict[int, str] = {}
@@ -346,11 +388,12 @@ class _Connection:
         self.hub_id: str | None = None
         self.heartbeat = float(node.conf.broker_heartbeat)
         self.last_heard = 0.0
+        if previous is not None:
+            self.free, self.busy, self.buffer = previous.free, previous.busy, previous.buffer
+            self.hub_id = previous.hub_id  # the node is already ready: no second worker_ready
 
     def close(self) -> None:
         self.sock.close(0)
-        self.pull.close(0)
-        self.node._release_thread_socket()  # a PUSH this thread made to report a lost slot
 
     def send(self, command: bytes, header: dict[str, Any], body: bytes = b"") -> None:
         self.sock.send_multipart([TAG, command, encode_header(header), body])
