@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pykka
@@ -28,7 +29,7 @@ from celeriac._execution import TaskExecutor, Watchdog
 from .supervisor import ChildSpec, Supervisor, SupervisorLink
 from .task_actor import Delivery, Reply, TaskSlot
 
-__all__ = ["Pool", "PoolFactory", "ThreadPool"]
+__all__ = ["Pool", "PoolFactory", "PoolWiring", "ThreadPool"]
 
 
 class Pool(Protocol):
@@ -52,62 +53,57 @@ class Pool(Protocol):
         """Counters for ``inspect``."""
 
 
+@dataclass(frozen=True)
+class PoolWiring:
+    """What every pool is plugged into, whatever runs the tasks.
+
+    ``make_executor`` makes one slot's :class:`TaskExecutor`; ``reply(index, done, body)`` hands
+    an outcome to the connection; ``lost(index)`` says a slot was replaced (its delivery goes
+    back to the hub); ``on_thread_exit`` runs in each pool thread as it ends; ``on_escalate``
+    is called when the pool's supervisor gives up; ``clock`` drives time limits and restarts.
+    """
+
+    make_executor: Callable[[], TaskExecutor]
+    reply: Reply
+    lost: Callable[[int], None]
+    on_thread_exit: Callable[[], None] | None = None
+    on_escalate: Callable[[str], None] | None = None
+    clock: Clock = SYSTEM_CLOCK
+
+
 class PoolFactory(Protocol):
     """How the worker makes a pool (``ThreadPool`` and ``AsyncPool`` are such factories)."""
 
-    def __call__(
-        self,
-        size: int,
-        make_executor: Callable[[], TaskExecutor],
-        reply: Reply,
-        *,
-        lost: Callable[[int], None],
-        on_thread_exit: Callable[[], None] | None = None,
-        on_escalate: Callable[[str], None] | None = None,
-        clock: Clock = SYSTEM_CLOCK,
-    ) -> Pool: ...
+    def __call__(self, size: int, wiring: PoolWiring) -> Pool: ...
 
 
 class ThreadPool:
     """``size`` slot actors (threads) supervised one_for_one; see the module docstring."""
 
-    def __init__(
-        self,
-        size: int,
-        make_executor: Callable[[], TaskExecutor],
-        reply: Reply,
-        *,
-        lost: Callable[[int], None],
-        on_thread_exit: Callable[[], None] | None = None,
-        on_escalate: Callable[[str], None] | None = None,
-        clock: Clock = SYSTEM_CLOCK,
-    ) -> None:
+    def __init__(self, size: int, wiring: PoolWiring) -> None:
         self.size = size
-        self._make_executor = make_executor
-        self._reply = reply
-        self._lost = lost
-        self._on_thread_exit = on_thread_exit
-        self._on_escalate = on_escalate
-        self._clock = clock
+        self._wiring = wiring
         self._refs: list[pykka.ActorRef[Any] | None] = [None] * size
         self._lock = threading.Lock()
         self._supervisor: pykka.ActorRef[Any] | None = None
-        self._watchdog = Watchdog(clock)
+        self._watchdog = Watchdog(wiring.clock)
         self._ready = threading.Event()
 
     def _spec(self, index: int) -> ChildSpec:
         def start(link: SupervisorLink) -> pykka.ActorRef[Any]:
             with self._lock:
                 restarted = self._refs[index] is not None
-            executor = self._make_executor()
+            executor = self._wiring.make_executor()
             executor.watchdog = self._watchdog
-            ref = TaskSlot.start(index, executor, self._reply, self._on_thread_exit, link=link)
+            ref = TaskSlot.start(
+                index, executor, self._wiring.reply, self._wiring.on_thread_exit, link=link
+            )
             with self._lock:
                 self._refs[index] = ref
                 if all(r is not None for r in self._refs):
                     self._ready.set()
             if restarted:
-                self._lost(index)
+                self._wiring.lost(index)
             return ref
 
         return ChildSpec(f"slot-{index}", start)
@@ -118,8 +114,8 @@ class ThreadPool:
             [self._spec(i) for i in range(self.size)],
             strategy="one_for_one",
             name="pool",
-            clock=self._clock,
-            on_escalate=self._on_escalate,
+            clock=self._wiring.clock,
+            on_escalate=self._wiring.on_escalate,
         )
 
     def wait_ready(self, timeout: float | None = None) -> bool:
@@ -131,12 +127,12 @@ class ThreadPool:
         with self._lock:
             ref = self._refs[index]
         if ref is None:
-            self._lost(index)
+            self._wiring.lost(index)
             return
         try:
             ref.tell(delivery)
         except pykka.ActorDeadError:
-            self._lost(index)  # its supervisor is replacing it
+            self._wiring.lost(index)  # its supervisor is replacing it
 
     def stop(self, *, wait: bool = True) -> None:
         """Stop the slots (in reverse order); with ``wait``, let running tasks finish."""

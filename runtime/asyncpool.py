@@ -39,16 +39,15 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import structlog
 
 from celeriac import signals
-from celeriac._clock import SYSTEM_CLOCK, Clock
 from celeriac._execution import TaskExecutor, Watchdog
 from celeriac._task import Task
-from celeriac.actors.task_actor import Delivery, Reply
+from celeriac.actors.pool import PoolWiring
+from celeriac.actors.task_actor import Delivery
 
 __all__ = ["AsyncPool"]
 
@@ -65,26 +64,11 @@ class AsyncPool:
     accepted for that interface; a slot here cannot die (the executor never raises).
     """
 
-    def __init__(
-        self,
-        size: int,
-        make_executor: Callable[[], TaskExecutor],
-        reply: Reply,
-        *,
-        lost: Callable[[int], None],
-        on_thread_exit: Callable[[], None] | None = None,
-        on_escalate: Callable[[str], None] | None = None,
-        clock: Clock = SYSTEM_CLOCK,
-        threads: int | None = None,
-    ) -> None:
+    def __init__(self, size: int, wiring: PoolWiring, *, threads: int | None = None) -> None:
         self.size = size
         self.threads = max(1, threads or min(size, 32))
-        self._make_executor = make_executor
-        self._reply = reply
-        self._lost = lost
-        self._on_thread_exit = on_thread_exit
-        self._on_escalate = on_escalate
-        self._watchdog = Watchdog(clock)
+        self._wiring = wiring
+        self._watchdog = Watchdog(wiring.clock)
         self._executors: list[TaskExecutor] = []
         self._running: dict[int, asyncio.Task[None]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -99,7 +83,7 @@ class AsyncPool:
         """Start the loop thread; ``eventlet_pool_started`` once the loop runs."""
         self._executors = []
         for _ in range(self.size):
-            executor = self._make_executor()
+            executor = self._wiring.make_executor()
             executor.watchdog = self._watchdog
             self._executors.append(executor)
         self._sync_threads = concurrent.futures.ThreadPoolExecutor(
@@ -122,12 +106,12 @@ class AsyncPool:
         """Run a delivery in virtual slot ``index`` (which the caller knows is free)."""
         loop = self._loop
         if loop is None:
-            self._lost(index)
+            self._wiring.lost(index)
             return
         try:
             loop.call_soon_threadsafe(self._spawn, index, delivery)
         except RuntimeError:  # the loop is closed: we are stopping
-            self._lost(index)
+            self._wiring.lost(index)
 
     def stop(self, *, wait: bool = True) -> None:
         """Stop: with ``wait``, running tasks finish first; without, they are cancelled."""
@@ -180,8 +164,8 @@ class AsyncPool:
             finally:
                 self._loop = None
                 loop.close()
-                if self._on_thread_exit is not None:
-                    self._on_thread_exit()
+                if self._wiring.on_thread_exit is not None:
+                    self._wiring.on_thread_exit()
 
     def _spawn(self, index: int, delivery: Delivery) -> None:
         self._running[index] = asyncio.get_running_loop().create_task(
@@ -198,7 +182,7 @@ class AsyncPool:
                 on_apply=self._on_apply,
             )
             self._completed += 1
-            self._reply(index, done, body)
+            self._wiring.reply(index, done, body)
         except Exception:
             _log.exception("asyncio_pool_reply_failed", slot=index)
         finally:

@@ -23,15 +23,7 @@ def run_hub(
     sync: str | None = None,
 ) -> int:
     """Serve a hub in this thread until SIGTERM/SIGINT; returns the exit code."""
-    server = HubServer(
-        bind or conf.broker_url,
-        data_dir or Path(conf.hub_data_dir or "celeriac-data"),
-        sync=sync or conf.hub_sync,
-        heartbeat=float(conf.broker_heartbeat),
-        result_expires=conf.result_expires,
-        max_deliveries=conf.broker_max_deliveries,
-        events=conf.hub_events_url,
-    )
+    server = HubServer.from_settings(conf, bind=bind, data_dir=data_dir, sync=sync)
 
     def on_signal(signum: int, _frame: object) -> None:
         _log.info("hub_stopping", signal=signal.Signals(signum).name)

@@ -27,7 +27,6 @@ import signal
 import threading
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -39,7 +38,7 @@ from celeriac._app import App
 from celeriac._conf import Settings
 from celeriac._execution import TaskExecutor
 from celeriac._serialization import normalize_accept
-from celeriac.actors.pool import Pool, PoolFactory, ThreadPool
+from celeriac.actors.pool import Pool, PoolFactory, PoolWiring, ThreadPool
 from celeriac.actors.task_actor import Delivery
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.routing import Broadcast, declare_queues, worker_queues
@@ -71,19 +70,8 @@ def start_embedded_hub(
     url: str = conf.broker_url
     if not url.startswith("tcp://"):
         return None
-    data_dir = Path(conf.hub_data_dir or "celeriac-data")
     try:
-        hub = HubServer(
-            url,
-            data_dir,
-            sync=conf.hub_sync,
-            heartbeat=float(conf.broker_heartbeat),
-            result_expires=conf.result_expires,
-            context=ctx,
-            also_bind=(inproc,) if inproc else (),
-            max_deliveries=conf.broker_max_deliveries,
-            events=conf.hub_events_url,
-        )
+        hub = HubServer.from_settings(conf, context=ctx, also_bind=(inproc,) if inproc else ())
     except zmq.ZMQError as exc:
         if exc.errno == errno.EADDRINUSE:
             return None
@@ -92,7 +80,7 @@ def start_embedded_hub(
     _log.info(
         "embedded_hub_started",
         endpoint=url,
-        data_dir=str(data_dir.resolve()),
+        data_dir=str(hub.data_dir.resolve()),
         reason="nothing was listening at the broker address",
     )
     return hub
@@ -201,15 +189,15 @@ class WorkerNode:
             executor.enforce_hard_limit = self.prefork_child is None
             return executor
 
-        self.pool = POOLS[self.pool_name](
-            self.concurrency,
+        wiring = PoolWiring(
             make_executor,
             self._reply,
-            lost=self._lost,
+            self._lost,
             on_thread_exit=self._release_thread_socket,
             on_escalate=self._escalate,
             clock=self.app.clock,
         )
+        self.pool = POOLS[self.pool_name](self.concurrency, wiring)
         self.pool.start()
         # No HELLO (credit) before every slot can take a delivery.
         if not self.pool.wait_ready(30):

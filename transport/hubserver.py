@@ -16,8 +16,9 @@ import fcntl
 import os
 import threading
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final
 
 import structlog
 import zmq
@@ -28,7 +29,10 @@ from celeriac.exceptions import ImproperlyConfigured
 from .hubstate import HubState
 from .store import SQLiteStore
 
-__all__ = ["HubServer"]
+__all__ = ["DEFAULT_DATA_DIR", "HubServer"]
+
+#: Where a hub stores its data when ``hub_data_dir`` is not set (relative to the cwd).
+DEFAULT_DATA_DIR: Final = "celeriac-data"
 
 _log = structlog.get_logger("celeriac.hub")
 
@@ -96,6 +100,32 @@ class HubServer:
             restored=restored,
             hub_id=self.hub_id,
             events=self.events_endpoint,
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        conf: Mapping[str, Any],
+        *,
+        bind: str | None = None,
+        data_dir: Path | str | None = None,
+        sync: str | None = None,
+        context: zmq.Context[Any] | None = None,
+        also_bind: tuple[str, ...] = (),
+    ) -> HubServer:
+        """A hub configured by the app's settings (``broker_url``, ``hub_data_dir``,
+        ``hub_sync``, ``broker_heartbeat``, ``result_expires``, ``broker_max_deliveries``,
+        ``hub_events_url``); keyword arguments override the matching setting."""
+        return cls(
+            bind or conf["broker_url"],
+            data_dir or conf["hub_data_dir"] or DEFAULT_DATA_DIR,
+            sync=sync or conf["hub_sync"],
+            heartbeat=float(conf["broker_heartbeat"]),
+            result_expires=conf["result_expires"],
+            max_deliveries=conf["broker_max_deliveries"],
+            events=conf["hub_events_url"],
+            context=context,
+            also_bind=also_bind,
         )
 
     # -- running ---------------------------------------------------------------------------------

@@ -91,12 +91,8 @@ def start_hub(app: App, data_dir: Path | str | None = None) -> Iterator[HubServe
     with contextlib.ExitStack() as stack:
         if data_dir is None:
             data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="celeriac-test-"))
-        hub = HubServer(
-            "tcp://127.0.0.1:*",
-            Path(data_dir),
-            heartbeat=float(app.conf.broker_heartbeat),
-            result_expires=app.conf.result_expires,
-        )
+        # The app's own hub settings, on a free loopback port.
+        hub = HubServer.from_settings(app.conf, bind="tcp://127.0.0.1:*", data_dir=data_dir)
         hub.start()
         stack.callback(hub.stop)
         app.conf.broker_url = hub.endpoint

@@ -17,7 +17,7 @@ from celeriac._clock import FakeClock
 from celeriac._execution import TaskExecutor, Watchdog
 from celeriac._serialization import dumps, loads
 from celeriac._task import resolve_time_limits
-from celeriac.actors.pool import ThreadPool
+from celeriac.actors.pool import PoolWiring, ThreadPool
 from celeriac.actors.task_actor import Delivery
 from celeriac.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
@@ -50,9 +50,8 @@ class Pool:
     def __init__(self, app: App, clock: FakeClock, size: int = 1) -> None:
         self.replies: queue.Queue[tuple[int, dict[str, Any], Any]] = queue.Queue()
         self.lost: list[int] = []
-        self.pool = ThreadPool(
-            size, lambda: make_executor(app), self._reply, lost=self.lost.append, clock=clock
-        )
+        wiring = PoolWiring(lambda: make_executor(app), self._reply, self.lost.append, clock=clock)
+        self.pool = ThreadPool(size, wiring)
 
     def _reply(self, index: int, done: dict[str, Any], body: bytes) -> None:
         self.replies.put((index, done, loads(body, done["ct"], frozenset({"application/json"}))))
