@@ -809,6 +809,7 @@ WORKER_POOLS: tuple[str, ...] = ("threads", "solo", "prefork", "asyncio")
 """The ``worker_pool`` values accepted; a pool implementation adds its name here."""
 
 HUB_SYNC_MODES: Final = ("normal", "full")
+EMBEDDED_HUB_MODES: Final = ("auto", "always", "never")
 
 _BROKER_SCHEMES: Final = ("tcp", "ipc", "inproc")
 _BROKER_HINT: Final = (
@@ -833,6 +834,20 @@ def _valid_address(scheme: str, rest: str) -> bool:
         return True
     host, _, port = rest.rpartition(":")
     return bool(host) and port.isdigit() and 0 < int(port) < 65536
+
+
+def _check_embedded_hub(value: Any) -> str:
+    if value is True or value is False:
+        return "always" if value else "never"
+    if isinstance(value, str):
+        word = value.strip().lower()
+        word = {"true": "always", "yes": "always", "false": "never", "no": "never"}.get(word, word)
+        if word in EMBEDDED_HUB_MODES:
+            return word
+    raise ImproperlyConfigured(
+        "setting 'worker_embedded_hub' must be one of auto, always, never (or True/False); "
+        f"got {value!r}"
+    )
 
 
 def _check_result_backend(value: Any) -> str | None:
@@ -994,6 +1009,14 @@ declare(
     "normal",
     "SQLite synchronous mode: normal survives a process kill, full also survives power loss.",
     check=choice_check("hub_sync", lambda: HUB_SYNC_MODES),
+)
+declare(
+    "worker_embedded_hub",
+    "auto",
+    "Whether a worker runs the hub in its own process: auto (only when broker_url is a "
+    "loopback tcp:// address nobody listens on: the one-machine start), always (this worker is "
+    "the hub and binds broker_url), never (connect to broker_url and wait for the hub there).",
+    check=_check_embedded_hub,
 )
 declare("imports", [], "Modules a worker imports at start (comma-separated in the environment).")
 declare("include", [], "More modules a worker imports at start, after imports.")

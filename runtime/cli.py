@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from celeriac._app import App
-from celeriac._conf import WORKER_POOLS
+from celeriac._conf import EMBEDDED_HUB_MODES, WORKER_POOLS
 from celeriac.exceptions import CeleriacError
 
 from .logging import LEVELS, setup_logging
@@ -164,7 +164,18 @@ def _app(ctx: click.Context, broker: str | None = None) -> App:
 )
 @click.option("-n", "--hostname", help="Node name (default: celeriac@HOSTNAME).")
 @click.option(
-    "-b", "--broker", help="Hub address, tcp://host:port or ipc:///path (default: broker_url)."
+    "-b",
+    "--broker",
+    help="Hub address: tcp://host:port (a hostname, an IPv4 address or [IPv6]) or "
+    "ipc:///path (default: broker_url, or CELERIAC_BROKER_URL).",
+)
+@click.option(
+    "--embedded-hub",
+    type=click.Choice(EMBEDDED_HUB_MODES),
+    help="Run the hub inside this worker? auto: only if the broker address is loopback "
+    "(127.0.0.1, localhost, [::1]) and nothing listens there; always: this worker is the hub "
+    "and binds the broker address; never: connect and wait for the hub. Another machine's "
+    "address is never bound. Default: worker_embedded_hub (auto).",
 )
 @click.option(
     "--autoscale",
@@ -197,6 +208,7 @@ def worker(
     exclude_queues: str | None,
     hostname: str | None,
     broker: str | None,
+    embedded_hub: str | None,
     autoscale: tuple[int, int] | None,
     max_tasks_per_child: int | None,
     max_memory_per_child: int | None,
@@ -205,8 +217,15 @@ def worker(
 ) -> None:
     """Start a worker node: run tasks from the hub's queues.
 
-    If nothing answers at the broker address, the worker starts an embedded hub in its own
-    process (data in hub_data_dir, default ./celeriac-data) and says so in its log. The first
+    \b
+    One machine: with the default broker (tcp://127.0.0.1:5555) and nothing listening there,
+    the worker starts an embedded hub in its own process (data in hub_data_dir, default
+    ./celeriac-data) and says so in its log.
+    Several machines: run `celeriac hub --bind tcp://0.0.0.0:5555` on one and
+    `celeriac -A tasks worker --broker tcp://HUB-HOST:5555` on the others; a worker whose hub
+    does not answer yet logs waiting_for_hub and connects when it appears.
+
+    The first
     SIGTERM/SIGINT is a warm shutdown (running tasks finish, queued ones go back to the hub);
     a second one exits at once (unfinished tasks are redelivered).
     """
@@ -215,6 +234,8 @@ def worker(
 
     try:
         app = _app(ctx, broker)
+        if embedded_hub is not None:
+            app.conf.worker_embedded_hub = embedded_hub
         chosen = pool or app.conf.worker_pool
         if autoscale is not None and chosen != "prefork":
             raise click.UsageError(
@@ -250,9 +271,10 @@ def worker(
             pool=pool,
             hostname=hostname,
         )
+        code = node.run()
     except CeleriacError as exc:
         raise click.ClickException(str(exc)) from exc
-    sys.exit(node.run())
+    sys.exit(code)
 
 
 @cli.command()
@@ -260,7 +282,9 @@ def worker(
     "--bind",
     default=None,
     show_default="broker_url, i.e. tcp://127.0.0.1:5555",
-    help="Address to listen on. Use tcp://0.0.0.0:PORT to accept other machines.",
+    help="Address to listen on: loopback unless you say otherwise. Use tcp://0.0.0.0:PORT "
+    "(or this machine's address, or tcp://[::]:PORT for IPv6) to accept other machines; they "
+    "need PORT open, and PORT+1 for events (hub_events_url).",
 )
 @click.option(
     "--data-dir",
@@ -285,7 +309,14 @@ def hub(
     loglevel: str,
     log_format: str,
 ) -> None:
-    """Run a standalone hub: the durable router that workers and clients connect to."""
+    """Run a standalone hub: the durable router that workers and clients connect to.
+
+    \b
+    For several machines, on the hub's machine:
+      celeriac hub --bind tcp://0.0.0.0:5555 --data-dir /var/lib/celeriac
+    and on every other machine:
+      celeriac -A tasks worker --broker tcp://HUB-HOST:5555
+    """
     setup_logging(loglevel, log_format)
     from .hub import run_hub  # noqa: PLC0415
 

@@ -29,6 +29,7 @@ def dealer(ctx: zmq.Context[Any], endpoint: str, identity: bytes) -> zmq.Socket[
     sock: zmq.Socket[Any] = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.IDENTITY, identity)
     sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.IPV6, 1)  # tcp://[::1]:5555, and hostnames that resolve to IPv6
     sock.setsockopt(zmq.RECONNECT_IVL, 50)
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
     sock.setsockopt(zmq.SNDHWM, 200_000)

@@ -93,9 +93,10 @@ from celeriac.exceptions import ImproperlyConfigured, TimeLimitExceeded
 from celeriac.transport.frames import TAG, decode, encode_header
 from celeriac.transport.hubserver import HubServer
 
+from .embedded import start_embedded_hub
 from .link import dealer, default_node_name, new_identity
 from .logging import setup_logging
-from .worker import WorkerNode, start_embedded_hub
+from .worker import WorkerNode
 
 __all__ = ["ChildOptions", "PreforkNode"]
 
@@ -443,8 +444,6 @@ class PreforkNode:
         signals.worker_init.send(sender=self)
         inproc = f"inproc://celeriac-hub-{id(self)}"
         self.hub = start_embedded_hub(self.conf, self._ctx, inproc)
-        if self.hub is None:
-            _log.info("using_hub", endpoint=self.conf.broker_url)
         endpoint = inproc if self.hub is not None else self.conf.broker_url
         self._sock = dealer(self._ctx, endpoint, new_identity(f"{self.hostname}/parent"))
         self._hello()

@@ -2,9 +2,10 @@
 
 How it works
 ------------
-``WorkerNode.start()`` first makes sure a hub answers at the broker address: for ``tcp://`` it
-tries to bind there itself (if nobody listens, that succeeds and the node runs an *embedded
-hub* in a thread, and says so in its log); if the port is taken, a hub is already there.
+``WorkerNode.start()`` first decides whether this node runs the hub itself, in a thread (the
+*embedded hub*, see :mod:`.embedded`: by default only for a loopback broker address nobody
+listens on), or connects to ``broker_url``; until a hub answers there it logs
+``waiting_for_hub`` every so often, and connects by itself when one appears.
 
 The connection thread owns the DEALER socket to the hub and an inproc PULL socket on which the
 slot actors push their outcomes. It announces the queues it consumes and its credit (free
@@ -21,7 +22,6 @@ at once; the hub requeues whatever had not been acknowledged.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import signal
 import threading
@@ -35,20 +35,21 @@ import zmq
 
 from celeriac import signals
 from celeriac._app import App
-from celeriac._conf import Settings
 from celeriac._execution import TaskExecutor
 from celeriac._serialization import normalize_accept
 from celeriac.actors.pool import Pool, PoolFactory, PoolWiring, ThreadPool
 from celeriac.actors.task_actor import Delivery
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.routing import Broadcast, declare_queues, worker_queues
+from celeriac.transport.endpoints import parse_tcp
 from celeriac.transport.frames import TAG, decode, encode_header
 from celeriac.transport.hubserver import HubServer
 
 from .asyncpool import AsyncPool
+from .embedded import start_embedded_hub
 from .link import dealer, default_node_name, new_identity
 
-__all__ = ["WorkerNode", "start_embedded_hub"]
+__all__ = ["WorkerNode"]
 
 #: The connection thread may crash this many times within CONNECTION_PERIOD seconds.
 CONNECTION_RESTARTS = 3
@@ -58,32 +59,6 @@ _log = structlog.get_logger("celeriac.worker")
 
 #: In-process pools by ``-P`` name (solo is a threads pool of one slot).
 POOLS: dict[str, PoolFactory] = {"threads": ThreadPool, "solo": ThreadPool, "asyncio": AsyncPool}
-
-
-def start_embedded_hub(
-    conf: Settings, ctx: zmq.Context[Any], inproc: str | None = None
-) -> HubServer | None:
-    """Bind a hub at ``broker_url`` if nobody is listening there; None if one already is.
-
-    ``inproc`` also binds an in-process endpoint, so the worker in this process skips TCP.
-    """
-    url: str = conf.broker_url
-    if not url.startswith("tcp://"):
-        return None
-    try:
-        hub = HubServer.from_settings(conf, context=ctx, also_bind=(inproc,) if inproc else ())
-    except zmq.ZMQError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            return None
-        raise
-    hub.start()
-    _log.info(
-        "embedded_hub_started",
-        endpoint=url,
-        data_dir=str(hub.data_dir.resolve()),
-        reason="nothing was listening at the broker address",
-    )
-    return hub
 
 
 class WorkerNode:
@@ -170,8 +145,6 @@ class WorkerNode:
         inproc = f"inproc://celeriac-hub-{id(self)}"
         if self.prefork_child is None:
             self.hub = start_embedded_hub(self.conf, self._ctx, inproc)
-        if self.hub is None:
-            _log.info("using_hub", endpoint=self.conf.broker_url)
         # The embedded hub shares our ZeroMQ context: talk to it without TCP.
         self.hub_endpoint = inproc if self.hub is not None else self.conf.broker_url
         accept = normalize_accept(self.conf.accept_content)
@@ -418,6 +391,7 @@ class _Connection:
         self.hello()
         clock = node.app.clock
         next_ping = clock.monotonic() + self.heartbeat
+        waiting = _HubWait(node.hub_endpoint, clock.monotonic())
         draining = False
         drain_deadline = 0.0
         while True:
@@ -440,6 +414,8 @@ class _Connection:
             if draining and (not self.busy or node._cold.is_set()):
                 break
             now = clock.monotonic()
+            if self.hub_id is None:
+                waiting.tick(now)
             if self.stalled_since is not None and now - self.stalled_since > self.giveback:
                 self._give_back()
             if now >= next_ping:
@@ -560,6 +536,7 @@ class _Connection:
             first = self.hub_id is None
             self.hub_id = header.get("hub")
             if first:
+                _log.info("hub_connected", endpoint=self.node.hub_endpoint, hub=self.hub_id)
                 _log.info(
                     "worker_ready" if self.node.prefork_child is None else "child_ready",
                     node=self.node.peer_name,
@@ -580,3 +557,33 @@ class _Connection:
             self.send(b"PONG", {})
         elif command == b"ERR":
             _log.error("hub_refused_us", reason=header.get("reason"))
+
+
+class _HubWait:
+    """Says ``waiting_for_hub`` while no hub has answered: first after :attr:`FIRST` seconds,
+    then every :attr:`EVERY` seconds, so an operator sees why nothing happens."""
+
+    FIRST = 2.0
+    EVERY = 30.0
+
+    def __init__(self, endpoint: str, started: float) -> None:
+        self.endpoint = endpoint
+        self.started = started
+        self.next_log = started + self.FIRST
+
+    def tick(self, now: float) -> None:
+        """Log if it is time to say it again."""
+        if now < self.next_log:
+            return
+        self.next_log = now + self.EVERY
+        address = parse_tcp(self.endpoint)
+        _log.warning(
+            "waiting_for_hub",
+            endpoint=self.endpoint,
+            waited=round(now - self.started, 1),
+            hint=(
+                f"is a hub running at {self.endpoint} (celeriac hub --bind ...), and is its port "
+                f"{address.port if address else ''} open from this machine? the worker connects "
+                "by itself when it answers"
+            ),
+        )

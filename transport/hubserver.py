@@ -26,15 +26,34 @@ import zmq
 from celeriac._clock import SYSTEM_CLOCK, Clock
 from celeriac.exceptions import ImproperlyConfigured
 
+from .endpoints import events_url
 from .hubstate import HubState
 from .store import SQLiteStore
 
-__all__ = ["DEFAULT_DATA_DIR", "HubServer"]
+__all__ = ["DEFAULT_DATA_DIR", "HubAddressError", "HubServer", "events_url"]
 
 #: Where a hub stores its data when ``hub_data_dir`` is not set (relative to the cwd).
 DEFAULT_DATA_DIR: Final = "celeriac-data"
 
 _log = structlog.get_logger("celeriac.hub")
+
+
+class HubAddressError(ImproperlyConfigured):
+    """The hub cannot listen at an address: it is in use, or not an address of this machine."""
+
+    def __init__(self, url: str, exc: zmq.ZMQError) -> None:
+        self.url = url
+        self.errno = exc.errno
+        if exc.errno == errno.EADDRINUSE:
+            why = "the address is in use (is a hub already running there?)"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            why = (
+                "that address is not one of this machine's (a hub on another machine is "
+                "reached with --broker, not bound)"
+            )
+        else:
+            why = str(exc)
+        super().__init__(f"cannot listen at {url}: {why}")
 
 
 class HubServer:
@@ -59,6 +78,7 @@ class HubServer:
         self._ctx = context or zmq.Context.instance()
         self._router = self._ctx.socket(zmq.ROUTER)
         self._router.setsockopt(zmq.LINGER, 0)
+        self._router.setsockopt(zmq.IPV6, 1)  # tcp://[::1]:5555 and hostnames with AAAA
         self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self._router.setsockopt(zmq.ROUTER_HANDOVER, 1)
         self._router.setsockopt(zmq.SNDHWM, 200_000)
@@ -66,9 +86,8 @@ class HubServer:
         # Bind before touching the data directory: a worker probing for a hub (EADDRINUSE:
         # one already listens) must not create, lock or open a store there.
         try:
-            self._router.bind(bind)
-            for extra in also_bind:  # e.g. inproc:// for a worker in the same process
-                self._router.bind(extra)
+            for address in (bind, *also_bind):  # e.g. inproc:// for a worker in this process
+                _bind(self._router, address)
             self.data_dir = Path(data_dir)
             self.data_dir.mkdir(parents=True, exist_ok=True)
             self._lock_file = _lock_data_dir(self.data_dir)
@@ -235,20 +254,19 @@ class HubServer:
         self._lock_file.close()
 
 
-def events_url(bind: str) -> str:
-    """Where a hub bound at ``bind`` publishes events: the next TCP port (``*`` stays
-    random), or ``<path>.events`` for ipc:// and inproc://."""
-    scheme, _, rest = bind.partition("://")
-    if scheme == "tcp":
-        host, _, port = rest.rpartition(":")
-        return f"tcp://{host}:{port if port == '*' else int(port) + 1}"
-    return f"{bind}.events"
+def _bind(sock: zmq.Socket[Any], url: str) -> None:
+    """Bind ``sock`` at ``url``; a failure is a :class:`HubAddressError` that says why."""
+    try:
+        sock.bind(url)
+    except zmq.ZMQError as exc:
+        raise HubAddressError(url, exc) from None
 
 
 def _bind_events(ctx: zmq.Context[Any], url: str) -> tuple[zmq.Socket[Any] | None, str | None]:
     """A PUB socket for events; a taken port disables events with a warning, not the hub."""
     pub: zmq.Socket[Any] = ctx.socket(zmq.PUB)
     pub.setsockopt(zmq.LINGER, 0)
+    pub.setsockopt(zmq.IPV6, 1)
     pub.setsockopt(zmq.SNDHWM, 10_000)
     try:
         pub.bind(url)

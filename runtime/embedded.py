@@ -1,0 +1,106 @@
+"""Whether a worker node runs the hub itself (the embedded hub), and starting it.
+
+How it is decided
+-----------------
+By the setting ``worker_embedded_hub`` (``celeriac worker --embedded-hub``), never by trying
+to bind an address that may belong to another machine:
+
+* ``never``: connect to ``broker_url`` and wait for the hub there.
+* ``always``: this worker is the hub: it binds ``broker_url`` (an address of this machine, e.g.
+  ``tcp://0.0.0.0:5555``); if it cannot, it stops with the reason.
+* ``auto`` (the default): embed only if ``broker_url`` is a loopback ``tcp://`` address
+  (``127.0.0.1``, ``localhost``, ``[::1]``) on which nothing listens: the one-command start
+  on one machine. Any other address (another machine's, a hostname) is connected to, and the
+  worker says "waiting for the hub at ..." until it answers.
+
+A second worker started on the same machine finds the port taken (the connect succeeds) and uses
+the first worker's hub. Two workers racing to embed: one binds, the other's bind fails with
+"address in use" and it connects instead.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from typing import Any, Literal
+
+import structlog
+import zmq
+
+from celeriac._conf import Settings
+from celeriac.exceptions import ImproperlyConfigured
+from celeriac.transport.endpoints import is_loopback, parse_tcp
+from celeriac.transport.hubserver import HubAddressError, HubServer
+
+__all__ = ["embedded_hub_plan", "start_embedded_hub"]
+
+_log = structlog.get_logger("celeriac.worker")
+
+#: How long the "is anybody listening on this loopback port" probe may take.
+PROBE_TIMEOUT = 1.0
+
+Plan = Literal["embed", "connect"]
+
+
+def embedded_hub_plan(url: str, mode: str) -> tuple[Plan, str]:
+    """What a worker does about the hub at ``url`` given ``worker_embedded_hub``, and why.
+
+    Pure but for ``auto`` on a loopback address, where one TCP connect tells whether something
+    listens there.
+    """
+    if mode == "never":
+        return "connect", "worker_embedded_hub is 'never'"
+    if mode == "always":
+        return "embed", "worker_embedded_hub is 'always'"
+    address = parse_tcp(url)
+    if address is None:
+        return "connect", "the broker URL is not tcp:// (an ipc/inproc hub is started apart)"
+    if not is_loopback(address.host):
+        return "connect", "the broker URL is not a loopback address (a hub on a network)"
+    if _listening(address.host, int(address.port)):
+        return "connect", "a hub already listens at the broker address"
+    return "embed", "nothing was listening at the broker address (loopback)"
+
+
+def _listening(host: str, port: int) -> bool:
+    """Whether a TCP connect to ``host:port`` succeeds (anything but "refused" counts as yes:
+    only a refusal proves that nobody is there)."""
+    try:
+        with socket.create_connection((host, port), timeout=PROBE_TIMEOUT):
+            return True
+    except ConnectionRefusedError:
+        return False
+    except OSError:
+        return True
+
+
+def start_embedded_hub(
+    conf: Settings, ctx: zmq.Context[Any], inproc: str | None = None
+) -> HubServer | None:
+    """Start the hub in this process if ``worker_embedded_hub`` says so; None means "connect
+    to ``broker_url``". ``inproc`` also binds an in-process endpoint (no TCP for our worker)."""
+    url: str = conf.broker_url
+    mode: str = conf.worker_embedded_hub
+    plan, reason = embedded_hub_plan(url, mode)
+    if plan == "connect":
+        _log.info("using_hub", endpoint=url, reason=reason)
+        return None
+    try:
+        hub = HubServer.from_settings(conf, context=ctx, also_bind=(inproc,) if inproc else ())
+    except HubAddressError as exc:
+        if mode == "auto" and exc.url == url and exc.errno == errno.EADDRINUSE:
+            # Another worker on this machine embedded a hub between our probe and our bind.
+            _log.info("using_hub", endpoint=url, reason="another worker started the hub first")
+            return None
+        raise ImproperlyConfigured(
+            f"{exc}; this worker was to run the hub itself ({reason}): to use a hub that runs "
+            "elsewhere, set worker_embedded_hub='never' (celeriac worker --embedded-hub never)"
+        ) from None
+    hub.start()
+    _log.info(
+        "embedded_hub_started",
+        endpoint=url,
+        data_dir=str(hub.data_dir.resolve()),
+        reason=reason,
+    )
+    return hub

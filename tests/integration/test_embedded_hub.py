@@ -1,0 +1,131 @@
+"""When a worker runs the hub itself, decided by ``worker_embedded_hub``, not by a failed bind."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from celeriac import App
+
+from .conftest import (
+    RESULT_TIMEOUT,
+    Spawner,
+    TaskModule,
+    clean_env,
+    count_events,
+    wait_for_event,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _refused(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether nothing listens on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return False
+    except ConnectionRefusedError:
+        return True
+
+
+def _assert_round_trip(url: str) -> None:
+    client = App("client", broker=url, environ={})
+    try:
+        assert client.send_task("itasks.add", [2, 3]).get(timeout=RESULT_TIMEOUT) == 5
+    finally:
+        client.close()
+
+
+def test_never_waits_for_the_hub_without_binding(
+    procs: Spawner, free_port: int, tasks_module: TaskModule, tmp_path: Path
+) -> None:
+    """--embedded-hub never on a free loopback port: the worker says it waits, binds nothing,
+    and serves once a hub starts there."""
+    url = f"tcp://127.0.0.1:{free_port}"
+    argv = [sys.executable, "-m", "celeriac", "-A", "itasks", "worker", "--broker", url]
+    argv += ["--embedded-hub", "never", "--log-format", "json", "-l", "INFO"]
+    worker = procs.spawn("never", argv, cwd=tasks_module.dir, env=clean_env())
+    waiting = wait_for_event(worker.log, "waiting_for_hub", proc=worker)
+    assert waiting["endpoint"] == url
+    assert _refused(free_port)
+    assert count_events(worker.log, "embedded_hub_started") == 0
+    procs.hub(url, tmp_path / "hub-data")
+    wait_for_event(worker.log, "worker_ready", timeout=RESULT_TIMEOUT, proc=worker)
+    _assert_round_trip(url)
+
+
+def test_always_refuses_a_taken_address_with_the_reason(
+    procs: Spawner, broker_url: str, tasks_module: TaskModule, tmp_path: Path
+) -> None:
+    """--embedded-hub always where a hub already listens: exit 1 with a message, no traceback."""
+    procs.hub(broker_url, tmp_path / "hub-data")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "celeriac",
+            "-A",
+            "itasks",
+            "worker",
+            "--broker",
+            broker_url,
+            "--embedded-hub",
+            "always",
+        ],
+        cwd=tasks_module.dir,
+        env=clean_env(CELERIAC_HUB_DATA_DIR=str(tmp_path / "other")),
+        capture_output=True,
+        text=True,
+        timeout=RESULT_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert f"cannot listen at {broker_url}: the address is in use" in done.stderr
+    assert "--embedded-hub never" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_hub_cannot_bind_an_address_of_another_machine(tmp_path: Path) -> None:
+    """`celeriac hub --bind` on an address this machine does not have says so, no traceback."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "celeriac",
+            "hub",
+            "--bind",
+            "tcp://192.0.2.1:5555",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=RESULT_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "cannot listen at tcp://192.0.2.1:5555: that address is not one of this machine's" in (
+        done.stderr
+    )
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("host", ["localhost", "[::1]"])
+def test_loopback_names_and_ipv6_get_the_embedded_hub(
+    procs: Spawner, free_port: int, tasks_module: TaskModule, host: str
+) -> None:
+    """The one-command start works for tcp://localhost:PORT and tcp://[::1]:PORT too."""
+    if host == "[::1]" and not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    url = f"tcp://{host}:{free_port}"
+    worker = procs.worker(url, cwd=tasks_module.dir)
+    started = wait_for_event(worker.log, "embedded_hub_started", timeout=1)
+    assert started["endpoint"] == url
+    _assert_round_trip(url)
