@@ -176,7 +176,7 @@ class App:
         try:
             return self.tasks[name]
         except KeyError:
-            raise NotRegistered(f"task {name!r} is not registered with {self!r}") from None
+            raise NotRegistered.for_task(name, self.tasks, f"with {self!r}") from None
 
     # -- sending ---------------------------------------------------------------------------------
 

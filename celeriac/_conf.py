@@ -1000,7 +1000,9 @@ declare(
 declare(
     "hub_data_dir",
     None,
-    "Directory of the hub's durable store (None: ./celeriac-data in the worker's cwd).",
+    "Directory of the hub's durable store (None: $XDG_STATE_HOME/celeriac/hub-<host>-<port>, "
+    "i.e. ~/.local/state/celeriac/hub-127.0.0.1-5555 by default: one per hub address, the same "
+    "whatever the current directory).",
     parse=parse_optional(str),
     check=_check_path,
 )

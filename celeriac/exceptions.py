@@ -14,6 +14,8 @@ errors keep Celery's names so migrating code reads the same.
 from __future__ import annotations
 
 import builtins
+import difflib
+from collections.abc import Iterable
 
 __all__ = [
     "AlreadyRegistered",
@@ -75,6 +77,20 @@ class NotRegistered(CeleriacError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+    @classmethod
+    def for_task(cls, name: str, known: Iterable[str], where: str) -> NotRegistered:
+        """The error for ``name`` missing ``where``: it names the closest known tasks and the
+        usual fix."""
+        names = sorted(known)
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        listing = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "") or "none"
+        return cls(
+            f"task {name!r} is not registered {where}{hint} (known: {listing}). Import the "
+            "module that defines it in the worker (celeriac -A MODULE), "
+            "or check the name given to @app.task(name=...)"
+        )
 
 
 class AlreadyRegistered(CeleriacError):

@@ -14,6 +14,7 @@ import click
 from celeriac._app import App
 from celeriac._conf import EMBEDDED_HUB_MODES, WORKER_POOLS
 from celeriac.exceptions import CeleriacError
+from celeriac.result import AsyncResult
 
 from .logging import LEVELS, setup_logging
 
@@ -99,7 +100,25 @@ _log_format = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Cli(click.Group):
+    """The command group; a global option given after the command gets a hint, not just
+    "No such option" (Celery 5 users type ``celery worker -A proj`` from old habits)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; explain a misplaced ``-A``/``--app``."""
+        try:
+            return super().invoke(ctx)
+        except click.NoSuchOption as exc:
+            if exc.option_name not in ("-A", "--app"):
+                raise
+            raise click.UsageError(
+                f"{exc.format_message()}\n{exc.option_name} is a global option: it goes before "
+                "the command, e.g. `celeriac -A tasks worker`, not `celeriac worker -A tasks`",
+                exc.ctx,
+            ) from None
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-A",
     "--app",
@@ -178,6 +197,13 @@ def _app(ctx: click.Context, broker: str | None = None) -> App:
     "address is never bound. Default: worker_embedded_hub (auto).",
 )
 @click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where an embedded hub keeps its store (default: hub_data_dir, or "
+    "~/.local/state/celeriac/hub-HOST-PORT: one per address, whatever the current directory).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Do not print the start-up banner.")
+@click.option(
     "--autoscale",
     metavar="MAX,MIN",
     callback=_autoscale,
@@ -209,6 +235,8 @@ def worker(
     hostname: str | None,
     broker: str | None,
     embedded_hub: str | None,
+    data_dir: Path | None,
+    quiet: bool,
     autoscale: tuple[int, int] | None,
     max_tasks_per_child: int | None,
     max_memory_per_child: int | None,
@@ -219,8 +247,8 @@ def worker(
 
     \b
     One machine: with the default broker (tcp://127.0.0.1:5555) and nothing listening there,
-    the worker starts an embedded hub in its own process (data in hub_data_dir, default
-    ./celeriac-data) and says so in its log.
+    the worker starts an embedded hub in its own process (data in --data-dir, default
+    ~/.local/state/celeriac/hub-127.0.0.1-5555) and says so in its log.
     Several machines: run `celeriac hub --bind tcp://0.0.0.0:5555` on one and
     `celeriac -A tasks worker --broker tcp://HUB-HOST:5555` on the others; a worker whose hub
     does not answer yet logs waiting_for_hub and connects when it appears.
@@ -236,6 +264,8 @@ def worker(
         app = _app(ctx, broker)
         if embedded_hub is not None:
             app.conf.worker_embedded_hub = embedded_hub
+        if data_dir is not None:
+            app.conf.hub_data_dir = str(data_dir.resolve())
         chosen = pool or app.conf.worker_pool
         if autoscale is not None and chosen != "prefork":
             raise click.UsageError(
@@ -261,6 +291,7 @@ def worker(
                 settings=overrides,
                 loglevel=loglevel,
                 log_format=log_format,
+                banner=not quiet,
             )
             sys.exit(parent.run())
         node = WorkerNode(
@@ -270,6 +301,7 @@ def worker(
             concurrency=concurrency,
             pool=pool,
             hostname=hostname,
+            banner=not quiet,
         )
         code = node.run()
     except CeleriacError as exc:
@@ -290,7 +322,8 @@ def worker(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where the durable store lives (default: hub_data_dir or ./celeriac-data).",
+    help="Where the durable store lives (default: hub_data_dir, or "
+    "~/.local/state/celeriac/hub-HOST-PORT: one per address, whatever the current directory).",
 )
 @click.option(
     "--sync",
@@ -336,6 +369,7 @@ def hub(
 @click.option("--wait/--no-wait", default=False, help="Wait for the result and print it.")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="With --wait.")
 @click.option("-b", "--broker", help="Hub address (default: broker_url).")
+@click.option("-v", "--verbose", is_flag=True, help="With --wait: print a failed task's traceback.")
 @click.pass_context
 def call(
     ctx: click.Context,
@@ -347,8 +381,13 @@ def call(
     wait: bool,
     timeout: float,
     broker: str | None,
+    verbose: bool,
 ) -> None:
-    """Send task NAME by name and print its id (or, with --wait, its result)."""
+    """Send task NAME by name and print its id (or, with --wait, its result).
+
+    With --wait, a task that fails prints one line (its exception) and exits 1; -v adds the
+    task's traceback.
+    """
     try:
         parsed_args: Any = json.loads(args)
         parsed_kwargs: Any = json.loads(kwargs)
@@ -360,7 +399,7 @@ def call(
     try:
         result = app.send_task(name, parsed_args, parsed_kwargs, queue=queue, countdown=countdown)
         if wait:
-            click.echo(json.dumps(result.get(timeout=timeout), default=str))
+            click.echo(json.dumps(_wait(result, timeout, verbose), default=str))
         else:
             app.flush(timeout)
             click.echo(result.id)
@@ -368,6 +407,19 @@ def call(
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
     finally:
         app.close()
+
+
+def _wait(result: AsyncResult[Any], timeout: float, verbose: bool) -> Any:
+    """The task's return value; a task failure becomes one clear line (traceback with -v)."""
+    try:
+        return result.get(timeout=timeout)
+    except CeleriacError:
+        raise
+    except Exception as exc:
+        detail = f"\n{result.traceback}" if verbose and result.traceback else ""
+        raise click.ClickException(
+            f"task {result.id} failed: {type(exc).__name__}: {exc}{detail}"
+        ) from exc
 
 
 def main() -> None:

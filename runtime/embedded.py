@@ -32,7 +32,7 @@ from celeriac.exceptions import ImproperlyConfigured
 from celeriac.transport.endpoints import is_loopback, parse_tcp
 from celeriac.transport.hubserver import HubAddressError, HubServer
 
-__all__ = ["embedded_hub_plan", "start_embedded_hub"]
+__all__ = ["describe_hub", "embedded_hub_plan", "start_embedded_hub"]
 
 _log = structlog.get_logger("celeriac.worker")
 
@@ -104,3 +104,10 @@ def start_embedded_hub(
         reason=reason,
     )
     return hub
+
+
+def describe_hub(hub: HubServer | None, broker_url: str) -> str:
+    """One line for the banner: the embedded hub and its data directory, or where ours is."""
+    if hub is None:
+        return f"at {broker_url} (not embedded)"
+    return f"embedded, listening at {broker_url}, data in {hub.data_dir}"

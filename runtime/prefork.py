@@ -90,11 +90,14 @@ from celeriac._task import resolve_time_limits
 from celeriac.actors.supervisor import backoff_delay
 from celeriac.actors.task_actor import Delivery
 from celeriac.exceptions import ImproperlyConfigured, TimeLimitExceeded
+from celeriac.routing import worker_queues
 from celeriac.transport.frames import TAG, decode, encode_header
 from celeriac.transport.hubserver import HubServer
 
-from .embedded import start_embedded_hub
+from .banner import Banner, show_banner
+from .embedded import describe_hub, start_embedded_hub
 from .link import dealer, default_node_name, new_identity
+from .logging import log_format as current_log_format
 from .logging import setup_logging
 from .worker import WorkerNode
 
@@ -343,8 +346,12 @@ class PreforkNode:
         settings: dict[str, Any] | None = None,
         loglevel: str = "INFO",
         log_format: str = "auto",
+        banner: bool = False,
     ) -> None:
         self.app = app
+        #: Print the start-up banner (the CLI's worker does, unless --quiet).
+        self.banner = banner
+        self._queues = (queues, exclude_queues)
         self.settings = dict(settings or {})
         for name, value in self.settings.items():
             app.conf[name] = value
@@ -444,6 +451,8 @@ class PreforkNode:
         signals.worker_init.send(sender=self)
         inproc = f"inproc://celeriac-hub-{id(self)}"
         self.hub = start_embedded_hub(self.conf, self._ctx, inproc)
+        if self.banner:
+            self._show_banner()
         endpoint = inproc if self.hub is not None else self.conf.broker_url
         self._sock = dealer(self._ctx, endpoint, new_identity(f"{self.hostname}/parent"))
         self._hello()
@@ -464,6 +473,18 @@ class PreforkNode:
         finally:
             self._close()
         return self.exit_code
+
+    def _show_banner(self) -> None:
+        selected = worker_queues(self.conf, *self._queues)
+        banner = Banner.of(
+            self.app,
+            node=self.hostname,
+            hub=describe_hub(self.hub, self.conf.broker_url),
+            pool="prefork" + (f", autoscale {self.autoscale}" if self.autoscale else ""),
+            concurrency=sum(1 for slot in self._slots if slot.wanted),
+            queues=[q.name for q in selected],
+        )
+        show_banner(banner, current_log_format())
 
     def request_shutdown(self, cold: bool = False) -> None:
         """Begin a warm shutdown (or a cold one)."""

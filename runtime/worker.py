@@ -46,8 +46,10 @@ from celeriac.transport.frames import TAG, decode, encode_header
 from celeriac.transport.hubserver import HubServer
 
 from .asyncpool import AsyncPool
-from .embedded import start_embedded_hub
+from .banner import Banner, show_banner
+from .embedded import describe_hub, start_embedded_hub
 from .link import dealer, default_node_name, new_identity
+from .logging import log_format
 
 __all__ = ["WorkerNode"]
 
@@ -74,6 +76,7 @@ class WorkerNode:
         pool: str | None = None,
         hostname: str | None = None,
         prefork_child: int | None = None,
+        banner: bool = False,
     ) -> None:
         self.app = app
         app.finalize()
@@ -82,6 +85,8 @@ class WorkerNode:
         #: Set in child ``i`` of a prefork node: no embedded hub, peer name ``hostname/i``, and
         #: the node lifecycle signals are left to the parent (it sends them once).
         self.prefork_child = prefork_child
+        #: Print the start-up banner (the CLI's worker does, unless --quiet).
+        self.banner = banner
         self.peer_name = (
             self.hostname if prefork_child is None else f"{self.hostname}/{prefork_child}"
         )
@@ -147,6 +152,18 @@ class WorkerNode:
             self.hub = start_embedded_hub(self.conf, self._ctx, inproc)
         # The embedded hub shares our ZeroMQ context: talk to it without TCP.
         self.hub_endpoint = inproc if self.hub is not None else self.conf.broker_url
+        if self.banner:
+            show_banner(
+                Banner.of(
+                    self.app,
+                    node=self.hostname,
+                    hub=describe_hub(self.hub, self.conf.broker_url),
+                    pool=self.pool_name,
+                    concurrency=self.concurrency,
+                    queues=self.queues,
+                ),
+                log_format(),
+            )
         accept = normalize_accept(self.conf.accept_content)
 
         def make_executor() -> TaskExecutor:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-__all__ = ["TcpAddress", "events_url", "is_loopback", "parse_tcp"]
+__all__ = ["TcpAddress", "events_url", "is_loopback", "needs_ipv6", "parse_tcp"]
 
 #: Host names that always mean "this machine, loopback" (resolving them is not needed).
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
@@ -59,6 +59,19 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def needs_ipv6(url: str) -> bool:
+    """Whether a socket bound at ``url`` needs ZeroMQ's IPv6 option: an IPv6 literal, a
+    hostname (it may resolve to IPv6) or ``*``; not an IPv4 literal (with the option on, such a
+    socket reports its address as ``[::ffff:127.0.0.1]``)."""
+    address = parse_tcp(url)
+    if address is None:
+        return False
+    try:
+        return ipaddress.ip_address(address.host).version == 6
+    except ValueError:
+        return True
 
 
 def events_url(bind: str) -> str:

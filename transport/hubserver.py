@@ -14,11 +14,12 @@ import contextlib
 import errno
 import fcntl
 import os
+import re
 import threading
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any
 
 import structlog
 import zmq
@@ -26,14 +27,11 @@ import zmq
 from celeriac._clock import SYSTEM_CLOCK, Clock
 from celeriac.exceptions import ImproperlyConfigured
 
-from .endpoints import events_url
+from .endpoints import events_url, needs_ipv6
 from .hubstate import HubState
 from .store import SQLiteStore
 
-__all__ = ["DEFAULT_DATA_DIR", "HubAddressError", "HubServer", "events_url"]
-
-#: Where a hub stores its data when ``hub_data_dir`` is not set (relative to the cwd).
-DEFAULT_DATA_DIR: Final = "celeriac-data"
+__all__ = ["HubAddressError", "HubServer", "default_data_dir", "events_url"]
 
 _log = structlog.get_logger("celeriac.hub")
 
@@ -78,7 +76,7 @@ class HubServer:
         self._ctx = context or zmq.Context.instance()
         self._router = self._ctx.socket(zmq.ROUTER)
         self._router.setsockopt(zmq.LINGER, 0)
-        self._router.setsockopt(zmq.IPV6, 1)  # tcp://[::1]:5555 and hostnames with AAAA
+        self._router.setsockopt(zmq.IPV6, int(needs_ipv6(bind)))  # tcp://[::1]:5555...
         self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self._router.setsockopt(zmq.ROUTER_HANDOVER, 1)
         self._router.setsockopt(zmq.SNDHWM, 200_000)
@@ -88,7 +86,7 @@ class HubServer:
         try:
             for address in (bind, *also_bind):  # e.g. inproc:// for a worker in this process
                 _bind(self._router, address)
-            self.data_dir = Path(data_dir)
+            self.data_dir = Path(data_dir).expanduser().resolve()
             self.data_dir.mkdir(parents=True, exist_ok=True)
             self._lock_file = _lock_data_dir(self.data_dir)
         except BaseException:
@@ -137,7 +135,7 @@ class HubServer:
         ``hub_events_url``); keyword arguments override the matching setting."""
         return cls(
             bind or conf["broker_url"],
-            data_dir or conf["hub_data_dir"] or DEFAULT_DATA_DIR,
+            data_dir or conf["hub_data_dir"] or default_data_dir(bind or conf["broker_url"]),
             sync=sync or conf["hub_sync"],
             heartbeat=float(conf["broker_heartbeat"]),
             result_expires=conf["result_expires"],
@@ -254,6 +252,19 @@ class HubServer:
         self._lock_file.close()
 
 
+def default_data_dir(bind: str) -> Path:
+    """Where a hub bound at ``bind`` keeps its store when ``hub_data_dir`` is not set.
+
+    ``$XDG_STATE_HOME/celeriac/hub-<host>-<port>`` (``~/.local/state`` when unset): absolute
+    and the same whatever the current directory, so a worker restarted elsewhere finds the
+    tasks its embedded hub had stored; one per address, so two hubs never share a store.
+    """
+    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    address = bind.partition("://")[2].replace("[", "").replace("]", "")
+    name = re.sub(r"[^A-Za-z0-9.-]+", "-", address.replace(":", "-")).strip("-")
+    return Path(state_home) / "celeriac" / f"hub-{name or 'default'}"
+
+
 def _bind(sock: zmq.Socket[Any], url: str) -> None:
     """Bind ``sock`` at ``url``; a failure is a :class:`HubAddressError` that says why."""
     try:
@@ -266,7 +277,7 @@ def _bind_events(ctx: zmq.Context[Any], url: str) -> tuple[zmq.Socket[Any] | Non
     """A PUB socket for events; a taken port disables events with a warning, not the hub."""
     pub: zmq.Socket[Any] = ctx.socket(zmq.PUB)
     pub.setsockopt(zmq.LINGER, 0)
-    pub.setsockopt(zmq.IPV6, 1)
+    pub.setsockopt(zmq.IPV6, int(needs_ipv6(url)))
     pub.setsockopt(zmq.SNDHWM, 10_000)
     try:
         pub.bind(url)

@@ -56,7 +56,7 @@ def test_second_worker_in_the_same_directory_joins_the_embedded_hub(
     procs: Spawner, broker_url: str, tasks_module: TaskModule, client: App
 ) -> None:
     """A second worker started where the first runs its embedded hub uses it (no lock error)."""
-    env = clean_env()  # no CELERIAC_HUB_DATA_DIR: both default to ./celeriac-data
+    env = clean_env()  # no CELERIAC_HUB_DATA_DIR: both default to the same store
     first = procs.worker(broker_url, cwd=tasks_module.dir, env=env, name="first")
     wait_for_event(first.log, "embedded_hub_started", timeout=1)
     second = procs.worker(broker_url, cwd=tasks_module.dir, env=env, name="second")

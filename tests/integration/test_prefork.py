@@ -22,7 +22,6 @@ from .conftest import (
     RESULT_TIMEOUT,
     Proc,
     Spawner,
-    _free_port,
     clean_env,
     read_events,
     read_exec_log,
@@ -75,6 +74,13 @@ def burn(n):
     for i in range(n):
         x += i * i
     return os.getpid()
+
+
+@app.task(name="pf.burn_timed")
+def burn_timed(n):
+    start = time.monotonic()  # CLOCK_MONOTONIC: comparable across processes
+    burn(n)
+    return [os.getpid(), start, time.monotonic()]
 
 
 @app.task(name="pf.forever")
@@ -197,27 +203,21 @@ def test_killed_child_is_replaced_and_its_task_completes(
     assert replaced["pid"] == inits[-1]
 
 
-def test_cpu_bound_work_uses_both_cores(pf: Prefork, broker_url: str) -> None:
-    """8 CPU-bound tasks take under 0.75x the wall time on -c 2 than on -c 1."""
+def test_cpu_bound_work_runs_in_two_processes_at_once(pf: Prefork, broker_url: str) -> None:
+    """On -c 2, CPU-bound tasks run in both children at the same time (no shared GIL).
+
+    The speed-up itself is measured by the benchmarks (embedded-prefork-c2), not here: a wall
+    time ratio measures the neighbours on a shared 2-core machine.
+    """
     loops = int(_burn_rate() * 0.3)  # ~0.3 s of pure-Python loop per task
-    urls = {1: broker_url, 2: f"tcp://127.0.0.1:{_free_port()}"}
-    nodes = {c: pf.start(url, c=c, wait=False) for c, url in urls.items()}
-    for node in nodes.values():
-        wait_for_event(node.log, "worker_ready", proc=node)
-    best = {1: float("inf"), 2: float("inf")}
-    with client_at(urls[1]) as one, client_at(urls[2]) as two:
-        clients = {1: one, 2: two}
-        for app in clients.values():
-            app.send_task("pf.burn", [1000]).get(timeout=RESULT_TIMEOUT)  # warm the path
-        for _ in range(2):  # best of two rounds, alternating: less at the mercy of other load
-            for c, app in clients.items():
-                start = time.monotonic()
-                results = [app.send_task("pf.burn", [loops]) for _ in range(8)]
-                pids = {r.get(timeout=RESULT_TIMEOUT) for r in results}
-                best[c] = min(best[c], time.monotonic() - start)
-                assert len(pids) == c
-    print(f"-c 1: {best[1]:.2f}s  -c 2: {best[2]:.2f}s  ratio {best[2] / best[1]:.2f}")
-    assert best[2] < 0.75 * best[1]
+    pf.start(broker_url, c=2)
+    with client_at(broker_url) as app:
+        results = [app.send_task("pf.burn_timed", [loops]) for _ in range(8)]
+        spans = [tuple(r.get(timeout=RESULT_TIMEOUT)) for r in results]
+    assert len({pid for pid, _, _ in spans}) == 2
+    assert any(a[0] != b[0] and a[1] < b[2] and b[1] < a[2] for a in spans for b in spans), (
+        f"no two tasks of different children overlapped: {spans}"
+    )
 
 
 def _burn_rate() -> float:

@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 from celeriac import App
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.runtime.embedded import embedded_hub_plan
-from celeriac.transport.endpoints import TcpAddress, events_url, is_loopback, parse_tcp
+from celeriac.transport.endpoints import (
+    TcpAddress,
+    events_url,
+    is_loopback,
+    needs_ipv6,
+    parse_tcp,
+)
 
 
 @pytest.mark.parametrize(
@@ -99,3 +105,19 @@ def test_worker_embedded_hub_from_the_environment() -> None:
     """CELERIAC_WORKER_EMBEDDED_HUB=false means never."""
     app = App("t", environ={"CELERIAC_WORKER_EMBEDDED_HUB": "false"})
     assert app.conf.worker_embedded_hub == "never"
+
+
+@pytest.mark.parametrize(
+    ("url", "needed"),
+    [
+        ("tcp://127.0.0.1:5555", False),
+        ("tcp://0.0.0.0:5555", False),
+        ("tcp://[::1]:5555", True),
+        ("tcp://machine-a:5555", True),
+        ("tcp://*:5555", True),
+        ("ipc:///tmp/hub", False),
+    ],
+)
+def test_needs_ipv6(url: str, needed: bool) -> None:
+    """Only addresses that may be IPv6 get ZeroMQ's IPv6 option on a bound socket."""
+    assert needs_ipv6(url) is needed
