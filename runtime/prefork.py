@@ -96,6 +96,7 @@ from celeriac.transport.frames import TAG, decode, encode_header
 from celeriac.transport.hubserver import HubServer
 
 from .link import dealer, default_node_name, new_identity
+from .loader import find_app  # the same -A resolution as the parent's command line
 from .logging import setup_logging
 from .worker import WorkerNode, start_embedded_hub
 
@@ -189,8 +190,6 @@ class _Child:
                 self.conn.send(message)
 
     def run(self) -> int:
-        from .cli import find_app  # noqa: PLC0415 - the same -A resolution as the parent
-
         app = find_app(self.opts.app_spec)
         for name, value in self.opts.settings.items():
             app.conf[name] = value
