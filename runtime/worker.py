@@ -285,8 +285,10 @@ class WorkerNode:
 
     def _reply(self, index: int, done: dict[str, Any], body: bytes) -> None:
         done["credit"] = 1 if self.accepting else 0
+        # An outcome with "requeue" is a REJ (the task raised Reject(requeue=True)).
+        command = b"REJ" if done.get("requeue") else b"DONE"
         self._push().send_multipart(
-            [index.to_bytes(2, "big"), TAG, b"DONE", encode_header(done), body]
+            [index.to_bytes(2, "big"), TAG, command, encode_header(done), body]
         )
 
     def _lost(self, index: int) -> None:
