@@ -12,6 +12,7 @@ hub or worker of the kit stops; one that already goes elsewhere is the user's an
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -32,14 +33,19 @@ def _prints(factory: object) -> bool:
 
 
 def _route() -> None:
+    """One line per event (and its traceback, once) to the stdlib logger of the same name."""
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,  # render nothing the stdlib logger would drop
             structlog.contextvars.merge_contextvars,
-            structlog.processors.format_exc_info,
-            structlog.dev.ConsoleRenderer(colors=False),  # pytest adds time, level and name
+            # pytest adds time, level and logger name; the traceback is rendered here only.
+            structlog.dev.ConsoleRenderer(
+                colors=False, exception_formatter=structlog.dev.plain_traceback
+            ),
         ],
-        wrapper_class=structlog.stdlib.BoundLogger,
+        # The native wrapper passes the rendered line on as is (stdlib's own .exception()
+        # would print the traceback a second time); the stdlib logger's level decides.
+        wrapper_class=structlog.make_filtering_bound_logger(logging.NOTSET),
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=False,
     )
