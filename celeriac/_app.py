@@ -12,7 +12,13 @@ from ._clock import SYSTEM_CLOCK, Clock
 from ._conf import Settings
 from ._messages import build_task_header, new_task_id
 from ._serialization import dumps
-from ._task import FunctionTask, Task, current_request, resolve_time_limits
+from ._task import (
+    FunctionTask,
+    Task,
+    check_time_limits,
+    current_request,
+    resolve_time_limits,
+)
 from .exceptions import AlreadyRegistered, ImproperlyConfigured, NotRegistered
 from .result import AsyncResult
 from .routing import declare_queues, queue_for, resolve_route
@@ -146,11 +152,7 @@ class App:
         ``priority``, ``time_limit`` and ``soft_time_limit`` (seconds: the hard and soft time
         limits; a call's ``apply_async(time_limit=...)`` wins, then these, then the settings).
         """
-        unknown = set(options) - _TASK_OPTIONS
-        if unknown:
-            raise ImproperlyConfigured(
-                f"unknown task option(s) {sorted(unknown)}; known: {sorted(_TASK_OPTIONS)}"
-            )
+        _check_task_options(options)
 
         def decorate(func: Callable[..., Any]) -> Task[Any, Any]:
             task_name = name or self.gen_task_name(func.__qualname__, func.__module__)
@@ -313,12 +315,24 @@ class App:
 Celery = App
 
 
+def _check_task_options(options: Mapping[str, Any]) -> None:
+    """Refuse unknown task options and a soft time limit above the hard one."""
+    unknown = set(options) - _TASK_OPTIONS
+    if unknown:
+        raise ImproperlyConfigured(
+            f"unknown task option(s) {sorted(unknown)}; known: {sorted(_TASK_OPTIONS)}"
+        )
+    check_time_limits(options.get("soft_time_limit"), options.get("time_limit"))
+
+
 def _time_limits(
     conf: Any, task: Task[Any, Any] | None, soft: float | None, hard: float | None
 ) -> tuple[float | None, float | None] | None:
     """The header's ``timelimit`` [soft, hard]: the effective limits, so any worker (and the
-    prefork parent, which kills at the hard limit) reads them from the message; None if none."""
+    prefork parent, which kills at the hard limit) reads them from the message; None if none.
+    A soft limit above the hard one (after precedence) is refused, as Celery does."""
     limits = resolve_time_limits(task, soft, hard, conf.task_soft_time_limit, conf.task_time_limit)
+    check_time_limits(*limits)
     return limits if limits != (None, None) else None
 
 
@@ -340,8 +354,10 @@ def shared_task(**options: Any) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 def shared_task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Declare a task without an app; it is bound to every App when it finalizes.
 
-    The returned object is the task as registered with the most recently created App.
+    The returned object is the task as registered with the most recently created App. A
+    declaration refused (bad options, no App yet) is not recorded, so later Apps still finalize.
     """
+    _check_task_options({k: v for k, v in options.items() if k not in ("bind", "name")})
 
     def declare(func: Callable[..., Any]) -> Task[Any, Any]:
         def bind(app: App) -> Task[Any, Any]:
@@ -349,8 +365,9 @@ def shared_task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
             return decorator(func)
 
         with _registry_lock:
-            _shared.append(bind)
             apps = list(_apps)
+            if apps:
+                _shared.append(bind)
         if not apps:
             raise ImproperlyConfigured(
                 "shared_task needs an App: create one before importing modules with shared tasks"

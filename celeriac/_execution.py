@@ -540,6 +540,8 @@ class TaskExecutor:
         header, meta = p.header, p.meta
         if result.state == _IGNORED:
             return self._done(header, meta, states.SUCCESS, "application/json", b"null", False)
+        if isinstance(result.error, Reject) and result.error.requeue:
+            return self._requeue(header, meta)
         if result.error is not None:
             return self._failure(header, meta, result.error, result.trace, state=result.state)
         if signals.task_success.receivers:
@@ -665,6 +667,16 @@ class TaskExecutor:
         if tag is not None:
             done["tag"] = tag
         return done, body
+
+    def _requeue(self, header: dict[str, Any], meta: dict[str, Any]) -> Outcome:
+        """``Reject(requeue=True)``: a ``REJ`` header (it has ``requeue``, a DONE never does)
+        that puts the message back in its queue at the hub; no state is stored."""
+        _log.info("task_requeued", task=header["task"], task_id=header["id"])
+        rej: dict[str, Any] = {"id": header["id"], "requeue": True}
+        tag = meta.get("tag")
+        if tag is not None:
+            rej["tag"] = tag
+        return rej, b""
 
     def _failure(
         self,

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar
 
 import structlog
 
+from .exceptions import ImproperlyConfigured
+
 if TYPE_CHECKING:
     from ._app import App
     from .result import AsyncResult
 
-__all__ = ["FunctionTask", "Request", "Task", "current_request"]
+__all__ = ["FunctionTask", "Request", "Task", "check_time_limits", "current_request"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -79,6 +81,15 @@ def resolve_time_limits(
     )
 
 
+def check_time_limits(soft: float | None, hard: float | None) -> None:
+    """Refuse a soft limit above the hard one, as Celery does: it could never fire."""
+    if soft and hard and soft > hard:
+        raise ImproperlyConfigured(
+            f"soft_time_limit must be less than or equal to time_limit, got "
+            f"soft_time_limit={soft:g} and time_limit={hard:g}"
+        )
+
+
 def _to_epoch(value: dt.datetime | float | None) -> float | None:
     if value is None or isinstance(value, int | float):
         return value
@@ -117,6 +128,7 @@ class Task(Generic[P, R_co]):
         super().__init_subclass__(**kwargs)
         if "abstract" not in cls.__dict__:
             cls.abstract = False
+        check_time_limits(cls.soft_time_limit, cls.time_limit)
         app = getattr(cls, "app", None)
         if not cls.abstract and app is not None and "run" in cls.__dict__:
             if not cls.name:
