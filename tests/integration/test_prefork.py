@@ -358,7 +358,7 @@ def test_second_signal_is_a_cold_shutdown_and_tasks_are_redelivered(
     wait_for_event(node.log, "warm_shutdown", proc=node)
     start = time.monotonic()
     node.popen.send_signal(signal.SIGTERM)
-    node.popen.wait(task_seconds / 2)
+    assert node.popen.wait(task_seconds / 2) == 0
     assert time.monotonic() - start < task_seconds / 4
     assert events(node, "cold_shutdown")
     assert not [entry for entry in read_exec_log(pf.exec_log) if entry[0] == "end"]
