@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Final
 
+from celeriac._beat import check_beat_schedule
+from celeriac._zones import check_timezone
 from celeriac.exceptions import (
     ConfigurationFrozen,
     ImproperlyConfigured,
@@ -1022,8 +1024,57 @@ declare(
 )
 declare("imports", [], "Modules a worker imports at start (comma-separated in the environment).")
 declare("include", [], "More modules a worker imports at start, after imports.")
-declare("timezone", "UTC", "Time zone name used for schedules and displayed times.")
-declare("enable_utc", True, "Keep dates and times in messages in UTC.")
+
+# -- time zones and periodic tasks (beat) --------------------------------------------------------
+
+declare(
+    "timezone",
+    "UTC",
+    "IANA time zone name (Europe/Berlin) crontab schedules are evaluated in; checked against "
+    "this machine's tz database with a did-you-mean.",
+    check=check_timezone,
+)
+declare(
+    "enable_utc",
+    True,
+    "Naive datetimes (eta, expires, a schedule's last run) are read as UTC; False reads them as "
+    "wall-clock time in the timezone setting (Celery's meaning).",
+)
+
+
+def _no_environ_schedule(text: str) -> Any:
+    raise ImproperlyConfigured("beat_schedule holds schedule objects: set it in code or config")
+
+
+declare(
+    "beat_schedule",
+    {},
+    "Periodic tasks: {name: {task, schedule, args, kwargs, options, relative}} (Celery's "
+    "entries); checked on assignment, unknown keys refused. Fired by beat, whose per-entry "
+    "last-run state is kept durably at the hub (the beat runtime is not built yet).",
+    parse=_no_environ_schedule,
+    check=check_beat_schedule,
+)
+declare(
+    "beat_max_loop_interval",
+    300.0,
+    "Most seconds beat sleeps before it looks at the schedule again.",
+    parse=parse_seconds,
+    check=seconds_check("beat_max_loop_interval", positive=True),
+)
+_BEAT_STATE_AT_HUB = (
+    "beat keeps each entry's last run durably at the hub (one beat at a time, by a lease), so "
+    "there is no scheduler class, state file or sync interval to choose"
+)
+UNSUPPORTED.update(
+    dict.fromkeys(
+        ("beat_scheduler", "beat_schedule_filename", "beat_sync_every"), _BEAT_STATE_AT_HUB
+    )
+)
+UNSUPPORTED["beat_cron_starting_deadline"] = (
+    "slots missed while no beat ran follow beat's catch-up policy (one late firing, then back "
+    "on schedule); a look-back deadline is not implemented"
+)
 
 # -- prefork pool, lost workers, poison messages -------------------------------------------------
 

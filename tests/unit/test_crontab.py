@@ -1,0 +1,346 @@
+"""crontab: Celery's field syntax and errors, and next_run against a minute-by-minute reference.
+
+The reference (:func:`reference_next`) is written to be obviously right rather than fast: it
+walks real instants one minute at a time and applies the DST policy of the module docstring
+literally (fire at an instant whose wall-clock minute matches and is that minute's first
+occurrence, or right after a gap in which some skipped wall-clock minute matches).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import zoneinfo
+from typing import Any
+
+import msgpack
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from celeriac.exceptions import ImproperlyConfigured
+from celeriac.schedules import (
+    ParseException,
+    crontab,
+    crontab_parser,
+    schedule_from_dict,
+)
+
+UTC = dt.UTC
+MINUTE = dt.timedelta(minutes=1)
+BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
+NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
+ZONES = {"UTC": UTC, "Europe/Berlin": BERLIN, "America/New_York": NEW_YORK}
+
+
+# -- the reference -----------------------------------------------------------------------------
+
+
+def matches(c: crontab, wall: dt.datetime) -> bool:
+    """Does wall-clock minute ``wall`` match every field of ``c``?"""
+    return (
+        wall.minute in c.minute
+        and wall.hour in c.hour
+        and wall.day in c.day_of_month
+        and wall.month in c.month_of_year
+        and wall.isoweekday() % 7 in c.day_of_week
+    )
+
+
+def day_matches(c: crontab, day: dt.date) -> bool:
+    """Could any minute of ``day`` match (month, day of month and weekday)?"""
+    return matches(c, dt.datetime(day.year, day.month, day.day, min(c.hour), min(c.minute)))
+
+
+def fires_at(c: crontab, instant: dt.datetime, tz: dt.tzinfo) -> bool:
+    """The DST policy at one minute-aligned instant."""
+    local = instant.astimezone(tz)
+    wall = local.replace(tzinfo=None)
+    if local.fold == 0 and matches(c, wall):
+        return True
+    before = (instant - MINUTE).astimezone(tz).replace(tzinfo=None)
+    skipped = before + MINUTE
+    while skipped < wall:  # wall-clock minutes the clock jumped over just before this instant
+        if matches(c, skipped):
+            return True
+        skipped += MINUTE
+    return False
+
+
+def reference_next(c: crontab, after: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """Walk instants minute by minute; skip whole local days that cannot match (the zones
+    tested have no DST change at midnight, so a gap never spans two days)."""
+    instant = after.astimezone(UTC).replace(second=0, microsecond=0) + MINUTE
+    while True:
+        local = instant.astimezone(tz)
+        if not day_matches(c, local.date()):
+            midnight = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), tz)
+            instant = max(midnight.astimezone(UTC), instant + MINUTE)
+            continue
+        if fires_at(c, instant, tz):
+            return local
+        instant += MINUTE
+
+
+# -- strategies --------------------------------------------------------------------------------
+
+
+def values(low: int, high: int, size: int) -> st.SearchStrategy[set[int]]:
+    """Non-empty sets of field values."""
+    return st.sets(st.integers(low, high), min_size=1, max_size=size)
+
+
+@st.composite
+def crontabs(draw: st.DrawFn) -> crontab:
+    """Any crontab that fires at all, with dense and sparse fields."""
+    every = st.just("*")
+    fields = {
+        "minute": draw(st.one_of(every, values(0, 59, 4), st.sampled_from(["*/15", "0-30/10"]))),
+        "hour": draw(st.one_of(every, values(0, 23, 4), st.just("1-3"))),
+        "day_of_week": draw(st.one_of(every, values(0, 6, 3), st.just("mon-fri"))),
+        "day_of_month": draw(st.one_of(every, every, values(1, 31, 3))),
+        "month_of_year": draw(st.one_of(every, every, values(1, 12, 3))),
+    }
+    try:
+        return crontab(**fields)
+    except ParseException:
+        assume(False)
+        raise
+
+
+# DST changes in 2026: Europe 29 March and 25 October (01:00 UTC), US 8 March and 1 November.
+TRANSITIONS = [
+    dt.datetime(2026, 3, 29, 1, tzinfo=UTC),
+    dt.datetime(2026, 10, 25, 1, tzinfo=UTC),
+    dt.datetime(2026, 3, 8, 7, tzinfo=UTC),
+    dt.datetime(2026, 11, 1, 6, tzinfo=UTC),
+]
+anywhere = st.datetimes(dt.datetime(2023, 1, 1), dt.datetime(2030, 12, 31), timezones=st.just(UTC))
+near_dst = st.builds(
+    lambda t, s: t + dt.timedelta(seconds=s),
+    st.sampled_from(TRANSITIONS),
+    st.integers(-2 * 86400, 86400),
+)
+near_leap_day = st.builds(
+    lambda s: dt.datetime(2028, 2, 28, tzinfo=UTC) + dt.timedelta(seconds=s),
+    st.integers(-86400, 3 * 86400),
+)
+instants = st.one_of(anywhere, near_dst, near_leap_day)
+
+
+# -- next_run against the reference -----------------------------------------------------------
+
+
+@pytest.mark.property
+@given(c=crontabs(), after=instants, zone=st.sampled_from(sorted(ZONES)))
+def test_next_run_matches_the_minute_by_minute_reference(
+    c: crontab, after: dt.datetime, zone: str
+) -> None:
+    """Three firings in a row agree with the reference in UTC, Berlin and New York."""
+    tz = ZONES[zone]
+    bound = crontab.from_dict({**c.to_dict(), "tz": zone})
+    moment = after
+    for _ in range(3):
+        expected = reference_next(c, moment, tz)
+        got = bound.next_run(moment)
+        assert got == expected
+        assert got > moment
+        moment = got
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York"])
+@pytest.mark.parametrize(
+    "fields",
+    [{"minute": "*"}, {"minute": "*/15"}, {"minute": 30, "hour": 2}, {"minute": 30, "hour": 1}],
+)
+@pytest.mark.parametrize("transition", TRANSITIONS)
+def test_every_firing_across_a_dst_day_matches_the_reference(
+    zone: str, fields: dict[str, Any], transition: dt.datetime
+) -> None:
+    """Every firing from 12 h before to 12 h after each 2026 DST change, exhaustively."""
+    c = crontab(**fields, tz=zone)
+    moment, end = transition - dt.timedelta(hours=12), transition + dt.timedelta(hours=12)
+    while moment < end:
+        expected = reference_next(c, moment, ZONES[zone])
+        assert c.next_run(moment) == expected
+        moment = expected
+
+
+def _firings(c: crontab, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    found, moment = [], start
+    while (moment := c.next_run(moment)) < end:
+        found.append(moment)
+    return found
+
+
+def test_spring_forward_fires_a_skipped_time_once_at_the_end_of_the_gap() -> None:
+    """02:30 does not exist in Berlin on 2026-03-29: it fires once, at 03:00 CEST."""
+    c = crontab(minute=30, hour=2, tz="Europe/Berlin")
+    day = _firings(
+        c, dt.datetime(2026, 3, 28, 22, tzinfo=UTC), dt.datetime(2026, 3, 29, 22, tzinfo=UTC)
+    )
+    assert day == [dt.datetime(2026, 3, 29, 3, 0, tzinfo=BERLIN)]
+    assert day[0].utcoffset() == dt.timedelta(hours=2)
+
+
+def test_fall_back_fires_a_repeated_time_once_at_its_first_occurrence() -> None:
+    """01:30 happens twice in New York on 2026-11-01: it fires once, at 01:30 EDT."""
+    c = crontab(minute=30, hour=1, tz="America/New_York")
+    day = _firings(
+        c, dt.datetime(2026, 11, 1, 4, tzinfo=UTC), dt.datetime(2026, 11, 2, 4, tzinfo=UTC)
+    )
+    assert [f.astimezone(UTC) for f in day] == [dt.datetime(2026, 11, 1, 5, 30, tzinfo=UTC)]
+
+
+def test_minutes_skipped_by_one_gap_fire_once_together() -> None:
+    """*/15 in Berlin's spring gap: 01:45 CET, then one firing at 03:00 CEST, then 03:15."""
+    c = crontab(minute="*/15", tz="Europe/Berlin")
+    got = _firings(
+        c, dt.datetime(2026, 3, 29, 0, 40, tzinfo=UTC), dt.datetime(2026, 3, 29, 1, 20, tzinfo=UTC)
+    )
+    assert [f.astimezone(UTC).strftime("%H:%M") for f in got] == ["00:45", "01:00", "01:15"]
+
+
+def test_seed_example_fires_on_monday_at_seven_thirty() -> None:
+    """DESIGN.md's crontab(hour=7, minute=30, day_of_week=1) gives the next Monday 07:30."""
+    c = crontab(hour=7, minute=30, day_of_week=1)
+    got = c.next_run(dt.datetime(2026, 12, 1, 20, 36, tzinfo=UTC))  # a Tuesday
+    assert got == dt.datetime(2026, 12, 7, 7, 30, tzinfo=UTC)
+    assert got.strftime("%A %H:%M") == "Monday 07:30"
+    assert c.next_run(got) == dt.datetime(2026, 12, 14, 7, 30, tzinfo=UTC)
+
+
+def test_leap_day_entries_wait_for_the_next_february_29() -> None:
+    """Feb 29 fires only in leap years; Feb 29 that is a Sunday only in 2032."""
+    leap = crontab(0, 0, day_of_month=29, month_of_year=2)
+    assert leap.next_run(dt.datetime(2025, 3, 1, tzinfo=UTC)) == dt.datetime(
+        2028, 2, 29, tzinfo=UTC
+    )
+    sunday = crontab(0, 0, day_of_week="sun", day_of_month=29, month_of_year="feb")
+    assert sunday.next_run(dt.datetime(2025, 1, 1, tzinfo=UTC)) == dt.datetime(
+        2032, 2, 29, tzinfo=UTC
+    )
+
+
+def test_next_run_is_strictly_after_its_argument() -> None:
+    """A firing time given back to next_run yields the following firing, not itself."""
+    c = crontab(minute=0, hour="*/6")
+    first = c.next_run(dt.datetime(2026, 1, 1, 0, 0, tzinfo=UTC))
+    assert first == dt.datetime(2026, 1, 1, 6, tzinfo=UTC)
+    assert c.next_run(dt.datetime(2026, 1, 1, 5, 59, 59, 999999, tzinfo=UTC)) == first
+
+
+# -- parsing -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "max_", "min_", "expected"),
+    [
+        ("*", 7, 0, set(range(7))),
+        ("*/15", 60, 0, {0, 15, 30, 45}),
+        ("1-5", 60, 0, {1, 2, 3, 4, 5}),
+        ("0-30/10", 60, 0, {0, 10, 20, 30}),
+        ("1,3,5", 60, 0, {1, 3, 5}),
+        ("1,13,30-45,50-59/2", 60, 0, {1, 13, *range(30, 46), *range(50, 60, 2)}),
+        ("mon-fri", 7, 0, {1, 2, 3, 4, 5}),
+        ("sun", 7, 0, {0}),
+        ("fri-mon", 7, 0, {5, 6, 0, 1}),
+        ("monday,Saturday", 7, 0, {1, 6}),
+        ("22-2", 24, 0, {22, 23, 0, 1, 2}),
+        ("*/3", 31, 1, {1, 4, 7, 10, 13, 16, 19, 22, 25, 28, 31}),
+        ("jan", 12, 1, {1}),
+        ("dec", 12, 1, {12}),
+        ("jan-mar,oct", 12, 1, {1, 2, 3, 10}),
+        ("2-12/2", 12, 1, {2, 4, 6, 8, 10, 12}),
+    ],
+)
+def test_parser_expands_each_syntax_form(
+    spec: str, max_: int, min_: int, expected: set[int]
+) -> None:
+    """Stars, steps, ranges, steps on ranges, lists, wrapping ranges, weekday and month names."""
+    assert crontab_parser(max_, min_).parse(spec) == expected
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"minute": "60"}, "Invalid end range: 60 > 59."),
+        ({"hour": 24}, "Invalid crontab pattern.  Valid range is 0-23. '24' was found."),
+        ({"day_of_month": "0"}, "Invalid beginning range: 0 < 1."),
+        ({"month_of_year": 13}, "Valid range is 1-12. '13' was found."),
+        ({"day_of_week": "7"}, "Invalid end range: 7 > 6."),
+        ({"minute": "1,,2"}, "empty part"),
+        ({"minute": "*/"}, "empty step"),
+        ({"minute": "0-30/"}, "empty step"),
+        ({"minute": "*/0"}, "invalid step '0'"),
+        ({"minute": "-5"}, "negative numbers are not supported"),
+        ({"day_of_week": "funday"}, "Invalid weekday literal 'funday'."),
+        ({"month_of_year": "janvier2"}, "Invalid month literal 'janvier2'."),
+        ({"day_of_month": 31, "month_of_year": "feb"}, "never fires"),
+        ({"minute": set()}, "at least one value"),
+    ],
+)
+def test_bad_fields_raise_a_value_error_saying_what_is_wrong(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    """Celery's messages for bad values; ParseException is a ValueError and a CeleriacError."""
+    with pytest.raises(ParseException) as caught:
+        crontab(**kwargs)
+    assert message in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize("bad", [1.5, True, object()])
+def test_a_field_of_the_wrong_type_is_a_type_error(bad: object) -> None:
+    """Floats, bools and other objects are refused with Celery's 'needs to be' message."""
+    with pytest.raises(TypeError, match="needs to be of any of the following types"):
+        crontab(minute=bad)
+
+
+def test_ints_lists_and_sets_are_fields_too() -> None:
+    """Celery accepts an int, a list or a set for any field."""
+    c = crontab(minute=[0, 30], hour={8, 20}, day_of_week=range(1, 6), month_of_year=(1, 7))
+    assert (c.minute, c.hour, c.day_of_week, c.month_of_year) == (
+        {0, 30},
+        {8, 20},
+        {1, 2, 3, 4, 5},
+        {1, 7},
+    )
+
+
+def test_from_string_reads_a_cron_line_in_cron_order() -> None:
+    """'m h dom mon dow' as in crontab(5); a line with the wrong field count is refused."""
+    assert crontab.from_string("*/5 9-17 1 jan mon-fri") == crontab(
+        "*/5", "9-17", day_of_week="mon-fri", day_of_month=1, month_of_year=1
+    )
+    with pytest.raises(ParseException, match="5 fields"):
+        crontab.from_string("* * * *")
+
+
+def test_unknown_time_zone_is_refused_with_a_hint() -> None:
+    """A misspelt tz fails at construction and names the closest zone."""
+    with pytest.raises(ImproperlyConfigured, match="did you mean 'Europe/Berlin'"):
+        crontab(tz="Europe/Berln")
+
+
+# -- repr, equality, serialisation -------------------------------------------------------------
+
+
+def test_repr_and_equality_follow_celery() -> None:
+    """Celery's repr layout (m/h/dM/MY/d); equal when the expanded fields are equal."""
+    c = crontab(minute="*/15", hour=7, day_of_week="mon-fri")
+    assert repr(c) == "<crontab: */15 7 * * mon-fri (m/h/dM/MY/d)>"
+    assert c == crontab(minute=[0, 15, 30, 45], hour="7", day_of_week="1-5")
+    assert c != crontab(minute="*/15", hour=8, day_of_week="mon-fri")
+    assert c != crontab(minute="*/15", hour=7, day_of_week="mon-fri", tz="Europe/Berlin")
+
+
+@pytest.mark.property
+@given(c=crontabs(), zone=st.sampled_from([None, "Europe/Berlin"]))
+def test_to_dict_survives_json_and_msgpack(c: crontab, zone: str | None) -> None:
+    """to_dict() is plain data: through json or msgpack and back it is an equal crontab."""
+    if zone is not None:
+        c = crontab.from_dict({**c.to_dict(), "tz": zone})
+    data = c.to_dict()
+    assert schedule_from_dict(json.loads(json.dumps(data))) == c
+    assert schedule_from_dict(msgpack.unpackb(msgpack.packb(data))) == c
