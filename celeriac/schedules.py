@@ -49,6 +49,7 @@ from celeriac._cron import (
 )
 from celeriac._intervals import humanize, interval, round_down
 from celeriac._zones import UTC, next_firing, to_aware, zone
+from celeriac.exceptions import ImproperlyConfigured
 
 __all__ = [
     "BaseSchedule",
@@ -84,15 +85,12 @@ class BaseSchedule:
     ) -> None:
         self.nowfun = nowfun
         self.app = app
-        self._tz = tz
+        self._tz = None if tz is None else _zone_name(tz)
 
     @property
     def tz(self) -> dt.tzinfo:
         """The zone the schedule is evaluated in: ``tz=``, else the app's ``timezone``, else UTC."""
-        if isinstance(self._tz, dt.tzinfo):
-            return self._tz
-        name = self._tz or _conf_value(self.app, "timezone", "UTC")
-        return zone(name)
+        return zone(self._tz or _conf_value(self.app, "timezone", "UTC"))
 
     @property
     def utc_enabled(self) -> bool:
@@ -137,11 +135,25 @@ class BaseSchedule:
         """A plain dict (json/msgpack-safe) that :func:`schedule_from_dict` turns back."""
         data = {"type": self.kind, **self._fields()}
         if self._tz is not None:
-            data["tz"] = self._tz if isinstance(self._tz, str) else str(self._tz)
+            data["tz"] = self._tz
         return data
 
     def _fields(self) -> dict[str, Any]:
         raise NotImplementedError
+
+
+def _zone_name(tz: object) -> str:
+    """An explicit ``tz=`` as the IANA name it is carried by (checked here, not at first use)."""
+    if tz is UTC:
+        return "UTC"
+    name = getattr(tz, "key", None) if isinstance(tz, dt.tzinfo) else tz
+    if not isinstance(name, str):
+        raise ScheduleTypeError(f"tz must be an IANA zone name or a ZoneInfo, got {tz!r}")
+    try:
+        zone(name)
+    except ImproperlyConfigured as exc:
+        raise ScheduleError(str(exc)) from None
+    return name
 
 
 def _conf_value(app: Any, name: str, default: Any) -> Any:
@@ -247,8 +259,6 @@ class crontab(BaseSchedule):  # noqa: N801 - Celery's name
             month_of_year=expand(self._orig["month_of_year"], 12, 1),
         )
         super().__init__(nowfun=nowfun, app=app, tz=tz)
-        if isinstance(tz, str):
-            zone(tz)  # an unknown zone fails here, not at the first firing
 
     minute = property(lambda self: set(self.spec.minute), doc="The minutes that fire.")
     hour = property(lambda self: set(self.spec.hour), doc="The hours that fire.")

@@ -6,7 +6,10 @@ fails the run if one of them ever type-checks, so the typed task API is pinned b
 
 from __future__ import annotations
 
+import datetime as dt
+
 from celeriac import App, AsyncResult, Celery, Task
+from celeriac.schedules import crontab, schedstate, schedule
 
 app = App("tasks", broker="tcp://127.0.0.1:5555")
 migrated: App = Celery("legacy")
@@ -37,3 +40,13 @@ def client_side() -> None:
     fetch.delay(42)  # type: ignore[arg-type]
     wrong: str = add.delay(1, 2).get()  # type: ignore[assignment]
     print(wrong)
+
+
+def periodic_tasks() -> None:
+    """DESIGN.md's beat_schedule and the pure next_run, with their types."""
+    monday = crontab(hour=7, minute=30, day_of_week=1)
+    app.conf.beat_schedule = {"monday": {"task": "tasks.add", "schedule": monday, "args": (16, 16)}}
+    when: dt.datetime = monday.next_run(after=dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
+    state: schedstate = schedule(30).is_due(when)
+    print(when, state.is_due, state.next)
+    monday.next_run("tomorrow")  # type: ignore[arg-type]

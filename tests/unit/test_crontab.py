@@ -18,9 +18,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from celeriac.exceptions import ImproperlyConfigured
 from celeriac.schedules import (
     ParseException,
+    ScheduleError,
     crontab,
     crontab_parser,
     schedule_from_dict,
@@ -173,6 +173,26 @@ def _firings(c: crontab, start: dt.datetime, end: dt.datetime) -> list[dt.dateti
     return found
 
 
+@pytest.mark.parametrize(
+    ("zone", "day", "expected_utc"),
+    [
+        ("Europe/Berlin", dt.date(2026, 3, 29), dt.datetime(2026, 3, 29, 1, 0, tzinfo=UTC)),
+        ("Europe/Berlin", dt.date(2026, 10, 25), dt.datetime(2026, 10, 25, 0, 30, tzinfo=UTC)),
+        ("America/New_York", dt.date(2026, 3, 8), dt.datetime(2026, 3, 8, 7, 0, tzinfo=UTC)),
+        ("America/New_York", dt.date(2026, 11, 1), dt.datetime(2026, 11, 1, 7, 30, tzinfo=UTC)),
+    ],
+)
+def test_a_daily_0230_job_runs_exactly_once_on_each_dst_day(
+    zone: str, day: dt.date, expected_utc: dt.datetime
+) -> None:
+    """Skipped (spring) or repeated (Berlin's fall) 02:30 runs once: at the gap's end or first."""
+    tz = ZONES[zone]
+    c = crontab(minute=30, hour=2, tz=zone)
+    start = dt.datetime.combine(day, dt.time(), tz)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz)
+    assert [f.astimezone(UTC) for f in _firings(c, start, end)] == [expected_utc]
+
+
 def test_spring_forward_fires_a_skipped_time_once_at_the_end_of_the_gap() -> None:
     """02:30 does not exist in Berlin on 2026-03-29: it fires once, at 03:00 CEST."""
     c = crontab(minute=30, hour=2, tz="Europe/Berlin")
@@ -318,9 +338,18 @@ def test_from_string_reads_a_cron_line_in_cron_order() -> None:
 
 
 def test_unknown_time_zone_is_refused_with_a_hint() -> None:
-    """A misspelt tz fails at construction and names the closest zone."""
-    with pytest.raises(ImproperlyConfigured, match="did you mean 'Europe/Berlin'"):
+    """A misspelt tz fails at construction and names the closest zone; so does a bad type."""
+    with pytest.raises(ScheduleError, match="did you mean 'Europe/Berlin'"):
         crontab(tz="Europe/Berln")
+    with pytest.raises(TypeError, match="IANA zone name"):
+        crontab(tz=dt.timezone(dt.timedelta(hours=1)))
+
+
+def test_a_zoneinfo_tz_is_carried_by_its_name() -> None:
+    """tz=ZoneInfo(...) equals tz='<its name>' and survives to_dict."""
+    c = crontab(minute=0, tz=BERLIN)
+    assert c == crontab(minute=0, tz="Europe/Berlin")
+    assert c.to_dict()["tz"] == "Europe/Berlin"
 
 
 # -- repr, equality, serialisation -------------------------------------------------------------
@@ -333,6 +362,16 @@ def test_repr_and_equality_follow_celery() -> None:
     assert c == crontab(minute=[0, 15, 30, 45], hour="7", day_of_week="1-5")
     assert c != crontab(minute="*/15", hour=8, day_of_week="mon-fri")
     assert c != crontab(minute="*/15", hour=7, day_of_week="mon-fri", tz="Europe/Berlin")
+
+
+@pytest.mark.property
+@given(c=crontabs(), last=anywhere, now=anywhere)
+def test_is_due_agrees_with_next_run(c: crontab, last: dt.datetime, now: dt.datetime) -> None:
+    """Due exactly when the first firing after the last run is not in the future."""
+    state = c.is_due(last, now=now)
+    assert state.is_due == (c.next_run(last) <= now)
+    expected = c.next_run(now) - now if state.is_due else c.next_run(last) - now
+    assert state.next == max(expected.total_seconds(), 0)
 
 
 @pytest.mark.property
