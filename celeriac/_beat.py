@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, Final
 
 from celeriac._cron import ScheduleError
@@ -101,7 +101,9 @@ def _check_entry(name: str, entry: Any) -> dict[str, Any]:
     }
 
 
-def _refuse_unknown(where: str, given: Mapping[Any, Any], known: Any, what: str) -> None:
+def _refuse_unknown(
+    where: str, given: Mapping[Any, Any], known: Collection[str], what: str
+) -> None:
     for key in given:
         if key in known:
             continue
@@ -165,9 +167,8 @@ def entry_to_dict(entry: Mapping[str, Any]) -> dict[str, Any]:
     return plain
 
 
-def entry_from_dict(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The checked entry that :func:`entry_to_dict` described."""
+def entry_from_dict(data: Mapping[str, Any], name: str = "(from dict)") -> dict[str, Any]:
+    """The checked entry that :func:`entry_to_dict` described (``name`` is for errors)."""
     entry = dict(data)
     entry["schedule"] = schedule_from_dict(dict(data["schedule"]))
-    name = f"<from dict: {data.get('task')!r}>"
     return _check_entry(name, entry)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, NamedTuple
 
 from celeriac import _solar
@@ -76,7 +76,11 @@ class schedstate(NamedTuple):  # noqa: N801 - Celery's name
 
 
 class BaseSchedule:
-    """What every schedule shares: the clock (``nowfun``), the app and its time zone."""
+    """What every schedule shares: the clock (``nowfun``), the app and its time zone.
+
+    ``app`` is an App or a settings mapping (``app.conf``, frozen or not): its ``timezone`` and
+    ``enable_utc`` are read, and an App's injected ``clock`` when there is no ``nowfun``.
+    """
 
     kind: ClassVar[str] = ""
 
@@ -157,7 +161,8 @@ def _zone_name(tz: object) -> str:
 
 
 def _conf_value(app: Any, name: str, default: Any) -> Any:
-    conf = getattr(app, "conf", None)
+    """A setting of ``app``: an App (its ``conf``), or the settings mapping a runtime holds."""
+    conf = app if isinstance(app, Mapping) else getattr(app, "conf", None)
     return default if conf is None else conf[name]
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+import importlib
 import json
+import pathlib
 import sys
 
 import pytest
@@ -126,6 +129,13 @@ def test_crontab_uses_the_apps_timezone() -> None:
     got = c.next_run(dt.datetime(2026, 7, 1, tzinfo=UTC))
     assert got.astimezone(UTC) == dt.datetime(2026, 7, 1, 5, 30, tzinfo=UTC)
     assert str(got.tzinfo) == "Europe/Berlin"
+
+
+def test_a_settings_mapping_serves_as_the_app() -> None:
+    """A runtime holding only frozen settings can bind schedules to them."""
+    conf = App("t", timezone="America/New_York").conf.freeze()
+    got = crontab(minute=0, hour=9, app=conf).next_run(dt.datetime(2026, 7, 1, tzinfo=UTC))
+    assert got.astimezone(UTC) == dt.datetime(2026, 7, 1, 13, 0, tzinfo=UTC)
 
 
 def test_enable_utc_decides_how_naive_datetimes_are_read() -> None:
@@ -268,3 +278,24 @@ def test_solar_repr_equality_and_dict() -> None:
     assert s == solar("dusk_civil", 52.52, 13.4)
     assert s != solar("dusk_civil", 52.52, 13.5)
     assert schedule_from_dict(json.loads(json.dumps(s.to_dict()))) == s
+
+
+SCHEDULE_MODULES = ["schedules", "_cron", "_zones", "_solar", "_intervals", "_beat"]
+FORBIDDEN = {"socket", "threading", "asyncio", "subprocess", "zmq", "pykka", "multiprocessing"}
+
+
+@pytest.mark.parametrize("module", SCHEDULE_MODULES)
+def test_schedule_modules_stay_pure(module: str) -> None:
+    """The schedules core imports no sockets, threads, pykka or zmq (DESIGN.md section 6)."""
+    source = importlib.import_module(f"celeriac.{module}").__file__
+    assert source is not None
+    tree = ast.parse(pathlib.Path(source).read_text())
+    imported = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert {name.split(".")[0] for name in imported} & FORBIDDEN == set()
+    assert imported, "the parse found the module's imports"
