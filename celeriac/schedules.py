@@ -328,8 +328,9 @@ class solar(BaseSchedule):  # noqa: N801 - Celery's name
     def next_run(self, after: dt.datetime) -> dt.datetime:
         """The first event strictly after ``after``, in UTC.
 
-        Where the event does not happen for more than 400 days (polar regions), raises
-        :class:`ScheduleError`.
+        Days without the event (polar day or night) are skipped. Where none is found within
+        400 days, raises :class:`ScheduleError`: PyEphem finds no sunrise or twilight at all
+        within about half a degree of a pole (the sun's altitude hardly changes in a day).
         """
         found = _solar.next_event(self.event, self.lat, self.lon, self.maybe_make_aware(after))
         if found is None:

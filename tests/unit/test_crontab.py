@@ -281,6 +281,33 @@ def test_parser_expands_each_syntax_form(
     assert crontab_parser(max_, min_).parse(spec) == expected
 
 
+@st.composite
+def field_parts(draw: st.DrawFn) -> tuple[str, set[int]]:
+    """One comma-separated part of a minute field and the values it means, built together."""
+    low = draw(st.integers(0, 59))
+    high = draw(st.integers(low, 59))
+    step = draw(st.integers(1, 30))
+    return draw(
+        st.sampled_from(
+            [
+                (str(low), {low}),
+                (f"{low}-{high}", set(range(low, high + 1))),
+                (f"{low}-{high}/{step}", set(range(low, high + 1, step))),
+                (f"*/{step}", set(range(0, 60, step))),
+                ("*", set(range(60))),
+            ]
+        )
+    )
+
+
+@pytest.mark.property
+@given(parts=st.lists(field_parts(), min_size=1, max_size=4))
+def test_a_field_is_the_union_of_its_parts(parts: list[tuple[str, set[int]]]) -> None:
+    """'a,b-c,d-e/s,*/s': each part expands as cron says and a list is their union."""
+    spec = ",".join(text for text, _ in parts)
+    assert crontab_parser(60).parse(spec) == set().union(*(values for _, values in parts))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

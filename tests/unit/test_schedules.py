@@ -237,6 +237,12 @@ def test_solar_skips_the_polar_night() -> None:
     assert dt.datetime(2027, 2, 10, tzinfo=UTC) < got < dt.datetime(2027, 3, 1, tzinfo=UTC)
 
 
+def test_solar_at_the_pole_says_the_event_is_not_found() -> None:
+    """At 90° PyEphem finds no sunrise: a clear ScheduleError, not an endless search."""
+    with pytest.raises(ScheduleError, match="does not happen within 400 days"):
+        solar("sunrise", 90, 0).next_run(dt.datetime(2026, 12, 1, tzinfo=UTC))
+
+
 def test_solar_next_run_after_a_firing_is_the_next_days() -> None:
     """Given back its own firing time, solar returns the next day's event, not the same one."""
     s = solar("sunset", 52.52, 13.40)
