@@ -181,6 +181,11 @@ class CronSpec:
                 f"in {sorted(self.day_of_month)}"
             )
 
+    @property
+    def every_hour(self) -> bool:
+        """Runs in every hour of the day: such a job follows the clock through DST changes."""
+        return len(self.hour) == 24
+
     def day_matches(self, day: dt.date) -> bool:
         """Month, day of month and day of week all match (Celery's AND rule)."""
         return (

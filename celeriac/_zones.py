@@ -1,9 +1,13 @@
 """Time zones for schedules: names checked with a hint, wall-clock minutes mapped to instants.
 
-The DST policy of crontab lives here (:func:`wall_instant`): a wall-clock minute that happens
-twice (fall-back) maps to its *first* occurrence; one that does not exist (spring-forward) maps
-to the first instant after the gap. :func:`next_firing` builds on it so that each matching
-wall-clock minute fires exactly once, and minutes that fall in one gap fire once together.
+The DST policy of crontab lives here (cron's practice, see :mod:`celeriac.schedules`):
+
+- a job at set hours (:func:`wall_instant`): a wall-clock minute that happens twice
+  (fall-back) fires at its *first* occurrence; one that does not exist (spring-forward) fires
+  at the first instant after the gap, and the minutes of one gap fire there once together;
+- a job that runs every hour (:func:`_next_on_clock`) follows the clock as it is: it fires at
+  every instant whose wall-clock minute matches, so minutes the clock skips do not fire and the
+  repeated hour fires again, as cron does for its wildcard jobs.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ from typing import Final, Protocol
 
 from celeriac.exceptions import ImproperlyConfigured
 
-__all__ = ["check_timezone", "next_firing", "to_aware", "wall_instant", "zone"]
+__all__ = ["check_timezone", "instants", "next_firing", "to_aware", "wall_instant", "zone"]
 
 UTC: Final = dt.UTC
 _MINUTE: Final = dt.timedelta(minutes=1)
 _LONGEST_GAP_MINUTES: Final = 2 * 24 * 60  # Samoa skipped a whole day in 2011
+_MAX_SHIFT: Final = dt.timedelta(hours=3)
 
 
 class WallSearch(Protocol):
@@ -75,12 +80,62 @@ def wall_instant(wall: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
     raise ImproperlyConfigured(f"time zone {tz} has a gap longer than two days")  # pragma: no cover
 
 
-def next_firing(spec: WallSearch, after: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+def next_firing(
+    spec: WallSearch, after: dt.datetime, tz: dt.tzinfo, *, follows_clock: bool = False
+) -> dt.datetime:
     """The first firing of ``spec`` in zone ``tz`` strictly after the aware instant ``after``."""
-    wall = after.astimezone(tz).replace(tzinfo=None, second=0, microsecond=0, fold=0)
+    if follows_clock:
+        return _next_on_clock(spec, after, tz)
+    wall = _wall(after, tz)
     while True:
         wall = spec.next_wall(wall)
         instant = wall_instant(wall, tz)
         if instant > after:
             return instant.astimezone(tz)
         wall += _MINUTE  # an earlier wall minute's instant, or one that shares a DST gap
+
+
+def _wall(moment: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """The naive wall-clock minute ``moment`` falls in, in ``tz``."""
+    return moment.astimezone(tz).replace(tzinfo=None, second=0, microsecond=0, fold=0)
+
+
+def instants(wall: dt.datetime, tz: dt.tzinfo) -> list[dt.datetime]:
+    """Every UTC instant whose wall-clock minute in ``tz`` is ``wall``: none, one or two."""
+    found: list[dt.datetime] = []
+    for fold in (0, 1):
+        instant = wall.replace(tzinfo=tz, fold=fold).astimezone(UTC)
+        if instant.astimezone(tz).replace(tzinfo=None) == wall and instant not in found:
+            found.append(instant)
+    return found
+
+
+def _next_on_clock(spec: WallSearch, after: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """The first instant after ``after`` whose wall-clock minute matches, repeated or not."""
+    wall = spec.next_wall(_wall(after, tz))
+    while not (found := [i for i in instants(wall, tz) if i > after]):
+        wall = spec.next_wall(wall + _MINUTE)
+    best = min(found)
+    if (
+        best - after <= _MAX_SHIFT
+        and after.astimezone(tz).utcoffset() == best.astimezone(tz).utcoffset()
+    ):
+        return best.astimezone(tz)  # no DST change in between: wall-clock order is time order
+    return _search_around_fall_back(spec, after, tz)
+
+
+def _search_around_fall_back(spec: WallSearch, after: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """The exact search when a DST change may lie between ``after`` and the next firing.
+
+    Wall-clock order is not time order around a fall-back, so the search starts 3 hours of
+    wall clock before ``after`` and stops 3 hours past the best instant found (cron's bound:
+    DST moves clocks by less than 3 hours).
+    """
+    wall, best = _wall(after, tz) - _MAX_SHIFT, None
+    while best is None or wall <= _wall(best, tz) + _MAX_SHIFT:
+        wall = spec.next_wall(wall)
+        for instant in instants(wall, tz):
+            if instant > after and (best is None or instant < best):
+                best = instant
+        wall += _MINUTE
+    return best.astimezone(tz)

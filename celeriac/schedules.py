@@ -14,16 +14,18 @@ Celery), as wall-clock time in the schedule's zone when False. Returned datetime
 in the schedule's zone. Intervals (:class:`schedule`) and solar events are absolute: an
 interval of 3600 s is 3600 s across a DST change.
 
-**DST policy** (crontab; cron's own practice for fixed-time jobs). Each matching wall-clock
-minute fires exactly once:
+**DST policy** (crontab), cron's own practice:
 
-- *spring forward*: a minute the clock skips (02:30 in Berlin on the last Sunday of March)
-  fires once, at the first instant after the gap (03:00 CEST); several skipped minutes
-  (``*/15`` from 02:00 to 02:45) fire once together at that instant, and 03:00 itself, if it
-  matches, is the same firing;
-- *fall back*: a minute the clock shows twice (01:30 in New York on the first Sunday of
-  November) fires once, at its first occurrence (01:30 EDT); the repeated hour's second pass
-  fires nothing (an every-15-minutes job pauses for that hour).
+- *jobs at set hours* (the ``hour`` field leaves out some hour, e.g. a daily 02:30): each
+  matching wall-clock minute fires exactly once. On spring-forward, a minute the clock skips
+  (02:30 in Berlin on the last Sunday of March) fires once at the first instant after the gap
+  (03:00 CEST), and several skipped minutes (``hour=2, minute='*/15'``) fire once together
+  there. On fall-back, a minute the clock shows twice (02:30 in Berlin on the last Sunday of
+  October) fires once, at its first occurrence (02:30 CEST).
+- *jobs that run every hour* (``hour='*'``: ``minute='*/15'``, ``minute=30``): they follow the
+  clock as it is, like cron's wildcard jobs. A skipped minute does not fire (an hourly :30
+  job runs at 01:30 CET, then 03:30 CEST) and the repeated hour fires again (every 15 minutes
+  goes on every 15 real minutes); every firing is a distinct instant.
 
 **Serialisation.** ``to_dict()`` gives a plain dict (str, int, float, bool, lists) that json and
 msgpack carry; ``schedule_from_dict(d)`` (or ``cls.from_dict``) rebuilds an equal schedule.
@@ -282,7 +284,8 @@ class crontab(BaseSchedule):  # noqa: N801 - Celery's name
 
     def next_run(self, after: dt.datetime) -> dt.datetime:
         """The first firing strictly after ``after``, aware in the schedule's zone."""
-        return next_firing(self.spec, self.maybe_make_aware(after), self.tz)
+        aware = self.maybe_make_aware(after)
+        return next_firing(self.spec, aware, self.tz, follows_clock=self.spec.every_hour)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> crontab:

@@ -2,13 +2,15 @@
 
 The reference (:func:`reference_next`) is written to be obviously right rather than fast: it
 walks real instants one minute at a time and applies the DST policy of the module docstring
-literally (fire at an instant whose wall-clock minute matches and is that minute's first
-occurrence, or right after a gap in which some skipped wall-clock minute matches).
+literally: a job that runs every hour fires at each instant whose wall-clock minute matches;
+a job at set hours fires at an instant whose wall-clock minute matches and is that minute's
+first occurrence, or right after a gap in which some skipped wall-clock minute matches.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import zoneinfo
 from typing import Any
@@ -56,6 +58,8 @@ def fires_at(c: crontab, instant: dt.datetime, tz: dt.tzinfo) -> bool:
     """The DST policy at one minute-aligned instant."""
     local = instant.astimezone(tz)
     wall = local.replace(tzinfo=None)
+    if len(c.hour) == 24:  # a job that runs every hour follows the clock as it is
+        return matches(c, wall)
     if local.fold == 0 and matches(c, wall):
         return True
     before = (instant - MINUTE).astimezone(tz).replace(tzinfo=None)
@@ -151,7 +155,14 @@ def test_next_run_matches_the_minute_by_minute_reference(
 @pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York"])
 @pytest.mark.parametrize(
     "fields",
-    [{"minute": "*"}, {"minute": "*/15"}, {"minute": 30, "hour": 2}, {"minute": 30, "hour": 1}],
+    [
+        {"minute": "*"},
+        {"minute": "*/15"},
+        {"minute": 30},
+        {"minute": 30, "hour": 2},
+        {"minute": 30, "hour": 1},
+        {"minute": "*/10", "hour": "1-3"},
+    ],
 )
 @pytest.mark.parametrize("transition", TRANSITIONS)
 def test_every_firing_across_a_dst_day_matches_the_reference(
@@ -213,12 +224,36 @@ def test_fall_back_fires_a_repeated_time_once_at_its_first_occurrence() -> None:
 
 
 def test_minutes_skipped_by_one_gap_fire_once_together() -> None:
-    """*/15 in Berlin's spring gap: 01:45 CET, then one firing at 03:00 CEST, then 03:15."""
-    c = crontab(minute="*/15", tz="Europe/Berlin")
+    """02:00-02:45 every 15 min in Berlin's spring gap: one firing, at 03:00 CEST."""
+    c = crontab(minute="*/15", hour=2, tz="Europe/Berlin")
     got = _firings(
-        c, dt.datetime(2026, 3, 29, 0, 40, tzinfo=UTC), dt.datetime(2026, 3, 29, 1, 20, tzinfo=UTC)
+        c, dt.datetime(2026, 3, 28, 23, tzinfo=UTC), dt.datetime(2026, 3, 30, 0, 30, tzinfo=UTC)
     )
-    assert [f.astimezone(UTC).strftime("%H:%M") for f in got] == ["00:45", "01:00", "01:15"]
+    assert [f.astimezone(UTC) for f in got] == [
+        dt.datetime(2026, 3, 29, 1, 0, tzinfo=UTC),
+        *(dt.datetime(2026, 3, 30, 0, m, tzinfo=UTC) for m in (0, 15)),
+    ]
+
+
+def test_an_hourly_job_skips_the_missing_half_hour_like_cron() -> None:
+    """minute=30 every hour in Berlin's spring change: 01:30 CET, then 03:30 CEST (no 03:00)."""
+    c = crontab(minute=30, tz="Europe/Berlin")
+    got = _firings(
+        c, dt.datetime(2026, 3, 29, 0, 0, tzinfo=UTC), dt.datetime(2026, 3, 29, 2, 0, tzinfo=UTC)
+    )
+    assert [f.strftime("%H:%M%z") for f in got] == ["01:30+0100", "03:30+0200"]
+
+
+def test_every_15_minutes_keeps_going_through_the_repeated_hour() -> None:
+    """*/15 in New York's fall-back: every 15 real minutes, both passes of 01:xx fire."""
+    c = crontab(minute="*/15", tz="America/New_York")
+    start = dt.datetime(2026, 11, 1, 4, 50, tzinfo=UTC)  # 00:50 EDT
+    got = _firings(c, start, start + dt.timedelta(hours=3))
+    utc = [f.astimezone(UTC) for f in got]  # same-zone subtraction would compare wall clocks
+    assert [b - a for a, b in itertools.pairwise(utc)] == [dt.timedelta(minutes=15)] * 11
+    assert [f.strftime("%H:%M") for f in got[:9]] == [
+        "01:00", "01:15", "01:30", "01:45", "01:00", "01:15", "01:30", "01:45", "02:00",
+    ]  # fmt: skip
 
 
 def test_seed_example_fires_on_monday_at_seven_thirty() -> None:
