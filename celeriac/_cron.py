@@ -217,10 +217,3 @@ class CronSpec:
 
 def _longest(month: int) -> int:
     return 29 if month == 2 else calendar.monthrange(2001, month)[1]
-
-
-def spec_to_plain(spec: Any) -> str | int | list[int]:
-    """A crontab field as given, in a form json and msgpack carry (sets become sorted lists)."""
-    if isinstance(spec, str | int):
-        return spec
-    return sorted(spec)

@@ -47,7 +47,6 @@ from celeriac._cron import (
     ScheduleTypeError,
     crontab_parser,
     expand,
-    spec_to_plain,
 )
 from celeriac._intervals import humanize, interval, round_down
 from celeriac._zones import UTC, next_firing, to_aware, zone
@@ -230,6 +229,13 @@ class schedule(BaseSchedule):  # noqa: N801 - Celery's name
 
 
 _CRON_FIELDS = ("minute", "hour", "day_of_week", "day_of_month", "month_of_year")
+_CRON_RANGES = {
+    "minute": (60, 0),
+    "hour": (24, 0),
+    "day_of_week": (7, 0),
+    "day_of_month": (31, 1),
+    "month_of_year": (12, 1),
+}
 
 
 class crontab(BaseSchedule):  # noqa: N801 - Celery's name
@@ -255,16 +261,16 @@ class crontab(BaseSchedule):  # noqa: N801 - Celery's name
         tz: str | dt.tzinfo | None = None,
     ) -> None:
         given = (minute, hour, day_of_week, day_of_month, month_of_year)
-        self._orig = {
-            name: "*" if v is None else v for name, v in zip(_CRON_FIELDS, given, strict=True)
+        fields = {
+            name: expand("*" if v is None else v, *_CRON_RANGES[name])
+            for name, v in zip(_CRON_FIELDS, given, strict=True)
         }
-        self.spec = CronSpec(
-            minute=expand(self._orig["minute"], 60),
-            hour=expand(self._orig["hour"], 24),
-            day_of_week=expand(self._orig["day_of_week"], 7),
-            day_of_month=expand(self._orig["day_of_month"], 31, 1),
-            month_of_year=expand(self._orig["month_of_year"], 12, 1),
-        )
+        self.spec = CronSpec(**fields)
+        # As given for repr and to_dict: strings and ints kept, iterables as sorted lists.
+        self._orig = {
+            name: v if isinstance(v, str | int) else "*" if v is None else sorted(fields[name])
+            for name, v in zip(_CRON_FIELDS, given, strict=True)
+        }
         super().__init__(nowfun=nowfun, app=app, tz=tz)
 
     minute = property(lambda self: set(self.spec.minute), doc="The minutes that fire.")
@@ -293,7 +299,7 @@ class crontab(BaseSchedule):  # noqa: N801 - Celery's name
         return cls(**{name: data.get(name, "*") for name in _CRON_FIELDS}, tz=data.get("tz"))
 
     def _fields(self) -> dict[str, Any]:
-        return {name: spec_to_plain(self._orig[name]) for name in _CRON_FIELDS}
+        return dict(self._orig)
 
     def __repr__(self) -> str:
         o = self._orig

@@ -404,6 +404,14 @@ def test_ints_lists_and_sets_are_fields_too() -> None:
     )
 
 
+def test_a_generator_field_is_kept_as_a_sorted_list() -> None:
+    """A one-shot iterable is read once: repr and to_dict show its values, not an empty list."""
+    c = crontab(minute=(m for m in (30, 0)), hour=range(8, 10))
+    assert c.to_dict()["minute"] == [0, 30]
+    assert repr(c) == "<crontab: [0, 30] [8, 9] * * * (m/h/dM/MY/d)>"
+    assert crontab.from_dict(c.to_dict()) == c
+
+
 def test_from_string_reads_a_cron_line_in_cron_order() -> None:
     """'m h dom mon dow' as in crontab(5); a line with the wrong field count is refused."""
     assert crontab.from_string("*/5 9-17 1 jan mon-fri") == crontab(
