@@ -286,7 +286,7 @@ def test_solar_repr_equality_and_dict() -> None:
     assert schedule_from_dict(json.loads(json.dumps(s.to_dict()))) == s
 
 
-SCHEDULE_MODULES = ["schedules", "_cron", "_zones", "_solar", "_intervals", "_beat"]
+SCHEDULE_MODULES = ["schedules", "_cron", "_zones", "_solar", "_intervals", "_beat", "_beatplan"]
 FORBIDDEN = {"socket", "threading", "asyncio", "subprocess", "zmq", "pykka", "multiprocessing"}
 
 
