@@ -25,8 +25,12 @@ Failure
     A worker that says ``BYE``, misses three heartbeats, or can no longer be routed to (the
     server calls :meth:`HubState.peer_unreachable`) loses its deliveries: they go back to the
     front of their queues and are sent to another consumer. A peer that sends a malformed
-    frame is logged, counted and distrusted: everything it held is requeued and its later
-    messages are dropped. Nothing a peer sends can raise out of :meth:`handle`.
+    frame (anything :func:`~celeriac.transport.protocol.decode` refuses, or a declaration the
+    exchange table finds unsound) is logged, counted and distrusted: everything it held is
+    requeued and its later messages are dropped. Nothing a peer sends can raise out of
+    :meth:`handle`; handlers work on typed, checked messages, so an exception inside one is a
+    bug in the hub: it is logged as ``hub_internal_error`` with its traceback, counted, and
+    neither blamed on the peer nor allowed to stop the hub.
     A worker that said ``"on_lost": "fail"`` in its ``HELLO`` (``task_reject_on_worker_lost``
     is False) has what it held ended as FAILURE (``WorkerLostError``) instead of requeued,
     unless it said ``BYE`` (a cold shutdown hands tasks back).
@@ -46,6 +50,7 @@ Duplicates
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 from collections import OrderedDict, deque
@@ -60,7 +65,7 @@ from celeriac import states
 from celeriac._clock import Clock
 from celeriac.exceptions import FrameError, ProtocolError
 
-from .frames import TAG, decode, encode_header
+from . import protocol as p
 from .routing import DEAD_LETTER_QUEUE, DeclarationConflictError, ExchangeTable
 from .store import Store, StoredMessage, StoredResult
 
@@ -93,6 +98,16 @@ POISON_QUEUE: Final = "celeriac.dead_letter"
 DEAD_LETTERS_SHOWN: Final = 50
 
 
+#: Commands a peer the hub does not know may send (others get ``ERR hello``).
+_ANONYMOUS: Final = frozenset({p.Hello, p.Declare, p.Publish, p.Wait, p.Stat, p.Bye, p.Ping})
+#: Commands only the hub sends: a peer sending one is confused and distrusted.
+_HUB_ONLY: Final = (p.Welcome, p.Confirm, p.Nack, p.Deliver, p.Result, p.Reply, p.Error)
+
+
+class _PeerFault(Exception):
+    """A well-formed message the hub still cannot accept (an unsound declaration...)."""
+
+
 @dataclass(slots=True)
 class _Msg:
     id: str
@@ -101,8 +116,7 @@ class _Msg:
     eta: float | None
     expires: float | None
     seq: int
-    header: bytes
-    body: bytes
+    task: p.TaskMessage  # header as published (its raw bytes are forwarded), body
     holder: bytes | None = None
     queued: bool = False
     deliveries: int = 0
@@ -191,7 +205,6 @@ class HubState:
         self._recent_done: OrderedDict[str, None] = OrderedDict()
         self._distrusted: OrderedDict[bytes, None] = OrderedDict()
         self._seq = itertools.count(1)
-        self._meta_cache: dict[tuple[str, int], bytes] = {}
         self._confirms: dict[bytes, list[str]] = {}
         self._next_purge = 0.0
         self.counters: dict[str, int] = dict.fromkeys(
@@ -210,24 +223,26 @@ class HubState:
                 "peers_lost",
                 "dead_lettered",
                 "lost_failed",
+                "internal_errors",
             ),
             0,
         )
-        self._dispatch: dict[bytes, Callable[[_Peer | None, bytes, Any], None]] = {
-            b"HELLO": self._on_hello,
-            b"DECLARE": self._on_declare,
-            b"PUB": self._on_publish,
-            b"DONE": self._on_done,
-            b"CRED": self._on_credit,
-            b"START": self._on_start,
-            b"REJ": self._on_reject,
-            b"CONSUME": self._on_consume,
-            b"WAIT": self._on_wait,
-            b"STAT": self._on_stat,
-            b"FORGET": self._on_forget,
-            b"PING": self._on_ping,
-            b"PONG": self._on_pong,
-            b"BYE": self._on_bye,
+        self._dispatch: dict[type, Callable[[_Peer | None, bytes, Any], None]] = {
+            p.Hello: self._on_hello,
+            p.Declare: self._on_declare,
+            p.Publish: self._on_publish,
+            p.Done: self._on_done,
+            p.Credit: self._on_credit,
+            p.Start: self._on_start,
+            p.Reject: self._on_reject,
+            p.Consume: self._on_consume,
+            p.Wait: self._on_wait,
+            p.Stat: self._on_stat,
+            p.Forget: self._on_forget,
+            p.Ping: self._on_ping,
+            p.Pong: self._on_pong,
+            p.Bye: self._on_bye,
+            **dict.fromkeys(_HUB_ONLY, self._on_hub_only),
         }
 
     # -- start-up --------------------------------------------------------------------------------
@@ -240,18 +255,9 @@ class HubState:
         now = self.clock.time()
         count = 0
         for row in self.store.messages():
-            header = msgpack.unpackb(row.header, raw=False)
-            msg = _Msg(
-                row.id,
-                row.queue,
-                row.priority,
-                row.eta,
-                header.get("expires"),
-                row.seq,
-                row.header,
-                row.body,
-            )
-            msg.copy = header.get("id") != row.id
+            task = p.decode_task(row.header, row.body)
+            msg = _Msg(row.id, row.queue, row.priority, row.eta, task.expires, row.seq, task)
+            msg.copy = task.id != row.id
             self._messages[row.id] = msg
             self._enqueue(msg, now)
             count += 1
@@ -266,20 +272,28 @@ class HubState:
         if identity in self._distrusted:
             return
         try:
-            msg = decode(frames)
+            msg = p.decode(frames)
         except FrameError as exc:
             self._distrust(identity, str(exc))
             return
         peer = self._peers.get(identity)
         if peer is not None:
             peer.last_seen = self.clock.monotonic()
-        elif msg.command not in (b"HELLO", b"DECLARE", b"PUB", b"WAIT", b"STAT", b"BYE", b"PING"):
+        elif type(msg) not in _ANONYMOUS:
             # The peer knew an earlier hub (we restarted): ask it to introduce itself again.
-            self._send(identity, b"ERR", {"code": "hello", "hub": self.hub_id})
+            self._send(identity, p.Error("hello", hub=self.hub_id))
         try:
-            self._dispatch[msg.command](peer, identity, msg)
-        except (ProtocolError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            self._distrust(identity, f"{msg.command.decode()}: {type(exc).__name__}: {exc}")
+            self._dispatch[type(msg)](peer, identity, msg)
+        except _PeerFault as exc:
+            self._distrust(identity, f"{msg.COMMAND.decode()}: {exc}")
+        except Exception as exc:  # a bug in the hub's own handling: ours, not the peer's
+            self.counters["internal_errors"] += 1
+            _log.exception(
+                "hub_internal_error",
+                command=msg.COMMAND.decode(),
+                peer=identity[:64],
+                error=f"{type(exc).__name__}: {exc}",
+            )
 
     def tick(self) -> None:
         """Time-driven work: due delayed messages, silent peers, expired results."""
@@ -295,7 +309,7 @@ class HubState:
             self._reprobes = [t for t in self._reprobes if t > mono]
             self._ping_workers()
         limit = self.heartbeat * HEARTBEAT_MISSES
-        for peer in [p for p in self._peers.values() if mono - p.last_seen > limit]:
+        for peer in [q for q in self._peers.values() if mono - q.last_seen > limit]:
             self._drop_peer(peer, f"missed heartbeats for {mono - peer.last_seen:.1f}s")
         if now >= self._next_purge:
             self._next_purge = now + 60.0
@@ -329,48 +343,53 @@ class HubState:
     def _ping_workers(self) -> None:
         for peer in self._peers.values():
             if peer.role == "worker":
-                self._send(peer.identity, b"PING", {"hub": self.hub_id})
+                self._send(peer.identity, p.Ping(hub=self.hub_id))
 
     # -- commands ----------------------------------------------------------------------------------
 
-    def _on_hello(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
-        h = msg.header
-        role = h.get("role", "client")
-        if role not in ("client", "worker"):
-            raise ProtocolError(f"unknown role {role!r}")
+    def _on_hello(self, peer: _Peer | None, identity: bytes, msg: p.Hello) -> None:
         if peer is None:
-            peer = _Peer(identity, role, str(h.get("node", "?")), self.clock.monotonic())
+            peer = _Peer(identity, msg.role, msg.node, self.clock.monotonic())
             self._peers[identity] = peer
-        peer.role = role
-        peer.fail_on_lost = h.get("on_lost") == "fail"
-        declared = h.get("declare")
-        if declared is not None:
-            self._declare(identity, declared)
-        peer.credit = int(h.get("credit", 0))
-        for mid in h.get("inflight", ()):
+        peer.role = msg.role
+        peer.fail_on_lost = msg.on_lost == "fail"
+        if msg.declare is not None:
+            self._declare(identity, msg.declare)
+        peer.credit = msg.credit
+        for mid in msg.inflight:
             held = self._messages.get(mid)
             if held is not None and held.holder is None:
                 held.holder = identity
                 peer.inflight.add(mid)
-        self._set_queues(peer, [str(q) for q in h.get("queues", ())])
-        _log.info("peer_joined", node=peer.node, role=role, queues=peer.queues, credit=peer.credit)
-        if role == "worker":
-            self._event(b"worker-online", {"hostname": peer.node, "queues": peer.queues})
-        self._send(identity, b"WELCOME", {"hub": self.hub_id, "heartbeat": self.heartbeat})
+        self._set_queues(peer, list(msg.queues))
+        _log.info(
+            "peer_joined", node=peer.node, role=peer.role, queues=peer.queues, credit=peer.credit
+        )
+        if peer.role == "worker":
+            self._event(b"worker-online", p.WorkerEvent(peer.node, tuple(peer.queues)))
+        self._send(identity, p.Welcome(self.hub_id, self.heartbeat))
         self._pump_peer(peer)
 
-    def _on_declare(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
-        self._declare(identity, msg.header)
+    def _on_declare(self, peer: _Peer | None, identity: bytes, msg: p.Declare) -> None:
+        self._declare(identity, msg)
 
-    def _declare(self, identity: bytes, declared: dict[str, Any]) -> bool:
+    def _declare(self, identity: bytes, declared: p.Declare) -> bool:
         """Apply exchange/queue declarations; a conflict is refused with a reason (not a crash,
-        and not distrust: the peer is well-formed, its configuration disagrees with others')."""
+        and not distrust: the peer is well-formed, its configuration disagrees with others').
+        An unsound declaration (binding the default exchange...) is the peer's fault."""
+        exchanges: list[tuple[str, str]] = [(x.name, x.type) for x in declared.exchanges]
+        queues = [
+            (q.name, q.max_priority, [(b.exchange, b.routing_key) for b in q.bindings])
+            for q in declared.queues
+        ]
         try:
-            self.table.apply_declarations(declared.get("exchanges", []), declared.get("queues", []))
+            self.table.apply_parsed(exchanges, queues)
         except DeclarationConflictError as exc:
             _log.warning("declaration_refused", reason=str(exc))
-            self._send(identity, b"ERR", {"code": "declaration", "reason": str(exc)})
+            self._send(identity, p.Error("declaration", str(exc)[: p.MAX_TEXT]))
             return False
+        except ProtocolError as exc:
+            raise _PeerFault(str(exc)) from None
         for name, rq in list(self._ready.items()):
             wanted = self.table.max_priority(name)
             if wanted != rq.max_priority and not rq:
@@ -378,99 +397,108 @@ class HubState:
         self.store.set_meta(BINDINGS_META_KEY, msgpack.packb(self.table.snapshot()))
         return True
 
-    def _route(self, h: dict[str, Any]) -> list[str]:
-        if "exchange" in h:
-            queues = self.table.route(str(h["exchange"]), str(h.get("routing_key", "")))
+    def _route(self, task: p.TaskMessage) -> list[str]:
+        if task.exchange is not None:
+            queues = self.table.route(task.exchange, task.routing_key or "")
         else:  # no exchange: the default exchange, keyed by the queue name
-            queues = self.table.route("", str(h.get("queue", "")))
-        if not queues and h.get("unroutable") == "dead_letter":
+            queues = self.table.route("", task.queue)
+        if not queues and task.unroutable == "dead_letter":
             if DEAD_LETTER_QUEUE not in self.table.queues():
                 self.table.declare_queue(DEAD_LETTER_QUEUE)
             queues = [DEAD_LETTER_QUEUE]
         return queues
 
-    def _on_publish(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
-        h = msg.header
-        mid = h["id"]
-        if not isinstance(mid, str):
-            raise ProtocolError("publish id must be a string")
+    def _on_publish(self, peer: _Peer | None, identity: bytes, msg: p.Publish) -> None:
+        for task in msg.tasks:
+            self._publish(identity, task)
+
+    def _publish(self, identity: bytes, task: p.TaskMessage) -> None:
+        mid = task.id
         if self._is_duplicate(mid):
             self.counters["duplicates"] += 1
-            if h.get("reply"):
+            if task.reply:
                 self._waiters.setdefault(mid, set()).add(identity)
         else:
-            queues = self._route(h)
+            queues = self._route(task)
             if not queues:
                 self.counters["unroutable"] += 1
-                self._nack(identity, mid, self._unroutable_reason(h))
+                self._nack(identity, mid, self._unroutable_reason(task))
                 return
-            if h.get("reply"):
+            if task.reply:
                 # Before _accept: a message already expired is answered inside it (REVOKED).
                 self._waiters.setdefault(mid, set()).add(identity)
-            self._accept(mid, h, msg.raw_header, msg.body, queues)
+            self._accept(task, queues)
         self._confirms.setdefault(identity, []).append(mid)
 
-    def _on_done(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
-        h = msg.header
-        mid = h["id"]
-        state = h["state"]
-        tag = h.get("tag", mid)  # a fanout copy has its own delivery tag
+    def _on_done(self, peer: _Peer | None, identity: bytes, msg: p.Done) -> None:
+        credit = 0
+        for result in msg.results:
+            self._done(result)
+            credit += result.credit
+        if peer is not None:
+            peer.credit += credit
+            self._pump_peer(peer)
+
+    def _done(self, result: p.ResultMessage) -> None:
+        tag = result.delivery_tag  # a fanout copy has its own delivery tag
         held = self._messages.pop(tag, None)
         if held is not None:
             self.store.remove_message(tag)
             self._release(held)
             self.counters["acked"] += 1
-        self._remember_done(mid)
-        self.events.append([_TASK_EVENTS.get(state, b"task-done"), msg.raw_header])
-        if h.get("store", True):
-            self._store_result(StoredResult(mid, state, msg.raw_header, msg.body))
-        elif mid in self._waiters:
-            self._push_result(mid, msg.raw_header, msg.body)
+        self._remember_done(result.id)
+        self.events.append([_TASK_EVENTS.get(result.state, b"task-done"), p.result_header(result)])
+        if result.store:
+            self._store_result(result)
+        elif result.id in self._waiters:
+            self._push_result(result)
+
+    def _on_start(self, peer: _Peer | None, identity: bytes, msg: p.Start) -> None:
+        for ref in msg.started:
+            held = self._messages.get(ref.delivery_tag)
+            if held is not None:
+                held.started = True
+                self.events.append([b"task-started", p.started_event(ref)])
+
+    def _on_credit(self, peer: _Peer | None, identity: bytes, msg: p.Credit) -> None:
         if peer is not None:
-            peer.credit += int(h.get("credit", 0))
+            peer.credit += msg.credit
             self._pump_peer(peer)
 
-    def _on_start(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
-        held = self._messages.get(msg.header.get("tag", msg.header["id"]))
-        if held is not None:
-            held.started = True
-            self.events.append([b"task-started", msg.raw_header])
-
-    def _on_credit(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
+    def _on_reject(self, peer: _Peer | None, identity: bytes, msg: p.Reject) -> None:
+        for rejection in msg.rejections:
+            self._reject(rejection)
         if peer is not None:
-            peer.credit += int(msg.header["credit"])
+            peer.credit += sum(r.credit for r in msg.rejections)
             self._pump_peer(peer)
 
-    def _on_reject(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
-        h = msg.header
-        held = self._messages.get(h.get("tag", h["id"]))
+    def _reject(self, rejection: p.Rejection) -> None:
+        held = self._messages.get(rejection.delivery_tag)
         if held is None:
             return
-        if h.get("requeue", True):
+        if rejection.requeue:
             self._release(held)
             self._requeue(held)
         else:
-            reason = str(h.get("reason", "rejected by the worker"))
+            reason = rejection.reason or "rejected by the worker"
             self._finish_by_hub(held, states.REJECTED, "Reject", reason)
+
+    def _on_consume(self, peer: _Peer | None, identity: bytes, msg: p.Consume) -> None:
         if peer is not None:
-            peer.credit += int(h.get("credit", 0))
+            self._set_queues(peer, list(msg.queues))
             self._pump_peer(peer)
 
-    def _on_consume(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
-        if peer is not None:
-            self._set_queues(peer, [str(q) for q in msg.header["queues"]])
-            self._pump_peer(peer)
-
-    def _on_wait(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
-        for mid in msg.header["ids"]:
+    def _on_wait(self, peer: _Peer | None, identity: bytes, msg: p.Wait) -> None:
+        for mid in msg.ids:
             stored = self.store.get_result(mid)
             if stored is not None:
-                self.outbox.append([identity, TAG, b"RES", stored.header, stored.body])
+                result = p.decode_result(stored.header, stored.body)
+                self._send(identity, p.Result((result,)))
             else:
                 self._waiters.setdefault(mid, set()).add(identity)
 
-    def _on_stat(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
-        mid = msg.header["id"]
+    def _on_stat(self, peer: _Peer | None, identity: bytes, msg: p.Stat) -> None:
+        mid = msg.id
         stored = self.store.get_result(mid)
         if stored is not None:
             state = stored.state
@@ -480,38 +508,39 @@ class HubState:
                 state = states.PENDING
             else:
                 state = states.STARTED if held.started else states.RECEIVED
-        self._send(identity, b"REPLY", {"rid": msg.header.get("rid"), "id": mid, "state": state})
+        self._send(identity, p.Reply(mid, state, msg.rid))
 
-    def _on_forget(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
-        self.store.forget_result(msg.header["id"])
+    def _on_forget(self, peer: _Peer | None, identity: bytes, msg: p.Forget) -> None:
+        self.store.forget_result(msg.id)
 
-    def _on_ping(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
-        self._send(identity, b"PONG", {"hub": self.hub_id, "known": peer is not None})
+    def _on_ping(self, peer: _Peer | None, identity: bytes, msg: p.Ping) -> None:
+        self._send(identity, p.Pong(self.hub_id, known=peer is not None))
 
-    def _on_pong(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
+    def _on_pong(self, peer: _Peer | None, identity: bytes, msg: p.Pong) -> None:
         """A worker answered our probe: it is alive (last_seen was updated)."""
 
-    def _on_bye(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
+    def _on_bye(self, peer: _Peer | None, identity: bytes, msg: p.Bye) -> None:
         if peer is not None:
             self._drop_peer(peer, "said goodbye", log=False)
 
+    def _on_hub_only(self, peer: _Peer | None, identity: bytes, msg: Any) -> None:
+        """A command only the hub sends (WELCOME, TASK, RES...): the peer is confused."""
+        raise _PeerFault("a command only the hub sends")
+
     # -- messages ----------------------------------------------------------------------------------
 
-    def _accept(
-        self, mid: str, h: dict[str, Any], raw_header: bytes, body: bytes, queues: list[str]
-    ) -> None:
+    def _accept(self, task: p.TaskMessage, queues: list[str]) -> None:
         now = self.clock.time()
-        priority = int(h.get("priority") or 0)
-        eta = h.get("eta")
-        expires = h.get("expires")
+        priority = task.priority or 0
+        header = p.task_header(task)
         for i, queue in enumerate(queues):
             # A message routed to several queues (fanout) gets one stored copy per queue.
-            qid = mid if i == 0 else f"{mid}:{queue}"
-            msg = _Msg(qid, queue, priority, eta, expires, next(self._seq), raw_header, body)
+            qid = task.id if i == 0 else f"{task.id}:{queue}"
+            msg = _Msg(qid, queue, priority, task.eta, task.expires, next(self._seq), task)
             msg.copy = i > 0
             self._messages[qid] = msg
             self.store.add_message(
-                StoredMessage(qid, queue, priority, eta, msg.seq, raw_header, body)
+                StoredMessage(qid, queue, priority, task.eta, msg.seq, header, task.body)
             )
             self._enqueue(msg, now)
         self.counters["published"] += 1
@@ -612,19 +641,9 @@ class HubState:
             peer.inflight.add(mid)
             peer.credit -= 1
             self.counters["delivered"] += 1
-            self.outbox.append([peer.identity, TAG, b"TASK", msg.header, msg.body, self._meta(msg)])
+            delivery = p.Delivery(msg.task, msg.queue, msg.deliveries, msg.id if msg.copy else None)
+            self._send(peer.identity, p.Deliver((delivery,)))
             return True
-
-    def _meta(self, msg: _Msg) -> bytes:
-        if msg.copy:
-            return encode_header({"queue": msg.queue, "deliveries": msg.deliveries, "tag": msg.id})
-        key = (msg.queue, msg.deliveries)
-        meta = self._meta_cache.get(key)
-        if meta is None:
-            meta = encode_header({"queue": msg.queue, "deliveries": msg.deliveries})
-            if len(self._meta_cache) < 10_000:
-                self._meta_cache[key] = meta
-        return meta
 
     def _set_queues(self, peer: _Peer, queues: list[str]) -> None:
         for q in peer.queues:
@@ -639,16 +658,26 @@ class HubState:
 
     # -- results -----------------------------------------------------------------------------------
 
-    def _store_result(self, result: StoredResult) -> None:
+    def _store_result(self, result: p.ResultMessage) -> None:
         expires = None if self.result_expires is None else self.clock.time() + self.result_expires
-        self.store.put_result(result, expires)
+        stored = StoredResult(result.id, result.state, p.result_header(result), result.body)
+        self.store.put_result(stored, expires)
         self.counters["results_stored"] += 1
-        self._push_result(result.id, result.header, result.body)
+        self._push_result(result)
 
-    def _push_result(self, mid: str, header: bytes, body: bytes) -> None:
-        for waiter in self._waiters.pop(mid, ()):
-            self.outbox.append([waiter, TAG, b"RES", header, body])
-            self.counters["results_pushed"] += 1
+    def _push_result(self, result: p.ResultMessage) -> None:
+        waiters = self._waiters.pop(result.id, ())
+        if waiters:
+            frames = p.encode(p.Result((result,)))
+            for waiter in waiters:
+                self.outbox.append([waiter, *frames])
+                self.counters["results_pushed"] += 1
+
+    def _hub_result(self, mid: str, state: str, exc_type: str, reason: str) -> p.ResultMessage:
+        """A result the hub makes (expired, rejected, lost): a msgpack FailureInfo body."""
+        info = p.FailureInfo(exc_type, "celeriac.exceptions", (reason,))
+        body = msgpack.packb(p.failure_map(info))
+        return p.ResultMessage(mid, state, body, HUB_CONTENT_TYPE, hub=True)
 
     def _finish_by_hub(self, msg: _Msg, state: str, exc_type: str, reason: str) -> None:
         """End a message without a worker (expired, rejected): remove it, store why."""
@@ -658,19 +687,16 @@ class HubState:
         self._remember_done(msg.id)
         if state == states.REJECTED:
             self.counters["rejected"] += 1
-        header = encode_header({"id": msg.id, "state": state, "ct": HUB_CONTENT_TYPE, "hub": True})
-        body = msgpack.packb(
-            {"exc_type": exc_type, "exc_module": "celeriac.exceptions", "exc_message": [reason]}
-        )
-        self.events.append([_TASK_EVENTS.get(state, b"task-done"), header])
-        self._store_result(StoredResult(msg.id, state, header, body))
+        result = self._hub_result(msg.id, state, exc_type, reason)
+        self.events.append([_TASK_EVENTS.get(state, b"task-done"), p.result_header(result)])
+        self._store_result(result)
 
     # -- peers -------------------------------------------------------------------------------------
 
     def _drop_peer(self, peer: _Peer, reason: str, *, log: bool = True) -> None:
         self._peers.pop(peer.identity, None)
         if peer.role == "worker":
-            self._event(b"worker-offline", {"hostname": peer.node, "reason": reason})
+            self._event(b"worker-offline", p.WorkerEvent(peer.node, reason=reason[: p.MAX_TEXT]))
         self._set_queues(peer, [])
         held = [self._messages[m] for m in peer.inflight if m in self._messages]
         # Pushed to the front one by one: newest first, so the oldest ends up at the head.
@@ -712,32 +738,23 @@ class HubState:
             f"delivered {msg.deliveries} times; {each} its worker was lost (last: {node}); "
             f"kept in the {POISON_QUEUE!r} queue"
         )
-        header = msgpack.unpackb(msg.header, raw=False)
-        header["dead_letter"] = {"reason": reason, "queue": msg.queue, "at": self.clock.time()}
+        letter = p.DeadLetter(reason, msg.queue, self.clock.time())
+        msg.task = dataclasses.replace(msg.task, dead_letter=letter)
         self.store.remove_message(msg.id)
-        msg.queue, msg.header, msg.eta = POISON_QUEUE, encode_header(header), None
+        msg.queue, msg.eta = POISON_QUEUE, None
+        header = p.task_header(msg.task)
         self.store.add_message(
-            StoredMessage(msg.id, POISON_QUEUE, msg.priority, None, msg.seq, msg.header, msg.body)
+            StoredMessage(msg.id, POISON_QUEUE, msg.priority, None, msg.seq, header, msg.task.body)
         )
         if POISON_QUEUE not in self.table.queues():
             self.table.declare_queue(POISON_QUEUE)
         self.counters["dead_lettered"] += 1
         self._dead_letters.append(
-            {"id": msg.id, "task": header.get("task"), "reason": reason, "at": self.clock.time()}
+            {"id": msg.id, "task": msg.task.task, "reason": reason, "at": self.clock.time()}
         )
-        _log.error("message_dead_lettered", id=msg.id, task=header.get("task"), reason=reason)
+        _log.error("message_dead_lettered", id=msg.id, task=msg.task.task, reason=reason)
         self._remember_done(msg.id)
-        result = encode_header(
-            {"id": msg.id, "state": states.FAILURE, "ct": HUB_CONTENT_TYPE, "hub": True}
-        )
-        body = msgpack.packb(
-            {
-                "exc_type": "WorkerLostError",
-                "exc_module": "celeriac.exceptions",
-                "exc_message": [reason],
-            }
-        )
-        self._store_result(StoredResult(msg.id, states.FAILURE, result, body))
+        self._store_result(self._hub_result(msg.id, states.FAILURE, "WorkerLostError", reason))
         self._make_ready(msg)  # delivered only to a consumer of the dead-letter queue
 
     def _distrust(self, identity: bytes, reason: str) -> None:
@@ -749,30 +766,33 @@ class HubState:
         peer = self._peers.get(identity)
         if peer is not None:
             self._drop_peer(peer, f"sent a malformed message: {reason[:200]}")
-        self._send(identity, b"ERR", {"code": "distrusted", "reason": reason[:300]})
+        self._send(identity, p.Error("distrusted", reason[:300]))
 
     # -- output ------------------------------------------------------------------------------------
 
-    def _event(self, topic: bytes, header: dict[str, Any]) -> None:
-        self.events.append([topic, encode_header(header)])
+    def _event(self, topic: bytes, event: p.WorkerEvent) -> None:
+        self.events.append([topic, p.encode_event(event)])
 
-    def _send(self, identity: bytes, command: bytes, header: dict[str, Any]) -> None:
-        self.outbox.append([identity, TAG, command, encode_header(header), b""])
+    def _send(self, identity: bytes, message: p.Message) -> None:
+        frames = p.encode(message)
+        frames.insert(0, identity)
+        self.outbox.append(frames)
 
     def _nack(self, identity: bytes, mid: str, reason: str) -> None:
         _log.warning("publish_refused", id=mid, reason=reason)
-        self._send(identity, b"NACK", {"id": mid, "reason": reason})
+        self._send(identity, p.Nack((p.Refusal(mid, reason[: p.MAX_TEXT]),)))
 
     def _flush_confirms(self) -> None:
         """One ``CONF`` per publisher per loop turn, listing every id made durable."""
         for identity, ids in self._confirms.items():
-            self._send(identity, b"CONF", {"ids": ids})
+            self._send(identity, p.Confirm(tuple(ids)))
         self._confirms.clear()
 
-    def _unroutable_reason(self, h: dict[str, Any]) -> str:
+    def _unroutable_reason(self, task: p.TaskMessage) -> str:
+        key = task.routing_key if task.routing_key is not None else task.queue
         return (
-            f"unroutable: no queue is bound to exchange {h.get('exchange', '')!r} with routing "
-            f"key {h.get('routing_key', h.get('queue', ''))!r} (declare the queue in task_queues "
+            f"unroutable: no queue is bound to exchange {task.exchange or ''!r} with routing "
+            f"key {key!r} (declare the queue in task_queues "
             "or let task_create_missing_queues create it; task_unroutable='dead_letter' keeps "
             f"such messages in {DEAD_LETTER_QUEUE!r})"
         )
