@@ -18,11 +18,12 @@ from typing import Any, Final
 import msgpack
 
 from celeriac import _protocol as p
-from celeriac.exceptions import FrameError
+from celeriac.exceptions import FrameError, ImproperlyConfigured
 
 __all__ = [
     "COMMANDS",
     "MAX_HEADER_BYTES",
+    "declaration",
     "decode",
     "decode_result",
     "decode_task",
@@ -33,6 +34,8 @@ __all__ = [
     "result_header",
     "split_identity",
     "started_event",
+    "task_fields",
+    "task_from_fields",
     "task_header",
 ]
 
@@ -547,6 +550,30 @@ def encode(message: p.Message) -> list[bytes]:
     if len(frames) == 2:
         raise ValueError(f"a {command.decode()} message needs at least one item")
     return frames
+
+
+def task_fields(task: p.TaskMessage) -> dict[str, Any]:
+    """A task's header as a map (what ``before_task_publish`` receivers see as ``headers``)."""
+    return _TASK.dump(task)
+
+
+def task_from_fields(fields: Any, body: bytes) -> p.TaskMessage:
+    """A task from a header map (as edited by a signal receiver); ImproperlyConfigured if the
+    map is not a valid task header: the error is on this side."""
+    try:
+        task: p.TaskMessage = _TASK.load(fields, body=body)
+    except _Bad as exc:
+        raise ImproperlyConfigured(f"invalid task header: {exc}") from None
+    return task
+
+
+def declaration(exchanges: Any, queues: Any) -> p.Declare:
+    """Declarations from their map form (:meth:`celeriac.Queue.as_declaration`)."""
+    try:
+        declare: p.Declare = _DECLARE.load({"exchanges": exchanges, "queues": queues})
+    except _Bad as exc:
+        raise ImproperlyConfigured(f"invalid declaration: {exc}") from None
+    return declare
 
 
 def encode_event(event: p.WorkerEvent) -> bytes:

@@ -39,6 +39,7 @@ from celeriac._protocol import __all__ as _types
 from celeriac._wire import (
     COMMANDS,
     MAX_HEADER_BYTES,
+    declaration,
     decode,
     decode_result,
     decode_task,
@@ -49,6 +50,8 @@ from celeriac._wire import (
     result_header,
     split_identity,
     started_event,
+    task_fields,
+    task_from_fields,
     task_header,
 )
 
@@ -59,6 +62,7 @@ __all__ = [  # noqa: PLE0604 - the types' names come from the core module
     "decode",
     "decode_result",
     "decode_task",
+    "declaration",
     "encode",
     "encode_event",
     "failure_from_map",
@@ -66,5 +70,7 @@ __all__ = [  # noqa: PLE0604 - the types' names come from the core module
     "result_header",
     "split_identity",
     "started_event",
+    "task_fields",
+    "task_from_fields",
     "task_header",
 ]
