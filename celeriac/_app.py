@@ -12,7 +12,7 @@ from ._clock import SYSTEM_CLOCK, Clock
 from ._conf import Settings
 from ._messages import build_task_header, new_task_id
 from ._serialization import dumps
-from ._task import FunctionTask, Task, current_request, resolve_time_limits
+from ._task import FunctionTask, Task, current_request, time_limits
 from .exceptions import AlreadyRegistered, ImproperlyConfigured, NotRegistered
 from .result import AsyncResult
 from .routing import declare_queues, queue_for, resolve_route
@@ -318,7 +318,7 @@ def _time_limits(
 ) -> tuple[float | None, float | None] | None:
     """The header's ``timelimit`` [soft, hard]: the effective limits, so any worker (and the
     prefork parent, which kills at the hard limit) reads them from the message; None if none."""
-    limits = resolve_time_limits(task, soft, hard, conf.task_soft_time_limit, conf.task_time_limit)
+    limits = time_limits(task, (soft, hard), conf)
     return limits if limits != (None, None) else None
 
 

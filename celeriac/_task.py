@@ -12,7 +12,7 @@ import contextvars
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, Protocol, TypeVar
 
 import structlog
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ._app import App
     from .result import AsyncResult
 
-__all__ = ["FunctionTask", "Request", "Task", "current_request"]
+__all__ = ["FunctionTask", "Request", "Task", "current_request", "time_limits"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -77,6 +77,32 @@ def resolve_time_limits(
         soft or getattr(task, "soft_time_limit", None) or default_soft or None,
         hard or getattr(task, "time_limit", None) or default_hard or None,
     )
+
+
+class _LimitSettings(Protocol):
+    """The two settings that give a call its default time limits."""
+
+    @property
+    def task_soft_time_limit(self) -> float | None: ...
+
+    @property
+    def task_time_limit(self) -> float | None: ...
+
+
+def time_limits(
+    task: Task[Any, Any] | None,
+    timelimit: Sequence[float | None] | None,
+    conf: _LimitSettings,
+) -> tuple[float | None, float | None]:
+    """The effective ``(soft, hard)`` limits of one call: the one place they are resolved.
+
+    ``timelimit`` is the call's ``[soft, hard]`` (``apply_async(soft_time_limit=,
+    time_limit=)`` on the client; the message header ``timelimit`` on a worker and in the
+    prefork parent); each limit not set there comes from the task's option, else from the
+    ``task_soft_time_limit``/``task_time_limit`` settings of ``conf``.
+    """
+    soft, hard = timelimit if timelimit else (None, None)
+    return resolve_time_limits(task, soft, hard, conf.task_soft_time_limit, conf.task_time_limit)
 
 
 def _to_epoch(value: dt.datetime | float | None) -> float | None:

@@ -36,8 +36,9 @@ import zmq
 from celeriac import signals
 from celeriac._app import App
 from celeriac._conf import Settings
-from celeriac._execution import TaskExecutor
 from celeriac._serialization import normalize_accept
+from celeriac.actors.execution import TaskExecutor
+from celeriac.actors.outcome import TaskOutcome
 from celeriac.actors.pool import Pool, PoolFactory, PoolWiring, ThreadPool
 from celeriac.actors.task_actor import Delivery
 from celeriac.exceptions import ImproperlyConfigured
@@ -47,6 +48,7 @@ from celeriac.transport.hubserver import HubServer
 
 from .asyncpool import AsyncPool
 from .link import dealer, default_node_name, new_identity
+from .outcomes import done_message
 
 __all__ = ["WorkerNode", "start_embedded_hub"]
 
@@ -280,8 +282,8 @@ class WorkerNode:
 
     # -- slot side (runs in slot threads) --------------------------------------------------------
 
-    def _reply(self, index: int, done: dict[str, Any], body: bytes) -> None:
-        done["credit"] = 1 if self.accepting else 0
+    def _reply(self, index: int, outcome: TaskOutcome) -> None:
+        done, body = done_message(outcome, credit=1 if self.accepting else 0)
         self._push().send_multipart(
             [index.to_bytes(2, "big"), TAG, b"DONE", encode_header(done), body]
         )
