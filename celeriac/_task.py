@@ -119,7 +119,9 @@ class Task(Generic[P, R_co]):
 
     Class attributes are the task's options (Celery's names): ``name``, ``ignore_result``,
     ``queue``, ``serializer``, ``max_retries``, ``acks_late``, ``time_limit`` and
-    ``soft_time_limit`` (seconds; see :func:`resolve_time_limits`). ``on_start`` runs once per
+    ``soft_time_limit`` (seconds; see :func:`resolve_time_limits`), ``rate_limit`` (Celery's
+    ``"10/s"``, per worker node) and ``max_concurrency`` (celeriac: at most that many run at
+    once on one worker node); see :mod:`celeriac._limits`. ``on_start`` runs once per
     execution slot in a worker, before its first message, so state set there lives across
     messages.
     """
@@ -138,6 +140,8 @@ class Task(Generic[P, R_co]):
     typing: ClassVar[bool] = True
     time_limit: ClassVar[float | None] = None
     soft_time_limit: ClassVar[float | None] = None
+    rate_limit: ClassVar[str | float | None] = None
+    max_concurrency: ClassVar[int | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
