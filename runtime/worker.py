@@ -614,7 +614,7 @@ class _Connection:
         if delivery is None:
             return  # handed back meanwhile (shutdown)
         self.debt += 1  # it counts against the prefetch again: the next ack returns no credit
-        if self.free:
+        if self.free and self.node.accepting:
             self._dispatch(self.free.pop(), delivery)
         else:
             self.ready.append(delivery)

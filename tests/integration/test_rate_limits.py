@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import textwrap
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from celeriac import App
+from celeriac.testing import start_worker
 
 from .conftest import RESULT_TIMEOUT, Spawner, count_events, wait_until
 
@@ -149,3 +152,37 @@ def test_warm_shutdown_gives_deliveries_waiting_for_their_rate_back(
     assert set(pids) == {first.pid, second.pid}
     runs = Counter((tmp_path / "runs.log").read_text().split())
     assert runs == Counter({r.id: 1 for r in results})  # each ran exactly once
+
+
+@pytest.mark.parametrize("pool", ["asyncio", "solo"])
+def test_limits_hold_on_the_asyncio_and_solo_pools(pool: str, tmp_path: Path) -> None:
+    """The asyncio pool honours a cap (others still run); solo a rate limit (in-process)."""
+    app = App("aio_limits", environ={})
+
+    @app.task(name="al.single", max_concurrency=1)
+    async def single() -> list[float]:
+        start = time.time()
+        await asyncio.sleep(0.2)
+        return [start, time.time()]
+
+    @app.task(name="al.other")
+    async def other() -> list[float]:
+        start = time.time()
+        await asyncio.sleep(0.2)
+        return [start, time.time()]
+
+    @app.task(name="al.rated", rate_limit="10/s")
+    def rated() -> float:
+        return time.time()
+
+    with start_worker(app, pool=pool, concurrency=3, data_dir=tmp_path):
+        if pool == "asyncio":
+            singles = [single.delay() for _ in range(3)]
+            others = [other.delay() for _ in range(4)]
+            single_runs = [tuple(r.get(timeout=RESULT_TIMEOUT)) for r in singles]
+            other_runs = [tuple(r.get(timeout=RESULT_TIMEOUT)) for r in others]
+            assert most_at_once(single_runs) == 1
+            assert most_at_once(other_runs) >= 2
+        starts = [r.get(timeout=RESULT_TIMEOUT) for r in [rated.delay() for _ in range(12)]]
+        assert most_in_a_window(starts, 1.0) <= 10 + BURST
+        assert max(starts) - min(starts) >= 0.9  # 11 intervals of 0.1 s, minus jitter
