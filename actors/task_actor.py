@@ -13,14 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from celeriac._execution import TaskExecutor
-
+from .execution import TaskExecutor
+from .outcome import TaskOutcome
 from .supervisor import Supervised, SupervisorLink
 
 __all__ = ["Delivery", "Reply", "TaskSlot"]
 
-#: reply(slot_index, done_header, body): hand an outcome back to the connection.
-Reply = Callable[[int, dict[str, Any], bytes], None]
+#: reply(slot_index, outcome): hand an outcome back to the connection.
+Reply = Callable[[int, TaskOutcome], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +56,8 @@ class TaskSlot(Supervised):
     def on_receive(self, message: Any) -> Any:
         """Run a :class:`Delivery` and reply with its outcome."""
         if isinstance(message, Delivery):
-            done, body = self.executor.execute(message.header, message.body, message.meta)
-            self.reply(self.index, done, body)
+            outcome = self.executor.execute(message.header, message.body, message.meta)
+            self.reply(self.index, outcome)
         return None
 
     def on_stop(self) -> None:

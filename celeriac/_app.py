@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar,
 
 from . import signals
 from ._clock import SYSTEM_CLOCK, Clock
-from ._compose import OPTION_NAMES, compose, time_limits
+from ._compose import OPTION_NAMES, compose, message_time_limits
 from ._conf import Settings
+from ._limits import check_max_concurrency, check_rate
 from ._protocol import TaskMessage
 from ._task import FunctionTask, SendOptions, Task, current_request
 from ._wire import task_fields, task_from_fields
@@ -40,6 +41,8 @@ _TASK_OPTIONS = frozenset(
         "typing",
         "time_limit",
         "soft_time_limit",
+        "rate_limit",
+        "max_concurrency",
     }
 )
 _apps: list[App] = []
@@ -145,13 +148,17 @@ class App:
         Options: ``name``, ``bind`` (pass the task as ``self``: ``self.request``,
         ``self.log``), ``ignore_result``, ``queue``, ``serializer``, ``max_retries``,
         ``priority``, ``time_limit`` and ``soft_time_limit`` (seconds: the hard and soft time
-        limits; a call's ``apply_async(time_limit=...)`` wins, then these, then the settings).
+        limits; a call's ``apply_async(time_limit=...)`` wins, then these, then the settings),
+        ``rate_limit`` (``"10/s"``, ``"100/m"``, ``"1000/h"``, per worker node) and
+        ``max_concurrency`` (at most that many at once per worker node, a celeriac extension).
         """
         unknown = set(options) - _TASK_OPTIONS
         if unknown:
             raise ImproperlyConfigured(
                 f"unknown task option(s) {sorted(unknown)}; known: {sorted(_TASK_OPTIONS)}"
             )
+        check_rate(options.get("rate_limit"))
+        check_max_concurrency(options.get("max_concurrency"))
 
         def decorate(func: Callable[..., Any]) -> Task[Any, Any]:
             task_name = name or self.gen_task_name(func.__qualname__, func.__module__)
@@ -244,7 +251,7 @@ Celery = App
 
 
 #: The tests' name for the time limits a message carries.
-_time_limits = time_limits
+_time_limits = message_time_limits
 
 
 def _check_options(options: Mapping[str, Any]) -> None:

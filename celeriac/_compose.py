@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 from ._messages import ORIGIN, new_task_id
 from ._protocol import TaskMessage
 from ._serialization import dumps
-from ._task import SendOptions, resolve_time_limits, to_epoch
+from ._task import SendOptions, time_limits, to_epoch
 from .routing import resolve_route
 
 if TYPE_CHECKING:
     from ._task import Request, Task
 
-__all__ = ["OPTION_NAMES", "compose", "time_limits"]
+__all__ = ["OPTION_NAMES", "compose", "message_time_limits"]
 
 _ROUTING_OPTIONS = ("queue", "exchange", "routing_key", "priority")
 #: The names :class:`~celeriac._task.SendOptions` declares (anything else is a TypeError).
@@ -78,7 +78,7 @@ def compose(
         eta=_eta(options, now),
         expires=_expires(options.get("expires"), now),
         priority=route.priority,
-        timelimit=time_limits(
+        timelimit=message_time_limits(
             conf, task, options.get("soft_time_limit"), options.get("time_limit")
         ),
         headers=dict(h) if (h := options.get("headers")) else None,
@@ -95,12 +95,12 @@ def _expires(expires: dt.datetime | float | None, now: float) -> float | None:
     return now + expires if isinstance(expires, int | float) else to_epoch(expires)
 
 
-def time_limits(
+def message_time_limits(
     conf: Any, task: Task[Any, Any] | None, soft: float | None, hard: float | None
 ) -> tuple[float | None, float | None] | None:
     """The message's ``(soft, hard)`` limits: the effective ones, so any worker (and the prefork
     parent, which kills at the hard limit) reads them from the message; None if none."""
-    limits = resolve_time_limits(task, soft, hard, conf.task_soft_time_limit, conf.task_time_limit)
+    limits = time_limits(task, (soft, hard), conf)
     return limits if limits != (None, None) else None
 
 

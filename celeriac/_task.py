@@ -12,7 +12,17 @@ import contextvars
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypedDict, TypeVar, Unpack
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Generic,
+    ParamSpec,
+    Protocol,
+    TypedDict,
+    TypeVar,
+    Unpack,
+)
 
 import structlog
 
@@ -20,7 +30,7 @@ if TYPE_CHECKING:
     from ._app import App
     from .result import AsyncResult
 
-__all__ = ["FunctionTask", "Request", "SendOptions", "Task", "current_request"]
+__all__ = ["FunctionTask", "Request", "SendOptions", "Task", "current_request", "time_limits"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -79,6 +89,32 @@ def resolve_time_limits(
     )
 
 
+class _LimitSettings(Protocol):
+    """The two settings that give a call its default time limits."""
+
+    @property
+    def task_soft_time_limit(self) -> float | None: ...
+
+    @property
+    def task_time_limit(self) -> float | None: ...
+
+
+def time_limits(
+    task: Task[Any, Any] | None,
+    timelimit: Sequence[float | None] | None,
+    conf: _LimitSettings,
+) -> tuple[float | None, float | None]:
+    """The effective ``(soft, hard)`` limits of one call: the one place they are resolved.
+
+    ``timelimit`` is the call's ``[soft, hard]`` (``apply_async(soft_time_limit=,
+    time_limit=)`` on the client; the message header ``timelimit`` on a worker and in the
+    prefork parent); each limit not set there comes from the task's option, else from the
+    ``task_soft_time_limit``/``task_time_limit`` settings of ``conf``.
+    """
+    soft, hard = timelimit if timelimit else (None, None)
+    return resolve_time_limits(task, soft, hard, conf.task_soft_time_limit, conf.task_time_limit)
+
+
 class SendOptions(TypedDict, total=False):
     """The options of ``apply_async`` and ``send_task``: one type, Celery's names and meanings.
 
@@ -122,7 +158,9 @@ class Task(Generic[P, R_co]):
 
     Class attributes are the task's options (Celery's names): ``name``, ``ignore_result``,
     ``queue``, ``serializer``, ``max_retries``, ``acks_late``, ``time_limit`` and
-    ``soft_time_limit`` (seconds; see :func:`resolve_time_limits`). ``on_start`` runs once per
+    ``soft_time_limit`` (seconds; see :func:`resolve_time_limits`), ``rate_limit`` (Celery's
+    ``"10/s"``, per worker node) and ``max_concurrency`` (celeriac: at most that many run at
+    once on one worker node); see :mod:`celeriac._limits`. ``on_start`` runs once per
     execution slot in a worker, before its first message, so state set there lives across
     messages.
     """
@@ -141,6 +179,8 @@ class Task(Generic[P, R_co]):
     typing: ClassVar[bool] = True
     time_limit: ClassVar[float | None] = None
     soft_time_limit: ClassVar[float | None] = None
+    rate_limit: ClassVar[str | float | None] = None
+    max_concurrency: ClassVar[int | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

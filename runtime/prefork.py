@@ -86,7 +86,7 @@ import zmq
 from celeriac import signals, states
 from celeriac._app import App
 from celeriac._messages import exception_info
-from celeriac._task import resolve_time_limits
+from celeriac._task import time_limits
 from celeriac.actors.supervisor import backoff_delay
 from celeriac.actors.task_actor import Delivery
 from celeriac.exceptions import ImproperlyConfigured, TimeLimitExceeded
@@ -136,12 +136,8 @@ class ChildOptions:
 
 def hard_time_limit(app: App, header: dict[str, Any]) -> float | None:
     """The hard limit of one delivery: the message's, else the task's, else the setting."""
-    limits: list[Any] = header.get("timelimit") or [None, None]
     task = app.tasks.get(str(header.get("task")))
-    conf = app.conf
-    _, hard = resolve_time_limits(
-        task, limits[0], limits[1], conf.task_soft_time_limit, conf.task_time_limit
-    )
+    _, hard = time_limits(task, header.get("timelimit"), app.conf)
     return float(hard) if hard else None
 
 

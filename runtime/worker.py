@@ -36,10 +36,12 @@ import zmq
 from celeriac import signals
 from celeriac._app import App
 from celeriac._conf import Settings
-from celeriac._execution import TaskExecutor
 from celeriac._serialization import normalize_accept
+from celeriac.actors.execution import TaskExecutor
+from celeriac.actors.outcome import TaskOutcome
 from celeriac.actors.pool import Pool, PoolFactory, PoolWiring, ThreadPool
 from celeriac.actors.task_actor import Delivery
+from celeriac.actors.tasktype import TaskTypes
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.routing import Broadcast, declare_queues, worker_queues
 from celeriac.transport.frames import TAG, decode, encode_header
@@ -47,6 +49,7 @@ from celeriac.transport.hubserver import HubServer
 
 from .asyncpool import AsyncPool
 from .link import dealer, default_node_name, new_identity
+from .outcomes import done_message
 
 __all__ = ["WorkerNode", "start_embedded_hub"]
 
@@ -146,6 +149,8 @@ class WorkerNode:
         self.hub: HubServer | None = None
         self.hub_endpoint: str = self.conf.broker_url
         self.pool: Pool | None = None
+        #: The actors of the task types with a rate limit or a cap (actors/tasktype.py).
+        self.types = TaskTypes({})
         self._deliveries: dict[int, Delivery] = {}
         self.exit_code = 0
         self.connection_restarts = 0
@@ -199,6 +204,13 @@ class WorkerNode:
         )
         self.pool = POOLS[self.pool_name](self.concurrency, wiring)
         self.pool.start()
+        self.types = TaskTypes.start(
+            self.app.tasks,
+            self.conf,
+            self._release,
+            clock=self.app.clock,
+            on_thread_exit=self._release_thread_socket,
+        )
         # No HELLO (credit) before every slot can take a delivery.
         if not self.pool.wait_ready(30):
             raise ImproperlyConfigured(f"the {self.pool_name} pool did not start within 30s")
@@ -237,6 +249,7 @@ class WorkerNode:
         )
         if self._thread is not None:
             self._thread.join()
+        self.types.stop()
         if self.pool is not None:
             self.pool.stop(wait=not self._cold.is_set())
         if self.hub is not None:
@@ -280,11 +293,16 @@ class WorkerNode:
 
     # -- slot side (runs in slot threads) --------------------------------------------------------
 
-    def _reply(self, index: int, done: dict[str, Any], body: bytes) -> None:
-        done["credit"] = 1 if self.accepting else 0
+    def _reply(self, index: int, outcome: TaskOutcome) -> None:
+        done, body = done_message(outcome, credit=1 if self.accepting else 0)
         self._push().send_multipart(
             [index.to_bytes(2, "big"), TAG, b"DONE", encode_header(done), body]
         )
+
+    def _release(self, delivery: Delivery) -> None:
+        """A task type's actor lets this delivery run (see actors/tasktype.py)."""
+        tag = str(delivery.meta.get("tag", delivery.header["id"]))
+        self._push().send_multipart([b"", b"RUN", tag.encode()])
 
     def _lost(self, index: int) -> None:
         """Slot ``index`` was replaced: whatever it held goes back to the hub."""
@@ -376,8 +394,19 @@ class _Connection:
         self.hub_id: str | None = None
         self.heartbeat = float(node.conf.broker_heartbeat)
         self.last_heard = 0.0
+        #: Deliveries offered to their task type's actor (a rate limit or a cap), by tag, until
+        #: it releases them; they hold no credit (handed back on arrival, ``credit_due``).
+        self.gated: dict[str, Delivery] = {}
+        #: Released by their type's actor, waiting for a free slot (their token is spent: they
+        #: are never handed back for another worker, as the prefetch buffer is).
+        self.ready: deque[Delivery] = deque()
+        #: Credit handed back for gated deliveries since released: that many of the next
+        #: acknowledgements return none.
+        self.debt = 0
+        self.credit_due = 0
         if previous is not None:
             self.free, self.busy, self.buffer = previous.free, previous.busy, previous.buffer
+            self.gated, self.ready = previous.gated, previous.ready
             self.hub_id = previous.hub_id  # the node is already ready: no second worker_ready
 
     def close(self) -> None:
@@ -389,9 +418,10 @@ class _Connection:
     def hello(self) -> None:
         node = self.node
         self.withheld = 0  # the credit announced here is the whole truth for the hub
-        credit = (
-            0 if not node.accepting else max(0, node.prefetch - len(self.busy) - len(self.buffer))
-        )
+        self.debt = self.credit_due = 0
+        held = len(self.busy) + len(self.buffer) + len(self.ready)
+        credit = 0 if not node.accepting else max(0, node.prefetch - held)
+        waiting = [*self.buffer, *self.ready, *self.gated.values()]
         self.send(
             b"HELLO",
             {
@@ -402,7 +432,7 @@ class _Connection:
                 "queues": node.queues if node.accepting else [],
                 "declare": node.declarations,
                 "credit": credit,
-                "inflight": list(self.busy.values()) + [self._tag(d) for d in self.buffer],
+                "inflight": list(self.busy.values()) + [self._tag(d) for d in waiting],
             },
         )
 
@@ -469,8 +499,12 @@ class _Connection:
         node = self.node
         node.accepting = False
         self.send(b"CONSUME", {"queues": []})
-        while self.buffer:
-            d = self.buffer.popleft()
+        node.types.drain()
+        unstarted = [*self.buffer, *self.ready, *self.gated.values()]
+        self.buffer.clear()
+        self.ready.clear()
+        self.gated.clear()
+        for d in unstarted:
             self.send(b"REJ", {"id": d.header["id"], "tag": self._tag(d), "requeue": True})
         _log.info("draining", running=len(self.busy))
 
@@ -479,6 +513,9 @@ class _Connection:
             try:
                 frames = self.sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
+                if self.credit_due and self.node.accepting:
+                    self.send(b"CRED", {"credit": self.credit_due})
+                self.credit_due = 0
                 return
             command = frames[1] if len(frames) > 1 else b""
             if command == b"TASK" and len(frames) >= 5:
@@ -501,6 +538,10 @@ class _Connection:
         delivery = Delivery(header, frames[3], meta)
         if not self.node.accepting:
             self.send(b"REJ", {"id": header["id"], "tag": self._tag(delivery), "requeue": True})
+            return
+        if self.node.types.offer(delivery):  # its type has a rate limit or a cap: it decides
+            self.gated[self._tag(delivery)] = delivery
+            self.credit_due += 1
             return
         if self.free:
             self._dispatch(self.free.pop(), delivery)
@@ -525,6 +566,9 @@ class _Connection:
                 frames = self.pull.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
+            if not frames[0]:
+                self._released(frames[2].decode())
+                continue
             index = int.from_bytes(frames[0], "big")
             if frames[1] == b"LOST":
                 lost = self.node._deliveries.get(index)
@@ -536,24 +580,61 @@ class _Connection:
                             "id": lost.header["id"],
                             "tag": self._tag(lost),
                             "requeue": True,
-                            "credit": 1,
+                            "credit": self._credit_back(),
                         },
                     )
                 else:
                     continue
             else:
-                self.sock.send_multipart(frames[1:])
-            if self.node.on_task_end is not None and index in self.busy:
-                self.node.on_task_end(self.node._deliveries[index])
-            self.busy.pop(index, None)
-            if self.buffer and self.node.accepting:
-                self._dispatch(index, self.buffer.popleft())
-                self.stalled_since = self.node.app.clock.monotonic() if self.buffer else None
-            else:
-                self.free.append(index)
-                if self.withheld and self.node.accepting:
-                    self.send(b"CRED", {"credit": self.withheld})
-                    self.withheld = 0
+                self.sock.send_multipart(self._pay_debt(frames[1:]))
+            self._slot_done(index)
+
+    def _slot_done(self, index: int) -> None:
+        """Slot ``index`` has finished its delivery: tell its type, give the slot more work."""
+        finished = self.node._deliveries.get(index) if index in self.busy else None
+        if finished is not None:
+            if self.node.on_task_end is not None:
+                self.node.on_task_end(finished)
+            self.node.types.finished(finished.header["task"])
+        self.busy.pop(index, None)
+        if self.ready and self.node.accepting:
+            self._dispatch(index, self.ready.popleft())
+        elif self.buffer and self.node.accepting:
+            self._dispatch(index, self.buffer.popleft())
+            self.stalled_since = self.node.app.clock.monotonic() if self.buffer else None
+        else:
+            self.free.append(index)
+            if self.withheld and self.node.accepting:
+                self.send(b"CRED", {"credit": self.withheld})
+                self.withheld = 0
+
+    def _released(self, tag: str) -> None:
+        """A task type's actor released a gated delivery: run it in a free slot, or next."""
+        delivery = self.gated.pop(tag, None)
+        if delivery is None:
+            return  # handed back meanwhile (shutdown)
+        self.debt += 1  # it counts against the prefetch again: the next ack returns no credit
+        if self.free and self.node.accepting:
+            self._dispatch(self.free.pop(), delivery)
+        else:
+            self.ready.append(delivery)
+
+    def _credit_back(self) -> int:
+        """The credit one finished delivery returns: 1, or 0 while paying back ``debt``."""
+        if self.debt:
+            self.debt -= 1
+            return 0
+        return 1
+
+    def _pay_debt(self, frames: list[bytes]) -> list[bytes]:
+        """A DONE from a slot returning one credit returns none while ``debt`` is owed."""
+        if not self.debt:
+            return frames
+        header = msgpack.unpackb(frames[2], raw=False)
+        if header.get("credit"):
+            header["credit"] = self._credit_back()
+            frames[2] = encode_header(header)
+        return frames
 
     def _on_control(self, command: bytes, header: dict[str, Any]) -> None:
         if command == b"WELCOME":
