@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import inspect
 import traceback as tb_module
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from celeriac.exceptions import (
     DecodeError,
     EncodeError,
     NotRegistered,
+    Reject,
     SerializationError,
 )
 
@@ -219,6 +221,8 @@ class TaskExecutor:
         header, meta = p.header, p.meta
         if result.state == IGNORED:
             return self._outcome(header, meta, states.SUCCESS, "application/json", b"null", False)
+        if isinstance(result.error, Reject) and result.error.requeue:
+            return self._requeue(header, meta)
         if result.error is not None:
             return self._failure(header, meta, result.error, result.trace, state=result.state)
         if signals.task_success.receivers:
@@ -313,6 +317,13 @@ class TaskExecutor:
             store,
             retries=header.get("retries", 0),
         )
+
+    def _requeue(self, header: dict[str, Any], meta: dict[str, Any]) -> TaskOutcome:
+        """``Reject(requeue=True)``: an outcome that puts the message back in its queue at the
+        hub (a ``REJ``, not a ``DONE``); no state is stored."""
+        _log.info("task_requeued", task=header["task"], task_id=header["id"])
+        outcome = self._outcome(header, meta, states.REJECTED, "application/json", b"", False)
+        return dataclasses.replace(outcome, requeue=True)
 
     def _failure(
         self,

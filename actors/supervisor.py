@@ -76,8 +76,10 @@ sibling's failure stopped them). An exit that needs no restart affects no siblin
 
 Restart intensity
 -----------------
-Every restart decision is stamped with the clock; if more than ``intensity`` of them fall within
-the last ``period`` seconds, the supervisor gives up: it stops all its children in reverse order
+Every restart decision goes through the supervisor's :class:`~celeriac.actors.restart.
+RestartTracker` (the one restart policy of celeriac, shared with the worker's connection loop
+and the prefork parent): if more than ``intensity`` of them fall within the last ``period``
+seconds, the supervisor gives up: it stops all its children in reverse order
 and escalates with a sentence that names the child, the count, the window and the last error. A
 nested supervisor escalates by stopping itself with that sentence as its exit reason, so its own
 supervisor sees a crash and applies *its* strategy and intensity. At the root, ``on_escalate``
@@ -85,9 +87,10 @@ is called with the sentence (the worker node logs it and exits non-zero).
 
 Backoff and timers
 ------------------
-A restart waits ``backoff_delay(attempt)``: ``base = min(max, min * 2**attempt)`` and a delay
-drawn uniformly from ``[base / 2, base]`` ("equal jitter", so delays still spread out once they
-reach the cap), where ``attempt`` counts the child's restarts within the last ``period``. The
+A restart waits ``backoff_delay(attempt)`` (see :mod:`celeriac.actors.restart`): ``base =
+min(max, min * 2**attempt)`` and a delay drawn uniformly from ``[base / 2, base]`` ("equal
+jitter", so delays still spread out once they reach the cap), where ``attempt`` counts the
+child's restarts within the last ``period``. The
 supervisor never sleeps: a restart is recorded as *due at* a clock reading. A small daemon
 *ticker* thread per supervisor tells it ``_Tick`` every ``tick_interval`` real seconds (never
 more than one tick queued); on each tick the supervisor reads the injected clock and runs what
@@ -109,7 +112,6 @@ from __future__ import annotations
 import contextlib
 import random
 import threading
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -119,6 +121,8 @@ import structlog
 
 from celeriac._clock import SYSTEM_CLOCK, Clock
 from celeriac.exceptions import CeleriacError, ImproperlyConfigured
+
+from .restart import Escalate, RestartPolicy, RestartTracker, backoff_delay
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -157,17 +161,6 @@ def _describe(exc: BaseException) -> str:
     """``"ValueError: boom"``: the one-line form used in exit reasons and statistics."""
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def backoff_delay(attempt: int, minimum: float, maximum: float, rng: random.Random) -> float:
-    """The wait before restart number ``attempt`` (0 for the first) of one child.
-
-    ``base = min(maximum, minimum * 2**attempt)``; the delay is uniform in ``[base/2, base]``.
-    Until the cap, a delay is never shorter than the one before (its lower bound is the previous
-    upper bound); at the cap delays stay jittered in ``[maximum/2, maximum]``.
-    """
-    base = min(maximum, minimum * 2.0 ** min(attempt, 64))
-    return rng.uniform(base / 2.0, base)
 
 
 # -- the protocol ------------------------------------------------------------------------------
@@ -324,7 +317,6 @@ class _Child:
     due: float | None = None
     start_deadline: float = 0.0
     suspect: bool = False
-    recent: deque[float] = field(default_factory=deque)
 
 
 class _Ticker:
@@ -382,13 +374,9 @@ class Supervisor(Supervised):
         tick_interval: float = 0.05,
         check_interval: float = 1.0,
     ) -> None:
+        policy = RestartPolicy(intensity, period, backoff)
         _validate(
-            children,
-            strategy=strategy,
-            intensity=intensity,
-            period=period,
-            backoff=backoff,
-            intervals=(tick_interval, check_interval),
+            children, strategy=strategy, policy=policy, intervals=(tick_interval, check_interval)
         )
         super().__init__(link=link)
         self._children = [_Child(spec) for spec in children]
@@ -396,14 +384,12 @@ class Supervisor(Supervised):
         self._strategy: Strategy = strategy
         self._intensity = intensity
         self._period = period
-        self._backoff = backoff
+        self._restarts = RestartTracker(policy, clock=clock, rng=rng)
         self._clock = clock
         self._name = name
         self._on_escalate = on_escalate
-        self._rng = rng if rng is not None else random.Random()
         self._tick_interval = tick_interval
         self._check_interval = check_interval
-        self._window: deque[float] = deque()
         self._next_check = 0.0
         self._starting: _Child | None = None
         self._announced = False
@@ -592,22 +578,17 @@ class Supervisor(Supervised):
         if spec.restart == "temporary" or (spec.restart == "transient" and reason is None):
             child.state = "stopped"
             return
-        now = self._clock.monotonic()
-        self._window.append(now)
-        _trim(self._window, now - self._period)
-        if len(self._window) > self._intensity:
-            self._escalate(child, reason)
+        decision = self._restarts.failed(spec.id)
+        if isinstance(decision, Escalate):
+            self._escalate(child, reason, decision)
             return
         affected = self._affected(child)
         for other in reversed(affected):
             if other is not child and other.ref is not None:
                 self._stop_child(other)
-        _trim(child.recent, now - self._period)
-        delay = backoff_delay(len(child.recent), *self._backoff, self._rng)
-        child.recent.append(now)
         for other in affected:
             if other is child or other.spec.restart != "temporary":
-                other.state, other.due = "restarting", now + delay
+                other.state, other.due = "restarting", decision.due
             else:
                 other.state, other.due = "stopped", None
 
@@ -618,11 +599,11 @@ class Supervisor(Supervised):
             return self._children[self._children.index(child) :]
         return [child]
 
-    def _escalate(self, child: _Child, reason: str | None) -> None:
+    def _escalate(self, child: _Child, reason: str | None, decision: Escalate) -> None:
         last = f"failed with {reason}" if reason is not None else "exited normally"
         text = (
-            f"supervisor {self._name!r} gave up: {len(self._window)} restarts within "
-            f"{self._period:g} s exceed its intensity of {self._intensity}; the last was for "
+            f"supervisor {self._name!r} gave up: {decision.restarts} restarts within "
+            f"{decision.period:g} s exceed its intensity of {decision.intensity}; the last was for "
             f"child {child.spec.id!r}, which {last}"
         )
         self._escalated = True
@@ -675,18 +656,11 @@ class Supervisor(Supervised):
         )
 
 
-def _trim(stamps: deque[float], horizon: float) -> None:
-    while stamps and stamps[0] <= horizon:
-        stamps.popleft()
-
-
 def _validate(
     children: Sequence[ChildSpec],
     *,
     strategy: str,
-    intensity: int,
-    period: float,
-    backoff: tuple[float, float],
+    policy: RestartPolicy,
     intervals: tuple[float, float],
 ) -> None:
     problems = []
@@ -700,10 +674,7 @@ def _validate(
     ]
     if strategy not in _STRATEGIES:
         problems.append(f"strategy must be one of {_STRATEGIES}, got {strategy!r}")
-    if intensity < 0 or period <= 0:
-        problems.append(f"need intensity >= 0 and period > 0, got {intensity}, {period}")
-    if not 0 <= backoff[0] <= backoff[1]:
-        problems.append(f"backoff must be (min, max) with 0 <= min <= max, got {backoff}")
+    problems += policy.problems()
     if min(intervals) <= 0:
         problems.append("tick_interval and check_interval must be positive")
     if problems:

@@ -14,7 +14,7 @@ from ._compose import OPTION_NAMES, compose, message_time_limits
 from ._conf import Settings
 from ._limits import check_max_concurrency, check_rate
 from ._protocol import TaskMessage
-from ._task import FunctionTask, SendOptions, Task, current_request
+from ._task import FunctionTask, SendOptions, Task, check_time_limits, current_request
 from ._wire import task_fields, task_from_fields
 from .exceptions import AlreadyRegistered, ImproperlyConfigured, NotRegistered
 from .result import AsyncResult
@@ -152,13 +152,7 @@ class App:
         ``rate_limit`` (``"10/s"``, ``"100/m"``, ``"1000/h"``, per worker node) and
         ``max_concurrency`` (at most that many at once per worker node, a celeriac extension).
         """
-        unknown = set(options) - _TASK_OPTIONS
-        if unknown:
-            raise ImproperlyConfigured(
-                f"unknown task option(s) {sorted(unknown)}; known: {sorted(_TASK_OPTIONS)}"
-            )
-        check_rate(options.get("rate_limit"))
-        check_max_concurrency(options.get("max_concurrency"))
+        _check_task_options(options)
 
         def decorate(func: Callable[..., Any]) -> Task[Any, Any]:
             task_name = name or self.gen_task_name(func.__qualname__, func.__module__)
@@ -254,6 +248,19 @@ Celery = App
 _time_limits = message_time_limits
 
 
+def _check_task_options(options: Mapping[str, Any]) -> None:
+    """Refuse unknown task options, a soft time limit above the hard one, a bad rate limit or
+    concurrency cap: before anything is recorded (``shared_task`` too)."""
+    unknown = set(options) - _TASK_OPTIONS
+    if unknown:
+        raise ImproperlyConfigured(
+            f"unknown task option(s) {sorted(unknown)}; known: {sorted(_TASK_OPTIONS)}"
+        )
+    check_time_limits(options.get("soft_time_limit"), options.get("time_limit"))
+    check_rate(options.get("rate_limit"))
+    check_max_concurrency(options.get("max_concurrency"))
+
+
 def _check_options(options: Mapping[str, Any]) -> None:
     """Refuse an option name ``SendOptions`` does not declare (a typo would be ignored)."""
     unknown = sorted(options.keys() - OPTION_NAMES)
@@ -303,8 +310,10 @@ def shared_task(**options: Any) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 def shared_task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Declare a task without an app; it is bound to every App when it finalizes.
 
-    The returned object is the task as registered with the most recently created App.
+    The returned object is the task as registered with the most recently created App. A
+    declaration refused (bad options, no App yet) is not recorded, so later Apps still finalize.
     """
+    _check_task_options({k: v for k, v in options.items() if k not in ("bind", "name")})
 
     def declare(func: Callable[..., Any]) -> Task[Any, Any]:
         def bind(app: App) -> Task[Any, Any]:
@@ -312,8 +321,9 @@ def shared_task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
             return decorator(func)
 
         with _registry_lock:
-            _shared.append(bind)
             apps = list(_apps)
+            if apps:
+                _shared.append(bind)
         if not apps:
             raise ImproperlyConfigured(
                 "shared_task needs an App: create one before importing modules with shared tasks"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ._messages import ORIGIN, new_task_id
 from ._protocol import TaskMessage
 from ._serialization import dumps
-from ._task import SendOptions, time_limits, to_epoch
+from ._task import SendOptions, check_time_limits, time_limits, to_epoch
 from .routing import resolve_route
 
 if TYPE_CHECKING:
@@ -99,8 +99,10 @@ def message_time_limits(
     conf: Any, task: Task[Any, Any] | None, soft: float | None, hard: float | None
 ) -> tuple[float | None, float | None] | None:
     """The message's ``(soft, hard)`` limits: the effective ones, so any worker (and the prefork
-    parent, which kills at the hard limit) reads them from the message; None if none."""
+    parent, which kills at the hard limit) reads them from the message; None if none. A soft
+    limit above the hard one (after precedence) is refused, as Celery does."""
     limits = time_limits(task, (soft, hard), conf)
+    check_time_limits(*limits)
     return limits if limits != (None, None) else None
 
 

@@ -26,11 +26,21 @@ from typing import (
 
 import structlog
 
+from .exceptions import ImproperlyConfigured
+
 if TYPE_CHECKING:
     from ._app import App
     from .result import AsyncResult
 
-__all__ = ["FunctionTask", "Request", "SendOptions", "Task", "current_request", "time_limits"]
+__all__ = [
+    "FunctionTask",
+    "Request",
+    "SendOptions",
+    "Task",
+    "check_time_limits",
+    "current_request",
+    "time_limits",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -143,6 +153,15 @@ class SendOptions(TypedDict, total=False):
     soft_time_limit: float | None
 
 
+def check_time_limits(soft: float | None, hard: float | None) -> None:
+    """Refuse a soft limit above the hard one, as Celery does: it could never fire."""
+    if soft and hard and soft > hard:
+        raise ImproperlyConfigured(
+            f"soft_time_limit must be less than or equal to time_limit, got "
+            f"soft_time_limit={soft:g} and time_limit={hard:g}"
+        )
+
+
 def to_epoch(value: dt.datetime | float | None) -> float | None:
     """Epoch seconds of an absolute time (a naive datetime is read as UTC)."""
     if value is None or isinstance(value, int | float):
@@ -186,6 +205,7 @@ class Task(Generic[P, R_co]):
         super().__init_subclass__(**kwargs)
         if "abstract" not in cls.__dict__:
             cls.abstract = False
+        check_time_limits(cls.soft_time_limit, cls.time_limit)
         app = getattr(cls, "app", None)
         if not cls.abstract and app is not None and "run" in cls.__dict__:
             if not cls.name:

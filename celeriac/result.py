@@ -58,9 +58,10 @@ class AsyncResult(Generic[R_co]):
     ) -> R_co:
         """Wait for the result and return it; a failed task re-raises its exception here.
 
-        Raises :class:`celeriac.exceptions.TimeoutError` after ``timeout`` seconds. Called from
-        inside a running task it raises RuntimeError (waiting there can deadlock the pool)
-        unless ``disable_sync_subtasks=False``.
+        With ``propagate=False`` a failed task's exception is returned instead (as ``result``
+        gives it), never the raw failure info. Raises :class:`celeriac.exceptions.TimeoutError`
+        after ``timeout`` seconds. Called from inside a running task it raises RuntimeError
+        (waiting there can deadlock the pool) unless ``disable_sync_subtasks=False``.
         """
         if disable_sync_subtasks and current_request() is not None:
             req = current_request()
@@ -70,8 +71,11 @@ class AsyncResult(Generic[R_co]):
                     "use a chain or pass disable_sync_subtasks=False if you are sure"
                 )
         outcome = self._wait(timeout)
-        if outcome.state in states.PROPAGATE_STATES and propagate:
-            raise rebuild_exception(outcome.value, outcome.traceback)
+        if outcome.state in states.EXCEPTION_STATES:
+            exc = rebuild_exception(outcome.value, outcome.traceback)
+            if propagate and outcome.state in states.PROPAGATE_STATES:
+                raise exc
+            return exc  # type: ignore[return-value]  # Celery's contract: the exception
         return outcome.value  # type: ignore[no-any-return]
 
     def _wait(self, timeout: float | None) -> Outcome:

@@ -16,7 +16,13 @@ __all__ = ["done_message"]
 
 
 def done_message(outcome: TaskOutcome, *, credit: int) -> tuple[dict[str, Any], bytes]:
-    """The ``DONE`` header and body for ``outcome``, returning ``credit`` to the hub."""
+    """The ``DONE`` header and body for ``outcome``, returning ``credit`` to the hub; for an
+    outcome that asks for a requeue, the ``REJ`` header (and no body)."""
+    if outcome.requeue:
+        rej: dict[str, Any] = {"id": outcome.task_id, "requeue": True, "credit": credit}
+        if outcome.tag is not None:
+            rej["tag"] = outcome.tag
+        return rej, b""
     done: dict[str, Any] = {
         "id": outcome.task_id,
         "state": outcome.state,

@@ -14,11 +14,13 @@ task has finished. ``worker_process_shutdown`` is sent in the child as it leaves
 
 Supervision
     A child that dies (segfault, ``kill -9``, OOM killer, ``os._exit``) is logged
-    (``child_exited``: pid, exit code or signal, the task it held) and replaced after
-    ``backoff_delay`` (25-50 ms the first time, doubling for a slot that keeps dying, at most
-    2 s). A child that dies before it is ready counts towards the restart intensity: more than
-    :data:`START_FAILURES` such deaths within :data:`START_FAILURE_PERIOD` seconds and the node
-    gives up, stops its children and exits 1 with a ``prefork_gave_up`` log line saying why.
+    (``child_exited``: pid, exit code or signal, the task it held) and replaced after the
+    backoff of :data:`RESTART_POLICY` (celeriac's one restart policy,
+    :mod:`celeriac.actors.restart`: 25-50 ms the first time, doubling for a slot that keeps
+    dying, at most 2 s). A child that dies before it is ready counts towards the restart
+    intensity: more than :data:`START_FAILURES` such deaths within :data:`START_FAILURE_PERIOD`
+    seconds and the node gives up, stops its children and exits 1 with a ``prefork_gave_up``
+    log line saying why.
 
 The task a dead child held
     The hub notices the lost connection (socket monitor + probe, milliseconds) and requeues
@@ -73,7 +75,6 @@ import sys
 import threading
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -85,15 +86,17 @@ import zmq
 
 from celeriac import signals, states
 from celeriac._app import App
+from celeriac._clock import SYSTEM_CLOCK
 from celeriac._messages import exception_info
 from celeriac._task import time_limits
-from celeriac.actors.supervisor import backoff_delay
+from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
 from celeriac.actors.task_actor import Delivery
 from celeriac.exceptions import ImproperlyConfigured, TimeLimitExceeded
 from celeriac.transport.frames import TAG, decode, encode_header
 from celeriac.transport.hubserver import HubServer
 
 from .link import dealer, default_node_name, new_identity
+from .loader import find_app  # the same -A resolution as the parent's command line
 from .logging import setup_logging
 from .worker import WorkerNode, start_embedded_hub
 
@@ -107,6 +110,10 @@ START_FAILURE_PERIOD: Final = 30.0
 #: Replacement backoff ``(min, max)`` seconds, grown per slot by its deaths within the period.
 RESTART_BACKOFF: Final = (0.05, 2.0)
 RESTART_PERIOD: Final = 10.0
+#: All of it as one policy: only deaths before "ready" count towards the intensity.
+RESTART_POLICY: Final = RestartPolicy(
+    START_FAILURES, START_FAILURE_PERIOD, RESTART_BACKOFF, backoff_period=RESTART_PERIOD
+)
 #: How long a cold shutdown waits for children before SIGKILL.
 COLD_GRACE: Final = 1.0
 #: The parent's loop turn (signals, time limits, restarts are looked at this often).
@@ -179,8 +186,6 @@ class _Child:
                 self.conn.send(message)
 
     def run(self) -> int:
-        from .cli import find_app  # noqa: PLC0415 - the same -A resolution as the parent
-
         app = find_app(self.opts.app_spec)
         for name, value in self.opts.settings.items():
             app.conf[name] = value
@@ -316,7 +321,6 @@ class _Slot:
     due: float | None = None  # a replacement is due at this monotonic time
     died_at: float | None = None
     last_pid: int | None = None
-    deaths: deque[float] = field(default_factory=deque)
     tasks: int = 0
     wanted: bool = True  # autoscaling: whether the pool wants a child in this slot
     idle_since: float | None = None  # ready and running nothing since then (None: busy/not up)
@@ -382,8 +386,7 @@ class PreforkNode:
         self._mp = multiprocessing.get_context("spawn")
         self._slots = [_Slot(i, wanted=i < start) for i in range(room)]
         self._all_busy_since: float | None = None
-        self._rng = random.Random()
-        self._start_failures: deque[float] = deque()
+        self._restarts = RestartTracker(RESTART_POLICY, clock=SYSTEM_CLOCK, rng=random.Random())
         self._shutdown = threading.Event()
         self._cold = threading.Event()
         self._signal_name = "SIGTERM"
@@ -661,23 +664,16 @@ class PreforkNode:
         if planned:
             slot.due = now
             return
-        if not slot.ready:
-            self._start_failures.append(now)
-            while self._start_failures and self._start_failures[0] < now - START_FAILURE_PERIOD:
-                self._start_failures.popleft()
-            if len(self._start_failures) > START_FAILURES:
-                self._give_up(
-                    f"{len(self._start_failures)} child processes died before they were ready "
-                    f"within {START_FAILURE_PERIOD:g} s (the last, child {slot.index}, with "
-                    f"{how}); more than {START_FAILURES} means they cannot start: see the "
-                    "errors above"
-                )
-                return
-        while slot.deaths and slot.deaths[0] < now - RESTART_PERIOD:
-            slot.deaths.popleft()
-        delay = backoff_delay(len(slot.deaths), *RESTART_BACKOFF, self._rng)
-        slot.deaths.append(now)
-        slot.due = now + delay
+        decision = self._restarts.failed(slot.index, counts=not slot.ready)
+        if isinstance(decision, Escalate):
+            self._give_up(
+                f"{decision.restarts} child processes died before they were ready "
+                f"within {decision.period:g} s (the last, child {slot.index}, with "
+                f"{how}); more than {decision.intensity} means they cannot start: see the "
+                "errors above"
+            )
+            return
+        slot.due = decision.due
 
     def _give_up(self, reason: str) -> None:
         _log.critical("prefork_gave_up", node=self.hostname, reason=reason)
@@ -711,7 +707,7 @@ class PreforkNode:
                 busy_for = now - self._all_busy_since
                 self._all_busy_since = None
                 free.wanted, free.due, free.died_at = True, now, None
-                free.deaths.clear()
+                self._restarts.forget(free.index)
                 _log.info(
                     "autoscale_grow",
                     child=free.index,

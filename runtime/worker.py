@@ -40,6 +40,7 @@ from celeriac._serialization import normalize_accept
 from celeriac.actors.execution import TaskExecutor
 from celeriac.actors.outcome import TaskOutcome
 from celeriac.actors.pool import Pool, PoolFactory, PoolWiring, ThreadPool
+from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
 from celeriac.actors.task_actor import Delivery
 from celeriac.actors.tasktype import TaskTypes
 from celeriac.exceptions import ImproperlyConfigured
@@ -56,6 +57,8 @@ __all__ = ["WorkerNode", "start_embedded_hub"]
 #: The connection thread may crash this many times within CONNECTION_PERIOD seconds.
 CONNECTION_RESTARTS = 3
 CONNECTION_PERIOD = 10.0
+#: Its restart policy: that intensity, and a jittered backoff before each rebuild.
+CONNECTION_POLICY = RestartPolicy(CONNECTION_RESTARTS, CONNECTION_PERIOD, backoff=(0.05, 1.0))
 
 _log = structlog.get_logger("celeriac.worker")
 
@@ -295,8 +298,10 @@ class WorkerNode:
 
     def _reply(self, index: int, outcome: TaskOutcome) -> None:
         done, body = done_message(outcome, credit=1 if self.accepting else 0)
+        # An outcome with "requeue" is a REJ (the task raised Reject(requeue=True)).
+        command = b"REJ" if outcome.requeue else b"DONE"
         self._push().send_multipart(
-            [index.to_bytes(2, "big"), TAG, b"DONE", encode_header(done), body]
+            [index.to_bytes(2, "big"), TAG, command, encode_header(done), body]
         )
 
     def _release(self, delivery: Delivery) -> None:
@@ -326,19 +331,18 @@ class WorkerNode:
     # -- the connection thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
-        """The connection thread, supervised in place.
+        """The connection thread, supervised in place by the one restart policy.
 
         A connection that crashes (a bug, never a bad frame: those are logged and dropped) is
-        rebuilt with a new socket and identity but the same outcome socket and task ledger, so
-        its HELLO tells the hub what is still running here. More than
-        :data:`CONNECTION_RESTARTS` crashes within :data:`CONNECTION_PERIOD` seconds escalate:
-        the node stops with exit code 1 and says why.
+        rebuilt, after the policy's jittered backoff, with a new socket and identity but the
+        same outcome socket and task ledger, so its HELLO tells the hub what is still running
+        here. More than :data:`CONNECTION_RESTARTS` crashes within :data:`CONNECTION_PERIOD`
+        seconds escalate: the node stops with exit code 1 and says why.
         """
         pull = self._ctx.socket(zmq.PULL)
         pull.setsockopt(zmq.LINGER, 0)
         pull.bind(self._outcome_url)
-        clock = self.app.clock
-        crashes: deque[float] = deque()
+        restarts = RestartTracker(CONNECTION_POLICY, clock=self.app.clock)
         previous: _Connection | None = None
         try:
             while True:
@@ -348,21 +352,23 @@ class WorkerNode:
                     return
                 except Exception as exc:  # supervised: restart or escalate
                     _log.exception("connection_failed", error=f"{type(exc).__name__}: {exc}")
-                    now = clock.monotonic()
-                    crashes.append(now)
-                    while crashes and now - crashes[0] > CONNECTION_PERIOD:
-                        crashes.popleft()
-                    if len(crashes) > CONNECTION_RESTARTS:
+                    decision = restarts.failed("connection")
+                    if isinstance(decision, Escalate):
                         self._escalate(
-                            f"the connection to the hub crashed {len(crashes)} times within "
-                            f"{CONNECTION_PERIOD:g}s; last: {type(exc).__name__}: {exc}"
+                            f"the connection to the hub crashed {decision.restarts} times within "
+                            f"{decision.period:g}s; last: {type(exc).__name__}: {exc}"
                         )
                         return
                     self.connection_restarts += 1
-                    _log.warning("connection_restarted", restarts=self.connection_restarts)
+                    _log.warning(
+                        "connection_restarted",
+                        restarts=self.connection_restarts,
+                        delay=round(decision.delay, 3),
+                    )
                     previous = conn
                 finally:
                     conn.close()
+                self._shutdown.wait(decision.delay)  # the backoff; a shutdown cuts it short
         finally:
             pull.close(0)
             self._release_thread_socket()  # a PUSH this thread made to report a lost slot

@@ -90,6 +90,8 @@ class HubServer:
         self._pub, self.events_endpoint = _bind_events(self._ctx, events or events_url(bind))
         self._monitor = self._router.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         self._stop = threading.Event()
+        #: Held by the loop for each turn's work: other threads read the state between turns.
+        self._turn = threading.RLock()
         self._thread: threading.Thread | None = None
         restored = self.state.restore()
         self.store.commit()
@@ -138,15 +140,21 @@ class HubServer:
         try:
             while not self._stop.is_set():
                 events = dict(poller.poll(self._timeout_ms()))
-                if self._router in events:
-                    self._receive()
-                if self._monitor in events:
-                    self._drain_monitor()
-                self.state.tick()
-                self.store.commit()
-                self._flush()
+                with self._turn:
+                    if self._router in events:
+                        self._receive()
+                    if self._monitor in events:
+                        self._drain_monitor()
+                    self.state.tick()
+                    self.store.commit()
+                    self._flush()
         finally:
             self._close()
+
+    def statistics(self) -> dict[str, Any]:
+        """The state's counters, read between two turns of the loop (safe from any thread)."""
+        with self._turn:
+            return self.state.statistics()
 
     def start(self) -> threading.Thread:
         """Run the loop in a daemon thread (the embedded hub); returns the thread."""

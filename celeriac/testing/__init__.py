@@ -13,6 +13,8 @@ eager shortcut, so serialization and routing mistakes show up in tests, not in p
 
 With pytest, the ``celeriac_app`` and ``celeriac_worker`` fixtures do the same (Celery's
 ``celery_app``/``celery_worker`` under our name); override ``celeriac_config`` to set settings.
+While a hub or worker of the kit runs, their log lines go through stdlib ``logging``, so
+pytest's log capture shows them with a failing test and ``caplog`` sees them.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .. import signals
 from .._app import App
 from .._clock import FakeClock
 from ..exceptions import TimeoutError
+from ._logs import logs_through_logging
 
 if TYPE_CHECKING:
     from celeriac.runtime.worker import WorkerNode
@@ -65,7 +68,7 @@ class TestWorker:
         self.app.flush(timeout)
         deadline = time.monotonic() + timeout
         while True:
-            stats = self.hub.state.statistics()
+            stats = self.hub.statistics()
             if stats["messages"] == 0:
                 break
             if time.monotonic() > deadline:
@@ -79,8 +82,8 @@ class TestWorker:
                 raise failure
 
     def statistics(self) -> dict[str, Any]:
-        """The hub's counters (published, delivered, acked, redelivered...)."""
-        return self.hub.state.statistics()
+        """The hub's counters (published, delivered, acked, redelivered...), read safely."""
+        return self.hub.statistics()
 
 
 @contextlib.contextmanager
@@ -89,6 +92,7 @@ def start_hub(app: App, data_dir: Path | str | None = None) -> Iterator[HubServe
     from celeriac.transport.hubserver import HubServer  # noqa: PLC0415 - the core stays socket-free
 
     with contextlib.ExitStack() as stack:
+        stack.enter_context(logs_through_logging())
         if data_dir is None:
             data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="celeriac-test-"))
         # The app's own hub settings, on a free loopback port.
@@ -119,6 +123,7 @@ def start_worker(
     from celeriac.runtime.worker import WorkerNode  # noqa: PLC0415 - the core stays socket-free
 
     with contextlib.ExitStack() as stack:
+        stack.enter_context(logs_through_logging())
         if hub is None:
             hub = stack.enter_context(start_hub(app, data_dir))
         node = WorkerNode(
