@@ -31,8 +31,10 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from celeriac import signals, states
+from celeriac._protocol import Delivery
 from celeriac._serialization import dumps, loads
 from celeriac._task import FunctionTask, Request, Task, time_limits
+from celeriac._wire import task_fields
 from celeriac.exceptions import (
     ContentDisallowed,
     DecodeError,
@@ -95,21 +97,19 @@ class TaskExecutor:
 
     # -- entry points --------------------------------------------------------------------------
 
-    def execute(self, header: dict[str, Any], body: bytes, meta: dict[str, Any]) -> TaskOutcome:
+    def execute(self, delivery: Delivery) -> TaskOutcome:
         """Run one delivery in this thread and return its outcome; never raises."""
         try:
-            prepared = self._prepare(header, body, meta)
+            prepared = self._prepare(delivery)
             if not isinstance(prepared, Prepared):
                 return prepared
             return self._complete(prepared, self._invoke(prepared))
         except Exception as exc:
-            return self._internal_error(header, meta, exc)
+            return self._internal_error(delivery, exc)
 
     async def execute_async(
         self,
-        header: dict[str, Any],
-        body: bytes,
-        meta: dict[str, Any],
+        delivery: Delivery,
         *,
         threads: concurrent.futures.Executor | None = None,
         on_apply: OnApply | None = None,
@@ -121,7 +121,7 @@ class TaskExecutor:
         called just before the task runs.
         """
         try:
-            prepared = self._prepare(header, body, meta)
+            prepared = self._prepare(delivery)
             if not isinstance(prepared, Prepared):
                 return prepared
             if on_apply is not None:
@@ -133,39 +133,38 @@ class TaskExecutor:
                 result = await loop.run_in_executor(threads, self._invoke, prepared)
             return self._complete(prepared, result)
         except Exception as exc:
-            return self._internal_error(header, meta, exc)
+            return self._internal_error(delivery, exc)
 
     # -- the shared steps ----------------------------------------------------------------------
 
-    def _prepare(
-        self, header: dict[str, Any], body: bytes, meta: dict[str, Any]
-    ) -> Prepared | TaskOutcome:
+    def _prepare(self, delivery: Delivery) -> Prepared | TaskOutcome:
         """Look up the task and decode the arguments; an outcome already if that fails."""
-        name = header["task"]
+        message = delivery.task
+        name, task_id = message.task, message.id
         task = self._lookup(name)
         if task is None:
             exc = NotRegistered(f"task {name!r} is not registered on {self.hostname}")
-            _log.error("task_unknown", task=name, task_id=header["id"])
+            _log.error("task_unknown", task=name, task_id=task_id)
             signals.task_unknown.send(
-                sender=None, name=name, id=header["id"], message=header, exc=exc
+                sender=None, name=name, id=task_id, message=task_fields(message), exc=exc
             )
-            return self._failure(header, meta, exc, None)
+            return self._failure(delivery, exc, None)
         try:
-            args, kwargs, _embed = loads(body, header["ct"], self.accept)
+            args, kwargs, _embed = loads(message.body, message.content_type, self.accept)
         except ContentDisallowed as exc:
-            _log.error("task_rejected", task=name, task_id=header["id"], reason=str(exc))
-            signals.task_rejected.send(sender=None, message=header, exc=exc)
-            return self._failure(header, meta, exc, None, state=states.REJECTED)
+            _log.error("task_rejected", task=name, task_id=task_id, reason=str(exc))
+            signals.task_rejected.send(sender=None, message=task_fields(message), exc=exc)
+            return self._failure(delivery, exc, None, state=states.REJECTED)
         except (DecodeError, SerializationError, ValueError, TypeError) as exc:
-            _log.error("task_undecodable", task=name, task_id=header["id"], reason=str(exc))
-            return self._failure(header, meta, exc, None)
-        request = self._request(task, header, meta, args, kwargs)
+            _log.error("task_undecodable", task=name, task_id=task_id, reason=str(exc))
+            return self._failure(delivery, exc, None)
+        request = self._request(task, delivery, args, kwargs)
         if signals.task_received.receivers:
             signals.task_received.send(sender=None, request=request)
         is_async = self._coroutine_tasks.get(name)
         if is_async is None:
             is_async = self._coroutine_tasks[name] = _is_coroutine_task(task)
-        return Prepared(task, header, meta, args, kwargs, request, is_async)
+        return Prepared(task, delivery, args, kwargs, request, is_async)
 
     def _lookup(self, name: str) -> Task[Any, Any] | None:
         instance = self._instances.get(name)
@@ -185,53 +184,49 @@ class TaskExecutor:
         return task
 
     def _request(
-        self,
-        task: Task[Any, Any],
-        header: dict[str, Any],
-        meta: dict[str, Any],
-        args: list[Any],
-        kwargs: dict[str, Any],
+        self, task: Task[Any, Any], delivery: Delivery, args: list[Any], kwargs: dict[str, Any]
     ) -> Request:
+        m = delivery.task
         return Request(
-            id=header["id"],
-            task=header["task"],
+            id=m.id,
+            task=m.task,
             args=tuple(args),
             kwargs=kwargs,
-            retries=header.get("retries", 0),
+            retries=m.retries,
             hostname=self.hostname,
-            root_id=header.get("root_id"),
-            parent_id=header.get("parent_id"),
-            group=header.get("group"),
-            eta=header.get("eta"),
-            expires=header.get("expires"),
-            origin=header.get("origin"),
+            root_id=m.root_id,
+            parent_id=m.parent_id,
+            group=m.group,
+            eta=m.eta,
+            expires=m.expires,
+            origin=m.origin,
             delivery_info={
-                "queue": meta.get("queue"),
-                "routing_key": header.get("routing_key", meta.get("queue")),
-                "exchange": header.get("exchange", ""),
-                "priority": header.get("priority"),
-                "redelivered": meta.get("deliveries", 1) > 1,
+                "queue": delivery.queue,
+                "routing_key": m.routing_key if m.routing_key is not None else delivery.queue,
+                "exchange": m.exchange or "",
+                "priority": m.priority,
+                "redelivered": delivery.deliveries > 1,
             },
-            headers=header.get("headers") or {},
-            timelimit=time_limits(task, header.get("timelimit"), self.conf),
+            headers=dict(m.headers or {}),
+            timelimit=time_limits(task, m.timelimit, self.conf),
         )
 
     def _complete(self, p: Prepared, result: Result) -> TaskOutcome:
         """The outcome of a finished call (sending task_success)."""
-        header, meta = p.header, p.meta
+        delivery = p.delivery
         if result.state == IGNORED:
-            return self._outcome(header, meta, states.SUCCESS, "application/json", b"null", False)
+            return self._outcome(delivery, states.SUCCESS, "application/json", b"null", False)
         if isinstance(result.error, Reject) and result.error.requeue:
-            return self._requeue(header, meta)
+            return self._requeue(delivery)
         if result.error is not None:
-            return self._failure(header, meta, result.error, result.trace, state=result.state)
+            return self._failure(delivery, result.error, result.trace, state=result.state)
         if signals.task_success.receivers:
             signals.task_success.send(sender=p.task, result=result.retval)
         try:
             ct, body = dumps(result.retval, self.result_serializer)
         except (EncodeError, SerializationError) as exc:
-            return self._failure(header, meta, exc, None)
-        return self._outcome(header, meta, states.SUCCESS, ct, body, self._store(header))
+            return self._failure(delivery, exc, None)
+        return self._outcome(delivery, states.SUCCESS, ct, body, self._store(delivery))
 
     # -- calling the task's code ---------------------------------------------------------------
 
@@ -278,14 +273,12 @@ class TaskExecutor:
 
     # -- outcomes ------------------------------------------------------------------------------
 
-    def _internal_error(
-        self, header: dict[str, Any], meta: dict[str, Any], exc: Exception
-    ) -> TaskOutcome:
-        _log.exception("task_internal_error", task_id=header.get("id"))
+    def _internal_error(self, delivery: Delivery, exc: Exception) -> TaskOutcome:
+        _log.exception("task_internal_error", task_id=delivery.task.id)
         trace = tb_module.format_exc()
         signals.task_internal_error.send(
             sender=None,
-            task_id=header.get("id"),
+            task_id=delivery.task.id,
             args=None,
             kwargs=None,
             request=None,
@@ -293,54 +286,41 @@ class TaskExecutor:
             traceback=trace,
             einfo=None,
         )
-        return self._failure(header, meta, exc, trace)
+        return self._failure(delivery, exc, trace)
 
-    def _store(self, header: dict[str, Any]) -> bool:
-        return not header.get("ignore_result", self.ignore_result_default)
+    def _store(self, delivery: Delivery) -> bool:
+        ignore = delivery.task.ignore_result
+        return not (self.ignore_result_default if ignore is None else ignore)
 
     @staticmethod
     def _outcome(
-        header: dict[str, Any],
-        meta: dict[str, Any],
-        state: str,
-        content_type: str,
-        body: bytes,
-        store: bool,
+        delivery: Delivery, state: str, content_type: str, body: bytes, store: bool
     ) -> TaskOutcome:
-        tag = meta.get("tag")
-        return TaskOutcome(
-            header["id"],
-            tag,
-            state,
-            content_type,
-            body,
-            store,
-            retries=header.get("retries", 0),
-        )
+        m = delivery.task
+        return TaskOutcome(m.id, delivery.tag, state, content_type, body, store, retries=m.retries)
 
-    def _requeue(self, header: dict[str, Any], meta: dict[str, Any]) -> TaskOutcome:
+    def _requeue(self, delivery: Delivery) -> TaskOutcome:
         """``Reject(requeue=True)``: an outcome that puts the message back in its queue at the
         hub (a ``REJ``, not a ``DONE``); no state is stored."""
-        _log.info("task_requeued", task=header["task"], task_id=header["id"])
-        outcome = self._outcome(header, meta, states.REJECTED, "application/json", b"", False)
+        _log.info("task_requeued", task=delivery.task.task, task_id=delivery.task.id)
+        outcome = self._outcome(delivery, states.REJECTED, "application/json", b"", False)
         return dataclasses.replace(outcome, requeue=True)
 
     def _failure(
         self,
-        header: dict[str, Any],
-        meta: dict[str, Any],
+        delivery: Delivery,
         exc: BaseException,
         trace: str | None,
         *,
         state: str = states.FAILURE,
     ) -> TaskOutcome:
         return failure_outcome(
-            header["id"],
-            meta.get("tag"),
+            delivery.task.id,
+            delivery.tag,
             exc,
             trace,
             serializer=self.result_serializer,
-            store=self._store(header),
+            store=self._store(delivery),
             state=state,
-            retries=header.get("retries", 0),
+            retries=delivery.task.retries,
         )

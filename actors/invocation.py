@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 
 from celeriac import signals, states
+from celeriac._protocol import Delivery
 from celeriac._task import Request, Task, _current
 from celeriac.exceptions import Ignore, Reject, SoftTimeLimitExceeded, TimeLimitExceeded
 
@@ -37,8 +38,7 @@ class Prepared:
     """A delivery ready to run: its task, decoded arguments, request and effective limits."""
 
     task: Task[Any, Any]
-    header: dict[str, Any]
-    meta: dict[str, Any]
+    delivery: Delivery
     args: list[Any]
     kwargs: dict[str, Any]
     request: Request

@@ -10,8 +10,9 @@ supervisor restarts one that dies.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+from celeriac._protocol import Delivery
 
 from .execution import TaskExecutor
 from .outcome import TaskOutcome
@@ -21,15 +22,6 @@ __all__ = ["Delivery", "Reply", "TaskSlot"]
 
 #: reply(slot_index, outcome): hand an outcome back to the connection.
 Reply = Callable[[int, TaskOutcome], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One task as the hub delivered it: decoded header, raw body, delivery metadata."""
-
-    header: dict[str, Any]
-    body: bytes
-    meta: dict[str, Any]
 
 
 class TaskSlot(Supervised):
@@ -56,7 +48,7 @@ class TaskSlot(Supervised):
     def on_receive(self, message: Any) -> Any:
         """Run a :class:`Delivery` and reply with its outcome."""
         if isinstance(message, Delivery):
-            outcome = self.executor.execute(message.header, message.body, message.meta)
+            outcome = self.executor.execute(message)
             self.reply(self.index, outcome)
         return None
 

@@ -246,7 +246,7 @@ class TaskTypes:
 
     def offer(self, delivery: Delivery) -> bool:
         """Give a delivery to its type's actor; False if its type is not limited (run it)."""
-        ref = self._refs.get(delivery.header["task"])
+        ref = self._refs.get(delivery.task.task)
         if ref is None:
             return False
         ref.tell(Offer(delivery))

@@ -74,7 +74,7 @@ def compose(
         parent_id=parent.id if parent is not None else None,
         origin=ORIGIN,
         reply=not ignore_result,
-        ignore_result=ignore_result,
+        ignore_result=True if ignore_result else None,  # unset: the worker's default
         eta=_eta(options, now),
         expires=_expires(options.get("expires"), now),
         priority=route.priority,

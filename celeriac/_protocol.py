@@ -148,7 +148,7 @@ class TaskMessage:
     group: str | None = None
     origin: str | None = None
     reply: bool = False
-    ignore_result: bool = False
+    ignore_result: bool | None = None  # None: the worker's task_ignore_result decides
     eta: float | None = None
     expires: float | None = None
     priority: int | None = None

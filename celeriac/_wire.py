@@ -258,7 +258,7 @@ _TASK = _Table(
     ("group", "group", _opt(_name), None),
     ("origin", "origin", _opt(_text), None),
     ("reply", "reply", _flag, None),
-    ("ignore_result", "ignore_result", _flag, None),
+    ("ignore_result", "ignore_result", _opt(_flag), None),
     ("eta", "eta", _opt(_number), None),
     ("expires", "expires", _opt(_number), None),
     ("priority", "priority", _opt(_priority), None),

@@ -176,9 +176,7 @@ class AsyncPool:
     async def _run(self, index: int, delivery: Delivery) -> None:
         try:
             outcome = await self._executors[index].execute_async(
-                delivery.header,
-                delivery.body,
-                delivery.meta,
+                delivery,
                 threads=self._sync_threads,
                 on_apply=self._on_apply,
             )

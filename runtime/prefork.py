@@ -91,8 +91,8 @@ from celeriac._messages import exception_info
 from celeriac._task import time_limits
 from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
 from celeriac.actors.task_actor import Delivery
-from celeriac.exceptions import ImproperlyConfigured, TimeLimitExceeded
-from celeriac.transport.frames import TAG, decode, encode_header
+from celeriac.exceptions import FrameError, ImproperlyConfigured, TimeLimitExceeded
+from celeriac.transport import protocol as p
 from celeriac.transport.hubserver import HubServer
 
 from .link import dealer, default_node_name, new_identity
@@ -141,10 +141,9 @@ class ChildOptions:
 # -- the child -----------------------------------------------------------------------------------
 
 
-def hard_time_limit(app: App, header: dict[str, Any]) -> float | None:
+def hard_time_limit(app: App, message: p.TaskMessage) -> float | None:
     """The hard limit of one delivery: the message's, else the task's, else the setting."""
-    task = app.tasks.get(str(header.get("task")))
-    _, hard = time_limits(task, header.get("timelimit"), app.conf)
+    _, hard = time_limits(app.tasks.get(message.task), message.timelimit, app.conf)
     return float(hard) if hard else None
 
 
@@ -248,22 +247,22 @@ class _Child:
 
     def _started(self, delivery: Delivery) -> None:
         assert self.node is not None
-        header = delivery.header
+        message = delivery.task
         self.tasks += 1
         if self.max_tasks is not None and self.tasks >= self.max_tasks:
             self.node.accepting = False  # the DONE of this task returns no credit
         self.tell(
             "started",
-            header["id"],
-            str(delivery.meta.get("tag", header["id"])),
-            str(header.get("task")),
-            hard_time_limit(self.node.app, header),
-            not header.get("ignore_result", False),
+            message.id,
+            delivery.delivery_tag,
+            message.task,
+            hard_time_limit(self.node.app, message),
+            not message.ignore_result,
         )
 
     def _finished(self, delivery: Delivery) -> None:
         assert self.node is not None
-        self.tell("finished", delivery.header["id"])
+        self.tell("finished", delivery.task.id)
         reason = None
         if self.max_tasks is not None and self.tasks >= self.max_tasks:
             reason = f"ran {self.tasks} tasks (worker_max_tasks_per_child)"
@@ -493,7 +492,7 @@ class PreforkNode:
                 slot.process.join(5)
         if self._sock is not None:
             with contextlib.suppress(zmq.ZMQError):
-                self._send(b"BYE", {})
+                self._send(p.Bye())
             self._sock.close(0)
         if self.hub is not None:
             self.hub.stop()
@@ -781,18 +780,18 @@ class PreforkNode:
 
     # -- the parent's own connection to the hub ----------------------------------------------------
 
-    def _send(self, command: bytes, header: dict[str, Any], body: bytes = b"") -> None:
+    def _send(self, message: p.Message) -> None:
         assert self._sock is not None
-        self._sock.send_multipart([TAG, command, encode_header(header), body])
+        self._sock.send_multipart(p.encode(message))
 
     def _hello(self) -> None:
-        self._send(b"HELLO", {"role": "client", "node": f"{self.hostname}/parent"})
+        self._send(p.Hello("client", f"{self.hostname}/parent"))
 
     def _hub_io(self, now: float) -> None:
         """Answer the hub's pings, ping it, re-introduce ourselves to a restarted hub."""
         if now >= self._next_ping:
             self._next_ping = now + float(self.conf.broker_heartbeat)
-            self._send(b"PING", {})
+            self._send(p.Ping())
         self._drain(None)
 
     def _drain(self, rid: str | None) -> bool:
@@ -805,36 +804,35 @@ class PreforkNode:
             except zmq.Again:
                 return found
             try:
-                msg = decode(frames)
-            except Exception as exc:
+                msg = p.decode(frames)
+            except FrameError as exc:
                 _log.warning("bad_message_from_hub", error=str(exc))
                 continue
-            if msg.command == b"PING":
-                self._send(b"PONG", {})
-            elif msg.command == b"ERR" and msg.header.get("code") == "hello":
+            if isinstance(msg, p.Ping):
+                self._send(p.Pong())
+            elif isinstance(msg, p.Error) and msg.code == "hello":
                 self._hello()
-            elif msg.command == b"REPLY" and rid is not None and msg.header.get("rid") == rid:
+            elif isinstance(msg, p.Reply) and rid is not None and msg.rid == rid:
                 found = True
 
     def _fail(self, task: _Running, exc: BaseException) -> None:
         """Store FAILURE for ``task`` at the hub and wait (at most 1 s) until it is processed."""
         info = exception_info(exc, None)
-        done: dict[str, Any] = {
-            "id": task.id,
-            "state": states.FAILURE,
-            "ct": _FAILURE_CT,
-            "hub": True,  # a msgpack body whatever the client accepts, as hub-made results
-            "credit": 0,
-        }
-        if task.tag != task.id:
-            done["tag"] = task.tag
-        if not task.store:
-            done["store"] = False
-        self._send(b"DONE", done, msgpack.packb(info))
+        # A msgpack body whatever the client accepts, as the hub's own results.
+        result = p.ResultMessage(
+            task.id,
+            states.FAILURE,
+            msgpack.packb(info),
+            _FAILURE_CT,
+            tag=task.tag if task.tag != task.id else None,
+            store=task.store,
+            hub=True,
+        )
+        self._send(p.Done((result,)))
         # The hub handles one peer's messages in order: a REPLY to this STAT means the DONE is
         # done, so killing the child next cannot make the hub requeue the task.
         rid = uuid.uuid4().hex[:8]
-        self._send(b"STAT", {"id": task.id, "rid": rid})
+        self._send(p.Stat(task.id, rid))
         deadline = time.monotonic() + 1.0
         assert self._sock is not None
         while time.monotonic() < deadline:

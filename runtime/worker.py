@@ -21,15 +21,15 @@ at once; the hub requeues whatever had not been acknowledged.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import os
 import signal
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-import msgpack
 import structlog
 import zmq
 
@@ -43,14 +43,14 @@ from celeriac.actors.pool import Pool, PoolFactory, PoolWiring, ThreadPool
 from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
 from celeriac.actors.task_actor import Delivery
 from celeriac.actors.tasktype import TaskTypes
-from celeriac.exceptions import ImproperlyConfigured
+from celeriac.exceptions import FrameError, ImproperlyConfigured
 from celeriac.routing import Broadcast, declare_queues, worker_queues
-from celeriac.transport.frames import TAG, decode, encode_header
+from celeriac.transport import protocol as p
 from celeriac.transport.hubserver import HubServer
 
 from .asyncpool import AsyncPool
 from .link import dealer, default_node_name, new_identity
-from .outcomes import done_message
+from .outcomes import outcome_message
 
 __all__ = ["WorkerNode", "start_embedded_hub"]
 
@@ -137,7 +137,7 @@ class WorkerNode:
             for q in selected
         ]
         exchanges, declared = declare_queues(self.conf, selected, node_name=self.hostname)
-        self.declarations = {"exchanges": exchanges, "queues": declared}
+        self.declarations = p.declaration(exchanges, declared)
         self.prefetch = self.concurrency * int(self.conf.worker_prefetch_multiplier)
         self.accepting = True
         self.ready = threading.Event()
@@ -297,17 +297,12 @@ class WorkerNode:
     # -- slot side (runs in slot threads) --------------------------------------------------------
 
     def _reply(self, index: int, outcome: TaskOutcome) -> None:
-        done, body = done_message(outcome, credit=1 if self.accepting else 0)
-        # An outcome with "requeue" is a REJ (the task raised Reject(requeue=True)).
-        command = b"REJ" if outcome.requeue else b"DONE"
-        self._push().send_multipart(
-            [index.to_bytes(2, "big"), TAG, command, encode_header(done), body]
-        )
+        message = outcome_message(outcome, credit=1 if self.accepting else 0)
+        self._push().send_multipart([index.to_bytes(2, "big"), *p.encode(message)])
 
     def _release(self, delivery: Delivery) -> None:
         """A task type's actor lets this delivery run (see actors/tasktype.py)."""
-        tag = str(delivery.meta.get("tag", delivery.header["id"]))
-        self._push().send_multipart([b"", b"RUN", tag.encode()])
+        self._push().send_multipart([b"", b"RUN", delivery.delivery_tag.encode()])
 
     def _lost(self, index: int) -> None:
         """Slot ``index`` was replaced: whatever it held goes back to the hub."""
@@ -418,8 +413,14 @@ class _Connection:
     def close(self) -> None:
         self.sock.close(0)
 
-    def send(self, command: bytes, header: dict[str, Any], body: bytes = b"") -> None:
-        self.sock.send_multipart([TAG, command, encode_header(header), body])
+    def send(self, message: p.Message) -> None:
+        self.sock.send_multipart(p.encode(message))
+
+    def give_back(self, deliveries: Iterable[Delivery], credit: int = 0) -> None:
+        """Hand deliveries back to the hub for another consumer (``REJ``, requeue)."""
+        rejections = tuple(p.Rejection(d.task.id, d.tag, credit=credit) for d in deliveries)
+        if rejections:
+            self.send(p.Reject(rejections))
 
     def hello(self) -> None:
         node = self.node
@@ -429,22 +430,17 @@ class _Connection:
         credit = 0 if not node.accepting else max(0, node.prefetch - held)
         waiting = [*self.buffer, *self.ready, *self.gated.values()]
         self.send(
-            b"HELLO",
-            {
-                "role": "worker",
-                "node": node.peer_name,
-                "pid": os.getpid(),
-                "on_lost": "requeue" if node.conf.task_reject_on_worker_lost else "fail",
-                "queues": node.queues if node.accepting else [],
-                "declare": node.declarations,
-                "credit": credit,
-                "inflight": list(self.busy.values()) + [self._tag(d) for d in waiting],
-            },
+            p.Hello(
+                role="worker",
+                node=node.peer_name,
+                pid=os.getpid(),
+                on_lost="requeue" if node.conf.task_reject_on_worker_lost else "fail",
+                queues=tuple(node.queues) if node.accepting else (),
+                declare=node.declarations,
+                credit=credit,
+                inflight=(*self.busy.values(), *(d.delivery_tag for d in waiting)),
+            )
         )
-
-    @staticmethod
-    def _tag(d: Delivery) -> str:
-        return str(d.meta.get("tag", d.header["id"]))
 
     def serve(self) -> None:
         node = self.node
@@ -480,9 +476,9 @@ class _Connection:
                 self._give_back()
             if now >= next_ping:
                 next_ping = now + self.heartbeat
-                self.send(b"PING", {"inflight": len(self.busy)})
+                self.send(p.Ping(inflight=len(self.busy)))
                 signals.heartbeat_sent.send(sender=node)
-        self.send(b"BYE", {})
+        self.send(p.Bye())
         # Let the BYE leave before the socket closes (linger is 0).
         with contextlib.suppress(zmq.ZMQError):
             self.sock.setsockopt(zmq.LINGER, 500)
@@ -494,9 +490,8 @@ class _Connection:
         complaint that a long task holds back the tasks prefetched behind it.
         """
         n = len(self.buffer)
-        while self.buffer:
-            d = self.buffer.popleft()
-            self.send(b"REJ", {"id": d.header["id"], "tag": self._tag(d), "requeue": True})
+        self.give_back(self.buffer)
+        self.buffer.clear()
         self.withheld += n
         self.stalled_since = None
         _log.debug("prefetch_given_back", count=n)
@@ -504,14 +499,13 @@ class _Connection:
     def _begin_drain(self) -> None:
         node = self.node
         node.accepting = False
-        self.send(b"CONSUME", {"queues": []})
+        self.send(p.Consume(()))
         node.types.drain()
         unstarted = [*self.buffer, *self.ready, *self.gated.values()]
         self.buffer.clear()
         self.ready.clear()
         self.gated.clear()
-        for d in unstarted:
-            self.send(b"REJ", {"id": d.header["id"], "tag": self._tag(d), "requeue": True})
+        self.give_back(unstarted)
         _log.info("draining", running=len(self.busy))
 
     def _incoming(self) -> None:
@@ -520,33 +514,26 @@ class _Connection:
                 frames = self.sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 if self.credit_due and self.node.accepting:
-                    self.send(b"CRED", {"credit": self.credit_due})
+                    self.send(p.Credit(self.credit_due))
                 self.credit_due = 0
                 return
-            command = frames[1] if len(frames) > 1 else b""
-            if command == b"TASK" and len(frames) >= 5:
-                self._on_task(frames)
-                continue
             try:
-                msg = decode(frames)
-            except Exception as exc:
+                msg = p.decode(frames)
+            except FrameError as exc:
                 _log.warning("bad_message_from_hub", error=str(exc))
                 continue
-            self._on_control(msg.command, msg.header)
+            if isinstance(msg, p.Deliver):
+                for delivery in msg.deliveries:
+                    self._on_task(delivery)
+            else:
+                self._on_control(msg)
 
-    def _on_task(self, frames: list[bytes]) -> None:
-        try:
-            header = msgpack.unpackb(frames[2], raw=False)
-            meta = msgpack.unpackb(frames[4], raw=False)
-        except Exception as exc:
-            _log.warning("bad_delivery", error=str(exc))
-            return
-        delivery = Delivery(header, frames[3], meta)
+    def _on_task(self, delivery: Delivery) -> None:
         if not self.node.accepting:
-            self.send(b"REJ", {"id": header["id"], "tag": self._tag(delivery), "requeue": True})
+            self.give_back((delivery,))
             return
         if self.node.types.offer(delivery):  # its type has a rate limit or a cap: it decides
-            self.gated[self._tag(delivery)] = delivery
+            self.gated[delivery.delivery_tag] = delivery
             self.credit_due += 1
             return
         if self.free:
@@ -557,9 +544,9 @@ class _Connection:
                 self.stalled_since = self.node.app.clock.monotonic()
 
     def _dispatch(self, index: int, delivery: Delivery) -> None:
-        self.busy[index] = self._tag(delivery)
+        self.busy[index] = delivery.delivery_tag
         if self.track_started:
-            self.send(b"START", {"id": delivery.header["id"], "tag": self.busy[index]})
+            self.send(p.Start((p.TaskRef(delivery.task.id, delivery.tag),)))
         self.node._deliveries[index] = delivery
         if self.node.on_task_start is not None:
             self.node.on_task_start(delivery)
@@ -579,16 +566,8 @@ class _Connection:
             if frames[1] == b"LOST":
                 lost = self.node._deliveries.get(index)
                 if index in self.busy and lost is not None:
-                    _log.error("slot_lost_task", slot=index, task_id=lost.header["id"])
-                    self.send(
-                        b"REJ",
-                        {
-                            "id": lost.header["id"],
-                            "tag": self._tag(lost),
-                            "requeue": True,
-                            "credit": self._credit_back(),
-                        },
-                    )
+                    _log.error("slot_lost_task", slot=index, task_id=lost.task.id)
+                    self.give_back((lost,), credit=self._credit_back())
                 else:
                     continue
             else:
@@ -601,7 +580,7 @@ class _Connection:
         if finished is not None:
             if self.node.on_task_end is not None:
                 self.node.on_task_end(finished)
-            self.node.types.finished(finished.header["task"])
+            self.node.types.finished(finished.task.task)
         self.busy.pop(index, None)
         if self.ready and self.node.accepting:
             self._dispatch(index, self.ready.popleft())
@@ -611,7 +590,7 @@ class _Connection:
         else:
             self.free.append(index)
             if self.withheld and self.node.accepting:
-                self.send(b"CRED", {"credit": self.withheld})
+                self.send(p.Credit(self.withheld))
                 self.withheld = 0
 
     def _released(self, tag: str) -> None:
@@ -636,16 +615,19 @@ class _Connection:
         """A DONE from a slot returning one credit returns none while ``debt`` is owed."""
         if not self.debt:
             return frames
-        header = msgpack.unpackb(frames[2], raw=False)
-        if header.get("credit"):
-            header["credit"] = self._credit_back()
-            frames[2] = encode_header(header)
+        message = p.decode(frames)  # our own slot's message: well-formed
+        if isinstance(message, p.Done) and message.results[0].credit:
+            result = dataclasses.replace(message.results[0], credit=self._credit_back())
+            return p.encode(p.Done((result,)))
+        if isinstance(message, p.Reject) and message.rejections[0].credit:
+            rejection = dataclasses.replace(message.rejections[0], credit=self._credit_back())
+            return p.encode(p.Reject((rejection,)))
         return frames
 
-    def _on_control(self, command: bytes, header: dict[str, Any]) -> None:
-        if command == b"WELCOME":
+    def _on_control(self, msg: p.Message) -> None:
+        if isinstance(msg, p.Welcome):
             first = self.hub_id is None
-            self.hub_id = header.get("hub")
+            self.hub_id = msg.hub
             if first:
                 _log.info(
                     "worker_ready" if self.node.prefork_child is None else "child_ready",
@@ -658,12 +640,11 @@ class _Connection:
                 self.node._signal(signals.worker_ready, sender=self.node)
             else:
                 _log.info("hub_reconnected", hub=self.hub_id)
-        elif (
-            command == b"PONG"
-            and (not header.get("known", True) or header.get("hub") != self.hub_id)
-        ) or (command == b"ERR" and header.get("code") == "hello"):
+        elif (isinstance(msg, p.Pong) and (msg.known is False or msg.hub != self.hub_id)) or (
+            isinstance(msg, p.Error) and msg.code == "hello"
+        ):
             self.hello()
-        elif command == b"PING":
-            self.send(b"PONG", {})
-        elif command == b"ERR":
-            _log.error("hub_refused_us", reason=header.get("reason"))
+        elif isinstance(msg, p.Ping):
+            self.send(p.Pong())
+        elif isinstance(msg, p.Error):
+            _log.error("hub_refused_us", reason=msg.reason)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import msgpack
+
 from celeriac import App
 from celeriac._serialization import dumps, loads
 from celeriac.actors.execution import TaskExecutor
 from celeriac.actors.outcome import Failure, TaskOutcome
 from celeriac.exceptions import Ignore, Reject
-from celeriac.runtime.outcomes import done_message
+from celeriac.runtime.outcomes import outcome_message
+from celeriac.transport import protocol as p
 
 JSON = frozenset({"application/json"})
 
@@ -20,9 +23,8 @@ def run(app: App, name: str, *args: Any, **header: Any) -> TaskOutcome:
     task_id = uuid.uuid4().hex
     ct, body = dumps([list(args), {}, {}], "json")
     executor = TaskExecutor(app, hostname="h", accept=JSON, result_serializer="json")
-    return executor.execute(
-        {"id": task_id, "task": name, "ct": ct, **header}, body, {"tag": "t-" + task_id}
-    )
+    message = p.TaskMessage(task_id, name, body, ct, **header)
+    return executor.execute(p.Delivery(message, "celery", tag="t-" + task_id))
 
 
 def test_success_outcome_carries_the_encoded_result_and_the_delivery_tag() -> None:
@@ -84,21 +86,34 @@ def test_ignore_and_reject_outcomes() -> None:
     assert run(app, "oc.reject").state == "REJECTED"
 
 
+def wire(outcome: TaskOutcome, credit: int) -> tuple[bytes, dict[str, Any], bytes]:
+    """The command, header map and body the worker sends for ``outcome``."""
+    frames = p.encode(outcome_message(outcome, credit=credit))
+    return frames[1], msgpack.unpackb(frames[2]), frames[3]
+
+
 def test_done_message_keeps_todays_header_fields() -> None:
     """id, state, ct, store only when False, tag only when set, and the credit returned."""
     stored = TaskOutcome("id1", None, "SUCCESS", "application/json", b"5")
-    assert done_message(stored, credit=1) == (
+    assert wire(stored, credit=1) == (
+        b"DONE",
         {"id": "id1", "state": "SUCCESS", "ct": "application/json", "credit": 1},
         b"5",
     )
     dropped = TaskOutcome("id2", "tag2", "FAILURE", "application/json", b"{}", store=False)
-    header, body = done_message(dropped, credit=0)
+    command, header, body = wire(dropped, credit=0)
+    assert command == b"DONE"
     assert header == {
         "id": "id2",
         "state": "FAILURE",
         "ct": "application/json",
         "store": False,
         "tag": "tag2",
-        "credit": 0,
     }
     assert body == b"{}"
+
+
+def test_a_requeue_outcome_is_a_rej() -> None:
+    """Reject(requeue=True) reaches the hub as REJ with the tag and the credit, no body."""
+    requeue = TaskOutcome("id3", "tag3", "REJECTED", "application/json", b"", requeue=True)
+    assert wire(requeue, credit=1) == (b"REJ", {"id": "id3", "tag": "tag3", "credit": 1}, b"")

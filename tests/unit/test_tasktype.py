@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from celeriac import App
 from celeriac._clock import FakeClock
 from celeriac._limits import TypeLimits
+from celeriac._protocol import TaskMessage
 from celeriac.actors.task_actor import Delivery
 from celeriac.actors.tasktype import Finished, Offer, TaskTypeActor, TaskTypes, TypeGate
 
@@ -89,7 +90,7 @@ class Scheduled:
 
 def delivery(n: int, name: str = "t.limited") -> Delivery:
     """A delivery of task ``name`` with tag ``t<n>``."""
-    return Delivery({"id": f"id{n}", "task": name}, b"", {"tag": f"t{n}"})
+    return Delivery(TaskMessage(f"id{n}", name), "celery", tag=f"t{n}")
 
 
 @pytest.fixture
@@ -122,13 +123,13 @@ def test_actor_releases_by_rate_through_its_timer(
     ref, clock, scheduled = actor
     ref.tell(Offer(delivery(1)))
     ref.tell(Offer(delivery(2)))
-    assert released.get(timeout=WAIT).meta["tag"] == "t1"
+    assert released.get(timeout=WAIT).tag == "t1"
     delay, fire = scheduled.timers.get(timeout=WAIT)
     assert delay == pytest.approx(1.0)
     assert released.empty()
     clock.advance(delay)
     fire()
-    assert released.get(timeout=WAIT).meta["tag"] == "t2"
+    assert released.get(timeout=WAIT).tag == "t2"
 
 
 def test_actor_holds_the_cap_until_told_finished(
@@ -138,12 +139,12 @@ def test_actor_holds_the_cap_until_told_finished(
     ref, clock, _ = actor
     for n in range(2):
         ref.tell(Offer(delivery(n)))
-        assert released.get(timeout=WAIT).meta["tag"] == f"t{n}"
+        assert released.get(timeout=WAIT).tag == f"t{n}"
         clock.advance(1.0)  # a token each time: only the cap can hold the next back
     ref.ask(Offer(delivery(2)), timeout=WAIT)  # ask: handled when it returns
     assert released.empty()
     ref.tell(Finished())
-    assert released.get(timeout=WAIT).meta["tag"] == "t2"
+    assert released.get(timeout=WAIT).tag == "t2"
 
 
 def test_task_types_start_actors_only_for_limited_types(released: queue.Queue[Delivery]) -> None:
@@ -162,7 +163,7 @@ def test_task_types_start_actors_only_for_limited_types(released: queue.Queue[De
         assert not types.gated("t.free")
         assert not types.offer(delivery(1, "t.free"))
         assert types.offer(delivery(2))
-        assert released.get(timeout=WAIT).meta["tag"] == "t2"
+        assert released.get(timeout=WAIT).tag == "t2"
     finally:
         types.stop()
     assert not types.gated("t.limited")

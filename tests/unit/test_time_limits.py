@@ -14,6 +14,7 @@ import pytest
 from celeriac import App
 from celeriac._app import _time_limits
 from celeriac._clock import FakeClock
+from celeriac._protocol import TaskMessage
 from celeriac._serialization import dumps, loads
 from celeriac._task import resolve_time_limits, time_limits
 from celeriac.actors.execution import TaskExecutor
@@ -30,10 +31,9 @@ def delivery(name: str, *args: Any, timelimit: list[float | None] | None = None)
     """A delivery as the hub would hand it to a slot."""
     task_id = uuid.uuid4().hex
     ct, body = dumps([list(args), {}, {}], "json")
-    header: dict[str, Any] = {"id": task_id, "task": name, "ct": ct}
-    if timelimit is not None:
-        header["timelimit"] = timelimit
-    return Delivery(header, body, {"tag": task_id, "queue": "celery"})
+    limits = (timelimit[0], timelimit[1]) if timelimit is not None else None
+    message = TaskMessage(task_id, name, body, ct, timelimit=limits)
+    return Delivery(message, "celery", tag=task_id)
 
 
 def make_executor(app: App) -> TaskExecutor:
@@ -64,7 +64,7 @@ class Pool:
         """Submit and wait (bounded) for the outcome."""
         self.pool.submit(index, d)
         _, done, value = self.replies.get(timeout=WAIT)
-        assert done["id"] == d.header["id"]
+        assert done["id"] == d.task.id
         return done, value
 
 
@@ -278,7 +278,7 @@ def test_worker_applies_task_option_and_setting_when_the_header_has_none(app: Ap
         ([100, None], [100, 400]),
     ]:
         d = delivery("tl.limits", timelimit=timelimit)
-        outcome = executor.execute(d.header, d.body, d.meta)
+        outcome = executor.execute(d)
         assert outcome.state == "SUCCESS"
         assert (
             loads(outcome.body, outcome.content_type, frozenset({"application/json"})) == expected
