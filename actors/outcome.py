@@ -9,12 +9,14 @@ the task, so the connection thread only forwards bytes.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from celeriac import states
-from celeriac._messages import exception_info
+from celeriac._messages import failure_info
 from celeriac._serialization import dumps
+from celeriac._wire import failure_map
 from celeriac.exceptions import SerializationError
 
 __all__ = ["Failure", "TaskOutcome", "failure_outcome"]
@@ -65,13 +67,11 @@ def failure_outcome(
     retries: int = 0,
 ) -> TaskOutcome:
     """The outcome of a task that ended with ``exc``: its failure map, encoded."""
-    info = exception_info(exc, trace)
+    info = failure_info(exc, trace)
     try:
-        ct, body = dumps(info, serializer)
+        ct, body = dumps(failure_map(info), serializer)
     except SerializationError:
-        info["exc_message"] = [repr(a) for a in exc.args]
-        ct, body = dumps(info, serializer)
-    failure = Failure(
-        info["exc_type"], info["exc_module"], tuple(info["exc_message"]), info["traceback"]
-    )
+        info = dataclasses.replace(info, exc_message=tuple(repr(a) for a in exc.args))
+        ct, body = dumps(failure_map(info), serializer)
+    failure = Failure(info.exc_type, info.exc_module, info.exc_message, info.traceback)
     return TaskOutcome(task_id, tag, state, ct, body, store, failure, retries)

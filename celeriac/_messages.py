@@ -13,9 +13,13 @@ import socket
 import uuid
 from typing import Any, Final
 
+from ._protocol import FailureInfo
+from ._wire import failure_map
+
 __all__ = [
     "ORIGIN",
     "exception_info",
+    "failure_info",
     "new_task_id",
 ]
 
@@ -27,12 +31,11 @@ def new_task_id() -> str:
     return str(uuid.uuid4())
 
 
+def failure_info(exc: BaseException, traceback: str | None) -> FailureInfo:
+    """What a client needs to rebuild ``exc``: its type's names, its arguments, the trace."""
+    return FailureInfo(type(exc).__qualname__, type(exc).__module__, exc.args, traceback)
+
+
 def exception_info(exc: BaseException, traceback: str | None) -> dict[str, Any]:
-    """The body of a FAILURE result: enough to rebuild the exception on the client."""
-    args = list(exc.args)
-    return {
-        "exc_type": type(exc).__qualname__,
-        "exc_module": type(exc).__module__,
-        "exc_message": args,
-        "traceback": traceback,
-    }
+    """The body of a FAILURE result (the map of :func:`failure_info`), to serialize."""
+    return failure_map(failure_info(exc, traceback))
