@@ -48,6 +48,7 @@ from celeriac.transport.frames import TAG, decode, encode_header
 from celeriac.transport.hubserver import HubServer
 
 from .asyncpool import AsyncPool
+from .gated import GatedDeliveries
 from .link import dealer, default_node_name, new_identity
 from .outcomes import done_message
 
@@ -394,19 +395,12 @@ class _Connection:
         self.hub_id: str | None = None
         self.heartbeat = float(node.conf.broker_heartbeat)
         self.last_heard = 0.0
-        #: Deliveries offered to their task type's actor (a rate limit or a cap), by tag, until
-        #: it releases them; they hold no credit (handed back on arrival, ``credit_due``).
-        self.gated: dict[str, Delivery] = {}
-        #: Released by their type's actor, waiting for a free slot (their token is spent: they
-        #: are never handed back for another worker, as the prefetch buffer is).
-        self.ready: deque[Delivery] = deque()
-        #: Credit handed back for gated deliveries since released: that many of the next
-        #: acknowledgements return none.
-        self.debt = 0
+        #: Deliveries of task types with a rate limit or a cap (see runtime/gated.py).
+        self.gated = GatedDeliveries()
         self.credit_due = 0
         if previous is not None:
             self.free, self.busy, self.buffer = previous.free, previous.busy, previous.buffer
-            self.gated, self.ready = previous.gated, previous.ready
+            self.gated = previous.gated
             self.hub_id = previous.hub_id  # the node is already ready: no second worker_ready
 
     def close(self) -> None:
@@ -418,10 +412,10 @@ class _Connection:
     def hello(self) -> None:
         node = self.node
         self.withheld = 0  # the credit announced here is the whole truth for the hub
-        self.debt = self.credit_due = 0
-        held = len(self.busy) + len(self.buffer) + len(self.ready)
+        self.gated.hello()
+        self.credit_due = 0
+        held = len(self.busy) + len(self.buffer) + self.gated.holding_credit()
         credit = 0 if not node.accepting else max(0, node.prefetch - held)
-        waiting = [*self.buffer, *self.ready, *self.gated.values()]
         self.send(
             b"HELLO",
             {
@@ -432,7 +426,11 @@ class _Connection:
                 "queues": node.queues if node.accepting else [],
                 "declare": node.declarations,
                 "credit": credit,
-                "inflight": list(self.busy.values()) + [self._tag(d) for d in waiting],
+                "inflight": [
+                    *self.busy.values(),
+                    *(self._tag(d) for d in self.buffer),
+                    *self.gated.tags(),
+                ],
             },
         )
 
@@ -500,10 +498,8 @@ class _Connection:
         node.accepting = False
         self.send(b"CONSUME", {"queues": []})
         node.types.drain()
-        unstarted = [*self.buffer, *self.ready, *self.gated.values()]
+        unstarted = [*self.buffer, *self.gated.take_unstarted()]
         self.buffer.clear()
-        self.ready.clear()
-        self.gated.clear()
         for d in unstarted:
             self.send(b"REJ", {"id": d.header["id"], "tag": self._tag(d), "requeue": True})
         _log.info("draining", running=len(self.busy))
@@ -540,8 +536,7 @@ class _Connection:
             self.send(b"REJ", {"id": header["id"], "tag": self._tag(delivery), "requeue": True})
             return
         if self.node.types.offer(delivery):  # its type has a rate limit or a cap: it decides
-            self.gated[self._tag(delivery)] = delivery
-            self.credit_due += 1
+            self.credit_due += self.gated.offer(self._tag(delivery), delivery)
             return
         if self.free:
             self._dispatch(self.free.pop(), delivery)
@@ -580,7 +575,7 @@ class _Connection:
                             "id": lost.header["id"],
                             "tag": self._tag(lost),
                             "requeue": True,
-                            "credit": self._credit_back(),
+                            "credit": self.gated.credit_back(),
                         },
                     )
                 else:
@@ -597,8 +592,8 @@ class _Connection:
                 self.node.on_task_end(finished)
             self.node.types.finished(finished.header["task"])
         self.busy.pop(index, None)
-        if self.ready and self.node.accepting:
-            self._dispatch(index, self.ready.popleft())
+        if self.gated.ready and self.node.accepting:
+            self._dispatch(index, self.gated.ready.popleft())
         elif self.buffer and self.node.accepting:
             self._dispatch(index, self.buffer.popleft())
             self.stalled_since = self.node.app.clock.monotonic() if self.buffer else None
@@ -610,29 +605,21 @@ class _Connection:
 
     def _released(self, tag: str) -> None:
         """A task type's actor released a gated delivery: run it in a free slot, or next."""
-        delivery = self.gated.pop(tag, None)
+        delivery = self.gated.release(tag)
         if delivery is None:
             return  # handed back meanwhile (shutdown)
-        self.debt += 1  # it counts against the prefetch again: the next ack returns no credit
         if self.free and self.node.accepting:
             self._dispatch(self.free.pop(), delivery)
         else:
-            self.ready.append(delivery)
-
-    def _credit_back(self) -> int:
-        """The credit one finished delivery returns: 1, or 0 while paying back ``debt``."""
-        if self.debt:
-            self.debt -= 1
-            return 0
-        return 1
+            self.gated.ready.append(delivery)
 
     def _pay_debt(self, frames: list[bytes]) -> list[bytes]:
-        """A DONE from a slot returning one credit returns none while ``debt`` is owed."""
-        if not self.debt:
+        """A DONE from a slot returning one credit returns none while a debt is owed."""
+        if not self.gated.debt:
             return frames
         header = msgpack.unpackb(frames[2], raw=False)
         if header.get("credit"):
-            header["credit"] = self._credit_back()
+            header["credit"] = self.gated.credit_back()
             frames[2] = encode_header(header)
         return frames
 

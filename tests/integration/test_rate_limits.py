@@ -8,6 +8,7 @@ import textwrap
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -156,7 +157,8 @@ def test_warm_shutdown_gives_deliveries_waiting_for_their_rate_back(
 
 @pytest.mark.parametrize("pool", ["asyncio", "solo"])
 def test_limits_hold_on_the_asyncio_and_solo_pools(pool: str, tmp_path: Path) -> None:
-    """The asyncio pool honours a cap (others still run); solo a rate limit (in-process)."""
+    """The asyncio pool honours a cap (others still run), both a rate limit; afterwards the
+    hub's credit for the node is its whole prefetch again (no credit lost or made up)."""
     app = App("aio_limits", environ={})
 
     @app.task(name="al.single", max_concurrency=1)
@@ -175,7 +177,7 @@ def test_limits_hold_on_the_asyncio_and_solo_pools(pool: str, tmp_path: Path) ->
     def rated() -> float:
         return time.time()
 
-    with start_worker(app, pool=pool, concurrency=3, data_dir=tmp_path):
+    with start_worker(app, pool=pool, concurrency=3, data_dir=tmp_path) as worker:
         if pool == "asyncio":
             singles = [single.delay() for _ in range(3)]
             others = [other.delay() for _ in range(4)]
@@ -186,3 +188,15 @@ def test_limits_hold_on_the_asyncio_and_solo_pools(pool: str, tmp_path: Path) ->
         starts = [r.get(timeout=RESULT_TIMEOUT) for r in [rated.delay() for _ in range(12)]]
         assert most_in_a_window(starts, 1.0) <= 10 + BURST
         assert max(starts) - min(starts) >= 0.9  # 11 intervals of 0.1 s, minus jitter
+        node = worker.node
+        wait_until(
+            lambda: hub_credit(worker.statistics(), node.peer_name) == node.prefetch,
+            RESULT_TIMEOUT,
+            f"the hub's credit for the node back at its prefetch ({node.prefetch})",
+        )
+
+
+def hub_credit(stats: dict[str, Any], node: str) -> int | None:
+    """The credit the hub holds for worker ``node``."""
+    peer = stats["peers"].get(node)
+    return None if peer is None else int(peer["credit"])
