@@ -164,6 +164,20 @@ class TaskTypeActor(pykka.ThreadingActor):
         self._schedule = schedule
         self._cancel: Callable[[], None] | None = None
         self._on_stop_hook = on_stop_hook
+        self._offered = 0
+        self._released = 0
+
+    def statistics(self) -> dict[str, Any]:
+        """This type's limits and counters: offered, released, waiting now, running now."""
+        limits = self.gate.limits
+        return {
+            "rate_per_s": limits.rate,
+            "max_concurrency": limits.max_concurrency,
+            "offered": self._offered,
+            "released": self._released,
+            "waiting": len(self.gate.waiting),
+            "running": self.gate.running,
+        }
 
     def on_receive(self, message: Any) -> Any:
         """Offer, Finished, tick or drain; never raises (it would kill the actor)."""
@@ -176,6 +190,7 @@ class TaskTypeActor(pykka.ThreadingActor):
     def _handle(self, message: Any) -> None:
         now = self.clock.monotonic()
         if isinstance(message, Offer):
+            self._offered += 1
             released = self.gate.offer(message.delivery, now)
         elif isinstance(message, Finished):
             released = self.gate.finished(now)
@@ -186,6 +201,7 @@ class TaskTypeActor(pykka.ThreadingActor):
         else:
             self._cancel = None
             released = self.gate.release(now)
+        self._released += len(released)
         for delivery in released:
             self._release(delivery)
         self._arm(now)
@@ -246,22 +262,41 @@ class TaskTypes:
 
     def offer(self, delivery: Delivery) -> bool:
         """Give a delivery to its type's actor; False if its type is not limited (run it)."""
-        ref = self._refs.get(delivery.header["task"])
+        name = delivery.header["task"]
+        ref = self._refs.get(name)
         if ref is None:
             return False
-        ref.tell(Offer(delivery))
+        try:
+            ref.tell(Offer(delivery))
+        except pykka.ActorDeadError:  # cannot happen (it never raises): run unlimited, loudly
+            _log.error("task_type_actor_dead", task=name, note="its limits no longer apply")
+            del self._refs[name]
+            return False
         return True
 
     def finished(self, name: str) -> None:
         """A released delivery of ``name`` has finished or was handed back."""
         ref = self._refs.get(name)
         if ref is not None:
-            ref.tell(Finished())
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.tell(Finished())
+
+    def statistics(self) -> dict[str, dict[str, Any]]:
+        """Each limited type's counters (see :meth:`TaskTypeActor.statistics`), by name.
+
+        Asks each actor: call it from outside the actors (``inspect``), never from one.
+        """
+        stats: dict[str, dict[str, Any]] = {}
+        for name, ref in list(self._refs.items()):
+            with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
+                stats[name] = ref.proxy().statistics().get(timeout=2)
+        return stats
 
     def drain(self) -> None:
         """Shutdown: every actor drops its queue."""
         for ref in self._refs.values():
-            ref.tell(_Drain())
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.tell(_Drain())
 
     def stop(self) -> None:
         """Stop every actor."""

@@ -203,8 +203,6 @@ class WorkerNode:
             on_escalate=self._escalate,
             clock=self.app.clock,
         )
-        self.pool = POOLS[self.pool_name](self.concurrency, wiring)
-        self.pool.start()
         self.types = TaskTypes.start(
             self.app.tasks,
             self.conf,
@@ -212,6 +210,8 @@ class WorkerNode:
             clock=self.app.clock,
             on_thread_exit=self._release_thread_socket,
         )
+        self.pool = POOLS[self.pool_name](self.concurrency, wiring)
+        self.pool.start()
         # No HELLO (credit) before every slot can take a delivery.
         if not self.pool.wait_ready(30):
             raise ImproperlyConfigured(f"the {self.pool_name} pool did not start within 30s")

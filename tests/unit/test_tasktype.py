@@ -144,6 +144,15 @@ def test_actor_holds_the_cap_until_told_finished(
     assert released.empty()
     ref.tell(Finished())
     assert released.get(timeout=WAIT).meta["tag"] == "t2"
+    stats = ref.proxy().statistics().get(timeout=WAIT)
+    assert stats == {
+        "rate_per_s": 1.0,
+        "max_concurrency": 2,
+        "offered": 3,
+        "released": 3,
+        "waiting": 0,
+        "running": 2,
+    }
 
 
 def test_task_types_start_actors_only_for_limited_types(released: queue.Queue[Delivery]) -> None:
@@ -163,6 +172,21 @@ def test_task_types_start_actors_only_for_limited_types(released: queue.Queue[De
         assert not types.offer(delivery(1, "t.free"))
         assert types.offer(delivery(2))
         assert released.get(timeout=WAIT).meta["tag"] == "t2"
+        assert types.statistics()["t.limited"]["running"] == 1
+        assert list(types.statistics()) == ["t.limited"]
     finally:
         types.stop()
     assert not types.gated("t.limited")
+
+
+def test_a_dead_type_actor_lets_its_deliveries_run_unlimited(
+    released: queue.Queue[Delivery],
+) -> None:
+    """If a type's actor were gone, offer() says run it (and logs) instead of crashing."""
+    ref = TaskTypeActor.start("t.limited", TypeLimits(max_concurrency=1), released.put)
+    types = TaskTypes({"t.limited": ref})
+    ref.stop()
+    assert not types.offer(delivery(1))
+    assert not types.gated("t.limited")
+    types.finished("t.limited")  # no actor: nothing to tell, no error
+    assert released.empty()
