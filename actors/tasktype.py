@@ -12,7 +12,8 @@ type may run one more: fewer than ``max_concurrency`` of that type running here,
 its bucket (:class:`~celeriac._limits.TokenBucket`, Celery's burst of one). The connection then
 runs a released delivery in the next free slot, and tells the actor when it has finished, so
 the actor can release the next one. When only the rate holds the head back, the actor sets a
-timer for the moment a token is due and releases then.
+timer (one :class:`Timers` thread serves every type of the node) for the moment a token is
+due and releases then.
 
 So a delivery waiting for its type's rate or cap holds no slot and blocks no other type: other
 types' deliveries go straight to free slots meanwhile. Waiting deliveries hold no credit at the
@@ -41,7 +42,10 @@ lives across messages and is never shared between two threads; see
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -55,7 +59,7 @@ from celeriac._limits import TokenBucket, TypeLimits, type_limits
 
 from .task_actor import Delivery
 
-__all__ = ["Finished", "Offer", "TaskTypeActor", "TaskTypes", "TypeGate"]
+__all__ = ["Finished", "Offer", "TaskTypeActor", "TaskTypes", "Timers", "TypeGate"]
 
 _log = structlog.get_logger("celeriac.worker")
 
@@ -134,11 +138,77 @@ class _Drain:
     """Shutdown: drop the queue (the connection gives those deliveries back itself)."""
 
 
-def _timer(delay: float, callback: Callable[[], None]) -> Callable[[], None]:
-    timer = threading.Timer(delay, callback)
-    timer.daemon = True
-    timer.start()
-    return timer.cancel
+class Timers:
+    """One thread that runs callbacks when they are due: the timers of every type actor.
+
+    ``schedule(delay, callback)`` returns a cancel function. Callbacks must be quick (the type
+    actors' only tell themselves a tick). The thread starts with the first timer and stops
+    with :meth:`stop`.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._cancelled: set[int] = set()
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def schedule(self, delay: float, callback: Callable[[], None]) -> Callable[[], None]:
+        """Run ``callback`` in ``delay`` seconds (real time); the returned function cancels."""
+        seq = next(self._seq)
+        with self._cond:
+            heapq.heappush(self._heap, (time.monotonic() + delay, seq, callback))
+            if self._thread is None and not self._stopping:
+                self._thread = threading.Thread(
+                    target=self._loop, name="celeriac-type-timers", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+        def cancel() -> None:
+            with self._cond:
+                self._cancelled.add(seq)
+
+        return cancel
+
+    def stop(self) -> None:
+        """Stop the thread; pending timers never fire."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join(5)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                due = self._next_due()
+                if due is None:
+                    return
+            try:
+                due()
+            except Exception:
+                _log.exception("task_type_timer_failed")
+
+    def _next_due(self) -> Callable[[], None] | None:
+        """Wait (holding the condition) for the next callback that is due; None: stopping."""
+        while not self._stopping:
+            if not self._heap:
+                self._cond.wait()
+                continue
+            at, seq, callback = self._heap[0]
+            if seq in self._cancelled:
+                heapq.heappop(self._heap)
+                self._cancelled.discard(seq)
+                continue
+            wait = at - time.monotonic()
+            if wait <= 0:
+                heapq.heappop(self._heap)
+                return callback
+            self._cond.wait(wait)
+        return None
 
 
 class TaskTypeActor(pykka.ThreadingActor):
@@ -153,7 +223,7 @@ class TaskTypeActor(pykka.ThreadingActor):
         release: Callable[[Delivery], None],
         *,
         clock: Clock = SYSTEM_CLOCK,
-        schedule: Schedule = _timer,
+        schedule: Schedule,
         on_stop_hook: Callable[[], None] | None = None,
     ) -> None:
         super().__init__()
@@ -227,8 +297,11 @@ class TaskTypeActor(pykka.ThreadingActor):
 class TaskTypes:
     """The actors of a node's limited task types, by task name (the connection's view)."""
 
-    def __init__(self, refs: Mapping[str, pykka.ActorRef[Any]]) -> None:
+    def __init__(
+        self, refs: Mapping[str, pykka.ActorRef[Any]], timers: Timers | None = None
+    ) -> None:
         self._refs = dict(refs)
+        self._timers = timers
 
     @classmethod
     def start(
@@ -242,11 +315,17 @@ class TaskTypes:
     ) -> TaskTypes:
         """Start one actor per registered task type that has a rate limit or a cap."""
         refs: dict[str, pykka.ActorRef[Any]] = {}
+        timers = Timers()
         for name, task in sorted(tasks.items()):
             limits = type_limits(task, conf)
             if limits.limited:
                 refs[name] = TaskTypeActor.start(
-                    name, limits, release, clock=clock, on_stop_hook=on_thread_exit
+                    name,
+                    limits,
+                    release,
+                    clock=clock,
+                    schedule=timers.schedule,
+                    on_stop_hook=on_thread_exit,
                 )
                 _log.info(
                     "task_type_limited",
@@ -254,7 +333,7 @@ class TaskTypes:
                     rate_per_s=limits.rate,
                     max_concurrency=limits.max_concurrency,
                 )
-        return cls(refs)
+        return cls(refs, timers)
 
     def gated(self, name: str) -> bool:
         """True if deliveries of task ``name`` go through its type's actor."""
@@ -300,6 +379,8 @@ class TaskTypes:
 
     def stop(self) -> None:
         """Stop every actor."""
+        if self._timers is not None:
+            self._timers.stop()
         for ref in self._refs.values():
             ref.stop(block=True, timeout=5)
         self._refs.clear()

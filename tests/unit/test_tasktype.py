@@ -15,7 +15,14 @@ from celeriac import App
 from celeriac._clock import FakeClock
 from celeriac._limits import TypeLimits
 from celeriac.actors.task_actor import Delivery
-from celeriac.actors.tasktype import Finished, Offer, TaskTypeActor, TaskTypes, TypeGate
+from celeriac.actors.tasktype import (
+    Finished,
+    Offer,
+    TaskTypeActor,
+    TaskTypes,
+    Timers,
+    TypeGate,
+)
 
 WAIT = 10.0
 
@@ -183,10 +190,27 @@ def test_a_dead_type_actor_lets_its_deliveries_run_unlimited(
     released: queue.Queue[Delivery],
 ) -> None:
     """If a type's actor were gone, offer() says run it (and logs) instead of crashing."""
-    ref = TaskTypeActor.start("t.limited", TypeLimits(max_concurrency=1), released.put)
+    ref = TaskTypeActor.start(
+        "t.limited", TypeLimits(max_concurrency=1), released.put, schedule=Scheduled()
+    )
     types = TaskTypes({"t.limited": ref})
     ref.stop()
     assert not types.offer(delivery(1))
     assert not types.gated("t.limited")
     types.finished("t.limited")  # no actor: nothing to tell, no error
     assert released.empty()
+
+
+def test_timers_fire_in_due_order_and_cancelled_ones_never() -> None:
+    """One thread runs due callbacks earliest first; a cancelled timer does not fire."""
+    timers, fired = Timers(), queue.Queue[str]()
+    try:
+        timers.schedule(0.05, lambda: fired.put("late"))
+        with timers._cond:  # (reentrant) the timer thread cannot look before the cancel
+            cancel = timers.schedule(0.0, lambda: fired.put("cancelled"))
+            cancel()
+        timers.schedule(0.0, lambda: fired.put("early"))
+        assert [fired.get(timeout=WAIT), fired.get(timeout=WAIT)] == ["early", "late"]
+        assert fired.empty()
+    finally:
+        timers.stop()
