@@ -23,6 +23,10 @@ prefetch count for rate-limited tasks), so the hub keeps sending other work.
 Types with neither limit have nothing to wait for: their deliveries go straight to a slot, with
 no actor hop on the hot path.
 
+With ``-P prefork`` each child has its own connection but the actors live in the parent, for
+the whole node: a child's connection offers over its pipe (:class:`TypeGates` is what a
+connection needs; see :mod:`celeriac.runtime.prefork_types`).
+
 Nothing is lost: the connection keeps every offered delivery in its ledger until it is run or
 handed back. At a warm shutdown it gives every delivery that has not started back to the hub
 (the actors just drop their queues); if the node dies, the hub redelivers them.
@@ -47,9 +51,9 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import pykka
 import structlog
@@ -59,7 +63,16 @@ from celeriac._limits import TokenBucket, TypeLimits, type_limits
 
 from .task_actor import Delivery
 
-__all__ = ["Finished", "Offer", "TaskTypeActor", "TaskTypes", "Timers", "TypeGate"]
+__all__ = [
+    "Finished",
+    "Offer",
+    "TaskTypeActor",
+    "TaskTypes",
+    "Timers",
+    "TypeGate",
+    "TypeGates",
+    "Withdraw",
+]
 
 _log = structlog.get_logger("celeriac.worker")
 
@@ -109,6 +122,13 @@ class TypeGate(Generic[T]):
             return None
         return self._bucket.wait(now)
 
+    def withdraw(self, which: Callable[[T], bool]) -> list[T]:
+        """Take the waiting items ``which`` selects out (their consumer is gone)."""
+        gone = [item for item in self.waiting if which(item)]
+        if gone:
+            self.waiting = deque(item for item in self.waiting if not which(item))
+        return gone
+
     def drain(self) -> list[T]:
         """Take every waiting item out (shutdown)."""
         items = list(self.waiting)
@@ -126,6 +146,13 @@ class Offer:
 @dataclass(frozen=True, slots=True)
 class Finished:
     """A delivery this actor released has finished (or was handed back)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    """Drop the waiting deliveries with these tags (handed back, or their consumer died)."""
+
+    tags: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +291,9 @@ class TaskTypeActor(pykka.ThreadingActor):
             released = self.gate.offer(message.delivery, now)
         elif isinstance(message, Finished):
             released = self.gate.finished(now)
+        elif isinstance(message, Withdraw):
+            self.gate.withdraw(lambda d: str(d.meta.get("tag")) in message.tags)
+            released = []
         elif isinstance(message, _Drain):
             dropped = self.gate.drain()
             _log.debug("task_type_drained", task=self.name, count=len(dropped))
@@ -292,6 +322,22 @@ class TaskTypeActor(pykka.ThreadingActor):
             self._cancel()
         if self._on_stop_hook is not None:
             self._on_stop_hook()
+
+
+class TypeGates(Protocol):
+    """What a worker's connection needs of its task types' gates."""
+
+    def offer(self, delivery: Delivery) -> bool:
+        """Give a delivery to its type's gate; False if its type is not limited (run it)."""
+
+    def finished(self, delivery: Delivery) -> None:
+        """A delivery its gate released has finished (or was handed back)."""
+
+    def drain(self, unstarted: Sequence[Delivery]) -> None:
+        """Shutdown: the connection hands ``unstarted`` (all not started) back to the hub."""
+
+    def stop(self) -> None:
+        """Stop the gates."""
 
 
 class TaskTypes:
@@ -353,9 +399,9 @@ class TaskTypes:
             return False
         return True
 
-    def finished(self, name: str) -> None:
-        """A released delivery of ``name`` has finished or was handed back."""
-        ref = self._refs.get(name)
+    def finished(self, delivery: Delivery) -> None:
+        """A released delivery has finished or was handed back."""
+        ref = self._refs.get(delivery.header["task"])
         if ref is not None:
             with contextlib.suppress(pykka.ActorDeadError):
                 ref.tell(Finished())
@@ -371,8 +417,14 @@ class TaskTypes:
                 stats[name] = ref.proxy().statistics().get(timeout=2)
         return stats
 
-    def drain(self) -> None:
-        """Shutdown: every actor drops its queue."""
+    def withdraw(self, tags: frozenset[str]) -> None:
+        """Every actor drops the waiting deliveries with these tags."""
+        for ref in self._refs.values():
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.tell(Withdraw(tags))
+
+    def drain(self, unstarted: Sequence[Delivery] = ()) -> None:
+        """Shutdown: every actor drops its queue (the connection gives them back itself)."""
         for ref in self._refs.values():
             with contextlib.suppress(pykka.ActorDeadError):
                 ref.tell(_Drain())

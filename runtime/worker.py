@@ -41,7 +41,7 @@ from celeriac.actors.execution import TaskExecutor
 from celeriac.actors.outcome import TaskOutcome
 from celeriac.actors.pool import Pool, PoolFactory, PoolWiring, ThreadPool
 from celeriac.actors.task_actor import Delivery
-from celeriac.actors.tasktype import TaskTypes
+from celeriac.actors.tasktype import TaskTypes, TypeGates
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.routing import Broadcast, declare_queues, worker_queues
 from celeriac.transport.frames import TAG, decode, encode_header
@@ -150,8 +150,10 @@ class WorkerNode:
         self.hub: HubServer | None = None
         self.hub_endpoint: str = self.conf.broker_url
         self.pool: Pool | None = None
-        #: The actors of the task types with a rate limit or a cap (actors/tasktype.py).
-        self.types = TaskTypes({})
+        #: The gates of the task types with a rate limit or a cap (actors/tasktype.py); a
+        #: prefork child sets ``make_types`` to use its parent's, held for the whole node.
+        self.types: TypeGates = TaskTypes({})
+        self.make_types: Callable[[], TypeGates] | None = None
         self._deliveries: dict[int, Delivery] = {}
         self.exit_code = 0
         self.connection_restarts = 0
@@ -203,12 +205,16 @@ class WorkerNode:
             on_escalate=self._escalate,
             clock=self.app.clock,
         )
-        self.types = TaskTypes.start(
-            self.app.tasks,
-            self.conf,
-            self._release,
-            clock=self.app.clock,
-            on_thread_exit=self._release_thread_socket,
+        self.types = (
+            self.make_types()
+            if self.make_types
+            else TaskTypes.start(
+                self.app.tasks,
+                self.conf,
+                self._release,
+                clock=self.app.clock,
+                on_thread_exit=self._release_thread_socket,
+            )
         )
         self.pool = POOLS[self.pool_name](self.concurrency, wiring)
         self.pool.start()
@@ -302,7 +308,10 @@ class WorkerNode:
 
     def _release(self, delivery: Delivery) -> None:
         """A task type's actor lets this delivery run (see actors/tasktype.py)."""
-        tag = str(delivery.meta.get("tag", delivery.header["id"]))
+        self.release_tag(str(delivery.meta.get("tag", delivery.header["id"])))
+
+    def release_tag(self, tag: str) -> None:
+        """Let the gated delivery ``tag`` run (any thread; a prefork child's main thread)."""
         self._push().send_multipart([b"", b"RUN", tag.encode()])
 
     def _lost(self, index: int) -> None:
@@ -497,8 +506,9 @@ class _Connection:
         node = self.node
         node.accepting = False
         self.send(b"CONSUME", {"queues": []})
-        node.types.drain()
-        unstarted = [*self.buffer, *self.gated.take_unstarted()]
+        gated = self.gated.take_unstarted()
+        node.types.drain(gated)
+        unstarted = [*self.buffer, *gated]
         self.buffer.clear()
         for d in unstarted:
             self.send(b"REJ", {"id": d.header["id"], "tag": self._tag(d), "requeue": True})
@@ -590,7 +600,7 @@ class _Connection:
         if finished is not None:
             if self.node.on_task_end is not None:
                 self.node.on_task_end(finished)
-            self.node.types.finished(finished.header["task"])
+            self.node.types.finished(finished)
         self.busy.pop(index, None)
         if self.gated.ready and self.node.accepting:
             self._dispatch(index, self.gated.ready.popleft())

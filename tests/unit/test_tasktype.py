@@ -197,7 +197,7 @@ def test_a_dead_type_actor_lets_its_deliveries_run_unlimited(
     ref.stop()
     assert not types.offer(delivery(1))
     assert not types.gated("t.limited")
-    types.finished("t.limited")  # no actor: nothing to tell, no error
+    types.finished(delivery(1))  # no actor: nothing to tell, no error
     assert released.empty()
 
 
