@@ -277,7 +277,8 @@ class TaskTypeActor(pykka.ThreadingActor):
         }
 
     def on_receive(self, message: Any) -> Any:
-        """Offer, Finished, tick or drain; never raises (it would kill the actor)."""
+        """Offer, Finished, Withdraw, a tick or a drain; never raises (it would kill the
+        actor and drop the messages queued behind it)."""
         try:
             self._handle(message)
         except Exception:
@@ -298,9 +299,12 @@ class TaskTypeActor(pykka.ThreadingActor):
             dropped = self.gate.drain()
             _log.debug("task_type_drained", task=self.name, count=len(dropped))
             released = []
-        else:
+        elif isinstance(message, _Tick):
             self._cancel = None
             released = self.gate.release(now)
+        else:
+            _log.error("task_type_unexpected_message", task=self.name, message=repr(message))
+            return
         self._released += len(released)
         for delivery in released:
             self._release(delivery)
