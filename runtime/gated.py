@@ -23,8 +23,10 @@ from celeriac.actors.task_actor import Delivery
 __all__ = ["GATED_WITHOUT_CREDIT", "GatedDeliveries"]
 
 #: At most this many waiting deliveries hold no credit; past it, the hub sends this node no
-#: more work until some are released.
-GATED_WITHOUT_CREDIT = 10_000
+#: more work until some are released. Bounded because a node holds them unacknowledged: if it
+#: is lost, the hub counts that loss against each of them (``broker_max_deliveries``), as for
+#: prefetched ones.
+GATED_WITHOUT_CREDIT = 1_000
 
 
 class GatedDeliveries:
