@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import inspect
 import traceback as tb_module
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from celeriac.exceptions import (
     DecodeError,
     EncodeError,
     NotRegistered,
+    Reject,
     SerializationError,
 )
 
@@ -220,7 +222,10 @@ class TaskExecutor:
         if result.state == IGNORED:
             return self._outcome(header, meta, states.SUCCESS, "application/json", b"null", False)
         if result.error is not None:
-            return self._failure(header, meta, result.error, result.trace, state=result.state)
+            outcome = self._failure(header, meta, result.error, result.trace, state=result.state)
+            if isinstance(result.error, Reject) and result.error.requeue:
+                outcome = dataclasses.replace(outcome, requeue=True)  # the intent, recorded
+            return outcome
         if signals.task_success.receivers:
             signals.task_success.send(sender=p.task, result=result.retval)
         try:
