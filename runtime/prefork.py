@@ -34,6 +34,10 @@ Hard time limits
     its own DEALER, waits until the hub has processed it (a ``STAT`` round trip, at most 1 s),
     then SIGKILLs the child and starts a new one at once.
 
+Task type limits (``rate_limit``, ``max_concurrency``)
+    Held by the parent for the whole node: a child asks over its pipe before it runs a task of
+    a limited type (see :mod:`celeriac.runtime.prefork_types`).
+
 Recycling
     ``worker_max_tasks_per_child``: the child stops asking for work with its last task (its
     DONE returns no credit), finishes it, says BYE and exits 0. ``worker_max_memory_per_child``
