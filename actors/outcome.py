@@ -40,8 +40,9 @@ class TaskOutcome:
     with ``store=False``). ``body`` is the encoded return value, or for a failure the encoded
     failure map, in ``content_type``. ``store`` is False when no result is kept
     (``ignore_result``). ``tag`` is the hub's delivery tag (None: the task id is the tag).
-    ``retries`` is the delivery's retry count; ``requeue`` asks the hub to put the message back
-    instead of ending it (``Reject(requeue=True)``; not set by the executor yet).
+    ``retries`` is the delivery's retry count; ``requeue`` is True for ``Reject(requeue=True)``:
+    the message should go back to its queue instead of ending REJECTED (the conversion to the
+    wire, :func:`celeriac.runtime.outcomes.done_message`, does not act on it yet).
     """
 
     task_id: str

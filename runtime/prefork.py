@@ -36,6 +36,10 @@ Hard time limits
     its own DEALER, waits until the hub has processed it (a ``STAT`` round trip, at most 1 s),
     then SIGKILLs the child and starts a new one at once.
 
+Task type limits (``rate_limit``, ``max_concurrency``)
+    Held by the parent for the whole node: a child asks over its pipe before it runs a task of
+    a limited type (see :mod:`celeriac.runtime.prefork_types`).
+
 Recycling
     ``worker_max_tasks_per_child``: the child stops asking for work with its last task (its
     DONE returns no credit), finishes it, says BYE and exits 0. ``worker_max_memory_per_child``
@@ -98,6 +102,7 @@ from celeriac.transport.hubserver import HubServer
 from .link import dealer, default_node_name, new_identity
 from .loader import find_app  # the same -A resolution as the parent's command line
 from .logging import setup_logging
+from .prefork_types import GATE_MESSAGES, ChildGates, NodeGates, gated_names
 from .worker import WorkerNode, start_embedded_hub
 
 __all__ = ["ChildOptions", "PreforkNode"]
@@ -201,6 +206,8 @@ class _Child:
         )
         node.on_task_start = self._started
         node.on_task_end = self._finished
+        names = gated_names(app.tasks, node.conf)  # limited types ask the parent's gates
+        node.make_types = lambda: ChildGates(names, self.tell)
         if self._early_sigterm:
             node.request_shutdown()
         node.start()
@@ -229,6 +236,8 @@ class _Child:
             self.node.request_shutdown()
         elif message == ("cold",):
             self.node.request_shutdown(cold=True)
+        elif isinstance(message, tuple) and message[:1] == ("release",):
+            self.node.release_tag(message[1])  # the parent's gate lets a gated delivery run
 
     def _parent_gone(self, why: str) -> None:
         assert self.node is not None
@@ -395,6 +404,8 @@ class PreforkNode:
         self._sock: zmq.Socket[Any] | None = None
         self._next_ping = 0.0
         self.hub: HubServer | None = None
+        #: The task types' gates for the whole node (runtime/prefork_types.py).
+        self.gates = NodeGates()
 
     @property
     def concurrency(self) -> int:
@@ -447,6 +458,7 @@ class PreforkNode:
         self._sock = dealer(self._ctx, endpoint, new_identity(f"{self.hostname}/parent"))
         self._hello()
         signals.celeryd_after_setup.send(sender=self.hostname, instance=self, conf=self.conf)
+        self.gates.start(self.app.tasks, self.conf)
         now = time.monotonic()
         for slot in self._slots:
             slot.due = now if slot.wanted else None
@@ -496,6 +508,7 @@ class PreforkNode:
             self._sock.close(0)
         if self.hub is not None:
             self.hub.stop()
+        self.gates.stop()
         self._ctx.destroy(linger=0)
         signals.worker_shutdown.send(sender=self)
         _log.info("worker_stopped", node=self.hostname, exit_code=self.exit_code)
@@ -507,6 +520,7 @@ class PreforkNode:
             live = [s for s in self._slots if s.process is not None]
             waitables: list[Any] = [s.conn for s in live if s.conn is not None]
             waitables += [s.process.sentinel for s in live if s.process is not None]
+            waitables.append(self.gates.waitable())
             if waitables:
                 ready = wait(waitables, timeout=TURN)
             else:
@@ -518,6 +532,7 @@ class PreforkNode:
             for slot in live:
                 if slot.process is not None and slot.process.sentinel in ready:
                     self._reap(slot)
+            self.gates.flush(self._send_child)
             now = time.monotonic()
             self._enforce_time_limits(now)
             self._hub_io(now)
@@ -547,6 +562,17 @@ class PreforkNode:
                         os.kill(slot.pid, signal.SIGKILL)
             self._cold_deadline = now + COLD_GRACE
         return all(s.process is None for s in self._slots)
+
+    def _send_child(self, index: int, message: tuple[str, str]) -> bool:
+        """Send child ``index`` a message on its pipe; False if it cannot be told."""
+        conn = self._slots[index].conn
+        if conn is None:
+            return False
+        try:
+            conn.send(message)
+        except (OSError, ValueError):
+            return False
+        return True
 
     def _tell_all(self, command: str) -> None:
         self._told = command
@@ -600,6 +626,8 @@ class PreforkNode:
             slot.idle_since = time.monotonic()
         elif kind == "leaving":
             slot.leaving = str(message[1])
+        elif kind in GATE_MESSAGES:
+            self.gates.on_child(slot.index, message)
         elif kind == "ready":
             slot.ready = True
             if slot.task is None:
@@ -652,6 +680,7 @@ class PreforkNode:
         )
         if slot.conn is not None:
             slot.conn.close()
+        self.gates.child_gone(slot.index)
         slot.process, slot.conn, slot.last_pid, slot.pid = None, None, slot.pid, None
         slot.task, slot.idle_since = None, None
         if self._shutdown.is_set():

@@ -42,13 +42,14 @@ from celeriac.actors.outcome import TaskOutcome
 from celeriac.actors.pool import Pool, PoolFactory, PoolWiring, ThreadPool
 from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
 from celeriac.actors.task_actor import Delivery
-from celeriac.actors.tasktype import TaskTypes
+from celeriac.actors.tasktype import TaskTypes, TypeGates
 from celeriac.exceptions import FrameError, ImproperlyConfigured
 from celeriac.routing import Broadcast, declare_queues, worker_queues
 from celeriac.transport import protocol as p
 from celeriac.transport.hubserver import HubServer
 
 from .asyncpool import AsyncPool
+from .gated import GatedDeliveries
 from .link import dealer, default_node_name, new_identity
 from .outcomes import outcome_message
 
@@ -152,8 +153,10 @@ class WorkerNode:
         self.hub: HubServer | None = None
         self.hub_endpoint: str = self.conf.broker_url
         self.pool: Pool | None = None
-        #: The actors of the task types with a rate limit or a cap (actors/tasktype.py).
-        self.types = TaskTypes({})
+        #: The gates of the task types with a rate limit or a cap (actors/tasktype.py); a
+        #: prefork child sets ``make_types`` to use its parent's, held for the whole node.
+        self.types: TypeGates = TaskTypes({})
+        self.make_types: Callable[[], TypeGates] | None = None
         self._deliveries: dict[int, Delivery] = {}
         self.exit_code = 0
         self.connection_restarts = 0
@@ -205,15 +208,19 @@ class WorkerNode:
             on_escalate=self._escalate,
             clock=self.app.clock,
         )
+        self.types = (
+            self.make_types()
+            if self.make_types
+            else TaskTypes.start(
+                self.app.tasks,
+                self.conf,
+                self._release,
+                clock=self.app.clock,
+                on_thread_exit=self._release_thread_socket,
+            )
+        )
         self.pool = POOLS[self.pool_name](self.concurrency, wiring)
         self.pool.start()
-        self.types = TaskTypes.start(
-            self.app.tasks,
-            self.conf,
-            self._release,
-            clock=self.app.clock,
-            on_thread_exit=self._release_thread_socket,
-        )
         # No HELLO (credit) before every slot can take a delivery.
         if not self.pool.wait_ready(30):
             raise ImproperlyConfigured(f"the {self.pool_name} pool did not start within 30s")
@@ -302,7 +309,11 @@ class WorkerNode:
 
     def _release(self, delivery: Delivery) -> None:
         """A task type's actor lets this delivery run (see actors/tasktype.py)."""
-        self._push().send_multipart([b"", b"RUN", delivery.delivery_tag.encode()])
+        self.release_tag(delivery.delivery_tag)
+
+    def release_tag(self, tag: str) -> None:
+        """Let the gated delivery ``tag`` run (any thread; a prefork child's main thread)."""
+        self._push().send_multipart([b"", b"RUN", tag.encode()])
 
     def _lost(self, index: int) -> None:
         """Slot ``index`` was replaced: whatever it held goes back to the hub."""
@@ -395,19 +406,12 @@ class _Connection:
         self.hub_id: str | None = None
         self.heartbeat = float(node.conf.broker_heartbeat)
         self.last_heard = 0.0
-        #: Deliveries offered to their task type's actor (a rate limit or a cap), by tag, until
-        #: it releases them; they hold no credit (handed back on arrival, ``credit_due``).
-        self.gated: dict[str, Delivery] = {}
-        #: Released by their type's actor, waiting for a free slot (their token is spent: they
-        #: are never handed back for another worker, as the prefetch buffer is).
-        self.ready: deque[Delivery] = deque()
-        #: Credit handed back for gated deliveries since released: that many of the next
-        #: acknowledgements return none.
-        self.debt = 0
+        #: Deliveries of task types with a rate limit or a cap (see runtime/gated.py).
+        self.gated = GatedDeliveries()
         self.credit_due = 0
         if previous is not None:
             self.free, self.busy, self.buffer = previous.free, previous.busy, previous.buffer
-            self.gated, self.ready = previous.gated, previous.ready
+            self.gated = previous.gated
             self.hub_id = previous.hub_id  # the node is already ready: no second worker_ready
 
     def close(self) -> None:
@@ -425,10 +429,10 @@ class _Connection:
     def hello(self) -> None:
         node = self.node
         self.withheld = 0  # the credit announced here is the whole truth for the hub
-        self.debt = self.credit_due = 0
-        held = len(self.busy) + len(self.buffer) + len(self.ready)
+        self.gated.hello()
+        self.credit_due = 0
+        held = len(self.busy) + len(self.buffer) + self.gated.holding_credit()
         credit = 0 if not node.accepting else max(0, node.prefetch - held)
-        waiting = [*self.buffer, *self.ready, *self.gated.values()]
         self.send(
             p.Hello(
                 role="worker",
@@ -438,7 +442,11 @@ class _Connection:
                 queues=tuple(node.queues) if node.accepting else (),
                 declare=node.declarations,
                 credit=credit,
-                inflight=(*self.busy.values(), *(d.delivery_tag for d in waiting)),
+                inflight=(
+                    *self.busy.values(),
+                    *(d.delivery_tag for d in self.buffer),
+                    *self.gated.tags(),
+                ),
             )
         )
 
@@ -500,11 +508,10 @@ class _Connection:
         node = self.node
         node.accepting = False
         self.send(p.Consume(()))
-        node.types.drain()
-        unstarted = [*self.buffer, *self.ready, *self.gated.values()]
+        gated = self.gated.take_unstarted()
+        node.types.drain(gated)
+        unstarted = [*self.buffer, *gated]
         self.buffer.clear()
-        self.ready.clear()
-        self.gated.clear()
         self.give_back(unstarted)
         _log.info("draining", running=len(self.busy))
 
@@ -533,8 +540,7 @@ class _Connection:
             self.give_back((delivery,))
             return
         if self.node.types.offer(delivery):  # its type has a rate limit or a cap: it decides
-            self.gated[delivery.delivery_tag] = delivery
-            self.credit_due += 1
+            self.credit_due += self.gated.offer(delivery.delivery_tag, delivery)
             return
         if self.free:
             self._dispatch(self.free.pop(), delivery)
@@ -567,7 +573,7 @@ class _Connection:
                 lost = self.node._deliveries.get(index)
                 if index in self.busy and lost is not None:
                     _log.error("slot_lost_task", slot=index, task_id=lost.task.id)
-                    self.give_back((lost,), credit=self._credit_back())
+                    self.give_back((lost,), credit=self.gated.credit_back())
                 else:
                     continue
             else:
@@ -580,10 +586,10 @@ class _Connection:
         if finished is not None:
             if self.node.on_task_end is not None:
                 self.node.on_task_end(finished)
-            self.node.types.finished(finished.task.task)
+            self.node.types.finished(finished)
         self.busy.pop(index, None)
-        if self.ready and self.node.accepting:
-            self._dispatch(index, self.ready.popleft())
+        if self.gated.ready and self.node.accepting:
+            self._dispatch(index, self.gated.ready.popleft())
         elif self.buffer and self.node.accepting:
             self._dispatch(index, self.buffer.popleft())
             self.stalled_since = self.node.app.clock.monotonic() if self.buffer else None
@@ -595,32 +601,24 @@ class _Connection:
 
     def _released(self, tag: str) -> None:
         """A task type's actor released a gated delivery: run it in a free slot, or next."""
-        delivery = self.gated.pop(tag, None)
+        delivery = self.gated.release(tag)
         if delivery is None:
             return  # handed back meanwhile (shutdown)
-        self.debt += 1  # it counts against the prefetch again: the next ack returns no credit
         if self.free and self.node.accepting:
             self._dispatch(self.free.pop(), delivery)
         else:
-            self.ready.append(delivery)
-
-    def _credit_back(self) -> int:
-        """The credit one finished delivery returns: 1, or 0 while paying back ``debt``."""
-        if self.debt:
-            self.debt -= 1
-            return 0
-        return 1
+            self.gated.ready.append(delivery)
 
     def _pay_debt(self, frames: list[bytes]) -> list[bytes]:
-        """A DONE from a slot returning one credit returns none while ``debt`` is owed."""
-        if not self.debt:
+        """A DONE from a slot returning one credit returns none while a debt is owed."""
+        if not self.gated.debt:
             return frames
         message = p.decode(frames)  # our own slot's message: well-formed
         if isinstance(message, p.Done) and message.results[0].credit:
-            result = dataclasses.replace(message.results[0], credit=self._credit_back())
+            result = dataclasses.replace(message.results[0], credit=self.gated.credit_back())
             return p.encode(p.Done((result,)))
         if isinstance(message, p.Reject) and message.rejections[0].credit:
-            rejection = dataclasses.replace(message.rejections[0], credit=self._credit_back())
+            rejection = dataclasses.replace(message.rejections[0], credit=self.gated.credit_back())
             return p.encode(p.Reject((rejection,)))
         return frames
 

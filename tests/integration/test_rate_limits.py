@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import textwrap
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from celeriac import App
 from celeriac.testing import start_worker
 
-from .conftest import RESULT_TIMEOUT, Spawner, count_events, wait_until
+from .conftest import (
+    RESULT_TIMEOUT,
+    Spawner,
+    clean_env,
+    count_events,
+    wait_for_event,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +59,7 @@ def slow_limited(self, seconds):
 def single(seconds):
     start = time.time()
     time.sleep(seconds)
-    return [start, time.time()]
+    return [start, time.time(), os.getpid()]
 
 
 @app.task(name="rtasks.annotated")
@@ -119,7 +128,7 @@ def test_type_capped_at_one_runs_alone_while_other_types_use_the_other_slots(
     annotated = [client.send_task("rtasks.annotated", [0.4]) for _ in range(3)]
     others = [client.send_task("rtasks.other", [0.4]) for _ in range(6)]
     runs = {
-        name: [tuple(r.get(timeout=RESULT_TIMEOUT)) for r in results]
+        name: [tuple(r.get(timeout=RESULT_TIMEOUT)[:2]) for r in results]
         for name, results in (("single", single), ("annotated", annotated), ("other", others))
     }
     assert most_at_once(runs["single"]) == 1
@@ -127,6 +136,28 @@ def test_type_capped_at_one_runs_alone_while_other_types_use_the_other_slots(
     assert most_at_once(runs["other"]) >= 2, "other types did not use the free slots"
     everything = [run for group in runs.values() for run in group]
     assert most_at_once(everything) == 3  # every slot busy at once: capped types held none
+
+
+def test_prefork_limits_hold_for_the_whole_node(
+    procs: Spawner, broker_url: str, tmp_path: Path, app_dir: Path, client: App
+) -> None:
+    """-P prefork -c 2: a type capped at 1 runs one at a time across both children, and a
+    5/s type starts at most 5 + burst per second across them (the parent holds the gates)."""
+    argv = [sys.executable, "-m", "celeriac", "-A", "rtasks", "worker", "-P", "prefork"]
+    argv += ["-c", "2", "--broker", broker_url, "--log-format", "json", "-l", "INFO"]
+    env = clean_env(CELERIAC_HUB_DATA_DIR=str(tmp_path / "hub"))
+    node = procs.spawn("prefork", argv, cwd=app_dir, env=env)
+    wait_for_event(node.log, "worker_ready", proc=node)
+    singles = [client.send_task("rtasks.single", [0.3]) for _ in range(6)]
+    runs = [r.get(timeout=RESULT_TIMEOUT) for r in singles]
+    assert len({pid for _, _, pid in runs}) == 2, "both children took singles"
+    assert most_at_once([(start, end) for start, end, _ in runs]) == 1
+    starts = [
+        r.get(timeout=RESULT_TIMEOUT)
+        for r in [client.send_task("rtasks.limited") for _ in range(15)]
+    ]
+    assert most_in_a_window(starts, 1.0) <= 5 + BURST
+    assert max(starts) - min(starts) >= 2.4  # 14 intervals of 0.2 s, minus jitter
 
 
 def test_warm_shutdown_gives_deliveries_waiting_for_their_rate_back(
@@ -156,7 +187,8 @@ def test_warm_shutdown_gives_deliveries_waiting_for_their_rate_back(
 
 @pytest.mark.parametrize("pool", ["asyncio", "solo"])
 def test_limits_hold_on_the_asyncio_and_solo_pools(pool: str, tmp_path: Path) -> None:
-    """The asyncio pool honours a cap (others still run); solo a rate limit (in-process)."""
+    """The asyncio pool honours a cap (others still run), both a rate limit; afterwards the
+    hub's credit for the node is its whole prefetch again (no credit lost or made up)."""
     app = App("aio_limits", environ={})
 
     @app.task(name="al.single", max_concurrency=1)
@@ -175,7 +207,7 @@ def test_limits_hold_on_the_asyncio_and_solo_pools(pool: str, tmp_path: Path) ->
     def rated() -> float:
         return time.time()
 
-    with start_worker(app, pool=pool, concurrency=3, data_dir=tmp_path):
+    with start_worker(app, pool=pool, concurrency=3, data_dir=tmp_path) as worker:
         if pool == "asyncio":
             singles = [single.delay() for _ in range(3)]
             others = [other.delay() for _ in range(4)]
@@ -186,3 +218,15 @@ def test_limits_hold_on_the_asyncio_and_solo_pools(pool: str, tmp_path: Path) ->
         starts = [r.get(timeout=RESULT_TIMEOUT) for r in [rated.delay() for _ in range(12)]]
         assert most_in_a_window(starts, 1.0) <= 10 + BURST
         assert max(starts) - min(starts) >= 0.9  # 11 intervals of 0.1 s, minus jitter
+        node = worker.node
+        wait_until(
+            lambda: hub_credit(worker.statistics(), node.peer_name) == node.prefetch,
+            RESULT_TIMEOUT,
+            f"the hub's credit for the node back at its prefetch ({node.prefetch})",
+        )
+
+
+def hub_credit(stats: dict[str, Any], node: str) -> int | None:
+    """The credit the hub holds for worker ``node``."""
+    peer = stats["peers"].get(node)
+    return None if peer is None else int(peer["credit"])

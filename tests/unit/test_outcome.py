@@ -70,7 +70,8 @@ def test_failure_outcome_carries_typed_failure_info() -> None:
 
 
 def test_ignore_and_reject_outcomes() -> None:
-    """Ignore reports SUCCESS with nothing stored; Reject reports REJECTED."""
+    """Ignore reports SUCCESS with nothing stored; Reject reports REJECTED (requeue intent
+    recorded)."""
     app = App("oc", environ={})
 
     @app.task(name="oc.ignore")
@@ -81,9 +82,16 @@ def test_ignore_and_reject_outcomes() -> None:
     def reject() -> None:
         raise Reject("no")
 
+    @app.task(name="oc.requeue")
+    def requeue() -> None:
+        raise Reject("later", requeue=True)
+
     ignored = run(app, "oc.ignore")
     assert (ignored.state, ignored.store, ignored.body) == ("SUCCESS", False, b"null")
-    assert run(app, "oc.reject").state == "REJECTED"
+    rejected = run(app, "oc.reject")
+    assert (rejected.state, rejected.requeue) == ("REJECTED", False)
+    requeued = run(app, "oc.requeue")
+    assert (requeued.state, requeued.requeue) == ("REJECTED", True)
 
 
 def wire(outcome: TaskOutcome, credit: int) -> tuple[bytes, dict[str, Any], bytes]:

@@ -16,7 +16,14 @@ from celeriac._clock import FakeClock
 from celeriac._limits import TypeLimits
 from celeriac._protocol import TaskMessage
 from celeriac.actors.task_actor import Delivery
-from celeriac.actors.tasktype import Finished, Offer, TaskTypeActor, TaskTypes, TypeGate
+from celeriac.actors.tasktype import (
+    Finished,
+    Offer,
+    TaskTypeActor,
+    TaskTypes,
+    Timers,
+    TypeGate,
+)
 
 WAIT = 10.0
 
@@ -145,6 +152,15 @@ def test_actor_holds_the_cap_until_told_finished(
     assert released.empty()
     ref.tell(Finished())
     assert released.get(timeout=WAIT).tag == "t2"
+    stats = ref.proxy().statistics().get(timeout=WAIT)
+    assert stats == {
+        "rate_per_s": 1.0,
+        "max_concurrency": 2,
+        "offered": 3,
+        "released": 3,
+        "waiting": 0,
+        "running": 2,
+    }
 
 
 def test_task_types_start_actors_only_for_limited_types(released: queue.Queue[Delivery]) -> None:
@@ -164,6 +180,38 @@ def test_task_types_start_actors_only_for_limited_types(released: queue.Queue[De
         assert not types.offer(delivery(1, "t.free"))
         assert types.offer(delivery(2))
         assert released.get(timeout=WAIT).tag == "t2"
+        assert types.statistics()["t.limited"]["running"] == 1
+        assert list(types.statistics()) == ["t.limited"]
     finally:
         types.stop()
     assert not types.gated("t.limited")
+
+
+def test_a_dead_type_actor_lets_its_deliveries_run_unlimited(
+    released: queue.Queue[Delivery],
+) -> None:
+    """If a type's actor were gone, offer() says run it (and logs) instead of crashing."""
+    ref = TaskTypeActor.start(
+        "t.limited", TypeLimits(max_concurrency=1), released.put, schedule=Scheduled()
+    )
+    types = TaskTypes({"t.limited": ref})
+    ref.stop()
+    assert not types.offer(delivery(1))
+    assert not types.gated("t.limited")
+    types.finished(delivery(1))  # no actor: nothing to tell, no error
+    assert released.empty()
+
+
+def test_timers_fire_in_due_order_and_cancelled_ones_never() -> None:
+    """One thread runs due callbacks earliest first; a cancelled timer does not fire."""
+    timers, fired = Timers(), queue.Queue[str]()
+    try:
+        timers.schedule(0.05, lambda: fired.put("late"))
+        with timers._cond:  # (reentrant) the timer thread cannot look before the cancel
+            cancel = timers.schedule(0.0, lambda: fired.put("cancelled"))
+            cancel()
+        timers.schedule(0.0, lambda: fired.put("early"))
+        assert [fired.get(timeout=WAIT), fired.get(timeout=WAIT)] == ["early", "late"]
+        assert fired.empty()
+    finally:
+        timers.stop()
