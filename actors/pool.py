@@ -5,10 +5,10 @@ the outcome back through the ``reply`` callable. If a slot actor dies (it should
 runs under a guard), its supervisor starts a new one in its place and ``lost(index)`` tells the
 connection, which gives the delivery that slot held back to the hub for redelivery.
 
-Time limits: one :class:`~celeriac._execution.Watchdog` thread (on the pool's clock) watches
+Time limits: one :class:`~celeriac.actors.watchdog.Watchdog` thread (on the pool's clock) watches
 every slot thread; it raises ``SoftTimeLimitExceeded``/``TimeLimitExceeded`` inside the slot's
 thread when a limit passes. That interrupts Python code, not a blocking C call or system call
-(the exception lands when the call returns); see :mod:`celeriac._execution`.
+(the exception lands when the call returns); see :mod:`celeriac.actors.watchdog`.
 
 Every pool (threads, solo, asyncio, prefork) offers the same :class:`Pool` interface, so the
 connection thread hands out deliveries the same way whatever runs them.
@@ -24,10 +24,11 @@ from typing import Any, Protocol
 import pykka
 
 from celeriac._clock import SYSTEM_CLOCK, Clock
-from celeriac._execution import TaskExecutor, Watchdog
 
+from .execution import TaskExecutor
 from .supervisor import ChildSpec, Supervisor, SupervisorLink
 from .task_actor import Delivery, Reply, TaskSlot
+from .watchdog import Watchdog
 
 __all__ = ["Pool", "PoolFactory", "PoolWiring", "ThreadPool"]
 
@@ -57,10 +58,11 @@ class Pool(Protocol):
 class PoolWiring:
     """What every pool is plugged into, whatever runs the tasks.
 
-    ``make_executor`` makes one slot's :class:`TaskExecutor`; ``reply(index, done, body)`` hands
-    an outcome to the connection; ``lost(index)`` says a slot was replaced (its delivery goes
-    back to the hub); ``on_thread_exit`` runs in each pool thread as it ends; ``on_escalate``
-    is called when the pool's supervisor gives up; ``clock`` drives time limits and restarts.
+    ``make_executor`` makes one slot's :class:`TaskExecutor`; ``reply(index, outcome)`` hands
+    a :class:`~celeriac.actors.outcome.TaskOutcome` to the connection; ``lost(index)`` says a
+    slot was replaced (its delivery goes back to the hub); ``on_thread_exit`` runs in each pool
+    thread as it ends; ``on_escalate`` is called when the pool's supervisor gives up; ``clock``
+    drives time limits and restarts.
     """
 
     make_executor: Callable[[], TaskExecutor]

@@ -10,26 +10,18 @@ supervisor restarts one that dies.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from celeriac._execution import TaskExecutor
+from celeriac._protocol import Delivery
 
+from .execution import TaskExecutor
+from .outcome import TaskOutcome
 from .supervisor import Supervised, SupervisorLink
 
 __all__ = ["Delivery", "Reply", "TaskSlot"]
 
-#: reply(slot_index, done_header, body): hand an outcome back to the connection.
-Reply = Callable[[int, dict[str, Any], bytes], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One task as the hub delivered it: decoded header, raw body, delivery metadata."""
-
-    header: dict[str, Any]
-    body: bytes
-    meta: dict[str, Any]
+#: reply(slot_index, outcome): hand an outcome back to the connection.
+Reply = Callable[[int, TaskOutcome], None]
 
 
 class TaskSlot(Supervised):
@@ -56,8 +48,8 @@ class TaskSlot(Supervised):
     def on_receive(self, message: Any) -> Any:
         """Run a :class:`Delivery` and reply with its outcome."""
         if isinstance(message, Delivery):
-            done, body = self.executor.execute(message.header, message.body, message.meta)
-            self.reply(self.index, done, body)
+            outcome = self.executor.execute(message)
+            self.reply(self.index, outcome)
         return None
 
     def on_stop(self) -> None:

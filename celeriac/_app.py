@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, Unpack, overload
 
 from . import signals
 from ._clock import SYSTEM_CLOCK, Clock
+from ._compose import OPTION_NAMES, compose, message_time_limits
 from ._conf import Settings
-from ._messages import build_task_header, new_task_id
-from ._serialization import dumps
-from ._task import (
-    FunctionTask,
-    Task,
-    check_time_limits,
-    current_request,
-    resolve_time_limits,
-)
+from ._limits import check_max_concurrency, check_rate
+from ._protocol import TaskMessage
+from ._task import FunctionTask, SendOptions, Task, check_time_limits, current_request
+from ._wire import task_fields, task_from_fields
 from .exceptions import AlreadyRegistered, ImproperlyConfigured, NotRegistered
 from .result import AsyncResult
-from .routing import declare_queues, queue_for, resolve_route
+from .routing import declare_queues, queue_for
 
 if TYPE_CHECKING:
     from celeriac.runtime.client import Client
@@ -44,9 +41,10 @@ _TASK_OPTIONS = frozenset(
         "typing",
         "time_limit",
         "soft_time_limit",
+        "rate_limit",
+        "max_concurrency",
     }
 )
-_ROUTING_OPTIONS = ("queue", "exchange", "routing_key", "priority")
 _apps: list[App] = []
 _shared: list[Callable[[App], Task[Any, Any]]] = []
 _registry_lock = threading.Lock()
@@ -150,7 +148,9 @@ class App:
         Options: ``name``, ``bind`` (pass the task as ``self``: ``self.request``,
         ``self.log``), ``ignore_result``, ``queue``, ``serializer``, ``max_retries``,
         ``priority``, ``time_limit`` and ``soft_time_limit`` (seconds: the hard and soft time
-        limits; a call's ``apply_async(time_limit=...)`` wins, then these, then the settings).
+        limits; a call's ``apply_async(time_limit=...)`` wins, then these, then the settings),
+        ``rate_limit`` (``"10/s"``, ``"100/m"``, ``"1000/h"``, per worker node) and
+        ``max_concurrency`` (at most that many at once per worker node, a celeriac extension).
         """
         _check_task_options(options)
 
@@ -187,100 +187,29 @@ class App:
         name: str,
         args: Sequence[Any] | None = None,
         kwargs: Mapping[str, Any] | None = None,
-        *,
-        task_id: str | None = None,
-        eta: float | None = None,
-        countdown: float | None = None,
-        expires: float | None = None,
-        queue: str | None = None,
-        exchange: str | None = None,
-        routing_key: str | None = None,
-        serializer: str | None = None,
-        ignore_result: bool | None = None,
-        headers: Mapping[str, Any] | None = None,
-        priority: int | None = None,
-        time_limit: float | None = None,
-        soft_time_limit: float | None = None,
+        **options: Unpack[SendOptions],
     ) -> AsyncResult[Any]:
         """Send a task by name (it need not be registered here); returns its AsyncResult.
 
-        Routing follows Celery: call options > ``task_routes`` > the task's options > defaults.
-        A message no queue is bound to is refused by the hub: ``get()`` and ``flush()`` raise
+        The options are ``apply_async``'s (:class:`~celeriac._task.SendOptions`). Routing
+        follows Celery: call options > ``task_routes`` > the task's options > defaults. A
+        message no queue is bound to is refused by the hub: ``get()`` and ``flush()`` raise
         :class:`~celeriac.exceptions.PublishError` (or, with ``task_unroutable='dead_letter'``,
         it is kept in the ``celeriac.unroutable`` queue).
         """
-        conf = self.conf
-        task_id = task_id or new_task_id()
-        if countdown is not None:
-            eta = self.clock.time() + countdown
-        if ignore_result is None:
-            ignore_result = bool(conf.task_ignore_result)
+        _check_options(options)
         parent = current_request()
         if parent is not None and parent.called_directly:
             parent = None
-        args = list(args or ())
-        kwargs = dict(kwargs or {})
+        now = self.clock.time()
         task = self.tasks.get(name)
-        call = {
-            "queue": queue,
-            "exchange": exchange,
-            "routing_key": routing_key,
-            "priority": priority,
-        }
-        route = resolve_route(
-            conf,
-            name,
-            tuple(args),
-            kwargs,
-            {k: v for k, v in call.items() if v is not None},
-            _task_routing_options(task),
-            task=task,
-        )
+        message = compose(self.conf, name, args, kwargs, options, now, task=task, parent=parent)
         client = self._client()
-        if route.queue is not None and route.queue not in client.declared_queues:
+        if message.queue and message.queue not in client.declared_queues:
             # A queue met for the first time (task_create_missing_queues): declare it first.
-            client.declare(*declare_queues(conf, [queue_for(conf, route.queue)]))
-        content_type, body = dumps([args, kwargs, {}], serializer or conf.task_serializer)
-        header = build_task_header(
-            name,
-            task_id,
-            queue=route.queue or "",
-            exchange=route.exchange,
-            routing_key=route.routing_key,
-            content_type=content_type,
-            reply=not ignore_result,
-            ignore_result=ignore_result,
-            eta=eta,
-            expires=expires,
-            priority=route.priority,
-            root_id=parent.root_id if parent else None,
-            parent_id=parent.id if parent else None,
-            headers=headers,
-            timelimit=_time_limits(conf, task, soft_time_limit, time_limit),
-        )
-        if conf.task_unroutable == "dead_letter":
-            header["unroutable"] = "dead_letter"
-        if signals.before_task_publish.receivers:
-            signals.before_task_publish.send(
-                sender=name,
-                body=body,
-                exchange=route.exchange,
-                routing_key=route.routing_key,
-                headers=header,
-                properties={},
-                declare=[],
-                retry_policy=None,
-            )
-        client.publish(task_id, header, body)
-        if signals.after_task_publish.receivers:
-            signals.after_task_publish.send(
-                sender=name,
-                body=body,
-                exchange=route.exchange,
-                routing_key=route.routing_key,
-                headers=header,
-            )
-        return AsyncResult(task_id, self)
+            client.declare(*declare_queues(self.conf, [queue_for(self.conf, message.queue)]))
+        _publish(client, message)
+        return AsyncResult(message.id, self)
 
     def AsyncResult(self, task_id: str) -> AsyncResult[Any]:  # noqa: N802 - Celery's name
         """A handle on a task by id."""
@@ -315,32 +244,59 @@ class App:
 Celery = App
 
 
+#: The tests' name for the time limits a message carries.
+_time_limits = message_time_limits
+
+
 def _check_task_options(options: Mapping[str, Any]) -> None:
-    """Refuse unknown task options and a soft time limit above the hard one."""
+    """Refuse unknown task options, a soft time limit above the hard one, a bad rate limit or
+    concurrency cap: before anything is recorded (``shared_task`` too)."""
     unknown = set(options) - _TASK_OPTIONS
     if unknown:
         raise ImproperlyConfigured(
             f"unknown task option(s) {sorted(unknown)}; known: {sorted(_TASK_OPTIONS)}"
         )
     check_time_limits(options.get("soft_time_limit"), options.get("time_limit"))
+    check_rate(options.get("rate_limit"))
+    check_max_concurrency(options.get("max_concurrency"))
 
 
-def _time_limits(
-    conf: Any, task: Task[Any, Any] | None, soft: float | None, hard: float | None
-) -> tuple[float | None, float | None] | None:
-    """The header's ``timelimit`` [soft, hard]: the effective limits, so any worker (and the
-    prefork parent, which kills at the hard limit) reads them from the message; None if none.
-    A soft limit above the hard one (after precedence) is refused, as Celery does."""
-    limits = resolve_time_limits(task, soft, hard, conf.task_soft_time_limit, conf.task_time_limit)
-    check_time_limits(*limits)
-    return limits if limits != (None, None) else None
+def _check_options(options: Mapping[str, Any]) -> None:
+    """Refuse an option name ``SendOptions`` does not declare (a typo would be ignored)."""
+    unknown = sorted(options.keys() - OPTION_NAMES)
+    if unknown:
+        hints = {u: difflib.get_close_matches(u, OPTION_NAMES, 1) for u in unknown}
+        said = ", ".join(
+            f"{u!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for u, h in hints.items()
+        )
+        raise TypeError(f"unknown send option(s) {said}; known: {sorted(OPTION_NAMES)}")
 
 
-def _task_routing_options(task: Task[Any, Any] | None) -> dict[str, Any]:
-    """The routing options a task declared (queue, exchange, routing_key, priority)."""
-    if task is None:
-        return {}
-    return {k: v for k in _ROUTING_OPTIONS if (v := getattr(task, k, None)) is not None}
+def _publish(client: Client, message: TaskMessage) -> None:
+    """Publish with Celery's signals; ``before_task_publish`` receivers may edit the headers."""
+    headers: dict[str, Any] | None = None
+    if signals.before_task_publish.receivers:
+        headers = task_fields(message)
+        signals.before_task_publish.send(
+            sender=message.task,
+            body=message.body,
+            exchange=message.exchange,
+            routing_key=message.routing_key,
+            headers=headers,
+            properties={},
+            declare=[],
+            retry_policy=None,
+        )
+        message = task_from_fields(headers, message.body)
+    client.publish(message)
+    if signals.after_task_publish.receivers:
+        signals.after_task_publish.send(
+            sender=message.task,
+            body=message.body,
+            exchange=message.exchange,
+            routing_key=message.routing_key,
+            headers=headers if headers is not None else task_fields(message),
+        )
 
 
 @overload

@@ -34,6 +34,7 @@ from types import ModuleType
 from typing import Any, Final
 
 from celeriac._beat import check_beat_schedule
+from celeriac._limits import check_annotations, check_rate, parse_annotations
 from celeriac._zones import check_timezone
 from celeriac.exceptions import (
     ConfigurationFrozen,
@@ -984,6 +985,28 @@ declare(
     "inside the task (asyncio.CancelledError in a coroutine), which may catch it to clean up.",
     parse=_parse_seconds_or_none,
     check=seconds_check("task_soft_time_limit", optional=True),
+)
+declare(
+    "task_default_rate_limit",
+    None,
+    "Rate limit of every task type that sets none, per worker node: '10/s', '100/m', '1000/h' "
+    "or a number per second (None: no limit). A task's rate_limit option and task_annotations "
+    "win. A delivery waiting for its rate holds no execution slot.",
+    check=check_rate,
+)
+declare(
+    "task_annotations",
+    None,
+    "Celery's task annotations, for rate_limit and max_concurrency: "
+    "{'tasks.add': {'rate_limit': '10/s'}}, {'*': {...}} for every task, objects with "
+    "annotate(task), or a list of these (first match wins; a task's own name wins over '*').",
+    parse=parse_annotations,
+    check=check_annotations,
+)
+declare(
+    "worker_disable_rate_limits",
+    False,
+    "Ignore every rate limit on this worker (max_concurrency caps still apply).",
 )
 declare(
     "broker_heartbeat",

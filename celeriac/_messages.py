@@ -1,9 +1,9 @@
-"""Task and result messages: the header fields (Celery protocol v2 names) and how bodies look.
+"""Task and result bodies, task ids and the origin stamp.
 
-A task message is a msgpack header (routing and control, read by the hub) and a body in the
-task's content type: ``[args, kwargs, embed]``, where ``embed`` carries canvas links. A result
-message (``DONE``) is a header (``id``, ``state``, ``ct``...) and a body: the return value, or
-for failures a map ``{exc_type, exc_module, exc_message, traceback}``.
+A task message (:class:`~celeriac._protocol.TaskMessage`, composed by :mod:`celeriac._compose`)
+has a body in the task's content type: ``[args, kwargs, embed]``, where ``embed`` carries canvas
+links. A result's body is the return value, or for failures the map of a
+:class:`~celeriac._protocol.FailureInfo`.
 """
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Mapping, Sequence
 from typing import Any, Final
+
+from ._protocol import FailureInfo
+from ._wire import failure_map
 
 __all__ = [
     "ORIGIN",
-    "build_task_header",
     "exception_info",
+    "failure_info",
     "new_task_id",
 ]
 
@@ -29,62 +31,11 @@ def new_task_id() -> str:
     return str(uuid.uuid4())
 
 
-def build_task_header(
-    task_name: str,
-    task_id: str,
-    *,
-    queue: str,
-    content_type: str,
-    reply: bool,
-    ignore_result: bool,
-    eta: float | None = None,
-    expires: float | None = None,
-    priority: int | None = None,
-    retries: int = 0,
-    root_id: str | None = None,
-    parent_id: str | None = None,
-    group: str | None = None,
-    headers: Mapping[str, Any] | None = None,
-    timelimit: Sequence[float | None] | None = None,
-    exchange: str | None = None,
-    routing_key: str | None = None,
-) -> dict[str, Any]:
-    """The header map of one task message; absent options are left out to keep it small."""
-    header: dict[str, Any] = {
-        "id": task_id,
-        "task": task_name,
-        "queue": queue,
-        "ct": content_type,
-        "root_id": root_id or task_id,
-        "origin": ORIGIN,
-    }
-    if reply:
-        header["reply"] = True
-    if ignore_result:
-        header["ignore_result"] = True
-    optional = {
-        "eta": eta,
-        "expires": expires,
-        "priority": priority,
-        "parent_id": parent_id,
-        "group": group,
-        "timelimit": list(timelimit) if timelimit else None,
-        "headers": dict(headers) if headers else None,
-        "exchange": exchange,
-        "routing_key": routing_key,
-    }
-    header.update({k: v for k, v in optional.items() if v is not None})
-    if retries:
-        header["retries"] = retries
-    return header
+def failure_info(exc: BaseException, traceback: str | None) -> FailureInfo:
+    """What a client needs to rebuild ``exc``: its type's names, its arguments, the trace."""
+    return FailureInfo(type(exc).__qualname__, type(exc).__module__, exc.args, traceback)
 
 
 def exception_info(exc: BaseException, traceback: str | None) -> dict[str, Any]:
-    """The body of a FAILURE result: enough to rebuild the exception on the client."""
-    args = list(exc.args)
-    return {
-        "exc_type": type(exc).__qualname__,
-        "exc_module": type(exc).__module__,
-        "exc_message": args,
-        "traceback": traceback,
-    }
+    """The body of a FAILURE result (the map of :func:`failure_info`), to serialize."""
+    return failure_map(failure_info(exc, traceback))

@@ -12,7 +12,17 @@ import contextvars
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Generic,
+    ParamSpec,
+    Protocol,
+    TypedDict,
+    TypeVar,
+    Unpack,
+)
 
 import structlog
 
@@ -22,7 +32,15 @@ if TYPE_CHECKING:
     from ._app import App
     from .result import AsyncResult
 
-__all__ = ["FunctionTask", "Request", "Task", "check_time_limits", "current_request"]
+__all__ = [
+    "FunctionTask",
+    "Request",
+    "SendOptions",
+    "Task",
+    "check_time_limits",
+    "current_request",
+    "time_limits",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -81,6 +99,60 @@ def resolve_time_limits(
     )
 
 
+class _LimitSettings(Protocol):
+    """The two settings that give a call its default time limits."""
+
+    @property
+    def task_soft_time_limit(self) -> float | None: ...
+
+    @property
+    def task_time_limit(self) -> float | None: ...
+
+
+def time_limits(
+    task: Task[Any, Any] | None,
+    timelimit: Sequence[float | None] | None,
+    conf: _LimitSettings,
+) -> tuple[float | None, float | None]:
+    """The effective ``(soft, hard)`` limits of one call: the one place they are resolved.
+
+    ``timelimit`` is the call's ``[soft, hard]`` (``apply_async(soft_time_limit=,
+    time_limit=)`` on the client; the message header ``timelimit`` on a worker and in the
+    prefork parent); each limit not set there comes from the task's option, else from the
+    ``task_soft_time_limit``/``task_time_limit`` settings of ``conf``.
+    """
+    soft, hard = timelimit if timelimit else (None, None)
+    return resolve_time_limits(task, soft, hard, conf.task_soft_time_limit, conf.task_time_limit)
+
+
+class SendOptions(TypedDict, total=False):
+    """The options of ``apply_async`` and ``send_task``: one type, Celery's names and meanings.
+
+    ``countdown`` is seconds from now; ``eta`` an absolute time (a datetime, naive meaning UTC,
+    or epoch seconds); ``expires`` seconds from now (a number) or an absolute datetime. The hub
+    holds delayed messages; workers only ever see due ones. ``queue``, ``exchange``,
+    ``routing_key`` and ``priority`` win over ``task_routes``, which win over the task's own
+    options (Celery's precedence). ``time_limit`` (hard) and ``soft_time_limit`` are seconds;
+    they win over the task's options, which win over the ``task_time_limit`` /
+    ``task_soft_time_limit`` settings. ``ignore_result`` and ``serializer`` default to the
+    task's options, then to ``task_ignore_result`` / ``task_serializer``.
+    """
+
+    task_id: str | None
+    countdown: float | None
+    eta: dt.datetime | float | None
+    expires: dt.datetime | float | None
+    queue: str | None
+    exchange: str | None
+    routing_key: str | None
+    serializer: str | None
+    ignore_result: bool | None
+    headers: Mapping[str, Any] | None
+    priority: int | None
+    time_limit: float | None
+    soft_time_limit: float | None
+
+
 def check_time_limits(soft: float | None, hard: float | None) -> None:
     """Refuse a soft limit above the hard one, as Celery does: it could never fire."""
     if soft and hard and soft > hard:
@@ -90,7 +162,8 @@ def check_time_limits(soft: float | None, hard: float | None) -> None:
         )
 
 
-def _to_epoch(value: dt.datetime | float | None) -> float | None:
+def to_epoch(value: dt.datetime | float | None) -> float | None:
+    """Epoch seconds of an absolute time (a naive datetime is read as UTC)."""
     if value is None or isinstance(value, int | float):
         return value
     if value.tzinfo is None:
@@ -104,7 +177,9 @@ class Task(Generic[P, R_co]):
 
     Class attributes are the task's options (Celery's names): ``name``, ``ignore_result``,
     ``queue``, ``serializer``, ``max_retries``, ``acks_late``, ``time_limit`` and
-    ``soft_time_limit`` (seconds; see :func:`resolve_time_limits`). ``on_start`` runs once per
+    ``soft_time_limit`` (seconds; see :func:`resolve_time_limits`), ``rate_limit`` (Celery's
+    ``"10/s"``, per worker node) and ``max_concurrency`` (celeriac: at most that many run at
+    once on one worker node); see :mod:`celeriac._limits`. ``on_start`` runs once per
     execution slot in a worker, before its first message, so state set there lives across
     messages.
     """
@@ -123,6 +198,8 @@ class Task(Generic[P, R_co]):
     typing: ClassVar[bool] = True
     time_limit: ClassVar[float | None] = None
     soft_time_limit: ClassVar[float | None] = None
+    rate_limit: ClassVar[str | float | None] = None
+    max_concurrency: ClassVar[int | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -180,58 +257,13 @@ class Task(Generic[P, R_co]):
         self,
         args: Sequence[Any] | None = None,
         kwargs: Mapping[str, Any] | None = None,
-        *,
-        task_id: str | None = None,
-        countdown: float | None = None,
-        eta: dt.datetime | float | None = None,
-        expires: dt.datetime | float | None = None,
-        queue: str | None = None,
-        exchange: str | None = None,
-        routing_key: str | None = None,
-        serializer: str | None = None,
-        ignore_result: bool | None = None,
-        headers: Mapping[str, Any] | None = None,
-        priority: int | None = None,
-        time_limit: float | None = None,
-        soft_time_limit: float | None = None,
+        **options: Unpack[SendOptions],
     ) -> AsyncResult[R_co]:
-        """Send the task with options (Celery's names).
-
-        ``countdown`` is seconds from now; ``eta`` an absolute time (a datetime, naive meaning
-        UTC, or epoch seconds); ``expires`` seconds from now (a number) or an absolute datetime.
-        The hub holds delayed messages; workers only ever see due ones. ``queue``,
-        ``exchange``, ``routing_key`` and ``priority`` here win over ``task_routes``, which win
-        over the task's own options (Celery's precedence). ``time_limit`` (hard) and
-        ``soft_time_limit`` are seconds; they win over the task's options, which win over the
-        ``task_time_limit``/``task_soft_time_limit`` settings.
-        """
-        now = self.app.clock.time()
-        eta_s = _to_epoch(eta)
-        if countdown is not None:
-            eta_s = now + countdown
-        if isinstance(expires, int | float):
-            expires_s: float | None = now + expires
-        else:
-            expires_s = _to_epoch(expires)
-        if ignore_result is None:
-            ignore_result = self.ignore_result
-        return self.app.send_task(
-            self.name,
-            args,
-            kwargs,
-            task_id=task_id,
-            eta=eta_s,
-            expires=expires_s,
-            queue=queue,
-            exchange=exchange,
-            routing_key=routing_key,
-            serializer=serializer or self.serializer,
-            ignore_result=ignore_result,
-            headers=headers,
-            priority=priority,
-            time_limit=time_limit,
-            soft_time_limit=soft_time_limit,
-        )
+        """Send the task with options (Celery's names; see :class:`SendOptions`)."""
+        if options.get("ignore_result") is None:
+            options["ignore_result"] = self.ignore_result
+        options["serializer"] = options.get("serializer") or self.serializer
+        return self.app.send_task(self.name, args, kwargs, **options)
 
     def AsyncResult(self, task_id: str) -> AsyncResult[R_co]:  # noqa: N802 - Celery's name
         """A handle on an earlier call of this task, by id."""

@@ -5,7 +5,7 @@ How it works
 One thread runs an asyncio event loop. Concurrency N gives N *virtual slots*: the connection
 thread calls :meth:`AsyncPool.submit` with a free slot index exactly as for the threads pool,
 the pool starts an asyncio task for the delivery on the loop (``call_soon_threadsafe``), and
-the outcome goes back through the same ``reply(index, done, body)`` callable, from the loop
+the outcome goes back through the same ``reply(index, outcome)`` callable, from the loop
 thread. So up to N tasks are in flight at once, whatever they await.
 
 * An ``async def`` task runs on the loop. It must not block: a coroutine that calls blocking
@@ -14,7 +14,7 @@ thread. So up to N tasks are in flight at once, whatever they await.
   (``loop.run_in_executor``; ``threads`` threads, by default ``min(N, 32)``) and the loop
   awaits it, so async tasks keep going meanwhile.
 * Nothing here waits on a pykka future: the loop only awaits asyncio objects.
-* Each slot index has its own :class:`~celeriac._execution.TaskExecutor` (class-based tasks
+* Each slot index has its own :class:`~celeriac.actors.execution.TaskExecutor` (class-based tasks
   keep one instance per slot, as on the threads pool); the request of the running task is a
   context variable, so ``current_request()`` and ``self.request`` are right in every asyncio
   task and worker thread.
@@ -24,7 +24,7 @@ at its current ``await`` and may catch it to clean up; if the cancellation propa
 outcome is FAILURE with SoftTimeLimitExceeded); at the hard limit it is cancelled and the
 outcome, FAILURE with TimeLimitExceeded, is reported at once. A sync task in a thread gets the
 threads pool's treatment (an asynchronous exception raised in its thread by a watchdog, which
-cannot interrupt a blocking C call). See :mod:`celeriac._execution`.
+cannot interrupt a blocking C call). See :mod:`celeriac.actors.watchdog`.
 
 Signals: this is celeriac's green pool, so it sends Celery's eventlet pool signals:
 ``eventlet_pool_started`` (sender: the pool) once the loop runs, ``eventlet_pool_apply``
@@ -44,10 +44,11 @@ from typing import Any
 import structlog
 
 from celeriac import signals
-from celeriac._execution import TaskExecutor, Watchdog
 from celeriac._task import Task
+from celeriac.actors.execution import TaskExecutor
 from celeriac.actors.pool import PoolWiring
 from celeriac.actors.task_actor import Delivery
+from celeriac.actors.watchdog import Watchdog
 
 __all__ = ["AsyncPool"]
 
@@ -174,15 +175,13 @@ class AsyncPool:
 
     async def _run(self, index: int, delivery: Delivery) -> None:
         try:
-            done, body = await self._executors[index].execute_async(
-                delivery.header,
-                delivery.body,
-                delivery.meta,
+            outcome = await self._executors[index].execute_async(
+                delivery,
                 threads=self._sync_threads,
                 on_apply=self._on_apply,
             )
             self._completed += 1
-            self._wiring.reply(index, done, body)
+            self._wiring.reply(index, outcome)
         except Exception:
             _log.exception("asyncio_pool_reply_failed", slot=index)
         finally:

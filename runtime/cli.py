@@ -226,6 +226,12 @@ def worker(
     The first
     SIGTERM/SIGINT is a warm shutdown (running tasks finish, queued ones go back to the hub);
     a second one exits at once (unfinished tasks are redelivered).
+
+    Task types may be limited on each worker node: @app.task(rate_limit="10/s") (Celery's
+    N/s, N/m, N/h; also task_default_rate_limit and task_annotations) and
+    @app.task(max_concurrency=2) (at most that many of the type at once). A task waiting for
+    its type's limit holds no slot: other types use the -c slots meanwhile. The limits hold
+    for the whole node, whatever the pool (with -P prefork the parent holds them).
     """
     setup_logging(loglevel, log_format)
     from .worker import WorkerNode  # noqa: PLC0415 - keep `celeriac --help` fast

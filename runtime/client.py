@@ -41,7 +41,7 @@ from celeriac.exceptions import (
 )
 from celeriac.result import Outcome
 from celeriac.routing import declarations
-from celeriac.transport.frames import TAG, decode, encode_header
+from celeriac.transport import protocol as p
 
 from .link import dealer, default_node_name, new_identity
 
@@ -53,7 +53,6 @@ _log = structlog.get_logger("celeriac.client")
 UNCLAIMED_LIMIT: Final = 20_000
 #: Ids this client published asking for the result (so get() need not send WAIT).
 EXPECTING_LIMIT: Final = 200_000
-HUB_CONTENT_TYPE: Final = "application/x-msgpack"
 
 
 class _Slot:
@@ -89,10 +88,9 @@ class Client:
         self._requests: dict[int, _Slot] = {}
         self._rids = itertools.count(1)
         self._hub_id: str | None = None
-        exchanges, queues = declarations(conf)
-        self._declared: dict[str, list[dict[str, Any]]] = {"exchanges": exchanges, "queues": queues}
+        self._declared = p.declaration(*declarations(conf))
         #: Queues this client has declared to the hub (send_task declares missing ones).
-        self.declared_queues: set[str] = {q["name"] for q in queues}
+        self.declared_queues: set[str] = {q.name for q in self._declared.queues}
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run, name="celeriac-client", daemon=True)
         self._thread.start()
@@ -101,12 +99,13 @@ class Client:
 
     # -- API for user threads --------------------------------------------------------------------
 
-    def publish(self, task_id: str, header: dict[str, Any], body: bytes) -> None:
+    def publish(self, message: p.TaskMessage) -> None:
         """Queue a publish; returns at once (``flush`` waits for the hub's confirmation)."""
-        frames = [TAG, b"PUB", encode_header(header), body]
+        frames = p.encode(p.Publish((message,)))
+        task_id = message.id
         with self._lock:
             self._unconfirmed[task_id] = frames
-            if header.get("reply"):
+            if message.reply:
                 self._expecting[task_id] = None
                 if len(self._expecting) > EXPECTING_LIMIT:
                     self._expecting.popitem(last=False)
@@ -114,13 +113,12 @@ class Client:
 
     def declare(self, exchanges: list[dict[str, Any]], queues: list[dict[str, Any]]) -> None:
         """Declare more exchanges and queues to the hub (again after any hub restart)."""
+        more = p.declaration(exchanges, queues)
         with self._lock:
-            self._declared["exchanges"].extend(exchanges)
-            self._declared["queues"].extend(queues)
-            self.declared_queues.update(q["name"] for q in queues)
-        self._submit(
-            [TAG, b"DECLARE", encode_header({"exchanges": exchanges, "queues": queues}), b""]
-        )
+            known = self._declared
+            self._declared = p.Declare(known.exchanges + more.exchanges, known.queues + more.queues)
+            self.declared_queues.update(q.name for q in more.queues)
+        self._submit(p.encode(more))
 
     def wait(self, task_id: str, timeout: float | None) -> Outcome:
         """Block until the task's result arrives; TimeoutError after ``timeout`` seconds."""
@@ -144,7 +142,7 @@ class Client:
         slot = _Slot()
         with self._lock:
             self._requests[rid] = slot
-        self._submit([TAG, b"STAT", encode_header({"rid": rid, "id": task_id}), b""])
+        self._submit(p.encode(p.Stat(task_id, rid)))
         wait = timeout if timeout is not None else float(self.conf.broker_connection_timeout)
         if not slot.event.wait(wait):
             with self._lock:
@@ -158,7 +156,7 @@ class Client:
         with self._lock:
             self._slots.pop(task_id, None)
             self._unclaimed.pop(task_id, None)
-        self._submit([TAG, b"FORGET", encode_header({"id": task_id}), b""])
+        self._submit(p.encode(p.Forget(task_id)))
 
     def flush(self, timeout: float | None = None) -> None:
         """Block until every publish so far is confirmed; raise PublishError for refusals."""
@@ -223,7 +221,7 @@ class Client:
                 return slot
             expected = task_id in self._expecting
         if not expected:
-            self._submit([TAG, b"WAIT", encode_header({"ids": [task_id]}), b""])
+            self._submit(p.encode(p.Wait((task_id,))))
         return slot
 
     # -- the I/O thread --------------------------------------------------------------------------
@@ -246,7 +244,7 @@ class Client:
                 now = self.clock.monotonic()
                 if now >= next_ping:
                     next_ping = now + self._heartbeat
-                    sock.send_multipart([TAG, b"PING", encode_header({}), b""])
+                    sock.send_multipart(p.encode(p.Ping()))
             self._send_queued(sock)
         finally:
             sock.close(0)
@@ -270,9 +268,8 @@ class Client:
 
     def _send_hello(self, sock: zmq.Socket[Any]) -> None:
         with self._lock:
-            declared = {k: list(v) for k, v in self._declared.items()}
-        hello = {"role": "client", "declare": declared}
-        sock.send_multipart([TAG, b"HELLO", encode_header(hello), b""])
+            declared = self._declared
+        sock.send_multipart(p.encode(p.Hello("client", declare=declared)))
 
     def _receive(self, sock: zmq.Socket[Any]) -> None:
         while True:
@@ -281,32 +278,36 @@ class Client:
             except zmq.Again:
                 return
             try:
-                msg = decode(frames)
-                handler = self._handlers.get(msg.command)
-                if handler is not None:
-                    handler(self, sock, msg)
-            except (FrameError, KeyError, TypeError, ValueError) as exc:
+                msg = p.decode(frames)
+            except FrameError as exc:
                 _log.warning("bad_message_from_hub", error=str(exc))
+                continue
+            handler = self._handlers.get(type(msg))
+            if handler is None:
+                continue
+            try:
+                handler(self, sock, msg)
+            except Exception:  # our bug: log it, keep the I/O thread serving
+                _log.exception("client_internal_error", command=msg.COMMAND.decode())
 
-    def _on_confirm(self, sock: zmq.Socket[Any], msg: Any) -> None:
+    def _on_confirm(self, sock: zmq.Socket[Any], msg: p.Confirm) -> None:
         with self._lock:
             pop = self._unconfirmed.pop
-            for tid in msg.header["ids"]:
+            for tid in msg.ids:
                 pop(tid, None)
             if not self._unconfirmed:
                 self._confirmed.notify_all()
 
-    def _on_nack(self, sock: zmq.Socket[Any], msg: Any) -> None:
-        tid, reason = msg.header["id"], str(msg.header.get("reason", "refused"))
+    def _on_nack(self, sock: zmq.Socket[Any], msg: p.Nack) -> None:
+        for refusal in msg.refusals:
+            self._refuse(refusal.id, refusal.reason)
+
+    def _refuse(self, tid: str, reason: str) -> None:
         _log.warning("publish_refused", id=tid, reason=reason)
-        outcome = Outcome(
-            states.REJECTED,
-            {
-                "exc_type": "PublishError",
-                "exc_module": "celeriac.exceptions",
-                "exc_message": [f"the hub refused task {tid}: {reason}"],
-            },
+        info = p.FailureInfo(
+            "PublishError", "celeriac.exceptions", (f"the hub refused task {tid}: {reason}",)
         )
+        outcome = Outcome(states.REJECTED, p.failure_map(info))
         with self._lock:
             self._unconfirmed.pop(tid, None)
             self._expecting.pop(tid, None)
@@ -315,23 +316,21 @@ class Client:
                 self._confirmed.notify_all()
         self._deliver(tid, outcome)
 
-    def _on_result(self, sock: zmq.Socket[Any], msg: Any) -> None:
-        h = msg.header
-        self._deliver(h["id"], self._decode_result(h, msg.body))
+    def _on_result(self, sock: zmq.Socket[Any], msg: p.Result) -> None:
+        for result in msg.results:
+            self._deliver(result.id, self._decode_result(result))
 
-    def _decode_result(self, h: dict[str, Any], body: bytes) -> Outcome:
-        state = h["state"]
-        if h.get("hub"):
-            return Outcome(state, msgpack.unpackb(body, raw=False))
+    def _decode_result(self, result: p.ResultMessage) -> Outcome:
+        state = result.state
+        if result.hub:
+            return Outcome(state, msgpack.unpackb(result.body, raw=False))
         try:
-            value = loads(body, h["ct"], self._accept)
+            value = loads(result.body, result.content_type, self._accept)
         except (SerializationError, DecodeError) as exc:
-            info = {
-                "exc_type": type(exc).__name__,
-                "exc_module": "celeriac.exceptions",
-                "exc_message": [f"cannot decode the result: {exc}"],
-            }
-            return Outcome(states.FAILURE, info)
+            info = p.FailureInfo(
+                type(exc).__name__, "celeriac.exceptions", (f"cannot decode the result: {exc}",)
+            )
+            return Outcome(states.FAILURE, p.failure_map(info))
         if state in states.EXCEPTION_STATES and isinstance(value, dict):
             return Outcome(state, value, value.get("traceback"))
         return Outcome(state, value)
@@ -347,27 +346,28 @@ class Client:
         slot.outcome = outcome
         slot.event.set()
 
-    def _on_reply(self, sock: zmq.Socket[Any], msg: Any) -> None:
+    def _on_reply(self, sock: zmq.Socket[Any], msg: p.Reply) -> None:
         with self._lock:
-            slot = self._requests.pop(msg.header.get("rid"), None)
+            slot = self._requests.pop(msg.rid, None) if isinstance(msg.rid, int) else None
         if slot is not None:
-            slot.outcome = Outcome(states.PENDING, msg.header.get("state", states.PENDING))
+            slot.outcome = Outcome(states.PENDING, msg.state)
             slot.event.set()
 
-    def _on_hub_seen(self, sock: zmq.Socket[Any], msg: Any) -> None:
+    def _on_hub_seen(self, sock: zmq.Socket[Any], msg: p.Welcome | p.Pong | p.Error) -> None:
         """WELCOME, PONG or ERR: notice a new hub incarnation and catch it up."""
-        if msg.command == b"ERR" and msg.header.get("code") != "hello":
-            _log.error("hub_refused", code=msg.header.get("code"), reason=msg.header.get("reason"))
+        if isinstance(msg, p.Error) and msg.code != "hello":
+            _log.error("hub_refused", code=msg.code, reason=msg.reason)
             return
-        hub = msg.header.get("hub")
-        unknown = msg.command == b"ERR" or msg.header.get("known") is False
+        hub = msg.hub
+        unknown = isinstance(msg, p.Error) or (isinstance(msg, p.Pong) and msg.known is False)
         if hub == self._hub_id and not unknown:
             return
-        if msg.command != b"WELCOME" and (unknown or self._hub_id is not None):
+        welcome = isinstance(msg, p.Welcome)
+        if not welcome and (unknown or self._hub_id is not None):
             self._send_hello(sock)
         first = self._hub_id is None
         self._hub_id = hub
-        if first and msg.command == b"WELCOME":
+        if first and welcome:
             return
         with self._lock:
             resend = list(self._unconfirmed.values())
@@ -377,18 +377,18 @@ class Client:
         for frames in resend:
             sock.send_multipart(frames)
         if waiting:
-            sock.send_multipart([TAG, b"WAIT", encode_header({"ids": waiting}), b""])
+            sock.send_multipart(p.encode(p.Wait(tuple(waiting))))
 
-    def _on_ping(self, sock: zmq.Socket[Any], msg: Any) -> None:
-        sock.send_multipart([TAG, b"PONG", encode_header({}), b""])
+    def _on_ping(self, sock: zmq.Socket[Any], msg: p.Ping) -> None:
+        sock.send_multipart(p.encode(p.Pong()))
 
-    _handlers: Final[dict[bytes, Callable[[Client, zmq.Socket[Any], Any], None]]] = {
-        b"CONF": _on_confirm,
-        b"NACK": _on_nack,
-        b"RES": _on_result,
-        b"REPLY": _on_reply,
-        b"WELCOME": _on_hub_seen,
-        b"PONG": _on_hub_seen,
-        b"ERR": _on_hub_seen,
-        b"PING": _on_ping,
+    _handlers: Final[dict[type, Callable[[Client, zmq.Socket[Any], Any], None]]] = {
+        p.Confirm: _on_confirm,
+        p.Nack: _on_nack,
+        p.Result: _on_result,
+        p.Reply: _on_reply,
+        p.Welcome: _on_hub_seen,
+        p.Pong: _on_hub_seen,
+        p.Error: _on_hub_seen,
+        p.Ping: _on_ping,
     }

@@ -36,6 +36,10 @@ Hard time limits
     its own DEALER, waits until the hub has processed it (a ``STAT`` round trip, at most 1 s),
     then SIGKILLs the child and starts a new one at once.
 
+Task type limits (``rate_limit``, ``max_concurrency``)
+    Held by the parent for the whole node: a child asks over its pipe before it runs a task of
+    a limited type (see :mod:`celeriac.runtime.prefork_types`).
+
 Recycling
     ``worker_max_tasks_per_child``: the child stops asking for work with its last task (its
     DONE returns no credit), finishes it, says BYE and exits 0. ``worker_max_memory_per_child``
@@ -88,12 +92,12 @@ from celeriac import signals, states
 from celeriac._app import App
 from celeriac._clock import SYSTEM_CLOCK
 from celeriac._messages import exception_info
-from celeriac._task import resolve_time_limits
+from celeriac._task import time_limits
 from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
 from celeriac.actors.task_actor import Delivery
-from celeriac.exceptions import ImproperlyConfigured, TimeLimitExceeded
+from celeriac.exceptions import FrameError, ImproperlyConfigured, TimeLimitExceeded
 from celeriac.routing import worker_queues
-from celeriac.transport.frames import TAG, decode, encode_header
+from celeriac.transport import protocol as p
 from celeriac.transport.hubserver import HubServer
 
 from .banner import Banner, show_banner
@@ -102,6 +106,7 @@ from .link import dealer, default_node_name, new_identity
 from .loader import find_app  # the same -A resolution as the parent's command line
 from .logging import log_format as current_log_format
 from .logging import setup_logging
+from .prefork_types import GATE_MESSAGES, ChildGates, NodeGates, gated_names
 from .worker import WorkerNode
 
 __all__ = ["ChildOptions", "PreforkNode"]
@@ -145,14 +150,9 @@ class ChildOptions:
 # -- the child -----------------------------------------------------------------------------------
 
 
-def hard_time_limit(app: App, header: dict[str, Any]) -> float | None:
+def hard_time_limit(app: App, message: p.TaskMessage) -> float | None:
     """The hard limit of one delivery: the message's, else the task's, else the setting."""
-    limits: list[Any] = header.get("timelimit") or [None, None]
-    task = app.tasks.get(str(header.get("task")))
-    conf = app.conf
-    _, hard = resolve_time_limits(
-        task, limits[0], limits[1], conf.task_soft_time_limit, conf.task_time_limit
-    )
+    _, hard = time_limits(app.tasks.get(message.task), message.timelimit, app.conf)
     return float(hard) if hard else None
 
 
@@ -210,6 +210,8 @@ class _Child:
         )
         node.on_task_start = self._started
         node.on_task_end = self._finished
+        names = gated_names(app.tasks, node.conf)  # limited types ask the parent's gates
+        node.make_types = lambda: ChildGates(names, self.tell)
         if self._early_sigterm:
             node.request_shutdown()
         node.start()
@@ -238,6 +240,8 @@ class _Child:
             self.node.request_shutdown()
         elif message == ("cold",):
             self.node.request_shutdown(cold=True)
+        elif isinstance(message, tuple) and message[:1] == ("release",):
+            self.node.release_tag(message[1])  # the parent's gate lets a gated delivery run
 
     def _parent_gone(self, why: str) -> None:
         assert self.node is not None
@@ -256,22 +260,22 @@ class _Child:
 
     def _started(self, delivery: Delivery) -> None:
         assert self.node is not None
-        header = delivery.header
+        message = delivery.task
         self.tasks += 1
         if self.max_tasks is not None and self.tasks >= self.max_tasks:
             self.node.accepting = False  # the DONE of this task returns no credit
         self.tell(
             "started",
-            header["id"],
-            str(delivery.meta.get("tag", header["id"])),
-            str(header.get("task")),
-            hard_time_limit(self.node.app, header),
-            not header.get("ignore_result", False),
+            message.id,
+            delivery.delivery_tag,
+            message.task,
+            hard_time_limit(self.node.app, message),
+            not message.ignore_result,
         )
 
     def _finished(self, delivery: Delivery) -> None:
         assert self.node is not None
-        self.tell("finished", delivery.header["id"])
+        self.tell("finished", delivery.task.id)
         reason = None
         if self.max_tasks is not None and self.tasks >= self.max_tasks:
             reason = f"ran {self.tasks} tasks (worker_max_tasks_per_child)"
@@ -408,6 +412,8 @@ class PreforkNode:
         self._sock: zmq.Socket[Any] | None = None
         self._next_ping = 0.0
         self.hub: HubServer | None = None
+        #: The task types' gates for the whole node (runtime/prefork_types.py).
+        self.gates = NodeGates()
 
     @property
     def concurrency(self) -> int:
@@ -460,6 +466,7 @@ class PreforkNode:
         self._sock = dealer(self._ctx, endpoint, new_identity(f"{self.hostname}/parent"))
         self._hello()
         signals.celeryd_after_setup.send(sender=self.hostname, instance=self, conf=self.conf)
+        self.gates.start(self.app.tasks, self.conf)
         now = time.monotonic()
         for slot in self._slots:
             slot.due = now if slot.wanted else None
@@ -517,10 +524,11 @@ class PreforkNode:
                 slot.process.join(5)
         if self._sock is not None:
             with contextlib.suppress(zmq.ZMQError):
-                self._send(b"BYE", {})
+                self._send(p.Bye())
             self._sock.close(0)
         if self.hub is not None:
             self.hub.stop()
+        self.gates.stop()
         self._ctx.destroy(linger=0)
         signals.worker_shutdown.send(sender=self)
         _log.info("worker_stopped", node=self.hostname, exit_code=self.exit_code)
@@ -532,6 +540,7 @@ class PreforkNode:
             live = [s for s in self._slots if s.process is not None]
             waitables: list[Any] = [s.conn for s in live if s.conn is not None]
             waitables += [s.process.sentinel for s in live if s.process is not None]
+            waitables.append(self.gates.waitable())
             if waitables:
                 ready = wait(waitables, timeout=TURN)
             else:
@@ -543,6 +552,7 @@ class PreforkNode:
             for slot in live:
                 if slot.process is not None and slot.process.sentinel in ready:
                     self._reap(slot)
+            self.gates.flush(self._send_child)
             now = time.monotonic()
             self._enforce_time_limits(now)
             self._hub_io(now)
@@ -572,6 +582,17 @@ class PreforkNode:
                         os.kill(slot.pid, signal.SIGKILL)
             self._cold_deadline = now + COLD_GRACE
         return all(s.process is None for s in self._slots)
+
+    def _send_child(self, index: int, message: tuple[str, str]) -> bool:
+        """Send child ``index`` a message on its pipe; False if it cannot be told."""
+        conn = self._slots[index].conn
+        if conn is None:
+            return False
+        try:
+            conn.send(message)
+        except (OSError, ValueError):
+            return False
+        return True
 
     def _tell_all(self, command: str) -> None:
         self._told = command
@@ -625,6 +646,8 @@ class PreforkNode:
             slot.idle_since = time.monotonic()
         elif kind == "leaving":
             slot.leaving = str(message[1])
+        elif kind in GATE_MESSAGES:
+            self.gates.on_child(slot.index, message)
         elif kind == "ready":
             slot.ready = True
             if slot.task is None:
@@ -677,6 +700,7 @@ class PreforkNode:
         )
         if slot.conn is not None:
             slot.conn.close()
+        self.gates.child_gone(slot.index)
         slot.process, slot.conn, slot.last_pid, slot.pid = None, None, slot.pid, None
         slot.task, slot.idle_since = None, None
         if self._shutdown.is_set():
@@ -805,18 +829,18 @@ class PreforkNode:
 
     # -- the parent's own connection to the hub ----------------------------------------------------
 
-    def _send(self, command: bytes, header: dict[str, Any], body: bytes = b"") -> None:
+    def _send(self, message: p.Message) -> None:
         assert self._sock is not None
-        self._sock.send_multipart([TAG, command, encode_header(header), body])
+        self._sock.send_multipart(p.encode(message))
 
     def _hello(self) -> None:
-        self._send(b"HELLO", {"role": "client", "node": f"{self.hostname}/parent"})
+        self._send(p.Hello("client", f"{self.hostname}/parent"))
 
     def _hub_io(self, now: float) -> None:
         """Answer the hub's pings, ping it, re-introduce ourselves to a restarted hub."""
         if now >= self._next_ping:
             self._next_ping = now + float(self.conf.broker_heartbeat)
-            self._send(b"PING", {})
+            self._send(p.Ping())
         self._drain(None)
 
     def _drain(self, rid: str | None) -> bool:
@@ -829,36 +853,35 @@ class PreforkNode:
             except zmq.Again:
                 return found
             try:
-                msg = decode(frames)
-            except Exception as exc:
+                msg = p.decode(frames)
+            except FrameError as exc:
                 _log.warning("bad_message_from_hub", error=str(exc))
                 continue
-            if msg.command == b"PING":
-                self._send(b"PONG", {})
-            elif msg.command == b"ERR" and msg.header.get("code") == "hello":
+            if isinstance(msg, p.Ping):
+                self._send(p.Pong())
+            elif isinstance(msg, p.Error) and msg.code == "hello":
                 self._hello()
-            elif msg.command == b"REPLY" and rid is not None and msg.header.get("rid") == rid:
+            elif isinstance(msg, p.Reply) and rid is not None and msg.rid == rid:
                 found = True
 
     def _fail(self, task: _Running, exc: BaseException) -> None:
         """Store FAILURE for ``task`` at the hub and wait (at most 1 s) until it is processed."""
         info = exception_info(exc, None)
-        done: dict[str, Any] = {
-            "id": task.id,
-            "state": states.FAILURE,
-            "ct": _FAILURE_CT,
-            "hub": True,  # a msgpack body whatever the client accepts, as hub-made results
-            "credit": 0,
-        }
-        if task.tag != task.id:
-            done["tag"] = task.tag
-        if not task.store:
-            done["store"] = False
-        self._send(b"DONE", done, msgpack.packb(info))
+        # A msgpack body whatever the client accepts, as the hub's own results.
+        result = p.ResultMessage(
+            task.id,
+            states.FAILURE,
+            msgpack.packb(info),
+            _FAILURE_CT,
+            tag=task.tag if task.tag != task.id else None,
+            store=task.store,
+            hub=True,
+        )
+        self._send(p.Done((result,)))
         # The hub handles one peer's messages in order: a REPLY to this STAT means the DONE is
         # done, so killing the child next cannot make the hub requeue the task.
         rid = uuid.uuid4().hex[:8]
-        self._send(b"STAT", {"id": task.id, "rid": rid})
+        self._send(p.Stat(task.id, rid))
         deadline = time.monotonic() + 1.0
         assert self._sock is not None
         while time.monotonic() < deadline:

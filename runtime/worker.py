@@ -22,35 +22,39 @@ at once; the hub requeues whatever had not been acknowledged.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-import msgpack
 import structlog
 import zmq
 
 from celeriac import signals
 from celeriac._app import App
-from celeriac._execution import TaskExecutor
 from celeriac._serialization import normalize_accept
+from celeriac.actors.execution import TaskExecutor
+from celeriac.actors.outcome import TaskOutcome
 from celeriac.actors.pool import Pool, PoolFactory, PoolWiring, ThreadPool
 from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
 from celeriac.actors.task_actor import Delivery
-from celeriac.exceptions import ImproperlyConfigured
+from celeriac.actors.tasktype import TaskTypes, TypeGates
+from celeriac.exceptions import FrameError, ImproperlyConfigured
 from celeriac.routing import Broadcast, declare_queues, worker_queues
+from celeriac.transport import protocol as p
 from celeriac.transport.endpoints import parse_tcp
-from celeriac.transport.frames import TAG, decode, encode_header
 from celeriac.transport.hubserver import HubServer
 
 from .asyncpool import AsyncPool
 from .banner import Banner, show_banner
 from .embedded import describe_hub, start_embedded_hub
+from .gated import GatedDeliveries
 from .link import dealer, default_node_name, new_identity
 from .logging import log_format
+from .outcomes import outcome_message
 
 __all__ = ["WorkerNode"]
 
@@ -114,7 +118,7 @@ class WorkerNode:
             for q in selected
         ]
         exchanges, declared = declare_queues(self.conf, selected, node_name=self.hostname)
-        self.declarations = {"exchanges": exchanges, "queues": declared}
+        self.declarations = p.declaration(exchanges, declared)
         self.prefetch = self.concurrency * int(self.conf.worker_prefetch_multiplier)
         self.accepting = True
         self.ready = threading.Event()
@@ -129,6 +133,10 @@ class WorkerNode:
         self.hub: HubServer | None = None
         self.hub_endpoint: str = self.conf.broker_url
         self.pool: Pool | None = None
+        #: The gates of the task types with a rate limit or a cap (actors/tasktype.py); a
+        #: prefork child sets ``make_types`` to use its parent's, held for the whole node.
+        self.types: TypeGates = TaskTypes({})
+        self.make_types: Callable[[], TypeGates] | None = None
         self._deliveries: dict[int, Delivery] = {}
         self.exit_code = 0
         self.connection_restarts = 0
@@ -190,6 +198,17 @@ class WorkerNode:
             on_escalate=self._escalate,
             clock=self.app.clock,
         )
+        self.types = (
+            self.make_types()
+            if self.make_types
+            else TaskTypes.start(
+                self.app.tasks,
+                self.conf,
+                self._release,
+                clock=self.app.clock,
+                on_thread_exit=self._release_thread_socket,
+            )
+        )
         self.pool = POOLS[self.pool_name](self.concurrency, wiring)
         self.pool.start()
         # No HELLO (credit) before every slot can take a delivery.
@@ -230,6 +249,7 @@ class WorkerNode:
         )
         if self._thread is not None:
             self._thread.join()
+        self.types.stop()
         if self.pool is not None:
             self.pool.stop(wait=not self._cold.is_set())
         if self.hub is not None:
@@ -273,13 +293,17 @@ class WorkerNode:
 
     # -- slot side (runs in slot threads) --------------------------------------------------------
 
-    def _reply(self, index: int, done: dict[str, Any], body: bytes) -> None:
-        done["credit"] = 1 if self.accepting else 0
-        # An outcome with "requeue" is a REJ (the task raised Reject(requeue=True)).
-        command = b"REJ" if done.get("requeue") else b"DONE"
-        self._push().send_multipart(
-            [index.to_bytes(2, "big"), TAG, command, encode_header(done), body]
-        )
+    def _reply(self, index: int, outcome: TaskOutcome) -> None:
+        message = outcome_message(outcome, credit=1 if self.accepting else 0)
+        self._push().send_multipart([index.to_bytes(2, "big"), *p.encode(message)])
+
+    def _release(self, delivery: Delivery) -> None:
+        """A task type's actor lets this delivery run (see actors/tasktype.py)."""
+        self.release_tag(delivery.delivery_tag)
+
+    def release_tag(self, tag: str) -> None:
+        """Let the gated delivery ``tag`` run (any thread; a prefork child's main thread)."""
+        self._push().send_multipart([b"", b"RUN", tag.encode()])
 
     def _lost(self, index: int) -> None:
         """Slot ``index`` was replaced: whatever it held goes back to the hub."""
@@ -372,39 +396,49 @@ class _Connection:
         self.hub_id: str | None = None
         self.heartbeat = float(node.conf.broker_heartbeat)
         self.last_heard = 0.0
+        #: Deliveries of task types with a rate limit or a cap (see runtime/gated.py).
+        self.gated = GatedDeliveries()
+        self.credit_due = 0
         if previous is not None:
             self.free, self.busy, self.buffer = previous.free, previous.busy, previous.buffer
+            self.gated = previous.gated
             self.hub_id = previous.hub_id  # the node is already ready: no second worker_ready
 
     def close(self) -> None:
         self.sock.close(0)
 
-    def send(self, command: bytes, header: dict[str, Any], body: bytes = b"") -> None:
-        self.sock.send_multipart([TAG, command, encode_header(header), body])
+    def send(self, message: p.Message) -> None:
+        self.sock.send_multipart(p.encode(message))
+
+    def give_back(self, deliveries: Iterable[Delivery], credit: int = 0) -> None:
+        """Hand deliveries back to the hub for another consumer (``REJ``, requeue)."""
+        rejections = tuple(p.Rejection(d.task.id, d.tag, credit=credit) for d in deliveries)
+        if rejections:
+            self.send(p.Reject(rejections))
 
     def hello(self) -> None:
         node = self.node
         self.withheld = 0  # the credit announced here is the whole truth for the hub
-        credit = (
-            0 if not node.accepting else max(0, node.prefetch - len(self.busy) - len(self.buffer))
-        )
+        self.gated.hello()
+        self.credit_due = 0
+        held = len(self.busy) + len(self.buffer) + self.gated.holding_credit()
+        credit = 0 if not node.accepting else max(0, node.prefetch - held)
         self.send(
-            b"HELLO",
-            {
-                "role": "worker",
-                "node": node.peer_name,
-                "pid": os.getpid(),
-                "on_lost": "requeue" if node.conf.task_reject_on_worker_lost else "fail",
-                "queues": node.queues if node.accepting else [],
-                "declare": node.declarations,
-                "credit": credit,
-                "inflight": list(self.busy.values()) + [self._tag(d) for d in self.buffer],
-            },
+            p.Hello(
+                role="worker",
+                node=node.peer_name,
+                pid=os.getpid(),
+                on_lost="requeue" if node.conf.task_reject_on_worker_lost else "fail",
+                queues=tuple(node.queues) if node.accepting else (),
+                declare=node.declarations,
+                credit=credit,
+                inflight=(
+                    *self.busy.values(),
+                    *(d.delivery_tag for d in self.buffer),
+                    *self.gated.tags(),
+                ),
+            )
         )
-
-    @staticmethod
-    def _tag(d: Delivery) -> str:
-        return str(d.meta.get("tag", d.header["id"]))
 
     def serve(self) -> None:
         node = self.node
@@ -443,9 +477,9 @@ class _Connection:
                 self._give_back()
             if now >= next_ping:
                 next_ping = now + self.heartbeat
-                self.send(b"PING", {"inflight": len(self.busy)})
+                self.send(p.Ping(inflight=len(self.busy)))
                 signals.heartbeat_sent.send(sender=node)
-        self.send(b"BYE", {})
+        self.send(p.Bye())
         # Let the BYE leave before the socket closes (linger is 0).
         with contextlib.suppress(zmq.ZMQError):
             self.sock.setsockopt(zmq.LINGER, 500)
@@ -457,9 +491,8 @@ class _Connection:
         complaint that a long task holds back the tasks prefetched behind it.
         """
         n = len(self.buffer)
-        while self.buffer:
-            d = self.buffer.popleft()
-            self.send(b"REJ", {"id": d.header["id"], "tag": self._tag(d), "requeue": True})
+        self.give_back(self.buffer)
+        self.buffer.clear()
         self.withheld += n
         self.stalled_since = None
         _log.debug("prefetch_given_back", count=n)
@@ -467,10 +500,12 @@ class _Connection:
     def _begin_drain(self) -> None:
         node = self.node
         node.accepting = False
-        self.send(b"CONSUME", {"queues": []})
-        while self.buffer:
-            d = self.buffer.popleft()
-            self.send(b"REJ", {"id": d.header["id"], "tag": self._tag(d), "requeue": True})
+        self.send(p.Consume(()))
+        gated = self.gated.take_unstarted()
+        node.types.drain(gated)
+        unstarted = [*self.buffer, *gated]
+        self.buffer.clear()
+        self.give_back(unstarted)
         _log.info("draining", running=len(self.busy))
 
     def _incoming(self) -> None:
@@ -478,28 +513,27 @@ class _Connection:
             try:
                 frames = self.sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
+                if self.credit_due and self.node.accepting:
+                    self.send(p.Credit(self.credit_due))
+                self.credit_due = 0
                 return
-            command = frames[1] if len(frames) > 1 else b""
-            if command == b"TASK" and len(frames) >= 5:
-                self._on_task(frames)
-                continue
             try:
-                msg = decode(frames)
-            except Exception as exc:
+                msg = p.decode(frames)
+            except FrameError as exc:
                 _log.warning("bad_message_from_hub", error=str(exc))
                 continue
-            self._on_control(msg.command, msg.header)
+            if isinstance(msg, p.Deliver):
+                for delivery in msg.deliveries:
+                    self._on_task(delivery)
+            else:
+                self._on_control(msg)
 
-    def _on_task(self, frames: list[bytes]) -> None:
-        try:
-            header = msgpack.unpackb(frames[2], raw=False)
-            meta = msgpack.unpackb(frames[4], raw=False)
-        except Exception as exc:
-            _log.warning("bad_delivery", error=str(exc))
-            return
-        delivery = Delivery(header, frames[3], meta)
+    def _on_task(self, delivery: Delivery) -> None:
         if not self.node.accepting:
-            self.send(b"REJ", {"id": header["id"], "tag": self._tag(delivery), "requeue": True})
+            self.give_back((delivery,))
+            return
+        if self.node.types.offer(delivery):  # its type has a rate limit or a cap: it decides
+            self.credit_due += self.gated.offer(delivery.delivery_tag, delivery)
             return
         if self.free:
             self._dispatch(self.free.pop(), delivery)
@@ -509,9 +543,9 @@ class _Connection:
                 self.stalled_since = self.node.app.clock.monotonic()
 
     def _dispatch(self, index: int, delivery: Delivery) -> None:
-        self.busy[index] = self._tag(delivery)
+        self.busy[index] = delivery.delivery_tag
         if self.track_started:
-            self.send(b"START", {"id": delivery.header["id"], "tag": self.busy[index]})
+            self.send(p.Start((p.TaskRef(delivery.task.id, delivery.tag),)))
         self.node._deliveries[index] = delivery
         if self.node.on_task_start is not None:
             self.node.on_task_start(delivery)
@@ -524,40 +558,67 @@ class _Connection:
                 frames = self.pull.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
+            if not frames[0]:
+                self._released(frames[2].decode())
+                continue
             index = int.from_bytes(frames[0], "big")
             if frames[1] == b"LOST":
                 lost = self.node._deliveries.get(index)
                 if index in self.busy and lost is not None:
-                    _log.error("slot_lost_task", slot=index, task_id=lost.header["id"])
-                    self.send(
-                        b"REJ",
-                        {
-                            "id": lost.header["id"],
-                            "tag": self._tag(lost),
-                            "requeue": True,
-                            "credit": 1,
-                        },
-                    )
+                    _log.error("slot_lost_task", slot=index, task_id=lost.task.id)
+                    self.give_back((lost,), credit=self.gated.credit_back())
                 else:
                     continue
             else:
-                self.sock.send_multipart(frames[1:])
-            if self.node.on_task_end is not None and index in self.busy:
-                self.node.on_task_end(self.node._deliveries[index])
-            self.busy.pop(index, None)
-            if self.buffer and self.node.accepting:
-                self._dispatch(index, self.buffer.popleft())
-                self.stalled_since = self.node.app.clock.monotonic() if self.buffer else None
-            else:
-                self.free.append(index)
-                if self.withheld and self.node.accepting:
-                    self.send(b"CRED", {"credit": self.withheld})
-                    self.withheld = 0
+                self.sock.send_multipart(self._pay_debt(frames[1:]))
+            self._slot_done(index)
 
-    def _on_control(self, command: bytes, header: dict[str, Any]) -> None:
-        if command == b"WELCOME":
+    def _slot_done(self, index: int) -> None:
+        """Slot ``index`` has finished its delivery: tell its type, give the slot more work."""
+        finished = self.node._deliveries.get(index) if index in self.busy else None
+        if finished is not None:
+            if self.node.on_task_end is not None:
+                self.node.on_task_end(finished)
+            self.node.types.finished(finished)
+        self.busy.pop(index, None)
+        if self.gated.ready and self.node.accepting:
+            self._dispatch(index, self.gated.ready.popleft())
+        elif self.buffer and self.node.accepting:
+            self._dispatch(index, self.buffer.popleft())
+            self.stalled_since = self.node.app.clock.monotonic() if self.buffer else None
+        else:
+            self.free.append(index)
+            if self.withheld and self.node.accepting:
+                self.send(p.Credit(self.withheld))
+                self.withheld = 0
+
+    def _released(self, tag: str) -> None:
+        """A task type's actor released a gated delivery: run it in a free slot, or next."""
+        delivery = self.gated.release(tag)
+        if delivery is None:
+            return  # handed back meanwhile (shutdown)
+        if self.free and self.node.accepting:
+            self._dispatch(self.free.pop(), delivery)
+        else:
+            self.gated.ready.append(delivery)
+
+    def _pay_debt(self, frames: list[bytes]) -> list[bytes]:
+        """A DONE from a slot returning one credit returns none while a debt is owed."""
+        if not self.gated.debt:
+            return frames
+        message = p.decode(frames)  # our own slot's message: well-formed
+        if isinstance(message, p.Done) and message.results[0].credit:
+            result = dataclasses.replace(message.results[0], credit=self.gated.credit_back())
+            return p.encode(p.Done((result,)))
+        if isinstance(message, p.Reject) and message.rejections[0].credit:
+            rejection = dataclasses.replace(message.rejections[0], credit=self.gated.credit_back())
+            return p.encode(p.Reject((rejection,)))
+        return frames
+
+    def _on_control(self, msg: p.Message) -> None:
+        if isinstance(msg, p.Welcome):
             first = self.hub_id is None
-            self.hub_id = header.get("hub")
+            self.hub_id = msg.hub
             if first:
                 _log.info("hub_connected", endpoint=self.node.hub_endpoint, hub=self.hub_id)
                 _log.info(
@@ -571,15 +632,14 @@ class _Connection:
                 self.node._signal(signals.worker_ready, sender=self.node)
             else:
                 _log.info("hub_reconnected", hub=self.hub_id)
-        elif (
-            command == b"PONG"
-            and (not header.get("known", True) or header.get("hub") != self.hub_id)
-        ) or (command == b"ERR" and header.get("code") == "hello"):
+        elif (isinstance(msg, p.Pong) and (msg.known is False or msg.hub != self.hub_id)) or (
+            isinstance(msg, p.Error) and msg.code == "hello"
+        ):
             self.hello()
-        elif command == b"PING":
-            self.send(b"PONG", {})
-        elif command == b"ERR":
-            _log.error("hub_refused_us", reason=header.get("reason"))
+        elif isinstance(msg, p.Ping):
+            self.send(p.Pong())
+        elif isinstance(msg, p.Error):
+            _log.error("hub_refused_us", reason=msg.reason)
 
 
 class _HubWait:

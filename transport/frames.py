@@ -1,4 +1,8 @@
-"""The wire codec: multipart ZeroMQ messages to and from ``(command, header, body)``, sans-IO.
+"""An untyped view of the frames: multipart messages to and from ``(command, header, body)``.
+
+Peers speak through :mod:`celeriac.transport.protocol` (typed messages, every field checked).
+This view stays for tools and tests that craft arbitrary or deliberately malformed headers, or
+look at raw maps; it shares the protocol's tag and commands.
 
 How it works
 ------------
@@ -6,7 +10,7 @@ Every celeriac message is a list of frames::
 
     [TAG] [command] [header] [body] [extra ...]
 
-* ``TAG`` is ``b"CLR1"``: the protocol name and version; anything else is rejected.
+* ``TAG`` is ``b"CLR2"``: the protocol name and version; anything else is rejected.
 * ``command`` is a short ASCII word from :data:`COMMANDS` (``PUB``, ``TASK``, ``DONE``...).
 * ``header`` is always a msgpack map with string keys: routing and control fields.
 * ``body`` is opaque bytes in the message's content type (the task's args and kwargs, a
@@ -26,6 +30,7 @@ from typing import Any, Final
 
 import msgpack
 
+from celeriac import _protocol, _wire
 from celeriac.exceptions import FrameError
 
 __all__ = [
@@ -40,36 +45,12 @@ __all__ = [
     "split_identity",
 ]
 
-TAG: Final = b"CLR1"
+TAG: Final = _protocol.TAG
 #: A header larger than this is refused: headers carry ids and routing, never payloads.
-MAX_HEADER_BYTES: Final = 64 * 1024
+MAX_HEADER_BYTES: Final = _wire.MAX_HEADER_BYTES
 
-#: Every command of the protocol, and who sends it.
-COMMANDS: Final[frozenset[bytes]] = frozenset(
-    {
-        b"HELLO",  # peer -> hub: role, node, queues, credit, tasks in flight
-        b"DECLARE",  # peer -> hub: exchanges, queues and bindings (also inside HELLO)
-        b"WELCOME",  # hub -> peer: hub incarnation id, heartbeat interval
-        b"PUB",  # client -> hub: publish a task (header: task fields, body: args)
-        b"CONF",  # hub -> client: these publishes are durable
-        b"NACK",  # hub -> client: this publish was refused, with a reason
-        b"TASK",  # hub -> worker: a delivery (header and body as published, extra: delivery info)
-        b"DONE",  # worker -> hub: outcome of a task; acknowledges it and returns credit
-        b"CRED",  # worker -> hub: more credit
-        b"START",  # worker -> hub: this delivery started running (task_track_started)
-        b"REJ",  # worker -> hub: give a delivery back (requeue) or drop it
-        b"CONSUME",  # worker -> hub: change the consumed queues without reconnecting
-        b"WAIT",  # client -> hub: push me the results of these ids
-        b"RES",  # hub -> client: a result (header as stored, body as stored)
-        b"STAT",  # client -> hub: what is the state of this id?
-        b"REPLY",  # hub -> peer: answer to a request carrying ``rid``
-        b"FORGET",  # client -> hub: drop this stored result
-        b"PING",  # either way: heartbeat
-        b"PONG",  # either way: heartbeat answer
-        b"BYE",  # peer -> hub: leaving; requeue anything I still hold
-        b"ERR",  # hub -> peer: your last message was refused (code, reason)
-    }
-)
+#: Every command of the protocol (see :mod:`celeriac.transport.protocol`).
+COMMANDS: Final[frozenset[bytes]] = _wire.COMMANDS
 
 _packer = msgpack.Packer(use_bin_type=True)
 

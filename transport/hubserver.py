@@ -1,7 +1,7 @@
 """The hub's socket loop: one ROUTER socket, a plain ``zmq.Poller`` loop in one thread.
 
 Each turn: receive up to :attr:`HubServer.batch` messages and hand them to the
-:class:`~celeriac.transport.hubstate.HubState`, run its timers, commit the store once (group
+:class:`~celeriac.transport.hub.HubState`, run its timers, commit the store once (group
 commit), then send what the state queued. Sends never block: ``ROUTER_MANDATORY`` turns an
 unroutable peer into an error we act on (its deliveries are requeued) instead of a silent drop.
 A socket monitor tells the loop when any connection closes, and the state then pings workers
@@ -28,7 +28,7 @@ from celeriac._clock import SYSTEM_CLOCK, Clock
 from celeriac.exceptions import ImproperlyConfigured
 
 from .endpoints import events_url, needs_ipv6
-from .hubstate import HubState
+from .hub import HubState
 from .store import SQLiteStore
 
 __all__ = ["HubAddressError", "HubServer", "default_data_dir", "events_url"]

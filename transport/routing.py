@@ -297,6 +297,18 @@ def _parse_queue(decl: Any, index: int) -> tuple[str, int | None, list[tuple[str
     return name, max_priority, bindings
 
 
+def _check_rules(
+    exchanges: list[tuple[str, str]],
+    queues: list[tuple[str, int | None, list[tuple[str, str]]]],
+) -> None:
+    """The rules of :func:`_parse_exchange` and :func:`_parse_queue` on parsed values."""
+    for i, (name, kind) in enumerate(exchanges):
+        _parse_exchange({"name": name, "type": kind}, i)
+    for i, (name, max_priority, bindings) in enumerate(queues):
+        wire = [{"exchange": e, "routing_key": k} for e, k in bindings]
+        _parse_queue({"name": name, "max_priority": max_priority, "bindings": wire}, i)
+
+
 def _as_list(value: Any, what: str) -> list[Any]:
     """Return ``value`` as a list if it is a list or tuple, else raise ProtocolError."""
     if not isinstance(value, list | tuple):
@@ -405,10 +417,21 @@ class ExchangeTable:
         """
         parsed_x = [_parse_exchange(d, i) for i, d in enumerate(_as_list(exchanges, "exchanges"))]
         parsed_q = [_parse_queue(d, i) for i, d in enumerate(_as_list(queues, "queues"))]
-        self._check_batch(parsed_x, parsed_q)
-        for name, kind in parsed_x:
+        self.apply_parsed(parsed_x, parsed_q)
+
+    def apply_parsed(
+        self,
+        exchanges: list[tuple[str, str]],
+        queues: list[tuple[str, int | None, list[tuple[str, str]]]],
+    ) -> None:
+        """Apply declarations already in parsed form (``(name, type)`` and ``(name,
+        max_priority, [(exchange, routing_key)])``, as the protocol decodes them), all or
+        nothing; the naming rules are checked here (ProtocolError), conflicts as above."""
+        _check_rules(exchanges, queues)
+        self._check_batch(exchanges, queues)
+        for name, kind in exchanges:
             self.declare_exchange(name, kind)
-        for qname, max_priority, bindings in parsed_q:
+        for qname, max_priority, bindings in queues:
             self.declare_queue(qname, max_priority)
             for exchange, key in bindings:
                 self.bind(exchange, key, qname)

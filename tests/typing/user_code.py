@@ -27,6 +27,24 @@ def fetch(self: Task[..., None], url: str) -> None:
     self.log.info("fetching", url=url, task_id=self.request.id)
 
 
+@app.task(rate_limit="10/s", max_concurrency=2)
+def limited(path: str) -> int:
+    """A rate-limited task capped at 2 at once per worker."""
+    return len(path)
+
+
+class Thumbnail(app.Task):  # type: ignore[misc,name-defined]
+    """A class-based task with per-type limits as class attributes."""
+
+    name = "images.thumbnail"
+    rate_limit = "100/m"
+    max_concurrency = 1
+
+    def run(self, path: str) -> str:
+        """Make a thumbnail."""
+        return path
+
+
 def client_side() -> None:
     """The calls a client makes, with their types."""
     r: AsyncResult[int] = add.delay(2, 2)
@@ -34,6 +52,8 @@ def client_side() -> None:
     local: int = add(1, 2)
     add.apply_async((2, 2), countdown=5, queue="math", expires=60, serializer="msgpack")
     fetch.delay("https://example.com")
+    limited.delay("a/b")
+    limited.delay(3)  # type: ignore[arg-type]
     print(total, local)
     add.delay("x", 2)  # type: ignore[arg-type]
     add.delay(1)  # type: ignore[call-arg]

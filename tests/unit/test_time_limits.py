@@ -14,11 +14,14 @@ import pytest
 from celeriac import App
 from celeriac._app import _time_limits
 from celeriac._clock import FakeClock
-from celeriac._execution import TaskExecutor, Watchdog
+from celeriac._protocol import TaskMessage
 from celeriac._serialization import dumps, loads
-from celeriac._task import resolve_time_limits
+from celeriac._task import resolve_time_limits, time_limits
+from celeriac.actors.execution import TaskExecutor
+from celeriac.actors.outcome import TaskOutcome
 from celeriac.actors.pool import PoolWiring, ThreadPool
 from celeriac.actors.task_actor import Delivery
+from celeriac.actors.watchdog import Watchdog
 from celeriac.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 WAIT = 10.0  # bound of every wait: a loaded 2-core machine can be slow
@@ -28,10 +31,9 @@ def delivery(name: str, *args: Any, timelimit: list[float | None] | None = None)
     """A delivery as the hub would hand it to a slot."""
     task_id = uuid.uuid4().hex
     ct, body = dumps([list(args), {}, {}], "json")
-    header: dict[str, Any] = {"id": task_id, "task": name, "ct": ct}
-    if timelimit is not None:
-        header["timelimit"] = timelimit
-    return Delivery(header, body, {"tag": task_id, "queue": "celery"})
+    limits = (timelimit[0], timelimit[1]) if timelimit is not None else None
+    message = TaskMessage(task_id, name, body, ct, timelimit=limits)
+    return Delivery(message, "celery", tag=task_id)
 
 
 def make_executor(app: App) -> TaskExecutor:
@@ -53,14 +55,16 @@ class Pool:
         wiring = PoolWiring(lambda: make_executor(app), self._reply, self.lost.append, clock=clock)
         self.pool = ThreadPool(size, wiring)
 
-    def _reply(self, index: int, done: dict[str, Any], body: bytes) -> None:
-        self.replies.put((index, done, loads(body, done["ct"], frozenset({"application/json"}))))
+    def _reply(self, index: int, outcome: TaskOutcome) -> None:
+        done = {"id": outcome.task_id, "state": outcome.state, "ct": outcome.content_type}
+        value = loads(outcome.body, outcome.content_type, frozenset({"application/json"}))
+        self.replies.put((index, done, value))
 
     def run(self, d: Delivery, index: int = 0) -> tuple[dict[str, Any], Any]:
         """Submit and wait (bounded) for the outcome."""
         self.pool.submit(index, d)
         _, done, value = self.replies.get(timeout=WAIT)
-        assert done["id"] == d.header["id"]
+        assert done["id"] == d.task.id
         return done, value
 
 
@@ -274,6 +278,21 @@ def test_worker_applies_task_option_and_setting_when_the_header_has_none(app: Ap
         ([100, None], [100, 400]),
     ]:
         d = delivery("tl.limits", timelimit=timelimit)
-        done, body = executor.execute(d.header, d.body, d.meta)
-        assert done["state"] == "SUCCESS"
-        assert loads(body, done["ct"], frozenset({"application/json"})) == expected
+        outcome = executor.execute(d)
+        assert outcome.state == "SUCCESS"
+        assert (
+            loads(outcome.body, outcome.content_type, frozenset({"application/json"})) == expected
+        )
+
+
+def test_time_limits_is_the_one_resolution_for_client_worker_and_prefork_parent() -> None:
+    """The header form [soft, hard] (or none) is resolved against the task and the settings."""
+    app = App("one", environ={}, task_time_limit=60, task_soft_time_limit=50)
+
+    @app.task(name="one.opt", soft_time_limit=5)
+    def opt() -> None: ...
+
+    assert time_limits(opt, None, app.conf) == (5, 60)
+    assert time_limits(opt, [None, 7], app.conf) == (5, 7)
+    assert time_limits(None, [1, None], app.conf) == (1, 60)
+    assert time_limits(None, None, App("none", environ={}).conf) == (None, None)

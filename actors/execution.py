@@ -1,0 +1,326 @@
+"""Running one delivered task: decode, look up, run under a guard -> a :class:`TaskOutcome`.
+
+Whatever the task does, :meth:`TaskExecutor.execute` (a thread runs the task) and
+:meth:`TaskExecutor.execute_async` (an event loop runs it) return a typed
+:class:`~celeriac.actors.outcome.TaskOutcome` and never raise: a task exception is a FAILURE
+outcome, an unknown task name or a refused content type is reported (signal, log, stored state)
+and the slot goes on serving. This matters because an exception escaping a pykka ``tell``
+handler kills the actor and silently drops the messages queued behind it (DESIGN.md section 7).
+The caller turns the outcome into the wire message; nothing here knows the protocol.
+
+Both entry points share every step but the call itself: ``_prepare`` (look up, decode, build
+the :class:`Request`, ``task_received``), ``Invocation`` (``task_prerun``, the request's
+context variable, classifying what the code raised, ``task_failure``, ``task_postrun``) and
+``_complete`` (``task_success``, encode the result).
+
+Time limits are resolved in the core (:func:`celeriac._task.time_limits`) and enforced by
+:mod:`celeriac.actors.watchdog` (a watchdog thread for code in threads, a timer for
+coroutines); see there for what each pool can interrupt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import inspect
+import traceback as tb_module
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from celeriac import signals, states
+from celeriac._protocol import Delivery
+from celeriac._serialization import dumps, loads
+from celeriac._task import FunctionTask, Request, Task, time_limits
+from celeriac._wire import task_fields
+from celeriac.exceptions import (
+    ContentDisallowed,
+    DecodeError,
+    EncodeError,
+    NotRegistered,
+    Reject,
+    SerializationError,
+)
+
+from .invocation import IGNORED, Invocation, Prepared, Result
+from .outcome import TaskOutcome, failure_outcome
+from .watchdog import DEFAULT_WATCHDOG, Watchdog, run_limited
+
+if TYPE_CHECKING:
+    from celeriac._app import App
+
+__all__ = ["OnApply", "TaskExecutor"]
+
+_log = structlog.get_logger("celeriac.worker")
+
+#: Called with (task, args, kwargs) just before an event loop runs a task (pool signals).
+OnApply = Callable[[Task[Any, Any], list[Any], dict[str, Any]], None]
+
+
+def _is_coroutine_task(task: Task[Any, Any]) -> bool:
+    fn = task.__dict__.get("fn") if isinstance(task, FunctionTask) else None
+    return inspect.iscoroutinefunction(fn if fn is not None else task.run)
+
+
+class TaskExecutor:
+    """Runs deliveries for one execution slot; holds that slot's class-based task instances.
+
+    ``watchdog`` enforces time limits on code running in threads (the pools pass theirs); the
+    settings ``task_soft_time_limit``/``task_time_limit`` of ``app`` are the default limits.
+    Set ``enforce_hard_limit = False`` where something else enforces the hard limit (a prefork
+    child, whose parent kills it): then only the soft limit is raised in the task's thread.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        hostname: str,
+        accept: frozenset[str],
+        result_serializer: str,
+        ignore_result_default: bool = False,
+        watchdog: Watchdog | None = None,
+    ) -> None:
+        self.app = app
+        self.hostname = hostname
+        self.accept = accept
+        self.result_serializer = result_serializer
+        self.ignore_result_default = ignore_result_default
+        self.watchdog = watchdog or DEFAULT_WATCHDOG
+        self.enforce_hard_limit = True
+        self.conf = app.conf.freeze()
+        self._instances: dict[str, Task[Any, Any]] = {}
+        self._coroutine_tasks: dict[str, bool] = {}
+        self._abandoned: set[asyncio.Future[Any]] = set()
+
+    # -- entry points --------------------------------------------------------------------------
+
+    def execute(self, delivery: Delivery) -> TaskOutcome:
+        """Run one delivery in this thread and return its outcome; never raises."""
+        try:
+            prepared = self._prepare(delivery)
+            if not isinstance(prepared, Prepared):
+                return prepared
+            return self._complete(prepared, self._invoke(prepared))
+        except Exception as exc:
+            return self._internal_error(delivery, exc)
+
+    async def execute_async(
+        self,
+        delivery: Delivery,
+        *,
+        threads: concurrent.futures.Executor | None = None,
+        on_apply: OnApply | None = None,
+    ) -> TaskOutcome:
+        """Run one delivery on the running event loop; never raises (but a cancellation).
+
+        An ``async def`` task runs on the loop; a sync task runs in ``threads`` (the loop's
+        default executor if None), never on the loop. ``on_apply(task, args, kwargs)`` is
+        called just before the task runs.
+        """
+        try:
+            prepared = self._prepare(delivery)
+            if not isinstance(prepared, Prepared):
+                return prepared
+            if on_apply is not None:
+                on_apply(prepared.task, prepared.args, prepared.kwargs)
+            if prepared.is_async:
+                result = await self._invoke_async(prepared)
+            else:
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(threads, self._invoke, prepared)
+            return self._complete(prepared, result)
+        except Exception as exc:
+            return self._internal_error(delivery, exc)
+
+    # -- the shared steps ----------------------------------------------------------------------
+
+    def _prepare(self, delivery: Delivery) -> Prepared | TaskOutcome:
+        """Look up the task and decode the arguments; an outcome already if that fails."""
+        message = delivery.task
+        name, task_id = message.task, message.id
+        task = self._lookup(name)
+        if task is None:
+            exc = NotRegistered(f"task {name!r} is not registered on {self.hostname}")
+            _log.error("task_unknown", task=name, task_id=task_id)
+            signals.task_unknown.send(
+                sender=None, name=name, id=task_id, message=task_fields(message), exc=exc
+            )
+            return self._failure(delivery, exc, None)
+        try:
+            args, kwargs, _embed = loads(message.body, message.content_type, self.accept)
+        except ContentDisallowed as exc:
+            _log.error("task_rejected", task=name, task_id=task_id, reason=str(exc))
+            signals.task_rejected.send(sender=None, message=task_fields(message), exc=exc)
+            return self._failure(delivery, exc, None, state=states.REJECTED)
+        except (DecodeError, SerializationError, ValueError, TypeError) as exc:
+            _log.error("task_undecodable", task=name, task_id=task_id, reason=str(exc))
+            return self._failure(delivery, exc, None)
+        request = self._request(task, delivery, args, kwargs)
+        if signals.task_received.receivers:
+            signals.task_received.send(sender=None, request=request)
+        is_async = self._coroutine_tasks.get(name)
+        if is_async is None:
+            is_async = self._coroutine_tasks[name] = _is_coroutine_task(task)
+        return Prepared(task, delivery, args, kwargs, request, is_async)
+
+    def _lookup(self, name: str) -> Task[Any, Any] | None:
+        instance = self._instances.get(name)
+        if instance is not None:
+            return instance
+        task = self.app.tasks.get(name)
+        if task is None:
+            self.app.finalize()
+            task = self.app.tasks.get(name)
+            if task is None:
+                return None
+        if not isinstance(task, FunctionTask):
+            # Class-based task: this slot's own instance, started once, keeps its state.
+            task = type(task)()
+            task.on_start()
+        self._instances[name] = task
+        return task
+
+    def _request(
+        self, task: Task[Any, Any], delivery: Delivery, args: list[Any], kwargs: dict[str, Any]
+    ) -> Request:
+        m = delivery.task
+        return Request(
+            id=m.id,
+            task=m.task,
+            args=tuple(args),
+            kwargs=kwargs,
+            retries=m.retries,
+            hostname=self.hostname,
+            root_id=m.root_id,
+            parent_id=m.parent_id,
+            group=m.group,
+            eta=m.eta,
+            expires=m.expires,
+            origin=m.origin,
+            delivery_info={
+                "queue": delivery.queue,
+                "routing_key": m.routing_key if m.routing_key is not None else delivery.queue,
+                "exchange": m.exchange or "",
+                "priority": m.priority,
+                "redelivered": delivery.deliveries > 1,
+            },
+            headers=dict(m.headers or {}),
+            timelimit=time_limits(task, m.timelimit, self.conf),
+        )
+
+    def _complete(self, p: Prepared, result: Result) -> TaskOutcome:
+        """The outcome of a finished call (sending task_success)."""
+        delivery = p.delivery
+        if result.state == IGNORED:
+            return self._outcome(delivery, states.SUCCESS, "application/json", b"null", False)
+        if isinstance(result.error, Reject) and result.error.requeue:
+            return self._requeue(delivery)
+        if result.error is not None:
+            return self._failure(delivery, result.error, result.trace, state=result.state)
+        if signals.task_success.receivers:
+            signals.task_success.send(sender=p.task, result=result.retval)
+        try:
+            ct, body = dumps(result.retval, self.result_serializer)
+        except (EncodeError, SerializationError) as exc:
+            return self._failure(delivery, exc, None)
+        return self._outcome(delivery, states.SUCCESS, ct, body, self._store(delivery))
+
+    # -- calling the task's code ---------------------------------------------------------------
+
+    def _invoke(self, p: Prepared) -> Result:
+        """Run the task's code in this thread, under the watchdog; never raises."""
+        with Invocation(p) as call:
+            if p.is_async:
+                call.retval = asyncio.run(self._limited_coroutine(p, call))
+            else:
+                call.retval = self._run_in_thread(p, call)
+        return call.result
+
+    async def _invoke_async(self, p: Prepared) -> Result:
+        """Run an ``async def`` task's coroutine on this loop, under its limits."""
+        with Invocation(p) as call:
+            call.retval = await self._limited_coroutine(p, call)
+        return call.result
+
+    def _run_in_thread(self, p: Prepared, call: Invocation) -> Any:
+        soft, hard = p.limits
+        if not self.enforce_hard_limit:
+            hard = None
+        if not (soft or hard):
+            return self._call(p)
+        try:
+            self.watchdog.arm(soft, hard, p.request.id)
+            return self._call(p)
+        finally:
+            armed = self.watchdog.disarm()
+            call.hard_fired = armed is not None and armed.hard_fired
+
+    @staticmethod
+    def _call(p: Prepared) -> Any:
+        """Call the task's code (a sync function returning a coroutine: run that too)."""
+        retval = p.task.run(*p.args, **p.kwargs)
+        return asyncio.run(retval) if inspect.iscoroutine(retval) else retval
+
+    async def _limited_coroutine(self, p: Prepared, call: Invocation) -> Any:
+        """Await the task's coroutine under its limits (see :func:`run_limited`)."""
+        soft, hard = p.limits
+        coro = p.task.run(*p.args, **p.kwargs)
+        retval, call.hard_fired = await run_limited(coro, soft, hard, p.request.id, self._abandoned)
+        return retval
+
+    # -- outcomes ------------------------------------------------------------------------------
+
+    def _internal_error(self, delivery: Delivery, exc: Exception) -> TaskOutcome:
+        _log.exception("task_internal_error", task_id=delivery.task.id)
+        trace = tb_module.format_exc()
+        signals.task_internal_error.send(
+            sender=None,
+            task_id=delivery.task.id,
+            args=None,
+            kwargs=None,
+            request=None,
+            exception=exc,
+            traceback=trace,
+            einfo=None,
+        )
+        return self._failure(delivery, exc, trace)
+
+    def _store(self, delivery: Delivery) -> bool:
+        ignore = delivery.task.ignore_result
+        return not (self.ignore_result_default if ignore is None else ignore)
+
+    @staticmethod
+    def _outcome(
+        delivery: Delivery, state: str, content_type: str, body: bytes, store: bool
+    ) -> TaskOutcome:
+        m = delivery.task
+        return TaskOutcome(m.id, delivery.tag, state, content_type, body, store, retries=m.retries)
+
+    def _requeue(self, delivery: Delivery) -> TaskOutcome:
+        """``Reject(requeue=True)``: an outcome that puts the message back in its queue at the
+        hub (a ``REJ``, not a ``DONE``); no state is stored."""
+        _log.info("task_requeued", task=delivery.task.task, task_id=delivery.task.id)
+        outcome = self._outcome(delivery, states.REJECTED, "application/json", b"", False)
+        return dataclasses.replace(outcome, requeue=True)
+
+    def _failure(
+        self,
+        delivery: Delivery,
+        exc: BaseException,
+        trace: str | None,
+        *,
+        state: str = states.FAILURE,
+    ) -> TaskOutcome:
+        return failure_outcome(
+            delivery.task.id,
+            delivery.tag,
+            exc,
+            trace,
+            serializer=self.result_serializer,
+            store=self._store(delivery),
+            state=state,
+            retries=delivery.task.retries,
+        )

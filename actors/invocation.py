@@ -1,0 +1,147 @@
+"""The guard around one call of task code: signals, the request's context, what it raised.
+
+:class:`Invocation` is a ``with`` block around the call: ``task_prerun`` and the request's
+context variable on entry; on exit it classifies what the code did (:func:`conclude`: SUCCESS,
+FAILURE with ``task_failure``, REJECTED, IGNORED; a time limit that fired wins over what the
+code returned or raised) and sends ``task_postrun``. It swallows every exception of the task,
+so an execution slot never dies from user code (DESIGN.md section 7).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import traceback as tb_module
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import structlog
+
+from celeriac import signals, states
+from celeriac._protocol import Delivery
+from celeriac._task import Request, Task, _current
+from celeriac.exceptions import Ignore, Reject, SoftTimeLimitExceeded, TimeLimitExceeded
+
+from .watchdog import SoftInterrupt
+
+__all__ = ["IGNORED", "Invocation", "Prepared", "Result", "conclude"]
+
+_log = structlog.get_logger("celeriac.worker")
+
+#: The state of a task that raised ``Ignore``: reported as SUCCESS, nothing stored.
+IGNORED = "IGNORED"
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A delivery ready to run: its task, decoded arguments, request and effective limits."""
+
+    task: Task[Any, Any]
+    delivery: Delivery
+    args: list[Any]
+    kwargs: dict[str, Any]
+    request: Request
+    is_async: bool
+
+    @property
+    def limits(self) -> tuple[float | None, float | None]:
+        """The effective ``(soft, hard)`` time limits of this call, in seconds."""
+        return self.request.timelimit
+
+
+@dataclass(slots=True)
+class Result:
+    """What the task's code did: state (SUCCESS, FAILURE, REJECTED, IGNORED) and value/error."""
+
+    state: str
+    retval: Any = None
+    error: BaseException | None = None
+    trace: str | None = None
+
+
+@dataclass(slots=True)
+class Invocation:
+    """``with`` around one call of task code: prerun, context, outcome, postrun. Swallows.
+
+    Set ``retval`` inside the block; after it, ``result`` says what happened. An exception
+    leaving the block is the task's failure (never propagated), except an asyncio cancellation
+    of the running asyncio task itself (pool shutdown), which propagates.
+    """
+
+    prepared: Prepared
+    retval: Any = None
+    hard_fired: bool = False
+    result: Result = field(default_factory=lambda: Result(states.FAILURE))
+    _token: contextvars.Token[Request | None] | None = None
+
+    def __enter__(self) -> Invocation:
+        p = self.prepared
+        if signals.task_prerun.receivers:
+            signals.task_prerun.send(
+                sender=p.task, task_id=p.request.id, task=p.task, args=p.args, kwargs=p.kwargs
+            )
+        self._token = _current.set(p.request)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        p = self.prepared
+        if self._token is not None:
+            _current.reset(self._token)
+        if isinstance(exc, asyncio.CancelledError) and _cancelling():
+            return False  # the pool is shutting down: not an outcome, let it go
+        self.result = conclude(p, self.retval, exc, hard=self.hard_fired)
+        if signals.task_postrun.receivers:
+            signals.task_postrun.send(
+                sender=p.task,
+                task_id=p.request.id,
+                task=p.task,
+                args=p.args,
+                kwargs=p.kwargs,
+                retval=self.result.retval,
+                state=self.result.state,
+            )
+        return True
+
+
+def _cancelling() -> bool:
+    """True inside an asyncio task that something asked to cancel."""
+    try:
+        current = asyncio.current_task()
+    except RuntimeError:
+        return False
+    return current is not None and current.cancelling() > 0
+
+
+def conclude(p: Prepared, retval: Any, exc: BaseException | None, *, hard: bool) -> Result:
+    """Classify what the task's code did (sending task_failure for a failure)."""
+    trace = "".join(tb_module.format_exception(exc)) if exc is not None else None
+    soft_limit, hard_limit = p.limits
+    if hard:
+        exc = TimeLimitExceeded(f"hard time limit ({hard_limit}s) exceeded")
+    elif isinstance(exc, SoftInterrupt):
+        exc = SoftTimeLimitExceeded(f"soft time limit ({soft_limit}s) exceeded")
+    if exc is None:
+        return Result(states.SUCCESS, retval)
+    if isinstance(exc, Ignore):
+        return Result(IGNORED)
+    if isinstance(exc, Reject):
+        return Result(states.REJECTED, error=exc)
+    _log.warning(
+        "task_failed", task=p.task.name, task_id=p.request.id, error=f"{type(exc).__name__}: {exc}"
+    )
+    signals.task_failure.send(
+        sender=p.task,
+        task_id=p.request.id,
+        exception=exc,
+        args=p.args,
+        kwargs=p.kwargs,
+        traceback=trace,
+        einfo=trace,
+    )
+    return Result(states.FAILURE, error=exc, trace=trace)

@@ -1,0 +1,113 @@
+"""Composing a publish: the call's options in, one :class:`~celeriac._protocol.TaskMessage` out.
+
+``apply_async`` and ``send_task`` take the same options (:class:`~celeriac._task.SendOptions`)
+and both end in :func:`compose`, a pure function of the configuration, the call and the time:
+it resolves ``countdown``/``eta``/``expires`` to epoch seconds, the route (call options >
+``task_routes`` > the task's options > defaults), the time limits, the result policy and the
+parent/root ids, and serializes the arguments. Sockets, signals and queue declarations stay
+with the caller (:meth:`App.send_task <celeriac.App.send_task>`).
+
+The result is a core type the transport encodes: the core must not import the transport at
+import time (DESIGN.md section 6), so the message types live in :mod:`celeriac._protocol`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._messages import ORIGIN, new_task_id
+from ._protocol import TaskMessage
+from ._serialization import dumps
+from ._task import SendOptions, check_time_limits, time_limits, to_epoch
+from .routing import resolve_route
+
+if TYPE_CHECKING:
+    from ._task import Request, Task
+
+__all__ = ["OPTION_NAMES", "compose", "message_time_limits"]
+
+_ROUTING_OPTIONS = ("queue", "exchange", "routing_key", "priority")
+#: The names :class:`~celeriac._task.SendOptions` declares (anything else is a TypeError).
+OPTION_NAMES = SendOptions.__required_keys__ | SendOptions.__optional_keys__
+
+
+def compose(
+    conf: Any,
+    name: str,
+    args: Sequence[Any] | None,
+    kwargs: Mapping[str, Any] | None,
+    options: SendOptions,
+    now: float,
+    *,
+    task: Task[Any, Any] | None = None,
+    parent: Request | None = None,
+) -> TaskMessage:
+    """The message that sends task ``name`` (``task``: its local definition, if any, for its
+    routing options and time limits) called with ``args``/``kwargs`` from ``parent``."""
+    task_id = options.get("task_id") or new_task_id()
+    args_list, kwargs_dict = list(args or ()), dict(kwargs or {})
+    route = resolve_route(
+        conf,
+        name,
+        tuple(args_list),
+        kwargs_dict,
+        {k: v for k in _ROUTING_OPTIONS if (v := options.get(k)) is not None},
+        _task_routing_options(task),
+        task=task,
+    )
+    serializer = options.get("serializer") or conf.task_serializer
+    content_type, body = dumps([args_list, kwargs_dict, {}], serializer)
+    ignore_result = options.get("ignore_result")
+    if ignore_result is None:
+        ignore_result = bool(conf.task_ignore_result)
+    return TaskMessage(
+        id=task_id,
+        task=name,
+        body=body,
+        content_type=content_type,
+        queue=route.queue or "",
+        exchange=route.exchange,
+        routing_key=route.routing_key,
+        root_id=parent.root_id if parent is not None and parent.root_id else task_id,
+        parent_id=parent.id if parent is not None else None,
+        origin=ORIGIN,
+        reply=not ignore_result,
+        ignore_result=True if ignore_result else None,  # unset: the worker's default
+        eta=_eta(options, now),
+        expires=_expires(options.get("expires"), now),
+        priority=route.priority,
+        timelimit=message_time_limits(
+            conf, task, options.get("soft_time_limit"), options.get("time_limit")
+        ),
+        headers=dict(h) if (h := options.get("headers")) else None,
+        unroutable="dead_letter" if conf.task_unroutable == "dead_letter" else "error",
+    )
+
+
+def _eta(options: SendOptions, now: float) -> float | None:
+    countdown = options.get("countdown")
+    return now + countdown if countdown is not None else to_epoch(options.get("eta"))
+
+
+def _expires(expires: dt.datetime | float | None, now: float) -> float | None:
+    return now + expires if isinstance(expires, int | float) else to_epoch(expires)
+
+
+def message_time_limits(
+    conf: Any, task: Task[Any, Any] | None, soft: float | None, hard: float | None
+) -> tuple[float | None, float | None] | None:
+    """The message's ``(soft, hard)`` limits: the effective ones, so any worker (and the prefork
+    parent, which kills at the hard limit) reads them from the message; None if none. A soft
+    limit above the hard one (after precedence) is refused, as Celery does."""
+    limits = time_limits(task, (soft, hard), conf)
+    check_time_limits(*limits)
+    return limits if limits != (None, None) else None
+
+
+def _task_routing_options(task: Task[Any, Any] | None) -> dict[str, Any]:
+    """The routing options a task declared (queue, exchange, routing_key, priority)."""
+    if task is None:
+        return {}
+    return {k: v for k in _ROUTING_OPTIONS if (v := getattr(task, k, None)) is not None}

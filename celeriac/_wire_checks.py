@@ -1,0 +1,189 @@
+"""Value checks for the wire codec: wire value -> typed value, raising ``_Bad`` when malformed.
+
+Nothing here names a field: :mod:`celeriac._wire` holds the tables that spell every field and
+say which check reads it. A :class:`_Table` maps one dataclass to its wire map both ways.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from celeriac import _protocol as p
+
+
+class _Bad(Exception):
+    """A malformed value; :func:`decode` turns it into a FrameError with the frames."""
+
+
+# -- checks: wire value -> typed value -----------------------------------------------------------
+
+
+def _name(v: Any) -> str:
+    if not isinstance(v, str):
+        raise _Bad(f"expected a string, got {type(v).__name__}")
+    if len(v) > p.MAX_NAME:
+        raise _Bad(f"longer than {p.MAX_NAME} characters")
+    return v
+
+
+def _text(v: Any) -> str:
+    if not isinstance(v, str) or len(v) > p.MAX_TEXT:
+        raise _Bad(f"expected a string of at most {p.MAX_TEXT} characters")
+    return v
+
+
+def _long_text(v: Any) -> str:
+    if not isinstance(v, str):
+        raise _Bad(f"expected a string, got {type(v).__name__}")
+    return v
+
+
+def _count(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= p.MAX_COUNT:
+        raise _Bad(f"expected an integer in 0..{p.MAX_COUNT}, got {v!r:.40}")
+    return v
+
+
+def _priority(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= p.MAX_PRIORITY:
+        raise _Bad(f"expected an integer in 0..{p.MAX_PRIORITY}, got {v!r:.40}")
+    return v
+
+
+def _flag(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise _Bad(f"expected a boolean, got {type(v).__name__}")
+    return v
+
+
+def _number(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise _Bad(f"expected a number, got {type(v).__name__}")
+    if not math.isfinite(v) or abs(v) > 1e15:
+        raise _Bad(f"expected a finite number, got {v!r:.40}")
+    return float(v)
+
+
+def _seconds(v: Any) -> float:
+    value = _number(v)
+    if value < 0:
+        raise _Bad("expected a non-negative number")
+    return value
+
+
+def _rid(v: Any) -> int | str:
+    """A request id: a count or a short string, chosen by the requester."""
+    return _name(v) if isinstance(v, str) else _count(v)
+
+
+def _opt(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda v: None if v is None else check(v)
+
+
+def _choice(*options: str) -> Callable[[Any], Any]:
+    def check(v: Any) -> str:
+        if v not in options or not isinstance(v, str):
+            raise _Bad(f"expected one of {list(options)}, got {v!r:.40}")
+        return v
+
+    return check
+
+
+def _seq(v: Any) -> list[Any]:
+    if not isinstance(v, list) or len(v) > p.MAX_ITEMS:
+        raise _Bad(f"expected a list of at most {p.MAX_ITEMS} entries")
+    return v
+
+
+def _names(v: Any) -> tuple[str, ...]:
+    return tuple(_name(x) for x in _seq(v))
+
+
+def _timelimit(v: Any) -> tuple[float | None, float | None]:
+    if not isinstance(v, list) or len(v) != 2:
+        raise _Bad("expected [soft, hard]")
+    return (None if v[0] is None else _seconds(v[0]), None if v[1] is None else _seconds(v[1]))
+
+
+def _headers(v: Any) -> dict[str, Any]:
+    if not isinstance(v, dict) or not all(isinstance(k, str) for k in v):
+        raise _Bad("expected a map with string keys")
+    return v
+
+
+def _map_of(table: _Table) -> Callable[[Any], Any]:
+    return table.load
+
+
+def _list_of(table: _Table) -> Callable[[Any], Any]:
+    return lambda v: tuple(table.load(x) for x in _seq(v))
+
+
+# -- dumps: typed value -> wire value ------------------------------------------------------------
+
+
+def _dump_map(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else dict(v)
+
+
+def _dump_with(table: _Table) -> Callable[[Any], Any]:
+    return table.dump
+
+
+def _dump_list_with(table: _Table) -> Callable[[Any], Any]:
+    return lambda v: [table.dump(x) for x in v]
+
+
+# -- tables ------------------------------------------------------------------------------------
+
+_Field = tuple[str, str, Callable[[Any], Any], Callable[[Any], Any] | None]
+
+
+class _Table:
+    """How one dataclass is spelled on the wire: ``(key, attribute, check, dump)`` per field."""
+
+    __slots__ = ("always", "by_key", "cls", "defaults", "fields", "required")
+
+    def __init__(self, cls: type, *fields: _Field, always: Iterable[str] = ()) -> None:
+        self.cls = cls
+        #: Attributes written even at their default (older readers expect them).
+        self.always = frozenset(always)
+        self.fields = fields
+        self.by_key = {key: (attr, check) for key, attr, check, _ in fields}
+        declared = {f.name: f for f in dataclasses.fields(cls) if f.init}
+        self.defaults = {attr: declared[attr].default for _, attr, _, _ in fields}
+        self.required = frozenset(
+            attr for attr, d in self.defaults.items() if d is dataclasses.MISSING
+        )
+
+    def load(self, h: Any, **extra: Any) -> Any:
+        """Build the dataclass from a wire map; malformed values raise ``_Bad``."""
+        if not isinstance(h, dict):
+            raise _Bad(f"{self.cls.__name__}: expected a map, got {type(h).__name__}")
+        kwargs: dict[str, Any] = extra
+        by_key = self.by_key
+        for key, value in h.items():
+            spec = by_key.get(key)
+            if spec is not None:
+                try:
+                    kwargs[spec[0]] = spec[1](value)
+                except _Bad as exc:
+                    raise _Bad(f"{self.cls.__name__}.{key}: {exc}") from None
+        if not self.required <= kwargs.keys():
+            missing = sorted(self.required - kwargs.keys())
+            raise _Bad(f"{self.cls.__name__}: missing {missing}")
+        return self.cls(**kwargs)
+
+    def dump(self, obj: Any) -> dict[str, Any]:
+        """The wire map of ``obj``; fields at their default are left out."""
+        out: dict[str, Any] = {}
+        defaults = self.defaults
+        always = self.always
+        for key, attr, _, dump in self.fields:
+            value = getattr(obj, attr)
+            if attr in always or (value is not defaults[attr] and value != defaults[attr]):
+                out[key] = value if dump is None else dump(value)
+        return out

@@ -1,0 +1,111 @@
+"""The hub's state and its output: what every part of the hub reads and writes."""
+
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict, deque
+from typing import Any
+
+import structlog
+
+from celeriac._clock import Clock
+
+from .. import protocol as p
+from ..routing import DEAD_LETTER_QUEUE, ExchangeTable
+from ..store import Store
+from .model import (
+    DEAD_LETTERS_SHOWN,
+    Msg,
+    Peer,
+    ReadyQueue,
+)
+
+_log = structlog.get_logger("celeriac.hub")
+
+
+class HubBase:
+    """The state the hub's parts share (see :mod:`celeriac.transport.hub.state`), and how
+    they send: messages to peers (``outbox``) and events (``events``)."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        hub_id: str,
+        heartbeat: float = 2.0,
+        result_expires: float | None = 86400.0,
+        max_deliveries: int = 5,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.hub_id = hub_id
+        self.heartbeat = heartbeat
+        self.result_expires = result_expires
+        #: Worker losses a message survives; at this many it goes to :data:`POISON_QUEUE`.
+        self.max_deliveries = max(1, int(max_deliveries))
+        self._dead_letters: deque[dict[str, Any]] = deque(maxlen=DEAD_LETTERS_SHOWN)
+        self._reprobes: list[float] = []
+        self.table = ExchangeTable()
+        self.outbox: list[list[bytes]] = []
+        #: Events for the PUB socket: ``[topic, msgpack header]`` (Celery's event names).
+        self.events: list[list[bytes]] = []
+        self._messages: dict[str, Msg] = {}
+        self._ready: dict[str, ReadyQueue] = {}
+        self._consumers: dict[str, list[bytes]] = {}
+        self._rr: dict[str, int] = {}
+        self._delayed: list[tuple[float, int, str]] = []
+        self._peers: dict[bytes, Peer] = {}
+        self._waiters: dict[str, set[bytes]] = {}
+        self._recent_done: OrderedDict[str, None] = OrderedDict()
+        self._distrusted: OrderedDict[bytes, None] = OrderedDict()
+        self._seq = itertools.count(1)
+        self._confirms: dict[bytes, list[str]] = {}
+        self._next_purge = 0.0
+        self.counters: dict[str, int] = dict.fromkeys(
+            (
+                "published",
+                "duplicates",
+                "delivered",
+                "redelivered",
+                "acked",
+                "results_stored",
+                "results_pushed",
+                "expired",
+                "rejected",
+                "unroutable",
+                "bad_frames",
+                "peers_lost",
+                "dead_lettered",
+                "lost_failed",
+                "internal_errors",
+            ),
+            0,
+        )
+
+    def _event(self, topic: bytes, event: p.WorkerEvent) -> None:
+        self.events.append([topic, p.encode_event(event)])
+
+    def _send(self, identity: bytes, message: p.Message) -> None:
+        frames = p.encode(message)
+        frames.insert(0, identity)
+        self.outbox.append(frames)
+
+    def _nack(self, identity: bytes, mid: str, reason: str) -> None:
+        _log.warning("publish_refused", id=mid, reason=reason)
+        self._send(identity, p.Nack((p.Refusal(mid, reason[: p.MAX_TEXT]),)))
+
+    def _flush_confirms(self) -> None:
+        """One ``CONF`` per publisher per loop turn, listing every id made durable."""
+        for identity, ids in self._confirms.items():
+            self._send(identity, p.Confirm(tuple(ids)))
+        self._confirms.clear()
+
+    def _unroutable_reason(self, task: p.TaskMessage) -> str:
+        key = task.routing_key if task.routing_key is not None else task.queue
+        return (
+            f"unroutable: no queue is bound to exchange {task.exchange or ''!r} with routing "
+            f"key {key!r} (declare the queue in task_queues "
+            "or let task_create_missing_queues create it; task_unroutable='dead_letter' keeps "
+            f"such messages in {DEAD_LETTER_QUEUE!r})"
+        )

@@ -1,0 +1,104 @@
+"""A message's life after delivery: acknowledged by DONE, started, rejected or requeued, and
+moved to the dead-letter queue when its workers keep being lost."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import structlog
+
+from celeriac import states
+
+from .. import protocol as p
+from ..store import StoredMessage
+from .model import (
+    POISON_QUEUE,
+    TASK_EVENTS,
+    Msg,
+    Peer,
+)
+from .queues import Queues
+
+_log = structlog.get_logger("celeriac.hub")
+
+
+class Lifecycle(Queues):
+    """Acknowledgement, requeue, rejection and dead letters."""
+
+    def _requeue(self, msg: Msg) -> None:
+        self.counters["redelivered"] += 1
+        self._make_ready(msg, front=True)
+
+    def _on_done(self, peer: Peer | None, identity: bytes, msg: p.Done) -> None:
+        credit = 0
+        for result in msg.results:
+            self._done(result)
+            credit += result.credit
+        if peer is not None:
+            peer.credit += credit
+            self._pump_peer(peer)
+
+    def _done(self, result: p.ResultMessage) -> None:
+        tag = result.delivery_tag  # a fanout copy has its own delivery tag
+        held = self._messages.pop(tag, None)
+        if held is not None:
+            self.store.remove_message(tag)
+            self._release(held)
+            self.counters["acked"] += 1
+        self._remember_done(result.id)
+        self.events.append([TASK_EVENTS.get(result.state, b"task-done"), p.result_header(result)])
+        if result.store:
+            self._store_result(result)
+        elif result.id in self._waiters:
+            self._push_result(result)
+
+    def _on_start(self, peer: Peer | None, identity: bytes, msg: p.Start) -> None:
+        for ref in msg.started:
+            held = self._messages.get(ref.delivery_tag)
+            if held is not None:
+                held.started = True
+                self.events.append([b"task-started", p.started_event(ref)])
+
+    def _on_reject(self, peer: Peer | None, identity: bytes, msg: p.Reject) -> None:
+        for rejection in msg.rejections:
+            self._reject(rejection)
+        if peer is not None:
+            peer.credit += sum(r.credit for r in msg.rejections)
+            self._pump_peer(peer)
+
+    def _reject(self, rejection: p.Rejection) -> None:
+        held = self._messages.get(rejection.delivery_tag)
+        if held is None:
+            return
+        if rejection.requeue:
+            self._release(held)
+            self._requeue(held)
+        else:
+            reason = rejection.reason or "rejected by the worker"
+            self._finish_by_hub(held, states.REJECTED, "Reject", reason)
+
+    def _dead_letter(self, msg: Msg, node: str) -> None:
+        """A poison message: keep it in :data:`POISON_QUEUE`, store a WorkerLostError for it."""
+        each = "each time" if msg.lost >= msg.deliveries else f"the last {msg.lost} times"
+        reason = (
+            f"delivered {msg.deliveries} times; {each} its worker was lost (last: {node}); "
+            f"kept in the {POISON_QUEUE!r} queue"
+        )
+        letter = p.DeadLetter(reason, msg.queue, self.clock.time())
+        msg.task = dataclasses.replace(msg.task, dead_letter=letter)
+        self.store.remove_message(msg.id)
+        msg.queue, msg.eta = POISON_QUEUE, None
+        header = p.task_header(msg.task)
+        self.store.add_message(
+            StoredMessage(msg.id, POISON_QUEUE, msg.priority, None, msg.seq, header, msg.task.body)
+        )
+        if POISON_QUEUE not in self.table.queues():
+            self.table.declare_queue(POISON_QUEUE)
+        self.counters["dead_lettered"] += 1
+        self._dead_letters.append(
+            {"id": msg.id, "task": msg.task.task, "reason": reason, "at": self.clock.time()}
+        )
+        _log.error("message_dead_lettered", id=msg.id, task=msg.task.task, reason=reason)
+        self._remember_done(msg.id)
+        self._store_result(self._hub_result(msg.id, states.FAILURE, "WorkerLostError", reason))
+        self._make_ready(msg)  # delivered only to a consumer of the dead-letter queue

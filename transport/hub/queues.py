@@ -1,0 +1,202 @@
+"""Queues, credit and dispatch: declarations and routing, accepting publishes, ready queues,
+delayed messages, and delivering within each worker's credit, round robin."""
+
+from __future__ import annotations
+
+import heapq
+
+import msgpack
+import structlog
+
+from celeriac import states
+from celeriac.exceptions import ProtocolError
+
+from .. import protocol as p
+from ..routing import DEAD_LETTER_QUEUE, DeclarationConflictError
+from ..store import StoredMessage
+from .model import (
+    BINDINGS_META_KEY,
+    Msg,
+    Peer,
+    PeerFault,
+    ReadyQueue,
+)
+from .results import Results
+
+_log = structlog.get_logger("celeriac.hub")
+
+
+class Queues(Results):
+    """Declarations, routing, ready queues, credit and dispatch."""
+
+    def _on_declare(self, peer: Peer | None, identity: bytes, msg: p.Declare) -> None:
+        self._declare(identity, msg)
+
+    def _declare(self, identity: bytes, declared: p.Declare) -> bool:
+        """Apply exchange/queue declarations; a conflict is refused with a reason (not a crash,
+        and not distrust: the peer is well-formed, its configuration disagrees with others').
+        An unsound declaration (binding the default exchange...) is the peer's fault."""
+        exchanges: list[tuple[str, str]] = [(x.name, x.type) for x in declared.exchanges]
+        queues = [
+            (q.name, q.max_priority, [(b.exchange, b.routing_key) for b in q.bindings])
+            for q in declared.queues
+        ]
+        try:
+            self.table.apply_parsed(exchanges, queues)
+        except DeclarationConflictError as exc:
+            _log.warning("declaration_refused", reason=str(exc))
+            self._send(identity, p.Error("declaration", str(exc)[: p.MAX_TEXT]))
+            return False
+        except ProtocolError as exc:
+            raise PeerFault(str(exc)) from None
+        for name, rq in list(self._ready.items()):
+            wanted = self.table.max_priority(name)
+            if wanted != rq.max_priority and not rq:
+                self._ready[name] = ReadyQueue(name, wanted)
+        self.store.set_meta(BINDINGS_META_KEY, msgpack.packb(self.table.snapshot()))
+        return True
+
+    def _route(self, task: p.TaskMessage) -> list[str]:
+        if task.exchange is not None:
+            queues = self.table.route(task.exchange, task.routing_key or "")
+        else:  # no exchange: the default exchange, keyed by the queue name
+            queues = self.table.route("", task.queue)
+        if not queues and task.unroutable == "dead_letter":
+            if DEAD_LETTER_QUEUE not in self.table.queues():
+                self.table.declare_queue(DEAD_LETTER_QUEUE)
+            queues = [DEAD_LETTER_QUEUE]
+        return queues
+
+    def _on_publish(self, peer: Peer | None, identity: bytes, msg: p.Publish) -> None:
+        for task in msg.tasks:
+            self._publish(identity, task)
+
+    def _publish(self, identity: bytes, task: p.TaskMessage) -> None:
+        mid = task.id
+        if self._is_duplicate(mid):
+            self.counters["duplicates"] += 1
+            if task.reply:
+                self._waiters.setdefault(mid, set()).add(identity)
+        else:
+            queues = self._route(task)
+            if not queues:
+                self.counters["unroutable"] += 1
+                self._nack(identity, mid, self._unroutable_reason(task))
+                return
+            if task.reply:
+                # Before _accept: a message already expired is answered inside it (REVOKED).
+                self._waiters.setdefault(mid, set()).add(identity)
+            self._accept(task, queues)
+        self._confirms.setdefault(identity, []).append(mid)
+
+    def _accept(self, task: p.TaskMessage, queues: list[str]) -> None:
+        now = self.clock.time()
+        priority = task.priority or 0
+        header = p.task_header(task)
+        for i, queue in enumerate(queues):
+            # A message routed to several queues (fanout) gets one stored copy per queue.
+            qid = task.id if i == 0 else f"{task.id}:{queue}"
+            msg = Msg(qid, queue, priority, task.eta, task.expires, next(self._seq), task)
+            msg.copy = i > 0
+            self._messages[qid] = msg
+            self.store.add_message(
+                StoredMessage(qid, queue, priority, task.eta, msg.seq, header, task.body)
+            )
+            self._enqueue(msg, now)
+        self.counters["published"] += 1
+
+    def _enqueue(self, msg: Msg, now: float) -> None:
+        if msg.eta is not None and msg.eta > now:
+            heapq.heappush(self._delayed, (msg.eta, msg.seq, msg.id))
+        else:
+            self._make_ready(msg)
+
+    def _make_ready(self, msg: Msg, *, front: bool = False) -> None:
+        rq = self._ready.get(msg.queue)
+        if rq is None:
+            rq = self._ready[msg.queue] = ReadyQueue(msg.queue, self.table.max_priority(msg.queue))
+        if not msg.queued:
+            msg.queued = True
+            rq.push(msg, front=front)
+        self._pump_queue(msg.queue)
+
+    def _pump_queue(self, queue: str) -> None:
+        consumers = self._consumers.get(queue)
+        rq = self._ready.get(queue)
+        if not consumers or not rq:
+            return
+        n = len(consumers)
+        start = self._rr.get(queue, 0)
+        idle = 0
+        i = start
+        while rq and idle < n:
+            peer = self._peers.get(consumers[i % n])
+            i += 1
+            if peer is None or peer.credit <= 0:
+                idle += 1
+                continue
+            idle = 0
+            if not self._deliver_next(rq, peer):
+                break
+        self._rr[queue] = i % n
+
+    def _pump_peer(self, peer: Peer) -> None:
+        queues = peer.queues
+        if not queues or peer.credit <= 0:
+            return
+        n = len(queues)
+        for k in range(n):
+            rq = self._ready.get(queues[(peer.rr + k) % n])
+            while rq and peer.credit > 0:
+                if not self._deliver_next(rq, peer):
+                    break
+            if peer.credit <= 0:
+                break
+        peer.rr = (peer.rr + 1) % n
+
+    def _deliver_next(self, rq: ReadyQueue, peer: Peer) -> bool:
+        """Send the next live message of ``rq`` to ``peer``; False if the queue ran dry."""
+        now = self.clock.time()
+        while True:
+            mid = rq.pop()
+            if mid is None:
+                return False
+            msg = self._messages.get(mid)
+            if msg is None or not msg.queued:
+                continue
+            msg.queued = False
+            if msg.holder is not None:  # claimed by a worker's HELLO after a hub restart
+                continue
+            if msg.expires is not None and now >= msg.expires:
+                self.counters["expired"] += 1
+                self._finish_by_hub(msg, states.REVOKED, "TaskRevokedError", "expired")
+                continue
+            msg.deliveries += 1
+            msg.holder = peer.identity
+            peer.inflight.add(mid)
+            peer.credit -= 1
+            self.counters["delivered"] += 1
+            delivery = p.Delivery(msg.task, msg.queue, msg.deliveries, msg.id if msg.copy else None)
+            self._send(peer.identity, p.Deliver((delivery,)))
+            return True
+
+    def _set_queues(self, peer: Peer, queues: list[str]) -> None:
+        for q in peer.queues:
+            consumers = self._consumers.get(q)
+            if consumers and peer.identity in consumers:
+                consumers.remove(peer.identity)
+        peer.queues = list(dict.fromkeys(queues))
+        for q in peer.queues:
+            self._consumers.setdefault(q, []).append(peer.identity)
+            if q not in self._ready:
+                self._ready[q] = ReadyQueue(q, self.table.max_priority(q))
+
+    def _on_credit(self, peer: Peer | None, identity: bytes, msg: p.Credit) -> None:
+        if peer is not None:
+            peer.credit += msg.credit
+            self._pump_peer(peer)
+
+    def _on_consume(self, peer: Peer | None, identity: bytes, msg: p.Consume) -> None:
+        if peer is not None:
+            self._set_queues(peer, list(msg.queues))
+            self._pump_peer(peer)

@@ -1,0 +1,76 @@
+"""The wire protocol: one frozen dataclass per command, and the codec (sans-IO).
+
+How it works
+------------
+Every celeriac message is a list of ZeroMQ frames::
+
+    [TAG] [command] [header] [body] ([header] [body] ...)
+
+* ``TAG`` (``b"CLR2"``) names the protocol and its version; anything else is refused.
+* ``command`` is a short ASCII word (``PUB``, ``TASK``, ``DONE``...); each has its dataclass
+  here (:class:`Publish`, :class:`Deliver`, :class:`Done`...), with a ``COMMAND`` class attribute.
+* ``header`` is a msgpack map with string keys: ids, routing, credit, delivery and failure
+  info, declarations. ``body`` is opaque bytes in the message's content type (a task's args, a
+  result); the hub never decodes a body, it stores and forwards the bytes it was given.
+* Control commands (``HELLO``, ``DECLARE``, ``CRED``, ``CONF``, ``WAIT``, ``PING``...) are one
+  group: a header and an empty body. Item commands (``PUB``, ``TASK``, ``DONE``, ``RES``,
+  ``NACK``, ``START``, ``REJ``) are one group per item, so one message may carry many
+  publishes, deliveries, outcomes or refusals (batching needs no protocol change). A ``TASK``
+  group has a third frame, the delivery info (queue, delivery count, tag).
+* A decoded :class:`TaskMessage` or :class:`ResultMessage` keeps its header bytes (``raw``):
+  encoding it again reuses them, so the hub stores and forwards a task without re-encoding.
+
+:func:`decode` checks every field (ids and names are strings of at most :data:`MAX_NAME`
+characters, counts integers in ``0..MAX_COUNT``, times finite numbers, priorities in
+``0..255``, lists where lists belong) and raises :class:`~celeriac.exceptions.FrameError` (with
+the raw frames) for anything malformed, and nothing else: the property tests hold it to that.
+Unknown header keys are ignored, so a newer peer may add optional fields.
+
+The message types live in the core (:mod:`celeriac._protocol`) and the codec in
+:mod:`celeriac._wire`, the one module that spells wire field names: the core composes and reads
+these messages but must not import the transport at import time (DESIGN.md section 6). This
+module is their home in the transport.
+"""
+
+from __future__ import annotations
+
+from celeriac._protocol import *  # noqa: F403 - the facade re-exports the message types
+from celeriac._protocol import __all__ as _types
+from celeriac._wire import (
+    COMMANDS,
+    MAX_HEADER_BYTES,
+    declaration,
+    decode,
+    decode_result,
+    decode_task,
+    encode,
+    encode_event,
+    failure_from_map,
+    failure_map,
+    result_header,
+    split_identity,
+    started_event,
+    task_fields,
+    task_from_fields,
+    task_header,
+)
+
+__all__ = [  # noqa: PLE0604 - the types' names come from the core module
+    *_types,
+    "COMMANDS",
+    "MAX_HEADER_BYTES",
+    "decode",
+    "decode_result",
+    "decode_task",
+    "declaration",
+    "encode",
+    "encode_event",
+    "failure_from_map",
+    "failure_map",
+    "result_header",
+    "split_identity",
+    "started_event",
+    "task_fields",
+    "task_from_fields",
+    "task_header",
+]
