@@ -159,6 +159,7 @@ class TaskExecutor:
             _log.error("task_undecodable", task=name, task_id=task_id, reason=str(exc))
             return self._failure(delivery, exc, None)
         request = self._request(task, delivery, args, kwargs)
+        _log.info("task_received", task=name, task_id=request.id)
         if signals.task_received.receivers:
             signals.task_received.send(sender=None, request=request)
         is_async = self._coroutine_tasks.get(name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 import traceback as tb_module
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -74,6 +75,7 @@ class Invocation:
     hard_fired: bool = False
     result: Result = field(default_factory=lambda: Result(states.FAILURE))
     _token: contextvars.Token[Request | None] | None = None
+    _started: float = 0.0
 
     def __enter__(self) -> Invocation:
         p = self.prepared
@@ -82,6 +84,7 @@ class Invocation:
                 sender=p.task, task_id=p.request.id, task=p.task, args=p.args, kwargs=p.kwargs
             )
         self._token = _current.set(p.request)
+        self._started = time.monotonic()
         return self
 
     def __exit__(
@@ -95,7 +98,8 @@ class Invocation:
             _current.reset(self._token)
         if isinstance(exc, asyncio.CancelledError) and _cancelling():
             return False  # the pool is shutting down: not an outcome, let it go
-        self.result = conclude(p, self.retval, exc, hard=self.hard_fired)
+        runtime = round(time.monotonic() - self._started, 6)
+        self.result = conclude(p, self.retval, exc, hard=self.hard_fired, runtime=runtime)
         if signals.task_postrun.receivers:
             signals.task_postrun.send(
                 sender=p.task,
@@ -118,8 +122,11 @@ def _cancelling() -> bool:
     return current is not None and current.cancelling() > 0
 
 
-def conclude(p: Prepared, retval: Any, exc: BaseException | None, *, hard: bool) -> Result:
-    """Classify what the task's code did (sending task_failure for a failure)."""
+def conclude(
+    p: Prepared, retval: Any, exc: BaseException | None, *, hard: bool, runtime: float = 0.0
+) -> Result:
+    """Classify what the task's code did, log it as Celery's worker does (``task_succeeded`` at
+    INFO, ``task_failed`` at ERROR with the traceback) and send task_failure for a failure."""
     trace = "".join(tb_module.format_exception(exc)) if exc is not None else None
     soft_limit, hard_limit = p.limits
     if hard:
@@ -127,13 +134,19 @@ def conclude(p: Prepared, retval: Any, exc: BaseException | None, *, hard: bool)
     elif isinstance(exc, SoftInterrupt):
         exc = SoftTimeLimitExceeded(f"soft time limit ({soft_limit}s) exceeded")
     if exc is None:
+        _log.info("task_succeeded", task=p.task.name, task_id=p.request.id, runtime=runtime)
         return Result(states.SUCCESS, retval)
     if isinstance(exc, Ignore):
         return Result(IGNORED)
     if isinstance(exc, Reject):
         return Result(states.REJECTED, error=exc)
-    _log.warning(
-        "task_failed", task=p.task.name, task_id=p.request.id, error=f"{type(exc).__name__}: {exc}"
+    _log.error(
+        "task_failed",
+        task=p.task.name,
+        task_id=p.request.id,
+        runtime=runtime,
+        error=f"{type(exc).__name__}: {exc}",
+        exc_info=exc,
     )
     signals.task_failure.send(
         sender=p.task,

@@ -95,7 +95,9 @@ class Peers(Lifecycle):
         peer.inflight.clear()
         if log or held:
             self.counters["peers_lost"] += 1 if log else 0
-            _log.warning(
+            # A client that vanished while holding nothing lost nothing: not worth a warning.
+            loud = bool(held) or peer.role == "worker"
+            (_log.warning if loud else _log.info)(
                 "peer_lost" if log else "peer_left",
                 node=peer.node,
                 reason=reason,
