@@ -143,8 +143,8 @@ class TaskExecutor:
         name, task_id = message.task, message.id
         task = self._lookup(name)
         if task is None:
-            exc = NotRegistered(f"task {name!r} is not registered on {self.hostname}")
-            _log.error("task_unknown", task=name, task_id=task_id)
+            exc = NotRegistered.for_task(name, self.app.tasks, f"on worker {self.hostname}")
+            _log.error("task_unknown", task=name, task_id=task_id, error=str(exc))
             signals.task_unknown.send(
                 sender=None, name=name, id=task_id, message=task_fields(message), exc=exc
             )

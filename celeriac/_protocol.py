@@ -280,6 +280,9 @@ class Welcome:
     COMMAND: ClassVar[bytes] = b"WELCOME"
     hub: str
     heartbeat: float
+    #: The name the hub knows this peer by: its own, or made unique (``name#2``) when another
+    #: live worker already has it.
+    node: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,7 +174,12 @@ _CONTROL: Final[dict[bytes, _Table]] = {
             ("credit", "credit", _count, None),
             ("inflight", "inflight", _names, list),
         ),
-        _Table(p.Welcome, ("hub", "hub", _name, None), ("heartbeat", "heartbeat", _seconds, None)),
+        _Table(
+            p.Welcome,
+            ("hub", "hub", _name, None),
+            ("heartbeat", "heartbeat", _seconds, None),
+            ("node", "node", _opt(_name), None),
+        ),
         _Table(p.Confirm, ("ids", "ids", _names, list)),
         _Table(p.Credit, ("credit", "credit", _count, None)),
         _Table(p.Consume, ("queues", "queues", _names, list)),

@@ -624,6 +624,13 @@ class _Connection:
             first, previous = self.hub_id is None, self.hub_id
             self.hub_id = msg.hub
             self.hello_sent = None
+            if msg.node is not None and msg.node != self.node.peer_name:
+                _log.warning(
+                    "node_name_taken",
+                    node=self.node.peer_name,
+                    known_as=msg.node,
+                    hint="another live worker has this name: give each worker its own -n NAME",
+                )
             if first:
                 _log.info("hub_connected", endpoint=self.node.hub_endpoint, hub=self.hub_id)
                 _log.info(

@@ -49,7 +49,8 @@ class Peers(Lifecycle):
 
     def _on_hello(self, peer: Peer | None, identity: bytes, msg: p.Hello) -> None:
         if peer is None:
-            peer = Peer(identity, msg.role, msg.node, self.clock.monotonic())
+            node = self._unique_node(msg.node) if msg.role == "worker" else msg.node
+            peer = Peer(identity, msg.role, node, self.clock.monotonic())
             self._peers[identity] = peer
         peer.role = msg.role
         peer.fail_on_lost = msg.on_lost == "fail"
@@ -67,8 +68,26 @@ class Peers(Lifecycle):
         )
         if peer.role == "worker":
             self._event(b"worker-online", p.WorkerEvent(peer.node, tuple(peer.queues)))
-        self._send(identity, p.Welcome(self.hub_id, self.heartbeat))
+        self._send(identity, p.Welcome(self.hub_id, self.heartbeat, peer.node))
         self._pump_peer(peer)
+
+    def _unique_node(self, node: str) -> str:
+        """``node``, or ``node#N`` if a live worker already goes by that name (events and
+        control could not tell them apart); said in a warning here and at the worker."""
+        taken = {peer.node for peer in self._peers.values() if peer.role == "worker"}
+        if node not in taken:
+            return node
+        n = 2
+        while f"{node}#{n}" in taken:
+            n += 1
+        unique = f"{node}#{n}"[: p.MAX_NAME]
+        _log.warning(
+            "duplicate_node_name",
+            node=node,
+            known_as=unique,
+            hint="another live worker has this name: give each worker its own -n NAME",
+        )
+        return unique
 
     def _on_ping(self, peer: Peer | None, identity: bytes, msg: p.Ping) -> None:
         self._send(identity, p.Pong(self.hub_id, known=peer is not None))
