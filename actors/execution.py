@@ -28,9 +28,8 @@ import traceback as tb_module
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from celeriac import signals, states
+from celeriac._log import get_logger
 from celeriac._protocol import Delivery
 from celeriac._serialization import dumps, loads
 from celeriac._task import FunctionTask, Request, Task, time_limits
@@ -53,7 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = ["OnApply", "TaskExecutor"]
 
-_log = structlog.get_logger("celeriac.worker")
+_log = get_logger("celeriac.worker")
 
 #: Called with (task, args, kwargs) just before an event loop runs a task (pool signals).
 OnApply = Callable[[Task[Any, Any], list[Any], dict[str, Any]], None]

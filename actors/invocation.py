@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-import structlog
-
 from celeriac import signals, states
+from celeriac._log import get_logger
 from celeriac._protocol import Delivery
 from celeriac._task import Request, Task, _current
 from celeriac.exceptions import Ignore, Reject, SoftTimeLimitExceeded, TimeLimitExceeded
@@ -28,7 +27,7 @@ from .watchdog import SoftInterrupt
 
 __all__ = ["IGNORED", "Invocation", "Prepared", "Result", "conclude"]
 
-_log = structlog.get_logger("celeriac.worker")
+_log = get_logger("celeriac.worker")
 
 #: The state of a task that raised ``Ignore``: reported as SUCCESS, nothing stored.
 IGNORED = "IGNORED"

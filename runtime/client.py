@@ -24,12 +24,12 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import msgpack
-import structlog
 import zmq
 
 from celeriac import states
 from celeriac._clock import SYSTEM_CLOCK, Clock
 from celeriac._conf import Settings
+from celeriac._log import get_logger
 from celeriac._serialization import loads, normalize_accept
 from celeriac.exceptions import (
     CeleriacError,
@@ -48,7 +48,7 @@ from .liveness import explain_reply
 
 __all__ = ["Client"]
 
-_log = structlog.get_logger("celeriac.client")
+_log = get_logger("celeriac.client")
 
 #: Results that arrived before anyone asked for them, kept so get() needs no round trip.
 UNCLAIMED_LIMIT: Final = 20_000

@@ -6,15 +6,14 @@ Operators read these lines first when something is stuck, so each is said once p
 
 from __future__ import annotations
 
-import structlog
-
 from celeriac import states
+from celeriac._log import get_logger
 from celeriac.transport import protocol as p
 from celeriac.transport.endpoints import parse_tcp
 
 __all__ = ["HubWatch", "explain_reply"]
 
-_log = structlog.get_logger("celeriac.worker")
+_log = get_logger("celeriac.worker")
 
 
 class HubWatch:

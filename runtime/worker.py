@@ -30,11 +30,11 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import structlog
 import zmq
 
 from celeriac import signals
 from celeriac._app import App
+from celeriac._log import get_logger
 from celeriac._serialization import normalize_accept
 from celeriac.actors.execution import TaskExecutor
 from celeriac.actors.outcome import TaskOutcome
@@ -64,7 +64,7 @@ CONNECTION_PERIOD = 10.0
 #: Its restart policy: that intensity, and a jittered backoff before each rebuild.
 CONNECTION_POLICY = RestartPolicy(CONNECTION_RESTARTS, CONNECTION_PERIOD, backoff=(0.05, 1.0))
 
-_log = structlog.get_logger("celeriac.worker")
+_log = get_logger("celeriac.worker")
 
 #: In-process pools by ``-P`` name (solo is a threads pool of one slot).
 POOLS: dict[str, PoolFactory] = {"threads": ThreadPool, "solo": ThreadPool, "asyncio": AsyncPool}

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
-
 from celeriac import states
+from celeriac._log import get_logger
 
 from .. import protocol as p
 from .lifecycle import Lifecycle
@@ -18,7 +17,7 @@ from .model import (
     PeerFault,
 )
 
-_log = structlog.get_logger("celeriac.hub")
+_log = get_logger("celeriac.hub")
 
 
 class Peers(Lifecycle):

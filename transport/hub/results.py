@@ -4,9 +4,9 @@ with a result the hub makes (expired, rejected, lost), duplicates."""
 from __future__ import annotations
 
 import msgpack
-import structlog
 
 from celeriac import states
+from celeriac._log import get_logger
 
 from .. import protocol as p
 from ..store import StoredResult
@@ -19,7 +19,7 @@ from .model import (
     Peer,
 )
 
-_log = structlog.get_logger("celeriac.hub")
+_log = get_logger("celeriac.hub")
 
 
 class Results(HubBase):
