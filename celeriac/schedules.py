@@ -123,7 +123,8 @@ class BaseSchedule:
     ) -> dt.timedelta:
         """Time from ``now`` until the first firing after ``last_run_at`` (negative if late)."""
         current = self.maybe_make_aware(now) if now is not None else self.now()
-        return self.next_run(last_run_at) - current
+        # In UTC: two datetimes of one zone subtract by wall time, ignoring a DST fold.
+        return self.next_run(last_run_at).astimezone(dt.UTC) - current.astimezone(dt.UTC)
 
     def is_due(self, last_run_at: dt.datetime, now: dt.datetime | None = None) -> schedstate:
         """``schedstate(is_due, next)``: is a firing due since ``last_run_at``, and seconds

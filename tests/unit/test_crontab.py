@@ -146,8 +146,10 @@ def test_next_run_matches_the_minute_by_minute_reference(
     for _ in range(3):
         expected = reference_next(c, moment, tz)
         got = bound.next_run(moment)
-        assert got == expected
-        assert got > moment
+        # Instants, not wall times: Python compares two datetimes of one zone by wall time and
+        # ignores fold, so 01:00 EDT and 01:00 EST (2026-11-01, New York) would look equal.
+        assert got.timestamp() == expected.timestamp()
+        assert got.timestamp() > moment.timestamp()
         moment = got
 
 
@@ -319,3 +321,13 @@ def test_to_dict_survives_json_and_msgpack(c: crontab, zone: str | None) -> None
     data = c.to_dict()
     assert schedule_from_dict(json.loads(json.dumps(data))) == c
     assert schedule_from_dict(msgpack.unpackb(msgpack.packb(data))) == c
+
+
+def test_remaining_estimate_counts_real_time_across_the_fall_back_hour() -> None:
+    """At 01:30 EST (the second 01:30 of 2026-11-01 in New York) a 01:15 firing that ran at
+    01:15 EDT is 75 real minutes behind, not 15 (what wall-clock arithmetic would say)."""
+    daily = crontab(minute=15, hour=1, tz="America/New_York")
+    last = dt.datetime(2026, 10, 31, 1, 15, tzinfo=NEW_YORK)
+    now = dt.datetime(2026, 11, 1, 1, 30, fold=1, tzinfo=NEW_YORK)  # EST: 06:30 UTC
+    assert daily.next_run(last).astimezone(dt.UTC) == dt.datetime(2026, 11, 1, 5, 15, tzinfo=dt.UTC)
+    assert daily.remaining_estimate(last, now) == dt.timedelta(minutes=-75)
