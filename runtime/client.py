@@ -42,6 +42,7 @@ from celeriac.exceptions import (
 from celeriac.result import Outcome
 from celeriac.routing import declarations
 from celeriac.transport import protocol as p
+from celeriac.transport.hub.limits import too_big
 
 from .link import dealer, default_node_name, new_identity
 
@@ -101,6 +102,8 @@ class Client:
 
     def publish(self, message: p.TaskMessage) -> None:
         """Queue a publish; returns at once (``flush`` waits for the hub's confirmation)."""
+        if len(message.body) > self.conf.broker_max_message_size:  # refused before sending
+            raise PublishError(too_big(len(message.body), self.conf.broker_max_message_size))
         frames = p.encode(p.Publish((message,)))
         task_id = message.id
         with self._lock:

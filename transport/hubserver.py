@@ -17,7 +17,7 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,10 +25,12 @@ import structlog
 import zmq
 
 from celeriac._clock import SYSTEM_CLOCK, Clock
+from celeriac._hub_settings import DEFAULT_MAX_MESSAGE_SIZE
 from celeriac.exceptions import ImproperlyConfigured
 
-from .endpoints import events_url, needs_ipv6
+from .endpoints import events_url
 from .hub import HubState
+from .sockets import configure_events, configure_router
 from .store import SQLiteStore
 
 __all__ = ["HubAddressError", "HubServer", "default_data_dir", "events_url"]
@@ -72,15 +74,11 @@ class HubServer:
         also_bind: tuple[str, ...] = (),
         max_deliveries: int = 5,
         events: str | None = None,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
         self._ctx = context or zmq.Context.instance()
         self._router = self._ctx.socket(zmq.ROUTER)
-        self._router.setsockopt(zmq.LINGER, 0)
-        self._router.setsockopt(zmq.IPV6, int(needs_ipv6(bind)))  # tcp://[::1]:5555...
-        self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        self._router.setsockopt(zmq.ROUTER_HANDOVER, 1)
-        self._router.setsockopt(zmq.SNDHWM, 200_000)
-        self._router.setsockopt(zmq.RCVHWM, 200_000)
+        configure_router(self._router, bind, max_message_size=max_message_size)
         # Bind before touching the data directory: a worker probing for a hub (EADDRINUSE:
         # one already listens) must not create, lock or open a store there.
         try:
@@ -103,6 +101,7 @@ class HubServer:
             result_expires=result_expires,
             max_deliveries=max_deliveries,
         )
+        self.state.max_message_size = max_message_size
         self.endpoint: str = self._router.getsockopt(zmq.LAST_ENDPOINT).decode()
         self._pub, self.events_endpoint = _bind_events(self._ctx, events or events_url(bind))
         self._monitor = self._router.get_monitor_socket(zmq.EVENT_DISCONNECTED)
@@ -110,6 +109,8 @@ class HubServer:
         #: Held by the loop for each turn's work: other threads read the state between turns.
         self._turn = threading.RLock()
         self._thread: threading.Thread | None = None
+        #: Called (in the hub's thread) if the loop dies: the embedded hub's supervisor.
+        self.on_death: Callable[[BaseException], None] | None = None
         restored = self.state.restore()
         self.store.commit()
         _log.info(
@@ -134,7 +135,8 @@ class HubServer:
     ) -> HubServer:
         """A hub configured by the app's settings (``broker_url``, ``hub_data_dir``,
         ``hub_sync``, ``broker_heartbeat``, ``result_expires``, ``broker_max_deliveries``,
-        ``hub_events_url``); keyword arguments override the matching setting."""
+        ``hub_events_url``, ``broker_max_message_size``); keyword arguments override the
+        matching setting."""
         return cls(
             bind or conf["broker_url"],
             data_dir or conf["hub_data_dir"] or default_data_dir(bind or conf["broker_url"]),
@@ -143,6 +145,7 @@ class HubServer:
             result_expires=conf["result_expires"],
             max_deliveries=conf["broker_max_deliveries"],
             events=conf["hub_events_url"],
+            max_message_size=conf["broker_max_message_size"],
             context=context,
             also_bind=also_bind,
         )
@@ -158,15 +161,26 @@ class HubServer:
             while not self._stop.is_set():
                 events = dict(poller.poll(self._timeout_ms()))
                 with self._turn:
-                    if self._router in events:
-                        self._receive()
-                    if self._monitor in events:
-                        self._drain_monitor()
-                    self.state.tick()
-                    self.store.commit()
-                    self._flush()
+                    try:
+                        self._one_turn(events)
+                    except Exception as exc:  # our bug: logged and counted, the loop goes on
+                        self.state.counters["internal_errors"] += 1
+                        _log.exception(
+                            "hub_internal_error",
+                            command="loop",
+                            error=f"{type(exc).__name__}: {exc}"[:300],
+                        )
         finally:
             self._close()
+
+    def _one_turn(self, events: dict[Any, int]) -> None:
+        if self._router in events:
+            self._receive()
+        if self._monitor in events:
+            self._drain_monitor()
+        self.state.tick()
+        self.store.commit()
+        self._flush()
 
     def statistics(self) -> dict[str, Any]:
         """The state's counters, read between two turns of the loop (safe from any thread)."""
@@ -175,9 +189,20 @@ class HubServer:
 
     def start(self) -> threading.Thread:
         """Run the loop in a daemon thread (the embedded hub); returns the thread."""
-        self._thread = threading.Thread(target=self.run, name="celeriac-hub", daemon=True)
+        self._thread = threading.Thread(target=self._run_watched, name="celeriac-hub", daemon=True)
         self._thread.start()
         return self._thread
+
+    def _run_watched(self) -> None:
+        """The embedded hub's thread: if the loop itself ever dies, :attr:`on_death` is called
+        (the worker exits non-zero) rather than the process living on without its hub."""
+        try:
+            self.run()
+        except BaseException as exc:
+            _log.critical("hub_thread_died", error=f"{type(exc).__name__}: {exc}"[:300])
+            if self.on_death is not None:
+                self.on_death(exc)
+            raise
 
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the loop to finish its turn, commit and close; wait for the thread if any."""
@@ -284,9 +309,7 @@ def _bind(sock: zmq.Socket[Any], url: str) -> None:
 def _bind_events(ctx: zmq.Context[Any], url: str) -> tuple[zmq.Socket[Any] | None, str | None]:
     """A PUB socket for events; a taken port disables events with a warning, not the hub."""
     pub: zmq.Socket[Any] = ctx.socket(zmq.PUB)
-    pub.setsockopt(zmq.LINGER, 0)
-    pub.setsockopt(zmq.IPV6, int(needs_ipv6(url)))
-    pub.setsockopt(zmq.SNDHWM, 10_000)
+    configure_events(pub, url)
     try:
         pub.bind(url)
     except zmq.ZMQError as exc:

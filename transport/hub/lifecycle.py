@@ -4,6 +4,7 @@ moved to the dead-letter queue when its workers keep being lost."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 
 import structlog
 
@@ -17,6 +18,7 @@ from .model import (
     Msg,
     Peer,
 )
+from .ownership import _Item, owned
 from .queues import Queues
 
 _log = structlog.get_logger("celeriac.hub")
@@ -29,13 +31,21 @@ class Lifecycle(Queues):
         self.counters["redelivered"] += 1
         self._make_ready(msg, front=True)
 
+    def _holder_of(self, tag: str) -> bytes | None:
+        held = self._messages.get(tag)
+        return None if held is None else held.holder
+
+    def _owned(self, peer: Peer | None, items: Iterable[_Item], command: str) -> list[_Item]:
+        """The items ``peer`` may act on (:mod:`.ownership`); the others are counted."""
+        accepted, refused = owned(self._peers, self._holder_of, peer, items, command)
+        self.counters["refused"] += refused
+        return accepted
+
     def _on_done(self, peer: Peer | None, identity: bytes, msg: p.Done) -> None:
-        credit = 0
-        for result in msg.results:
+        for result in self._owned(peer, msg.results, "DONE"):
             self._done(result)
-            credit += result.credit
-        if peer is not None:
-            peer.credit += credit
+        if peer is not None:  # a slot freed is the peer's credit, even for a refused outcome
+            peer.credit += sum(r.credit for r in msg.results)
             self._pump_peer(peer)
 
     def _done(self, result: p.ResultMessage) -> None:
@@ -53,14 +63,14 @@ class Lifecycle(Queues):
             self._push_result(result)
 
     def _on_start(self, peer: Peer | None, identity: bytes, msg: p.Start) -> None:
-        for ref in msg.started:
+        for ref in self._owned(peer, msg.started, "START"):
             held = self._messages.get(ref.delivery_tag)
             if held is not None:
                 held.started = True
                 self.events.append([b"task-started", p.started_event(ref)])
 
     def _on_reject(self, peer: Peer | None, identity: bytes, msg: p.Reject) -> None:
-        for rejection in msg.rejections:
+        for rejection in self._owned(peer, msg.rejections, "REJ"):
             self._reject(rejection)
         if peer is not None:
             peer.credit += sum(r.credit for r in msg.rejections)

@@ -14,6 +14,7 @@ from celeriac.exceptions import ProtocolError
 from .. import protocol as p
 from ..routing import DEAD_LETTER_QUEUE, DeclarationConflictError
 from ..store import StoredMessage
+from .limits import too_big
 from .model import (
     BINDINGS_META_KEY,
     Msg,
@@ -73,6 +74,12 @@ class Queues(Results):
 
     def _publish(self, identity: bytes, task: p.TaskMessage) -> None:
         mid = task.id
+        if not mid:  # refused before anything is stored: an empty id is nobody's task
+            self._nack(identity, mid, "a task id must not be empty")
+            return
+        if len(task.body) > self.max_message_size:
+            self._nack(identity, mid, too_big(len(task.body), self.max_message_size))
+            return
         if self._is_duplicate(mid):
             self.counters["duplicates"] += 1
             if task.reply:
