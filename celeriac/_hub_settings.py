@@ -5,9 +5,26 @@ Imported by :mod:`celeriac._app` (as :mod:`celeriac.routing` is), so an App know
 
 from __future__ import annotations
 
-from celeriac._conf import declare, int_check, parse_int
+import os
+from collections.abc import Callable
+from typing import Any
+
+from celeriac._conf import declare, int_check, parse_int, parse_optional
+from celeriac.exceptions import ImproperlyConfigured
 
 __all__ = ["DEFAULT_MAX_MESSAGE_SIZE"]
+
+
+def _optional_path(name: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, str | os.PathLike) and str(value).strip():
+            return str(value)
+        raise ImproperlyConfigured(f"setting {name!r} must be a file path or None, got {value!r}")
+
+    return check
+
 
 #: 64 MiB: far above any sane task argument, far below what stalls a hub.
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
@@ -21,4 +38,40 @@ declare(
     "(zmq.MAXMSGSIZE: this size plus room for headers). Pass big data by reference.",
     parse=parse_int,
     check=int_check("broker_max_message_size", minimum=1024),
+)
+
+# -- CURVE (see celeriac.transport.curve) --------------------------------------------------------
+
+declare(
+    "hub_curve_secret_key_file",
+    None,
+    "Read by the hub: its CURVE key pair (the NAME.key_secret file made by `celeriac keys "
+    "generate NAME`). Set, the hub accepts only encrypted, key-authenticated peers whose "
+    "public key is in hub_curve_allowed_keys_dir, on its command and events sockets.",
+    parse=parse_optional(str),
+    check=_optional_path("hub_curve_secret_key_file"),
+)
+declare(
+    "hub_curve_allowed_keys_dir",
+    None,
+    "Read by the hub with CURVE on: a directory of the public keys (*.key files) of the "
+    "clients, workers and monitors allowed in; read again every few seconds.",
+    parse=parse_optional(str),
+    check=_optional_path("hub_curve_allowed_keys_dir"),
+)
+declare(
+    "broker_curve_server_key_file",
+    None,
+    "Read by clients and workers: the hub's public key (its NAME.key file). Set with "
+    "broker_curve_secret_key_file, this peer talks CURVE to the hub.",
+    parse=parse_optional(str),
+    check=_optional_path("broker_curve_server_key_file"),
+)
+declare(
+    "broker_curve_secret_key_file",
+    None,
+    "Read by clients and workers: this peer's own CURVE key pair (a NAME.key_secret file whose "
+    "NAME.key is in the hub's hub_curve_allowed_keys_dir).",
+    parse=parse_optional(str),
+    check=_optional_path("broker_curve_secret_key_file"),
 )

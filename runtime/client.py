@@ -42,6 +42,7 @@ from celeriac.exceptions import (
 from celeriac.result import Outcome
 from celeriac.routing import declarations
 from celeriac.transport import protocol as p
+from celeriac.transport.curve import CurveClient
 from celeriac.transport.hub.limits import too_big
 
 from .link import dealer, default_node_name, new_identity
@@ -74,6 +75,7 @@ class Client:
         self._accept = normalize_accept(conf.result_accept_content or conf.accept_content)
         self._heartbeat = float(conf.broker_heartbeat)
         self._identity = new_identity(default_node_name("client"))
+        self._curve = CurveClient.from_settings(conf)  # checked here, not in the I/O thread
         self._ctx: zmq.Context[Any] = zmq.Context()
         self._outq: deque[list[bytes]] = deque()
         self._wake_r, self._wake_w = os.pipe()
@@ -230,7 +232,7 @@ class Client:
     # -- the I/O thread --------------------------------------------------------------------------
 
     def _run(self) -> None:
-        sock = dealer(self._ctx, self.endpoint, self._identity)
+        sock = dealer(self._ctx, self.endpoint, self._identity, self._curve)
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)

@@ -15,6 +15,7 @@ import errno
 import fcntl
 import os
 import re
+import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -28,6 +29,7 @@ from celeriac._clock import SYSTEM_CLOCK, Clock
 from celeriac._hub_settings import DEFAULT_MAX_MESSAGE_SIZE
 from celeriac.exceptions import ImproperlyConfigured
 
+from .curve import CurveServer, warn_if_exposed
 from .endpoints import events_url
 from .hub import HubState
 from .sockets import configure_events, configure_router
@@ -75,24 +77,33 @@ class HubServer:
         max_deliveries: int = 5,
         events: str | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        curve: CurveServer | None = None,
     ) -> None:
         self._ctx = context or zmq.Context.instance()
         self._router = self._ctx.socket(zmq.ROUTER)
         configure_router(self._router, bind, max_message_size=max_message_size)
+        self.curve = curve
+        if curve is not None:  # the ZAP handler runs before the first peer can knock
+            curve.apply(self._router)
+            curve.start(self._ctx)
         # Bind before touching the data directory: a worker probing for a hub (EADDRINUSE:
         # one already listens) must not create, lock or open a store there.
         try:
             for address in (bind, *also_bind):  # e.g. inproc:// for a worker in this process
                 _bind(self._router, address)
             self.data_dir = Path(data_dir).expanduser().resolve()
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            self._lock_file = _lock_data_dir(self.data_dir)
+            self._lock_file = _open_data_dir(self.data_dir)
+            self.store = _open_store(self.data_dir, sync)
         except BaseException:
             self._router.close(0)
+            if hasattr(self, "_lock_file"):
+                self._release_lock()
+            if curve is not None:
+                curve.stop()
             raise
+        warn_if_exposed(bind, curve)
         self.hub_id = uuid.uuid4().hex[:12]
         self.clock = clock
-        self.store = SQLiteStore(self.data_dir / "hub.sqlite3", sync=sync)
         self.state = HubState(
             self.store,
             clock,
@@ -103,7 +114,7 @@ class HubServer:
         )
         self.state.max_message_size = max_message_size
         self.endpoint: str = self._router.getsockopt(zmq.LAST_ENDPOINT).decode()
-        self._pub, self.events_endpoint = _bind_events(self._ctx, events or events_url(bind))
+        self._pub, self.events_endpoint = _bind_events(self._ctx, events or events_url(bind), curve)
         self._monitor = self._router.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         self._stop = threading.Event()
         #: Held by the loop for each turn's work: other threads read the state between turns.
@@ -146,6 +157,7 @@ class HubServer:
             max_deliveries=conf["broker_max_deliveries"],
             events=conf["hub_events_url"],
             max_message_size=conf["broker_max_message_size"],
+            curve=CurveServer.from_settings(conf),
             context=context,
             also_bind=also_bind,
         )
@@ -274,6 +286,8 @@ class HubServer:
         if self._pub is not None:
             self._pub.close(0)
         self._release_lock()
+        if self.curve is not None:
+            self.curve.stop()
         _log.info(
             "hub_stopped",
             endpoint=self.endpoint,
@@ -306,10 +320,15 @@ def _bind(sock: zmq.Socket[Any], url: str) -> None:
         raise HubAddressError(url, exc) from None
 
 
-def _bind_events(ctx: zmq.Context[Any], url: str) -> tuple[zmq.Socket[Any] | None, str | None]:
-    """A PUB socket for events; a taken port disables events with a warning, not the hub."""
+def _bind_events(
+    ctx: zmq.Context[Any], url: str, curve: CurveServer | None
+) -> tuple[zmq.Socket[Any] | None, str | None]:
+    """A PUB socket for events (under the same CURVE rules as the commands); a taken port
+    disables events with a warning, not the hub."""
     pub: zmq.Socket[Any] = ctx.socket(zmq.PUB)
     configure_events(pub, url)
+    if curve is not None:
+        curve.apply(pub)
     try:
         pub.bind(url)
     except zmq.ZMQError as exc:
@@ -322,6 +341,29 @@ def _bind_events(ctx: zmq.Context[Any], url: str) -> tuple[zmq.Socket[Any] | Non
         )
         return None, None
     return pub, pub.getsockopt_string(zmq.LAST_ENDPOINT)
+
+
+def _open_data_dir(data_dir: Path) -> IO[str]:
+    """Create and lock the data directory; an unusable one is one clear error."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return _lock_data_dir(data_dir)
+    except OSError as exc:
+        raise ImproperlyConfigured(
+            f"cannot use the data directory {data_dir}: {exc.strerror or exc} (set --data-dir "
+            "or hub_data_dir to a writable directory)"
+        ) from None
+
+
+def _open_store(data_dir: Path, sync: str) -> SQLiteStore:
+    """The store in ``data_dir``; a file SQLite cannot open or write is one clear error."""
+    try:
+        return SQLiteStore(data_dir / "hub.sqlite3", sync=sync)
+    except (OSError, sqlite3.Error) as exc:
+        raise ImproperlyConfigured(
+            f"cannot open the hub's store in {data_dir}: {exc} (is the directory writable, "
+            "the disk not full?)"
+        ) from None
 
 
 def _lock_data_dir(data_dir: Path) -> IO[str]:
