@@ -32,6 +32,7 @@ from celeriac.exceptions import ImproperlyConfigured
 from .curve import CurveServer, warn_if_exposed
 from .endpoints import events_url
 from .hub import HubState
+from .hub.storage import STORAGE_ERRORS
 from .sockets import configure_events, configure_router
 from .store import SQLiteStore
 
@@ -191,8 +192,20 @@ class HubServer:
         if self._monitor in events:
             self._drain_monitor()
         self.state.tick()
-        self.store.commit()
+        if self.state.probe_due():
+            self.state.probe()
+        self._commit()
         self._flush()
+
+    def _commit(self) -> None:
+        """Group commit; a store that cannot write is handled by the state (see
+        :mod:`.hub.storage`): refusals replace the turn's confirmations."""
+        try:
+            self.store.commit()
+        except STORAGE_ERRORS as exc:
+            self.state.commit_failed(exc)
+        else:
+            self.state.storage_works()
 
     def statistics(self) -> dict[str, Any]:
         """The state's counters, read between two turns of the loop (safe from any thread)."""
@@ -263,7 +276,7 @@ class HubServer:
                     else:  # EAGAIN: the peer is not reading; it will ask again
                         _log.warning("send_dropped", peer=frames[0][:64], error=str(exc))
             # Dropping a peer may have requeued work for others: commit and send that too.
-            self.store.commit()
+            self._commit()
         self._publish_events()
 
     def _publish_events(self) -> None:

@@ -21,6 +21,10 @@ __all__ = ["MemoryStore", "SQLiteStore", "Store", "StoredMessage", "StoredResult
 
 #: Seconds between background WAL checkpoints.
 CHECKPOINT_INTERVAL: Final = 0.5
+#: A WAL file larger than this is truncated: after a checkpoint (``journal_size_limit``), and by
+#: a ``TRUNCATE`` checkpoint when the writer is idle. So disk use returns to about the
+#: database's size after a burst is drained, instead of keeping the burst's high-water mark.
+WAL_SIZE_LIMIT: Final = 64 * 1024 * 1024
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -134,7 +138,9 @@ class Store:
 class SQLiteStore(Store):
     """The store in one SQLite database file, in WAL mode, with group commit."""
 
-    def __init__(self, path: Path | str, sync: str = "normal") -> None:
+    def __init__(
+        self, path: Path | str, sync: str = "normal", wal_size_limit: int = WAL_SIZE_LIMIT
+    ) -> None:
         if sync not in ("normal", "full"):
             raise ValueError(f"hub_sync must be 'normal' or 'full', not {sync!r}")
         self.path = Path(path)
@@ -147,6 +153,8 @@ class SQLiteStore(Store):
         # A background thread with its own connection checkpoints instead (PASSIVE: it never
         # blocks the writer; sqlite3 releases the GIL while it waits on the disk).
         self._db.execute("PRAGMA wal_autocheckpoint=0")
+        self._db.execute(f"PRAGMA journal_size_limit={int(wal_size_limit)}")
+        self._wal_size_limit = wal_size_limit
         self._db.executescript(_SCHEMA)
         self._in_tx = False
         self._closing = threading.Event()
@@ -160,11 +168,22 @@ class SQLiteStore(Store):
         try:
             while not self._closing.wait(CHECKPOINT_INTERVAL):
                 try:
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    db.execute(f"PRAGMA wal_checkpoint({self._checkpoint_mode()})")
                 except sqlite3.OperationalError:  # busy: try again next interval
                     continue
         finally:
             db.close()
+
+    def _checkpoint_mode(self) -> str:
+        """PASSIVE (never blocks the writer), or TRUNCATE when the WAL file is over its limit:
+        it waits for no one (no busy timeout here): if the writer is busy, it fails and the
+        next interval tries again."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        try:
+            big = wal.stat().st_size > self._wal_size_limit
+        except OSError:
+            big = False
+        return "TRUNCATE" if big else "PASSIVE"
 
     def _tx(self) -> sqlite3.Connection:
         if not self._in_tx:

@@ -77,6 +77,9 @@ class Queues(Results):
         if not mid:  # refused before anything is stored: an empty id is nobody's task
             self._nack(identity, mid, "a task id must not be empty")
             return
+        if self.storage_error is not None:  # the disk is full: nothing new is taken in
+            self._nack(identity, mid, self.storage_error)
+            return
         if len(task.body) > self.max_message_size:
             self._nack(identity, mid, too_big(len(task.body), self.max_message_size))
             return

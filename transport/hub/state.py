@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -72,13 +71,14 @@ from .model import ANONYMOUS, BINDINGS_META_KEY, HEARTBEAT_MISSES, HUB_ONLY, Msg
 from .ownership import MAX_CREDIT
 from .peers import Peers
 from .restoring import RowError, load_bindings, load_row, set_aside
+from .storage import STORAGE_ERRORS, StorageTrouble
 
 __all__ = ["HubState"]
 
 _log = structlog.get_logger("celeriac.hub")
 
 
-class HubState(Peers):
+class HubState(Peers, StorageTrouble):
     """Queues, credits, deliveries, results and peers; see the module docstring."""
 
     def __init__(
@@ -162,6 +162,9 @@ class HubState(Peers):
             self._cap_credit(identity)
         except PeerFault as exc:
             self._distrust(identity, f"{msg.COMMAND.decode()}: {exc}")
+        except STORAGE_ERRORS as exc:  # the disk, not a bug: undo the turn, refuse publishes
+            self.store.rollback()
+            self.commit_failed(exc)
         except Exception as exc:  # a bug in the hub's own handling: ours, not the peer's
             self.counters["internal_errors"] += 1
             _log.exception(
@@ -179,11 +182,12 @@ class HubState(Peers):
     def tick(self) -> None:
         """Time-driven work: due delayed messages, silent peers, expired results. Never raises:
         an exception here is a bug of the hub's, logged and counted like one in :meth:`handle`
-        (a store error is the server's to handle: it is raised)."""
+        (a store that cannot write is disk trouble: see :mod:`.storage`)."""
         try:
             self._tick()
-        except sqlite3.Error:
-            raise
+        except STORAGE_ERRORS as exc:
+            self.store.rollback()
+            self.commit_failed(exc)
         except Exception as exc:
             self.counters["internal_errors"] += 1
             _log.exception(
