@@ -9,7 +9,14 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from celeriac._conf import declare, int_check, parse_int, parse_optional
+from celeriac._conf import (
+    declare,
+    int_check,
+    parse_int,
+    parse_optional,
+    parse_seconds,
+    seconds_check,
+)
 from celeriac.exceptions import ImproperlyConfigured
 
 __all__ = ["DEFAULT_MAX_MESSAGE_SIZE"]
@@ -74,4 +81,16 @@ declare(
     "NAME.key is in the hub's hub_curve_allowed_keys_dir).",
     parse=parse_optional(str),
     check=_optional_path("broker_curve_secret_key_file"),
+)
+
+
+declare(
+    "broker_visibility_timeout",
+    None,
+    "Read by the hub: seconds a delivery may stay with one worker without an outcome before "
+    "the hub takes it back and delivers it again (the worker's late outcome is then refused, "
+    "the task runs twice: at-least-once). None (the default) never takes one back: set it "
+    "above your longest task's run time. Celery's name for the Redis and SQS transports.",
+    parse=parse_optional(parse_seconds),
+    check=seconds_check("broker_visibility_timeout", positive=True, optional=True),
 )

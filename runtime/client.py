@@ -345,6 +345,7 @@ class Client:
             slot = self._slots.get(task_id)
             if slot is None:
                 self._unclaimed[task_id] = outcome
+                self._expecting.pop(task_id, None)  # if evicted, get() asks the hub (WAIT)
                 if len(self._unclaimed) > UNCLAIMED_LIMIT:
                     self._unclaimed.popitem(last=False)
                 return

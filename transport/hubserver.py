@@ -79,6 +79,7 @@ class HubServer:
         events: str | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         curve: CurveServer | None = None,
+        visibility_timeout: float | None = None,
     ) -> None:
         self._ctx = context or zmq.Context.instance()
         self._router = self._ctx.socket(zmq.ROUTER)
@@ -114,6 +115,7 @@ class HubServer:
             max_deliveries=max_deliveries,
         )
         self.state.max_message_size = max_message_size
+        self.state.visibility_timeout = visibility_timeout
         self.endpoint: str = self._router.getsockopt(zmq.LAST_ENDPOINT).decode()
         self._pub, self.events_endpoint = _bind_events(self._ctx, events or events_url(bind), curve)
         self._monitor = self._router.get_monitor_socket(zmq.EVENT_DISCONNECTED)
@@ -147,7 +149,8 @@ class HubServer:
     ) -> HubServer:
         """A hub configured by the app's settings (``broker_url``, ``hub_data_dir``,
         ``hub_sync``, ``broker_heartbeat``, ``result_expires``, ``broker_max_deliveries``,
-        ``hub_events_url``, ``broker_max_message_size``); keyword arguments override the
+        ``hub_events_url``, ``broker_max_message_size``, ``broker_visibility_timeout``, the CURVE
+        settings); keyword arguments override the
         matching setting."""
         return cls(
             bind or conf["broker_url"],
@@ -159,6 +162,7 @@ class HubServer:
             events=conf["hub_events_url"],
             max_message_size=conf["broker_max_message_size"],
             curve=CurveServer.from_settings(conf),
+            visibility_timeout=conf["broker_visibility_timeout"],
             context=context,
             also_bind=also_bind,
         )

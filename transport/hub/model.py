@@ -64,6 +64,7 @@ class Msg:
     copy: bool = False  # a fanout copy: its delivery tag differs from the task id
     started: bool = False  # a worker said it runs (task_track_started)
     lost: int = 0  # times its worker was lost while holding it (not persisted)
+    delivered_at: float = 0.0  # monotonic time of the last delivery (broker_visibility_timeout)
 
 
 class ReadyQueue:

@@ -10,18 +10,18 @@ import structlog
 from celeriac import states
 
 from .. import protocol as p
-from .lifecycle import Lifecycle
 from .model import (
     DISTRUST_LIMIT,
     REPROBE_AFTER,
     Peer,
     PeerFault,
 )
+from .visibility import Visibility
 
 _log = structlog.get_logger("celeriac.hub")
 
 
-class Peers(Lifecycle):
+class Peers(Visibility):
     """Peers joining, answering, leaving, lost or distrusted."""
 
     def peer_unreachable(self, identity: bytes) -> None:
@@ -86,6 +86,7 @@ class Peers(Lifecycle):
 
     def _drop_peer(self, peer: Peer, reason: str, *, log: bool = True) -> None:
         self._peers.pop(peer.identity, None)
+        self._forget_waits(peer.identity)
         if peer.role == "worker":
             self._event(b"worker-offline", p.WorkerEvent(peer.node, reason=reason[: p.MAX_TEXT]))
         self._set_queues(peer, [])

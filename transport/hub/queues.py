@@ -182,6 +182,7 @@ class Queues(Results):
                 self._finish_by_hub(msg, states.REVOKED, "TaskRevokedError", "expired")
                 continue
             msg.deliveries += 1
+            msg.delivered_at = self.clock.monotonic()
             msg.holder = peer.identity
             peer.inflight.add(mid)
             peer.credit -= 1

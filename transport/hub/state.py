@@ -206,6 +206,7 @@ class HubState(Peers, StorageTrouble):
         if self._reprobes and self._reprobes[0] <= mono:
             self._reprobes = [t for t in self._reprobes if t > mono]
             self._ping_workers()
+        self._expire_deliveries()
         limit = self.heartbeat * HEARTBEAT_MISSES
         for peer in [q for q in self._peers.values() if mono - q.last_seen > limit]:
             self._drop_peer(peer, f"missed heartbeats for {mono - peer.last_seen:.1f}s")
