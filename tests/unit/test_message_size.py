@@ -75,3 +75,19 @@ def test_the_router_socket_carries_maxmsgsize() -> None:
     finally:
         sock.close(0)
         ctx.term()
+
+
+def test_a_result_over_the_limit_is_stored_as_a_failure_that_says_why() -> None:
+    """A DONE whose body exceeds max_message_size acks the task and stores FAILURE instead."""
+    hub = HubState(MemoryStore(), FakeClock(), hub_id="h")
+    hub.max_message_size = 1024
+    hub.handle(C, p.encode(p.Hello("client", "c", declare=p.Declare(queues=(p.QueueDecl("q"),)))))
+    hub.handle(b"w", p.encode(p.Hello("worker", "w", queues=("q",), credit=1)))
+    hub.handle(C, p.encode(p.Publish((p.TaskMessage("r", "t", b"[]", queue="q"),))))
+    big = p.ResultMessage("r", "SUCCESS", b"x" * 2048, "application/json", store=True, credit=1)
+    hub.handle(b"w", p.encode(p.Done((big,))))
+    stored = hub.store.get_result("r")
+    assert stored is not None
+    assert stored.state == "FAILURE"
+    assert b"broker_max_message_size" in stored.body
+    assert hub.counters["acked"] == 1

@@ -12,6 +12,7 @@ from celeriac import states
 
 from .. import protocol as p
 from ..store import StoredMessage
+from .limits import too_big
 from .model import (
     POISON_QUEUE,
     TASK_EVENTS,
@@ -49,6 +50,10 @@ class Lifecycle(Queues):
             self._pump_peer(peer)
 
     def _done(self, result: p.ResultMessage) -> None:
+        if len(result.body) > self.max_message_size:  # kept: a FAILURE that says why
+            reason = too_big(len(result.body), self.max_message_size)
+            failure = self._hub_result(result.id, states.FAILURE, "ResultTooLarge", reason)
+            result = dataclasses.replace(failure, tag=result.tag, store=result.store)
         tag = result.delivery_tag  # a fanout copy has its own delivery tag
         held = self._messages.pop(tag, None)
         if held is not None:
