@@ -8,7 +8,10 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, Unpack, overload
 
-from . import signals
+from . import (
+    _hub_settings,  # noqa: F401 - declares the hub's limit and security settings
+    signals,
+)
 from ._clock import SYSTEM_CLOCK, Clock
 from ._compose import OPTION_NAMES, compose, message_time_limits
 from ._conf import Settings

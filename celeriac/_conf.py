@@ -694,8 +694,14 @@ _NO_EVENT_QUEUE = "events go out on the hub's PUB socket; there is no event queu
 UNSUPPORTED: dict[str, str] = {
     "broker_transport": _NO_TRANSPORT,
     "broker_transport_options": _NO_TRANSPORT,
-    "broker_login_method": "the hub authenticates peers with ZeroMQ CURVE keys, not AMQP logins",
-    "broker_use_ssl": "links to the hub are encrypted with ZeroMQ CURVE, not TLS",
+    "broker_login_method": (
+        "the hub authenticates peers by CURVE keys, not AMQP logins: see "
+        "hub_curve_allowed_keys_dir and broker_curve_secret_key_file (celeriac keys generate)"
+    ),
+    "broker_use_ssl": (
+        "links to the hub are encrypted with ZeroMQ CURVE, not TLS: set "
+        "broker_curve_server_key_file and broker_curve_secret_key_file"
+    ),
     "broker_pool_limit": "each process keeps one socket to the hub; there is no connection pool",
     "broker_native_delayed_delivery_queue_type": "delayed messages always wait at the hub",
     "task_protocol": "celeriac speaks task message protocol 2 only",

@@ -14,10 +14,17 @@ from celeriac._conf import EMBEDDED_HUB_MODES, WORKER_POOLS
 from celeriac.exceptions import CeleriacError
 from celeriac.result import AsyncResult
 
+from .keys_cli import keys
 from .loader import find_app
 from .logging import LEVELS, setup_logging
 
 __all__ = ["find_app", "main"]
+
+
+class _StartError(click.ClickException):
+    """A process that cannot start (address in use, unusable data dir): exit code 2."""
+
+    exit_code = 2
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -332,8 +339,8 @@ def hub(
     app = find_app(ctx.obj["app_spec"]) if ctx.obj.get("app_spec") else App("hub")
     try:
         sys.exit(run_hub(app.conf, bind=bind, data_dir=data_dir, sync=sync))
-    except CeleriacError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except CeleriacError as exc:  # cannot bind, cannot use the data dir, bad keys: one line, 2
+        raise _StartError(str(exc)) from exc
 
 
 @cli.command()
@@ -396,6 +403,9 @@ def _wait(result: AsyncResult[Any], timeout: float, verbose: bool) -> Any:
         raise click.ClickException(
             f"task {result.id} failed: {type(exc).__name__}: {exc}{detail}"
         ) from exc
+
+
+cli.add_command(keys)
 
 
 def main() -> None:

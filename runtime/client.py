@@ -42,6 +42,8 @@ from celeriac.exceptions import (
 from celeriac.result import Outcome
 from celeriac.routing import declarations
 from celeriac.transport import protocol as p
+from celeriac.transport.curve import CurveClient
+from celeriac.transport.hub.limits import too_big
 
 from .link import dealer, default_node_name, new_identity
 from .liveness import explain_reply
@@ -78,6 +80,7 @@ class Client:
         self._accept = normalize_accept(conf.result_accept_content or conf.accept_content)
         self._heartbeat = float(conf.broker_heartbeat)
         self._identity = new_identity(default_node_name("client"))
+        self._curve = CurveClient.from_settings(conf)  # checked here, not in the I/O thread
         self._ctx: zmq.Context[Any] = zmq.Context()
         self._outq: deque[list[bytes]] = deque()
         self._wake_r, self._wake_w = os.pipe()
@@ -110,6 +113,8 @@ class Client:
 
     def publish(self, message: p.TaskMessage) -> None:
         """Queue a publish; returns at once (``flush`` waits for the hub's confirmation)."""
+        if len(message.body) > self.conf.broker_max_message_size:  # refused before sending
+            raise PublishError(too_big(len(message.body), self.conf.broker_max_message_size))
         frames = p.encode(p.Publish((message,)))
         task_id = message.id
         with self._lock:
@@ -285,7 +290,7 @@ class Client:
     # -- the I/O thread --------------------------------------------------------------------------
 
     def _run(self) -> None:
-        sock = dealer(self._ctx, self.endpoint, self._identity)
+        sock = dealer(self._ctx, self.endpoint, self._identity, self._curve)
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)
@@ -426,6 +431,7 @@ class Client:
             slot = self._slots.get(task_id)
             if slot is None:
                 self._unclaimed[task_id] = outcome
+                self._expecting.pop(task_id, None)  # if evicted, get() asks the hub (WAIT)
                 if len(self._unclaimed) > UNCLAIMED_LIMIT:
                     self._unclaimed.popitem(last=False)
                 return

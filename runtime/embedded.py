@@ -21,6 +21,7 @@ the first worker's hub. Two workers racing to embed: one binds, the other's bind
 from __future__ import annotations
 
 import errno
+import os
 import socket
 from typing import Any, Literal
 
@@ -96,6 +97,7 @@ def start_embedded_hub(
             f"{exc}; this worker was to run the hub itself ({reason}): to use a hub that runs "
             "elsewhere, set worker_embedded_hub='never' (celeriac worker --embedded-hub never)"
         ) from None
+    hub.on_death = _hub_died
     hub.start()
     _log.info(
         "embedded_hub_started",
@@ -104,6 +106,20 @@ def start_embedded_hub(
         reason=reason,
     )
     return hub
+
+
+#: The exit code of a worker whose embedded hub's thread died.
+EXIT_HUB_DIED = 70
+
+
+def _hub_died(exc: BaseException) -> None:
+    """The embedded hub's loop died: a worker must not live on hub-less (its clients would
+    hang), so the process exits at once; the store keeps every confirmed task for the next
+    start, and a supervisor (systemd, Kubernetes) restarts the worker."""
+    _log.critical(
+        "embedded_hub_died", error=f"{type(exc).__name__}: {exc}"[:300], exit=EXIT_HUB_DIED
+    )
+    os._exit(EXIT_HUB_DIED)
 
 
 def describe_hub(hub: HubServer | None, broker_url: str) -> str:

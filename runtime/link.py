@@ -9,6 +9,8 @@ from typing import Any
 
 import zmq
 
+from celeriac.transport.curve import CurveClient
+
 __all__ = ["dealer", "new_identity"]
 
 
@@ -23,9 +25,12 @@ def default_node_name(prefix: str) -> str:
     return f"{prefix}@{socket.gethostname()}"
 
 
-def dealer(ctx: zmq.Context[Any], endpoint: str, identity: bytes) -> zmq.Socket[Any]:
+def dealer(
+    ctx: zmq.Context[Any], endpoint: str, identity: bytes, curve: CurveClient | None = None
+) -> zmq.Socket[Any]:
     """A DEALER connected to the hub: linger 0 (we track what was not confirmed ourselves),
-    fast reconnects, high water marks above any credit we hand out."""
+    fast reconnects, high water marks above any credit we hand out; a CURVE client of the hub
+    when ``curve`` is given (not over inproc, which has no security handshake)."""
     sock: zmq.Socket[Any] = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.IDENTITY, identity)
     sock.setsockopt(zmq.LINGER, 0)
@@ -34,5 +39,7 @@ def dealer(ctx: zmq.Context[Any], endpoint: str, identity: bytes) -> zmq.Socket[
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
     sock.setsockopt(zmq.SNDHWM, 200_000)
     sock.setsockopt(zmq.RCVHWM, 200_000)
+    if curve is not None and not endpoint.startswith("inproc://"):
+        curve.apply(sock)
     sock.connect(endpoint)
     return sock

@@ -98,6 +98,7 @@ from celeriac.actors.task_actor import Delivery
 from celeriac.exceptions import FrameError, ImproperlyConfigured, TimeLimitExceeded
 from celeriac.routing import worker_queues
 from celeriac.transport import protocol as p
+from celeriac.transport.curve import CurveClient
 from celeriac.transport.hubserver import HubServer
 
 from .banner import Banner, show_banner
@@ -463,7 +464,8 @@ class PreforkNode:
         if self.banner:
             self._show_banner()
         endpoint = inproc if self.hub is not None else self.conf.broker_url
-        self._sock = dealer(self._ctx, endpoint, new_identity(f"{self.hostname}/parent"))
+        identity = new_identity(f"{self.hostname}/parent")
+        self._sock = dealer(self._ctx, endpoint, identity, CurveClient.from_settings(self.conf))
         self._hello()
         signals.celeryd_after_setup.send(sender=self.hostname, instance=self, conf=self.conf)
         self.gates.start(self.app.tasks, self.conf)

@@ -45,6 +45,7 @@ from celeriac.actors.tasktype import TaskTypes, TypeGates
 from celeriac.exceptions import FrameError, ImproperlyConfigured
 from celeriac.routing import Broadcast, declare_queues, worker_queues
 from celeriac.transport import protocol as p
+from celeriac.transport.curve import CurveClient
 from celeriac.transport.hubserver import HubServer
 
 from .asyncpool import AsyncPool
@@ -383,7 +384,8 @@ class _Connection:
         self.node = node
         self.identity = new_identity(node.peer_name)
         self.pull = pull
-        self.sock = dealer(node._ctx, node.hub_endpoint, self.identity)
+        curve = CurveClient.from_settings(node.conf)
+        self.sock = dealer(node._ctx, node.hub_endpoint, self.identity, curve)
         self.free = list(range(node.concurrency))
         self.busy: dict[int, str] = {}
         self.buffer: deque[Delivery] = deque()

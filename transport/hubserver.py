@@ -15,20 +15,25 @@ import errno
 import fcntl
 import os
 import re
+import sqlite3
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
 import zmq
 
 from celeriac._clock import SYSTEM_CLOCK, Clock
+from celeriac._hub_settings import DEFAULT_MAX_MESSAGE_SIZE
 from celeriac._log import get_logger
 from celeriac.exceptions import ImproperlyConfigured
 
-from .endpoints import events_url, needs_ipv6
+from .curve import CurveServer, warn_if_exposed
+from .endpoints import events_url
 from .hub import HubState
+from .hub.storage import STORAGE_ERRORS
+from .sockets import configure_events, configure_router
 from .store import SQLiteStore
 
 __all__ = ["HubAddressError", "HubServer", "default_data_dir", "events_url"]
@@ -72,29 +77,35 @@ class HubServer:
         also_bind: tuple[str, ...] = (),
         max_deliveries: int = 5,
         events: str | None = None,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        curve: CurveServer | None = None,
+        visibility_timeout: float | None = None,
     ) -> None:
         self._ctx = context or zmq.Context.instance()
         self._router = self._ctx.socket(zmq.ROUTER)
-        self._router.setsockopt(zmq.LINGER, 0)
-        self._router.setsockopt(zmq.IPV6, int(needs_ipv6(bind)))  # tcp://[::1]:5555...
-        self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        self._router.setsockopt(zmq.ROUTER_HANDOVER, 1)
-        self._router.setsockopt(zmq.SNDHWM, 200_000)
-        self._router.setsockopt(zmq.RCVHWM, 200_000)
+        configure_router(self._router, bind, max_message_size=max_message_size)
+        self.curve = curve
+        if curve is not None:  # the ZAP handler runs before the first peer can knock
+            curve.apply(self._router)
+            curve.start(self._ctx)
         # Bind before touching the data directory: a worker probing for a hub (EADDRINUSE:
         # one already listens) must not create, lock or open a store there.
         try:
             for address in (bind, *also_bind):  # e.g. inproc:// for a worker in this process
                 _bind(self._router, address)
             self.data_dir = Path(data_dir).expanduser().resolve()
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            self._lock_file = _lock_data_dir(self.data_dir)
+            self._lock_file = _open_data_dir(self.data_dir)
+            self.store = _open_store(self.data_dir, sync)
         except BaseException:
             self._router.close(0)
+            if hasattr(self, "_lock_file"):
+                self._release_lock()
+            if curve is not None:
+                curve.stop()
             raise
+        warn_if_exposed(bind, curve)
         self.hub_id = uuid.uuid4().hex[:12]
         self.clock = clock
-        self.store = SQLiteStore(self.data_dir / "hub.sqlite3", sync=sync)
         self.state = HubState(
             self.store,
             clock,
@@ -103,13 +114,17 @@ class HubServer:
             result_expires=result_expires,
             max_deliveries=max_deliveries,
         )
+        self.state.max_message_size = max_message_size
+        self.state.visibility_timeout = visibility_timeout
         self.endpoint: str = self._router.getsockopt(zmq.LAST_ENDPOINT).decode()
-        self._pub, self.events_endpoint = _bind_events(self._ctx, events or events_url(bind))
+        self._pub, self.events_endpoint = _bind_events(self._ctx, events or events_url(bind), curve)
         self._monitor = self._router.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         self._stop = threading.Event()
         #: Held by the loop for each turn's work: other threads read the state between turns.
         self._turn = threading.RLock()
         self._thread: threading.Thread | None = None
+        #: Called (in the hub's thread) if the loop dies: the embedded hub's supervisor.
+        self.on_death: Callable[[BaseException], None] | None = None
         restored = self.state.restore()
         self.store.commit()
         _log.info(
@@ -134,7 +149,9 @@ class HubServer:
     ) -> HubServer:
         """A hub configured by the app's settings (``broker_url``, ``hub_data_dir``,
         ``hub_sync``, ``broker_heartbeat``, ``result_expires``, ``broker_max_deliveries``,
-        ``hub_events_url``); keyword arguments override the matching setting."""
+        ``hub_events_url``, ``broker_max_message_size``, ``broker_visibility_timeout``, the CURVE
+        settings); keyword arguments override the
+        matching setting."""
         return cls(
             bind or conf["broker_url"],
             data_dir or conf["hub_data_dir"] or default_data_dir(bind or conf["broker_url"]),
@@ -143,6 +160,9 @@ class HubServer:
             result_expires=conf["result_expires"],
             max_deliveries=conf["broker_max_deliveries"],
             events=conf["hub_events_url"],
+            max_message_size=conf["broker_max_message_size"],
+            curve=CurveServer.from_settings(conf),
+            visibility_timeout=conf["broker_visibility_timeout"],
             context=context,
             also_bind=also_bind,
         )
@@ -158,15 +178,38 @@ class HubServer:
             while not self._stop.is_set():
                 events = dict(poller.poll(self._timeout_ms()))
                 with self._turn:
-                    if self._router in events:
-                        self._receive()
-                    if self._monitor in events:
-                        self._drain_monitor()
-                    self.state.tick()
-                    self.store.commit()
-                    self._flush()
+                    try:
+                        self._one_turn(events)
+                    except Exception as exc:  # our bug: logged and counted, the loop goes on
+                        self.state.counters["internal_errors"] += 1
+                        _log.exception(
+                            "hub_internal_error",
+                            command="loop",
+                            error=f"{type(exc).__name__}: {exc}"[:300],
+                        )
         finally:
             self._close()
+
+    def _one_turn(self, events: dict[Any, int]) -> None:
+        if self._router in events:
+            self._receive()
+        if self._monitor in events:
+            self._drain_monitor()
+        self.state.tick()
+        if self.state.probe_due():
+            self.state.probe()
+        self._commit()
+        self._flush()
+
+    def _commit(self) -> None:
+        """Group commit; a store that cannot write is handled by the state (see
+        :mod:`.hub.storage`): refusals replace the turn's confirmations."""
+        try:
+            self.store.commit()
+        except STORAGE_ERRORS as exc:
+            self.state.commit_failed(exc)
+        else:
+            self.state.storage_works()
 
     def statistics(self) -> dict[str, Any]:
         """The state's counters, read between two turns of the loop (safe from any thread)."""
@@ -175,9 +218,20 @@ class HubServer:
 
     def start(self) -> threading.Thread:
         """Run the loop in a daemon thread (the embedded hub); returns the thread."""
-        self._thread = threading.Thread(target=self.run, name="celeriac-hub", daemon=True)
+        self._thread = threading.Thread(target=self._run_watched, name="celeriac-hub", daemon=True)
         self._thread.start()
         return self._thread
+
+    def _run_watched(self) -> None:
+        """The embedded hub's thread: if the loop itself ever dies, :attr:`on_death` is called
+        (the worker exits non-zero) rather than the process living on without its hub."""
+        try:
+            self.run()
+        except BaseException as exc:
+            _log.critical("hub_thread_died", error=f"{type(exc).__name__}: {exc}"[:300])
+            if self.on_death is not None:
+                self.on_death(exc)
+            raise
 
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the loop to finish its turn, commit and close; wait for the thread if any."""
@@ -226,7 +280,7 @@ class HubServer:
                     else:  # EAGAIN: the peer is not reading; it will ask again
                         _log.warning("send_dropped", peer=frames[0][:64], error=str(exc))
             # Dropping a peer may have requeued work for others: commit and send that too.
-            self.store.commit()
+            self._commit()
         self._publish_events()
 
     def _publish_events(self) -> None:
@@ -249,6 +303,8 @@ class HubServer:
         if self._pub is not None:
             self._pub.close(0)
         self._release_lock()
+        if self.curve is not None:
+            self.curve.stop()
         _log.info(
             "hub_stopped",
             endpoint=self.endpoint,
@@ -281,12 +337,15 @@ def _bind(sock: zmq.Socket[Any], url: str) -> None:
         raise HubAddressError(url, exc) from None
 
 
-def _bind_events(ctx: zmq.Context[Any], url: str) -> tuple[zmq.Socket[Any] | None, str | None]:
-    """A PUB socket for events; a taken port disables events with a warning, not the hub."""
+def _bind_events(
+    ctx: zmq.Context[Any], url: str, curve: CurveServer | None
+) -> tuple[zmq.Socket[Any] | None, str | None]:
+    """A PUB socket for events (under the same CURVE rules as the commands); a taken port
+    disables events with a warning, not the hub."""
     pub: zmq.Socket[Any] = ctx.socket(zmq.PUB)
-    pub.setsockopt(zmq.LINGER, 0)
-    pub.setsockopt(zmq.IPV6, int(needs_ipv6(url)))
-    pub.setsockopt(zmq.SNDHWM, 10_000)
+    configure_events(pub, url)
+    if curve is not None:
+        curve.apply(pub)
     try:
         pub.bind(url)
     except zmq.ZMQError as exc:
@@ -299,6 +358,29 @@ def _bind_events(ctx: zmq.Context[Any], url: str) -> tuple[zmq.Socket[Any] | Non
         )
         return None, None
     return pub, pub.getsockopt_string(zmq.LAST_ENDPOINT)
+
+
+def _open_data_dir(data_dir: Path) -> IO[str]:
+    """Create and lock the data directory; an unusable one is one clear error."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return _lock_data_dir(data_dir)
+    except OSError as exc:
+        raise ImproperlyConfigured(
+            f"cannot use the data directory {data_dir}: {exc.strerror or exc} (set --data-dir "
+            "or hub_data_dir to a writable directory)"
+        ) from None
+
+
+def _open_store(data_dir: Path, sync: str) -> SQLiteStore:
+    """The store in ``data_dir``; a file SQLite cannot open or write is one clear error."""
+    try:
+        return SQLiteStore(data_dir / "hub.sqlite3", sync=sync)
+    except (OSError, sqlite3.Error) as exc:
+        raise ImproperlyConfigured(
+            f"cannot open the hub's store in {data_dir}: {exc} (is the directory writable, "
+            "the disk not full?)"
+        ) from None
 
 
 def _lock_data_dir(data_dir: Path) -> IO[str]:

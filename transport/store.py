@@ -21,6 +21,10 @@ __all__ = ["MemoryStore", "SQLiteStore", "Store", "StoredMessage", "StoredResult
 
 #: Seconds between background WAL checkpoints.
 CHECKPOINT_INTERVAL: Final = 0.5
+#: A WAL file larger than this is truncated: after a checkpoint (``journal_size_limit``), and by
+#: a ``TRUNCATE`` checkpoint when the writer is idle. So disk use returns to about the
+#: database's size after a burst is drained, instead of keeping the burst's high-water mark.
+WAL_SIZE_LIMIT: Final = 64 * 1024 * 1024
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -41,6 +45,11 @@ CREATE TABLE IF NOT EXISTS results (
 );
 CREATE INDEX IF NOT EXISTS results_expires ON results(expires) WHERE expires IS NOT NULL;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS set_aside (
+    id, queue, priority, eta, seq, header, body,
+    reason TEXT NOT NULL,
+    at REAL NOT NULL
+);
 """
 
 
@@ -106,8 +115,21 @@ class Store:
         """Set a metadata value."""
         raise NotImplementedError
 
+    def set_aside(self, msg: StoredMessage, reason: str, now: float) -> None:
+        """Move a message row that cannot be restored (damaged, or from another version) out
+        of the queue into the ``set_aside`` table, with the reason: kept for an operator to
+        inspect, never delivered."""
+        raise NotImplementedError
+
+    def set_aside_rows(self) -> list[tuple[str, str]]:
+        """``(id, reason)`` of every row set aside."""
+        raise NotImplementedError
+
     def commit(self) -> None:
         """Make every write so far durable."""
+
+    def rollback(self) -> None:
+        """Drop the open transaction (after a failed commit: the store is consistent again)."""
 
     def close(self) -> None:
         """Commit and release the file."""
@@ -116,7 +138,9 @@ class Store:
 class SQLiteStore(Store):
     """The store in one SQLite database file, in WAL mode, with group commit."""
 
-    def __init__(self, path: Path | str, sync: str = "normal") -> None:
+    def __init__(
+        self, path: Path | str, sync: str = "normal", wal_size_limit: int = WAL_SIZE_LIMIT
+    ) -> None:
         if sync not in ("normal", "full"):
             raise ValueError(f"hub_sync must be 'normal' or 'full', not {sync!r}")
         self.path = Path(path)
@@ -129,6 +153,8 @@ class SQLiteStore(Store):
         # A background thread with its own connection checkpoints instead (PASSIVE: it never
         # blocks the writer; sqlite3 releases the GIL while it waits on the disk).
         self._db.execute("PRAGMA wal_autocheckpoint=0")
+        self._db.execute(f"PRAGMA journal_size_limit={int(wal_size_limit)}")
+        self._wal_size_limit = wal_size_limit
         self._db.executescript(_SCHEMA)
         self._in_tx = False
         self._closing = threading.Event()
@@ -142,11 +168,22 @@ class SQLiteStore(Store):
         try:
             while not self._closing.wait(CHECKPOINT_INTERVAL):
                 try:
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    db.execute(f"PRAGMA wal_checkpoint({self._checkpoint_mode()})")
                 except sqlite3.OperationalError:  # busy: try again next interval
                     continue
         finally:
             db.close()
+
+    def _checkpoint_mode(self) -> str:
+        """PASSIVE (never blocks the writer), or TRUNCATE when the WAL file is over its limit:
+        it waits for no one (no busy timeout here): if the writer is busy, it fails and the
+        next interval tries again."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        try:
+            big = wal.stat().st_size > self._wal_size_limit
+        except OSError:
+            big = False
+        return "TRUNCATE" if big else "PASSIVE"
 
     def _tx(self) -> sqlite3.Connection:
         if not self._in_tx:
@@ -207,11 +244,38 @@ class SQLiteStore(Store):
         """Write a metadata value."""
         self._tx().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
+    def set_aside(self, msg: StoredMessage, reason: str, now: float) -> None:
+        """Copy the row as it is (columns untyped) into ``set_aside`` and delete it."""
+        db = self._tx()
+        db.execute(
+            "INSERT INTO set_aside SELECT id, queue, priority, eta, seq, header, body, ?, ? "
+            "FROM messages WHERE id IS ?",
+            (reason, now, msg.id),
+        )
+        db.execute("DELETE FROM messages WHERE id IS ?", (msg.id,))
+
+    def set_aside_rows(self) -> list[tuple[str, str]]:
+        """The ids (as text) and reasons of the rows set aside."""
+        rows = self._db.execute("SELECT CAST(id AS TEXT), reason FROM set_aside ORDER BY at")
+        return [(str(i), str(r)) for i, r in rows]
+
     def commit(self) -> None:
-        """End the open transaction, if any."""
+        """End the open transaction, if any. If the commit fails (disk full...), SQLite may
+        have rolled it back already: the transaction is rolled back here too (so the next
+        write opens a new one) and the error is raised for the caller to act on."""
         if self._in_tx:
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                self.rollback()
+                raise
             self._in_tx = False
+
+    def rollback(self) -> None:
+        """Roll the open transaction back, if SQLite still has one."""
+        self._in_tx = False
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     def close(self) -> None:
         """Commit, stop the checkpointer, and close the database."""
@@ -228,6 +292,7 @@ class MemoryStore(Store):
         self._messages: dict[str, StoredMessage] = {}
         self._results: dict[str, tuple[StoredResult, float | None]] = {}
         self._meta: dict[str, bytes] = {}
+        self._aside: list[tuple[str, str]] = []
         self.commits = 0
 
     def add_message(self, msg: StoredMessage) -> None:
@@ -269,6 +334,15 @@ class MemoryStore(Store):
     def set_meta(self, key: str, value: bytes) -> None:
         """Write metadata."""
         self._meta[key] = value
+
+    def set_aside(self, msg: StoredMessage, reason: str, now: float) -> None:
+        """Move a message aside."""
+        self._messages.pop(msg.id, None)
+        self._aside.append((msg.id, reason))
+
+    def set_aside_rows(self) -> list[tuple[str, str]]:
+        """Rows set aside."""
+        return list(self._aside)
 
     def commit(self) -> None:
         """Count commits (tests check group commit)."""

@@ -19,6 +19,7 @@ def make_hub() -> HubState:
     hub = HubState(MemoryStore(), FakeClock(), hub_id="hub")
     queue = {"name": "celery", "max_priority": None, "bindings": []}
     hub.handle(C, encode(b"DECLARE", {"exchanges": [], "queues": [queue]}))
+    hub.handle(C, encode(b"HELLO", {"role": "client", "node": "c"}))  # STAT needs a HELLO
     hub.handle(
         W, encode(b"HELLO", {"role": "worker", "node": "w1", "credit": 1, "queues": ["celery"]})
     )

@@ -206,6 +206,8 @@ def test_wait_gets_a_stored_result_or_the_push_later() -> None:
     done(hub, W1, "a")
     sent(hub)
     other = b"other-client"
+    hub.handle(other, encode(b"HELLO", {"role": "client", "node": "c2"}))  # WAIT needs a HELLO
+    sent(hub)
     hub.handle(other, encode(b"WAIT", {"ids": ["a", "b"]}))
     assert [(i, m.header["id"]) for i, m in sent(hub, b"RES")] == [(other, "a")]
     publish(hub, "b", reply=False)

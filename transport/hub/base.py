@@ -26,6 +26,11 @@ class HubBase:
     """The state the hub's parts share (see :mod:`celeriac.transport.hub.state`), and how
     they send: messages to peers (``outbox``) and events (``events``)."""
 
+    #: The largest task or result body accepted (``broker_max_message_size``).
+    max_message_size: int = 64 * 1024 * 1024
+    #: Why publishes are refused now: the store cannot write (see :mod:`.storage`).
+    storage_error: str | None = None
+
     def __init__(
         self,
         store: Store,
@@ -78,6 +83,8 @@ class HubBase:
                 "dead_lettered",
                 "lost_failed",
                 "internal_errors",
+                "set_aside",
+                "refused",
             ),
             0,
         )

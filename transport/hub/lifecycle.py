@@ -4,18 +4,21 @@ moved to the dead-letter queue when its workers keep being lost."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 
 from celeriac import states
 from celeriac._log import get_logger
 
 from .. import protocol as p
 from ..store import StoredMessage
+from .limits import too_big
 from .model import (
     POISON_QUEUE,
     TASK_EVENTS,
     Msg,
     Peer,
 )
+from .ownership import _Item, owned
 from .queues import Queues
 
 _log = get_logger("celeriac.hub")
@@ -28,16 +31,28 @@ class Lifecycle(Queues):
         self.counters["redelivered"] += 1
         self._make_ready(msg, front=True)
 
+    def _holder_of(self, tag: str) -> bytes | None:
+        held = self._messages.get(tag)
+        return None if held is None else held.holder
+
+    def _owned(self, peer: Peer | None, items: Iterable[_Item], command: str) -> list[_Item]:
+        """The items ``peer`` may act on (:mod:`.ownership`); the others are counted."""
+        accepted, refused = owned(self._peers, self._holder_of, peer, items, command)
+        self.counters["refused"] += refused
+        return accepted
+
     def _on_done(self, peer: Peer | None, identity: bytes, msg: p.Done) -> None:
-        credit = 0
-        for result in msg.results:
+        for result in self._owned(peer, msg.results, "DONE"):
             self._done(result)
-            credit += result.credit
-        if peer is not None:
-            peer.credit += credit
+        if peer is not None:  # a slot freed is the peer's credit, even for a refused outcome
+            peer.credit += sum(r.credit for r in msg.results)
             self._pump_peer(peer)
 
     def _done(self, result: p.ResultMessage) -> None:
+        if len(result.body) > self.max_message_size:  # kept: a FAILURE that says why
+            reason = too_big(len(result.body), self.max_message_size)
+            failure = self._hub_result(result.id, states.FAILURE, "ResultTooLarge", reason)
+            result = dataclasses.replace(failure, tag=result.tag, store=result.store)
         tag = result.delivery_tag  # a fanout copy has its own delivery tag
         held = self._messages.pop(tag, None)
         if held is not None:
@@ -52,14 +67,14 @@ class Lifecycle(Queues):
             self._push_result(result)
 
     def _on_start(self, peer: Peer | None, identity: bytes, msg: p.Start) -> None:
-        for ref in msg.started:
+        for ref in self._owned(peer, msg.started, "START"):
             held = self._messages.get(ref.delivery_tag)
             if held is not None:
                 held.started = True
                 self.events.append([b"task-started", p.started_event(ref)])
 
     def _on_reject(self, peer: Peer | None, identity: bytes, msg: p.Reject) -> None:
-        for rejection in msg.rejections:
+        for rejection in self._owned(peer, msg.rejections, "REJ"):
             self._reject(rejection)
         if peer is not None:
             peer.credit += sum(r.credit for r in msg.rejections)

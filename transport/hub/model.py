@@ -38,8 +38,9 @@ POISON_QUEUE: Final = "celeriac.dead_letter"
 DEAD_LETTERS_SHOWN: Final = 50
 
 
-#: Commands a peer the hub does not know may send (others get ``ERR hello``).
-ANONYMOUS: Final = frozenset({p.Hello, p.Declare, p.Publish, p.Wait, p.Stat, p.Bye, p.Ping})
+#: Commands a peer the hub does not know may send (others are refused with ``ERR hello``:
+#: see :mod:`.ownership`).
+ANONYMOUS: Final = frozenset({p.Hello, p.Declare, p.Publish, p.Bye, p.Ping})
 #: Commands only the hub sends: a peer sending one is confused and distrusted.
 HUB_ONLY: Final = (p.Welcome, p.Confirm, p.Nack, p.Deliver, p.Result, p.Reply, p.Error)
 
@@ -63,6 +64,7 @@ class Msg:
     copy: bool = False  # a fanout copy: its delivery tag differs from the task id
     started: bool = False  # a worker said it runs (task_track_started)
     lost: int = 0  # times its worker was lost while holding it (not persisted)
+    delivered_at: float = 0.0  # monotonic time of the last delivery (broker_visibility_timeout)
 
 
 class ReadyQueue:

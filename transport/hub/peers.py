@@ -9,18 +9,18 @@ from celeriac import states
 from celeriac._log import get_logger
 
 from .. import protocol as p
-from .lifecycle import Lifecycle
 from .model import (
     DISTRUST_LIMIT,
     REPROBE_AFTER,
     Peer,
     PeerFault,
 )
+from .visibility import Visibility
 
 _log = get_logger("celeriac.hub")
 
 
-class Peers(Lifecycle):
+class Peers(Visibility):
     """Peers joining, answering, leaving, lost or distrusted."""
 
     def peer_unreachable(self, identity: bytes) -> None:
@@ -104,6 +104,7 @@ class Peers(Lifecycle):
 
     def _drop_peer(self, peer: Peer, reason: str, *, log: bool = True) -> None:
         self._peers.pop(peer.identity, None)
+        self._forget_waits(peer.identity)
         if peer.role == "worker":
             self._event(b"worker-offline", p.WorkerEvent(peer.node, reason=reason[: p.MAX_TEXT]))
         self._set_queues(peer, [])

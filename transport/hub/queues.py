@@ -14,6 +14,7 @@ from celeriac.exceptions import ProtocolError
 from .. import protocol as p
 from ..routing import DEAD_LETTER_QUEUE, DeclarationConflictError
 from ..store import StoredMessage
+from .limits import too_big
 from .model import (
     BINDINGS_META_KEY,
     Msg,
@@ -73,6 +74,15 @@ class Queues(Results):
 
     def _publish(self, identity: bytes, task: p.TaskMessage) -> None:
         mid = task.id
+        if not mid:  # refused before anything is stored: an empty id is nobody's task
+            self._nack(identity, mid, "a task id must not be empty")
+            return
+        if self.storage_error is not None:  # the disk is full: nothing new is taken in
+            self._nack(identity, mid, self.storage_error)
+            return
+        if len(task.body) > self.max_message_size:
+            self._nack(identity, mid, too_big(len(task.body), self.max_message_size))
+            return
         if self._is_duplicate(mid):
             self.counters["duplicates"] += 1
             if task.reply:
@@ -172,6 +182,7 @@ class Queues(Results):
                 self._finish_by_hub(msg, states.REVOKED, "TaskRevokedError", "expired")
                 continue
             msg.deliveries += 1
+            msg.delivered_at = self.clock.monotonic()
             msg.holder = peer.identity
             peer.inflight.add(mid)
             peer.credit -= 1

@@ -18,11 +18,12 @@ from .model import (
     Msg,
     Peer,
 )
+from .waits import Waits
 
 _log = get_logger("celeriac.hub")
 
 
-class Results(HubBase):
+class Results(Waits, HubBase):
     """Results, waiters and the end of a message."""
 
     def _store_result(self, result: p.ResultMessage) -> None:
@@ -34,6 +35,7 @@ class Results(HubBase):
 
     def _push_result(self, result: p.ResultMessage) -> None:
         waiters = self._waiters.pop(result.id, ())
+        self._waits_done(waiters)
         if waiters:
             frames = p.encode(p.Result((result,)))
             for waiter in waiters:
@@ -83,7 +85,7 @@ class Results(HubBase):
             if stored is not None:
                 result = p.decode_result(stored.header, stored.body)
                 self._send(identity, p.Result((result,)))
-            else:
+            elif self._wait_allowed(identity, mid):
                 self._waiters.setdefault(mid, set()).add(identity)
 
     def _on_stat(self, peer: Peer | None, identity: bytes, msg: p.Stat) -> None:

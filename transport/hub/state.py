@@ -60,24 +60,24 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-import msgpack
-
 from celeriac._clock import Clock
 from celeriac._log import get_logger
 from celeriac.exceptions import FrameError
 
 from .. import protocol as p
-from ..routing import ExchangeTable
 from ..store import Store
 from .model import ANONYMOUS, BINDINGS_META_KEY, HEARTBEAT_MISSES, HUB_ONLY, Msg, Peer, PeerFault
+from .ownership import MAX_CREDIT
 from .peers import Peers
+from .restoring import RowError, load_bindings, load_row, set_aside
+from .storage import STORAGE_ERRORS, StorageTrouble
 
 __all__ = ["HubState"]
 
 _log = get_logger("celeriac.hub")
 
 
-class HubState(Peers):
+class HubState(Peers, StorageTrouble):
     """Queues, credits, deliveries, results and peers; see the module docstring."""
 
     def __init__(
@@ -117,14 +117,18 @@ class HubState(Peers):
         }
 
     def restore(self) -> int:
-        """Load the stored messages (after a restart); return how many."""
-        snapshot = self.store.get_meta(BINDINGS_META_KEY)
-        if snapshot is not None:
-            self.table = ExchangeTable.from_snapshot(msgpack.unpackb(snapshot, raw=False))
+        """Load the stored messages (after a restart); return how many. A row that cannot be
+        restored is moved aside with the reason (:mod:`.restoring`), never raised."""
+        self.table = load_bindings(self.store, BINDINGS_META_KEY)
         now = self.clock.time()
         count = 0
-        for row in self.store.messages():
-            task = p.decode_task(row.header, row.body)
+        for row in list(self.store.messages()):
+            try:
+                task = load_row(row)
+            except RowError as exc:
+                self.counters["set_aside"] += 1
+                set_aside(self.store, row, str(exc), now)
+                continue
             msg = Msg(row.id, row.queue, row.priority, row.eta, task.expires, row.seq, task)
             msg.copy = task.id != row.id
             self._messages[row.id] = msg
@@ -146,13 +150,20 @@ class HubState(Peers):
         peer = self._peers.get(identity)
         if peer is not None:
             peer.last_seen = self.clock.monotonic()
-        elif type(msg) not in ANONYMOUS:
-            # The peer knew an earlier hub (we restarted): ask it to introduce itself again.
+        elif type(msg) not in ANONYMOUS and type(msg) not in HUB_ONLY:
+            # A stranger, or a peer that knew an earlier hub (we restarted): nothing but HELLO
+            # is taken from it (see .ownership); it is asked to introduce itself.
+            self.counters["refused"] += 1
             self._send(identity, p.Error("hello", hub=self.hub_id))
+            return
         try:
             self._dispatch[type(msg)](peer, identity, msg)
+            self._cap_credit(identity)
         except PeerFault as exc:
             self._distrust(identity, f"{msg.COMMAND.decode()}: {exc}")
+        except STORAGE_ERRORS as exc:  # the disk, not a bug: undo the turn, refuse publishes
+            self.store.rollback()
+            self.commit_failed(exc)
         except Exception as exc:  # a bug in the hub's own handling: ours, not the peer's
             self.counters["internal_errors"] += 1
             _log.exception(
@@ -162,8 +173,27 @@ class HubState(Peers):
                 error=f"{type(exc).__name__}: {exc}",
             )
 
+    def _cap_credit(self, identity: bytes) -> None:
+        peer = self._peers.get(identity)
+        if peer is not None and peer.credit > MAX_CREDIT:
+            peer.credit = MAX_CREDIT
+
     def tick(self) -> None:
-        """Time-driven work: due delayed messages, silent peers, expired results."""
+        """Time-driven work: due delayed messages, silent peers, expired results. Never raises:
+        an exception here is a bug of the hub's, logged and counted like one in :meth:`handle`
+        (a store that cannot write is disk trouble: see :mod:`.storage`)."""
+        try:
+            self._tick()
+        except STORAGE_ERRORS as exc:
+            self.store.rollback()
+            self.commit_failed(exc)
+        except Exception as exc:
+            self.counters["internal_errors"] += 1
+            _log.exception(
+                "hub_internal_error", command="tick", error=f"{type(exc).__name__}: {exc}"
+            )
+
+    def _tick(self) -> None:
         now = self.clock.time()
         while self._delayed and self._delayed[0][0] <= now:
             _, _, mid = heapq.heappop(self._delayed)
@@ -175,6 +205,7 @@ class HubState(Peers):
         if self._reprobes and self._reprobes[0] <= mono:
             self._reprobes = [t for t in self._reprobes if t > mono]
             self._ping_workers()
+        self._expire_deliveries()
         limit = self.heartbeat * HEARTBEAT_MISSES
         for peer in [q for q in self._peers.values() if mono - q.last_seen > limit]:
             self._drop_peer(peer, f"missed heartbeats for {mono - peer.last_seen:.1f}s")

@@ -1,0 +1,96 @@
+"""Settings of the hub's limits and transport security, declared where they are documented.
+
+Imported by :mod:`celeriac._app` (as :mod:`celeriac.routing` is), so an App knows them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from celeriac._conf import (
+    declare,
+    int_check,
+    parse_int,
+    parse_optional,
+    parse_seconds,
+    seconds_check,
+)
+from celeriac.exceptions import ImproperlyConfigured
+
+__all__ = ["DEFAULT_MAX_MESSAGE_SIZE"]
+
+
+def _optional_path(name: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, str | os.PathLike) and str(value).strip():
+            return str(value)
+        raise ImproperlyConfigured(f"setting {name!r} must be a file path or None, got {value!r}")
+
+    return check
+
+
+#: 64 MiB: far above any sane task argument, far below what stalls a hub.
+DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+
+declare(
+    "broker_max_message_size",
+    DEFAULT_MAX_MESSAGE_SIZE,
+    "The largest task body (arguments) or result body in bytes. The client refuses a bigger "
+    "publish before sending it (PublishError), the hub refuses one with a NACK that says so, "
+    "and the hub's sockets drop a peer whose single frame is far larger "
+    "(zmq.MAXMSGSIZE: this size plus room for headers). Pass big data by reference.",
+    parse=parse_int,
+    check=int_check("broker_max_message_size", minimum=1024),
+)
+
+# -- CURVE (see celeriac.transport.curve) --------------------------------------------------------
+
+declare(
+    "hub_curve_secret_key_file",
+    None,
+    "Read by the hub: its CURVE key pair (the NAME.key_secret file made by `celeriac keys "
+    "generate NAME`). Set, the hub accepts only encrypted, key-authenticated peers whose "
+    "public key is in hub_curve_allowed_keys_dir, on its command and events sockets.",
+    parse=parse_optional(str),
+    check=_optional_path("hub_curve_secret_key_file"),
+)
+declare(
+    "hub_curve_allowed_keys_dir",
+    None,
+    "Read by the hub with CURVE on: a directory of the public keys (*.key files) of the "
+    "clients, workers and monitors allowed in; read again every few seconds.",
+    parse=parse_optional(str),
+    check=_optional_path("hub_curve_allowed_keys_dir"),
+)
+declare(
+    "broker_curve_server_key_file",
+    None,
+    "Read by clients and workers: the hub's public key (its NAME.key file). Set with "
+    "broker_curve_secret_key_file, this peer talks CURVE to the hub.",
+    parse=parse_optional(str),
+    check=_optional_path("broker_curve_server_key_file"),
+)
+declare(
+    "broker_curve_secret_key_file",
+    None,
+    "Read by clients and workers: this peer's own CURVE key pair (a NAME.key_secret file whose "
+    "NAME.key is in the hub's hub_curve_allowed_keys_dir).",
+    parse=parse_optional(str),
+    check=_optional_path("broker_curve_secret_key_file"),
+)
+
+
+declare(
+    "broker_visibility_timeout",
+    None,
+    "Read by the hub: seconds a delivery may stay with one worker without an outcome before "
+    "the hub takes it back and delivers it again (the worker's late outcome is then refused, "
+    "the task runs twice: at-least-once). None (the default) never takes one back: set it "
+    "above your longest task's run time. Celery's name for the Redis and SQS transports.",
+    parse=parse_optional(parse_seconds),
+    check=seconds_check("broker_visibility_timeout", positive=True, optional=True),
+)

@@ -1,0 +1,69 @@
+"""A result pushed before anyone waited, then evicted from the client's buffer, is asked again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zmq
+
+from celeriac import App
+from celeriac.runtime import client as client_module
+from celeriac.transport import protocol as p
+from celeriac.transport.hubserver import HubServer
+
+JSON = "application/json"
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[HubServer]:
+    ctx: zmq.Context[Any] = zmq.Context()
+    server = HubServer("tcp://127.0.0.1:*", tmp_path / "data", context=ctx, events=None)
+    server.start()
+    yield server
+    server.stop()
+    ctx.destroy(linger=0)
+
+
+def run_tasks(url: str, count: int) -> None:
+    """A bare worker: take ``count`` deliveries and answer each with its id as the result."""
+    ctx: zmq.Context[Any] = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(url)
+    try:
+        sock.send_multipart(p.encode(p.Hello("worker", "w", queues=("celery",), credit=count)))
+        done = 0
+        while done < count:
+            assert sock.poll(10_000), "no delivery within 10 s"
+            message = p.decode(sock.recv_multipart())
+            if not isinstance(message, p.Deliver):
+                continue
+            for delivery in message.deliveries:
+                tid = delivery.task.id
+                body = f'"{tid}"'.encode()
+                result = p.ResultMessage(tid, "SUCCESS", body, JSON, store=True, credit=1)
+                sock.send_multipart(p.encode(p.Done((result,))))
+                done += 1
+    finally:
+        sock.close(0)
+        ctx.destroy(linger=0)
+
+
+def test_an_evicted_early_result_is_fetched_from_the_hub(
+    hub: HubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With room for 2 early results, the first of 5 is evicted, and get() still returns it."""
+    monkeypatch.setattr(client_module, "UNCLAIMED_LIMIT", 2)
+    app = App("early", broker=hub.endpoint, environ={})
+    app.conf.worker_embedded_hub = "never"
+    try:
+        results = [app.send_task("t", [i]) for i in range(5)]
+        app.flush(timeout=10.0)
+        run_tasks(hub.endpoint, 5)
+        assert results[4].get(timeout=10.0) == results[4].id  # all five have arrived by now
+        assert [r.get(timeout=10.0) for r in results] == [r.id for r in results]
+    finally:
+        app.close()

@@ -1,0 +1,75 @@
+"""Bounded waits: how many results one peer may wait for at once, and freeing them.
+
+A ``WAIT`` for an id with no result yet registers the peer as a waiter. Without a bound, a
+peer asking for millions of made-up ids grows the hub's memory for good. So each peer may
+wait for at most :data:`MAX_WAITS_PER_PEER` ids at once (celeriac's client asks again after a
+hub restart, so nothing honest needs more); over that, the ``WAIT`` is refused with
+``ERR waits`` and counted (``refused``). A peer's waits are freed when its result arrives
+and when the peer is dropped (goodbye, lost, distrusted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final
+
+import structlog
+
+from .. import protocol as p
+from .base import HubBase
+
+__all__ = ["MAX_WAITS_PER_PEER", "Waits"]
+
+_log = structlog.get_logger("celeriac.hub")
+
+#: Results one peer may wait for at once.
+MAX_WAITS_PER_PEER: Final = 100_000
+
+
+class Waits(HubBase):
+    """Counting each peer's registered waits."""
+
+    _waits_by_peer: dict[bytes, int]
+
+    def _wait_counts(self) -> dict[bytes, int]:
+        counts: dict[bytes, int] | None = getattr(self, "_waits_by_peer", None)
+        if counts is None:
+            counts = self._waits_by_peer = {}
+        return counts
+
+    def _wait_allowed(self, identity: bytes, mid: str) -> bool:
+        """Count a new wait of ``identity`` for ``mid``; False (refused) over the limit."""
+        waiting = self._waiters.get(mid)
+        if waiting is not None and identity in waiting:
+            return True
+        counts = self._wait_counts()
+        n = counts.get(identity, 0)
+        if n >= MAX_WAITS_PER_PEER:
+            self.counters["refused"] += 1
+            if n == MAX_WAITS_PER_PEER:
+                _log.warning("waits_refused", peer=identity[:64], limit=MAX_WAITS_PER_PEER)
+                counts[identity] = n + 1  # logged once until it drops below the limit
+            reason = f"at most {MAX_WAITS_PER_PEER} results may be waited for at once"
+            self._send(identity, p.Error("waits", reason))
+            return False
+        counts[identity] = n + 1
+        return True
+
+    def _waits_done(self, identities: Iterable[bytes]) -> None:
+        counts = self._wait_counts()
+        for identity in identities:
+            n = min(counts.get(identity, 0), MAX_WAITS_PER_PEER) - 1
+            if n > 0:
+                counts[identity] = n
+            else:
+                counts.pop(identity, None)
+
+    def _forget_waits(self, identity: bytes) -> None:
+        """Free every wait of a peer that is gone."""
+        if self._wait_counts().pop(identity, None) is None:
+            return
+        for mid in [m for m, who in self._waiters.items() if identity in who]:
+            who = self._waiters[mid]
+            who.discard(identity)
+            if not who:
+                del self._waiters[mid]
