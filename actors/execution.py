@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from celeriac import signals, states
+from celeriac._builtins import builtin_task
+from celeriac._canvas_flow import Send, after_failure, after_success, send_all
 from celeriac._protocol import Delivery
 from celeriac._serialization import dumps, loads
 from celeriac._task import FunctionTask, Request, Task, time_limits
@@ -54,6 +56,10 @@ if TYPE_CHECKING:
 __all__ = ["OnApply", "TaskExecutor"]
 
 _log = structlog.get_logger("celeriac.worker")
+
+#: Seconds a worker waits for the hub to confirm a chain's next step before giving up (and
+#: requeueing the step that ran).
+_CANVAS_CONFIRM_TIMEOUT = 30.0
 
 #: Called with (task, args, kwargs) just before an event loop runs a task (pool signals).
 OnApply = Callable[[Task[Any, Any], list[Any], dict[str, Any]], None]
@@ -150,7 +156,7 @@ class TaskExecutor:
             )
             return self._failure(delivery, exc, None)
         try:
-            args, kwargs, _embed = loads(message.body, message.content_type, self.accept)
+            args, kwargs, embed = loads(message.body, message.content_type, self.accept)
         except ContentDisallowed as exc:
             _log.error("task_rejected", task=name, task_id=task_id, reason=str(exc))
             signals.task_rejected.send(sender=None, message=task_fields(message), exc=exc)
@@ -164,7 +170,7 @@ class TaskExecutor:
         is_async = self._coroutine_tasks.get(name)
         if is_async is None:
             is_async = self._coroutine_tasks[name] = _is_coroutine_task(task)
-        return Prepared(task, delivery, args, kwargs, request, is_async)
+        return Prepared(task, delivery, args, kwargs, request, is_async, embed)
 
     def _lookup(self, name: str) -> Task[Any, Any] | None:
         instance = self._instances.get(name)
@@ -173,7 +179,7 @@ class TaskExecutor:
         task = self.app.tasks.get(name)
         if task is None:
             self.app.finalize()
-            task = self.app.tasks.get(name)
+            task = self.app.tasks.get(name) or builtin_task(self.app, name)
             if task is None:
                 return None
         if not isinstance(task, FunctionTask):
@@ -219,14 +225,31 @@ class TaskExecutor:
         if isinstance(result.error, Reject) and result.error.requeue:
             return self._requeue(delivery)
         if result.error is not None:
-            return self._failure(delivery, result.error, result.trace, state=result.state)
+            outcome = self._failure(delivery, result.error, result.trace, state=result.state)
+            sends = after_failure(p.embed, p.request, result.error, result.trace, self.app)
+            return self._then(outcome, sends)
         if signals.task_success.receivers:
             signals.task_success.send(sender=p.task, result=result.retval)
         try:
             ct, body = dumps(result.retval, self.result_serializer)
         except (EncodeError, SerializationError) as exc:
             return self._failure(delivery, exc, None)
-        return self._outcome(delivery, states.SUCCESS, ct, body, self._store(delivery))
+        outcome = self._outcome(delivery, states.SUCCESS, ct, body, self._store(delivery))
+        return self._then(outcome, after_success(p.embed, p.request, result.retval, self.app))
+
+    def _then(self, outcome: TaskOutcome, sends: list[Send]) -> TaskOutcome:
+        """Publish what follows the task (chain, callbacks, errbacks) and wait for the hub to
+        confirm it, before the outcome acknowledges the task; if that fails, requeue the task
+        (it runs again and re-sends the same frozen ids, duplicates the hub drops)."""
+        if not sends:
+            return outcome
+        try:
+            send_all(sends)
+            self.app.flush(_CANVAS_CONFIRM_TIMEOUT)
+        except Exception:
+            _log.exception("canvas_send_failed", task_id=outcome.task_id)
+            return dataclasses.replace(outcome, requeue=True)
+        return outcome
 
     # -- calling the task's code ---------------------------------------------------------------
 

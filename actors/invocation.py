@@ -43,6 +43,7 @@ class Prepared:
     kwargs: dict[str, Any]
     request: Request
     is_async: bool
+    embed: Any = None  # the message's canvas map: callbacks, errbacks, chain (issue 8)
 
     @property
     def limits(self) -> tuple[float | None, float | None]:

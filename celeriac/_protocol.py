@@ -157,6 +157,10 @@ class TaskMessage:
     headers: Mapping[str, Any] | None = None
     unroutable: Unroutable = "error"
     dead_letter: DeadLetter | None = None
+    # Chords counted at the hub (issue 8): a header task names the chord it counts toward (the
+    # id of the chord's unlock message); the unlock message says how many it waits for.
+    chord: str | None = None
+    chord_size: int | None = None
     raw: bytes = field(default=b"", init=False, compare=False, repr=False)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import (
     TYPE_CHECKING,
@@ -26,6 +26,8 @@ from typing import (
 
 import structlog
 
+from ._chord import chunks, xmap, xstarmap
+from ._signature import Signature, group
 from .exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
@@ -151,6 +153,16 @@ class SendOptions(TypedDict, total=False):
     priority: int | None
     time_limit: float | None
     soft_time_limit: float | None
+    # The canvas (issue 8): callbacks and errbacks (signatures), the rest of a chain (signature
+    # dicts, last step first), the group and lineage of the call. See celeriac.canvas.
+    link: Any
+    link_error: Any
+    chain: Sequence[Mapping[str, Any]] | None
+    group_id: str | None
+    root_id: str | None
+    parent_id: str | None
+    chord_id: str | None  # celeriac: the chord (unlock id) a header task counts toward
+    chord_size: int | None  # celeriac: on a chord's unlock message, how many it waits for
 
 
 def check_time_limits(soft: float | None, hard: float | None) -> None:
@@ -268,6 +280,37 @@ class Task(Generic[P, R_co]):
     def AsyncResult(self, task_id: str) -> AsyncResult[R_co]:  # noqa: N802 - Celery's name
         """A handle on an earlier call of this task, by id."""
         return self.app.AsyncResult(task_id)
+
+    # -- canvas (issue 8): signatures of this task -----------------------------------------------
+
+    def signature(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Signature:
+        """A :class:`~celeriac.canvas.Signature` of a call of this task, to send later."""
+        return Signature(self, args, kwargs, options)
+
+    def s(self, *args: Any, **kwargs: Any) -> Signature:
+        """``add.s(2)``: a partial call; a parent's result is prepended to its arguments."""
+        return Signature(self, args, kwargs)
+
+    def si(self, *args: Any, **kwargs: Any) -> Signature:
+        """``add.si(2, 2)``: an immutable call; it ignores a parent's result."""
+        return Signature(self, args, kwargs, immutable=True)
+
+    def map(self, it: Iterable[Any]) -> Signature:
+        """One task calling this one on each item of ``it`` (Celery's ``task.map``)."""
+        return xmap(self.name, it, app=self.app)
+
+    def starmap(self, it: Iterable[Any]) -> Signature:
+        """One task calling this one with each argument tuple of ``it``."""
+        return xstarmap(self.name, it, app=self.app)
+
+    def chunks(self, it: Iterable[Any], n: int) -> group:
+        """``it`` (argument tuples) split in parts of ``n``, one task per part, as a group."""
+        return chunks(self, it, n)
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"

@@ -114,6 +114,8 @@ _TASK = _Table(
     ("headers", "headers", _opt(_headers), _dump_map),
     ("unroutable", "unroutable", _choice("error", "dead_letter"), None),
     ("dead_letter", "dead_letter", _opt(_map_of(_DEAD_LETTER)), _dump_with(_DEAD_LETTER)),
+    ("chord", "chord", _opt(_name), None),
+    ("chord_size", "chord_size", _opt(_count), None),
     always=("task", "queue", "content_type"),
 )
 _DELIVERY_META = (

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 __all__ = [
     "AlreadyRegistered",
     "CeleriacError",
+    "ChordError",
     "ConfigurationFrozen",
     "ContentDisallowed",
     "DecodeError",
@@ -176,6 +177,10 @@ class TimeLimitExceeded(CeleriacError):
 
 class SoftTimeLimitExceeded(CeleriacError):
     """Raised inside a task when its soft time limit expires; the task may catch it."""
+
+
+class ChordError(CeleriacError):
+    """A chord's header task failed, so its body cannot run (names the failed task)."""
 
 
 class MaxRetriesExceededError(CeleriacError):

@@ -14,7 +14,7 @@ from .exceptions import RemoteTaskError
 if TYPE_CHECKING:
     from ._app import App
 
-__all__ = ["AsyncResult", "Outcome", "rebuild_exception"]
+__all__ = ["AsyncResult", "GroupResult", "Outcome", "ResultSet", "rebuild_exception"]
 
 R_co = TypeVar("R_co", covariant=True)
 
@@ -35,6 +35,8 @@ class AsyncResult(Generic[R_co]):
         self.id = task_id
         self.app = app
         self._outcome: Outcome | None = None
+        #: The result of the previous step of a chain (set by ``chain.apply_async``).
+        self.parent: AsyncResult[Any] | None = None
 
     def __repr__(self) -> str:
         return f"<AsyncResult: {self.id}>"
@@ -173,3 +175,6 @@ def _find_exception_type(module: str, name: str) -> type[BaseException] | None:
     ):
         return obj
     return None
+
+
+from ._resultset import GroupResult, ResultSet  # noqa: E402 - they build on AsyncResult

@@ -45,6 +45,7 @@ class Lifecycle(Queues):
             self.store.remove_message(tag)
             self._release(held)
             self.counters["acked"] += 1
+            self._chord_member_ended(held)
         self._remember_done(result.id)
         self.events.append([TASK_EVENTS.get(result.state, b"task-done"), p.result_header(result)])
         if result.store:

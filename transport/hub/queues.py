@@ -14,6 +14,7 @@ from celeriac.exceptions import ProtocolError
 from .. import protocol as p
 from ..routing import DEAD_LETTER_QUEUE, DeclarationConflictError
 from ..store import StoredMessage
+from .chords import Chords
 from .model import (
     BINDINGS_META_KEY,
     Msg,
@@ -21,12 +22,11 @@ from .model import (
     PeerFault,
     ReadyQueue,
 )
-from .results import Results
 
 _log = structlog.get_logger("celeriac.hub")
 
 
-class Queues(Results):
+class Queues(Chords):
     """Declarations, routing, ready queues, credit and dispatch."""
 
     def _on_declare(self, peer: Peer | None, identity: bytes, msg: p.Declare) -> None:
@@ -106,6 +106,8 @@ class Queues(Results):
         self.counters["published"] += 1
 
     def _enqueue(self, msg: Msg, now: float) -> None:
+        if msg.task.chord_size is not None and self._chord_holds(msg):
+            return
         if msg.eta is not None and msg.eta > now:
             heapq.heappush(self._delayed, (msg.eta, msg.seq, msg.id))
         else:

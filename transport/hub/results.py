@@ -46,12 +46,16 @@ class Results(HubBase):
         body = msgpack.packb(p.failure_map(info))
         return p.ResultMessage(mid, state, body, HUB_CONTENT_TYPE, hub=True)
 
+    def _chord_member_ended(self, msg: Msg) -> None:
+        """Count a chord header task that ended (see :mod:`.chords`)."""
+
     def _finish_by_hub(self, msg: Msg, state: str, exc_type: str, reason: str) -> None:
         """End a message without a worker (expired, rejected): remove it, store why."""
         self._messages.pop(msg.id, None)
         self.store.remove_message(msg.id)
         self._release(msg)
         self._remember_done(msg.id)
+        self._chord_member_ended(msg)
         if state == states.REJECTED:
             self.counters["rejected"] += 1
         result = self._hub_result(msg.id, state, exc_type, reason)
