@@ -21,7 +21,7 @@ import structlog
 from celeriac import signals, states
 from celeriac._protocol import Delivery
 from celeriac._task import Request, Task, _current
-from celeriac.exceptions import Ignore, Reject, SoftTimeLimitExceeded, TimeLimitExceeded
+from celeriac.exceptions import Ignore, Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded
 
 from .watchdog import SoftInterrupt
 
@@ -133,6 +133,12 @@ def conclude(p: Prepared, retval: Any, exc: BaseException | None, *, hard: bool)
         return Result(IGNORED)
     if isinstance(exc, Reject):
         return Result(states.REJECTED, error=exc)
+    if isinstance(exc, Retry):
+        _log.info("task_retry", task=p.task.name, task_id=p.request.id, reason=str(exc))
+        signals.task_retry.send(
+            sender=p.task, request=p.request, reason=exc.exc or exc, einfo=trace
+        )
+        return Result(states.RETRY, error=exc)
     _log.warning(
         "task_failed", task=p.task.name, task_id=p.request.id, error=f"{type(exc).__name__}: {exc}"
     )

@@ -43,6 +43,14 @@ _TASK_OPTIONS = frozenset(
         "soft_time_limit",
         "rate_limit",
         "max_concurrency",
+        # retries (issue 8)
+        "default_retry_delay",
+        "autoretry_for",
+        "dont_autoretry_for",
+        "retry_kwargs",
+        "retry_backoff",
+        "retry_backoff_max",
+        "retry_jitter",
     }
 )
 _apps: list[App] = []

@@ -196,6 +196,8 @@ class ResultMessage:
     store: bool = True
     credit: int = 0
     hub: bool = False
+    # A RETRY outcome (issue 8): the body is the next attempt's task body; it runs at this time.
+    retry_eta: float | None = None
     raw: bytes = field(default=b"", init=False, compare=False, repr=False)
 
     @property

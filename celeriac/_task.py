@@ -27,8 +27,9 @@ from typing import (
 import structlog
 
 from ._chord import chunks, xmap, xstarmap
+from ._retry import plan_retry
 from ._signature import Signature, group
-from .exceptions import ImproperlyConfigured
+from .exceptions import ImproperlyConfigured, Retry
 
 if TYPE_CHECKING:
     from ._app import App
@@ -212,6 +213,14 @@ class Task(Generic[P, R_co]):
     soft_time_limit: ClassVar[float | None] = None
     rate_limit: ClassVar[str | float | None] = None
     max_concurrency: ClassVar[int | None] = None
+    # Retries (issue 8; Celery's names and defaults; see celeriac._retry).
+    default_retry_delay: ClassVar[float] = 180
+    autoretry_for: ClassVar[tuple[type[BaseException], ...]] = ()
+    dont_autoretry_for: ClassVar[tuple[type[BaseException], ...]] = ()
+    retry_kwargs: ClassVar[Mapping[str, Any] | None] = None
+    retry_backoff: ClassVar[bool | float] = False
+    retry_backoff_max: ClassVar[float] = 600
+    retry_jitter: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -311,6 +320,43 @@ class Task(Generic[P, R_co]):
     def chunks(self, it: Iterable[Any], n: int) -> group:
         """``it`` (argument tuples) split in parts of ``n``, one task per part, as a group."""
         return chunks(self, it, n)
+
+    def retry(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        exc: BaseException | None = None,
+        throw: bool = True,
+        eta: dt.datetime | float | None = None,
+        countdown: float | None = None,
+        max_retries: int | None = None,
+        **options: Any,
+    ) -> Retry:
+        """Run this call again later (same task id, ``retries + 1``): raises :class:`Retry`.
+
+        ``countdown`` seconds (default ``default_retry_delay``) or at ``eta``; ``args`` /
+        ``kwargs`` replace the call's. Out of retries (``max_retries``, default the task's),
+        raises ``exc`` or :class:`MaxRetriesExceededError`. See :mod:`celeriac._retry`.
+        """
+        request = self.request
+        if request.called_directly:
+            if exc is not None:
+                raise exc
+            raise RuntimeError(f"{self.name}.retry() outside a worker: nothing to retry")
+        retry = plan_retry(
+            self,
+            request,
+            self.app.clock.time(),
+            exc=exc,
+            countdown=countdown,
+            eta=to_epoch(eta),
+            max_retries=max_retries,
+            args=args,
+            kwargs=kwargs,
+        )
+        if throw:
+            raise retry
+        return retry
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"

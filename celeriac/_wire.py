@@ -132,6 +132,7 @@ _RESULT = _Table(
     ("store", "store", _flag, None),
     ("credit", "credit", _count, None),
     ("hub", "hub", _flag, None),
+    ("retry_eta", "retry_eta", _opt(_number), None),
     always=("content_type",),
 )
 _TAGGED = (("id", "id", _name, None), ("tag", "tag", _opt(_name), None))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import builtins
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "AlreadyRegistered",
@@ -199,6 +200,9 @@ class Retry(CeleriacError):
         super().__init__(message or "Retry in the future")
         self.exc = exc
         self.when = when
+        #: The arguments of the next attempt (set by ``Task.retry``; None: the same ones).
+        self.retry_args: tuple[Any, ...] | None = None
+        self.retry_kwargs: dict[str, Any] | None = None
 
 
 class Reject(CeleriacError):

@@ -17,12 +17,12 @@ from .model import (
     Msg,
     Peer,
 )
-from .queues import Queues
+from .retries import Retries
 
 _log = structlog.get_logger("celeriac.hub")
 
 
-class Lifecycle(Queues):
+class Lifecycle(Retries):
     """Acknowledgement, requeue, rejection and dead letters."""
 
     def _requeue(self, msg: Msg) -> None:
@@ -39,6 +39,9 @@ class Lifecycle(Queues):
             self._pump_peer(peer)
 
     def _done(self, result: p.ResultMessage) -> None:
+        if result.state == states.RETRY and result.retry_eta is not None:
+            self._retry(result)
+            return
         tag = result.delivery_tag  # a fanout copy has its own delivery tag
         held = self._messages.pop(tag, None)
         if held is not None:

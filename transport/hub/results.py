@@ -97,8 +97,10 @@ class Results(HubBase):
             state = stored.state
         else:
             held = self._messages.get(mid)
-            if held is None or held.holder is None:
+            if held is None:
                 state = states.PENDING
+            elif held.holder is None:
+                state = states.RETRY if held.task.retries else states.PENDING
             else:
                 state = states.STARTED if held.started else states.RECEIVED
         self._send(identity, p.Reply(mid, state, msg.rid))
