@@ -12,6 +12,7 @@ from . import signals
 from ._clock import SYSTEM_CLOCK, Clock
 from ._compose import OPTION_NAMES, compose, message_time_limits
 from ._conf import Settings
+from ._control import Control
 from ._limits import check_max_concurrency, check_rate
 from ._protocol import TaskMessage
 from ._task import FunctionTask, SendOptions, Task, check_time_limits, current_request
@@ -218,6 +219,11 @@ class App:
             client.declare(*declare_queues(self.conf, [queue_for(self.conf, message.queue)]))
         _publish(client, message)
         return AsyncResult(message.id, self)
+
+    @property
+    def control(self) -> Control:
+        """Remote control (``app.control.revoke(id)``); see :mod:`celeriac._control`."""
+        return Control(self)
 
     def AsyncResult(self, task_id: str) -> AsyncResult[Any]:  # noqa: N802 - Celery's name
         """A handle on a task by id."""

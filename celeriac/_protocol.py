@@ -52,6 +52,7 @@ __all__ = [
     "Reply",
     "Result",
     "ResultMessage",
+    "Revoke",
     "Start",
     "Stat",
     "TaskMessage",
@@ -396,6 +397,17 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True)
+class Revoke:
+    """client -> hub: revoke these task ids (durably); ``terminate``: also stop a running one
+    with ``signal`` (not acted on yet: a running task finishes)."""
+
+    COMMAND: ClassVar[bytes] = b"REVOKE"
+    ids: tuple[str, ...]
+    terminate: bool = False
+    signal: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Forget:
     """client -> hub: drop this stored result."""
 
@@ -456,6 +468,7 @@ Message = (
     | Stat
     | Reply
     | Forget
+    | Revoke
     | Ping
     | Pong
     | Bye

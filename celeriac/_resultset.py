@@ -94,10 +94,11 @@ class ResultSet:
         for r in self.results:
             r.forget()
 
-    def revoke(self, *args: Any, **kwargs: Any) -> None:
-        """Revoke every task (needs revoke support in AsyncResult)."""
-        for r in self.results:
-            r.revoke(*args, **kwargs)  # type: ignore[attr-defined]
+    def revoke(self, connection: Any = None, terminate: bool = False, **kwargs: Any) -> None:
+        """Revoke every task, in one message to the hub."""
+        if self.results:
+            ids = [r.id for r in self.results]
+            self.app.control.revoke(ids, terminate=terminate, **kwargs)
 
 
 class GroupResult(ResultSet):

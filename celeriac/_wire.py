@@ -190,6 +190,12 @@ _CONTROL: Final[dict[bytes, _Table]] = {
             ("rid", "rid", _opt(_rid), None),
         ),
         _Table(p.Forget, ("id", "id", _name, None)),
+        _Table(
+            p.Revoke,
+            ("ids", "ids", _names, list),
+            ("terminate", "terminate", _flag, None),
+            ("signal", "signal", _opt(_name), None),
+        ),
         _Table(p.Ping, _HUB, ("inflight", "inflight", _opt(_count), None)),
         _Table(p.Pong, _HUB, ("known", "known", _opt(_flag), None)),
         _Table(p.Bye),

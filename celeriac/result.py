@@ -128,6 +128,17 @@ class AsyncResult(Generic[R_co]):
         outcome = self._peek()
         return outcome.traceback if outcome else None
 
+    def revoke(
+        self,
+        connection: Any = None,
+        terminate: bool = False,
+        signal: str = "SIGTERM",
+        wait: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        """Revoke this task (``app.control.revoke``): durable at the hub when this returns."""
+        self.app.control.revoke(self.id, terminate=terminate, signal=signal)
+
     def forget(self) -> None:
         """Drop the stored result at the hub (and here)."""
         self._outcome = None

@@ -39,7 +39,9 @@ DEAD_LETTERS_SHOWN: Final = 50
 
 
 #: Commands a peer the hub does not know may send (others get ``ERR hello``).
-ANONYMOUS: Final = frozenset({p.Hello, p.Declare, p.Publish, p.Wait, p.Stat, p.Bye, p.Ping})
+ANONYMOUS: Final = frozenset(
+    {p.Hello, p.Declare, p.Publish, p.Wait, p.Stat, p.Bye, p.Ping, p.Revoke}
+)
 #: Commands only the hub sends: a peer sending one is confused and distrusted.
 HUB_ONLY: Final = (p.Welcome, p.Confirm, p.Nack, p.Deliver, p.Result, p.Reply, p.Error)
 

@@ -14,7 +14,6 @@ from celeriac.exceptions import ProtocolError
 from .. import protocol as p
 from ..routing import DEAD_LETTER_QUEUE, DeclarationConflictError
 from ..store import StoredMessage
-from .chords import Chords
 from .model import (
     BINDINGS_META_KEY,
     Msg,
@@ -22,11 +21,12 @@ from .model import (
     PeerFault,
     ReadyQueue,
 )
+from .revocations import Revocations
 
 _log = structlog.get_logger("celeriac.hub")
 
 
-class Queues(Chords):
+class Queues(Revocations):
     """Declarations, routing, ready queues, credit and dispatch."""
 
     def _on_declare(self, peer: Peer | None, identity: bytes, msg: p.Declare) -> None:
@@ -86,7 +86,8 @@ class Queues(Chords):
             if task.reply:
                 # Before _accept: a message already expired is answered inside it (REVOKED).
                 self._waiters.setdefault(mid, set()).add(identity)
-            self._accept(task, queues)
+            if not self._refuse_revoked(task):
+                self._accept(task, queues)
         self._confirms.setdefault(identity, []).append(mid)
 
     def _accept(self, task: p.TaskMessage, queues: list[str]) -> None:

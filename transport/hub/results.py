@@ -46,6 +46,10 @@ class Results(HubBase):
         body = msgpack.packb(p.failure_map(info))
         return p.ResultMessage(mid, state, body, HUB_CONTENT_TYPE, hub=True)
 
+    def _is_revoked(self, mid: str) -> bool:
+        """True if ``mid`` was revoked (see :mod:`.revocations`)."""
+        return False
+
     def _chord_member_ended(self, msg: Msg) -> None:
         """Count a chord header task that ended (see :mod:`.chords`)."""
 
@@ -98,7 +102,7 @@ class Results(HubBase):
         else:
             held = self._messages.get(mid)
             if held is None:
-                state = states.PENDING
+                state = states.REVOKED if self._is_revoked(mid) else states.PENDING
             elif held.holder is None:
                 state = states.RETRY if held.task.retries else states.PENDING
             else:

@@ -110,6 +110,7 @@ class HubState(Peers):
             p.Wait: self._on_wait,
             p.Stat: self._on_stat,
             p.Forget: self._on_forget,
+            p.Revoke: self._on_revoke,
             p.Ping: self._on_ping,
             p.Pong: self._on_pong,
             p.Bye: self._on_bye,
@@ -121,6 +122,7 @@ class HubState(Peers):
         snapshot = self.store.get_meta(BINDINGS_META_KEY)
         if snapshot is not None:
             self.table = ExchangeTable.from_snapshot(msgpack.unpackb(snapshot, raw=False))
+        self._load_revoked()
         now = self.clock.time()
         count = 0
         for row in self.store.messages():
