@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from . import states
 from ._canvas_flow import FAIL_TASK, after_failure, send_all
 from ._chord import UNLOCK_TASK
-from ._signature import maybe_signature
+from ._signature import chain, maybe_signature
 from ._task import FunctionTask, Request, Task
 from .exceptions import ChordError
 from .result import AsyncResult, rebuild_exception
@@ -41,8 +41,9 @@ def unlock(app: App, header_ids: list[str], body: Mapping[str, Any]) -> None:
         value = result.get(timeout=_RESULT_WAIT, propagate=False, disable_sync_subtasks=False)
         if result.state in states.EXCEPTION_STATES:
             exc = ChordError(f"Dependency {task_id} raised {value!r}")
-            request = Request(id=sig.id or "", task=sig.task)
-            embed = {"errbacks": sig.options.get("link_error"), "chain": [dict(sig)]}
+            steps = sig.tasks if isinstance(sig, chain) else [sig]
+            request = Request(id=steps[-1].id or "", task=sig.task)
+            embed = {"errbacks": sig.options.get("link_error"), "chain": [dict(s) for s in steps]}
             send_all(after_failure(embed, request, exc, None, app))
             app.flush(_RESULT_WAIT)
             return

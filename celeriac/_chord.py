@@ -52,6 +52,19 @@ class chord(Signature):  # noqa: N801 - Celery's name
         body = self.kwargs.get("body")
         return maybe_signature(body, app=self._app) if body is not None else None
 
+    def freeze(self, _id: str | None = None, **_: Any) -> Any:
+        """Fix the header's and the body's ids now; the body's result (its parent: the
+        header's GroupResult)."""
+        body = self.body
+        if body is None:
+            raise ValueError("a chord needs a body: chord(header)(body)")
+        header = group(self.tasks, app=self._app)
+        group_result = header.freeze()
+        result = body.freeze(_id)
+        result.parent = group_result
+        self.kwargs["header"], self.kwargs["body"] = header.tasks, body
+        return result
+
     def __call__(self, body: Any = None, **options: Any) -> Any:
         """``chord(header)(body)``: send with this body; returns the body's AsyncResult."""
         if body is not None:
@@ -83,7 +96,7 @@ class chord(Signature):  # noqa: N801 - Celery's name
         unlock_sig.apply_async(task_id=chord_id, chord_size=len(ids), ignore_result=True)
         for member in header.tasks:
             member.apply_async(args, kwargs, chord_id=chord_id, ignore_result=False, **options)
-        body_result.parent = group_result  # type: ignore[assignment]
+        body_result.parent = group_result
         return body_result
 
     def __repr__(self) -> str:

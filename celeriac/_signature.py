@@ -254,30 +254,40 @@ class chain(Signature):  # noqa: N801 - Celery's name
         **options: Any,
     ) -> Any:
         """Freeze every step, send the first (it carries the rest); the last step's result."""
-        steps = _flatten(self.tasks)
+        steps = _fold(_flatten(self.tasks))
         if not steps:
             raise ValueError("an empty chain has nothing to run")
-        errbacks = _as_list(self.options.get("link_error"))
-        callbacks = _as_list(self.options.get("link"))
         frozen = [s.clone() for s in steps]
+        args = (*(args or ()), *self.args)  # partial arguments of the chain go to its first step
         root_id = options.pop("root_id", None) or frozen[0].options.get("task_id") or new_task_id()
-        results = []
-        for i, step in enumerate(frozen):
-            step.freeze(root_id if i == 0 else None)
-            for eb in errbacks:
+        frozen[0].options.setdefault("task_id", root_id)
+        for step in frozen:
+            for eb in _as_list(self.options.get("link_error")):
                 step.link_error(eb)
             step.options["root_id"] = root_id
-        for cb in callbacks:
+        for cb in _as_list(self.options.get("link")):
             frozen[-1].link(cb)
+        whole = chain(*frozen, app=self._app)
+        last = whole.freeze()
+        first, *rest = whole.tasks
+        chained = [dict(s) for s in reversed(rest)]
+        first.apply_async(args, kwargs, chain=chained, **{**self._send_options(), **options})
+        return last
+
+    def freeze(self, _id: str | None = None, **_: Any) -> Any:
+        """Fix every step's id now; the last step's result (``.parent`` walks back)."""
+        steps = [s.clone() for s in _fold(_flatten(self.tasks))]
+        if not steps:
+            raise ValueError("an empty chain has nothing to run")
+        if _id is not None:
+            steps[-1].options.setdefault("task_id", _id)
         parent = None
-        for step in frozen:
-            result = step.app.AsyncResult(step.options["task_id"])
+        for step in steps:
+            result = step.freeze()
             result.parent = parent
             parent = result
-            results.append(result)
-        first, rest = frozen[0], [dict(s) for s in reversed(frozen[1:])]
-        first.apply_async(args, kwargs, chain=rest, **{**self._send_options(), **options})
-        return results[-1]
+        self.kwargs["tasks"] = steps
+        return parent
 
     def __call__(self, *args: Any, **options: Any) -> Any:
         """Send it (Celery: calling a chain applies it asynchronously)."""
@@ -326,21 +336,15 @@ class group(Signature):  # noqa: N801 - Celery's name
         """Send every member (``args`` prepended to each); returns the :class:`GroupResult`."""
         if not len(self):
             return GroupResult(self.options.get("task_id") or new_task_id(), [], app=self.app)
-        result = cast(group, self.clone()).freeze()
-        members = [m.clone(args, kwargs, **options) for m in self._frozen_members(result)]
-        for member in members:
-            member.apply_async()
+        frozen = cast(group, self.clone())
+        result = frozen.freeze()
+        for member in frozen.tasks:
+            member.clone(args, kwargs, **options).apply_async()
         return result
 
     def __call__(self, *args: Any, **options: Any) -> Any:
         """Send it (Celery: calling a group applies it asynchronously)."""
         return self.apply_async(args, **options)
-
-    def _frozen_members(self, result: GroupResult) -> list[Signature]:
-        members = self.tasks
-        for member, res in zip(members, result.results, strict=True):
-            member.set(group_id=result.id, task_id=res.id)
-        return members
 
     def __repr__(self) -> str:
         return f"group([{', '.join(repr(t) for t in self.tasks)}])"
@@ -378,6 +382,21 @@ def _flatten(steps: Iterable[Signature]) -> list[Signature]:
             _flatten(s.tasks) if isinstance(s, chain) else [s] for s in steps
         )
     )
+
+
+def _fold(steps: list[Signature]) -> list[Signature]:
+    """A group followed by more steps becomes a chord whose body is the rest (as Celery does);
+    a chord followed by more steps gets them appended to its body."""
+    make_chord: Any = _KINDS.get("chord")  # registered by celeriac._chord
+    for i, step in enumerate(steps[:-1]):
+        rest = steps[i + 1 :]
+        if isinstance(step, group) and make_chord is not None:
+            body = rest[0] if len(rest) == 1 else chain(*rest, app=step._app)
+            return [*steps[:i], make_chord(step.tasks, body, app=step._app)]
+        if step.subtask_type == "chord" and make_chord is not None:
+            body = chain(step.kwargs["body"], *rest, app=step._app)
+            return [*steps[:i], make_chord(step.kwargs["header"], body, app=step._app)]
+    return steps
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -35,8 +35,9 @@ class AsyncResult(Generic[R_co]):
         self.id = task_id
         self.app = app
         self._outcome: Outcome | None = None
-        #: The result of the previous step of a chain (set by ``chain.apply_async``).
-        self.parent: AsyncResult[Any] | None = None
+        #: The result of the previous step of a chain (set by ``chain.apply_async``): an
+        #: AsyncResult, or a GroupResult for a chord's body.
+        self.parent: Any = None
 
     def __repr__(self) -> str:
         return f"<AsyncResult: {self.id}>"
