@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import (
@@ -26,7 +27,10 @@ from typing import (
 
 import structlog
 
+from . import states
 from ._chord import chunks, xmap, xstarmap
+from ._eager import EagerResult
+from ._messages import new_task_id
 from ._retry import plan_retry
 from ._signature import Signature, group
 from .exceptions import ImproperlyConfigured, Retry
@@ -320,6 +324,33 @@ class Task(Generic[P, R_co]):
     def chunks(self, it: Iterable[Any], n: int) -> group:
         """``it`` (argument tuples) split in parts of ``n``, one task per part, as a group."""
         return chunks(self, it, n)
+
+    def apply(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        task_id: str | None = None,
+        **options: Any,
+    ) -> EagerResult:
+        """Run the task here and now (nothing is sent): an :class:`EagerResult` holding its
+        value, or the exception it raised (Celery's ``apply``; there is no eager mode for
+        ``delay``)."""
+        request = Request(
+            id=task_id or new_task_id(),
+            task=self.name,
+            args=tuple(args or ()),
+            kwargs=dict(kwargs or {}),
+            is_eager=True,
+        )
+        token = _current.set(request)
+        try:
+            value = self.run(*request.args, **request.kwargs)
+        except Exception as exc:
+            trace = traceback.format_exc()
+            return EagerResult(request.id, exc, states.FAILURE, trace, self.name)
+        finally:
+            _current.reset(token)
+        return EagerResult(request.id, value, states.SUCCESS, None, self.name)
 
     def retry(
         self,

@@ -14,7 +14,14 @@ from .exceptions import RemoteTaskError
 if TYPE_CHECKING:
     from ._app import App
 
-__all__ = ["AsyncResult", "GroupResult", "Outcome", "ResultSet", "rebuild_exception"]
+__all__ = [
+    "AsyncResult",
+    "EagerResult",
+    "GroupResult",
+    "Outcome",
+    "ResultSet",
+    "rebuild_exception",
+]
 
 R_co = TypeVar("R_co", covariant=True)
 
@@ -189,4 +196,5 @@ def _find_exception_type(module: str, name: str) -> type[BaseException] | None:
     return None
 
 
+from ._eager import EagerResult  # noqa: E402 - Celery's import path
 from ._resultset import GroupResult, ResultSet  # noqa: E402 - they build on AsyncResult

@@ -136,3 +136,15 @@ def test_compose_puts_the_chain_in_the_body(app: App) -> None:
     args, kwargs, embed = loads(msg.body, msg.content_type, frozenset({"application/json"}))
     assert (args, kwargs) == ([1, 2], {})
     assert embed["chain"][0]["task"] == "t.add"
+
+
+def test_apply_runs_here_and_returns_an_eager_result(app: App) -> None:
+    """Task.apply runs now in this process: SUCCESS with the value, or FAILURE re-raised."""
+    add = app.tasks["t.add"]
+    ok = add.apply((2, 3))
+    assert (ok.state, ok.get(), ok.ready()) == ("SUCCESS", 5, True)
+    bad = add.apply((2, "x"))
+    assert bad.failed()
+    assert isinstance(bad.result, TypeError)
+    with pytest.raises(TypeError):
+        bad.get()
