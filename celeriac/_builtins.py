@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from . import states
 from ._canvas_flow import FAIL_TASK, after_failure, send_all
 from ._chord import UNLOCK_TASK
+from ._resultset import GROUP_SAVE_TASK
 from ._signature import chain, maybe_signature
 from ._task import FunctionTask, Request, Task
 from .exceptions import ChordError
@@ -82,11 +83,19 @@ def _unlock(app: App) -> Callable[..., None]:
     return run
 
 
+def _group_save(app: App) -> Callable[..., list[str]]:
+    def run(ids: list[str]) -> list[str]:
+        return ids
+
+    return run
+
+
 _BUILTINS: dict[str, Callable[[App], Callable[..., Any]]] = {
     "celeriac.map": _map,
     "celeriac.starmap": _starmap,
     FAIL_TASK: _chain_failed,
     UNLOCK_TASK: _unlock,
+    GROUP_SAVE_TASK: _group_save,
 }
 
 

@@ -13,7 +13,12 @@ if TYPE_CHECKING:
     from ._app import App
     from .result import AsyncResult
 
-__all__ = ["GroupResult", "ResultSet"]
+__all__ = ["GROUP_SAVE_TASK", "GroupResult", "ResultSet"]
+
+#: The built-in task whose result, stored at the hub under a group's id, is its member ids.
+GROUP_SAVE_TASK = "celeriac.group_save"
+#: Seconds ``restore`` waits for a saved group by default.
+_RESTORE_WAIT = 30.0
 
 
 class ResultSet:
@@ -135,3 +140,20 @@ class GroupResult(ResultSet):
     def children(self) -> list[AsyncResult[Any]]:
         """The member results."""
         return self.results
+
+    def save(self) -> GroupResult:
+        """Keep the member ids at the hub under the group's id (a built-in task stores them as
+        its result, so a worker must consume the default queue); see :meth:`restore`."""
+        ids = [r.id for r in self.results]
+        self.app.send_task(GROUP_SAVE_TASK, [ids], task_id=self.id, ignore_result=False)
+        return self
+
+    @classmethod
+    def restore(
+        cls, id: str, backend: Any = None, app: App | None = None, timeout: float | None = None
+    ) -> GroupResult:
+        """The group saved under ``id`` (waits up to ``timeout`` for the save to be stored)."""
+        if app is None:
+            raise TypeError("GroupResult.restore(id, app=app): an App is needed")
+        ids = app.AsyncResult(id).get(timeout=_RESTORE_WAIT if timeout is None else timeout)
+        return cls(id, [app.AsyncResult(i) for i in ids], app=app)

@@ -225,3 +225,12 @@ def test_chord_with_a_failed_header_task(celeriac_app: App, celeriac_worker: Tes
         result.get(timeout=TIMEOUT)
     assert called.wait(TIMEOUT)
     celeriac_worker.join(TIMEOUT, reraise=False)
+
+
+def test_group_result_save_and_restore(celeriac_app: App, celeriac_worker: TestWorker) -> None:
+    """GroupResult.save() keeps the member ids at the hub; restore(id) rebuilds the group."""
+    t = _tasks(celeriac_app)
+    saved = group(t["add"].s(i, 1) for i in range(3))().save()
+    restored = GroupResult.restore(saved.id, app=celeriac_app)
+    assert [r.id for r in restored.results] == [r.id for r in saved.results]
+    assert restored.get(timeout=TIMEOUT) == [1, 2, 3]
