@@ -29,8 +29,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from celeriac import signals, states
+from celeriac._builtins import builtin_task
+from celeriac._canvas_flow import Send, after_failure, after_success, send_all
 from celeriac._log import get_logger
 from celeriac._protocol import Delivery
+from celeriac._retry import autoretry
 from celeriac._serialization import dumps, loads
 from celeriac._task import FunctionTask, Request, Task, time_limits
 from celeriac._wire import task_fields
@@ -40,6 +43,7 @@ from celeriac.exceptions import (
     EncodeError,
     NotRegistered,
     Reject,
+    Retry,
     SerializationError,
 )
 
@@ -54,8 +58,23 @@ __all__ = ["OnApply", "TaskExecutor"]
 
 _log = get_logger("celeriac.worker")
 
+#: Seconds a worker waits for the hub to confirm a chain's next step before giving up (and
+#: requeueing the step that ran).
+_CANVAS_CONFIRM_TIMEOUT = 30.0
+
 #: Called with (task, args, kwargs) just before an event loop runs a task (pool signals).
 OnApply = Callable[[Task[Any, Any], list[Any], dict[str, Any]], None]
+
+
+def _autoretry(p: Prepared, exc: Exception) -> None:
+    """Raise a :class:`Retry` (or MaxRetriesExceededError) instead of ``exc`` if the task's
+    ``autoretry_for`` lists it; return to let ``exc`` propagate otherwise."""
+    if not p.task.autoretry_for:
+        return
+    now = p.task.app.clock.time()
+    instead = autoretry(p.task, p.request, exc, now)
+    if instead is not exc:
+        raise instead from exc
 
 
 def _is_coroutine_task(task: Task[Any, Any]) -> bool:
@@ -149,7 +168,7 @@ class TaskExecutor:
             )
             return self._failure(delivery, exc, None)
         try:
-            args, kwargs, _embed = loads(message.body, message.content_type, self.accept)
+            args, kwargs, embed = loads(message.body, message.content_type, self.accept)
         except ContentDisallowed as exc:
             _log.error("task_rejected", task=name, task_id=task_id, reason=str(exc))
             signals.task_rejected.send(sender=None, message=task_fields(message), exc=exc)
@@ -164,7 +183,7 @@ class TaskExecutor:
         is_async = self._coroutine_tasks.get(name)
         if is_async is None:
             is_async = self._coroutine_tasks[name] = _is_coroutine_task(task)
-        return Prepared(task, delivery, args, kwargs, request, is_async)
+        return Prepared(task, delivery, args, kwargs, request, is_async, embed)
 
     def _lookup(self, name: str) -> Task[Any, Any] | None:
         instance = self._instances.get(name)
@@ -173,7 +192,7 @@ class TaskExecutor:
         task = self.app.tasks.get(name)
         if task is None:
             self.app.finalize()
-            task = self.app.tasks.get(name)
+            task = self.app.tasks.get(name) or builtin_task(self.app, name)
             if task is None:
                 return None
         if not isinstance(task, FunctionTask):
@@ -218,15 +237,34 @@ class TaskExecutor:
             return self._outcome(delivery, states.SUCCESS, "application/json", b"null", False)
         if isinstance(result.error, Reject) and result.error.requeue:
             return self._requeue(delivery)
+        if isinstance(result.error, Retry):
+            return self._retry(p, result.error)
         if result.error is not None:
-            return self._failure(delivery, result.error, result.trace, state=result.state)
+            outcome = self._failure(delivery, result.error, result.trace, state=result.state)
+            sends = after_failure(p.embed, p.request, result.error, result.trace, self.app)
+            return self._then(outcome, sends)
         if signals.task_success.receivers:
             signals.task_success.send(sender=p.task, result=result.retval)
         try:
             ct, body = dumps(result.retval, self.result_serializer)
         except (EncodeError, SerializationError) as exc:
             return self._failure(delivery, exc, None)
-        return self._outcome(delivery, states.SUCCESS, ct, body, self._store(delivery))
+        outcome = self._outcome(delivery, states.SUCCESS, ct, body, self._store(delivery))
+        return self._then(outcome, after_success(p.embed, p.request, result.retval, self.app))
+
+    def _then(self, outcome: TaskOutcome, sends: list[Send]) -> TaskOutcome:
+        """Publish what follows the task (chain, callbacks, errbacks) and wait for the hub to
+        confirm it, before the outcome acknowledges the task; if that fails, requeue the task
+        (it runs again and re-sends the same frozen ids, duplicates the hub drops)."""
+        if not sends:
+            return outcome
+        try:
+            send_all(sends)
+            self.app.flush(_CANVAS_CONFIRM_TIMEOUT)
+        except Exception:
+            _log.exception("canvas_send_failed", task_id=outcome.task_id)
+            return dataclasses.replace(outcome, requeue=True)
+        return outcome
 
     # -- calling the task's code ---------------------------------------------------------------
 
@@ -261,14 +299,24 @@ class TaskExecutor:
     @staticmethod
     def _call(p: Prepared) -> Any:
         """Call the task's code (a sync function returning a coroutine: run that too)."""
-        retval = p.task.run(*p.args, **p.kwargs)
-        return asyncio.run(retval) if inspect.iscoroutine(retval) else retval
+        try:
+            retval = p.task.run(*p.args, **p.kwargs)
+            return asyncio.run(retval) if inspect.iscoroutine(retval) else retval
+        except Exception as exc:
+            _autoretry(p, exc)
+            raise
 
     async def _limited_coroutine(self, p: Prepared, call: Invocation) -> Any:
         """Await the task's coroutine under its limits (see :func:`run_limited`)."""
         soft, hard = p.limits
         coro = p.task.run(*p.args, **p.kwargs)
-        retval, call.hard_fired = await run_limited(coro, soft, hard, p.request.id, self._abandoned)
+        try:
+            retval, call.hard_fired = await run_limited(
+                coro, soft, hard, p.request.id, self._abandoned
+            )
+        except Exception as exc:
+            _autoretry(p, exc)
+            raise
         return retval
 
     # -- outcomes ------------------------------------------------------------------------------
@@ -298,6 +346,18 @@ class TaskExecutor:
     ) -> TaskOutcome:
         m = delivery.task
         return TaskOutcome(m.id, delivery.tag, state, content_type, body, store, retries=m.retries)
+
+    def _retry(self, p: Prepared, retry: Retry) -> TaskOutcome:
+        """A RETRY outcome: the next attempt's body (same content type), run at ``retry.when``;
+        the hub swaps it for the delivered message in one step (see celeriac._retry)."""
+        m = p.delivery.task
+        body, ct = m.body, m.content_type
+        if retry.retry_args is not None or retry.retry_kwargs is not None:
+            args = list(retry.retry_args if retry.retry_args is not None else p.args)
+            kwargs = retry.retry_kwargs if retry.retry_kwargs is not None else p.kwargs
+            ct, body = dumps([args, kwargs, p.embed or {}], m.content_type)
+        outcome = self._outcome(p.delivery, states.RETRY, ct, body, False)
+        return dataclasses.replace(outcome, retry_eta=retry.when or 0.0)
 
     def _requeue(self, delivery: Delivery) -> TaskOutcome:
         """``Reject(requeue=True)``: an outcome that puts the message back in its queue at the

@@ -21,7 +21,7 @@ from celeriac import signals, states
 from celeriac._log import get_logger
 from celeriac._protocol import Delivery
 from celeriac._task import Request, Task, _current
-from celeriac.exceptions import Ignore, Reject, SoftTimeLimitExceeded, TimeLimitExceeded
+from celeriac.exceptions import Ignore, Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded
 
 from .watchdog import SoftInterrupt
 
@@ -43,6 +43,7 @@ class Prepared:
     kwargs: dict[str, Any]
     request: Request
     is_async: bool
+    embed: Any = None  # the message's canvas map: callbacks, errbacks, chain (issue 8)
 
     @property
     def limits(self) -> tuple[float | None, float | None]:
@@ -139,6 +140,12 @@ def conclude(
         return Result(IGNORED)
     if isinstance(exc, Reject):
         return Result(states.REJECTED, error=exc)
+    if isinstance(exc, Retry):
+        _log.info("task_retry", task=p.task.name, task_id=p.request.id, reason=str(exc))
+        signals.task_retry.send(
+            sender=p.task, request=p.request, reason=exc.exc or exc, einfo=trace
+        )
+        return Result(states.RETRY, error=exc)
     _log.error(
         "task_failed",
         task=p.task.name,

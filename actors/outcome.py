@@ -54,6 +54,7 @@ class TaskOutcome:
     failure: Failure | None = None
     retries: int = 0
     requeue: bool = False
+    retry_eta: float | None = None  # a RETRY: the body is the next attempt's task body
 
 
 def failure_outcome(

@@ -10,8 +10,19 @@ from __future__ import annotations
 from . import exceptions, signals, states
 from ._app import App, Celery, shared_task
 from ._task import Request, Task
+from .canvas import (
+    Signature,
+    chain,
+    chord,
+    chunks,
+    group,
+    maybe_signature,
+    signature,
+    xmap,
+    xstarmap,
+)
 from .exceptions import CeleriacError
-from .result import AsyncResult
+from .result import AsyncResult, GroupResult, ResultSet
 from .routing import Broadcast, Exchange, Queue
 
 __version__ = "0.1.0"
@@ -23,12 +34,23 @@ __all__ = [
     "CeleriacError",
     "Celery",
     "Exchange",
+    "GroupResult",
     "Queue",
     "Request",
+    "ResultSet",
+    "Signature",
     "Task",
     "__version__",
+    "chain",
+    "chord",
+    "chunks",
     "exceptions",
+    "group",
+    "maybe_signature",
     "shared_task",
     "signals",
+    "signature",
     "states",
+    "xmap",
+    "xstarmap",
 ]

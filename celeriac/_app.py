@@ -15,6 +15,7 @@ from . import (
 from ._clock import SYSTEM_CLOCK, Clock
 from ._compose import OPTION_NAMES, compose, message_time_limits
 from ._conf import Settings
+from ._control import Control
 from ._limits import check_max_concurrency, check_rate
 from ._protocol import TaskMessage
 from ._task import FunctionTask, SendOptions, Task, check_time_limits, current_request
@@ -46,6 +47,14 @@ _TASK_OPTIONS = frozenset(
         "soft_time_limit",
         "rate_limit",
         "max_concurrency",
+        # retries (issue 8)
+        "default_retry_delay",
+        "autoretry_for",
+        "dont_autoretry_for",
+        "retry_kwargs",
+        "retry_backoff",
+        "retry_backoff_max",
+        "retry_jitter",
     }
 )
 _apps: list[App] = []
@@ -213,6 +222,11 @@ class App:
             client.declare(*declare_queues(self.conf, [queue_for(self.conf, message.queue)]))
         _publish(client, message)
         return AsyncResult(message.id, self)
+
+    @property
+    def control(self) -> Control:
+        """Remote control (``app.control.revoke(id)``); see :mod:`celeriac._control`."""
+        return Control(self)
 
     def AsyncResult(self, task_id: str) -> AsyncResult[Any]:  # noqa: N802 - Celery's name
         """A handle on a task by id."""

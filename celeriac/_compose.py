@@ -17,6 +17,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._canvas_flow import embed_of
 from ._messages import ORIGIN, new_task_id
 from ._protocol import TaskMessage
 from ._serialization import dumps
@@ -58,7 +59,7 @@ def compose(
         task=task,
     )
     serializer = options.get("serializer") or conf.task_serializer
-    content_type, body = dumps([args_list, kwargs_dict, {}], serializer)
+    content_type, body = dumps([args_list, kwargs_dict, embed_of(options)], serializer)
     ignore_result = options.get("ignore_result")
     if ignore_result is None:
         ignore_result = bool(conf.task_ignore_result)
@@ -70,8 +71,11 @@ def compose(
         queue=route.queue or "",
         exchange=route.exchange,
         routing_key=route.routing_key,
-        root_id=parent.root_id if parent is not None and parent.root_id else task_id,
-        parent_id=parent.id if parent is not None else None,
+        root_id=options.get("root_id") or _root_id(parent, task_id),
+        parent_id=options.get("parent_id") or (parent.id if parent is not None else None),
+        group=options.get("group_id"),
+        chord=options.get("chord_id"),
+        chord_size=options.get("chord_size"),
         origin=ORIGIN,
         reply=not ignore_result,
         ignore_result=True if ignore_result else None,  # unset: the worker's default
@@ -84,6 +88,10 @@ def compose(
         headers=dict(h) if (h := options.get("headers")) else None,
         unroutable="dead_letter" if conf.task_unroutable == "dead_letter" else "error",
     )
+
+
+def _root_id(parent: Request | None, task_id: str) -> str:
+    return parent.root_id if parent is not None and parent.root_id else task_id
 
 
 def _eta(options: SendOptions, now: float) -> float | None:

@@ -52,6 +52,7 @@ __all__ = [
     "Reply",
     "Result",
     "ResultMessage",
+    "Revoke",
     "Start",
     "Stat",
     "TaskMessage",
@@ -157,6 +158,10 @@ class TaskMessage:
     headers: Mapping[str, Any] | None = None
     unroutable: Unroutable = "error"
     dead_letter: DeadLetter | None = None
+    # Chords counted at the hub (issue 8): a header task names the chord it counts toward (the
+    # id of the chord's unlock message); the unlock message says how many it waits for.
+    chord: str | None = None
+    chord_size: int | None = None
     raw: bytes = field(default=b"", init=False, compare=False, repr=False)
 
 
@@ -192,6 +197,8 @@ class ResultMessage:
     store: bool = True
     credit: int = 0
     hub: bool = False
+    # A RETRY outcome (issue 8): the body is the next attempt's task body; it runs at this time.
+    retry_eta: float | None = None
     raw: bytes = field(default=b"", init=False, compare=False, repr=False)
 
     @property
@@ -398,6 +405,17 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True)
+class Revoke:
+    """client -> hub: revoke these task ids (durably); ``terminate``: also stop a running one
+    with ``signal`` (not acted on yet: a running task finishes)."""
+
+    COMMAND: ClassVar[bytes] = b"REVOKE"
+    ids: tuple[str, ...]
+    terminate: bool = False
+    signal: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Forget:
     """client -> hub: drop this stored result."""
 
@@ -458,6 +476,7 @@ Message = (
     | Stat
     | Reply
     | Forget
+    | Revoke
     | Ping
     | Pong
     | Bye

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import (
     TYPE_CHECKING,
@@ -26,7 +27,13 @@ from typing import (
 
 import structlog
 
-from .exceptions import ImproperlyConfigured
+from . import states
+from ._chord import chunks, xmap, xstarmap
+from ._eager import EagerResult
+from ._messages import new_task_id
+from ._retry import plan_retry
+from ._signature import Signature, group
+from .exceptions import ImproperlyConfigured, Retry
 
 if TYPE_CHECKING:
     from ._app import App
@@ -151,6 +158,16 @@ class SendOptions(TypedDict, total=False):
     priority: int | None
     time_limit: float | None
     soft_time_limit: float | None
+    # The canvas (issue 8): callbacks and errbacks (signatures), the rest of a chain (signature
+    # dicts, last step first), the group and lineage of the call. See celeriac.canvas.
+    link: Any
+    link_error: Any
+    chain: Sequence[Mapping[str, Any]] | None
+    group_id: str | None
+    root_id: str | None
+    parent_id: str | None
+    chord_id: str | None  # celeriac: the chord (unlock id) a header task counts toward
+    chord_size: int | None  # celeriac: on a chord's unlock message, how many it waits for
 
 
 def check_time_limits(soft: float | None, hard: float | None) -> None:
@@ -200,6 +217,14 @@ class Task(Generic[P, R_co]):
     soft_time_limit: ClassVar[float | None] = None
     rate_limit: ClassVar[str | float | None] = None
     max_concurrency: ClassVar[int | None] = None
+    # Retries (issue 8; Celery's names and defaults; see celeriac._retry).
+    default_retry_delay: ClassVar[float] = 180
+    autoretry_for: ClassVar[tuple[type[BaseException], ...]] = ()
+    dont_autoretry_for: ClassVar[tuple[type[BaseException], ...]] = ()
+    retry_kwargs: ClassVar[Mapping[str, Any] | None] = None
+    retry_backoff: ClassVar[bool | float] = False
+    retry_backoff_max: ClassVar[float] = 600
+    retry_jitter: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -268,6 +293,101 @@ class Task(Generic[P, R_co]):
     def AsyncResult(self, task_id: str) -> AsyncResult[R_co]:  # noqa: N802 - Celery's name
         """A handle on an earlier call of this task, by id."""
         return self.app.AsyncResult(task_id)
+
+    # -- canvas (issue 8): signatures of this task -----------------------------------------------
+
+    def signature(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Signature:
+        """A :class:`~celeriac.canvas.Signature` of a call of this task, to send later."""
+        return Signature(self, args, kwargs, options)
+
+    def s(self, *args: Any, **kwargs: Any) -> Signature:
+        """``add.s(2)``: a partial call; a parent's result is prepended to its arguments."""
+        return Signature(self, args, kwargs)
+
+    def si(self, *args: Any, **kwargs: Any) -> Signature:
+        """``add.si(2, 2)``: an immutable call; it ignores a parent's result."""
+        return Signature(self, args, kwargs, immutable=True)
+
+    def map(self, it: Iterable[Any]) -> Signature:
+        """One task calling this one on each item of ``it`` (Celery's ``task.map``)."""
+        return xmap(self.name, it, app=self.app)
+
+    def starmap(self, it: Iterable[Any]) -> Signature:
+        """One task calling this one with each argument tuple of ``it``."""
+        return xstarmap(self.name, it, app=self.app)
+
+    def chunks(self, it: Iterable[Any], n: int) -> group:
+        """``it`` (argument tuples) split in parts of ``n``, one task per part, as a group."""
+        return chunks(self, it, n)
+
+    def apply(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        task_id: str | None = None,
+        **options: Any,
+    ) -> EagerResult:
+        """Run the task here and now (nothing is sent): an :class:`EagerResult` holding its
+        value, or the exception it raised (Celery's ``apply``; there is no eager mode for
+        ``delay``)."""
+        request = Request(
+            id=task_id or new_task_id(),
+            task=self.name,
+            args=tuple(args or ()),
+            kwargs=dict(kwargs or {}),
+            is_eager=True,
+        )
+        token = _current.set(request)
+        try:
+            value = self.run(*request.args, **request.kwargs)
+        except Exception as exc:
+            trace = traceback.format_exc()
+            return EagerResult(request.id, exc, states.FAILURE, trace, self.name)
+        finally:
+            _current.reset(token)
+        return EagerResult(request.id, value, states.SUCCESS, None, self.name)
+
+    def retry(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        exc: BaseException | None = None,
+        throw: bool = True,
+        eta: dt.datetime | float | None = None,
+        countdown: float | None = None,
+        max_retries: int | None = None,
+        **options: Any,
+    ) -> Retry:
+        """Run this call again later (same task id, ``retries + 1``): raises :class:`Retry`.
+
+        ``countdown`` seconds (default ``default_retry_delay``) or at ``eta``; ``args`` /
+        ``kwargs`` replace the call's. Out of retries (``max_retries``, default the task's),
+        raises ``exc`` or :class:`MaxRetriesExceededError`. See :mod:`celeriac._retry`.
+        """
+        request = self.request
+        if request.called_directly:
+            if exc is not None:
+                raise exc
+            raise RuntimeError(f"{self.name}.retry() outside a worker: nothing to retry")
+        retry = plan_retry(
+            self,
+            request,
+            self.app.clock.time(),
+            exc=exc,
+            countdown=countdown,
+            eta=to_epoch(eta),
+            max_retries=max_retries,
+            args=args,
+            kwargs=kwargs,
+        )
+        if throw:
+            raise retry
+        return retry
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"

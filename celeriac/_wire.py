@@ -114,6 +114,8 @@ _TASK = _Table(
     ("headers", "headers", _opt(_headers), _dump_map),
     ("unroutable", "unroutable", _choice("error", "dead_letter"), None),
     ("dead_letter", "dead_letter", _opt(_map_of(_DEAD_LETTER)), _dump_with(_DEAD_LETTER)),
+    ("chord", "chord", _opt(_name), None),
+    ("chord_size", "chord_size", _opt(_count), None),
     always=("task", "queue", "content_type"),
 )
 _DELIVERY_META = (
@@ -130,6 +132,7 @@ _RESULT = _Table(
     ("store", "store", _flag, None),
     ("credit", "credit", _count, None),
     ("hub", "hub", _flag, None),
+    ("retry_eta", "retry_eta", _opt(_number), None),
     always=("content_type",),
 )
 _TAGGED = (("id", "id", _name, None), ("tag", "tag", _opt(_name), None))
@@ -195,6 +198,12 @@ _CONTROL: Final[dict[bytes, _Table]] = {
             ("worker", "worker", _opt(_name), None),
         ),
         _Table(p.Forget, ("id", "id", _name, None)),
+        _Table(
+            p.Revoke,
+            ("ids", "ids", _names, list),
+            ("terminate", "terminate", _flag, None),
+            ("signal", "signal", _opt(_name), None),
+        ),
         _Table(p.Ping, _HUB, ("inflight", "inflight", _opt(_count), None)),
         _Table(p.Pong, _HUB, ("known", "known", _opt(_flag), None)),
         _Table(p.Bye),

@@ -16,10 +16,12 @@ from __future__ import annotations
 import builtins
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "AlreadyRegistered",
     "CeleriacError",
+    "ChordError",
     "ConfigurationFrozen",
     "ContentDisallowed",
     "DecodeError",
@@ -178,6 +180,10 @@ class SoftTimeLimitExceeded(CeleriacError):
     """Raised inside a task when its soft time limit expires; the task may catch it."""
 
 
+class ChordError(CeleriacError):
+    """A chord's header task failed, so its body cannot run (names the failed task)."""
+
+
 class MaxRetriesExceededError(CeleriacError):
     """``Task.retry`` was called more times than ``max_retries`` allows."""
 
@@ -194,6 +200,9 @@ class Retry(CeleriacError):
         super().__init__(message or "Retry in the future")
         self.exc = exc
         self.when = when
+        #: The arguments of the next attempt (set by ``Task.retry``; None: the same ones).
+        self.retry_args: tuple[Any, ...] | None = None
+        self.retry_kwargs: dict[str, Any] | None = None
 
 
 class Reject(CeleriacError):

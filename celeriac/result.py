@@ -14,7 +14,14 @@ from .exceptions import RemoteTaskError
 if TYPE_CHECKING:
     from ._app import App
 
-__all__ = ["AsyncResult", "Outcome", "rebuild_exception"]
+__all__ = [
+    "AsyncResult",
+    "EagerResult",
+    "GroupResult",
+    "Outcome",
+    "ResultSet",
+    "rebuild_exception",
+]
 
 R_co = TypeVar("R_co", covariant=True)
 
@@ -35,6 +42,9 @@ class AsyncResult(Generic[R_co]):
         self.id = task_id
         self.app = app
         self._outcome: Outcome | None = None
+        #: The result of the previous step of a chain (set by ``chain.apply_async``): an
+        #: AsyncResult, or a GroupResult for a chord's body.
+        self.parent: Any = None
 
     def __repr__(self) -> str:
         return f"<AsyncResult: {self.id}>"
@@ -126,6 +136,17 @@ class AsyncResult(Generic[R_co]):
         outcome = self._peek()
         return outcome.traceback if outcome else None
 
+    def revoke(
+        self,
+        connection: Any = None,
+        terminate: bool = False,
+        signal: str = "SIGTERM",
+        wait: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        """Revoke this task (``app.control.revoke``): durable at the hub when this returns."""
+        self.app.control.revoke(self.id, terminate=terminate, signal=signal)
+
     def forget(self) -> None:
         """Drop the stored result at the hub (and here)."""
         self._outcome = None
@@ -173,3 +194,7 @@ def _find_exception_type(module: str, name: str) -> type[BaseException] | None:
     ):
         return obj
     return None
+
+
+from ._eager import EagerResult  # noqa: E402 - Celery's import path
+from ._resultset import GroupResult, ResultSet  # noqa: E402 - they build on AsyncResult

@@ -20,7 +20,7 @@ import os
 import threading
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import msgpack
@@ -201,6 +201,12 @@ class Client:
         assert slot.outcome is not None
         reply: p.Reply = slot.outcome.value
         return reply
+
+    def revoke(
+        self, ids: Sequence[str], terminate: bool = False, signal: str | None = None
+    ) -> None:
+        """Send a revocation to the hub (see :mod:`celeriac.transport.hub.revocations`)."""
+        self._submit(p.encode(p.Revoke(tuple(ids), terminate, signal)))
 
     def forget(self, task_id: str) -> None:
         """Ask the hub to drop a stored result."""

@@ -26,5 +26,6 @@ def outcome_message(outcome: TaskOutcome, *, credit: int) -> p.Done | p.Reject:
         tag=outcome.tag,
         store=outcome.store,
         credit=credit,
+        retry_eta=outcome.retry_eta,
     )
     return p.Done((result,))

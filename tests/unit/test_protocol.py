@@ -60,6 +60,8 @@ tasks = st.builds(
     headers=maybe() | st.dictionaries(names, plain, max_size=3),
     unroutable=st.sampled_from(["error", "dead_letter"]),
     dead_letter=maybe() | st.builds(p.DeadLetter, names, names, times),
+    chord=maybe() | ids,
+    chord_size=maybe() | counts,
 )
 results = st.builds(
     p.ResultMessage,
@@ -71,6 +73,7 @@ results = st.builds(
     store=st.booleans(),
     credit=counts,
     hub=st.booleans(),
+    retry_eta=maybe() | times,
 )
 deliveries = st.builds(p.Delivery, tasks, names, counts, maybe() | ids)
 
@@ -111,6 +114,7 @@ by_command: dict[type, st.SearchStrategy[Any]] = {
     p.Stat: st.builds(p.Stat, ids, maybe() | counts | names),
     p.Reply: st.builds(p.Reply, ids, names, maybe() | counts | names),
     p.Forget: st.builds(p.Forget, ids),
+    p.Revoke: st.builds(p.Revoke, id_lists, st.booleans(), maybe() | names),
     p.Ping: st.builds(p.Ping, maybe() | names, maybe() | counts),
     p.Pong: st.builds(p.Pong, maybe() | names, maybe() | st.booleans()),
     p.Bye: st.just(p.Bye()),

@@ -19,12 +19,12 @@ from .model import (
     Peer,
 )
 from .ownership import _Item, owned
-from .queues import Queues
+from .retries import Retries
 
 _log = get_logger("celeriac.hub")
 
 
-class Lifecycle(Queues):
+class Lifecycle(Retries):
     """Acknowledgement, requeue, rejection and dead letters."""
 
     def _requeue(self, msg: Msg) -> None:
@@ -53,12 +53,16 @@ class Lifecycle(Queues):
             reason = too_big(len(result.body), self.max_message_size)
             failure = self._hub_result(result.id, states.FAILURE, "ResultTooLarge", reason)
             result = dataclasses.replace(failure, tag=result.tag, store=result.store)
+        if result.state == states.RETRY and result.retry_eta is not None:
+            self._retry(result)
+            return
         tag = result.delivery_tag  # a fanout copy has its own delivery tag
         held = self._messages.pop(tag, None)
         if held is not None:
             self.store.remove_message(tag)
             self._release(held)
             self.counters["acked"] += 1
+            self._chord_member_ended(held)
         self._remember_done(result.id)
         self.events.append([TASK_EVENTS.get(result.state, b"task-done"), p.result_header(result)])
         if result.store:

@@ -22,12 +22,12 @@ from .model import (
     PeerFault,
     ReadyQueue,
 )
-from .results import Results
+from .revocations import Revocations
 
 _log = get_logger("celeriac.hub")
 
 
-class Queues(Results):
+class Queues(Revocations):
     """Declarations, routing, ready queues, credit and dispatch."""
 
     def _on_declare(self, peer: Peer | None, identity: bytes, msg: p.Declare) -> None:
@@ -96,7 +96,8 @@ class Queues(Results):
             if task.reply:
                 # Before _accept: a message already expired is answered inside it (REVOKED).
                 self._waiters.setdefault(mid, set()).add(identity)
-            self._accept(task, queues)
+            if not self._refuse_revoked(task):
+                self._accept(task, queues)
         self._confirms.setdefault(identity, []).append(mid)
 
     def _accept(self, task: p.TaskMessage, queues: list[str]) -> None:
@@ -116,6 +117,8 @@ class Queues(Results):
         self.counters["published"] += 1
 
     def _enqueue(self, msg: Msg, now: float) -> None:
+        if msg.task.chord_size is not None and self._chord_holds(msg):
+            return
         if msg.eta is not None and msg.eta > now:
             heapq.heappush(self._delayed, (msg.eta, msg.seq, msg.id))
         else:

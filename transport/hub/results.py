@@ -48,12 +48,20 @@ class Results(Waits, HubBase):
         body = msgpack.packb(p.failure_map(info))
         return p.ResultMessage(mid, state, body, HUB_CONTENT_TYPE, hub=True)
 
+    def _is_revoked(self, mid: str) -> bool:
+        """True if ``mid`` was revoked (see :mod:`.revocations`)."""
+        return False
+
+    def _chord_member_ended(self, msg: Msg) -> None:
+        """Count a chord header task that ended (see :mod:`.chords`)."""
+
     def _finish_by_hub(self, msg: Msg, state: str, exc_type: str, reason: str) -> None:
         """End a message without a worker (expired, rejected): remove it, store why."""
         self._messages.pop(msg.id, None)
         self.store.remove_message(msg.id)
         self._release(msg)
         self._remember_done(msg.id)
+        self._chord_member_ended(msg)
         if state == states.REJECTED:
             self.counters["rejected"] += 1
         result = self._hub_result(msg.id, state, exc_type, reason)
@@ -96,11 +104,12 @@ class Results(Waits, HubBase):
             return
         held = self._messages.get(mid)
         if held is None:
-            self._send(identity, p.Reply(mid, states.PENDING, msg.rid))
+            state = states.REVOKED if self._is_revoked(mid) else states.PENDING
+            self._send(identity, p.Reply(mid, state, msg.rid))
             return
         holder = self._peers.get(held.holder) if held.holder is not None else None
         if held.holder is None:
-            state = states.PENDING
+            state = states.RETRY if held.task.retries else states.PENDING
         else:
             state = states.STARTED if held.started else states.RECEIVED
         consumers = len(self._consumers.get(held.queue, ()))

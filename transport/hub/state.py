@@ -110,6 +110,7 @@ class HubState(Peers, StorageTrouble):
             p.Wait: self._on_wait,
             p.Stat: self._on_stat,
             p.Forget: self._on_forget,
+            p.Revoke: self._on_revoke,
             p.Ping: self._on_ping,
             p.Pong: self._on_pong,
             p.Bye: self._on_bye,
@@ -120,6 +121,7 @@ class HubState(Peers, StorageTrouble):
         """Load the stored messages (after a restart); return how many. A row that cannot be
         restored is moved aside with the reason (:mod:`.restoring`), never raised."""
         self.table = load_bindings(self.store, BINDINGS_META_KEY)
+        self._load_revoked()
         now = self.clock.time()
         count = 0
         for row in list(self.store.messages()):

@@ -1,0 +1,418 @@
+"""The canvas: signatures, chains and groups (Celery's ``celery.canvas`` names and dict shape).
+
+A :class:`Signature` is a task call not made yet: the task's name, partial arguments and send
+options. It *is* a dict with Celery's field names (``task``, ``args``, ``kwargs``, ``options``,
+``subtask_type``, ``immutable``, ``chord_size``), so it travels in a message body or a result as
+a plain map and :func:`signature` rebuilds it (a chain or group too, by ``subtask_type``).
+
+How a chain runs
+----------------
+``chain(a, b, c).apply_async()`` freezes every step's task id first, then publishes ``a`` alone.
+Its message body carries the rest of the chain (Celery protocol v2's ``chain`` field, last step
+first) and each step's ``link``/``link_error`` callbacks. The worker that ran ``a`` publishes
+``b`` with ``a``'s return value prepended to ``b``'s arguments (unless ``b`` is immutable,
+``.si()``) and the rest of the chain, and waits for the hub to confirm that publish before it
+acknowledges ``a`` (:mod:`celeriac._canvas_flow`): a crash in between runs ``a`` again and
+publishes ``b`` again with the same frozen id, which the hub drops as a duplicate. No task ever
+blocks on another's result. When a step fails, its errbacks are published with the failed
+task's id as their argument (Celery's errback call) and every later step ends FAILURE with the
+same exception, so ``chain(...)().get()`` raises instead of waiting forever.
+
+An App is needed to send: a signature made by ``task.s()`` knows its task's; one rebuilt from a
+dict takes ``app=`` (the worker passes its own); nothing is guessed from a global.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from ._messages import new_task_id
+from ._resultset import GroupResult
+from .exceptions import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from ._app import App
+    from ._task import Task
+    from .result import AsyncResult
+
+__all__ = ["Signature", "chain", "group", "maybe_signature", "signature"]
+
+#: Options that steer the canvas itself, never sent as apply_async options of a step.
+_CANVAS_KEYS = frozenset({"chord_size"})
+
+
+class Signature(dict[str, Any]):
+    """A task call to make later: ``add.s(2, 2)``, ``signature("tasks.add", (2, 2))``."""
+
+    def __init__(
+        self,
+        task: str | Task[Any, Any] | Mapping[str, Any] | None = None,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
+        subtask_type: str | None = None,
+        immutable: bool = False,
+        app: App | None = None,
+        **more_options: Any,
+    ) -> None:
+        if isinstance(task, Mapping):
+            fields = dict(task)
+            super().__init__(fields)
+            self._app = app
+            return
+        if task is not None and not isinstance(task, str):
+            app = app or task.app
+            task = task.name
+        super().__init__(
+            task=task,
+            args=tuple(args or ()),
+            kwargs=dict(kwargs or {}),
+            options={**(options or {}), **more_options},
+            subtask_type=subtask_type,
+            immutable=immutable,
+            chord_size=None,
+        )
+        self._app = app
+
+    # -- fields ----------------------------------------------------------------------------------
+
+    @property
+    def task(self) -> str:
+        """The task's name."""
+        return str(self["task"])
+
+    name = task
+
+    @property
+    def args(self) -> tuple[Any, ...]:
+        """The partial positional arguments."""
+        return tuple(self.get("args") or ())
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """The partial keyword arguments."""
+        return cast(dict[str, Any], self.setdefault("kwargs", {}))
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The send options (Celery's ``apply_async`` names)."""
+        return cast(dict[str, Any], self.setdefault("options", {}))
+
+    @property
+    def immutable(self) -> bool:
+        """True for ``.si()``: a parent's result is not prepended to the arguments."""
+        return bool(self.get("immutable"))
+
+    @property
+    def subtask_type(self) -> str | None:
+        """None for a task, else ``chain``, ``group``..."""
+        return cast(str | None, self.get("subtask_type"))
+
+    @property
+    def id(self) -> str | None:
+        """The task id, once frozen."""
+        return cast(str | None, self.options.get("task_id"))
+
+    @property
+    def app(self) -> App:
+        """The App that sends this signature (from its task, or ``app=``)."""
+        if self._app is None:
+            raise ImproperlyConfigured(
+                f"signature {self!r} has no App: make it with task.s(), or pass app=..."
+            )
+        return self._app
+
+    @property
+    def type(self) -> Task[Any, Any]:
+        """The registered task this signature calls."""
+        return self.app.get_task(self.task)
+
+    def bind(self, app: App) -> Signature:
+        """Bind to ``app`` (for a signature rebuilt from a dict); returns self."""
+        self._app = app
+        return self
+
+    # -- building --------------------------------------------------------------------------------
+
+    def clone(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        **opts: Any,
+    ) -> Signature:
+        """A copy, with ``args`` prepended (unless immutable), kwargs and options merged."""
+        new = signature(_deep_copy(self), app=self._app)
+        if args and not self.immutable:
+            new["args"] = (*args, *self.args)
+        if kwargs and not self.immutable:
+            new["kwargs"] = {**self.kwargs, **kwargs}
+        new.options.update(opts)
+        return new
+
+    def set(self, immutable: bool | None = None, **options: Any) -> Signature:
+        """Set send options (``queue``, ``countdown``...) in place; returns self."""
+        if immutable is not None:
+            self["immutable"] = immutable
+        self.options.update(options)
+        return self
+
+    def set_immutable(self, immutable: bool) -> None:
+        """Make the signature ignore (or take) its parent's result."""
+        self["immutable"] = immutable
+
+    def link(self, callback: Signature) -> Signature:
+        """Call ``callback`` with this task's result when it succeeds; returns the callback."""
+        self.options.setdefault("link", []).append(callback)
+        return callback
+
+    def link_error(self, errback: Signature) -> Signature:
+        """Call ``errback`` with this task's id when it fails; returns the errback."""
+        self.options.setdefault("link_error", []).append(errback)
+        return errback
+
+    def on_error(self, errback: Signature) -> Signature:
+        """Like :meth:`link_error`, but returns self (for chaining calls)."""
+        self.link_error(errback)
+        return self
+
+    def freeze(self, _id: str | None = None, **_: Any) -> AsyncResult[Any]:
+        """Fix the task id now (``_id`` or a new one); returns its :class:`AsyncResult`."""
+        task_id = self.options.get("task_id") or _id or new_task_id()
+        self.options["task_id"] = task_id
+        return self.app.AsyncResult(task_id)
+
+    # -- sending ---------------------------------------------------------------------------------
+
+    def apply_async(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Send the call, ``args`` prepended (a parent's result); returns its AsyncResult."""
+        sig = self.clone(args, kwargs, **options)
+        send = {k: v for k, v in sig.options.items() if k not in _CANVAS_KEYS}
+        for key in ("link", "link_error"):
+            if key in send:
+                send[key] = [dict(s) for s in _as_list(send[key])]
+        return self.app.send_task(sig.task, sig.args, sig.kwargs, **send)
+
+    def delay(self, *args: Any, **kwargs: Any) -> Any:
+        """Send with these arguments added (Celery's ``sig.delay``)."""
+        return self.apply_async(args, kwargs)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the task here, in this process (a plain call, not a send)."""
+        sig = self.clone(args, kwargs)
+        return self.type(*sig.args, **sig.kwargs)
+
+    def __or__(self, other: Any) -> chain:  # type: ignore[override]  # Celery: | chains, not dict merge
+        """``a | b``: a chain."""
+        if not isinstance(other, Signature):
+            return NotImplemented
+        return chain(self, other)
+
+    def __repr__(self) -> str:
+        args = ", ".join(
+            [*(repr(a) for a in self.args), *(f"{k}={v!r}" for k, v in self.kwargs.items())]
+        )
+        return f"{self.task}({args}){'!' if self.immutable else ''}"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Signature:
+        return signature(_deep_copy(self), app=self._app)
+
+
+class chain(Signature):  # noqa: N801 - Celery's name
+    """Steps run one after the other, each given the previous one's result."""
+
+    def __init__(self, *tasks: Any, app: App | None = None, **options: Any) -> None:
+        if len(tasks) == 1 and not isinstance(tasks[0], Mapping):
+            tasks = tuple(tasks[0])
+        steps = [maybe_signature(t, app=app) for t in tasks]
+        app = app or next((s._app for s in steps if s._app is not None), None)
+        super().__init__("celeriac.chain", (), {"tasks": steps}, options, "chain", app=app)
+
+    @property
+    def tasks(self) -> list[Signature]:
+        """The steps (a nested chain is flattened when sent)."""
+        return [maybe_signature(t, app=self._app) for t in self.kwargs.get("tasks", ())]
+
+    def __or__(self, other: Any) -> chain:  # type: ignore[override]  # Celery: | chains
+        """``chain | sig`` or ``chain | chain``: a longer chain."""
+        if isinstance(other, chain):
+            return chain(*self.tasks, *other.tasks, app=self._app, **self.options)
+        if isinstance(other, Signature):
+            return chain(*self.tasks, other, app=self._app, **self.options)
+        return NotImplemented
+
+    def apply_async(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Freeze every step, send the first (it carries the rest); the last step's result."""
+        steps = _fold(_flatten(self.tasks))
+        if not steps:
+            raise ValueError("an empty chain has nothing to run")
+        frozen = [s.clone() for s in steps]
+        args = (*(args or ()), *self.args)  # partial arguments of the chain go to its first step
+        root_id = options.pop("root_id", None) or frozen[0].options.get("task_id") or new_task_id()
+        frozen[0].options.setdefault("task_id", root_id)
+        for step in frozen:
+            for eb in _as_list(self.options.get("link_error")):
+                step.link_error(eb)
+            step.options["root_id"] = root_id
+        for cb in _as_list(self.options.get("link")):
+            frozen[-1].link(cb)
+        whole = chain(*frozen, app=self._app)
+        last = whole.freeze()
+        first, *rest = whole.tasks
+        chained = [dict(s) for s in reversed(rest)]
+        first.apply_async(args, kwargs, chain=chained, **{**self._send_options(), **options})
+        return last
+
+    def freeze(self, _id: str | None = None, **_: Any) -> Any:
+        """Fix every step's id now; the last step's result (``.parent`` walks back)."""
+        steps = [s.clone() for s in _fold(_flatten(self.tasks))]
+        if not steps:
+            raise ValueError("an empty chain has nothing to run")
+        if _id is not None:
+            steps[-1].options.setdefault("task_id", _id)
+        parent = None
+        for step in steps:
+            result = step.freeze()
+            result.parent = parent
+            parent = result
+        self.kwargs["tasks"] = steps
+        return parent
+
+    def __call__(self, *args: Any, **options: Any) -> Any:
+        """Send it (Celery: calling a chain applies it asynchronously)."""
+        return self.apply_async(args, **options)
+
+    def _send_options(self) -> dict[str, Any]:
+        return {k: v for k, v in self.options.items() if k not in ("link", "link_error", "task_id")}
+
+    def __repr__(self) -> str:
+        return " | ".join(repr(t) for t in self.tasks) or "chain()"
+
+
+class group(Signature):  # noqa: N801 - Celery's name
+    """Tasks sent at once; their results collected in order (:class:`GroupResult`)."""
+
+    def __init__(self, *tasks: Any, app: App | None = None, **options: Any) -> None:
+        if len(tasks) == 1 and not isinstance(tasks[0], Mapping):
+            tasks = tuple(tasks[0])
+        members = [maybe_signature(t, app=app) for t in tasks]
+        app = app or next((s._app for s in members if s._app is not None), None)
+        super().__init__("celeriac.group", (), {"tasks": members}, options, "group", app=app)
+
+    @property
+    def tasks(self) -> list[Signature]:
+        """The members."""
+        return [maybe_signature(t, app=self._app) for t in self.kwargs.get("tasks", ())]
+
+    def __len__(self) -> int:
+        return len(self.kwargs.get("tasks", ()))
+
+    def freeze(self, _id: str | None = None, **_: Any) -> GroupResult:  # type: ignore[override]
+        """Fix the group id and every member's id; returns the :class:`GroupResult`."""
+        group_id = self.options.get("task_id") or _id or new_task_id()
+        self.options["task_id"] = group_id
+        members = self.tasks
+        results = [m.set(group_id=group_id).freeze() for m in members]
+        self.kwargs["tasks"] = members
+        return GroupResult(group_id, results, app=self.app)
+
+    def apply_async(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> GroupResult:
+        """Send every member (``args`` prepended to each); returns the :class:`GroupResult`."""
+        if not len(self):
+            return GroupResult(self.options.get("task_id") or new_task_id(), [], app=self.app)
+        frozen = cast(group, self.clone())
+        result = frozen.freeze()
+        for member in frozen.tasks:
+            member.clone(args, kwargs, **options).apply_async()
+        return result
+
+    def __call__(self, *args: Any, **options: Any) -> Any:
+        """Send it (Celery: calling a group applies it asynchronously)."""
+        return self.apply_async(args, **options)
+
+    def __repr__(self) -> str:
+        return f"group([{', '.join(repr(t) for t in self.tasks)}])"
+
+
+def signature(varies: Any, *args: Any, app: App | None = None, **kwargs: Any) -> Signature:
+    """A signature from a name or task and arguments, or rebuilt from its dict (Celery's)."""
+    if isinstance(varies, Mapping):
+        kind = varies.get("subtask_type")
+        if isinstance(varies, Signature) and app is None:
+            app = varies._app
+        cls = _KINDS.get(kind, Signature) if isinstance(kind, str) or kind is None else Signature
+        sig = Signature.__new__(cls)
+        Signature.__init__(sig, varies, app=app)
+        return sig
+    sig = Signature(varies, *args, **kwargs)
+    sig._app = app or sig._app
+    return sig
+
+
+def maybe_signature(d: Any, app: App | None = None) -> Signature:
+    """``d`` as a Signature (a dict is rebuilt; a Signature is kept, bound to ``app`` if free)."""
+    if isinstance(d, Signature):
+        if d._app is None and app is not None:
+            d._app = app
+        return d
+    if isinstance(d, Mapping):
+        return signature(d, app=app)
+    raise TypeError(f"not a signature: {d!r}")
+
+
+def _flatten(steps: Iterable[Signature]) -> list[Signature]:
+    return list(
+        itertools.chain.from_iterable(
+            _flatten(s.tasks) if isinstance(s, chain) else [s] for s in steps
+        )
+    )
+
+
+def _fold(steps: list[Signature]) -> list[Signature]:
+    """A group followed by more steps becomes a chord whose body is the rest (as Celery does);
+    a chord followed by more steps gets them appended to its body."""
+    make_chord: Any = _KINDS.get("chord")  # registered by celeriac._chord
+    for i, step in enumerate(steps[:-1]):
+        rest = steps[i + 1 :]
+        if isinstance(step, group) and make_chord is not None:
+            body = rest[0] if len(rest) == 1 else chain(*rest, app=step._app)
+            return [*steps[:i], make_chord(step.tasks, body, app=step._app)]
+        if step.subtask_type == "chord" and make_chord is not None:
+            body = chain(step.kwargs["body"], *rest, app=step._app)
+            return [*steps[:i], make_chord(step.kwargs["header"], body, app=step._app)]
+    return steps
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, Mapping):
+        return [value]
+    return list(value)
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_deep_copy(v) for v in value)
+    return value
+
+
+_KINDS: dict[str | None, type[Signature]] = {None: Signature, "chain": chain, "group": group}

@@ -1,0 +1,43 @@
+"""The canvas example end to end: a worker from the CLI in examples/canvas, then client.py."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import RESULT_TIMEOUT, Spawner, clean_env
+
+pytestmark = pytest.mark.integration
+
+CANVAS = Path(__file__).resolve().parents[2] / "examples" / "canvas"
+
+
+def test_canvas_example_runs(procs: Spawner, broker_url: str, tmp_path: Path) -> None:
+    """`celeriac -A tasks worker` + `python client.py`: every shape prints its result."""
+    env = clean_env(CELERIAC_BROKER_URL=broker_url, CANVAS_STORE=str(tmp_path / "store"))
+    env["CELERIAC_HUB_DATA_DIR"] = str(tmp_path / "hub")
+    procs.worker(broker_url, cwd=CANVAS, app="tasks", env=env)
+    done = subprocess.run(
+        [sys.executable, "client.py"],
+        cwd=CANVAS,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RESULT_TIMEOUT * 3,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "chain stored: {'title': 'https://example.com/', 'words': 9, 'size': 106}"
+    assert lines[1:5] == [
+        "chain: 16",
+        "group: [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]",
+        "chord: 9900",
+        "retried: 2 times",
+    ]
+    assert lines[5] == "boom raised: boom (on_error was called with its id)"
+    assert lines[6] == "revoked: REVOKED"
+    assert (tmp_path / "store" / "errors.log").read_text().strip() != ""

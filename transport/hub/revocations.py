@@ -1,0 +1,85 @@
+"""Revocations held at the hub, durably: a revoked task never reaches a worker.
+
+How it works
+------------
+``REVOKE`` (``AsyncResult.revoke()``, ``app.control.revoke(ids)``) adds the ids to the hub's
+revoked set, written to the store in the loop turn's commit (one metadata row, ``revoked``, a
+msgpack map of id -> time revoked), so it survives a hub restart (:meth:`_load_revoked`).
+Then, for each id:
+
+* a message queued or delayed at the hub is removed at once and ends REVOKED (a stored result
+  with :class:`~celeriac.exceptions.TaskRevokedError`, pushed to waiters);
+* a message published *later* under that id (a chain step, a retried publish, a client that
+  sent it after revoking) is confirmed and ends REVOKED on arrival, never queued; so workers
+  that connect later need no revoke list: they never see the message;
+* a message a worker already runs is left to finish (``terminate`` is carried on the wire but
+  not acted on yet).
+
+``STAT`` answers REVOKED for a revoked id with no result yet. Celery keeps revokes in each
+worker's memory (lost on restart unless ``--statedb``) and cannot remove queued messages from
+the broker; the ids here live as long as the hub's store, up to :data:`MAX_REVOKED` (oldest
+forgotten first).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgpack
+import structlog
+
+from celeriac import states
+
+from .. import protocol as p
+from .chords import Chords
+from .model import Peer
+
+_log = structlog.get_logger("celeriac.hub")
+
+#: How many revoked ids the hub remembers (Celery's worker keeps 50,000).
+MAX_REVOKED: Final = 50_000
+_META: Final = "revoked"
+
+
+class Revocations(Chords):
+    """The revoked set: removes queued messages, refuses later ones, survives restarts."""
+
+    def _revoked(self) -> dict[str, float]:
+        revoked: dict[str, float] | None = self.__dict__.get("_revoked_ids")
+        if revoked is None:
+            revoked = self.__dict__["_revoked_ids"] = {}
+        return revoked
+
+    def _load_revoked(self) -> int:
+        """Read the revoked ids from the store (after a restart); how many."""
+        raw = self.store.get_meta(_META)
+        loaded = msgpack.unpackb(raw, raw=False) if raw else {}
+        self._revoked().update({str(k): float(v) for k, v in dict(loaded).items()})
+        return len(self._revoked())
+
+    def _is_revoked(self, mid: str) -> bool:
+        return mid in self._revoked()
+
+    def _on_revoke(self, peer: Peer | None, identity: bytes, msg: p.Revoke) -> None:
+        revoked, now = self._revoked(), self.clock.time()
+        for mid in msg.ids:
+            revoked[mid] = now
+            self._revoke_queued(mid)
+        while len(revoked) > MAX_REVOKED:
+            del revoked[next(iter(revoked))]
+        self.store.set_meta(_META, msgpack.packb(revoked))
+        self.counters["revoked"] = self.counters.get("revoked", 0) + len(msg.ids)
+        _log.info("tasks_revoked", count=len(msg.ids), terminate=msg.terminate)
+
+    def _revoke_queued(self, mid: str) -> None:
+        held = self._messages.get(mid)
+        if held is not None and held.holder is None:
+            self._finish_by_hub(held, states.REVOKED, "TaskRevokedError", "revoked")
+
+    def _refuse_revoked(self, task: p.TaskMessage) -> bool:
+        """True if ``task`` is revoked: it ends REVOKED here instead of being queued."""
+        if task.id not in self._revoked():
+            return False
+        self._remember_done(task.id)
+        self._store_result(self._hub_result(task.id, states.REVOKED, "TaskRevokedError", "revoked"))
+        return True
