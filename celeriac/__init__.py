@@ -2,13 +2,19 @@
 
 The public API is re-exported here; every other module name starting with ``_`` is internal.
 Public submodules keep Celery's import paths: ``celeriac.signals``, ``celeriac.states``,
-``celeriac.exceptions``, ``celeriac.result``, ``celeriac.testing``.
+``celeriac.exceptions``, ``celeriac.result``, ``celeriac.testing``, ``celeriac.utils.log``.
 """
 
 from __future__ import annotations
 
-from . import exceptions, signals, states
+from . import (
+    _settings_table,  # noqa: F401 - accepts or explains each other Celery setting
+    exceptions,
+    signals,
+    states,
+)
 from ._app import App, Celery, shared_task
+from ._current import current_app, current_task, uuid
 from ._task import Request, Task
 from .exceptions import CeleriacError
 from .result import AsyncResult
@@ -27,8 +33,11 @@ __all__ = [
     "Request",
     "Task",
     "__version__",
+    "current_app",
+    "current_task",
     "exceptions",
     "shared_task",
     "signals",
     "states",
+    "uuid",
 ]

@@ -9,9 +9,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, Unpack, overload
 
 from . import signals
+from ._app_compat import AppCompat
 from ._clock import SYSTEM_CLOCK, Clock
 from ._compose import OPTION_NAMES, compose, message_time_limits
 from ._conf import Settings
+from ._current import SharedTask, apps_created
 from ._limits import check_max_concurrency, check_rate
 from ._protocol import TaskMessage
 from ._task import FunctionTask, SendOptions, Task, check_time_limits, current_request
@@ -45,12 +47,11 @@ _TASK_OPTIONS = frozenset(
         "max_concurrency",
     }
 )
-_apps: list[App] = []
 _shared: list[Callable[[App], Task[Any, Any]]] = []
 _registry_lock = threading.Lock()
 
 
-class App:
+class App(AppCompat):
     """A celeriac application: settings, tasks, and sending (``Celery`` is an alias).
 
     ``App("proj", broker="tcp://127.0.0.1:5555", task_serializer="json")``: keyword arguments
@@ -87,8 +88,9 @@ class App:
         self._client_pid = 0
         self._client_lock = threading.Lock()
         self._finalized = False
+        self._init_compat()
         with _registry_lock:
-            _apps.append(self)
+            apps_created.append(self)
 
     def __repr__(self) -> str:
         return f"<App {self.main or '__main__'}>"
@@ -164,12 +166,20 @@ class App:
         return decorate(fn) if fn is not None else decorate
 
     def finalize(self) -> None:
-        """Bind every ``@shared_task`` declared so far to this app (idempotent)."""
+        """Bind every ``@shared_task`` declared so far to this app (idempotent).
+
+        The first time, ``on_after_configure`` is sent before and ``on_after_finalize`` after.
+        """
+        first = not self._finalized
+        if first:
+            self.on_after_configure.send(sender=self, source=self.conf)
         with _registry_lock:
             pending = list(_shared)
         for declare in pending:
             declare(self)
         self._finalized = True
+        if first:
+            self.on_after_finalize.send(sender=self)
 
     def get_task(self, name: str) -> Task[Any, Any]:
         """The registered task of that name, or :class:`NotRegistered`."""
@@ -310,8 +320,10 @@ def shared_task(**options: Any) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 def shared_task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Declare a task without an app; it is bound to every App when it finalizes.
 
-    The returned object is the task as registered with the most recently created App. A
-    declaration refused (bad options, no App yet) is not recorded, so later Apps still finalize.
+    The returned object is the task as registered with the most recently created App; with no
+    App yet, a :class:`~celeriac._current.SharedTask` that resolves to the current app's task
+    when used (importing never fails). A declaration refused for bad options is not recorded,
+    so later Apps still finalize.
     """
     _check_task_options({k: v for k, v in options.items() if k not in ("bind", "name")})
 
@@ -321,13 +333,10 @@ def shared_task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
             return decorator(func)
 
         with _registry_lock:
-            apps = list(_apps)
-            if apps:
-                _shared.append(bind)
+            apps = list(apps_created)
+            _shared.append(bind)
         if not apps:
-            raise ImproperlyConfigured(
-                "shared_task needs an App: create one before importing modules with shared tasks"
-            )
+            return SharedTask(func, options)  # bound when an App finalizes; resolved at use
         task = None
         for app in apps:
             task = bind(app)

@@ -17,7 +17,7 @@ from celeriac.result import AsyncResult
 from .loader import find_app
 from .logging import LEVELS, setup_logging
 
-__all__ = ["find_app", "main"]
+__all__ = ["find_app", "main", "run_for_app"]
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -110,14 +110,18 @@ def cli(ctx: click.Context, app_spec: str | None) -> None:
       celeriac hub --bind tcp://0.0.0.0:5555 --data-dir /var/lib/celeriac
       celeriac -A tasks worker --broker tcp://hub.example:5555
     """
-    ctx.obj = {"app_spec": app_spec}
+    given = ctx.obj or {}  # app.start()/worker_main() pass their App (run_for_app)
+    ctx.obj = {**given, "app_spec": app_spec or given.get("app_spec")}
 
 
 def _app(ctx: click.Context, broker: str | None = None) -> App:
     spec = ctx.obj.get("app_spec")
-    if not spec:
+    if ctx.obj.get("app") is not None:
+        app: App = ctx.obj["app"]
+    elif not spec:
         raise click.UsageError("this command needs -A MODULE (the module defining your App)")
-    app = find_app(spec)
+    else:
+        app = find_app(spec)
     if broker:
         app.conf.broker_url = broker
     return app
@@ -401,3 +405,13 @@ def _wait(result: AsyncResult[Any], timeout: float, verbose: bool) -> Any:
 def main() -> None:
     """Entry point of the ``celeriac`` console script and ``python -m celeriac``."""
     cli(prog_name="celeriac")
+
+
+def run_for_app(app: App, argv: list[str]) -> None:
+    """The command line for an App object: ``app.start(argv)`` and ``app.worker_main(argv)``.
+
+    Prefork children import the app again by module: its ``main`` name (``Celery("proj")``)
+    is used as ``-A`` unless ``argv`` names one.
+    """
+    spec = app.main if app.main and app.main != "__main__" else None
+    cli.main(args=argv, obj={"app": app, "app_spec": spec}, prog_name="celeriac")

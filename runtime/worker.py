@@ -86,6 +86,7 @@ class WorkerNode:
         banner: bool = False,
     ) -> None:
         self.app = app
+        app.import_default_modules()  # imports, include, autodiscover_tasks (Celery's loader)
         app.finalize()
         self.conf = app.conf.freeze()
         self.hostname = hostname or default_node_name("celeriac")
