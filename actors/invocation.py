@@ -3,7 +3,9 @@
 :class:`Invocation` is a ``with`` block around the call: ``task_prerun`` and the request's
 context variable on entry; on exit it classifies what the code did (:func:`conclude`: SUCCESS,
 FAILURE with ``task_failure``, REJECTED, IGNORED; a time limit that fired wins over what the
-code returned or raised) and sends ``task_postrun``. It swallows every exception of the task,
+code returned or raised), calls the task's ``on_success``/``on_failure`` and ``after_return``
+hooks (Celery's order; ``before_start`` is called just before the body) and sends
+``task_postrun``. It swallows every exception of the task,
 so an execution slot never dies from user code (DESIGN.md section 7).
 """
 
@@ -96,6 +98,10 @@ class Invocation:
         if isinstance(exc, asyncio.CancelledError) and _cancelling():
             return False  # the pool is shutting down: not an outcome, let it go
         self.result = conclude(p, self.retval, exc, hard=self.hard_fired)
+        r = self.result
+        _hook(
+            p, "after_return", r.state, r.error or r.retval, p.request.id, p.args, p.kwargs, r.trace
+        )
         if signals.task_postrun.receivers:
             signals.task_postrun.send(
                 sender=p.task,
@@ -107,6 +113,14 @@ class Invocation:
                 state=self.result.state,
             )
         return True
+
+
+def _hook(p: Prepared, name: str, *args: Any) -> None:
+    """Call the task's handler ``name`` (Celery's hooks); an error there is logged, not raised."""
+    try:
+        getattr(p.task, name)(*args)
+    except Exception:  # a broken hook must not change the outcome
+        _log.exception("task_hook_failed", task=p.task.name, task_id=p.request.id, hook=name)
 
 
 def _cancelling() -> bool:
@@ -127,6 +141,7 @@ def conclude(p: Prepared, retval: Any, exc: BaseException | None, *, hard: bool)
     elif isinstance(exc, SoftInterrupt):
         exc = SoftTimeLimitExceeded(f"soft time limit ({soft_limit}s) exceeded")
     if exc is None:
+        _hook(p, "on_success", retval, p.request.id, p.args, p.kwargs)
         return Result(states.SUCCESS, retval)
     if isinstance(exc, Ignore):
         return Result(IGNORED)
@@ -135,6 +150,7 @@ def conclude(p: Prepared, retval: Any, exc: BaseException | None, *, hard: bool)
     _log.warning(
         "task_failed", task=p.task.name, task_id=p.request.id, error=f"{type(exc).__name__}: {exc}"
     )
+    _hook(p, "on_failure", exc, p.request.id, p.args, p.kwargs, trace)
     signals.task_failure.send(
         sender=p.task,
         task_id=p.request.id,

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, Unpack, overload
 
 from . import signals
-from ._app_compat import AppCompat
+from ._app_compat import AppCompat, function_task_class
 from ._clock import SYSTEM_CLOCK, Clock
 from ._compose import OPTION_NAMES, compose, message_time_limits
 from ._conf import Settings
@@ -45,6 +45,7 @@ _TASK_OPTIONS = frozenset(
         "soft_time_limit",
         "rate_limit",
         "max_concurrency",
+        "base",
     }
 )
 _shared: list[Callable[[App], Task[Any, Any]]] = []
@@ -152,15 +153,16 @@ class App(AppCompat):
         ``priority``, ``time_limit`` and ``soft_time_limit`` (seconds: the hard and soft time
         limits; a call's ``apply_async(time_limit=...)`` wins, then these, then the settings),
         ``rate_limit`` (``"10/s"``, ``"100/m"``, ``"1000/h"``, per worker node) and
-        ``max_concurrency`` (at most that many at once per worker node, a celeriac extension).
+        ``max_concurrency`` (at most that many at once per worker node, a celeriac extension),
+        ``base`` (a subclass of ``app.Task`` whose hooks and attributes the task gets).
         """
         _check_task_options(options)
 
         def decorate(func: Callable[..., Any]) -> Task[Any, Any]:
             task_name = name or self.gen_task_name(func.__qualname__, func.__module__)
-            task: FunctionTask[Any, Any] = FunctionTask(
-                self, func, name=task_name, bind=bind, options=options
-            )
+            cls = function_task_class(options.get("base"))
+            rest = {k: v for k, v in options.items() if k != "base"}
+            task: FunctionTask[Any, Any] = cls(self, func, name=task_name, bind=bind, options=rest)
             return self.register_task(task)
 
         return decorate(fn) if fn is not None else decorate

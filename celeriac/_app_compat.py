@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any, cast
 from . import signals
 from ._clock import Clock
 from ._current import set_current_app
+from ._task import FunctionTask, Task
 from ._zones import zone
 from .exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
     from ._app import App
     from ._conf import Settings
-    from ._task import Task
 
 __all__ = ["REFUSED_APP_ATTRIBUTES", "AppCompat"]
 
@@ -70,11 +70,13 @@ class AppCompat:
         #: Sent (sender=app) when the app is finalizing (before tasks are bound).
         self.on_configure = signals.Signal("on_configure")
 
-    def __getattr__(self, name: str) -> Any:
-        reason = REFUSED_APP_ATTRIBUTES.get(name)
-        if reason is None:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        raise NotImplementedError(f"celeriac has no app.{name}: {reason}")
+    if not TYPE_CHECKING:  # hidden from type checkers: a typo stays a type error
+
+        def __getattr__(self, name: str) -> Any:
+            reason = REFUSED_APP_ATTRIBUTES.get(name)
+            if reason is None:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            raise NotImplementedError(f"celeriac has no app.{name}: {reason}")
 
     # -- configuration ----------------------------------------------------------------------------
 
@@ -186,6 +188,24 @@ class AppCompat:
         from celeriac.runtime.worker import WorkerNode  # noqa: PLC0415 - the core stays socket-free
 
         return WorkerNode(self, **options)  # type: ignore[arg-type]
+
+
+_combined: dict[type, type] = {}
+
+
+def function_task_class(base: type | None) -> Any:
+    """``FunctionTask`` itself, or (``@app.task(base=MyTask)``) one class combining it with
+    ``base``, made once per base class (not per function) so the base's hooks apply."""
+    if base is None or base is FunctionTask:
+        return FunctionTask
+    if not (isinstance(base, type) and issubclass(base, Task)):
+        raise TypeError(f"base= must be a subclass of app.Task, got {base!r}")
+    if base not in _combined:
+        name = f"{base.__name__}Function"
+        _combined[base] = type(  # once per base class, not per decorated function
+            name, (FunctionTask, base), {"abstract": True, "__module__": base.__module__}
+        )
+    return _combined[base]
 
 
 def _task_name(sig: Any) -> str:

@@ -26,6 +26,7 @@ from typing import (
 
 import structlog
 
+from ._task_compat import TaskCompat, check_arguments
 from .exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
@@ -172,7 +173,7 @@ def to_epoch(value: dt.datetime | float | None) -> float | None:
     return value.timestamp()
 
 
-class Task(Generic[P, R_co]):
+class Task(TaskCompat, Generic[P, R_co]):
     """A task type. Subclass ``app.Task`` for a class-based task, or decorate with ``app.task``.
 
     Class attributes are the task's options (Celery's names): ``name``, ``ignore_result``,
@@ -260,6 +261,7 @@ class Task(Generic[P, R_co]):
         **options: Unpack[SendOptions],
     ) -> AsyncResult[R_co]:
         """Send the task with options (Celery's names; see :class:`SendOptions`)."""
+        check_arguments(self, args, kwargs)  # typing=True (Celery's default): fail in the caller
         if options.get("ignore_result") is None:
             options["ignore_result"] = self.ignore_result
         options["serializer"] = options.get("serializer") or self.serializer

@@ -282,3 +282,42 @@ def test_app_start_runs_the_command_line_for_this_app(capsys: pytest.CaptureFixt
         app.worker_main(["--help"])
     assert done.value.code == 0
     assert "Start a worker node" in capsys.readouterr().out
+
+
+def test_refused_task_attributes_say_what_to_use() -> None:
+    """update_state, apply and other Celery task attributes raise NotImplementedError with why."""
+    app = App("taskrefused", environ={})
+
+    @app.task
+    def noop() -> None: ...
+
+    with pytest.raises(NotImplementedError, match="get_task_logger"):
+        noop.update_state(state="PROGRESS", meta={"done": 1})
+    with pytest.raises(NotImplementedError, match=r"celeriac\.testing"):
+        noop.apply()
+    with pytest.raises(NotImplementedError, match="task_annotations"):
+        _ = noop.annotate  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError):
+        _ = noop.no_such_thing  # type: ignore[attr-defined]
+
+
+def test_base_must_be_a_task_class() -> None:
+    """@app.task(base=...) takes a subclass of app.Task, and one class serves every function."""
+    app = App("baseapp", environ={})
+
+    class Base(app.Task):  # type: ignore[misc,name-defined]
+        abstract = True
+
+    @app.task(base=Base)
+    def one() -> int:
+        return 1
+
+    @app.task(base=Base)
+    def two() -> int:
+        return 2
+
+    assert isinstance(one, Base)
+    assert type(one) is type(two)
+    assert one() == 1
+    with pytest.raises(TypeError, match=r"subclass of app\.Task"):
+        app.task(base=dict)(lambda: None)
