@@ -14,6 +14,12 @@ from celeriac._conf import EMBEDDED_HUB_MODES, WORKER_POOLS
 from celeriac.exceptions import CeleriacError
 from celeriac.result import AsyncResult
 
+from .cli_compat import (
+    add_celery_commands,
+    celery_worker_options,
+    prepare_worker_process,
+    worker_settings,
+)
 from .loader import find_app
 from .logging import LEVELS, setup_logging
 
@@ -199,9 +205,11 @@ def _app(ctx: click.Context, broker: str | None = None) -> App:
 )
 @_log_level
 @_log_format
+@celery_worker_options  # Celery's other worker options: honoured, noted or refused
 @click.pass_context
 def worker(
     ctx: click.Context,
+    /,
     concurrency: int | None,
     pool: str | None,
     queues: str | None,
@@ -216,6 +224,7 @@ def worker(
     max_memory_per_child: int | None,
     loglevel: str,
     log_format: str,
+    **celery_options: Any,
 ) -> None:
     """Start a worker node: run tasks from the hub's queues.
 
@@ -237,11 +246,13 @@ def worker(
     its type's limit holds no slot: other types use the -c slots meanwhile. The limits hold
     for the whole node, whatever the pool (with -P prefork the parent holds them).
     """
+    prepare_worker_process(celery_options)  # refused options, --logfile, --pidfile, notes
     setup_logging(loglevel, log_format)
     from .worker import WorkerNode  # noqa: PLC0415 - keep `celeriac --help` fast
 
     try:
         app = _app(ctx, broker)
+        given = worker_settings(app, celery_options)  # --time-limit, -I, ...
         if embedded_hub is not None:
             app.conf.worker_embedded_hub = embedded_hub
         if data_dir is not None:
@@ -255,7 +266,7 @@ def worker(
         if chosen == "prefork":
             from .prefork import PreforkNode  # noqa: PLC0415
 
-            overrides: dict[str, Any] = {"broker_url": app.conf.broker_url}
+            overrides: dict[str, Any] = {"broker_url": app.conf.broker_url, **given}
             if max_tasks_per_child is not None:
                 overrides["worker_max_tasks_per_child"] = max_tasks_per_child
             if max_memory_per_child is not None:
@@ -405,6 +416,9 @@ def _wait(result: AsyncResult[Any], timeout: float, verbose: bool) -> Any:
 def main() -> None:
     """Entry point of the ``celeriac`` console script and ``python -m celeriac``."""
     cli(prog_name="celeriac")
+
+
+add_celery_commands(cli)  # result, report, shell; Celery's commands with no meaning here refused
 
 
 def run_for_app(app: App, argv: list[str]) -> None:

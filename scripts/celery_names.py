@@ -47,6 +47,11 @@ def _worker_options() -> set[str]:
     return {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
 
 
+def _refused_options() -> set[str]:
+    table = _refused("celeriac.runtime.cli_compat", "REFUSED_WORKER_OPTIONS")
+    return {name for names in table for name in names}
+
+
 def _settings_counts(names: Iterable[str]) -> dict[str, list[str]]:
     from celeriac import _conf  # noqa: PLC0415
 
@@ -90,8 +95,16 @@ def measure() -> dict[str, dict[str, list[str]]]:
             _has(AsyncResult("x", app)),
             _refused("celeriac._result_compat", "REFUSED_RESULT_ATTRIBUTES"),
         ),
-        "CLI commands": (names.CLI_COMMANDS, _has_key(cli.commands), set()),  # type: ignore[attr-defined]
-        "worker options": (names.WORKER_OPTIONS, _worker_options().__contains__, set()),
+        "CLI commands": (
+            names.CLI_COMMANDS,
+            _has_key(cli.commands),  # type: ignore[attr-defined]
+            _refused("celeriac.runtime.cli_compat", "REFUSED_COMMANDS"),
+        ),
+        "worker options": (
+            names.WORKER_OPTIONS,
+            _worker_options().__contains__,
+            _refused_options(),
+        ),
     }
     report = {
         title: _split(items, present, refused)

@@ -78,3 +78,34 @@ def test_imports_include_and_autodiscovered_tasks_run_on_the_worker(
         ]
     finally:
         client.close()
+
+
+@pytest.mark.integration
+def test_celery_worker_options_on_a_real_worker(
+    procs: Spawner, tmp_path: Path, broker_url: str
+) -> None:
+    """-I, --logfile, --pidfile, --time-limit, -E, -O fair, --without-gossip: a worker runs."""
+    project = tmp_path / "project"
+    _write_project(project)
+    (project / "proj" / "cli_only.py").write_text(SHARED.format(name="proj.cli_only"))
+    logfile, pidfile = tmp_path / "worker.log", tmp_path / "worker.pid"
+    argv = [sys.executable, "-m", "celeriac", "-A", "proj.celery", "worker", "-c", "1"]
+    argv += ["--broker", broker_url, "--log-format", "json", "-l", "INFO", "-I", "proj.cli_only"]
+    argv += ["-f", str(logfile), "--pidfile", str(pidfile), "--time-limit", "30"]
+    argv += ["-E", "-O", "fair", "--without-gossip", "--without-mingle"]
+    env = clean_env(CELERIAC_HUB_DATA_DIR=str(tmp_path / "hub"))
+    worker = procs.spawn("worker", argv, cwd=project, env=env)
+    wait_for_event(logfile, "worker_ready", proc=worker)
+    assert pidfile.read_text().strip() == str(worker.pid)
+    assert "-O fair: celeriac always dispatches by free slots" in worker.log.read_text()
+    client = App("client", broker=broker_url, environ={})
+    try:
+        assert client.send_task("proj.cli_only", (7,)).get(timeout=RESULT_TIMEOUT) == [
+            "proj.cli_only",
+            7,
+        ]
+    finally:
+        client.close()
+    procs.shutdown()
+    assert worker.popen.returncode == 0
+    assert not pidfile.exists()
