@@ -223,7 +223,7 @@ def _task_name(sig: Any) -> str:
 def _django_apps() -> list[str]:
     """The packages of Django's installed apps (Django set up first if needed)."""
     try:
-        from django.apps import apps  # type: ignore[import-not-found]  # noqa: PLC0415
+        apps = importlib.import_module("django.apps").apps
     except ImportError:
         raise ImproperlyConfigured(
             "autodiscover_tasks() with no packages reads Django's INSTALLED_APPS, but Django is "
@@ -238,8 +238,8 @@ def _django_setup() -> None:
     if not os.environ.get("DJANGO_SETTINGS_MODULE"):
         return
     try:
-        import django  # type: ignore[import-not-found]  # noqa: PLC0415
-        from django.apps import apps  # noqa: PLC0415
+        django = importlib.import_module("django")
+        apps = importlib.import_module("django.apps").apps
     except ImportError:
         return
     if not apps.ready:

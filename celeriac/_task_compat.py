@@ -4,6 +4,7 @@
   the body; raising there fails the task), then ``on_success`` or ``on_failure``, then
   ``after_return``; ``on_retry`` is called by the retry machinery. They run in the worker.
   Subclass ``app.Task`` (or pass ``base=`` to ``@app.task``) to define them.
+- ``delay_on_commit`` / ``apply_async_on_commit`` (Django): send once the transaction commits.
 - Argument checking when a task is sent (``typing = True``, Celery's default):
   ``add.delay(5)`` raises ``TypeError`` in the caller, before anything is published.
 - Attributes celeriac cannot honour raise :class:`NotImplementedError` saying what to use
@@ -12,6 +13,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
 import inspect
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -88,6 +91,26 @@ class TaskCompat:
         einfo: str | None,
     ) -> None:
         """Called in the worker after the task finished, whatever its state."""
+
+    def delay_on_commit(self, *args: Any, **kwargs: Any) -> None:
+        """Send the task with these arguments once the current Django transaction commits.
+
+        Celery's ``delay_on_commit``: ``transaction.on_commit(lambda: task.delay(...))`` in one
+        call, so a worker never looks for a row that is not committed yet. Returns None (the
+        task id does not exist before the commit). Needs Django.
+        """
+        self.apply_async_on_commit(args, kwargs)
+
+    def apply_async_on_commit(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
+        """``apply_async`` once the current Django transaction commits (see delay_on_commit)."""
+        transaction = importlib.import_module("django.db.transaction")
+        send = self.apply_async  # type: ignore[attr-defined]  # Task's, which mixes this in
+        transaction.on_commit(functools.partial(send, args, kwargs, **options))
 
     def update_state(
         self, task_id: str | None = None, state: str | None = None, meta: Any = None, **kw: Any

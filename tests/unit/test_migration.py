@@ -321,3 +321,25 @@ def test_base_must_be_a_task_class() -> None:
     assert one() == 1
     with pytest.raises(TypeError, match=r"subclass of app\.Task"):
         app.task(base=dict)(lambda: None)
+
+
+def test_delay_on_commit_sends_when_the_transaction_commits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """delay_on_commit hands apply_async(args, kwargs) to Django's transaction.on_commit."""
+    app = App("oncommit", environ={})
+
+    @app.task
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    callbacks: list[Any] = []
+    transaction = types.ModuleType("django.db.transaction")
+    transaction.on_commit = callbacks.append  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "django.db.transaction", transaction)
+    sent: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(add, "apply_async", lambda *a, **kw: sent.append((a, kw)))
+    assert add.delay_on_commit(2, y=3) is None
+    assert sent == []
+    callbacks[0]()
+    assert sent == [(((2,), {"y": 3}), {})]
