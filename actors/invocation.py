@@ -147,7 +147,8 @@ def conclude(p: Prepared, retval: Any, exc: BaseException | None, *, hard: bool)
         return Result(IGNORED)
     if isinstance(exc, Reject):
         return Result(states.REJECTED, error=exc)
-    _log.warning(
+    expected = isinstance(exc, tuple(getattr(p.task, "throws", ()) or ()))  # Task.throws
+    (_log.info if expected else _log.warning)(
         "task_failed", task=p.task.name, task_id=p.request.id, error=f"{type(exc).__name__}: {exc}"
     )
     _hook(p, "on_failure", exc, p.request.id, p.args, p.kwargs, trace)

@@ -46,6 +46,9 @@ _TASK_OPTIONS = frozenset(
         "rate_limit",
         "max_concurrency",
         "base",
+        "track_started",
+        "expires",
+        "throws",
     }
 )
 _shared: list[Callable[[App], Task[Any, Any]]] = []

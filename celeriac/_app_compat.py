@@ -13,12 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import os
+import platform
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from . import signals
 from ._clock import Clock
-from ._current import set_current_app
+from ._current import get_current_task, set_current_app
 from ._task import FunctionTask, Task
 from ._zones import zone
 from .exceptions import ImproperlyConfigured
@@ -45,9 +47,39 @@ REFUSED_APP_ATTRIBUTES: dict[str, str] = {
     "log": "logging is set up by the worker (--loglevel, --log-format) with structlog",
     "events": "read events with `celeriac events` (the hub's PUB socket)",
     "control": "use the `celeriac inspect` / `celeriac control` commands",
-    "Beat": "run `celeriac -A proj beat` (or worker -B)",
+    "Beat": "beat is not built yet (the beat issue); beat_schedule and add_periodic_task are",
     "WorkController": "use app.Worker or `celeriac worker`",
-    "bugreport": "run `celeriac --version` and `pip show celeriac`",
+    "bugreport": "run `celeriac report`",
+    **dict.fromkeys(
+        [
+            "amqp_cls",
+            "backend_cls",
+            "control_cls",
+            "events_cls",
+            "loader_cls",
+            "log_cls",
+            "registry_cls",
+        ],
+        "celeriac's components are not pluggable by class path",
+    ),
+    "builtin_fixups": "the Django integration is built in (autodiscover_tasks, delay_on_commit)",
+    "steps": "celeriac has no bootsteps: the worker's parts are supervised actors",
+    "user_options": "celeriac's command line takes no user preload options",
+    "add_defaults": "settings are declared with celeriac._conf.declare, with checks and docs",
+    "config_from_cmdline": "pass settings as CELERIAC_<NAME> environment variables",
+    "prepare_config": "use app.config_from_object or app.conf.update",
+    "connection_or_acquire": "the app keeps one ZeroMQ connection to the hub",
+    "default_connection": "the app keeps one ZeroMQ connection to the hub",
+    "default_producer": "use app.send_task; the hub confirms each publish",
+    "Pickler": "the pickle serializer is chosen with task_serializer='pickle'",
+    "create_task_cls": "subclass app.Task",
+    "subclass_with_self": "subclass app.Task (it knows its app)",
+    "type_checker": "argument checking is Task.typing (on by default)",
+    "on_after_fork": "connect to the worker_process_init signal",
+    "on_init": "put code after App(...) instead",
+    "annotations": "use the task_annotations setting",
+    "oid": "node names are given with `celeriac worker -n`",
+    "thread_oid": "node names are given with `celeriac worker -n`",
 }
 """App attributes of Celery's that celeriac refuses, with what to use instead."""
 
@@ -101,6 +133,35 @@ class AppCompat:
     def timezone(self) -> dt.tzinfo:
         """The ``timezone`` setting as a tzinfo."""
         return zone(self.conf.timezone)
+
+    #: Celery's platform flags.
+    IS_WINDOWS: bool = sys.platform == "win32"
+    IS_macOS: bool = sys.platform == "darwin"
+    SYSTEM: str = platform.system()
+
+    @property
+    def current_task(self) -> Task[Any, Any] | None:
+        """The task running in this thread or asyncio task, or None."""
+        return get_current_task()
+
+    current_worker_task = current_task
+
+    @property
+    def task_cls(self) -> type[Task[Any, Any]]:
+        """The base class of this app's tasks (``app.Task``)."""
+        task_base: type[Task[Any, Any]] = self.__dict__["Task"]
+        return task_base
+
+    def uses_utc_timezone(self) -> bool:
+        """True if the ``timezone`` setting is UTC."""
+        return str(self.conf.timezone).upper() in ("UTC", "ETC/UTC")
+
+    def either(self, default_key: str, *defaults: Any) -> Any:
+        """The first of ``defaults`` that is not None, else the setting ``default_key``."""
+        for value in defaults:
+            if value is not None:
+                return value
+        return self.conf[default_key]
 
     def set_current(self) -> None:
         """Make this app the current app (``celeriac.current_app``)."""

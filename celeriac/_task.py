@@ -26,7 +26,7 @@ from typing import (
 
 import structlog
 
-from ._task_compat import TaskCompat, check_arguments
+from ._task_compat import TaskCompat, prepare_send
 from .exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
@@ -261,7 +261,7 @@ class Task(TaskCompat, Generic[P, R_co]):
         **options: Unpack[SendOptions],
     ) -> AsyncResult[R_co]:
         """Send the task with options (Celery's names; see :class:`SendOptions`)."""
-        check_arguments(self, args, kwargs)  # typing=True (Celery's default): fail in the caller
+        prepare_send(self, args, kwargs, options)  # typing=True: fail in the caller; expires
         if options.get("ignore_result") is None:
             options["ignore_result"] = self.ignore_result
         options["serializer"] = options.get("serializer") or self.serializer

@@ -13,11 +13,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import importlib
 import inspect
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+
+if TYPE_CHECKING:
+    from ._task import SendOptions
 
 __all__ = ["REFUSED_TASK_ATTRIBUTES", "TaskCompat", "check_arguments"]
 
@@ -52,6 +56,13 @@ def _refused(name: str) -> NoReturn:
 
 class TaskCompat:
     """Celery's task hooks and argument checking (mixed into :class:`~celeriac.Task`)."""
+
+    #: Report STARTED when a worker begins this task (None: the task_track_started setting).
+    track_started: ClassVar[bool | None] = None
+    #: Default ``expires`` of each call (seconds from sending, or a datetime); a call's wins.
+    expires: ClassVar[float | dt.datetime | None] = None
+    #: Expected exceptions: a failure with one of these is logged at INFO, not WARNING.
+    throws: ClassVar[tuple[type[BaseException], ...]] = ()
 
     def before_start(self, task_id: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
         """Called in the worker just before the task's body runs."""
@@ -151,3 +162,12 @@ def check_arguments(
         signature.bind(*(args or ()), **(kwargs or {}))
     except TypeError as exc:
         raise TypeError(f"{task.name}() {exc}") from None
+
+
+def prepare_send(
+    task: Any, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None, options: SendOptions
+) -> None:
+    """Before ``apply_async`` sends: check the arguments, apply the task's default ``expires``."""
+    check_arguments(task, args, kwargs)
+    if options.get("expires") is None and getattr(task, "expires", None) is not None:
+        options["expires"] = task.expires

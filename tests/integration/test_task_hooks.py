@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -106,3 +109,46 @@ def test_async_result_helpers(celeriac_app: App, celeriac_worker: TestWorker) ->
         bad.maybe_throw()
     with pytest.raises(NotImplementedError, match="result_extended"):
         _ = bad.name  # type: ignore[attr-defined]
+
+
+def test_task_track_started_and_throws(
+    celeriac_app: App, celeriac_worker: TestWorker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """track_started=True shows STARTED while running; a `throws` error is logged at INFO."""
+    release = threading.Event()
+
+    @celeriac_app.task(track_started=True)
+    def slow() -> str:
+        release.wait(TIMEOUT)
+        return "done"
+
+    @celeriac_app.task(throws=(KeyError,))
+    def expected() -> None:
+        raise KeyError("known")
+
+    result = slow.delay()
+    deadline = time.monotonic() + TIMEOUT
+    while result.state != "STARTED" and time.monotonic() < deadline:
+        time.sleep(0.02)  # a polled deadline, not a synchronisation sleep
+    assert result.state == "STARTED"
+    release.set()
+    assert result.get(timeout=TIMEOUT) == "done"
+    with caplog.at_level(logging.INFO), pytest.raises(KeyError):
+        expected.delay().get(timeout=TIMEOUT)
+    failed = [r for r in caplog.records if "task_failed" in r.getMessage()]
+    assert [r.levelno for r in failed] == [logging.INFO]
+
+
+def test_task_expires_option_is_the_default_of_each_call(celeriac_app: App) -> None:
+    """@app.task(expires=60) gives each call expires=60 unless the call names its own."""
+    from celeriac._task_compat import prepare_send  # noqa: PLC0415
+
+    @celeriac_app.task(expires=60)
+    def short() -> None: ...
+
+    options: dict[str, Any] = {}
+    prepare_send(short, (), {}, options)  # type: ignore[arg-type]
+    assert options == {"expires": 60}
+    options = {"expires": 5}
+    prepare_send(short, (), {}, options)  # type: ignore[arg-type]
+    assert options == {"expires": 5}

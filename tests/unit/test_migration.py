@@ -343,3 +343,18 @@ def test_delay_on_commit_sends_when_the_transaction_commits(
     assert sent == []
     callbacks[0]()
     assert sent == [(((2,), {"y": 3}), {})]
+
+
+def test_app_helpers_either_task_cls_and_utc() -> None:
+    """either() prefers a given value over the setting; task_cls is app.Task; UTC is detected."""
+    app = App("helpers", environ={}, task_default_queue="jobs")
+    assert app.either("task_default_queue", None, "other") == "other"
+    assert app.either("task_default_queue", None) == "jobs"
+    assert app.either("worker_prefetch_multiplier", 0) == 0
+    assert app.task_cls is app.Task
+    assert app.uses_utc_timezone()
+    assert not App("berlin", environ={}, timezone="Europe/Berlin").uses_utc_timezone()
+    assert app.current_task is None
+    assert app.SYSTEM
+    with pytest.raises(NotImplementedError, match="bootsteps"):
+        _ = app.steps
