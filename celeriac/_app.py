@@ -17,6 +17,7 @@ from ._current import SharedTask, apps_created
 from ._limits import check_max_concurrency, check_rate
 from ._protocol import TaskMessage
 from ._task import FunctionTask, SendOptions, Task, check_time_limits, current_request
+from ._task_compat import check_acks_late
 from ._wire import task_fields, task_from_fields
 from .exceptions import AlreadyRegistered, ImproperlyConfigured, NotRegistered
 from .result import AsyncResult
@@ -272,6 +273,7 @@ def _check_task_options(options: Mapping[str, Any]) -> None:
             f"unknown task option(s) {sorted(unknown)}; known: {sorted(_TASK_OPTIONS)}"
         )
     check_time_limits(options.get("soft_time_limit"), options.get("time_limit"))
+    check_acks_late(options)
     check_rate(options.get("rate_limit"))
     check_max_concurrency(options.get("max_concurrency"))
 

@@ -46,6 +46,17 @@ REFUSED_TASK_ATTRIBUTES: dict[str, str] = {
     "trail": "child results are not tracked (AsyncResult.children is not implemented)",
     "add_trail": "child results are not tracked (AsyncResult.children is not implemented)",
     "resultrepr_maxsize": "results are logged as structured fields, not as a truncated repr",
+    "acks_on_failure": "a failed task is always acknowledged with state FAILURE; raise "
+    "Reject(requeue=True) to give it back",
+    "acks_on_timeout": "a timed-out task is always acknowledged with state FAILURE",
+    "acks_on_failure_or_timeout": "failed and timed-out tasks are always acknowledged",
+    "reject_on_worker_lost": "set task_reject_on_worker_lost (per worker node; on by default)",
+    "retry_on_worker_lost": "see task_reject_on_worker_lost and broker_max_deliveries",
+    "store_errors_even_if_ignored": "not implemented yet: failures of ignore_result tasks are "
+    "not stored",
+    "OperationalError": "errors reaching the hub are celeriac.exceptions.PublishError and "
+    "TimeoutError",
+    "Request": "the request of the running call is self.request (celeriac.Request)",
 }
 """Celery task attributes celeriac refuses, with what to use instead."""
 
@@ -171,3 +182,13 @@ def prepare_send(
     check_arguments(task, args, kwargs)
     if options.get("expires") is None and getattr(task, "expires", None) is not None:
         options["expires"] = task.expires
+
+
+def check_acks_late(options: Mapping[str, Any]) -> None:
+    """Refuse ``acks_late=False``: celeriac always acknowledges after the task finishes."""
+    if options.get("acks_late") is False:
+        raise NotImplementedError(
+            "acks_late=False is not supported: celeriac acknowledges a task after it finishes "
+            "(at-least-once); make the task idempotent, or ignore_result=True if it is "
+            "fire-and-forget"
+        )

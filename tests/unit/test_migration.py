@@ -358,3 +358,19 @@ def test_app_helpers_either_task_cls_and_utc() -> None:
     assert app.SYSTEM
     with pytest.raises(NotImplementedError, match="bootsteps"):
         _ = app.steps
+
+
+def test_acks_late_false_is_refused_not_ignored() -> None:
+    """acks_late=False would be ignored (celeriac always acks late), so it is refused."""
+    app = App("ackslate", environ={})
+    with pytest.raises(NotImplementedError, match="acknowledges a task after it finishes"):
+
+        @app.task(acks_late=False)
+        def early() -> None: ...
+
+    @app.task(acks_late=True)
+    def late() -> None: ...
+
+    assert late.name.endswith("late")
+    with pytest.raises(NotImplementedError, match="task_reject_on_worker_lost"):
+        _ = late.reject_on_worker_lost  # type: ignore[attr-defined]
