@@ -14,7 +14,7 @@ from . import (
     states,
 )
 from ._app import App, Celery, shared_task
-from ._current import current_app, current_task, uuid
+from ._current import bugreport, current_app, current_task, uuid
 from ._task import Request, Task
 from .exceptions import CeleriacError
 from .result import AsyncResult
@@ -33,6 +33,7 @@ __all__ = [
     "Request",
     "Task",
     "__version__",
+    "bugreport",
     "current_app",
     "current_task",
     "exceptions",

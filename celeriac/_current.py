@@ -13,6 +13,9 @@ when it finalizes). Importing the module that declares it never fails.
 
 from __future__ import annotations
 
+import importlib.metadata
+import platform
+import sys
 import uuid as _uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SharedTask",
     "apps_created",
+    "bugreport",
     "current_app",
     "current_task",
     "get_current_app",
@@ -47,6 +51,16 @@ apps_created: list[App] = []
 def uuid() -> str:
     """A new random task id as a string (Celery's ``celery.uuid``)."""
     return str(_uuid.uuid4())
+
+
+def bugreport(app: App | None = None) -> str:
+    """Versions and the changed settings of ``app`` (the current app), for bug reports."""
+    version = importlib.metadata.version("celeriac")
+    lines = [f"celeriac {version} python {platform.python_version()} {sys.platform}"]
+    chosen = app if app is not None else (apps_created[-1] if apps_created else None)
+    if chosen is not None:
+        lines += [f"{name} = {value!r}" for name, value in sorted(chosen.conf.changes().items())]
+    return "\n".join(lines)
 
 
 def set_current_app(app: App) -> None:

@@ -374,3 +374,10 @@ def test_acks_late_false_is_refused_not_ignored() -> None:
     assert late.name.endswith("late")
     with pytest.raises(NotImplementedError, match="task_reject_on_worker_lost"):
         _ = late.reject_on_worker_lost  # type: ignore[attr-defined]
+
+
+def test_bugreport_names_versions_and_changed_settings() -> None:
+    """celeriac.bugreport(app) gives the versions and the app's changed settings."""
+    report = celeriac.bugreport(App("bug", environ={}, worker_concurrency=5))
+    assert report.startswith(f"celeriac {celeriac.__version__} python ")
+    assert "worker_concurrency = 5" in report.splitlines()
