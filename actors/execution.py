@@ -28,9 +28,8 @@ import traceback as tb_module
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from celeriac import signals, states
+from celeriac._log import get_logger
 from celeriac._protocol import Delivery
 from celeriac._serialization import dumps, loads
 from celeriac._task import FunctionTask, Request, Task, time_limits
@@ -53,7 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = ["OnApply", "TaskExecutor"]
 
-_log = structlog.get_logger("celeriac.worker")
+_log = get_logger("celeriac.worker")
 
 #: Called with (task, args, kwargs) just before an event loop runs a task (pool signals).
 OnApply = Callable[[Task[Any, Any], list[Any], dict[str, Any]], None]
@@ -143,8 +142,8 @@ class TaskExecutor:
         name, task_id = message.task, message.id
         task = self._lookup(name)
         if task is None:
-            exc = NotRegistered(f"task {name!r} is not registered on {self.hostname}")
-            _log.error("task_unknown", task=name, task_id=task_id)
+            exc = NotRegistered.for_task(name, self.app.tasks, f"on worker {self.hostname}")
+            _log.error("task_unknown", task=name, task_id=task_id, error=str(exc))
             signals.task_unknown.send(
                 sender=None, name=name, id=task_id, message=task_fields(message), exc=exc
             )
@@ -159,6 +158,7 @@ class TaskExecutor:
             _log.error("task_undecodable", task=name, task_id=task_id, reason=str(exc))
             return self._failure(delivery, exc, None)
         request = self._request(task, delivery, args, kwargs)
+        _log.info("task_received", task=name, task_id=request.id)
         if signals.task_received.receivers:
             signals.task_received.send(sender=None, request=request)
         is_async = self._coroutine_tasks.get(name)

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 import traceback as tb_module
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-import structlog
-
 from celeriac import signals, states
+from celeriac._log import get_logger
 from celeriac._protocol import Delivery
 from celeriac._task import Request, Task, _current
 from celeriac.exceptions import Ignore, Reject, SoftTimeLimitExceeded, TimeLimitExceeded
@@ -29,7 +29,7 @@ from .watchdog import SoftInterrupt
 
 __all__ = ["IGNORED", "Invocation", "Prepared", "Result", "conclude"]
 
-_log = structlog.get_logger("celeriac.worker")
+_log = get_logger("celeriac.worker")
 
 #: The state of a task that raised ``Ignore``: reported as SUCCESS, nothing stored.
 IGNORED = "IGNORED"
@@ -76,6 +76,7 @@ class Invocation:
     hard_fired: bool = False
     result: Result = field(default_factory=lambda: Result(states.FAILURE))
     _token: contextvars.Token[Request | None] | None = None
+    _started: float = 0.0
 
     def __enter__(self) -> Invocation:
         p = self.prepared
@@ -84,6 +85,7 @@ class Invocation:
                 sender=p.task, task_id=p.request.id, task=p.task, args=p.args, kwargs=p.kwargs
             )
         self._token = _current.set(p.request)
+        self._started = time.monotonic()
         return self
 
     def __exit__(
@@ -97,7 +99,8 @@ class Invocation:
             _current.reset(self._token)
         if isinstance(exc, asyncio.CancelledError) and _cancelling():
             return False  # the pool is shutting down: not an outcome, let it go
-        self.result = conclude(p, self.retval, exc, hard=self.hard_fired)
+        runtime = round(time.monotonic() - self._started, 6)
+        self.result = conclude(p, self.retval, exc, hard=self.hard_fired, runtime=runtime)
         r = self.result
         _hook(
             p, "after_return", r.state, r.error or r.retval, p.request.id, p.args, p.kwargs, r.trace
@@ -132,8 +135,11 @@ def _cancelling() -> bool:
     return current is not None and current.cancelling() > 0
 
 
-def conclude(p: Prepared, retval: Any, exc: BaseException | None, *, hard: bool) -> Result:
-    """Classify what the task's code did (sending task_failure for a failure)."""
+def conclude(
+    p: Prepared, retval: Any, exc: BaseException | None, *, hard: bool, runtime: float = 0.0
+) -> Result:
+    """Classify what the task's code did, log it as Celery's worker does (``task_succeeded`` at
+    INFO, ``task_failed`` at ERROR with the traceback) and send task_failure for a failure."""
     trace = "".join(tb_module.format_exception(exc)) if exc is not None else None
     soft_limit, hard_limit = p.limits
     if hard:
@@ -141,6 +147,7 @@ def conclude(p: Prepared, retval: Any, exc: BaseException | None, *, hard: bool)
     elif isinstance(exc, SoftInterrupt):
         exc = SoftTimeLimitExceeded(f"soft time limit ({soft_limit}s) exceeded")
     if exc is None:
+        _log.info("task_succeeded", task=p.task.name, task_id=p.request.id, runtime=runtime)
         _hook(p, "on_success", retval, p.request.id, p.args, p.kwargs)
         return Result(states.SUCCESS, retval)
     if isinstance(exc, Ignore):
@@ -148,8 +155,13 @@ def conclude(p: Prepared, retval: Any, exc: BaseException | None, *, hard: bool)
     if isinstance(exc, Reject):
         return Result(states.REJECTED, error=exc)
     expected = isinstance(exc, tuple(getattr(p.task, "throws", ()) or ()))  # Task.throws
-    (_log.info if expected else _log.warning)(
-        "task_failed", task=p.task.name, task_id=p.request.id, error=f"{type(exc).__name__}: {exc}"
+    (_log.info if expected else _log.error)(
+        "task_failed",
+        task=p.task.name,
+        task_id=p.request.id,
+        runtime=runtime,
+        error=f"{type(exc).__name__}: {exc}",
+        exc_info=None if expected else exc,  # an expected error: no traceback (Celery's way)
     )
     _hook(p, "on_failure", exc, p.request.id, p.args, p.kwargs, trace)
     signals.task_failure.send(

@@ -117,9 +117,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import pykka
-import structlog
 
 from celeriac._clock import SYSTEM_CLOCK, Clock
+from celeriac._log import get_logger
 from celeriac.exceptions import CeleriacError, ImproperlyConfigured
 
 from .restart import Escalate, RestartPolicy, RestartTracker, backoff_delay
@@ -147,7 +147,7 @@ _STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
 _RESTART_TYPES = ("permanent", "transient", "temporary")
 _UNREPORTED = "died without reporting (found dead by the liveness check)"
 
-_log = structlog.get_logger("celeriac.supervisor")
+_log = get_logger("celeriac.supervisor")
 
 
 class ActorExitError(CeleriacError):

@@ -56,10 +56,10 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 import pykka
-import structlog
 
 from celeriac._clock import SYSTEM_CLOCK, Clock
 from celeriac._limits import TokenBucket, TypeLimits, type_limits
+from celeriac._log import get_logger
 
 from .task_actor import Delivery
 
@@ -74,7 +74,7 @@ __all__ = [
     "Withdraw",
 ]
 
-_log = structlog.get_logger("celeriac.worker")
+_log = get_logger("celeriac.worker")
 
 T = TypeVar("T")
 

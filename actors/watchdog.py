@@ -33,14 +33,13 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
 from celeriac._clock import SYSTEM_CLOCK, Clock
+from celeriac._log import get_logger
 from celeriac.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 __all__ = ["Armed", "HardInterrupt", "SoftInterrupt", "Watchdog", "run_limited"]
 
-_log = structlog.get_logger("celeriac.worker")
+_log = get_logger("celeriac.worker")
 
 
 class SoftInterrupt(SoftTimeLimitExceeded):

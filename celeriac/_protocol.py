@@ -280,6 +280,9 @@ class Welcome:
     COMMAND: ClassVar[bytes] = b"WELCOME"
     hub: str
     heartbeat: float
+    #: The name the hub knows this peer by: its own, or made unique (``name#2``) when another
+    #: live worker already has it.
+    node: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,6 +390,11 @@ class Reply:
     id: str
     state: str
     rid: int | str | None = None
+    #: Where the message is, when the hub holds it: its queue and how many consumers that queue
+    #: has, and the node running it (so a client can say why a result has not come).
+    queue: str | None = None
+    consumers: int | None = None
+    worker: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

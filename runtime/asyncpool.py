@@ -41,9 +41,8 @@ import concurrent.futures
 import threading
 from typing import Any
 
-import structlog
-
 from celeriac import signals
+from celeriac._log import get_logger
 from celeriac._task import Task
 from celeriac.actors.execution import TaskExecutor
 from celeriac.actors.pool import PoolWiring
@@ -52,7 +51,7 @@ from celeriac.actors.watchdog import Watchdog
 
 __all__ = ["AsyncPool"]
 
-_log = structlog.get_logger("celeriac.worker")
+_log = get_logger("celeriac.worker")
 
 #: Seconds a cold stop waits for cancelled tasks to unwind before closing the loop.
 _CANCEL_GRACE = 2.0

@@ -24,12 +24,12 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import msgpack
-import structlog
 import zmq
 
 from celeriac import states
 from celeriac._clock import SYSTEM_CLOCK, Clock
 from celeriac._conf import Settings
+from celeriac._log import get_logger
 from celeriac._serialization import loads, normalize_accept
 from celeriac.exceptions import (
     CeleriacError,
@@ -44,15 +44,20 @@ from celeriac.routing import declarations
 from celeriac.transport import protocol as p
 
 from .link import dealer, default_node_name, new_identity
+from .liveness import explain_reply
 
 __all__ = ["Client"]
 
-_log = structlog.get_logger("celeriac.client")
+_log = get_logger("celeriac.client")
 
 #: Results that arrived before anyone asked for them, kept so get() needs no round trip.
 UNCLAIMED_LIMIT: Final = 20_000
 #: Ids this client published asking for the result (so get() need not send WAIT).
 EXPECTING_LIMIT: Final = 200_000
+#: Longest wait of ``AsyncResult.state`` for the hub's answer (then PENDING).
+STATE_TIMEOUT: Final = 1.0
+#: ``get()`` without a timeout says why it still waits this often.
+STILL_WAITING_EVERY: Final = 30.0
 
 
 class _Slot:
@@ -88,10 +93,14 @@ class Client:
         self._requests: dict[int, _Slot] = {}
         self._rids = itertools.count(1)
         self._hub_id: str | None = None
+        #: When the hub last sent anything (None: never), and whether we said it is silent.
+        self._last_heard: float | None = None
+        self._said_silent = False
         self._declared = p.declaration(*declarations(conf))
         #: Queues this client has declared to the hub (send_task declares missing ones).
         self.declared_queues: set[str] = {q.name for q in self._declared.queues}
         self._closing = threading.Event()
+        self._started = clock.monotonic()
         self._thread = threading.Thread(target=self._run, name="celeriac-client", daemon=True)
         self._thread.start()
         self._finalizer = weakref.finalize(self, os.close, self._wake_w)
@@ -121,10 +130,19 @@ class Client:
         self._submit(p.encode(more))
 
     def wait(self, task_id: str, timeout: float | None) -> Outcome:
-        """Block until the task's result arrives; TimeoutError after ``timeout`` seconds."""
+        """Block until the task's result arrives; TimeoutError after ``timeout`` seconds, saying
+        why (never confirmed, queued with no consumer, running on a worker...). Waiting without
+        a timeout logs ``still_waiting_for_result`` with the same diagnosis every
+        :data:`STILL_WAITING_EVERY` seconds, so no wait is silent."""
         slot = self._slot_for(task_id)
-        if not slot.event.wait(timeout):
-            raise TimeoutError(f"the result of task {task_id} did not arrive in {timeout}s")
+        if timeout is None:
+            while not slot.event.wait(STILL_WAITING_EVERY):
+                _log.warning("still_waiting_for_result", id=task_id, why=self.diagnose(task_id))
+        elif not slot.event.wait(timeout):
+            raise TimeoutError(
+                f"the result of task {task_id} did not arrive in {timeout}s: "
+                f"{self.diagnose(task_id)}"
+            )
         assert slot.outcome is not None
         return slot.outcome
 
@@ -136,20 +154,48 @@ class Client:
                 return slot.outcome
             return self._unclaimed.get(task_id)
 
+    def hub_answering(self) -> bool:
+        """Whether the hub has answered this client lately (within three heartbeats)."""
+        heard = self._last_heard
+        return heard is not None and self.clock.monotonic() - heard < 3 * self._heartbeat
+
     def state(self, task_id: str, timeout: float | None = None) -> str:
-        """Ask the hub for the state of a task (one round trip)."""
+        """The task's state as the hub knows it; PENDING at once when the hub is not answering
+        (a state is a question, not a wait: it never blocks for more than ``timeout``, by
+        default :data:`STATE_TIMEOUT`)."""
+        reply = self._stat(task_id, STATE_TIMEOUT if timeout is None else timeout)
+        return states.PENDING if reply is None else reply.state
+
+    def diagnose(self, task_id: str) -> str:
+        """Why the result of ``task_id`` has not come, in words (asks the hub)."""
+        with self._lock:
+            unconfirmed = task_id in self._unconfirmed
+        if unconfirmed:
+            return (
+                f"the hub at {self.endpoint} never confirmed it: it is held in this process's "
+                "memory, not yet durable (is a hub running there?)"
+            )
+        reply = self._stat(task_id, STATE_TIMEOUT)
+        if reply is None:
+            return f"the hub at {self.endpoint} is not answering"
+        return explain_reply(reply)
+
+    def _stat(self, task_id: str, timeout: float) -> p.Reply | None:
+        """One STAT round trip; None if the hub is not answering or does not reply in time."""
+        if not self.hub_answering():
+            return None
         rid = next(self._rids)
         slot = _Slot()
         with self._lock:
             self._requests[rid] = slot
         self._submit(p.encode(p.Stat(task_id, rid)))
-        wait = timeout if timeout is not None else float(self.conf.broker_connection_timeout)
-        if not slot.event.wait(wait):
+        if not slot.event.wait(timeout):
             with self._lock:
                 self._requests.pop(rid, None)
-            raise TimeoutError(f"the hub at {self.endpoint} did not answer within {wait}s")
+            return None
         assert slot.outcome is not None
-        return str(slot.outcome.value)
+        reply: p.Reply = slot.outcome.value
+        return reply
 
     def forget(self, task_id: str) -> None:
         """Ask the hub to drop a stored result."""
@@ -176,13 +222,25 @@ class Client:
             raise PublishError(f"the hub refused {len(refused)} publish(es): {lines}")
 
     def close(self, timeout: float = 5.0) -> None:
-        """Wait up to ``timeout`` for confirmations, then stop the I/O thread."""
+        """Wait up to ``timeout`` for confirmations, then stop the I/O thread (saying goodbye
+        to the hub). Publishes still unconfirmed then were never stored: that is logged as an
+        error with their number, never dropped silently."""
         if self._closing.is_set():
             return
         try:
             self.flush(timeout)
+        except TimeoutError:
+            with self._lock:
+                lost = len(self._unconfirmed)
+            _log.error(
+                "publishes_lost",
+                count=lost,
+                hub=self.endpoint,
+                hint=f"the hub never confirmed them within {timeout}s of closing: they were "
+                "never stored, so no worker will run them",
+            )
         except CeleriacError as exc:
-            _log.warning("client_closed_unconfirmed", error=str(exc))
+            _log.warning("publishes_refused", error=str(exc))
         self._closing.set()
         self._wake()
         self._thread.join(timeout)
@@ -245,11 +303,38 @@ class Client:
                 if now >= next_ping:
                     next_ping = now + self._heartbeat
                     sock.send_multipart(p.encode(p.Ping()))
+                    self._check_silence(now)
             self._send_queued(sock)
+            sock.send_multipart(p.encode(p.Bye()))  # a normal close, not a lost peer
+            sock.setsockopt(zmq.LINGER, 200)
         finally:
-            sock.close(0)
+            sock.close()
             os.close(self._wake_r)
             self._ctx.term()
+
+    def _heard(self) -> None:
+        self._last_heard = self.clock.monotonic()
+        if self._said_silent:
+            self._said_silent = False
+            _log.warning("hub_answering_again", hub=self.endpoint)
+
+    def _check_silence(self, now: float) -> None:
+        """Say once (per silence) that publishes wait in memory for a hub that is not there."""
+        if self._said_silent or self.hub_answering():
+            return
+        with self._lock:
+            held = len(self._unconfirmed)
+        since = self._started if self._last_heard is None else self._last_heard
+        if not held or now - since < float(self.conf.broker_connection_timeout):
+            return
+        self._said_silent = True
+        _log.warning(
+            "hub_not_answering",
+            hub=self.endpoint,
+            held=held,
+            hint=f"{held} publish(es) held in this process's memory, not yet durable; they are "
+            "sent when the hub answers, and lost if this process exits first",
+        )
 
     def _drain_wake(self) -> None:
         # Drain first, then clear the flag, then (in the caller) send the queue: a producer
@@ -277,6 +362,7 @@ class Client:
                 frames = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
+            self._heard()
             try:
                 msg = p.decode(frames)
             except FrameError as exc:
@@ -350,7 +436,7 @@ class Client:
         with self._lock:
             slot = self._requests.pop(msg.rid, None) if isinstance(msg.rid, int) else None
         if slot is not None:
-            slot.outcome = Outcome(states.PENDING, msg.state)
+            slot.outcome = Outcome(states.PENDING, msg)
             slot.event.set()
 
     def _on_hub_seen(self, sock: zmq.Socket[Any], msg: p.Welcome | p.Pong | p.Error) -> None:

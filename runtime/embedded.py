@@ -24,17 +24,17 @@ import errno
 import socket
 from typing import Any, Literal
 
-import structlog
 import zmq
 
 from celeriac._conf import Settings
+from celeriac._log import get_logger
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.transport.endpoints import is_loopback, parse_tcp
 from celeriac.transport.hubserver import HubAddressError, HubServer
 
 __all__ = ["describe_hub", "embedded_hub_plan", "start_embedded_hub"]
 
-_log = structlog.get_logger("celeriac.worker")
+_log = get_logger("celeriac.worker")
 
 #: How long the "is anybody listening on this loopback port" probe may take.
 PROBE_TIMEOUT = 1.0

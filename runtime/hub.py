@@ -5,14 +5,13 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-import structlog
-
 from celeriac._conf import Settings
+from celeriac._log import get_logger
 from celeriac.transport.hubserver import HubServer
 
 __all__ = ["run_hub"]
 
-_log = structlog.get_logger("celeriac.hub")
+_log = get_logger("celeriac.hub")
 
 
 def run_hub(

@@ -85,12 +85,12 @@ from multiprocessing.process import BaseProcess
 from typing import Any, Final
 
 import msgpack
-import structlog
 import zmq
 
 from celeriac import signals, states
 from celeriac._app import App
 from celeriac._clock import SYSTEM_CLOCK
+from celeriac._log import get_logger
 from celeriac._messages import exception_info
 from celeriac._task import time_limits
 from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
@@ -111,7 +111,7 @@ from .worker import WorkerNode
 
 __all__ = ["ChildOptions", "PreforkNode"]
 
-_log = structlog.get_logger("celeriac.prefork")
+_log = get_logger("celeriac.prefork")
 
 #: Children that die before they are ready: more than this many within the period gives up.
 START_FAILURES: Final = 5

@@ -30,11 +30,11 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import structlog
 import zmq
 
 from celeriac import signals
 from celeriac._app import App
+from celeriac._log import get_logger
 from celeriac._serialization import normalize_accept
 from celeriac.actors.execution import TaskExecutor
 from celeriac.actors.outcome import TaskOutcome
@@ -45,7 +45,6 @@ from celeriac.actors.tasktype import TaskTypes, TypeGates
 from celeriac.exceptions import FrameError, ImproperlyConfigured
 from celeriac.routing import Broadcast, declare_queues, worker_queues
 from celeriac.transport import protocol as p
-from celeriac.transport.endpoints import parse_tcp
 from celeriac.transport.hubserver import HubServer
 
 from .asyncpool import AsyncPool
@@ -53,6 +52,7 @@ from .banner import Banner, show_banner
 from .embedded import describe_hub, start_embedded_hub
 from .gated import GatedDeliveries
 from .link import dealer, default_node_name, new_identity
+from .liveness import HubWatch
 from .logging import log_format
 from .outcomes import outcome_message
 
@@ -64,7 +64,7 @@ CONNECTION_PERIOD = 10.0
 #: Its restart policy: that intensity, and a jittered backoff before each rebuild.
 CONNECTION_POLICY = RestartPolicy(CONNECTION_RESTARTS, CONNECTION_PERIOD, backoff=(0.05, 1.0))
 
-_log = structlog.get_logger("celeriac.worker")
+_log = get_logger("celeriac.worker")
 
 #: In-process pools by ``-P`` name (solo is a threads pool of one slot).
 POOLS: dict[str, PoolFactory] = {"threads": ThreadPool, "solo": ThreadPool, "asyncio": AsyncPool}
@@ -396,7 +396,11 @@ class _Connection:
         self.track_started = bool(node.conf.task_track_started)
         self.hub_id: str | None = None
         self.heartbeat = float(node.conf.broker_heartbeat)
-        self.last_heard = 0.0
+        self.clock = node.app.clock
+        #: Whether the hub is there, said once when it goes and once when it is back.
+        self.watch = HubWatch(node.hub_endpoint, self.clock.monotonic(), self.heartbeat)
+        #: When the last HELLO went out without a WELCOME yet (None: none pending).
+        self.hello_sent: float | None = None
         #: Deliveries of task types with a rate limit or a cap (see runtime/gated.py).
         self.gated = GatedDeliveries()
         self.credit_due = 0
@@ -422,6 +426,7 @@ class _Connection:
         self.withheld = 0  # the credit announced here is the whole truth for the hub
         self.gated.hello()
         self.credit_due = 0
+        self.hello_sent = self.clock.monotonic()
         held = len(self.busy) + len(self.buffer) + self.gated.holding_credit()
         credit = 0 if not node.accepting else max(0, node.prefetch - held)
         self.send(
@@ -449,7 +454,6 @@ class _Connection:
         self.hello()
         clock = node.app.clock
         next_ping = clock.monotonic() + self.heartbeat
-        waiting = _HubWait(node.hub_endpoint, clock.monotonic())
         draining = False
         drain_deadline = 0.0
         while True:
@@ -472,8 +476,7 @@ class _Connection:
             if draining and (not self.busy or node._cold.is_set()):
                 break
             now = clock.monotonic()
-            if self.hub_id is None:
-                waiting.tick(now)
+            self.watch.tick(now, running=len(self.busy))
             if self.stalled_since is not None and now - self.stalled_since > self.giveback:
                 self._give_back()
             if now >= next_ping:
@@ -518,6 +521,7 @@ class _Connection:
                     self.send(p.Credit(self.credit_due))
                 self.credit_due = 0
                 return
+            self.watch.heard(self.clock.monotonic())
             try:
                 msg = p.decode(frames)
             except FrameError as exc:
@@ -619,8 +623,16 @@ class _Connection:
 
     def _on_control(self, msg: p.Message) -> None:
         if isinstance(msg, p.Welcome):
-            first = self.hub_id is None
+            first, previous = self.hub_id is None, self.hub_id
             self.hub_id = msg.hub
+            self.hello_sent = None
+            if msg.node is not None and msg.node != self.node.peer_name:
+                _log.warning(
+                    "node_name_taken",
+                    node=self.node.peer_name,
+                    known_as=msg.node,
+                    hint="another live worker has this name: give each worker its own -n NAME",
+                )
             if first:
                 _log.info("hub_connected", endpoint=self.node.hub_endpoint, hub=self.hub_id)
                 _log.info(
@@ -632,43 +644,16 @@ class _Connection:
                 )
                 self.node.ready.set()
                 self.node._signal(signals.worker_ready, sender=self.node)
-            else:
-                _log.info("hub_reconnected", hub=self.hub_id)
+            elif msg.hub != previous:
+                _log.info("hub_reconnected", hub=self.hub_id, previous=previous)
         elif (isinstance(msg, p.Pong) and (msg.known is False or msg.hub != self.hub_id)) or (
             isinstance(msg, p.Error) and msg.code == "hello"
         ):
-            self.hello()
+            # PINGs queued while the hub was away all come back at once: one HELLO answers them.
+            sent = self.hello_sent
+            if sent is None or self.clock.monotonic() - sent > self.heartbeat:
+                self.hello()
         elif isinstance(msg, p.Ping):
             self.send(p.Pong())
         elif isinstance(msg, p.Error):
             _log.error("hub_refused_us", reason=msg.reason)
-
-
-class _HubWait:
-    """Says ``waiting_for_hub`` while no hub has answered: first after :attr:`FIRST` seconds,
-    then every :attr:`EVERY` seconds, so an operator sees why nothing happens."""
-
-    FIRST = 2.0
-    EVERY = 30.0
-
-    def __init__(self, endpoint: str, started: float) -> None:
-        self.endpoint = endpoint
-        self.started = started
-        self.next_log = started + self.FIRST
-
-    def tick(self, now: float) -> None:
-        """Log if it is time to say it again."""
-        if now < self.next_log:
-            return
-        self.next_log = now + self.EVERY
-        address = parse_tcp(self.endpoint)
-        _log.warning(
-            "waiting_for_hub",
-            endpoint=self.endpoint,
-            waited=round(now - self.started, 1),
-            hint=(
-                f"is a hub running at {self.endpoint} (celeriac hub --bind ...), and is its port "
-                f"{address.port if address else ''} open from this machine? the worker connects "
-                "by itself when it answers"
-            ),
-        )

@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-import structlog
 import zmq
 
 from celeriac._clock import SYSTEM_CLOCK, Clock
+from celeriac._log import get_logger
 from celeriac.exceptions import ImproperlyConfigured
 
 from .endpoints import events_url, needs_ipv6
@@ -33,7 +33,7 @@ from .store import SQLiteStore
 
 __all__ = ["HubAddressError", "HubServer", "default_data_dir", "events_url"]
 
-_log = structlog.get_logger("celeriac.hub")
+_log = get_logger("celeriac.hub")
 
 
 class HubAddressError(ImproperlyConfigured):

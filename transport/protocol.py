@@ -26,6 +26,21 @@ characters, counts integers in ``0..MAX_COUNT``, times finite numbers, prioritie
 the raw frames) for anything malformed, and nothing else: the property tests hold it to that.
 Unknown header keys are ignored, so a newer peer may add optional fields.
 
+A task's path, client to worker and back
+-----------------------------------------
+``App.send_task`` / ``Task.apply_async`` (one :class:`~celeriac._task.SendOptions`) ->
+:func:`celeriac._compose.compose` makes a :class:`TaskMessage` -> ``runtime/client.py``
+``Client.publish`` sends ``encode(Publish(...))`` -> the hub's loop
+(``transport/hubserver.py``) hands the frames to ``HubState.handle``
+(``transport/hub/state.py``), which decodes and dispatches: ``hub/queues.py`` routes, stores
+and later sends ``Deliver`` within the worker's credit, after the commit the hub sends
+``Confirm`` -> the worker's connection (``runtime/worker.py``) decodes the delivery, a task
+type's actor may hold it (rate limit, cap), a slot runs it with
+``actors/execution.py`` ``TaskExecutor.execute(delivery) -> TaskOutcome`` ->
+``runtime/outcomes.py`` makes the ``Done`` (or ``Reject`` to requeue) -> ``hub/lifecycle.py``
+acknowledges it and ``hub/results.py`` stores the result and pushes a ``Result`` to the waiting
+client -> ``Client`` hands it to ``AsyncResult.get()``.
+
 The message types live in the core (:mod:`celeriac._protocol`) and the codec in
 :mod:`celeriac._wire`, the one module that spells wire field names: the core composes and reads
 these messages but must not import the transport at import time (DESIGN.md section 6). This

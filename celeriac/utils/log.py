@@ -4,14 +4,15 @@
 x, y)`` inside a task: each record carries the running task's name and id (bound at the time
 of the call, so one module-level logger serves every task and thread). ``%``-style arguments
 are formatted as the standard library does; keyword arguments become structured fields.
+Records go where celeriac's own do (``celeriac._log``): through structlog in a worker, to the
+standard library logger of that name in a program that did not configure structlog.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import structlog
-
+from .._log import get_logger as get_celeriac_logger
 from .._task import current_request
 
 __all__ = ["TaskLogger", "get_logger", "get_task_logger"]
@@ -27,10 +28,9 @@ class TaskLogger:
         if args:
             event = event % args
         req = current_request()
-        logger = structlog.get_logger(self.name)
         if req is not None and not req.called_directly:
-            logger = logger.bind(task_name=req.task, task_id=req.id)
-        getattr(logger, method)(event, **kw)
+            kw = {"task_name": req.task, "task_id": req.id, **kw}
+        getattr(get_celeriac_logger(self.name), method)(event, **kw)
 
     def debug(self, event: str, *args: Any, **kw: Any) -> None:
         """Log at DEBUG."""
@@ -65,5 +65,5 @@ def get_task_logger(name: str) -> TaskLogger:
 
 
 def get_logger(name: str) -> Any:
-    """A structlog logger of that name (Celery's ``celery.utils.log.get_logger``)."""
-    return structlog.get_logger(name)
+    """A logger of that name, routed like celeriac's own (Celery's ``get_logger``)."""
+    return get_celeriac_logger(name)

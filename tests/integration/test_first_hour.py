@@ -123,11 +123,16 @@ def test_json_logs_stay_json_at_debug(
     os.kill(worker.pid, signal.SIGTERM)
     assert worker.popen.wait(RESULT_TIMEOUT) == 0
     lines = [line for line in worker.log.read_text().splitlines() if line.strip()]
-    loggers = set()
-    for line in lines:
-        record = json.loads(line)  # fails the test on any plain-text line
-        loggers.add(record.get("logger"))
-    assert "pykka" in loggers, "pykka's DEBUG lines should be among them, rendered as JSON"
+    records = [json.loads(line) for line in lines]  # fails the test on any plain-text line
+    assert "pykka" in {r.get("logger") for r in records}, "pykka's DEBUG lines, as JSON"
+    by_event = {r["event"]: r for r in records if "event" in r}
+    assert by_event["task_received"]["task"] in {"itasks.add", "itasks.fail"}
+    assert by_event["task_succeeded"]["task"] == "itasks.add"
+    assert by_event["task_succeeded"]["runtime"] >= 0
+    failed = by_event["task_failed"]
+    assert failed["level"] == "error"
+    assert "Traceback (most recent call last)" in failed["exception"]
+    assert "ValueError: boom" in failed["exception"]
 
 
 def test_call_wait_prints_a_failed_task_as_one_line(

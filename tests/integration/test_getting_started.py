@@ -33,6 +33,7 @@ def _run_client(url: str) -> str:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    assert done.stderr == "", "a client that configured no logging hears nothing from celeriac"
     return done.stdout.strip()
 
 

@@ -184,11 +184,17 @@ def test_json_refuses_lone_surrogates_and_bad_keys() -> None:
 # -- decoding and negotiation ------------------------------------------------------------------
 
 
+#: Pickle is left out: random bytes can make ``pickle.loads`` allocate gigabytes (7 bytes did,
+#: a huge memo index) or run code. That is why pickle is refused unless ``accept_content``
+#: names it, which only makes sense between trusted peers.
+SAFE_DECODERS = sorted(ALL - {PICKLE_CONTENT_TYPE})
+
+
 @pytest.mark.property
 @settings(max_examples=200)
-@given(data=st.binary(max_size=200), content_type=st.sampled_from(sorted(ALL)))
+@given(data=st.binary(max_size=200), content_type=st.sampled_from(SAFE_DECODERS))
 def test_random_bytes_only_ever_raise_decode_error(data: bytes, content_type: str) -> None:
-    """Any bytes into any decoder either decode or raise DecodeError keeping the bytes."""
+    """Any bytes into any safe decoder either decode or raise DecodeError keeping the bytes."""
     try:
         loads(data, content_type, ALL)
     except DecodeError as exc:

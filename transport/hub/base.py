@@ -6,9 +6,8 @@ import itertools
 from collections import OrderedDict, deque
 from typing import Any
 
-import structlog
-
 from celeriac._clock import Clock
+from celeriac._log import get_logger
 
 from .. import protocol as p
 from ..routing import DEAD_LETTER_QUEUE, ExchangeTable
@@ -20,7 +19,7 @@ from .model import (
     ReadyQueue,
 )
 
-_log = structlog.get_logger("celeriac.hub")
+_log = get_logger("celeriac.hub")
 
 
 class HubBase:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
-import structlog
-
 from celeriac import states
+from celeriac._log import get_logger
 
 from .. import protocol as p
 from ..store import StoredMessage
@@ -19,7 +18,7 @@ from .model import (
 )
 from .queues import Queues
 
-_log = structlog.get_logger("celeriac.hub")
+_log = get_logger("celeriac.hub")
 
 
 class Lifecycle(Queues):

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
-
 from celeriac import states
+from celeriac._log import get_logger
 
 from .. import protocol as p
 from .lifecycle import Lifecycle
@@ -18,7 +17,7 @@ from .model import (
     PeerFault,
 )
 
-_log = structlog.get_logger("celeriac.hub")
+_log = get_logger("celeriac.hub")
 
 
 class Peers(Lifecycle):
@@ -49,7 +48,8 @@ class Peers(Lifecycle):
 
     def _on_hello(self, peer: Peer | None, identity: bytes, msg: p.Hello) -> None:
         if peer is None:
-            peer = Peer(identity, msg.role, msg.node, self.clock.monotonic())
+            node = self._unique_node(msg.node) if msg.role == "worker" else msg.node
+            peer = Peer(identity, msg.role, node, self.clock.monotonic())
             self._peers[identity] = peer
         peer.role = msg.role
         peer.fail_on_lost = msg.on_lost == "fail"
@@ -67,8 +67,26 @@ class Peers(Lifecycle):
         )
         if peer.role == "worker":
             self._event(b"worker-online", p.WorkerEvent(peer.node, tuple(peer.queues)))
-        self._send(identity, p.Welcome(self.hub_id, self.heartbeat))
+        self._send(identity, p.Welcome(self.hub_id, self.heartbeat, peer.node))
         self._pump_peer(peer)
+
+    def _unique_node(self, node: str) -> str:
+        """``node``, or ``node#N`` if a live worker already goes by that name (events and
+        control could not tell them apart); said in a warning here and at the worker."""
+        taken = {peer.node for peer in self._peers.values() if peer.role == "worker"}
+        if node not in taken:
+            return node
+        n = 2
+        while f"{node}#{n}" in taken:
+            n += 1
+        unique = f"{node}#{n}"[: p.MAX_NAME]
+        _log.warning(
+            "duplicate_node_name",
+            node=node,
+            known_as=unique,
+            hint="another live worker has this name: give each worker its own -n NAME",
+        )
+        return unique
 
     def _on_ping(self, peer: Peer | None, identity: bytes, msg: p.Ping) -> None:
         self._send(identity, p.Pong(self.hub_id, known=peer is not None))
@@ -95,7 +113,9 @@ class Peers(Lifecycle):
         peer.inflight.clear()
         if log or held:
             self.counters["peers_lost"] += 1 if log else 0
-            _log.warning(
+            # A client that vanished while holding nothing lost nothing: not worth a warning.
+            loud = bool(held) or peer.role == "worker"
+            (_log.warning if loud else _log.info)(
                 "peer_lost" if log else "peer_left",
                 node=peer.node,
                 reason=reason,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import heapq
 
 import msgpack
-import structlog
 
 from celeriac import states
+from celeriac._log import get_logger
 from celeriac.exceptions import ProtocolError
 
 from .. import protocol as p
@@ -23,7 +23,7 @@ from .model import (
 )
 from .results import Results
 
-_log = structlog.get_logger("celeriac.hub")
+_log = get_logger("celeriac.hub")
 
 
 class Queues(Results):

@@ -4,9 +4,9 @@ with a result the hub makes (expired, rejected, lost), duplicates."""
 from __future__ import annotations
 
 import msgpack
-import structlog
 
 from celeriac import states
+from celeriac._log import get_logger
 
 from .. import protocol as p
 from ..store import StoredResult
@@ -19,7 +19,7 @@ from .model import (
     Peer,
 )
 
-_log = structlog.get_logger("celeriac.hub")
+_log = get_logger("celeriac.hub")
 
 
 class Results(HubBase):
@@ -90,14 +90,20 @@ class Results(HubBase):
         mid = msg.id
         stored = self.store.get_result(mid)
         if stored is not None:
-            state = stored.state
+            self._send(identity, p.Reply(mid, stored.state, msg.rid))
+            return
+        held = self._messages.get(mid)
+        if held is None:
+            self._send(identity, p.Reply(mid, states.PENDING, msg.rid))
+            return
+        holder = self._peers.get(held.holder) if held.holder is not None else None
+        if held.holder is None:
+            state = states.PENDING
         else:
-            held = self._messages.get(mid)
-            if held is None or held.holder is None:
-                state = states.PENDING
-            else:
-                state = states.STARTED if held.started else states.RECEIVED
-        self._send(identity, p.Reply(mid, state, msg.rid))
+            state = states.STARTED if held.started else states.RECEIVED
+        consumers = len(self._consumers.get(held.queue, ()))
+        worker = holder.node if holder is not None else None
+        self._send(identity, p.Reply(mid, state, msg.rid, held.queue, consumers, worker))
 
     def _on_forget(self, peer: Peer | None, identity: bytes, msg: p.Forget) -> None:
         self.store.forget_result(msg.id)

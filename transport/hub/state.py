@@ -61,9 +61,9 @@ from collections.abc import Callable
 from typing import Any
 
 import msgpack
-import structlog
 
 from celeriac._clock import Clock
+from celeriac._log import get_logger
 from celeriac.exceptions import FrameError
 
 from .. import protocol as p
@@ -74,7 +74,7 @@ from .peers import Peers
 
 __all__ = ["HubState"]
 
-_log = structlog.get_logger("celeriac.hub")
+_log = get_logger("celeriac.hub")
 
 
 class HubState(Peers):
