@@ -299,6 +299,7 @@ class TaskExecutor:
     @staticmethod
     def _call(p: Prepared) -> Any:
         """Call the task's code (a sync function returning a coroutine: run that too)."""
+        p.task.before_start(p.request.id, p.args, p.kwargs)
         try:
             retval = p.task.run(*p.args, **p.kwargs)
             return asyncio.run(retval) if inspect.iscoroutine(retval) else retval
@@ -309,6 +310,7 @@ class TaskExecutor:
     async def _limited_coroutine(self, p: Prepared, call: Invocation) -> Any:
         """Await the task's coroutine under its limits (see :func:`run_limited`)."""
         soft, hard = p.limits
+        p.task.before_start(p.request.id, p.args, p.kwargs)
         coro = p.task.run(*p.args, **p.kwargs)
         try:
             retval, call.hard_fired = await run_limited(

@@ -3,7 +3,9 @@
 :class:`Invocation` is a ``with`` block around the call: ``task_prerun`` and the request's
 context variable on entry; on exit it classifies what the code did (:func:`conclude`: SUCCESS,
 FAILURE with ``task_failure``, REJECTED, IGNORED; a time limit that fired wins over what the
-code returned or raised) and sends ``task_postrun``. It swallows every exception of the task,
+code returned or raised), calls the task's ``on_success``/``on_failure`` and ``after_return``
+hooks (Celery's order; ``before_start`` is called just before the body) and sends
+``task_postrun``. It swallows every exception of the task,
 so an execution slot never dies from user code (DESIGN.md section 7).
 """
 
@@ -100,6 +102,10 @@ class Invocation:
             return False  # the pool is shutting down: not an outcome, let it go
         runtime = round(time.monotonic() - self._started, 6)
         self.result = conclude(p, self.retval, exc, hard=self.hard_fired, runtime=runtime)
+        r = self.result
+        _hook(
+            p, "after_return", r.state, r.error or r.retval, p.request.id, p.args, p.kwargs, r.trace
+        )
         if signals.task_postrun.receivers:
             signals.task_postrun.send(
                 sender=p.task,
@@ -111,6 +117,14 @@ class Invocation:
                 state=self.result.state,
             )
         return True
+
+
+def _hook(p: Prepared, name: str, *args: Any) -> None:
+    """Call the task's handler ``name`` (Celery's hooks); an error there is logged, not raised."""
+    try:
+        getattr(p.task, name)(*args)
+    except Exception:  # a broken hook must not change the outcome
+        _log.exception("task_hook_failed", task=p.task.name, task_id=p.request.id, hook=name)
 
 
 def _cancelling() -> bool:
@@ -135,6 +149,7 @@ def conclude(
         exc = SoftTimeLimitExceeded(f"soft time limit ({soft_limit}s) exceeded")
     if exc is None:
         _log.info("task_succeeded", task=p.task.name, task_id=p.request.id, runtime=runtime)
+        _hook(p, "on_success", retval, p.request.id, p.args, p.kwargs)
         return Result(states.SUCCESS, retval)
     if isinstance(exc, Ignore):
         return Result(IGNORED)
@@ -146,14 +161,16 @@ def conclude(
             sender=p.task, request=p.request, reason=exc.exc or exc, einfo=trace
         )
         return Result(states.RETRY, error=exc)
-    _log.error(
+    expected = isinstance(exc, tuple(getattr(p.task, "throws", ()) or ()))  # Task.throws
+    (_log.info if expected else _log.error)(
         "task_failed",
         task=p.task.name,
         task_id=p.request.id,
         runtime=runtime,
         error=f"{type(exc).__name__}: {exc}",
-        exc_info=exc,
+        exc_info=None if expected else exc,  # an expected error: no traceback (Celery's way)
     )
+    _hook(p, "on_failure", exc, p.request.id, p.args, p.kwargs, trace)
     signals.task_failure.send(
         sender=p.task,
         task_id=p.request.id,

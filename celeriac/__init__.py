@@ -2,13 +2,19 @@
 
 The public API is re-exported here; every other module name starting with ``_`` is internal.
 Public submodules keep Celery's import paths: ``celeriac.signals``, ``celeriac.states``,
-``celeriac.exceptions``, ``celeriac.result``, ``celeriac.testing``.
+``celeriac.exceptions``, ``celeriac.result``, ``celeriac.testing``, ``celeriac.utils.log``.
 """
 
 from __future__ import annotations
 
-from . import exceptions, signals, states
+from . import (
+    _settings_table,  # noqa: F401 - accepts or explains each other Celery setting
+    exceptions,
+    signals,
+    states,
+)
 from ._app import App, Celery, shared_task
+from ._current import bugreport, current_app, current_task, uuid
 from ._task import Request, Task
 from .canvas import (
     Signature,
@@ -41,9 +47,12 @@ __all__ = [
     "Signature",
     "Task",
     "__version__",
+    "bugreport",
     "chain",
     "chord",
     "chunks",
+    "current_app",
+    "current_task",
     "exceptions",
     "group",
     "maybe_signature",
@@ -51,6 +60,7 @@ __all__ = [
     "signals",
     "signature",
     "states",
+    "uuid",
     "xmap",
     "xstarmap",
 ]

@@ -12,13 +12,16 @@ from . import (
     _hub_settings,  # noqa: F401 - declares the hub's limit and security settings
     signals,
 )
+from ._app_compat import AppCompat, function_task_class
 from ._clock import SYSTEM_CLOCK, Clock
 from ._compose import OPTION_NAMES, compose, message_time_limits
 from ._conf import Settings
 from ._control import Control
+from ._current import SharedTask, apps_created
 from ._limits import check_max_concurrency, check_rate
 from ._protocol import TaskMessage
 from ._task import FunctionTask, SendOptions, Task, check_time_limits, current_request
+from ._task_compat import check_acks_late
 from ._wire import task_fields, task_from_fields
 from .exceptions import AlreadyRegistered, ImproperlyConfigured, NotRegistered
 from .result import AsyncResult
@@ -55,14 +58,17 @@ _TASK_OPTIONS = frozenset(
         "retry_backoff",
         "retry_backoff_max",
         "retry_jitter",
+        "base",
+        "track_started",
+        "expires",
+        "throws",
     }
 )
-_apps: list[App] = []
 _shared: list[Callable[[App], Task[Any, Any]]] = []
 _registry_lock = threading.Lock()
 
 
-class App:
+class App(AppCompat):
     """A celeriac application: settings, tasks, and sending (``Celery`` is an alias).
 
     ``App("proj", broker="tcp://127.0.0.1:5555", task_serializer="json")``: keyword arguments
@@ -99,8 +105,9 @@ class App:
         self._client_pid = 0
         self._client_lock = threading.Lock()
         self._finalized = False
+        self._init_compat()
         with _registry_lock:
-            _apps.append(self)
+            apps_created.append(self)
 
     def __repr__(self) -> str:
         return f"<App {self.main or '__main__'}>"
@@ -162,26 +169,35 @@ class App:
         ``priority``, ``time_limit`` and ``soft_time_limit`` (seconds: the hard and soft time
         limits; a call's ``apply_async(time_limit=...)`` wins, then these, then the settings),
         ``rate_limit`` (``"10/s"``, ``"100/m"``, ``"1000/h"``, per worker node) and
-        ``max_concurrency`` (at most that many at once per worker node, a celeriac extension).
+        ``max_concurrency`` (at most that many at once per worker node, a celeriac extension),
+        ``base`` (a subclass of ``app.Task`` whose hooks and attributes the task gets).
         """
         _check_task_options(options)
 
         def decorate(func: Callable[..., Any]) -> Task[Any, Any]:
             task_name = name or self.gen_task_name(func.__qualname__, func.__module__)
-            task: FunctionTask[Any, Any] = FunctionTask(
-                self, func, name=task_name, bind=bind, options=options
-            )
+            cls = function_task_class(options.get("base"))
+            rest = {k: v for k, v in options.items() if k != "base"}
+            task: FunctionTask[Any, Any] = cls(self, func, name=task_name, bind=bind, options=rest)
             return self.register_task(task)
 
         return decorate(fn) if fn is not None else decorate
 
     def finalize(self) -> None:
-        """Bind every ``@shared_task`` declared so far to this app (idempotent)."""
+        """Bind every ``@shared_task`` declared so far to this app (idempotent).
+
+        The first time, ``on_after_configure`` is sent before and ``on_after_finalize`` after.
+        """
+        first = not self._finalized
+        if first:
+            self.on_after_configure.send(sender=self, source=self.conf)
         with _registry_lock:
             pending = list(_shared)
         for declare in pending:
             declare(self)
         self._finalized = True
+        if first:
+            self.on_after_finalize.send(sender=self)
 
     def get_task(self, name: str) -> Task[Any, Any]:
         """The registered task of that name, or :class:`NotRegistered`."""
@@ -274,6 +290,7 @@ def _check_task_options(options: Mapping[str, Any]) -> None:
             f"unknown task option(s) {sorted(unknown)}; known: {sorted(_TASK_OPTIONS)}"
         )
     check_time_limits(options.get("soft_time_limit"), options.get("time_limit"))
+    check_acks_late(options)
     check_rate(options.get("rate_limit"))
     check_max_concurrency(options.get("max_concurrency"))
 
@@ -327,8 +344,10 @@ def shared_task(**options: Any) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 def shared_task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Declare a task without an app; it is bound to every App when it finalizes.
 
-    The returned object is the task as registered with the most recently created App. A
-    declaration refused (bad options, no App yet) is not recorded, so later Apps still finalize.
+    The returned object is the task as registered with the most recently created App; with no
+    App yet, a :class:`~celeriac._current.SharedTask` that resolves to the current app's task
+    when used (importing never fails). A declaration refused for bad options is not recorded,
+    so later Apps still finalize.
     """
     _check_task_options({k: v for k, v in options.items() if k not in ("bind", "name")})
 
@@ -338,13 +357,10 @@ def shared_task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
             return decorator(func)
 
         with _registry_lock:
-            apps = list(_apps)
-            if apps:
-                _shared.append(bind)
+            apps = list(apps_created)
+            _shared.append(bind)
         if not apps:
-            raise ImproperlyConfigured(
-                "shared_task needs an App: create one before importing modules with shared tasks"
-            )
+            return SharedTask(func, options)  # bound when an App finalizes; resolved at use
         task = None
         for app in apps:
             task = bind(app)

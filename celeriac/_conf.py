@@ -47,6 +47,7 @@ __all__ = [
     "ENVIRON_EXEMPT",
     "ENV_PREFIX",
     "HUB_SYNC_MODES",
+    "PENDING",
     "REGISTRY",
     "UNSUPPORTED",
     "WORKER_POOLS",
@@ -344,6 +345,7 @@ def declare(
 def _check_declarable(name: str) -> None:
     if not name.isidentifier() or name.startswith("_") or name != name.lower():
         raise ImproperlyConfigured(f"setting names are lower-case identifiers, got {name!r}")
+    PENDING.pop(name, None)  # refused until now as "not implemented yet": now it is
     if name in UNSUPPORTED or _OLD_NAMES.get(name.upper(), name) != name:
         raise ImproperlyConfigured(f"{name!r} is reserved (an unsupported or old Celery name)")
     if hasattr(Settings, name):
@@ -368,6 +370,11 @@ def _name_error(name: object) -> ImproperlyConfigured:
         return UnsupportedSettingError(
             f"celeriac does not support Celery's setting {name!r}: {UNSUPPORTED[name]}"
         )
+    if name in PENDING:
+        return UnsupportedSettingError(
+            f"celeriac does not support Celery's setting {name!r}: not implemented yet: "
+            f"{PENDING[name]}"
+        )
     new = _OLD_NAMES.get(name.upper())
     if new is not None and new != name:
         return _old_name_error(name, new)
@@ -378,13 +385,16 @@ def _name_error(name: object) -> ImproperlyConfigured:
     return UnknownSettingError(f"unknown setting {name!r}{_suggestion(name)}")
 
 
-def _old_name_error(name: str, new: str) -> UnknownSettingError:
+def _old_name_error(name: str, new: str, prefix: str | None = None) -> UnknownSettingError:
     if new in UNSUPPORTED:
         return UnsupportedSettingError(
             f"{name!r} is Celery's old name for {new!r}, which celeriac does not support: "
             f"{UNSUPPORTED[new]}"
         )
-    return UnknownSettingError(f"{name!r} is Celery's old name; use {new!r}")
+    spelled = (
+        repr(new) if prefix is None else f"{prefix + new.upper()!r} (namespace {prefix[:-1]!r})"
+    )
+    return UnknownSettingError(f"{name!r} is Celery's old name; use {spelled}")
 
 
 def _suggestion(name: str) -> str:
@@ -458,16 +468,22 @@ def _public_items(obj: object) -> Iterator[tuple[str, Any]]:
 
 
 def _select(obj: object, namespace: str | None) -> dict[str, Any]:
-    """The settings that ``obj`` holds, by setting name, raising on old or unknown names."""
+    """The settings that ``obj`` holds, by setting name, raising on old or unknown names.
+
+    With a namespace the prefix is removed first, so Django's ``CELERY_TASK_SERIALIZER``
+    (namespace ``"CELERY"``) is ``task_serializer``, not Celery's old ``CELERY_TASK_SERIALIZER``.
+    """
     prefix = f"{namespace.upper()}_" if namespace else None
     chosen: dict[str, Any] = {}
     for attr, value in _public_items(obj):
-        if attr.isupper() and attr in _OLD_NAMES:
-            raise _old_name_error(attr, _OLD_NAMES[attr])
-        if prefix is not None:
-            if attr.startswith(prefix):
-                chosen[attr[len(prefix) :].lower()] = value
-        elif not attr.isupper():
+        if prefix is not None and attr.startswith(prefix):
+            name = attr[len(prefix) :].lower()
+            if name not in REGISTRY and _OLD_NAMES.get(attr, name) != name:
+                raise _old_name_error(attr, _OLD_NAMES[attr], prefix)
+            chosen[name] = value
+        elif attr.isupper() and attr in _OLD_NAMES:
+            raise _old_name_error(attr, _OLD_NAMES[attr], prefix)
+        elif prefix is None and not attr.isupper():
             chosen[attr] = value
     return chosen
 
@@ -747,6 +763,10 @@ UNSUPPORTED: dict[str, str] = {
     ),
 }
 """Celery settings celeriac deliberately does not support, with the reason (shown to users)."""
+
+PENDING: dict[str, str] = {}
+"""Celery settings refused only because their feature is not built yet, with what is missing;
+declaring one replaces the refusal (``_settings_table.py`` lists them)."""
 
 
 def _old(prefix: str, names: str, new_prefix: str) -> dict[str, str]:

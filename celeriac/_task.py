@@ -33,6 +33,7 @@ from ._eager import EagerResult
 from ._messages import new_task_id
 from ._retry import plan_retry
 from ._signature import Signature, group
+from ._task_compat import TaskCompat, prepare_send
 from .exceptions import ImproperlyConfigured, Retry
 
 if TYPE_CHECKING:
@@ -189,7 +190,7 @@ def to_epoch(value: dt.datetime | float | None) -> float | None:
     return value.timestamp()
 
 
-class Task(Generic[P, R_co]):
+class Task(TaskCompat, Generic[P, R_co]):
     """A task type. Subclass ``app.Task`` for a class-based task, or decorate with ``app.task``.
 
     Class attributes are the task's options (Celery's names): ``name``, ``ignore_result``,
@@ -285,6 +286,7 @@ class Task(Generic[P, R_co]):
         **options: Unpack[SendOptions],
     ) -> AsyncResult[R_co]:
         """Send the task with options (Celery's names; see :class:`SendOptions`)."""
+        prepare_send(self, args, kwargs, options)  # typing=True: fail in the caller; expires
         if options.get("ignore_result") is None:
             options["ignore_result"] = self.ignore_result
         options["serializer"] = options.get("serializer") or self.serializer

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import states
+from ._current import get_current_app
+from ._result_compat import ResultCompat
 from ._task import current_request
 from .exceptions import RemoteTaskError
 
@@ -35,12 +37,13 @@ class Outcome:
     traceback: str | None = None
 
 
-class AsyncResult(Generic[R_co]):
-    """The result of one task call, by id (Celery's ``AsyncResult``)."""
+class AsyncResult(ResultCompat, Generic[R_co]):
+    """The result of one task call, by id (Celery's ``AsyncResult``; ``AsyncResult(id)`` uses
+    the current app, as Celery's does)."""
 
-    def __init__(self, task_id: str, app: App) -> None:
+    def __init__(self, task_id: str, app: App | None = None) -> None:
         self.id = task_id
-        self.app = app
+        self.app = app if app is not None else get_current_app()  # Celery's: the current app
         self._outcome: Outcome | None = None
         #: The result of the previous step of a chain (set by ``chain.apply_async``): an
         #: AsyncResult, or a GroupResult for a chord's body.

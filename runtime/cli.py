@@ -14,11 +14,17 @@ from celeriac._conf import EMBEDDED_HUB_MODES, WORKER_POOLS
 from celeriac.exceptions import CeleriacError
 from celeriac.result import AsyncResult
 
+from .cli_compat import (
+    add_celery_commands,
+    celery_worker_options,
+    prepare_worker_process,
+    worker_settings,
+)
 from .keys_cli import keys
 from .loader import find_app
 from .logging import LEVELS, setup_logging
 
-__all__ = ["find_app", "main"]
+__all__ = ["find_app", "main", "run_for_app"]
 
 
 class _StartError(click.ClickException):
@@ -117,14 +123,18 @@ def cli(ctx: click.Context, app_spec: str | None) -> None:
       celeriac hub --bind tcp://0.0.0.0:5555 --data-dir /var/lib/celeriac
       celeriac -A tasks worker --broker tcp://hub.example:5555
     """
-    ctx.obj = {"app_spec": app_spec}
+    given = ctx.obj or {}  # app.start()/worker_main() pass their App (run_for_app)
+    ctx.obj = {**given, "app_spec": app_spec or given.get("app_spec")}
 
 
 def _app(ctx: click.Context, broker: str | None = None) -> App:
     spec = ctx.obj.get("app_spec")
-    if not spec:
+    if ctx.obj.get("app") is not None:
+        app: App = ctx.obj["app"]
+    elif not spec:
         raise click.UsageError("this command needs -A MODULE (the module defining your App)")
-    app = find_app(spec)
+    else:
+        app = find_app(spec)
     if broker:
         app.conf.broker_url = broker
     return app
@@ -202,9 +212,11 @@ def _app(ctx: click.Context, broker: str | None = None) -> App:
 )
 @_log_level
 @_log_format
+@celery_worker_options  # Celery's other worker options: honoured, noted or refused
 @click.pass_context
 def worker(
     ctx: click.Context,
+    /,
     concurrency: int | None,
     pool: str | None,
     queues: str | None,
@@ -219,6 +231,7 @@ def worker(
     max_memory_per_child: int | None,
     loglevel: str,
     log_format: str,
+    **celery_options: Any,
 ) -> None:
     """Start a worker node: run tasks from the hub's queues.
 
@@ -240,11 +253,13 @@ def worker(
     its type's limit holds no slot: other types use the -c slots meanwhile. The limits hold
     for the whole node, whatever the pool (with -P prefork the parent holds them).
     """
+    prepare_worker_process(celery_options)  # refused options, --logfile, --pidfile, notes
     setup_logging(loglevel, log_format)
     from .worker import WorkerNode  # noqa: PLC0415 - keep `celeriac --help` fast
 
     try:
         app = _app(ctx, broker)
+        given = worker_settings(app, celery_options)  # --time-limit, -I, ...
         if embedded_hub is not None:
             app.conf.worker_embedded_hub = embedded_hub
         if data_dir is not None:
@@ -258,7 +273,7 @@ def worker(
         if chosen == "prefork":
             from .prefork import PreforkNode  # noqa: PLC0415
 
-            overrides: dict[str, Any] = {"broker_url": app.conf.broker_url}
+            overrides: dict[str, Any] = {"broker_url": app.conf.broker_url, **given}
             if max_tasks_per_child is not None:
                 overrides["worker_max_tasks_per_child"] = max_tasks_per_child
             if max_memory_per_child is not None:
@@ -411,3 +426,16 @@ cli.add_command(keys)
 def main() -> None:
     """Entry point of the ``celeriac`` console script and ``python -m celeriac``."""
     cli(prog_name="celeriac")
+
+
+add_celery_commands(cli)  # result, report, shell; Celery's commands with no meaning here refused
+
+
+def run_for_app(app: App, argv: list[str]) -> None:
+    """The command line for an App object: ``app.start(argv)`` and ``app.worker_main(argv)``.
+
+    Prefork children import the app again by module: its ``main`` name (``Celery("proj")``)
+    is used as ``-A`` unless ``argv`` names one.
+    """
+    spec = app.main if app.main and app.main != "__main__" else None
+    cli.main(args=argv, obj={"app": app, "app_spec": spec}, prog_name="celeriac")

@@ -364,6 +364,7 @@ class PreforkNode:
         self.settings = dict(settings or {})
         for name, value in self.settings.items():
             app.conf[name] = value
+        app.import_default_modules()  # the parent needs the task types too (rate limit gates)
         app.finalize()
         self.conf = app.conf.freeze()
         self.hostname = hostname or default_node_name("celeriac")

@@ -87,6 +87,7 @@ class WorkerNode:
         banner: bool = False,
     ) -> None:
         self.app = app
+        app.import_default_modules()  # imports, include, autodiscover_tasks (Celery's loader)
         app.finalize()
         self.conf = app.conf.freeze()
         self.hostname = hostname or default_node_name("celeriac")
@@ -550,7 +551,8 @@ class _Connection:
 
     def _dispatch(self, index: int, delivery: Delivery) -> None:
         self.busy[index] = delivery.delivery_tag
-        if self.track_started:
+        tracked = getattr(self.node.app.tasks.get(delivery.task.task), "track_started", None)
+        if self.track_started if tracked is None else tracked:  # the task's option wins
             self.send(p.Start((p.TaskRef(delivery.task.id, delivery.tag),)))
         self.node._deliveries[index] = delivery
         if self.node.on_task_start is not None:

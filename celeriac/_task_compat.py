@@ -1,0 +1,194 @@
+"""The rest of Celery's ``Task`` surface, as a mixin of :class:`~celeriac.Task`.
+
+- The handler hooks, with Celery's names, arguments and order: ``before_start`` (just before
+  the body; raising there fails the task), then ``on_success`` or ``on_failure``, then
+  ``after_return``; ``on_retry`` is called by the retry machinery. They run in the worker.
+  Subclass ``app.Task`` (or pass ``base=`` to ``@app.task``) to define them.
+- ``delay_on_commit`` / ``apply_async_on_commit`` (Django): send once the transaction commits.
+- Argument checking when a task is sent (``typing = True``, Celery's default):
+  ``add.delay(5)`` raises ``TypeError`` in the caller, before anything is published.
+- Attributes celeriac cannot honour raise :class:`NotImplementedError` saying what to use
+  instead (:data:`REFUSED_TASK_ATTRIBUTES`), never a silent no-op.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import importlib
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+
+if TYPE_CHECKING:
+    from ._task import SendOptions
+
+__all__ = ["REFUSED_TASK_ATTRIBUTES", "TaskCompat", "check_arguments"]
+
+REFUSED_TASK_ATTRIBUTES: dict[str, str] = {
+    "update_state": "custom states and progress meta are not stored by the hub yet; return "
+    "the final value, or log progress with get_task_logger",
+    "apply": "eager execution hides serialization and routing: call the task directly "
+    "(task(*args)) or use celeriac.testing, which runs the real path in-process",
+    "backend": "results live in the hub; use AsyncResult(id)",
+    "send_event": "the hub publishes task events itself (`celeriac events`)",
+    "send_events": "the hub publishes task events itself (`celeriac events`)",
+    "Strategy": "the worker's execution strategy is not pluggable",
+    "start_strategy": "the worker's execution strategy is not pluggable",
+    "request_stack": "the current request is held in a context variable: use self.request",
+    "push_request": "the current request is held in a context variable: use self.request",
+    "pop_request": "the current request is held in a context variable: use self.request",
+    "add_around": "wrap run() in a subclass of app.Task instead",
+    "annotate": "use the task_annotations setting",
+    "from_config": "task options are class attributes or @app.task(...) options",
+    "on_bound": "override __init_subclass__ or use the app's on_after_finalize signal",
+    "shadow_name": "task names are fixed: name=... on the task",
+    "trail": "child results are not tracked (AsyncResult.children is not implemented)",
+    "add_trail": "child results are not tracked (AsyncResult.children is not implemented)",
+    "resultrepr_maxsize": "results are logged as structured fields, not as a truncated repr",
+    "acks_on_failure": "a failed task is always acknowledged with state FAILURE; raise "
+    "Reject(requeue=True) to give it back",
+    "acks_on_timeout": "a timed-out task is always acknowledged with state FAILURE",
+    "acks_on_failure_or_timeout": "failed and timed-out tasks are always acknowledged",
+    "reject_on_worker_lost": "set task_reject_on_worker_lost (per worker node; on by default)",
+    "retry_on_worker_lost": "see task_reject_on_worker_lost and broker_max_deliveries",
+    "store_errors_even_if_ignored": "not implemented yet: failures of ignore_result tasks are "
+    "not stored",
+    "OperationalError": "errors reaching the hub are celeriac.exceptions.PublishError and "
+    "TimeoutError",
+    "Request": "the request of the running call is self.request (celeriac.Request)",
+}
+"""Celery task attributes celeriac refuses, with what to use instead."""
+
+
+def _refused(name: str) -> NoReturn:
+    raise NotImplementedError(f"celeriac has no Task.{name}: {REFUSED_TASK_ATTRIBUTES[name]}")
+
+
+class TaskCompat:
+    """Celery's task hooks and argument checking (mixed into :class:`~celeriac.Task`)."""
+
+    #: Report STARTED when a worker begins this task (None: the task_track_started setting).
+    track_started: ClassVar[bool | None] = None
+    #: Default ``expires`` of each call (seconds from sending, or a datetime); a call's wins.
+    expires: ClassVar[float | dt.datetime | None] = None
+    #: Expected exceptions: a failure with one of these is logged at INFO, not WARNING.
+    throws: ClassVar[tuple[type[BaseException], ...]] = ()
+
+    def before_start(self, task_id: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        """Called in the worker just before the task's body runs."""
+
+    def on_success(
+        self, retval: Any, task_id: str, args: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> None:
+        """Called in the worker when the task returned ``retval``."""
+
+    def on_failure(
+        self,
+        exc: BaseException,
+        task_id: str,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        einfo: str | None,
+    ) -> None:
+        """Called in the worker when the task raised ``exc`` (``einfo``: its traceback)."""
+
+    def on_retry(
+        self,
+        exc: BaseException,
+        task_id: str,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        einfo: str | None,
+    ) -> None:
+        """Called in the worker when the task is to be retried."""
+
+    def after_return(
+        self,
+        status: str,
+        retval: Any,
+        task_id: str,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        einfo: str | None,
+    ) -> None:
+        """Called in the worker after the task finished, whatever its state."""
+
+    def delay_on_commit(self, *args: Any, **kwargs: Any) -> None:
+        """Send the task with these arguments once the current Django transaction commits.
+
+        Celery's ``delay_on_commit``: ``transaction.on_commit(lambda: task.delay(...))`` in one
+        call, so a worker never looks for a row that is not committed yet. Returns None (the
+        task id does not exist before the commit). Needs Django.
+        """
+        self.apply_async_on_commit(args, kwargs)
+
+    def apply_async_on_commit(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
+        """``apply_async`` once the current Django transaction commits (see delay_on_commit)."""
+        transaction = importlib.import_module("django.db.transaction")
+        send = self.apply_async  # type: ignore[attr-defined]  # Task's, which mixes this in
+        transaction.on_commit(functools.partial(send, args, kwargs, **options))
+
+    def update_state(
+        self, task_id: str | None = None, state: str | None = None, meta: Any = None, **kw: Any
+    ) -> NoReturn:
+        """Not implemented yet: raises :class:`NotImplementedError` naming the alternative."""
+        _refused("update_state")
+
+    def apply(self, *args: Any, **kwargs: Any) -> NoReturn:
+        """Refused (eager execution): raises :class:`NotImplementedError` saying why."""
+        _refused("apply")
+
+    if not TYPE_CHECKING:  # hidden from type checkers: a typo stays a type error
+
+        def __getattr__(self, name: str) -> Any:
+            if name in REFUSED_TASK_ATTRIBUTES:
+                _refused(name)
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+def check_arguments(
+    task: Any, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None
+) -> None:
+    """Raise ``TypeError`` if ``task`` cannot be called with these arguments (``typing``)."""
+    if not getattr(task, "typing", True):
+        return
+    fn = task.__dict__.get("fn")
+    try:
+        if fn is None:
+            signature = inspect.signature(task.run)
+        else:
+            signature = inspect.signature(fn)
+            if task.__dict__.get("bind"):
+                params = list(signature.parameters.values())[1:]
+                signature = signature.replace(parameters=params)
+    except (TypeError, ValueError):
+        return  # a callable without an introspectable signature: nothing to check
+    try:
+        signature.bind(*(args or ()), **(kwargs or {}))
+    except TypeError as exc:
+        raise TypeError(f"{task.name}() {exc}") from None
+
+
+def prepare_send(
+    task: Any, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None, options: SendOptions
+) -> None:
+    """Before ``apply_async`` sends: check the arguments, apply the task's default ``expires``."""
+    check_arguments(task, args, kwargs)
+    if options.get("expires") is None and getattr(task, "expires", None) is not None:
+        options["expires"] = task.expires
+
+
+def check_acks_late(options: Mapping[str, Any]) -> None:
+    """Refuse ``acks_late=False``: celeriac always acknowledges after the task finishes."""
+    if options.get("acks_late") is False:
+        raise NotImplementedError(
+            "acks_late=False is not supported: celeriac acknowledges a task after it finishes "
+            "(at-least-once); make the task idempotent, or ignore_result=True if it is "
+            "fire-and-forget"
+        )

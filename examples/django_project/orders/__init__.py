@@ -1,0 +1,1 @@
+"""A Django app with a model and a task module found by autodiscover_tasks()."""

@@ -1,0 +1,24 @@
+"""Django settings of the example: SQLite, one app (orders), celeriac under CELERY_*."""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+SECRET_KEY = "example-only-not-secret"
+DEBUG = True
+USE_TZ = True
+INSTALLED_APPS = ["django.contrib.contenttypes", "orders"]
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("EXAMPLE_DB", str(BASE_DIR / "db.sqlite3")),
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+
+CELERY_BROKER_URL = os.environ.get("EXAMPLE_BROKER_URL", "tcp://127.0.0.1:5555")
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_TRACK_STARTED = True
+CELERY_TASK_TIME_LIMIT = 30 * 60

@@ -1,0 +1,56 @@
+"""examples/django_project end to end with real Django: a worker's task writes a model row."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import RESULT_TIMEOUT, Spawner, clean_env, wait_for_event
+
+pytest.importorskip("django")
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "django_project"
+
+CLIENT = """
+from orders.tasks import record_order
+result = record_order.delay({total})
+print("count", result.get(timeout={timeout}))
+"""
+
+
+@pytest.mark.integration
+def test_django_example_task_writes_a_row(procs: Spawner, tmp_path: Path, broker_url: str) -> None:
+    """migrate, start `celeriac -A proj worker`, send from `manage.py shell`: the row is there."""
+    project = tmp_path / "django_project"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__", "*.sqlite3"))
+    db = tmp_path / "db.sqlite3"
+    env = clean_env(
+        EXAMPLE_DB=str(db),
+        EXAMPLE_BROKER_URL=broker_url,
+        CELERIAC_HUB_DATA_DIR=str(tmp_path / "hub"),
+    )
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v", "0"], cwd=project, env=env, check=True, timeout=120)
+    argv = [sys.executable, "-m", "celeriac", "-A", "proj", "worker", "-c", "1"]
+    worker = procs.spawn("worker", [*argv, "--log-format", "json"], cwd=project, env=env)
+    wait_for_event(worker.log, "worker_ready", proc=worker)
+    script = CLIENT.format(total=42, timeout=RESULT_TIMEOUT)
+    out = subprocess.run(
+        [*manage, "shell", "-c", script],
+        check=False,
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-2:] == ["count", "1"]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT total FROM orders_order").fetchall() == [(42,)]

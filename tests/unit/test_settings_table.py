@@ -1,0 +1,83 @@
+"""Every Celery setting is honoured, accepted as a documented no-op, or refused with a reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from celeriac import App
+from celeriac._celery_names import CELERY_VERSION, SETTINGS
+from celeriac._conf import (
+    PENDING,
+    REGISTRY,
+    UNSUPPORTED,
+    Settings,
+    UnsupportedSettingError,
+    declare,
+)
+from celeriac._settings_table import ACCEPTED_NO_OP
+from celeriac.exceptions import ImproperlyConfigured
+
+
+def test_the_checked_in_list_is_celerys_207_settings() -> None:
+    """The reference list is Celery 5.7.0's flattened settings."""
+    assert CELERY_VERSION == "5.7.0"
+    assert len(SETTINGS) == len(set(SETTINGS)) == 207
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_each_celery_setting_is_known_or_refused_with_a_reason(name: str) -> None:
+    """A Celery setting is declared here, or setting it raises an error that says why."""
+    assert [name in REGISTRY, name in UNSUPPORTED, name in PENDING].count(True) == 1, name
+    conf = App("table", environ={}).conf
+    if name in REGISTRY:
+        conf[name] = conf[name]  # the effective default is accepted back
+        return
+    with pytest.raises(UnsupportedSettingError, match="does not support") as info:
+        conf[name] = None
+    assert (UNSUPPORTED.get(name) or PENDING[name]) in str(info.value)
+
+
+def test_no_op_settings_document_themselves_and_refuse_what_they_cannot_do() -> None:
+    """An accepted no-op says so in its doc; a value asking for other behaviour is refused."""
+    assert ACCEPTED_NO_OP.issubset(SETTINGS)
+    for name in ACCEPTED_NO_OP:
+        assert REGISTRY[name].doc.startswith("Accepted for Celery compatibility, no effect:")
+    conf = Settings()
+    with pytest.raises(ImproperlyConfigured, match="the hub itself publishes task events"):
+        conf.worker_send_task_events = False
+    with pytest.raises(ImproperlyConfigured, match="always reconnect"):
+        conf.broker_connection_retry_on_startup = False
+    conf.worker_send_task_events = True
+    conf.broker_connection_retry_on_startup = True
+    assert conf.changes() == {
+        "worker_send_task_events": True,
+        "broker_connection_retry_on_startup": True,
+    }
+
+
+def test_issue_named_settings_are_known_or_explained() -> None:
+    """The settings issue 10 names each get an answer (a value or an explained refusal)."""
+    conf = Settings()
+    with pytest.raises(UnsupportedSettingError, match=r"celeriac\.testing"):
+        conf.task_always_eager = True
+    with pytest.raises(UnsupportedSettingError, match="--log-format"):
+        conf.worker_log_format = "%(message)s"
+    with pytest.raises(UnsupportedSettingError, match="not implemented yet: extended results"):
+        conf.result_extended = True
+    conf.update(task_default_rate_limit="10/s", task_annotations={"*": {"rate_limit": "5/s"}})
+    assert conf.task_default_rate_limit == "10/s"
+
+
+def test_declaring_a_pending_setting_replaces_its_refusal() -> None:
+    """A setting refused as not implemented yet becomes a plain setting once declared."""
+    assert "result_chord_join_timeout" in PENDING
+    reason = PENDING["result_chord_join_timeout"]
+    with pytest.raises(UnsupportedSettingError, match="not implemented yet: chords"):
+        Settings().result_chord_join_timeout = 3.0
+    try:
+        declare("result_chord_join_timeout", 3.0, "Seconds a chord join waits.")
+        assert Settings().result_chord_join_timeout == 3.0
+        assert "result_chord_join_timeout" not in PENDING
+    finally:
+        REGISTRY.pop("result_chord_join_timeout", None)
+        PENDING["result_chord_join_timeout"] = reason
