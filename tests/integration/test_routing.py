@@ -1,4 +1,5 @@
-"""Routing end to end (issue 4): topic routes, -Q, unroutable errors, broadcast, priorities."""
+"""Routing end to end on an in-process hub and workers (celeriac.testing; the real path, no eager
+mode): topic routes, queues a worker consumes (-Q), unroutable errors, broadcast, priorities."""
 
 from __future__ import annotations
 
