@@ -62,6 +62,27 @@ def _async_raise(ident: int, exc_type: type[BaseException] | None) -> None:
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), exc)
 
 
+class _Flush(BaseException):
+    """Replaces a pending interrupt in the calling thread, which then catches it at once."""
+
+
+def _drop_own_pending() -> None:
+    """Drop an interrupt still pending in the calling thread.
+
+    Not by ``PyThreadState_SetAsyncExc(ident, NULL)`` alone: on CPython 3.11 that signals the
+    eval loop with nothing to deliver, and under a trace function (coverage, a debugger) the
+    thread then spins at its next call for ever. A pending :class:`_Flush` replaces the
+    interrupt and is delivered at the loop's next check (a backward jump), caught here.
+    """
+    try:
+        _async_raise(threading.get_ident(), _Flush)  # (may land as the C call returns)
+        for _ in range(10_000):
+            pass
+    except _Flush:
+        return
+    _async_raise(threading.get_ident(), None)  # not delivered (never seen): clear it after all
+
+
 @dataclass(eq=False, slots=True)
 class Armed:
     """The limits of the task running in one thread, and which of them fired."""
@@ -136,7 +157,7 @@ class Watchdog:
                     if entry is not None:
                         entry.active = False
                 if entry is not None and (entry.soft_fired or entry.hard_fired):
-                    _async_raise(ident, None)
+                    _drop_own_pending()
                 return entry
             except (SoftInterrupt, HardInterrupt):
                 continue  # fired before we deactivated it: landed here, now consumed

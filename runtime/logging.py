@@ -67,6 +67,15 @@ def setup_logging(level: str = "INFO", fmt: str = "auto") -> None:
         format=fmt,
         colorize=None,
     )
+    # Celery sends it for its task logger (``self.log`` of a bound task logs as celeriac.task).
+    signals.after_setup_task_logger.send(
+        sender=None,
+        logger=structlog.get_logger("celeriac.task"),
+        loglevel=level,
+        logfile=None,
+        format=fmt,
+        colorize=None,
+    )
 
 
 def _route_stdlib_logging(level: int, shared: list[Any], renderer: Any) -> None:

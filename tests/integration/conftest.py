@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -277,16 +278,45 @@ def _state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         os.environ["XDG_STATE_HOME"] = saved
 
 
-def _free_port() -> int:
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (outgoing connections take ports there)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def pick_port() -> int:
+    """A broker port whose events port (broker port + 1) is free too.
+
+    A hub binds its broker port and the port above it (events). Port 0 cannot reserve such a
+    pair, and a port from the ephemeral range can be taken by any outgoing connection (every
+    client's) between this check and the hub's bind. So the pair is drawn at random below the
+    ephemeral range, where only listeners bind, and both ports are checked free; the draw makes
+    two tests (or two suites on one machine) unlikely to pick the same pair.
+    """
+    rng = random.SystemRandom()
+    high = _ephemeral_low() - 2
+    for _ in range(200):
+        port = rng.randrange(20_000, high)
+        if _bindable(port) and _bindable(port + 1):
+            return port
+    raise RuntimeError("no free pair of loopback ports below the ephemeral range")
 
 
 @pytest.fixture
 def free_port() -> int:
-    """A loopback TCP port nobody listened on a moment ago."""
-    return _free_port()
+    """A loopback TCP port nobody listened on a moment ago, and the one above it too."""
+    return pick_port()
 
 
 @pytest.fixture

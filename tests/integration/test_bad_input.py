@@ -1,4 +1,5 @@
-"""Malformed frames and random bytes sent to the hub's port: it logs, counts, keeps serving."""
+"""Malformed frames and random bytes sent to the hub's port (or from a hub to a worker): the
+receiver logs, counts, keeps serving."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 import random
 import signal
 import socket
+import sys
+import time
 from pathlib import Path
 
 import msgpack
@@ -16,7 +19,15 @@ import zmq
 from celeriac import App
 from celeriac.transport.frames import MAX_HEADER_BYTES, TAG
 
-from .conftest import RESULT_TIMEOUT, Spawner, TaskModule, count_events, wait_for_event
+from .conftest import (
+    RESULT_TIMEOUT,
+    START_TIMEOUT,
+    Spawner,
+    TaskModule,
+    clean_env,
+    count_events,
+    wait_for_event,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -96,3 +107,44 @@ def test_malformed_messages_from_a_dealer(
     stopped = wait_for_event(hub.log, "hub_stopped")
     assert stopped["bad_frames"] == len(MALFORMED)
     assert hub.popen.wait(RESULT_TIMEOUT) == 0
+
+
+def test_worker_drops_malformed_messages_from_the_hub_and_keeps_going(
+    procs: Spawner, broker_url: str, tasks_module: TaskModule
+) -> None:
+    """A worker logs each malformed message from its hub, drops it, and still joins that hub."""
+    from celeriac.transport import protocol as p  # noqa: PLC0415 - this test plays the hub
+
+    ctx = zmq.Context()
+    hub = ctx.socket(zmq.ROUTER)
+    hub.setsockopt(zmq.LINGER, 0)
+    try:
+        hub.bind(broker_url)
+        argv = [sys.executable, "-m", "celeriac", "-A", "itasks", "worker", "--broker", broker_url]
+        argv += ["--embedded-hub", "never", "--log-format", "json", "-l", "INFO"]
+        worker = procs.spawn("worker", argv, cwd=tasks_module.dir, env=clean_env())
+        hello = None
+        deadline = time.monotonic() + START_TIMEOUT
+        while hello is None and time.monotonic() < deadline:
+            if not hub.poll(100):
+                assert worker.popen.poll() is None, "the worker exited before saying HELLO"
+                continue
+            identity, *frames = hub.recv_multipart()
+            if isinstance(p.decode(frames), p.Hello):
+                hello = identity
+        assert hello is not None, "the worker never said HELLO"
+        bad = [
+            [b"garbage"],
+            [TAG, b"NOPE", msgpack.packb({}), b""],
+            [TAG, b"TASK", b"\xc1\xff\x00", b""],
+        ]
+        for frames in bad:
+            hub.send_multipart([hello, *frames])
+        hub.send_multipart([hello, *p.encode(p.Welcome("fake-hub", 2.0))])
+        wait_for_event(worker.log, "worker_ready", proc=worker)
+        wait_for_event(worker.log, "bad_message_from_hub", count=len(bad), proc=worker)
+        assert count_events(worker.log, "bad_message_from_hub") == len(bad)
+        assert worker.popen.poll() is None
+    finally:
+        hub.close(0)
+        ctx.term()

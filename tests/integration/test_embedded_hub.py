@@ -13,10 +13,12 @@ from celeriac import App
 
 from .conftest import (
     RESULT_TIMEOUT,
+    START_TIMEOUT,
     Spawner,
     TaskModule,
     clean_env,
     count_events,
+    pick_port,
     wait_for_event,
 )
 
@@ -129,3 +131,42 @@ def test_loopback_names_and_ipv6_get_the_embedded_hub(
     started = wait_for_event(worker.log, "embedded_hub_started", timeout=1)
     assert started["endpoint"] == url
     _assert_round_trip(url)
+
+
+def test_a_second_hub_on_the_same_data_dir_is_refused(procs: Spawner, tmp_path: Path) -> None:
+    """`celeriac hub` on a data directory another hub holds exits 1, saying so; the first serves."""
+    data = tmp_path / "shared-data"
+    first_url = f"tcp://127.0.0.1:{pick_port()}"
+    first = procs.hub(first_url, data, name="first")
+    second_url = f"tcp://127.0.0.1:{pick_port()}"
+    argv = [sys.executable, "-m", "celeriac", "hub", "--bind", second_url]
+    argv += ["--data-dir", str(data), "--log-format", "json"]
+    second = procs.spawn("second", argv, cwd=tmp_path, env=clean_env())
+    try:
+        code = second.popen.wait(START_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a second hub started on a data directory already in use")
+    assert code == 1
+    output = second.log.read_text() + second.log.with_suffix(".out").read_text()
+    assert "another hub is already using the data directory" in output
+    assert _refused(int(second_url.rsplit(":", 1)[1]))
+    assert first.popen.poll() is None
+    assert count_events(first.log, "hub_started") == 1
+
+
+def test_hub_serves_without_events_when_the_events_port_is_taken(
+    procs: Spawner, broker_url: str, tasks_module: TaskModule, tmp_path: Path
+) -> None:
+    """With broker port + 1 taken, the hub logs events_disabled and still routes tasks."""
+    port = int(broker_url.rsplit(":", 1)[1])
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("127.0.0.1", port + 1))
+        squatter.listen()
+        hub = procs.hub(broker_url, tmp_path / "hub-data")
+        disabled = wait_for_event(hub.log, "events_disabled", proc=hub)
+        assert disabled["endpoint"] == f"tcp://127.0.0.1:{port + 1}"
+        started = wait_for_event(hub.log, "hub_started", proc=hub)
+        assert started["events"] is None
+        procs.worker(broker_url, cwd=tasks_module.dir)
+        _assert_round_trip(broker_url)
+        assert hub.popen.poll() is None

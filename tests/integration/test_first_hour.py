@@ -168,3 +168,32 @@ def test_call_wait_prints_a_failed_task_as_one_line(
     assert verbose.returncode == 1
     assert "Traceback (most recent call last)" in verbose.stderr
     assert "raise ValueError(message)" in verbose.stderr
+
+
+def _call(url: str, cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "celeriac", "call", *extra, "-b", url]
+    return subprocess.run(
+        argv,
+        cwd=cwd,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=RESULT_TIMEOUT * 2,
+        check=False,
+    )
+
+
+def test_call_sends_by_name_and_prints_the_id_or_the_result(
+    procs: Spawner, broker_url: str, tasks_module: TaskModule, client: App
+) -> None:
+    """`celeriac call NAME --args --kwargs`: the id (the task runs), or with --wait the result."""
+    procs.worker(broker_url, cwd=tasks_module.dir)
+    waited = _call(
+        broker_url, tasks_module.dir, "itasks.add", "-a", "[2]", "-k", '{"y": 3}', "--wait"
+    )
+    assert (waited.returncode, waited.stdout.strip()) == (0, "5"), waited.stderr
+    sent = _call(broker_url, tasks_module.dir, "itasks.add", "--args", "[4, 4]")
+    assert sent.returncode == 0, sent.stderr
+    task_id = sent.stdout.strip()
+    assert len(task_id) >= 32
+    assert client.AsyncResult(task_id).get(timeout=RESULT_TIMEOUT) == 8

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +69,22 @@ def test_second_worker_in_the_same_directory_joins_the_embedded_hub(
     assert second.popen.poll() is None
 
 
+def _descendants(pid: int) -> list[int]:
+    """Pids of the live descendants of ``pid`` (children first), read from /proc."""
+    found: list[int] = []
+    todo = [pid]
+    while todo and len(found) < 1000:
+        parent = todo.pop()
+        for children in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                kids = [int(k) for k in children.read_text().split()]
+            except OSError:
+                continue  # the task ended while we read
+            found += kids
+            todo += kids
+    return found
+
+
 def test_quickstart_script(free_port: int, tmp_path: Path) -> None:
     """examples/quickstart.sh starts a worker, sends tasks and prints add(4, 4) = 8."""
     bindir = str(Path(sys.executable).parent)
@@ -75,14 +93,22 @@ def test_quickstart_script(free_port: int, tmp_path: Path) -> None:
         TMPDIR=str(tmp_path),
         PATH=bindir + os.pathsep + os.environ.get("PATH", ""),
     )
-    done = subprocess.run(
+    script = subprocess.Popen(
         ["bash", str(EXAMPLES / "quickstart.sh")],
         cwd=tmp_path,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=90,
-        check=False,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "add(4, 4) = 8" in done.stdout
+    try:
+        stdout, stderr = script.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        # Killing bash alone would leave the script's background worker running: its pid too.
+        for pid in [*_descendants(script.pid), script.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        stdout, stderr = script.communicate(timeout=10)
+        pytest.fail(f"quickstart.sh did not finish within 90 s:\n{stdout}{stderr}")
+    assert script.returncode == 0, stdout + stderr
+    assert "add(4, 4) = 8" in stdout

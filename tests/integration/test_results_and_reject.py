@@ -1,4 +1,4 @@
-"""Results of failed tasks without propagation, Reject with and without requeue, bad limits."""
+"""Results of failed tasks without propagation, Reject with and without requeue, Ignore, limits."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from celeriac import App, states
-from celeriac.exceptions import ImproperlyConfigured, Reject
+from celeriac.exceptions import Ignore, ImproperlyConfigured, Reject
 from celeriac.testing import TestWorker
 
 pytestmark = pytest.mark.integration
@@ -86,3 +86,23 @@ def test_call_with_soft_limit_above_hard_limit_is_refused_before_sending(
     assert quick.delay().get(timeout=TIMEOUT) == 1
     celeriac_worker.join(TIMEOUT)
     assert celeriac_worker.statistics()["published"] == 1
+
+
+def test_ignore_raised_by_a_task_acks_it_and_stores_nothing(
+    celeriac_app: App, celeriac_worker: TestWorker
+) -> None:
+    """raise Ignore(): the message is acknowledged, no result is stored, no failure reported."""
+    runs: list[int] = []
+
+    @celeriac_app.task
+    def skip() -> None:
+        runs.append(1)
+        raise Ignore()
+
+    before = celeriac_worker.statistics()
+    skip.delay()
+    celeriac_worker.join(TIMEOUT)  # re-raises a failure, had Ignore been taken for one
+    after = celeriac_worker.statistics()
+    assert runs == [1]
+    assert after["acked"] == before["acked"] + 1
+    assert after["results_stored"] == before["results_stored"]

@@ -1,4 +1,5 @@
-"""Routing end to end (issue 4): topic routes, -Q, unroutable errors, broadcast, priorities."""
+"""Routing end to end on an in-process hub and workers (celeriac.testing; the real path, no eager
+mode): topic routes, queues a worker consumes (-Q), unroutable errors, broadcast, priorities."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import msgpack
 import pytest
 
 from celeriac import App, Broadcast, Queue
@@ -146,7 +148,7 @@ def test_priority_order_on_a_priority_queue(tmp_path: Path) -> None:
 
 def test_fair_dispatch_long_task_does_not_hold_back_queued_work(tmp_path: Path) -> None:
     """A long task never holds back prefetched work: it is given back to the idle worker."""
-    app = App("fair", environ={})
+    app = App("fair", environ={}, worker_prefetch_multiplier=4)
     release = threading.Event()
     ran_on: dict[str, str] = {}
 
@@ -160,15 +162,23 @@ def test_fair_dispatch_long_task_does_not_hold_back_queued_work(tmp_path: Path) 
     with (
         start_hub(app, tmp_path / "hub") as hub,
         start_worker(app, hub=hub, concurrency=1, hostname="busy@test"),
-        start_worker(app, hub=hub, concurrency=1, hostname="idle@test"),
     ):
+        # Alone on the hub, the busy worker takes the long task and prefetches 3 quick ones
+        # (credit 1 slot x 4); stuck behind the long task, it must hand them back.
         long = job.delay("long", True)
         quick = [job.delay(f"q{i}", False) for i in range(5)]
-        assert [r.get(timeout=10) for r in quick] == [f"q{i}" for i in range(5)]
-        release.set()
-        assert long.get(timeout=10) == "long"
-    busy = ran_on["long"]
-    assert all(ran_on[f"q{i}"] != busy for i in range(5))
+        app.flush(10)
+        deadline = time.monotonic() + 10
+        while hub.statistics()["redelivered"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert hub.statistics()["redelivered"] >= 3, hub.statistics()
+        assert ran_on == {}
+        with start_worker(app, hub=hub, concurrency=1, hostname="idle@test"):
+            assert [r.get(timeout=10) for r in quick] == [f"q{i}" for i in range(5)]
+            release.set()
+            assert long.get(timeout=10) == "long"
+    assert ran_on["long"] == "busy@test"
+    assert {ran_on[f"q{i}"] for i in range(5)} == {"idle@test"}
 
 
 def test_hub_publishes_events_and_tracks_started(tmp_path: Path) -> None:
@@ -189,6 +199,19 @@ def test_hub_publishes_events_and_tracks_started(tmp_path: Path) -> None:
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
     sub.setsockopt(zmq.SUBSCRIBE, b"")
+    seen: list[tuple[bytes, dict[str, Any]]] = []
+
+    def read_until(topic: bytes, hostname: str | None = None) -> None:
+        def found() -> bool:
+            return any(
+                t == topic and (hostname is None or h.get("hostname") == hostname) for t, h in seen
+            )
+
+        while not found() and sub.poll(5000):
+            frames = sub.recv_multipart()
+            seen.append((frames[0], msgpack.unpackb(frames[1])))
+        assert found(), f"no {topic!r} event in {[t for t, _ in seen]}"
+
     try:
         with start_hub(app, tmp_path / "hub") as hub:
             assert hub.events_endpoint is not None
@@ -202,11 +225,13 @@ def test_hub_publishes_events_and_tracks_started(tmp_path: Path) -> None:
                 assert result.state == "STARTED"
                 release.set()
                 assert result.get(timeout=10) == "done"
-                seen: list[bytes] = []
-                while b"task-succeeded" not in seen and sub.poll(5000):
-                    seen.append(sub.recv_multipart()[0])
-        assert b"task-started" in seen
-        assert b"task-succeeded" in seen
+                read_until(b"task-started")
+                read_until(b"task-succeeded")
+                # The subscription is live now (a late joiner misses earlier events): a worker
+                # that joins from here on is announced, and so is its leaving.
+                with start_worker(app, hub=hub, hostname="second@test"):
+                    read_until(b"worker-online", "second@test")
+                read_until(b"worker-offline", "second@test")
     finally:
         sub.close(0)
         ctx.term()

@@ -64,9 +64,15 @@ def test_countdown_delays_execution(celeriac_app: App, celeriac_worker: TestWork
     def now() -> float:
         return time.time()
 
+    delivered = celeriac_worker.statistics()["delivered"]
     sent = time.time()
-    ran_at = now.apply_async(countdown=0.5).get(timeout=TIMEOUT)
-    assert ran_at - sent >= 0.45
+    result = now.apply_async(countdown=2.0)
+    celeriac_app.flush(TIMEOUT)  # confirmed: stored at the hub, whose job the delay now is
+    held = celeriac_worker.statistics()
+    # (a worker-side countdown would have taken the delivery at once and kept it in memory)
+    assert (held["delayed"], held["delivered"]) == (1, delivered)
+    assert result.get(timeout=TIMEOUT) - sent >= 1.95
+    assert celeriac_worker.statistics()["delivered"] == delivered + 1
 
 
 def test_expired_task_is_revoked(celeriac_app: App, celeriac_worker: TestWorker) -> None:
@@ -184,3 +190,92 @@ def test_class_task_keeps_state(tmp_path: Path) -> None:
         assert [counter.delay().get(timeout=TIMEOUT) for _ in range(3)] == [1, 2, 3]
         worker.join(TIMEOUT)
     app.close()
+
+
+def test_shared_task_binds_to_the_app_and_runs_on_its_worker(
+    celeriac_app: App, celeriac_worker: TestWorker
+) -> None:
+    """A shared_task is registered on existing Apps (get_task finds it) and runs on the worker."""
+    from celeriac import shared_task  # noqa: PLC0415 - the declaration is this test's subject
+
+    name = f"kit.shared_mul_{uuid.uuid4().hex[:8]}"
+
+    @shared_task(name=name)
+    def mul(x: int, y: int) -> int:
+        return x * y
+
+    task = celeriac_app.get_task(name)
+    assert task.name == name
+    assert task.app is celeriac_app
+    assert celeriac_app.tasks[name] is task
+    assert task.delay(6, 7).get(timeout=TIMEOUT) == 42
+    later = App("kit-later", environ={})
+    later.finalize()
+    assert later.get_task(name).app is later  # and on Apps created after the declaration
+    later.close()
+
+
+def test_calling_a_task_runs_it_here_not_on_a_worker(
+    celeriac_app: App, celeriac_worker: TestWorker
+) -> None:
+    """task(...) (Task.__call__) runs the function in this thread and publishes nothing."""
+    import threading  # noqa: PLC0415
+
+    @celeriac_app.task(bind=True)
+    def where(self: Any, x: int) -> tuple[int, int]:
+        return x, threading.get_ident()
+
+    published = celeriac_worker.statistics()["published"]
+    assert where(5) == (5, threading.get_ident())
+    celeriac_app.flush(TIMEOUT)
+    assert celeriac_worker.statistics()["published"] == published
+
+
+def test_async_result_of_a_failure_has_result_traceback_and_failed(
+    celeriac_app: App, celeriac_worker: TestWorker
+) -> None:
+    """After a failure: AsyncResult.failed(), .result is the exception, .traceback the worker's."""
+
+    @celeriac_app.task
+    def boom(message: str) -> None:
+        raise KeyError(message)
+
+    result = boom.delay("no such key")
+    with pytest.raises(KeyError):
+        result.get(timeout=TIMEOUT)
+    assert result.failed()
+    assert not result.successful()
+    assert isinstance(result.result, KeyError)
+    assert result.result.args == ("no such key",)
+    assert result.traceback is not None
+    assert "raise KeyError(message)" in result.traceback
+
+    @celeriac_app.task
+    def fine() -> int:
+        return 1
+
+    one = fine.delay()
+    assert one.get(timeout=TIMEOUT) == 1
+    assert not one.failed()
+    assert one.result == 1
+    assert one.traceback is None
+    celeriac_worker.join(TIMEOUT, reraise=False)
+
+
+def test_threads_pool_statistics_name_each_slot_and_its_restarts(tmp_path: Path) -> None:
+    """The threads pool's statistics(): one child per slot, alive, none restarted after work."""
+    app = App("kit-stats", environ={})
+
+    @app.task
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    with start_worker(app, concurrency=3, data_dir=tmp_path) as worker:
+        assert add.delay(1, 1).get(timeout=TIMEOUT) == 2
+        pool = worker.node.pool
+        assert pool is not None
+        stats = pool.statistics()
+    assert (stats["name"], stats["count"], stats["active"], stats["restarts"]) == ("pool", 3, 3, 0)
+    assert sorted(stats["children"]) == ["slot-0", "slot-1", "slot-2"]
+    assert all(c["alive"] and c["last_failure"] is None for c in stats["children"].values())
+    assert pool.statistics() == {}  # stopped: nothing to report

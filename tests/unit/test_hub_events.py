@@ -55,6 +55,19 @@ def test_task_started_then_succeeded_and_state_reports_started() -> None:
     assert stat(hub, "t1") == "RECEIVED"
     hub.handle(W, encode(b"START", {"id": "t1"}))
     assert stat(hub, "t1") == "STARTED"
+    hub.handle(W, encode(b"DONE", {"id": "t1", "state": "SUCCESS", "ct": "x"}))
+    got = topics(hub)
+    assert [t for t, _ in got] == [b"task-started", b"task-succeeded"]
+    assert [h["id"] for _, h in got] == ["t1", "t1"]
+    assert stat(hub, "t1") == "SUCCESS"
+
+
+def test_task_started_then_failed_publishes_task_failed() -> None:
+    """A DONE with state FAILURE after START publishes task-failed, and STAT reads FAILURE."""
+    hub = make_hub()
+    topics(hub)
+    hub.handle(C, encode(b"PUB", {"id": "t1", "queue": "celery"}))
+    hub.handle(W, encode(b"START", {"id": "t1"}))
     hub.handle(W, encode(b"DONE", {"id": "t1", "state": "FAILURE", "ct": "x"}))
     assert [t for t, _ in topics(hub)] == [b"task-started", b"task-failed"]
     assert stat(hub, "t1") == "FAILURE"

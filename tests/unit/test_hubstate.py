@@ -185,17 +185,18 @@ def test_eta_is_held_until_due() -> None:
 
 
 def test_expired_message_is_revoked_not_delivered() -> None:
-    """A message past its expiry is stored as REVOKED and never reaches a worker."""
+    """A message past its expiry is stored and pushed as REVOKED and never reaches a worker."""
     hub, store, clock = make_hub()
     publish(hub, "old", expires=clock.time() + 1)
     clock.advance(5)
     hello(hub, W1, credit=5)
-    assert sent(hub, b"TASK") == []
+    out = sent(hub)
+    assert [m for _, m in out if m.command == b"TASK"] == []
     stored = store.get_result("old")
     assert stored is not None
     assert stored.state == "REVOKED"
-    res = [m for _, m in sent(hub, b"RES")] if hub.outbox else []
-    assert res == [] or res[0].header["state"] == "REVOKED"
+    pushed = [(i, m.header["id"], m.header["state"]) for i, m in out if m.command == b"RES"]
+    assert pushed == [(C, "old", "REVOKED")]
 
 
 def test_wait_gets_a_stored_result_or_the_push_later() -> None:
@@ -373,3 +374,24 @@ def test_conflicting_declaration_is_refused_without_distrust() -> None:
     errs = sent(hub, b"ERR")
     assert errs[0][1].header["code"] == "declaration"
     assert hub.counters["bad_frames"] == 0
+
+
+def test_reject_without_requeue_ends_rejected_and_frees_the_message() -> None:
+    """REJ without requeue stores REJECTED with the worker's reason, pushes it, never redelivers."""
+    hub, store, _ = make_hub()
+    hello(hub, W1, credit=1)
+    publish(hub, "a")
+    sent(hub)
+    hub.handle(
+        W1, encode(b"REJ", {"id": "a", "requeue": False, "credit": 1, "reason": "bad input"})
+    )
+    out = sent(hub)
+    assert [m for _, m in out if m.command == b"TASK"] == []
+    stored = store.get_result("a")
+    assert stored is not None
+    assert stored.state == "REJECTED"
+    assert msgpack.unpackb(stored.body)["exc_message"] == ["bad input"]
+    assert list(store.messages()) == []
+    pushed = [(i, m.header["state"]) for i, m in out if m.command == b"RES"]
+    assert pushed == [(C, "REJECTED")]
+    assert hub.statistics()["messages"] == 0

@@ -6,8 +6,9 @@ import uuid
 from typing import Any
 
 import msgpack
+import pytest
 
-from celeriac import App
+from celeriac import App, signals
 from celeriac._serialization import dumps, loads
 from celeriac.actors.execution import TaskExecutor
 from celeriac.actors.outcome import Failure, TaskOutcome
@@ -125,3 +126,37 @@ def test_a_requeue_outcome_is_a_rej() -> None:
     """Reject(requeue=True) reaches the hub as REJ with the tag and the credit, no body."""
     requeue = TaskOutcome("id3", "tag3", "REJECTED", "application/json", b"", requeue=True)
     assert wire(requeue, credit=1) == (b"REJ", {"id": "id3", "tag": "tag3", "credit": 1}, b"")
+
+
+def test_a_bug_in_the_executor_is_a_failure_and_sends_task_internal_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An exception in the executor's own code (not the task's) ends the task FAILURE and sends
+    task_internal_error with the task id, the exception and its traceback."""
+    app = App("oc", environ={})
+    ran: list[int] = []
+
+    @app.task(name="oc.fine")
+    def fine() -> int:
+        ran.append(1)
+        return 1
+
+    def broken(self: TaskExecutor, *args: Any) -> TaskOutcome:
+        raise RuntimeError("bug in the executor")
+
+    monkeypatch.setattr(TaskExecutor, "_complete", broken)
+    seen: list[dict[str, Any]] = []
+
+    def receiver(sender: Any = None, **kwargs: Any) -> None:
+        seen.append(kwargs)
+
+    with signals.task_internal_error.connected_to(receiver):
+        outcome = run(app, "oc.fine")
+    assert ran == [1]
+    assert outcome.state == "FAILURE"
+    assert outcome.failure is not None
+    assert outcome.failure.exc_type == "RuntimeError"
+    (sent,) = seen
+    assert sent["task_id"] == outcome.task_id
+    assert isinstance(sent["exception"], RuntimeError)
+    assert "bug in the executor" in sent["traceback"]

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import gc
+import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -332,3 +336,43 @@ def test_repr_names_the_signal() -> None:
     """repr shows the name and arguments."""
     assert "task_prerun" in repr(signals.task_prerun)
     assert "task_id" in repr(signals.task_prerun)
+
+
+LOGGING_SIGNALS = """
+import json
+from celeriac import signals
+from celeriac.runtime.logging import setup_logging
+
+seen = []
+
+@signals.after_setup_logger.connect
+def _global(sender=None, logger=None, **kw):
+    seen.append(["after_setup_logger", kw["loglevel"], kw["format"], logger is not None])
+
+@signals.after_setup_task_logger.connect
+def _task(sender=None, logger=None, **kw):
+    seen.append(["after_setup_task_logger", kw["loglevel"], kw["format"], logger is not None])
+
+setup_logging("WARNING", "json")
+print(json.dumps(seen))
+"""
+
+
+def test_logging_setup_sends_after_setup_logger_and_after_setup_task_logger(
+    tmp_path: Path,
+) -> None:
+    """A node's logging setup sends both after_setup signals with its level and format."""
+    # In a child process: setup_logging configures the process's logging for good.
+    done = subprocess.run(
+        [sys.executable, "-c", LOGGING_SIGNALS],
+        cwd=tmp_path,  # (not the source tree, whose celeriac/ folder lacks the subpackages)
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [
+        ["after_setup_logger", "WARNING", "json", True],
+        ["after_setup_task_logger", "WARNING", "json", True],
+    ]

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import subprocess
+import sys
+import textwrap
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -201,6 +205,43 @@ def test_async_task_on_the_threads_pool_gets_its_soft_limit(app: App, pool: Pool
 
     done, value = pool.run(delivery("tl.nap"))
     assert (done["state"], value["exc_type"]) == ("FAILURE", "SoftTimeLimitExceeded")
+
+
+TRACED_DISARM = """
+import sys, threading
+from celeriac.actors.watchdog import _drop_own_pending
+
+def helper():
+    return 1
+
+def body():
+    sys.settrace(lambda *args: None)  # what coverage and debuggers do in each thread
+    try:
+        _drop_own_pending()
+        for _ in range(100):
+            helper()  # (on 3.11, a bare PyThreadState_SetAsyncExc(id, NULL) spun here)
+    finally:
+        sys.settrace(None)
+    print("finished")
+
+thread = threading.Thread(target=body)
+thread.start()
+thread.join()
+"""
+
+
+def test_dropping_a_fired_limit_does_not_hang_a_traced_thread(tmp_path: Path) -> None:
+    """A thread running under a trace function (coverage) goes on after its limit is dropped."""
+    # In a child process: the regression hangs the whole interpreter (no timeout can fire).
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(TRACED_DISARM)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,  # (not the source tree, whose celeriac/ folder lacks the subpackages)
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "finished"), done.stderr
 
 
 def test_watchdog_fires_nothing_after_disarm(clock: FakeClock) -> None:
