@@ -67,7 +67,7 @@ CI = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-LONG = settings(CI, max_examples=400, stateful_step_count=80)
+LONG = settings(CI, max_examples=300, stateful_step_count=60)
 
 
 class NothingLost(RuleBasedStateMachine):
@@ -344,6 +344,7 @@ TestNothingLostOnSQLite.settings = CI
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_nothing_lost_long_run() -> None:
     """The long search (``-m slow``): many more and longer runs over both stores."""
     run_state_machine_as_test(NothingLost, settings=LONG)
