@@ -325,7 +325,7 @@ class Client:
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)
-        self._step(sock, self._session.connect)
+        self._connect(sock)
         try:
             while not self._closing.is_set():
                 events = dict(poller.poll(int(self._heartbeat * 1000 / 2)))
@@ -340,6 +340,15 @@ class Client:
             sock.close()
             os.close(self._wake_r)
             self._ctx.term()
+
+    def _connect(self, sock: zmq.Socket[Any]) -> None:
+        """HELLO first, straight to the socket: publishes queued before this thread started
+        must reach the hub after our declarations, or it could not route them."""
+        with self._lock:
+            effects = self._session.connect()
+        for effect in effects:
+            if isinstance(effect, s.Send):
+                sock.send_multipart(p.encode(effect.message))
 
     def _step(self, sock: zmq.Socket[Any], call: Callable[[], list[s.Effect]]) -> None:
         """Ask the session (under the lock), perform its effects, send what is queued."""

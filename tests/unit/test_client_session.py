@@ -3,7 +3,6 @@ what it says when the hub is not answering (fake time, typed effects)."""
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -190,12 +189,6 @@ def test_forget_drops_what_is_known_and_tells_the_hub() -> None:
     assert sent(s.await_result("a")) == [p.Wait(("a",))]
 
 
-@pytest.mark.xfail(
-    reason="found by the nothing-lost machine: a hub that forgot us answers ERR hello, then "
-    "NACKs the publish it could not route yet; the session has already resent it, the resent "
-    "copy is confirmed and runs, but the stale NACK reported it refused",
-    strict=True,
-)
 def test_a_nack_for_a_publish_resent_and_then_confirmed_is_not_a_refusal() -> None:
     """ERR hello (resend), then the NACK of the first copy, then CONF of the resent copy: the
     publish ran, so it must not be reported refused."""
@@ -206,3 +199,15 @@ def test_a_nack_for_a_publish_resent_and_then_confirmed_is_not_a_refusal() -> No
     s.handle(p.Nack((p.Refusal("a", "unroutable"),)), T0)
     s.handle(p.Confirm(("a",)), T0)
     assert s.take_refused() == []
+
+
+def test_a_nack_after_the_welcome_is_still_a_refusal() -> None:
+    """Once the hub has welcomed the re-HELLO, a NACK of the resent copy is a real refusal."""
+    s = session()
+    welcomed(s)
+    s.publish(task("a"))
+    s.handle(p.Error("hello", hub="hub-b"), T0)
+    s.handle(p.Welcome("hub-b", 1.0), T0)
+    s.handle(p.Nack((p.Refusal("a", "unroutable"),)), T0)
+    assert s.take_refused() == [("a", "unroutable")]
+    assert s.unconfirmed == {}

@@ -14,7 +14,12 @@ Publishes
     naming another hub, or a hub that does not know us) it says ``HELLO`` again when needed,
     resends every unconfirmed publish (the hub drops duplicates by id) and asks again (``WAIT``)
     for the results still awaited. A ``NACK`` ends the publish as refused: logged
-    (``publish_refused``), kept for ``flush`` to raise, and handed to its waiter.
+    (``publish_refused``), kept for ``flush`` to raise, and handed to its waiter; except a
+    NACK that comes after we re-sent HELLO to a hub that did not know us and before its
+    WELCOME, for a publish resent after that HELLO: the hub answers in order, so that NACK is
+    for the older copy (sent before the hub had our declarations) and the resent copy gets its
+    own answer. (The nothing-lost state machine found this: the stale NACK reported refused a
+    task that then ran.)
 Results
     Pushed by the hub (``RES``) because the publish asked for them (``reply``) or a ``WAIT`` did.
     A result nobody awaits yet is kept (at most :data:`UNCLAIMED_LIMIT`), so a later
@@ -75,6 +80,10 @@ class ClientSession:
         self.last_heard: float | None = None
         self.said_silent = False
         self.next_ping = now + heartbeat
+        #: A HELLO sent to a hub that did not know us, not yet WELCOMEd, and the publishes
+        #: resent after it: a NACK meanwhile answers an older copy (see :meth:`_on_nack`).
+        self.rehello_pending = False
+        self.resent: set[str] = set()
 
     # -- local events ---------------------------------------------------------------------------
 
@@ -201,6 +210,11 @@ class ClientSession:
         effects: list[Effect] = []
         for refusal in message.refusals:
             tid = refusal.id
+            if self.rehello_pending and tid in self.resent:
+                # The hub answers one peer in order: this NACK is for a copy sent before our
+                # HELLO (e.g. unroutable: the hub had not our declarations yet); the copy
+                # resent after the HELLO gets its own answer.
+                continue
             effects.append(Log("warning", "publish_refused", {"id": tid, "reason": refusal.reason}))
             self.unconfirmed.pop(tid, None)
             self.expecting.pop(tid, None)
@@ -223,6 +237,9 @@ class ClientSession:
         """WELCOME, PONG or ERR: notice a new hub incarnation and catch it up."""
         if isinstance(message, p.Error) and message.code != "hello":
             return [Log("error", "hub_refused", {"code": message.code, "reason": message.reason})]
+        if isinstance(message, p.Welcome) and message.hub == self.hub_id:
+            self.rehello_pending = False
+            self.resent.clear()
         hub = message.hub
         unknown = isinstance(message, p.Error) or (
             isinstance(message, p.Pong) and message.known is False
@@ -233,11 +250,17 @@ class ClientSession:
         effects: list[Effect] = []
         if not welcome and (unknown or self.hub_id is not None):
             effects += self.connect()
+            self.rehello_pending = True
         first = self.hub_id is None
         self.hub_id = hub
+        if welcome:
+            self.rehello_pending = False
+            self.resent.clear()
         if first and welcome:
             return effects
         self.expecting.clear()
+        if self.rehello_pending:
+            self.resent.update(self.unconfirmed)
         waiting = tuple(self.waiting)
         fields = {"hub": hub, "resending": len(self.unconfirmed), "waiting": len(waiting)}
         effects.append(Log("info", "hub_changed", fields))
