@@ -28,8 +28,6 @@ __all__ = ["REFUSED_TASK_ATTRIBUTES", "TaskCompat", "check_arguments"]
 REFUSED_TASK_ATTRIBUTES: dict[str, str] = {
     "update_state": "custom states and progress meta are not stored by the hub yet; return "
     "the final value, or log progress with get_task_logger",
-    "apply": "eager execution hides serialization and routing: call the task directly "
-    "(task(*args)) or use celeriac.testing, which runs the real path in-process",
     "backend": "results live in the hub; use AsyncResult(id)",
     "send_event": "the hub publishes task events itself (`celeriac events`)",
     "send_events": "the hub publishes task events itself (`celeriac events`)",
@@ -139,10 +137,6 @@ class TaskCompat:
     ) -> NoReturn:
         """Not implemented yet: raises :class:`NotImplementedError` naming the alternative."""
         _refused("update_state")
-
-    def apply(self, *args: Any, **kwargs: Any) -> NoReturn:
-        """Refused (eager execution): raises :class:`NotImplementedError` saying why."""
-        _refused("apply")
 
     if not TYPE_CHECKING:  # hidden from type checkers: a typo stays a type error
 

@@ -6,12 +6,15 @@ Operators read these lines first when something is stuck, so each is said once p
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from celeriac import states
 from celeriac._log import get_logger
 from celeriac.transport import protocol as p
-from celeriac.transport.endpoints import parse_tcp
+from celeriac.transport import session
 
-__all__ = ["HubWatch", "explain_reply"]
+__all__ = ["HubWatch", "explain_reply", "log_effects"]
 
 _log = get_logger("celeriac.worker")
 
@@ -19,58 +22,31 @@ _log = get_logger("celeriac.worker")
 class HubWatch:
     """Whether the hub answers, in the log: ``waiting_for_hub`` until it first does (after
     :attr:`FIRST` seconds, then every :attr:`EVERY`), then ``hub_lost`` once when it falls silent
-    for three heartbeats and ``hub_back`` once when it answers again. Never a flood."""
+    for three heartbeats and ``hub_back`` once when it answers again. Never a flood.
 
-    FIRST = 2.0
-    EVERY = 30.0
+    The logic is the sans-IO :class:`celeriac.transport.session.HubWatch`; this logs its lines.
+    """
+
+    FIRST = session.HubWatch.FIRST
+    EVERY = session.HubWatch.EVERY
 
     def __init__(self, endpoint: str, started: float, heartbeat: float) -> None:
-        self.endpoint = endpoint
-        self.started = started
-        self.silence = 3 * heartbeat
-        self.next_log = started + self.FIRST
-        self.last_heard: float | None = None
-        self.lost_since: float | None = None
+        self.watch = session.HubWatch(endpoint, started, heartbeat)
 
     def heard(self, now: float) -> None:
         """The hub sent something."""
-        if self.lost_since is not None:
-            _log.warning(
-                "hub_back", endpoint=self.endpoint, silent_for=round(now - self.lost_since, 1)
-            )
-            self.lost_since = None
-        self.last_heard = now
+        log_effects(_log, self.watch.heard(now))
 
     def tick(self, now: float, running: int) -> None:
         """Log what there is to say about the hub at ``now``."""
-        if self.last_heard is None:
-            self._waiting(now)
-        elif self.lost_since is None and now - self.last_heard > self.silence:
-            self.lost_since = self.last_heard
-            _log.warning(
-                "hub_lost",
-                endpoint=self.endpoint,
-                silent_for=round(now - self.last_heard, 1),
-                running=running,
-                hint="tasks running here finish and their results wait here until the hub is "
-                "back; reconnecting by itself (every second at most); nothing is lost",
-            )
+        log_effects(_log, self.watch.tick(now, running))
 
-    def _waiting(self, now: float) -> None:
-        if now < self.next_log:
-            return
-        self.next_log = now + self.EVERY
-        address = parse_tcp(self.endpoint)
-        _log.warning(
-            "waiting_for_hub",
-            endpoint=self.endpoint,
-            waited=round(now - self.started, 1),
-            hint=(
-                f"is a hub running at {self.endpoint} (celeriac hub --bind ...), and is its port "
-                f"{address.port if address else ''} open from this machine? the worker connects "
-                "by itself when it answers"
-            ),
-        )
+
+def log_effects(logger: Any, effects: Iterable[session.Effect]) -> None:
+    """Log the :class:`~celeriac.transport.session.Log` effects among ``effects``."""
+    for effect in effects:
+        if isinstance(effect, session.Log):
+            getattr(logger, effect.level)(effect.event, **effect.fields)
 
 
 def explain_reply(reply: p.Reply) -> str:

@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import structlog
 import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
+from celeriac._log import get_logger
 from celeriac.exceptions import ImproperlyConfigured
 
 from .endpoints import is_loopback, parse_tcp
@@ -48,7 +48,7 @@ __all__ = [
     "warn_if_exposed",
 ]
 
-_log = structlog.get_logger("celeriac.hub")
+_log = get_logger("celeriac.hub")
 
 #: Seconds between two readings of the allowed keys directory.
 RELOAD_INTERVAL: Final = 5.0

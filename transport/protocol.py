@@ -30,7 +30,8 @@ A task's path, client to worker and back
 -----------------------------------------
 ``App.send_task`` / ``Task.apply_async`` (one :class:`~celeriac._task.SendOptions`) ->
 :func:`celeriac._compose.compose` makes a :class:`TaskMessage` -> ``runtime/client.py``
-``Client.publish`` sends ``encode(Publish(...))`` -> the hub's loop
+``Client.publish`` asks its sans-IO session (``transport/session/client.py``
+``ClientSession.publish``) and sends the ``Publish`` it returns -> the hub's loop
 (``transport/hubserver.py``) hands the frames to ``HubState.handle``
 (``transport/hub/state.py``), which decodes and dispatches: ``hub/queues.py`` routes, stores
 and later sends ``Deliver`` within the worker's credit, after the commit the hub sends

@@ -10,9 +10,9 @@ import pytest
 import zmq
 
 from celeriac import App
-from celeriac.runtime import client as client_module
 from celeriac.transport import protocol as p
 from celeriac.transport.hubserver import HubServer
+from celeriac.transport.session import client as session_client
 
 JSON = "application/json"
 
@@ -56,7 +56,7 @@ def test_an_evicted_early_result_is_fetched_from_the_hub(
     hub: HubServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With room for 2 early results, the first of 5 is evicted, and get() still returns it."""
-    monkeypatch.setattr(client_module, "UNCLAIMED_LIMIT", 2)
+    monkeypatch.setattr(session_client, "UNCLAIMED_LIMIT", 2)
     app = App("early", broker=hub.endpoint, environ={})
     app.conf.worker_embedded_hub = "never"
     try:

@@ -29,12 +29,13 @@ and counting it leaves a chord that never fires.
 from __future__ import annotations
 
 import msgpack
-import structlog
+
+from celeriac._log import get_logger
 
 from .model import Msg
 from .results import Results
 
-_log = structlog.get_logger("celeriac.hub")
+_log = get_logger("celeriac.hub")
 
 _META = "chord:"
 

@@ -33,14 +33,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Final, TypeVar
 
-import structlog
+from celeriac._log import get_logger
 
 from .. import protocol as p
 from .model import Peer
 
 __all__ = ["MAX_CREDIT", "node_family", "owned"]
 
-_log = structlog.get_logger("celeriac.hub")
+_log = get_logger("celeriac.hub")
 
 #: The most credit one peer may hold (deliveries outstanding at once).
 MAX_CREDIT: Final = 100_000

@@ -17,7 +17,8 @@ import math
 from typing import Any
 
 import msgpack
-import structlog
+
+from celeriac._log import get_logger
 
 from .. import protocol as p
 from ..routing import ExchangeTable
@@ -25,7 +26,7 @@ from ..store import Store, StoredMessage
 
 __all__ = ["RowError", "load_bindings", "load_row"]
 
-_log = structlog.get_logger("celeriac.hub")
+_log = get_logger("celeriac.hub")
 
 #: The largest sequence number a stored row may carry.
 MAX_SEQ = 2**62

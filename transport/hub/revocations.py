@@ -26,15 +26,15 @@ from __future__ import annotations
 from typing import Final
 
 import msgpack
-import structlog
 
 from celeriac import states
+from celeriac._log import get_logger
 
 from .. import protocol as p
 from .chords import Chords
 from .model import Peer
 
-_log = structlog.get_logger("celeriac.hub")
+_log = get_logger("celeriac.hub")
 
 #: How many revoked ids the hub remembers (Celery's worker keeps 50,000).
 MAX_REVOKED: Final = 50_000

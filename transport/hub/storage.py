@@ -24,14 +24,14 @@ from __future__ import annotations
 import sqlite3
 from typing import Final
 
-import structlog
+from celeriac._log import get_logger
 
 from .. import protocol as p
 from .base import HubBase
 
 __all__ = ["PROBE_INTERVAL", "StorageTrouble", "storage_reason"]
 
-_log = structlog.get_logger("celeriac.hub")
+_log = get_logger("celeriac.hub")
 
 #: Seconds between two attempts to write while the store is failing.
 PROBE_INTERVAL: Final = 1.0

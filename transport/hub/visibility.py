@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import Final
 
-import structlog
+from celeriac._log import get_logger
 
 from .lifecycle import Lifecycle
 
 __all__ = ["SCAN_INTERVAL", "Visibility"]
 
-_log = structlog.get_logger("celeriac.hub")
+_log = get_logger("celeriac.hub")
 
 #: Seconds between two scans of the deliveries in flight.
 SCAN_INTERVAL: Final = 1.0

@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-import structlog
+from celeriac._log import get_logger
 
 from .. import protocol as p
 from .base import HubBase
 
 __all__ = ["MAX_WAITS_PER_PEER", "Waits"]
 
-_log = structlog.get_logger("celeriac.hub")
+_log = get_logger("celeriac.hub")
 
 #: Results one peer may wait for at once.
 MAX_WAITS_PER_PEER: Final = 100_000

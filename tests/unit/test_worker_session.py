@@ -1,0 +1,173 @@
+"""The worker session without sockets: hello and credit, slots and prefetch, give-back, heartbeats,
+one HELLO per burst of stale PONGs, hub liveness lines and the drain on shutdown."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from celeriac.transport import protocol as p
+from celeriac.transport.session import Effect, Log, Ready, Run, Send, Stop, WorkerSession
+from celeriac.transport.session.worker import WorkerConfig
+
+T0 = 1000.0
+
+
+def session(*, slots: int = 2, prefetch: int = 4, track_started: bool = False) -> WorkerSession:
+    config = WorkerConfig(
+        node="w@host",
+        endpoint="tcp://hub:5555",
+        queues=("celery",),
+        slots=slots,
+        prefetch=prefetch,
+        heartbeat=1.0,
+        giveback=2.0,
+        pid=42,
+        track_started=track_started,
+    )
+    return WorkerSession(config, T0)
+
+
+def delivery(tid: str) -> p.Delivery:
+    return p.Delivery(p.TaskMessage(tid, "t", b"[]", queue="celery"), "celery")
+
+
+def done(tid: str) -> p.Done:
+    return p.Done((p.ResultMessage(tid, "SUCCESS", b"1", credit=1),))
+
+
+def sent(effects: list[Effect]) -> list[p.Message]:
+    return [e.message for e in effects if isinstance(e, Send)]
+
+
+def runs(effects: list[Effect]) -> list[tuple[int, str]]:
+    return [(e.slot, e.delivery.task.id) for e in effects if isinstance(e, Run)]
+
+
+def logged(effects: list[Effect]) -> list[str]:
+    return [e.event for e in effects if isinstance(e, Log)]
+
+
+def test_hello_announces_the_prefetch_as_credit() -> None:
+    """HELLO says worker, the queues, the pid and the whole prefetch as credit."""
+    (hello,) = sent(session(prefetch=4).connect(T0))
+    assert isinstance(hello, p.Hello)
+    assert (hello.role, hello.queues, hello.pid, hello.credit) == ("worker", ("celery",), 42, 4)
+
+
+def test_the_first_welcome_makes_the_worker_ready_once() -> None:
+    """WELCOME: hub_connected and Ready the first time, hub_reconnected for a new hub."""
+    s = session()
+    first = s.handle(p.Welcome("hub-a", 1.0), T0)
+    assert logged(first) == ["hub_connected"]
+    assert Ready("hub-a", True) in first
+    assert logged(s.handle(p.Welcome("hub-b", 1.0), T0)) == ["hub_reconnected"]
+    assert s.handle(p.Welcome("hub-b", 1.0), T0) == []
+
+
+@given(st.integers(1, 12))
+def test_deliveries_fill_the_slots_then_the_buffer(count: int) -> None:
+    """Deliveries run in free slots; the rest wait in the buffer; a DONE runs the next one."""
+    s = session(slots=2)
+    deliveries = tuple(delivery(f"t{i}") for i in range(count))
+    effects = s.handle(p.Deliver(deliveries), T0)
+    assert len(runs(effects)) == min(count, 2)
+    assert len(s.buffer) == max(0, count - 2)
+    slot = next(iter(s.busy))
+    finished = s.busy[slot].task.id
+    after = s.outcome(slot, done(finished), T0)
+    assert sent(after)[0] == done(finished)
+    assert runs(after) == ([(slot, "t2")] if count > 2 else [])
+    assert sorted([*s.busy, *s.free]) == [0, 1]
+    assert len(s.busy) + len(s.buffer) == count - 1
+
+
+def test_the_hello_lists_what_is_held_and_counts_it_against_the_credit() -> None:
+    """A re-HELLO lists running and buffered tags and announces only the credit left."""
+    s = session(slots=1, prefetch=3)
+    s.handle(p.Deliver((delivery("a"), delivery("b"))), T0)
+    (hello,) = sent(s.connect(T0))
+    assert isinstance(hello, p.Hello)
+    assert hello.inflight == ("a", "b")
+    assert hello.credit == 1
+
+
+def test_a_stalled_buffer_is_given_back_and_its_credit_returned_later() -> None:
+    """Buffered deliveries stuck behind a busy slot past giveback go back (REJ); the credit
+    they held comes back (CRED) when the slot frees."""
+    s = session(slots=1)
+    s.handle(p.Deliver((delivery("a"), delivery("b"), delivery("c"))), T0)
+    assert not [m for m in sent(s.tick(T0 + 1.0)) if isinstance(m, p.Reject)]
+    effects = s.tick(T0 + 2.5)
+    rejects = [m for m in sent(effects) if isinstance(m, p.Reject)]
+    assert [r.id for r in rejects[0].rejections] == ["b", "c"]
+    assert s.withheld == 2
+    freed = s.outcome(0, done("a"), T0 + 3)
+    assert sent(freed) == [done("a"), p.Credit(2)]
+
+
+def test_heartbeats_carry_the_number_running() -> None:
+    """A PING every heartbeat with the count of running tasks."""
+    s = session(slots=2)
+    s.handle(p.Deliver((delivery("a"),)), T0)
+    assert p.Ping(inflight=1) in sent(s.tick(T0 + 1.0))
+    assert not sent(s.tick(T0 + 1.5))
+
+
+def test_one_hello_answers_a_burst_of_stale_pongs() -> None:
+    """PONGs from a hub that forgot us: one HELLO for the burst, another a heartbeat later."""
+    s = session()
+    s.handle(p.Welcome("hub-a", 1.0), T0)
+    burst = [e for _ in range(5) for e in s.handle(p.Pong("hub-b", known=False), T0 + 3)]
+    assert [type(m) for m in sent(burst)] == [p.Hello]
+    assert [type(m) for m in sent(s.handle(p.Error("hello"), T0 + 4.5))] == [p.Hello]
+
+
+def test_a_hub_that_goes_silent_is_said_lost_once_and_back_once() -> None:
+    """hub_lost once past three silent heartbeats, hub_back once when it answers."""
+    s = session()
+    s.handle(p.Welcome("hub-a", 1.0), T0)
+    lines = [e for t in (1, 2, 3.5, 5, 9) for e in logged(s.tick(T0 + t))]
+    assert lines == ["hub_lost"]
+    assert logged(s.handle(p.Pong("hub-a", known=True), T0 + 10)) == ["hub_back"]
+
+
+def test_a_lost_slot_hands_its_task_back_with_its_credit() -> None:
+    """A slot that died: slot_lost_task, the delivery requeued returning one credit."""
+    s = session(slots=1)
+    s.handle(p.Deliver((delivery("a"),)), T0)
+    effects = s.lost(0, T0)
+    assert logged(effects) == ["slot_lost_task"]
+    assert sent(effects) == [p.Reject((p.Rejection("a", credit=1),))]
+    assert s.free == [0]
+
+
+def test_a_warm_shutdown_drains_then_says_bye() -> None:
+    """Shutdown: CONSUME [], the buffer given back, running tasks finish, then BYE and Stop."""
+    s = session(slots=1)
+    s.handle(p.Deliver((delivery("a"), delivery("b"))), T0)
+    effects = s.shutdown(T0, timeout=10.0)
+    assert sent(effects)[:2] == [p.Consume(()), p.Reject((p.Rejection("b"),))]
+    assert Stop() not in s.tick(T0 + 1)
+    assert sent(s.handle(p.Deliver((delivery("c"),)), T0 + 1)) == [p.Reject((p.Rejection("c"),))]
+    s.outcome(0, done("a"), T0 + 2)
+    end = s.tick(T0 + 2)
+    assert end[-2:] == [Send(p.Bye()), Stop(cold=False)]
+
+
+def test_a_drain_past_its_timeout_turns_cold() -> None:
+    """Running tasks past the shutdown timeout: shutdown_timeout, BYE and a cold Stop."""
+    s = session(slots=1)
+    s.handle(p.Deliver((delivery("a"),)), T0)
+    s.shutdown(T0, timeout=5.0)
+    end = s.tick(T0 + 6)
+    assert "shutdown_timeout" in logged(end)
+    assert end[-2:] == [Send(p.Bye()), Stop(cold=True)]
+
+
+def test_track_started_sends_start_before_running() -> None:
+    """task_track_started: a START for the delivery before it runs."""
+    s = session(track_started=True)
+    effects = s.handle(p.Deliver((delivery("a"),)), T0)
+    assert sent(effects) == [p.Start((p.TaskRef("a"),))]
+    assert runs(effects) == [(1, "a")]
