@@ -153,20 +153,28 @@ def check_arguments(
     if not getattr(task, "typing", True):
         return
     fn = task.__dict__.get("fn")
-    try:
-        if fn is None:
-            signature = inspect.signature(task.run)
-        else:
-            signature = inspect.signature(fn)
-            if task.__dict__.get("bind"):
-                params = list(signature.parameters.values())[1:]
-                signature = signature.replace(parameters=params)
-    except (TypeError, ValueError):
+    if fn is None:  # a class-based task: its run method, without self
+        signature = _call_signature(type(task).run, drop_first=True)
+    else:
+        signature = _call_signature(fn, drop_first=bool(task.__dict__.get("bind")))
+    if signature is None:
         return  # a callable without an introspectable signature: nothing to check
     try:
         signature.bind(*(args or ()), **(kwargs or {}))
     except TypeError as exc:
         raise TypeError(f"{task.name}() {exc}") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _call_signature(fn: Any, *, drop_first: bool) -> inspect.Signature | None:
+    """The signature callers must match (made once per function: this is on every send)."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    if drop_first:
+        signature = signature.replace(parameters=list(signature.parameters.values())[1:])
+    return signature
 
 
 def prepare_send(
