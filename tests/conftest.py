@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+import structlog
 from hypothesis import settings
 
 _ROOT = Path(__file__).resolve().parents[1]
@@ -35,3 +38,11 @@ pytest_plugins = ["celeriac.testing.fixtures"]
 # Hypothesis' default 200 ms deadline fails on a busy box; correctness, not speed, is tested.
 settings.register_profile("celeriac", deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "celeriac"))
+
+
+@pytest.fixture(autouse=True)
+def _structlog_defaults() -> Iterator[None]:
+    """Each test starts from structlog's defaults: a test that configured it (or captured its
+    lines) must not decide where the next test's log lines go."""
+    yield
+    structlog.reset_defaults()

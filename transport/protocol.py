@@ -52,41 +52,7 @@ from __future__ import annotations
 
 from celeriac._protocol import *  # noqa: F403 - the facade re-exports the message types
 from celeriac._protocol import __all__ as _types
-from celeriac._wire import (
-    COMMANDS,
-    MAX_HEADER_BYTES,
-    declaration,
-    decode,
-    decode_result,
-    decode_task,
-    encode,
-    encode_event,
-    failure_from_map,
-    failure_map,
-    result_header,
-    split_identity,
-    started_event,
-    task_fields,
-    task_from_fields,
-    task_header,
-)
+from celeriac._wire import *  # noqa: F403 - and the codec
+from celeriac._wire import __all__ as _codec
 
-__all__ = [  # noqa: PLE0604 - the types' names come from the core module
-    *_types,
-    "COMMANDS",
-    "MAX_HEADER_BYTES",
-    "decode",
-    "decode_result",
-    "decode_task",
-    "declaration",
-    "encode",
-    "encode_event",
-    "failure_from_map",
-    "failure_map",
-    "result_header",
-    "split_identity",
-    "started_event",
-    "task_fields",
-    "task_from_fields",
-    "task_header",
-]
+__all__ = [*_types, *_codec]  # noqa: PLE0604 - the names come from the core modules

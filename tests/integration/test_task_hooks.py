@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Any
 
 import pytest
 
 from celeriac import App, AsyncResult, Task
 from celeriac.testing import TestWorker
+
+from .conftest import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -127,10 +128,7 @@ def test_task_track_started_and_throws(
         raise KeyError("known")
 
     result = slow.delay()
-    deadline = time.monotonic() + TIMEOUT
-    while result.state != "STARTED" and time.monotonic() < deadline:
-        time.sleep(0.02)  # a polled deadline, not a synchronisation sleep
-    assert result.state == "STARTED"
+    wait_until(lambda: result.state == "STARTED", TIMEOUT, "the task to be STARTED")
     release.set()
     assert result.get(timeout=TIMEOUT) == "done"
     with caplog.at_level(logging.INFO), pytest.raises(KeyError):

@@ -55,17 +55,16 @@ Duplicates
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 from collections.abc import Callable
 from typing import Any
 
-from celeriac._clock import Clock
 from celeriac._log import get_logger
 from celeriac.exceptions import FrameError
 
 from .. import protocol as p
-from ..store import Store
 from .model import ANONYMOUS, BINDINGS_META_KEY, HEARTBEAT_MISSES, HUB_ONLY, Msg, Peer, PeerFault
 from .ownership import MAX_CREDIT
 from .peers import Peers
@@ -80,25 +79,10 @@ _log = get_logger("celeriac.hub")
 class HubState(Peers, StorageTrouble):
     """Queues, credits, deliveries, results and peers; see the module docstring."""
 
-    def __init__(
-        self,
-        store: Store,
-        clock: Clock,
-        *,
-        hub_id: str,
-        heartbeat: float = 2.0,
-        result_expires: float | None = 86400.0,
-        max_deliveries: int = 5,
-    ) -> None:
-        super().__init__(
-            store,
-            clock,
-            hub_id=hub_id,
-            heartbeat=heartbeat,
-            result_expires=result_expires,
-            max_deliveries=max_deliveries,
-        )
-        self._dispatch: dict[type, Callable[[Peer | None, bytes, Any], None]] = {
+    @functools.cached_property
+    def _dispatch(self) -> dict[type, Callable[[Peer | None, bytes, Any], None]]:
+        """Handler by message type (built once per hub, on its first message)."""
+        return {
             p.Hello: self._on_hello,
             p.Declare: self._on_declare,
             p.Publish: self._on_publish,
