@@ -46,6 +46,7 @@ from celeriac.transport import protocol as p
 from celeriac.transport import session as s
 from celeriac.transport.curve import CurveClient
 from celeriac.transport.hub.limits import too_big
+from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
 
 from .link import dealer, default_node_name, new_identity
 from .liveness import explain_reply
@@ -359,17 +360,16 @@ class Client:
             effects = self._session.connect()
         for effect in effects:
             if isinstance(effect, s.Send):
-                sock.send_multipart(p.encode(effect.message))
+                send_frames(sock, p.encode(effect.message))
 
     def _step(self, sock: zmq.Socket[Any], call: Callable[[], list[s.Effect]]) -> None:
         """Ask the session (under the lock), perform its effects, send what is queued."""
         with self._lock:
             effects = call()
         self._perform(effects)
-        send = sock.send_multipart
         outq = self._outq
         while outq:
-            send(outq.popleft())
+            send_frames(sock, outq.popleft())
 
     def _drain_wake(self) -> None:
         # Drain first, then clear the flag, then (in the caller) send the queue: a producer
@@ -383,7 +383,7 @@ class Client:
     def _receive(self, sock: zmq.Socket[Any]) -> None:
         while True:
             try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
+                frames = recv_frames(sock, NOBLOCK)
             except zmq.Again:
                 return
             now = self.clock.monotonic()

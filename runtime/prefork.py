@@ -100,6 +100,7 @@ from celeriac.routing import worker_queues
 from celeriac.transport import protocol as p
 from celeriac.transport.curve import CurveClient
 from celeriac.transport.hubserver import HubServer
+from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
 
 from .banner import Banner, show_banner
 from .embedded import describe_hub, start_embedded_hub
@@ -834,7 +835,7 @@ class PreforkNode:
 
     def _send(self, message: p.Message) -> None:
         assert self._sock is not None
-        self._sock.send_multipart(p.encode(message))
+        send_frames(self._sock, p.encode(message))
 
     def _hello(self) -> None:
         self._send(p.Hello("client", f"{self.hostname}/parent"))
@@ -852,7 +853,7 @@ class PreforkNode:
         found = False
         while True:
             try:
-                frames = self._sock.recv_multipart(zmq.NOBLOCK)
+                frames = recv_frames(self._sock, NOBLOCK)
             except zmq.Again:
                 return found
             try:

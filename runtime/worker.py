@@ -47,6 +47,7 @@ from celeriac.routing import Broadcast, declare_queues, worker_queues
 from celeriac.transport import protocol as p
 from celeriac.transport.curve import CurveClient
 from celeriac.transport.hubserver import HubServer
+from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
 
 from .asyncpool import AsyncPool
 from .banner import Banner, show_banner
@@ -297,7 +298,7 @@ class WorkerNode:
 
     def _reply(self, index: int, outcome: TaskOutcome) -> None:
         message = outcome_message(outcome, credit=1 if self.accepting else 0)
-        self._push().send_multipart([index.to_bytes(2, "big"), *p.encode(message)])
+        send_frames(self._push(), [index.to_bytes(2, "big"), *p.encode(message)])
 
     def _release(self, delivery: Delivery) -> None:
         """A task type's actor lets this delivery run (see actors/tasktype.py)."""
@@ -305,11 +306,11 @@ class WorkerNode:
 
     def release_tag(self, tag: str) -> None:
         """Let the gated delivery ``tag`` run (any thread; a prefork child's main thread)."""
-        self._push().send_multipart([b"", b"RUN", tag.encode()])
+        send_frames(self._push(), [b"", b"RUN", tag.encode()])
 
     def _lost(self, index: int) -> None:
         """Slot ``index`` was replaced: whatever it held goes back to the hub."""
-        self._push().send_multipart([index.to_bytes(2, "big"), b"LOST"])
+        send_frames(self._push(), [index.to_bytes(2, "big"), b"LOST"])
 
     def _push(self) -> zmq.Socket[Any]:
         sock: zmq.Socket[Any] | None = getattr(self._local, "push", None)
@@ -415,7 +416,7 @@ class _Connection:
         self.sock.close(0)
 
     def send(self, message: p.Message) -> None:
-        self.sock.send_multipart(p.encode(message))
+        send_frames(self.sock, p.encode(message))
 
     def give_back(self, deliveries: Iterable[Delivery], credit: int = 0) -> None:
         """Hand deliveries back to the hub for another consumer (``REJ``, requeue)."""
@@ -517,7 +518,7 @@ class _Connection:
     def _incoming(self) -> None:
         while True:
             try:
-                frames = self.sock.recv_multipart(zmq.NOBLOCK)
+                frames = recv_frames(self.sock, NOBLOCK)
             except zmq.Again:
                 if self.credit_due and self.node.accepting:
                     self.send(p.Credit(self.credit_due))
@@ -563,7 +564,7 @@ class _Connection:
     def _outcomes(self) -> None:
         while True:
             try:
-                frames = self.pull.recv_multipart(zmq.NOBLOCK)
+                frames = recv_frames(self.pull, NOBLOCK)
             except zmq.Again:
                 return
             if not frames[0]:
@@ -578,7 +579,7 @@ class _Connection:
                 else:
                     continue
             else:
-                self.sock.send_multipart(self._pay_debt(frames[1:]))
+                send_frames(self.sock, self._pay_debt(frames[1:]))
             self._slot_done(index)
 
     def _slot_done(self, index: int) -> None:

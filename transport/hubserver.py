@@ -33,6 +33,7 @@ from .curve import CurveServer, warn_if_exposed
 from .endpoints import events_url
 from .hub import HubState
 from .hub.storage import STORAGE_ERRORS
+from .multipart import NOBLOCK, recv_frames, send_frames
 from .sockets import configure_events, configure_router
 from .store import SQLiteStore
 
@@ -249,10 +250,10 @@ class HubServer:
 
     def _receive(self) -> None:
         handle = self.state.handle
-        recv = self._router.recv_multipart
+        router = self._router
         for _ in range(self.batch):
             try:
-                frames = recv(zmq.NOBLOCK)
+                frames = recv_frames(router, NOBLOCK)
             except zmq.Again:
                 return
             handle(frames[0], frames[1:])
@@ -267,13 +268,13 @@ class HubServer:
 
     def _flush(self) -> None:
         outbox = self.state.outbox
-        send = self._router.send_multipart
+        router = self._router
         while outbox:
             batch = outbox[:]
             outbox.clear()
             for frames in batch:
                 try:
-                    send(frames, zmq.NOBLOCK)
+                    send_frames(router, frames, NOBLOCK)
                 except zmq.ZMQError as exc:
                     if exc.errno == errno.EHOSTUNREACH:
                         self.state.peer_unreachable(frames[0])
@@ -289,10 +290,10 @@ class HubServer:
         if not events:
             return
         if self._pub is not None:
-            send = self._pub.send_multipart
+            pub = self._pub
             for frames in events:
                 with contextlib.suppress(zmq.Again):  # PUB never blocks: a slow reader loses
-                    send(frames, zmq.NOBLOCK)
+                    send_frames(pub, frames, NOBLOCK)
         events.clear()
 
     def _close(self) -> None:

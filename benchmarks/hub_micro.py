@@ -1,0 +1,133 @@
+"""The hub's own cost per task, in microseconds, without sockets (issue 18).
+
+Drives :class:`~celeriac.transport.hub.HubState` directly over a real SQLite store in a temporary
+directory: one client and one worker, introduced with HELLO; then rounds of ``--batch``
+publishes (PUB frames as a client sends them), the deliveries that follow (TASK frames, decoded
+as a worker would), and the outcomes (DONE frames with results, pushed as RES to the waiting
+client). Each phase is one hub loop turn: ``handle`` for every message, ``tick``, one commit.
+Prints the microseconds per task of each phase and their sum (the hub's ceiling is about
+1e6 / total tasks per second on one core)::
+
+    python benchmarks/hub_micro.py --tasks 20000 --batch 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable
+
+from celeriac import App
+from celeriac.transport import protocol as p
+
+from celeriac._compose import compose
+from celeriac._clock import SYSTEM_CLOCK
+from celeriac.routing import declarations
+from celeriac.transport.hub import HubState
+from celeriac.transport.store import SQLiteStore
+
+CLIENT, WORKER = b"client-1", b"worker-1"
+
+
+class _Turns:
+    """The hub's loop without sockets: handle, tick, commit, and hand back the outbox."""
+
+    def __init__(self, hub: HubState, store: SQLiteStore) -> None:
+        self.hub, self.store = hub, store
+
+    def turn(self, messages: list[tuple[bytes, list[bytes]]]) -> list[list[bytes]]:
+        for identity, frames in messages:
+            self.hub.handle(identity, frames)
+        self.hub.tick()
+        self.store.commit()
+        out = list(self.hub.outbox)
+        self.hub.outbox.clear()
+        self.hub.events.clear()
+        return out
+
+
+def _timed(
+    totals: dict[str, float], phase: str, fn: Callable[[], list[list[bytes]]]
+) -> list[list[bytes]]:
+    start = time.perf_counter()
+    out = fn()
+    totals[phase] = totals.get(phase, 0.0) + time.perf_counter() - start
+    return out
+
+
+def run(tasks: int, batch: int, results: bool) -> dict[str, float]:
+    """Microseconds per task of each phase (and ``total``)."""
+    app = App("hub_micro", broker="tcp://127.0.0.1:1")
+    conf = app.conf
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SQLiteStore(f"{tmp}/hub.sqlite3", sync="normal")
+        hub = HubState(store, SYSTEM_CLOCK, hub_id="micro")
+        loop = _Turns(hub, store)
+        declare = p.declaration(*declarations(conf))
+        loop.turn(
+            [
+                (CLIENT, p.encode(p.Hello("client", "bench-client", declare=declare))),
+                (
+                    WORKER,
+                    p.encode(
+                        p.Hello(
+                            "worker",
+                            "bench-worker",
+                            pid=1,
+                            queues=("celery",),
+                            declare=declare,
+                            credit=batch,
+                        )
+                    ),
+                ),
+            ]
+        )
+        totals: dict[str, float] = {}
+        now = time.time()
+        for start in range(0, tasks, batch):
+            items = tuple(
+                compose(conf, "bench.add", (1, 2), None, {"ignore_result": not results}, now)
+                for _ in range(min(batch, tasks - start))
+            )
+            frames = p.encode(p.Publish(items))
+            out = _timed(totals, "publish", lambda f=frames: loop.turn([(CLIENT, f)]))
+            deliveries = [
+                d
+                for msg in out
+                if msg[0] == WORKER
+                for m in [p.decode(msg[1:])]
+                if isinstance(m, p.Deliver)
+                for d in m.deliveries
+            ]
+            done = p.Done(
+                tuple(
+                    p.ResultMessage(
+                        d.task.id, "SUCCESS", body=b"3", tag=d.tag, store=results, credit=1
+                    )
+                    for d in deliveries
+                )
+            )
+            dframes = p.encode(done)
+            _timed(totals, "done", lambda f=dframes: loop.turn([(WORKER, f)]))
+        store.close()
+    per_task = {k: v / tasks * 1e6 for k, v in totals.items()}
+    per_task["total"] = sum(per_task.values())
+    return per_task
+
+
+def main() -> None:
+    """Parse the options, run, print one line per phase."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=100, help="publishes per PUB message")
+    parser.add_argument("--no-results", action="store_true", help="ignore_result tasks")
+    args = parser.parse_args()
+    figures = run(args.tasks, args.batch, not args.no_results)
+    for phase, us in figures.items():
+        print(f"{phase:8s} {us:8.2f} us/task")
+    print(f"ceiling  {1e6 / figures['total']:8.0f} tasks/s on one core")
+
+
+if __name__ == "__main__":
+    main()
