@@ -58,6 +58,12 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "pool": "prefork",
         "concurrency": 2,
     },
+    "standalone-threads-c2": {
+        "desc": "standalone `celeriac hub` process, worker -P threads -c 2 --embedded-hub never",
+        "pool": "threads",
+        "concurrency": 2,
+        "standalone": True,
+    },
     "embedded-solo": {
         "desc": "embedded hub in the worker process (no broker server), -P solo (1 slot)",
         "pool": "solo",
@@ -129,7 +135,11 @@ class CeleriacAdapter(Adapter):
         argv = [*_celeriac_cmd(), "-A", TASKS_MODULE, "worker", "-P", self.config["pool"]]
         if self.config.get("concurrency"):
             argv += ["-c", str(self.config["concurrency"])]
-        return [*argv, "-l", "WARNING", "-n", "bench", "--broker", BROKER]
+        argv = [*argv, "-l", "WARNING", "-n", "bench", "--broker", BROKER]
+        if self.config.get("standalone"):
+            launcher = str(BENCH_DIR / "standalone_node.py")
+            return [sys.executable, launcher, BROKER, str(HUB_DATA_DIR), "--", *argv]
+        return argv
 
     def worker_cwd(self) -> str:
         # Not the repo root: `python -m celeriac` run there would import the source tree's

@@ -6,7 +6,8 @@
 #
 # Knobs (env):
 #   ROUNDS=3        rounds; each round runs every config once, with a fresh worker
-#   CONFIGS="celery:redis-prefork-c2 celeriac:embedded-threads-c2"   system:config list
+#   CONFIGS="celery:redis-prefork-c2 dramatiq:redis-p2-t8 celeriac:embedded-threads-c2 celeriac:standalone-threads-c2"
+#                   system:config list (the default; dramatiq's CLI defaults on 2 cores are p2-t8)
 #   SMOKE=1         tiny sizes (as the harness's run_all.sh)
 #   RUN_ID=name     results go to benchmarks/results/$RUN_ID (default: a timestamp)
 #   BENCH_DIR=path  the shared harness folder (default <repo>/../shared/bench)
@@ -14,7 +15,8 @@
 #   PINNED=1        install the Celery versions of the recorded anchors run
 #   NO_SETUP=1      do not install anything (fail if something is missing)
 #
-# Sets up (if missing) redis-server (apt), /tmp/venv-celery (celery[redis] psutil) and
+# Sets up (if missing) redis-server (apt), /tmp/venv-celery (celery[redis] psutil),
+# /tmp/venv-dramatiq (the harness's pinned requirements/dramatiq.txt) and
 # /tmp/venv-celeriac (psutil + `pip install -e <repo>`, refreshed every run), starts
 # redis on loopback via the harness's servers.sh (stopped on exit, if we started it),
 # runs the rounds and prints the summary (also written to the results dir as RESULTS.md).
@@ -28,7 +30,7 @@ RUN=${ANCHORS_RUN:-/tmp/anchors-run}
 RUN_ID=${RUN_ID:-$(date +%Y%m%dT%H%M%S)}
 export ANCHORS_RESULTS=$HERE/results/$RUN_ID
 ROUNDS=${ROUNDS:-3}
-CONFIGS=${CONFIGS:-"celery:redis-prefork-c2 celeriac:embedded-threads-c2"}
+CONFIGS=${CONFIGS:-"celery:redis-prefork-c2 dramatiq:redis-p2-t8 celeriac:embedded-threads-c2 celeriac:standalone-threads-c2"}
 if [ "${SMOKE:-0}" = 1 ]; then
   QARGS="--n-noop 300 --n-result 200 --n-lat 50 --warmup 20"
 else
@@ -54,6 +56,14 @@ setup_celery() {
     fi
   fi
 }
+setup_dramatiq() {
+  local v=/tmp/venv-dramatiq
+  if ! "$v/bin/python" -c "import dramatiq, redis, psutil" 2>/dev/null; then
+    [ -x "$v/bin/python" ] || python3 -m venv "$v" || return 1
+    "$v/bin/pip" install -q -U pip
+    "$v/bin/pip" install -q -r "$BENCH_DIR/requirements/dramatiq.txt" || return 1
+  fi
+}
 setup_celeriac() {
   local v=/tmp/venv-celeriac
   if ! "$v/bin/python" -c "import psutil" 2>/dev/null; then
@@ -69,6 +79,7 @@ mkdir -p "$RUN" "$ANCHORS_RESULTS"
 SKIP=""
 if [ "${NO_SETUP:-0}" != 1 ]; then
   if want celery; then setup_celery || { echo "celery setup failed"; exit 1; }; fi
+  if want dramatiq; then setup_dramatiq || { echo "dramatiq setup failed"; exit 1; }; fi
   if want celeriac; then setup_celeriac || { echo "celeriac setup failed"; exit 1; }; fi
 fi
 if want celeriac && ! /tmp/venv-celeriac/bin/celeriac --help >/dev/null 2>&1; then
@@ -81,7 +92,7 @@ STARTED_REDIS=0
 cleanup() { [ "$STARTED_REDIS" = 1 ] && bash "$BENCH_DIR/servers.sh" stop redis; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-if want celery; then
+if want celery || want dramatiq; then
   if [ -f "$RUN/redis.pid" ] && kill -0 "$(cat "$RUN/redis.pid")" 2>/dev/null; then
     log "redis already running (pid $(cat "$RUN/redis.pid")): using it, leaving it running"
   else
@@ -129,7 +140,8 @@ with contextlib.redirect_stdout(buf):
     s.main()
 for line in buf.getvalue().splitlines():
     if line.startswith("| celeriac |"):
-        line = re.sub(r"; redis-server [^ |]* \|$", "; embedded hub |", line)
+        hub = "standalone hub" if "standalone" in line else "embedded hub"
+        line = re.sub(r"; redis-server [^ |]* \|$", f"; {hub} |", line)
     print(line)
 EOF
 cat "$ANCHORS_RESULTS/RESULTS.md"
