@@ -14,11 +14,12 @@ peer may put many in one message; ``CONF``, ``WAIT`` and ``CONSUME`` carry lists
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
 __all__ = [
+    "IDS_PER_MESSAGE",
     "MAX_COUNT",
     "MAX_ITEMS",
     "MAX_NAME",
@@ -60,6 +61,7 @@ __all__ = [
     "Wait",
     "Welcome",
     "WorkerEvent",
+    "id_chunks",
 ]
 
 #: Protocol name and version, the first frame of every message. ``CLR2``: a message may carry
@@ -75,6 +77,16 @@ MAX_COUNT: Final = 2**31 - 1
 MAX_ITEMS: Final = 100_000
 #: Priorities are 0..255 (RabbitMQ's range).
 MAX_PRIORITY: Final = 255
+#: Most ids sent in one list field (CONF, WAIT, REVOKE): 200 ids of the longest name still fit
+#: the 64 KiB header limit (``celeriac._wire.MAX_HEADER_BYTES``), so longer lists are split.
+IDS_PER_MESSAGE: Final = 200
+
+
+def id_chunks(ids: Sequence[str]) -> Iterator[tuple[str, ...]]:
+    """``ids`` in order, in tuples of at most :data:`IDS_PER_MESSAGE`."""
+    for start in range(0, len(ids), IDS_PER_MESSAGE):
+        yield tuple(ids[start : start + IDS_PER_MESSAGE])
+
 
 Role = Literal["client", "worker"]
 OnLost = Literal["requeue", "fail"]

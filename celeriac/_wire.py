@@ -10,6 +10,7 @@ nothing else. See :mod:`celeriac.transport.protocol` for the frame layout.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
@@ -43,6 +44,7 @@ from celeriac._wire_checks import (
 from celeriac.exceptions import FrameError, ImproperlyConfigured
 
 __all__ = [
+    "BATCH_ITEMS",
     "COMMANDS",
     "MAX_HEADER_BYTES",
     "declaration",
@@ -53,6 +55,7 @@ __all__ = [
     "encode_event",
     "failure_from_map",
     "failure_map",
+    "next_batch",
     "result_header",
     "split_identity",
     "started_event",
@@ -414,6 +417,32 @@ def encode(message: p.Message) -> list[bytes]:
     frames.extend(_item_frames(message))
     if len(frames) == 2:
         raise ValueError(f"a {command.decode()} message needs at least one item")
+    return frames
+
+
+#: Most items merged into one message by :func:`next_batch` (bounds one decode at the hub).
+BATCH_ITEMS: Final = 256
+
+
+def next_batch(queue: deque[list[bytes]]) -> list[bytes]:
+    """Pop the next encoded message off ``queue``, merged with the messages right behind it
+    that carry items of the same command (``PUB``, ``DONE``...): their frame groups are simply
+    concatenated, so twenty publishes queued while the socket was busy leave as one ``PUB``
+    (one receive, one decode, one dispatch at the hub). Order is kept; control commands are
+    never merged."""
+    frames = queue.popleft()
+    command = frames[1]
+    if command not in _ITEMS or not queue:
+        return frames
+    size = _ITEMS[command][1]
+    items = (len(frames) - 2) // size
+    while queue and items < BATCH_ITEMS:
+        follower = queue[0]
+        if follower[1] != command:
+            break
+        items += (len(follower) - 2) // size
+        frames.extend(follower[2:])
+        queue.popleft()
     return frames
 
 

@@ -195,7 +195,7 @@ class Client:
         self, ids: Sequence[str], terminate: bool = False, signal: str | None = None
     ) -> None:
         """Send a revocation to the hub (see :mod:`celeriac.transport.hub.revocations`)."""
-        self._submit([s.Send(p.Revoke(tuple(ids), terminate, signal))])
+        self._submit([s.Send(p.Revoke(chunk, terminate, signal)) for chunk in p.id_chunks(ids)])
 
     def forget(self, task_id: str) -> None:
         """Ask the hub to drop a stored result."""
@@ -369,7 +369,7 @@ class Client:
         self._perform(effects)
         outq = self._outq
         while outq:
-            send_frames(sock, outq.popleft())
+            send_frames(sock, p.next_batch(outq))
 
     def _drain_wake(self) -> None:
         # Drain first, then clear the flag, then (in the caller) send the queue: a producer

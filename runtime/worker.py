@@ -388,6 +388,8 @@ class _Connection:
         self.pull = pull
         curve = CurveClient.from_settings(node.conf)
         self.sock = dealer(node._ctx, node.hub_endpoint, self.identity, curve)
+        #: Outcomes drained from the slots this turn, sent together (see :meth:`_outcomes`).
+        self.pending_outcomes: deque[list[bytes]] = deque()
         self.free = list(range(node.concurrency))
         self.busy: dict[int, str] = {}
         self.buffer: deque[Delivery] = deque()
@@ -416,7 +418,14 @@ class _Connection:
         self.sock.close(0)
 
     def send(self, message: p.Message) -> None:
+        self._send_outcomes()  # outcomes drained earlier go first: the hub sees our order
         send_frames(self.sock, p.encode(message))
+
+    def _send_outcomes(self) -> None:
+        """Send the outcomes collected by :meth:`_outcomes`, merged (one DONE for many)."""
+        pending = self.pending_outcomes
+        while pending:
+            send_frames(self.sock, p.next_batch(pending))
 
     def give_back(self, deliveries: Iterable[Delivery], credit: int = 0) -> None:
         """Hand deliveries back to the hub for another consumer (``REJ``, requeue)."""
@@ -566,6 +575,7 @@ class _Connection:
             try:
                 frames = recv_frames(self.pull, NOBLOCK)
             except zmq.Again:
+                self._send_outcomes()
                 return
             if not frames[0]:
                 self._released(frames[2].decode())
@@ -579,7 +589,7 @@ class _Connection:
                 else:
                     continue
             else:
-                send_frames(self.sock, self._pay_debt(frames[1:]))
+                self.pending_outcomes.append(self._pay_debt(frames[1:]))
             self._slot_done(index)
 
     def _slot_done(self, index: int) -> None:

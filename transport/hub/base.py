@@ -102,9 +102,11 @@ class HubBase:
         self._send(identity, p.Nack((p.Refusal(mid, reason[: p.MAX_TEXT]),)))
 
     def _flush_confirms(self) -> None:
-        """One ``CONF`` per publisher per loop turn, listing every id made durable."""
+        """One ``CONF`` per publisher per loop turn listing every id made durable (split past
+        ``IDS_PER_MESSAGE`` ids: a header stays under its size limit)."""
         for identity, ids in self._confirms.items():
-            self._send(identity, p.Confirm(tuple(ids)))
+            for chunk in p.id_chunks(ids):
+                self._send(identity, p.Confirm(chunk))
         self._confirms.clear()
 
     def _unroutable_reason(self, task: p.TaskMessage) -> str:

@@ -266,6 +266,5 @@ class ClientSession:
         fields = {"hub": hub, "resending": len(self.unconfirmed), "waiting": len(waiting)}
         effects.append(Log("info", "hub_changed", fields))
         effects += [Send(p.Publish((task,))) for task in self.unconfirmed.values()]
-        if waiting:
-            effects.append(Send(p.Wait(waiting)))
+        effects += [Send(p.Wait(chunk)) for chunk in p.id_chunks(waiting)]
         return effects
