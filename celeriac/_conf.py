@@ -23,6 +23,7 @@ components; any write to it raises :class:`ConfigurationFrozen`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import difflib
 import importlib
@@ -665,6 +666,21 @@ class Settings(MutableMapping[str, Any]):
     def _store(self, name: str, value: Any) -> None:
         self._explicit[name] = value
         self._values[name] = value
+        for callback in list(self.__dict__.get("_watchers", {}).get(name, ())):
+            callback(value)
+
+    def watch(self, name: str, callback: Callable[[Any], None]) -> Callable[[], None]:
+        """Call ``callback(value)`` after each assignment of setting ``name`` (a running beat
+        follows ``beat_schedule`` so); returns the function that stops watching."""
+        _lookup(name)
+        watchers: dict[str, list[Callable[[Any], None]]] = self.__dict__.setdefault("_watchers", {})
+        watchers.setdefault(name, []).append(callback)
+
+        def unwatch() -> None:
+            with contextlib.suppress(ValueError):
+                watchers[name].remove(callback)
+
+        return unwatch
 
     def _ensure_writable(self) -> None:
         if self._frozen:

@@ -25,6 +25,9 @@ __all__ = [
     "MAX_PRIORITY",
     "MAX_TEXT",
     "TAG",
+    "BeatGrant",
+    "BeatLease",
+    "BeatSave",
     "Binding",
     "Bye",
     "Confirm",
@@ -458,6 +461,8 @@ class Error:
     hub: str | None = None
 
 
+from celeriac._protocol_beat import BeatGrant, BeatLease, BeatSave  # noqa: E402 - beat's lane
+
 Message = (
     Hello
     | Declare
@@ -481,4 +486,7 @@ Message = (
     | Pong
     | Bye
     | Error
+    | BeatLease
+    | BeatSave
+    | BeatGrant
 )
