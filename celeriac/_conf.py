@@ -1115,8 +1115,9 @@ declare(
     "beat_schedule",
     {},
     "Periodic tasks: {name: {task, schedule, args, kwargs, options, relative}} (Celery's "
-    "entries); checked on assignment, unknown keys refused. Fired by beat, whose per-entry "
-    "last-run state is kept durably at the hub (the beat runtime is not built yet).",
+    "entries); checked on assignment, unknown keys refused. Fired by `celeriac beat` or "
+    "`worker -B` (one beat at a time, by a lease at the hub), each entry's last run kept "
+    "durably at the hub.",
     parse=_no_environ_schedule,
     check=check_beat_schedule,
 )

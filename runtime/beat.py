@@ -163,6 +163,12 @@ class Beat:
             entries=len(entries),
             embedded=self.embedded,
         )
+        if not entries:
+            _log.warning(
+                "beat_schedule_empty",
+                hint="set app.conf.beat_schedule or call app.add_periodic_task (inside "
+                "@app.on_after_configure.connect); beat follows later changes",
+            )
         for name in sorted(entries):
             entry = entries[name]
             schedule = entry["schedule"]

@@ -122,6 +122,9 @@ def cli(ctx: click.Context, app_spec: str | None) -> None:
       celeriac -A tasks worker            # starts an embedded hub if none answers
       python -c "from tasks import add; print(add.delay(2, 2).get(timeout=10))"
     \b
+    Periodic tasks (beat_schedule, add_periodic_task):
+      celeriac -A tasks beat              # or: celeriac -A tasks worker -B
+    \b
     Many machines:
       celeriac hub --bind tcp://0.0.0.0:5555 --data-dir /var/lib/celeriac
       celeriac -A tasks worker --broker tcp://hub.example:5555
@@ -350,10 +353,35 @@ def _embedded_beat(app: App, enabled: bool) -> Iterator[None]:
     "--broker",
     help="Hub address (default: broker_url, or CELERIAC_BROKER_URL).",
 )
+@click.option(
+    "--max-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Most seconds beat sleeps before it looks at the schedule again "
+    "(beat_max_loop_interval, 300).",
+)
+@click.option(
+    "-s",
+    "--schedule",
+    "schedule_file",
+    help="Not supported: beat keeps each entry's last run at the hub, not in a file.",
+)
+@click.option(
+    "-S",
+    "--scheduler",
+    help="Not supported: beat's scheduler is not pluggable; its state is kept at the hub.",
+)
 @_log_level
 @_log_format
 @click.pass_context
-def beat_command(ctx: click.Context, broker: str | None, loglevel: str, log_format: str) -> None:
+def beat_command(
+    ctx: click.Context,
+    broker: str | None,
+    max_interval: float | None,
+    schedule_file: str | None,
+    scheduler: str | None,
+    loglevel: str,
+    log_format: str,
+) -> None:
     """Fire the periodic tasks of beat_schedule (and add_periodic_task) when they are due.
 
     \b
@@ -370,10 +398,17 @@ def beat_command(ctx: click.Context, broker: str | None, loglevel: str, log_form
     catch-up), then the entry is back on its schedule. Naive times and crontabs follow the
     timezone and enable_utc settings.
     """
+    if schedule_file is not None or scheduler is not None:
+        raise click.UsageError(
+            "celeriac beat does not support -s/--schedule or -S/--scheduler: beat keeps each "
+            "entry's last run at the hub (one beat fires at a time, by a lease there)"
+        )
     setup_logging(loglevel, log_format)
     from .beat import Beat  # noqa: PLC0415
 
     app = _app(ctx, broker)
+    if max_interval is not None:
+        app.conf.beat_max_loop_interval = max_interval
     try:
         code = Beat(app).run()
     except CeleriacError as exc:
