@@ -168,6 +168,7 @@ def test_two_beats_one_lease_hub_restart_and_kill9_takeover(
     # stands for the slots missed meanwhile (the catch-up policy); nothing fired twice.
     assert gap == dt.timedelta(seconds=INTERVAL)
     assert_each_slot_once(project, [*sent(a), *sent(b)])
+    assert project.signal_names() == ["beat_init", "beat_init"]  # not embedded: no second one
 
 
 def acquired(proc: Proc) -> list[dict[str, Any]]:
