@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from celeriac import App
 from celeriac._beat import check_beat_schedule
 from celeriac._beatlease import TAKEOVER_MARGIN, LeaseView
 from celeriac._beatplan import Tick, slot_task_id
@@ -290,3 +291,18 @@ def test_a_standby_asks_at_the_holders_lease_end_or_a_heartbeat() -> None:
     view.granted(asked=5.0, ttl=6.0)
     view.lost()
     assert not view.holds(5.1)
+
+
+# -- following the schedule ----------------------------------------------------------------------
+
+
+def test_a_running_beat_hears_of_every_new_schedule() -> None:
+    """beat_schedule assignments and add_periodic_task reach the watcher; unwatch stops it."""
+    app = App("watched", environ={})
+    seen: list[list[str]] = []
+    unwatch = app.conf.watch("beat_schedule", lambda value: seen.append(sorted(value)))
+    app.conf.beat_schedule = {"a": {"task": "t", "schedule": 5.0}}
+    app.add_periodic_task(10.0, "u", name="b")
+    unwatch()
+    app.add_periodic_task(10.0, "u", name="c")
+    assert seen == [["a"], ["a", "b"]]
