@@ -119,6 +119,7 @@ class BeatTimer(pykka.ThreadingActor):
         self._cancel: Cancel | None = None
         self._generation = 0
         self._standby_said: str | None = None
+        self._silent_said = False
         #: Ticks published so far (for statistics and tests).
         self.sent = 0
 
@@ -177,7 +178,16 @@ class BeatTimer(pykka.ThreadingActor):
         grant = self.port.lease(self.lease.ttl)
         if grant is None:
             self.lease.unanswered(self.clock.monotonic())
+            if not self._silent_said:
+                self._silent_said = True
+                _log.warning(
+                    "beat_waiting_for_hub",
+                    hint="the hub does not answer lease requests; beat fires nothing until it does",
+                )
             return
+        if self._silent_said:
+            self._silent_said = False
+            _log.info("beat_hub_answering")
         if not grant.granted:
             if held:
                 _log.warning("beat_lease_lost", holder=grant.holder)

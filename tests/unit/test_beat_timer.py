@@ -29,9 +29,12 @@ class FakeHub:
         self.state: dict[str, float] = {}
         self.confirm = True
         self.save_ok = True
+        self.silent = False
 
     def lease(self, ttl: float) -> BeatGrant | None:
         self.calls.append(("lease", ttl))
+        if self.silent:
+            return None
         if self.granted:
             return BeatGrant("k", True, "me", ttl, dict(self.state))
         return BeatGrant("k", False, "other", 1.0)
@@ -229,6 +232,22 @@ def test_a_new_schedule_is_looked_at_at_once(
     sync(ref)
     assert hub.state == {"f": START}  # "e" is gone, "f" anchored
     assert timers.delays[-1] == pytest.approx(2.0)
+
+
+def test_a_silent_hub_stops_the_firing_when_the_lease_runs_out(
+    start: Callable[..., Any], clock: FakeClock, hub: FakeHub, timers: Timers
+) -> None:
+    """No answer to renewals: the beat fires until its view of the lease ends, then stops."""
+    ref = start()  # heartbeat 0.5: a 1.5 s lease
+    hub.silent = True
+    turn(ref, clock, timers, 1.0)
+    assert len(hub.sent()) == 1
+    for _ in range(6):
+        turn(ref, clock, timers, 0.5)
+    assert len(hub.sent()) == 1  # slots at +2 s, +3 s... are not fired without the lease
+    hub.silent = False
+    turn(ref, clock, timers, 0.5)
+    assert len(hub.sent()) == 2  # back: one late firing for what was missed
 
 
 def test_stopping_releases_the_lease(
