@@ -20,7 +20,10 @@ still knows who holds the lease until when, and each entry's last run. A new hol
 state in its grant, so a beat restarted, or taken over, neither skips nor repeats a slot. A
 publish repeated anyway (a holder that died after publishing and before saving) carries the
 task id derived from its entry and slot (:func:`celeriac._beatplan.slot_task_id`), and the hub
-drops it as a duplicate (queued, recently done, or with a stored result).
+drops it as a duplicate (queued, recently done, or with a stored result). One narrow case stays
+at-least-once: the holder dies between the confirm and the save, *and* the hub restarts before
+the next holder republishes, *and* the task already ran with ``ignore_result`` (the hub's
+memory of recently done ids does not survive a restart, and no result was stored).
 """
 
 from __future__ import annotations
