@@ -23,6 +23,7 @@ components; any write to it raises :class:`ConfigurationFrozen`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import difflib
 import importlib
@@ -665,6 +666,21 @@ class Settings(MutableMapping[str, Any]):
     def _store(self, name: str, value: Any) -> None:
         self._explicit[name] = value
         self._values[name] = value
+        for callback in list(self.__dict__.get("_watchers", {}).get(name, ())):
+            callback(value)
+
+    def watch(self, name: str, callback: Callable[[Any], None]) -> Callable[[], None]:
+        """Call ``callback(value)`` after each assignment of setting ``name`` (a running beat
+        follows ``beat_schedule`` so); returns the function that stops watching."""
+        _lookup(name)
+        watchers: dict[str, list[Callable[[Any], None]]] = self.__dict__.setdefault("_watchers", {})
+        watchers.setdefault(name, []).append(callback)
+
+        def unwatch() -> None:
+            with contextlib.suppress(ValueError):
+                watchers[name].remove(callback)
+
+        return unwatch
 
     def _ensure_writable(self) -> None:
         if self._frozen:
@@ -1099,8 +1115,9 @@ declare(
     "beat_schedule",
     {},
     "Periodic tasks: {name: {task, schedule, args, kwargs, options, relative}} (Celery's "
-    "entries); checked on assignment, unknown keys refused. Fired by beat, whose per-entry "
-    "last-run state is kept durably at the hub (the beat runtime is not built yet).",
+    "entries); checked on assignment, unknown keys refused. Fired by `celeriac beat` or "
+    "`worker -B` (one beat at a time, by a lease at the hub), each entry's last run kept "
+    "durably at the hub.",
     parse=_no_environ_schedule,
     check=check_beat_schedule,
 )

@@ -26,6 +26,9 @@ __all__ = [
     "MAX_PRIORITY",
     "MAX_TEXT",
     "TAG",
+    "BeatGrant",
+    "BeatLease",
+    "BeatSave",
     "Binding",
     "Bye",
     "Confirm",
@@ -483,6 +486,8 @@ class Error:
     hub: str | None = None
 
 
+from celeriac._protocol_beat import BeatGrant, BeatLease, BeatSave  # noqa: E402 - beat's lane
+
 Message = (
     Hello
     | Declare
@@ -506,4 +511,7 @@ Message = (
     | Pong
     | Bye
     | Error
+    | BeatLease
+    | BeatSave
+    | BeatGrant
 )

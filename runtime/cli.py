@@ -1,14 +1,17 @@
-"""The ``celeriac`` command line (click): worker, hub, call."""
+"""The ``celeriac`` command line (click): worker, beat, hub, call."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
+from celeriac import signals
 from celeriac._app import App
 from celeriac._conf import EMBEDDED_HUB_MODES, WORKER_POOLS
 from celeriac.exceptions import CeleriacError
@@ -119,6 +122,9 @@ def cli(ctx: click.Context, app_spec: str | None) -> None:
       celeriac -A tasks worker            # starts an embedded hub if none answers
       python -c "from tasks import add; print(add.delay(2, 2).get(timeout=10))"
     \b
+    Periodic tasks (beat_schedule, add_periodic_task):
+      celeriac -A tasks beat              # or: celeriac -A tasks worker -B
+    \b
     Many machines:
       celeriac hub --bind tcp://0.0.0.0:5555 --data-dir /var/lib/celeriac
       celeriac -A tasks worker --broker tcp://hub.example:5555
@@ -191,6 +197,14 @@ def _app(ctx: click.Context, broker: str | None = None) -> App:
 )
 @click.option("-q", "--quiet", is_flag=True, help="Do not print the start-up banner.")
 @click.option(
+    "-B",
+    "--beat",
+    "with_beat",
+    is_flag=True,
+    help="Also run beat in this worker: fire beat_schedule's periodic tasks (see `celeriac "
+    "beat --help`). Safe on several workers: one beat fires at a time, by a lease at the hub.",
+)
+@click.option(
     "--autoscale",
     metavar="MAX,MIN",
     callback=_autoscale,
@@ -226,6 +240,7 @@ def worker(
     embedded_hub: str | None,
     data_dir: Path | None,
     quiet: bool,
+    with_beat: bool,
     autoscale: tuple[int, int] | None,
     max_tasks_per_child: int | None,
     max_memory_per_child: int | None,
@@ -291,7 +306,9 @@ def worker(
                 log_format=log_format,
                 banner=not quiet,
             )
-            sys.exit(parent.run())
+            with _embedded_beat(app, with_beat):
+                code = parent.run()
+            sys.exit(code)
         node = WorkerNode(
             app,
             queues=_split(queues),
@@ -301,7 +318,99 @@ def worker(
             hostname=hostname,
             banner=not quiet,
         )
-        code = node.run()
+        with _embedded_beat(app, with_beat):
+            code = node.run()
+    except CeleriacError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sys.exit(code)
+
+
+@contextlib.contextmanager
+def _embedded_beat(app: App, enabled: bool) -> Iterator[None]:
+    """``worker -B``: beat runs beside the worker, in its process, for the worker's life."""
+    if not enabled:
+        yield
+        return
+    from .beat import Beat  # noqa: PLC0415
+
+    beat = Beat(app, embedded=True)
+
+    def stop_first(**_kw: Any) -> None:  # before the worker (and an embedded hub) stops
+        beat.stop()
+
+    signals.worker_shutting_down.connect(stop_first, weak=False)
+    beat.start()
+    try:
+        yield
+    finally:
+        signals.worker_shutting_down.disconnect(stop_first)
+        beat.stop()
+
+
+@cli.command(name="beat")
+@click.option(
+    "-b",
+    "--broker",
+    help="Hub address (default: broker_url, or CELERIAC_BROKER_URL).",
+)
+@click.option(
+    "--max-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Most seconds beat sleeps before it looks at the schedule again "
+    "(beat_max_loop_interval, 300).",
+)
+@click.option(
+    "-s",
+    "--schedule",
+    "schedule_file",
+    help="Not supported: beat keeps each entry's last run at the hub, not in a file.",
+)
+@click.option(
+    "-S",
+    "--scheduler",
+    help="Not supported: beat's scheduler is not pluggable; its state is kept at the hub.",
+)
+@_log_level
+@_log_format
+@click.pass_context
+def beat_command(
+    ctx: click.Context,
+    broker: str | None,
+    max_interval: float | None,
+    schedule_file: str | None,
+    scheduler: str | None,
+    loglevel: str,
+    log_format: str,
+) -> None:
+    """Fire the periodic tasks of beat_schedule (and add_periodic_task) when they are due.
+
+    \b
+      celeriac -A proj beat          # a beat process of its own
+      celeriac -A proj worker -B     # or beat inside a worker
+
+    Beat logs the schedule it loaded (beat_entry lines) and, at each firing, what it sent
+    (beat_sent: entry, task, id, slot). Start as many as you like: one lease per app at the
+    hub lets one beat fire at a time; a standby takes over within about three heartbeats
+    (broker_heartbeat, 2 s) when the holder dies, and at once when it stops. Each entry's last
+    run is kept durably at the hub, so a restarted or new beat neither skips nor repeats a
+    slot, and each firing's task id is derived from its entry and slot, so a repeated publish
+    is dropped by the hub. Slots missed while no beat ran get one late firing (Celery's
+    catch-up), then the entry is back on its schedule. Naive times and crontabs follow the
+    timezone and enable_utc settings.
+    """
+    if schedule_file is not None or scheduler is not None:
+        raise click.UsageError(
+            "celeriac beat does not support -s/--schedule or -S/--scheduler: beat keeps each "
+            "entry's last run at the hub (one beat fires at a time, by a lease there)"
+        )
+    setup_logging(loglevel, log_format)
+    from .beat import Beat  # noqa: PLC0415
+
+    app = _app(ctx, broker)
+    if max_interval is not None:
+        app.conf.beat_max_loop_interval = max_interval
+    try:
+        code = Beat(app).run()
     except CeleriacError as exc:
         raise click.ClickException(str(exc)) from exc
     sys.exit(code)

@@ -44,7 +44,6 @@ REFUSED_WORKER_OPTIONS: dict[tuple[str, ...], str] = {
     ("--umask",): _NOT_A_DAEMON + ", with the umask it should use",
     ("--executable",): _NOT_A_DAEMON,
     ("-S", "--statedb"): "revoked task ids are kept durably by the hub; there is no state file",
-    ("-B", "--beat"): "beat is not built yet (the beat issue)",
     ("-s", "--schedule-filename", "--schedule"): "beat keeps its state at the hub, not in a file",
     ("--scheduler",): "beat's scheduler is not pluggable: its state is kept at the hub",
     ("--purge", "--discard"): "purging queues is not implemented yet",
@@ -76,7 +75,7 @@ REFUSED_COMMANDS: dict[str, str] = {
 
 
 def _refused_param(names: tuple[str, ...], reason: str) -> Callable[[Any], Any]:
-    is_flag = names[0] in ("-D", "-B", "--purge", "--disable-prefetch")
+    is_flag = names[0] in ("-D", "--purge", "--disable-prefetch")
     dest = names[-1].lstrip("-").replace("-", "_") if names[0] != "-s" else "schedule_filename"
     return click.option(
         *names, dest, is_flag=is_flag, default=None, help=f"Not supported: {reason}."

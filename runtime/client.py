@@ -188,8 +188,25 @@ class Client:
                 self._session.cancel(rid)
             return None
         assert slot.outcome is not None
-        reply: p.Reply = slot.outcome.value
-        return reply
+        reply = slot.outcome.value
+        return reply if isinstance(reply, p.Reply) else None
+
+    def request(self, make: Callable[[int], p.Message], timeout: float) -> p.Message | None:
+        """Send ``make(rid)`` and wait for the hub's answer carrying that rid (``BEAT_LEASE``
+        -> ``BEAT_GRANT``); None when the hub is not answering or does not answer in time."""
+        slot = _Slot()
+        with self._lock:
+            rid, effects = self._session.request(make)
+            self._requests[rid] = slot
+        self._submit(effects)
+        if not slot.event.wait(timeout):
+            with self._lock:
+                self._requests.pop(rid, None)
+                self._session.cancel(rid)
+            return None
+        assert slot.outcome is not None
+        answer: p.Message = slot.outcome.value
+        return answer
 
     def revoke(
         self, ids: Sequence[str], terminate: bool = False, signal: str | None = None

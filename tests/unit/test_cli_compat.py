@@ -15,7 +15,7 @@ from celeriac.runtime.cli_compat import REFUSED_COMMANDS, worker_settings
     [
         (["worker", "-D"], "-D/--detach: run the worker under systemd"),
         (["worker", "--uid", "nobody"], "--uid: run the worker under systemd"),
-        (["worker", "-B"], "-B/--beat: beat is not built yet"),
+        (["worker", "-B", "-s", "x"], "beat keeps its state at the hub, not in a file"),
         (["worker", "--purge"], "--purge/--discard: purging queues is not implemented yet"),
         (["worker", "--statedb", "x"], "no state file"),
     ],

@@ -119,6 +119,19 @@ by_command: dict[type, st.SearchStrategy[Any]] = {
     p.Pong: st.builds(p.Pong, maybe() | names, maybe() | st.booleans()),
     p.Bye: st.just(p.Bye()),
     p.Error: st.builds(p.Error, names, maybe() | names, maybe() | names),
+    p.BeatLease: st.builds(p.BeatLease, names, names, seconds, maybe() | counts | names),
+    p.BeatSave: st.builds(
+        p.BeatSave, names, names, st.dictionaries(names, times, max_size=3), maybe() | counts
+    ),
+    p.BeatGrant: st.builds(
+        p.BeatGrant,
+        names,
+        st.booleans(),
+        maybe() | names,
+        seconds,
+        st.dictionaries(names, times, max_size=3),
+        maybe() | counts,
+    ),
 }
 messages = st.one_of(*by_command.values())
 

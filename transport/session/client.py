@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Final
 
 from celeriac import _protocol as p
@@ -120,6 +121,13 @@ class ClientSession:
         self.requests.add(rid)
         return rid, [Send(p.Stat(task_id, rid))]
 
+    def request(self, make: Callable[[int], p.Message]) -> tuple[int, list[Effect]]:
+        """Send the request ``make(rid)`` (a message carrying ``rid``, e.g. ``BEAT_LEASE``); the
+        answer comes as :class:`.Answer` with the rid."""
+        rid = next(self._rids)
+        self.requests.add(rid)
+        return rid, [Send(make(rid))]
+
     def cancel(self, rid: int) -> None:
         """Nobody waits for the answer to ``rid`` any more."""
         self.requests.discard(rid)
@@ -190,7 +198,7 @@ class ClientSession:
         elif isinstance(message, p.Result):
             for result in message.results:
                 effects += self._resolve(result.id, result)
-        elif isinstance(message, p.Reply):
+        elif isinstance(message, p.Reply | p.BeatGrant):
             if isinstance(message.rid, int) and message.rid in self.requests:
                 self.requests.discard(message.rid)
                 effects.append(Answer(message.rid, message))

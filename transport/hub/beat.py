@@ -1,0 +1,130 @@
+"""Beat at the hub: one lease per schedule, and each schedule's last-run state, both durable.
+
+How it works
+------------
+Any number of beats may run for one schedule (its ``key``, the app's name); each sends
+``BEAT_LEASE`` every heartbeat. The hub grants the lease to the first that asks while nobody
+holds it (or the holder's lease has run out: ``ttl`` seconds after its last renewal, measured
+on the hub's clock), and renews it for the holder; every other beat gets ``granted`` False with
+the holder's name and how long its lease still runs. A holder that stops says ``ttl`` 0 and the
+lease is free at once; one that dies (``kill -9``) loses it ``ttl`` seconds after its last
+renewal, and the next standby beat to ask takes it over.
+
+Only the holder fires. After the hub confirmed its publishes, it sends ``BEAT_SAVE`` with each
+entry's last slot; the hub stores it only if the sender still holds the lease, and answers
+whether it does (a holder that was paused past its lease learns that it lost it).
+
+Both the lease (holder, expiry as epoch seconds) and the state are kept in the store's
+metadata, written in the loop turn that changed them and committed with it: a restarted hub
+still knows who holds the lease until when, and each entry's last run. A new holder reads the
+state in its grant, so a beat restarted, or taken over, neither skips nor repeats a slot. A
+publish repeated anyway (a holder that died after publishing and before saving) carries the
+task id derived from its entry and slot (:func:`celeriac._beatplan.slot_task_id`), and the hub
+drops it as a duplicate (queued, recently done, or with a stored result). One narrow case stays
+at-least-once: the holder dies between the confirm and the save, *and* the hub restarts before
+the next holder republishes, *and* the task already ran with ``ignore_result`` (the hub's
+memory of recently done ids does not survive a restart, and no result was stored).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Final
+
+import msgpack
+
+from celeriac._log import get_logger
+
+from .. import protocol as p
+from .base import HubBase
+from .model import Peer
+
+__all__ = ["MAX_LEASE_TTL", "BeatLeases", "Lease"]
+
+_log = get_logger("celeriac.hub")
+
+#: The longest lease granted at once (seconds): a beat renews it every heartbeat.
+MAX_LEASE_TTL: Final = 3600.0
+_LEASE_KEY: Final = "beat.lease."
+_STATE_KEY: Final = "beat.state."
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who holds a schedule's lease, and until when (epoch seconds, the hub's clock)."""
+
+    holder: str
+    expires: float
+
+    def held(self, now: float) -> bool:
+        """Whether the lease still runs at ``now``."""
+        return now < self.expires
+
+
+class BeatLeases(HubBase):
+    """``BEAT_LEASE`` and ``BEAT_SAVE``: see the module docstring."""
+
+    @functools.cached_property
+    def _leases(self) -> dict[str, Lease | None]:
+        """Leases by schedule key, read from the store on first use of each key."""
+        return {}
+
+    def _lease(self, key: str) -> Lease | None:
+        if key not in self._leases:
+            raw = self.store.get_meta(_LEASE_KEY + key)
+            lease = None
+            if raw is not None:
+                holder, expires = msgpack.unpackb(raw)
+                lease = Lease(str(holder), float(expires)) if holder else None
+            self._leases[key] = lease
+        return self._leases[key]
+
+    def _set_lease(self, key: str, lease: Lease | None) -> None:
+        self._leases[key] = lease
+        value = [lease.holder, lease.expires] if lease is not None else ["", 0.0]
+        self.store.set_meta(_LEASE_KEY + key, msgpack.packb(value))
+
+    def beat_state(self, key: str) -> dict[str, float]:
+        """The stored last-run state of a schedule (entry -> epoch seconds of its last slot)."""
+        raw = self.store.get_meta(_STATE_KEY + key)
+        return {} if raw is None else dict(msgpack.unpackb(raw))
+
+    def beat_holder(self, key: str) -> str | None:
+        """Who holds the lease of ``key`` now, if anyone."""
+        lease = self._lease(key)
+        return lease.holder if lease is not None and lease.held(self.clock.time()) else None
+
+    def _on_beat_lease(self, peer: Peer | None, identity: bytes, msg: p.BeatLease) -> None:
+        now = self.clock.time()
+        lease = self._lease(msg.key)
+        mine = lease is not None and lease.holder == msg.holder
+        if msg.ttl <= 0:  # release
+            if mine:
+                self._set_lease(msg.key, None)
+                _log.info("beat_lease_released", key=msg.key, holder=msg.holder)
+            self._send(identity, p.BeatGrant(msg.key, False, rid=msg.rid))
+            return
+        if lease is not None and lease.held(now) and not mine:
+            left = lease.expires - now
+            self._send(identity, p.BeatGrant(msg.key, False, lease.holder, left, rid=msg.rid))
+            return
+        ttl = min(msg.ttl, MAX_LEASE_TTL)
+        self._set_lease(msg.key, Lease(msg.holder, now + ttl))
+        if not (mine and lease is not None and lease.held(now)):
+            previous = lease.holder if lease is not None and not mine else None
+            _log.info("beat_lease_granted", key=msg.key, holder=msg.holder, previous=previous)
+        state = self.beat_state(msg.key)
+        self._send(identity, p.BeatGrant(msg.key, True, msg.holder, ttl, state, rid=msg.rid))
+
+    def _on_beat_save(self, peer: Peer | None, identity: bytes, msg: p.BeatSave) -> None:
+        now = self.clock.time()
+        lease = self._lease(msg.key)
+        if lease is None or lease.holder != msg.holder or not lease.held(now):
+            holder = lease.holder if lease is not None and lease.held(now) else None
+            _log.warning("beat_save_refused", key=msg.key, sender=msg.holder, holder=holder)
+            self._send(identity, p.BeatGrant(msg.key, False, holder, rid=msg.rid))
+            return
+        self.store.set_meta(_STATE_KEY + msg.key, msgpack.packb(dict(msg.state)))
+        left = lease.expires - now
+        self._send(identity, p.BeatGrant(msg.key, True, msg.holder, left, rid=msg.rid))
