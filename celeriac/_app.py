@@ -62,6 +62,8 @@ _TASK_OPTIONS = frozenset(
         "track_started",
         "expires",
         "throws",
+        "acks_on_failure_or_timeout",
+        "store_errors_even_if_ignored",
     }
 )
 _shared: list[Callable[[App], Task[Any, Any]]] = []

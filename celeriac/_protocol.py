@@ -40,6 +40,7 @@ __all__ = [
     "FailureInfo",
     "Forget",
     "Hello",
+    "InfoQuery",
     "Message",
     "Nack",
     "Ping",
@@ -55,8 +56,10 @@ __all__ = [
     "Revoke",
     "Start",
     "Stat",
+    "TaskInfo",
     "TaskMessage",
     "TaskRef",
+    "TaskState",
     "Wait",
     "Welcome",
     "WorkerEvent",
@@ -458,6 +461,8 @@ class Error:
     hub: str | None = None
 
 
+from ._protocol_compat import InfoQuery, TaskInfo, TaskState  # noqa: E402 - issue 10's commands
+
 Message = (
     Hello
     | Declare
@@ -481,4 +486,7 @@ Message = (
     | Pong
     | Bye
     | Error
+    | TaskState
+    | InfoQuery
+    | TaskInfo
 )

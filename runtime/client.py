@@ -174,11 +174,29 @@ class Client:
 
     def _stat(self, task_id: str, timeout: float) -> p.Reply | None:
         """One STAT round trip; None if the hub is not answering or does not reply in time."""
+        reply = self._ask(self._session.stat, task_id, timeout)
+        assert reply is None or isinstance(reply, p.Reply)
+        return reply
+
+    def info(self, task_id: str, timeout: float | None = None) -> p.TaskInfo | None:
+        """What the hub knows of a task: state, progress meta, request (``COMPAT.INFO``);
+        None if the hub is not answering within ``timeout`` (:data:`STATE_TIMEOUT`)."""
+        wait = STATE_TIMEOUT if timeout is None else timeout
+        reply = self._ask(self._session.info, task_id, wait)
+        assert reply is None or isinstance(reply, p.TaskInfo)
+        return reply
+
+    def _ask(
+        self,
+        request: Callable[[str], tuple[int, list[s.Effect]]],
+        task_id: str,
+        timeout: float,
+    ) -> p.Reply | p.TaskInfo | None:
         if not self.hub_answering():
             return None
         slot = _Slot()
         with self._lock:
-            rid, effects = self._session.stat(task_id)
+            rid, effects = request(task_id)
             self._requests[rid] = slot
         self._submit(effects)
         if not slot.event.wait(timeout):
@@ -187,7 +205,7 @@ class Client:
                 self._session.cancel(rid)
             return None
         assert slot.outcome is not None
-        reply: p.Reply = slot.outcome.value
+        reply: p.Reply | p.TaskInfo = slot.outcome.value
         return reply
 
     def revoke(

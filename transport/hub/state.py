@@ -2,7 +2,8 @@
 
 The parts, one job each, stacked so each may use those below it: :mod:`.base` (shared state
 and output), :mod:`.results` (results, waiters), :mod:`.queues` (routing, credit, dispatch),
-:mod:`.lifecycle` (ack, requeue, dead letters), :mod:`.peers` (liveness, distrust);
+:mod:`.lifecycle` (ack, requeue, dead letters), :mod:`.peers` (liveness, distrust),
+:mod:`.taskstates` (custom states, progress meta, extended results);
 :class:`HubState` dispatches each decoded message to its handler.
 
 How it works
@@ -70,13 +71,14 @@ from .ownership import MAX_CREDIT
 from .peers import Peers
 from .restoring import RowError, load_bindings, load_row, set_aside
 from .storage import STORAGE_ERRORS, StorageTrouble
+from .taskstates import TaskStates
 
 __all__ = ["HubState"]
 
 _log = get_logger("celeriac.hub")
 
 
-class HubState(Peers, StorageTrouble):
+class HubState(TaskStates, Peers, StorageTrouble):
     """Queues, credits, deliveries, results and peers; see the module docstring."""
 
     @functools.cached_property
@@ -98,6 +100,9 @@ class HubState(Peers, StorageTrouble):
             p.Ping: self._on_ping,
             p.Pong: self._on_pong,
             p.Bye: self._on_bye,
+            p.TaskState: self._on_task_state,
+            p.InfoQuery: self._on_info,
+            p.TaskInfo: self._on_hub_only,
             **dict.fromkeys(HUB_ONLY, self._on_hub_only),
         }
 

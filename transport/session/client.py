@@ -120,6 +120,13 @@ class ClientSession:
         self.requests.add(rid)
         return rid, [Send(p.Stat(task_id, rid))]
 
+    def info(self, task_id: str) -> tuple[int, list[Effect]]:
+        """Ask the hub what it knows of ``task_id`` (``COMPAT.INFO``: state, progress meta,
+        request); the answer comes as :class:`.Answer` with the rid."""
+        rid = next(self._rids)
+        self.requests.add(rid)
+        return rid, [Send(p.InfoQuery(task_id, rid))]
+
     def cancel(self, rid: int) -> None:
         """Nobody waits for the answer to ``rid`` any more."""
         self.requests.discard(rid)
@@ -190,7 +197,7 @@ class ClientSession:
         elif isinstance(message, p.Result):
             for result in message.results:
                 effects += self._resolve(result.id, result)
-        elif isinstance(message, p.Reply):
+        elif isinstance(message, p.Reply | p.TaskInfo):
             if isinstance(message.rid, int) and message.rid in self.requests:
                 self.requests.discard(message.rid)
                 effects.append(Answer(message.rid, message))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from celeriac._protocol import Delivery, Message, Refusal, Reply, ResultMessage
+from celeriac._protocol import Delivery, Message, Refusal, Reply, ResultMessage, TaskInfo
 
 __all__ = ["Answer", "Effect", "Log", "Ready", "Resolve", "Run", "Send", "Settled", "Stop"]
 
@@ -43,10 +43,10 @@ class Resolve:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """The hub answered the request ``rid`` (a ``STAT``)."""
+    """The hub answered the request ``rid`` (a ``STAT``, or a ``COMPAT.INFO``)."""
 
     rid: int
-    reply: Reply
+    reply: Reply | TaskInfo
 
 
 @dataclass(frozen=True, slots=True)
