@@ -181,6 +181,11 @@ class TaskExecutor:
             _log.error("task_undecodable", task=name, task_id=task_id, reason=str(exc))
             return self._failure(delivery, exc, None)
         request = self._request(task, delivery, args, kwargs)
+        if isinstance(embed, dict) and embed:
+            request.callbacks = embed.get("callbacks") or None
+            request.errbacks = embed.get("errbacks") or None
+            request.chain = embed.get("chain") or None
+            request.chord = embed.get("chord")
         _log.info("task_received", task=name, task_id=request.id)
         if signals.task_received.receivers:
             signals.task_received.send(sender=None, request=request)
@@ -252,6 +257,9 @@ class TaskExecutor:
             },
             headers=dict(m.headers or {}),
             timelimit=time_limits(task, m.timelimit, self.conf),
+            ignore_result=m.ignore_result,
+            reply_to=m.origin if m.reply else None,
+            properties={"priority": m.priority, "correlation_id": m.id},
         )
 
     def _complete(self, p: Prepared, result: Result) -> TaskOutcome:

@@ -36,6 +36,9 @@ class ResultCompat:
     id: str
     app: App
     _task_info: TaskInfo | None = None
+    parent: Any
+    #: True when the task was sent with ``ignore_result``: no result will be stored for it.
+    ignored: bool = False
     #: The error ``get(timeout=...)`` raises (Celery's ``AsyncResult.TimeoutError``).
     TimeoutError = CeleriacTimeoutError
 
@@ -140,6 +143,11 @@ class ResultCompat:
     def as_tuple(self) -> tuple[tuple[str, None], None]:
         """Celery's serializable form ``((id, parent), children)`` (no parents are tracked)."""
         return ((self.id, None), None)
+
+    def as_list(self) -> list[str]:
+        """This id, then the ids of the previous steps of its chain (Celery's ``as_list``)."""
+        parent = self.parent
+        return [self.id, *(parent.as_list() if parent is not None else ())]
 
     def exists(self) -> bool:
         """True if the hub knows this task (any state but PENDING)."""

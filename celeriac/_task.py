@@ -76,6 +76,45 @@ class Request:
     timelimit: tuple[float | None, float | None] = (None, None)
     called_directly: bool = False
     is_eager: bool = False
+    # Celery's other Request fields (issue 10): the canvas of the call (``link``,
+    # ``link_error``, the chain's remaining steps, the chord), how it was sent, and names
+    # Celery keeps for its own machinery, at the values that are true here.
+    callbacks: list[Any] | None = None
+    errbacks: list[Any] | None = None
+    chain: list[Any] | None = None
+    chord: Any = None
+    ignore_result: bool | None = None
+    #: The node waiting for the result (the sender, when it asked for one).
+    reply_to: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+    group_index: int | None = None
+    shadow: str | None = None
+    logfile: str | None = None
+    loglevel: str | None = None
+    replaced_task_nesting: int = 0
+    stamps: dict[str, Any] = field(default_factory=dict)
+    stamped_headers: list[str] = field(default_factory=list)
+    utc: bool = True
+
+    @property
+    def soft_time_limit(self) -> float | None:
+        """The soft time limit of this call, seconds (None: none)."""
+        return self.timelimit[0]
+
+    @property
+    def time_limit(self) -> float | None:
+        """The hard time limit of this call, seconds (None: none)."""
+        return self.timelimit[1]
+
+    @property
+    def correlation_id(self) -> str:
+        """The message's correlation id: the task id (Celery's)."""
+        return self.id
+
+    @property
+    def taskset(self) -> str | None:
+        """Celery's old name of ``group``."""
+        return self.group
 
 
 _current: contextvars.ContextVar[Request | None] = contextvars.ContextVar(

@@ -27,7 +27,7 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
-from .exceptions import ImproperlyConfigured
+from .exceptions import ImproperlyConfigured, MaxRetriesExceededError
 
 if TYPE_CHECKING:
     from ._task import SendOptions
@@ -90,6 +90,8 @@ class TaskCompat:
     expires: ClassVar[float | dt.datetime | None] = None
     #: Expected exceptions: a failure with one of these is logged at INFO, not WARNING.
     throws: ClassVar[tuple[type[BaseException], ...]] = ()
+    #: The error ``retry()`` raises past ``max_retries`` (Celery's name on the Task).
+    MaxRetriesExceededError = MaxRetriesExceededError
     #: Acknowledge after the task finished: always True in celeriac (False is refused).
     acks_late: ClassVar[bool] = True
     #: Acknowledge a task that failed or timed out (state FAILURE): always True in celeriac.

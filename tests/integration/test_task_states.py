@@ -127,6 +127,7 @@ def test_store_errors_even_if_ignored(celeriac_app: App, celeriac_worker: TestWo
         raise KeyError("dropped")
 
     failing, quiet = kept.delay(), dropped.delay()
+    assert quiet.ignored  # Celery's flag on a result sent with ignore_result
     celeriac_worker.join(TIMEOUT, reraise=False)
     assert AsyncResult(failing.id, celeriac_app).state == states.FAILURE
     assert isinstance(AsyncResult(failing.id, celeriac_app).result, KeyError)
@@ -214,3 +215,31 @@ def test_progress_from_a_worker_process(
     done = AsyncResult(sent.id, client)
     assert (done.state, done.info, done.args) == (states.SUCCESS, 3, (3, str(gate)))
     assert done.date_done is not None
+
+
+def test_request_has_celerys_fields(celeriac_app: App, celeriac_worker: TestWorker) -> None:
+    """self.request carries Celery's fields: limits, callbacks, correlation id, reply_to..."""
+    seen: dict[str, Any] = {}
+
+    @celeriac_app.task(name="ts.after")
+    def after(value: Any) -> Any:
+        return value
+
+    @celeriac_app.task(bind=True, name="ts.look", time_limit=20, soft_time_limit=10)
+    def look(self: Task[Any, Any]) -> str:
+        r = self.request
+        seen.update(
+            limits=(r.soft_time_limit, r.time_limit),
+            links=[cb["task"] for cb in r.callbacks or ()],
+            ids=(r.correlation_id, r.taskset, r.reply_to is not None),
+            flags=(r.ignore_result, r.utc, r.chain, r.errbacks),
+        )
+        return str(r.id)
+
+    sent = look.apply_async(link=after.s())
+    assert sent.get(timeout=TIMEOUT) == sent.id
+    assert seen["limits"] == (10, 20)
+    assert seen["links"] == ["ts.after"]
+    assert seen["ids"] == (sent.id, None, True)
+    assert seen["flags"] == (None, True, None, None)
+    celeriac_worker.join(TIMEOUT)
