@@ -191,17 +191,22 @@ def crunch(self, steps, gate):
 """
 
 
+@pytest.mark.parametrize("pool", ["threads", "prefork"])
 def test_progress_from_a_worker_process(
-    tmp_path: Any, broker_url: str, procs: Any, client: App
+    tmp_path: Any, broker_url: str, procs: Any, client: App, pool: str
 ) -> None:
-    """A worker subprocess reports PROGRESS; this process sees the state and the last meta while
-    the task runs, then the result and the extended request once it ended."""
+    """A worker subprocess (threads, or a prefork child) reports PROGRESS; this process sees the
+    state and the last meta while the task runs, then the result and the extended request."""
     from .conftest import clean_env  # noqa: PLC0415
 
     app_dir = tmp_path / "app"
     app_dir.mkdir()
     (app_dir / "progtasks.py").write_text(PROGRESS_TASKS)
-    env = clean_env(PROGRESS_BROKER=broker_url, CELERIAC_HUB_DATA_DIR=str(tmp_path / "hub"))
+    env = clean_env(
+        PROGRESS_BROKER=broker_url,
+        CELERIAC_HUB_DATA_DIR=str(tmp_path / "hub"),
+        CELERIAC_WORKER_POOL=pool,
+    )
     procs.worker(broker_url, cwd=app_dir, app="progtasks", env=env, concurrency=1)
     gate = tmp_path / "gate"
     sent = client.send_task("progtasks.crunch", args=(3, str(gate)))
