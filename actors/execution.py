@@ -259,7 +259,6 @@ class TaskExecutor:
             timelimit=time_limits(task, m.timelimit, self.conf),
             ignore_result=m.ignore_result,
             reply_to=m.origin if m.reply else None,
-            properties={"priority": m.priority, "correlation_id": m.id},
         )
 
     def _complete(self, p: Prepared, result: Result) -> TaskOutcome:

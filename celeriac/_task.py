@@ -79,22 +79,23 @@ class Request:
     # Celery's other Request fields (issue 10): the canvas of the call (``link``,
     # ``link_error``, the chain's remaining steps, the chord), how it was sent, and names
     # Celery keeps for its own machinery, at the values that are true here.
-    callbacks: list[Any] | None = None
-    errbacks: list[Any] | None = None
-    chain: list[Any] | None = None
-    chord: Any = None
+    callbacks: list[Any] | None = field(default=None, init=False)
+    errbacks: list[Any] | None = field(default=None, init=False)
+    chain: list[Any] | None = field(default=None, init=False)
+    chord: Any = field(default=None, init=False)
     ignore_result: bool | None = None
     #: The node waiting for the result (the sender, when it asked for one).
     reply_to: str | None = None
-    properties: dict[str, Any] = field(default_factory=dict)
-    group_index: int | None = None
-    shadow: str | None = None
-    logfile: str | None = None
-    loglevel: str | None = None
-    replaced_task_nesting: int = 0
-    stamps: dict[str, Any] = field(default_factory=dict)
-    stamped_headers: list[str] = field(default_factory=list)
-    utc: bool = True
+    # Not set by the constructor (nothing to pay per task): the values that hold here.
+    properties: dict[str, Any] | None = field(default=None, init=False)
+    group_index: int | None = field(default=None, init=False)
+    shadow: str | None = field(default=None, init=False)
+    logfile: str | None = field(default=None, init=False)
+    loglevel: str | None = field(default=None, init=False)
+    replaced_task_nesting: int = field(default=0, init=False)
+    stamps: dict[str, Any] | None = field(default=None, init=False)
+    stamped_headers: list[str] | None = field(default=None, init=False)
+    utc: bool = field(default=True, init=False)
 
     @property
     def soft_time_limit(self) -> float | None:

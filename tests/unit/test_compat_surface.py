@@ -71,6 +71,6 @@ def test_request_fields_default_to_what_is_true_here() -> None:
         "taskset": "g",
         "callbacks": None,
         "utc": True,
-        "stamps": {},
+        "stamps": None,
     }
     assert {name: getattr(request, name) for name in values} == values
