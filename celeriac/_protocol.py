@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Literal
 
 __all__ = [
+    "MAX_ARGS",
     "MAX_COUNT",
     "MAX_ITEMS",
+    "MAX_META",
     "MAX_NAME",
     "MAX_PRIORITY",
     "MAX_TEXT",
@@ -461,7 +463,7 @@ class Error:
     hub: str | None = None
 
 
-from ._protocol_compat import InfoQuery, TaskInfo, TaskState  # noqa: E402 - issue 10's commands
+from ._protocol_compat import MAX_ARGS, MAX_META, InfoQuery, TaskInfo, TaskState  # noqa: E402
 
 Message = (
     Hello

@@ -16,11 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
-__all__ = ["MAX_META", "InfoQuery", "TaskInfo", "TaskState"]
+__all__ = ["MAX_ARGS", "MAX_META", "InfoQuery", "TaskInfo", "TaskState"]
 
-#: The largest serialized meta of ``update_state`` (and the largest arguments a ``TaskInfo``
-#: carries): well inside the 64 KiB a header may have.
+#: The largest serialized meta of ``update_state``, and the largest task body (arguments) a
+#: ``TaskInfo`` carries: both together stay inside the 64 KiB a header may have.
 MAX_META: Final = 32 * 1024
+MAX_ARGS: Final = 24 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,7 @@ class TaskInfo:
     ``meta``/``content_type``: the last ``update_state`` meta of a running task. ``name``,
     ``queue``, ``worker``, ``retries``: its request while the hub holds it, or (with
     ``result_extended``) once done, with ``date_done``; ``args`` is the task body as sent
-    (``[args, kwargs, embed]`` in ``args_type``), left out when larger than :data:`MAX_META`.
+    (``[args, kwargs, embed]`` in ``args_type``), left out when larger than :data:`MAX_ARGS`.
     """
 
     COMMAND: ClassVar[bytes] = b"COMPAT.INFO_REPLY"

@@ -93,7 +93,7 @@ class ResultCompat:
 
     @property
     def args(self) -> tuple[Any, ...] | None:
-        """The task's positional arguments (like ``name``; up to 32 KiB of arguments)."""
+        """The task's positional arguments (like ``name``; up to 24 KiB of arguments)."""
         request = self._request()
         return None if request is None else request[0]
 

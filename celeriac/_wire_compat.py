@@ -17,6 +17,12 @@ def _meta(v: Any) -> bytes:
     return v
 
 
+def _args(v: Any) -> bytes:
+    if not isinstance(v, bytes) or len(v) > c.MAX_ARGS:
+        raise _Bad(f"expected at most {c.MAX_ARGS} bytes")
+    return v
+
+
 TABLES: Final = (
     _Table(
         c.TaskState,
@@ -40,7 +46,7 @@ TABLES: Final = (
         ("worker", "worker", _opt(_name), None),
         ("retries", "retries", _opt(_count), None),
         ("date_done", "date_done", _opt(_number), None),
-        ("args", "args", _opt(_meta), None),
+        ("args", "args", _opt(_args), None),
         ("args_type", "args_type", _opt(_name), None),
     ),
 )

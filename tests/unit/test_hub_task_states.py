@@ -107,3 +107,22 @@ def test_a_peer_sending_a_hub_reply_is_distrusted(hub: HubState) -> None:
     """COMPAT.INFO_REPLY is the hub's to send: a peer sending it is refused like a REPLY."""
     hub.handle(X, p.encode(p.TaskInfo("t1", states.SUCCESS)))
     assert hub.store.get_result("t1") is None
+
+
+def test_largest_meta_and_arguments_fit_one_reply(tmp_path: Path) -> None:
+    """A 32 KiB meta with 24 KiB of arguments still decodes at the client; larger arguments
+    are left out (args None), never an undecodable reply."""
+    store = SQLiteStore(tmp_path / "big.sqlite3")
+    hub = HubState(store, FakeClock(), hub_id="h")
+    decl = p.Declare(queues=(p.QueueDecl("celery"),))
+    hub.handle(C, p.encode(p.Hello("client", "c", declare=decl)))
+    hub.handle(W, p.encode(p.Hello("worker", "w1", queues=("celery",), credit=2)))
+    fits, too_big = b"[" + b"1," * (p.MAX_ARGS // 2 - 2) + b"1]", b"x" * (p.MAX_ARGS + 1)
+    for tid, body in (("fits", fits), ("big", too_big)):
+        hub.handle(C, p.encode(p.Publish((p.TaskMessage(tid, "add", body, queue="celery"),))))
+        meta = b'"' + b"m" * (p.MAX_META - 2) + b'"'
+        hub.handle(W, p.encode(p.TaskState(tid, state="PROGRESS", meta=meta)))
+    assert len(fits) <= p.MAX_ARGS
+    assert ask(hub, p.InfoQuery("fits", 1), p.TaskInfo).args == fits
+    assert ask(hub, p.InfoQuery("big", 2), p.TaskInfo).args is None
+    store.close()

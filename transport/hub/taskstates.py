@@ -20,7 +20,7 @@ starts its progress over.
 
 ``result_extended``: a worker with that setting marks each delivery (``extended``) when it
 starts it; when the task ends, the hub stores its request (name, queue, worker, retries,
-completion time and arguments up to :data:`~celeriac._protocol_compat.MAX_META` bytes) as a
+completion time and arguments up to :data:`~celeriac._protocol_compat.MAX_ARGS` bytes) as a
 second row of the result store under :data:`EXTENDED_PREFIX` + id, with the result's expiry,
 forgotten with it. Nothing is stored for tasks without the mark: the hot path pays one dict
 lookup.
@@ -32,7 +32,7 @@ import dataclasses
 import functools
 
 from celeriac import states
-from celeriac._protocol_compat import MAX_META
+from celeriac._protocol_compat import MAX_ARGS
 
 from .. import protocol as p
 from ..store import StoredResult
@@ -100,7 +100,7 @@ class TaskStates(Lifecycle):
     def _request_info(self, held: Msg, state: str) -> p.TaskInfo:
         holder = self._peers.get(held.holder) if held.holder is not None else None
         body = held.task.body
-        small = len(body) <= MAX_META
+        small = len(body) <= MAX_ARGS
         return p.TaskInfo(
             held.task.id,
             state,
