@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import functools
 import inspect
 import traceback as tb_module
 from collections.abc import Callable
@@ -32,7 +33,8 @@ from celeriac import signals, states
 from celeriac._builtins import builtin_task
 from celeriac._canvas_flow import Send, after_failure, after_success, send_all
 from celeriac._log import get_logger
-from celeriac._protocol import Delivery
+from celeriac._protocol import Delivery, TaskState
+from celeriac._protocol_compat import MAX_META
 from celeriac._retry import autoretry
 from celeriac._serialization import dumps, loads
 from celeriac._task import FunctionTask, Request, Task, time_limits
@@ -108,6 +110,8 @@ class TaskExecutor:
         self.ignore_result_default = ignore_result_default
         self.watchdog = watchdog or DEFAULT_WATCHDOG
         self.enforce_hard_limit = True
+        #: Where ``update_state`` messages go (the worker's connection); None: not reported.
+        self.state_sink: Callable[[TaskState], None] | None = None
         self.conf = app.conf.freeze()
         self._instances: dict[str, Task[Any, Any]] = {}
         self._coroutine_tasks: dict[str, bool] = {}
@@ -177,13 +181,38 @@ class TaskExecutor:
             _log.error("task_undecodable", task=name, task_id=task_id, reason=str(exc))
             return self._failure(delivery, exc, None)
         request = self._request(task, delivery, args, kwargs)
+        if isinstance(embed, dict) and embed:
+            request.callbacks = embed.get("callbacks") or None
+            request.errbacks = embed.get("errbacks") or None
+            request.chain = embed.get("chain") or None
+            request.chord = embed.get("chord")
         _log.info("task_received", task=name, task_id=request.id)
         if signals.task_received.receivers:
             signals.task_received.send(sender=None, request=request)
         is_async = self._coroutine_tasks.get(name)
         if is_async is None:
             is_async = self._coroutine_tasks[name] = _is_coroutine_task(task)
-        return Prepared(task, delivery, args, kwargs, request, is_async, embed)
+        prepared = Prepared(task, delivery, args, kwargs, request, is_async, embed)
+        if self.state_sink is not None:
+            prepared.report = functools.partial(self._report_state, prepared)
+        return prepared
+
+    def _report_state(self, p: Prepared, task_id: str | None, state: str, meta: Any) -> None:
+        """``update_state`` in a running task: serialize the meta, send it to the hub."""
+        if task_id is not None and task_id != p.request.id:
+            raise ValueError(
+                f"update_state() sets the state of the running task ({p.request.id}), "
+                f"not of {task_id}: the hub only takes it from the worker running a task"
+            )
+        ct, body = dumps(meta, self.result_serializer)
+        if len(body) > MAX_META:
+            raise ValueError(
+                f"update_state() meta is {len(body)} bytes once serialized; at most {MAX_META} "
+                "(progress reports are small: keep large data in the result)"
+            )
+        p.last_state = (state, ct, body)
+        assert self.state_sink is not None
+        self.state_sink(TaskState(p.request.id, p.delivery.tag, state, body, ct))
 
     def _lookup(self, name: str) -> Task[Any, Any] | None:
         instance = self._instances.get(name)
@@ -228,13 +257,16 @@ class TaskExecutor:
             },
             headers=dict(m.headers or {}),
             timelimit=time_limits(task, m.timelimit, self.conf),
+            ignore_result=m.ignore_result,
+            reply_to=m.origin if m.reply else None,
         )
 
     def _complete(self, p: Prepared, result: Result) -> TaskOutcome:
         """The outcome of a finished call (sending task_success)."""
         delivery = p.delivery
-        if result.state == IGNORED:
-            return self._outcome(delivery, states.SUCCESS, "application/json", b"null", False)
+        if result.state == IGNORED:  # Celery's pattern: the last update_state is the final one
+            state, ct, body = p.last_state or (IGNORED, "application/json", b"null")
+            return self._outcome(delivery, state, ct, body, self._store(delivery))
         if isinstance(result.error, Reject) and result.error.requeue:
             return self._requeue(delivery)
         if isinstance(result.error, Retry):
@@ -342,6 +374,12 @@ class TaskExecutor:
         ignore = delivery.task.ignore_result
         return not (self.ignore_result_default if ignore is None else ignore)
 
+    def _store_errors(self, delivery: Delivery) -> bool:
+        """``store_errors_even_if_ignored`` (the task's option, else the setting)."""
+        task = self._instances.get(delivery.task.task) or self.app.tasks.get(delivery.task.task)
+        option = getattr(task, "store_errors_even_if_ignored", None)
+        return bool(self.conf.task_store_errors_even_if_ignored if option is None else option)
+
     @staticmethod
     def _outcome(
         delivery: Delivery, state: str, content_type: str, body: bytes, store: bool
@@ -382,7 +420,7 @@ class TaskExecutor:
             exc,
             trace,
             serializer=self.result_serializer,
-            store=self._store(delivery),
+            store=self._store(delivery) or self._store_errors(delivery),
             state=state,
             retries=delivery.task.retries,
         )

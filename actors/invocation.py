@@ -23,6 +23,7 @@ from celeriac import signals, states
 from celeriac._log import get_logger
 from celeriac._protocol import Delivery
 from celeriac._task import Request, Task, _current
+from celeriac._task_compat import StateReporter, state_reporter
 from celeriac.exceptions import Ignore, Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded
 
 from .watchdog import SoftInterrupt
@@ -31,8 +32,8 @@ __all__ = ["IGNORED", "Invocation", "Prepared", "Result", "conclude"]
 
 _log = get_logger("celeriac.worker")
 
-#: The state of a task that raised ``Ignore``: reported as SUCCESS, nothing stored.
-IGNORED = "IGNORED"
+#: The state of a task that raised ``Ignore`` (Celery's); its last update_state wins.
+IGNORED = states.IGNORED
 
 
 @dataclass(slots=True)
@@ -46,6 +47,10 @@ class Prepared:
     request: Request
     is_async: bool
     embed: Any = None  # the message's canvas map: callbacks, errbacks, chain (issue 8)
+    #: How ``update_state`` reports to the hub (None: this runner cannot: a plain executor).
+    report: StateReporter | None = None
+    #: The last ``update_state``: ``(state, content type, serialized meta)``.
+    last_state: tuple[str, str, bytes] | None = None
 
     @property
     def limits(self) -> tuple[float | None, float | None]:
@@ -77,6 +82,7 @@ class Invocation:
     hard_fired: bool = False
     result: Result = field(default_factory=lambda: Result(states.FAILURE))
     _token: contextvars.Token[Request | None] | None = None
+    _report_token: contextvars.Token[StateReporter | None] | None = None
     _started: float = 0.0
 
     def __enter__(self) -> Invocation:
@@ -86,6 +92,7 @@ class Invocation:
                 sender=p.task, task_id=p.request.id, task=p.task, args=p.args, kwargs=p.kwargs
             )
         self._token = _current.set(p.request)
+        self._report_token = state_reporter.set(p.report)
         self._started = time.monotonic()
         return self
 
@@ -98,6 +105,8 @@ class Invocation:
         p = self.prepared
         if self._token is not None:
             _current.reset(self._token)
+        if self._report_token is not None:
+            state_reporter.reset(self._report_token)
         if isinstance(exc, asyncio.CancelledError) and _cancelling():
             return False  # the pool is shutting down: not an outcome, let it go
         runtime = round(time.monotonic() - self._started, 6)
@@ -157,6 +166,7 @@ def conclude(
         return Result(states.REJECTED, error=exc)
     if isinstance(exc, Retry):
         _log.info("task_retry", task=p.task.name, task_id=p.request.id, reason=str(exc))
+        _hook(p, "on_retry", exc.exc or exc, p.request.id, p.args, p.kwargs, trace)
         signals.task_retry.send(
             sender=p.task, request=p.request, reason=exc.exc or exc, einfo=trace
         )

@@ -62,6 +62,8 @@ _TASK_OPTIONS = frozenset(
         "track_started",
         "expires",
         "throws",
+        "acks_on_failure_or_timeout",
+        "store_errors_even_if_ignored",
     }
 )
 _shared: list[Callable[[App], Task[Any, Any]]] = []
@@ -237,7 +239,12 @@ class App(AppCompat):
             # A queue met for the first time (task_create_missing_queues): declare it first.
             client.declare(*declare_queues(self.conf, [queue_for(self.conf, message.queue)]))
         _publish(client, message)
-        return AsyncResult(message.id, self)
+        result: AsyncResult[Any] = AsyncResult(message.id, self)
+        if message.ignore_result or (
+            message.ignore_result is None and self.conf.task_ignore_result
+        ):
+            result.ignored = True  # Celery's flag: no result will be stored
+        return result
 
     @property
     def control(self) -> Control:

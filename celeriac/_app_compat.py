@@ -3,9 +3,10 @@
 Each method keeps Celery's name and meaning where celeriac can honour it: ``autodiscover_tasks``
 (Django apps too), ``config_from_envvar``, ``on_after_configure``/``on_after_finalize``,
 ``add_periodic_task``, ``now``/``timezone``, ``set_current``/``set_default``,
-``worker_main``/``start``. Where celeriac has no equivalent, the attribute raises
-:class:`NotImplementedError` naming what to use instead (:data:`REFUSED_APP_ATTRIBUTES`);
-nothing is silently accepted and ignored.
+``worker_main``/``start``, and ``signature``/``GroupResult``/``ResultSet`` bound to the app.
+Where celeriac has no equivalent, the attribute raises :class:`NotImplementedError` naming
+what to use instead (:data:`REFUSED_APP_ATTRIBUTES`); nothing is silently accepted and
+ignored.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import TYPE_CHECKING, Any, cast
 from . import signals
 from ._clock import Clock
 from ._current import get_current_task, set_current_app
+from ._resultset import GroupResult, ResultSet
+from ._signature import Signature
 from ._task import FunctionTask, Task
 from ._zones import zone
 from .exceptions import ImproperlyConfigured
@@ -169,6 +172,23 @@ class AppCompat:
     def set_default(self) -> None:
         """Make this app the default app (the current one, as in celeriac they are the same)."""
         set_current_app(cast("App", self))
+
+    # -- canvas and results, bound to this app ---------------------------------------------------
+
+    def signature(self, *args: Any, **kwargs: Any) -> Signature:
+        """A signature sent through this app: ``app.signature("tasks.add", (2, 2))``."""
+        kwargs.setdefault("app", self)
+        return Signature(*args, **kwargs)
+
+    def GroupResult(  # noqa: N802 - Celery's name
+        self, id: str, results: Sequence[Any], parent: Any = None
+    ) -> GroupResult:
+        """A group's results read through this app (``app.GroupResult(id, results)``)."""
+        return GroupResult(id, results, cast("App", self), parent)
+
+    def ResultSet(self, results: Sequence[Any]) -> ResultSet:  # noqa: N802 - Celery's name
+        """Several results read through this app (``app.ResultSet(results)``)."""
+        return ResultSet(results, cast("App", self))
 
     # -- task modules -----------------------------------------------------------------------------
 

@@ -4,7 +4,8 @@
 classification (``_settings_table.py``) complete against :data:`SETTINGS`. Derived with
 ``dir(celery.Celery)``, ``dir(celery.Task)``, ``dir(celery.result.AsyncResult)`` (public names),
 ``celery.app.defaults.flatten(NAMESPACES)``, the ``celery`` click group's commands and the
-``worker`` command's options, and the names ``celery/__init__.py`` exports lazily.
+``worker`` command's options, the names ``celery/__init__.py`` exports lazily, and the data
+fields of ``celery.app.task.Context`` (``self.request``; its methods left out).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ __all__ = [
     "ASYNC_RESULT_ATTRIBUTES",
     "CELERY_VERSION",
     "CLI_COMMANDS",
+    "REQUEST_FIELDS",
     "SETTINGS",
     "TASK_ATTRIBUTES",
     "TOP_LEVEL",
@@ -514,3 +516,41 @@ WORKER_OPTIONS: Final[tuple[str, ...]] = (
     "--executable",
 )
 """Options of ``celery worker`` (each by one of its spellings)."""
+
+REQUEST_FIELDS: Final[tuple[str, ...]] = (
+    "args",
+    "callbacks",
+    "called_directly",
+    "chain",
+    "chord",
+    "correlation_id",
+    "delivery_info",
+    "errbacks",
+    "eta",
+    "expires",
+    "group",
+    "group_index",
+    "headers",
+    "hostname",
+    "id",
+    "ignore_result",
+    "is_eager",
+    "kwargs",
+    "logfile",
+    "loglevel",
+    "origin",
+    "parent_id",
+    "properties",
+    "replaced_task_nesting",
+    "reply_to",
+    "retries",
+    "root_id",
+    "shadow",
+    "soft_time_limit",
+    "stamped_headers",
+    "stamps",
+    "taskset",
+    "time_limit",
+    "timelimit",
+    "utc",
+)

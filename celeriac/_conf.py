@@ -36,6 +36,7 @@ from typing import Any, Final
 
 from celeriac._beat import check_beat_schedule
 from celeriac._limits import check_annotations, check_rate, parse_annotations
+from celeriac._task_compat import check_acks_late_setting
 from celeriac._zones import check_timezone
 from celeriac.exceptions import (
     ConfigurationFrozen,
@@ -1009,7 +1010,24 @@ declare(
     "Queue for tasks that name no queue and match no route.",
     check=_check_non_empty("task_default_queue"),
 )
-declare("task_acks_late", True, "Acknowledge a task after it finishes (at-least-once delivery).")
+declare(
+    "task_acks_late",
+    True,
+    "Acknowledge a task after it finishes (at-least-once delivery); False is refused.",
+    check=check_acks_late_setting,
+)
+declare(
+    "result_extended",
+    False,
+    "Keep each task's request (name, args, kwargs, worker, queue, retries, date_done) beside "
+    "its result, for AsyncResult.name, .args... (stored by the hub with the result).",
+)
+declare(
+    "task_store_errors_even_if_ignored",
+    False,
+    "Store the FAILURE of tasks whose results are ignored (ignore_result), so their errors can "
+    "still be read with AsyncResult.",
+)
 declare("task_track_started", False, "Report the STARTED state when a worker begins a task.")
 declare(
     "task_time_limit",

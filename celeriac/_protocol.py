@@ -20,8 +20,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
 __all__ = [
     "IDS_PER_MESSAGE",
+    "MAX_ARGS",
     "MAX_COUNT",
     "MAX_ITEMS",
+    "MAX_META",
     "MAX_NAME",
     "MAX_PRIORITY",
     "MAX_TEXT",
@@ -44,6 +46,7 @@ __all__ = [
     "FailureInfo",
     "Forget",
     "Hello",
+    "InfoQuery",
     "Message",
     "Nack",
     "Ping",
@@ -59,8 +62,10 @@ __all__ = [
     "Revoke",
     "Start",
     "Stat",
+    "TaskInfo",
     "TaskMessage",
     "TaskRef",
+    "TaskState",
     "Wait",
     "Welcome",
     "WorkerEvent",
@@ -486,7 +491,8 @@ class Error:
     hub: str | None = None
 
 
-from celeriac._protocol_beat import BeatGrant, BeatLease, BeatSave  # noqa: E402 - beat's lane
+from ._protocol_beat import BeatGrant, BeatLease, BeatSave  # noqa: E402
+from ._protocol_compat import MAX_ARGS, MAX_META, InfoQuery, TaskInfo, TaskState  # noqa: E402
 
 Message = (
     Hello
@@ -514,4 +520,7 @@ Message = (
     | BeatLease
     | BeatSave
     | BeatGrant
+    | TaskState
+    | InfoQuery
+    | TaskInfo
 )

@@ -1,29 +1,29 @@
 """The rest of Celery's ``AsyncResult`` surface, as a mixin of :class:`~celeriac.AsyncResult`.
 
 ``wait`` (``get``), ``info`` (``result``), ``maybe_throw``/``maybe_reraise``, ``throw``,
-``as_tuple``, ``exists``, ``TimeoutError``. The extended fields (``name``, ``args``,
-``kwargs``, ``worker``, ``queue``, ``retries``, ``date_done``) need ``result_extended``, which
-is not implemented yet: they raise :class:`NotImplementedError` saying so, as do the other
-names in :data:`REFUSED_RESULT_ATTRIBUTES`.
+``as_tuple``, ``exists``, ``TimeoutError``, and the request of the task: ``name``, ``args``,
+``kwargs``, ``worker``, ``queue``, ``retries`` (known while the hub holds the task, and after
+it ended with ``result_extended``) and ``date_done`` (with ``result_extended``), read from the
+hub with one ``COMPAT.INFO`` round trip (see :mod:`celeriac._protocol_compat`). The names in
+:data:`REFUSED_RESULT_ATTRIBUTES` raise :class:`NotImplementedError` saying why.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import states
+from ._protocol_compat import TaskInfo
+from ._serialization import loads, normalize_accept
 from .exceptions import TimeoutError as CeleriacTimeoutError
+
+if TYPE_CHECKING:
+    from ._app import App
 
 __all__ = ["REFUSED_RESULT_ATTRIBUTES", "ResultCompat"]
 
-_EXTENDED = (
-    "the hub does not store extended results yet (result_extended is not implemented): keep "
-    "what you need in the task's return value"
-)
 REFUSED_RESULT_ATTRIBUTES: dict[str, str] = {
-    **dict.fromkeys(
-        ("name", "args", "kwargs", "worker", "queue", "retries", "date_done"), _EXTENDED
-    ),
     "backend": "results live in the hub; use get(), state, result",
     "supports_native_join": "results are pushed by the hub; there is no backend join",
 }
@@ -34,6 +34,11 @@ class ResultCompat:
     """Celery's convenience members of ``AsyncResult`` (mixed into :class:`AsyncResult`)."""
 
     id: str
+    app: App
+    _task_info: TaskInfo | None = None
+    parent: Any
+    #: True when the task was sent with ``ignore_result``: no result will be stored for it.
+    ignored: bool = False
     #: The error ``get(timeout=...)`` raises (Celery's ``AsyncResult.TimeoutError``).
     TimeoutError = CeleriacTimeoutError
 
@@ -53,8 +58,76 @@ class ResultCompat:
 
     @property
     def info(self) -> Any:
-        """Celery's alias of ``result``: the value, or the exception of a failed task."""
+        """Celery's alias of ``result``: the value, the exception of a failed task, or the meta
+        of the last ``update_state`` while it runs."""
         return self.result
+
+    def _hub_info(self) -> TaskInfo | None:
+        """What the hub knows of this task (kept once it ended); None if it does not answer."""
+        if self._task_info is not None:
+            return self._task_info
+        info: TaskInfo | None = self.app._client().info(self.id)
+        if info is not None and info.state in states.READY_STATES:
+            self._task_info = info
+        return info
+
+    def _progress_meta(self, info: TaskInfo) -> Any:
+        """The meta of the running task's last ``update_state`` (None if there is none)."""
+        if info.meta is None or info.content_type is None:
+            return None
+        conf = self.app.conf
+        return loads(info.meta, info.content_type, _accept(conf))
+
+    def _request(self) -> tuple[Any, Any] | None:
+        info = self._hub_info()
+        if info is None or info.args is None or info.args_type is None:
+            return None
+        body = loads(info.args, info.args_type, normalize_accept(self.app.conf.accept_content))
+        return tuple(body[0]), dict(body[1])
+
+    @property
+    def name(self) -> str | None:
+        """The task's name (while the hub holds it; after it ended, with result_extended)."""
+        info = self._hub_info()
+        return None if info is None else info.name
+
+    @property
+    def args(self) -> tuple[Any, ...] | None:
+        """The task's positional arguments (like ``name``; up to 24 KiB of arguments)."""
+        request = self._request()
+        return None if request is None else request[0]
+
+    @property
+    def kwargs(self) -> dict[str, Any] | None:
+        """The task's keyword arguments (like ``args``)."""
+        request = self._request()
+        return None if request is None else request[1]
+
+    @property
+    def worker(self) -> str | None:
+        """The worker node running it, or that ran it (like ``name``)."""
+        info = self._hub_info()
+        return None if info is None else info.worker
+
+    @property
+    def queue(self) -> str | None:
+        """The queue it was delivered from (like ``name``)."""
+        info = self._hub_info()
+        return None if info is None else info.queue
+
+    @property
+    def retries(self) -> int | None:
+        """How many times it was retried (like ``name``)."""
+        info = self._hub_info()
+        return None if info is None else info.retries
+
+    @property
+    def date_done(self) -> dt.datetime | None:
+        """When it ended (UTC), with result_extended; None before."""
+        info = self._hub_info()
+        if info is None or info.date_done is None:
+            return None
+        return dt.datetime.fromtimestamp(info.date_done, tz=dt.UTC)
 
     def maybe_throw(self, propagate: bool = True, **kw: Any) -> None:
         """Raise the task's exception if it failed (and ``propagate``); else do nothing."""
@@ -71,6 +144,11 @@ class ResultCompat:
         """Celery's serializable form ``((id, parent), children)`` (no parents are tracked)."""
         return ((self.id, None), None)
 
+    def as_list(self) -> list[str]:
+        """This id, then the ids of the previous steps of its chain (Celery's ``as_list``)."""
+        parent = self.parent
+        return [self.id, *(parent.as_list() if parent is not None else ())]
+
     def exists(self) -> bool:
         """True if the hub knows this task (any state but PENDING)."""
         return self.state != states.PENDING
@@ -83,3 +161,8 @@ class ResultCompat:
                     f"celeriac has no AsyncResult.{name}: {REFUSED_RESULT_ATTRIBUTES[name]}"
                 )
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+def _accept(conf: Any) -> frozenset[str]:
+    """The content types a result (or progress meta) may have here."""
+    return normalize_accept(conf.result_accept_content or conf.accept_content)

@@ -258,8 +258,6 @@ _PENDING: Final = {
     "task_inherit_parent_priority": "priority inheritance; pass priority= when sending",
     "task_compression": "message compression",
     "result_compression": "result compression",
-    "result_extended": "extended results (AsyncResult.name, args, kwargs, worker, queue)",
     "result_failure_expires": "a separate expiry for failures; result_expires applies to all",
-    "task_store_errors_even_if_ignored": "storing the errors of ignored tasks",
 }
 PENDING.update((name, what) for name, what in _PENDING.items() if name not in REGISTRY)

@@ -76,6 +76,46 @@ class Request:
     timelimit: tuple[float | None, float | None] = (None, None)
     called_directly: bool = False
     is_eager: bool = False
+    # Celery's other Request fields (issue 10): the canvas of the call (``link``,
+    # ``link_error``, the chain's remaining steps, the chord), how it was sent, and names
+    # Celery keeps for its own machinery, at the values that are true here.
+    callbacks: list[Any] | None = field(default=None, init=False)
+    errbacks: list[Any] | None = field(default=None, init=False)
+    chain: list[Any] | None = field(default=None, init=False)
+    chord: Any = field(default=None, init=False)
+    ignore_result: bool | None = None
+    #: The node waiting for the result (the sender, when it asked for one).
+    reply_to: str | None = None
+    # Not set by the constructor (nothing to pay per task): the values that hold here.
+    properties: dict[str, Any] | None = field(default=None, init=False)
+    group_index: int | None = field(default=None, init=False)
+    shadow: str | None = field(default=None, init=False)
+    logfile: str | None = field(default=None, init=False)
+    loglevel: str | None = field(default=None, init=False)
+    replaced_task_nesting: int = field(default=0, init=False)
+    stamps: dict[str, Any] | None = field(default=None, init=False)
+    stamped_headers: list[str] | None = field(default=None, init=False)
+    utc: bool = field(default=True, init=False)
+
+    @property
+    def soft_time_limit(self) -> float | None:
+        """The soft time limit of this call, seconds (None: none)."""
+        return self.timelimit[0]
+
+    @property
+    def time_limit(self) -> float | None:
+        """The hard time limit of this call, seconds (None: none)."""
+        return self.timelimit[1]
+
+    @property
+    def correlation_id(self) -> str:
+        """The message's correlation id: the task id (Celery's)."""
+        return self.id
+
+    @property
+    def taskset(self) -> str | None:
+        """Celery's old name of ``group``."""
+        return self.group
 
 
 _current: contextvars.ContextVar[Request | None] = contextvars.ContextVar(

@@ -7,27 +7,48 @@
 - ``delay_on_commit`` / ``apply_async_on_commit`` (Django): send once the transaction commits.
 - Argument checking when a task is sent (``typing = True``, Celery's default):
   ``add.delay(5)`` raises ``TypeError`` in the caller, before anything is published.
+- ``update_state(state=..., meta=...)`` in a task running on a worker: the custom state and
+  its meta are seen by any client (``AsyncResult.state``/``.info``) while the task runs
+  (:mod:`celeriac._protocol_compat`); raising ``Ignore`` afterwards keeps that last state as
+  the task's final one (Celery's pattern for a custom final state).
+- ``acks_late`` and ``acks_on_failure_or_timeout`` are True (celeriac's behaviour); False is
+  refused with :data:`ACKS_LATE_FALSE`. ``store_errors_even_if_ignored`` is honoured.
 - Attributes celeriac cannot honour raise :class:`NotImplementedError` saying what to use
   instead (:data:`REFUSED_TASK_ATTRIBUTES`), never a silent no-op.
 """
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import functools
 import importlib
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+
+from .exceptions import ImproperlyConfigured, MaxRetriesExceededError
 
 if TYPE_CHECKING:
     from ._task import SendOptions
 
-__all__ = ["REFUSED_TASK_ATTRIBUTES", "TaskCompat", "check_arguments"]
+__all__ = [
+    "ACKS_LATE_FALSE",
+    "REFUSED_TASK_ATTRIBUTES",
+    "StateReporter",
+    "TaskCompat",
+    "check_arguments",
+    "state_reporter",
+]
+
+#: ``(task_id, state, meta)``: how ``update_state`` reaches the worker running the task.
+StateReporter = Callable[[str | None, str, Any], None]
+state_reporter: contextvars.ContextVar[StateReporter | None] = contextvars.ContextVar(
+    "celeriac_state_reporter", default=None
+)
+"""Set by the worker around each task it runs (``actors/invocation.py``); None elsewhere."""
 
 REFUSED_TASK_ATTRIBUTES: dict[str, str] = {
-    "update_state": "custom states and progress meta are not stored by the hub yet; return "
-    "the final value, or log progress with get_task_logger",
     "backend": "results live in the hub; use AsyncResult(id)",
     "send_event": "the hub publishes task events itself (`celeriac events`)",
     "send_events": "the hub publishes task events itself (`celeriac events`)",
@@ -47,11 +68,8 @@ REFUSED_TASK_ATTRIBUTES: dict[str, str] = {
     "acks_on_failure": "a failed task is always acknowledged with state FAILURE; raise "
     "Reject(requeue=True) to give it back",
     "acks_on_timeout": "a timed-out task is always acknowledged with state FAILURE",
-    "acks_on_failure_or_timeout": "failed and timed-out tasks are always acknowledged",
     "reject_on_worker_lost": "set task_reject_on_worker_lost (per worker node; on by default)",
     "retry_on_worker_lost": "see task_reject_on_worker_lost and broker_max_deliveries",
-    "store_errors_even_if_ignored": "not implemented yet: failures of ignore_result tasks are "
-    "not stored",
     "OperationalError": "errors reaching the hub are celeriac.exceptions.PublishError and "
     "TimeoutError",
     "Request": "the request of the running call is self.request (celeriac.Request)",
@@ -72,6 +90,21 @@ class TaskCompat:
     expires: ClassVar[float | dt.datetime | None] = None
     #: Expected exceptions: a failure with one of these is logged at INFO, not WARNING.
     throws: ClassVar[tuple[type[BaseException], ...]] = ()
+    #: The error ``retry()`` raises past ``max_retries`` (Celery's name on the Task).
+    MaxRetriesExceededError = MaxRetriesExceededError
+    #: Acknowledge after the task finished: always True in celeriac (False is refused).
+    acks_late: ClassVar[bool] = True
+    #: Acknowledge a task that failed or timed out (state FAILURE): always True in celeriac.
+    acks_on_failure_or_timeout: ClassVar[bool] = True
+    #: Store a FAILURE even with ignore_result (None: the task_store_errors_even_if_ignored
+    #: setting decides).
+    store_errors_even_if_ignored: ClassVar[bool | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        acks = {"acks_late": cls.acks_late, "acks_on_failure_or_timeout": None}
+        acks["acks_on_failure_or_timeout"] = cls.acks_on_failure_or_timeout
+        check_acks_late(acks)
 
     def before_start(self, task_id: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
         """Called in the worker just before the task's body runs."""
@@ -134,9 +167,19 @@ class TaskCompat:
 
     def update_state(
         self, task_id: str | None = None, state: str | None = None, meta: Any = None, **kw: Any
-    ) -> NoReturn:
-        """Not implemented yet: raises :class:`NotImplementedError` naming the alternative."""
-        _refused("update_state")
+    ) -> None:
+        """Set the running task's state (``"PROGRESS"``, any name) and meta (a value the result
+        serializer can encode, at most 32 KiB): any client sees them through
+        ``AsyncResult.state`` and ``.info`` until the task ends.
+
+        Only the task running here can be updated (``task_id`` None or its own id). Outside a
+        worker (a plain call of the task) there is no state to update: it does nothing.
+        """
+        if state is None:
+            raise TypeError("update_state() needs a state, e.g. update_state(state='PROGRESS')")
+        report = state_reporter.get()
+        if report is not None:
+            report(task_id, state, meta)
 
     if not TYPE_CHECKING:  # hidden from type checkers: a typo stays a type error
 
@@ -186,11 +229,34 @@ def prepare_send(
         options["expires"] = task.expires
 
 
+ACKS_LATE_FALSE = (
+    "acks_late=False (task_acks_late=False) is not supported: celeriac acknowledges a task "
+    "after it finishes (at-least-once); make the task idempotent, or ignore_result=True if it "
+    "is fire-and-forget"
+)
+"""The one refusal of early acknowledgement: the task option and the setting say the same."""
+
+
+ACKS_ON_FAILURE_FALSE = (
+    "acks_on_failure_or_timeout=False is not supported: a task that raised or timed out is "
+    "acknowledged with state FAILURE; raise celeriac.exceptions.Reject(requeue=True) to give "
+    "its message back instead"
+)
+
+
 def check_acks_late(options: Mapping[str, Any]) -> None:
-    """Refuse ``acks_late=False``: celeriac always acknowledges after the task finishes."""
+    """Refuse ``acks_late=False`` (celeriac always acknowledges after the task finishes) and
+    ``acks_on_failure_or_timeout=False`` (a failure is acknowledged with its state)."""
     if options.get("acks_late") is False:
-        raise NotImplementedError(
-            "acks_late=False is not supported: celeriac acknowledges a task after it finishes "
-            "(at-least-once); make the task idempotent, or ignore_result=True if it is "
-            "fire-and-forget"
-        )
+        raise ImproperlyConfigured(ACKS_LATE_FALSE)
+    if options.get("acks_on_failure_or_timeout") is False:
+        raise ImproperlyConfigured(ACKS_ON_FAILURE_FALSE)
+
+
+def check_acks_late_setting(value: Any) -> bool:
+    """The check of ``task_acks_late``: True only, with the same refusal as the task option."""
+    if value is True:
+        return True
+    if value is False:
+        raise ImproperlyConfigured(ACKS_LATE_FALSE)
+    raise ImproperlyConfigured(f"setting 'task_acks_late' must be a boolean, got {value!r}")

@@ -12,6 +12,7 @@ from ._current import get_current_app
 from ._result_compat import ResultCompat
 from ._task import current_request
 from .exceptions import RemoteTaskError
+from .exceptions import TimeoutError as CeleriacTimeoutError
 
 if TYPE_CHECKING:
     from ._app import App
@@ -26,6 +27,8 @@ __all__ = [
 ]
 
 R_co = TypeVar("R_co", covariant=True)
+#: Seconds ``result`` waits for a stored result the hub said exists.
+_FETCH_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +128,19 @@ class AsyncResult(ResultCompat, Generic[R_co]):
 
     @property
     def result(self) -> Any:
-        """The return value, or the exception for a failed task; None while not ready."""
+        """The return value, or the exception for a failed task; while it runs, the meta of
+        its last ``update_state`` (Celery's meaning); None while pending."""
         outcome = self._peek()
         if outcome is None:
-            return None
+            info = self._hub_info()
+            if info is None or info.state in states.UNREADY_STATES:
+                return None
+            if info.meta is not None:  # running, with a custom state
+                return self._progress_meta(info)
+            try:
+                outcome = self._wait(_FETCH_TIMEOUT)  # ended: fetch the stored result
+            except CeleriacTimeoutError:  # a state with no stored result (revoked unsent)
+                return None
         if outcome.state in states.EXCEPTION_STATES:
             return rebuild_exception(outcome.value, outcome.traceback)
         return outcome.value

@@ -6,6 +6,7 @@ __all__ = [
     "ALL_STATES",
     "EXCEPTION_STATES",
     "FAILURE",
+    "IGNORED",
     "PENDING",
     "PROPAGATE_STATES",
     "READY_STATES",
@@ -26,8 +27,12 @@ FAILURE = "FAILURE"
 RETRY = "RETRY"
 REVOKED = "REVOKED"
 REJECTED = "REJECTED"
+#: The task raised ``Ignore``: it ended without a result (Celery's state). Unlike Celery,
+#: celeriac stores it (so ``AsyncResult.state`` says IGNORED anywhere) and counts it as ready:
+#: nothing more will come for that id.
+IGNORED = "IGNORED"
 
-READY_STATES = frozenset({SUCCESS, FAILURE, REVOKED, REJECTED})
+READY_STATES = frozenset({SUCCESS, FAILURE, REVOKED, REJECTED, IGNORED})
 UNREADY_STATES = frozenset({PENDING, RECEIVED, STARTED, RETRY})
 EXCEPTION_STATES = frozenset({RETRY, FAILURE, REVOKED, REJECTED})
 PROPAGATE_STATES = frozenset({FAILURE, REVOKED, REJECTED})

@@ -1,7 +1,8 @@
 """The ``celery worker`` options and ``celery`` commands that Celery users type.
 
 Each one is honoured (``--time-limit``, ``--soft-time-limit``, ``--prefetch-multiplier``,
-``--heartbeat-interval``, ``-I/--include``, ``-f/--logfile``, ``--pidfile``; the ``result``,
+``--heartbeat-interval``, ``-I/--include``, ``-f/--logfile``, ``--pidfile``, ``-D/--detach``;
+the ``result``,
 ``report`` and ``shell`` commands), accepted with a note where celeriac always behaves that
 way (``-E``, ``-O fair``, ``--without-gossip``/``--without-mingle``/``--without-heartbeat``),
 or refused with a message that says what to do instead. None is accepted and then ignored.
@@ -38,7 +39,6 @@ __all__ = [
 _NOT_A_DAEMON = "run the worker under systemd, supervisord or a container (examples/deploy)"
 
 REFUSED_WORKER_OPTIONS: dict[tuple[str, ...], str] = {
-    ("-D", "--detach"): _NOT_A_DAEMON,
     ("--uid",): _NOT_A_DAEMON + ", as the user it should run as",
     ("--gid",): _NOT_A_DAEMON + ", as the group it should run as",
     ("--umask",): _NOT_A_DAEMON + ", with the umask it should use",
@@ -74,8 +74,13 @@ REFUSED_COMMANDS: dict[str, str] = {
 """``celery`` commands celeriac refuses, with what to do instead."""
 
 
+#: Where a detached worker logs and writes its pid unless told (in the current directory).
+DETACHED_LOGFILE = "celeriac-worker.log"
+DETACHED_PIDFILE = "celeriac-worker.pid"
+
+
 def _refused_param(names: tuple[str, ...], reason: str) -> Callable[[Any], Any]:
-    is_flag = names[0] in ("-D", "--purge", "--disable-prefetch")
+    is_flag = names[0] in ("--purge", "--disable-prefetch")
     dest = names[-1].lstrip("-").replace("-", "_") if names[0] != "-s" else "schedule_filename"
     return click.option(
         *names, dest, is_flag=is_flag, default=None, help=f"Not supported: {reason}."
@@ -102,6 +107,15 @@ def celery_worker_options(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("-f", "--logfile", type=click.Path(dir_okay=False), help="Log to this file."),
         click.option("--pidfile", type=click.Path(dir_okay=False), help="Write the pid here."),
+        click.option(
+            "-D",
+            "--detach",
+            is_flag=True,
+            default=None,
+            help="Run in the background (a daemon): logs to --logfile (default "
+            f"{DETACHED_LOGFILE}), pid in --pidfile (default {DETACHED_PIDFILE}). Under systemd "
+            "or a container, run in the foreground instead.",
+        ),
         click.option(
             "-E",
             "--task-events",
@@ -140,13 +154,19 @@ def _refused_given(options: dict[str, Any]) -> None:
 
 
 def prepare_worker_process(options: dict[str, Any]) -> None:
-    """Refuse unsupported options; print the notes; honour --logfile and --pidfile."""
+    """Refuse unsupported options; print the notes; honour --detach, --logfile and --pidfile.
+
+    Called before the app is imported and before any thread or ZeroMQ context exists, so
+    ``--detach`` can fork safely.
+    """
     _refused_given(options)
     for key, note in _NOTES.items():  # on the terminal, before --logfile takes stderr
         if options.get(key):
             click.echo(f"note: {note}", err=True)
     if options.get("optimization") == "fair":
         click.echo("note: -O fair: celeriac always dispatches by free slots", err=True)
+    if options.get("detach"):
+        _detach(options)
     if options.get("logfile"):
         sys.stderr.flush()
         fd = os.open(options["logfile"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -156,11 +176,36 @@ def prepare_worker_process(options: dict[str, Any]) -> None:
         _write_pidfile(Path(options["pidfile"]))
 
 
-def _write_pidfile(path: Path) -> None:
+def _detach(options: dict[str, Any]) -> None:
+    """Become a daemon (Celery's ``-D``): fork twice, leave the terminal's session, stdin and
+    stdout on /dev/null, stderr (the log) to --logfile; the starting process exits 0."""
+    logfile = Path(options.get("logfile") or DETACHED_LOGFILE).resolve()
+    pidfile = Path(options.get("pidfile") or DETACHED_PIDFILE).resolve()
+    options["logfile"], options["pidfile"] = str(logfile), str(pidfile)
+    _check_pidfile(pidfile)  # refused here, on the terminal, not in the daemon's log
+    click.echo(f"detaching: log in {logfile}, pid in {pidfile}", err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.fork() > 0:
+        os._exit(0)  # the starting process: done (no atexit handlers, nothing to clean)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
+
+
+def _check_pidfile(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError, ValueError):
         other = int(path.read_text().strip())
         if other != os.getpid() and _alive(other):
             raise click.UsageError(f"pidfile {path} names a running process ({other})")
+
+
+def _write_pidfile(path: Path) -> None:
+    _check_pidfile(path)
     path.write_text(f"{os.getpid()}\n")
     pid = os.getpid()
 

@@ -177,23 +177,22 @@ class Client:
         """One STAT round trip; None if the hub is not answering or does not reply in time."""
         if not self.hub_answering():
             return None
-        slot = _Slot()
-        with self._lock:
-            rid, effects = self._session.stat(task_id)
-            self._requests[rid] = slot
-        self._submit(effects)
-        if not slot.event.wait(timeout):
-            with self._lock:
-                self._requests.pop(rid, None)
-                self._session.cancel(rid)
-            return None
-        assert slot.outcome is not None
-        reply = slot.outcome.value
+        reply = self.request(lambda rid: p.Stat(task_id, rid), timeout)
         return reply if isinstance(reply, p.Reply) else None
 
+    def info(self, task_id: str, timeout: float | None = None) -> p.TaskInfo | None:
+        """What the hub knows of a task: state, progress meta, request (``COMPAT.INFO``);
+        None if the hub is not answering within ``timeout`` (:data:`STATE_TIMEOUT`)."""
+        if not self.hub_answering():
+            return None
+        wait = STATE_TIMEOUT if timeout is None else timeout
+        reply = self.request(lambda rid: p.InfoQuery(task_id, rid), wait)
+        return reply if isinstance(reply, p.TaskInfo) else None
+
     def request(self, make: Callable[[int], p.Message], timeout: float) -> p.Message | None:
-        """Send ``make(rid)`` and wait for the hub's answer carrying that rid (``BEAT_LEASE``
-        -> ``BEAT_GRANT``); None when the hub is not answering or does not answer in time."""
+        """Send ``make(rid)`` and wait for the hub's answer carrying that rid (``STAT`` ->
+        ``REPLY``, ``BEAT_LEASE`` -> ``BEAT_GRANT``...); None when the hub does not answer in
+        time."""
         slot = _Slot()
         with self._lock:
             rid, effects = self._session.request(make)

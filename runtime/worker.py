@@ -191,6 +191,7 @@ class WorkerNode:
             # In a prefork child the parent kills the process at the hard limit; an in-thread
             # TimeLimitExceeded could let a pure-Python loop survive instead.
             executor.enforce_hard_limit = self.prefork_child is None
+            executor.state_sink = self.send_to_hub  # update_state (issue 10)
             return executor
 
         wiring = PoolWiring(
@@ -300,6 +301,10 @@ class WorkerNode:
         message = outcome_message(outcome, credit=1 if self.accepting else 0)
         send_frames(self._push(), [index.to_bytes(2, "big"), *p.encode(message)])
 
+    def send_to_hub(self, message: p.Message) -> None:
+        """Have the connection thread send ``message`` to the hub (any thread)."""
+        self._push().send_multipart([b"", b"SEND", *p.encode(message)])
+
     def _release(self, delivery: Delivery) -> None:
         """A task type's actor lets this delivery run (see actors/tasktype.py)."""
         self.release_tag(delivery.delivery_tag)
@@ -399,6 +404,7 @@ class _Connection:
         self.withheld = 0
         self.giveback = float(node.conf.worker_prefetch_giveback)
         self.track_started = bool(node.conf.task_track_started)
+        self.extended = bool(node.conf.result_extended)
         self.hub_id: str | None = None
         self.heartbeat = float(node.conf.broker_heartbeat)
         self.clock = node.app.clock
@@ -564,6 +570,8 @@ class _Connection:
         tracked = getattr(self.node.app.tasks.get(delivery.task.task), "track_started", None)
         if self.track_started if tracked is None else tracked:  # the task's option wins
             self.send(p.Start((p.TaskRef(delivery.task.id, delivery.tag),)))
+        if self.extended:  # result_extended: the hub keeps the request beside the result
+            self.send(p.TaskState(delivery.task.id, delivery.tag, extended=True))
         self.node._deliveries[index] = delivery
         if self.node.on_task_start is not None:
             self.node.on_task_start(delivery)
@@ -578,7 +586,10 @@ class _Connection:
                 self._send_outcomes()
                 return
             if not frames[0]:
-                self._released(frames[2].decode())
+                if frames[1] == b"SEND":
+                    self.sock.send_multipart(frames[2:])
+                else:
+                    self._released(frames[2].decode())
                 continue
             index = int.from_bytes(frames[0], "big")
             if frames[1] == b"LOST":

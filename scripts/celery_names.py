@@ -95,6 +95,11 @@ def measure() -> dict[str, dict[str, list[str]]]:
             _has(AsyncResult("x", app)),
             _refused("celeriac._result_compat", "REFUSED_RESULT_ATTRIBUTES"),
         ),
+        "Request fields": (
+            names.REQUEST_FIELDS,
+            _has(celeriac.Request(id="x", task="t")),
+            set(),
+        ),
         "CLI commands": (
             names.CLI_COMMANDS,
             _has_key(cli.commands),  # type: ignore[attr-defined]

@@ -22,10 +22,34 @@ result = record_order.delay({total})
 print("count", result.get(timeout={timeout}))
 """
 
+ON_COMMIT = """
+import time
+from django.db import transaction
+from orders.models import Order
+from orders.tasks import record_order
+
+class Rollback(Exception):
+    pass
+
+try:
+    with transaction.atomic():
+        record_order.delay_on_commit(13)  # rolled back: never sent
+        raise Rollback()
+except Rollback:
+    pass
+with transaction.atomic():
+    record_order.delay_on_commit(7)  # sent when this block commits
+deadline = time.monotonic() + {timeout}
+while not Order.objects.filter(total=7).exists() and time.monotonic() < deadline:
+    time.sleep(0.05)
+print("totals", sorted(Order.objects.values_list("total", flat=True)))
+"""
+
 
 @pytest.mark.integration
 def test_django_example_task_writes_a_row(procs: Spawner, tmp_path: Path, broker_url: str) -> None:
-    """migrate, start `celeriac -A proj worker`, send from `manage.py shell`: the row is there."""
+    """migrate, start `celeriac -A proj worker`, send from `manage.py shell`: the row is there;
+    delay_on_commit sends when the transaction commits, and not after a rollback."""
     project = tmp_path / "django_project"
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__", "*.sqlite3"))
     db = tmp_path / "db.sqlite3"
@@ -54,3 +78,16 @@ def test_django_example_task_writes_a_row(procs: Spawner, tmp_path: Path, broker
     assert out.stdout.split()[-2:] == ["count", "1"]
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT total FROM orders_order").fetchall() == [(42,)]
+    # delay_on_commit with real Django: sent when the transaction commits, never on a rollback
+    # (one worker slot, FIFO: a sent 13 would have been written before the 7 waited for).
+    on_commit = subprocess.run(
+        [*manage, "shell", "-c", ON_COMMIT.format(timeout=RESULT_TIMEOUT)],
+        check=False,
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert on_commit.returncode == 0, on_commit.stderr
+    assert on_commit.stdout.strip().splitlines()[-1] == "totals [7, 42]"

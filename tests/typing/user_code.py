@@ -70,3 +70,24 @@ def periodic_tasks() -> None:
     state: schedstate = schedule(30).is_due(when)
     print(when, state.is_due, state.next)
     monday.next_run("tomorrow")  # type: ignore[arg-type]
+
+
+@app.task(bind=True)
+def resize_all(self: Task[..., int], images: list[str]) -> int:
+    """Celery's progress pattern (issue 10): update_state with a custom state and meta."""
+    for done, _image in enumerate(images, start=1):
+        self.update_state(state="PROGRESS", meta={"current": done, "total": len(images)})
+    self.update_state(state=42)  # type: ignore[arg-type]
+    return len(images)
+
+
+def progress_side() -> None:
+    """What a client reads of a running task, with its types."""
+    r = resize_all.delay(["a.png"])
+    state: str = r.state
+    name: str | None = r.name
+    args: tuple[object, ...] | None = r.args
+    done: dt.datetime | None = r.date_done
+    print(state, r.info, name, args, done, r.worker, r.queue, r.retries, r.kwargs)
+    count: int = r.name  # type: ignore[assignment]
+    print(count)

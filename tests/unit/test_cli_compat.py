@@ -13,7 +13,6 @@ from celeriac.runtime.cli_compat import REFUSED_COMMANDS, worker_settings
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["worker", "-D"], "-D/--detach: run the worker under systemd"),
         (["worker", "--uid", "nobody"], "--uid: run the worker under systemd"),
         (["worker", "-B", "-s", "x"], "beat keeps its state at the hub, not in a file"),
         (["worker", "--purge"], "--purge/--discard: purging queues is not implemented yet"),

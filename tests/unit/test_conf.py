@@ -419,7 +419,7 @@ def test_environment_values_are_parsed_and_checked() -> None:
     """Environment strings become typed values through parse, then check."""
     env = {
         "CELERIAC_WORKER_CONCURRENCY": "8",
-        "CELERIAC_TASK_ACKS_LATE": "off",
+        "CELERIAC_TASK_TRACK_STARTED": "on",
         "CELERIAC_ACCEPT_CONTENT": "json, msgpack",
         "CELERIAC_RESULT_EXPIRES": "1h",
         "CELERIAC_BROKER_HEARTBEAT": "0.5",
@@ -427,7 +427,7 @@ def test_environment_values_are_parsed_and_checked() -> None:
     }
     conf = Settings(environ=env)
     assert conf.worker_concurrency == 8
-    assert conf.task_acks_late is False
+    assert conf.task_track_started is True
     assert conf.accept_content == ["json", "msgpack"]
     assert conf.result_expires == 3600.0
     assert conf.broker_heartbeat == 0.5

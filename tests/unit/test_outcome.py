@@ -71,8 +71,8 @@ def test_failure_outcome_carries_typed_failure_info() -> None:
 
 
 def test_ignore_and_reject_outcomes() -> None:
-    """Ignore reports SUCCESS with nothing stored; Reject reports REJECTED (requeue intent
-    recorded)."""
+    """Ignore ends IGNORED (stored, no value: Celery's state); Reject reports REJECTED (requeue
+    intent recorded)."""
     app = App("oc", environ={})
 
     @app.task(name="oc.ignore")
@@ -88,7 +88,7 @@ def test_ignore_and_reject_outcomes() -> None:
         raise Reject("later", requeue=True)
 
     ignored = run(app, "oc.ignore")
-    assert (ignored.state, ignored.store, ignored.body) == ("SUCCESS", False, b"null")
+    assert (ignored.state, ignored.store, ignored.body) == ("IGNORED", True, b"null")
     rejected = run(app, "oc.reject")
     assert (rejected.state, rejected.requeue) == ("REJECTED", False)
     requeued = run(app, "oc.requeue")

@@ -133,6 +133,28 @@ by_command: dict[type, st.SearchStrategy[Any]] = {
         maybe() | counts,
     ),
 }
+by_command.update(  # issue 10's commands (celeriac._protocol_compat)
+    {
+        p.TaskState: st.builds(
+            p.TaskState, ids, maybe() | ids, maybe() | names, st.binary(max_size=64), names
+        ),
+        p.InfoQuery: st.builds(p.InfoQuery, ids, maybe() | counts | names),
+        p.TaskInfo: st.builds(
+            p.TaskInfo,
+            ids,
+            names,
+            maybe() | counts | names,
+            maybe() | st.binary(max_size=64),
+            maybe() | names,
+            maybe() | names,
+            maybe() | names,
+            maybe() | names,
+            maybe() | counts,
+            maybe() | seconds,
+            maybe() | st.binary(max_size=64),
+        ),
+    }
+)
 messages = st.one_of(*by_command.values())
 
 

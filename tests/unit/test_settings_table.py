@@ -62,8 +62,9 @@ def test_issue_named_settings_are_known_or_explained() -> None:
         conf.task_always_eager = True
     with pytest.raises(UnsupportedSettingError, match="--log-format"):
         conf.worker_log_format = "%(message)s"
-    with pytest.raises(UnsupportedSettingError, match="not implemented yet: extended results"):
-        conf.result_extended = True
+    conf.result_extended = True  # honoured (issue 10): the hub keeps the request
+    with pytest.raises(ImproperlyConfigured, match="acknowledges a task after it finishes"):
+        conf.task_acks_late = False  # refused as the task option is, with the same words
     conf.update(task_default_rate_limit="10/s", task_annotations={"*": {"rate_limit": "5/s"}})
     assert conf.task_default_rate_limit == "10/s"
 

@@ -2,7 +2,8 @@
 
 The parts, one job each, stacked so each may use those below it: :mod:`.base` (shared state
 and output), :mod:`.results` (results, waiters), :mod:`.queues` (routing, credit, dispatch),
-:mod:`.lifecycle` (ack, requeue, dead letters), :mod:`.peers` (liveness, distrust);
+:mod:`.lifecycle` (ack, requeue, dead letters), :mod:`.peers` (liveness, distrust),
+:mod:`.taskstates` (custom states, progress meta, extended results);
 :class:`HubState` dispatches each decoded message to its handler.
 
 How it works
@@ -71,13 +72,14 @@ from .ownership import MAX_CREDIT
 from .peers import Peers
 from .restoring import RowError, load_bindings, load_row, set_aside
 from .storage import STORAGE_ERRORS, StorageTrouble
+from .taskstates import TaskStates
 
 __all__ = ["HubState"]
 
 _log = get_logger("celeriac.hub")
 
 
-class HubState(Peers, StorageTrouble, BeatLeases):
+class HubState(TaskStates, Peers, StorageTrouble, BeatLeases):
     """Queues, credits, deliveries, results and peers; see the module docstring."""
 
     @functools.cached_property
@@ -101,6 +103,9 @@ class HubState(Peers, StorageTrouble, BeatLeases):
             p.Bye: self._on_bye,
             p.BeatLease: self._on_beat_lease,
             p.BeatSave: self._on_beat_save,
+            p.TaskState: self._on_task_state,
+            p.InfoQuery: self._on_info,
+            p.TaskInfo: self._on_hub_only,
             **dict.fromkeys(HUB_ONLY, self._on_hub_only),
         }
 

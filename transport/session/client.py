@@ -117,9 +117,7 @@ class ClientSession:
 
     def stat(self, task_id: str) -> tuple[int, list[Effect]]:
         """Ask the hub where ``task_id`` is; the answer comes as :class:`.Answer` with the rid."""
-        rid = next(self._rids)
-        self.requests.add(rid)
-        return rid, [Send(p.Stat(task_id, rid))]
+        return self.request(lambda rid: p.Stat(task_id, rid))
 
     def request(self, make: Callable[[int], p.Message]) -> tuple[int, list[Effect]]:
         """Send the request ``make(rid)`` (a message carrying ``rid``, e.g. ``BEAT_LEASE``); the
@@ -198,7 +196,7 @@ class ClientSession:
         elif isinstance(message, p.Result):
             for result in message.results:
                 effects += self._resolve(result.id, result)
-        elif isinstance(message, p.Reply | p.BeatGrant):
+        elif isinstance(message, p.Reply | p.BeatGrant | p.TaskInfo):
             if isinstance(message.rid, int) and message.rid in self.requests:
                 self.requests.discard(message.rid)
                 effects.append(Answer(message.rid, message))

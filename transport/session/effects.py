@@ -10,7 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from celeriac._protocol import BeatGrant, Delivery, Message, Refusal, Reply, ResultMessage
+from celeriac._protocol import (
+    BeatGrant,
+    Delivery,
+    Message,
+    Refusal,
+    Reply,
+    ResultMessage,
+    TaskInfo,
+)
 
 __all__ = ["Answer", "Effect", "Log", "Ready", "Resolve", "Run", "Send", "Settled", "Stop"]
 
@@ -43,10 +51,10 @@ class Resolve:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """The hub answered the request ``rid`` (a ``STAT``, a ``BEAT_LEASE``...)."""
+    """The hub answered the request ``rid`` (a ``STAT``, a ``BEAT_LEASE``, a ``COMPAT.INFO``)."""
 
     rid: int
-    reply: Reply | BeatGrant
+    reply: Reply | BeatGrant | TaskInfo
 
 
 @dataclass(frozen=True, slots=True)
