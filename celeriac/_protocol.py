@@ -458,6 +458,19 @@ class Error:
     hub: str | None = None
 
 
+# Control and events (issue 9): their own module, re-exported here.
+from ._protocol_control import (  # noqa: E402
+    ControlCommand,
+    ControlJoin,
+    ControlReply,
+    ControlRequest,
+    ControlSent,
+    EventBatch,
+)
+
+__all__ += ["ControlCommand", "ControlJoin", "ControlReply", "ControlRequest", "ControlSent"]
+__all__ += ["EventBatch"]
+
 Message = (
     Hello
     | Declare
@@ -481,4 +494,10 @@ Message = (
     | Pong
     | Bye
     | Error
+    | ControlJoin
+    | ControlRequest
+    | ControlSent
+    | ControlCommand
+    | ControlReply
+    | EventBatch
 )

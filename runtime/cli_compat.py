@@ -55,7 +55,6 @@ REFUSED_WORKER_OPTIONS: dict[tuple[str, ...], str] = {
 """``celery worker`` options celeriac refuses, with what to do instead."""
 
 _NOTES: dict[str, str] = {
-    "task_events": "-E: the hub always publishes task events; nothing to enable",
     "without_gossip": "--without-gossip: celeriac workers do not gossip; nothing to disable",
     "without_mingle": "--without-mingle: celeriac workers do not mingle; nothing to disable",
     "without_heartbeat": "--without-heartbeat: heartbeats to the hub are how it detects a lost "
@@ -110,7 +109,7 @@ def celery_worker_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "task_events",
             is_flag=True,
             default=None,
-            help="Accepted: the hub always publishes task events.",
+            help="Send task events (worker_send_task_events).",
         ),
         click.option(
             "-O",
@@ -198,6 +197,8 @@ def worker_settings(app: App, options: dict[str, Any]) -> dict[str, Any]:
     for option, setting in pairs.items():
         if options.get(option) is not None:
             settings[setting] = options[option]
+    if options.get("task_events"):
+        settings["worker_send_task_events"] = True
     app.conf.update(settings)
     return settings
 

@@ -26,10 +26,12 @@ import dataclasses
 import os
 import signal
 import threading
-from collections import deque
+import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import msgpack
 import zmq
 
 from celeriac import signals
@@ -50,12 +52,14 @@ from celeriac.transport.hubserver import HubServer
 
 from .asyncpool import AsyncPool
 from .banner import Banner, show_banner
+from .control import Panel
 from .embedded import describe_hub, start_embedded_hub
 from .gated import GatedDeliveries
 from .link import dealer, default_node_name, new_identity
 from .liveness import HubWatch
 from .logging import log_format
 from .outcomes import outcome_message
+from .worker_control import WorkerView
 
 __all__ = ["WorkerNode"]
 
@@ -143,6 +147,11 @@ class WorkerNode:
         self.exit_code = 0
         self.connection_restarts = 0
         self._thread: threading.Thread | None = None
+        #: Remote control and events (issue 9, runtime/control.py, runtime/worker_control.py).
+        self.panel = Panel()
+        self.send_events = bool(self.conf.worker_send_task_events)
+        self.processed: Counter[str] = Counter()
+        self.started_at: dict[int, float] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -307,6 +316,12 @@ class WorkerNode:
         """Let the gated delivery ``tag`` run (any thread; a prefork child's main thread)."""
         self._push().send_multipart([b"", b"RUN", tag.encode()])
 
+    def control_local(self, command: str, arguments: dict[str, Any]) -> None:
+        """Run a control command in the connection thread, no reply (a prefork parent forwards
+        commands to its children this way); safe from any thread."""
+        payload = msgpack.packb([command, arguments], use_bin_type=True)
+        self._push().send_multipart([b"", b"CTL", payload])
+
     def _lost(self, index: int) -> None:
         """Slot ``index`` was replaced: whatever it held goes back to the hub."""
         self._push().send_multipart([index.to_bytes(2, "big"), b"LOST"])
@@ -406,6 +421,7 @@ class _Connection:
         #: Deliveries of task types with a rate limit or a cap (see runtime/gated.py).
         self.gated = GatedDeliveries()
         self.credit_due = 0
+        self.view = WorkerView(node, self)
         if previous is not None:
             self.free, self.busy, self.buffer = previous.free, previous.busy, previous.buffer
             self.gated = previous.gated
@@ -485,6 +501,9 @@ class _Connection:
                 next_ping = now + self.heartbeat
                 self.send(p.Ping(inflight=len(self.busy)))
                 signals.heartbeat_sent.send(sender=node)
+                if node.prefork_child is None:  # a prefork node's parent speaks for it
+                    self.view.heartbeat()
+            self.view.flush_events()
         self.send(p.Bye())
         # Let the BYE leave before the socket closes (linger is 0).
         with contextlib.suppress(zmq.ZMQError):
@@ -539,6 +558,8 @@ class _Connection:
         if not self.node.accepting:
             self.give_back((delivery,))
             return
+        if self.node.send_events:
+            self.view.received(delivery)
         if self.node.types.offer(delivery):  # its type has a rate limit or a cap: it decides
             self.credit_due += self.gated.offer(delivery.delivery_tag, delivery)
             return
@@ -555,6 +576,9 @@ class _Connection:
         if self.track_started if tracked is None else tracked:  # the task's option wins
             self.send(p.Start((p.TaskRef(delivery.task.id, delivery.tag),)))
         self.node._deliveries[index] = delivery
+        self.node.started_at[index] = time.time()
+        if self.node.send_events:
+            self.view.started(delivery)
         if self.node.on_task_start is not None:
             self.node.on_task_start(delivery)
         assert self.node.pool is not None
@@ -567,7 +591,11 @@ class _Connection:
             except zmq.Again:
                 return
             if not frames[0]:
-                self._released(frames[2].decode())
+                if frames[1] == b"CTL":
+                    command, arguments = msgpack.unpackb(frames[2], raw=False)
+                    self.node.panel.handle(self.view, command, arguments)
+                else:
+                    self._released(frames[2].decode())
                 continue
             index = int.from_bytes(frames[0], "big")
             if frames[1] == b"LOST":
@@ -578,6 +606,10 @@ class _Connection:
                 else:
                     continue
             else:
+                done = self.node._deliveries.get(index)
+                if self.node.send_events and done is not None and index in self.busy:
+                    self.view.finished(done, frames[1:], self.node.started_at.get(index))
+                    self.view.flush_events()  # before the DONE: the hub's own event comes after
                 self.sock.send_multipart(self._pay_debt(frames[1:]))
             self._slot_done(index)
 
@@ -585,6 +617,7 @@ class _Connection:
         """Slot ``index`` has finished its delivery: tell its type, give the slot more work."""
         finished = self.node._deliveries.get(index) if index in self.busy else None
         if finished is not None:
+            self.node.processed[finished.task.task] += 1
             if self.node.on_task_end is not None:
                 self.node.on_task_end(finished)
             self.node.types.finished(finished)
@@ -635,6 +668,8 @@ class _Connection:
                     known_as=msg.node,
                     hint="another live worker has this name: give each worker its own -n NAME",
                 )
+            if self.node.prefork_child is None:  # a prefork node's parent answers for it
+                self.send(p.ControlJoin(msg.node or self.node.hostname))
             if first:
                 _log.info("hub_connected", endpoint=self.node.hub_endpoint, hub=self.hub_id)
                 _log.info(
@@ -657,5 +692,10 @@ class _Connection:
                 self.hello()
         elif isinstance(msg, p.Ping):
             self.send(p.Pong())
+        elif isinstance(msg, p.ControlCommand):
+            reply = self.node.panel.handle(self.view, msg.command, dict(msg.arguments))
+            if msg.reply:
+                body = msgpack.packb(reply, use_bin_type=True, default=repr)
+                self.send(p.ControlReply(msg.rid, self.node.hostname, body))
         elif isinstance(msg, p.Error):
             _log.error("hub_refused_us", reason=msg.reason)

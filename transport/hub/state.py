@@ -65,6 +65,7 @@ from celeriac._log import get_logger
 from celeriac.exceptions import FrameError
 
 from .. import protocol as p
+from .control import RemoteControl
 from .model import ANONYMOUS, BINDINGS_META_KEY, HEARTBEAT_MISSES, HUB_ONLY, Msg, Peer, PeerFault
 from .ownership import MAX_CREDIT
 from .peers import Peers
@@ -76,7 +77,7 @@ __all__ = ["HubState"]
 _log = get_logger("celeriac.hub")
 
 
-class HubState(Peers, StorageTrouble):
+class HubState(RemoteControl, Peers, StorageTrouble):
     """Queues, credits, deliveries, results and peers; see the module docstring."""
 
     @functools.cached_property
@@ -98,6 +99,10 @@ class HubState(Peers, StorageTrouble):
             p.Ping: self._on_ping,
             p.Pong: self._on_pong,
             p.Bye: self._on_bye,
+            p.ControlJoin: self._on_control_join,
+            p.ControlRequest: self._on_control_request,
+            p.ControlReply: self._on_control_reply,
+            p.EventBatch: self._on_event_batch,
             **dict.fromkeys(HUB_ONLY, self._on_hub_only),
         }
 
