@@ -16,7 +16,7 @@ from ._app_compat import AppCompat, function_task_class
 from ._clock import SYSTEM_CLOCK, Clock
 from ._compose import OPTION_NAMES, compose, message_time_limits
 from ._conf import Settings
-from ._control import Control
+from ._control import Control, sent_event
 from ._current import SharedTask, apps_created
 from ._limits import check_max_concurrency, check_rate
 from ._protocol import TaskMessage
@@ -240,6 +240,14 @@ class App(AppCompat):
         return AsyncResult(message.id, self)
 
     @property
+    def events(self) -> Any:
+        """Events (``app.events.Receiver(handlers=...)``, ``app.events.State()``): see
+        :mod:`celeriac.runtime.events` (reached lazily: the core opens no socket)."""
+        from celeriac.runtime.events import Events  # noqa: PLC0415 - the core stays socket-free
+
+        return Events(self)
+
+    @property
     def control(self) -> Control:
         """Remote control (``app.control.revoke(id)``); see :mod:`celeriac._control`."""
         return Control(self)
@@ -323,6 +331,8 @@ def _publish(client: Client, message: TaskMessage) -> None:
         )
         message = task_from_fields(headers, message.body)
     client.publish(message)
+    if client.conf.task_send_sent_event:
+        client.send_events([sent_event(message)])
     if signals.after_task_publish.receivers:
         signals.after_task_publish.send(
             sender=message.task,

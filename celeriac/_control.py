@@ -10,6 +10,7 @@ commands). ``revoke`` is the hub's durable revocation (issue 8).
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -18,8 +19,9 @@ from ._inspect import Inspect
 
 if TYPE_CHECKING:
     from ._app import App
+    from ._protocol import TaskMessage
 
-__all__ = ["Control", "Inspect"]
+__all__ = ["Control", "Inspect", "sent_event"]
 
 Destination = str | Sequence[str] | None
 
@@ -174,3 +176,21 @@ class Control:
         # One round trip on the same connection: the hub answers after the commit that holds
         # the revocation, so it is durable once this returns.
         client.state(ids[-1])
+
+
+def sent_event(message: TaskMessage) -> dict[str, Any]:
+    """The ``task-sent`` event of a publish (``task_send_sent_event``)."""
+    return {
+        "type": "task-sent",
+        "timestamp": time.time(),
+        "uuid": message.id,
+        "name": message.task,
+        "retries": message.retries,
+        "eta": message.eta,
+        "expires": message.expires,
+        "queue": message.queue,
+        "exchange": message.exchange,
+        "routing_key": message.routing_key,
+        "root_id": message.root_id,
+        "parent_id": message.parent_id,
+    }

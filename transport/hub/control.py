@@ -14,7 +14,8 @@ decides how long to wait and reports the nodes that did not answer as missing.
 Some commands the hub answers itself from its own state:
 
 * for the whole cluster (reply from node ``hub``): ``hub_queues`` (ready, delayed and unacked
-  messages per queue, and its consumers), ``hub_dead_letters``, ``hub_stats`` and ``purge``
+  messages per queue, and its consumers), ``hub_bindings``, ``hub_dead_letters``, ``hub_stats``
+  and ``purge``
   (remove the messages waiting in queues, ready or delayed; not those a worker holds);
 * for each addressed node (a reply per node, made by the hub): ``scheduled`` (messages with an
   ETA waiting at the hub in the queues that node consumes; celeriac holds delayed messages at
@@ -45,7 +46,9 @@ _log = get_logger("celeriac.hub")
 #: The node name of replies the hub makes about itself.
 HUB_NODE: Final = "hub"
 #: Commands the hub answers once, about itself.
-HUB_COMMANDS: Final = frozenset({"hub_queues", "hub_dead_letters", "hub_stats", "purge"})
+HUB_COMMANDS: Final = frozenset(
+    {"hub_queues", "hub_bindings", "hub_dead_letters", "hub_stats", "purge"}
+)
 #: Commands the hub answers on behalf of each addressed node.
 PER_NODE_COMMANDS: Final = frozenset({"scheduled", "revoked"})
 #: Requests whose replies are still relayed (oldest forgotten first).
@@ -134,6 +137,12 @@ class RemoteControl(HubBase):
             return self._queue_lengths()
         if command == "hub_dead_letters":
             return list(self._dead_letters)
+        if command == "hub_bindings":
+            types = self.table.exchanges()
+            return [
+                {"exchange": ex, "type": types.get(ex, "direct"), "routing_key": key, "queue": q}
+                for ex, key, q in self.table.bindings()
+            ]
         if command == "purge":
             queues = arguments.get("queues")
             return self._purge(None if queues is None else {str(q) for q in queues})
