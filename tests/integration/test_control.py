@@ -3,14 +3,19 @@ and one prefork node (issue 9's "must be shown" list)."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from celeriac import App
+from celeriac.runtime.cli import cli
 
 from .conftest import RESULT_TIMEOUT, Proc, Spawner, clean_env, wait_for_event, wait_until
 
@@ -143,6 +148,52 @@ def test_two_workers_answer_inspect_and_control(
     assert partial.ping() == {"t@x": {"ok": "pong"}}
     assert partial.missing == ["ghost@x"]
     assert time.monotonic() - started < 2.0
+
+    # a node that is there but does not answer (stopped) is missing after the timeout
+    os.kill(threads.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        frozen = client.control.inspect(timeout=1)
+        assert frozen.ping() == {"p@x": {"ok": "pong"}}
+        assert frozen.missing == ["t@x"]
+        assert time.monotonic() - started < 5.0
+    finally:
+        os.kill(threads.pid, signal.SIGCONT)
+
+
+def _cli(url: str, *argv: str, code: int = 0) -> str:
+    result = CliRunner().invoke(cli, ["-A", "ctltasks", *argv, "-b", url], catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def test_cli_verbs(cluster: tuple[Proc, Proc, Proc], client: App, broker_url: str) -> None:
+    """inspect, control, status, list bindings/queues, purge -f and call --eta/--expires work
+    from the command line, readable and --json."""
+    wait_until(lambda: _pong_both(client), 20, "both nodes to answer ping")
+    assert json.loads(_cli(broker_url, "inspect", "ping", "--json", "-t", "3")) == {
+        "p@x": {"ok": "pong"},
+        "t@x": {"ok": "pong"},
+    }
+    out = _cli(broker_url, "inspect", "registered", "-d", "t@x", "-t", "3")
+    assert "-> t@x: OK" in out
+    assert "ctl.add" in out
+    out = _cli(broker_url, "control", "add_consumer", "viacli", "-d", "t@x", "-t", "3")
+    assert "add consumer viacli" in out
+    out = _cli(broker_url, "status", "-t", "3")
+    assert "t@x: OK" in out
+    assert "2 node(s) online." in out
+    assert "viacli" in _cli(broker_url, "list", "queues")
+    bindings = json.loads(_cli(broker_url, "list", "bindings", "--json"))
+    assert {"exchange": "celery", "queue": "celery", "routing_key": "celery", "type": "direct"} in (
+        bindings
+    )
+    eta = "2099-01-01T00:00:00Z"
+    task_id = _cli(broker_url, "call", "ctl.add", "-a", "[1, 1]", "--eta", eta, "--expires", "3600")
+    assert client.control.hub("queues")["celery"]["delayed"] == 1
+    assert "Purged 1 message(s) from celery." in _cli(broker_url, "purge", "-Q", "celery", "-f")
+    assert task_id.strip()
+    _cli(broker_url, "inspect", "nonsense", code=2)
 
 
 def test_consumers_rate_limit_pool_grow_and_shutdown(
