@@ -25,6 +25,8 @@ from celeriac import __version__
 from celeriac._app import App
 from celeriac._log import get_logger
 from celeriac._panel import COMMANDS
+from celeriac.exceptions import ImproperlyConfigured
+from celeriac.routing import queue_for
 
 __all__ = ["BUILTIN_COMMANDS", "NodeView", "Panel"]
 
@@ -171,25 +173,46 @@ def _active_queues(panel: Panel, view: NodeView, args: dict[str, Any]) -> Any:
 
 
 def _queue_info(app: App, name: str) -> dict[str, Any]:
-    """A queue in Celery's ``active_queues`` shape (AMQP arguments that celeriac has not are
-    None/False)."""
-    exchange, routing_key, max_priority = name, name, None
-    for queue in app.conf.task_queues or ():
-        if getattr(queue, "name", None) == name:
-            ex = getattr(queue, "exchange", None)
-            exchange = getattr(ex, "name", None) or name
-            routing_key = getattr(queue, "routing_key", None) or name
-            max_priority = getattr(queue, "max_priority", None)
+    """A queue in Celery's ``active_queues`` shape (kombu's fields; the AMQP arguments
+    celeriac has not are None/False: its queues are always durable)."""
+    exchange, kind, routing_key, max_priority = name, "direct", name, None
+    try:
+        queue = queue_for(app.conf, name)
+    except ImproperlyConfigured:
+        queue = None
+    if queue is not None:
+        if queue.exchange is not None:
+            exchange, kind = queue.exchange.name, queue.exchange.type
+        routing_key = name if queue.routing_key is None else queue.routing_key
+        max_priority = queue.max_priority
     return {
-        "name": name,
-        "exchange": {"name": exchange, "type": "direct", "durable": True, "auto_delete": False},
-        "routing_key": routing_key,
-        "durable": True,
-        "exclusive": False,
+        "alias": None,
         "auto_delete": False,
-        "no_ack": False,
-        "max_priority": max_priority,
+        "binding_arguments": None,
         "bindings": [],
+        "consumer_arguments": None,
+        "durable": True,
+        "exchange": {
+            "arguments": None,
+            "auto_delete": False,
+            "delivery_mode": None,
+            "durable": True,
+            "name": exchange,
+            "no_declare": False,
+            "passive": False,
+            "type": kind,
+        },
+        "exclusive": False,
+        "expires": None,
+        "max_length": None,
+        "max_length_bytes": None,
+        "max_priority": max_priority,
+        "message_ttl": None,
+        "name": name,
+        "no_ack": False,
+        "no_declare": None,
+        "queue_arguments": None,
+        "routing_key": routing_key,
     }
 
 
