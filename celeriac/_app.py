@@ -16,7 +16,8 @@ from ._app_compat import AppCompat, function_task_class
 from ._clock import SYSTEM_CLOCK, Clock
 from ._compose import OPTION_NAMES, compose, message_time_limits
 from ._conf import Settings
-from ._control import Control, sent_event
+from ._control import Control
+from ._control import sent_event as task_sent_event
 from ._current import SharedTask, apps_created
 from ._limits import check_max_concurrency, check_rate
 from ._protocol import TaskMessage
@@ -236,7 +237,7 @@ class App(AppCompat):
         if message.queue and message.queue not in client.declared_queues:
             # A queue met for the first time (task_create_missing_queues): declare it first.
             client.declare(*declare_queues(self.conf, [queue_for(self.conf, message.queue)]))
-        _publish(client, message)
+        _publish(client, message, sent_event=bool(self.conf.task_send_sent_event))
         return AsyncResult(message.id, self)
 
     @property
@@ -314,7 +315,7 @@ def _check_options(options: Mapping[str, Any]) -> None:
         raise TypeError(f"unknown send option(s) {said}; known: {sorted(OPTION_NAMES)}")
 
 
-def _publish(client: Client, message: TaskMessage) -> None:
+def _publish(client: Client, message: TaskMessage, *, sent_event: bool = False) -> None:
     """Publish with Celery's signals; ``before_task_publish`` receivers may edit the headers."""
     headers: dict[str, Any] | None = None
     if signals.before_task_publish.receivers:
@@ -331,8 +332,8 @@ def _publish(client: Client, message: TaskMessage) -> None:
         )
         message = task_from_fields(headers, message.body)
     client.publish(message)
-    if client.conf.task_send_sent_event:
-        client.send_events([sent_event(message)])
+    if sent_event:  # task_send_sent_event
+        client.send_events([task_sent_event(message)])
     if signals.after_task_publish.receivers:
         signals.after_task_publish.send(
             sender=message.task,

@@ -47,7 +47,7 @@ REFUSED_WORKER_OPTIONS: dict[tuple[str, ...], str] = {
     ("-B", "--beat"): "beat is not built yet (the beat issue)",
     ("-s", "--schedule-filename", "--schedule"): "beat keeps its state at the hub, not in a file",
     ("--scheduler",): "beat's scheduler is not pluggable: its state is kept at the hub",
-    ("--purge", "--discard"): "purging queues is not implemented yet",
+    ("--purge", "--discard"): "purge the queues first: `celeriac -A MODULE purge -f`",
     ("--pool-start-method",): "prefork children always start with forkserver",
     ("--disable-prefetch",): "use --prefetch-multiplier 1 (prefetched messages also go back to "
     "the hub after worker_prefetch_giveback seconds)",
@@ -64,7 +64,6 @@ _NOTES: dict[str, str] = {
 REFUSED_COMMANDS: dict[str, str] = {
     "amqp": "celeriac has no AMQP broker: its hub is administered with `celeriac hub`",
     "graph": "bootsteps and worker graphs do not exist in celeriac",
-    "list": "bindings are shown in the worker's banner and the hub's log",
     "logtool": "logs are JSON (--log-format json): use jq",
     "migrate": "there is no other broker to migrate tasks from",
     "multi": "start one `celeriac worker` per service (systemd, supervisord, containers)",

@@ -93,6 +93,7 @@ from celeriac._clock import SYSTEM_CLOCK
 from celeriac._log import get_logger
 from celeriac._messages import exception_info
 from celeriac._task import time_limits
+from celeriac._wire_control import pack_reply
 from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
 from celeriac.actors.task_actor import Delivery
 from celeriac.exceptions import FrameError, ImproperlyConfigured, TimeLimitExceeded
@@ -908,7 +909,7 @@ class PreforkNode:
             elif isinstance(msg, p.ControlCommand):
                 reply = self.panel.handle(self.view, msg.command, dict(msg.arguments))
                 if msg.reply:
-                    body = msgpack.packb(reply, use_bin_type=True, default=repr)
+                    body = pack_reply(reply)
                     self._send(p.ControlReply(msg.rid, self.hostname, body))
             elif isinstance(msg, p.Error) and msg.code == "hello":
                 self._hello()

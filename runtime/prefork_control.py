@@ -18,6 +18,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from celeriac._app import App
+from celeriac._limits import type_limits
 from celeriac.routing import worker_queues
 from celeriac.transport import protocol as p
 
@@ -98,7 +99,9 @@ class PreforkView:
         self._tell("cancel_consumer", queue=queue)
 
     def rate_limit(self, task: str, rate: str | None) -> None:
-        raise NotImplementedError("the prefork pool's rate limits cannot change at run time yet")
+        setattr(self.app.tasks[task], "rate_limit", rate)  # noqa: B010 - a ClassVar
+        self.node.gates.types.retune(task, type_limits(self.app.tasks[task], self.node.conf))
+        self._tell("rate_limit", task_name=task, rate_limit=rate)
 
     def time_limit(self, task: str, soft: float | None, hard: float | None) -> None:
         target = self.app.tasks[task]

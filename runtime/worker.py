@@ -38,6 +38,7 @@ from celeriac import signals
 from celeriac._app import App
 from celeriac._log import get_logger
 from celeriac._serialization import normalize_accept
+from celeriac._wire_control import pack_reply
 from celeriac.actors.execution import TaskExecutor
 from celeriac.actors.outcome import TaskOutcome
 from celeriac.actors.pool import Pool, PoolFactory, PoolWiring, ThreadPool
@@ -695,7 +696,7 @@ class _Connection:
         elif isinstance(msg, p.ControlCommand):
             reply = self.node.panel.handle(self.view, msg.command, dict(msg.arguments))
             if msg.reply:
-                body = msgpack.packb(reply, use_bin_type=True, default=repr)
+                body = pack_reply(reply)
                 self.send(p.ControlReply(msg.rid, self.node.hostname, body))
         elif isinstance(msg, p.Error):
             _log.error("hub_refused_us", reason=msg.reason)

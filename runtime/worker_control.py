@@ -17,10 +17,13 @@ import platform
 import time
 from typing import TYPE_CHECKING, Any
 
+import msgpack
+
 from celeriac import __version__, states
 from celeriac._app import App
 from celeriac._limits import type_limits
 from celeriac._serialization import loads, normalize_accept
+from celeriac._wire_control import MAX_EVENTS_BYTES
 from celeriac.actors.task_actor import Delivery
 from celeriac.transport import protocol as p
 
@@ -37,6 +40,7 @@ _OUTCOME_EVENTS = {
     states.REVOKED: "task-revoked",
 }
 _REPR = 1024
+_TRACE = 8192  # the end of a traceback, where the error is
 
 
 def worker_fields(hostname: str, freq: float) -> dict[str, Any]:
@@ -197,10 +201,21 @@ class WorkerView:
         self.events.append({"type": kind, "timestamp": time.time(), **fields})
 
     def flush_events(self) -> None:
-        """Send the events of this turn (one message)."""
-        if self.events:
-            batch, self.events = tuple(self.events), []
-            self.conn.send(p.EventBatch(batch))
+        """Send the events of this turn: one message, or several under
+        :data:`~celeriac._wire_control.MAX_EVENTS_BYTES` each."""
+        if not self.events:
+            return
+        events, self.events = self.events, []
+        batch: list[dict[str, Any]] = []
+        size = 0
+        for event in events:
+            n = len(msgpack.packb(event, use_bin_type=True, default=repr))
+            if batch and size + n > MAX_EVENTS_BYTES:
+                self.conn.send(p.EventBatch(tuple(batch)))
+                batch, size = [], 0
+            batch.append(event)
+            size += n
+        self.conn.send(p.EventBatch(tuple(batch)))
 
     def received(self, delivery: Delivery) -> None:
         """``task-received`` (task events on)."""
@@ -247,8 +262,10 @@ class WorkerView:
         elif isinstance(value, dict):
             exc_type = value.get("exc_type", "Exception")
             message_args = value.get("exc_message") or ()
-            fields["exception"] = f"{exc_type}({', '.join(repr(a) for a in message_args)})"
-            fields["traceback"] = value.get("traceback")
+            shown = ", ".join(repr(a) for a in message_args)
+            fields["exception"] = f"{exc_type}({shown})"[:_REPR]
+            trace = value.get("traceback")
+            fields["traceback"] = trace[-_TRACE:] if isinstance(trace, str) else None
             if result.state == states.REJECTED:
                 fields["requeue"] = False
         self.event(kind, **fields)

@@ -200,8 +200,8 @@ def test_consumers_rate_limit_pool_grow_and_shutdown(
     cluster: tuple[Proc, Proc, Proc], client: App
 ) -> None:
     """add_consumer/cancel_consumer change what a worker receives without a restart;
-    rate_limit changes a running worker's rate; pool_grow adds a prefork child; shutdown stops
-    one worker and not the other."""
+    rate_limit changes a running worker's rate (threads and prefork); pool_grow adds a
+    prefork child; shutdown stops one worker and not the other."""
     _, threads, prefork = cluster
     wait_until(lambda: _pong_both(client), 20, "both nodes to answer ping")
     control = client.control
@@ -227,6 +227,16 @@ def test_consumers_rate_limit_pool_grow_and_shutdown(
     stamps = sorted(
         r.get(timeout=RESULT_TIMEOUT)
         for r in [client.send_task("ctl.stamp", queue="solo_t") for _ in range(5)]
+    )
+    assert stamps[-1] - stamps[0] >= 1.4
+
+    # rate_limit on the prefork node: its parent's gate holds the rate for every child
+    reply = control.rate_limit("ctl.stamp", "2/s", destination=["p@x"], reply=True, timeout=3)
+    assert reply == [{"p@x": {"ok": "new rate limit set successfully"}}]
+    control.add_consumer("solo_p", destination=["p@x"], reply=True, timeout=3)
+    stamps = sorted(
+        r.get(timeout=RESULT_TIMEOUT)
+        for r in [client.send_task("ctl.stamp", queue="solo_p") for _ in range(5)]
     )
     assert stamps[-1] - stamps[0] >= 1.4
 

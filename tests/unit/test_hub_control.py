@@ -8,6 +8,7 @@ from typing import Any
 import msgpack
 
 from celeriac._clock import FakeClock
+from celeriac._wire_control import MAX_REPLY_BYTES, pack_reply
 from celeriac.transport import protocol as p
 from celeriac.transport.hubstate import HubState
 from celeriac.transport.store import MemoryStore
@@ -127,3 +128,20 @@ def test_a_control_command_from_a_peer_is_a_confused_peer() -> None:
     hub = make_hub()
     send(hub, W1, p.ControlCommand("x", "ping"))
     assert any(isinstance(m, p.Error) and m.code == "distrusted" for _, m in sent(hub))
+
+
+def test_replies_stay_under_the_header_limit() -> None:
+    """A reply too long is cut (a list) or replaced by an error (anything else), never a
+    header the receiver must refuse."""
+    big = [f"id-{i:08d}" for i in range(20_000)]
+    cut = msgpack.unpackb(pack_reply(big))
+    assert 0 < len(cut) < len(big)
+    assert cut == big[: len(cut)]
+    assert len(pack_reply(big)) <= MAX_REPLY_BYTES
+    assert "error" in msgpack.unpackb(pack_reply({"x": "y" * 100_000}))
+    hub = make_hub()
+    for i in range(0, len(big), 2000):  # one REVOKE header holds a few thousand ids
+        send(hub, C, p.Revoke(tuple(big[i : i + 2000])))
+    hub.outbox.clear()
+    send(hub, C, p.ControlRequest("v", "revoked", destination=("w1",)))
+    assert 0 < len(body(sent(hub)[1][1])) < len(big)

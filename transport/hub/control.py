@@ -34,6 +34,7 @@ from typing import Any, Final
 import msgpack
 
 from celeriac._log import get_logger
+from celeriac._wire_control import pack_reply
 
 from .. import protocol as p
 from .base import HubBase
@@ -57,6 +58,9 @@ PENDING_LIMIT: Final = 10_000
 
 def _pack(value: Any) -> bytes:
     return msgpack.packb(value, use_bin_type=True, default=repr)  # type: ignore[no-any-return]
+
+
+_reply = pack_reply
 
 
 class RemoteControl(HubBase):
@@ -92,7 +96,7 @@ class RemoteControl(HubBase):
     ) -> None:
         if msg.command in HUB_COMMANDS:
             self._send(identity, p.ControlSent(msg.rid, (HUB_NODE,)))
-            body = _pack(self._hub_answer(msg.command, dict(msg.arguments)))
+            body = _reply(self._hub_answer(msg.command, dict(msg.arguments)))
             self._send(identity, p.ControlReply(msg.rid, HUB_NODE, body))
             return
         nodes = self._live_nodes()
@@ -102,7 +106,7 @@ class RemoteControl(HubBase):
         self._send(identity, p.ControlSent(msg.rid, tuple(targets), unknown))
         if msg.command in PER_NODE_COMMANDS:
             for name in targets:
-                body = _pack(self._node_answer(msg.command, name))
+                body = _reply(self._node_answer(msg.command, name))
                 self._send(identity, p.ControlReply(msg.rid, name, body))
             return
         _, pending = self._control()
