@@ -194,6 +194,36 @@ def test_cli_verbs(cluster: tuple[Proc, Proc, Proc], client: App, broker_url: st
     assert "Purged 1 message(s) from celery." in _cli(broker_url, "purge", "-Q", "celery", "-f")
     assert task_id.strip()
     _cli(broker_url, "inspect", "nonsense", code=2)
+    _cli(broker_url, "control", "pool_grow", "x", code=2)
+
+
+def test_more_control_verbs(cluster: tuple[Proc, Proc, Proc], client: App, broker_url: str) -> None:
+    """time_limit, events on/off, heartbeat, pool_shrink and autoscale answer on both pools;
+    a threads pool says it cannot grow; the live events view prints tasks per state."""
+    wait_until(lambda: _pong_both(client), 20, "both nodes to answer ping")
+    control = client.control
+
+    def ask(verb: str, **arguments: object) -> dict[str, object]:
+        return control.request(verb, arguments, timeout=3)
+
+    assert ask("time_limit", task_name="ctl.nap", soft=1.0, hard=2.0) == {
+        "t@x": {"ok": "time limits set successfully"},
+        "p@x": {"ok": "time limits set successfully"},
+    }
+    assert set(ask("enable_events")) == {"t@x", "p@x"}
+    assert ask("heartbeat")["p@x"] == {"ok": "heartbeat sent"}
+    grown = ask("pool_grow", n=1)
+    assert "fixed size" in str(grown["t@x"])
+    assert grown["p@x"] == {"ok": "pool will grow to 3"}
+    assert ask("autoscale", max=3, min=1)["p@x"] == {"ok": "autoscale now max=3 min=1"}
+    assert ask("pool_shrink", n=1)["p@x"] == {"ok": "pool will shrink to 2"}
+    assert "unknown task" in str(ask("rate_limit", task_name="nope", rate_limit="1/s")["t@x"])
+    assert "unknown command" in str(ask("no_such_command")["t@x"])
+    out = _cli(broker_url, "events", "--limit", "3", "--timeout", "10")
+    assert "celeriac events" in out
+    assert set(ask("disable_events")) == {"t@x", "p@x"}
+    assert client.control.hub("stats")["peers"]
+    assert client.control.hub("dead_letters") == []
 
 
 def test_consumers_rate_limit_pool_grow_and_shutdown(
