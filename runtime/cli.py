@@ -292,6 +292,7 @@ def worker(
                 loglevel=loglevel,
                 log_format=log_format,
                 banner=not quiet,
+                purge=bool(celery_options.get("discard")),
             )
             sys.exit(parent.run())
         node = WorkerNode(
@@ -302,6 +303,7 @@ def worker(
             pool=pool,
             hostname=hostname,
             banner=not quiet,
+            purge=bool(celery_options.get("discard")),
         )
         code = node.run()
     except CeleriacError as exc:

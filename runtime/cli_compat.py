@@ -47,7 +47,6 @@ REFUSED_WORKER_OPTIONS: dict[tuple[str, ...], str] = {
     ("-B", "--beat"): "beat is not built yet (the beat issue)",
     ("-s", "--schedule-filename", "--schedule"): "beat keeps its state at the hub, not in a file",
     ("--scheduler",): "beat's scheduler is not pluggable: its state is kept at the hub",
-    ("--purge", "--discard"): "purge the queues first: `celeriac -A MODULE purge -f`",
     ("--pool-start-method",): "prefork children always start with forkserver",
     ("--disable-prefetch",): "use --prefetch-multiplier 1 (prefetched messages also go back to "
     "the hub after worker_prefetch_giveback seconds)",
@@ -85,6 +84,14 @@ def celery_worker_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add Celery's worker options (honoured, noted or refused) to the worker command."""
     options = [
         click.option("-I", "--include", help="Comma-separated modules to import (include)."),
+        click.option(
+            "--purge",
+            "--discard",
+            "discard",
+            is_flag=True,
+            default=None,
+            help="Remove the messages waiting in this worker's queues before it starts.",
+        ),
         click.option("--time-limit", type=float, help="Hard time limit, s (task_time_limit)."),
         click.option(
             "--soft-time-limit", type=float, help="Soft time limit, s (task_soft_time_limit)."

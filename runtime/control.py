@@ -18,17 +18,19 @@ import platform
 import resource
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any, Final, Protocol
 
 from celeriac import __version__
 from celeriac._app import App
+from celeriac._conf import Settings
 from celeriac._log import get_logger
 from celeriac._panel import COMMANDS
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.routing import queue_for
 
-__all__ = ["BUILTIN_COMMANDS", "NodeView", "Panel"]
+__all__ = ["BUILTIN_COMMANDS", "NodeView", "Panel", "purge_queues"]
 
 _log = get_logger("celeriac.worker")
 
@@ -356,3 +358,24 @@ def _disable_events(panel: Panel, view: NodeView, args: dict[str, Any]) -> Any:
 def _heartbeat(panel: Panel, view: NodeView, args: dict[str, Any]) -> Any:
     view.heartbeat()
     return {"ok": "heartbeat sent"}
+
+
+def purge_queues(conf: Settings, queues: list[str], timeout: float = 10.0) -> int:
+    """``worker --purge``: remove the messages waiting in ``queues`` at the hub before the
+    node consumes (a short-lived client; the embedded hub, if any, is already up)."""
+    from celeriac.transport import protocol as p  # noqa: PLC0415 - only for --purge
+
+    from .client import Client  # noqa: PLC0415
+
+    client = Client(conf)
+    try:
+        request = p.ControlRequest(uuid.uuid4().hex, "purge", {"queues": list(queues)})
+        answer = client.control(request, timeout).replies.get("hub")
+    finally:
+        client.close()
+    if not isinstance(answer, dict):
+        _log.error("purge_failed", queues=queues, hint=f"the hub did not answer in {timeout}s")
+        return 0
+    count = int(answer.get("purged", 0))
+    _log.warning("queues_purged_at_start", count=count, queues=queues)
+    return count

@@ -103,7 +103,7 @@ from celeriac.transport.curve import CurveClient
 from celeriac.transport.hubserver import HubServer
 
 from .banner import Banner, show_banner
-from .control import Panel
+from .control import Panel, purge_queues
 from .embedded import describe_hub, start_embedded_hub
 from .link import dealer, default_node_name, new_identity
 from .loader import find_app  # the same -A resolution as the parent's command line
@@ -361,8 +361,11 @@ class PreforkNode:
         loglevel: str = "INFO",
         log_format: str = "auto",
         banner: bool = False,
+        purge: bool = False,
     ) -> None:
         self.app = app
+        #: ``worker --purge``: empty the node's queues at the hub before the children start.
+        self.purge = purge
         #: Print the start-up banner (the CLI's worker does, unless --quiet).
         self.banner = banner
         self._queues = (queues, exclude_queues)
@@ -474,6 +477,8 @@ class PreforkNode:
         if self.banner:
             self._show_banner()
         endpoint = inproc if self.hub is not None else self.conf.broker_url
+        if self.purge:  # worker --purge: before any child consumes
+            purge_queues(self.conf, self.view.queues())
         identity = new_identity(f"{self.hostname}/parent")
         self._sock = dealer(self._ctx, endpoint, identity, CurveClient.from_settings(self.conf))
         self._hello()

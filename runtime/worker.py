@@ -53,7 +53,7 @@ from celeriac.transport.hubserver import HubServer
 
 from .asyncpool import AsyncPool
 from .banner import Banner, show_banner
-from .control import Panel
+from .control import Panel, purge_queues
 from .embedded import describe_hub, start_embedded_hub
 from .gated import GatedDeliveries
 from .link import dealer, default_node_name, new_identity
@@ -90,6 +90,7 @@ class WorkerNode:
         hostname: str | None = None,
         prefork_child: int | None = None,
         banner: bool = False,
+        purge: bool = False,
     ) -> None:
         self.app = app
         app.import_default_modules()  # imports, include, autodiscover_tasks (Celery's loader)
@@ -151,6 +152,8 @@ class WorkerNode:
         #: Remote control and events (issue 9, runtime/control.py, runtime/worker_control.py).
         self.panel = Panel()
         self.send_events = bool(self.conf.worker_send_task_events)
+        #: ``worker --purge``: empty this node's queues at the hub before consuming.
+        self.purge = purge
         self.processed: Counter[str] = Counter()
         self.started_at: dict[int, float] = {}
 
@@ -175,6 +178,8 @@ class WorkerNode:
             self.hub = start_embedded_hub(self.conf, self._ctx, inproc)
         # The embedded hub shares our ZeroMQ context: talk to it without TCP.
         self.hub_endpoint = inproc if self.hub is not None else self.conf.broker_url
+        if self.purge:
+            purge_queues(self.conf, self.queues)
         if self.banner:
             show_banner(
                 Banner.of(

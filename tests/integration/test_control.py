@@ -291,3 +291,20 @@ def test_consumers_rate_limit_pool_grow_and_shutdown(
     assert prefork.popen.wait(30) == 0
     assert (control.inspect(timeout=2).ping() or {}) == {"t@x": {"ok": "pong"}}
     assert threads.popen.poll() is None
+
+
+def test_worker_purge_empties_its_queues_before_consuming(
+    procs: Spawner, tmp_path: Path, broker_url: str, client: App
+) -> None:
+    """`worker --purge` removes what waits in its queues at the hub, then runs new tasks."""
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    (app_dir / "ctltasks.py").write_text(textwrap.dedent(TASKS))
+    procs.hub(broker_url, tmp_path / "hubdata")
+    stale = [client.send_task("ctl.add", [i, i]) for i in range(3)]
+    client.flush(10)
+    worker = _worker(procs, app_dir, broker_url, "purger@x", "-P", "threads", "--purge")
+    purged = wait_for_event(worker.log, "queues_purged_at_start", proc=worker)
+    assert purged["count"] == 3
+    assert client.send_task("ctl.add", [20, 22]).get(timeout=RESULT_TIMEOUT) == 42
+    assert [r.state for r in stale] == ["PENDING"] * 3

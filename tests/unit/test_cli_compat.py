@@ -16,7 +16,6 @@ from celeriac.runtime.cli_compat import REFUSED_COMMANDS, worker_settings
         (["worker", "-D"], "-D/--detach: run the worker under systemd"),
         (["worker", "--uid", "nobody"], "--uid: run the worker under systemd"),
         (["worker", "-B"], "-B/--beat: beat is not built yet"),
-        (["worker", "--purge"], "--purge/--discard: purge the queues first"),
         (["worker", "--statedb", "x"], "no state file"),
     ],
 )
