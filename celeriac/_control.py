@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._inspect import Inspect
+from .routing import worker_queues
 
 if TYPE_CHECKING:
     from ._app import App
@@ -144,11 +145,17 @@ class Control:
         return self._call("heartbeat", {}, kw)
 
     def purge(self, queues: Sequence[str] | None = None, timeout: float = 5.0) -> int:
-        """Remove the messages waiting in ``queues`` (None: every queue) at the hub, ready or
-        delayed (not those a worker holds); how many were removed."""
-        args = {} if queues is None else {"queues": list(queues)}
-        answer = self.request("purge", args, timeout=timeout).get("hub") or {}
+        """Remove the messages waiting at the hub in ``queues`` (None: this app's queues, as
+        Celery's ``purge``), ready or delayed (not those a worker holds); how many."""
+        names = list(queues) if queues is not None else self.app_queues()
+        answer = self.request("purge", {"queues": names}, timeout=timeout).get("hub") or {}
         return int(answer.get("purged", 0))
+
+    discard_all = purge
+
+    def app_queues(self) -> list[str]:
+        """The names of this app's queues (``task_queues``, else the default queue)."""
+        return [q.name for q in worker_queues(self.app.conf, None, None)]
 
     def hub(self, what: str = "queues", timeout: float = 2.0) -> Any:
         """What the hub knows: ``queues`` (ready, delayed, unacked, consumers per queue),

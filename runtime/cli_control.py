@@ -198,20 +198,20 @@ def control(
 
 
 @click.command(epilog="Example: celeriac -A tasks purge -Q celery,images -f")
-@click.option("-Q", "--queues", help="Comma-separated queues (default: every queue).")
+@click.option("-Q", "--queues", help="Comma-separated queues (default: the app's queues).")
 @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation.")
 @click.option("-b", "--broker", help="Hub address (default: broker_url).")
 @click.pass_context
 def purge(ctx: click.Context, queues: str | None, force: bool, broker: str | None) -> None:
     """Remove the messages waiting in queues at the hub (ready or delayed; not running)."""
-    names = _split(queues)
-    where = ", ".join(names) if names else "every queue"
-    if not force:
-        click.confirm(
-            f"Remove all waiting messages from {where}? This cannot be undone", abort=True
-        )
     app = _get_app(ctx, broker)
+    names = _split(queues) or app.control.app_queues()
+    where = ", ".join(names)
     try:
+        if not force:
+            click.confirm(
+                f"Remove all waiting messages from {where}? This cannot be undone", abort=True
+            )
         count = app.control.purge(names)
     finally:
         app.close()

@@ -146,6 +146,8 @@ def test_purge_and_hub_answers() -> None:
     assert app.control.purge(["celery"]) == 4
     assert last(app)[1] == {"queues": ["celery"]}
     assert app.control.hub("queues") == {"celery": {}}
+    assert app.control.discard_all() == 4
+    assert last(app)[1] == {"queues": ["celery"]}
     assert app.control.broadcast("ping", reply=True) == []
 
 
@@ -207,7 +209,8 @@ def test_cli_verbs_read_their_arguments_and_print() -> None:
     assert "(default)" in run(app, "list", "bindings")
     assert "w1" in run(app, "list", "queues")
     assert "Aborted" in run(app, "purge", given="n\n", code=1)
-    assert "Purged 2 message(s) from every queue." in run(app, "purge", given="y\n")
+    assert "Purged 2 message(s) from celery." in run(app, "purge", given="y\n")
+    assert last(app)[1] == {"queues": ["celery"]}
     empty = make_app()
     assert run(empty, "status", code=69)
     assert "did not answer" in run(empty, "list", "queues", code=1)

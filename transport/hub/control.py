@@ -118,7 +118,7 @@ class RemoteControl(HubBase):
         command = p.ControlCommand(rid, msg.command, msg.arguments, msg.reply)
         for name in targets:
             self._send(nodes[name], command)
-        _log.info("control_sent", command=msg.command, nodes=targets, unknown=list(unknown))
+        _log.debug("control_sent", command=msg.command, nodes=targets, unknown=list(unknown))
 
     def _on_control_reply(self, peer: Peer | None, identity: bytes, msg: p.ControlReply) -> None:
         _, pending = self._control()
