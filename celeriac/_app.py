@@ -30,6 +30,7 @@ from .routing import declare_queues, queue_for
 
 if TYPE_CHECKING:
     from celeriac.runtime.client import Client
+    from celeriac.runtime.events import Events
 
 __all__ = ["App", "shared_task"]
 
@@ -241,7 +242,7 @@ class App(AppCompat):
         return AsyncResult(message.id, self)
 
     @property
-    def events(self) -> Any:
+    def events(self) -> Events:
         """Events (``app.events.Receiver(handlers=...)``, ``app.events.State()``): see
         :mod:`celeriac.runtime.events` (reached lazily: the core opens no socket)."""
         from celeriac.runtime.events import Events  # noqa: PLC0415 - the core stays socket-free
