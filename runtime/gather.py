@@ -3,7 +3,8 @@
 The hub first says which nodes it sent the request to (``CTLSENT``), then relays each node's
 ``CTLREP``. :meth:`Gather.wait` returns when every one of those nodes answered, ``limit``
 replies came, or the timeout passed; the nodes that did not answer in time, and the names the
-hub did not know, are reported as missing: a silent node is never a hang.
+hub did not know, are reported as missing (``hub`` itself when it did not answer): a silent
+node is never a hang.
 """
 
 from __future__ import annotations
@@ -70,9 +71,10 @@ class Gather:
                 if left <= 0:
                     break
                 self.cond.wait(left)
-            nodes = self.nodes or ()
-            missing = [n for n in nodes if n not in self.replies] + list(self.unknown)
-            return Replies(dict(self.replies), missing, self.nodes is not None)
+            if self.nodes is None:  # not even the hub answered: say so
+                return Replies({}, ["hub"], False)
+            missing = [n for n in self.nodes if n not in self.replies] + list(self.unknown)
+            return Replies(dict(self.replies), missing, True)
 
 
 class Gathers:

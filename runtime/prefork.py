@@ -79,6 +79,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -427,6 +428,7 @@ class PreforkNode:
         #: Remote control (runtime/prefork_control.py): the parent answers for the node.
         self.panel = Panel()
         self.send_events = bool(self.conf.worker_send_task_events)
+        self.processed: Counter[str] = Counter()  # tasks started, by name (stats "total")
         self.view = PreforkView(self)
 
     @property
@@ -657,6 +659,7 @@ class PreforkNode:
             _, tid, tag, name, hard, store = message
             slot.task = _Running(tid, tag, name, hard, store, time.monotonic())
             slot.tasks += 1
+            self.processed[name] += 1
             slot.idle_since = None
         elif kind == "finished":
             slot.task = None

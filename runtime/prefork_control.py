@@ -79,7 +79,7 @@ class PreforkView:
                 "max-concurrency": self.node.concurrency,
                 **stats,
             },
-            "total": {},
+            "total": dict(self.node.processed),
         }
 
     def queues(self) -> list[str]:
