@@ -6,7 +6,9 @@ A :class:`Receiver` subscribes to the hub's PUB socket (``hub_events_url``, by d
 port + 1; under the same CURVE settings as the commands). Each message is ``[type, msgpack
 map]``. Events workers and clients sent (``EVENTS``) are Celery's maps already; the hub's own
 (worker-online/offline, and task-started/-succeeded/... with the result header) are turned into
-the same shape (``uuid``, ``hostname``, ``timestamp``, ``state``) and marked ``"hub": True``.
+the same shape (``uuid``, ``hostname``, ``timestamp``, ``state``) and marked ``"hub": True``;
+the hub's worker events of prefork children (``node/N``) are left out: the node's parent sends
+its own ``worker-online``/``worker-offline``.
 When a worker sends task events (``-E``) its event of a kind reaches the hub before the hub's
 own copy (same connection, in order), so the hub's copy of the same ``(uuid, type)`` is dropped:
 each event of a task's life is handed over once.
@@ -14,6 +16,7 @@ each event of a task's life is handed over once.
 
 from __future__ import annotations
 
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
@@ -31,6 +34,8 @@ __all__ = ["Events", "Receiver", "normalize"]
 
 Handler = Callable[[dict[str, Any]], Any]
 _SEEN_LIMIT: Final = 20_000
+#: The peer name of a prefork child (``node/3``).
+_CHILD: Final = re.compile(r".+/\d+$")
 
 
 def normalize(topic: bytes, payload: bytes) -> dict[str, Any] | None:
@@ -46,6 +51,8 @@ def normalize(topic: bytes, payload: bytes) -> dict[str, Any] | None:
         return data
     event: dict[str, Any] = {"type": kind, "timestamp": time.time(), "hub": True}
     if kind.startswith("worker-"):
+        if _CHILD.match(str(data.get("hostname", ""))):
+            return None  # a prefork child's own connection: its parent speaks for the node
         event.update(data)
     else:
         event["uuid"] = data.get("id")

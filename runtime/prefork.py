@@ -484,6 +484,7 @@ class PreforkNode:
         identity = new_identity(f"{self.hostname}/parent")
         self._sock = dealer(self._ctx, endpoint, identity, CurveClient.from_settings(self.conf))
         self._hello()
+        self.view.lifecycle("worker-online")  # the node's, for monitors (its children's are not)
         signals.celeryd_after_setup.send(sender=self.hostname, instance=self, conf=self.conf)
         self.gates.start(self.app.tasks, self.conf)
         now = time.monotonic()
@@ -543,8 +544,9 @@ class PreforkNode:
                 slot.process.join(5)
         if self._sock is not None:
             with contextlib.suppress(zmq.ZMQError):
+                self.view.lifecycle("worker-offline")
                 self._send(p.Bye())
-            self._sock.close(0)
+            self._sock.close(linger=500)  # let the BYE leave (the hub requeues nothing then)
         if self.hub is not None:
             self.hub.stop()
         self.gates.stop()

@@ -122,6 +122,12 @@ class PreforkView:
         self.node.send_events = enabled
         self._tell("enable_events" if enabled else "disable_events")
 
+    def lifecycle(self, kind: str) -> None:
+        """``worker-online``/``worker-offline`` of the node, with Celery's fields."""
+        event = {"type": kind, "timestamp": time.time(), "queues": self.queues()}
+        event.update(worker_fields(self.hostname, float(self.node.conf.broker_heartbeat)))
+        self.node._send(p.EventBatch((event,)))
+
     def heartbeat(self) -> None:
         slots = self.node._slots
         event = {

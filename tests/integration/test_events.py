@@ -144,3 +144,33 @@ def test_state_from_100_tasks_has_the_right_counts(
     assert all(t.exception and "on purpose" in t.exception for t in failed)
     assert state.tasks_by_worker()["ev@x"] == {"SUCCESS": 90, "FAILURE": 10}
     assert state.workers["ev@x"].alive
+
+
+def test_a_prefork_node_is_one_worker_to_monitors(
+    procs: Spawner, app_dir: Path, broker_url: str, tmp_path: Path
+) -> None:
+    """A prefork node shows as one worker (its parent's heartbeats and offline event), not as
+    one worker per child."""
+    procs.hub(broker_url, tmp_path / "hubdata")
+    _worker(procs, app_dir, broker_url, "-P", "prefork")
+    client = App("client", broker=broker_url, environ={})
+    state = State()
+    receiver = client.events.Receiver()
+
+    def run() -> None:
+        for event in receiver.itercapture(timeout=60):
+            state.event(event)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: "ev@x" in state.workers, 30, "the node's heartbeat")
+        client.control.shutdown(destination=["ev@x"], reply=True, timeout=3)
+        wait_until(lambda: not state.workers["ev@x"].alive, 30, "the node's worker-offline")
+    finally:
+        receiver.should_stop = True
+        thread.join(5)
+        receiver.close()
+        client.close()
+    assert set(state.workers) == {"ev@x"}
+    assert state.counts["worker-offline"] == 1

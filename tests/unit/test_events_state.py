@@ -49,3 +49,7 @@ def test_the_hubs_own_events_are_normalised() -> None:
     assert event is not None
     assert (event["type"], event["uuid"], event["hub"]) == ("task-failed", "t", True)
     assert normalize(b"x", b"\xc1") is None
+    assert normalize(b"worker-online", msgpack.packb({"hostname": "p@x/1"})) is None
+    online = normalize(b"worker-online", msgpack.packb({"hostname": "w@x"}))
+    assert online is not None
+    assert online["hostname"] == "w@x"
