@@ -51,11 +51,18 @@ def test_a_request_goes_to_every_node_and_replies_come_back_under_the_clients_ri
     assert set(commands) == {W1, W2}
     assert all(isinstance(m, p.ControlCommand) and m.command == "ping" for m in commands.values())
     rid = commands[W1].rid
-    send(hub, W1, p.ControlReply(rid, "w1", msgpack.packb({"ok": "pong"})))
+    send(hub, W1, p.ControlReply(rid, "spoofed", msgpack.packb({"ok": "pong"})))
     [(to, reply)] = sent(hub)
     assert to == C
-    assert reply.rid == "r1"
+    assert (reply.rid, reply.node) == ("r1", "w1")  # the name the hub knows
     assert body(reply) == {"ok": "pong"}
+    send(hub, W1, p.ControlReply(rid, "w1", b"\x01"))  # a second answer is dropped
+    send(hub, C, p.ControlReply(rid, "c", b"\x01"))  # so is one from a peer not asked
+    assert sent(hub) == []
+    send(hub, W2, p.ControlReply(rid, "w2", b"\x02"))
+    assert [m.node for _, m in sent(hub)] == ["w2"]
+    send(hub, W2, p.ControlReply(rid, "w2", b"\x02"))  # the request is complete: forgotten
+    assert sent(hub) == []
 
 
 def test_destination_unknown_names_and_lost_nodes_are_reported_not_sent_to() -> None:

@@ -56,6 +56,10 @@ PER_NODE_COMMANDS: Final = frozenset({"scheduled", "revoked"})
 PENDING_LIMIT: Final = 10_000
 
 
+#: A request still collecting replies: requester, its rid, identity -> node name yet to answer.
+_Pending = tuple[bytes, str, dict[bytes, str]]
+
+
 def _pack(value: Any) -> bytes:
     return msgpack.packb(value, use_bin_type=True, default=repr)  # type: ignore[no-any-return]
 
@@ -66,8 +70,8 @@ _reply = pack_reply
 class RemoteControl(HubBase):
     """The control channel's hub side; see the module docstring."""
 
-    def _control(self) -> tuple[dict[str, bytes], OrderedDict[str, tuple[bytes, str]]]:
-        """(node name -> identity, hub rid -> (requester, requester's rid)), made lazily."""
+    def _control(self) -> tuple[dict[str, bytes], OrderedDict[str, _Pending]]:
+        """(node name -> identity, hub rid -> who asked and who has yet to answer), lazily."""
         nodes: dict[str, bytes] | None = self.__dict__.get("_control_nodes")
         if nodes is None:
             nodes = self.__dict__["_control_nodes"] = {}
@@ -111,8 +115,8 @@ class RemoteControl(HubBase):
             return
         _, pending = self._control()
         rid = f"h{next(self.__dict__['_control_rids'])}"
-        if msg.reply:
-            pending[rid] = (identity, msg.rid)
+        if msg.reply and targets:
+            pending[rid] = (identity, msg.rid, {nodes[name]: name for name in targets})
             while len(pending) > PENDING_LIMIT:
                 pending.popitem(last=False)
         command = p.ControlCommand(rid, msg.command, msg.arguments, msg.reply)
@@ -122,10 +126,18 @@ class RemoteControl(HubBase):
 
     def _on_control_reply(self, peer: Peer | None, identity: bytes, msg: p.ControlReply) -> None:
         _, pending = self._control()
-        target = pending.get(msg.rid)
-        if target is not None:
-            requester, rid = target
-            self._send(requester, p.ControlReply(rid, msg.node, msg.body))
+        waiting = pending.get(msg.rid)
+        if waiting is None:
+            return  # late (the requester gave up long ago) or not ours to relay
+        requester, rid, expected = waiting
+        name = expected.pop(identity, None)
+        if name is None:  # a second answer, or one from a peer not asked: dropped
+            self.counters["refused"] += 1
+            return
+        if not expected:
+            del pending[msg.rid]
+        # Relayed under the name the hub knows the node by, whatever the reply says.
+        self._send(requester, p.ControlReply(rid, name, msg.body))
 
     def _on_event_batch(self, peer: Peer | None, identity: bytes, msg: p.EventBatch) -> None:
         now = self.clock.time()
