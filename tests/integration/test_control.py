@@ -93,7 +93,7 @@ def test_two_workers_answer_inspect_and_control(
     replies = wait_until(lambda: _pong_both(client), 20, "both nodes to answer ping")
     assert replies["t@x"] == replies["p@x"] == {"ok": "pong"}
 
-    inspect = client.control.inspect(timeout=3)
+    inspect = client.control.inspect(timeout=10)
     registered = inspect.registered() or {}
     assert {"ctl.nap", "ctl.add"} <= set(registered["t@x"])
     assert "ctl.add" in registered["p@x"]
@@ -144,19 +144,19 @@ def test_two_workers_answer_inspect_and_control(
 
     # a destination that is not there is reported missing at once
     started = time.monotonic()
-    partial = client.control.inspect(destination=["t@x", "ghost@x"], timeout=2)
+    partial = client.control.inspect(destination=["t@x", "ghost@x"], timeout=30)
     assert partial.ping() == {"t@x": {"ok": "pong"}}
     assert partial.missing == ["ghost@x"]
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 15.0  # not the 30 s timeout
 
     # a node that is there but does not answer (stopped) is missing after the timeout
     os.kill(threads.pid, signal.SIGSTOP)
     try:
         started = time.monotonic()
-        frozen = client.control.inspect(timeout=1)
+        frozen = client.control.inspect(timeout=3)
         assert frozen.ping() == {"p@x": {"ok": "pong"}}
         assert frozen.missing == ["t@x"]
-        assert time.monotonic() - started < 5.0
+        assert time.monotonic() - started < 10.0  # the timeout, not a hang
     finally:
         os.kill(threads.pid, signal.SIGCONT)
 
@@ -171,16 +171,16 @@ def test_cli_verbs(cluster: tuple[Proc, Proc, Proc], client: App, broker_url: st
     """inspect, control, status, list bindings/queues, purge -f and call --eta/--expires work
     from the command line, readable and --json."""
     wait_until(lambda: _pong_both(client), 20, "both nodes to answer ping")
-    assert json.loads(_cli(broker_url, "inspect", "ping", "--json", "-t", "3")) == {
+    assert json.loads(_cli(broker_url, "inspect", "ping", "--json", "-t", "10")) == {
         "p@x": {"ok": "pong"},
         "t@x": {"ok": "pong"},
     }
-    out = _cli(broker_url, "inspect", "registered", "-d", "t@x", "-t", "3")
+    out = _cli(broker_url, "inspect", "registered", "-d", "t@x", "-t", "10")
     assert "-> t@x: OK" in out
     assert "ctl.add" in out
-    out = _cli(broker_url, "control", "add_consumer", "viacli", "-d", "t@x", "-t", "3")
+    out = _cli(broker_url, "control", "add_consumer", "viacli", "-d", "t@x", "-t", "10")
     assert "add consumer viacli" in out
-    out = _cli(broker_url, "status", "-t", "3")
+    out = _cli(broker_url, "status", "-t", "10")
     assert "t@x: OK" in out
     assert "2 node(s) online." in out
     assert "viacli" in _cli(broker_url, "list", "queues")
@@ -204,7 +204,7 @@ def test_more_control_verbs(cluster: tuple[Proc, Proc, Proc], client: App, broke
     control = client.control
 
     def ask(verb: str, **arguments: object) -> dict[str, object]:
-        return control.request(verb, arguments, timeout=3)
+        return control.request(verb, arguments, timeout=10)
 
     assert ask("time_limit", task_name="ctl.nap", soft=1.0, hard=2.0) == {
         "t@x": {"ok": "time limits set successfully"},
@@ -237,13 +237,13 @@ def test_consumers_rate_limit_pool_grow_and_shutdown(
     control = client.control
 
     # add_consumer: only t@x consumes "extra"; then it stops
-    reply = control.add_consumer("extra", destination=["t@x"], reply=True, timeout=3)
+    reply = control.add_consumer("extra", destination=["t@x"], reply=True, timeout=10)
     assert reply == [{"t@x": {"ok": "add consumer extra"}}]
     extra = client.send_task("ctl.nap", [0], queue="extra")
     assert extra.get(timeout=RESULT_TIMEOUT) == threads.pid
-    queues = control.inspect(destination=["t@x"], timeout=3).active_queues() or {}
+    queues = control.inspect(destination=["t@x"], timeout=10).active_queues() or {}
     assert "extra" in [q["name"] for q in queues["t@x"]]
-    control.cancel_consumer("extra", destination=["t@x"], reply=True, timeout=3)
+    control.cancel_consumer("extra", destination=["t@x"], reply=True, timeout=10)
     pending = client.send_task("ctl.add", [2, 2], queue="extra")
     assert wait_until(
         lambda: control.hub("queues")["extra"]["ready"] == 1, 10, "extra to hold the task"
@@ -251,9 +251,9 @@ def test_consumers_rate_limit_pool_grow_and_shutdown(
     assert pending.state == "PENDING" or pending.state == "RECEIVED"
 
     # rate_limit: 2/s on t@x: 5 stamps take at least ~1.5 s there
-    reply = control.rate_limit("ctl.stamp", "2/s", destination=["t@x"], reply=True, timeout=3)
+    reply = control.rate_limit("ctl.stamp", "2/s", destination=["t@x"], reply=True, timeout=10)
     assert reply == [{"t@x": {"ok": "new rate limit set successfully"}}]
-    control.add_consumer("solo_t", destination=["t@x"], reply=True, timeout=3)
+    control.add_consumer("solo_t", destination=["t@x"], reply=True, timeout=10)
     stamps = sorted(
         r.get(timeout=RESULT_TIMEOUT)
         for r in [client.send_task("ctl.stamp", queue="solo_t") for _ in range(5)]
@@ -261,9 +261,9 @@ def test_consumers_rate_limit_pool_grow_and_shutdown(
     assert stamps[-1] - stamps[0] >= 1.4
 
     # rate_limit on the prefork node: its parent's gate holds the rate for every child
-    reply = control.rate_limit("ctl.stamp", "2/s", destination=["p@x"], reply=True, timeout=3)
+    reply = control.rate_limit("ctl.stamp", "2/s", destination=["p@x"], reply=True, timeout=10)
     assert reply == [{"p@x": {"ok": "new rate limit set successfully"}}]
-    control.add_consumer("solo_p", destination=["p@x"], reply=True, timeout=3)
+    control.add_consumer("solo_p", destination=["p@x"], reply=True, timeout=10)
     stamps = sorted(
         r.get(timeout=RESULT_TIMEOUT)
         for r in [client.send_task("ctl.stamp", queue="solo_p") for _ in range(5)]
@@ -271,12 +271,12 @@ def test_consumers_rate_limit_pool_grow_and_shutdown(
     assert stamps[-1] - stamps[0] >= 1.4
 
     # pool_grow: the prefork node gets a third child
-    reply = control.pool_grow(1, destination=["p@x"], reply=True, timeout=3)
+    reply = control.pool_grow(1, destination=["p@x"], reply=True, timeout=10)
     assert reply == [{"p@x": {"ok": "pool will grow to 3"}}]
     wait_until(
         lambda: (
             len(
-                ((control.inspect(destination=["p@x"], timeout=3).stats() or {}).get("p@x") or {})
+                ((control.inspect(destination=["p@x"], timeout=10).stats() or {}).get("p@x") or {})
                 .get("pool", {})
                 .get("processes", [])
             )
@@ -287,9 +287,9 @@ def test_consumers_rate_limit_pool_grow_and_shutdown(
     )
 
     # shutdown: p@x stops, t@x goes on
-    control.shutdown(destination=["p@x"], reply=True, timeout=3)
+    control.shutdown(destination=["p@x"], reply=True, timeout=10)
     assert prefork.popen.wait(30) == 0
-    assert (control.inspect(timeout=2).ping() or {}) == {"t@x": {"ok": "pong"}}
+    assert (control.inspect(timeout=10).ping() or {}) == {"t@x": {"ok": "pong"}}
     assert threads.popen.poll() is None
 
 
