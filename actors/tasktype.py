@@ -302,6 +302,11 @@ class TaskTypeActor(pykka.ThreadingActor):
         elif isinstance(message, _Tick):
             self._cancel = None
             released = self.gate.release(now)
+        elif isinstance(message, Retune):  # remote control: new limits from now on
+            waiting, running = self.gate.waiting, self.gate.running
+            self.gate = TypeGate(message.limits, now)
+            self.gate.waiting, self.gate.running = waiting, running
+            released = self.gate.release(now)
         else:
             _log.error("task_type_unexpected_message", task=self.name, message=repr(message))
             return
@@ -328,6 +333,13 @@ class TaskTypeActor(pykka.ThreadingActor):
             self._on_stop_hook()
 
 
+@dataclass(frozen=True, slots=True)
+class Retune:
+    """New limits for a type (remote control)."""
+
+    limits: TypeLimits
+
+
 class TypeGates(Protocol):
     """What a worker's connection needs of its task types' gates."""
 
@@ -352,6 +364,8 @@ class TaskTypes:
     ) -> None:
         self._refs = dict(refs)
         self._timers = timers
+        #: How to start another type's actor at run time (:meth:`retune`).
+        self._make: Callable[[str, TypeLimits], pykka.ActorRef[Any]] | None = None
 
     @classmethod
     def start(
@@ -383,7 +397,30 @@ class TaskTypes:
                     rate_per_s=limits.rate,
                     max_concurrency=limits.max_concurrency,
                 )
-        return cls(refs, timers)
+        types = cls(refs, timers)
+
+        def make(name: str, limits: TypeLimits) -> pykka.ActorRef[Any]:
+            return TaskTypeActor.start(
+                name,
+                limits,
+                release,
+                clock=clock,
+                schedule=timers.schedule,
+                on_stop_hook=on_thread_exit,
+            )
+
+        types._make = make
+        return types
+
+    def retune(self, name: str, limits: TypeLimits) -> None:
+        """Remote control (``rate_limit``): task type ``name`` has these limits from now on;
+        a type that had none gets its actor (the deliveries already running are not counted)."""
+        ref = self._refs.get(name)
+        if ref is not None:
+            ref.tell(Retune(limits))
+        elif self._make is not None and limits.limited:
+            self._refs[name] = self._make(name, limits)
+        _log.info("task_type_retuned", task=name, rate_per_s=limits.rate)
 
     def gated(self, name: str) -> bool:
         """True if deliveries of task ``name`` go through its type's actor."""

@@ -15,6 +15,7 @@ from . import (
 )
 from ._app import App, Celery, shared_task
 from ._current import bugreport, current_app, current_task, uuid
+from ._panel import control_command, inspect_command
 from ._task import Request, Task
 from .canvas import (
     Signature,
@@ -51,10 +52,12 @@ __all__ = [
     "chain",
     "chord",
     "chunks",
+    "control_command",
     "current_app",
     "current_task",
     "exceptions",
     "group",
+    "inspect_command",
     "maybe_signature",
     "shared_task",
     "signals",

@@ -17,6 +17,7 @@ from ._clock import SYSTEM_CLOCK, Clock
 from ._compose import OPTION_NAMES, compose, message_time_limits
 from ._conf import Settings
 from ._control import Control
+from ._control import sent_event as task_sent_event
 from ._current import SharedTask, apps_created
 from ._limits import check_max_concurrency, check_rate
 from ._protocol import TaskMessage
@@ -29,6 +30,7 @@ from .routing import declare_queues, queue_for
 
 if TYPE_CHECKING:
     from celeriac.runtime.client import Client
+    from celeriac.runtime.events import Events
 
 __all__ = ["App", "shared_task"]
 
@@ -238,13 +240,21 @@ class App(AppCompat):
         if message.queue and message.queue not in client.declared_queues:
             # A queue met for the first time (task_create_missing_queues): declare it first.
             client.declare(*declare_queues(self.conf, [queue_for(self.conf, message.queue)]))
-        _publish(client, message)
+        _publish(client, message, sent_event=bool(self.conf.task_send_sent_event))
         result: AsyncResult[Any] = AsyncResult(message.id, self)
         if message.ignore_result or (
             message.ignore_result is None and self.conf.task_ignore_result
         ):
             result.ignored = True  # Celery's flag: no result will be stored
         return result
+
+    @property
+    def events(self) -> Events:
+        """Events (``app.events.Receiver(handlers=...)``, ``app.events.State()``): see
+        :mod:`celeriac.runtime.events` (reached lazily: the core opens no socket)."""
+        from celeriac.runtime.events import Events  # noqa: PLC0415 - the core stays socket-free
+
+        return Events(self)
 
     @property
     def control(self) -> Control:
@@ -313,7 +323,7 @@ def _check_options(options: Mapping[str, Any]) -> None:
         raise TypeError(f"unknown send option(s) {said}; known: {sorted(OPTION_NAMES)}")
 
 
-def _publish(client: Client, message: TaskMessage) -> None:
+def _publish(client: Client, message: TaskMessage, *, sent_event: bool = False) -> None:
     """Publish with Celery's signals; ``before_task_publish`` receivers may edit the headers."""
     headers: dict[str, Any] | None = None
     if signals.before_task_publish.receivers:
@@ -330,6 +340,8 @@ def _publish(client: Client, message: TaskMessage) -> None:
         )
         message = task_from_fields(headers, message.body)
     client.publish(message)
+    if sent_event:  # task_send_sent_event
+        client.send_events([task_sent_event(message)])
     if signals.after_task_publish.receivers:
         signals.after_task_publish.send(
             sender=message.task,

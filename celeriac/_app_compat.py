@@ -48,7 +48,6 @@ REFUSED_APP_ATTRIBUTES: dict[str, str] = {
     "setup_security": "use the hub's CURVE keys (DESIGN.md section 9), not message signing",
     "loader": "settings load with app.config_from_object; modules with imports/include",
     "log": "logging is set up by the worker (--loglevel, --log-format) with structlog",
-    "events": "read events with `celeriac events` (the hub's PUB socket)",
     "Beat": "run `celeriac -A proj beat` or `celeriac -A proj worker -B`",
     "WorkController": "use app.Worker or `celeriac worker`",
     "bugreport": "run `celeriac report`",

@@ -494,6 +494,19 @@ class Error:
 from ._protocol_beat import BeatGrant, BeatLease, BeatSave  # noqa: E402
 from ._protocol_compat import MAX_ARGS, MAX_META, InfoQuery, TaskInfo, TaskState  # noqa: E402
 
+# Control and events (issue 9): their own module, re-exported here.
+from ._protocol_control import (  # noqa: E402
+    ControlCommand,
+    ControlJoin,
+    ControlReply,
+    ControlRequest,
+    ControlSent,
+    EventBatch,
+)
+
+__all__ += ["ControlCommand", "ControlJoin", "ControlReply", "ControlRequest", "ControlSent"]
+__all__ += ["EventBatch"]
+
 Message = (
     Hello
     | Declare
@@ -523,4 +536,10 @@ Message = (
     | TaskState
     | InfoQuery
     | TaskInfo
+    | ControlJoin
+    | ControlRequest
+    | ControlSent
+    | ControlCommand
+    | ControlReply
+    | EventBatch
 )

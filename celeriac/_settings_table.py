@@ -51,17 +51,18 @@ def _no_op(name: str, default: Any, doc: str, *, allowed: object = None) -> None
 
 # -- accepted: celeriac always does what these ask ---------------------------------------------
 
-_EVENTS_BY_HUB = (
-    "the hub itself publishes task events (task-started, task-succeeded, task-failed...) on "
-    "its PUB socket for every task; read them with `celeriac events`"
+declare(
+    "worker_send_task_events",
+    False,
+    "Workers send Celery's task events (task-received, task-started, task-succeeded with runtime "
+    "and result, task-failed with exception and traceback...) through the hub (`celeriac worker "
+    "-E`, or `celeriac control enable_events` at run time). The hub publishes its own "
+    "task-started/-succeeded/-failed events (id and state) whatever this says.",
 )
-_no_op("worker_send_task_events", True, _EVENTS_BY_HUB, allowed=True)
-_no_op(
+declare(
     "task_send_sent_event",
     False,
-    "there is no task-sent event: the hub confirms each publish to the client, and publishes "
-    "task-started and the outcome; use the after_task_publish signal in the client",
-    allowed=False,
+    "Clients send a task-sent event for each publish (through the hub, on its event stream).",
 )
 _no_op(
     "worker_eta_task_limit",

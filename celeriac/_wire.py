@@ -17,7 +17,7 @@ from typing import Any, Final
 import msgpack
 
 from celeriac import _protocol as p
-from celeriac import _wire_beat, _wire_compat
+from celeriac import _wire_beat, _wire_compat, _wire_control
 from celeriac._wire_checks import (
     _Bad,
     _choice,
@@ -219,6 +219,7 @@ _CONTROL: Final[dict[bytes, _Table]] = {
         ),
         *_wire_beat.TABLES,
         *_wire_compat.TABLES,
+        *_wire_control.TABLES,
     )
 }
 

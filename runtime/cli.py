@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import sys
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from .cli_compat import (
     prepare_worker_process,
     worker_settings,
 )
+from .cli_control import add_control_commands
 from .keys_cli import keys
 from .loader import find_app
 from .logging import LEVELS, setup_logging
@@ -305,6 +307,7 @@ def worker(
                 loglevel=loglevel,
                 log_format=log_format,
                 banner=not quiet,
+                purge=bool(celery_options.get("discard")),
             )
             with _embedded_beat(app, with_beat):
                 code = parent.run()
@@ -317,6 +320,7 @@ def worker(
             pool=pool,
             hostname=hostname,
             banner=not quiet,
+            purge=bool(celery_options.get("discard")),
         )
         with _embedded_beat(app, with_beat):
             code = node.run()
@@ -473,6 +477,11 @@ def hub(
 @click.option("-k", "--kwargs", default="{}", help="Keyword arguments as a JSON object.")
 @click.option("--queue", help="Queue to send to (default: task_default_queue).")
 @click.option("--countdown", type=float, help="Run no earlier than this many seconds from now.")
+@click.option("--eta", help="Run no earlier than this ISO 8601 time (e.g. 2030-01-01T10:00:00Z).")
+@click.option("--expires", help="Seconds from now, or an ISO 8601 time, after which it is dropped.")
+@click.option("--serializer", help="json, msgpack, pickle or yaml (default: task_serializer).")
+@click.option("--exchange", help="Exchange to publish to.")
+@click.option("--routing-key", help="Routing key to publish with.")
 @click.option("--wait/--no-wait", default=False, help="Wait for the result and print it.")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="With --wait.")
 @click.option("-b", "--broker", help="Hub address (default: broker_url).")
@@ -485,6 +494,11 @@ def call(
     kwargs: str,
     queue: str | None,
     countdown: float | None,
+    eta: str | None,
+    expires: str | None,
+    serializer: str | None,
+    exchange: str | None,
+    routing_key: str | None,
     wait: bool,
     timeout: float,
     broker: str | None,
@@ -494,6 +508,10 @@ def call(
 
     With --wait, a task that fails prints one line (its exception) and exits 1; -v adds the
     task's traceback.
+
+    \b
+    Example:
+      celeriac -A tasks call tasks.add -a '[2, 2]' --countdown 10 --expires 60 --wait
     """
     try:
         parsed_args: Any = json.loads(args)
@@ -504,7 +522,10 @@ def call(
         raise click.BadParameter("--args must be a JSON list and --kwargs a JSON object")
     app = _app(ctx, broker) if ctx.obj.get("app_spec") else App("call", broker=broker)
     try:
-        result = app.send_task(name, parsed_args, parsed_kwargs, queue=queue, countdown=countdown)
+        options = _send_options(eta, expires, serializer, exchange, routing_key)
+        result = app.send_task(
+            name, parsed_args, parsed_kwargs, queue=queue, countdown=countdown, **options
+        )
         if wait:
             click.echo(json.dumps(_wait(result, timeout, verbose), default=str))
         else:
@@ -514,6 +535,40 @@ def call(
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
     finally:
         app.close()
+
+
+def _when(value: str, option: str) -> datetime.datetime:
+    try:
+        when = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{option}: {value!r} is not an ISO 8601 time") from None
+    return when if when.tzinfo else when.replace(tzinfo=datetime.UTC)
+
+
+def _send_options(
+    eta: str | None,
+    expires: str | None,
+    serializer: str | None,
+    exchange: str | None,
+    routing_key: str | None,
+) -> dict[str, Any]:
+    """``call``'s --eta, --expires, --serializer, --exchange, --routing-key as send options."""
+    options: dict[str, Any] = {}
+    if eta:
+        options["eta"] = _when(eta, "--eta")
+    if expires:
+        try:
+            options["expires"] = float(expires)
+        except ValueError:
+            options["expires"] = _when(expires, "--expires")
+    for key, value in (
+        ("serializer", serializer),
+        ("exchange", exchange),
+        ("routing_key", routing_key),
+    ):
+        if value:
+            options[key] = value
+    return options
 
 
 def _wait(result: AsyncResult[Any], timeout: float, verbose: bool) -> Any:
@@ -537,6 +592,7 @@ def main() -> None:
     cli(prog_name="celeriac")
 
 
+add_control_commands(cli, _app)  # inspect, control, purge, status, list, events (issue 9)
 add_celery_commands(cli)  # result, report, shell; Celery's commands with no meaning here refused
 
 

@@ -46,7 +46,6 @@ REFUSED_WORKER_OPTIONS: dict[tuple[str, ...], str] = {
     ("-S", "--statedb"): "revoked task ids are kept durably by the hub; there is no state file",
     ("-s", "--schedule-filename", "--schedule"): "beat keeps its state at the hub, not in a file",
     ("--scheduler",): "beat's scheduler is not pluggable: its state is kept at the hub",
-    ("--purge", "--discard"): "purging queues is not implemented yet",
     ("--pool-start-method",): "prefork children always start with forkserver",
     ("--disable-prefetch",): "use --prefetch-multiplier 1 (prefetched messages also go back to "
     "the hub after worker_prefetch_giveback seconds)",
@@ -54,7 +53,6 @@ REFUSED_WORKER_OPTIONS: dict[tuple[str, ...], str] = {
 """``celery worker`` options celeriac refuses, with what to do instead."""
 
 _NOTES: dict[str, str] = {
-    "task_events": "-E: the hub always publishes task events; nothing to enable",
     "without_gossip": "--without-gossip: celeriac workers do not gossip; nothing to disable",
     "without_mingle": "--without-mingle: celeriac workers do not mingle; nothing to disable",
     "without_heartbeat": "--without-heartbeat: heartbeats to the hub are how it detects a lost "
@@ -64,7 +62,6 @@ _NOTES: dict[str, str] = {
 REFUSED_COMMANDS: dict[str, str] = {
     "amqp": "celeriac has no AMQP broker: its hub is administered with `celeriac hub`",
     "graph": "bootsteps and worker graphs do not exist in celeriac",
-    "list": "bindings are shown in the worker's banner and the hub's log",
     "logtool": "logs are JSON (--log-format json): use jq",
     "migrate": "there is no other broker to migrate tasks from",
     "multi": "start one `celeriac worker` per service (systemd, supervisord, containers)",
@@ -91,6 +88,14 @@ def celery_worker_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add Celery's worker options (honoured, noted or refused) to the worker command."""
     options = [
         click.option("-I", "--include", help="Comma-separated modules to import (include)."),
+        click.option(
+            "--purge",
+            "--discard",
+            "discard",
+            is_flag=True,
+            default=None,
+            help="Remove the messages waiting in this worker's queues before it starts.",
+        ),
         click.option("--time-limit", type=float, help="Hard time limit, s (task_time_limit)."),
         click.option(
             "--soft-time-limit", type=float, help="Soft time limit, s (task_soft_time_limit)."
@@ -123,7 +128,7 @@ def celery_worker_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "task_events",
             is_flag=True,
             default=None,
-            help="Accepted: the hub always publishes task events.",
+            help="Send task events (worker_send_task_events).",
         ),
         click.option(
             "-O",
@@ -242,6 +247,8 @@ def worker_settings(app: App, options: dict[str, Any]) -> dict[str, Any]:
     for option, setting in pairs.items():
         if options.get(option) is not None:
             settings[setting] = options[option]
+    if options.get("task_events"):
+        settings["worker_send_task_events"] = True
     app.conf.update(settings)
     return settings
 

@@ -48,6 +48,7 @@ from celeriac.transport.curve import CurveClient
 from celeriac.transport.hub.limits import too_big
 from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
 
+from .gather import Gathers, Replies
 from .link import dealer, default_node_name, new_identity
 from .liveness import explain_reply
 
@@ -95,6 +96,7 @@ class Client:
             now=clock.monotonic(),
         )
         self._slots: dict[str, _Slot] = {}
+        self._gathers = Gathers()
         self._requests: dict[int, _Slot] = {}
         #: Queues this client has declared to the hub (send_task declares missing ones).
         self.declared_queues: set[str] = {q.name for q in self._session.declared.queues}
@@ -212,6 +214,22 @@ class Client:
     ) -> None:
         """Send a revocation to the hub (see :mod:`celeriac.transport.hub.revocations`)."""
         self._submit([s.Send(p.Revoke(chunk, terminate, signal)) for chunk in p.id_chunks(ids)])
+
+    def control(
+        self, request: p.ControlRequest, timeout: float, limit: int | None = None
+    ) -> Replies:
+        """Send a control request through the hub and collect the replies (see
+        :mod:`.gather`); without ``reply`` it returns once the hub has the request."""
+        gather = self._gathers.open(request.rid, limit)
+        try:
+            self._submit([s.Send(request)])
+            return gather.wait(timeout if request.reply else min(timeout, 1.0), request.reply)
+        finally:
+            self._gathers.close(request.rid)
+
+    def send_events(self, events: Sequence[dict[str, Any]]) -> None:
+        """Send events to the hub's event stream (``task-sent``)."""
+        self._submit([s.Send(p.EventBatch(tuple(events)))])
 
     def forget(self, task_id: str) -> None:
         """Ask the hub to drop a stored result."""
@@ -407,6 +425,10 @@ class Client:
                 msg = p.decode(frames)
             except FrameError as exc:
                 _log.warning("bad_message_from_hub", error=str(exc))
+                self._step(sock, partial(self._session.heard, now))
+                continue
+            if isinstance(msg, p.ControlSent | p.ControlReply):
+                self._gathers.arrived(msg)
                 self._step(sock, partial(self._session.heard, now))
                 continue
             try:

@@ -79,6 +79,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -93,6 +94,7 @@ from celeriac._clock import SYSTEM_CLOCK
 from celeriac._log import get_logger
 from celeriac._messages import exception_info
 from celeriac._task import time_limits
+from celeriac._wire_control import pack_reply
 from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
 from celeriac.actors.task_actor import Delivery
 from celeriac.exceptions import FrameError, ImproperlyConfigured, TimeLimitExceeded
@@ -103,11 +105,13 @@ from celeriac.transport.hubserver import HubServer
 from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
 
 from .banner import Banner, show_banner
+from .control import Panel, purge_queues
 from .embedded import describe_hub, start_embedded_hub
 from .link import dealer, default_node_name, new_identity
 from .loader import find_app  # the same -A resolution as the parent's command line
 from .logging import log_format as current_log_format
 from .logging import setup_logging
+from .prefork_control import PreforkView
 from .prefork_types import GATE_MESSAGES, ChildGates, NodeGates, gated_names
 from .worker import WorkerNode
 
@@ -244,6 +248,8 @@ class _Child:
             self.node.request_shutdown(cold=True)
         elif isinstance(message, tuple) and message[:1] == ("release",):
             self.node.release_tag(message[1])  # the parent's gate lets a gated delivery run
+        elif isinstance(message, tuple) and message[:1] == ("control",):
+            self.node.control_local(message[1], message[2])  # forwarded by the parent
 
     def _parent_gone(self, why: str) -> None:
         assert self.node is not None
@@ -357,8 +363,11 @@ class PreforkNode:
         loglevel: str = "INFO",
         log_format: str = "auto",
         banner: bool = False,
+        purge: bool = False,
     ) -> None:
         self.app = app
+        #: ``worker --purge``: empty the node's queues at the hub before the children start.
+        self.purge = purge
         #: Print the start-up banner (the CLI's worker does, unless --quiet).
         self.banner = banner
         self._queues = (queues, exclude_queues)
@@ -417,6 +426,11 @@ class PreforkNode:
         self.hub: HubServer | None = None
         #: The task types' gates for the whole node (runtime/prefork_types.py).
         self.gates = NodeGates()
+        #: Remote control (runtime/prefork_control.py): the parent answers for the node.
+        self.panel = Panel()
+        self.send_events = bool(self.conf.worker_send_task_events)
+        self.processed: Counter[str] = Counter()  # tasks started, by name (stats "total")
+        self.view = PreforkView(self)
 
     @property
     def concurrency(self) -> int:
@@ -466,9 +480,12 @@ class PreforkNode:
         if self.banner:
             self._show_banner()
         endpoint = inproc if self.hub is not None else self.conf.broker_url
+        if self.purge:  # worker --purge: before any child consumes
+            purge_queues(self.conf, self.view.queues())
         identity = new_identity(f"{self.hostname}/parent")
         self._sock = dealer(self._ctx, endpoint, identity, CurveClient.from_settings(self.conf))
         self._hello()
+        self.view.lifecycle("worker-online")  # the node's, for monitors (its children's are not)
         signals.celeryd_after_setup.send(sender=self.hostname, instance=self, conf=self.conf)
         self.gates.start(self.app.tasks, self.conf)
         now = time.monotonic()
@@ -528,8 +545,9 @@ class PreforkNode:
                 slot.process.join(5)
         if self._sock is not None:
             with contextlib.suppress(zmq.ZMQError):
+                self.view.lifecycle("worker-offline")
                 self._send(p.Bye())
-            self._sock.close(0)
+            self._sock.close(linger=500)  # let the BYE leave (the hub requeues nothing then)
         if self.hub is not None:
             self.hub.stop()
         self.gates.stop()
@@ -644,6 +662,7 @@ class PreforkNode:
             _, tid, tag, name, hard, store = message
             slot.task = _Running(tid, tag, name, hard, store, time.monotonic())
             slot.tasks += 1
+            self.processed[name] += 1
             slot.idle_since = None
         elif kind == "finished":
             slot.task = None
@@ -839,12 +858,47 @@ class PreforkNode:
 
     def _hello(self) -> None:
         self._send(p.Hello("client", f"{self.hostname}/parent"))
+        self._send(p.ControlJoin(self.hostname))
+
+    def resize(self, grow: int) -> int:
+        """``pool_grow``/``pool_shrink``: want ``grow`` more children (fewer if negative, never
+        under one); new ones start at once, idle ones leave as in a warm shutdown."""
+        now = time.monotonic()
+        for _ in range(max(0, grow)):
+            slot = next((s for s in self._slots if not s.wanted and s.process is None), None)
+            if slot is None:
+                slot = _Slot(len(self._slots), wanted=False)
+                self._slots.append(slot)
+            slot.wanted, slot.due, slot.died_at = True, now, None
+        for _ in range(max(0, -grow)):
+            wanted = [s for s in self._slots if s.wanted]
+            if len(wanted) <= 1:
+                break
+            slot = min(wanted, key=lambda s: (s.task is not None, -s.index))
+            slot.wanted, slot.due = False, None
+            slot.leaving = "pool_shrink (remote control)"
+            if slot.conn is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    slot.conn.send(("stop",))
+        _log.info("pool_resized", procs=self.concurrency, by=grow)
+        return self.concurrency
+
+    def set_autoscale(self, high: int, low: int) -> tuple[int, int]:
+        """``autoscale``: new bounds (MAX >= MIN >= 1); room is made for MAX children."""
+        if not 1 <= low <= high:
+            raise ValueError(f"autoscale needs MAX >= MIN >= 1, got {high},{low}")
+        while len(self._slots) < high:
+            self._slots.append(_Slot(len(self._slots), wanted=False))
+        self.autoscale = (high, low)
+        _log.info("autoscale_changed", max=high, min=low)
+        return high, low
 
     def _hub_io(self, now: float) -> None:
         """Answer the hub's pings, ping it, re-introduce ourselves to a restarted hub."""
         if now >= self._next_ping:
             self._next_ping = now + float(self.conf.broker_heartbeat)
             self._send(p.Ping())
+            self.view.heartbeat()
         self._drain(None)
 
     def _drain(self, rid: str | None) -> bool:
@@ -863,6 +917,11 @@ class PreforkNode:
                 continue
             if isinstance(msg, p.Ping):
                 self._send(p.Pong())
+            elif isinstance(msg, p.ControlCommand):
+                reply = self.panel.handle(self.view, msg.command, dict(msg.arguments))
+                if msg.reply:
+                    body = pack_reply(reply)
+                    self._send(p.ControlReply(msg.rid, self.hostname, body))
             elif isinstance(msg, p.Error) and msg.code == "hello":
                 self._hello()
             elif isinstance(msg, p.Reply) and rid is not None and msg.rid == rid:

@@ -82,6 +82,12 @@ class ChildGates:
     def stop(self) -> None:
         """Nothing to stop here: the gates live in the parent."""
 
+    def retune(self, name: str, limits: Any) -> None:
+        """Remote control (``rate_limit``): a type that becomes limited asks the parent from
+        now on (the parent's gate holds the new limits)."""
+        if limits.limited:
+            self.names = self.names | {name}
+
 
 class NodeGates:
     """The parent's side: the type actors for the node, and who asked for what."""

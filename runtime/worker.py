@@ -26,16 +26,19 @@ import dataclasses
 import os
 import signal
 import threading
-from collections import deque
+import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import msgpack
 import zmq
 
 from celeriac import signals
 from celeriac._app import App
 from celeriac._log import get_logger
 from celeriac._serialization import normalize_accept
+from celeriac._wire_control import pack_reply
 from celeriac.actors.execution import TaskExecutor
 from celeriac.actors.outcome import TaskOutcome
 from celeriac.actors.pool import Pool, PoolFactory, PoolWiring, ThreadPool
@@ -51,12 +54,14 @@ from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
 
 from .asyncpool import AsyncPool
 from .banner import Banner, show_banner
+from .control import Panel, purge_queues
 from .embedded import describe_hub, start_embedded_hub
 from .gated import GatedDeliveries
 from .link import dealer, default_node_name, new_identity
 from .liveness import HubWatch
 from .logging import log_format
 from .outcomes import outcome_message
+from .worker_control import WorkerView
 
 __all__ = ["WorkerNode"]
 
@@ -86,6 +91,7 @@ class WorkerNode:
         hostname: str | None = None,
         prefork_child: int | None = None,
         banner: bool = False,
+        purge: bool = False,
     ) -> None:
         self.app = app
         app.import_default_modules()  # imports, include, autodiscover_tasks (Celery's loader)
@@ -144,6 +150,13 @@ class WorkerNode:
         self.exit_code = 0
         self.connection_restarts = 0
         self._thread: threading.Thread | None = None
+        #: Remote control and events (issue 9, runtime/control.py, runtime/worker_control.py).
+        self.panel = Panel()
+        self.send_events = bool(self.conf.worker_send_task_events)
+        #: ``worker --purge``: empty this node's queues at the hub before consuming.
+        self.purge = purge
+        self.processed: Counter[str] = Counter()
+        self.started_at: dict[int, float] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -166,6 +179,8 @@ class WorkerNode:
             self.hub = start_embedded_hub(self.conf, self._ctx, inproc)
         # The embedded hub shares our ZeroMQ context: talk to it without TCP.
         self.hub_endpoint = inproc if self.hub is not None else self.conf.broker_url
+        if self.purge:
+            purge_queues(self.conf, self.queues)
         if self.banner:
             show_banner(
                 Banner.of(
@@ -303,7 +318,7 @@ class WorkerNode:
 
     def send_to_hub(self, message: p.Message) -> None:
         """Have the connection thread send ``message`` to the hub (any thread)."""
-        self._push().send_multipart([b"", b"SEND", *p.encode(message)])
+        send_frames(self._push(), [b"", b"SEND", *p.encode(message)])
 
     def _release(self, delivery: Delivery) -> None:
         """A task type's actor lets this delivery run (see actors/tasktype.py)."""
@@ -312,6 +327,12 @@ class WorkerNode:
     def release_tag(self, tag: str) -> None:
         """Let the gated delivery ``tag`` run (any thread; a prefork child's main thread)."""
         send_frames(self._push(), [b"", b"RUN", tag.encode()])
+
+    def control_local(self, command: str, arguments: dict[str, Any]) -> None:
+        """Run a control command in the connection thread, no reply (a prefork parent forwards
+        commands to its children this way); safe from any thread."""
+        payload = msgpack.packb([command, arguments], use_bin_type=True)
+        send_frames(self._push(), [b"", b"CTL", payload])
 
     def _lost(self, index: int) -> None:
         """Slot ``index`` was replaced: whatever it held goes back to the hub."""
@@ -415,6 +436,7 @@ class _Connection:
         #: Deliveries of task types with a rate limit or a cap (see runtime/gated.py).
         self.gated = GatedDeliveries()
         self.credit_due = 0
+        self.view = WorkerView(node, self)
         if previous is not None:
             self.free, self.busy, self.buffer = previous.free, previous.busy, previous.buffer
             self.gated = previous.gated
@@ -501,6 +523,9 @@ class _Connection:
                 next_ping = now + self.heartbeat
                 self.send(p.Ping(inflight=len(self.busy)))
                 signals.heartbeat_sent.send(sender=node)
+                if node.prefork_child is None:  # a prefork node's parent speaks for it
+                    self.view.heartbeat()
+            self.view.flush_events()
         self.send(p.Bye())
         # Let the BYE leave before the socket closes (linger is 0).
         with contextlib.suppress(zmq.ZMQError):
@@ -555,6 +580,8 @@ class _Connection:
         if not self.node.accepting:
             self.give_back((delivery,))
             return
+        if self.node.send_events:
+            self.view.received(delivery)
         if self.node.types.offer(delivery):  # its type has a rate limit or a cap: it decides
             self.credit_due += self.gated.offer(delivery.delivery_tag, delivery)
             return
@@ -573,6 +600,9 @@ class _Connection:
         if self.extended:  # result_extended: the hub keeps the request beside the result
             self.send(p.TaskState(delivery.task.id, delivery.tag, extended=True))
         self.node._deliveries[index] = delivery
+        self.node.started_at[index] = time.time()
+        if self.node.send_events:
+            self.view.started(delivery)
         if self.node.on_task_start is not None:
             self.node.on_task_start(delivery)
         assert self.node.pool is not None
@@ -587,7 +617,11 @@ class _Connection:
                 return
             if not frames[0]:
                 if frames[1] == b"SEND":
-                    self.sock.send_multipart(frames[2:])
+                    self._send_outcomes()  # keep the order the slots sent in
+                    send_frames(self.sock, frames[2:])
+                elif frames[1] == b"CTL":
+                    command, arguments = msgpack.unpackb(frames[2], raw=False)
+                    self.node.panel.handle(self.view, command, arguments)
                 else:
                     self._released(frames[2].decode())
                 continue
@@ -600,6 +634,10 @@ class _Connection:
                 else:
                     continue
             else:
+                done = self.node._deliveries.get(index)
+                if self.node.send_events and done is not None and index in self.busy:
+                    self.view.finished(done, frames[1:], self.node.started_at.get(index))
+                    self.view.flush_events()  # before the DONE: the hub's own event comes after
                 self.pending_outcomes.append(self._pay_debt(frames[1:]))
             self._slot_done(index)
 
@@ -607,6 +645,7 @@ class _Connection:
         """Slot ``index`` has finished its delivery: tell its type, give the slot more work."""
         finished = self.node._deliveries.get(index) if index in self.busy else None
         if finished is not None:
+            self.node.processed[finished.task.task] += 1
             if self.node.on_task_end is not None:
                 self.node.on_task_end(finished)
             self.node.types.finished(finished)
@@ -657,6 +696,8 @@ class _Connection:
                     known_as=msg.node,
                     hint="another live worker has this name: give each worker its own -n NAME",
                 )
+            if self.node.prefork_child is None:  # a prefork node's parent answers for it
+                self.send(p.ControlJoin(msg.node or self.node.hostname))
             if first:
                 _log.info("hub_connected", endpoint=self.node.hub_endpoint, hub=self.hub_id)
                 _log.info(
@@ -679,5 +720,10 @@ class _Connection:
                 self.hello()
         elif isinstance(msg, p.Ping):
             self.send(p.Pong())
+        elif isinstance(msg, p.ControlCommand):
+            reply = self.node.panel.handle(self.view, msg.command, dict(msg.arguments))
+            if msg.reply:
+                body = pack_reply(reply)
+                self.send(p.ControlReply(msg.rid, self.node.hostname, body))
         elif isinstance(msg, p.Error):
             _log.error("hub_refused_us", reason=msg.reason)

@@ -7,6 +7,7 @@ fails the run if one of them ever type-checks, so the typed task API is pinned b
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from celeriac import App, AsyncResult, Celery, Task
 from celeriac.schedules import crontab, schedstate, schedule
@@ -91,3 +92,14 @@ def progress_side() -> None:
     print(state, r.info, name, args, done, r.worker, r.queue, r.retries, r.kwargs)
     count: int = r.name  # type: ignore[assignment]
     print(count)
+
+
+def remote_control() -> None:
+    """app.control, inspect() and an events State, with their types."""
+    replies: dict[str, Any] | None = app.control.inspect(timeout=2).active()
+    count: int = app.control.purge(["celery"])
+    state = app.events.State()
+    state.event({"type": "task-received", "uuid": "x"})
+    by_state: dict[str, int] = state.tasks_by_state()
+    print(replies, count, by_state)
+    app.control.purge(1)  # type: ignore[arg-type]

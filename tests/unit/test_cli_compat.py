@@ -15,7 +15,6 @@ from celeriac.runtime.cli_compat import REFUSED_COMMANDS, worker_settings
     [
         (["worker", "--uid", "nobody"], "--uid: run the worker under systemd"),
         (["worker", "-B", "-s", "x"], "beat keeps its state at the hub, not in a file"),
-        (["worker", "--purge"], "--purge/--discard: purging queues is not implemented yet"),
         (["worker", "--statedb", "x"], "no state file"),
     ],
 )
@@ -36,7 +35,7 @@ def test_refused_commands_say_what_to_use(name: str) -> None:
 
 
 def test_honoured_worker_options_become_settings() -> None:
-    """--time-limit, --soft-time-limit, --prefetch-multiplier, --heartbeat-interval, -I."""
+    """--time-limit, --soft-time-limit, --prefetch-multiplier, --heartbeat-interval, -I, -E."""
     app = App("cliopts", environ={}, include=["a.tasks"])
     options = {
         "time_limit": 60.0,
@@ -53,6 +52,7 @@ def test_honoured_worker_options_become_settings() -> None:
         "task_soft_time_limit": 50.0,
         "worker_prefetch_multiplier": 1,
         "broker_heartbeat": 5.0,
+        "worker_send_task_events": True,
     }
     assert app.conf.changes() == given
 

@@ -83,6 +83,22 @@ def items(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[tuple[Any, ...]
 
 
 id_lists = st.lists(ids, max_size=4).map(tuple)
+arguments = st.dictionaries(names, plain, max_size=3)
+control_strategies: dict[type, st.SearchStrategy[Any]] = {
+    p.ControlJoin: st.builds(p.ControlJoin, names),
+    p.ControlRequest: st.builds(
+        p.ControlRequest, ids, names, arguments, maybe() | id_lists, st.booleans()
+    ),
+    p.ControlSent: st.builds(p.ControlSent, ids, id_lists, id_lists),
+    p.ControlCommand: st.builds(p.ControlCommand, ids, names, arguments, st.booleans()),
+    p.ControlReply: st.builds(p.ControlReply, ids, names, st.binary(max_size=32)),
+    p.EventBatch: st.builds(
+        p.EventBatch,
+        st.lists(
+            st.fixed_dictionaries({"type": names}, optional={"hostname": names}), max_size=3
+        ).map(tuple),
+    ),
+}
 by_command: dict[type, st.SearchStrategy[Any]] = {
     p.Hello: st.builds(
         p.Hello,
@@ -132,6 +148,7 @@ by_command: dict[type, st.SearchStrategy[Any]] = {
         st.dictionaries(names, times, max_size=3),
         maybe() | counts,
     ),
+    **control_strategies,
 }
 by_command.update(  # issue 10's commands (celeriac._protocol_compat)
     {

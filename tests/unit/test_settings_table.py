@@ -43,16 +43,10 @@ def test_no_op_settings_document_themselves_and_refuse_what_they_cannot_do() -> 
     for name in ACCEPTED_NO_OP:
         assert REGISTRY[name].doc.startswith("Accepted for Celery compatibility, no effect:")
     conf = Settings()
-    with pytest.raises(ImproperlyConfigured, match="the hub itself publishes task events"):
-        conf.worker_send_task_events = False
     with pytest.raises(ImproperlyConfigured, match="always reconnect"):
         conf.broker_connection_retry_on_startup = False
-    conf.worker_send_task_events = True
     conf.broker_connection_retry_on_startup = True
-    assert conf.changes() == {
-        "worker_send_task_events": True,
-        "broker_connection_retry_on_startup": True,
-    }
+    assert conf.changes() == {"broker_connection_retry_on_startup": True}
 
 
 def test_issue_named_settings_are_known_or_explained() -> None:

@@ -67,6 +67,7 @@ from celeriac.exceptions import FrameError
 
 from .. import protocol as p
 from .beat import BeatLeases
+from .control import RemoteControl
 from .model import ANONYMOUS, BINDINGS_META_KEY, HEARTBEAT_MISSES, HUB_ONLY, Msg, Peer, PeerFault
 from .ownership import MAX_CREDIT
 from .peers import Peers
@@ -79,7 +80,7 @@ __all__ = ["HubState"]
 _log = get_logger("celeriac.hub")
 
 
-class HubState(TaskStates, Peers, StorageTrouble, BeatLeases):
+class HubState(RemoteControl, TaskStates, Peers, StorageTrouble, BeatLeases):
     """Queues, credits, deliveries, results and peers; see the module docstring."""
 
     @functools.cached_property
@@ -106,6 +107,10 @@ class HubState(TaskStates, Peers, StorageTrouble, BeatLeases):
             p.TaskState: self._on_task_state,
             p.InfoQuery: self._on_info,
             p.TaskInfo: self._on_hub_only,
+            p.ControlJoin: self._on_control_join,
+            p.ControlRequest: self._on_control_request,
+            p.ControlReply: self._on_control_reply,
+            p.EventBatch: self._on_event_batch,
             **dict.fromkeys(HUB_ONLY, self._on_hub_only),
         }
 

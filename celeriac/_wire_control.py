@@ -1,0 +1,106 @@
+"""Wire tables of the control and event messages (:mod:`celeriac._protocol_control`).
+
+:mod:`celeriac._wire` adds :data:`TABLES` to its table of one-group commands; the checks bound
+every field like the rest of the protocol (the whole header stays under 64 KiB).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgpack
+
+from celeriac import _protocol_control as c
+from celeriac._wire_checks import _Bad, _flag, _headers, _name, _names, _opt, _seq, _Table
+
+__all__ = ["MAX_EVENTS_BYTES", "MAX_REPLY_BYTES", "TABLES", "pack_reply"]
+
+#: A control reply's body travels in its header, which is at most 64 KiB: replies are kept
+#: under this (a longer list is cut, anything else longer says so), so no peer ever sends a
+#: header the other side must refuse.
+MAX_REPLY_BYTES: Final = 60_000
+#: The events of one ``EVENTS`` message stay under this (a sender splits its batch).
+MAX_EVENTS_BYTES: Final = 48_000
+
+
+def _packb(value: Any) -> bytes:
+    return msgpack.packb(value, use_bin_type=True, default=repr)  # type: ignore[no-any-return]
+
+
+def pack_reply(value: Any) -> bytes:
+    """A control reply's body: msgpack, under :data:`MAX_REPLY_BYTES` (a list too long keeps
+    its first entries; any other value too long becomes ``{"error": ...}``)."""
+    body = _packb(value)
+    if len(body) <= MAX_REPLY_BYTES:
+        return body
+    if isinstance(value, list) and value:
+        low, high = 0, len(value)  # the longest prefix that fits
+        while low < high:
+            mid = (low + high + 1) // 2
+            if len(_packb(value[:mid])) <= MAX_REPLY_BYTES:
+                low = mid
+            else:
+                high = mid - 1
+        return _packb(value[:low])
+    return _packb(
+        {
+            "error": f"the reply of {len(body)} bytes is over the {MAX_REPLY_BYTES} bytes a "
+            "control reply may carry"
+        }
+    )
+
+
+def _blob(v: Any) -> bytes:
+    if not isinstance(v, bytes):
+        raise _Bad(f"expected bytes, got {type(v).__name__}")
+    return v
+
+
+def _event(v: Any) -> dict[str, Any]:
+    event = _headers(v)
+    if not isinstance(event.get("type"), str):
+        raise _Bad("an event needs a string 'type'")
+    return event
+
+
+def _events(v: Any) -> tuple[dict[str, Any], ...]:
+    return tuple(_event(e) for e in _seq(v))
+
+
+def _dump_dicts(v: Any) -> list[dict[str, Any]]:
+    return [dict(e) for e in v]
+
+
+TABLES: Final = (
+    _Table(c.ControlJoin, ("node", "node", _name, None)),
+    _Table(
+        c.ControlRequest,
+        ("rid", "rid", _name, None),
+        ("command", "command", _name, None),
+        ("arguments", "arguments", _headers, dict),
+        ("destination", "destination", _opt(_names), lambda v: None if v is None else list(v)),
+        ("reply", "reply", _flag, None),
+        always=("reply",),
+    ),
+    _Table(
+        c.ControlSent,
+        ("rid", "rid", _name, None),
+        ("nodes", "nodes", _names, list),
+        ("unknown", "unknown", _names, list),
+    ),
+    _Table(
+        c.ControlCommand,
+        ("rid", "rid", _name, None),
+        ("command", "command", _name, None),
+        ("arguments", "arguments", _headers, dict),
+        ("reply", "reply", _flag, None),
+        always=("reply",),
+    ),
+    _Table(
+        c.ControlReply,
+        ("rid", "rid", _name, None),
+        ("node", "node", _name, None),
+        ("body", "body", _blob, None),
+    ),
+    _Table(c.EventBatch, ("events", "events", _events, _dump_dicts)),
+)

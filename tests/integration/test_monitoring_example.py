@@ -1,0 +1,43 @@
+"""examples/monitoring end to end: a worker with -E, then monitor.py (inspect + events)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import RESULT_TIMEOUT, Spawner, clean_env, wait_for_event
+
+pytestmark = pytest.mark.integration
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "monitoring"
+
+
+def test_monitoring_example_runs(procs: Spawner, broker_url: str, tmp_path: Path) -> None:
+    """`celeriac -A tasks worker -E` + `python monitor.py`: ping, stats, a custom command, and
+    20 tasks counted from their events."""
+    env = clean_env(CELERIAC_BROKER_URL=broker_url, CELERIAC_HUB_DATA_DIR=str(tmp_path / "hub"))
+    argv = [sys.executable, "-m", "celeriac", "-A", "tasks", "worker", "-E", "-n", "mon@example"]
+    argv += ["-c", "2", "--log-format", "json"]
+    worker = procs.spawn("worker", argv, cwd=EXAMPLE, env=env)
+    wait_for_event(worker.log, "worker_ready", proc=worker)
+    done = subprocess.run(
+        [sys.executable, "monitor.py"],
+        cwd=EXAMPLE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RESULT_TIMEOUT * 3,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "ping: {'mon@example': {'ok': 'pong'}}",
+        "mon@example: pool threads, 2 slots",
+        "custom: {'mon@example': {'ok': 1}}",
+        "sum of squares: 2470",
+        "tasks by state: {'SUCCESS': 20}",
+        "workers: ['mon@example']",
+    ]
