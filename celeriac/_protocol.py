@@ -18,7 +18,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Literal
 
+from celeriac._protocol_keyed import (  # keyed actors and locks (issue 12)
+    KEYED_PREFIX,
+    KeyedActivate,
+    KeyedIdle,
+    KeyedSave,
+    KeyedStop,
+    LockAcquire,
+    LockQuery,
+    LockRelease,
+    host_queue,
+    is_keyed_queue,
+    keyed_queue,
+    split_keyed_queue,
+)
+
 __all__ = [
+    "KEYED_PREFIX",
     "MAX_COUNT",
     "MAX_ITEMS",
     "MAX_NAME",
@@ -40,6 +56,13 @@ __all__ = [
     "FailureInfo",
     "Forget",
     "Hello",
+    "KeyedActivate",
+    "KeyedIdle",
+    "KeyedSave",
+    "KeyedStop",
+    "LockAcquire",
+    "LockQuery",
+    "LockRelease",
     "Message",
     "Nack",
     "Ping",
@@ -60,6 +83,10 @@ __all__ = [
     "Wait",
     "Welcome",
     "WorkerEvent",
+    "host_queue",
+    "is_keyed_queue",
+    "keyed_queue",
+    "split_keyed_queue",
 ]
 
 #: Protocol name and version, the first frame of every message. ``CLR2``: a message may carry
@@ -481,4 +508,11 @@ Message = (
     | Pong
     | Bye
     | Error
+    | KeyedActivate
+    | KeyedSave
+    | KeyedIdle
+    | KeyedStop
+    | LockAcquire
+    | LockRelease
+    | LockQuery
 )

@@ -40,6 +40,7 @@ from celeriac._wire_checks import (
     _text,
     _timelimit,
 )
+from celeriac._wire_keyed import TABLES as _KEYED_TABLES
 from celeriac.exceptions import FrameError, ImproperlyConfigured
 
 __all__ = [
@@ -213,6 +214,7 @@ _CONTROL: Final[dict[bytes, _Table]] = {
             ("reason", "reason", _opt(_text), None),
             _HUB,
         ),
+        *_KEYED_TABLES,
     )
 }
 

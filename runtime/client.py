@@ -176,9 +176,14 @@ class Client:
         """One STAT round trip; None if the hub is not answering or does not reply in time."""
         if not self.hub_answering():
             return None
+        return self.request(lambda rid: p.Stat(task_id, rid), timeout)
+
+    def request(self, build: Callable[[int], p.Message], timeout: float) -> p.Reply | None:
+        """Send ``build(rid)`` and wait up to ``timeout`` for the hub's ``REPLY`` to it (None:
+        no answer in time)."""
         slot = _Slot()
         with self._lock:
-            rid, effects = self._session.stat(task_id)
+            rid, effects = self._session.request(build)
             self._requests[rid] = slot
         self._submit(effects)
         if not slot.event.wait(timeout):

@@ -52,6 +52,7 @@ from .asyncpool import AsyncPool
 from .banner import Banner, show_banner
 from .embedded import describe_hub, start_embedded_hub
 from .gated import GatedDeliveries
+from .keyed import KEYED_TAG, KeyedLink, host_queues
 from .link import dealer, default_node_name, new_identity
 from .liveness import HubWatch
 from .logging import log_format
@@ -118,7 +119,7 @@ class WorkerNode:
         self.queues = [
             q.node_queue(self.hostname).name if isinstance(q, Broadcast) else q.name
             for q in selected
-        ]
+        ] + host_queues(app.actors)
         exchanges, declared = declare_queues(self.conf, selected, node_name=self.hostname)
         self.declarations = p.declaration(exchanges, declared)
         self.prefetch = self.concurrency * int(self.conf.worker_prefetch_multiplier)
@@ -143,6 +144,8 @@ class WorkerNode:
         self.exit_code = 0
         self.connection_restarts = 0
         self._thread: threading.Thread | None = None
+        #: The keyed actors hosted here (``@app.actor`` classes: see runtime/keyed.py).
+        self.keyed = KeyedLink(self)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -252,6 +255,7 @@ class WorkerNode:
         if self._thread is not None:
             self._thread.join()
         self.types.stop()
+        self.keyed.stop()
         if self.pool is not None:
             self.pool.stop(wait=not self._cold.is_set())
         if self.hub is not None:
@@ -475,13 +479,14 @@ class _Connection:
                     hint="running tasks are handed back to the hub for redelivery",
                 )
                 node._cold.set()
-            if draining and (not self.busy or node._cold.is_set()):
+            if draining and (not (self.busy or node.keyed.running()) or node._cold.is_set()):
                 break
             now = clock.monotonic()
             self.watch.tick(now, running=len(self.busy))
             if self.stalled_since is not None and now - self.stalled_since > self.giveback:
                 self._give_back()
             if now >= next_ping:
+                node.keyed.tick(self.send)
                 next_ping = now + self.heartbeat
                 self.send(p.Ping(inflight=len(self.busy)))
                 signals.heartbeat_sent.send(sender=node)
@@ -531,8 +536,11 @@ class _Connection:
                 continue
             if isinstance(msg, p.Deliver):
                 for delivery in msg.deliveries:
-                    self._on_task(delivery)
-            else:
+                    if p.is_keyed_queue(delivery.queue):
+                        self.node.keyed.deliver(delivery, self.send)
+                    else:
+                        self._on_task(delivery)
+            elif not self.node.keyed.handle(msg):
                 self._on_control(msg)
 
     def _on_task(self, delivery: Delivery) -> None:
@@ -567,7 +575,10 @@ class _Connection:
             except zmq.Again:
                 return
             if not frames[0]:
-                self._released(frames[2].decode())
+                if frames[1] == KEYED_TAG:  # a keyed call's state and outcome, as they are
+                    self.sock.send_multipart(frames[2:])
+                else:
+                    self._released(frames[2].decode())
                 continue
             index = int.from_bytes(frames[0], "big")
             if frames[1] == b"LOST":

@@ -119,6 +119,14 @@ by_command: dict[type, st.SearchStrategy[Any]] = {
     p.Pong: st.builds(p.Pong, maybe() | names, maybe() | st.booleans()),
     p.Bye: st.just(p.Bye()),
     p.Error: st.builds(p.Error, names, maybe() | names, maybe() | names),
+    # keyed actors and locks (issue 12)
+    p.KeyedActivate: st.builds(p.KeyedActivate, names, maybe() | st.binary(max_size=32)),
+    p.KeyedSave: st.builds(p.KeyedSave, names, st.binary(max_size=32)),
+    p.KeyedIdle: st.builds(p.KeyedIdle, names),
+    p.KeyedStop: st.builds(p.KeyedStop, names),
+    p.LockAcquire: st.builds(p.LockAcquire, names, names, seconds, maybe() | counts | names),
+    p.LockRelease: st.builds(p.LockRelease, names, names, maybe() | counts | names),
+    p.LockQuery: st.builds(p.LockQuery, names, maybe() | counts | names),
 }
 messages = st.one_of(*by_command.values())
 

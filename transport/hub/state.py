@@ -2,7 +2,8 @@
 
 The parts, one job each, stacked so each may use those below it: :mod:`.base` (shared state
 and output), :mod:`.results` (results, waiters), :mod:`.queues` (routing, credit, dispatch),
-:mod:`.lifecycle` (ack, requeue, dead letters), :mod:`.peers` (liveness, distrust);
+:mod:`.lifecycle` (ack, requeue, dead letters), :mod:`.peers` (liveness, distrust),
+:mod:`.actors` (keyed actors: placement, one message at a time per key), :mod:`.locks`;
 :class:`HubState` dispatches each decoded message to its handler.
 
 How it works
@@ -65,9 +66,10 @@ from celeriac._log import get_logger
 from celeriac.exceptions import FrameError
 
 from .. import protocol as p
+from .actors import Actors
+from .locks import Locks
 from .model import ANONYMOUS, BINDINGS_META_KEY, HEARTBEAT_MISSES, HUB_ONLY, Msg, Peer, PeerFault
 from .ownership import MAX_CREDIT
-from .peers import Peers
 from .restoring import RowError, load_bindings, load_row, set_aside
 from .storage import STORAGE_ERRORS, StorageTrouble
 
@@ -76,7 +78,7 @@ __all__ = ["HubState"]
 _log = get_logger("celeriac.hub")
 
 
-class HubState(Peers, StorageTrouble):
+class HubState(Actors, Locks, StorageTrouble):
     """Queues, credits, deliveries, results and peers; see the module docstring."""
 
     @functools.cached_property
@@ -98,6 +100,11 @@ class HubState(Peers, StorageTrouble):
             p.Ping: self._on_ping,
             p.Pong: self._on_pong,
             p.Bye: self._on_bye,
+            p.KeyedSave: self._on_keyed_save,
+            p.KeyedIdle: self._on_keyed_idle,
+            p.LockAcquire: self._on_lock_acquire,
+            p.LockRelease: self._on_lock_release,
+            p.LockQuery: self._on_lock_query,
             **dict.fromkeys(HUB_ONLY, self._on_hub_only),
         }
 
@@ -220,4 +227,6 @@ class HubState(Peers, StorageTrouble):
             "waiters": len(self._waiters),
             "max_deliveries": self.max_deliveries,
             "dead_letters": list(self._dead_letters),
+            "actors": self.keyed_statistics(),
+            "locks": len(self._locks),
         }

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Final
 
 from celeriac import _protocol as p
@@ -119,6 +120,13 @@ class ClientSession:
         rid = next(self._rids)
         self.requests.add(rid)
         return rid, [Send(p.Stat(task_id, rid))]
+
+    def request(self, build: Callable[[int], p.Message]) -> tuple[int, list[Effect]]:
+        """Send ``build(rid)``, a request the hub answers with a ``REPLY`` carrying ``rid``
+        (the lock commands); the answer comes as :class:`.Answer`."""
+        rid = next(self._rids)
+        self.requests.add(rid)
+        return rid, [Send(build(rid))]
 
     def cancel(self, rid: int) -> None:
         """Nobody waits for the answer to ``rid`` any more."""

@@ -1,0 +1,134 @@
+"""``app.lock(name, expire=...)``: a lock held at the hub, with expiry.
+
+::
+
+    with app.lock("feed:" + url, expire=600) as acquired:
+        if acquired:
+            ...  # only one holder at a time, cluster-wide
+
+    lock = app.lock("report", expire=60)
+    if lock.acquire(blocking=True, timeout=5):
+        try: ...
+        finally: lock.release()
+
+The hub holds the table (``transport/hub/locks.py``): a lock is taken by one holder (this
+object's random token) until it is released by that holder or ``expire`` seconds pass, so a
+holder that crashed blocks the name for at most ``expire`` seconds. Releasing a lock you do not
+hold (it expired and someone else took it) raises :class:`~celeriac.exceptions.LockNotOwnedError`
+and leaves the other holder alone. A blocking acquire asks the hub again with a short backoff
+(from 10 ms up to 200 ms) until it succeeds or ``timeout`` passes; the context manager acquires
+without blocking (``blocking=False``) unless told otherwise (``app.lock(..., blocking=True,
+timeout=...)``), so ``acquired`` says whether this caller got it, as in the memcache-lock recipe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from types import TracebackType
+from typing import TYPE_CHECKING, Final
+
+from ._protocol_keyed import LockAcquire, LockQuery, LockRelease
+from .exceptions import CeleriacError, TimeoutError
+
+if TYPE_CHECKING:
+    from ._app import App
+
+__all__ = ["Lock", "LockNotOwnedError"]
+
+#: Longest wait for one answer of the hub before that request counts as unanswered.
+REQUEST_TIMEOUT: Final = 10.0
+#: Backoff of a blocking acquire between two tries (seconds): first, cap.
+RETRY_FIRST: Final = 0.01
+RETRY_CAP: Final = 0.2
+
+
+class LockNotOwnedError(CeleriacError):
+    """``release()`` of a lock this holder does not hold (never acquired, released, or expired
+    and taken by another holder)."""
+
+
+class Lock:
+    """A named lock at the hub; see the module docstring."""
+
+    def __init__(
+        self,
+        app: App,
+        name: str,
+        *,
+        expire: float = 60.0,
+        blocking: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        if expire <= 0:
+            raise ValueError(f"a lock's expire must be positive, got {expire!r}")
+        self.app = app
+        self.name = name
+        self.expire = float(expire)
+        self.blocking = blocking
+        self.timeout = timeout
+        #: This holder's token: the hub releases the lock only for it.
+        self.owner = uuid.uuid4().hex
+        self.held = False
+        self._tries = threading.Event()  # never set: a waiting room for the backoff
+
+    def _ask(self, message_of: type, *fields: object) -> str:
+        client = self.app._client()
+        reply = client.request(lambda rid: message_of(*fields, rid=rid), REQUEST_TIMEOUT)
+        if reply is None:
+            raise TimeoutError(
+                f"lock {self.name!r}: the hub at {client.endpoint} did not answer within "
+                f"{REQUEST_TIMEOUT:g}s"
+            )
+        return reply.state
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        """Take the lock; with ``blocking``, wait up to ``timeout`` seconds (None: forever).
+        True if this holder has it now (asking again while holding it extends the expiry)."""
+        clock = self.app.clock
+        deadline = None if timeout is None else clock.monotonic() + timeout
+        delay = RETRY_FIRST
+        while True:
+            if self._ask(LockAcquire, self.name, self.owner, self.expire) == "ACQUIRED":
+                self.held = True
+                return True
+            if not blocking:
+                return False
+            now = clock.monotonic()
+            if deadline is not None and now >= deadline:
+                return False
+            wait = delay if deadline is None else min(delay, deadline - now)
+            self._tries.wait(wait)
+            delay = min(RETRY_CAP, delay * 2)
+
+    def release(self) -> None:
+        """Release the lock (only its holder may); :class:`LockNotOwnedError` otherwise."""
+        state = self._ask(LockRelease, self.name, self.owner)
+        self.held = False
+        if state != "RELEASED":
+            raise LockNotOwnedError(
+                f"lock {self.name!r} is not held by this holder (never acquired, released, or "
+                "expired and taken by another)"
+            )
+
+    def locked(self) -> bool:
+        """Whether anyone holds the lock now (at the hub, expiry considered)."""
+        return self._ask(LockQuery, self.name) == "LOCKED"
+
+    def __enter__(self) -> bool:
+        return self.acquire(self.blocking, self.timeout)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.held:
+            # LockNotOwnedError: it expired while held (the block ran longer than expire).
+            with contextlib.suppress(LockNotOwnedError):
+                self.release()
+
+    def __repr__(self) -> str:
+        return f"<Lock {self.name!r} expire={self.expire:g}s held={self.held}>"
