@@ -49,6 +49,7 @@ from celeriac.exceptions import (
 
 from .invocation import IGNORED, Invocation, Prepared, Result
 from .outcome import TaskOutcome, failure_outcome
+from .tasklock import run_locked
 from .watchdog import DEFAULT_WATCHDOG, Watchdog, run_limited
 
 if TYPE_CHECKING:
@@ -301,7 +302,7 @@ class TaskExecutor:
         """Call the task's code (a sync function returning a coroutine: run that too)."""
         p.task.before_start(p.request.id, p.args, p.kwargs)
         try:
-            retval = p.task.run(*p.args, **p.kwargs)
+            retval = run_locked(p.task, p.request, lambda: p.task.run(*p.args, **p.kwargs))
             return asyncio.run(retval) if inspect.iscoroutine(retval) else retval
         except Exception as exc:
             _autoretry(p, exc)

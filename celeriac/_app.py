@@ -20,7 +20,7 @@ from ._control import Control
 from ._current import SharedTask, apps_created
 from ._keyed import Proxy, register_actor
 from ._limits import check_max_concurrency, check_rate
-from ._lock import Lock
+from ._lock import Lock, check_lock_options
 from ._protocol import TaskMessage
 from ._task import FunctionTask, SendOptions, Task, check_time_limits, current_request
 from ._task_compat import check_acks_late
@@ -65,6 +65,10 @@ _TASK_OPTIONS = frozenset(
         "track_started",
         "expires",
         "throws",
+        # one run at a time per lock name (issue 12): celeriac.actors.tasklock
+        "lock",
+        "lock_expire",
+        "lock_busy",
     }
 )
 _shared: list[Callable[[App], Task[Any, Any]]] = []
@@ -330,6 +334,7 @@ def _check_task_options(options: Mapping[str, Any]) -> None:
         )
     check_time_limits(options.get("soft_time_limit"), options.get("time_limit"))
     check_acks_late(options)
+    check_lock_options(options)
     check_rate(options.get("rate_limit"))
     check_max_concurrency(options.get("max_concurrency"))
 

@@ -26,16 +26,17 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
+from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ._protocol_keyed import LockAcquire, LockQuery, LockRelease
-from .exceptions import CeleriacError, TimeoutError
+from .exceptions import ImproperlyConfigured, LockNotOwnedError, TimeoutError
 
 if TYPE_CHECKING:
     from ._app import App
 
-__all__ = ["Lock", "LockNotOwnedError"]
+__all__ = ["BUSY_CHOICES", "DEFAULT_EXPIRE", "Lock", "LockNotOwnedError", "check_lock_options"]
 
 #: Longest wait for one answer of the hub before that request counts as unanswered.
 REQUEST_TIMEOUT: Final = 10.0
@@ -43,10 +44,28 @@ REQUEST_TIMEOUT: Final = 10.0
 RETRY_FIRST: Final = 0.01
 RETRY_CAP: Final = 0.2
 
+#: The task option lock_busy: what a run does while another holds its lock.
+BUSY_CHOICES: Final = ("skip", "defer")
+DEFAULT_EXPIRE: Final = 600.0
 
-class LockNotOwnedError(CeleriacError):
-    """``release()`` of a lock this holder does not hold (never acquired, released, or expired
-    and taken by another holder)."""
+
+def check_lock_options(options: Mapping[str, Any]) -> None:
+    """Refuse a bad ``lock``/``lock_expire``/``lock_busy`` at declaration."""
+    lock = options.get("lock")
+    if lock is not None and not isinstance(lock, str):
+        raise ImproperlyConfigured(
+            f"task option lock must be a string like 'feed:{{url}}', got {lock!r}"
+        )
+    busy = options.get("lock_busy", "skip")
+    if busy not in BUSY_CHOICES:
+        raise ImproperlyConfigured(
+            f"task option lock_busy must be one of {BUSY_CHOICES}, got {busy!r}"
+        )
+    expire = options.get("lock_expire", DEFAULT_EXPIRE)
+    if isinstance(expire, bool) or not isinstance(expire, int | float) or expire <= 0:
+        raise ImproperlyConfigured(
+            f"task option lock_expire must be positive seconds, got {expire!r}"
+        )
 
 
 class Lock:
