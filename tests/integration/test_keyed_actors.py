@@ -178,3 +178,19 @@ def test_idle_instances_stop_and_come_back_with_their_state(
     assert proxy.append("c", 2).get(timeout=RESULT_TIMEOUT)[0] == 2
     started = Counter(line.count('"actor_started"') for line in worker.log.read_text().splitlines())
     assert started[1] == 2, "activated twice: once at first, once after the idle stop"
+
+
+def test_prefork_children_host_keys(
+    procs: Spawner, broker_url: str, tmp_path: Path, actors_dir: Path, clients: list[App]
+) -> None:
+    """With -P prefork each child hosts keys: calls run exactly once and in order."""
+    procs.hub(broker_url, tmp_path / "hub-data")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_")}
+    env["CELERIAC_WORKER_POOL"] = "prefork"
+    worker = procs.worker(broker_url, cwd=actors_dir, app="kactors", env=env)
+    app = clients[0]
+    handles = [app.proxy(Journal, key=f"k{i % 4}").append("c", i // 4) for i in range(40)]
+    answers = [h.get(timeout=RESULT_TIMEOUT) for h in handles]
+    for k in range(4):
+        assert [a[0] for a in answers[k::4]] == list(range(1, 11))
+    assert worker.pid not in {a[1] for a in answers}, "run in the children, not the parent"

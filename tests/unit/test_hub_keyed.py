@@ -172,3 +172,34 @@ def test_locks_survive_a_hub_restart() -> None:
     again = make_hub(clock, store)
     assert _lock(again, C, p.LockAcquire("x", "b", 30.0, 2)) == "LOCKED"
     assert _lock(again, C, p.LockAcquire("x", "a", 30.0, 3)) == "ACQUIRED"  # same owner: extend
+
+
+def test_keyed_calls_and_state_survive_a_hub_restart() -> None:
+    """Calls stored before a hub restart are restored to their key, in order, and the first
+    placement after it activates the key with the stored state."""
+    store = MemoryStore()
+    hub = make_hub(store=store)
+    worker(hub, b"w1")
+    call(hub, "t0", "k")
+    call(hub, "t1", "k")
+    hub.handle(b"w1", p.encode(p.KeyedSave(p.keyed_queue(CLS, "k"), b"saved")))
+    again = make_hub(store=store)
+    assert again.restore() == 2
+    worker(again, b"w2")
+    out = sent(again)
+    assert [(w, m.state) for w, m in out if isinstance(m, p.KeyedActivate)] == [(b"w2", b"saved")]
+    assert tasks(out) == [(b"w2", "t0")]
+    done(again, b"w2", "t0")
+    assert tasks(sent(again)) == [(b"w2", "t1")]
+
+
+def test_a_revoked_queued_call_is_skipped() -> None:
+    """Revoking a call waiting behind another drops it; the key goes on with the next."""
+    hub = make_hub()
+    worker(hub, b"w1")
+    for i in range(3):
+        call(hub, f"t{i}", "k")
+    sent(hub)
+    hub.handle(C, p.encode(p.Revoke(("t1",))))
+    done(hub, b"w1", "t0")
+    assert tasks(sent(hub)) == [(b"w1", "t2")]
