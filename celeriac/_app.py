@@ -13,14 +13,14 @@ from . import (
     signals,
 )
 from ._app_compat import AppCompat, function_task_class
+from ._app_keyed import AppKeyed
 from ._clock import SYSTEM_CLOCK, Clock
 from ._compose import OPTION_NAMES, compose, message_time_limits
 from ._conf import Settings
 from ._control import Control
 from ._current import SharedTask, apps_created
-from ._keyed import Proxy, register_actor
 from ._limits import check_max_concurrency, check_rate
-from ._lock import Lock, check_lock_options
+from ._lock import check_lock_options
 from ._protocol import TaskMessage
 from ._task import FunctionTask, SendOptions, Task, check_time_limits, current_request
 from ._task_compat import check_acks_late
@@ -36,7 +36,6 @@ __all__ = ["App", "shared_task"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-T = TypeVar("T")
 
 _TASK_OPTIONS = frozenset(
     {
@@ -75,7 +74,7 @@ _shared: list[Callable[[App], Task[Any, Any]]] = []
 _registry_lock = threading.Lock()
 
 
-class App(AppCompat):
+class App(AppCompat, AppKeyed):
     """A celeriac application: settings, tasks, and sending (``Celery`` is an alias).
 
     ``App("proj", broker="tcp://127.0.0.1:5555", task_serializer="json")``: keyword arguments
@@ -216,40 +215,6 @@ class App(AppCompat):
             return self.tasks[name]
         except KeyError:
             raise NotRegistered.for_task(name, self.tasks, f"with {self!r}") from None
-
-    # -- keyed actors and locks (celeriac._keyed, celeriac._lock) ----------------------------------
-
-    @overload
-    def actor(self, cls: type[T], /) -> type[T]: ...
-
-    @overload
-    def actor(self, *, name: str | None = None) -> Callable[[type[T]], type[T]]: ...
-
-    def actor(  # type: ignore[misc]  # as task(): mypy mis-matches this overload pair
-        self, cls: type[Any] | None = None, /, *, name: str | None = None
-    ) -> Any:
-        """Register a keyed actor class (its constructor takes the key); see
-        :mod:`celeriac._keyed`. ``@app.actor`` or ``@app.actor(name="counters")``."""
-        if cls is not None:
-            return register_actor(self, cls, name)
-        return lambda c: register_actor(self, c, name)
-
-    def proxy(self, cls: type[T], *, key: str) -> Proxy[T]:
-        """The handle on the instance of actor class ``cls`` for ``key``:
-        ``app.proxy(Counter, key="user-42").incr(5).get()``."""
-        return Proxy(self, cls, key)
-
-    def lock(
-        self,
-        name: str,
-        *,
-        expire: float = 60.0,
-        blocking: bool = False,
-        timeout: float | None = None,
-    ) -> Lock:
-        """A lock held at the hub, with expiry (:class:`~celeriac._lock.Lock`):
-        ``with app.lock("feed:" + url, expire=600) as acquired: ...``."""
-        return Lock(self, name, expire=expire, blocking=blocking, timeout=timeout)
 
     # -- sending ---------------------------------------------------------------------------------
 

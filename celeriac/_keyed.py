@@ -65,8 +65,8 @@ def actor_name(cls: type) -> str:
     return name
 
 
-def register_actor(app: App, cls: type[T], name: str | None) -> type[T]:
-    """Register ``cls`` as a keyed actor of ``app``."""
+def register_actor(actors: dict[str, type], cls: type[T], name: str | None) -> type[T]:
+    """Register ``cls`` as a keyed actor in ``actors`` (an App's registry)."""
     if not isinstance(cls, type):
         raise ImproperlyConfigured("@app.actor decorates a class whose constructor takes the key")
     name = name or f"{cls.__module__}.{cls.__qualname__}"
@@ -78,7 +78,7 @@ def register_actor(app: App, cls: type[T], name: str | None) -> type[T]:
             f"actor {name!r} defines only one of save_state/load_state: define both or neither"
         )
     setattr(cls, ACTOR_NAME_ATTR, name)
-    app.actors[name] = cls
+    actors[name] = cls
     return cls
 
 
