@@ -203,3 +203,26 @@ def test_a_revoked_queued_call_is_skipped() -> None:
     hub.handle(C, p.encode(p.Revoke(("t1",))))
     done(hub, b"w1", "t0")
     assert tasks(sent(hub)) == [(b"w1", "t2")]
+
+
+def test_stat_of_a_waiting_call_counts_the_hosts_and_explains_it() -> None:
+    """STAT of a call queued behind another names its key's queue and counts the workers
+    hosting the class; the client's explanation says so."""
+    from celeriac.runtime.liveness import explain_reply  # noqa: PLC0415 - runtime, this test only
+
+    hub = make_hub()
+    worker(hub, b"w1")
+    call(hub, "t0", "k")
+    call(hub, "t1", "k")
+    sent(hub)
+    hub.handle(C, p.encode(p.Stat("t1", 7)))
+    reply = next(m for _, m in sent(hub) if isinstance(m, p.Reply))
+    assert (reply.queue, reply.consumers) == (p.keyed_queue(CLS, "k"), 1)
+    assert (
+        explain_reply(reply) == f"it waits for actor {CLS!r} key 'k': its calls run one at a time"
+    )
+    alone = make_hub()
+    call(alone, "t2", "k")
+    alone.handle(C, p.encode(p.Stat("t2", 8)))
+    reply = next(m for _, m in sent(alone) if isinstance(m, p.Reply))
+    assert "no worker hosts" in explain_reply(reply)

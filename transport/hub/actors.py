@@ -125,6 +125,11 @@ class Actors(Peers):
             for slot in [s for s in self._keys.values() if s.holder is None and s.host in hosts]:
                 self._pump_key(slot)
 
+    def _consumers_of(self, queue: str) -> int:
+        if p.is_keyed_queue(queue):  # the workers hosting the class
+            return len(self._consumers.get(p.host_queue(p.split_keyed_queue(queue)[0]), ()))
+        return super()._consumers_of(queue)
+
     # -- delivery ------------------------------------------------------------------------------
 
     def _pump_key(self, slot: KeySlot) -> None:
