@@ -226,3 +226,18 @@ def test_stat_of_a_waiting_call_counts_the_hosts_and_explains_it() -> None:
     alone.handle(C, p.encode(p.Stat("t2", 8)))
     reply = next(m for _, m in sent(alone) if isinstance(m, p.Reply))
     assert "no worker hosts" in explain_reply(reply)
+
+
+def test_keys_of_a_lost_worker_are_forgotten_when_idle() -> None:
+    """An idle key placed on a worker that is lost leaves nothing behind at the hub; a busy one
+    moves to another host."""
+    hub = make_hub()
+    worker(hub, b"w1")
+    call(hub, "t0", "idle")
+    done(hub, b"w1", "t0")
+    call(hub, "t1", "busy")
+    sent(hub)
+    worker(hub, b"w2")
+    hub.peer_unreachable(b"w1")
+    assert hub.keyed_statistics()["keys"] == 1
+    assert tasks(sent(hub)) == [(b"w2", "t1")]

@@ -112,7 +112,9 @@ class Actors(Peers):
     def _drop_peer(self, peer: Peer, reason: str, *, log: bool = True) -> None:
         for queue in self._placed.pop(peer.identity, set()):
             slot = self._keys.get(queue)
-            if slot is not None:
+            if slot is not None and not slot.pending and slot.busy is None:
+                del self._keys[queue]  # idle: nothing to remember (the state is stored)
+            elif slot is not None:
                 slot.holder, slot.active, slot.busy = None, False, None
         super()._drop_peer(peer, reason, log=log)
         for slot in [s for s in self._keys.values() if s.holder is None and s.pending]:
