@@ -24,6 +24,7 @@ timeout=...)``), so ``acquired`` says whether this caller got it, as in the memc
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
 import uuid
 from collections.abc import Mapping
@@ -43,6 +44,15 @@ REQUEST_TIMEOUT: Final = 10.0
 #: Backoff of a blocking acquire between two tries (seconds): first, cap.
 RETRY_FIRST: Final = 0.01
 RETRY_CAP: Final = 0.2
+
+#: Longest lock name sent as it is (a wire name is at most 255 characters).
+MAX_LOCK_NAME: Final = 200
+
+
+def _hashed(name: str) -> str:
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    return f"{name[:120]}...sha256:{digest}"
+
 
 #: The task option lock_busy: what a run does while another holds its lock.
 BUSY_CHOICES: Final = ("skip", "defer")
@@ -80,10 +90,15 @@ class Lock:
         blocking: bool = False,
         timeout: float | None = None,
     ) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"a lock name is a non-empty string, got {name!r}")
         if expire <= 0:
             raise ValueError(f"a lock's expire must be positive, got {expire!r}")
         self.app = app
         self.name = name
+        #: The name at the hub: ``name``, or for one longer than a wire name may be, a prefix
+        #: and its SHA-256 (the same for every holder, so long URLs work as lock names).
+        self.key = name if len(name) <= MAX_LOCK_NAME else _hashed(name)
         self.expire = float(expire)
         self.blocking = blocking
         self.timeout = timeout
@@ -109,7 +124,7 @@ class Lock:
         deadline = None if timeout is None else clock.monotonic() + timeout
         delay = RETRY_FIRST
         while True:
-            if self._ask(LockAcquire, self.name, self.owner, self.expire) == "ACQUIRED":
+            if self._ask(LockAcquire, self.key, self.owner, self.expire) == "ACQUIRED":
                 self.held = True
                 return True
             if not blocking:
@@ -123,7 +138,7 @@ class Lock:
 
     def release(self) -> None:
         """Release the lock (only its holder may); :class:`LockNotOwnedError` otherwise."""
-        state = self._ask(LockRelease, self.name, self.owner)
+        state = self._ask(LockRelease, self.key, self.owner)
         self.held = False
         if state != "RELEASED":
             raise LockNotOwnedError(
@@ -133,7 +148,7 @@ class Lock:
 
     def locked(self) -> bool:
         """Whether anyone holds the lock now (at the hub, expiry considered)."""
-        return self._ask(LockQuery, self.name) == "LOCKED"
+        return self._ask(LockQuery, self.key) == "LOCKED"
 
     def __enter__(self) -> bool:
         return self.acquire(self.blocking, self.timeout)
