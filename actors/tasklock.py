@@ -19,8 +19,9 @@ it at most that long after). While another run holds it:
 - ``lock_busy="defer"``: the call is retried later (a RETRY, countdown 1 s doubling up to 30 s);
   deferrals do not count against ``max_retries``.
 
-The lock is released when the code returns or raises. Coroutine (``async def``) tasks do not
-take the option yet (the option is refused for them at the first run, as a FAILURE).
+The lock is released when the code returns or raises. A coroutine task run by a thread pool
+holds it while its coroutine runs; on the asyncio pool (``-P asyncio``) the option is not
+supported yet: such a run fails with ImproperlyConfigured instead of running unlocked.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from celeriac._log import get_logger
 from celeriac._task import Request, Task
 from celeriac.exceptions import ImproperlyConfigured
 
-__all__ = ["lock_name", "run_locked"]
+__all__ = ["lock_name", "refuse_lock_on_loop", "run_locked"]
 
 _log = get_logger("celeriac.worker")
 
@@ -88,3 +89,12 @@ def run_locked(task: Task[Any, Any], request: Request, call: Callable[[], Any]) 
     finally:
         with contextlib.suppress(LockNotOwnedError):  # expired while running: someone else's now
             lock.release()
+
+
+def refuse_lock_on_loop(task: Task[Any, Any]) -> None:
+    """The asyncio pool cannot take the option yet (acquiring would block the event loop)."""
+    if getattr(task, "lock", None):
+        raise ImproperlyConfigured(
+            f"task {task.name}: the lock option is not supported on the asyncio pool yet; use a "
+            "threads or prefork worker, or `with app.lock(...)` in a sync task"
+        )
