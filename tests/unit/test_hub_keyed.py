@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from celeriac._clock import FakeClock
 from celeriac.transport import protocol as p
 from celeriac.transport.hubstate import HubState
@@ -241,3 +243,23 @@ def test_keys_of_a_lost_worker_are_forgotten_when_idle() -> None:
     hub.peer_unreachable(b"w1")
     assert hub.keyed_statistics()["keys"] == 1
     assert tasks(sent(hub)) == [(b"w2", "t1")]
+
+
+def test_the_lock_table_is_bounded_and_an_unreadable_one_is_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At MAX_LOCKS a new name is refused until expired ones are swept; a stored table that
+    cannot be read is logged and started afresh, not raised."""
+    from celeriac.transport.hub import locks  # noqa: PLC0415 - the bound patched here
+
+    monkeypatch.setattr(locks, "MAX_LOCKS", 2)
+    clock = FakeClock()
+    store = MemoryStore()
+    store.set_meta(locks.LOCKS_META_KEY, b"\xc1 not msgpack")
+    hub = make_hub(clock, store)
+    assert _lock(hub, C, p.LockAcquire("a", "o", 5.0, 1)) == "ACQUIRED"
+    assert _lock(hub, C, p.LockAcquire("b", "o", 50.0, 2)) == "ACQUIRED"
+    assert _lock(hub, C, p.LockAcquire("c", "o", 5.0, 3)) == "LOCKED"
+    clock.advance(6.0)
+    assert _lock(hub, C, p.LockAcquire("c", "o", 5.0, 4)) == "ACQUIRED"
+    assert hub.statistics()["locks"] == 2

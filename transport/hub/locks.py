@@ -49,8 +49,9 @@ class Locks(HubBase):
             try:
                 for name, (owner, expires) in msgpack.unpackb(raw, raw=False).items():
                     table[str(name)] = (str(owner), float(expires))
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, AttributeError) as exc:  # not the map we wrote
                 _log.error("locks_unreadable", error=str(exc))
+                table.clear()
         return table
 
     def _held(self, name: str) -> tuple[str, float] | None:
