@@ -89,12 +89,15 @@ class KeyActor(pykka.ThreadingActor):
         self._pause = threading.Event()
 
     def on_receive(self, message: Any) -> Any:
+        """One call (a delivery), always reported, never raising out of the actor."""
         try:
             self._call(message)
         except Exception:  # never let a tell kill the actor (pykka drops the mailbox)
             _log.exception("actor_internal_error", key=self.w.key)
 
     def on_stop(self) -> None:
+        """The key stopped (idle, replaced, shutdown): ``actor_stopped``, free the thread's
+        resources."""
         if self.instance is not None:
             self._stopped("stopped")
         if self.w.on_exit is not None:

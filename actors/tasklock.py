@@ -17,7 +17,7 @@ it at most that long after). While another run holds it:
 - ``lock_busy="skip"`` (the default, the memcache-lock recipe's behaviour): the run does not
   happen; it ends SUCCESS with the result None and the worker logs ``task_lock_busy``;
 - ``lock_busy="defer"``: the call is retried later (a RETRY, countdown 1 s doubling up to 30 s);
-  deferrals do not count against ``max_retries``.
+  a deferral is never refused by ``max_retries`` (it does count in ``request.retries``).
 
 The lock is released when the code returns or raises. A coroutine task run by a thread pool
 holds it while its coroutine runs; on the asyncio pool (``-P asyncio``) the option is not
