@@ -15,17 +15,17 @@ The hub holds the table (``transport/hub/locks.py``): a lock is taken by one hol
 object's random token) until it is released by that holder or ``expire`` seconds pass, so a
 holder that crashed blocks the name for at most ``expire`` seconds. Releasing a lock you do not
 hold (it expired and someone else took it) raises :class:`~celeriac.exceptions.LockNotOwnedError`
-and leaves the other holder alone. A blocking acquire asks the hub again with a short backoff
-(from 10 ms up to 200 ms) until it succeeds or ``timeout`` passes; the context manager acquires
-without blocking (``blocking=False``) unless told otherwise (``app.lock(..., blocking=True,
-timeout=...)``), so ``acquired`` says whether this caller got it, as in the memcache-lock recipe.
+and leaves the other holder alone. A blocking acquire waits at the hub (first come, first
+served) and gets the lock the moment it is freed, or gives up after ``timeout``. The context
+manager acquires without blocking (``blocking=False``) unless told otherwise
+(``app.lock(..., blocking=True, timeout=...)``), so ``acquired`` says whether this caller got
+it, as in the memcache-lock recipe.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import threading
 import uuid
 from collections.abc import Mapping
 from types import TracebackType
@@ -41,9 +41,8 @@ __all__ = ["BUSY_CHOICES", "DEFAULT_EXPIRE", "Lock", "LockNotOwnedError", "check
 
 #: Longest wait for one answer of the hub before that request counts as unanswered.
 REQUEST_TIMEOUT: Final = 10.0
-#: Backoff of a blocking acquire between two tries (seconds): first, cap.
-RETRY_FIRST: Final = 0.01
-RETRY_CAP: Final = 0.2
+#: Longest wait of one blocking acquire request at the hub (a longer timeout asks again).
+WAIT_CHUNK: Final = 30.0
 
 #: Longest lock name sent as it is (a wire name is at most 255 characters).
 MAX_LOCK_NAME: Final = 200
@@ -105,36 +104,37 @@ class Lock:
         #: This holder's token: the hub releases the lock only for it.
         self.owner = uuid.uuid4().hex
         self.held = False
-        self._tries = threading.Event()  # never set: a waiting room for the backoff
 
-    def _ask(self, message_of: type, *fields: object) -> str:
+    def _ask(self, message_of: type, *fields: object, wait: float = 0.0) -> str:
         client = self.app._client()
-        reply = client.request(lambda rid: message_of(*fields, rid=rid), REQUEST_TIMEOUT)
+        extra = {"wait": wait} if wait else {}
+        within = REQUEST_TIMEOUT + wait
+        reply = client.request(lambda rid: message_of(*fields, rid=rid, **extra), within)
         if reply is None:
             raise TimeoutError(
                 f"lock {self.name!r}: the hub at {client.endpoint} did not answer within "
-                f"{REQUEST_TIMEOUT:g}s"
+                f"{within:g}s"
             )
         return reply.state
 
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
         """Take the lock; with ``blocking``, wait up to ``timeout`` seconds (None: forever).
-        True if this holder has it now (asking again while holding it extends the expiry)."""
+        True if this holder has it now (asking again while holding it extends the expiry).
+
+        A blocking acquire waits at the hub, first come first served, and gets the lock the
+        moment it is released or expires (no polling)."""
         clock = self.app.clock
         deadline = None if timeout is None else clock.monotonic() + timeout
-        delay = RETRY_FIRST
         while True:
-            if self._ask(LockAcquire, self.key, self.owner, self.expire) == "ACQUIRED":
+            wait = 0.0
+            if blocking:
+                left = WAIT_CHUNK if deadline is None else deadline - clock.monotonic()
+                wait = max(0.0, min(WAIT_CHUNK, left))
+            if self._ask(LockAcquire, self.key, self.owner, self.expire, wait=wait) == "ACQUIRED":
                 self.held = True
                 return True
-            if not blocking:
+            if not blocking or (deadline is not None and clock.monotonic() >= deadline):
                 return False
-            now = clock.monotonic()
-            if deadline is not None and now >= deadline:
-                return False
-            wait = delay if deadline is None else min(delay, deadline - now)
-            self._tries.wait(wait)
-            delay = min(RETRY_CAP, delay * 2)
 
     def release(self) -> None:
         """Release the lock (only its holder may); :class:`LockNotOwnedError` otherwise."""

@@ -96,13 +96,16 @@ class KeyedStop:
 @dataclass(frozen=True, slots=True)
 class LockAcquire:
     """Client -> hub: take lock ``name`` for ``owner`` for ``expire`` seconds (again by the same
-    owner: extend it). Answered by ``REPLY`` with ``rid``, state ``ACQUIRED`` or ``LOCKED``."""
+    owner: extend it). Answered by ``REPLY`` with ``rid``, state ``ACQUIRED`` or ``LOCKED``; with
+    ``wait``, a held lock is waited for at the hub (first come, first served) up to that many
+    seconds before ``LOCKED`` is answered."""
 
     COMMAND: ClassVar[bytes] = b"LOCK_ACQUIRE"
     name: str
     owner: str
     expire: float
     rid: int | str | None = None
+    wait: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ TABLES: Final = (
         ("owner", "owner", _name, None),
         ("expire", "expire", _seconds, None),
         _RID,
+        ("wait", "wait", _opt(_seconds), None),
     ),
     _Table(k.LockRelease, ("name", "name", _name, None), ("owner", "owner", _name, None), _RID),
     _Table(k.LockQuery, ("name", "name", _name, None), _RID),

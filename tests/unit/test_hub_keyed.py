@@ -263,3 +263,36 @@ def test_the_lock_table_is_bounded_and_an_unreadable_one_is_dropped(
     clock.advance(6.0)
     assert _lock(hub, C, p.LockAcquire("c", "o", 5.0, 4)) == "ACQUIRED"
     assert hub.statistics()["locks"] == 2
+
+
+def _replies(hub: HubState) -> list[tuple[bytes, str, Any]]:
+    return [(who, m.state, m.rid) for who, m in sent(hub) if isinstance(m, p.Reply)]
+
+
+def test_blocking_acquires_wait_at_the_hub_first_come_first_served() -> None:
+    """Waiters get the lock in arrival order when it is released, or when it expires (at the
+    next tick); a waiter whose wait runs out is answered LOCKED; one whose peer left is
+    skipped."""
+    clock = FakeClock()
+    hub = HubState(MemoryStore(), clock, hub_id="hub-a", heartbeat=100.0)  # nobody goes silent
+    for who in (b"client", b"c1", b"c2", b"c3", b"c4"):
+        hub.handle(who, p.encode(p.Hello("client", who.decode())))
+    sent(hub)
+    hub.handle(b"c1", p.encode(p.LockAcquire("L", "o1", 5.0, 1)))
+    hub.handle(b"c2", p.encode(p.LockAcquire("L", "o2", 5.0, 2, wait=30.0)))
+    hub.handle(b"c3", p.encode(p.LockAcquire("L", "o3", 5.0, 3, wait=30.0)))
+    hub.handle(b"c4", p.encode(p.LockAcquire("L", "o4", 5.0, 4, wait=1.0)))
+    assert _replies(hub) == [(b"c1", "ACQUIRED", 1)]
+    clock.advance(1.5)
+    hub.tick()
+    assert _replies(hub) == [(b"c4", "LOCKED", 4)]
+    hub.handle(b"c1", p.encode(p.LockRelease("L", "o1", 5)))
+    assert _replies(hub) == [(b"c1", "RELEASED", 5), (b"c2", "ACQUIRED", 2)]
+    clock.advance(5.0)  # o2 never releases: at expiry o3 gets it
+    hub.tick()
+    assert _replies(hub) == [(b"c3", "ACQUIRED", 3)]
+    hub.handle(b"c4", p.encode(p.LockAcquire("L", "o4", 5.0, 6, wait=30.0)))
+    hub.handle(b"c4", p.encode(p.Bye()))
+    hub.handle(b"c3", p.encode(p.LockRelease("L", "o3", 7)))
+    assert _replies(hub) == [(b"c3", "RELEASED", 7)]
+    assert _lock(hub, C, p.LockQuery("L", 8)) == "UNLOCKED"

@@ -199,6 +199,7 @@ class HubState(Actors, Locks, StorageTrouble):
             self._reprobes = [t for t in self._reprobes if t > mono]
             self._ping_workers()
         self._expire_deliveries()
+        self._locks_tick()
         limit = self.heartbeat * HEARTBEAT_MISSES
         for peer in [q for q in self._peers.values() if mono - q.last_seen > limit]:
             self._drop_peer(peer, f"missed heartbeats for {mono - peer.last_seen:.1f}s")
