@@ -51,6 +51,7 @@ from celeriac.exceptions import (
 
 from .invocation import IGNORED, Invocation, Prepared, Result
 from .outcome import TaskOutcome, failure_outcome
+from .tasklock import refuse_lock_on_loop, run_locked
 from .watchdog import DEFAULT_WATCHDOG, Watchdog, run_limited
 
 if TYPE_CHECKING:
@@ -332,9 +333,13 @@ class TaskExecutor:
     def _call(p: Prepared) -> Any:
         """Call the task's code (a sync function returning a coroutine: run that too)."""
         p.task.before_start(p.request.id, p.args, p.kwargs)
-        try:
+
+        def run() -> Any:
             retval = p.task.run(*p.args, **p.kwargs)
             return asyncio.run(retval) if inspect.iscoroutine(retval) else retval
+
+        try:
+            return run_locked(p.task, p.request, run)  # the task option lock= (tasklock.py)
         except Exception as exc:
             _autoretry(p, exc)
             raise
@@ -343,6 +348,7 @@ class TaskExecutor:
         """Await the task's coroutine under its limits (see :func:`run_limited`)."""
         soft, hard = p.limits
         p.task.before_start(p.request.id, p.args, p.kwargs)
+        refuse_lock_on_loop(p.task)
         coro = p.task.run(*p.args, **p.kwargs)
         try:
             retval, call.hard_fired = await run_limited(

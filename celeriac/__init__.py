@@ -15,6 +15,8 @@ from . import (
 )
 from ._app import App, Celery, shared_task
 from ._current import bugreport, current_app, current_task, uuid
+from ._keyed import ActorProxyMethod, Proxy
+from ._lock import Lock
 from ._panel import control_command, inspect_command
 from ._task import Request, Task
 from .canvas import (
@@ -35,6 +37,7 @@ from .routing import Broadcast, Exchange, Queue
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActorProxyMethod",
     "App",
     "AsyncResult",
     "Broadcast",
@@ -42,6 +45,8 @@ __all__ = [
     "Celery",
     "Exchange",
     "GroupResult",
+    "Lock",
+    "Proxy",
     "Queue",
     "Request",
     "ResultSet",

@@ -13,6 +13,7 @@ from . import (
     signals,
 )
 from ._app_compat import AppCompat, function_task_class
+from ._app_keyed import AppKeyed
 from ._clock import SYSTEM_CLOCK, Clock
 from ._compose import OPTION_NAMES, compose, message_time_limits
 from ._conf import Settings
@@ -20,6 +21,7 @@ from ._control import Control
 from ._control import sent_event as task_sent_event
 from ._current import SharedTask, apps_created
 from ._limits import check_max_concurrency, check_rate
+from ._lock import check_lock_options
 from ._protocol import TaskMessage
 from ._task import FunctionTask, SendOptions, Task, check_time_limits, current_request
 from ._task_compat import check_acks_late
@@ -66,13 +68,17 @@ _TASK_OPTIONS = frozenset(
         "throws",
         "acks_on_failure_or_timeout",
         "store_errors_even_if_ignored",
+        # one run at a time per lock name (issue 12): celeriac.actors.tasklock
+        "lock",
+        "lock_expire",
+        "lock_busy",
     }
 )
 _shared: list[Callable[[App], Task[Any, Any]]] = []
 _registry_lock = threading.Lock()
 
 
-class App(AppCompat):
+class App(AppCompat, AppKeyed):
     """A celeriac application: settings, tasks, and sending (``Celery`` is an alias).
 
     ``App("proj", broker="tcp://127.0.0.1:5555", task_serializer="json")``: keyword arguments
@@ -101,6 +107,8 @@ class App(AppCompat):
             settings["include"] = list(include)
         self.conf.update(settings)
         self.tasks: dict[str, Task[Any, Any]] = {}
+        #: Keyed actor classes by name (``@app.actor``).
+        self.actors: dict[str, type] = {}
         # One base class per app, so `class Thumbnail(app.Task)` knows its app.
         self.Task: type[Task[Any, Any]] = type(
             "Task", (Task,), {"app": self, "abstract": True, "__module__": __name__}
@@ -308,6 +316,7 @@ def _check_task_options(options: Mapping[str, Any]) -> None:
         )
     check_time_limits(options.get("soft_time_limit"), options.get("time_limit"))
     check_acks_late(options)
+    check_lock_options(options)
     check_rate(options.get("rate_limit"))
     check_max_concurrency(options.get("max_concurrency"))
 

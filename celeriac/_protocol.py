@@ -18,8 +18,24 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
+from celeriac._protocol_keyed import (  # keyed actors and locks (issue 12)
+    KEYED_PREFIX,
+    KeyedActivate,
+    KeyedIdle,
+    KeyedSave,
+    KeyedStop,
+    LockAcquire,
+    LockQuery,
+    LockRelease,
+    host_queue,
+    is_keyed_queue,
+    keyed_queue,
+    split_keyed_queue,
+)
+
 __all__ = [
     "IDS_PER_MESSAGE",
+    "KEYED_PREFIX",
     "MAX_ARGS",
     "MAX_COUNT",
     "MAX_ITEMS",
@@ -47,6 +63,13 @@ __all__ = [
     "Forget",
     "Hello",
     "InfoQuery",
+    "KeyedActivate",
+    "KeyedIdle",
+    "KeyedSave",
+    "KeyedStop",
+    "LockAcquire",
+    "LockQuery",
+    "LockRelease",
     "Message",
     "Nack",
     "Ping",
@@ -69,7 +92,11 @@ __all__ = [
     "Wait",
     "Welcome",
     "WorkerEvent",
+    "host_queue",
     "id_chunks",
+    "is_keyed_queue",
+    "keyed_queue",
+    "split_keyed_queue",
 ]
 
 #: Protocol name and version, the first frame of every message. ``CLR2``: a message may carry
@@ -542,4 +569,11 @@ Message = (
     | ControlCommand
     | ControlReply
     | EventBatch
+    | KeyedActivate
+    | KeyedSave
+    | KeyedIdle
+    | KeyedStop
+    | LockAcquire
+    | LockRelease
+    | LockQuery
 )

@@ -42,6 +42,7 @@ from celeriac._wire_checks import (
     _text,
     _timelimit,
 )
+from celeriac._wire_keyed import TABLES as _KEYED_TABLES
 from celeriac.exceptions import FrameError, ImproperlyConfigured
 
 __all__ = [
@@ -220,6 +221,7 @@ _CONTROL: Final[dict[bytes, _Table]] = {
         *_wire_beat.TABLES,
         *_wire_compat.TABLES,
         *_wire_control.TABLES,
+        *_KEYED_TABLES,
     )
 }
 

@@ -29,6 +29,7 @@ __all__ = [
     "FrameError",
     "Ignore",
     "ImproperlyConfigured",
+    "LockNotOwnedError",
     "MaxRetriesExceededError",
     "NotRegistered",
     "ProtocolError",
@@ -166,6 +167,11 @@ class RemoteTaskError(CeleriacError):
 
 class TaskRevokedError(CeleriacError):
     """The task was revoked before it ran."""
+
+
+class LockNotOwnedError(CeleriacError):
+    """``Lock.release()`` by a holder that does not hold the lock (never acquired, released,
+    or expired and taken by another holder): the other holder is left alone."""
 
 
 class WorkerLostError(CeleriacError):

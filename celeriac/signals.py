@@ -43,6 +43,9 @@ from blinker.base import ANY_ID
 __all__ = [
     "ANY",
     "Signal",
+    "actor_failed",
+    "actor_started",
+    "actor_stopped",
     "after_setup_logger",
     "after_setup_task_logger",
     "after_task_publish",
@@ -391,6 +394,27 @@ worker_process_shutdown = Signal(
     "Sent in each pool child process just before it exits (not guaranteed).",
 )
 worker_shutdown = Signal("worker_shutdown", (), "Sent when the worker is about to shut down.")
+
+# -- keyed actor signals (celeriac's own: Celery has no keyed actors) ----------------------------
+
+actor_started = Signal(
+    "actor_started",
+    ("key", "instance"),
+    "Sent in the worker when a keyed actor instance was built (and its state loaded); "
+    "sender: the actor class.",
+)
+actor_stopped = Signal(
+    "actor_stopped",
+    ("key", "instance", "reason"),
+    "Sent in the worker when a keyed actor instance stops (reason: idle, replaced, shutdown, "
+    "restart); sender: the actor class.",
+)
+actor_failed = Signal(
+    "actor_failed",
+    ("key", "exception", "hook", "restarts"),
+    "Sent in the worker when a keyed actor's constructor or state hook raised (hook: "
+    "__init__, load_state or save_state); its supervisor restarts it; sender: the actor class.",
+)
 
 # -- beat signals ----------------------------------------------------------------------------
 

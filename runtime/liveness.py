@@ -49,6 +49,17 @@ def log_effects(logger: Any, effects: Iterable[session.Effect]) -> None:
             getattr(logger, effect.level)(effect.event, **effect.fields)
 
 
+def _explain_queued(queue: str, consumers: int | None) -> str:
+    if p.is_keyed_queue(queue):
+        actor, key = p.split_keyed_queue(queue)
+        if not consumers:
+            return f"it waits for actor {actor!r} key {key!r}, and no worker hosts {actor!r}"
+        return f"it waits for actor {actor!r} key {key!r}: its calls run one at a time"
+    if not consumers:
+        return f"it is queued in {queue!r}, and no worker consumes {queue!r}"
+    return f"it is queued in {queue!r} ({consumers} consumer(s)), waiting its turn or its eta"
+
+
 def explain_reply(reply: p.Reply) -> str:
     """A hub's STAT reply as the reason a result has not come."""
     if reply.worker is not None and reply.state == states.STARTED:
@@ -58,13 +69,8 @@ def explain_reply(reply: p.Reply) -> str:
             f"worker {reply.worker} has it (it may be running: set task_track_started to tell "
             "running from waiting there)"
         )
-    if reply.queue is not None and not reply.consumers:
-        return f"it is queued in {reply.queue!r}, and no worker consumes {reply.queue!r}"
     if reply.queue is not None:
-        return (
-            f"it is queued in {reply.queue!r} ({reply.consumers} consumer(s)), waiting its turn "
-            "or its eta"
-        )
+        return _explain_queued(reply.queue, reply.consumers)
     if reply.state != states.PENDING:
         return f"its result is stored at the hub (state {reply.state})"
     return (

@@ -57,6 +57,7 @@ from .banner import Banner, show_banner
 from .control import Panel, purge_queues
 from .embedded import describe_hub, start_embedded_hub
 from .gated import GatedDeliveries
+from .keyed import KEYED_TAG, KeyedLink, host_queues
 from .link import dealer, default_node_name, new_identity
 from .liveness import HubWatch
 from .logging import log_format
@@ -125,7 +126,7 @@ class WorkerNode:
         self.queues = [
             q.node_queue(self.hostname).name if isinstance(q, Broadcast) else q.name
             for q in selected
-        ]
+        ] + host_queues(app.actors)
         exchanges, declared = declare_queues(self.conf, selected, node_name=self.hostname)
         self.declarations = p.declaration(exchanges, declared)
         self.prefetch = self.concurrency * int(self.conf.worker_prefetch_multiplier)
@@ -157,6 +158,8 @@ class WorkerNode:
         self.purge = purge
         self.processed: Counter[str] = Counter()
         self.started_at: dict[int, float] = {}
+        #: The keyed actors hosted here (``@app.actor`` classes: see runtime/keyed.py).
+        self.keyed = KeyedLink(self)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -269,6 +272,7 @@ class WorkerNode:
         if self._thread is not None:
             self._thread.join()
         self.types.stop()
+        self.keyed.stop()
         if self.pool is not None:
             self.pool.stop(wait=not self._cold.is_set())
         if self.hub is not None:
@@ -513,13 +517,14 @@ class _Connection:
                     hint="running tasks are handed back to the hub for redelivery",
                 )
                 node._cold.set()
-            if draining and (not self.busy or node._cold.is_set()):
+            if draining and (not (self.busy or node.keyed.running()) or node._cold.is_set()):
                 break
             now = clock.monotonic()
             self.watch.tick(now, running=len(self.busy))
             if self.stalled_since is not None and now - self.stalled_since > self.giveback:
                 self._give_back()
             if now >= next_ping:
+                node.keyed.tick(self.send)
                 next_ping = now + self.heartbeat
                 self.send(p.Ping(inflight=len(self.busy)))
                 signals.heartbeat_sent.send(sender=node)
@@ -572,8 +577,11 @@ class _Connection:
                 continue
             if isinstance(msg, p.Deliver):
                 for delivery in msg.deliveries:
-                    self._on_task(delivery)
-            else:
+                    if p.is_keyed_queue(delivery.queue):
+                        self.node.keyed.deliver(delivery, self.send)
+                    else:
+                        self._on_task(delivery)
+            elif not self.node.keyed.handle(msg):
                 self._on_control(msg)
 
     def _on_task(self, delivery: Delivery) -> None:
@@ -622,6 +630,9 @@ class _Connection:
                 elif frames[1] == b"CTL":
                     command, arguments = msgpack.unpackb(frames[2], raw=False)
                     self.node.panel.handle(self.view, command, arguments)
+                elif frames[1] == KEYED_TAG:  # a keyed call's state and outcome, as they are
+                    self._send_outcomes()
+                    send_frames(self.sock, frames[2:])
                 else:
                     self._released(frames[2].decode())
                 continue

@@ -103,3 +103,37 @@ def remote_control() -> None:
     by_state: dict[str, int] = state.tasks_by_state()
     print(replies, count, by_state)
     app.control.purge(1)  # type: ignore[arg-type]
+
+
+@app.actor
+class Counter:
+    """A keyed actor (DESIGN.md section 1); proxies are typed by the plugin celeriac.mypy."""
+
+    def __init__(self, key: str) -> None:
+        self.n = 0
+
+    def incr(self, by: int = 1) -> int:
+        """Add ``by``."""
+        self.n += by
+        return self.n
+
+    def _reset(self) -> None:
+        self.n = 0
+
+
+def keyed_actors_and_locks() -> None:
+    """A proxy keeps the class's signatures; private names are unreachable; a lock."""
+    counter = app.proxy(Counter, key="user-42")
+    value: int = counter.incr(5).get(timeout=10)
+    counter.incr.tell(1)
+    counter.incr("x")  # type: ignore[arg-type]
+    counter.incr.tell("x")  # type: ignore[arg-type]
+    wrong: str = counter.incr().get()  # type: ignore[assignment]
+    counter._reset()  # type: ignore[misc]
+    counter.decr()  # type: ignore[misc]
+    with app.lock("feed:https://example.com", expire=600) as acquired:
+        got: bool = acquired
+    lock = app.lock("report", expire=60)
+    if lock.acquire(blocking=True, timeout=5.0):
+        lock.release()
+    print(value, wrong, got, lock.locked())

@@ -149,6 +149,16 @@ by_command: dict[type, st.SearchStrategy[Any]] = {
         maybe() | counts,
     ),
     **control_strategies,
+    # keyed actors and locks (issue 12)
+    p.KeyedActivate: st.builds(p.KeyedActivate, names, maybe() | st.binary(max_size=32)),
+    p.KeyedSave: st.builds(p.KeyedSave, names, st.binary(max_size=32)),
+    p.KeyedIdle: st.builds(p.KeyedIdle, names),
+    p.KeyedStop: st.builds(p.KeyedStop, names),
+    p.LockAcquire: st.builds(
+        p.LockAcquire, names, names, seconds, maybe() | counts | names, maybe() | seconds
+    ),
+    p.LockRelease: st.builds(p.LockRelease, names, names, maybe() | counts | names),
+    p.LockQuery: st.builds(p.LockQuery, names, maybe() | counts | names),
 }
 by_command.update(  # issue 10's commands (celeriac._protocol_compat)
     {

@@ -53,6 +53,8 @@ HUB_ONLY: Final = (
     p.ControlSent,
     p.ControlCommand,
     p.BeatGrant,
+    p.KeyedActivate,
+    p.KeyedStop,
 )
 
 

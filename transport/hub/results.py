@@ -112,9 +112,13 @@ class Results(Waits, HubBase):
             state = states.RETRY if held.task.retries else states.PENDING
         else:
             state = states.STARTED if held.started else states.RECEIVED
-        consumers = len(self._consumers.get(held.queue, ()))
+        consumers = self._consumers_of(held.queue)
         worker = holder.node if holder is not None else None
         self._send(identity, p.Reply(mid, state, msg.rid, held.queue, consumers, worker))
+
+    def _consumers_of(self, queue: str) -> int:
+        """How many peers could take a message of ``queue`` (STAT's answer)."""
+        return len(self._consumers.get(queue, ()))
 
     def _on_forget(self, peer: Peer | None, identity: bytes, msg: p.Forget) -> None:
         self.store.forget_result(msg.id)

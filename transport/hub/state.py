@@ -4,6 +4,7 @@ The parts, one job each, stacked so each may use those below it: :mod:`.base` (s
 and output), :mod:`.results` (results, waiters), :mod:`.queues` (routing, credit, dispatch),
 :mod:`.lifecycle` (ack, requeue, dead letters), :mod:`.peers` (liveness, distrust),
 :mod:`.taskstates` (custom states, progress meta, extended results);
+:mod:`.actors` (keyed actors: placement, one message at a time per key), :mod:`.locks`;
 :class:`HubState` dispatches each decoded message to its handler.
 
 How it works
@@ -66,11 +67,12 @@ from celeriac._log import get_logger
 from celeriac.exceptions import FrameError
 
 from .. import protocol as p
+from .actors import Actors
 from .beat import BeatLeases
 from .control import RemoteControl
+from .locks import Locks
 from .model import ANONYMOUS, BINDINGS_META_KEY, HEARTBEAT_MISSES, HUB_ONLY, Msg, Peer, PeerFault
 from .ownership import MAX_CREDIT
-from .peers import Peers
 from .restoring import RowError, load_bindings, load_row, set_aside
 from .storage import STORAGE_ERRORS, StorageTrouble
 from .taskstates import TaskStates
@@ -80,7 +82,7 @@ __all__ = ["HubState"]
 _log = get_logger("celeriac.hub")
 
 
-class HubState(RemoteControl, TaskStates, Peers, StorageTrouble, BeatLeases):
+class HubState(RemoteControl, TaskStates, Actors, Locks, StorageTrouble, BeatLeases):
     """Queues, credits, deliveries, results and peers; see the module docstring."""
 
     @functools.cached_property
@@ -111,6 +113,11 @@ class HubState(RemoteControl, TaskStates, Peers, StorageTrouble, BeatLeases):
             p.ControlRequest: self._on_control_request,
             p.ControlReply: self._on_control_reply,
             p.EventBatch: self._on_event_batch,
+            p.KeyedSave: self._on_keyed_save,
+            p.KeyedIdle: self._on_keyed_idle,
+            p.LockAcquire: self._on_lock_acquire,
+            p.LockRelease: self._on_lock_release,
+            p.LockQuery: self._on_lock_query,
             **dict.fromkeys(HUB_ONLY, self._on_hub_only),
         }
 
@@ -205,6 +212,7 @@ class HubState(RemoteControl, TaskStates, Peers, StorageTrouble, BeatLeases):
             self._reprobes = [t for t in self._reprobes if t > mono]
             self._ping_workers()
         self._expire_deliveries()
+        self._locks_tick()
         limit = self.heartbeat * HEARTBEAT_MISSES
         for peer in [q for q in self._peers.values() if mono - q.last_seen > limit]:
             self._drop_peer(peer, f"missed heartbeats for {mono - peer.last_seen:.1f}s")
@@ -233,4 +241,6 @@ class HubState(RemoteControl, TaskStates, Peers, StorageTrouble, BeatLeases):
             "waiters": len(self._waiters),
             "max_deliveries": self.max_deliveries,
             "dead_letters": list(self._dead_letters),
+            "actors": self.keyed_statistics(),
+            "locks": len(self._locks),
         }

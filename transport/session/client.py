@@ -120,8 +120,8 @@ class ClientSession:
         return self.request(lambda rid: p.Stat(task_id, rid))
 
     def request(self, make: Callable[[int], p.Message]) -> tuple[int, list[Effect]]:
-        """Send the request ``make(rid)`` (a message carrying ``rid``, e.g. ``BEAT_LEASE``); the
-        answer comes as :class:`.Answer` with the rid."""
+        """Send the request ``make(rid)`` (a message carrying ``rid``: ``STAT``, ``BEAT_LEASE``,
+        ``COMPAT.INFO``, the lock commands...); the answer comes as :class:`.Answer`."""
         rid = next(self._rids)
         self.requests.add(rid)
         return rid, [Send(make(rid))]
