@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict, deque
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Final, TypeVar
 
 from celeriac._clock import Clock
 from celeriac._log import get_logger
@@ -20,6 +21,31 @@ from .model import (
 )
 
 _log = get_logger("celeriac.hub")
+_T = TypeVar("_T")
+
+#: Bytes of ids (or refusals) in one CONF or NACK: well under ``MAX_HEADER_BYTES`` (64 KiB).
+CHUNK_BYTES: Final = 32 * 1024
+#: So many ids of the longest length fit in a chunk: no need to measure them.
+_SURE_FIT: Final = CHUNK_BYTES // (p.MAX_NAME + 8)
+
+
+def header_chunks(
+    items: Sequence[_T],
+    size: Callable[[_T], int] = len,  # type: ignore[assignment]
+) -> Iterator[tuple[_T, ...]]:
+    """``items`` in runs whose ``size`` adds up to at most :data:`CHUNK_BYTES` (one item at
+    least per run), for messages that list ids."""
+    run: list[_T] = []
+    total = 0
+    for item in items:
+        n = size(item) + 8
+        if run and total + n > CHUNK_BYTES:
+            yield tuple(run)
+            run, total = [], 0
+        run.append(item)
+        total += n
+    if run:
+        yield tuple(run)
 
 
 class HubBase:
@@ -55,6 +81,9 @@ class HubBase:
         #: Events for the PUB socket: ``[topic, msgpack header]`` (Celery's event names).
         self.events: list[list[bytes]] = []
         self._messages: dict[str, Msg] = {}
+        #: Ids whose bodies were kept in RAM most recently, and their sizes (see .bodies).
+        self._body_window: OrderedDict[str, int] = OrderedDict()
+        self._window_bytes = 0
         self._ready: dict[str, ReadyQueue] = {}
         self._consumers: dict[str, list[bytes]] = {}
         self._rr: dict[str, int] = {}
@@ -102,9 +131,15 @@ class HubBase:
         self._send(identity, p.Nack((p.Refusal(mid, reason[: p.MAX_TEXT]),)))
 
     def _flush_confirms(self) -> None:
-        """One ``CONF`` per publisher per loop turn, listing every id made durable."""
+        """One ``CONF`` per publisher per loop turn, listing every id made durable (split so
+        that no header exceeds what a peer decodes: a burst of thousands of publishes in one
+        turn is confirmed in several)."""
         for identity, ids in self._confirms.items():
-            self._send(identity, p.Confirm(tuple(ids)))
+            if len(ids) <= _SURE_FIT:
+                self._send(identity, p.Confirm(tuple(ids)))
+                continue
+            for chunk in header_chunks(ids):
+                self._send(identity, p.Confirm(chunk))
         self._confirms.clear()
 
     def _unroutable_reason(self, task: p.TaskMessage) -> str:

@@ -65,8 +65,8 @@ from celeriac._log import get_logger
 from celeriac.exceptions import FrameError
 
 from .. import protocol as p
+from .limits import HubLimits
 from .model import ANONYMOUS, BINDINGS_META_KEY, HEARTBEAT_MISSES, HUB_ONLY, Msg, Peer, PeerFault
-from .ownership import MAX_CREDIT
 from .peers import Peers
 from .restoring import RowError, load_bindings, load_row, set_aside
 from .storage import STORAGE_ERRORS, StorageTrouble
@@ -108,7 +108,7 @@ class HubState(Peers, StorageTrouble):
         self._load_revoked()
         now = self.clock.time()
         count = 0
-        for row in list(self.store.messages()):
+        for row in list(self.store.messages(bodies=False)):
             try:
                 task = load_row(row)
             except RowError as exc:
@@ -117,6 +117,7 @@ class HubState(Peers, StorageTrouble):
                 continue
             msg = Msg(row.id, row.queue, row.priority, row.eta, task.expires, row.seq, task)
             msg.copy = task.id != row.id
+            msg.light = True  # bodies stay on disk until delivery (see .bodies)
             self._messages[row.id] = msg
             self._enqueue(msg, now)
             count += 1
@@ -159,10 +160,16 @@ class HubState(Peers, StorageTrouble):
                 error=f"{type(exc).__name__}: {exc}",
             )
 
+    def apply_limits(self, limits: HubLimits) -> None:
+        """Take the per-peer caps and the body window from the settings (see :mod:`.limits`)."""
+        self.max_credit_per_peer = limits.max_credit
+        self.max_waits_per_peer = limits.max_waits
+        self.body_window_size = limits.body_window_size
+
     def _cap_credit(self, identity: bytes) -> None:
         peer = self._peers.get(identity)
-        if peer is not None and peer.credit > MAX_CREDIT:
-            peer.credit = MAX_CREDIT
+        if peer is not None:
+            self._cap(peer)
 
     def tick(self) -> None:
         """Time-driven work: due delayed messages, silent peers, expired results. Never raises:
@@ -220,4 +227,5 @@ class HubState(Peers, StorageTrouble):
             "waiters": len(self._waiters),
             "max_deliveries": self.max_deliveries,
             "dead_letters": list(self._dead_letters),
+            **self._body_statistics(),
         }

@@ -27,7 +27,7 @@ from typing import Final
 from celeriac._log import get_logger
 
 from .. import protocol as p
-from .base import HubBase
+from .base import HubBase, header_chunks
 
 __all__ = ["PROBE_INTERVAL", "StorageTrouble", "storage_reason"]
 
@@ -75,7 +75,9 @@ class StorageTrouble(HubBase):
         for mid in lost:
             self._forget_unstored(mid)
         for identity, ids in refused.items():
-            self._send(identity, p.Nack(tuple(p.Refusal(i, reason[: p.MAX_TEXT]) for i in ids)))
+            refusals = [p.Refusal(i, reason[: p.MAX_TEXT]) for i in ids]
+            for chunk in header_chunks(refusals, lambda r: len(r.id) + len(r.reason)):
+                self._send(identity, p.Nack(chunk))
 
     def _forget_unstored(self, mid: str) -> None:
         for qid in [k for k in self._messages if k == mid or k.startswith(f"{mid}:")]:
