@@ -20,6 +20,7 @@ ends its message as REJECTED with the reason, never a crash.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Final
 
 from celeriac._log import get_logger
@@ -37,8 +38,18 @@ BODY_ENTRY_OVERHEAD: Final = 128
 
 
 def without_body(task: p.TaskMessage) -> p.TaskMessage:
-    """``task`` with an empty body, keeping its raw header bytes (forwarded as received)."""
-    return _with_body(task, b"")
+    """``task`` with an empty body, keeping its raw header bytes (forwarded as received). Its
+    task name, content type and queue become interned strings: a backlog of one task type
+    holds one copy of each, not one per message (about a fifth of a light message's RAM)."""
+    light = dataclasses.replace(
+        task,
+        body=b"",
+        task=sys.intern(task.task),
+        content_type=sys.intern(task.content_type),
+        queue=sys.intern(task.queue),
+    )
+    object.__setattr__(light, "raw", task.raw)
+    return light
 
 
 def _with_body(task: p.TaskMessage, body: bytes) -> p.TaskMessage:

@@ -65,6 +65,7 @@ from celeriac._log import get_logger
 from celeriac.exceptions import FrameError
 
 from .. import protocol as p
+from .bodies import without_body
 from .limits import HubLimits
 from .model import ANONYMOUS, BINDINGS_META_KEY, HEARTBEAT_MISSES, HUB_ONLY, Msg, Peer, PeerFault
 from .peers import Peers
@@ -115,9 +116,10 @@ class HubState(Peers, StorageTrouble):
                 self.counters["set_aside"] += 1
                 set_aside(self.store, row, str(exc), now)
                 continue
+            task = without_body(task)  # bodies stay on disk until delivery (see .bodies)
             msg = Msg(row.id, row.queue, row.priority, row.eta, task.expires, row.seq, task)
             msg.copy = task.id != row.id
-            msg.light = True  # bodies stay on disk until delivery (see .bodies)
+            msg.light = True
             self._messages[row.id] = msg
             self._enqueue(msg, now)
             count += 1
