@@ -4,7 +4,7 @@
         Starts a real ``celeriac hub`` (subprocess, temporary data dir), publishes that many
         tasks (nobody consumes them), and prints the hub's RSS and the data dir's size; then
         restarts the hub on the same dir and prints its RSS once the store is restored.
-    python benchmarks/hub_memory.py throughput --tasks 20000
+    python benchmarks/hub_memory.py throughput --tasks 20000 [--window 0]
         In-process: a :class:`HubState` over a real SQLite store, tasks published, delivered
         to one worker and acknowledged (noop results), one commit per turn, as the server
         does. Prints tasks per second (the hub's share of a noop task's cost).
@@ -133,11 +133,16 @@ def queue(tasks: int, body_size: int) -> None:
             shutil.rmtree(data, ignore_errors=True)
 
 
-def throughput(tasks: int, body_size: int) -> None:
-    """Publish, deliver and acknowledge ``tasks`` noop tasks through an in-process hub."""
+def throughput(tasks: int, body_size: int, window: int | None) -> None:
+    """Publish, deliver and acknowledge ``tasks`` noop tasks through an in-process hub
+    (``window``: ``hub_body_window_size``; 0 reads every body back from the store)."""
     data = Path(tempfile.mkdtemp(prefix="celeriac-hubtput-"))
     store = SQLiteStore(data / "hub.db")
     hub = HubState(store, SystemClock(), hub_id="bench")
+    if window is not None:  # imported here: older hubs have no window
+        from celeriac.transport.hub.limits import HubLimits  # noqa: PLC0415
+
+        hub.apply_limits(HubLimits(body_window_size=window))
     worker, client = b"worker", b"client"
     hello = p.Hello(role="worker", node="w", queues=("celery",), declare=_DECLARE, credit=200)
     hub.handle(worker, p.encode(hello))
@@ -183,11 +188,12 @@ def main() -> None:
     parser.add_argument("mode", choices=("queue", "throughput"))
     parser.add_argument("--tasks", type=int, default=None)
     parser.add_argument("--body", type=int, default=None, help="body size in bytes")
+    parser.add_argument("--window", type=int, default=None, help="hub_body_window_size")
     args = parser.parse_args()
     if args.mode == "queue":
         queue(args.tasks or 200_000, 1024 if args.body is None else args.body)
     else:
-        throughput(args.tasks or 20_000, 64 if args.body is None else args.body)
+        throughput(args.tasks or 20_000, 64 if args.body is None else args.body, args.window)
 
 
 if __name__ == "__main__":
