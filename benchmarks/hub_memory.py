@@ -3,7 +3,8 @@
     python benchmarks/hub_memory.py queue --tasks 200000 --body 1024
         Starts a real ``celeriac hub`` (subprocess, temporary data dir), publishes that many
         tasks (nobody consumes them), and prints the hub's RSS and the data dir's size; then
-        restarts the hub on the same dir and prints its RSS once the store is restored.
+        restarts the hub on the same dir and prints its RSS once the store is restored; then
+        drains the queue with one worker and prints them again.
     python benchmarks/hub_memory.py throughput --tasks 20000 [--window 0]
         In-process: a :class:`HubState` over a real SQLite store, tasks published, delivered
         to one worker and acknowledged (noop results), one commit per turn, as the server
@@ -125,12 +126,47 @@ def queue(tasks: int, body_size: int) -> None:
             f"restarted, {tasks} tasks restored in {time.monotonic() - t0:.1f} s: hub RSS "
             f"{rss:.0f} MiB (peak {hwm:.0f}), data dir {_du_mb(data):.1f} MiB"
         )
+        t0 = time.monotonic()
+        _drain(ctx, url, tasks)
+        drained = time.monotonic() - t0
+        time.sleep(3)  # a few checkpoint intervals: the WAL is truncated once the writer idles
+        rss, hwm = _rss_mb(hub.pid)
+        print(
+            f"drained by one worker in {drained:.1f} s: hub RSS {rss:.0f} MiB (peak {hwm:.0f}), "
+            f"data dir {_du_mb(data):.1f} MiB"
+        )
     finally:
         hub.terminate()
         hub.wait(60)
         ctx.destroy(linger=0)
         if os.environ.get("KEEP") is None:
             shutil.rmtree(data, ignore_errors=True)
+
+
+def _drain(ctx: zmq.Context[zmq.Socket[bytes]], url: str, tasks: int) -> None:
+    """A worker that acknowledges every delivery (no result stored) until ``tasks`` are done."""
+    sock = ctx.socket(zmq.DEALER)
+    sock.connect(url)
+    hello = p.Hello(role="worker", node="bench-drain", queues=("celery",), credit=1000)
+    sock.send_multipart(p.encode(hello))
+    done = 0
+    try:
+        while done < tasks:
+            if not sock.poll(30_000):
+                raise TimeoutError(f"no delivery for 30 s after {done} tasks")
+            message = p.decode(sock.recv_multipart())
+            if isinstance(message, p.Ping):
+                sock.send_multipart(p.encode(p.Pong()))
+            elif isinstance(message, p.Deliver):
+                acks = tuple(
+                    p.ResultMessage(d.task.id, "SUCCESS", store=False, credit=1)
+                    for d in message.deliveries
+                )
+                sock.send_multipart(p.encode(p.Done(acks)))
+                done += len(acks)
+        sock.send_multipart(p.encode(p.Bye()))
+    finally:
+        sock.close(linger=1000)
 
 
 def throughput(tasks: int, body_size: int, window: int | None) -> None:
