@@ -103,8 +103,9 @@ class Store:
         ``b""`` (a body that is not bytes is still returned, to be found damaged)."""
         raise NotImplementedError
 
-    def get_body(self, message_id: str) -> bytes | None:
-        """The body of a kept message (None: no such message, or its body is not bytes)."""
+    def get_payload(self, message_id: str) -> tuple[bytes, bytes] | None:
+        """The header and body of a kept message, as stored (None: no such message, or a
+        column that is not bytes)."""
         raise NotImplementedError
 
     def put_result(self, result: StoredResult, expires: float | None) -> None:
@@ -224,10 +225,14 @@ class SQLiteStore(Store):
         for row in rows:
             yield StoredMessage(*row)
 
-    def get_body(self, message_id: str) -> bytes | None:
-        """Read one message's body by id."""
-        row = self._db.execute("SELECT body FROM messages WHERE id = ?", (message_id,)).fetchone()
-        return row[0] if row and isinstance(row[0], bytes) else None
+    def get_payload(self, message_id: str) -> tuple[bytes, bytes] | None:
+        """Read one message's header and body by id."""
+        row = self._db.execute(
+            "SELECT header, body FROM messages WHERE id = ?", (message_id,)
+        ).fetchone()
+        if row and isinstance(row[0], bytes) and isinstance(row[1], bytes):
+            return row[0], row[1]
+        return None
 
     def put_result(self, result: StoredResult, expires: float | None) -> None:
         """Insert or replace a result row."""
@@ -329,10 +334,10 @@ class MemoryStore(Store):
             rows = [dataclasses.replace(m, body=b"") for m in rows]
         return iter(rows)
 
-    def get_body(self, message_id: str) -> bytes | None:
-        """A message's body."""
+    def get_payload(self, message_id: str) -> tuple[bytes, bytes] | None:
+        """A message's header and body."""
         msg = self._messages.get(message_id)
-        return msg.body if msg is not None else None
+        return (msg.header, msg.body) if msg is not None else None
 
     def put_result(self, result: StoredResult, expires: float | None) -> None:
         """Keep a result."""
