@@ -69,7 +69,7 @@ def test_warm_shutdown_finishes_running_and_requeues_the_rest(
 def test_cold_shutdown_of_a_threads_worker_exits_at_once_and_the_task_runs_once_more(
     procs: Spawner, broker_url: str, tmp_path: Path, tasks_module: TaskModule, client: App
 ) -> None:
-    """Two SIGTERMs to a threads worker running a long task: it exits long before the task
+    """SIGINT then SIGTERM to a threads worker running a long task: it exits long before the task
     could end, with exit code 1 (a task was abandoned) after logging how many; the hub gets
     the task back and the next worker runs it; it never ends on the first worker.
 
@@ -80,7 +80,7 @@ def test_cold_shutdown_of_a_threads_worker_exits_at_once_and_the_task_runs_once_
     first = procs.worker(broker_url, cwd=tasks_module.dir, concurrency=1, name="first")
     result = client.send_task("itasks.record", [task_seconds])
     wait_until(tasks_module.executions, RESULT_TIMEOUT, "the task to start", first)
-    first.popen.send_signal(signal.SIGTERM)
+    first.popen.send_signal(signal.SIGINT)  # Ctrl-C: warm, as SIGTERM
     wait_until(lambda: count_events(first.log, "warm_shutdown"), RESULT_TIMEOUT, "warm", first)
     start = time.monotonic()
     first.popen.send_signal(signal.SIGTERM)
