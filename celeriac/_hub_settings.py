@@ -47,6 +47,37 @@ declare(
     check=int_check("broker_max_message_size", minimum=1024),
 )
 
+# -- per-peer caps (see celeriac.transport.hub.limits) -------------------------------------------
+
+declare(
+    "hub_max_credit_per_peer",
+    100_000,
+    "Read by the hub: the most deliveries one peer may hold at once (sent and not yet "
+    "acknowledged, plus those it may still be sent). Credit a worker asks for above it is "
+    "dropped, counted (credit_capped in stats) and logged once: a peer cannot make the hub "
+    "hand it the whole backlog. Keep it above worker_prefetch_multiplier x concurrency.",
+    parse=parse_int,
+    check=int_check("hub_max_credit_per_peer", minimum=1),
+)
+declare(
+    "hub_max_waits_per_peer",
+    100_000,
+    "Read by the hub: how many results one peer may wait for at once (result.get() on ids "
+    "with no result yet). A WAIT over it is refused with ERR waits (the client raises) and "
+    "counted as refused: ids made up by the million cannot grow the hub's memory.",
+    parse=parse_int,
+    check=int_check("hub_max_waits_per_peer", minimum=1),
+)
+declare(
+    "hub_body_window_size",
+    32 * 1024 * 1024,
+    "Read by the hub: bytes of recently published task bodies kept in RAM. A queued task's "
+    "body is on disk from its publish; the hub keeps only headers in RAM for the rest, and "
+    "reads a body back from its store when the task is delivered. 0 keeps none in RAM.",
+    parse=parse_int,
+    check=int_check("hub_body_window_size", minimum=0),
+)
+
 # -- CURVE (see celeriac.transport.curve) --------------------------------------------------------
 
 declare(

@@ -14,9 +14,9 @@ peer may put many in one message; ``CONF``, ``WAIT`` and ``CONSUME`` carry lists
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeVar
 
 from celeriac._protocol_keyed import (  # keyed actors and locks (issue 12)
     KEYED_PREFIX,
@@ -34,8 +34,8 @@ from celeriac._protocol_keyed import (  # keyed actors and locks (issue 12)
 )
 
 __all__ = [
-    "IDS_PER_MESSAGE",
     "KEYED_PREFIX",
+    "LIST_BYTES",
     "MAX_ARGS",
     "MAX_COUNT",
     "MAX_ITEMS",
@@ -112,16 +112,31 @@ MAX_COUNT: Final = 2**31 - 1
 MAX_ITEMS: Final = 100_000
 #: Priorities are 0..255 (RabbitMQ's range).
 MAX_PRIORITY: Final = 255
-#: Most ids sent in one list field (CONF, WAIT, REVOKE): 200 ids of the longest name still fit
-#: the 64 KiB header limit (``celeriac._wire.MAX_HEADER_BYTES``), so longer lists are split.
-IDS_PER_MESSAGE: Final = 200
+#: Bytes of listed ids (or refusals) in one message (CONF, NACK, WAIT, REVOKE): well under the
+#: 64 KiB header limit (``celeriac._wire.MAX_HEADER_BYTES``), so longer lists are split.
+LIST_BYTES: Final = 32 * 1024
 
 
-def id_chunks(ids: Sequence[str]) -> Iterator[tuple[str, ...]]:
-    """``ids`` in order, in tuples of at most :data:`IDS_PER_MESSAGE`."""
-    for start in range(0, len(ids), IDS_PER_MESSAGE):
-        yield tuple(ids[start : start + IDS_PER_MESSAGE])
+def id_chunks(
+    items: Sequence[_T],
+    size: Callable[[_T], int] = len,  # type: ignore[assignment]
+) -> Iterator[tuple[_T, ...]]:
+    """``items`` in order, in runs whose ``size`` (plus 8 bytes of framing each) adds up to at
+    most :data:`LIST_BYTES`, one item at least per run."""
+    run: list[_T] = []
+    total = 0
+    for item in items:
+        n = size(item) + 8
+        if run and total + n > LIST_BYTES:
+            yield tuple(run)
+            run, total = [], 0
+        run.append(item)
+        total += n
+    if run:
+        yield tuple(run)
 
+
+_T = TypeVar("_T")
 
 Role = Literal["client", "worker"]
 OnLost = Literal["requeue", "fail"]

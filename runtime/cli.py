@@ -262,7 +262,8 @@ def worker(
 
     The first
     SIGTERM/SIGINT is a warm shutdown (running tasks finish, queued ones go back to the hub);
-    a second one exits at once (unfinished tasks are redelivered).
+    a second one exits at once (unfinished tasks are redelivered; the log says
+    tasks_abandoned and the exit code is 1).
 
     Task types may be limited on each worker node: @app.task(rate_limit="10/s") (Celery's
     N/s, N/m, N/h; also task_default_rate_limit and task_annotations) and

@@ -367,7 +367,13 @@ class Client:
             os.write(self._wake_w, b"x")
 
     def _run(self) -> None:
-        sock = dealer(self._ctx, self.endpoint, self._identity, self._curve)
+        sock = dealer(
+            self._ctx,
+            self.endpoint,
+            self._identity,
+            self._curve,
+            max_message_size=self.conf.broker_max_message_size,
+        )
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)

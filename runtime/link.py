@@ -9,7 +9,9 @@ from typing import Any
 
 import zmq
 
+from celeriac._hub_settings import DEFAULT_MAX_MESSAGE_SIZE
 from celeriac.transport.curve import CurveClient
+from celeriac.transport.sockets import max_frame_size
 
 __all__ = ["dealer", "new_identity"]
 
@@ -26,11 +28,22 @@ def default_node_name(prefix: str) -> str:
 
 
 def dealer(
-    ctx: zmq.Context[Any], endpoint: str, identity: bytes, curve: CurveClient | None = None
+    ctx: zmq.Context[Any],
+    endpoint: str,
+    identity: bytes,
+    curve: CurveClient | None = None,
+    *,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
 ) -> zmq.Socket[Any]:
     """A DEALER connected to the hub: linger 0 (we track what was not confirmed ourselves),
     fast reconnects, high water marks above any credit we hand out; a CURVE client of the hub
-    when ``curve`` is given (not over inproc, which has no security handshake)."""
+    when ``curve`` is given (not over inproc, which has no security handshake).
+
+    ``MAXMSGSIZE`` (from ``broker_max_message_size``, with the hub's slack for headers): a
+    frame far larger than any body the hub accepts makes libzmq drop the connection before
+    buffering it, so a peer that is not the hub cannot fill this process's memory. Bodies
+    within the setting never come near it (the hub refuses bigger ones, and this process
+    refuses to send them: ``PublishError``, or a ``ResultTooLarge`` failure)."""
     sock: zmq.Socket[Any] = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.IDENTITY, identity)
     sock.setsockopt(zmq.LINGER, 0)
@@ -39,6 +52,7 @@ def dealer(
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
     sock.setsockopt(zmq.SNDHWM, 200_000)
     sock.setsockopt(zmq.RCVHWM, 200_000)
+    sock.setsockopt(zmq.MAXMSGSIZE, max_frame_size(max_message_size))
     if curve is not None and not endpoint.startswith("inproc://"):
         curve.apply(sock)
     sock.connect(endpoint)

@@ -4,28 +4,53 @@ The executor (:mod:`celeriac.actors.execution`) returns a typed
 :class:`~celeriac.actors.outcome.TaskOutcome`; the worker's slot turns it into a protocol
 message here: a ``DONE`` (acknowledgement, result, credit back) or, for ``Reject(requeue=True)``,
 a ``REJ`` that puts the message back in its queue.
+
+A result body over ``broker_max_message_size`` is not sent (the hub's socket would drop the
+connection on it, and the worker would send it again and again): the task's result is a
+FAILURE (``ResultTooLarge``) that says so, and the worker logs it.
 """
 
 from __future__ import annotations
 
+import msgpack
+
+from celeriac import states
+from celeriac._log import get_logger
 from celeriac.actors.outcome import TaskOutcome
 from celeriac.transport import protocol as p
+from celeriac.transport.hub.limits import too_big
 
 __all__ = ["outcome_message"]
 
+_log = get_logger("celeriac.worker")
+#: Results the worker makes itself have msgpack bodies, as the hub's (whatever the client asks).
+_MSGPACK = "application/x-msgpack"
 
-def outcome_message(outcome: TaskOutcome, *, credit: int) -> p.Done | p.Reject:
-    """The message that reports ``outcome`` to the hub, returning ``credit``."""
+
+def outcome_message(
+    outcome: TaskOutcome, *, credit: int, max_size: int | None = None
+) -> p.Done | p.Reject:
+    """The message that reports ``outcome`` to the hub, returning ``credit``; a body larger
+    than ``max_size`` is replaced by a FAILURE that says why."""
     if outcome.requeue:
         return p.Reject((p.Rejection(outcome.task_id, outcome.tag, credit=credit),))
+    body, content_type, state = outcome.body, outcome.content_type, outcome.state
+    hub_made = False
+    if max_size is not None and len(body) > max_size:
+        reason = too_big(len(body), max_size)
+        _log.error("result_too_large", id=outcome.task_id, size=len(body), limit=max_size)
+        info = p.FailureInfo("ResultTooLarge", "celeriac.exceptions", (reason,))
+        body, content_type, state = msgpack.packb(p.failure_map(info)), _MSGPACK, states.FAILURE
+        hub_made = True
     result = p.ResultMessage(
         outcome.task_id,
-        outcome.state,
-        outcome.body,
-        outcome.content_type,
+        state,
+        body,
+        content_type,
         tag=outcome.tag,
         store=outcome.store,
         credit=credit,
-        retry_eta=outcome.retry_eta,
+        retry_eta=outcome.retry_eta if not hub_made else None,
+        hub=hub_made,
     )
     return p.Done((result,))

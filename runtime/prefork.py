@@ -113,7 +113,7 @@ from .logging import log_format as current_log_format
 from .logging import setup_logging
 from .prefork_control import PreforkView
 from .prefork_types import GATE_MESSAGES, ChildGates, NodeGates, gated_names
-from .worker import WorkerNode
+from .worker import WorkerNode, abandoned
 
 __all__ = ["ChildOptions", "PreforkNode"]
 
@@ -483,7 +483,13 @@ class PreforkNode:
         if self.purge:  # worker --purge: before any child consumes
             purge_queues(self.conf, self.view.queues())
         identity = new_identity(f"{self.hostname}/parent")
-        self._sock = dealer(self._ctx, endpoint, identity, CurveClient.from_settings(self.conf))
+        self._sock = dealer(
+            self._ctx,
+            endpoint,
+            identity,
+            CurveClient.from_settings(self.conf),
+            max_message_size=self.conf.broker_max_message_size,
+        )
         self._hello()
         self.view.lifecycle("worker-online")  # the node's, for monitors (its children's are not)
         signals.celeryd_after_setup.send(sender=self.hostname, instance=self, conf=self.conf)
@@ -594,6 +600,9 @@ class PreforkNode:
             )
             self._tell_all("stop")
         if self._cold.is_set() and self._told != "cold":
+            running = [s.task.id for s in self._slots if s.task is not None]
+            if running:
+                abandoned(self, running)
             self._tell_all("cold")
             self._cold_deadline = now + COLD_GRACE
         if self._cold_deadline is not None and now > self._cold_deadline:

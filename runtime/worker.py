@@ -64,7 +64,24 @@ from .logging import log_format
 from .outcomes import outcome_message
 from .worker_control import WorkerView
 
-__all__ = ["WorkerNode"]
+__all__ = ["WorkerNode", "abandoned"]
+
+#: The exit code of a node that stopped with tasks still running (a cold shutdown, or the
+#: shutdown timeout): the hub gets them back and delivers them again.
+EXIT_ABANDONED = 1
+
+
+def abandoned(node: Any, tags: list[str]) -> None:
+    """Say that a stopping node leaves ``tags`` unfinished (the hub redelivers them: its BYE
+    hands them back), and make its exit code :data:`EXIT_ABANDONED`."""
+    _log.warning(
+        "tasks_abandoned",
+        count=len(tags),
+        ids=tags[:20],
+        hint="the hub delivers them again (at-least-once)",
+    )
+    node.exit_code = node.exit_code or EXIT_ABANDONED
+
 
 #: The connection thread may crash this many times within CONNECTION_PERIOD seconds.
 CONNECTION_RESTARTS = 3
@@ -317,7 +334,11 @@ class WorkerNode:
     # -- slot side (runs in slot threads) --------------------------------------------------------
 
     def _reply(self, index: int, outcome: TaskOutcome) -> None:
-        message = outcome_message(outcome, credit=1 if self.accepting else 0)
+        message = outcome_message(
+            outcome,
+            credit=1 if self.accepting else 0,
+            max_size=self.app.conf.broker_max_message_size,
+        )
         send_frames(self._push(), [index.to_bytes(2, "big"), *p.encode(message)])
 
     def send_to_hub(self, message: p.Message) -> None:
@@ -417,7 +438,13 @@ class _Connection:
         self.identity = new_identity(node.peer_name)
         self.pull = pull
         curve = CurveClient.from_settings(node.conf)
-        self.sock = dealer(node._ctx, node.hub_endpoint, self.identity, curve)
+        self.sock = dealer(
+            node._ctx,
+            node.hub_endpoint,
+            self.identity,
+            curve,
+            max_message_size=node.conf.broker_max_message_size,
+        )
         #: Outcomes drained from the slots this turn, sent together (see :meth:`_outcomes`).
         self.pending_outcomes: deque[list[bytes]] = deque()
         self.free = list(range(node.concurrency))
@@ -518,6 +545,8 @@ class _Connection:
                 )
                 node._cold.set()
             if draining and (not (self.busy or node.keyed.running()) or node._cold.is_set()):
+                if self.busy:
+                    abandoned(node, list(self.busy.values()))
                 break
             now = clock.monotonic()
             self.watch.tick(now, running=len(self.busy))

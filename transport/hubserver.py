@@ -32,6 +32,7 @@ from celeriac.exceptions import ImproperlyConfigured
 from .curve import CurveServer, warn_if_exposed
 from .endpoints import events_url
 from .hub import HubState
+from .hub.limits import HubLimits
 from .hub.storage import STORAGE_ERRORS
 from .multipart import NOBLOCK, recv_frames, send_frames
 from .sockets import configure_events, configure_router
@@ -81,6 +82,7 @@ class HubServer:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         curve: CurveServer | None = None,
         visibility_timeout: float | None = None,
+        limits: HubLimits | None = None,
     ) -> None:
         self._ctx = context or zmq.Context.instance()
         self._router = self._ctx.socket(zmq.ROUTER)
@@ -117,6 +119,7 @@ class HubServer:
         )
         self.state.max_message_size = max_message_size
         self.state.visibility_timeout = visibility_timeout
+        self.state.apply_limits(limits or HubLimits())
         self.endpoint: str = self._router.getsockopt(zmq.LAST_ENDPOINT).decode()
         self._pub, self.events_endpoint = _bind_events(self._ctx, events or events_url(bind), curve)
         self._monitor = self._router.get_monitor_socket(zmq.EVENT_DISCONNECTED)
@@ -151,7 +154,7 @@ class HubServer:
         """A hub configured by the app's settings (``broker_url``, ``hub_data_dir``,
         ``hub_sync``, ``broker_heartbeat``, ``result_expires``, ``broker_max_deliveries``,
         ``hub_events_url``, ``broker_max_message_size``, ``broker_visibility_timeout``, the CURVE
-        settings); keyword arguments override the
+        settings, the caps of :class:`~.hub.limits.HubLimits`); keyword arguments override the
         matching setting."""
         return cls(
             bind or conf["broker_url"],
@@ -164,6 +167,7 @@ class HubServer:
             max_message_size=conf["broker_max_message_size"],
             curve=CurveServer.from_settings(conf),
             visibility_timeout=conf["broker_visibility_timeout"],
+            limits=HubLimits.from_settings(conf),
             context=context,
             also_bind=also_bind,
         )

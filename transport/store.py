@@ -10,6 +10,7 @@ also survives a power cut, at the price of an fsync per commit.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -53,6 +54,16 @@ CREATE TABLE IF NOT EXISTS set_aside (
 """
 
 
+_SELECT_MESSAGES: Final = (
+    "SELECT id, queue, priority, eta, seq, header, body FROM messages ORDER BY seq"
+)
+#: Bodies stay on disk: a blob reads as x'' (anything else as it is, to be found damaged).
+_SELECT_HEADERS: Final = (
+    "SELECT id, queue, priority, eta, seq, header, "
+    "CASE typeof(body) WHEN 'blob' THEN x'' ELSE body END FROM messages ORDER BY seq"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class StoredMessage:
     """A queued message as the store keeps it."""
@@ -87,8 +98,14 @@ class Store:
         """Forget a message (acknowledged, expired or dropped)."""
         raise NotImplementedError
 
-    def messages(self) -> Iterator[StoredMessage]:
-        """Every kept message, oldest first."""
+    def messages(self, *, bodies: bool = True) -> Iterator[StoredMessage]:
+        """Every kept message, oldest first; with ``bodies=False``, each body is read as
+        ``b""`` (a body that is not bytes is still returned, to be found damaged)."""
+        raise NotImplementedError
+
+    def get_payload(self, message_id: str) -> tuple[bytes, bytes] | None:
+        """The header and body of a kept message, as stored (None: no such message, or a
+        column that is not bytes)."""
         raise NotImplementedError
 
     def put_result(self, result: StoredResult, expires: float | None) -> None:
@@ -202,13 +219,20 @@ class SQLiteStore(Store):
         """Delete a message row."""
         self._tx().execute("DELETE FROM messages WHERE id = ?", (message_id,))
 
-    def messages(self) -> Iterator[StoredMessage]:
-        """All message rows in publish order."""
-        rows = self._db.execute(
-            "SELECT id, queue, priority, eta, seq, header, body FROM messages ORDER BY seq"
-        )
+    def messages(self, *, bodies: bool = True) -> Iterator[StoredMessage]:
+        """All message rows in publish order (bodies left on disk with ``bodies=False``)."""
+        rows = self._db.execute(_SELECT_MESSAGES if bodies else _SELECT_HEADERS)
         for row in rows:
             yield StoredMessage(*row)
+
+    def get_payload(self, message_id: str) -> tuple[bytes, bytes] | None:
+        """Read one message's header and body by id."""
+        row = self._db.execute(
+            "SELECT header, body FROM messages WHERE id = ?", (message_id,)
+        ).fetchone()
+        if row and isinstance(row[0], bytes) and isinstance(row[1], bytes):
+            return row[0], row[1]
+        return None
 
     def put_result(self, result: StoredResult, expires: float | None) -> None:
         """Insert or replace a result row."""
@@ -303,9 +327,17 @@ class MemoryStore(Store):
         """Drop a message."""
         self._messages.pop(message_id, None)
 
-    def messages(self) -> Iterator[StoredMessage]:
+    def messages(self, *, bodies: bool = True) -> Iterator[StoredMessage]:
         """Messages in publish order."""
-        return iter(sorted(self._messages.values(), key=lambda m: m.seq))
+        rows = sorted(self._messages.values(), key=lambda m: m.seq)
+        if not bodies:
+            rows = [dataclasses.replace(m, body=b"") for m in rows]
+        return iter(rows)
+
+    def get_payload(self, message_id: str) -> tuple[bytes, bytes] | None:
+        """A message's header and body."""
+        msg = self._messages.get(message_id)
+        return (msg.header, msg.body) if msg is not None else None
 
     def put_result(self, result: StoredResult, expires: float | None) -> None:
         """Keep a result."""

@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 
 from celeriac._clock import FakeClock
 from celeriac.transport import protocol as p
-from celeriac.transport.hub.ownership import MAX_CREDIT
+from celeriac.transport.hub.limits import MAX_CREDIT
 from celeriac.transport.hubstate import HubState
 from celeriac.transport.store import SQLiteStore
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from celeriac._clock import FakeClock
 from celeriac.transport import protocol as p
-from celeriac.transport.hub import waits
+from celeriac.transport.hub.limits import HubLimits
 from celeriac.transport.hubstate import HubState
 from celeriac.transport.store import MemoryStore
 
@@ -21,12 +19,11 @@ def errors(hub: HubState) -> list[Any]:
     return [m.code for m in out if isinstance(m, p.Error)]
 
 
-def test_waits_over_the_limit_are_refused_and_freed_by_results_and_bye(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Limit 2: a third WAIT gets ERR waits; a result frees one; BYE frees all."""
-    monkeypatch.setattr(waits, "MAX_WAITS_PER_PEER", 2)
+def test_waits_over_the_limit_are_refused_and_freed_by_results_and_bye() -> None:
+    """Limit 2 (hub_max_waits_per_peer): a third WAIT gets ERR waits; a result frees one; BYE
+    frees all."""
     hub = HubState(MemoryStore(), FakeClock(), hub_id="h")
+    hub.apply_limits(HubLimits(max_waits=2))
     hub.handle(C, p.encode(p.Hello("client", "c", declare=p.Declare(queues=(p.QueueDecl("q"),)))))
     hub.outbox.clear()
     hub.handle(C, p.encode(p.Wait(("a", "b", "c"))))

@@ -55,6 +55,9 @@ class HubBase:
         #: Events for the PUB socket: ``[topic, msgpack header]`` (Celery's event names).
         self.events: list[list[bytes]] = []
         self._messages: dict[str, Msg] = {}
+        #: Ids whose bodies were kept in RAM most recently, and their sizes (see .bodies).
+        self._body_window: OrderedDict[str, int] = OrderedDict()
+        self._window_bytes = 0
         self._ready: dict[str, ReadyQueue] = {}
         self._consumers: dict[str, list[bytes]] = {}
         self._rr: dict[str, int] = {}
@@ -103,7 +106,8 @@ class HubBase:
 
     def _flush_confirms(self) -> None:
         """One ``CONF`` per publisher per loop turn listing every id made durable (split past
-        ``IDS_PER_MESSAGE`` ids: a header stays under its size limit)."""
+        ``LIST_BYTES``: a burst of thousands of publishes in one turn is confirmed in several,
+        each header under its size limit)."""
         for identity, ids in self._confirms.items():
             for chunk in p.id_chunks(ids):
                 self._send(identity, p.Confirm(chunk))

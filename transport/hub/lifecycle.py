@@ -46,6 +46,7 @@ class Lifecycle(Retries):
             self._done(result)
         if peer is not None:  # a slot freed is the peer's credit, even for a refused outcome
             peer.credit += sum(r.credit for r in msg.results)
+            self._cap(peer)
             self._pump_peer(peer)
 
     def _done(self, result: p.ResultMessage) -> None:
@@ -82,6 +83,7 @@ class Lifecycle(Retries):
             self._reject(rejection)
         if peer is not None:
             peer.credit += sum(r.credit for r in msg.rejections)
+            self._cap(peer)
             self._pump_peer(peer)
 
     def _reject(self, rejection: p.Rejection) -> None:
@@ -103,12 +105,13 @@ class Lifecycle(Retries):
             f"kept in the {POISON_QUEUE!r} queue"
         )
         letter = p.DeadLetter(reason, msg.queue, self.clock.time())
+        body = self._body_of(msg) or b""
         msg.task = dataclasses.replace(msg.task, dead_letter=letter)
         self.store.remove_message(msg.id)
         msg.queue, msg.eta = POISON_QUEUE, None
         header = p.task_header(msg.task)
         self.store.add_message(
-            StoredMessage(msg.id, POISON_QUEUE, msg.priority, None, msg.seq, header, msg.task.body)
+            StoredMessage(msg.id, POISON_QUEUE, msg.priority, None, msg.seq, header, body)
         )
         if POISON_QUEUE not in self.table.queues():
             self.table.declare_queue(POISON_QUEUE)

@@ -1,9 +1,39 @@
-"""The hub's limits on what one peer may make it hold (message sizes); see also
-:mod:`.ownership` for credit."""
+"""The hub's limits on what one peer may make it hold, in one place: message sizes, credit
+(deliveries outstanding), waits, and the RAM kept for queued bodies (see :mod:`.bodies`,
+:mod:`.ownership`, :mod:`.waits`). Each is a setting, read by :meth:`HubLimits.from_settings`."""
 
 from __future__ import annotations
 
-__all__ = ["too_big"]
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+__all__ = ["DEFAULT_BODY_WINDOW", "MAX_CREDIT", "MAX_WAITS_PER_PEER", "HubLimits", "too_big"]
+
+#: ``hub_max_credit_per_peer``'s default: deliveries outstanding at once to one peer.
+MAX_CREDIT: Final = 100_000
+#: ``hub_max_waits_per_peer``'s default: results one peer may wait for at once.
+MAX_WAITS_PER_PEER: Final = 100_000
+#: ``hub_body_window_size``'s default: bytes of recently published bodies kept in RAM.
+DEFAULT_BODY_WINDOW: Final = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class HubLimits:
+    """The per-peer caps and the body window, as the hub's settings give them."""
+
+    max_credit: int = MAX_CREDIT
+    max_waits: int = MAX_WAITS_PER_PEER
+    body_window_size: int = DEFAULT_BODY_WINDOW
+
+    @classmethod
+    def from_settings(cls, conf: Mapping[str, Any]) -> HubLimits:
+        """``hub_max_credit_per_peer``, ``hub_max_waits_per_peer``, ``hub_body_window_size``."""
+        return cls(
+            max_credit=conf["hub_max_credit_per_peer"],
+            max_waits=conf["hub_max_waits_per_peer"],
+            body_window_size=conf["hub_body_window_size"],
+        )
 
 
 def too_big(size: int, limit: int) -> str:

@@ -78,6 +78,7 @@ class Msg:
     started: bool = False  # a worker said it runs (task_track_started)
     lost: int = 0  # times its worker was lost while holding it (not persisted)
     delivered_at: float = 0.0  # monotonic time of the last delivery (broker_visibility_timeout)
+    light: bool = False  # its body is in the store only (task.body is empty): see .bodies
 
 
 class ReadyQueue:
@@ -122,3 +123,4 @@ class Peer:
     inflight: set[str] = field(default_factory=set)
     rr: int = 0
     fail_on_lost: bool = False  # HELLO "on_lost": "fail" (task_reject_on_worker_lost=False)
+    capped: bool = False  # asked for more credit than hub_max_credit_per_peer (logged once)

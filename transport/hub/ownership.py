@@ -20,8 +20,10 @@ The rules
   (``AsyncResult(id)`` in another process, a web request polling a task started elsewhere);
   ids are random UUIDs, so knowing one is the capability. To keep strangers off the port
   entirely, turn on CURVE authentication: only peers holding an allowed key can say HELLO.
-* **Bounded.** A peer's credit is capped at :data:`MAX_CREDIT` (the hub never sends more than
-  that many deliveries unacknowledged to one peer, well below the socket's high-water mark).
+* **Bounded.** A peer's credit is capped at ``hub_max_credit_per_peer`` (default
+  :data:`~.limits.MAX_CREDIT`: the hub never sends more than that many deliveries
+  unacknowledged to one peer, well below the socket's high-water mark); what it asks above
+  that is dropped and logged (``credit_capped``) once per peer.
 
 Without CURVE, a node name is a claim, not a proof: these rules stop accidents and strangers
 who do not pretend to be a given worker, not an attacker who watches the events socket and
@@ -31,19 +33,16 @@ names himself after a node. CURVE is the answer to that one.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Final, TypeVar
+from typing import TypeVar
 
 from celeriac._log import get_logger
 
 from .. import protocol as p
 from .model import Peer
 
-__all__ = ["MAX_CREDIT", "node_family", "owned"]
+__all__ = ["node_family", "owned"]
 
 _log = get_logger("celeriac.hub")
-
-#: The most credit one peer may hold (deliveries outstanding at once).
-MAX_CREDIT: Final = 100_000
 
 _Item = TypeVar("_Item", p.ResultMessage, p.Rejection, p.TaskRef)
 

@@ -61,6 +61,7 @@ class Peers(Visibility):
             if held is not None and held.holder is None:
                 held.holder = identity
                 peer.inflight.add(mid)
+        self._cap(peer)
         self._set_queues(peer, list(msg.queues))
         _log.info(
             "peer_joined", node=peer.node, role=peer.role, queues=peer.queues, credit=peer.credit

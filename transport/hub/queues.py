@@ -14,7 +14,8 @@ from celeriac.exceptions import ProtocolError
 from .. import protocol as p
 from ..routing import DEAD_LETTER_QUEUE, DeclarationConflictError
 from ..store import StoredMessage
-from .limits import too_big
+from .bodies import Bodies
+from .limits import MAX_CREDIT, too_big
 from .model import (
     BINDINGS_META_KEY,
     Msg,
@@ -27,8 +28,11 @@ from .revocations import Revocations
 _log = get_logger("celeriac.hub")
 
 
-class Queues(Revocations):
+class Queues(Revocations, Bodies):
     """Declarations, routing, ready queues, credit and dispatch."""
+
+    #: Deliveries outstanding at once to one peer (``hub_max_credit_per_peer``).
+    max_credit_per_peer: int = MAX_CREDIT
 
     def _on_declare(self, peer: Peer | None, identity: bytes, msg: p.Declare) -> None:
         self._declare(identity, msg)
@@ -113,6 +117,7 @@ class Queues(Revocations):
             self.store.add_message(
                 StoredMessage(qid, queue, priority, task.eta, msg.seq, header, task.body)
             )
+            self._keep_body(msg)
             self._enqueue(msg, now)
         self.counters["published"] += 1
 
@@ -184,13 +189,18 @@ class Queues(Revocations):
                 self.counters["expired"] += 1
                 self._finish_by_hub(msg, states.REVOKED, "TaskRevokedError", "expired")
                 continue
+            task = msg.task if not msg.light else self._delivery_task(msg)
+            if task is None:
+                reason = "its body is missing from the hub's store"
+                self._finish_by_hub(msg, states.REJECTED, "Reject", reason)
+                continue
             msg.deliveries += 1
             msg.delivered_at = self.clock.monotonic()
             msg.holder = peer.identity
             peer.inflight.add(mid)
             peer.credit -= 1
             self.counters["delivered"] += 1
-            delivery = p.Delivery(msg.task, msg.queue, msg.deliveries, msg.id if msg.copy else None)
+            delivery = p.Delivery(task, msg.queue, msg.deliveries, msg.id if msg.copy else None)
             self._send(peer.identity, p.Deliver((delivery,)))
             return True
 
@@ -205,9 +215,26 @@ class Queues(Revocations):
             if q not in self._ready:
                 self._ready[q] = ReadyQueue(q, self.table.max_priority(q))
 
+    def _cap(self, peer: Peer) -> None:
+        """Hold ``peer``'s deliveries outstanding (held and still to send) within
+        ``hub_max_credit_per_peer``: what it asked above that is dropped, logged once."""
+        room = self.max_credit_per_peer - len(peer.inflight)
+        if peer.credit > room:
+            peer.credit = max(room, 0)
+            self.counters["credit_capped"] = self.counters.get("credit_capped", 0) + 1
+            if not peer.capped:
+                peer.capped = True
+                _log.warning(
+                    "credit_capped",
+                    peer=peer.node,
+                    limit=self.max_credit_per_peer,
+                    setting="hub_max_credit_per_peer",
+                )
+
     def _on_credit(self, peer: Peer | None, identity: bytes, msg: p.Credit) -> None:
         if peer is not None:
             peer.credit += msg.credit
+            self._cap(peer)
             self._pump_peer(peer)
 
     def _on_consume(self, peer: Peer | None, identity: bytes, msg: p.Consume) -> None:

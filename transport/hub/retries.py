@@ -37,12 +37,13 @@ class Retries(Queues):
             body=result.body,
             content_type=result.content_type,
         )
-        held.task, held.eta, held.started = task, task.eta, False
+        held.task, held.eta, held.started, held.light = task, task.eta, False, False
         self.store.remove_message(tag)
         header = p.task_header(task)
         self.store.add_message(
             StoredMessage(tag, held.queue, held.priority, held.eta, held.seq, header, task.body)
         )
+        self._keep_body(held)
         self.counters["retried"] = self.counters.get("retried", 0) + 1
         self.events.append([b"task-retried", p.result_header(result)])
         self._enqueue(held, self.clock.time())

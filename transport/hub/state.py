@@ -69,10 +69,11 @@ from celeriac.exceptions import FrameError
 from .. import protocol as p
 from .actors import Actors
 from .beat import BeatLeases
+from .bodies import without_body
 from .control import RemoteControl
+from .limits import HubLimits
 from .locks import Locks
 from .model import ANONYMOUS, BINDINGS_META_KEY, HEARTBEAT_MISSES, HUB_ONLY, Msg, Peer, PeerFault
-from .ownership import MAX_CREDIT
 from .restoring import RowError, load_bindings, load_row, set_aside
 from .storage import STORAGE_ERRORS, StorageTrouble
 from .taskstates import TaskStates
@@ -128,15 +129,17 @@ class HubState(RemoteControl, TaskStates, Actors, Locks, StorageTrouble, BeatLea
         self._load_revoked()
         now = self.clock.time()
         count = 0
-        for row in list(self.store.messages()):
+        for row in list(self.store.messages(bodies=False)):
             try:
                 task = load_row(row)
             except RowError as exc:
                 self.counters["set_aside"] += 1
                 set_aside(self.store, row, str(exc), now)
                 continue
+            task = without_body(task)  # bodies stay on disk until delivery (see .bodies)
             msg = Msg(row.id, row.queue, row.priority, row.eta, task.expires, row.seq, task)
             msg.copy = task.id != row.id
+            msg.light = True
             self._messages[row.id] = msg
             self._enqueue(msg, now)
             count += 1
@@ -179,10 +182,16 @@ class HubState(RemoteControl, TaskStates, Actors, Locks, StorageTrouble, BeatLea
                 error=f"{type(exc).__name__}: {exc}",
             )
 
+    def apply_limits(self, limits: HubLimits) -> None:
+        """Take the per-peer caps and the body window from the settings (see :mod:`.limits`)."""
+        self.max_credit_per_peer = limits.max_credit
+        self.max_waits_per_peer = limits.max_waits
+        self.body_window_size = limits.body_window_size
+
     def _cap_credit(self, identity: bytes) -> None:
         peer = self._peers.get(identity)
-        if peer is not None and peer.credit > MAX_CREDIT:
-            peer.credit = MAX_CREDIT
+        if peer is not None:
+            self._cap(peer)
 
     def tick(self) -> None:
         """Time-driven work: due delayed messages, silent peers, expired results. Never raises:
@@ -243,4 +252,5 @@ class HubState(RemoteControl, TaskStates, Actors, Locks, StorageTrouble, BeatLea
             "dead_letters": list(self._dead_letters),
             "actors": self.keyed_statistics(),
             "locks": len(self._locks),
+            **self._body_statistics(),
         }

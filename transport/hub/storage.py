@@ -75,7 +75,9 @@ class StorageTrouble(HubBase):
         for mid in lost:
             self._forget_unstored(mid)
         for identity, ids in refused.items():
-            self._send(identity, p.Nack(tuple(p.Refusal(i, reason[: p.MAX_TEXT]) for i in ids)))
+            refusals = [p.Refusal(i, reason[: p.MAX_TEXT]) for i in ids]
+            for chunk in p.id_chunks(refusals, lambda r: len(r.id) + len(r.reason)):
+                self._send(identity, p.Nack(chunk))
 
     def _forget_unstored(self, mid: str) -> None:
         for qid in [k for k in self._messages if k == mid or k.startswith(f"{mid}:")]:
