@@ -45,10 +45,12 @@ from celeriac.exceptions import (
     Reject,
     Retry,
     SerializationError,
+    TaskRevokedError,
 )
 
 from .invocation import IGNORED, Invocation, Prepared, Result
 from .outcome import TaskOutcome, failure_outcome
+from .terminate import TERMINATIONS, TaskTerminated, Terminations
 from .watchdog import DEFAULT_WATCHDOG, Watchdog, run_limited
 
 if TYPE_CHECKING:
@@ -108,6 +110,8 @@ class TaskExecutor:
         self.ignore_result_default = ignore_result_default
         self.watchdog = watchdog or DEFAULT_WATCHDOG
         self.enforce_hard_limit = True
+        #: Revoked ids and running tasks of this process (see actors/terminate.py).
+        self.terminations: Terminations = TERMINATIONS
         self.conf = app.conf.freeze()
         self._instances: dict[str, Task[Any, Any]] = {}
         self._coroutine_tasks: dict[str, bool] = {}
@@ -180,6 +184,10 @@ class TaskExecutor:
         _log.info("task_received", task=name, task_id=request.id)
         if signals.task_received.receivers:
             signals.task_received.send(sender=None, request=request)
+        if self.terminations.is_revoked(task_id):
+            return self._revoked(task, delivery, request, embed, reason="revoked")
+        if message.expires is not None and self.app.clock.time() >= message.expires:
+            return self._revoked(task, delivery, request, embed, reason="expired", expired=True)
         is_async = self._coroutine_tasks.get(name)
         if is_async is None:
             is_async = self._coroutine_tasks[name] = _is_coroutine_task(task)
@@ -232,6 +240,15 @@ class TaskExecutor:
 
     def _complete(self, p: Prepared, result: Result) -> TaskOutcome:
         """The outcome of a finished call (sending task_success)."""
+        if isinstance(result.error, TaskTerminated):  # revoked with terminate while running
+            signum = result.error.signum
+            return self._revoked(
+                p.task, p.delivery, p.request, p.embed, reason="terminated", signum=signum
+            )
+        return self._concluded(p, result)
+
+    def _concluded(self, p: Prepared, result: Result) -> TaskOutcome:
+        """The outcome of a call that ran to its end (success, failure, retry, reject)."""
         delivery = p.delivery
         if result.state == IGNORED:
             return self._outcome(delivery, states.SUCCESS, "application/json", b"null", False)
@@ -252,6 +269,28 @@ class TaskExecutor:
         outcome = self._outcome(delivery, states.SUCCESS, ct, body, self._store(delivery))
         return self._then(outcome, after_success(p.embed, p.request, result.retval, self.app))
 
+    def _revoked(
+        self,
+        task: Task[Any, Any],
+        delivery: Delivery,
+        request: Request,
+        embed: Any,
+        *,
+        reason: str,
+        expired: bool = False,
+        signum: int | None = None,
+    ) -> TaskOutcome:
+        """A revoked, expired or terminated task: REVOKED, ``task_revoked`` (Celery's
+        arguments), then its errbacks and the rest of its chain ended (see _canvas_flow)."""
+        terminated = reason == "terminated"
+        _log.info("task_revoked", task=task.name, task_id=request.id, reason=reason)
+        signals.task_revoked.send(
+            sender=task, request=request, terminated=terminated, signum=signum, expired=expired
+        )
+        exc = TaskRevokedError(reason)
+        outcome = self._failure(delivery, exc, None, state=states.REVOKED)
+        return self._then(outcome, after_failure(embed, request, exc, None, self.app))
+
     def _then(self, outcome: TaskOutcome, sends: list[Send]) -> TaskOutcome:
         """Publish what follows the task (chain, callbacks, errbacks) and wait for the hub to
         confirm it, before the outcome acknowledges the task; if that fails, requeue the task
@@ -270,7 +309,7 @@ class TaskExecutor:
 
     def _invoke(self, p: Prepared) -> Result:
         """Run the task's code in this thread, under the watchdog; never raises."""
-        with Invocation(p) as call:
+        with Invocation(p) as call, self.terminations.in_thread(p.request.id):
             if p.is_async:
                 call.retval = asyncio.run(self._limited_coroutine(p, call))
             else:
@@ -279,7 +318,7 @@ class TaskExecutor:
 
     async def _invoke_async(self, p: Prepared) -> Result:
         """Run an ``async def`` task's coroutine on this loop, under its limits."""
-        with Invocation(p) as call:
+        with Invocation(p) as call, self.terminations.in_task(p.request.id):
             call.retval = await self._limited_coroutine(p, call)
         return call.result
 

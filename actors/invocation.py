@@ -25,6 +25,7 @@ from celeriac._protocol import Delivery
 from celeriac._task import Request, Task, _current
 from celeriac.exceptions import Ignore, Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded
 
+from .terminate import TaskTerminated
 from .watchdog import SoftInterrupt
 
 __all__ = ["IGNORED", "Invocation", "Prepared", "Result", "conclude"]
@@ -151,6 +152,8 @@ def conclude(
         _log.info("task_succeeded", task=p.task.name, task_id=p.request.id, runtime=runtime)
         _hook(p, "on_success", retval, p.request.id, p.args, p.kwargs)
         return Result(states.SUCCESS, retval)
+    if isinstance(exc, TaskTerminated):  # revoked with terminate: the executor says REVOKED
+        return Result(states.REVOKED, error=exc)
     if isinstance(exc, Ignore):
         return Result(IGNORED)
     if isinstance(exc, Reject):

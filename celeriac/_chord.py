@@ -92,8 +92,16 @@ class chord(Signature):  # noqa: N801 - Celery's name
         group_result = header.freeze()
         chord_id = new_task_id()
         ids = [r.id for r in group_result.results]
-        unlock_sig = Signature(UNLOCK_TASK, (ids, dict(body)), app=self.app)
-        unlock_sig.apply_async(task_id=chord_id, chord_size=len(ids), ignore_result=True)
+        # Sent by name, not through Signature.apply_async, which keeps a signature's own
+        # ``chord_size`` field out of the message: here it must reach the hub, which holds the
+        # unlock until that many header tasks have ended.
+        self.app.send_task(
+            UNLOCK_TASK,
+            (ids, dict(body)),
+            task_id=chord_id,
+            chord_size=len(ids),
+            ignore_result=True,
+        )
         for member in header.tasks:
             member.apply_async(args, kwargs, chord_id=chord_id, ignore_result=False, **options)
         body_result.parent = group_result

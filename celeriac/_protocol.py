@@ -53,6 +53,7 @@ __all__ = [
     "Result",
     "ResultMessage",
     "Revoke",
+    "RevokeHeld",
     "Start",
     "Stat",
     "TaskMessage",
@@ -407,7 +408,7 @@ class Reply:
 @dataclass(frozen=True, slots=True)
 class Revoke:
     """client -> hub: revoke these task ids (durably); ``terminate``: also stop a running one
-    with ``signal`` (not acted on yet: a running task finishes)."""
+    with ``signal`` (the hub tells its worker: :class:`RevokeHeld`)."""
 
     COMMAND: ClassVar[bytes] = b"REVOKE"
     ids: tuple[str, ...]
@@ -458,6 +459,8 @@ class Error:
     hub: str | None = None
 
 
+from ._protocol_canvas import RevokeHeld  # noqa: E402  (the canvas lane's messages)
+
 Message = (
     Hello
     | Declare
@@ -477,6 +480,7 @@ Message = (
     | Reply
     | Forget
     | Revoke
+    | RevokeHeld
     | Ping
     | Pong
     | Bye

@@ -16,6 +16,7 @@ from typing import Any, Final
 import msgpack
 
 from celeriac import _protocol as p
+from celeriac import _wire_canvas
 from celeriac._wire_checks import (
     _Bad,
     _choice,
@@ -213,6 +214,7 @@ _CONTROL: Final[dict[bytes, _Table]] = {
             ("reason", "reason", _opt(_text), None),
             _HUB,
         ),
+        *_wire_canvas.TABLES,
     )
 }
 

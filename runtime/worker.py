@@ -42,6 +42,7 @@ from celeriac.actors.pool import Pool, PoolFactory, PoolWiring, ThreadPool
 from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
 from celeriac.actors.task_actor import Delivery
 from celeriac.actors.tasktype import TaskTypes, TypeGates
+from celeriac.actors.terminate import TERMINATIONS, signal_number
 from celeriac.exceptions import FrameError, ImproperlyConfigured
 from celeriac.routing import Broadcast, declare_queues, worker_queues
 from celeriac.transport import protocol as p
@@ -102,6 +103,10 @@ class WorkerNode:
         #: Called in the connection thread when a delivery is handed to a slot / has finished.
         self.on_task_start: Callable[[Delivery], None] | None = None
         self.on_task_end: Callable[[Delivery], None] | None = None
+        #: Called in the connection thread to stop a running task revoked with terminate
+        #: (task id, signal number); None: stop it in this process (actors/terminate.py). A
+        #: prefork child sets it: its parent signals the child's process.
+        self.on_terminate: Callable[[str, int], None] | None = None
         pool = pool or self.conf.worker_pool
         if pool == "prefork":
             raise ImproperlyConfigured(
@@ -265,6 +270,19 @@ class WorkerNode:
             exit_code=self.exit_code,
         )
         return self.exit_code
+
+    def revoke_held(self, msg: p.RevokeHeld) -> None:
+        """The hub says tasks this node holds were revoked: those not started end REVOKED when
+        a slot takes them; with ``terminate`` a running one is stopped (actors/terminate.py)."""
+        signum = signal_number(msg.signal)
+        for task_id in msg.ids:
+            TERMINATIONS.revoke(task_id)
+            if not msg.terminate:
+                continue
+            if self.on_terminate is not None:
+                self.on_terminate(task_id, signum)
+            elif TERMINATIONS.terminate(task_id, signum):
+                _log.info("task_terminating", task_id=task_id, signum=signum)
 
     def _signal(self, which: signals.Signal, /, **kwargs: Any) -> None:
         """Send a node lifecycle signal (a prefork child leaves them to its parent)."""
@@ -657,5 +675,7 @@ class _Connection:
                 self.hello()
         elif isinstance(msg, p.Ping):
             self.send(p.Pong())
+        elif isinstance(msg, p.RevokeHeld):
+            self.node.revoke_held(msg)
         elif isinstance(msg, p.Error):
             _log.error("hub_refused_us", reason=msg.reason)

@@ -42,7 +42,16 @@ DEAD_LETTERS_SHOWN: Final = 50
 #: see :mod:`.ownership`).
 ANONYMOUS: Final = frozenset({p.Hello, p.Declare, p.Publish, p.Bye, p.Ping})
 #: Commands only the hub sends: a peer sending one is confused and distrusted.
-HUB_ONLY: Final = (p.Welcome, p.Confirm, p.Nack, p.Deliver, p.Result, p.Reply, p.Error)
+HUB_ONLY: Final = (
+    p.Welcome,
+    p.Confirm,
+    p.Nack,
+    p.Deliver,
+    p.Result,
+    p.Reply,
+    p.Error,
+    p.RevokeHeld,
+)
 
 
 class PeerFault(Exception):

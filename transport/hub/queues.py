@@ -14,6 +14,7 @@ from celeriac.exceptions import ProtocolError
 from .. import protocol as p
 from ..routing import DEAD_LETTER_QUEUE, DeclarationConflictError
 from ..store import StoredMessage
+from .canvas import CanvasRevokes
 from .limits import too_big
 from .model import (
     BINDINGS_META_KEY,
@@ -22,12 +23,11 @@ from .model import (
     PeerFault,
     ReadyQueue,
 )
-from .revocations import Revocations
 
 _log = get_logger("celeriac.hub")
 
 
-class Queues(Revocations):
+class Queues(CanvasRevokes):
     """Declarations, routing, ready queues, credit and dispatch."""
 
     def _on_declare(self, peer: Peer | None, identity: bytes, msg: p.Declare) -> None:
@@ -180,7 +180,7 @@ class Queues(Revocations):
             msg.queued = False
             if msg.holder is not None:  # claimed by a worker's HELLO after a hub restart
                 continue
-            if msg.expires is not None and now >= msg.expires:
+            if msg.expires is not None and now >= msg.expires and not self._expires_at_worker(msg):
                 self.counters["expired"] += 1
                 self._finish_by_hub(msg, states.REVOKED, "TaskRevokedError", "expired")
                 continue
