@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from celeriac import App, signals, states
-from celeriac.exceptions import TaskRevokedError
+from celeriac import App, chord, signals, signature, states
+from celeriac.exceptions import ChordError, TaskRevokedError
 from celeriac.testing import start_worker
 
 from .conftest import RESULT_TIMEOUT, wait_until
@@ -136,3 +136,18 @@ def test_prefork_terminate_signals_the_child_even_in_a_blocking_call(
     assert killed[0]["signal"] == "SIGTERM"
     assert [tid for tid, _ in pf.started()].count(looping.id) == 1
     assert events(node, "task_terminated")[0]["task_id"] == looping.id
+
+
+def test_a_dead_lettered_chord_header_task_fires_the_chords_error_path(
+    pf: Prefork,  # noqa: F811 - the imported fixture
+    broker_url: str,
+    client: App,
+) -> None:
+    """A header task that kills its child process every time is dead-lettered: the chord
+    still ends, its body with a ChordError naming that task, instead of never firing."""
+    pf.start(broker_url, env={"CELERIAC_BROKER_MAX_DELIVERIES": "2"})
+    header = [signature("pf.record", app=client), signature("pf.die", app=client)]
+    result = chord(header)(signature("pf.record", app=client))
+    dying = result.parent.results[1].id if result.parent is not None else "?"
+    with pytest.raises(ChordError, match=dying):
+        result.get(timeout=RESULT_TIMEOUT)
