@@ -30,7 +30,15 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import signals, states
 from celeriac._builtins import builtin_task
-from celeriac._canvas_flow import Send, after_failure, after_success, send_all
+from celeriac._canvas_flow import (
+    REPLACE_KEY,
+    Replaced,
+    Send,
+    after_failure,
+    after_success,
+    replacement,
+    send_all,
+)
 from celeriac._log import get_logger
 from celeriac._protocol import Delivery
 from celeriac._retry import autoretry
@@ -180,18 +188,43 @@ class TaskExecutor:
         except (DecodeError, SerializationError, ValueError, TypeError) as exc:
             _log.error("task_undecodable", task=name, task_id=task_id, reason=str(exc))
             return self._failure(delivery, exc, None)
+        replaced_by = embed.get(REPLACE_KEY) if isinstance(embed, dict) else None
+        if isinstance(replaced_by, str):  # Task.replace: run the replacement under this id
+            replacing = self._replacing(replaced_by, delivery)
+            if not isinstance(replacing, Task):
+                return replacing
+            task = replacing
         request = self._request(task, delivery, args, kwargs)
-        _log.info("task_received", task=name, task_id=request.id)
+        _log.info("task_received", task=request.task, task_id=request.id)
         if signals.task_received.receivers:
             signals.task_received.send(sender=None, request=request)
-        if self.terminations.is_revoked(task_id):
-            return self._revoked(task, delivery, request, embed, reason="revoked")
-        if message.expires is not None and self.app.clock.time() >= message.expires:
-            return self._revoked(task, delivery, request, embed, reason="expired", expired=True)
+        ended = self._revoked_or_expired(task, delivery, request, embed)
+        if ended is not None:
+            return ended
         is_async = self._coroutine_tasks.get(name)
         if is_async is None:
             is_async = self._coroutine_tasks[name] = _is_coroutine_task(task)
         return Prepared(task, delivery, args, kwargs, request, is_async, embed)
+
+    def _replacing(self, name: str, delivery: Delivery) -> Task[Any, Any] | TaskOutcome:
+        """The task that replaced the delivered one (Task.replace), or a failure if unknown."""
+        task = self._lookup(name)
+        if task is not None:
+            return task
+        error = NotRegistered.for_task(name, self.app.tasks, f"on worker {self.hostname}")
+        return self._failure(delivery, error, None)
+
+    def _revoked_or_expired(
+        self, task: Task[Any, Any], delivery: Delivery, request: Request, embed: Any
+    ) -> TaskOutcome | None:
+        """A REVOKED outcome if this delivery was revoked or has expired (Celery's checks on
+        receipt), else None: run it."""
+        if self.terminations.is_revoked(request.id):
+            return self._revoked(task, delivery, request, embed, reason="revoked")
+        expires = delivery.task.expires
+        if expires is not None and self.app.clock.time() >= expires:
+            return self._revoked(task, delivery, request, embed, reason="expired", expired=True)
+        return None
 
     def _lookup(self, name: str) -> Task[Any, Any] | None:
         instance = self._instances.get(name)
@@ -216,7 +249,7 @@ class TaskExecutor:
         m = delivery.task
         return Request(
             id=m.id,
-            task=m.task,
+            task=task.name,
             args=tuple(args),
             kwargs=kwargs,
             retries=m.retries,
@@ -240,12 +273,18 @@ class TaskExecutor:
 
     def _complete(self, p: Prepared, result: Result) -> TaskOutcome:
         """The outcome of a finished call (sending task_success)."""
-        if isinstance(result.error, TaskTerminated):  # revoked with terminate while running
-            signum = result.error.signum
-            return self._revoked(
-                p.task, p.delivery, p.request, p.embed, reason="terminated", signum=signum
+        error = result.error
+        if isinstance(error, TaskTerminated):  # revoked with terminate while running
+            outcome = self._revoked(
+                p.task, p.delivery, p.request, p.embed, reason="terminated", signum=error.signum
             )
-        return self._concluded(p, result)
+        elif isinstance(error, Replaced):
+            outcome = self._replace(p, error)
+        else:
+            outcome = self._concluded(p, result)
+        if p.request.children:
+            outcome = dataclasses.replace(outcome, children=tuple(p.request.children))
+        return outcome
 
     def _concluded(self, p: Prepared, result: Result) -> TaskOutcome:
         """The outcome of a call that ran to its end (success, failure, retry, reject)."""
@@ -399,6 +438,15 @@ class TaskExecutor:
             ct, body = dumps([args, kwargs, p.embed or {}], m.content_type)
         outcome = self._outcome(p.delivery, states.RETRY, ct, body, False)
         return dataclasses.replace(outcome, retry_eta=retry.when or 0.0)
+
+    def _replace(self, p: Prepared, replaced: Replaced) -> TaskOutcome:
+        """``Task.replace(sig)``: the hub swaps the message for one that runs ``sig`` under
+        the same id, now (a RETRY outcome at eta 0; see celeriac._canvas_flow.Replaced)."""
+        m = p.delivery.task
+        ct, body = dumps(replacement(replaced.sig, p.embed), m.content_type)
+        _log.info("task_replaced", task=p.task.name, task_id=m.id, by=replaced.sig.task)
+        outcome = self._outcome(p.delivery, states.RETRY, ct, body, False)
+        return dataclasses.replace(outcome, retry_eta=0.0)
 
     def _requeue(self, delivery: Delivery) -> TaskOutcome:
         """``Reject(requeue=True)``: an outcome that puts the message back in its queue at the

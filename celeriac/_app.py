@@ -35,6 +35,9 @@ __all__ = ["App", "shared_task"]
 P = ParamSpec("P")
 R = TypeVar("R")
 
+#: The most child ids a task's result keeps (``AsyncResult.children``); more are not listed.
+MAX_CHILDREN = 10_000
+
 _TASK_OPTIONS = frozenset(
     {
         "ignore_result",
@@ -237,6 +240,8 @@ class App(AppCompat):
             # A queue met for the first time (task_create_missing_queues): declare it first.
             client.declare(*declare_queues(self.conf, [queue_for(self.conf, message.queue)]))
         _publish(client, message)
+        if parent is not None and len(parent.children) < MAX_CHILDREN:
+            parent.children.append(message.id)  # AsyncResult.children of the running task
         return AsyncResult(message.id, self)
 
     @property

@@ -200,6 +200,8 @@ class ResultMessage:
     hub: bool = False
     # A RETRY outcome (issue 8): the body is the next attempt's task body; it runs at this time.
     retry_eta: float | None = None
+    # The ids of the tasks this task sent while it ran (``AsyncResult.children``, issue 8).
+    children: tuple[str, ...] = ()
     raw: bytes = field(default=b"", init=False, compare=False, repr=False)
 
     @property

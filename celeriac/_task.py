@@ -18,6 +18,7 @@ from typing import (
     Any,
     ClassVar,
     Generic,
+    NoReturn,
     ParamSpec,
     Protocol,
     TypedDict,
@@ -76,6 +77,8 @@ class Request:
     timelimit: tuple[float | None, float | None] = (None, None)
     called_directly: bool = False
     is_eager: bool = False
+    #: The ids of the tasks sent while this request runs (``AsyncResult.children``).
+    children: list[str] = field(default_factory=list)
 
 
 _current: contextvars.ContextVar[Request | None] = contextvars.ContextVar(
@@ -390,6 +393,24 @@ class Task(TaskCompat, Generic[P, R_co]):
         if throw:
             raise retry
         return retry
+
+    def replace(self, sig: Any) -> NoReturn:
+        """Replace this call by ``sig`` (a task signature), keeping this task's id: its result
+        is the replacement's, its callbacks, errbacks and the rest of its chain follow the
+        replacement. Raises (never returns); see :class:`celeriac._canvas_flow.Replaced`.
+        A chain, group or chord cannot replace a task yet (NotImplementedError)."""
+        from ._canvas_flow import Replaced  # noqa: PLC0415 - the canvas imports this module
+        from ._signature import Signature, maybe_signature  # noqa: PLC0415
+
+        if self.request.called_directly:
+            raise RuntimeError(f"{self.name}.replace() outside a worker: nothing to replace")
+        new = maybe_signature(sig, app=self.app)
+        if type(new) is not Signature:
+            raise NotImplementedError(
+                f"celeriac replaces a task by one task signature, not by a {type(new).__name__}"
+                " yet: send it and return its id, or make it the next step of a chain"
+            )
+        raise Replaced(new)
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"

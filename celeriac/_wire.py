@@ -134,6 +134,7 @@ _RESULT = _Table(
     ("credit", "credit", _count, None),
     ("hub", "hub", _flag, None),
     ("retry_eta", "retry_eta", _opt(_number), None),
+    ("children", "children", _names, list),
     always=("content_type",),
 )
 _TAGGED = (("id", "id", _name, None), ("tag", "tag", _opt(_name), None))

@@ -27,5 +27,6 @@ def outcome_message(outcome: TaskOutcome, *, credit: int) -> p.Done | p.Reject:
         store=outcome.store,
         credit=credit,
         retry_eta=outcome.retry_eta,
+        children=outcome.children,
     )
     return p.Done((result,))

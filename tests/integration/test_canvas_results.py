@@ -1,0 +1,96 @@
+"""Task.replace, AsyncResult.children, collect and then on a real hub and worker (issue 8)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from celeriac import App, AsyncResult
+from celeriac.testing import TestWorker
+
+pytestmark = pytest.mark.integration
+
+TIMEOUT = 30.0
+
+
+def _tasks(app: App) -> dict[str, Any]:
+    @app.task(name="res.add")
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    @app.task(name="res.fan", bind=True)
+    def fan(self: Any, n: int) -> int:
+        for i in range(n):
+            add.delay(i, i)
+        return n
+
+    @app.task(name="res.tree")
+    def tree() -> str:
+        fan.delay(2)
+        add.delay(10, 10)
+        return "root"
+
+    @app.task(name="res.swap", bind=True)
+    def swap(self: Any, x: int) -> int:
+        self.replace(add.s(x, 100))
+        raise AssertionError("replace returned")  # never reached
+
+    @app.task(name="res.mark")
+    def mark(value: int) -> int:
+        return value * 2
+
+    return {"add": add, "fan": fan, "tree": tree, "swap": swap, "mark": mark}
+
+
+def test_children_lists_the_tasks_sent_while_running(
+    celeriac_app: App, celeriac_worker: TestWorker
+) -> None:
+    """A task that sends three tasks: its result's children are those three, in order."""
+    t = _tasks(celeriac_app)
+    result = t["fan"].delay(3)
+    assert result.get(timeout=TIMEOUT) == 3
+    children = result.children
+    assert children is not None
+    assert [c.get(timeout=TIMEOUT) for c in children] == [0, 2, 4]
+    assert t["add"].delay(1, 1).children is None  # not finished yet: None (Celery's)
+
+
+def test_collect_walks_the_whole_tree_depth_first(
+    celeriac_app: App, celeriac_worker: TestWorker
+) -> None:
+    """collect() yields (result, value) for the root and every descendant, depth first."""
+    t = _tasks(celeriac_app)
+    values = [value for _, value in t["tree"].delay().collect(timeout=TIMEOUT)]
+    assert values == ["root", 2, 0, 2, 20]
+
+
+def test_then_calls_back_once_the_result_is_in(
+    celeriac_app: App, celeriac_worker: TestWorker
+) -> None:
+    """then(callback) is called with the finished result, from the waiting side."""
+    t = _tasks(celeriac_app)
+    got: list[Any] = []
+    done = threading.Event()
+
+    def callback(result: AsyncResult[Any]) -> None:
+        got.append(result.get(timeout=TIMEOUT))
+        done.set()
+
+    t["add"].delay(20, 22).then(callback)
+    assert done.wait(TIMEOUT)
+    assert got == [42]
+
+
+def test_replace_keeps_the_id_and_the_chain_goes_on(
+    celeriac_app: App, celeriac_worker: TestWorker
+) -> None:
+    """A task replaced by add.s(x, 100): its own id gets add's result, and the next chain
+    step receives it."""
+    t = _tasks(celeriac_app)
+    assert t["swap"].delay(1).get(timeout=TIMEOUT) == 101
+    chained = (t["swap"].s(2) | t["mark"].s()).delay()
+    assert chained.get(timeout=TIMEOUT) == 204
+    assert chained.parent is not None
+    assert chained.parent.get(timeout=TIMEOUT) == 102
