@@ -36,11 +36,11 @@ from celeriac._canvas_flow import (
     Send,
     after_failure,
     after_success,
-    replacement,
     send_all,
 )
 from celeriac._log import get_logger
 from celeriac._protocol import Delivery
+from celeriac._replace import plan_replace
 from celeriac._retry import autoretry
 from celeriac._serialization import dumps, loads
 from celeriac._task import FunctionTask, Request, Task, time_limits
@@ -443,10 +443,11 @@ class TaskExecutor:
         """``Task.replace(sig)``: the hub swaps the message for one that runs ``sig`` under
         the same id, now (a RETRY outcome at eta 0; see celeriac._canvas_flow.Replaced)."""
         m = p.delivery.task
-        ct, body = dumps(replacement(replaced.sig, p.embed), m.content_type)
+        sends, args, kwargs, embed = plan_replace(replaced.sig, p.embed, p.request, self.app)
+        ct, body = dumps([args, kwargs, embed], m.content_type)
         _log.info("task_replaced", task=p.task.name, task_id=m.id, by=replaced.sig.task)
         outcome = self._outcome(p.delivery, states.RETRY, ct, body, False)
-        return dataclasses.replace(outcome, retry_eta=0.0)
+        return self._then(dataclasses.replace(outcome, retry_eta=0.0), sends)
 
     def _requeue(self, delivery: Delivery) -> TaskOutcome:
         """``Reject(requeue=True)``: an outcome that puts the message back in its queue at the

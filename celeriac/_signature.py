@@ -203,6 +203,18 @@ class Signature(dict[str, Any]):
         """Send with these arguments added (Celery's ``sig.delay``)."""
         return self.apply_async(args, kwargs)
 
+    def apply(
+        self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None, **_: Any
+    ) -> Any:
+        """Run the task here and now, nothing sent (``Task.apply``): an EagerResult."""
+        sig = self.clone(args, kwargs)
+        return sig.type.apply(sig.args, sig.kwargs, task_id=sig.options.get("task_id"))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], app: App | None = None) -> Signature:
+        """Celery's name for ``signature(d, app=app)``: rebuilt from its dict form."""
+        return signature(d, app=app)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the task here, in this process (a plain call, not a send)."""
         sig = self.clone(args, kwargs)

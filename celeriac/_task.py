@@ -395,21 +395,18 @@ class Task(TaskCompat, Generic[P, R_co]):
         return retry
 
     def replace(self, sig: Any) -> NoReturn:
-        """Replace this call by ``sig`` (a task signature), keeping this task's id: its result
-        is the replacement's, its callbacks, errbacks and the rest of its chain follow the
-        replacement. Raises (never returns); see :class:`celeriac._canvas_flow.Replaced`.
-        A chain, group or chord cannot replace a task yet (NotImplementedError)."""
+        """Replace this call by ``sig`` (a task signature, a chain, a group or a chord),
+        keeping this task's id: its result is the replacement's, and its callbacks, errbacks
+        and the rest of its chain follow the replacement. Raises (never returns); see
+        :class:`celeriac._canvas_flow.Replaced` and :mod:`celeriac._replace`."""
         from ._canvas_flow import Replaced  # noqa: PLC0415 - the canvas imports this module
-        from ._signature import Signature, maybe_signature  # noqa: PLC0415
+        from ._signature import chain, maybe_signature  # noqa: PLC0415
 
         if self.request.called_directly:
             raise RuntimeError(f"{self.name}.replace() outside a worker: nothing to replace")
         new = maybe_signature(sig, app=self.app)
-        if type(new) is not Signature:
-            raise NotImplementedError(
-                f"celeriac replaces a task by one task signature, not by a {type(new).__name__}"
-                " yet: send it and return its id, or make it the next step of a chain"
-            )
+        if isinstance(new, chain) and not new.tasks:
+            raise ImproperlyConfigured("Cannot replace with an empty chain")
         raise Replaced(new)
 
     def __repr__(self) -> str:

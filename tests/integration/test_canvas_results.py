@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from celeriac import App, AsyncResult
+from celeriac import App, AsyncResult, group
 from celeriac.testing import TestWorker
 
 pytestmark = pytest.mark.integration
@@ -37,11 +37,39 @@ def _tasks(app: App) -> dict[str, Any]:
         self.replace(add.s(x, 100))
         raise AssertionError("replace returned")  # never reached
 
+    @app.task(name="res.swap_chain", bind=True)
+    def swap_chain(self: Any, x: int) -> int:
+        self.replace(add.s(x, 1) | add.s(10))
+        raise AssertionError("replace returned")
+
+    @app.task(name="res.swap_group", bind=True)
+    def swap_group(self: Any, x: int) -> int:
+        self.replace(group(add.s(x, i) for i in range(3)))
+        raise AssertionError("replace returned")
+
+    @app.task(name="res.swap_boom", bind=True)
+    def swap_boom(self: Any) -> int:
+        self.replace(add.s(1, 1) | boom.s())
+        raise AssertionError("replace returned")
+
+    @app.task(name="res.boom")
+    def boom(*args: Any) -> None:
+        raise ValueError("boom")
+
     @app.task(name="res.mark")
     def mark(value: int) -> int:
         return value * 2
 
-    return {"add": add, "fan": fan, "tree": tree, "swap": swap, "mark": mark}
+    return {
+        "add": add,
+        "fan": fan,
+        "tree": tree,
+        "swap": swap,
+        "mark": mark,
+        "swap_chain": swap_chain,
+        "swap_group": swap_group,
+        "swap_boom": swap_boom,
+    }
 
 
 def test_children_lists_the_tasks_sent_while_running(
@@ -94,3 +122,35 @@ def test_replace_keeps_the_id_and_the_chain_goes_on(
     assert chained.get(timeout=TIMEOUT) == 204
     assert chained.parent is not None
     assert chained.parent.get(timeout=TIMEOUT) == 102
+
+
+def test_replace_by_a_chain_or_a_group_keeps_the_id(
+    celeriac_app: App, celeriac_worker: TestWorker
+) -> None:
+    """Replaced by a chain: the task's id gets the chain's last value, and a chain after it
+    goes on from there; replaced by a group: the list of the members' values."""
+    t = _tasks(celeriac_app)
+    assert t["swap_chain"].delay(1).get(timeout=TIMEOUT) == 12
+    assert (t["swap_chain"].s(2) | t["mark"].s()).delay().get(timeout=TIMEOUT) == 26
+    assert t["swap_group"].delay(5).get(timeout=TIMEOUT) == [5, 6, 7]
+
+
+def test_a_failing_replacement_fails_the_replaced_task_and_calls_its_errback(
+    celeriac_app: App, celeriac_worker: TestWorker
+) -> None:
+    """The replacement chain fails: the replaced task's id raises that error and the errback
+    linked to the replaced task is called with its id."""
+    t = _tasks(celeriac_app)
+    called: list[str] = []
+    done = threading.Event()
+
+    @celeriac_app.task(name="res.on_error")
+    def on_error(task_id: str) -> None:
+        called.append(task_id)
+        done.set()
+
+    result = t["swap_boom"].apply_async(link_error=on_error.s())
+    with pytest.raises(ValueError, match="boom"):
+        result.get(timeout=TIMEOUT)
+    assert done.wait(TIMEOUT)
+    assert called == [result.id]
