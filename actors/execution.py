@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from celeriac import signals, states
 from celeriac._builtins import builtin_task
 from celeriac._canvas_flow import (
+    NESTING_KEY,
     REPLACE_KEY,
     Replaced,
     Send,
@@ -195,6 +196,8 @@ class TaskExecutor:
                 return replacing
             task = replacing
         request = self._request(task, delivery, args, kwargs)
+        if isinstance(embed, dict) and embed.get(NESTING_KEY):
+            request.replaced_task_nesting = int(embed[NESTING_KEY])
         _log.info("task_received", task=request.task, task_id=request.id)
         if signals.task_received.receivers:
             signals.task_received.send(sender=None, request=request)

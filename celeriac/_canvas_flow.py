@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAIL_TASK",
+    "NESTING_KEY",
     "REPLACE_KEY",
     "Replaced",
     "Send",
@@ -39,6 +40,8 @@ __all__ = [
 FAIL_TASK = "celeriac.chain_failed"
 #: The ``embed`` key naming the task that replaced the message's own (``Task.replace``).
 REPLACE_KEY = "replaced_by"
+#: The ``embed`` key counting the replacements (``request.replaced_task_nesting``).
+NESTING_KEY = "replaced_task_nesting"
 
 
 class Replaced(Ignore):
@@ -69,6 +72,7 @@ def replacement(sig: Signature, embed: Any) -> tuple[list[Any], dict[str, Any], 
         "chain": old.get("chain"),
         "chord": old.get("chord"),
         REPLACE_KEY: sig.task,
+        NESTING_KEY: int(old.get(NESTING_KEY) or 0) + 1,
     }
     return list(sig.args), dict(sig.kwargs), new
 

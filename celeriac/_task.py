@@ -79,6 +79,8 @@ class Request:
     is_eager: bool = False
     #: The ids of the tasks sent while this request runs (``AsyncResult.children``).
     children: list[str] = field(default_factory=list)
+    #: How many times this call was replaced (``Task.replace``) before it ran (Celery's).
+    replaced_task_nesting: int = 0
 
 
 _current: contextvars.ContextVar[Request | None] = contextvars.ContextVar(
@@ -340,12 +342,16 @@ class Task(TaskCompat, Generic[P, R_co]):
         """Run the task here and now (nothing is sent): an :class:`EagerResult` holding its
         value, or the exception it raised (Celery's ``apply``; there is no eager mode for
         ``delay``)."""
+        parent = current_request()
+        task_id = task_id or new_task_id()
         request = Request(
-            id=task_id or new_task_id(),
+            id=task_id,
             task=self.name,
             args=tuple(args or ()),
             kwargs=dict(kwargs or {}),
             is_eager=True,
+            parent_id=parent.id if parent is not None else None,
+            root_id=(parent.root_id or parent.id) if parent is not None else task_id,
         )
         token = _current.set(request)
         try:

@@ -15,9 +15,13 @@ pytestmark = pytest.mark.integration
 TIMEOUT = 30.0
 
 
+nesting: list[int] = []
+
+
 def _tasks(app: App) -> dict[str, Any]:
-    @app.task(name="res.add")
-    def add(x: int, y: int) -> int:
+    @app.task(name="res.add", bind=True)
+    def add(self: Any, x: int, y: int) -> int:
+        nesting.append(self.request.replaced_task_nesting)
         return x + y
 
     @app.task(name="res.fan", bind=True)
@@ -117,7 +121,9 @@ def test_replace_keeps_the_id_and_the_chain_goes_on(
     """A task replaced by add.s(x, 100): its own id gets add's result, and the next chain
     step receives it."""
     t = _tasks(celeriac_app)
+    nesting.clear()
     assert t["swap"].delay(1).get(timeout=TIMEOUT) == 101
+    assert nesting == [1]  # request.replaced_task_nesting of the replacement
     chained = (t["swap"].s(2) | t["mark"].s()).delay()
     assert chained.get(timeout=TIMEOUT) == 204
     assert chained.parent is not None
