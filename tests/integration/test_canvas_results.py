@@ -160,3 +160,12 @@ def test_a_failing_replacement_fails_the_replaced_task_and_calls_its_errback(
         result.get(timeout=TIMEOUT)
     assert done.wait(TIMEOUT)
     assert called == [result.id]
+
+
+def test_a_group_whose_only_member_is_a_group_is_unrolled(
+    celeriac_app: App, celeriac_worker: TestWorker
+) -> None:
+    """group(group(a, b)) is group(a, b) (Celery's unrolling): a flat list of results."""
+    t = _tasks(celeriac_app)
+    nested = group(group(t["add"].s(1, 1), t["add"].s(2, 2)))
+    assert nested.delay().get(timeout=TIMEOUT) == [2, 4]
