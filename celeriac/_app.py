@@ -13,6 +13,7 @@ from . import (
     signals,
 )
 from ._app_compat import AppCompat, function_task_class
+from ._backend import HubBackend
 from ._clock import SYSTEM_CLOCK, Clock
 from ._compose import OPTION_NAMES, compose, message_time_limits
 from ._conf import Settings
@@ -243,6 +244,11 @@ class App(AppCompat):
         if parent is not None and len(parent.children) < MAX_CHILDREN:
             parent.children.append(message.id)  # AsyncResult.children of the running task
         return AsyncResult(message.id, self)
+
+    @property
+    def backend(self) -> HubBackend:
+        """The hub's result store through Celery's backend methods (see celeriac._backend)."""
+        return HubBackend(self)
 
     @property
     def control(self) -> Control:

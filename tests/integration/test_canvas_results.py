@@ -169,3 +169,22 @@ def test_a_group_whose_only_member_is_a_group_is_unrolled(
     t = _tasks(celeriac_app)
     nested = group(group(t["add"].s(1, 1), t["add"].s(2, 2)))
     assert nested.delay().get(timeout=TIMEOUT) == [2, 4]
+
+
+def test_app_backend_reads_the_hubs_result_store(
+    celeriac_app: App, celeriac_worker: TestWorker
+) -> None:
+    """app.backend: get_task_meta (status, result, children), get_state, forget; chords are
+    allowed."""
+    t = _tasks(celeriac_app)
+    backend = celeriac_app.backend
+    backend.ensure_chords_allowed()
+    result = t["fan"].delay(2)
+    result.get(timeout=TIMEOUT)
+    meta = backend.get_task_meta(result.id)
+    assert (meta["status"], meta["result"]) == ("SUCCESS", 2)
+    assert meta["children"] == [c.id for c in result.children or ()]
+    assert len(meta["children"]) == 2
+    assert backend.get_state(result.id) == "SUCCESS"
+    backend.forget(result.id)
+    assert backend.get_state(result.id) == "PENDING"
