@@ -34,7 +34,13 @@ class chord(Signature):  # noqa: N801 - Celery's name
         app: App | None = None,
         **options: Any,
     ) -> None:
-        members = list(header.tasks) if isinstance(header, group) else list(header)
+        members: list[Any]
+        if isinstance(header, group):
+            members = list(header.tasks)
+        elif isinstance(header, Mapping):  # one signature (Celery's chord(sig, body))
+            members = [header]
+        else:
+            members = list(header)
         sigs = [maybe_signature(t, app=app) for t in members]
         body_sig = maybe_signature(body, app=app) if body is not None else None
         app = app or next((s._app for s in [*sigs, body_sig] if s and s._app), None)
@@ -103,7 +109,9 @@ class chord(Signature):  # noqa: N801 - Celery's name
             ignore_result=True,
         )
         for member in header.tasks:
-            member.apply_async(args, kwargs, chord_id=chord_id, ignore_result=False, **options)
+            member.apply_async(
+                args, kwargs, **{**options, "chord_id": chord_id, "ignore_result": False}
+            )
         body_result.parent = group_result
         return body_result
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from celeriac import App, AsyncResult, group
+from celeriac import App, AsyncResult, chord, group
 from celeriac.testing import TestWorker
 
 pytestmark = pytest.mark.integration
@@ -188,3 +188,16 @@ def test_app_backend_reads_the_hubs_result_store(
     assert backend.get_state(result.id) == "SUCCESS"
     backend.forget(result.id)
     assert backend.get_state(result.id) == "PENDING"
+
+
+def test_a_chord_with_one_signature_as_its_header(
+    celeriac_app: App, celeriac_worker: TestWorker
+) -> None:
+    """chord(sig, body): a single signature is a header of one (Celery's)."""
+    t = _tasks(celeriac_app)
+
+    @celeriac_app.task(name="res.tsum")
+    def tsum(values: list[int]) -> int:
+        return sum(values)
+
+    assert chord(t["add"].s(20, 22), tsum.s())().get(timeout=TIMEOUT) == 42
