@@ -128,7 +128,10 @@ def after_failure(
         if sig.id is None:
             continue
         fail = Signature(FAIL_TASK, (info,), app=app)
-        sends.append(Send(fail, (), {**lineage, "task_id": sig.id, "ignore_result": False}))
+        options = {**lineage, "task_id": sig.id, "ignore_result": False}
+        if sig.options.get("chord_id"):  # a header task of a chord: it still counts there
+            options["chord_id"] = sig.options["chord_id"]
+        sends.append(Send(fail, (), options))
     return sends
 
 

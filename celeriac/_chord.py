@@ -90,6 +90,9 @@ class chord(Signature):  # noqa: N801 - Celery's name
         body = body.clone()
         for eb in _links(self.options.get("link_error")):
             body.link_error(eb)
+        outer = options.pop("chord_id", None)
+        if outer is not None:  # this chord is a header task of another: its body counts there
+            body.options["chord_id"] = outer
         body_result = body.freeze()
         header = group(self.tasks, app=self._app)
         if not len(header):

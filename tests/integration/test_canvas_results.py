@@ -201,3 +201,19 @@ def test_a_chord_with_one_signature_as_its_header(
         return sum(values)
 
     assert chord(t["add"].s(20, 22), tsum.s())().get(timeout=TIMEOUT) == 42
+
+
+def test_a_chord_in_a_chord_header_counts_for_the_outer_chord(
+    celeriac_app: App, celeriac_worker: TestWorker
+) -> None:
+    """chord([chord(header, body)], outer_body): the inner body's result is the outer
+    header's value (it counts at the hub for the outer chord)."""
+    t = _tasks(celeriac_app)
+
+    @celeriac_app.task(name="res.tsum2")
+    def tsum(values: list[int]) -> int:
+        return sum(values)
+
+    inner = chord([t["add"].s(1, 1), t["add"].s(2, 2)], tsum.s())
+    outer = chord([inner, t["add"].s(10, 10)], tsum.s())
+    assert outer().get(timeout=TIMEOUT) == 26
