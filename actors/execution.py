@@ -31,10 +31,19 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import signals, states
 from celeriac._builtins import builtin_task
-from celeriac._canvas_flow import Send, after_failure, after_success, send_all
+from celeriac._canvas_flow import (
+    NESTING_KEY,
+    REPLACE_KEY,
+    Replaced,
+    Send,
+    after_failure,
+    after_success,
+    send_all,
+)
 from celeriac._log import get_logger
 from celeriac._protocol import Delivery, TaskState
 from celeriac._protocol_compat import MAX_META
+from celeriac._replace import plan_replace
 from celeriac._retry import autoretry
 from celeriac._serialization import dumps, loads
 from celeriac._task import FunctionTask, Request, Task, time_limits
@@ -47,11 +56,13 @@ from celeriac.exceptions import (
     Reject,
     Retry,
     SerializationError,
+    TaskRevokedError,
 )
 
 from .invocation import IGNORED, Invocation, Prepared, Result
 from .outcome import TaskOutcome, failure_outcome
 from .tasklock import refuse_lock_on_loop, run_locked
+from .terminate import TERMINATIONS, TaskTerminated, Terminations
 from .watchdog import DEFAULT_WATCHDOG, Watchdog, run_limited
 
 if TYPE_CHECKING:
@@ -113,6 +124,8 @@ class TaskExecutor:
         self.enforce_hard_limit = True
         #: Where ``update_state`` messages go (the worker's connection); None: not reported.
         self.state_sink: Callable[[TaskState], None] | None = None
+        #: Revoked ids and running tasks of this process (see actors/terminate.py).
+        self.terminations: Terminations = TERMINATIONS
         self.conf = app.conf.freeze()
         self._instances: dict[str, Task[Any, Any]] = {}
         self._coroutine_tasks: dict[str, bool] = {}
@@ -181,15 +194,26 @@ class TaskExecutor:
         except (DecodeError, SerializationError, ValueError, TypeError) as exc:
             _log.error("task_undecodable", task=name, task_id=task_id, reason=str(exc))
             return self._failure(delivery, exc, None)
+        replaced_by = embed.get(REPLACE_KEY) if isinstance(embed, dict) else None
+        if isinstance(replaced_by, str):  # Task.replace: run the replacement under this id
+            replacing = self._replacing(replaced_by, delivery)
+            if not isinstance(replacing, Task):
+                return replacing
+            task = replacing
         request = self._request(task, delivery, args, kwargs)
         if isinstance(embed, dict) and embed:
             request.callbacks = embed.get("callbacks") or None
             request.errbacks = embed.get("errbacks") or None
             request.chain = embed.get("chain") or None
             request.chord = embed.get("chord")
+        if isinstance(embed, dict) and embed.get(NESTING_KEY):
+            request.replaced_task_nesting = int(embed[NESTING_KEY])
         _log.info("task_received", task=name, task_id=request.id)
         if signals.task_received.receivers:
             signals.task_received.send(sender=None, request=request)
+        ended = self._revoked_or_expired(task, delivery, request, embed)
+        if ended is not None:
+            return ended
         is_async = self._coroutine_tasks.get(name)
         if is_async is None:
             is_async = self._coroutine_tasks[name] = _is_coroutine_task(task)
@@ -215,6 +239,26 @@ class TaskExecutor:
         assert self.state_sink is not None
         self.state_sink(TaskState(p.request.id, p.delivery.tag, state, body, ct))
 
+    def _replacing(self, name: str, delivery: Delivery) -> Task[Any, Any] | TaskOutcome:
+        """The task that replaced the delivered one (Task.replace), or a failure if unknown."""
+        task = self._lookup(name)
+        if task is not None:
+            return task
+        error = NotRegistered.for_task(name, self.app.tasks, f"on worker {self.hostname}")
+        return self._failure(delivery, error, None)
+
+    def _revoked_or_expired(
+        self, task: Task[Any, Any], delivery: Delivery, request: Request, embed: Any
+    ) -> TaskOutcome | None:
+        """A REVOKED outcome if this delivery was revoked or has expired (Celery's checks on
+        receipt), else None: run it."""
+        if self.terminations.is_revoked(request.id):
+            return self._revoked(task, delivery, request, embed, reason="revoked")
+        expires = delivery.task.expires
+        if expires is not None and self.app.clock.time() >= expires:
+            return self._revoked(task, delivery, request, embed, reason="expired", expired=True)
+        return None
+
     def _lookup(self, name: str) -> Task[Any, Any] | None:
         instance = self._instances.get(name)
         if instance is not None:
@@ -238,7 +282,7 @@ class TaskExecutor:
         m = delivery.task
         return Request(
             id=m.id,
-            task=m.task,
+            task=task.name,
             args=tuple(args),
             kwargs=kwargs,
             retries=m.retries,
@@ -264,6 +308,21 @@ class TaskExecutor:
 
     def _complete(self, p: Prepared, result: Result) -> TaskOutcome:
         """The outcome of a finished call (sending task_success)."""
+        error = result.error
+        if isinstance(error, TaskTerminated):  # revoked with terminate while running
+            outcome = self._revoked(
+                p.task, p.delivery, p.request, p.embed, reason="terminated", signum=error.signum
+            )
+        elif isinstance(error, Replaced):
+            outcome = self._replace(p, error)
+        else:
+            outcome = self._concluded(p, result)
+        if p.request.children:
+            outcome = dataclasses.replace(outcome, children=tuple(p.request.children))
+        return outcome
+
+    def _concluded(self, p: Prepared, result: Result) -> TaskOutcome:
+        """The outcome of a call that ran to its end (success, failure, retry, reject)."""
         delivery = p.delivery
         if result.state == IGNORED:  # Celery's pattern: the last update_state is the final one
             state, ct, body = p.last_state or (IGNORED, "application/json", b"null")
@@ -285,6 +344,28 @@ class TaskExecutor:
         outcome = self._outcome(delivery, states.SUCCESS, ct, body, self._store(delivery))
         return self._then(outcome, after_success(p.embed, p.request, result.retval, self.app))
 
+    def _revoked(
+        self,
+        task: Task[Any, Any],
+        delivery: Delivery,
+        request: Request,
+        embed: Any,
+        *,
+        reason: str,
+        expired: bool = False,
+        signum: int | None = None,
+    ) -> TaskOutcome:
+        """A revoked, expired or terminated task: REVOKED, ``task_revoked`` (Celery's
+        arguments), then its errbacks and the rest of its chain ended (see _canvas_flow)."""
+        terminated = reason == "terminated"
+        _log.info("task_revoked", task=task.name, task_id=request.id, reason=reason)
+        signals.task_revoked.send(
+            sender=task, request=request, terminated=terminated, signum=signum, expired=expired
+        )
+        exc = TaskRevokedError(reason)
+        outcome = self._failure(delivery, exc, None, state=states.REVOKED)
+        return self._then(outcome, after_failure(embed, request, exc, None, self.app))
+
     def _then(self, outcome: TaskOutcome, sends: list[Send]) -> TaskOutcome:
         """Publish what follows the task (chain, callbacks, errbacks) and wait for the hub to
         confirm it, before the outcome acknowledges the task; if that fails, requeue the task
@@ -303,7 +384,7 @@ class TaskExecutor:
 
     def _invoke(self, p: Prepared) -> Result:
         """Run the task's code in this thread, under the watchdog; never raises."""
-        with Invocation(p) as call:
+        with Invocation(p) as call, self.terminations.in_thread(p.request.id):
             if p.is_async:
                 call.retval = asyncio.run(self._limited_coroutine(p, call))
             else:
@@ -312,7 +393,7 @@ class TaskExecutor:
 
     async def _invoke_async(self, p: Prepared) -> Result:
         """Run an ``async def`` task's coroutine on this loop, under its limits."""
-        with Invocation(p) as call:
+        with Invocation(p) as call, self.terminations.in_task(p.request.id):
             call.retval = await self._limited_coroutine(p, call)
         return call.result
 
@@ -404,6 +485,16 @@ class TaskExecutor:
             ct, body = dumps([args, kwargs, p.embed or {}], m.content_type)
         outcome = self._outcome(p.delivery, states.RETRY, ct, body, False)
         return dataclasses.replace(outcome, retry_eta=retry.when or 0.0)
+
+    def _replace(self, p: Prepared, replaced: Replaced) -> TaskOutcome:
+        """``Task.replace(sig)``: the hub swaps the message for one that runs ``sig`` under
+        the same id, now (a RETRY outcome at eta 0; see celeriac._canvas_flow.Replaced)."""
+        m = p.delivery.task
+        sends, args, kwargs, embed = plan_replace(replaced.sig, p.embed, p.request, self.app)
+        ct, body = dumps([args, kwargs, embed], m.content_type)
+        _log.info("task_replaced", task=p.task.name, task_id=m.id, by=replaced.sig.task)
+        outcome = self._outcome(p.delivery, states.RETRY, ct, body, False)
+        return self._then(dataclasses.replace(outcome, retry_eta=0.0), sends)
 
     def _requeue(self, delivery: Delivery) -> TaskOutcome:
         """``Reject(requeue=True)``: an outcome that puts the message back in its queue at the

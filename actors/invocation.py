@@ -20,12 +20,14 @@ from types import TracebackType
 from typing import Any
 
 from celeriac import signals, states
+from celeriac._canvas_flow import Replaced
 from celeriac._log import get_logger
 from celeriac._protocol import Delivery
 from celeriac._task import Request, Task, _current
 from celeriac._task_compat import StateReporter, state_reporter
 from celeriac.exceptions import Ignore, Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded
 
+from .terminate import TaskTerminated
 from .watchdog import SoftInterrupt
 
 __all__ = ["IGNORED", "Invocation", "Prepared", "Result", "conclude"]
@@ -160,6 +162,9 @@ def conclude(
         _log.info("task_succeeded", task=p.task.name, task_id=p.request.id, runtime=runtime)
         _hook(p, "on_success", retval, p.request.id, p.args, p.kwargs)
         return Result(states.SUCCESS, retval)
+    if isinstance(exc, TaskTerminated | Replaced):  # revoke(terminate=True), Task.replace:
+        state = states.REVOKED if isinstance(exc, TaskTerminated) else IGNORED  # the executor
+        return Result(state, error=exc)  # makes their outcomes
     if isinstance(exc, Ignore):
         return Result(IGNORED)
     if isinstance(exc, Reject):

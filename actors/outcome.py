@@ -55,6 +55,7 @@ class TaskOutcome:
     retries: int = 0
     requeue: bool = False
     retry_eta: float | None = None  # a RETRY: the body is the next attempt's task body
+    children: tuple[str, ...] = ()  # the ids of the tasks it sent (AsyncResult.children)
 
 
 def failure_outcome(

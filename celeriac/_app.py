@@ -14,6 +14,7 @@ from . import (
 )
 from ._app_compat import AppCompat, function_task_class
 from ._app_keyed import AppKeyed
+from ._backend import HubBackend
 from ._clock import SYSTEM_CLOCK, Clock
 from ._compose import OPTION_NAMES, compose, message_time_limits
 from ._conf import Settings
@@ -38,6 +39,9 @@ __all__ = ["App", "shared_task"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+#: The most child ids a task's result keeps (``AsyncResult.children``); more are not listed.
+MAX_CHILDREN = 10_000
 
 _TASK_OPTIONS = frozenset(
     {
@@ -249,6 +253,8 @@ class App(AppCompat, AppKeyed):
             # A queue met for the first time (task_create_missing_queues): declare it first.
             client.declare(*declare_queues(self.conf, [queue_for(self.conf, message.queue)]))
         _publish(client, message, sent_event=bool(self.conf.task_send_sent_event))
+        if parent is not None and len(parent.children) < MAX_CHILDREN:
+            parent.children.append(message.id)  # AsyncResult.children of the running task
         result: AsyncResult[Any] = AsyncResult(message.id, self)
         if message.ignore_result or (
             message.ignore_result is None and self.conf.task_ignore_result
@@ -263,6 +269,11 @@ class App(AppCompat, AppKeyed):
         from celeriac.runtime.events import Events  # noqa: PLC0415 - the core stays socket-free
 
         return Events(self)
+
+    @property
+    def backend(self) -> HubBackend:
+        """The hub's result store through Celery's backend methods (see celeriac._backend)."""
+        return HubBackend(self)
 
     @property
     def control(self) -> Control:

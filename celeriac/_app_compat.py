@@ -36,7 +36,6 @@ __all__ = ["REFUSED_APP_ATTRIBUTES", "AppCompat"]
 
 REFUSED_APP_ATTRIBUTES: dict[str, str] = {
     "amqp": "celeriac has no AMQP layer; messages go to its own hub (app.send_task)",
-    "backend": "results live in the hub; use AsyncResult(id).get() / .state",
     "broker_connection": "the app keeps one ZeroMQ connection to the hub, made on first send",
     "connection_for_read": "the app keeps one ZeroMQ connection to the hub, made on first send",
     "connection_for_write": "the app keeps one ZeroMQ connection to the hub, made on first send",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from . import states
 from ._canvas_flow import FAIL_TASK, after_failure, send_all
 from ._chord import UNLOCK_TASK
+from ._replace import JOIN_TASK, join
 from ._resultset import GROUP_SAVE_TASK
 from ._signature import chain, maybe_signature
 from ._task import FunctionTask, Request, Task
@@ -83,6 +84,13 @@ def _unlock(app: App) -> Callable[..., None]:
     return run
 
 
+def _replace_join(app: App) -> Callable[..., Any]:
+    def run(target: Any) -> Any:
+        return join(app, target)
+
+    return run
+
+
 def _group_save(app: App) -> Callable[..., list[str]]:
     def run(ids: list[str]) -> list[str]:
         return ids
@@ -96,6 +104,7 @@ _BUILTINS: dict[str, Callable[[App], Callable[..., Any]]] = {
     FAIL_TASK: _chain_failed,
     UNLOCK_TASK: _unlock,
     GROUP_SAVE_TASK: _group_save,
+    JOIN_TASK: _replace_join,
 }
 
 

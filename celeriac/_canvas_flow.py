@@ -17,15 +17,64 @@ from typing import TYPE_CHECKING, Any
 
 from ._messages import exception_info
 from ._signature import Signature, maybe_signature
+from .exceptions import Ignore
 
 if TYPE_CHECKING:
     from ._app import App
     from ._task import Request
 
-__all__ = ["FAIL_TASK", "Send", "after_failure", "after_success", "embed_of", "send_all"]
+__all__ = [
+    "FAIL_TASK",
+    "NESTING_KEY",
+    "REPLACE_KEY",
+    "Replaced",
+    "Send",
+    "after_failure",
+    "after_success",
+    "embed_of",
+    "replacement",
+    "send_all",
+]
 
 #: The built-in task that ends a chain step FAILURE because an earlier step failed.
 FAIL_TASK = "celeriac.chain_failed"
+#: The ``embed`` key naming the task that replaced the message's own (``Task.replace``).
+REPLACE_KEY = "replaced_by"
+#: The ``embed`` key counting the replacements (``request.replaced_task_nesting``).
+NESTING_KEY = "replaced_task_nesting"
+
+
+class Replaced(Ignore):
+    """Raised by ``Task.replace(sig)``: the worker swaps the running task for ``sig``.
+
+    How it works: the outcome is a RETRY-like swap at the hub (same id, run again at once,
+    in the same queue) whose body is ``sig``'s arguments and whose ``embed`` names ``sig``'s
+    task (:data:`REPLACE_KEY`) and keeps the original callbacks, errbacks and chain (plus
+    ``sig``'s own links). The worker that takes it runs ``sig``'s task under the original id,
+    so ``AsyncResult(id).get()`` returns the replacement's result and a chain goes on from
+    it. ``request.retries`` counts the swap (it is one more than the replaced call's).
+    """
+
+    def __init__(self, sig: Signature) -> None:
+        super().__init__(f"replaced by {sig.task}")
+        self.sig = sig
+
+
+def replacement(sig: Signature, embed: Any) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
+    """The body ``[args, kwargs, embed]`` of the message that runs ``sig`` in place of the
+    call whose canvas map is ``embed``."""
+    old = dict(embed) if isinstance(embed, Mapping) else {}
+    callbacks = list(old.get("callbacks") or ()) + (_dicts(sig.options.get("link")) or [])
+    errbacks = list(old.get("errbacks") or ()) + (_dicts(sig.options.get("link_error")) or [])
+    new = {
+        "callbacks": callbacks or None,
+        "errbacks": errbacks or None,
+        "chain": old.get("chain"),
+        "chord": old.get("chord"),
+        REPLACE_KEY: sig.task,
+        NESTING_KEY: int(old.get(NESTING_KEY) or 0) + 1,
+    }
+    return list(sig.args), dict(sig.kwargs), new
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +128,10 @@ def after_failure(
         if sig.id is None:
             continue
         fail = Signature(FAIL_TASK, (info,), app=app)
-        sends.append(Send(fail, (), {**lineage, "task_id": sig.id, "ignore_result": False}))
+        options = {**lineage, "task_id": sig.id, "ignore_result": False}
+        if sig.options.get("chord_id"):  # a header task of a chord: it still counts there
+            options["chord_id"] = sig.options["chord_id"]
+        sends.append(Send(fail, (), options))
     return sends
 
 

@@ -34,7 +34,13 @@ class chord(Signature):  # noqa: N801 - Celery's name
         app: App | None = None,
         **options: Any,
     ) -> None:
-        members = list(header.tasks) if isinstance(header, group) else list(header)
+        members: list[Any]
+        if isinstance(header, group):
+            members = list(header.tasks)
+        elif isinstance(header, Mapping):  # one signature (Celery's chord(sig, body))
+            members = [header]
+        else:
+            members = list(header)
         sigs = [maybe_signature(t, app=app) for t in members]
         body_sig = maybe_signature(body, app=app) if body is not None else None
         app = app or next((s._app for s in [*sigs, body_sig] if s and s._app), None)
@@ -84,6 +90,9 @@ class chord(Signature):  # noqa: N801 - Celery's name
         body = body.clone()
         for eb in _links(self.options.get("link_error")):
             body.link_error(eb)
+        outer = options.pop("chord_id", None)
+        if outer is not None:  # this chord is a header task of another: its body counts there
+            body.options["chord_id"] = outer
         body_result = body.freeze()
         header = group(self.tasks, app=self._app)
         if not len(header):
@@ -92,10 +101,20 @@ class chord(Signature):  # noqa: N801 - Celery's name
         group_result = header.freeze()
         chord_id = new_task_id()
         ids = [r.id for r in group_result.results]
-        unlock_sig = Signature(UNLOCK_TASK, (ids, dict(body)), app=self.app)
-        unlock_sig.apply_async(task_id=chord_id, chord_size=len(ids), ignore_result=True)
+        # Sent by name, not through Signature.apply_async, which keeps a signature's own
+        # ``chord_size`` field out of the message: here it must reach the hub, which holds the
+        # unlock until that many header tasks have ended.
+        self.app.send_task(
+            UNLOCK_TASK,
+            (ids, dict(body)),
+            task_id=chord_id,
+            chord_size=len(ids),
+            ignore_result=True,
+        )
         for member in header.tasks:
-            member.apply_async(args, kwargs, chord_id=chord_id, ignore_result=False, **options)
+            member.apply_async(
+                args, kwargs, **{**options, "chord_id": chord_id, "ignore_result": False}
+            )
         body_result.parent = group_result
         return body_result
 

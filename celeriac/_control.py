@@ -172,9 +172,12 @@ class Control:
     ) -> None:
         """Revoke tasks by id: queued or delayed ones are removed at the hub, later publishes
         under these ids are dropped, and the revocation is durable (it survives restarts of
-        the hub) when this returns. A task already running finishes: ``terminate`` is sent
-        but not acted on yet. ``destination`` is accepted for Celery's signature and ignored:
-        revocations are held by the hub for every worker."""
+        the hub) when this returns. A task a worker already holds ends REVOKED without running
+        if it has not started; a running one finishes, unless ``terminate`` is set: then it is
+        stopped (``-P prefork``: its child process gets ``signal``; threads: an exception
+        raised in its thread; asyncio: cancelled; see celeriac.actors.terminate) and ends
+        REVOKED. ``task_revoked`` is sent on the worker either way. ``destination`` is accepted
+        for Celery's signature and ignored: revocations are held by the hub for every worker."""
         ids = [task_id] if isinstance(task_id, str) else list(task_id)
         if not ids:
             return

@@ -83,6 +83,7 @@ __all__ = [
     "Result",
     "ResultMessage",
     "Revoke",
+    "RevokeHeld",
     "Start",
     "Stat",
     "TaskInfo",
@@ -274,6 +275,8 @@ class ResultMessage:
     hub: bool = False
     # A RETRY outcome (issue 8): the body is the next attempt's task body; it runs at this time.
     retry_eta: float | None = None
+    # The ids of the tasks this task sent while it ran (``AsyncResult.children``, issue 8).
+    children: tuple[str, ...] = ()
     raw: bytes = field(default=b"", init=False, compare=False, repr=False)
 
     @property
@@ -482,7 +485,7 @@ class Reply:
 @dataclass(frozen=True, slots=True)
 class Revoke:
     """client -> hub: revoke these task ids (durably); ``terminate``: also stop a running one
-    with ``signal`` (not acted on yet: a running task finishes)."""
+    with ``signal`` (the hub tells its worker: :class:`RevokeHeld`)."""
 
     COMMAND: ClassVar[bytes] = b"REVOKE"
     ids: tuple[str, ...]
@@ -549,6 +552,8 @@ from ._protocol_control import (  # noqa: E402
 __all__ += ["ControlCommand", "ControlJoin", "ControlReply", "ControlRequest", "ControlSent"]
 __all__ += ["EventBatch"]
 
+from ._protocol_canvas import RevokeHeld  # noqa: E402  (the canvas lane's messages)
+
 Message = (
     Hello
     | Declare
@@ -568,6 +573,7 @@ Message = (
     | Reply
     | Forget
     | Revoke
+    | RevokeHeld
     | Ping
     | Pong
     | Bye

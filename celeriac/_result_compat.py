@@ -141,7 +141,8 @@ class ResultCompat:
         raise NotImplementedError("celeriac has no AsyncResult.throw: cancel a wait with timeout=")
 
     def as_tuple(self) -> tuple[tuple[str, None], None]:
-        """Celery's serializable form ``((id, parent), children)`` (no parents are tracked)."""
+        """Celery's serializable form ``((id, parent), children)`` (parents and children are
+        not kept in this form: use ``parent`` and ``children``)."""
         return ((self.id, None), None)
 
     def as_list(self) -> list[str]:

@@ -203,6 +203,18 @@ class Signature(dict[str, Any]):
         """Send with these arguments added (Celery's ``sig.delay``)."""
         return self.apply_async(args, kwargs)
 
+    def apply(
+        self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None, **_: Any
+    ) -> Any:
+        """Run the task here and now, nothing sent (``Task.apply``): an EagerResult."""
+        sig = self.clone(args, kwargs)
+        return sig.type.apply(sig.args, sig.kwargs, task_id=sig.options.get("task_id"))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], app: App | None = None) -> Signature:
+        """Celery's name for ``signature(d, app=app)``: rebuilt from its dict form."""
+        return signature(d, app=app)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the task here, in this process (a plain call, not a send)."""
         sig = self.clone(args, kwargs)
@@ -306,6 +318,8 @@ class group(Signature):  # noqa: N801 - Celery's name
     def __init__(self, *tasks: Any, app: App | None = None, **options: Any) -> None:
         if len(tasks) == 1 and not isinstance(tasks[0], Mapping):
             tasks = tuple(tasks[0])
+        if len(tasks) == 1 and isinstance(tasks[0], Mapping) and _is_group(tasks[0]):
+            tasks = tuple(maybe_signature(tasks[0], app=app).kwargs.get("tasks", ()))  # unrolled
         members = [maybe_signature(t, app=app) for t in tasks]
         app = app or next((s._app for s in members if s._app is not None), None)
         super().__init__("celeriac.group", (), {"tasks": members}, options, "group", app=app)
@@ -363,6 +377,11 @@ def signature(varies: Any, *args: Any, app: App | None = None, **kwargs: Any) ->
     sig = Signature(varies, *args, **kwargs)
     sig._app = app or sig._app
     return sig
+
+
+def _is_group(d: Mapping[str, Any]) -> bool:
+    """True for a group's dict (Celery unrolls a group whose only member is a group)."""
+    return d.get("subtask_type") == "group"
 
 
 def maybe_signature(d: Any, app: App | None = None) -> Signature:

@@ -18,6 +18,7 @@ from typing import (
     Any,
     ClassVar,
     Generic,
+    NoReturn,
     ParamSpec,
     Protocol,
     TypedDict,
@@ -92,7 +93,10 @@ class Request:
     shadow: str | None = field(default=None, init=False)
     logfile: str | None = field(default=None, init=False)
     loglevel: str | None = field(default=None, init=False)
+    #: How many times this call was replaced (``Task.replace``) before it ran (Celery's).
     replaced_task_nesting: int = field(default=0, init=False)
+    #: The ids of the tasks sent while this request runs (``AsyncResult.children``).
+    children: list[str] = field(default_factory=list, init=False)
     stamps: dict[str, Any] | None = field(default=None, init=False)
     stamped_headers: list[str] | None = field(default=None, init=False)
     utc: bool = field(default=True, init=False)
@@ -377,12 +381,16 @@ class Task(TaskCompat, Generic[P, R_co]):
         """Run the task here and now (nothing is sent): an :class:`EagerResult` holding its
         value, or the exception it raised (Celery's ``apply``; there is no eager mode for
         ``delay``)."""
+        parent = current_request()
+        task_id = task_id or new_task_id()
         request = Request(
-            id=task_id or new_task_id(),
+            id=task_id,
             task=self.name,
             args=tuple(args or ()),
             kwargs=dict(kwargs or {}),
             is_eager=True,
+            parent_id=parent.id if parent is not None else None,
+            root_id=(parent.root_id or parent.id) if parent is not None else task_id,
         )
         token = _current.set(request)
         try:
@@ -430,6 +438,21 @@ class Task(TaskCompat, Generic[P, R_co]):
         if throw:
             raise retry
         return retry
+
+    def replace(self, sig: Any) -> NoReturn:
+        """Replace this call by ``sig`` (a task signature, a chain, a group or a chord),
+        keeping this task's id: its result is the replacement's, and its callbacks, errbacks
+        and the rest of its chain follow the replacement. Raises (never returns); see
+        :class:`celeriac._canvas_flow.Replaced` and :mod:`celeriac._replace`."""
+        from ._canvas_flow import Replaced  # noqa: PLC0415 - the canvas imports this module
+        from ._signature import chain, maybe_signature  # noqa: PLC0415
+
+        if self.request.called_directly:
+            raise RuntimeError(f"{self.name}.replace() outside a worker: nothing to replace")
+        new = maybe_signature(sig, app=self.app)
+        if isinstance(new, chain) and not new.tasks:
+            raise ImproperlyConfigured("Cannot replace with an empty chain")
+        raise Replaced(new)
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"

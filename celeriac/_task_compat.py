@@ -62,8 +62,8 @@ REFUSED_TASK_ATTRIBUTES: dict[str, str] = {
     "from_config": "task options are class attributes or @app.task(...) options",
     "on_bound": "override __init_subclass__ or use the app's on_after_finalize signal",
     "shadow_name": "task names are fixed: name=... on the task",
-    "trail": "child results are not tracked (AsyncResult.children is not implemented)",
-    "add_trail": "child results are not tracked (AsyncResult.children is not implemented)",
+    "trail": "child results are always tracked: see AsyncResult.children",
+    "add_trail": "child results are always tracked: see AsyncResult.children",
     "resultrepr_maxsize": "results are logged as structured fields, not as a truncated repr",
     "acks_on_failure": "a failed task is always acknowledged with state FAILURE; raise "
     "Reject(requeue=True) to give it back",

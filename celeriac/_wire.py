@@ -17,7 +17,7 @@ from typing import Any, Final
 import msgpack
 
 from celeriac import _protocol as p
-from celeriac import _wire_beat, _wire_compat, _wire_control
+from celeriac import _wire_beat, _wire_canvas, _wire_compat, _wire_control
 from celeriac._wire_checks import (
     _Bad,
     _choice,
@@ -138,6 +138,7 @@ _RESULT = _Table(
     ("credit", "credit", _count, None),
     ("hub", "hub", _flag, None),
     ("retry_eta", "retry_eta", _opt(_number), None),
+    ("children", "children", _names, list),
     always=("content_type",),
 )
 _TAGGED = (("id", "id", _name, None), ("tag", "tag", _opt(_name), None))
@@ -222,6 +223,7 @@ _CONTROL: Final[dict[bytes, _Table]] = {
         *_wire_compat.TABLES,
         *_wire_control.TABLES,
         *_KEYED_TABLES,
+        *_wire_canvas.TABLES,
     )
 }
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import builtins
 import sys
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import states
 from ._current import get_current_app
+from ._log import get_logger
 from ._result_compat import ResultCompat
 from ._task import current_request
 from .exceptions import RemoteTaskError
@@ -30,6 +33,8 @@ R_co = TypeVar("R_co", covariant=True)
 #: Seconds ``result`` waits for a stored result the hub said exists.
 _FETCH_TIMEOUT = 10.0
 
+_log = get_logger("celeriac.client")
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -38,6 +43,8 @@ class Outcome:
     state: str
     value: Any
     traceback: str | None = None
+    #: The ids of the tasks the task sent while it ran (``AsyncResult.children``).
+    children: tuple[str, ...] = ()
 
 
 class AsyncResult(ResultCompat, Generic[R_co]):
@@ -150,6 +157,64 @@ class AsyncResult(ResultCompat, Generic[R_co]):
         """The remote traceback of a failed task."""
         outcome = self._peek()
         return outcome.traceback if outcome else None
+
+    @property
+    def children(self) -> list[AsyncResult[Any]] | None:
+        """The results of the tasks this task sent while it ran (Celery's ``children``), in
+        the order sent; None until the task has finished. The next step of a chain and the
+        callbacks are not children (they are sent after it ran; see ``parent``)."""
+        outcome = self._peek()
+        if outcome is None:
+            return None
+        return [AsyncResult(child, self.app) for child in outcome.children]
+
+    def iterdeps(
+        self, intermediate: bool = False
+    ) -> Iterator[tuple[AsyncResult[Any] | None, AsyncResult[Any]]]:
+        """``(parent, node)`` for this result and its children, depth first (Celery's); each
+        node is waited for before its children are read."""
+        stack: list[tuple[AsyncResult[Any] | None, AsyncResult[Any]]] = [(None, self)]
+        while stack:
+            parent, node = stack.pop()
+            yield parent, node
+            if not node.ready() and intermediate:
+                continue
+            node._wait(None)
+            stack.extend((node, child) for child in reversed(node.children or ()))
+
+    def collect(
+        self, intermediate: bool = False, timeout: float | None = None, **kw: Any
+    ) -> Iterator[tuple[AsyncResult[Any], Any]]:
+        """``(result, value)`` for this task and every task it sent, recursively, depth first
+        (Celery's ``collect``): each value is waited for (``timeout`` each)."""
+        for _, node in self.iterdeps(intermediate=intermediate):
+            yield node, node.get(timeout=timeout, disable_sync_subtasks=False, **kw)
+
+    def then(
+        self,
+        callback: Callable[[AsyncResult[Any]], Any],
+        on_error: Callable[[BaseException], Any] | None = None,
+        weak: bool = False,
+    ) -> None:
+        """Call ``callback(self)`` once the task has finished (Celery's promise ``then``): at
+        once if it already has, else from a daemon thread that waits for the result pushed by
+        the hub. An exception raised by ``callback`` goes to ``on_error`` (else it is logged).
+        ``weak`` is accepted for Celery's signature."""
+
+        def run() -> None:
+            try:
+                self._wait(None)
+                callback(self)
+            except Exception as exc:
+                if on_error is None:
+                    _log.exception("result_then_failed", task_id=self.id)
+                else:
+                    on_error(exc)
+
+        if self._outcome is not None:
+            run()
+            return
+        threading.Thread(target=run, name=f"celeriac-then-{self.id[:8]}", daemon=True).start()
 
     def revoke(
         self,

@@ -356,8 +356,8 @@ class Client:
             )
             return Outcome(states.FAILURE, p.failure_map(info))
         if result.state in states.EXCEPTION_STATES and isinstance(value, dict):
-            return Outcome(result.state, value, value.get("traceback"))
-        return Outcome(result.state, value)
+            return Outcome(result.state, value, value.get("traceback"), result.children)
+        return Outcome(result.state, value, None, result.children)
 
     # -- the I/O thread --------------------------------------------------------------------------
 

@@ -52,5 +52,6 @@ def outcome_message(
         credit=credit,
         retry_eta=outcome.retry_eta if not hub_made else None,
         hub=hub_made,
+        children=outcome.children,
     )
     return p.Done((result,))

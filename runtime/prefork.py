@@ -36,6 +36,14 @@ Hard time limits
     its own DEALER, waits until the hub has processed it (a ``STAT`` round trip, at most 1 s),
     then SIGKILLs the child and starts a new one at once.
 
+Revoke with ``terminate=True``
+    The hub tells the child holding the task (``CANVAS_REVOKED``); the child tells the parent,
+    which ends the task REVOKED at the hub (as for a time limit, before the kill, so the hub
+    cannot requeue it), signals the child with the revoke's signal (SIGINT, which children
+    ignore, becomes SIGTERM; a child's SIGTERM then means "die now", not a warm shutdown), sends
+    ``task_revoked`` (``terminated=True``, the signal number) and replaces the child. The
+    task's errbacks are not called on this path (the parent does not read task bodies).
+
 Task type limits (``rate_limit``, ``max_concurrency``)
     Held by the parent for the whole node: a child asks over its pipe before it runs a task of
     a limited type (see :mod:`celeriac.runtime.prefork_types`).
@@ -93,11 +101,16 @@ from celeriac._app import App
 from celeriac._clock import SYSTEM_CLOCK
 from celeriac._log import get_logger
 from celeriac._messages import exception_info
-from celeriac._task import time_limits
+from celeriac._task import Request, time_limits
 from celeriac._wire_control import pack_reply
 from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
 from celeriac.actors.task_actor import Delivery
-from celeriac.exceptions import FrameError, ImproperlyConfigured, TimeLimitExceeded
+from celeriac.exceptions import (
+    FrameError,
+    ImproperlyConfigured,
+    TaskRevokedError,
+    TimeLimitExceeded,
+)
 from celeriac.routing import worker_queues
 from celeriac.transport import protocol as p
 from celeriac.transport.curve import CurveClient
@@ -189,6 +202,8 @@ class _Child:
         self.node: WorkerNode | None = None
         self.max_tasks: int | None = None
         self.max_memory: int | None = None
+        #: Set when the parent is about to signal this child to stop a revoked task.
+        self.terminating: int | None = None
 
     def tell(self, *message: Any) -> None:
         """Send the parent a message; "ready" goes first, once (a task implies it)."""
@@ -216,6 +231,7 @@ class _Child:
         )
         node.on_task_start = self._started
         node.on_task_end = self._finished
+        node.on_terminate = self._terminate
         names = gated_names(app.tasks, node.conf)  # limited types ask the parent's gates
         node.make_types = lambda: ChildGates(names, self.tell)
         if self._early_sigterm:
@@ -258,8 +274,12 @@ class _Child:
             self.node.request_shutdown(cold=True)
 
     def on_sigterm(self, _signum: int, _frame: object) -> None:
-        """SIGTERM: a warm shutdown; a second one: cold."""
-        if self.node is None:
+        """SIGTERM: a warm shutdown; a second one: cold; from the parent stopping a revoked
+        task (``terminate=True``): die of it at once."""
+        if self.terminating is not None:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+        elif self.node is None:
             self._early_sigterm = True  # not started yet: stop as soon as it is
         else:
             self.node.request_shutdown(cold=self.node._shutdown.is_set())
@@ -280,6 +300,11 @@ class _Child:
             hard_time_limit(self.node.app, message),
             not message.ignore_result,
         )
+
+    def _terminate(self, task_id: str, signum: int) -> None:
+        """A running task was revoked with terminate: the parent ends it and signals us."""
+        self.terminating = signum
+        self.tell("terminate", task_id, signum)
 
     def _finished(self, delivery: Delivery) -> None:
         assert self.node is not None
@@ -678,6 +703,8 @@ class PreforkNode:
             slot.idle_since = time.monotonic()
         elif kind == "leaving":
             slot.leaving = str(message[1])
+        elif kind == "terminate":
+            self._terminate(slot, str(message[1]), int(message[2]))
         elif kind in GATE_MESSAGES:
             self.gates.on_child(slot.index, message)
         elif kind == "ready":
@@ -859,6 +886,27 @@ class PreforkNode:
             with contextlib.suppress(OSError):
                 os.kill(slot.pid, signal.SIGKILL)
 
+    def _terminate(self, slot: _Slot, task_id: str, signum: int) -> None:
+        """Revoke with terminate (issue 8): end the task REVOKED at the hub, then signal the
+        child that runs it (SIGINT, which children ignore, is sent as SIGTERM) and send
+        ``task_revoked``; the child is replaced like any that died."""
+        task = slot.task
+        if task is None or task.id != task_id or slot.pid is None or slot.killed:
+            return  # finished meanwhile, or already being killed
+        self._fail(task, TaskRevokedError("terminated"), state=states.REVOKED)
+        sig = signal.SIGTERM if signum == signal.SIGINT else signum
+        slot.killed = f"task {task_id} revoked with terminate (signal {sig})"
+        _log.info("task_terminated", child=slot.index, pid=slot.pid, task_id=task_id, signum=sig)
+        with contextlib.suppress(OSError):
+            os.kill(slot.pid, sig)
+        signals.task_revoked.send(
+            sender=self.app.tasks.get(task.name),
+            request=Request(id=task.id, task=task.name, hostname=self.hostname),
+            terminated=True,
+            signum=signum,
+            expired=False,
+        )
+
     # -- the parent's own connection to the hub ----------------------------------------------------
 
     def _send(self, message: p.Message) -> None:
@@ -936,13 +984,14 @@ class PreforkNode:
             elif isinstance(msg, p.Reply) and rid is not None and msg.rid == rid:
                 found = True
 
-    def _fail(self, task: _Running, exc: BaseException) -> None:
-        """Store FAILURE for ``task`` at the hub and wait (at most 1 s) until it is processed."""
+    def _fail(self, task: _Running, exc: BaseException, *, state: str = states.FAILURE) -> None:
+        """Store FAILURE (or ``state``) for ``task`` at the hub and wait (at most 1 s) until
+        it is processed."""
         info = exception_info(exc, None)
         # A msgpack body whatever the client accepts, as the hub's own results.
         result = p.ResultMessage(
             task.id,
-            states.FAILURE,
+            state,
             msgpack.packb(info),
             _FAILURE_CT,
             tag=task.tag if task.tag != task.id else None,

@@ -45,6 +45,7 @@ from celeriac.actors.pool import Pool, PoolFactory, PoolWiring, ThreadPool
 from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
 from celeriac.actors.task_actor import Delivery
 from celeriac.actors.tasktype import TaskTypes, TypeGates
+from celeriac.actors.terminate import TERMINATIONS, signal_number
 from celeriac.exceptions import FrameError, ImproperlyConfigured
 from celeriac.routing import Broadcast, declare_queues, worker_queues
 from celeriac.transport import protocol as p
@@ -127,6 +128,10 @@ class WorkerNode:
         #: Called in the connection thread when a delivery is handed to a slot / has finished.
         self.on_task_start: Callable[[Delivery], None] | None = None
         self.on_task_end: Callable[[Delivery], None] | None = None
+        #: Called in the connection thread to stop a running task revoked with terminate
+        #: (task id, signal number); None: stop it in this process (actors/terminate.py). A
+        #: prefork child sets it: its parent signals the child's process.
+        self.on_terminate: Callable[[str, int], None] | None = None
         pool = pool or self.conf.worker_pool
         if pool == "prefork":
             raise ImproperlyConfigured(
@@ -303,6 +308,19 @@ class WorkerNode:
             exit_code=self.exit_code,
         )
         return self.exit_code
+
+    def revoke_held(self, msg: p.RevokeHeld) -> None:
+        """The hub says tasks this node holds were revoked: those not started end REVOKED when
+        a slot takes them; with ``terminate`` a running one is stopped (actors/terminate.py)."""
+        signum = signal_number(msg.signal)
+        for task_id in msg.ids:
+            TERMINATIONS.revoke(task_id)
+            if not msg.terminate:
+                continue
+            if self.on_terminate is not None:
+                self.on_terminate(task_id, signum)
+            elif TERMINATIONS.terminate(task_id, signum):
+                _log.info("task_terminating", task_id=task_id, signum=signum)
 
     def _signal(self, which: signals.Signal, /, **kwargs: Any) -> None:
         """Send a node lifecycle signal (a prefork child leaves them to its parent)."""
@@ -724,33 +742,36 @@ class _Connection:
             return p.encode(p.Reject((rejection,)))
         return frames
 
+    def _on_welcome(self, msg: p.Welcome) -> None:
+        first, previous = self.hub_id is None, self.hub_id
+        self.hub_id = msg.hub
+        self.hello_sent = None
+        if msg.node is not None and msg.node != self.node.peer_name:
+            _log.warning(
+                "node_name_taken",
+                node=self.node.peer_name,
+                known_as=msg.node,
+                hint="another live worker has this name: give each worker its own -n NAME",
+            )
+        if self.node.prefork_child is None:  # a prefork node's parent answers for it
+            self.send(p.ControlJoin(msg.node or self.node.hostname))
+        if first:
+            _log.info("hub_connected", endpoint=self.node.hub_endpoint, hub=self.hub_id)
+            _log.info(
+                "worker_ready" if self.node.prefork_child is None else "child_ready",
+                node=self.node.peer_name,
+                queues=self.node.queues,
+                concurrency=self.node.concurrency,
+                pool=self.node.pool_name,
+            )
+            self.node.ready.set()
+            self.node._signal(signals.worker_ready, sender=self.node)
+        elif msg.hub != previous:
+            _log.info("hub_reconnected", hub=self.hub_id, previous=previous)
+
     def _on_control(self, msg: p.Message) -> None:
         if isinstance(msg, p.Welcome):
-            first, previous = self.hub_id is None, self.hub_id
-            self.hub_id = msg.hub
-            self.hello_sent = None
-            if msg.node is not None and msg.node != self.node.peer_name:
-                _log.warning(
-                    "node_name_taken",
-                    node=self.node.peer_name,
-                    known_as=msg.node,
-                    hint="another live worker has this name: give each worker its own -n NAME",
-                )
-            if self.node.prefork_child is None:  # a prefork node's parent answers for it
-                self.send(p.ControlJoin(msg.node or self.node.hostname))
-            if first:
-                _log.info("hub_connected", endpoint=self.node.hub_endpoint, hub=self.hub_id)
-                _log.info(
-                    "worker_ready" if self.node.prefork_child is None else "child_ready",
-                    node=self.node.peer_name,
-                    queues=self.node.queues,
-                    concurrency=self.node.concurrency,
-                    pool=self.node.pool_name,
-                )
-                self.node.ready.set()
-                self.node._signal(signals.worker_ready, sender=self.node)
-            elif msg.hub != previous:
-                _log.info("hub_reconnected", hub=self.hub_id, previous=previous)
+            self._on_welcome(msg)
         elif (isinstance(msg, p.Pong) and (msg.known is False or msg.hub != self.hub_id)) or (
             isinstance(msg, p.Error) and msg.code == "hello"
         ):
@@ -765,5 +786,7 @@ class _Connection:
             if msg.reply:
                 body = pack_reply(reply)
                 self.send(p.ControlReply(msg.rid, self.node.hostname, body))
+        elif isinstance(msg, p.RevokeHeld):
+            self.node.revoke_held(msg)
         elif isinstance(msg, p.Error):
             _log.error("hub_refused_us", reason=msg.reason)

@@ -4,7 +4,19 @@ import hashlib
 import json
 import time
 
-from tasks import STORE, add, boom, fetch_page, flaky, on_error, parse_page, store_page_info, tsum
+from tasks import (
+    STORE,
+    add,
+    add_later,
+    boom,
+    fetch_page,
+    flaky,
+    on_error,
+    parse_page,
+    spin,
+    store_page_info,
+    tsum,
+)
 
 from celeriac import chord, group
 from celeriac.exceptions import TaskRevokedError
@@ -40,6 +52,18 @@ def main() -> None:
         later.get(timeout=TIMEOUT)
     except TaskRevokedError:
         print("revoked:", later.state)
+
+    print("replaced:", add_later.delay(20, 22).get(timeout=TIMEOUT))
+
+    running = spin.delay(60)
+    deadline = time.monotonic() + TIMEOUT
+    while running.state != "STARTED" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    running.revoke(terminate=True)  # stopped where it runs, not after 60 s
+    try:
+        running.get(timeout=TIMEOUT)
+    except TaskRevokedError:
+        print("terminated:", running.state)
 
 
 if __name__ == "__main__":

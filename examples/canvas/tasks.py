@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from celeriac import App
@@ -72,3 +73,18 @@ def on_error(task_id: str) -> None:
 def boom() -> None:
     """Always fail."""
     raise ValueError("boom")
+
+
+@app.task(bind=True)
+def add_later(self, x: int, y: int) -> int:  # type: ignore[no-untyped-def]
+    """Replaced by ``add``: the caller gets add's result under this task's id."""
+    self.replace(add.s(x, y))
+
+
+@app.task(track_started=True)
+def spin(seconds: float) -> str:
+    """A long task in short steps: ``revoke(terminate=True)`` stops it between two."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+    return "finished"

@@ -40,4 +40,5 @@ def test_canvas_example_runs(procs: Spawner, broker_url: str, tmp_path: Path) ->
     ]
     assert lines[5] == "boom raised: boom (on_error was called with its id)"
     assert lines[6] == "revoked: REVOKED"
+    assert lines[7:9] == ["replaced: 42", "terminated: REVOKED"]
     assert (tmp_path / "store" / "errors.log").read_text().strip() != ""

@@ -43,6 +43,6 @@ def test_names_issue_10_asks_for_are_present(
 
 def test_refused_app_attributes_are_counted_apart(report: dict[str, dict[str, list[str]]]) -> None:
     """Refused attributes are not counted as present (they raise NotImplementedError)."""
-    assert "backend" in report["App attributes"]["refused"]
-    assert "backend" not in report["App attributes"]["present"]
+    assert "amqp" in report["App attributes"]["refused"]
+    assert "amqp" not in report["App attributes"]["present"]
     assert "control" in report["App attributes"]["present"]  # app.control.revoke exists

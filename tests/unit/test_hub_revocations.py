@@ -65,7 +65,7 @@ def test_a_message_published_after_its_revoke_is_never_queued() -> None:
 
 
 def test_running_message_is_left_to_finish() -> None:
-    """A delivered message stays with its worker (terminate is not acted on)."""
+    """A delivered message stays with its worker (which is told: see test_hub_canvas)."""
     hub, store, _ = make_hub()
     hello(hub, W1, credit=5)
     publish(hub, "run")

@@ -214,8 +214,8 @@ def test_on_after_configure_and_add_periodic_task() -> None:
 def test_refused_app_attributes_say_what_to_use() -> None:
     """App attributes without a meaning here raise NotImplementedError naming an alternative."""
     app = App("refused", environ={})
-    with pytest.raises(NotImplementedError, match="results live in the hub"):
-        _ = app.backend
+    with pytest.raises(NotImplementedError, match="no AMQP layer"):
+        _ = app.amqp
     with pytest.raises(AttributeError):
         _ = app.no_such_attribute  # type: ignore[attr-defined]
 

@@ -131,6 +131,7 @@ by_command: dict[type, st.SearchStrategy[Any]] = {
     p.Reply: st.builds(p.Reply, ids, names, maybe() | counts | names),
     p.Forget: st.builds(p.Forget, ids),
     p.Revoke: st.builds(p.Revoke, id_lists, st.booleans(), maybe() | names),
+    p.RevokeHeld: st.builds(p.RevokeHeld, id_lists, st.booleans(), maybe() | names),
     p.Ping: st.builds(p.Ping, maybe() | names, maybe() | counts),
     p.Pong: st.builds(p.Pong, maybe() | names, maybe() | st.booleans()),
     p.Bye: st.just(p.Bye()),

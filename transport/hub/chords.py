@@ -67,8 +67,8 @@ class Chords(Results):
     def _chord_member_ended(self, msg: Msg) -> None:
         """A header task ended (acknowledged, or ended by the hub): count it, maybe unlock."""
         chord_id = msg.task.chord
-        if chord_id is None or msg.copy:
-            return
+        if chord_id is None or msg.copy or msg.task.dead_letter is not None:
+            return  # a dead letter was counted when it was set aside
         count = self._chord_count(chord_id) + 1
         self.store.set_meta(_META + chord_id, msgpack.packb(count))
         unlock = self._held_chords().get(chord_id)

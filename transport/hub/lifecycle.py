@@ -28,6 +28,8 @@ class Lifecycle(Retries):
     """Acknowledgement, requeue, rejection and dead letters."""
 
     def _requeue(self, msg: Msg) -> None:
+        if self._requeue_revoked(msg):  # revoked while a worker held it: it ends here
+            return
         self.counters["redelivered"] += 1
         self._make_ready(msg, front=True)
 
@@ -99,6 +101,7 @@ class Lifecycle(Retries):
 
     def _dead_letter(self, msg: Msg, node: str) -> None:
         """A poison message: keep it in :data:`POISON_QUEUE`, store a WorkerLostError for it."""
+        self._chord_member_ended(msg)  # it will not run again: its chord fires its error path
         each = "each time" if msg.lost >= msg.deliveries else f"the last {msg.lost} times"
         reason = (
             f"delivered {msg.deliveries} times; {each} its worker was lost (last: {node}); "

@@ -55,6 +55,7 @@ HUB_ONLY: Final = (
     p.BeatGrant,
     p.KeyedActivate,
     p.KeyedStop,
+    p.RevokeHeld,
 )
 
 

@@ -15,6 +15,7 @@ from .. import protocol as p
 from ..routing import DEAD_LETTER_QUEUE, DeclarationConflictError
 from ..store import StoredMessage
 from .bodies import Bodies
+from .canvas import CanvasRevokes
 from .limits import MAX_CREDIT, too_big
 from .model import (
     BINDINGS_META_KEY,
@@ -23,12 +24,11 @@ from .model import (
     PeerFault,
     ReadyQueue,
 )
-from .revocations import Revocations
 
 _log = get_logger("celeriac.hub")
 
 
-class Queues(Revocations, Bodies):
+class Queues(CanvasRevokes, Bodies):
     """Declarations, routing, ready queues, credit and dispatch."""
 
     #: Deliveries outstanding at once to one peer (``hub_max_credit_per_peer``).
@@ -185,7 +185,7 @@ class Queues(Revocations, Bodies):
             msg.queued = False
             if msg.holder is not None:  # claimed by a worker's HELLO after a hub restart
                 continue
-            if msg.expires is not None and now >= msg.expires:
+            if msg.expires is not None and now >= msg.expires and not self._expires_at_worker(msg):
                 self.counters["expired"] += 1
                 self._finish_by_hub(msg, states.REVOKED, "TaskRevokedError", "expired")
                 continue

@@ -12,8 +12,8 @@ Then, for each id:
 * a message published *later* under that id (a chain step, a retried publish, a client that
   sent it after revoking) is confirmed and ends REVOKED on arrival, never queued; so workers
   that connect later need no revoke list: they never see the message;
-* a message a worker already runs is left to finish (``terminate`` is carried on the wire but
-  not acted on yet).
+* a message a worker already holds is the worker's to end: the hub tells it (see
+  :mod:`.canvas`), and ends the message REVOKED itself if that worker is lost or gives it back.
 
 ``STAT`` answers REVOKED for a revoked id with no result yet. Celery keeps revokes in each
 worker's memory (lost on restart unless ``--statedb``) and cannot remove queued messages from
