@@ -161,6 +161,22 @@ def read_exec_log(path: Path) -> list[tuple[str, str, int]]:
     return entries
 
 
+def run_example(folder: Path, script: str, env: dict[str, str]) -> list[str]:
+    """Run an example's client script (``python SCRIPT`` in ``folder``) to its end; its stdout
+    lines (the test fails with its stderr if it exits non-zero)."""
+    done = subprocess.run(
+        [sys.executable, script],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RESULT_TIMEOUT * 3,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """The outer environment without any CELERIAC_* variable, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_")}

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import RESULT_TIMEOUT, Spawner, clean_env
+from .conftest import Spawner, clean_env, run_example
 
 pytestmark = pytest.mark.integration
 
@@ -20,17 +18,7 @@ def test_canvas_example_runs(procs: Spawner, broker_url: str, tmp_path: Path) ->
     env = clean_env(CELERIAC_BROKER_URL=broker_url, CANVAS_STORE=str(tmp_path / "store"))
     env["CELERIAC_HUB_DATA_DIR"] = str(tmp_path / "hub")
     procs.worker(broker_url, cwd=CANVAS, app="tasks", env=env)
-    done = subprocess.run(
-        [sys.executable, "client.py"],
-        cwd=CANVAS,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RESULT_TIMEOUT * 3,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+    lines = run_example(CANVAS, "client.py", env)
     assert lines[0] == "chain stored: {'title': 'https://example.com/', 'words': 9, 'size': 106}"
     assert lines[1:5] == [
         "chain: 16",

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import RESULT_TIMEOUT, Spawner, clean_env, wait_for_event
+from .conftest import Spawner, clean_env, run_example, wait_for_event
 
 pytestmark = pytest.mark.integration
 
@@ -23,17 +22,8 @@ def test_monitoring_example_runs(procs: Spawner, broker_url: str, tmp_path: Path
     argv += ["-c", "2", "--log-format", "json"]
     worker = procs.spawn("worker", argv, cwd=EXAMPLE, env=env)
     wait_for_event(worker.log, "worker_ready", proc=worker)
-    done = subprocess.run(
-        [sys.executable, "monitor.py"],
-        cwd=EXAMPLE,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RESULT_TIMEOUT * 3,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == [
+    lines = run_example(EXAMPLE, "monitor.py", env)
+    assert lines == [
         "ping: {'mon@example': {'ok': 'pong'}}",
         "mon@example: pool threads, 2 slots",
         "custom: {'mon@example': {'ok': 1}}",

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import RESULT_TIMEOUT, Spawner, clean_env
+from .conftest import Spawner, clean_env, run_example
 
 pytestmark = pytest.mark.integration
 
@@ -25,17 +23,7 @@ def test_import_feed_runs_one_at_a_time_three_ways(
     env = clean_env(CELERIAC_BROKER_URL=broker_url, FEEDS_STORE=str(store))
     env["CELERIAC_HUB_DATA_DIR"] = str(tmp_path / "hub")
     procs.worker(broker_url, cwd=EXAMPLE, app="feeds", env=env, concurrency=4)
-    done = subprocess.run(
-        [sys.executable, "client.py"],
-        cwd=EXAMPLE,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RESULT_TIMEOUT * 3,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+    lines = run_example(EXAMPLE, "client.py", env)
     imported = []
     for line, way in zip(lines[:2], ("app.lock", "lock option"), strict=True):
         match = re.fullmatch(rf"{way}: (\d) imported, (\d) skipped", line)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import RESULT_TIMEOUT, Spawner, clean_env
+from .conftest import Spawner, clean_env, run_example
 
 pytestmark = pytest.mark.integration
 
@@ -19,19 +17,9 @@ def test_progress_example_runs(procs: Spawner, broker_url: str, tmp_path: Path) 
     """`celeriac -A tasks worker` + `python client.py`: progress lines, then the result."""
     env = clean_env(CELERIAC_BROKER_URL=broker_url, CELERIAC_HUB_DATA_DIR=str(tmp_path / "hub"))
     procs.worker(broker_url, cwd=PROGRESS, app="tasks", env=env)
-    done = subprocess.run(
-        [sys.executable, "client.py"],
-        cwd=PROGRESS,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RESULT_TIMEOUT * 3,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+    lines = run_example(PROGRESS, "client.py", env)
     progress = [line for line in lines if line.startswith("progress: ")]
-    assert progress, done.stdout  # polled every 50 ms, 200 ms per step: some are seen
+    assert progress, lines  # polled every 50 ms, 200 ms per step: some are seen
     assert all(line.endswith("/5") for line in progress)
     assert progress == sorted(progress)
     assert lines[-3:] == [
