@@ -3,25 +3,6 @@
 Celery users find kombu's ``Queue``/``Exchange`` and Celery's routing settings here, with the
 same names and meanings, and a few sharp edges filed off (noted below).
 
-Queues and exchanges
---------------------
-``Queue(name, exchange=None, routing_key=None, queue_arguments=None, max_priority=None)``.
-A queue with no exchange binds to the *default exchange* of the configuration
-(``task_default_exchange``, which defaults to ``task_default_queue``, of type
-``task_default_exchange_type``), as Celery documents; a queue with no routing key binds with its
-own name (Celery would use ``task_default_routing_key``, which makes every key-less queue
-receive the default queue's messages). ``queue_arguments={"x-max-priority": 10}`` is the same as
-``max_priority=10``; ``task_queue_max_priority`` applies to queues that set neither.
-
-Broadcast
----------
-``Broadcast(name)`` is a queue on a fanout exchange named ``name``. Nobody consumes a queue
-called ``name``: every worker that consumes the broadcast declares its own per-node queue,
-``Broadcast.node_queue(node_name)``, bound to the fanout exchange, so each worker gets one copy
-of each message. The hub should delete a node's broadcast queues when the node leaves (they are
-per incarnation, like Celery's auto-delete broadcast queues). Publishing to a broadcast goes to
-the exchange; the resulting :class:`Route` has ``queue=None``.
-
 Route precedence
 ----------------
 :func:`resolve_route` merges four layers, highest first:
@@ -41,12 +22,8 @@ that gives one. An unknown queue name is created as a direct exchange named like
 the queue's name as routing key when ``task_create_missing_queues`` is true (Celery's rule), and
 is an :class:`~celeriac.exceptions.ImproperlyConfigured` error otherwise.
 
-``task_routes`` accepts a dict, a router callable, or a list/tuple of those. A dict maps exact
-task names, glob patterns (``"feed.*"``, matched with :func:`fnmatch.fnmatchcase`) and compiled
-regular expressions (``re.compile(...)``, matched with ``.match`` as Celery does) to an option
-dict or a queue name; exact names are tried first, then patterns in the dict's order. A router
-is called as ``router(name, args, kwargs, options, task=task)`` and returns a dict, a queue name
-or None. Dotted-string routers are not supported: import the function and pass it.
+``task_routes`` is compiled by :mod:`celeriac._task_routes`; ``Queue``, ``Exchange`` and
+``Broadcast`` live in :mod:`celeriac._queues` (all re-exported here).
 
 Unroutable messages
 -------------------
@@ -57,16 +34,26 @@ in the hub's dead-letter queue (``celeriac.unroutable``) and confirms it. Never 
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import fnmatch
 import functools
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from celeriac._conf import choice_check, declare, parse_bool, parse_int, parse_optional
+from celeriac._queues import (
+    _UNROUTABLE_CHOICES,
+    EXCHANGE_TYPES,
+    UNROUTABLE_DEAD_LETTER,
+    UNROUTABLE_ERROR,
+    Broadcast,
+    Exchange,
+    Queue,
+    _check_exchange_type,
+    _check_priority,
+    _check_queue_name,
+)
+from celeriac._task_routes import MapRoute, Routes, _as_route, compile_routes
 from celeriac.exceptions import ImproperlyConfigured
 
 __all__ = [
@@ -89,14 +76,6 @@ __all__ = [
     "worker_queues",
 ]
 
-#: The exchange types celeriac's hub knows.
-EXCHANGE_TYPES: Final = ("direct", "topic", "fanout")
-#: ``task_unroutable`` values.
-UNROUTABLE_ERROR: Final = "error"
-UNROUTABLE_DEAD_LETTER: Final = "dead_letter"
-_UNROUTABLE_CHOICES: Final = (UNROUTABLE_ERROR, UNROUTABLE_DEAD_LETTER)
-_MAX_PRIORITY: Final = 255
-_GLOB_CHARS: Final = frozenset("*?[")
 #: Defaults used when ``conf`` is a plain mapping that lacks a setting (tests, tools).
 _DEFAULTS: Final[Mapping[str, Any]] = {
     "task_default_queue": "celery",
@@ -109,246 +88,6 @@ _DEFAULTS: Final[Mapping[str, Any]] = {
     "task_default_priority": None,
     "task_queue_max_priority": None,
 }
-
-#: A router: ``(name, args, kwargs, options, task=None, **kw) -> dict | str | None``.
-Router = Callable[..., Any]
-
-
-# -- exchanges and queues ----------------------------------------------------------------------
-
-
-def _check_exchange_type(kind: Any) -> str:
-    if kind not in EXCHANGE_TYPES:
-        raise ImproperlyConfigured(f"exchange type must be one of {EXCHANGE_TYPES}, not {kind!r}")
-    return str(kind)
-
-
-def _check_priority(value: Any, what: str, low: int = 0) -> int | None:
-    """Return ``value`` if it is None or an int in ``low..255``, else raise."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= _MAX_PRIORITY:
-        raise ImproperlyConfigured(f"{what} must be an integer in {low}..255, not {value!r}")
-    return value
-
-
-@dataclasses.dataclass(frozen=True)
-class Exchange:
-    """An exchange: ``direct`` (exact key), ``topic`` (``*``/``#`` patterns) or ``fanout``."""
-
-    name: str = ""
-    type: str = "direct"
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str):
-            raise ImproperlyConfigured(f"exchange name must be a string, not {self.name!r}")
-        _check_exchange_type(self.type)
-
-    def as_declaration(self) -> dict[str, Any]:
-        """The wire form sent to the hub: ``{"name": str, "type": str}``."""
-        return {"name": self.name, "type": self.type}
-
-
-@dataclasses.dataclass(frozen=True, init=False)
-class Queue:
-    """A named queue bound to an exchange with a routing key (kombu's ``Queue``, simplified).
-
-    ``exchange=None`` (or ``""``) means the configuration's default exchange and
-    ``routing_key=None`` means the queue's own name; :func:`queue_for` fills both in.
-    """
-
-    name: str
-    exchange: Exchange | None = None
-    routing_key: str | None = None
-    queue_arguments: dict[str, Any] | None = dataclasses.field(default=None, hash=False)
-    max_priority: int | None = None
-
-    def __init__(
-        self,
-        name: str,
-        exchange: Exchange | str | None = None,
-        routing_key: str | None = None,
-        queue_arguments: Mapping[str, Any] | None = None,
-        max_priority: int | None = None,
-    ) -> None:
-        _set = object.__setattr__  # frozen dataclass: set once, here
-        _set(self, "name", _check_queue_name(name))
-        _set(self, "exchange", _coerce_exchange(exchange))
-        if routing_key is not None and not isinstance(routing_key, str):
-            raise ImproperlyConfigured(f"routing_key must be a string, not {routing_key!r}")
-        _set(self, "routing_key", routing_key)
-        args = dict(queue_arguments) if queue_arguments is not None else None
-        _set(self, "queue_arguments", args)
-        _set(self, "max_priority", _merge_max_priority(name, args, max_priority))
-
-    def as_declaration(self, default_exchange: Exchange | None = None) -> dict[str, Any]:
-        """The wire form: ``{"name", "max_priority", "bindings": [{"exchange", "routing_key"}]}``.
-
-        An unspecified exchange binds to ``default_exchange``, or without one to a direct
-        exchange named like the queue; use :func:`declare_queues` to get the configuration's.
-        """
-        exchange = self.exchange or default_exchange or Exchange(self.name)
-        key = self.name if self.routing_key is None else self.routing_key
-        return {
-            "name": self.name,
-            "max_priority": self.max_priority,
-            "bindings": [{"exchange": exchange.name, "routing_key": key}],
-        }
-
-    def _resolved(self, default_exchange: Exchange, max_priority: int | None) -> Queue:
-        """A copy with the exchange, routing key and max priority filled in."""
-        # copy.copy, not dataclasses.replace: subclasses (Broadcast) have narrower __init__s
-        resolved = copy.copy(self)
-        _set = object.__setattr__
-        _set(resolved, "exchange", self.exchange or default_exchange)
-        _set(resolved, "routing_key", self.name if self.routing_key is None else self.routing_key)
-        if self.max_priority is None:
-            _set(resolved, "max_priority", max_priority)
-        return resolved
-
-
-def _check_queue_name(name: Any) -> str:
-    if not isinstance(name, str) or not name:
-        raise ImproperlyConfigured(f"a queue name must be a non-empty string, not {name!r}")
-    return name
-
-
-def _coerce_exchange(exchange: Exchange | str | None) -> Exchange | None:
-    """A string names a direct exchange; ``""`` and None mean the default exchange."""
-    if isinstance(exchange, str):
-        exchange = Exchange(exchange) if exchange else None
-    if exchange is None or isinstance(exchange, Exchange):
-        return exchange if exchange is None or exchange.name else None
-    raise ImproperlyConfigured(f"exchange must be an Exchange or a name, not {exchange!r}")
-
-
-def _merge_max_priority(
-    name: str, arguments: Mapping[str, Any] | None, max_priority: int | None
-) -> int | None:
-    """``max_priority`` and ``queue_arguments["x-max-priority"]`` must agree."""
-    from_args = (arguments or {}).get("x-max-priority")
-    if from_args is not None and max_priority is not None and from_args != max_priority:
-        raise ImproperlyConfigured(
-            f"queue {name!r}: max_priority={max_priority} but x-max-priority={from_args}"
-        )
-    value = max_priority if max_priority is not None else from_args
-    return _check_priority(value, f"queue {name!r} max_priority", low=1)
-
-
-@dataclasses.dataclass(frozen=True, init=False)
-class Broadcast(Queue):
-    """A queue on a fanout exchange: every worker consuming it gets its own copy.
-
-    Workers consume :meth:`node_queue` (one queue per node, bound to the fanout exchange), never
-    a queue named ``name``; see the module docs.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        exchange: Exchange | str | None = None,
-        queue_arguments: Mapping[str, Any] | None = None,
-        max_priority: int | None = None,
-    ) -> None:
-        if isinstance(exchange, Exchange):
-            fanout = exchange
-        else:  # a name (or nothing: the broadcast's own name) always means a fanout exchange
-            fanout = Exchange(exchange or name, "fanout")
-        if fanout.type != "fanout":
-            raise ImproperlyConfigured(f"Broadcast {name!r} needs a fanout exchange, not {fanout}")
-        super().__init__(name, fanout, name, queue_arguments, max_priority)
-
-    def node_queue(self, node_name: str) -> Queue:
-        """The queue one node consumes for this broadcast: ``"<name>.<node_name>"``."""
-        return Queue(
-            f"{self.name}.{node_name}",
-            exchange=self.exchange,
-            routing_key=self.routing_key,
-            max_priority=self.max_priority,
-        )
-
-
-# -- task_routes -------------------------------------------------------------------------------
-
-
-def _as_route(value: Any, where: str) -> dict[str, Any]:
-    """A route value (option dict or queue name) as a fresh option dict."""
-    if isinstance(value, str):
-        return {"queue": value}
-    if isinstance(value, Mapping):
-        return dict(value)
-    raise ImproperlyConfigured(f"{where}: a route must be a dict or a queue name, not {value!r}")
-
-
-class MapRoute:
-    """A router built from a ``task_routes`` dict: exact names, then globs and regexes in order."""
-
-    def __init__(self, mapping: Mapping[Any, Any]) -> None:
-        self.exact: dict[str, Any] = {}
-        self.patterns: list[tuple[re.Pattern[str] | str, Any]] = []
-        for key, value in mapping.items():
-            _as_route(value, f"task_routes[{key!r}]")  # fail at configuration time
-            if isinstance(key, re.Pattern) or (isinstance(key, str) and _GLOB_CHARS & set(key)):
-                self.patterns.append((key, value))
-            elif isinstance(key, str):
-                self.exact[key] = value
-            else:
-                raise ImproperlyConfigured(f"task_routes keys must be str or re.Pattern: {key!r}")
-
-    def __call__(
-        self,
-        name: str,
-        args: Any = (),
-        kwargs: Any = None,
-        options: Any = None,
-        task: Any = None,
-        **kw: Any,
-    ) -> dict[str, Any] | None:
-        """The options for task ``name``, or None when no entry matches."""
-        if name in self.exact:
-            return _as_route(self.exact[name], name)
-        for pattern, value in self.patterns:
-            if _pattern_matches(pattern, name):
-                return _as_route(value, name)
-        return None
-
-    def __repr__(self) -> str:
-        return f"MapRoute(exact={self.exact!r}, patterns={self.patterns!r})"
-
-
-def _pattern_matches(pattern: re.Pattern[str] | str, name: str) -> bool:
-    if isinstance(pattern, str):
-        return fnmatch.fnmatchcase(name, pattern)
-    return pattern.match(name) is not None
-
-
-class Routes(tuple[Router, ...]):
-    """``task_routes`` compiled: the routers to ask, in order (what the setting stores)."""
-
-    __slots__ = ()
-
-
-def compile_routes(value: Any) -> Routes:
-    """Turn a ``task_routes`` value (None, a dict, a router, or a list of them) into Routes."""
-    if isinstance(value, Routes):
-        return value
-    if value is None:
-        return Routes(())
-    items = value if isinstance(value, list | tuple) else [value]
-    return Routes(_compile_router(item) for item in items)
-
-
-def _compile_router(item: Any) -> Router:
-    if isinstance(item, Mapping):
-        return MapRoute(item)
-    if isinstance(item, str):
-        raise ImproperlyConfigured(
-            f"task_routes entry {item!r}: dotted-string routers are not supported, "
-            "import the router and pass the callable"
-        )
-    if callable(item):
-        return item  # type: ignore[no-any-return]
-    raise ImproperlyConfigured(f"task_routes entries must be dicts or callables, not {item!r}")
 
 
 # -- settings ----------------------------------------------------------------------------------
