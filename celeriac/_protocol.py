@@ -284,6 +284,12 @@ class WorkerEvent:
     hostname: str
     queues: tuple[str, ...] | None = None
     reason: str | None = None
+    #: Celery's fields of a worker event: the worker's pid, heartbeat interval, software.
+    pid: int | None = None
+    freq: float | None = None
+    sw_ident: str | None = None
+    sw_ver: str | None = None
+    sw_sys: str | None = None
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -506,6 +512,9 @@ from ._protocol_control import (  # noqa: E402
 
 __all__ += ["ControlCommand", "ControlJoin", "ControlReply", "ControlRequest", "ControlSent"]
 __all__ += ["EventBatch"]
+from ._protocol_control2 import ControlReplyPart  # noqa: E402
+
+__all__ += ["ControlReplyPart"]
 
 Message = (
     Hello
@@ -541,5 +550,6 @@ Message = (
     | ControlSent
     | ControlCommand
     | ControlReply
+    | ControlReplyPart
     | EventBatch
 )

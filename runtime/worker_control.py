@@ -116,7 +116,8 @@ class WorkerView:
         return out
 
     def reserved(self) -> list[dict[str, Any]]:
-        held = [*self.conn.buffer, *self.conn.gated.ready]
+        gated = self.conn.gated
+        held = [*self.conn.buffer, *gated.ready, *gated.waiting.values()]
         return [self._info(d, None) for d in held]
 
     def _info(self, delivery: Delivery, started: float | None) -> dict[str, Any]:

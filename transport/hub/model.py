@@ -120,3 +120,4 @@ class Peer:
     inflight: set[str] = field(default_factory=set)
     rr: int = 0
     fail_on_lost: bool = False  # HELLO "on_lost": "fail" (task_reject_on_worker_lost=False)
+    pid: int | None = None  # HELLO "pid"

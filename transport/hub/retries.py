@@ -44,5 +44,5 @@ class Retries(Queues):
             StoredMessage(tag, held.queue, held.priority, held.eta, held.seq, header, task.body)
         )
         self.counters["retried"] = self.counters.get("retried", 0) + 1
-        self.events.append([b"task-retried", p.result_header(result)])
+        self._task_event(b"task-retried", result.id, lambda: p.result_header(result))
         self._enqueue(held, self.clock.time())

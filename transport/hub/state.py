@@ -110,6 +110,7 @@ class HubState(RemoteControl, TaskStates, Peers, StorageTrouble, BeatLeases):
             p.ControlJoin: self._on_control_join,
             p.ControlRequest: self._on_control_request,
             p.ControlReply: self._on_control_reply,
+            p.ControlReplyPart: self._on_control_reply_part,
             p.EventBatch: self._on_event_batch,
             **dict.fromkeys(HUB_ONLY, self._on_hub_only),
         }
