@@ -180,7 +180,10 @@ class WorkerView:
         )
 
     def autoscale(self, high: int, low: int) -> tuple[int, int]:
-        raise NotImplementedError(f"the {self.node.pool_name} pool does not autoscale")
+        raise NotImplementedError(
+            f"the {self.node.pool_name} pool has a fixed size and does not autoscale; "
+            "-P prefork --autoscale MAX,MIN does"
+        )
 
     def set_events(self, enabled: bool) -> None:
         self.node.send_events = enabled

@@ -22,7 +22,8 @@ Some commands the hub answers itself from its own state:
   the hub, not in worker memory) and ``revoked`` (the hub's durable revoked set).
 
 ``EVENTS`` from any peer are published on the PUB socket, one frame group per event with its
-type as the topic (Celery's event maps).
+type as the topic (Celery's event maps). Long answers travel in pieces, and the task events a
+worker sent itself stop the hub's own copies: see :mod:`.control2`.
 """
 
 from __future__ import annotations
