@@ -17,7 +17,7 @@ from typing import Any
 
 import msgpack
 
-from celeriac._wire_control2 import join_reply
+from celeriac._wire_control2 import MAX_REPLY_TOTAL, join_reply
 from celeriac.transport import protocol as p
 
 __all__ = ["Gather", "Gathers", "Replies"]
@@ -50,7 +50,9 @@ class Gather:
             if isinstance(msg, p.ControlSent):
                 self.nodes, self.unknown = msg.nodes, msg.unknown
             elif isinstance(msg, p.ControlReplyPart):
-                self.parts.setdefault(msg.node, []).append(msg.body)
+                parts = self.parts.setdefault(msg.node, [])
+                if sum(map(len, parts)) <= MAX_REPLY_TOTAL:  # a node cuts its answer there
+                    parts.append(msg.body)
                 return
             else:
                 body = join_reply(self.parts.pop(msg.node, []), msg.body)

@@ -100,10 +100,13 @@ class HubBase:
     def _task_event(self, topic: bytes, task_id: str, payload: Callable[[], bytes]) -> None:
         """Publish the hub's own event of a task's life, unless the worker that ran the task
         sent this event already (see :attr:`worker_sent`)."""
-        key = (task_id, topic)
-        if key in self.worker_sent:
-            del self.worker_sent[key]
-            return
+        sent = self.worker_sent
+        if sent:
+            if topic != b"task-started":  # the run has ended: its start is matched or moot
+                sent.pop((task_id, b"task-started"), None)
+            if (task_id, topic) in sent:
+                del sent[(task_id, topic)]
+                return
         self.events.append([topic, payload()])
 
     def _send(self, identity: bytes, message: p.Message) -> None:
