@@ -109,3 +109,49 @@ def test_no_ready_child_answers_at_once() -> None:
     view.node._slots[0].ready = False
     assert view.ask_children(p.ControlCommand("r", "reserved", {}))
     assert _answer(out) == []
+
+
+def _events_hub() -> tuple[Any, Any]:
+    from celeriac._clock import FakeClock  # noqa: PLC0415 - only the hub tests need these
+    from celeriac.transport.frames import encode  # noqa: PLC0415
+    from celeriac.transport.hubstate import HubState  # noqa: PLC0415
+    from celeriac.transport.store import MemoryStore  # noqa: PLC0415
+
+    hub = HubState(MemoryStore(), FakeClock(), hub_id="hub")
+    queue = {"name": "celery", "max_priority": None, "bindings": []}
+    hub.handle(b"c", encode(b"DECLARE", {"exchanges": [], "queues": [queue]}))
+    hub.handle(b"c", encode(b"HELLO", {"role": "client", "node": "c"}))
+    hello = {"role": "worker", "node": "w1", "pid": 4242, "credit": 2, "queues": ["celery"]}
+    hub.handle(b"w", encode(b"HELLO", hello))
+    return hub, encode
+
+
+def _published(hub: Any) -> list[tuple[bytes, dict[str, Any]]]:
+    out = [(t, msgpack.unpackb(h)) for t, h in hub.events]
+    hub.events.clear()
+    return out
+
+
+def test_the_hub_publishes_no_copy_of_an_event_the_worker_sent() -> None:
+    """With -E the worker's task-started/-succeeded come first; the hub's own copies are then
+    not published (one per event on the wire). Without -E the hub's copies are the events."""
+    hub, encode = _events_hub()
+    (online,) = _published(hub)
+    assert online[0] == b"worker-online"
+    fields = online[1]
+    assert (fields["hostname"], fields["pid"], fields["sw_ident"]) == ("w1", 4242, "celeriac")
+    assert fields["sw_ver"]
+    assert fields["sw_sys"]
+    assert fields["freq"] == hub.heartbeat
+    for tid, worker_sends in (("t1", True), ("t2", False)):
+        hub.handle(b"c", encode(b"PUB", {"id": tid, "queue": "celery"}))
+        if worker_sends:
+            hub.handle(b"w", p.encode(p.EventBatch(({"type": "task-started", "uuid": tid},))))
+        hub.handle(b"w", encode(b"START", {"id": tid}))
+        if worker_sends:
+            done = {"type": "task-succeeded", "uuid": tid, "result": "3"}
+            hub.handle(b"w", p.encode(p.EventBatch((done,))))
+        hub.handle(b"w", encode(b"DONE", {"id": tid, "state": "SUCCESS", "ct": "x"}))
+        got = [(t, e.get("uuid", e.get("id"))) for t, e in _published(hub)]
+        assert got == [(b"task-started", tid), (b"task-succeeded", tid)]
+    assert not hub.worker_sent  # every mark was matched
