@@ -329,6 +329,12 @@ class WorkerEvent:
     hostname: str
     queues: tuple[str, ...] | None = None
     reason: str | None = None
+    #: Celery's fields of a worker event: the worker's pid, heartbeat interval, software.
+    pid: int | None = None
+    freq: float | None = None
+    sw_ident: str | None = None
+    sw_ver: str | None = None
+    sw_sys: str | None = None
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -551,6 +557,9 @@ from ._protocol_control import (  # noqa: E402
 
 __all__ += ["ControlCommand", "ControlJoin", "ControlReply", "ControlRequest", "ControlSent"]
 __all__ += ["EventBatch"]
+from ._protocol_control2 import ControlReplyPart  # noqa: E402
+
+__all__ += ["ControlReplyPart"]
 
 from ._protocol_canvas import RevokeHeld  # noqa: E402  (the canvas lane's messages)
 
@@ -589,6 +598,7 @@ Message = (
     | ControlSent
     | ControlCommand
     | ControlReply
+    | ControlReplyPart
     | EventBatch
     | KeyedActivate
     | KeyedSave

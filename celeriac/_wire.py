@@ -17,7 +17,7 @@ from typing import Any, Final
 import msgpack
 
 from celeriac import _protocol as p
-from celeriac import _wire_beat, _wire_canvas, _wire_compat, _wire_control
+from celeriac import _wire_beat, _wire_canvas, _wire_compat, _wire_control, _wire_control2
 from celeriac._wire_checks import (
     _Bad,
     _choice,
@@ -164,6 +164,11 @@ _EVENT = _Table(
     ("hostname", "hostname", _name, None),
     ("queues", "queues", _opt(_names), list),
     ("reason", "reason", _opt(_text), None),
+    ("pid", "pid", _opt(_count), None),
+    ("freq", "freq", _opt(_seconds), None),
+    ("sw_ident", "sw_ident", _opt(_name), None),
+    ("sw_ver", "sw_ver", _opt(_name), None),
+    ("sw_sys", "sw_sys", _opt(_name), None),
 )
 _HUB = ("hub", "hub", _opt(_name), None)
 
@@ -224,6 +229,7 @@ _CONTROL: Final[dict[bytes, _Table]] = {
         *_wire_control.TABLES,
         *_KEYED_TABLES,
         *_wire_canvas.TABLES,
+        *_wire_control2.TABLES,
     )
 }
 

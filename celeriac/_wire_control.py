@@ -8,46 +8,17 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import msgpack
-
 from celeriac import _protocol_control as c
 from celeriac._wire_checks import _Bad, _flag, _headers, _name, _names, _opt, _seq, _Table
 
-__all__ = ["MAX_EVENTS_BYTES", "MAX_REPLY_BYTES", "TABLES", "pack_reply"]
+__all__ = ["MAX_EVENTS_BYTES", "MAX_REPLY_BYTES", "TABLES"]
 
-#: A control reply's body travels in its header, which is at most 64 KiB: replies are kept
-#: under this (a longer list is cut, anything else longer says so), so no peer ever sends a
-#: header the other side must refuse.
+#: A control reply's body travels in its header, which is at most 64 KiB: a longer answer is
+#: cut into pieces of at most this many bytes (:mod:`celeriac._wire_control2`), so no peer ever
+#: sends a header the other side must refuse.
 MAX_REPLY_BYTES: Final = 60_000
 #: The events of one ``EVENTS`` message stay under this (a sender splits its batch).
 MAX_EVENTS_BYTES: Final = 48_000
-
-
-def _packb(value: Any) -> bytes:
-    return msgpack.packb(value, use_bin_type=True, default=repr)  # type: ignore[no-any-return]
-
-
-def pack_reply(value: Any) -> bytes:
-    """A control reply's body: msgpack, under :data:`MAX_REPLY_BYTES` (a list too long keeps
-    its first entries; any other value too long becomes ``{"error": ...}``)."""
-    body = _packb(value)
-    if len(body) <= MAX_REPLY_BYTES:
-        return body
-    if isinstance(value, list) and value:
-        low, high = 0, len(value)  # the longest prefix that fits
-        while low < high:
-            mid = (low + high + 1) // 2
-            if len(_packb(value[:mid])) <= MAX_REPLY_BYTES:
-                low = mid
-            else:
-                high = mid - 1
-        return _packb(value[:low])
-    return _packb(
-        {
-            "error": f"the reply of {len(body)} bytes is over the {MAX_REPLY_BYTES} bytes a "
-            "control reply may carry"
-        }
-    )
 
 
 def _blob(v: Any) -> bytes:

@@ -433,7 +433,7 @@ class Client:
                 _log.warning("bad_message_from_hub", error=str(exc))
                 self._step(sock, partial(self._session.heard, now))
                 continue
-            if isinstance(msg, p.ControlSent | p.ControlReply):
+            if isinstance(msg, p.ControlSent | p.ControlReply | p.ControlReplyPart):
                 self._gathers.arrived(msg)
                 self._step(sock, partial(self._session.heard, now))
                 continue

@@ -10,8 +10,9 @@ the same shape (``uuid``, ``hostname``, ``timestamp``, ``state``) and marked ``"
 the hub's worker events of prefork children (``node/N``) are left out: the node's parent sends
 its own ``worker-online``/``worker-offline``.
 When a worker sends task events (``-E``) its event of a kind reaches the hub before the hub's
-own copy (same connection, in order), so the hub's copy of the same ``(uuid, type)`` is dropped:
-each event of a task's life is handed over once.
+own copy (same connection, in order), and the hub then does not publish its copy
+(:mod:`celeriac.transport.hub.control2`); should a copy still come (an older hub), the one of
+the same ``(uuid, type)`` is dropped here: each event of a task's life is handed over once.
 """
 
 from __future__ import annotations

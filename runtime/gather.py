@@ -1,10 +1,11 @@
 """Collecting the replies to one control request, with a deadline (the client's side).
 
 The hub first says which nodes it sent the request to (``CTLSENT``), then relays each node's
-``CTLREP``. :meth:`Gather.wait` returns when every one of those nodes answered, ``limit``
-replies came, or the timeout passed; the nodes that did not answer in time, and the names the
-hub did not know, are reported as missing (``hub`` itself when it did not answer): a silent
-node is never a hang.
+``CTLREP`` (an answer too long for one message comes as ``CTLPART`` pieces first, joined
+here before the final ``CTLREP`` is read). :meth:`Gather.wait` returns when every one of those
+nodes answered, ``limit`` replies came, or the timeout passed; the nodes that did not answer in
+time, and the names the hub did not know, are reported as missing (``hub`` itself when it did
+not answer): a silent node is never a hang.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import msgpack
 
+from celeriac._wire_control2 import MAX_REPLY_TOTAL, join_reply
 from celeriac.transport import protocol as p
 
 __all__ = ["Gather", "Gathers", "Replies"]
@@ -39,17 +41,23 @@ class Gather:
         self.nodes: tuple[str, ...] | None = None
         self.unknown: tuple[str, ...] = ()
         self.replies: dict[str, Any] = {}
+        #: node -> the leading pieces of its answer (``CTLPART``), until its ``CTLREP``.
+        self.parts: dict[str, list[bytes]] = {}
         self.cond = threading.Condition()
 
-    def arrived(self, msg: p.ControlSent | p.ControlReply) -> None:
+    def arrived(self, msg: p.ControlSent | p.ControlReply | p.ControlReplyPart) -> None:
         with self.cond:
             if isinstance(msg, p.ControlSent):
                 self.nodes, self.unknown = msg.nodes, msg.unknown
+            elif isinstance(msg, p.ControlReplyPart):
+                parts = self.parts.setdefault(msg.node, [])
+                if sum(map(len, parts)) <= MAX_REPLY_TOTAL:  # a node cuts its answer there
+                    parts.append(msg.body)
+                return
             else:
+                body = join_reply(self.parts.pop(msg.node, []), msg.body)
                 try:
-                    self.replies[msg.node] = msgpack.unpackb(
-                        msg.body, raw=False, strict_map_key=False
-                    )
+                    self.replies[msg.node] = msgpack.unpackb(body, raw=False, strict_map_key=False)
                 except Exception as exc:  # a node's bad body: say so, keep the others
                     self.replies[msg.node] = {"error": f"undecodable reply: {exc}"}
             self.cond.notify_all()
@@ -94,7 +102,7 @@ class Gathers:
         with self._lock:
             self._open.pop(rid, None)
 
-    def arrived(self, msg: p.ControlSent | p.ControlReply) -> None:
+    def arrived(self, msg: p.ControlSent | p.ControlReply | p.ControlReplyPart) -> None:
         with self._lock:
             gather = self._open.get(msg.rid)
         if gather is not None:

@@ -81,6 +81,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import pickle
 import random
 import signal
 import sys
@@ -102,7 +103,7 @@ from celeriac._clock import SYSTEM_CLOCK
 from celeriac._log import get_logger
 from celeriac._messages import exception_info
 from celeriac._task import Request, time_limits
-from celeriac._wire_control import pack_reply
+from celeriac._wire_control2 import reply_messages
 from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
 from celeriac.actors.task_actor import Delivery
 from celeriac.exceptions import (
@@ -232,6 +233,7 @@ class _Child:
         node.on_task_start = self._started
         node.on_task_end = self._finished
         node.on_terminate = self._terminate
+        node.on_control_answer = self._answer
         names = gated_names(app.tasks, node.conf)  # limited types ask the parent's gates
         node.make_types = lambda: ChildGates(names, self.tell)
         if self._early_sigterm:
@@ -266,6 +268,16 @@ class _Child:
             self.node.release_tag(message[1])  # the parent's gate lets a gated delivery run
         elif isinstance(message, tuple) and message[:1] == ("control",):
             self.node.control_local(message[1], message[2])  # forwarded by the parent
+        elif isinstance(message, tuple) and message[:1] == ("ask",):
+            self.node.control_local(message[2], message[3], ask=message[1])  # answer expected
+
+    def _answer(self, ask: int, answer: Any) -> None:
+        """The answer to a command the parent asked (``inspect active``...), over the pipe."""
+        try:
+            pickle.dumps(answer)
+        except Exception as exc:
+            answer = {"error": f"unpicklable answer: {exc!r}"[:300]}
+        self.tell("answer", ask, answer)
 
     def _parent_gone(self, why: str) -> None:
         assert self.node is not None
@@ -701,6 +713,8 @@ class PreforkNode:
         elif kind == "finished":
             slot.task = None
             slot.idle_since = time.monotonic()
+        elif kind == "answer":
+            self.view.child_answer(slot.index, message[1], message[2])
         elif kind == "leaving":
             slot.leaving = str(message[1])
         elif kind == "terminate":
@@ -957,6 +971,7 @@ class PreforkNode:
             self._send(p.Ping())
             self.view.heartbeat()
         self._drain(None)
+        self.view.answer_due(now)
 
     def _drain(self, rid: str | None) -> bool:
         """Handle what the hub sent; True if a REPLY with ``rid`` was among it."""
@@ -975,10 +990,12 @@ class PreforkNode:
             if isinstance(msg, p.Ping):
                 self._send(p.Pong())
             elif isinstance(msg, p.ControlCommand):
+                if msg.reply and self.view.ask_children(msg):
+                    continue  # answered when the children have (PreforkView.answer_due)
                 reply = self.panel.handle(self.view, msg.command, dict(msg.arguments))
                 if msg.reply:
-                    body = pack_reply(reply)
-                    self._send(p.ControlReply(msg.rid, self.hostname, body))
+                    for message in reply_messages(msg.rid, self.hostname, reply):
+                        self._send(message)
             elif isinstance(msg, p.Error) and msg.code == "hello":
                 self._hello()
             elif isinstance(msg, p.Reply) and rid is not None and msg.rid == rid:

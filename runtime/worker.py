@@ -38,7 +38,7 @@ from celeriac import signals
 from celeriac._app import App
 from celeriac._log import get_logger
 from celeriac._serialization import normalize_accept
-from celeriac._wire_control import pack_reply
+from celeriac._wire_control2 import reply_messages
 from celeriac.actors.execution import TaskExecutor
 from celeriac.actors.outcome import TaskOutcome
 from celeriac.actors.pool import Pool, PoolFactory, PoolWiring, ThreadPool
@@ -132,6 +132,8 @@ class WorkerNode:
         #: (task id, signal number); None: stop it in this process (actors/terminate.py). A
         #: prefork child sets it: its parent signals the child's process.
         self.on_terminate: Callable[[str, int], None] | None = None
+        #: Where the answer of a command forwarded with an ask id goes (a prefork child's pipe).
+        self.on_control_answer: Callable[[int, Any], None] | None = None
         pool = pool or self.conf.worker_pool
         if pool == "prefork":
             raise ImproperlyConfigured(
@@ -371,10 +373,13 @@ class WorkerNode:
         """Let the gated delivery ``tag`` run (any thread; a prefork child's main thread)."""
         send_frames(self._push(), [b"", b"RUN", tag.encode()])
 
-    def control_local(self, command: str, arguments: dict[str, Any]) -> None:
-        """Run a control command in the connection thread, no reply (a prefork parent forwards
-        commands to its children this way); safe from any thread."""
-        payload = msgpack.packb([command, arguments], use_bin_type=True)
+    def control_local(
+        self, command: str, arguments: dict[str, Any], ask: int | None = None
+    ) -> None:
+        """Run a control command in the connection thread (a prefork parent forwards commands
+        to its children this way); with ``ask``, its answer goes to :attr:`on_control_answer`
+        under that id. Safe from any thread."""
+        payload = msgpack.packb([command, arguments, ask], use_bin_type=True)
         send_frames(self._push(), [b"", b"CTL", payload])
 
     def _lost(self, index: int) -> None:
@@ -649,15 +654,16 @@ class _Connection:
 
     def _dispatch(self, index: int, delivery: Delivery) -> None:
         self.busy[index] = delivery.delivery_tag
+        if self.node.send_events:
+            self.view.started(delivery)
         tracked = getattr(self.node.app.tasks.get(delivery.task.task), "track_started", None)
         if self.track_started if tracked is None else tracked:  # the task's option wins
+            self.view.flush_events()  # before START: the hub's own copy comes after
             self.send(p.Start((p.TaskRef(delivery.task.id, delivery.tag),)))
         if self.extended:  # result_extended: the hub keeps the request beside the result
             self.send(p.TaskState(delivery.task.id, delivery.tag, extended=True))
         self.node._deliveries[index] = delivery
         self.node.started_at[index] = time.time()
-        if self.node.send_events:
-            self.view.started(delivery)
         if self.node.on_task_start is not None:
             self.node.on_task_start(delivery)
         assert self.node.pool is not None
@@ -675,8 +681,10 @@ class _Connection:
                     self._send_outcomes()  # keep the order the slots sent in
                     send_frames(self.sock, frames[2:])
                 elif frames[1] == b"CTL":
-                    command, arguments = msgpack.unpackb(frames[2], raw=False)
-                    self.node.panel.handle(self.view, command, arguments)
+                    command, arguments, ask = msgpack.unpackb(frames[2], raw=False)
+                    answer = self.node.panel.handle(self.view, command, arguments)
+                    if ask is not None and self.node.on_control_answer is not None:
+                        self.node.on_control_answer(ask, answer)
                 elif frames[1] == KEYED_TAG:  # a keyed call's state and outcome, as they are
                     self._send_outcomes()
                     send_frames(self.sock, frames[2:])
@@ -769,6 +777,13 @@ class _Connection:
         elif msg.hub != previous:
             _log.info("hub_reconnected", hub=self.hub_id, previous=previous)
 
+    def _answer_control(self, msg: p.ControlCommand) -> None:
+        """Run a control command; its answer (in pieces if long) goes back to the hub."""
+        reply = self.node.panel.handle(self.view, msg.command, dict(msg.arguments))
+        if msg.reply:
+            for message in reply_messages(msg.rid, self.node.hostname, reply):
+                self.send(message)
+
     def _on_control(self, msg: p.Message) -> None:
         if isinstance(msg, p.Welcome):
             self._on_welcome(msg)
@@ -782,10 +797,7 @@ class _Connection:
         elif isinstance(msg, p.Ping):
             self.send(p.Pong())
         elif isinstance(msg, p.ControlCommand):
-            reply = self.node.panel.handle(self.view, msg.command, dict(msg.arguments))
-            if msg.reply:
-                body = pack_reply(reply)
-                self.send(p.ControlReply(msg.rid, self.node.hostname, body))
+            self._answer_control(msg)
         elif isinstance(msg, p.RevokeHeld):
             self.node.revoke_held(msg)
         elif isinstance(msg, p.Error):

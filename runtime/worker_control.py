@@ -116,7 +116,8 @@ class WorkerView:
         return out
 
     def reserved(self) -> list[dict[str, Any]]:
-        held = [*self.conn.buffer, *self.conn.gated.ready]
+        gated = self.conn.gated
+        held = [*self.conn.buffer, *gated.ready, *gated.waiting.values()]
         return [self._info(d, None) for d in held]
 
     def _info(self, delivery: Delivery, started: float | None) -> dict[str, Any]:
@@ -179,7 +180,10 @@ class WorkerView:
         )
 
     def autoscale(self, high: int, low: int) -> tuple[int, int]:
-        raise NotImplementedError(f"the {self.node.pool_name} pool does not autoscale")
+        raise NotImplementedError(
+            f"the {self.node.pool_name} pool has a fixed size and does not autoscale; "
+            "-P prefork --autoscale MAX,MIN does"
+        )
 
     def set_events(self, enabled: bool) -> None:
         self.node.send_events = enabled

@@ -8,7 +8,9 @@ from typing import Any
 import msgpack
 
 from celeriac._clock import FakeClock
-from celeriac._wire_control import MAX_REPLY_BYTES, pack_reply
+from celeriac._wire_control import MAX_REPLY_BYTES
+from celeriac._wire_control2 import join_reply, reply_messages, split_body
+from celeriac.runtime.gather import Gather
 from celeriac.transport import protocol as p
 from celeriac.transport.hubstate import HubState
 from celeriac.transport.store import MemoryStore
@@ -137,18 +139,57 @@ def test_a_control_command_from_a_peer_is_a_confused_peer() -> None:
     assert any(isinstance(m, p.Error) and m.code == "distrusted" for _, m in sent(hub))
 
 
-def test_replies_stay_under_the_header_limit() -> None:
-    """A reply too long is cut (a list) or replaced by an error (anything else), never a
-    header the receiver must refuse."""
+def test_long_replies_come_whole_in_pieces_under_the_header_limit() -> None:
+    """A reply too long for one header travels as CTLPART pieces and a final CTLREP, each
+    under the limit; the hub relays them in order and the requester joins them: nothing of
+    ``revoked`` is lost past ~1,500 ids (the first pass cut it silently)."""
     big = [f"id-{i:08d}" for i in range(20_000)]
-    cut = msgpack.unpackb(pack_reply(big))
-    assert 0 < len(cut) < len(big)
-    assert cut == big[: len(cut)]
-    assert len(pack_reply(big)) <= MAX_REPLY_BYTES
-    assert "error" in msgpack.unpackb(pack_reply({"x": "y" * 100_000}))
+    messages = reply_messages("r", "w1", big)
+    assert len(messages) > 1
+    assert isinstance(messages[-1], p.ControlReply)
+    assert all(isinstance(m, p.ControlReplyPart) for m in messages[:-1])
+    assert all(len(m.body) <= MAX_REPLY_BYTES for m in messages)
+    assert msgpack.unpackb(join_reply([m.body for m in messages[:-1]], messages[-1].body)) == big
     hub = make_hub()
     for i in range(0, len(big), 2000):  # one REVOKE header holds a few thousand ids
         send(hub, C, p.Revoke(tuple(big[i : i + 2000])))
     hub.outbox.clear()
     send(hub, C, p.ControlRequest("v", "revoked", destination=("w1",)))
-    assert 0 < len(body(sent(hub)[1][1])) < len(big)
+    out = [m for _, m in sent(hub)]
+    gather = Gather(None)
+    for message in out:
+        assert len(p.encode(message)[1]) < 64 * 1024
+        gather.arrived(message)
+    assert sorted(gather.replies["w1"]) == sorted(big)
+
+
+def test_a_node_s_long_reply_is_relayed_part_by_part() -> None:
+    """The hub relays a node's CTLPART pieces to the requester under its rid, then the
+    final CTLREP; a part from a node not asked is refused."""
+    hub = make_hub()
+    send(hub, C, p.ControlRequest("q", "conf", destination=("w1",)))
+    rid = next(m.rid for _, m in sent(hub) if isinstance(m, p.ControlCommand))
+    value = {"setting": "v" * 150_000}
+    send(hub, W2, p.ControlReplyPart(rid, "w2", b"junk"))
+    assert sent(hub) == []
+    gather = Gather(None)
+    for message in reply_messages(rid, "w1", value):
+        send(hub, W1, message)
+    for ident, message in sent(hub):
+        assert ident == C
+        assert message.rid == "q"
+        gather.arrived(message)
+    assert gather.replies == {"w1": value}
+
+
+def test_a_reply_over_the_total_limit_says_it_was_cut() -> None:
+    """Past MAX_REPLY_TOTAL an answer is replaced by an error marked ``truncated`` (a list
+    keeps its first entries under ``partial``): a cut is never silent."""
+    big = [f"id-{i:08d}" for i in range(5_000)]
+    pieces = split_body(big, piece=10_000, total=20_000)
+    answer = msgpack.unpackb(b"".join(pieces))
+    assert answer["truncated"] is True
+    assert answer["total"] == len(big)
+    assert 0 < len(answer["partial"]) < len(big)
+    assert answer["partial"] == big[: len(answer["partial"])]
+    assert msgpack.unpackb(b"".join(split_body({"x": "y" * 30_000}, total=20_000)))["truncated"]

@@ -92,6 +92,7 @@ control_strategies: dict[type, st.SearchStrategy[Any]] = {
     p.ControlSent: st.builds(p.ControlSent, ids, id_lists, id_lists),
     p.ControlCommand: st.builds(p.ControlCommand, ids, names, arguments, st.booleans()),
     p.ControlReply: st.builds(p.ControlReply, ids, names, st.binary(max_size=32)),
+    p.ControlReplyPart: st.builds(p.ControlReplyPart, ids, names, st.binary(max_size=32)),
     p.EventBatch: st.builds(
         p.EventBatch,
         st.lists(

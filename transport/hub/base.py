@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from typing import Any
 
 from celeriac._clock import Clock
@@ -54,6 +55,10 @@ class HubBase:
         self.outbox: list[list[bytes]] = []
         #: Events for the PUB socket: ``[topic, msgpack header]`` (Celery's event names).
         self.events: list[list[bytes]] = []
+        #: ``(task id, topic)`` of task events a worker sent itself (``-E``), until the hub's
+        #: own copy of the same event comes (the worker sends its event first): that copy is
+        #: then not published, so each event is on the wire once. Oldest forgotten first.
+        self.worker_sent: OrderedDict[tuple[str, bytes], None] = OrderedDict()
         self._messages: dict[str, Msg] = {}
         #: Ids whose bodies were kept in RAM most recently, and their sizes (see .bodies).
         self._body_window: OrderedDict[str, int] = OrderedDict()
@@ -94,6 +99,18 @@ class HubBase:
 
     def _event(self, topic: bytes, event: p.WorkerEvent) -> None:
         self.events.append([topic, p.encode_event(event)])
+
+    def _task_event(self, topic: bytes, task_id: str, payload: Callable[[], bytes]) -> None:
+        """Publish the hub's own event of a task's life, unless the worker that ran the task
+        sent this event already (see :attr:`worker_sent`)."""
+        sent = self.worker_sent
+        if sent:
+            if topic != b"task-started":  # the run has ended: its start is matched or moot
+                sent.pop((task_id, b"task-started"), None)
+            if (task_id, topic) in sent:
+                del sent[(task_id, topic)]
+                return
+        self.events.append([topic, payload()])
 
     def _send(self, identity: bytes, message: p.Message) -> None:
         frames = p.encode(message)

@@ -22,7 +22,8 @@ Some commands the hub answers itself from its own state:
   the hub, not in worker memory) and ``revoked`` (the hub's durable revoked set).
 
 ``EVENTS`` from any peer are published on the PUB socket, one frame group per event with its
-type as the topic (Celery's event maps).
+type as the topic (Celery's event maps). Long answers travel in pieces, and the task events a
+worker sent itself stop the hub's own copies: see :mod:`.control2`.
 """
 
 from __future__ import annotations
@@ -34,10 +35,9 @@ from typing import Any, Final
 import msgpack
 
 from celeriac._log import get_logger
-from celeriac._wire_control import pack_reply
 
 from .. import protocol as p
-from .base import HubBase
+from .control2 import LongReplies
 from .model import Msg, Peer
 
 __all__ = ["HUB_COMMANDS", "HUB_NODE", "PER_NODE_COMMANDS", "RemoteControl"]
@@ -64,10 +64,7 @@ def _pack(value: Any) -> bytes:
     return msgpack.packb(value, use_bin_type=True, default=repr)  # type: ignore[no-any-return]
 
 
-_reply = pack_reply
-
-
-class RemoteControl(HubBase):
+class RemoteControl(LongReplies):
     """The control channel's hub side; see the module docstring."""
 
     def _control(self) -> tuple[dict[str, bytes], OrderedDict[str, _Pending]]:
@@ -100,8 +97,8 @@ class RemoteControl(HubBase):
     ) -> None:
         if msg.command in HUB_COMMANDS:
             self._send(identity, p.ControlSent(msg.rid, (HUB_NODE,)))
-            body = _reply(self._hub_answer(msg.command, dict(msg.arguments)))
-            self._send(identity, p.ControlReply(msg.rid, HUB_NODE, body))
+            answer = self._hub_answer(msg.command, dict(msg.arguments))
+            self._send_reply(identity, msg.rid, HUB_NODE, answer)
             return
         nodes = self._live_nodes()
         wanted = list(nodes) if msg.destination is None else list(msg.destination)
@@ -110,8 +107,7 @@ class RemoteControl(HubBase):
         self._send(identity, p.ControlSent(msg.rid, tuple(targets), unknown))
         if msg.command in PER_NODE_COMMANDS:
             for name in targets:
-                body = _reply(self._node_answer(msg.command, name))
-                self._send(identity, p.ControlReply(msg.rid, name, body))
+                self._send_reply(identity, msg.rid, name, self._node_answer(msg.command, name))
             return
         _, pending = self._control()
         rid = f"h{next(self.__dict__['_control_rids'])}"
@@ -141,6 +137,7 @@ class RemoteControl(HubBase):
 
     def _on_event_batch(self, peer: Peer | None, identity: bytes, msg: p.EventBatch) -> None:
         now = self.clock.time()
+        self._remember_worker_events(msg.events)
         for event in msg.events:
             out = dict(event)
             out.setdefault("timestamp", now)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from functools import partial
 
 from celeriac import states
 from celeriac._log import get_logger
@@ -67,7 +68,8 @@ class Lifecycle(Retries):
             self.counters["acked"] += 1
             self._chord_member_ended(held)
         self._remember_done(result.id)
-        self.events.append([TASK_EVENTS.get(result.state, b"task-done"), p.result_header(result)])
+        topic = TASK_EVENTS.get(result.state, b"task-done")
+        self._task_event(topic, result.id, lambda: p.result_header(result))
         if result.store:
             self._store_result(result)
         elif result.id in self._waiters:
@@ -78,7 +80,7 @@ class Lifecycle(Retries):
             held = self._messages.get(ref.delivery_tag)
             if held is not None:
                 held.started = True
-                self.events.append([b"task-started", p.started_event(ref)])
+                self._task_event(b"task-started", ref.id, partial(p.started_event, ref))
 
     def _on_reject(self, peer: Peer | None, identity: bytes, msg: p.Reject) -> None:
         for rejection in self._owned(peer, msg.rejections, "REJ"):

@@ -9,6 +9,7 @@ from celeriac import states
 from celeriac._log import get_logger
 
 from .. import protocol as p
+from .control2 import worker_event
 from .model import (
     DISTRUST_LIMIT,
     REPROBE_AFTER,
@@ -53,6 +54,7 @@ class Peers(Visibility):
             self._peers[identity] = peer
         peer.role = msg.role
         peer.fail_on_lost = msg.on_lost == "fail"
+        peer.pid = msg.pid
         if msg.declare is not None:
             self._declare(identity, msg.declare)
         peer.credit = msg.credit
@@ -67,7 +69,8 @@ class Peers(Visibility):
             "peer_joined", node=peer.node, role=peer.role, queues=peer.queues, credit=peer.credit
         )
         if peer.role == "worker":
-            self._event(b"worker-online", p.WorkerEvent(peer.node, tuple(peer.queues)))
+            event = worker_event(peer, self.heartbeat, queues=tuple(peer.queues))
+            self._event(b"worker-online", event)
         self._send(identity, p.Welcome(self.hub_id, self.heartbeat, peer.node))
         self._pump_peer(peer)
 
@@ -107,7 +110,8 @@ class Peers(Visibility):
         self._peers.pop(peer.identity, None)
         self._forget_waits(peer.identity)
         if peer.role == "worker":
-            self._event(b"worker-offline", p.WorkerEvent(peer.node, reason=reason[: p.MAX_TEXT]))
+            event = worker_event(peer, self.heartbeat, reason=reason[: p.MAX_TEXT])
+            self._event(b"worker-offline", event)
         self._set_queues(peer, [])
         held = [self._messages[m] for m in peer.inflight if m in self._messages]
         # Pushed to the front one by one: newest first, so the oldest ends up at the head.

@@ -65,7 +65,8 @@ class Results(Waits, HubBase):
         if state == states.REJECTED:
             self.counters["rejected"] += 1
         result = self._hub_result(msg.id, state, exc_type, reason)
-        self.events.append([TASK_EVENTS.get(state, b"task-done"), p.result_header(result)])
+        topic = TASK_EVENTS.get(state, b"task-done")
+        self._task_event(topic, result.id, lambda: p.result_header(result))
         self._store_result(result)
 
     def _release(self, msg: Msg) -> None:

@@ -45,5 +45,5 @@ class Retries(Queues):
         )
         self._keep_body(held)
         self.counters["retried"] = self.counters.get("retried", 0) + 1
-        self.events.append([b"task-retried", p.result_header(result)])
+        self._task_event(b"task-retried", result.id, lambda: p.result_header(result))
         self._enqueue(held, self.clock.time())

@@ -113,6 +113,7 @@ class HubState(RemoteControl, TaskStates, Actors, Locks, StorageTrouble, BeatLea
             p.ControlJoin: self._on_control_join,
             p.ControlRequest: self._on_control_request,
             p.ControlReply: self._on_control_reply,
+            p.ControlReplyPart: self._on_control_reply_part,
             p.EventBatch: self._on_event_batch,
             p.KeyedSave: self._on_keyed_save,
             p.KeyedIdle: self._on_keyed_idle,
