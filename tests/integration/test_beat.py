@@ -140,6 +140,10 @@ def test_two_beats_one_lease_hub_restart_and_kill9_takeover(
     first = holder_of(a, b)
     assert count_acquired(a) + count_acquired(b) == 1  # one holder while both live
 
+    # At-least-once across a hub kill -9: a tick whose outcome the dead hub had not yet
+    # committed is delivered again after the restart. Only the last ticks run before the kill
+    # may do that; any other repeat would be a slot fired twice.
+    in_flight_at_kill = set(project.ran()[-2:])
     hub.kill9()
     procs.hub(broker_url, data)
     runs_grow(project, 3, 40, "three runs after the hub restarted")
@@ -167,7 +171,7 @@ def test_two_beats_one_lease_hub_restart_and_kill9_takeover(
     # The new holder's first slot is the one after the dead holder's last: one late firing
     # stands for the slots missed meanwhile (the catch-up policy); nothing fired twice.
     assert gap == dt.timedelta(seconds=INTERVAL)
-    assert_each_slot_once(project, [*sent(a), *sent(b)])
+    assert_each_slot_once(project, [*sent(a), *sent(b)], may_repeat=in_flight_at_kill)
     assert project.signal_names() == ["beat_init", "beat_init"]  # not embedded: no second one
 
 
@@ -179,9 +183,14 @@ def count_acquired(proc: Proc) -> int:
     return len(acquired(proc))
 
 
-def assert_each_slot_once(project: Project, records: list[dict[str, Any]]) -> None:
+def assert_each_slot_once(
+    project: Project,
+    records: list[dict[str, Any]],
+    may_repeat: frozenset[str] | set[str] = frozenset(),
+) -> None:
     """Every slot has one task id, slots are an interval apart, every run is a distinct sent
-    task: nothing fired twice, by one beat or two."""
+    task: nothing fired twice, by one beat or two (``may_repeat``: ids redelivered after a hub
+    kill -9, the at-least-once of any delivery in flight then)."""
     by_slot: dict[str, set[str]] = {}
     for r in records:
         by_slot.setdefault(r["slot"], set()).add(r["id"])
@@ -192,7 +201,8 @@ def assert_each_slot_once(project: Project, records: list[dict[str, Any]]) -> No
     ran = project.ran()
     sent_ids = {i for ids in by_slot.values() for i in ids}
     assert set(ran) <= sent_ids
-    assert len(ran) == len(set(ran)), "a task ran twice"
+    repeated = {i for i in ran if ran.count(i) > 1}
+    assert repeated <= may_repeat, f"a task ran twice: {repeated - may_repeat}"
 
 
 def test_worker_dash_b_runs_the_schedule_and_sends_the_beat_signals(
