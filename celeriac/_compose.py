@@ -59,7 +59,8 @@ def compose(
         task=task,
     )
     serializer = options.get("serializer") or conf.task_serializer
-    content_type, body = dumps([args_list, kwargs_dict, embed_of(options)], serializer)
+    compression = options.get("compression") or conf.task_compression
+    content_type, body = dumps([args_list, kwargs_dict, embed_of(options)], serializer, compression)
     ignore_result = options.get("ignore_result")
     if ignore_result is None:
         ignore_result = bool(conf.task_ignore_result)

@@ -35,6 +35,7 @@ from types import ModuleType
 from typing import Any, Final
 
 from celeriac._beat import check_beat_schedule
+from celeriac._compression import check_compression
 from celeriac._limits import check_annotations, check_rate, parse_annotations
 from celeriac._task_compat import check_acks_late_setting
 from celeriac._zones import check_timezone
@@ -939,6 +940,23 @@ declare(
 )
 declare("task_serializer", "json", "Serializer for task messages: json, msgpack, pickle, yaml.")
 declare("result_serializer", "json", "Serializer for task results: json, msgpack, pickle, yaml.")
+declare(
+    "task_compression",
+    None,
+    "Compress task message bodies: gzip, zlib, bzip2 or lzma (None: not compressed); "
+    "apply_async(compression=...) overrides it. The compression travels in the message's "
+    "content type, so any worker decompresses.",
+    parse=parse_optional(str),
+    check=lambda v: check_compression(v, "task_compression"),
+)
+declare(
+    "result_compression",
+    None,
+    "Compress task results (and failures) as workers store them: gzip, zlib, bzip2 or lzma "
+    "(None: not compressed). Clients decompress whatever the result says.",
+    parse=parse_optional(str),
+    check=lambda v: check_compression(v, "result_compression"),
+)
 declare(
     "accept_content",
     ["json"],

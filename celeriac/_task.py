@@ -183,7 +183,8 @@ class SendOptions(TypedDict, total=False):
     options (Celery's precedence). ``time_limit`` (hard) and ``soft_time_limit`` are seconds;
     they win over the task's options, which win over the ``task_time_limit`` /
     ``task_soft_time_limit`` settings. ``ignore_result`` and ``serializer`` default to the
-    task's options, then to ``task_ignore_result`` / ``task_serializer``.
+    task's options, then to ``task_ignore_result`` / ``task_serializer``. ``compression``
+    (gzip, zlib, bzip2, lzma) defaults to ``task_compression``.
     """
 
     task_id: str | None
@@ -194,6 +195,7 @@ class SendOptions(TypedDict, total=False):
     exchange: str | None
     routing_key: str | None
     serializer: str | None
+    compression: str | None
     ignore_result: bool | None
     headers: Mapping[str, Any] | None
     priority: int | None
