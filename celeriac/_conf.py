@@ -979,6 +979,14 @@ declare(
     check=seconds_check("result_expires", optional=True),
 )
 declare(
+    "result_failure_expires",
+    None,
+    "Seconds (or a timedelta) the hub keeps the result of a FAILED task (None: as "
+    "result_expires). Keep failures longer to investigate them, or shorter to shed them.",
+    parse=_parse_seconds_or_none,
+    check=seconds_check("result_failure_expires", optional=True),
+)
+declare(
     "worker_concurrency",
     None,
     "Task slots per worker node (None: os.cpu_count()).",

@@ -256,7 +256,5 @@ _PENDING: Final = {
     "result_chord_retry_interval": "chords (the canvas issue)",
     "result_chord_expires": "chords (the canvas issue)",
     "task_allow_error_cb_on_chord_header": "chords (the canvas issue)",
-    "task_inherit_parent_priority": "priority inheritance; pass priority= when sending",
-    "result_failure_expires": "a separate expiry for failures; result_expires applies to all",
 }
 PENDING.update((name, what) for name, what in _PENDING.items() if name not in REGISTRY)
