@@ -52,6 +52,7 @@ from celeriac.transport.curve import CurveClient
 from celeriac.transport.hubserver import HubServer
 from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
 
+from . import django_fixup
 from .asyncpool import AsyncPool
 from .banner import Banner, show_banner
 from .control import Panel, purge_queues
@@ -96,6 +97,7 @@ class WorkerNode:
         self.app = app
         app.import_default_modules()  # imports, include, autodiscover_tasks (Celery's loader)
         app.finalize()
+        django_fixup.install()  # Django configured: close old DB connections around tasks
         self.conf = app.conf.freeze()
         self.hostname = hostname or default_node_name("celeriac")
         #: Set in child ``i`` of a prefork node: no embedded hub, peer name ``hostname/i``, and
