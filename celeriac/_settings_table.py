@@ -9,7 +9,7 @@ Every one of Celery's settings (:data:`celeriac._celery_names.SETTINGS`) is in e
   setting's check, with the reason: nothing is accepted and then ignored;
 - **refused** (:data:`~celeriac._conf.UNSUPPORTED`): an error whose message says why and what
   to do instead; or **pending** (:data:`~celeriac._conf.PENDING`): refused the same way as
-  "not implemented yet" because another issue builds the feature (chords, compression...);
+  "not implemented yet" because another issue builds the feature (none is pending today);
   declaring one later replaces the refusal.
 
 ``tests/unit/test_settings_table.py`` holds this classification complete.
