@@ -1181,9 +1181,14 @@ UNSUPPORTED.update(
         ("beat_scheduler", "beat_schedule_filename", "beat_sync_every"), _BEAT_STATE_AT_HUB
     )
 )
-UNSUPPORTED["beat_cron_starting_deadline"] = (
-    "slots missed while no beat ran follow beat's catch-up policy (one late firing, then back "
-    "on schedule); a look-back deadline is not implemented"
+declare(
+    "beat_cron_starting_deadline",
+    None,
+    "Crontab entries: the most seconds beat looks back for a missed slot to run late (after "
+    "a time with no beat); an older slot is skipped. None: a missed slot always runs once, "
+    "late (beat's catch-up policy).",
+    parse=_parse_seconds_or_none,
+    check=seconds_check("beat_cron_starting_deadline", optional=True),
 )
 
 # -- prefork pool, lost workers, poison messages -------------------------------------------------
