@@ -15,7 +15,8 @@ Difference from Celery, on purpose: Celery closes every connection around each t
 ``CONN_MAX_AGE = 0`` both close every connection. Each prefork child installs it too (its
 ``WorkerNode`` starts the same way); children start with forkserver, so no connection is
 inherited. Coroutine tasks run on an event loop, where Django refuses synchronous database
-calls: the receivers leave that thread alone.
+calls: the receivers leave that thread alone. Nothing is closed at install: the thread that
+starts the worker may be a test's, inside a transaction (``celeriac.testing`` in a Django test).
 """
 
 from __future__ import annotations
@@ -53,7 +54,6 @@ def install() -> bool:
         return False
     signals.task_prerun.connect(_before_task, dispatch_uid=_UID + ".prerun")
     signals.task_postrun.connect(_after_task, dispatch_uid=_UID + ".postrun")
-    _close_old_connections()  # what start-up opened in this thread (checks, imports)
     _log.debug("django_fixup_installed")
     return True
 
