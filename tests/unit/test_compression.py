@@ -76,3 +76,25 @@ def test_compose_uses_the_setting_and_the_call_option() -> None:
     assert other.content_type == "application/json;compression=gzip"
     plain = compose(Settings(environ={}), "t", (1,), None, {}, 0.0)
     assert plain.content_type == "application/json"
+
+
+def test_a_task_option_compresses_its_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """@app.task(compression=...) compresses that task's messages (the call option wins);
+    an unknown codec is refused when the task is declared."""
+    from celeriac import App  # noqa: PLC0415
+    from celeriac.exceptions import ImproperlyConfigured  # noqa: PLC0415
+
+    app = App("t", environ={})
+    seen: list[Any] = []
+    monkeypatch.setattr(app, "send_task", lambda name, args, kwargs, **o: seen.append(o))
+
+    @app.task(compression="bzip2")
+    def packed(x: int) -> int:
+        return x
+
+    packed.delay(1)
+    packed.apply_async((1,), compression="gzip")
+    assert [o["compression"] for o in seen] == ["bzip2", "gzip"]
+    with pytest.raises(ImproperlyConfigured, match="unknown compression 'rar'"):
+        app.task(compression="rar")(lambda: None)
+    app.close()
