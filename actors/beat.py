@@ -104,6 +104,7 @@ class BeatTimer(pykka.ThreadingActor):
         *,
         heartbeat: float,
         max_interval: float,
+        cron_starting_deadline: float | None = None,
         clock: Clock = SYSTEM_CLOCK,
         call_later: CallLater = thread_timer,
     ) -> None:
@@ -113,6 +114,7 @@ class BeatTimer(pykka.ThreadingActor):
         self.state: dict[str, dt.datetime] = {}
         self.heartbeat = heartbeat
         self.max_interval = max_interval
+        self.cron_starting_deadline = cron_starting_deadline
         self.clock = clock
         self.lease = LeaseView(ttl=3 * heartbeat, renew_every=heartbeat)
         self._call_later = call_later
@@ -204,7 +206,13 @@ class BeatTimer(pykka.ThreadingActor):
 
     def _fire(self) -> float:
         now = _utc(self.clock.time())
-        result = plan(self.entries, self.state, now, max_interval=self.max_interval)
+        result = plan(
+            self.entries,
+            self.state,
+            now,
+            max_interval=self.max_interval,
+            cron_starting_deadline=self.cron_starting_deadline,
+        )
         if result.ticks:
             for tick in result.ticks:
                 self.port.send(tick)

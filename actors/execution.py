@@ -40,6 +40,7 @@ from celeriac._canvas_flow import (
     after_success,
     send_all,
 )
+from celeriac._compression import split_content_type
 from celeriac._log import get_logger
 from celeriac._protocol import Delivery, TaskState
 from celeriac._protocol_compat import MAX_META
@@ -338,7 +339,7 @@ class TaskExecutor:
         if signals.task_success.receivers:
             signals.task_success.send(sender=p.task, result=result.retval)
         try:
-            ct, body = dumps(result.retval, self.result_serializer)
+            ct, body = dumps(result.retval, self.result_serializer, self.conf.result_compression)
         except (EncodeError, SerializationError) as exc:
             return self._failure(delivery, exc, None)
         outcome = self._outcome(delivery, states.SUCCESS, ct, body, self._store(delivery))
@@ -482,7 +483,7 @@ class TaskExecutor:
         if retry.retry_args is not None or retry.retry_kwargs is not None:
             args = list(retry.retry_args if retry.retry_args is not None else p.args)
             kwargs = retry.retry_kwargs if retry.retry_kwargs is not None else p.kwargs
-            ct, body = dumps([args, kwargs, p.embed or {}], m.content_type)
+            ct, body = dumps([args, kwargs, p.embed or {}], *split_content_type(m.content_type))
         outcome = self._outcome(p.delivery, states.RETRY, ct, body, False)
         return dataclasses.replace(outcome, retry_eta=retry.when or 0.0)
 
@@ -517,6 +518,7 @@ class TaskExecutor:
             exc,
             trace,
             serializer=self.result_serializer,
+            compression=self.conf.result_compression,
             store=self._store(delivery) or self._store_errors(delivery),
             state=state,
             retries=delivery.task.retries,

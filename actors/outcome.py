@@ -66,15 +66,16 @@ def failure_outcome(
     *,
     serializer: str,
     store: bool,
+    compression: str | None = None,
     state: str = states.FAILURE,
     retries: int = 0,
 ) -> TaskOutcome:
     """The outcome of a task that ended with ``exc``: its failure map, encoded."""
     info = failure_info(exc, trace)
     try:
-        ct, body = dumps(failure_map(info), serializer)
+        ct, body = dumps(failure_map(info), serializer, compression)
     except SerializationError:
         info = dataclasses.replace(info, exc_message=tuple(repr(a) for a in exc.args))
-        ct, body = dumps(failure_map(info), serializer)
+        ct, body = dumps(failure_map(info), serializer, compression)
     failure = Failure(info.exc_type, info.exc_module, info.exc_message, info.traceback)
     return TaskOutcome(task_id, tag, state, ct, body, store, failure, retries)

@@ -17,6 +17,7 @@ from ._app_keyed import AppKeyed
 from ._backend import HubBackend
 from ._clock import SYSTEM_CLOCK, Clock
 from ._compose import OPTION_NAMES, compose, message_time_limits
+from ._compression import check_compression
 from ._conf import Settings
 from ._control import Control
 from ._control import sent_event as task_sent_event
@@ -50,6 +51,7 @@ _TASK_OPTIONS = frozenset(
         "exchange",
         "routing_key",
         "serializer",
+        "compression",
         "max_retries",
         "priority",
         "acks_late",
@@ -326,6 +328,7 @@ def _check_task_options(options: Mapping[str, Any]) -> None:
             f"unknown task option(s) {sorted(unknown)}; known: {sorted(_TASK_OPTIONS)}"
         )
     check_time_limits(options.get("soft_time_limit"), options.get("time_limit"))
+    check_compression(options.get("compression"), "task option compression")
     check_acks_late(options)
     check_lock_options(options)
     check_rate(options.get("rate_limit"))

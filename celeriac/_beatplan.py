@@ -15,7 +15,10 @@ How it decides, per entry (``state[name]`` is the entry's last run, an aware dat
   and the new state is that *slot*, so intervals do not drift with beat's latency;
 - **catch-up**: when more than one slot passed since the last run (no beat ran for a while),
   one late firing is sent, for the first missed slot, and the state becomes ``now``: the next
-  firing is the schedule's first slot after ``now`` (Celery's policy: one late run, no burst).
+  firing is the schedule's first slot after ``now`` (Celery's policy: one late run, no burst);
+- **cron starting deadline** (``beat_cron_starting_deadline``, crontab entries only): a missed
+  slot older than that many seconds is not run late; beat looks back no further than
+  ``now - deadline`` for the slot to fire (Celery's rule). None: no limit.
 
 Each tick's **task id** is derived from the entry's name and its slot (:func:`slot_task_id`),
 so two beats that compute the same tick, or a beat that restarts before its new state was
@@ -30,6 +33,8 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
+
+from .schedules import crontab
 
 __all__ = ["BEAT_NAMESPACE", "Plan", "Tick", "plan", "slot_task_id"]
 
@@ -70,6 +75,7 @@ def plan(
     now: dt.datetime,
     *,
     max_interval: float,
+    cron_starting_deadline: float | None = None,
 ) -> Plan:
     """Decide what fires at ``now`` for checked ``beat_schedule`` entries and their state.
 
@@ -81,7 +87,7 @@ def plan(
     wake_at = now + dt.timedelta(seconds=max_interval)
     for name in sorted(entries):
         entry = entries[name]
-        tick, new_state[name] = _decide(name, entry, state.get(name), now)
+        tick, new_state[name] = _decide(name, entry, state.get(name), now, cron_starting_deadline)
         if tick is not None:
             ticks.append(tick)
         wake_at = min(wake_at, entry["schedule"].next_run(new_state[name]))
@@ -89,14 +95,22 @@ def plan(
 
 
 def _decide(
-    name: str, entry: Mapping[str, Any], last: dt.datetime | None, now: dt.datetime
+    name: str,
+    entry: Mapping[str, Any],
+    last: dt.datetime | None,
+    now: dt.datetime,
+    cron_deadline: float | None = None,
 ) -> tuple[Tick | None, dt.datetime]:
     if last is None:
         return None, now
     schedule = entry["schedule"]
-    slot = schedule.next_run(last)
-    if slot > now:
-        return None, last
+    since = last
+    if cron_deadline is not None and isinstance(schedule, crontab):
+        # No looking back further; a slot exactly at now - deadline still counts (Celery's).
+        since = max(last, now - dt.timedelta(seconds=cron_deadline, microseconds=1))
+    slot = schedule.next_run(since)
+    if slot > now:  # not due; past the deadline, the missed slots are forgotten (anchor: now)
+        return None, last if since is last else now
     tick = Tick(
         entry=name,
         task=entry["task"],

@@ -9,6 +9,7 @@ show in ``app.tasks``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +28,10 @@ if TYPE_CHECKING:
 
 __all__ = ["builtin_task", "unlock"]
 
-#: Seconds the unlock waits for one header result it was told is stored (it is, unless
-#: forgotten or expired in between).
+#: Seconds the unlock waits for the hub to confirm what it sends.
 _RESULT_WAIT = 30.0
+#: The least wait for one header result once result_chord_join_timeout has passed.
+_MIN_WAIT = 0.1
 
 
 def unlock(app: App, header_ids: list[str], body: Mapping[str, Any]) -> None:
@@ -38,9 +40,11 @@ def unlock(app: App, header_ids: list[str], body: Mapping[str, Any]) -> None:
     errbacks if one failed. Waits for the hub to confirm before the unlock is acknowledged."""
     sig = maybe_signature(body, app=app)
     values = []
+    deadline = time.monotonic() + float(app.conf.result_chord_join_timeout)
     for task_id in header_ids:
         result: AsyncResult[Any] = app.AsyncResult(task_id)
-        value = result.get(timeout=_RESULT_WAIT, propagate=False, disable_sync_subtasks=False)
+        wait = max(_MIN_WAIT, deadline - time.monotonic())  # result_chord_join_timeout, in all
+        value = result.get(timeout=wait, propagate=False, disable_sync_subtasks=False)
         if result.state in states.EXCEPTION_STATES:
             exc = ChordError(f"Dependency {task_id} raised {value!r}")
             steps = sig.tasks if isinstance(sig, chain) else [sig]

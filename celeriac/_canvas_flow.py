@@ -102,14 +102,14 @@ def embed_of(options: Mapping[str, Any]) -> dict[str, Any]:
 def after_success(embed: Any, request: Request, retval: Any, app: App | None) -> list[Send]:
     """The next chain step (with the rest of the chain) and the callbacks, given ``retval``."""
     embed = embed if isinstance(embed, Mapping) else {}
-    lineage = _lineage(request)
+    lineage = _lineage(request, app)
     sends = [
-        Send(maybe_signature(cb, app), (retval,), lineage) for cb in embed.get("callbacks") or ()
+        _send(maybe_signature(cb, app), (retval,), lineage) for cb in embed.get("callbacks") or ()
     ]
     steps = list(embed.get("chain") or ())
     if steps:
         nxt = maybe_signature(steps.pop(), app)
-        sends.append(Send(nxt, (retval,), {**lineage, "chain": steps} if steps else lineage))
+        sends.append(_send(nxt, (retval,), {**lineage, "chain": steps} if steps else lineage))
     return sends
 
 
@@ -118,9 +118,10 @@ def after_failure(
 ) -> list[Send]:
     """The errbacks (called with the failed task's id) and a FAILURE for every later step."""
     embed = embed if isinstance(embed, Mapping) else {}
-    lineage = _lineage(request)
+    lineage = _lineage(request, app)
     sends = [
-        Send(maybe_signature(eb, app), (request.id,), lineage) for eb in embed.get("errbacks") or ()
+        _send(maybe_signature(eb, app), (request.id,), lineage)
+        for eb in embed.get("errbacks") or ()
     ]
     info = exception_info(exc, trace)
     for step in embed.get("chain") or ():
@@ -141,8 +142,21 @@ def send_all(sends: list[Send]) -> None:
         s.sig.apply_async(s.args, **s.options)
 
 
-def _lineage(request: Request) -> dict[str, Any]:
-    return {"parent_id": request.id, "root_id": request.root_id or request.id}
+def _lineage(request: Request, app: App | None) -> dict[str, Any]:
+    lineage: dict[str, Any] = {"parent_id": request.id, "root_id": request.root_id or request.id}
+    if app is not None and app.conf.task_inherit_parent_priority:
+        priority = (request.delivery_info or {}).get("priority")
+        if isinstance(priority, int):
+            lineage["priority"] = priority
+    return lineage
+
+
+def _send(sig: Signature, args: tuple[Any, ...], lineage: dict[str, Any]) -> Send:
+    """A send with the lineage's options; a priority the signature gives wins over the one
+    inherited (task_inherit_parent_priority)."""
+    if "priority" in lineage and sig.options.get("priority") is not None:
+        lineage = {k: v for k, v in lineage.items() if k != "priority"}
+    return Send(sig, args, lineage)
 
 
 def _dicts(value: Any) -> list[dict[str, Any]] | None:

@@ -58,6 +58,17 @@ class chord(Signature):  # noqa: N801 - Celery's name
         body = self.kwargs.get("body")
         return maybe_signature(body, app=self._app) if body is not None else None
 
+    def link_error(self, errback: Signature) -> Signature:
+        """Call ``errback`` when the chord fails (the body ends with a ChordError); with
+        ``task_allow_error_cb_on_chord_header`` also when a header task fails (called without
+        arguments, as Celery does). Returns the errback."""
+        if self.app.conf.task_allow_error_cb_on_chord_header:
+            header = self.tasks
+            for task in header:
+                task.link_error(maybe_signature(errback, app=self._app).clone().set(immutable=True))
+            self.kwargs["header"] = header
+        return super().link_error(errback)
+
     def freeze(self, _id: str | None = None, **_: Any) -> Any:
         """Fix the header's and the body's ids now; the body's result (its parent: the
         header's GroupResult)."""

@@ -49,17 +49,21 @@ def compose(
     routing options and time limits) called with ``args``/``kwargs`` from ``parent``."""
     task_id = options.get("task_id") or new_task_id()
     args_list, kwargs_dict = list(args or ()), dict(kwargs or {})
+    call_routing = {k: v for k in _ROUTING_OPTIONS if (v := options.get(k)) is not None}
+    if "priority" not in call_routing and (inherited := _parent_priority(conf, parent)) is not None:
+        call_routing["priority"] = inherited  # task_inherit_parent_priority: as a call option
     route = resolve_route(
         conf,
         name,
         tuple(args_list),
         kwargs_dict,
-        {k: v for k in _ROUTING_OPTIONS if (v := options.get(k)) is not None},
+        call_routing,
         _task_routing_options(task),
         task=task,
     )
     serializer = options.get("serializer") or conf.task_serializer
-    content_type, body = dumps([args_list, kwargs_dict, embed_of(options)], serializer)
+    compression = options.get("compression") or conf.task_compression
+    content_type, body = dumps([args_list, kwargs_dict, embed_of(options)], serializer, compression)
     ignore_result = options.get("ignore_result")
     if ignore_result is None:
         ignore_result = bool(conf.task_ignore_result)
@@ -88,6 +92,14 @@ def compose(
         headers=dict(h) if (h := options.get("headers")) else None,
         unroutable="dead_letter" if conf.task_unroutable == "dead_letter" else "error",
     )
+
+
+def _parent_priority(conf: Any, parent: Request | None) -> int | None:
+    """The sending task's priority, if ``task_inherit_parent_priority`` asks to inherit it."""
+    if parent is None or not conf.task_inherit_parent_priority:
+        return None
+    priority = (parent.delivery_info or {}).get("priority")
+    return priority if isinstance(priority, int) else None
 
 
 def _root_id(parent: Request | None, task_id: str) -> str:

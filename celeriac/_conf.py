@@ -35,6 +35,7 @@ from types import ModuleType
 from typing import Any, Final
 
 from celeriac._beat import check_beat_schedule
+from celeriac._compression import check_compression
 from celeriac._limits import check_annotations, check_rate, parse_annotations
 from celeriac._task_compat import check_acks_late_setting
 from celeriac._zones import check_timezone
@@ -940,6 +941,23 @@ declare(
 declare("task_serializer", "json", "Serializer for task messages: json, msgpack, pickle, yaml.")
 declare("result_serializer", "json", "Serializer for task results: json, msgpack, pickle, yaml.")
 declare(
+    "task_compression",
+    None,
+    "Compress task message bodies: gzip, zlib, bzip2 or lzma (None: not compressed); "
+    "apply_async(compression=...) overrides it. The compression travels in the message's "
+    "content type, so any worker decompresses.",
+    parse=parse_optional(str),
+    check=lambda v: check_compression(v, "task_compression"),
+)
+declare(
+    "result_compression",
+    None,
+    "Compress task results (and failures) as workers store them: gzip, zlib, bzip2 or lzma "
+    "(None: not compressed). Clients decompress whatever the result says.",
+    parse=parse_optional(str),
+    check=lambda v: check_compression(v, "result_compression"),
+)
+declare(
     "accept_content",
     ["json"],
     "Serializer names or content types a worker accepts in task messages.",
@@ -959,6 +977,14 @@ declare(
     "Seconds (or a timedelta) the hub keeps a result; None keeps results forever.",
     parse=_parse_seconds_or_none,
     check=seconds_check("result_expires", optional=True),
+)
+declare(
+    "result_failure_expires",
+    None,
+    "Seconds (or a timedelta) the hub keeps the result of a FAILED task (None: as "
+    "result_expires). Keep failures longer to investigate them, or shorter to shed them.",
+    parse=_parse_seconds_or_none,
+    check=seconds_check("result_failure_expires", optional=True),
 )
 declare(
     "worker_concurrency",
@@ -1155,9 +1181,14 @@ UNSUPPORTED.update(
         ("beat_scheduler", "beat_schedule_filename", "beat_sync_every"), _BEAT_STATE_AT_HUB
     )
 )
-UNSUPPORTED["beat_cron_starting_deadline"] = (
-    "slots missed while no beat ran follow beat's catch-up policy (one late firing, then back "
-    "on schedule); a look-back deadline is not implemented"
+declare(
+    "beat_cron_starting_deadline",
+    None,
+    "Crontab entries: the most seconds beat looks back for a missed slot to run late (after "
+    "a time with no beat); an older slot is skipped. None: a missed slot always runs once, "
+    "late (beat's catch-up policy).",
+    parse=_parse_seconds_or_none,
+    check=seconds_check("beat_cron_starting_deadline", optional=True),
 )
 
 # -- prefork pool, lost workers, poison messages -------------------------------------------------

@@ -44,6 +44,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 
 import msgpack
 
+from celeriac._compression import PARAMETER, compress, decompress, split_content_type
 from celeriac.exceptions import (
     ContentDisallowed,
     DecodeError,
@@ -401,23 +402,41 @@ def get_serializer(name_or_content_type: str) -> Serializer:
     return serializer
 
 
-def dumps(obj: Any, serializer: str = DEFAULT_SERIALIZER) -> tuple[str, bytes]:
-    """Encode ``obj``: returns ``(content_type, payload)``; failures raise EncodeError."""
+def dumps(
+    obj: Any, serializer: str = DEFAULT_SERIALIZER, compression: str | None = None
+) -> tuple[str, bytes]:
+    """Encode ``obj``: returns ``(content_type, payload)``; failures raise EncodeError.
+
+    ``compression`` (gzip, zlib, bzip2, lzma) compresses the payload and says so in the
+    content type (:mod:`celeriac._compression`); an unknown name is an EncodeError.
+    """
     codec = get_serializer(serializer)
     try:
-        return codec.content_type, codec.dumps(obj)
+        content_type, payload = codec.content_type, codec.dumps(obj)
     except (SerializationError, ImproperlyConfigured):
         raise
     except Exception as exc:
         raise _encode_failed(obj, codec.name, exc) from exc
+    if not compression:
+        return content_type, payload
+    try:
+        return compress(content_type, payload, compression)
+    except ImproperlyConfigured as exc:
+        raise EncodeError(str(exc)) from None
 
 
 def loads(data: bytes, content_type: str, accept: frozenset[str]) -> Any:
     """Decode ``data`` of ``content_type`` if ``accept`` (a set of content types) allows it.
 
     Raises :class:`ContentDisallowed` for a content type not in ``accept`` and
-    :class:`DecodeError` (keeping the bytes) for anything a decoder cannot read.
+    :class:`DecodeError` (keeping the bytes) for anything a decoder cannot read. A compressed
+    body (``application/json;compression=gzip``) is decompressed first; ``accept`` is checked
+    against the serializer part.
     """
+    if PARAMETER in content_type:
+        content_type, compression = split_content_type(content_type)
+        if content_type in accept:
+            data = decompress(data, compression or "")
     if content_type not in accept:
         raise ContentDisallowed(
             f"refusing to decode content of type {content_type!r}: "

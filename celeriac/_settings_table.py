@@ -9,7 +9,7 @@ Every one of Celery's settings (:data:`celeriac._celery_names.SETTINGS`) is in e
   setting's check, with the reason: nothing is accepted and then ignored;
 - **refused** (:data:`~celeriac._conf.UNSUPPORTED`): an error whose message says why and what
   to do instead; or **pending** (:data:`~celeriac._conf.PENDING`): refused the same way as
-  "not implemented yet" because another issue builds the feature (chords, compression...);
+  "not implemented yet" because another issue builds the feature (none is pending today);
   declaring one later replaces the refusal.
 
 ``tests/unit/test_settings_table.py`` holds this classification complete.
@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from ._conf import PENDING, REGISTRY, UNSUPPORTED, declare
+from ._conf import PENDING, REGISTRY, UNSUPPORTED, declare, parse_seconds, seconds_check
 from .exceptions import ImproperlyConfigured
 
 __all__ = ["ACCEPTED_NO_OP", "only"]
@@ -249,16 +249,40 @@ _refuse(
     "worker_direct",
 )
 
+# -- chords: counted at the hub ---------------------------------------------------------------
+
+_CHORDS_AT_HUB: Final = (
+    "chords are counted at the hub: it releases the chord's unlock the moment the last header "
+    "task ends, and deletes the counter when the unlock is done"
+)
+declare(
+    "result_chord_join_timeout",
+    30.0,
+    "Seconds, in all, a chord's unlock waits to read its header's results from the hub "
+    "(they are stored before the unlock runs, so this only bounds a slow hub; Celery's "
+    "default is 3.0, a backend join). Past it the unlock fails and the body does not run.",
+    parse=parse_seconds,
+    check=seconds_check("result_chord_join_timeout", positive=True),
+)
+declare(
+    "task_allow_error_cb_on_chord_header",
+    False,
+    "A chord's errbacks (chord(...).link_error / on_error) are also linked to every header "
+    "task (called without arguments when that task fails), not only to the body.",
+)
+_no_op(
+    "result_chord_retry_interval",
+    1.0,
+    f"{_CHORDS_AT_HUB}; nothing polls, so there is no interval to set",
+)
+_no_op(
+    "result_chord_expires",
+    None,
+    f"{_CHORDS_AT_HUB}; there is no counter left to expire",
+)
+
+
 # -- not implemented yet: declaring them later (another issue) replaces the refusal --------------
 
-_PENDING: Final = {
-    "result_chord_join_timeout": "chords (the canvas issue)",
-    "result_chord_retry_interval": "chords (the canvas issue)",
-    "result_chord_expires": "chords (the canvas issue)",
-    "task_allow_error_cb_on_chord_header": "chords (the canvas issue)",
-    "task_inherit_parent_priority": "priority inheritance; pass priority= when sending",
-    "task_compression": "message compression",
-    "result_compression": "result compression",
-    "result_failure_expires": "a separate expiry for failures; result_expires applies to all",
-}
+_PENDING: Final[dict[str, str]] = {}
 PENDING.update((name, what) for name, what in _PENDING.items() if name not in REGISTRY)

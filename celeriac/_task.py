@@ -187,7 +187,8 @@ class SendOptions(TypedDict, total=False):
     options (Celery's precedence). ``time_limit`` (hard) and ``soft_time_limit`` are seconds;
     they win over the task's options, which win over the ``task_time_limit`` /
     ``task_soft_time_limit`` settings. ``ignore_result`` and ``serializer`` default to the
-    task's options, then to ``task_ignore_result`` / ``task_serializer``.
+    task's options, then to ``task_ignore_result`` / ``task_serializer``. ``compression``
+    (gzip, zlib, bzip2, lzma) defaults to the task's option, then to ``task_compression``.
     """
 
     task_id: str | None
@@ -198,6 +199,7 @@ class SendOptions(TypedDict, total=False):
     exchange: str | None
     routing_key: str | None
     serializer: str | None
+    compression: str | None
     ignore_result: bool | None
     headers: Mapping[str, Any] | None
     priority: int | None
@@ -238,7 +240,7 @@ class Task(TaskCompat, Generic[P, R_co]):
     """A task type. Subclass ``app.Task`` for a class-based task, or decorate with ``app.task``.
 
     Class attributes are the task's options (Celery's names): ``name``, ``ignore_result``,
-    ``queue``, ``serializer``, ``max_retries``, ``acks_late``, ``time_limit`` and
+    ``queue``, ``serializer``, ``compression``, ``max_retries``, ``acks_late``, ``time_limit`` and
     ``soft_time_limit`` (seconds; see :func:`resolve_time_limits`), ``rate_limit`` (Celery's
     ``"10/s"``, per worker node) and ``max_concurrency`` (celeriac: at most that many run at
     once on one worker node); see :mod:`celeriac._limits`. ``on_start`` runs once per
@@ -255,6 +257,7 @@ class Task(TaskCompat, Generic[P, R_co]):
     exchange: ClassVar[str | None] = None
     routing_key: ClassVar[str | None] = None
     serializer: ClassVar[str | None] = None
+    compression: ClassVar[str | None] = None  # Celery's exec option: gzip, zlib, bzip2, lzma
     max_retries: ClassVar[int | None] = 3
     priority: ClassVar[int | None] = None
     typing: ClassVar[bool] = True
@@ -334,6 +337,7 @@ class Task(TaskCompat, Generic[P, R_co]):
         if options.get("ignore_result") is None:
             options["ignore_result"] = self.ignore_result
         options["serializer"] = options.get("serializer") or self.serializer
+        options["compression"] = options.get("compression") or self.compression
         return self.app.send_task(self.name, args, kwargs, **options)
 
     def AsyncResult(self, task_id: str) -> AsyncResult[R_co]:  # noqa: N802 - Celery's name

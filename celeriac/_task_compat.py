@@ -181,6 +181,49 @@ class TaskCompat:
         if report is not None:
             report(task_id, state, meta)
 
+    def signature_from_request(
+        self,
+        request: Any = None,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        queue: str | None = None,
+        **extra_options: Any,
+    ) -> Any:
+        """A signature that sends this call again (Celery's, what ``retry`` builds): the same
+        task id, lineage, group, callbacks, errbacks, rest of the chain, expiry, time limits,
+        headers, priority and queue as ``request`` (default: the running one), with ``args`` /
+        ``kwargs`` / ``queue`` / options replaced where given."""
+        request = self.request if request is None else request  # type: ignore[attr-defined]
+        soft, hard = request.timelimit or (None, None)
+        delivery_info = request.delivery_info or {}
+        expires = request.expires
+        options: dict[str, Any] = {
+            "task_id": request.id,
+            "root_id": request.root_id,
+            "parent_id": request.parent_id,
+            "group_id": request.group,
+            "chain": request.chain,
+            "link": request.callbacks,
+            "link_error": request.errbacks,
+            "expires": None if expires is None else dt.datetime.fromtimestamp(expires, dt.UTC),
+            "soft_time_limit": soft,
+            "time_limit": hard,
+            "headers": dict(request.headers) if request.headers else None,
+            "ignore_result": request.ignore_result,
+            "priority": delivery_info.get("priority"),
+            "queue": queue or delivery_info.get("queue"),
+        }
+        options = {k: v for k, v in options.items() if v is not None}
+        options.update(extra_options)
+        sign = self.signature  # type: ignore[attr-defined]  # Task's, which mixes this in
+        return sign(
+            request.args if args is None else args,
+            request.kwargs if kwargs is None else kwargs,
+            **options,
+        )
+
+    subtask_from_request = signature_from_request  # Celery's old name
+
     if not TYPE_CHECKING:  # hidden from type checkers: a typo stays a type error
 
         def __getattr__(self, name: str) -> Any:

@@ -199,6 +199,14 @@ TASK_QUEUE_MAX_PRIORITY = declare(
     parse=parse_optional(parse_int),
     check=lambda v: _check_priority(v, "task_queue_max_priority", low=1),
 )
+declare(
+    "task_inherit_parent_priority",
+    False,
+    "A task sent from a running task (including its chain's next step and its callbacks) "
+    "gets the running task's priority, unless the call gives one; it then wins over "
+    "task_routes and the task's own priority, as a call option does (Celery's rule).",
+    check=_check_bool,
+)
 
 
 # -- resolving queues --------------------------------------------------------------------------

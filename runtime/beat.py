@@ -145,6 +145,7 @@ class Beat:
             entries,
             heartbeat=float(conf.broker_heartbeat),
             max_interval=float(conf.beat_max_loop_interval),
+            cron_starting_deadline=conf.beat_cron_starting_deadline,
             clock=self.app.clock,
         )
         self._unwatch = conf.watch("beat_schedule", lambda _value: self._changed())

@@ -53,6 +53,7 @@ from celeriac.transport.curve import CurveClient
 from celeriac.transport.hubserver import HubServer
 from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
 
+from . import django_fixup
 from .asyncpool import AsyncPool
 from .banner import Banner, show_banner
 from .control import Panel, purge_queues
@@ -96,6 +97,18 @@ _log = get_logger("celeriac.worker")
 POOLS: dict[str, PoolFactory] = {"threads": ThreadPool, "solo": ThreadPool, "asyncio": AsyncPool}
 
 
+def _in_process_pool(pool: str) -> str:
+    """``pool`` if a node runs it in this process (threads, solo, asyncio), else a clear error."""
+    if pool == "prefork":
+        raise ImproperlyConfigured(
+            "the prefork pool runs child processes: start it with `celeriac worker -P prefork`"
+            " (celeriac.runtime.prefork.PreforkNode); in-process nodes use threads or solo"
+        )
+    if pool not in POOLS:
+        raise ImproperlyConfigured(f"pool {pool!r} is not available here; use {sorted(POOLS)}")
+    return pool
+
+
 class WorkerNode:
     """A worker process: see the module docstring."""
 
@@ -115,6 +128,7 @@ class WorkerNode:
         self.app = app
         app.import_default_modules()  # imports, include, autodiscover_tasks (Celery's loader)
         app.finalize()
+        django_fixup.install()  # Django configured: close old DB connections around tasks
         self.conf = app.conf.freeze()
         self.hostname = hostname or default_node_name("celeriac")
         #: Set in child ``i`` of a prefork node: no embedded hub, peer name ``hostname/i``, and
@@ -134,15 +148,7 @@ class WorkerNode:
         self.on_terminate: Callable[[str, int], None] | None = None
         #: Where the answer of a command forwarded with an ask id goes (a prefork child's pipe).
         self.on_control_answer: Callable[[int, Any], None] | None = None
-        pool = pool or self.conf.worker_pool
-        if pool == "prefork":
-            raise ImproperlyConfigured(
-                "the prefork pool runs child processes: start it with `celeriac worker -P prefork`"
-                " (celeriac.runtime.prefork.PreforkNode); in-process nodes use threads or solo"
-            )
-        if pool not in POOLS:
-            raise ImproperlyConfigured(f"pool {pool!r} is not available here; use {sorted(POOLS)}")
-        self.pool_name = pool
+        self.pool_name = pool = _in_process_pool(pool or self.conf.worker_pool)
         n = 1 if pool == "solo" else (concurrency or self.conf.worker_concurrency or os.cpu_count())
         self.concurrency = max(1, int(n or 1))
         selected = worker_queues(self.conf, queues, exclude_queues)

@@ -83,6 +83,7 @@ class HubServer:
         curve: CurveServer | None = None,
         visibility_timeout: float | None = None,
         limits: HubLimits | None = None,
+        result_failure_expires: float | None = None,
     ) -> None:
         self._ctx = context or zmq.Context.instance()
         self._router = self._ctx.socket(zmq.ROUTER)
@@ -120,6 +121,7 @@ class HubServer:
         self.state.max_message_size = max_message_size
         self.state.visibility_timeout = visibility_timeout
         self.state.apply_limits(limits or HubLimits())
+        self.state.result_failure_expires = result_failure_expires
         self.endpoint: str = self._router.getsockopt(zmq.LAST_ENDPOINT).decode()
         self._pub, self.events_endpoint = _bind_events(self._ctx, events or events_url(bind), curve)
         self._monitor = self._router.get_monitor_socket(zmq.EVENT_DISCONNECTED)
@@ -152,7 +154,8 @@ class HubServer:
         also_bind: tuple[str, ...] = (),
     ) -> HubServer:
         """A hub configured by the app's settings (``broker_url``, ``hub_data_dir``,
-        ``hub_sync``, ``broker_heartbeat``, ``result_expires``, ``broker_max_deliveries``,
+        ``hub_sync``, ``broker_heartbeat``, ``result_expires`` and ``result_failure_expires``,
+        ``broker_max_deliveries``,
         ``hub_events_url``, ``broker_max_message_size``, ``broker_visibility_timeout``, the CURVE
         settings, the caps of :class:`~.hub.limits.HubLimits`); keyword arguments override the
         matching setting."""
@@ -168,6 +171,7 @@ class HubServer:
             curve=CurveServer.from_settings(conf),
             visibility_timeout=conf["broker_visibility_timeout"],
             limits=HubLimits.from_settings(conf),
+            result_failure_expires=conf["result_failure_expires"],
             context=context,
             also_bind=also_bind,
         )

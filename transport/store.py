@@ -132,6 +132,10 @@ class Store:
         """Set a metadata value."""
         raise NotImplementedError
 
+    def delete_meta(self, key: str) -> None:
+        """Drop a metadata value (a no-op when there is none)."""
+        raise NotImplementedError
+
     def set_aside(self, msg: StoredMessage, reason: str, now: float) -> None:
         """Move a message row that cannot be restored (damaged, or from another version) out
         of the queue into the ``set_aside`` table, with the reason: kept for an operator to
@@ -268,6 +272,10 @@ class SQLiteStore(Store):
         """Write a metadata value."""
         self._tx().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
+    def delete_meta(self, key: str) -> None:
+        """Delete a metadata value."""
+        self._tx().execute("DELETE FROM meta WHERE key = ?", (key,))
+
     def set_aside(self, msg: StoredMessage, reason: str, now: float) -> None:
         """Copy the row as it is (columns untyped) into ``set_aside`` and delete it."""
         db = self._tx()
@@ -366,6 +374,10 @@ class MemoryStore(Store):
     def set_meta(self, key: str, value: bytes) -> None:
         """Write metadata."""
         self._meta[key] = value
+
+    def delete_meta(self, key: str) -> None:
+        """Drop metadata."""
+        self._meta.pop(key, None)
 
     def set_aside(self, msg: StoredMessage, reason: str, now: float) -> None:
         """Move a message aside."""

@@ -46,12 +46,32 @@ print("totals", sorted(Order.objects.values_list("total", flat=True)))
 """
 
 
+#: Appended to the copy's orders/tasks.py: which connections a task finds open as it starts.
+OPEN_AT_START = """
+
+@shared_task
+def open_connections_at_start():
+    from django.db import connections
+
+    return [c.alias for c in connections.all() if c.connection is not None]
+"""
+
+CONNECTIONS = """
+from orders.tasks import open_connections_at_start, record_order
+record_order.delay(1).get(timeout={timeout})  # opens the worker's connection
+print("open", open_connections_at_start.delay().get(timeout={timeout}))
+"""
+
+
 @pytest.mark.integration
 def test_django_example_task_writes_a_row(procs: Spawner, tmp_path: Path, broker_url: str) -> None:
     """migrate, start `celeriac -A proj worker`, send from `manage.py shell`: the row is there;
-    delay_on_commit sends when the transaction commits, and not after a rollback."""
+    delay_on_commit sends when the transaction commits, and not after a rollback; a task
+    starts with no database connection left open by the one before (the Django fixup)."""
     project = tmp_path / "django_project"
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__", "*.sqlite3"))
+    with (project / "orders" / "tasks.py").open("a") as tasks:
+        tasks.write(OPEN_AT_START)
     db = tmp_path / "db.sqlite3"
     env = clean_env(
         EXAMPLE_DB=str(db),
@@ -91,3 +111,16 @@ def test_django_example_task_writes_a_row(procs: Spawner, tmp_path: Path, broker
     )
     assert on_commit.returncode == 0, on_commit.stderr
     assert on_commit.stdout.strip().splitlines()[-1] == "totals [7, 42]"
+    # Celery's Django fixup: the worker closes Django's old connections around each task, so
+    # the next task (same slot, same thread) starts with none open.
+    connections = subprocess.run(
+        [*manage, "shell", "-c", CONNECTIONS.format(timeout=RESULT_TIMEOUT)],
+        check=False,
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert connections.returncode == 0, connections.stderr
+    assert connections.stdout.strip().splitlines()[-1] == "open []"

@@ -119,3 +119,21 @@ def test_a_beat_loop_fires_each_due_slot_once_and_never_a_future_one(
         seen |= {t.task_id for t in result.ticks}
         assert now < result.wake_at <= now + dt.timedelta(seconds=300)
         state = result.state
+
+
+def test_cron_starting_deadline_skips_a_slot_missed_too_long_ago() -> None:
+    """beat_cron_starting_deadline: a crontab slot missed by more than the deadline is not run
+    late; one within it is; interval schedules are not affected; a slot exactly at the
+    deadline still counts."""
+    cron = check_beat_schedule(MONDAY)
+    slot = T0 + dt.timedelta(minutes=30)
+    late = slot + dt.timedelta(hours=2)  # beat was down from before 07:30 until 09:30
+    assert plan(cron, {"monday": T0}, late, max_interval=300).ticks[0].slot == slot
+    skipped = plan(cron, {"monday": T0}, late, max_interval=300, cron_starting_deadline=3600)
+    assert skipped.ticks == []
+    assert skipped.wake_at == late + dt.timedelta(seconds=300)
+    within = plan(cron, {"monday": T0}, late, max_interval=300, cron_starting_deadline=7200)
+    assert [t.slot for t in within.ticks] == [slot]
+    every = entries(schedule(600))
+    kept = plan(every, {"e": T0}, late, max_interval=300, cron_starting_deadline=60)
+    assert [t.slot for t in kept.ticks] == [T0 + dt.timedelta(minutes=10)]

@@ -97,3 +97,29 @@ def _declare() -> list[bytes]:
 
     queue = {"name": "celery", "max_priority": None, "bindings": []}
     return encode(b"DECLARE", {"exchanges": [], "queues": [queue]})
+
+
+def test_the_counter_goes_with_the_unlock() -> None:
+    """Once the unlock itself is done, its counter is deleted: nothing is left to expire
+    (so result_chord_expires has nothing to act on)."""
+    hub, store, _ = make_hub()
+    hello(hub, W1, credit=10)
+    _chord(hub, 2)
+    sent(hub)
+    done(hub, W1, "h0", credit=0)
+    done(hub, W1, "h1", credit=0)
+    assert _delivered(hub) == ["unlock"]
+    assert store.get_meta("chord:unlock") is not None
+    done(hub, W1, "unlock", credit=0, store=False)
+    assert store.get_meta("chord:unlock") is None
+
+
+def test_sqlite_deletes_the_counter(tmp_path: Path) -> None:
+    """The SQLite store deletes a counter in the turn's transaction."""
+    store = SQLiteStore(tmp_path / "hub.db")
+    store.set_meta("chord:x", b"\x01")
+    store.commit()
+    store.delete_meta("chord:x")
+    store.commit()
+    assert store.get_meta("chord:x") is None
+    store.close()

@@ -64,15 +64,30 @@ def test_issue_named_settings_are_known_or_explained() -> None:
 
 
 def test_declaring_a_pending_setting_replaces_its_refusal() -> None:
-    """A setting refused as not implemented yet becomes a plain setting once declared."""
-    assert "result_chord_join_timeout" in PENDING
-    reason = PENDING["result_chord_join_timeout"]
-    with pytest.raises(UnsupportedSettingError, match="not implemented yet: chords"):
-        Settings().result_chord_join_timeout = 3.0
+    """A setting refused as not implemented yet becomes a plain setting once declared (none is
+    pending today: the mechanism is kept for the next one, shown with a made-up name)."""
+    assert PENDING == {}
+    PENDING["chord_fancy_timeout"] = "fancy chords"
     try:
-        declare("result_chord_join_timeout", 3.0, "Seconds a chord join waits.")
-        assert Settings().result_chord_join_timeout == 3.0
-        assert "result_chord_join_timeout" not in PENDING
+        with pytest.raises(UnsupportedSettingError, match="not implemented yet: fancy chords"):
+            Settings().chord_fancy_timeout = 3.0
+        declare("chord_fancy_timeout", 3.0, "Seconds a fancy chord waits.")
+        assert Settings().chord_fancy_timeout == 3.0
+        assert "chord_fancy_timeout" not in PENDING
     finally:
-        REGISTRY.pop("result_chord_join_timeout", None)
-        PENDING["result_chord_join_timeout"] = reason
+        REGISTRY.pop("chord_fancy_timeout", None)
+        PENDING.pop("chord_fancy_timeout", None)
+
+
+def test_chord_settings_are_honoured_or_accepted_for_one_reason() -> None:
+    """The chord settings: the join timeout and header errbacks act; the retry interval and
+    the counter expiry are accepted with the one reason (the hub counts chords)."""
+    conf = Settings()
+    conf.update(result_chord_join_timeout=5, task_allow_error_cb_on_chord_header=True)
+    assert conf.result_chord_join_timeout == 5.0
+    with pytest.raises(ImproperlyConfigured, match="greater than 0"):
+        conf.result_chord_join_timeout = 0
+    conf.update(result_chord_retry_interval=2.0, result_chord_expires=60)
+    for name in ("result_chord_retry_interval", "result_chord_expires"):
+        assert name in ACCEPTED_NO_OP
+        assert "chords are counted at the hub" in REGISTRY[name].doc

@@ -29,6 +29,8 @@ class HubBase:
 
     #: The largest task or result body accepted (``broker_max_message_size``).
     max_message_size: int = 64 * 1024 * 1024
+    #: Seconds a FAILURE result is kept (``result_failure_expires``); None: ``result_expires``.
+    result_failure_expires: float | None = None
     #: Why publishes are refused now: the store cannot write (see :mod:`.storage`).
     storage_error: str | None = None
 

@@ -20,6 +20,7 @@ number of header tasks) and the header tasks, each with ``chord`` = that id.
   their values, with the body's frozen id (a second run of the unlock re-publishes that id,
   which the hub drops as a duplicate); if a header task failed, the body ends FAILURE with a
   :class:`~celeriac.exceptions.ChordError` naming it and the body's errbacks are called.
+  When the unlock itself ends, its counter is deleted in the same transaction.
 
 Celery counts chords in the result backend from the workers (a Redis counter, or a
 ``chord_unlock`` task polling every second), where a worker killed between storing a result
@@ -65,7 +66,10 @@ class Chords(Results):
         return True
 
     def _chord_member_ended(self, msg: Msg) -> None:
-        """A header task ended (acknowledged, or ended by the hub): count it, maybe unlock."""
+        """A header task ended (acknowledged, or ended by the hub): count it, maybe unlock.
+        An unlock that ended takes its counter with it (nothing is left to expire)."""
+        if msg.task.chord_size is not None and not msg.copy:
+            self.store.delete_meta(_META + msg.id)
         chord_id = msg.task.chord
         if chord_id is None or msg.copy or msg.task.dead_letter is not None:
             return  # a dead letter was counted when it was set aside

@@ -26,8 +26,16 @@ _log = get_logger("celeriac.hub")
 class Results(Waits, HubBase):
     """Results, waiters and the end of a message."""
 
+    def _result_expiry(self, state: str | None) -> float | None:
+        """When a result in ``state`` expires (epoch seconds; None: never): FAILURE follows
+        ``result_failure_expires`` when set, every other state ``result_expires``."""
+        keep = self.result_expires
+        if state == states.FAILURE and self.result_failure_expires is not None:
+            keep = self.result_failure_expires
+        return None if keep is None else self.clock.time() + keep
+
     def _store_result(self, result: p.ResultMessage) -> None:
-        expires = None if self.result_expires is None else self.clock.time() + self.result_expires
+        expires = self._result_expiry(result.state)
         stored = StoredResult(result.id, result.state, p.result_header(result), result.body)
         self.store.put_result(stored, expires)
         self.counters["results_stored"] += 1

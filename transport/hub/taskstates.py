@@ -115,7 +115,7 @@ class TaskStates(Lifecycle):
     def _store_extended(self, info: p.TaskInfo) -> None:
         done = dataclasses.replace(info, date_done=self.clock.time())
         header = p.encode(done)[2]
-        expires = None if self.result_expires is None else self.clock.time() + self.result_expires
+        expires = self._result_expiry(info.state)
         row = StoredResult(EXTENDED_PREFIX + info.id, info.state, header, b"")
         self.store.put_result(row, expires)
 
