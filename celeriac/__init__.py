@@ -27,6 +27,7 @@ from .canvas import (
     group,
     maybe_signature,
     signature,
+    subtask,
     xmap,
     xstarmap,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "signals",
     "signature",
     "states",
+    "subtask",
     "uuid",
     "xmap",
     "xstarmap",

@@ -26,6 +26,11 @@ __all__ = ["REFUSED_RESULT_ATTRIBUTES", "ResultCompat"]
 REFUSED_RESULT_ATTRIBUTES: dict[str, str] = {
     "backend": "results live in the hub; use get(), state, result",
     "supports_native_join": "results are pushed by the hub; there is no backend join",
+    "graph": "there is no dependency-graph object: walk children, or use collect()/iterdeps()",
+    "build_graph": "there is no dependency-graph object: walk children, or use "
+    "collect()/iterdeps()",
+    "get_leaf": "there is no dependency-graph object: walk children, or use collect()",
+    "revoke_by_stamped_headers": "canvas stamping is not supported; revoke by id",
 }
 """AsyncResult attributes celeriac refuses for now, with the reason."""
 

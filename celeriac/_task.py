@@ -355,6 +355,15 @@ class Task(TaskCompat, Generic[P, R_co]):
         """A :class:`~celeriac.canvas.Signature` of a call of this task, to send later."""
         return Signature(self, args, kwargs, options)
 
+    def subtask(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Signature:
+        """Celery's older name of :meth:`signature`."""
+        return self.signature(args, kwargs, **options)
+
     def s(self, *args: Any, **kwargs: Any) -> Signature:
         """``add.s(2)``: a partial call; a parent's result is prepended to its arguments."""
         return Signature(self, args, kwargs)
@@ -448,15 +457,22 @@ class Task(TaskCompat, Generic[P, R_co]):
         keeping this task's id: its result is the replacement's, and its callbacks, errbacks
         and the rest of its chain follow the replacement. Raises (never returns); see
         :class:`celeriac._canvas_flow.Replaced` and :mod:`celeriac._replace`."""
-        from ._canvas_flow import Replaced  # noqa: PLC0415 - the canvas imports this module
-        from ._signature import chain, maybe_signature  # noqa: PLC0415
+        from ._signature import chain, maybe_signature  # noqa: PLC0415 - canvas imports us
 
         if self.request.called_directly:
             raise RuntimeError(f"{self.name}.replace() outside a worker: nothing to replace")
         new = maybe_signature(sig, app=self.app)
         if isinstance(new, chain) and not new.tasks:
             raise ImproperlyConfigured("Cannot replace with an empty chain")
-        raise Replaced(new)
+        self.on_replace(new)
+
+    def on_replace(self, sig: Any) -> NoReturn:
+        """Celery's hook, called by :meth:`replace` with the replacement signature: override it
+        to look at or change ``sig``, and end with ``super().on_replace(sig)``, which hands the
+        replacement to the worker (it raises, as :meth:`replace` does)."""
+        from ._canvas_flow import Replaced  # noqa: PLC0415 - the canvas imports this module
+
+        raise Replaced(sig)
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"

@@ -73,6 +73,8 @@ REFUSED_TASK_ATTRIBUTES: dict[str, str] = {
     "OperationalError": "errors reaching the hub are celeriac.exceptions.PublishError and "
     "TimeoutError",
     "Request": "the request of the running call is self.request (celeriac.Request)",
+    "add_to_chord": "a chord's size is fixed when it is sent (the hub counts its header "
+    "tasks); make the header a group that includes the extra work, or send a nested chord",
 }
 """Celery task attributes celeriac refuses, with what to use instead."""
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 from ._chord import chord, chunks, xmap, xstarmap
 from ._signature import Signature, chain, group, maybe_signature, signature
 
+#: Celery's older name of :func:`signature`.
+subtask = signature
+
 __all__ = [
     "Signature",
     "chain",
@@ -17,6 +20,7 @@ __all__ = [
     "group",
     "maybe_signature",
     "signature",
+    "subtask",
     "xmap",
     "xstarmap",
 ]

@@ -16,9 +16,10 @@ TIMEOUT = 30.0
 
 
 nesting: list[int] = []
+replaced: list[str] = []
 
 
-def _tasks(app: App) -> dict[str, Any]:
+def _tasks(app: App) -> dict[str, Any]:  # noqa: C901 - the tasks of every test here
     @app.task(name="res.add", bind=True)
     def add(self: Any, x: int, y: int) -> int:
         nesting.append(self.request.replaced_task_nesting)
@@ -56,6 +57,18 @@ def _tasks(app: App) -> dict[str, Any]:
         self.replace(add.s(1, 1) | boom.s())
         raise AssertionError("replace returned")
 
+    class Swapping(app.Task):  # type: ignore[name-defined,misc]
+        """Celery's on_replace hook: it may change the replacement, then calls super()."""
+
+        def on_replace(self, sig: Any) -> Any:
+            replaced.append(sig.task)
+            return super().on_replace(add.s(sig.args[0], 1000))
+
+    @app.task(name="res.swap_hooked", bind=True, base=Swapping)
+    def swap_hooked(self: Any, x: int) -> int:
+        self.replace(add.s(x, 100))
+        raise AssertionError("replace returned")
+
     @app.task(name="res.boom")
     def boom(*args: Any) -> None:
         raise ValueError("boom")
@@ -73,6 +86,7 @@ def _tasks(app: App) -> dict[str, Any]:
         "swap_chain": swap_chain,
         "swap_group": swap_group,
         "swap_boom": swap_boom,
+        "swap_hooked": swap_hooked,
     }
 
 
@@ -128,6 +142,17 @@ def test_replace_keeps_the_id_and_the_chain_goes_on(
     assert chained.get(timeout=TIMEOUT) == 204
     assert chained.parent is not None
     assert chained.parent.get(timeout=TIMEOUT) == 102
+
+
+def test_on_replace_sees_and_may_change_the_replacement(
+    celeriac_app: App, celeriac_worker: TestWorker
+) -> None:
+    """Celery's on_replace(sig) hook is called with the replacement; what it passes to
+    super().on_replace() is what runs under the replaced task's id."""
+    t = _tasks(celeriac_app)
+    replaced.clear()
+    assert t["swap_hooked"].delay(1).get(timeout=TIMEOUT) == 1001
+    assert replaced == ["res.add"]
 
 
 def test_replace_by_a_chain_or_a_group_keeps_the_id(
