@@ -28,7 +28,8 @@ from celeriac.actors.task_actor import Delivery
 from celeriac.transport import protocol as p
 
 if TYPE_CHECKING:
-    from .worker import WorkerNode, _Connection
+    from .connection import HubConnection
+    from .worker import WorkerNode
 
 __all__ = ["WorkerView", "request_info", "worker_fields"]
 
@@ -96,7 +97,7 @@ def request_info(
 class WorkerView:
     """The control commands' view of one worker node and its connection."""
 
-    def __init__(self, node: WorkerNode, conn: _Connection) -> None:
+    def __init__(self, node: WorkerNode, conn: HubConnection) -> None:
         self.node = node
         self.conn = conn
         self.app: App = node.app

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from celeriac import App
+from celeriac.runtime import connection as connection_module
 from celeriac.runtime import worker as worker_module
 from celeriac.testing import start_worker
 
@@ -25,7 +26,7 @@ def test_crashed_connection_is_rebuilt_and_every_task_completes(
     def double(x: int) -> int:
         return 2 * x
 
-    original = worker_module._Connection._on_task
+    original = connection_module.HubConnection._on_task
     crashed: list[bool] = []
 
     def crash_once(self: Any, frames: list[bytes]) -> None:
@@ -35,7 +36,7 @@ def test_crashed_connection_is_rebuilt_and_every_task_completes(
         original(self, frames)
 
     with start_worker(app, data_dir=tmp_path) as worker:
-        monkeypatch.setattr(worker_module._Connection, "_on_task", crash_once)
+        monkeypatch.setattr(connection_module.HubConnection, "_on_task", crash_once)
         results = [double.delay(i) for i in range(10)]
         assert [r.get(timeout=20) for r in results] == [2 * i for i in range(10)]
         assert worker.node.connection_restarts == 1
@@ -56,7 +57,7 @@ def test_connection_crashing_again_and_again_escalates(
         raise RuntimeError("injected fault, every time")
 
     with start_worker(app, data_dir=tmp_path) as worker:
-        monkeypatch.setattr(worker_module._Connection, "_on_task", always_crash)
+        monkeypatch.setattr(connection_module.HubConnection, "_on_task", always_crash)
         noop.delay()
         deadline = time.monotonic() + 20
         while worker.node.exit_code == 0 and time.monotonic() < deadline:
