@@ -24,6 +24,7 @@ from .model import (
     ReadyQueue,
 )
 from .revocations import Revocations
+from .storage import STORAGE_ERRORS
 
 _log = get_logger("celeriac.hub")
 
@@ -189,7 +190,12 @@ class Queues(Revocations, Bodies):
                 self.counters["expired"] += 1
                 self._finish_by_hub(msg, states.REVOKED, "TaskRevokedError", "expired")
                 continue
-            task = msg.task if not msg.light else self._delivery_task(msg)
+            try:
+                task = msg.task if not msg.light else self._delivery_task(msg)
+            except STORAGE_ERRORS:  # the store is away: the message waits for it, queued
+                msg.queued = True
+                rq.push(msg, front=True)
+                raise
             if task is None:
                 reason = "its body is missing from the hub's store"
                 self._finish_by_hub(msg, states.REJECTED, "Reject", reason)
