@@ -47,7 +47,7 @@ def migrate_store(conf: Settings, store_url: str | None = None) -> str:
             "--migrate needs a PostgreSQL store: --store postgresql://... or hub_store_url"
         )
     try:
-        from celeriac.transport.store_postgres import migrate  # noqa: PLC0415 - optional
+        from celeriac.transport.pg_connect import migrate  # noqa: PLC0415 - optional
     except ImportError as exc:
         raise ImproperlyConfigured(
             f"psycopg is missing ({exc}): pip install 'celeriac[postgres]'"

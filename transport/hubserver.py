@@ -101,7 +101,7 @@ class HubServer:
             self.data_dir = Path(data_dir).expanduser().resolve()
             self._lock_file: IO[str] | None = None
             if store_url:  # PostgreSQL: its advisory lock keeps one hub per schema
-                self.store: Store = _open_postgres(store_url)
+                self.store: Store = _open_postgres(store_url, sync)
             else:
                 self._lock_file = _open_data_dir(self.data_dir)
                 self.store = _open_store(self.data_dir, sync)
@@ -407,7 +407,7 @@ def _open_store(data_dir: Path, sync: str) -> SQLiteStore:
         ) from None
 
 
-def _open_postgres(url: str) -> Store:
+def _open_postgres(url: str, sync: str) -> Store:
     """The store in PostgreSQL (``pip install 'celeriac[postgres]'``); created on first use."""
     try:
         from .store_postgres import PostgresStore  # noqa: PLC0415 - psycopg is optional
@@ -416,7 +416,7 @@ def _open_postgres(url: str) -> Store:
             f"hub_store_url is a PostgreSQL URL but psycopg is missing ({exc}): "
             "pip install 'celeriac[postgres]'"
         ) from None
-    return PostgresStore(url)
+    return PostgresStore(url, sync=sync)
 
 
 def _describe_url(url: str) -> str:

@@ -74,10 +74,20 @@ class Queues(Revocations, Bodies):
         return queues
 
     def _on_publish(self, peer: Peer | None, identity: bytes, msg: p.Publish) -> None:
-        for task in msg.tasks:
-            self._publish(identity, task)
+        stored: set[str] | None = None
+        for i, task in enumerate(msg.tasks):
+            try:
+                if stored is None:  # one store read for the message's duplicate checks
+                    fresh = [t.id for t in msg.tasks if t.id and t.id not in self._messages]
+                    stored = self.store.results_among(fresh)
+                self._publish(identity, task, stored)
+            except STORAGE_ERRORS:  # the store went away: this task and the rest are refused
+                rest = [t.id for t in msg.tasks[i:] if t.id]
+                self._confirms.setdefault(identity, []).extend(rest)  # turned into NACKs
+                raise
 
-    def _publish(self, identity: bytes, task: p.TaskMessage) -> None:
+    def _publish(self, identity: bytes, task: p.TaskMessage, stored: set[str]) -> None:
+        """Take one task in (``stored``: the ids among its message's with a stored result)."""
         mid = task.id
         if not mid:  # refused before anything is stored: an empty id is nobody's task
             self._nack(identity, mid, "a task id must not be empty")
@@ -88,7 +98,7 @@ class Queues(Revocations, Bodies):
         if len(task.body) > self.max_message_size:
             self._nack(identity, mid, too_big(len(task.body), self.max_message_size))
             return
-        if self._is_duplicate(mid):
+        if self._is_duplicate(mid, stored):
             self.counters["duplicates"] += 1
             if task.reply:
                 self._waiters.setdefault(mid, set()).add(identity)
