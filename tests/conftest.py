@@ -117,3 +117,12 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
         yield open_postgres
         for store in opened:
             store.abandon()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def hub_store_url(request: pytest.FixtureRequest) -> str | None:
+    """For tests of a hub process: None (SQLite in its data directory), then a PostgreSQL
+    store URL on a schema of its own (skipped, saying why, where no server answers)."""
+    if request.param == "sqlite":
+        return None
+    return str(request.getfixturevalue("pg_url"))
