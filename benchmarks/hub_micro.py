@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from celeriac import App
 from celeriac.transport import protocol as p
@@ -114,6 +116,7 @@ def run(
             ]
         )
         totals: dict[str, float] = {}
+        cpu_hub, cpu_db = time.process_time(), _server_cpu(store)
         now = time.time()
         for start in range(0, tasks, batch):
             items = tuple(
@@ -140,10 +143,26 @@ def run(
             )
             dframes = p.encode(done)
             _timed(totals, "done", lambda f=dframes: loop.turn([(WORKER, f)]))
+        cpu_hub, cpu_db = time.process_time() - cpu_hub, _server_cpu(store) - cpu_db
         store.close()
     per_task = {k: v / tasks * 1e6 for k, v in totals.items()}
     per_task["total"] = sum(per_task.values())
+    # CPU seconds per 1,000 tasks (less sensitive to a loaded machine than the wall clock):
+    # this process (the hub, and the peers' encoding), and the PostgreSQL server process
+    # serving the store's connection.
+    per_task["cpu_hub"] = cpu_hub / tasks * 1000
+    per_task["cpu_db"] = cpu_db / tasks * 1000
     return per_task
+
+
+def _server_cpu(store: Store) -> float:
+    """CPU seconds used so far by the PostgreSQL backend of ``store`` (0 for SQLite, whose
+    work is in the hub's process), read from /proc: the server runs on this machine."""
+    conn = getattr(store, "_conn", None)
+    if conn is None:
+        return 0.0
+    fields = Path(f"/proc/{conn.info.backend_pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -169,8 +188,10 @@ def main() -> None:
         for where in stores
     }
     print(f"{'':8s} " + " ".join(f"{w.split('://')[0][:12]:>14s}" for w in stores))
-    for phase in runs[stores[0]]:
+    for phase in ("publish", "done", "total"):
         print(f"{phase:8s} " + " ".join(f"{runs[w][phase]:8.2f} us/task" for w in stores))
+    for phase, what in (("cpu_hub", "hub CPU"), ("cpu_db", "db CPU")):
+        print(f"{what:8s} " + " ".join(f"{runs[w][phase]:8.3f} s/1000 " for w in stores))
     ceilings = [1e6 / runs[w]["total"] for w in stores]
     print("ceiling  " + " ".join(f"{c:8.0f} tasks/s" for c in ceilings))
     if len(stores) == 2:
