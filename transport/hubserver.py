@@ -137,6 +137,9 @@ class HubServer:
         self.on_death: Callable[[BaseException], None] | None = None
         restored = self.state.restore()
         self.store.commit()
+        #: The PostgreSQL store's URL (None: SQLite in :attr:`data_dir`).
+        self.store_url = store_url or None
+        #: Where the store is, for logs and banners (never a password).
         self.store_description = (
             _describe_url(store_url) if store_url else f"sqlite in {self.data_dir}"
         )
