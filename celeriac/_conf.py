@@ -1116,7 +1116,8 @@ declare(
 declare(
     "hub_sync",
     "normal",
-    "SQLite synchronous mode: normal survives a process kill, full also survives power loss.",
+    "SQLite synchronous mode: normal survives a process kill, full also survives power loss. "
+    "With hub_store_url (PostgreSQL): normal commits with synchronous_commit=off, full with on.",
     check=choice_check("hub_sync", lambda: HUB_SYNC_MODES),
 )
 declare(
