@@ -164,3 +164,14 @@ def test_publishes_during_an_outage_are_refused_with_store_unavailable(pg_url: s
     hub.storage_works()
     assert hub.storage_error is None
     store.close()
+
+
+def test_hub_store_url_is_a_setting_also_read_from_the_environment() -> None:
+    """CELERIAC_HUB_STORE_URL sets it; anything but a PostgreSQL URL is refused at once."""
+    from celeriac import App  # noqa: PLC0415
+
+    url = "postgresql://celeriac@db:5432/celeriac?schema=hub_a"
+    assert App("a", environ={"CELERIAC_HUB_STORE_URL": url}).conf["hub_store_url"] == url
+    assert App("b", environ={}).conf["hub_store_url"] is None
+    with pytest.raises(ImproperlyConfigured, match="PostgreSQL URL"):
+        App("c", environ={"CELERIAC_HUB_STORE_URL": "mysql://db/x"}).conf["hub_store_url"]
