@@ -15,7 +15,7 @@ from celeriac._clock import FakeClock
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.transport import protocol as p
 from celeriac.transport.hubstate import HubState
-from celeriac.transport.store import StoredMessage, StoreUnavailable
+from celeriac.transport.store import StoredMessage, StoredResult, StoreUnavailable
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (celeriac[postgres])")
 
@@ -26,7 +26,7 @@ from celeriac.transport.pg_schema import (  # noqa: E402
     is_postgres_url,
     parse_store_url,
 )
-from celeriac.transport.store_postgres import PostgresStore  # noqa: E402
+from celeriac.transport.store_postgres import RETRY_MIN, PostgresStore  # noqa: E402
 
 
 def _version(url: str, value: int) -> None:
@@ -175,3 +175,63 @@ def test_hub_store_url_is_a_setting_also_read_from_the_environment() -> None:
     assert App("b", environ={}).conf["hub_store_url"] is None
     with pytest.raises(ImproperlyConfigured, match="PostgreSQL URL"):
         App("c", environ={"CELERIAC_HUB_STORE_URL": "mysql://db/x"}).conf["hub_store_url"]
+
+
+def test_reconnection_backs_off_while_the_server_stays_away(pg_url: str) -> None:
+    """Each failed attempt doubles the wait before the next; the server back, it connects."""
+    import dataclasses  # noqa: PLC0415
+
+    store = PostgresStore(pg_url)
+    good = store.url
+    _kill_backend(store)
+    store.url = dataclasses.replace(good, conninfo="postgresql://127.0.0.1:1/test")
+    delays = []
+    for _ in range(3):
+        store.set_meta("probe", b"1")
+        store._retry_at = 0.0  # the attempt is due now
+        with pytest.raises(StoreUnavailable, match="PostgreSQL unavailable"):
+            store.commit()
+        delays.append(store._delay)
+    assert delays == sorted(delays)
+    assert delays[-1] > delays[0]
+    store.url = good
+    store._retry_at = 0.0
+    store.set_meta("probe", b"2")
+    store.commit()
+    assert store.get_meta("probe") == b"2"
+    assert store._delay == RETRY_MIN
+    store.close()
+
+
+def test_known_results_are_found_in_one_read_after_a_restart(pg_url: str) -> None:
+    """results_among: the pending writes, then the database for the ids the filter keeps."""
+    store = PostgresStore(pg_url)
+    store.put_result(StoredResult("done-1", "SUCCESS", b"h", b"b"), None)
+    assert store.results_among(["done-1", "new-1"]) == {"done-1"}  # from the pending write
+    store.put_result(StoredResult("done-2", "SUCCESS", b"h", b"b"), None)
+    store.forget_result("done-2")
+    store.commit()
+    assert store.results_among(["done-1", "done-2", "new-1"]) == {"done-1"}
+    store.close()
+    again = PostgresStore(pg_url)  # a new hub: its filter is loaded from the table
+    assert again.results_among(["done-1", "new-2"]) == {"done-1"}
+    assert again.get_result("done-2") is None
+    again.close()
+
+
+def test_rows_set_aside_are_kept_with_their_reason(pg_url: str) -> None:
+    """set_aside moves the row into the set_aside table, even one written in this turn."""
+    store = PostgresStore(pg_url)
+    row = StoredMessage("odd", "q", 0, None, 1, b"\xc1", b"b")
+    store.add_message(row)
+    store.set_aside(row, "its header does not decode", 5.0)
+    store.commit()
+    assert store.set_aside_rows() == [("odd", "its header does not decode")]
+    assert list(store.messages()) == []
+    store.close()
+
+
+def test_sync_modes() -> None:
+    """hub_sync is normal or full, as for SQLite."""
+    with pytest.raises(ValueError, match="hub_sync"):
+        PostgresStore("postgresql://127.0.0.1/test", sync="fast")
