@@ -9,14 +9,24 @@ Prints the microseconds per task of each phase and their sum (the hub's ceiling 
 1e6 / total tasks per second on one core)::
 
     python benchmarks/hub_micro.py --tasks 20000 --batch 100
+
+``--store postgresql://127.0.0.1/test`` runs the same hub over the PostgreSQL store (in a
+schema of its own, dropped at the end); ``--store both`` runs SQLite, then PostgreSQL on
+127.0.0.1, and prints them side by side with their ratio (issue 14: PostgreSQL at least half)::
+
+    python benchmarks/hub_micro.py --store both
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from celeriac import App
 from celeriac.transport import protocol as p
@@ -25,7 +35,7 @@ from celeriac._compose import compose
 from celeriac._clock import SYSTEM_CLOCK
 from celeriac.routing import declarations
 from celeriac.transport.hub import HubState
-from celeriac.transport.store import SQLiteStore
+from celeriac.transport.store import SQLiteStore, Store
 
 CLIENT, WORKER = b"client-1", b"worker-1"
 
@@ -33,7 +43,7 @@ CLIENT, WORKER = b"client-1", b"worker-1"
 class _Turns:
     """The hub's loop without sockets: handle, tick, commit, and hand back the outbox."""
 
-    def __init__(self, hub: HubState, store: SQLiteStore) -> None:
+    def __init__(self, hub: HubState, store: Store) -> None:
         self.hub, self.store = hub, store
 
     def turn(self, messages: list[tuple[bytes, list[bytes]]]) -> list[list[bytes]]:
@@ -56,12 +66,34 @@ def _timed(
     return out
 
 
-def run(tasks: int, batch: int, results: bool) -> dict[str, float]:
+@contextlib.contextmanager
+def open_store(where: str, sync: str = "normal") -> Iterator[Store]:
+    """``sqlite`` (a temporary file) or a PostgreSQL URL (a fresh schema, dropped after)."""
+    if where == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            yield SQLiteStore(f"{tmp}/hub.sqlite3", sync=sync)
+        return
+    import psycopg  # noqa: PLC0415 - only for --store postgresql
+
+    from celeriac.transport.store_postgres import PostgresStore  # noqa: PLC0415
+
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    sep = "&" if "?" in where else "?"
+    try:
+        yield PostgresStore(f"{where}{sep}schema={schema}", sync=sync)
+    finally:
+        base = where.split("?", maxsplit=1)[0]
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def run(
+    tasks: int, batch: int, results: bool, where: str = "sqlite", sync: str = "normal"
+) -> dict[str, float]:
     """Microseconds per task of each phase (and ``total``)."""
     app = App("hub_micro", broker="tcp://127.0.0.1:1")
     conf = app.conf
-    with tempfile.TemporaryDirectory() as tmp:
-        store = SQLiteStore(f"{tmp}/hub.sqlite3", sync="normal")
+    with open_store(where, sync) as store:
         hub = HubState(store, SYSTEM_CLOCK, hub_id="micro")
         loop = _Turns(hub, store)
         declare = p.declaration(*declarations(conf))
@@ -84,6 +116,7 @@ def run(tasks: int, batch: int, results: bool) -> dict[str, float]:
             ]
         )
         totals: dict[str, float] = {}
+        cpu_hub, cpu_db = time.process_time(), _server_cpu(store)
         now = time.time()
         for start in range(0, tasks, batch):
             items = tuple(
@@ -110,10 +143,26 @@ def run(tasks: int, batch: int, results: bool) -> dict[str, float]:
             )
             dframes = p.encode(done)
             _timed(totals, "done", lambda f=dframes: loop.turn([(WORKER, f)]))
+        cpu_hub, cpu_db = time.process_time() - cpu_hub, _server_cpu(store) - cpu_db
         store.close()
     per_task = {k: v / tasks * 1e6 for k, v in totals.items()}
     per_task["total"] = sum(per_task.values())
+    # CPU seconds per 1,000 tasks (less sensitive to a loaded machine than the wall clock):
+    # this process (the hub, and the peers' encoding), and the PostgreSQL server process
+    # serving the store's connection.
+    per_task["cpu_hub"] = cpu_hub / tasks * 1000
+    per_task["cpu_db"] = cpu_db / tasks * 1000
     return per_task
+
+
+def _server_cpu(store: Store) -> float:
+    """CPU seconds used so far by the PostgreSQL backend of ``store`` (0 for SQLite, whose
+    work is in the hub's process), read from /proc: the server runs on this machine."""
+    conn = getattr(store, "_conn", None)
+    if conn is None:
+        return 0.0
+    fields = Path(f"/proc/{conn.info.backend_pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -122,11 +171,31 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=100, help="publishes per PUB message")
     parser.add_argument("--no-results", action="store_true", help="ignore_result tasks")
+    parser.add_argument(
+        "--store",
+        default="sqlite",
+        help="sqlite, a postgresql:// URL, or both (SQLite and postgresql://127.0.0.1/test)",
+    )
+    parser.add_argument(
+        "--sync", default="normal", choices=("normal", "full"), help="hub_sync for both stores"
+    )
     args = parser.parse_args()
-    figures = run(args.tasks, args.batch, not args.no_results)
-    for phase, us in figures.items():
-        print(f"{phase:8s} {us:8.2f} us/task")
-    print(f"ceiling  {1e6 / figures['total']:8.0f} tasks/s on one core")
+    stores = (
+        ["sqlite", "postgresql://127.0.0.1:5432/test"] if args.store == "both" else [args.store]
+    )
+    runs = {
+        where: run(args.tasks, args.batch, not args.no_results, where, args.sync)
+        for where in stores
+    }
+    print(f"{'':8s} " + " ".join(f"{w.split('://')[0][:12]:>14s}" for w in stores))
+    for phase in ("publish", "done", "total"):
+        print(f"{phase:8s} " + " ".join(f"{runs[w][phase]:8.2f} us/task" for w in stores))
+    for phase, what in (("cpu_hub", "hub CPU"), ("cpu_db", "db CPU")):
+        print(f"{what:8s} " + " ".join(f"{runs[w][phase]:8.3f} s/1000 " for w in stores))
+    ceilings = [1e6 / runs[w]["total"] for w in stores]
+    print("ceiling  " + " ".join(f"{c:8.0f} tasks/s" for c in ceilings))
+    if len(stores) == 2:
+        print(f"ratio    {ceilings[1] / ceilings[0]:.2f} ({stores[1]} / {stores[0]})")
 
 
 if __name__ == "__main__":

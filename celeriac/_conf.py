@@ -914,6 +914,17 @@ def _check_path(value: Any) -> str | None:
     raise ImproperlyConfigured(f"setting 'hub_data_dir' must be a path or None, got {value!r}")
 
 
+def _check_store_url(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.partition("://")[0] in ("postgresql", "postgres"):
+        return value
+    raise ImproperlyConfigured(
+        "setting 'hub_store_url' must be a PostgreSQL URL (postgresql://user@host/dbname) or "
+        f"None, got {value!r}"
+    )
+
+
 def _check_non_empty(name: str) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if isinstance(value, str) and value.strip():
@@ -1118,9 +1129,21 @@ declare(
     check=_check_path,
 )
 declare(
+    "hub_store_url",
+    None,
+    "Where a hub keeps its durable store instead of SQLite in hub_data_dir: a PostgreSQL URL, "
+    "postgresql://user@host:5432/dbname (optionally ?schema=NAME, default celeriac: the "
+    "PostgreSQL schema of the hub's tables; one hub per schema). Needs "
+    "pip install 'celeriac[postgres]'. The hub creates its tables on first start; "
+    "celeriac hub --migrate upgrades them. None: SQLite.",
+    parse=parse_optional(str),
+    check=_check_store_url,
+)
+declare(
     "hub_sync",
     "normal",
-    "SQLite synchronous mode: normal survives a process kill, full also survives power loss.",
+    "SQLite synchronous mode: normal survives a process kill, full also survives power loss. "
+    "With hub_store_url (PostgreSQL): normal commits with synchronous_commit=off, full with on.",
     check=choice_check("hub_sync", lambda: HUB_SYNC_MODES),
 )
 declare(

@@ -443,6 +443,21 @@ def beat_command(
     default=None,
     help="normal: survives a killed process; full: also a power cut (slower).",
 )
+@click.option(
+    "--store",
+    "store_url",
+    default=None,
+    metavar="URL",
+    help="Keep the store in PostgreSQL instead of SQLite in --data-dir: "
+    "postgresql://user@host:5432/dbname[?schema=NAME] (default: hub_store_url; needs "
+    "pip install 'celeriac[postgres]'). The tables are created on first start.",
+)
+@click.option(
+    "--migrate",
+    is_flag=True,
+    help="Create or upgrade the PostgreSQL tables of --store, print the version and exit "
+    "(idempotent).",
+)
 @_log_level
 @_log_format
 @click.pass_context
@@ -451,6 +466,8 @@ def hub(
     bind: str | None,
     data_dir: Path | None,
     sync: str | None,
+    store_url: str | None,
+    migrate: bool,
     loglevel: str,
     log_format: str,
 ) -> None:
@@ -461,13 +478,20 @@ def hub(
       celeriac hub --bind tcp://0.0.0.0:5555 --data-dir /var/lib/celeriac
     and on every other machine:
       celeriac -A tasks worker --broker tcp://HUB-HOST:5555
+
+    \b
+    With the store in PostgreSQL (one hub per schema):
+      celeriac hub --store postgresql://celeriac@db-host/celeriac
     """
     setup_logging(loglevel, log_format)
-    from .hub import run_hub  # noqa: PLC0415
+    from .hub import migrate_store, run_hub  # noqa: PLC0415
 
     app = find_app(ctx.obj["app_spec"]) if ctx.obj.get("app_spec") else App("hub")
     try:
-        sys.exit(run_hub(app.conf, bind=bind, data_dir=data_dir, sync=sync))
+        if migrate:
+            click.echo(migrate_store(app.conf, store_url))
+            return
+        sys.exit(run_hub(app.conf, bind=bind, data_dir=data_dir, sync=sync, store_url=store_url))
     except CeleriacError as exc:  # cannot bind, cannot use the data dir, bad keys: one line, 2
         raise _StartError(str(exc)) from exc
 

@@ -126,4 +126,6 @@ def describe_hub(hub: HubServer | None, broker_url: str) -> str:
     """One line for the banner: the embedded hub and its data directory, or where ours is."""
     if hub is None:
         return f"at {broker_url} (not embedded)"
+    if hub.store_url:
+        return f"embedded, listening at {broker_url}, store {hub.store_description}"
     return f"embedded, listening at {broker_url}, data in {hub.data_dir}"

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from celeriac._conf import Settings
 from celeriac._log import get_logger
+from celeriac.exceptions import ImproperlyConfigured
 from celeriac.transport.hubserver import HubServer
 
-__all__ = ["run_hub"]
+__all__ = ["migrate_store", "run_hub"]
 
 _log = get_logger("celeriac.hub")
 
@@ -20,9 +21,12 @@ def run_hub(
     bind: str | None = None,
     data_dir: Path | None = None,
     sync: str | None = None,
+    store_url: str | None = None,
 ) -> int:
     """Serve a hub in this thread until SIGTERM/SIGINT; returns the exit code."""
-    server = HubServer.from_settings(conf, bind=bind, data_dir=data_dir, sync=sync)
+    server = HubServer.from_settings(
+        conf, bind=bind, data_dir=data_dir, sync=sync, store_url=store_url
+    )
 
     def on_signal(signum: int, _frame: object) -> None:
         _log.info("hub_stopping", signal=signal.Signals(signum).name)
@@ -32,3 +36,23 @@ def run_hub(
     signal.signal(signal.SIGINT, on_signal)
     server.run()
     return 0
+
+
+def migrate_store(conf: Settings, store_url: str | None = None) -> str:
+    """Create or upgrade the PostgreSQL tables of ``store_url`` (default ``hub_store_url``);
+    returns a line saying what was done. Idempotent."""
+    url = store_url or conf["hub_store_url"]
+    if not url:
+        raise ImproperlyConfigured(
+            "--migrate needs a PostgreSQL store: --store postgresql://... or hub_store_url"
+        )
+    try:
+        from celeriac.transport.pg_connect import migrate  # noqa: PLC0415 - optional
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f"psycopg is missing ({exc}): pip install 'celeriac[postgres]'"
+        ) from None
+    before, after, where = migrate(url)
+    if before == after:
+        return f"{where}: schema at version {after}, nothing to do"
+    return f"{where}: schema migrated from version {before} to {after}"

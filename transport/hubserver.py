@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import zmq
 
@@ -36,7 +37,7 @@ from .hub.limits import HubLimits
 from .hub.storage import STORAGE_ERRORS
 from .multipart import NOBLOCK, recv_frames, send_frames
 from .sockets import configure_events, configure_router
-from .store import SQLiteStore
+from .store import SQLiteStore, Store
 
 __all__ = ["HubAddressError", "HubServer", "default_data_dir", "events_url"]
 
@@ -84,6 +85,7 @@ class HubServer:
         visibility_timeout: float | None = None,
         limits: HubLimits | None = None,
         result_failure_expires: float | None = None,
+        store_url: str | None = None,
     ) -> None:
         self._ctx = context or zmq.Context.instance()
         self._router = self._ctx.socket(zmq.ROUTER)
@@ -98,11 +100,15 @@ class HubServer:
             for address in (bind, *also_bind):  # e.g. inproc:// for a worker in this process
                 _bind(self._router, address)
             self.data_dir = Path(data_dir).expanduser().resolve()
-            self._lock_file = _open_data_dir(self.data_dir)
-            self.store = _open_store(self.data_dir, sync)
+            self._lock_file: IO[str] | None = None
+            if store_url:  # PostgreSQL: its advisory lock keeps one hub per schema
+                self.store: Store = _open_postgres(store_url, sync)
+            else:
+                self._lock_file = _open_data_dir(self.data_dir)
+                self.store = _open_store(self.data_dir, sync)
         except BaseException:
             self._router.close(0)
-            if hasattr(self, "_lock_file"):
+            if getattr(self, "_lock_file", None) is not None:
                 self._release_lock()
             if curve is not None:
                 curve.stop()
@@ -133,10 +139,17 @@ class HubServer:
         self.on_death: Callable[[BaseException], None] | None = None
         restored = self.state.restore()
         self.store.commit()
+        #: The PostgreSQL store's URL (None: SQLite in :attr:`data_dir`).
+        self.store_url = store_url or None
+        #: Where the store is, for logs and banners (never a password).
+        self.store_description = (
+            _describe_url(store_url) if store_url else f"sqlite in {self.data_dir}"
+        )
         _log.info(
             "hub_started",
             endpoint=self.endpoint,
             data_dir=str(self.data_dir),
+            store=self.store_description,
             restored=restored,
             hub_id=self.hub_id,
             events=self.events_endpoint,
@@ -152,10 +165,11 @@ class HubServer:
         sync: str | None = None,
         context: zmq.Context[Any] | None = None,
         also_bind: tuple[str, ...] = (),
+        store_url: str | None = None,
     ) -> HubServer:
         """A hub configured by the app's settings (``broker_url``, ``hub_data_dir``,
-        ``hub_sync``, ``broker_heartbeat``, ``result_expires`` and ``result_failure_expires``,
-        ``broker_max_deliveries``,
+        ``hub_sync``, ``hub_store_url``, ``broker_heartbeat``, ``result_expires``,
+        ``result_failure_expires``, ``broker_max_deliveries``,
         ``hub_events_url``, ``broker_max_message_size``, ``broker_visibility_timeout``, the CURVE
         settings, the caps of :class:`~.hub.limits.HubLimits`); keyword arguments override the
         matching setting."""
@@ -174,6 +188,7 @@ class HubServer:
             result_failure_expires=conf["result_failure_expires"],
             context=context,
             also_bind=also_bind,
+            store_url=store_url if store_url is not None else conf["hub_store_url"],
         )
 
     # -- running ---------------------------------------------------------------------------------
@@ -204,7 +219,11 @@ class HubServer:
             self._receive()
         if self._monitor in events:
             self._drain_monitor()
-        self.state.tick()
+        try:
+            self.state.tick()
+        except STORAGE_ERRORS as exc:  # a read of the tick's met the store away
+            self.store.rollback()
+            self.state.commit_failed(exc)
         if self.state.probe_due():
             self.state.probe()
         self._commit()
@@ -321,6 +340,8 @@ class HubServer:
         )
 
     def _release_lock(self) -> None:
+        if self._lock_file is None:
+            return
         fcntl.flock(self._lock_file, fcntl.LOCK_UN)
         self._lock_file.close()
 
@@ -390,6 +411,29 @@ def _open_store(data_dir: Path, sync: str) -> SQLiteStore:
             f"cannot open the hub's store in {data_dir}: {exc} (is the directory writable, "
             "the disk not full?)"
         ) from None
+
+
+def _open_postgres(url: str, sync: str) -> Store:
+    """The store in PostgreSQL (``pip install 'celeriac[postgres]'``); created on first use."""
+    try:
+        from .store_postgres import PostgresStore  # noqa: PLC0415 - psycopg is optional
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f"hub_store_url is a PostgreSQL URL but psycopg is missing ({exc}): "
+            "pip install 'celeriac[postgres]'"
+        ) from None
+    return PostgresStore(url, sync=sync)
+
+
+def _describe_url(url: str) -> str:
+    """``postgresql://user@host:port/db`` without its password, for the start line."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")
+    user = netloc[0].partition(":")[0]
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "password"])
+    return urlunsplit(
+        parts._replace(netloc=f"{user}@{netloc[2]}" if user else netloc[2], query=query)
+    )
 
 
 def _lock_data_dir(data_dir: Path) -> IO[str]:

@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-__all__ = ["MemoryStore", "SQLiteStore", "Store", "StoredMessage", "StoredResult"]
+__all__ = [
+    "MemoryStore",
+    "SQLiteStore",
+    "Store",
+    "StoreUnavailable",
+    "StoredMessage",
+    "StoredResult",
+]
 
 #: Seconds between background WAL checkpoints.
 CHECKPOINT_INTERVAL: Final = 0.5
@@ -62,6 +69,11 @@ _SELECT_HEADERS: Final = (
     "SELECT id, queue, priority, eta, seq, header, "
     "CASE typeof(body) WHEN 'blob' THEN x'' ELSE body END FROM messages ORDER BY seq"
 )
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached or cannot write (a database server gone away, a lost
+    connection): the hub treats it like a full disk (publishes refused until a write works)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +131,11 @@ class Store:
     def forget_result(self, task_id: str) -> None:
         """Drop a stored result."""
         raise NotImplementedError
+
+    def results_among(self, task_ids: list[str]) -> set[str]:
+        """The ids of ``task_ids`` that have a stored result (one read for a publish batch:
+        a database server answers it in one round trip)."""
+        return {i for i in task_ids if self.get_result(i) is not None}
 
     def purge_results(self, now: float) -> int:
         """Drop results whose expiry has passed; return how many."""

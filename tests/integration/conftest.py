@@ -227,10 +227,13 @@ class Spawner:
         self.procs.append(proc)
         return proc
 
-    def hub(self, url: str, data_dir: Path, *, name: str = "hub") -> Proc:
-        """Start ``celeriac hub`` and wait until it logged ``hub_started``."""
+    def hub(self, url: str, data_dir: Path, *, name: str = "hub", store: str | None = None) -> Proc:
+        """Start ``celeriac hub`` and wait until it logged ``hub_started`` (``store``: a
+        PostgreSQL URL for ``--store``; None: SQLite in ``data_dir``)."""
         argv = [sys.executable, "-m", "celeriac", "hub", "--bind", url]
         argv += ["--data-dir", str(data_dir), "--log-format", "json"]
+        if store:
+            argv += ["--store", store]
         proc = self.spawn(name, argv, cwd=self.tmp_path, env=clean_env())
         wait_for_event(proc.log, "hub_started", proc=proc)
         return proc

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 from celeriac._clock import FakeClock
 from celeriac.transport import protocol as p
 from celeriac.transport.hubstate import HubState
-from celeriac.transport.store import MemoryStore, SQLiteStore, Store
+from celeriac.transport.store import MemoryStore, Store
 
 A, B = b"beat-a", b"beat-b"
 
@@ -114,17 +114,17 @@ def test_the_state_is_handed_to_the_next_holder() -> None:
     assert not lease(hub, A).state  # a refused beat is not told the state
 
 
-def test_lease_and_state_survive_a_hub_restart(tmp_path: Path) -> None:
-    """Both are in the SQLite store: a new hub on the same file knows the holder and the state."""
+def test_lease_and_state_survive_a_hub_restart(open_store: Any) -> None:
+    """Both are in the store: a new hub on the same file knows the holder and the state."""
     clock = FakeClock()
-    store = SQLiteStore(tmp_path / "hub.db")
+    store = open_store()
     hub = make_hub(store, clock)
     assert lease(hub, A, ttl=6.0).granted
     assert ask(hub, A, p.BeatSave("proj", "beat-a", {"every": 99.0})).granted
     store.commit()
     store.close()
     clock.advance(1.0)
-    restarted = make_hub(SQLiteStore(tmp_path / "hub.db"), clock)
+    restarted = make_hub(open_store(), clock)
     assert not lease(restarted, B).granted  # A's lease still runs
     renewed = lease(restarted, A)
     assert renewed.granted

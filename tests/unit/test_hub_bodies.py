@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import msgpack
 from structlog.testing import capture_logs
@@ -16,14 +17,15 @@ from celeriac.transport.hub.bodies import BODY_ENTRY_OVERHEAD
 from celeriac.transport.hub.limits import HubLimits
 from celeriac.transport.hub.model import POISON_QUEUE
 from celeriac.transport.hubstate import HubState
-from celeriac.transport.store import SQLiteStore
+from celeriac.transport.store import SQLiteStore, Store
 
 C, W = b"client", b"w1"
 DECLARE = p.Declare(queues=(p.QueueDecl("celery"),))
 
 
-def open_hub(path: Path, window: int, **kw: int) -> tuple[HubState, SQLiteStore]:
-    store = SQLiteStore(path / "hub.sqlite3")
+def open_hub(opener: Any, window: int, **kw: int) -> tuple[HubState, Store]:
+    """A hub on the store ``opener`` opens (a path: SQLite there; else the store fixture)."""
+    store = SQLiteStore(opener / "hub.sqlite3") if isinstance(opener, Path) else opener()
     hub = HubState(store, FakeClock(), hub_id="h", **kw)
     hub.apply_limits(HubLimits(body_window_size=window))
     hub.restore()
@@ -35,7 +37,7 @@ def body(i: int) -> bytes:
     return f"[[{i}], {{}}, {{}}]".encode() + b" " * 100
 
 
-def publish(hub: HubState, store: SQLiteStore, n: int) -> None:
+def publish(hub: HubState, store: Store, n: int) -> None:
     hub.handle(C, p.encode(DECLARE))
     tasks = tuple(p.TaskMessage(f"t{i}", "t", body(i), queue="celery") for i in range(n))
     hub.handle(C, p.encode(p.Publish(tasks)))
@@ -60,11 +62,11 @@ def light(hub: HubState) -> set[str]:
 
 
 def test_bodies_beyond_the_window_leave_ram_and_are_read_back_at_delivery(
-    tmp_path: Path,
+    open_store: Any,
 ) -> None:
     """A window of two bodies: of five queued, the three oldest are light (header only);
     every delivery still carries its exact body, three of them read from the store."""
-    hub, store = open_hub(tmp_path, window=2 * (len(body(0)) + BODY_ENTRY_OVERHEAD))
+    hub, store = open_hub(open_store, window=2 * (len(body(0)) + BODY_ENTRY_OVERHEAD))
     publish(hub, store, 5)
     assert light(hub) == {"t0", "t1", "t2"}
     assert all(hub._messages[m].task.body == b"" for m in light(hub))
@@ -74,14 +76,14 @@ def test_bodies_beyond_the_window_leave_ram_and_are_read_back_at_delivery(
     store.close()
 
 
-def test_a_restart_loads_headers_only(tmp_path: Path) -> None:
+def test_a_restart_loads_headers_only(open_store: Any) -> None:
     """After a restart every queued message is light; deliveries read their bodies, and a
     redelivery (the worker lost) reads it again."""
-    hub, store = open_hub(tmp_path, window=1 << 20)
+    hub, store = open_hub(open_store, window=1 << 20)
     publish(hub, store, 3)
     assert light(hub) == set()
     store.close()
-    hub, store = open_hub(tmp_path, window=1 << 20)
+    hub, store = open_hub(open_store, window=1 << 20)
     assert light(hub) == {"t0", "t1", "t2"}
     assert deliveries(hub, credit=3) == {f"t{i}": body(i) for i in range(3)}
     hub.peer_unreachable(W)
@@ -112,10 +114,10 @@ def test_a_body_missing_from_the_store_rejects_its_task_not_the_hub(tmp_path: Pa
 
 
 def test_a_light_poison_message_keeps_its_body_in_the_dead_letter_queue(
-    tmp_path: Path,
+    open_store: Any,
 ) -> None:
     """Moving a light message to the dead-letter queue rewrites its row with its real body."""
-    hub, store = open_hub(tmp_path, window=0, max_deliveries=1)
+    hub, store = open_hub(open_store, window=0, max_deliveries=1)
     publish(hub, store, 1)
     assert deliveries(hub, credit=1) == {"t0": body(0)}
     hub.peer_unreachable(W)
@@ -125,9 +127,9 @@ def test_a_light_poison_message_keeps_its_body_in_the_dead_letter_queue(
     store.close()
 
 
-def test_a_retried_message_runs_with_its_new_body(tmp_path: Path) -> None:
+def test_a_retried_message_runs_with_its_new_body(open_store: Any) -> None:
     """A RETRY outcome replaces the body of a light message: the next delivery has it."""
-    hub, store = open_hub(tmp_path, window=0)
+    hub, store = open_hub(open_store, window=0)
     publish(hub, store, 1)
     assert deliveries(hub, credit=1) == {"t0": body(0)}
     retry = p.ResultMessage("t0", states.RETRY, b"[[99], {}, {}]", credit=1, retry_eta=1.0)
@@ -141,10 +143,10 @@ def test_a_retried_message_runs_with_its_new_body(tmp_path: Path) -> None:
     store.close()
 
 
-def test_a_burst_of_publishes_is_confirmed_in_decodable_chunks(tmp_path: Path) -> None:
+def test_a_burst_of_publishes_is_confirmed_in_decodable_chunks(open_store: Any) -> None:
     """3,000 publishes in one turn: their CONF is split so every header stays under the 64 KiB
     a peer decodes (one CONF of 3,000 ids was 114 KB: the publisher could not read it)."""
-    hub, store = open_hub(tmp_path, window=1 << 20)
+    hub, store = open_hub(open_store, window=1 << 20)
     hub.handle(C, p.encode(DECLARE))
     for k in range(30):
         tasks = tuple(

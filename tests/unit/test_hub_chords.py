@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 from celeriac._clock import FakeClock
 from celeriac.transport.hubstate import HubState
-from celeriac.transport.store import SQLiteStore
 
 from .test_hubstate import W1, done, hello, make_hub, publish, sent
 
@@ -60,10 +59,10 @@ def test_count_and_held_unlock_survive_a_hub_restart() -> None:
     assert _delivered(hub2) == ["unlock"]
 
 
-def test_sqlite_counter_commits_with_the_acknowledgement(tmp_path: Path) -> None:
-    """In SQLite, the count and the header's removal are one commit: reopened, both hold."""
+def test_counter_commits_with_the_acknowledgement(open_store: Any) -> None:
+    """In the store, the count and the header's removal are one commit: reopened, both hold."""
     clock = FakeClock()
-    store = SQLiteStore(tmp_path / "hub.db")
+    store = open_store()
     hub = HubState(store, clock, hub_id="hub-a")
     hub.handle(b"client", _declare())
     hello(hub, W1, credit=10)
@@ -71,7 +70,7 @@ def test_sqlite_counter_commits_with_the_acknowledgement(tmp_path: Path) -> None
     done(hub, W1, "h0", credit=0)
     hub.tick()
     store.close()
-    store2 = SQLiteStore(tmp_path / "hub.db")
+    store2 = open_store()
     hub2 = HubState(store2, clock, hub_id="hub-b")
     assert hub2.restore() == 2
     hello(hub2, W1, credit=10)
@@ -114,12 +113,13 @@ def test_the_counter_goes_with_the_unlock() -> None:
     assert store.get_meta("chord:unlock") is None
 
 
-def test_sqlite_deletes_the_counter(tmp_path: Path) -> None:
-    """The SQLite store deletes a counter in the turn's transaction."""
-    store = SQLiteStore(tmp_path / "hub.db")
+def test_the_store_deletes_a_counter_in_the_turn(open_store: Any) -> None:
+    """Each store deletes a metadata value in the turn's transaction (a chord's counter),
+    seen at once and after a restart."""
+    store = open_store()
     store.set_meta("chord:x", b"\x01")
     store.commit()
     store.delete_meta("chord:x")
-    store.commit()
     assert store.get_meta("chord:x") is None
-    store.close()
+    store.commit()
+    assert open_store().get_meta("chord:x") is None

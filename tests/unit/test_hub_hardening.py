@@ -15,7 +15,7 @@ from celeriac._clock import FakeClock
 from celeriac.transport import protocol as p
 from celeriac.transport.hub.limits import MAX_CREDIT
 from celeriac.transport.hubstate import HubState
-from celeriac.transport.store import SQLiteStore
+from celeriac.transport.store import SQLiteStore, Store
 
 C, W = b"client", b"w1"
 JSON = "application/json"
@@ -42,15 +42,16 @@ PROBES: list[tuple[bytes, dict[str, Any]]] = [
 ]
 
 
-def open_hub(path: Path, clock: FakeClock | None = None) -> tuple[HubState, SQLiteStore]:
-    store = SQLiteStore(path / "hub.sqlite3")
+def open_hub(opener: Any, clock: FakeClock | None = None) -> tuple[HubState, Store]:
+    """A hub on the store ``opener`` opens (a path: SQLite there; else the store fixture)."""
+    store = SQLiteStore(opener / "hub.sqlite3") if isinstance(opener, Path) else opener()
     hub = HubState(store, clock or FakeClock(), hub_id="h")
     hub.restore()
     store.commit()
     return hub, store
 
 
-def turn(hub: HubState, store: SQLiteStore) -> None:
+def turn(hub: HubState, store: Store) -> None:
     hub.tick()
     store.commit()
 
@@ -78,10 +79,10 @@ def setup(hub: HubState) -> None:
 
 @pytest.mark.parametrize(("command", "header"), PROBES, ids=lambda v: repr(v)[:40])
 def test_each_probe_is_refused_and_the_hub_restarts(
-    tmp_path: Path, command: bytes, header: dict[str, Any]
+    open_store: Any, command: bytes, header: dict[str, Any]
 ) -> None:
     """Each probe of the issue is a counted bad frame, stores nothing, and a restart comes up."""
-    hub, store = open_hub(tmp_path)
+    hub, store = open_hub(open_store)
     setup(hub)
     send(hub, b"attacker", command, header)
     turn(hub, store)
@@ -89,7 +90,7 @@ def test_each_probe_is_refused_and_the_hub_restarts(
     assert hub.counters["internal_errors"] == 0
     assert list(store.messages()) == []
     store.close()
-    hub, store = open_hub(tmp_path)
+    hub, store = open_hub(open_store)
     assert hub.counters["set_aside"] == 0
     store.close()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,15 +10,15 @@ from celeriac import states
 from celeriac._clock import FakeClock
 from celeriac.transport import protocol as p
 from celeriac.transport.hubstate import HubState
-from celeriac.transport.store import SQLiteStore
 
 C, W, X = b"client", b"worker", b"stranger"
 JSON = "application/json"
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> Any:
-    store = SQLiteStore(tmp_path / "hub.sqlite3")
+def hub(open_store: Any) -> Any:
+    """A hub (on each store) whose worker holds task t1."""
+    store = open_store()
     hub = HubState(store, FakeClock(), hub_id="h")
     decl = p.Declare(queues=(p.QueueDecl("celery"),))
     hub.handle(C, p.encode(p.Hello("client", "c", declare=decl)))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 from celeriac._clock import FakeClock
 from celeriac.transport.frames import encode
 from celeriac.transport.hubstate import HubState
-from celeriac.transport.store import SQLiteStore
 
 from .test_hubstate import W1, C, declare, hello, make_hub, publish, queue_decl, sent
 
@@ -74,16 +73,16 @@ def test_running_message_is_left_to_finish() -> None:
     assert [m.id for m in store.messages()] == ["run"]
 
 
-def test_revocations_survive_a_hub_restart(tmp_path: Path) -> None:
-    """Reopened from SQLite, the hub still refuses a revoked id published after the restart."""
+def test_revocations_survive_a_hub_restart(open_store: Any) -> None:
+    """Reopened from its store, the hub still refuses a revoked id published after the restart."""
     clock = FakeClock()
-    store = SQLiteStore(tmp_path / "hub.db")
+    store = open_store()
     hub = HubState(store, clock, hub_id="hub-a")
     declare(hub, queues=[queue_decl("celery")])
     _revoke(hub, "x")
     hub.tick()
     store.close()
-    store2 = SQLiteStore(tmp_path / "hub.db")
+    store2 = open_store()
     hub2 = HubState(store2, clock, hub_id="hub-b")
     hub2.restore()
     hello(hub2, W1, credit=5)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +11,6 @@ from celeriac._clock import FakeClock
 from celeriac.transport import protocol as p
 from celeriac.transport.hub.taskstates import EXTENDED_PREFIX
 from celeriac.transport.hubstate import HubState
-from celeriac.transport.store import SQLiteStore
 
 C, W, X = b"client", b"worker", b"stranger"
 JSON = "application/json"
@@ -20,9 +18,9 @@ BODY = b'[[2, 3], {"k": 1}, {}]'
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> Any:
+def hub(open_store: Any) -> Any:
     """A hub whose worker holds task t1 (published by the client)."""
-    store = SQLiteStore(tmp_path / "hub.sqlite3")
+    store = open_store()
     hub = HubState(store, FakeClock(1000.0), hub_id="h")
     decl = p.Declare(queues=(p.QueueDecl("celery"),))
     hub.handle(C, p.encode(p.Hello("client", "c", declare=decl)))
@@ -109,10 +107,10 @@ def test_a_peer_sending_a_hub_reply_is_distrusted(hub: HubState) -> None:
     assert hub.store.get_result("t1") is None
 
 
-def test_largest_meta_and_arguments_fit_one_reply(tmp_path: Path) -> None:
+def test_largest_meta_and_arguments_fit_one_reply(open_store: Any) -> None:
     """A 32 KiB meta with 24 KiB of arguments still decodes at the client; larger arguments
     are left out (args None), never an undecodable reply."""
-    store = SQLiteStore(tmp_path / "big.sqlite3")
+    store = open_store()
     hub = HubState(store, FakeClock(), hub_id="h")
     decl = p.Declare(queues=(p.QueueDecl("celery"),))
     hub.handle(C, p.encode(p.Hello("client", "c", declare=decl)))

@@ -11,6 +11,8 @@ hub's store is committed before its outbox is delivered, as ``HubServer`` does.
 from __future__ import annotations
 
 import itertools
+import os
+import uuid
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -337,10 +339,43 @@ class NothingLostOnSQLite(NothingLost):
         return self.open_store()
 
 
+class NothingLostOnPostgres(NothingLost):
+    """The same machine with the hub on PostgreSQL (a schema of its own per example, dropped
+    after); a hub restart drops the connection without committing, as a killed hub's is."""
+
+    def open_store(self) -> Store:
+        """A PostgreSQL store in this example's schema."""
+        from celeriac.transport.store_postgres import PostgresStore  # noqa: PLC0415
+
+        if not hasattr(self, "schema"):
+            self.schema = f"t_{uuid.uuid4().hex[:16]}"
+        base = os.environ.get("CELERIAC_TEST_PG_URL", "postgresql://127.0.0.1:5432/test")
+        return PostgresStore(f"{base}?schema={self.schema}")
+
+    def reopen_store(self) -> Store:
+        """Lose the connection (and the turn not committed), then open the store again."""
+        self.store.abandon()  # type: ignore[attr-defined]
+        return self.open_store()
+
+    def teardown(self) -> None:
+        """The usual checks, then the schema is dropped."""
+        try:
+            super().teardown()
+        finally:
+            import psycopg  # noqa: PLC0415
+
+            base = os.environ.get("CELERIAC_TEST_PG_URL", "postgresql://127.0.0.1:5432/test")
+            with psycopg.connect(base, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+
+
 TestNothingLostInMemory = NothingLost.TestCase
 TestNothingLostInMemory.settings = CI
 TestNothingLostOnSQLite = NothingLostOnSQLite.TestCase
 TestNothingLostOnSQLite.settings = CI
+#: Skipped (the pg_url fixture says why) where no PostgreSQL server answers.
+TestNothingLostOnPostgres = pytest.mark.usefixtures("pg_url")(NothingLostOnPostgres.TestCase)
+TestNothingLostOnPostgres.settings = CI
 
 
 @pytest.mark.slow

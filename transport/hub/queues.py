@@ -24,6 +24,7 @@ from .model import (
     PeerFault,
     ReadyQueue,
 )
+from .storage import STORAGE_ERRORS
 
 _log = get_logger("celeriac.hub")
 
@@ -73,10 +74,20 @@ class Queues(CanvasRevokes, Bodies):
         return queues
 
     def _on_publish(self, peer: Peer | None, identity: bytes, msg: p.Publish) -> None:
-        for task in msg.tasks:
-            self._publish(identity, task)
+        stored: set[str] | None = None
+        for i, task in enumerate(msg.tasks):
+            try:
+                if stored is None:  # one store read for the message's duplicate checks
+                    fresh = [t.id for t in msg.tasks if t.id and t.id not in self._messages]
+                    stored = self.store.results_among(fresh)
+                self._publish(identity, task, stored)
+            except STORAGE_ERRORS:  # the store went away: this task and the rest are refused
+                rest = [t.id for t in msg.tasks[i:] if t.id]
+                self._confirms.setdefault(identity, []).extend(rest)  # turned into NACKs
+                raise
 
-    def _publish(self, identity: bytes, task: p.TaskMessage) -> None:
+    def _publish(self, identity: bytes, task: p.TaskMessage, stored: set[str]) -> None:
+        """Take one task in (``stored``: the ids among its message's with a stored result)."""
         mid = task.id
         if not mid:  # refused before anything is stored: an empty id is nobody's task
             self._nack(identity, mid, "a task id must not be empty")
@@ -87,7 +98,7 @@ class Queues(CanvasRevokes, Bodies):
         if len(task.body) > self.max_message_size:
             self._nack(identity, mid, too_big(len(task.body), self.max_message_size))
             return
-        if self._is_duplicate(mid):
+        if self._is_duplicate(mid, stored):
             self.counters["duplicates"] += 1
             if task.reply:
                 self._waiters.setdefault(mid, set()).add(identity)
@@ -189,7 +200,12 @@ class Queues(CanvasRevokes, Bodies):
                 self.counters["expired"] += 1
                 self._finish_by_hub(msg, states.REVOKED, "TaskRevokedError", "expired")
                 continue
-            task = msg.task if not msg.light else self._delivery_task(msg)
+            try:
+                task = msg.task if not msg.light else self._delivery_task(msg)
+            except STORAGE_ERRORS:  # the store is away: the message waits for it, queued
+                msg.queued = True
+                rq.push(msg, front=True)
+                raise
             if task is None:
                 reason = "its body is missing from the hub's store"
                 self._finish_by_hub(msg, states.REJECTED, "Reject", reason)

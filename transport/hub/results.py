@@ -84,12 +84,10 @@ class Results(Waits, HubBase):
                 holder.inflight.discard(msg.id)
             msg.holder = None
 
-    def _is_duplicate(self, mid: str) -> bool:
-        return (
-            mid in self._messages
-            or mid in self._recent_done
-            or self.store.get_result(mid) is not None
-        )
+    def _is_duplicate(self, mid: str, stored: set[str]) -> bool:
+        """Whether ``mid`` is queued, just done, or has a result (``stored``: the ids of its
+        publish message found with one, read in one go by ``Store.results_among``)."""
+        return mid in self._messages or mid in self._recent_done or mid in stored
 
     def _remember_done(self, mid: str) -> None:
         self._recent_done[mid] = None

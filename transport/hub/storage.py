@@ -27,6 +27,7 @@ from typing import Final
 from celeriac._log import get_logger
 
 from .. import protocol as p
+from ..store import StoreUnavailable
 from .base import HubBase
 
 __all__ = ["PROBE_INTERVAL", "StorageTrouble", "storage_reason"]
@@ -41,6 +42,8 @@ _PROBE_KEY: Final = "storage_probe"
 def storage_reason(exc: BaseException) -> str:
     """The refusal publishers read: ``hub storage full: ...`` for a full disk."""
     text = str(exc)
+    if isinstance(exc, StoreUnavailable):
+        return f"hub store unavailable: {text}"
     if "full" in text.lower():
         return f"hub storage full: {text} (free disk space in the hub's data directory)"
     return f"hub storage unavailable: {text}"
@@ -119,5 +122,6 @@ def _delivers(frames: list[bytes], lost: set[str]) -> bool:
 
 
 #: The errors that mean "the store cannot write", not a bug of the hub's.
-#: (OperationalError: full, read-only, I/O error; a ProgrammingError stays a bug.)
-STORAGE_ERRORS: Final = (sqlite3.OperationalError,)
+#: (OperationalError: full, read-only, I/O error; a ProgrammingError stays a bug.
+#: StoreUnavailable: a database server gone away, see ``store_postgres``.)
+STORAGE_ERRORS: Final = (sqlite3.OperationalError, StoreUnavailable)

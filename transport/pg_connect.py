@@ -1,0 +1,88 @@
+"""Connecting to the PostgreSQL store: one hub per schema, its commit durability, migrations.
+
+How it works
+------------
+:func:`connect` opens a connection for a hub and takes a session-level advisory lock on the
+schema (PostgreSQL releases it when the connection ends, even when the hub is killed -9): a
+second hub on the same schema is refused, as a second hub on a locked data directory is. It
+also sets the session's ``synchronous_commit`` from ``hub_sync``: ``full`` waits for the
+server's WAL flush at each commit (survives a power cut of the database machine); ``normal``
+does not (survives the hub's death and a clean PostgreSQL restart; a crash of the database
+server may lose its last fraction of a second of commits, as SQLite's ``normal`` may lose
+the last commits on a power cut).
+
+:func:`migrate` is ``celeriac hub --store URL --migrate`` (see :mod:`.pg_schema`).
+Messages name the server as ``user@host:port/db schema S``: never the password.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import psycopg
+
+from celeriac.exceptions import ImproperlyConfigured
+
+from .pg_schema import LOCK_CLASS, SCHEMA_VERSION, StoreURL, parse_store_url, prepare_schema
+
+__all__ = ["CONNECT_TIMEOUT", "Conn", "connect", "first_line", "migrate", "where"]
+
+#: Seconds libpq waits for a connection (unless the URL says ``connect_timeout``).
+CONNECT_TIMEOUT: Final = 5
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+
+
+def connect(url: StoreURL, sync: str) -> Conn:
+    """A connection for the hub of ``url``'s schema (its lock taken), not in autocommit."""
+    extra: dict[str, Any] = {}
+    if "connect_timeout" not in psycopg.conninfo.conninfo_to_dict(url.conninfo):
+        extra["connect_timeout"] = CONNECT_TIMEOUT
+    conn: Conn = psycopg.connect(url.conninfo, autocommit=True, **extra)
+    try:
+        row = conn.execute(
+            "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (LOCK_CLASS, url.schema)
+        ).fetchone()
+        if not row or not row[0]:
+            raise ImproperlyConfigured(
+                f"another hub is already using the PostgreSQL store {where(url)} "
+                "(one hub per schema: give this one another ?schema=)"
+            )
+        conn.execute(
+            "SELECT set_config('synchronous_commit', %s, false)",
+            ("on" if sync == "full" else "off",),
+        )
+        conn.autocommit = False
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def migrate(url: str) -> tuple[int, int, str]:
+    """Create or upgrade the tables of the store at ``url`` (``celeriac hub --migrate``):
+    ``(version before, version now, where)``; idempotent."""
+    target = parse_store_url(url)
+    place = where(target)
+    try:
+        with psycopg.connect(target.conninfo, connect_timeout=CONNECT_TIMEOUT) as conn:
+            before = prepare_schema(conn, target.schema, migrate=True)
+    except psycopg.Error as exc:
+        raise ImproperlyConfigured(
+            f"cannot use the PostgreSQL store {place}: {first_line(exc)}"
+        ) from None
+    return before, SCHEMA_VERSION, place
+
+
+def where(url: StoreURL) -> str:
+    """The store's address without its password, for messages."""
+    info = psycopg.conninfo.conninfo_to_dict(url.conninfo)
+    host, port = info.get("host", "localhost"), info.get("port", 5432)
+    user = f"{info['user']}@" if info.get("user") else ""
+    return f"{user}{host}:{port}/{info.get('dbname', '')} schema {url.schema}"
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's text (libpq's are several), at most 300 characters."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
