@@ -113,6 +113,8 @@ MAX_COUNT: Final = 2**31 - 1
 MAX_ITEMS: Final = 100_000
 #: Priorities are 0..255 (RabbitMQ's range).
 MAX_PRIORITY: Final = 255
+_T = TypeVar("_T")
+
 #: Bytes of listed ids (or refusals) in one message (CONF, NACK, WAIT, REVOKE): well under the
 #: 64 KiB header limit (``celeriac._wire.MAX_HEADER_BYTES``), so longer lists are split.
 LIST_BYTES: Final = 32 * 1024
@@ -136,8 +138,6 @@ def id_chunks(
     if run:
         yield tuple(run)
 
-
-_T = TypeVar("_T")
 
 Role = Literal["client", "worker"]
 OnLost = Literal["requeue", "fail"]
