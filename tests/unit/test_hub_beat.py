@@ -48,6 +48,22 @@ def test_one_holder_at_a_time_and_the_others_learn_who() -> None:
     assert 0 < other.ttl <= 6.0
 
 
+def test_the_hub_statistics_show_who_holds_each_schedule() -> None:
+    """``hub stats`` (inspect) names the lease holder and the time left; nothing once released
+    or run out."""
+    clock = FakeClock()
+    hub = make_hub(clock=clock)
+    assert hub.statistics()["beat"] == {}
+    assert lease(hub, A, ttl=6.0).granted
+    clock.advance(1.0)
+    assert hub.statistics()["beat"] == {"proj": {"holder": "beat-a", "expires_in": 5.0}}
+    assert not ask(hub, A, p.BeatLease("proj", "beat-a", 0.0, 2)).granted  # a release
+    assert hub.statistics()["beat"] == {}
+    assert lease(hub, B, ttl=2.0).granted
+    clock.advance(2.5)
+    assert hub.statistics()["beat"] == {}
+
+
 def test_the_holder_renews_and_keeps_it() -> None:
     """Renewals move the expiry on: a standby never gets it while the holder renews."""
     clock = FakeClock()

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import msgpack
 
@@ -89,6 +89,16 @@ class BeatLeases(HubBase):
         """The stored last-run state of a schedule (entry -> epoch seconds of its last slot)."""
         raw = self.store.get_meta(_STATE_KEY + key)
         return {} if raw is None else dict(msgpack.unpackb(raw))
+
+    def beat_statistics(self) -> dict[str, dict[str, Any]]:
+        """The schedules whose lease is held now, with the holder and the seconds left (shown
+        by ``app.control.hub("stats")`` / ``celeriac inspect``'s hub statistics)."""
+        now = self.clock.time()
+        return {
+            key: {"holder": lease.holder, "expires_in": round(lease.expires - now, 3)}
+            for key, lease in self._leases.items()
+            if lease is not None and lease.held(now)
+        }
 
     def beat_holder(self, key: str) -> str | None:
         """Who holds the lease of ``key`` now, if anyone."""

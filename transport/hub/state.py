@@ -253,5 +253,6 @@ class HubState(RemoteControl, TaskStates, Actors, Locks, StorageTrouble, BeatLea
             "dead_letters": list(self._dead_letters),
             "actors": self.keyed_statistics(),
             "locks": len(self._locks),
+            "beat": self.beat_statistics(),
             **self._body_statistics(),
         }
