@@ -22,6 +22,8 @@ from celeriac import App
 from celeriac._control import Inspect
 from celeriac.testing import start_worker
 
+from .conftest import wait_until
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NODENAME = "celery@port"
@@ -45,10 +47,7 @@ def inspect(tmp_path: Path) -> Iterator[Inspect]:
 
 
 def _running(inspect: Inspect) -> None:
-    deadline = time.monotonic() + 10
-    while not (inspect.active() or {}).get(NODENAME):
-        assert time.monotonic() < deadline, "the task did not start"
-        time.sleep(0.05)
+    wait_until(lambda: (inspect.active() or {}).get(NODENAME), 10, "the task to start")
 
 
 def test_ping(inspect: Inspect) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,8 @@ from celeriac import App
 from celeriac.runtime import connection as connection_module
 from celeriac.runtime import worker as worker_module
 from celeriac.testing import start_worker
+
+from .conftest import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -59,8 +60,6 @@ def test_connection_crashing_again_and_again_escalates(
     with start_worker(app, data_dir=tmp_path) as worker:
         monkeypatch.setattr(connection_module.HubConnection, "_on_task", always_crash)
         noop.delay()
-        deadline = time.monotonic() + 20
-        while worker.node.exit_code == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: worker.node.exit_code != 0, 20, "the node to give up")
         assert worker.node.exit_code == 1
         assert worker.node.connection_restarts == worker_module.CONNECTION_RESTARTS

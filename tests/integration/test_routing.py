@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,8 @@ import pytest
 from celeriac import App, Broadcast, Queue
 from celeriac.exceptions import PublishError
 from celeriac.testing import start_hub, start_worker
+
+from .conftest import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -168,9 +169,7 @@ def test_fair_dispatch_long_task_does_not_hold_back_queued_work(tmp_path: Path) 
         long = job.delay("long", True)
         quick = [job.delay(f"q{i}", False) for i in range(5)]
         app.flush(10)
-        deadline = time.monotonic() + 10
-        while hub.statistics()["redelivered"] < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: hub.statistics()["redelivered"] >= 3, 10, "3 redeliveries")
         assert hub.statistics()["redelivered"] >= 3, hub.statistics()
         assert ran_on == {}
         with start_worker(app, hub=hub, concurrency=1, hostname="idle@test"):
@@ -219,9 +218,7 @@ def test_hub_publishes_events_and_tracks_started(tmp_path: Path) -> None:
             with start_worker(app, hub=hub):
                 result = slow.delay()
                 assert running.wait(10)
-                deadline = time.monotonic() + 10
-                while result.state != "STARTED" and time.monotonic() < deadline:
-                    time.sleep(0.01)
+                wait_until(lambda: result.state == "STARTED", 10, "the task to start")
                 assert result.state == "STARTED"
                 release.set()
                 assert result.get(timeout=10) == "done"
