@@ -80,47 +80,35 @@ def test_django_example_task_writes_a_row(procs: Spawner, tmp_path: Path, broker
     )
     env.pop("DJANGO_SETTINGS_MODULE", None)
     manage = [sys.executable, "manage.py"]
+
+    def shell(script: str) -> subprocess.CompletedProcess[str]:
+        """``manage.py shell -c script`` in the project; it must exit 0."""
+        done = subprocess.run(
+            [*manage, "shell", "-c", script],
+            check=False,
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done
+
     subprocess.run([*manage, "migrate", "-v", "0"], cwd=project, env=env, check=True, timeout=120)
     argv = [sys.executable, "-m", "celeriac", "-A", "proj", "worker", "-c", "1"]
     worker = procs.spawn("worker", [*argv, "--log-format", "json"], cwd=project, env=env)
     wait_for_event(worker.log, "worker_ready", proc=worker)
     script = CLIENT.format(total=42, timeout=RESULT_TIMEOUT)
-    out = subprocess.run(
-        [*manage, "shell", "-c", script],
-        check=False,
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
+    out = shell(script)
     assert out.stdout.split()[-2:] == ["count", "1"]
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT total FROM orders_order").fetchall() == [(42,)]
     # delay_on_commit with real Django: sent when the transaction commits, never on a rollback
     # (one worker slot, FIFO: a sent 13 would have been written before the 7 waited for).
-    on_commit = subprocess.run(
-        [*manage, "shell", "-c", ON_COMMIT.format(timeout=RESULT_TIMEOUT)],
-        check=False,
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert on_commit.returncode == 0, on_commit.stderr
+    on_commit = shell(ON_COMMIT.format(timeout=RESULT_TIMEOUT))
     assert on_commit.stdout.strip().splitlines()[-1] == "totals [7, 42]"
     # Celery's Django fixup: the worker closes Django's old connections around each task, so
     # the next task (same slot, same thread) starts with none open.
-    connections = subprocess.run(
-        [*manage, "shell", "-c", CONNECTIONS.format(timeout=RESULT_TIMEOUT)],
-        check=False,
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert connections.returncode == 0, connections.stderr
+    connections = shell(CONNECTIONS.format(timeout=RESULT_TIMEOUT))
     assert connections.stdout.strip().splitlines()[-1] == "open []"
