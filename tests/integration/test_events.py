@@ -3,10 +3,12 @@ in-memory State built from a run of 100 tasks (issue 9)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import textwrap
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,12 +110,9 @@ def test_events_dump_shows_a_tasks_life_in_order(
     assert mine[3]["runtime"] >= 0
 
 
-def test_state_from_100_tasks_has_the_right_counts(
-    procs: Spawner, app_dir: Path, broker_url: str
-) -> None:
-    """A State fed by app.events.Receiver over a run of 90 successes and 10 failures counts
-    90 SUCCESS and 10 FAILURE tasks, and knows the worker."""
-    _worker(procs, app_dir, broker_url, "-E")
+@contextlib.contextmanager
+def monitored(broker_url: str) -> Iterator[tuple[App, State]]:
+    """A client and a State fed by its events Receiver in a thread, closed on the way out."""
     client = App("client", broker=broker_url, environ={})
     state = State()
     receiver = client.events.Receiver()
@@ -125,6 +124,21 @@ def test_state_from_100_tasks_has_the_right_counts(
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
+        yield client, state
+    finally:
+        receiver.should_stop = True
+        thread.join(5)
+        receiver.close()
+        client.close()
+
+
+def test_state_from_100_tasks_has_the_right_counts(
+    procs: Spawner, app_dir: Path, broker_url: str
+) -> None:
+    """A State fed by app.events.Receiver over a run of 90 successes and 10 failures counts
+    90 SUCCESS and 10 FAILURE tasks, and knows the worker."""
+    _worker(procs, app_dir, broker_url, "-E")
+    with monitored(broker_url) as (client, state):
         wait_until(lambda: "ev@x" in state.workers, 30, "a worker-heartbeat")
         results = [client.send_task("ev.add", [i, i]) for i in range(90)]
         results += [client.send_task("ev.fail") for _ in range(10)]
@@ -135,11 +149,6 @@ def test_state_from_100_tasks_has_the_right_counts(
             20,
             f"90 SUCCESS and 10 FAILURE (now {state.tasks_by_state()})",
         )
-    finally:
-        receiver.should_stop = True
-        thread.join(5)
-        receiver.close()
-        client.close()
     failed = [t for t in state.tasks.values() if t.state == "FAILURE"]
     assert all(t.exception and "on purpose" in t.exception for t in failed)
     assert state.tasks_by_worker()["ev@x"] == {"SUCCESS": 90, "FAILURE": 10}
@@ -153,24 +162,9 @@ def test_a_prefork_node_is_one_worker_to_monitors(
     one worker per child."""
     procs.hub(broker_url, tmp_path / "hubdata")
     _worker(procs, app_dir, broker_url, "-P", "prefork")
-    client = App("client", broker=broker_url, environ={})
-    state = State()
-    receiver = client.events.Receiver()
-
-    def run() -> None:
-        for event in receiver.itercapture(timeout=60):
-            state.event(event)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
+    with monitored(broker_url) as (client, state):
         wait_until(lambda: "ev@x" in state.workers, 30, "the node's heartbeat")
         client.control.shutdown(destination=["ev@x"], reply=True, timeout=3)
         wait_until(lambda: not state.workers["ev@x"].alive, 30, "the node's worker-offline")
-    finally:
-        receiver.should_stop = True
-        thread.join(5)
-        receiver.close()
-        client.close()
     assert set(state.workers) == {"ev@x"}
     assert state.counts["worker-offline"] == 1
