@@ -36,6 +36,7 @@ from typing import Any, Final
 
 from celeriac._beat import check_beat_schedule
 from celeriac._compression import check_compression
+from celeriac._hub_urls import check_broker_url, check_failover_strategy
 from celeriac._limits import check_annotations, check_rate, parse_annotations
 from celeriac._task_compat import check_acks_late_setting
 from celeriac._zones import check_timezone
@@ -43,7 +44,6 @@ from celeriac.exceptions import (
     ConfigurationFrozen,
     ImproperlyConfigured,
     UnknownSettingError,
-    UnsupportedBrokerError,
 )
 
 __all__ = [
@@ -858,30 +858,6 @@ WORKER_POOLS: tuple[str, ...] = ("threads", "solo", "prefork", "asyncio")
 HUB_SYNC_MODES: Final = ("normal", "full")
 EMBEDDED_HUB_MODES: Final = ("auto", "always", "never")
 
-_BROKER_SCHEMES: Final = ("tcp", "ipc", "inproc")
-_BROKER_HINT: Final = (
-    "celeriac talks to its own hub over ZeroMQ: use tcp://host:port (or ipc:///path); "
-    "the hub is embedded in the worker by default, or run `celeriac hub`"
-)
-
-
-def _check_broker_url(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ImproperlyConfigured(f"setting 'broker_url' must be a string, got {value!r}")
-    scheme, sep, rest = value.strip().partition("://")
-    if not sep or scheme.lower() not in _BROKER_SCHEMES:
-        raise UnsupportedBrokerError(f"unsupported broker URL {value!r}: {_BROKER_HINT}")
-    if not rest or any(c in rest for c in "; \t,") or not _valid_address(scheme.lower(), rest):
-        raise UnsupportedBrokerError(f"malformed broker URL {value!r}: {_BROKER_HINT}")
-    return value.strip()
-
-
-def _valid_address(scheme: str, rest: str) -> bool:
-    if scheme != "tcp":
-        return True
-    host, _, port = rest.rpartition(":")
-    return bool(host) and port.isdigit() and 0 < int(port) < 65536
-
 
 def _check_embedded_hub(value: Any) -> str:
     if value is True or value is False:
@@ -939,8 +915,18 @@ _parse_seconds_or_none = parse_optional(parse_seconds)
 declare(
     "broker_url",
     "tcp://127.0.0.1:5555",
-    "Address of the hub: tcp://host:port, ipc:///path or inproc://name.",
-    check=_check_broker_url,
+    "Address of the hub: tcp://host:port, ipc:///path or inproc://name; several hubs as "
+    "'tcp://h1:5555;tcp://h2:5555' or a list (failover: a peer talks to one, moves to the "
+    "next when it is lost).",
+    check=check_broker_url,
+)
+declare(
+    "broker_failover_strategy",
+    "round-robin",
+    "Order in which a peer tries the hubs listed in broker_url: round-robin (the first, then "
+    "the next), shuffle (random each round: spreads peers over the hubs) or a callable given "
+    "the list of addresses that returns an iterator of them.",
+    check=check_failover_strategy,
 )
 declare(
     "result_backend",
