@@ -7,14 +7,18 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import zmq
 from hypothesis import given
 from hypothesis import strategies as st
 
 from celeriac._conf import Settings
 from celeriac._hub_urls import failover_order
 from celeriac.exceptions import ImproperlyConfigured, UnsupportedBrokerError
+from celeriac.runtime.embedded import embedded_hub_plan
+from celeriac.runtime.link import HubLink
 from celeriac.transport import protocol as p
 from celeriac.transport.endpoints import hub_addresses
 from celeriac.transport.session import ClientSession, Dial, Effect, HubRotation, Log, Send
@@ -251,3 +255,40 @@ def test_a_nack_from_the_new_hub_is_a_real_refusal() -> None:
     effects = s.handle(p.Nack((p.Refusal("a", "unroutable"),)), T0 + 3.1)
     assert "publish_refused" in [e.event for e in effects if isinstance(e, Log)]
     assert s.take_refused() == [("a", "unroutable")]
+
+
+# -- the worker's link and the embedded hub -----------------------------------------------------
+
+
+def test_a_list_means_connect_never_embed() -> None:
+    """Several hubs are standalone ones: a worker connects; 'always' embed is refused."""
+    both = "tcp://127.0.0.1:5555;tcp://127.0.0.1:5557"
+    assert embedded_hub_plan(both, "auto")[0] == "connect"
+    assert embedded_hub_plan(both, "never")[0] == "connect"
+    with pytest.raises(ImproperlyConfigured, match="lists several hubs"):
+        embedded_hub_plan(both, "always")
+
+
+def test_the_worker_link_moves_its_socket_to_the_next_hub() -> None:
+    """HubLink: silent for three heartbeats, the DEALER is replaced by one to the next hub
+    (registered in the poller in place of the old one); one address never moves."""
+    ctx: zmq.Context[Any] = zmq.Context()
+    try:
+        link = HubLink(
+            ctx, "tcp://127.0.0.1:1;tcp://127.0.0.1:2", b"w1", None, heartbeat=1.0, now=T0
+        )
+        poller = zmq.Poller()
+        poller.register(link.sock, zmq.POLLIN)
+        old = link.sock
+        assert link.endpoint == "tcp://127.0.0.1:1"
+        assert not link.moved(poller, T0 + 1.0, T0 + 3.9)
+        assert link.moved(poller, T0 + 1.0, T0 + 4.0)
+        assert link.endpoint == "tcp://127.0.0.1:2"
+        assert old.closed
+        assert link.sock is not old
+        assert [s for s, _ in poller.sockets] == [link.sock]
+        assert link.sock.getsockopt(zmq.LAST_ENDPOINT) == b"tcp://127.0.0.1:2"
+        single = HubLink(ctx, "tcp://127.0.0.1:1", b"w2", None, heartbeat=1.0, now=T0)
+        assert not single.moved(zmq.Poller(), None, T0 + 1e6)
+    finally:
+        ctx.destroy(linger=0)
