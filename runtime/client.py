@@ -49,7 +49,7 @@ from celeriac.transport.hub.limits import too_big
 from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
 
 from .gather import Gathers, Replies
-from .link import dealer, default_node_name, new_identity
+from .link import dealer, default_node_name, new_identity, probe_hubs
 from .liveness import explain_reply
 
 __all__ = ["Client"]
@@ -398,8 +398,24 @@ class Client:
         self._identity = new_identity(default_node_name("client"))
         return self._open(endpoint)
 
+    def _probe(self) -> None:
+        """With several hubs, start at the first that answers (runtime/link.probe_hubs);
+        publishes made meanwhile wait in the queue, sent after our HELLO."""
+        hubs = self._session.hubs
+        if not hubs.several:
+            return
+        timeout = float(self.conf.broker_connection_timeout)
+        order = hubs.order()
+        chosen = probe_hubs(
+            self._ctx, order, self._curve, timeout=timeout, monotonic=self.clock.monotonic
+        )
+        if chosen is not None:
+            with self._lock:
+                self._session.start_at(chosen, self.clock.monotonic())
+
     def _run(self) -> None:
         poller = self._poller
+        self._probe()
         self._sock = self._open(self.endpoint)
         poller.register(self._wake_r, zmq.POLLIN)
         self._connect(self._sock)

@@ -4,21 +4,27 @@ one it talks to is lost (failover, :mod:`celeriac.transport.session.failover`)."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import zmq
 
 from celeriac._hub_settings import DEFAULT_MAX_MESSAGE_SIZE
 from celeriac._log import get_logger
+from celeriac.transport import protocol as p
 from celeriac.transport.curve import CurveClient
 from celeriac.transport.endpoints import hub_addresses
+from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
 from celeriac.transport.session import HubRotation
+from celeriac.transport.session.failover import HubProbe
 from celeriac.transport.sockets import max_frame_size
 
-__all__ = ["HubLink", "dealer", "new_identity"]
+__all__ = ["HubLink", "dealer", "new_identity", "probe_hubs"]
 
 _log = get_logger("celeriac.worker")
 
@@ -70,6 +76,39 @@ def dealer(
     return sock
 
 
+def probe_hubs(
+    ctx: zmq.Context[Any],
+    order: tuple[str, ...],
+    curve: CurveClient | None,
+    *,
+    timeout: float,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> str | None:
+    """PING every hub of ``order`` at once; the first of ``order`` that answers (see
+    :class:`~celeriac.transport.session.failover.HubProbe`), or None when none answered within
+    ``timeout``. Logs ``hub_probed``."""
+    probe = HubProbe(order, started=monotonic(), timeout=timeout)
+    poller = zmq.Poller()
+    socks: dict[zmq.Socket[Any], str] = {}
+    try:
+        for address in order:
+            sock = dealer(ctx, address, new_identity("probe"), curve)
+            socks[sock] = address
+            with contextlib.suppress(zmq.Again):  # not queued: that hub cannot answer
+                send_frames(sock, p.encode(p.Ping()), NOBLOCK)
+            poller.register(sock, zmq.POLLIN)
+        while not probe.done(monotonic()):
+            for sock, _ in poller.poll(50):
+                recv_frames(sock, NOBLOCK)
+                probe.heard(socks[sock], monotonic())
+    finally:
+        for sock in socks:
+            sock.close(0)
+    chosen = probe.choice()
+    _log.info("hub_probed", chosen=chosen, answered=sorted(probe.answered), listed=len(order))
+    return chosen
+
+
 class HubLink:
     """A worker connection's DEALER to one hub of ``broker_url``, moved to the next when the
     hub is lost (silent for three heartbeats; with one address it never moves).
@@ -96,20 +135,34 @@ class HubLink:
         self._max_message_size = max_message_size
         self.sock = self._open(self.rotation.current)
 
+    def probe(self, timeout: float, monotonic: Callable[[], float]) -> None:
+        """With several hubs, start at the first that answers (:func:`probe_hubs`), before
+        any traffic on :attr:`sock`."""
+        if not self.rotation.several:
+            return
+        order = self.rotation.order()
+        chosen = probe_hubs(self._ctx, order, self._curve, timeout=timeout, monotonic=monotonic)
+        if chosen is not None and chosen != self.rotation.current:
+            self.rotation.turn_to(chosen, monotonic())
+            self.sock.close(0)
+            self.sock = self._open(chosen)
+
     @classmethod
     def for_node(cls, node: Any, identity: bytes, curve: CurveClient | None) -> HubLink:
         """The link of a worker node (its context, ``hub_endpoint``, settings and clock)."""
-        conf = node.conf
-        return cls(
+        conf, clock = node.conf, node.app.clock
+        link = cls(
             node._ctx,
             node.hub_endpoint,
             identity,
             curve,
             heartbeat=float(conf.broker_heartbeat),
-            now=node.app.clock.monotonic(),
+            now=clock.monotonic(),
             strategy=conf.broker_failover_strategy,
             max_message_size=conf.broker_max_message_size,
         )
+        link.probe(float(conf.broker_connection_timeout), clock.monotonic)
+        return link
 
     @property
     def endpoint(self) -> str:

@@ -4,6 +4,8 @@ other: the client resends what was not confirmed, and new work goes through the 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections import Counter
 from datetime import datetime
@@ -17,6 +19,7 @@ from .conftest import (
     RESULT_TIMEOUT,
     Spawner,
     TaskModule,
+    clean_env,
     pick_port,
     read_events,
     wait_for_event,
@@ -76,4 +79,45 @@ def test_client_and_worker_move_to_the_next_hub(
         f"\nfailover after kill -9 (broker_heartbeat 2 s): worker moved in {worker_moved_in:.1f}s, "
         f"client in {client_moved:.1f}s, first resent task done in {first_result:.1f}s, "
         f"all {AFTER_KILL} in {all_results:.1f}s"
+    )
+
+
+def test_status_and_a_new_client_use_the_first_hub_that_answers(
+    procs: Spawner, tmp_path: Path, tasks_module: TaskModule
+) -> None:
+    """broker_url's first hub is down: `celeriac status` (1 s timeout) and a new client ask the
+    hubs at once and use the one that answers, without waiting out three heartbeats."""
+    url_dead = f"tcp://127.0.0.1:{pick_port()}"  # nobody listens there
+    url_b = f"tcp://127.0.0.1:{pick_port()}"
+    procs.hub(url_b, tmp_path / "hub-b", name="hub-b")
+    both = f"{url_dead};{url_b}"
+    worker = procs.worker(both, cwd=tasks_module.dir, concurrency=1)
+    probed = wait_for_event(worker.log, "hub_probed")
+    assert (probed["chosen"], probed["answered"]) == (url_b, [url_b])
+
+    began = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "celeriac", "-A", "itasks", "status", "--broker", both],
+        cwd=tasks_module.dir,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=RESULT_TIMEOUT * 2,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 node(s) online." in done.stdout
+    status_took = time.monotonic() - began
+
+    client = App("client", broker=both, environ={})
+    try:
+        began = time.monotonic()
+        assert client.send_task("itasks.add", (2, 2)).get(timeout=RESULT_TIMEOUT) == 4
+        first_result = time.monotonic() - began
+        assert client._client().endpoint == url_b
+    finally:
+        client.close()
+    print(
+        f"\nfirst hub down: status took {status_took:.1f}s, "
+        f"a new client's first result {first_result:.2f}s"
     )

@@ -22,6 +22,7 @@ from celeriac.runtime.link import HubLink
 from celeriac.transport import protocol as p
 from celeriac.transport.endpoints import hub_addresses
 from celeriac.transport.session import ClientSession, Dial, Effect, HubRotation, Log, Send
+from celeriac.transport.session.failover import PROBE_GRACE, HubProbe
 
 T0 = 1000.0
 HUBS = "tcp://h1:5555;tcp://h2:5555;tcp://h3:5555"
@@ -292,3 +293,42 @@ def test_the_worker_link_moves_its_socket_to_the_next_hub() -> None:
         assert not single.moved(zmq.Poller(), None, T0 + 1e6)
     finally:
         ctx.destroy(linger=0)
+
+
+# -- where a peer starts ------------------------------------------------------------------------
+
+
+def test_the_probe_takes_the_first_hub_in_order_at_once() -> None:
+    """The strategy's first hub answering ends the probe on the spot."""
+    probe = HubProbe(("a", "b", "c"), started=T0, timeout=4.0)
+    probe.heard("a", T0 + 0.01)
+    assert probe.done(T0 + 0.01)
+    assert probe.choice() == "a"
+
+
+def test_the_probe_waits_a_grace_for_earlier_hubs() -> None:
+    """Another hub answering first waits PROBE_GRACE for those before it in the order."""
+    probe = HubProbe(("a", "b", "c"), started=T0, timeout=4.0)
+    probe.heard("c", T0 + 0.01)
+    assert not probe.done(T0 + 0.01 + PROBE_GRACE / 2)
+    probe.heard("b", T0 + 0.02)
+    assert probe.done(T0 + 0.01 + PROBE_GRACE)
+    assert probe.choice() == "b"
+
+
+def test_a_probe_nobody_answers_ends_at_its_timeout() -> None:
+    """No answer: done at the deadline, no choice (the peer starts at the strategy's first)."""
+    probe = HubProbe(("a", "b"), started=T0, timeout=4.0)
+    assert not probe.done(T0 + 3.9)
+    assert probe.done(T0 + 4.0)
+    assert probe.choice() is None
+
+
+def test_a_session_started_at_the_probed_hub_fails_over_from_there() -> None:
+    """start_at moves the session (and its rotation) to the hub that answered."""
+    s = session()
+    s.start_at("tcp://h2:5555", T0 + 1.0)
+    assert s.endpoint == "tcp://h2:5555"
+    assert not any(isinstance(e, Dial) for e in s.tick(T0 + 3.5))
+    effects = s.tick(T0 + 4.0)
+    assert Dial("tcp://h3:5555") in effects

@@ -108,6 +108,13 @@ class ClientSession:
         """Introduce this client to the hub (with its declarations)."""
         return [Send(p.Hello("client", declare=self.declared))]
 
+    def start_at(self, endpoint: str, now: float) -> None:
+        """Talk to ``endpoint`` (one of the hubs; the probe found it answering) before any
+        traffic: call before :meth:`connect`."""
+        self.hubs.turn_to(endpoint, now)
+        self.endpoint = self.hubs.current
+        self.started = now
+
     def publish(self, message: p.TaskMessage) -> list[Effect]:
         """Send a publish and keep it until the hub confirms it."""
         self.unconfirmed[message.id] = message
