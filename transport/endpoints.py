@@ -14,7 +14,15 @@ from dataclasses import dataclass
 
 from celeriac._hub_urls import hub_addresses
 
-__all__ = ["TcpAddress", "events_url", "hub_addresses", "is_loopback", "needs_ipv6", "parse_tcp"]
+__all__ = [
+    "TcpAddress",
+    "events_url",
+    "hub_addresses",
+    "hub_events_urls",
+    "is_loopback",
+    "needs_ipv6",
+    "parse_tcp",
+]
 
 #: Host names that always mean "this machine, loopback" (resolving them is not needed).
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
@@ -84,3 +92,9 @@ def events_url(bind: str) -> str:
     if address is None:
         return f"{bind}.events"
     return address.url("*" if address.port == "*" else int(address.port) + 1)
+
+
+def hub_events_urls(broker_url: str) -> str:
+    """Where the hubs of ``broker_url`` publish events: :func:`events_url` of each, joined
+    with ``;`` as the hubs are (a subscriber connects to every one)."""
+    return ";".join(events_url(address) for address in hub_addresses(broker_url))

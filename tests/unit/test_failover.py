@@ -18,9 +18,10 @@ from celeriac._conf import Settings
 from celeriac._hub_urls import failover_order
 from celeriac.exceptions import ImproperlyConfigured, UnsupportedBrokerError
 from celeriac.runtime.embedded import embedded_hub_plan
+from celeriac.runtime.hub import run_hub
 from celeriac.runtime.link import HubLink
 from celeriac.transport import protocol as p
-from celeriac.transport.endpoints import hub_addresses
+from celeriac.transport.endpoints import hub_addresses, hub_events_urls
 from celeriac.transport.session import ClientSession, Dial, Effect, HubRotation, Log, Send
 from celeriac.transport.session.failover import PROBE_GRACE, HubProbe
 
@@ -332,3 +333,16 @@ def test_a_session_started_at_the_probed_hub_fails_over_from_there() -> None:
     assert not any(isinstance(e, Dial) for e in s.tick(T0 + 3.5))
     effects = s.tick(T0 + 4.0)
     assert Dial("tcp://h3:5555") in effects
+
+
+def test_events_come_from_every_hub_of_the_list() -> None:
+    """An events receiver subscribes to each hub's PUB socket (broker port + 1)."""
+    assert hub_events_urls("tcp://h1:5555;tcp://h2:6000") == "tcp://h1:5556;tcp://h2:6001"
+    assert hub_events_urls("tcp://h1:5555") == "tcp://h1:5556"
+
+
+def test_a_hub_needs_bind_when_broker_url_lists_several() -> None:
+    """`celeriac hub` with a list and no --bind says a hub listens at one address."""
+    conf = Settings({"broker_url": "tcp://127.0.0.1:1;tcp://127.0.0.1:3"})
+    with pytest.raises(ImproperlyConfigured, match="give it with --bind"):
+        run_hub(conf)
