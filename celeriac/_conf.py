@@ -1,8 +1,8 @@
 """The settings: :func:`declare`, the core's own declarations, and the registry's face.
 
 Every setting is declared once, by the component that owns it (this module declares the core's;
-``routing.py``, ``_hub_settings.py``... their own). The machinery lives in sibling modules and is
-re-exported here, so one import gives the registry with the core's settings in it:
+``_routing_settings.py``, ``_hub_settings.py``... their own). The machinery lives in sibling
+modules and is re-exported here, so one import gives the registry with the core's settings:
 
 - :mod:`celeriac._conf_parse`: parsers (environment strings -> values) and checks;
 - :mod:`celeriac._conf_registry`: :class:`Setting`, :data:`REGISTRY`, unknown-name errors;
