@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from celeriac._conf import choice_check, declare, parse_bool, parse_int, parse_optional
+from celeriac._conf import choice_check, declare, parse_int, parse_optional
 from celeriac._queues import (
     _UNROUTABLE_CHOICES,
     UNROUTABLE_ERROR,
@@ -73,12 +73,6 @@ def _check_optional_name(what: str) -> Callable[[Any], str | None]:
     return check
 
 
-def _check_bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ImproperlyConfigured(f"expected True or False, not {value!r}")
-    return value
-
-
 def _parse_routes(text: str) -> Any:
     """``CELERIAC_TASK_ROUTES`` holds JSON: a dict or a list of dicts."""
     try:
@@ -127,8 +121,6 @@ TASK_CREATE_MISSING_QUEUES = declare(
     "task_create_missing_queues",
     True,
     "Create a queue named by a route but missing from task_queues (direct, key = its name).",
-    parse=parse_bool,
-    check=_check_bool,
 )
 TASK_UNROUTABLE = declare(
     "task_unroutable",
@@ -157,5 +149,4 @@ declare(
     "A task sent from a running task (including its chain's next step and its callbacks) "
     "gets the running task's priority, unless the call gives one; it then wins over "
     "task_routes and the task's own priority, as a call option does (Celery's rule).",
-    check=_check_bool,
 )
