@@ -2,7 +2,7 @@
 
 Every one of Celery's settings (:data:`celeriac._celery_names.SETTINGS`) is in exactly one of:
 
-- **honoured**: declared by the component that acts on it (``_conf.py``, ``routing.py``...);
+- **honoured**: declared by the component that acts on it (``_conf.py``, ``_keyed.py``...);
 - **accepted as a no-op** (:data:`ACCEPTED_NO_OP`): declared here because what Celery lets
   you choose is what celeriac always does (``worker_eta_task_limit``: ETA tasks wait at the
   hub, never in worker memory). A value that would ask for something else is refused by the

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from celeriac import _conf
+from celeriac import _conf, _conf_registry
 from celeriac._conf import (
     REGISTRY,
     UNSUPPORTED,
@@ -456,7 +456,7 @@ def test_unknown_environment_variable_is_an_error() -> None:
 
 def test_exempt_environment_variables_are_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
     """Variables listed in ENVIRON_EXEMPT (the command line's own) are not settings."""
-    monkeypatch.setattr(_conf, "ENVIRON_EXEMPT", {"CELERIAC_APP"})
+    monkeypatch.setattr(_conf_registry, "ENVIRON_EXEMPT", {"CELERIAC_APP"})
     assert Settings(environ={"CELERIAC_APP": "proj"}).changes() == {}
 
 
