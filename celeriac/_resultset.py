@@ -61,18 +61,27 @@ class ResultSet:
         **_: Any,
     ) -> list[Any]:
         """Wait for each result in order; ``timeout`` bounds the whole wait."""
+        from .result import raise_parent_failure  # noqa: PLC0415 - result imports this module
+
         deadline = None if timeout is None else time.monotonic() + timeout
         values = []
         for result in self.results:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise CeleriacTimeoutError("the operation timed out")
-            values.append(
-                result.get(
+            try:
+                value = result.get(
                     timeout=left, propagate=propagate, disable_sync_subtasks=disable_sync_subtasks
                 )
-            )
+            except Exception:
+                if propagate:  # Celery's follow_parents: an earlier step's own failure first
+                    raise_parent_failure(self)
+                raise
+            values.append(value)
         return values
+
+    #: The result of the step before (a chain's, a chord body's header); None for a set.
+    parent: Any = None
 
     def ready(self) -> bool:
         """True once every task has finished."""

@@ -37,8 +37,11 @@ if TYPE_CHECKING:
     from ._task import Task
     from .result import AsyncResult
 
-__all__ = ["Signature", "chain", "group", "maybe_signature", "signature"]
+__all__ = ["COLLECT_TASK", "Signature", "chain", "group", "maybe_signature", "signature", "unroll"]
 
+#: The built-in task that returns the list it is given: the body that turns a group into one
+#: result where one is needed (a chain ending in a group, in a chord's header).
+COLLECT_TASK = "celeriac.group_collect"
 #: Options that steer the canvas itself, never sent as apply_async options of a step.
 _CANVAS_KEYS = frozenset({"chord_size"})
 
@@ -271,6 +274,13 @@ class chain(Signature):  # noqa: N801 - Celery's name
             raise ValueError("an empty chain has nothing to run")
         frozen = [s.clone() for s in steps]
         args = (*(args or ()), *self.args)  # partial arguments of the chain go to its first step
+        # Steps of an enclosing chain (this chain was one of its steps) run after this one's.
+        outer = list(options.pop("chain", None) or ())
+        # A chain in a chord's header counts there by its last step's result, not its first.
+        chord_id = options.pop("chord_id", None) or self.options.get("chord_id")
+        if chord_id is not None:
+            frozen[-1] = _single_result(frozen[-1])
+            frozen[-1].options.update(chord_id=chord_id, ignore_result=False)
         root_id = options.pop("root_id", None) or frozen[0].options.get("task_id") or new_task_id()
         frozen[0].options.setdefault("task_id", root_id)
         for step in frozen:
@@ -282,7 +292,7 @@ class chain(Signature):  # noqa: N801 - Celery's name
         whole = chain(*frozen, app=self._app)
         last = whole.freeze()
         first, *rest = whole.tasks
-        chained = [dict(s) for s in reversed(rest)]
+        chained = [*outer, *(dict(s) for s in reversed(rest))]
         first.apply_async(args, kwargs, chain=chained, **{**self._send_options(), **options})
         return last
 
@@ -296,7 +306,10 @@ class chain(Signature):  # noqa: N801 - Celery's name
         parent = None
         for step in steps:
             result = step.freeze()
-            result.parent = parent
+            first = result  # a chord's body result has its header's GroupResult as parent
+            while getattr(first, "parent", None) is not None:
+                first = first.parent
+            first.parent = parent
             parent = result
         self.kwargs["tasks"] = steps
         return parent
@@ -306,7 +319,8 @@ class chain(Signature):  # noqa: N801 - Celery's name
         return self.apply_async(args, **options)
 
     def _send_options(self) -> dict[str, Any]:
-        return {k: v for k, v in self.options.items() if k not in ("link", "link_error", "task_id")}
+        skip = ("link", "link_error", "task_id", "chord_id")
+        return {k: v for k, v in self.options.items() if k not in skip}
 
     def __repr__(self) -> str:
         return " | ".join(repr(t) for t in self.tasks) or "chain()"
@@ -320,7 +334,7 @@ class group(Signature):  # noqa: N801 - Celery's name
             tasks = tuple(tasks[0])
         if len(tasks) == 1 and isinstance(tasks[0], Mapping) and _is_group(tasks[0]):
             tasks = tuple(maybe_signature(tasks[0], app=app).kwargs.get("tasks", ()))  # unrolled
-        members = [maybe_signature(t, app=app) for t in tasks]
+        members = unroll([maybe_signature(t, app=app) for t in tasks])
         app = app or next((s._app for s in members if s._app is not None), None)
         super().__init__("celeriac.group", (), {"tasks": members}, options, "group", app=app)
 
@@ -354,6 +368,9 @@ class group(Signature):  # noqa: N801 - Celery's name
         result = frozen.freeze()
         for member in frozen.tasks:
             member.clone(args, kwargs, **options).apply_async()
+        only: Any = result.results[0] if len(result.results) == 1 else None
+        if isinstance(only, GroupResult):  # Celery's: group(a | group(b, c)) gives [b, c]
+            return only
         return result
 
     def __call__(self, *args: Any, **options: Any) -> Any:
@@ -377,6 +394,29 @@ def signature(varies: Any, *args: Any, app: App | None = None, **kwargs: Any) ->
     sig = Signature(varies, *args, **kwargs)
     sig._app = app or sig._app
     return sig
+
+
+def _single_result(step: Signature) -> Signature:
+    """``step`` as something with one result: a group becomes a chord of its members whose
+    body (:data:`COLLECT_TASK`, under the group's id) returns their list, so a chain ending in
+    a group counts once in a chord's header and gives the list (Celery's ``[[a, b]]``)."""
+    make_chord: Any = _KINDS.get("chord")  # registered by celeriac._chord
+    if not isinstance(step, group) or make_chord is None:
+        return step
+    collect = Signature(COLLECT_TASK, app=step._app, task_id=step.freeze().id)
+    return cast(Signature, make_chord(step.tasks, collect, app=step._app))
+
+
+def unroll(members: Iterable[Signature]) -> list[Signature]:
+    """``members`` with every group among them replaced by its own members, recursively
+    (Celery unrolls a group in a group or in a chord's header: its tasks run side by side)."""
+    flat: list[Signature] = []
+    for member in members:
+        if isinstance(member, group):
+            flat.extend(unroll(member.tasks))
+        else:
+            flat.append(member)
+    return flat
 
 
 def _is_group(d: Mapping[str, Any]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -32,6 +33,10 @@ __all__ = [
 R_co = TypeVar("R_co", covariant=True)
 #: Seconds ``result`` waits for a stored result the hub said exists.
 _FETCH_TIMEOUT = 10.0
+#: Seconds between looks at a result's parents while waiting for it (``follow_parents``).
+_PARENT_POLL = 0.5
+#: How far up a result's parents ``follow_parents`` looks.
+_MAX_PARENTS = 1000
 
 _log = get_logger("celeriac.client")
 
@@ -78,8 +83,14 @@ class AsyncResult(ResultCompat, Generic[R_co]):
         timeout: float | None = None,
         propagate: bool = True,
         disable_sync_subtasks: bool = True,
+        follow_parents: bool = True,
+        **_: Any,
     ) -> R_co:
         """Wait for the result and return it; a failed task re-raises its exception here.
+
+        With ``follow_parents`` (Celery's default) a failed earlier step of the chain (its
+        ``parent``, a chord's header task...) raises its own exception here, as soon as it has
+        failed: the first failure, not the ChordError or later steps' copy of it.
 
         With ``propagate=False`` a failed task's exception is returned instead (as ``result``
         gives it), never the raw failure info. Raises :class:`celeriac.exceptions.TimeoutError`
@@ -93,8 +104,11 @@ class AsyncResult(ResultCompat, Generic[R_co]):
                     "Never call result.get() within a task: it can deadlock the worker; "
                     "use a chain or pass disable_sync_subtasks=False if you are sure"
                 )
-        outcome = self._wait(timeout)
+        follow = propagate and follow_parents and self.parent is not None
+        outcome = self._wait_following(timeout) if follow else self._wait(timeout)
         if outcome.state in states.EXCEPTION_STATES:
+            if follow:
+                raise_parent_failure(self)
             exc = rebuild_exception(outcome.value, outcome.traceback)
             if propagate and outcome.state in states.PROPAGATE_STATES:
                 raise exc
@@ -105,6 +119,19 @@ class AsyncResult(ResultCompat, Generic[R_co]):
         if self._outcome is None:
             self._outcome = self.app._client().wait(self.id, timeout)
         return self._outcome
+
+    def _wait_following(self, timeout: float | None) -> Outcome:
+        """``_wait``, raising a failed parent's exception as soon as one is seen."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            raise_parent_failure(self)
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise CeleriacTimeoutError("the operation timed out")
+            try:
+                return self._wait(_PARENT_POLL if left is None else min(left, _PARENT_POLL))
+            except CeleriacTimeoutError:
+                continue
 
     def _peek(self) -> Outcome | None:
         if self._outcome is None:
@@ -231,6 +258,22 @@ class AsyncResult(ResultCompat, Generic[R_co]):
         """Drop the stored result at the hub (and here)."""
         self._outcome = None
         self.app._client().forget(self.id)
+
+
+def raise_parent_failure(result: Any) -> None:
+    """Raise the exception of the earliest failed parent of ``result`` (an AsyncResult or a
+    GroupResult, whose members are looked at), if any; return otherwise (Celery's
+    ``_maybe_reraise_parent_error``)."""
+    parents: list[Any] = []
+    node = getattr(result, "parent", None)
+    while node is not None and len(parents) < _MAX_PARENTS:
+        parents.append(node)
+        node = getattr(node, "parent", None)
+    for node in reversed(parents):
+        for member in getattr(node, "results", None) or [node]:
+            if isinstance(member, AsyncResult) and member.state == states.FAILURE:
+                outcome = member._wait(_FETCH_TIMEOUT)
+                raise rebuild_exception(outcome.value, outcome.traceback)
 
 
 def rebuild_exception(info: Any, traceback: str | None = None) -> BaseException:
