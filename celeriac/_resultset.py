@@ -142,8 +142,9 @@ class GroupResult(ResultSet):
         return hash(self.id)
 
     def as_tuple(self) -> tuple[Any, ...]:
-        """``((id, parent), [child tuples])``, Celery's serializable form."""
-        return ((self.id, None), [(r.id, None) for r in self.results])
+        """``((id, parent's form), [member forms])``, Celery's serializable form."""
+        parent = self.parent.as_tuple() if self.parent is not None else None
+        return ((self.id, parent), [r.as_tuple() for r in self.results])
 
     @property
     def children(self) -> list[AsyncResult[Any]]:

@@ -276,6 +276,8 @@ class chain(Signature):  # noqa: N801 - Celery's name
         args = (*(args or ()), *self.args)  # partial arguments of the chain go to its first step
         # Steps of an enclosing chain (this chain was one of its steps) run after this one's.
         outer = list(options.pop("chain", None) or ())
+        if options.get("task_id"):  # Celery's: a chain's task_id is its last step's
+            frozen[-1].options["task_id"] = options.pop("task_id")
         # A chain in a chord's header counts there by its last step's result, not its first.
         chord_id = options.pop("chord_id", None) or self.options.get("chord_id")
         if chord_id is not None:
@@ -301,7 +303,7 @@ class chain(Signature):  # noqa: N801 - Celery's name
         steps = [s.clone() for s in _fold(_flatten(self.tasks))]
         if not steps:
             raise ValueError("an empty chain has nothing to run")
-        if _id is not None:
+        if _id is not None:  # Celery's: the id given is the last step's (unless it has one)
             steps[-1].options.setdefault("task_id", _id)
         parent = None
         for step in steps:
@@ -312,6 +314,8 @@ class chain(Signature):  # noqa: N801 - Celery's name
             first.parent = parent
             parent = result
         self.kwargs["tasks"] = steps
+        if parent is not None:
+            self.options["task_id"] = parent.id  # chain.id: the last step's, as Celery's
         return parent
 
     def __call__(self, *args: Any, **options: Any) -> Any:
@@ -425,13 +429,18 @@ def _is_group(d: Mapping[str, Any]) -> bool:
 
 
 def maybe_signature(d: Any, app: App | None = None) -> Signature:
-    """``d`` as a Signature (a dict is rebuilt; a Signature is kept, bound to ``app`` if free)."""
+    """``d`` as a Signature (a dict is rebuilt; a Signature is kept, bound to ``app`` if free;
+    a task object is its signature without arguments)."""
     if isinstance(d, Signature):
         if d._app is None and app is not None:
             d._app = app
         return d
     if isinstance(d, Mapping):
         return signature(d, app=app)
+    from ._task import Task  # noqa: PLC0415 - _task builds on this module
+
+    if isinstance(d, Task):  # a task given where a signature goes: chord(header)(task)
+        return Signature(d, app=app)
     raise TypeError(f"not a signature: {d!r}")
 
 

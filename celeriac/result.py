@@ -28,6 +28,8 @@ __all__ = [
     "Outcome",
     "ResultSet",
     "rebuild_exception",
+    "result_from_tuple",
+    "storable",
 ]
 
 R_co = TypeVar("R_co", covariant=True)
@@ -258,6 +260,28 @@ class AsyncResult(ResultCompat, Generic[R_co]):
         """Drop the stored result at the hub (and here)."""
         self._outcome = None
         self.app._client().forget(self.id)
+
+
+def storable(value: Any) -> Any:
+    """A task's return value as it is stored: a result handle (AsyncResult, GroupResult)
+    becomes its ``as_tuple()`` form, as Celery's backends store it (rebuilt with
+    :func:`result_from_tuple`); anything else is kept."""
+    as_tuple = getattr(value, "as_tuple", None)
+    if isinstance(value, AsyncResult | ResultSet) and callable(as_tuple):
+        return as_tuple()
+    return value
+
+
+def result_from_tuple(r: Any, app: App | None = None) -> Any:
+    """The AsyncResult or GroupResult of an ``as_tuple()`` form (Celery's name)."""
+    (task_id, parent), members = r
+    result: Any
+    if members is not None:
+        result = GroupResult(task_id, [result_from_tuple(m, app) for m in members], app=app)
+    else:
+        result = AsyncResult(task_id, app)
+    result.parent = result_from_tuple(parent, app) if parent is not None else None
+    return result
 
 
 def raise_parent_failure(result: Any) -> None:

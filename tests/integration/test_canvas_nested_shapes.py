@@ -201,3 +201,21 @@ def test_nested_shapes_with_a_worker_process(
         (sig("add", 1, 1) | sig("boom") | group(sig("add", 1), sig("add", 2))).delay().get(
             timeout=RESULT_TIMEOUT
         )
+
+
+def test_task_objects_and_returned_results(celeriac_app: App, celeriac_worker: TestWorker) -> None:
+    """chord(header)(task), chord([task, task], chain) (Celery's group-in-the-middle shape);
+    a task returning a chain's AsyncResult stores its id tuple (Celery's), parents included."""
+    t = _tasks(celeriac_app)
+    add, tsum = t["add"], t["tsum"]
+
+    @celeriac_app.task(name="shape.builds_a_chain")
+    def builds_a_chain() -> Any:
+        return (add.s(1, 1) | add.s(2) | group(add.s(3), add.s(4)) | tsum.s())()
+
+    assert chord([add.s(1, 1), add.s(2, 2)])(tsum).get(timeout=TIMEOUT) == 6
+    t1 = chain(tsum.s(), group(add.s(8), add.s(16)), tsum.s() | add.s(32))
+    assert chord([add.si(0, 1)], chord([tsum, tsum], t1)).apply_async().get(timeout=TIMEOUT) == 60
+    stored = builds_a_chain.delay().get(timeout=TIMEOUT)
+    assert len(stored) == 2
+    assert isinstance(stored[0][1], list)  # the chord's header GroupResult, as a tuple
