@@ -42,6 +42,14 @@ __all__ = ["COLLECT_TASK", "Signature", "chain", "group", "maybe_signature", "si
 #: The built-in task that returns the list it is given: the body that turns a group into one
 #: result where one is needed (a chain ending in a group, in a chord's header).
 COLLECT_TASK = "celeriac.group_collect"
+#: Why canvas stamping (``sig.stamp``, ``StampingVisitor``, ``revoke_by_stamped_headers``)
+#: is refused.
+NO_STAMPING = (
+    "celeriac has no canvas stamping: a stamp would be a message header the hub does not "
+    "index, so a revoke by stamp could not be held durably at the hub as a revoke by id is; "
+    "pass such values with apply_async(headers=...) or as arguments, and revoke by id "
+    "(GroupResult.revoke() revokes a whole group)"
+)
 #: Options that steer the canvas itself, never sent as apply_async options of a step.
 _CANVAS_KEYS = frozenset({"chord_size"})
 
@@ -212,6 +220,14 @@ class Signature(dict[str, Any]):
         """Run the task here and now, nothing sent (``Task.apply``): an EagerResult."""
         sig = self.clone(args, kwargs)
         return sig.type.apply(sig.args, sig.kwargs, task_id=sig.options.get("task_id"))
+
+    def stamp(self, visitor: Any = None, append_stamps: bool = False, **headers: Any) -> None:
+        """Refused (Celery 5.3's canvas stamping): see :data:`NO_STAMPING`."""
+        raise NotImplementedError(NO_STAMPING)
+
+    def stamp_links(self, visitor: Any = None, append_stamps: bool = False, **headers: Any) -> None:
+        """Refused (Celery 5.3's canvas stamping): see :data:`NO_STAMPING`."""
+        raise NotImplementedError(NO_STAMPING)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], app: App | None = None) -> Signature:
