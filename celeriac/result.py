@@ -90,6 +90,7 @@ class AsyncResult(ResultCompat, Generic[R_co]):
     ) -> R_co:
         """Wait for the result and return it; a failed task re-raises its exception here.
 
+        A result sent with ``ignore_result=True`` returns None at once (Celery's ``ignored``).
         With ``follow_parents`` (Celery's default) a failed earlier step of the chain (its
         ``parent``, a chord's header task...) raises its own exception here, as soon as it has
         failed: the first failure, not the ChordError or later steps' copy of it.
@@ -106,6 +107,8 @@ class AsyncResult(ResultCompat, Generic[R_co]):
                     "Never call result.get() within a task: it can deadlock the worker; "
                     "use a chain or pass disable_sync_subtasks=False if you are sure"
                 )
+        if self.ignored:  # sent with ignore_result: no result will come (Celery returns None)
+            return None  # type: ignore[return-value]
         follow = propagate and follow_parents and self.parent is not None
         outcome = self._wait_following(timeout) if follow else self._wait(timeout)
         if outcome.state in states.EXCEPTION_STATES:
