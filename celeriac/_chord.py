@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._canvas_shapes import KINDS
 from ._messages import new_task_id
-from ._signature import _KINDS, Signature, chain, group, maybe_signature, unroll
+from ._signature import Signature, chain, group, maybe_signature, unroll
 
 if TYPE_CHECKING:
     from ._app import App
@@ -173,4 +174,4 @@ def xstarmap(task: str, it: Iterable[Any], app: App | None = None) -> Signature:
     return Signature("celeriac.starmap", (), {"task": task, "it": [list(a) for a in it]}, app=app)
 
 
-_KINDS["chord"] = chord
+KINDS["chord"] = chord

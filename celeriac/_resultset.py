@@ -13,10 +13,14 @@ if TYPE_CHECKING:
     from ._app import App
     from .result import AsyncResult
 
-__all__ = ["GROUP_SAVE_TASK", "GroupResult", "ResultSet"]
+__all__ = ["GROUP_SAVE_TASK", "GroupResult", "ResultSet", "raise_parent_failure"]
 
 #: The built-in task whose result, stored at the hub under a group's id, is its member ids.
 GROUP_SAVE_TASK = "celeriac.group_save"
+#: How far up a result's parents ``follow_parents`` looks.
+_MAX_PARENTS = 1000
+#: Seconds to read a failed parent's stored exception.
+_FAILURE_FETCH = 10.0
 #: Seconds ``restore`` waits for a saved group by default.
 _RESTORE_WAIT = 30.0
 
@@ -61,8 +65,6 @@ class ResultSet:
         **_: Any,
     ) -> list[Any]:
         """Wait for each result in order; ``timeout`` bounds the whole wait."""
-        from .result import raise_parent_failure  # noqa: PLC0415 - result imports this module
-
         deadline = None if timeout is None else time.monotonic() + timeout
         values = []
         for result in self.results:
@@ -167,3 +169,20 @@ class GroupResult(ResultSet):
             raise TypeError("GroupResult.restore(id, app=app): an App is needed")
         ids = app.AsyncResult(id).get(timeout=_RESTORE_WAIT if timeout is None else timeout)
         return cls(id, [app.AsyncResult(i) for i in ids], app=app)
+
+
+def raise_parent_failure(result: Any) -> None:
+    """Raise the exception of the earliest failed parent of ``result`` (an AsyncResult or a
+    GroupResult, whose members are looked at), if any; return otherwise (Celery's
+    ``_maybe_reraise_parent_error``, behind ``get(follow_parents=True)``)."""
+    parents: list[Any] = []
+    node = getattr(result, "parent", None)
+    while node is not None and len(parents) < _MAX_PARENTS:
+        parents.append(node)
+        node = getattr(node, "parent", None)
+    for node in reversed(parents):
+        for member in getattr(node, "results", None) or [node]:
+            if not isinstance(member, ResultSet) and member.state == states.FAILURE:
+                member.get(  # raises its exception
+                    timeout=_FAILURE_FETCH, disable_sync_subtasks=False, follow_parents=False
+                )

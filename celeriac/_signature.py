@@ -24,10 +24,16 @@ dict takes ``app=`` (the worker passes its own); nothing is guessed from a globa
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
+from ._canvas_shapes import KINDS as _KINDS
+from ._canvas_shapes import NO_STAMPING, unroll
+from ._canvas_shapes import as_list as _as_list
+from ._canvas_shapes import deep_copy as _deep_copy
+from ._canvas_shapes import flatten as _flatten
+from ._canvas_shapes import fold as _fold
+from ._canvas_shapes import single_result as _single_result
 from ._messages import new_task_id
 from ._resultset import GroupResult
 from .exceptions import ImproperlyConfigured
@@ -37,19 +43,8 @@ if TYPE_CHECKING:
     from ._task import Task
     from .result import AsyncResult
 
-__all__ = ["COLLECT_TASK", "Signature", "chain", "group", "maybe_signature", "signature", "unroll"]
+__all__ = ["Signature", "chain", "group", "maybe_signature", "signature", "unroll"]
 
-#: The built-in task that returns the list it is given: the body that turns a group into one
-#: result where one is needed (a chain ending in a group, in a chord's header).
-COLLECT_TASK = "celeriac.group_collect"
-#: Why canvas stamping (``sig.stamp``, ``StampingVisitor``, ``revoke_by_stamped_headers``)
-#: is refused.
-NO_STAMPING = (
-    "celeriac has no canvas stamping: a stamp would be a message header the hub does not "
-    "index, so a revoke by stamp could not be held durably at the hub as a revoke by id is; "
-    "pass such values with apply_async(headers=...) or as arguments, and revoke by id "
-    "(GroupResult.revoke() revokes a whole group)"
-)
 #: Options that steer the canvas itself, never sent as apply_async options of a step.
 _CANVAS_KEYS = frozenset({"chord_size"})
 
@@ -352,7 +347,7 @@ class group(Signature):  # noqa: N801 - Celery's name
     def __init__(self, *tasks: Any, app: App | None = None, **options: Any) -> None:
         if len(tasks) == 1 and not isinstance(tasks[0], Mapping):
             tasks = tuple(tasks[0])
-        if len(tasks) == 1 and isinstance(tasks[0], Mapping) and _is_group(tasks[0]):
+        if len(tasks) == 1 and isinstance(tasks[0], Mapping) and _is_group_dict(tasks[0]):
             tasks = tuple(maybe_signature(tasks[0], app=app).kwargs.get("tasks", ()))  # unrolled
         members = unroll([maybe_signature(t, app=app) for t in tasks])
         app = app or next((s._app for s in members if s._app is not None), None)
@@ -407,7 +402,9 @@ def signature(varies: Any, *args: Any, app: App | None = None, **kwargs: Any) ->
         kind = varies.get("subtask_type")
         if isinstance(varies, Signature) and app is None:
             app = varies._app
-        cls = _KINDS.get(kind, Signature) if isinstance(kind, str) or kind is None else Signature
+        cls: type[Signature] = Signature
+        if isinstance(kind, str) or kind is None:
+            cls = _KINDS.get(kind, Signature)
         sig = Signature.__new__(cls)
         Signature.__init__(sig, varies, app=app)
         return sig
@@ -416,30 +413,7 @@ def signature(varies: Any, *args: Any, app: App | None = None, **kwargs: Any) ->
     return sig
 
 
-def _single_result(step: Signature) -> Signature:
-    """``step`` as something with one result: a group becomes a chord of its members whose
-    body (:data:`COLLECT_TASK`, under the group's id) returns their list, so a chain ending in
-    a group counts once in a chord's header and gives the list (Celery's ``[[a, b]]``)."""
-    make_chord: Any = _KINDS.get("chord")  # registered by celeriac._chord
-    if not isinstance(step, group) or make_chord is None:
-        return step
-    collect = Signature(COLLECT_TASK, app=step._app, task_id=step.freeze().id)
-    return cast(Signature, make_chord(step.tasks, collect, app=step._app))
-
-
-def unroll(members: Iterable[Signature]) -> list[Signature]:
-    """``members`` with every group among them replaced by its own members, recursively
-    (Celery unrolls a group in a group or in a chord's header: its tasks run side by side)."""
-    flat: list[Signature] = []
-    for member in members:
-        if isinstance(member, group):
-            flat.extend(unroll(member.tasks))
-        else:
-            flat.append(member)
-    return flat
-
-
-def _is_group(d: Mapping[str, Any]) -> bool:
+def _is_group_dict(d: Mapping[str, Any]) -> bool:
     """True for a group's dict (Celery unrolls a group whose only member is a group)."""
     return d.get("subtask_type") == "group"
 
@@ -453,50 +427,9 @@ def maybe_signature(d: Any, app: App | None = None) -> Signature:
         return d
     if isinstance(d, Mapping):
         return signature(d, app=app)
-    from ._task import Task  # noqa: PLC0415 - _task builds on this module
-
-    if isinstance(d, Task):  # a task given where a signature goes: chord(header)(task)
-        return Signature(d, app=app)
+    if isinstance(getattr(d, "name", None), str) and callable(getattr(d, "s", None)):
+        return Signature(d, app=app)  # a task given where a signature goes: chord(header)(task)
     raise TypeError(f"not a signature: {d!r}")
 
 
-def _flatten(steps: Iterable[Signature]) -> list[Signature]:
-    return list(
-        itertools.chain.from_iterable(
-            _flatten(s.tasks) if isinstance(s, chain) else [s] for s in steps
-        )
-    )
-
-
-def _fold(steps: list[Signature]) -> list[Signature]:
-    """A group followed by more steps becomes a chord whose body is the rest (as Celery does);
-    a chord followed by more steps gets them appended to its body."""
-    make_chord: Any = _KINDS.get("chord")  # registered by celeriac._chord
-    for i, step in enumerate(steps[:-1]):
-        rest = steps[i + 1 :]
-        if isinstance(step, group) and make_chord is not None:
-            body = rest[0] if len(rest) == 1 else chain(*rest, app=step._app)
-            return [*steps[:i], make_chord(step.tasks, body, app=step._app)]
-        if step.subtask_type == "chord" and make_chord is not None:
-            body = chain(step.kwargs["body"], *rest, app=step._app)
-            return [*steps[:i], make_chord(step.kwargs["header"], body, app=step._app)]
-    return steps
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, Mapping):
-        return [value]
-    return list(value)
-
-
-def _deep_copy(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _deep_copy(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_deep_copy(v) for v in value)
-    return value
-
-
-_KINDS: dict[str | None, type[Signature]] = {None: Signature, "chain": chain, "group": group}
+_KINDS.update({None: Signature, "chain": chain, "group": group})

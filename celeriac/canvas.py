@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._canvas_shapes import NO_STAMPING
 from ._chord import chord, chunks, xmap, xstarmap
-from ._signature import NO_STAMPING, Signature, chain, group, maybe_signature, signature
+from ._signature import Signature, chain, group, maybe_signature, signature
 
 #: Celery's older name of :func:`signature`.
 subtask = signature

@@ -27,6 +27,7 @@ __all__ = [
     "GroupResult",
     "Outcome",
     "ResultSet",
+    "raise_parent_failure",
     "rebuild_exception",
     "result_from_tuple",
     "storable",
@@ -37,8 +38,6 @@ R_co = TypeVar("R_co", covariant=True)
 _FETCH_TIMEOUT = 10.0
 #: Seconds between looks at a result's parents while waiting for it (``follow_parents``).
 _PARENT_POLL = 0.5
-#: How far up a result's parents ``follow_parents`` looks.
-_MAX_PARENTS = 1000
 
 _log = get_logger("celeriac.client")
 
@@ -287,22 +286,6 @@ def result_from_tuple(r: Any, app: App | None = None) -> Any:
     return result
 
 
-def raise_parent_failure(result: Any) -> None:
-    """Raise the exception of the earliest failed parent of ``result`` (an AsyncResult or a
-    GroupResult, whose members are looked at), if any; return otherwise (Celery's
-    ``_maybe_reraise_parent_error``)."""
-    parents: list[Any] = []
-    node = getattr(result, "parent", None)
-    while node is not None and len(parents) < _MAX_PARENTS:
-        parents.append(node)
-        node = getattr(node, "parent", None)
-    for node in reversed(parents):
-        for member in getattr(node, "results", None) or [node]:
-            if isinstance(member, AsyncResult) and member.state == states.FAILURE:
-                outcome = member._wait(_FETCH_TIMEOUT)
-                raise rebuild_exception(outcome.value, outcome.traceback)
-
-
 def rebuild_exception(info: Any, traceback: str | None = None) -> BaseException:
     """Rebuild a task's exception from its failure info.
 
@@ -347,4 +330,4 @@ def _find_exception_type(module: str, name: str) -> type[BaseException] | None:
 
 
 from ._eager import EagerResult  # noqa: E402 - Celery's import path
-from ._resultset import GroupResult, ResultSet  # noqa: E402 - they build on AsyncResult
+from ._resultset import GroupResult, ResultSet, raise_parent_failure  # noqa: E402 - they build on AsyncResult
