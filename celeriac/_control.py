@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import signals
+from ._canvas_shapes import NO_STAMPING
 from ._inspect import Inspect
 from .routing import worker_queues
 
@@ -196,6 +197,10 @@ class Control:
         client.state(ids[-1])
         if signals.task_revoked.receivers:
             self._revoked_at_hub(ids)
+
+    def revoke_by_stamped_headers(self, *args: Any, **kwargs: Any) -> None:
+        """Refused (Celery 5.3's canvas stamping): see ``celeriac._canvas_shapes.NO_STAMPING``."""
+        raise NotImplementedError(NO_STAMPING)
 
     def _revoked_at_hub(self, ids: list[str]) -> None:
         """Send ``task_revoked`` here for the tasks the hub removed before any worker held

@@ -87,13 +87,14 @@ def test_a_task_object_is_taken_as_its_signature(app: App) -> None:
 
 
 def test_stamping_is_refused_with_its_reason(app: App) -> None:
-    """sig.stamp, stamp_links and StampingVisitor() raise NotImplementedError saying why."""
+    """sig.stamp, stamp_links, StampingVisitor() and control.revoke_by_stamped_headers raise
+    NotImplementedError saying why."""
     from celeriac.canvas import StampingVisitor  # noqa: PLC0415 - the import itself works
 
     class Visitor(StampingVisitor):
         """Subclassing works (Celery code declares visitors at import)."""
 
     sig = app.signature("f.add", (1, 2))
-    for call in (sig.stamp, sig.stamp_links, Visitor):
+    for call in (sig.stamp, sig.stamp_links, Visitor, app.control.revoke_by_stamped_headers):
         with pytest.raises(NotImplementedError, match="no canvas stamping"):
             call()
