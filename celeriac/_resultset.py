@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import states
+from .exceptions import TaskRevokedError
 from .exceptions import TimeoutError as CeleriacTimeoutError
 
 if TYPE_CHECKING:
@@ -172,9 +173,9 @@ class GroupResult(ResultSet):
 
 
 def raise_parent_failure(result: Any) -> None:
-    """Raise the exception of the earliest failed parent of ``result`` (an AsyncResult or a
-    GroupResult, whose members are looked at), if any; return otherwise (Celery's
-    ``_maybe_reraise_parent_error``, behind ``get(follow_parents=True)``)."""
+    """Raise the exception of the earliest failed (or revoked, rejected) parent of ``result``
+    (an AsyncResult or a GroupResult, whose members are looked at), if any; return otherwise
+    (Celery's ``_maybe_reraise_parent_error``, behind ``get(follow_parents=True)``)."""
     parents: list[Any] = []
     node = getattr(result, "parent", None)
     while node is not None and len(parents) < _MAX_PARENTS:
@@ -182,7 +183,11 @@ def raise_parent_failure(result: Any) -> None:
         node = getattr(node, "parent", None)
     for node in reversed(parents):
         for member in getattr(node, "results", None) or [node]:
-            if not isinstance(member, ResultSet) and member.state == states.FAILURE:
+            if isinstance(member, ResultSet) or member.state not in states.PROPAGATE_STATES:
+                continue
+            try:
                 member.get(  # raises its exception
                     timeout=_FAILURE_FETCH, disable_sync_subtasks=False, follow_parents=False
                 )
+            except CeleriacTimeoutError:  # revoked before it was ever sent: no stored result
+                raise TaskRevokedError(f"revoked: {member.id}") from None

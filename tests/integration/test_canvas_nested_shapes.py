@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from celeriac import App, Signature, chain, chord, group, signature
+from celeriac import App, Signature, chain, chord, group, signature, states
+from celeriac.exceptions import TaskRevokedError
 from celeriac.testing import TestWorker
 
 from .conftest import RESULT_TIMEOUT, Spawner, TaskModule, clean_env, wait_for_event
@@ -219,3 +220,16 @@ def test_task_objects_and_returned_results(celeriac_app: App, celeriac_worker: T
     stored = builds_a_chain.delay().get(timeout=TIMEOUT)
     assert len(stored) == 2
     assert isinstance(stored[0][1], list)  # the chord's header GroupResult, as a tuple
+
+
+def test_a_revoked_step_ends_the_wait_on_its_chain(
+    celeriac_app: App, celeriac_worker: TestWorker
+) -> None:
+    """chain(a delayed, b)(): revoking a (removed at the hub) makes the chain's get() raise
+    TaskRevokedError (Celery's follow_parents) instead of waiting for b, which never runs."""
+    add = _tasks(celeriac_app)["add"]
+    result = chain(add.s(1, 1).set(countdown=3600), add.s(2))()
+    result.parent.revoke()
+    with pytest.raises(TaskRevokedError):
+        result.get(timeout=TIMEOUT)
+    assert result.state == states.PENDING
