@@ -14,6 +14,7 @@ import contextlib
 import errno
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -32,6 +33,7 @@ from .hub.limits import HubLimits
 from .hub.storage import STORAGE_ERRORS
 from .hubfiles import HubAddressError, default_data_dir
 from .multipart import NOBLOCK, recv_frames, send_frames
+from .protocol import next_batch
 from .sockets import configure_router
 from .store import Store
 
@@ -277,7 +279,7 @@ class HubServer:
         outbox = self.state.outbox
         router = self._router
         while outbox:
-            batch = outbox[:]
+            batch = _coalesced(outbox)
             outbox.clear()
             for frames in batch:
                 try:
@@ -323,3 +325,23 @@ class HubServer:
         if self._lock_file is not None:
             hubfiles.release_lock(self._lock_file)
             self._lock_file = None
+
+
+def _coalesced(outbox: list[list[bytes]]) -> list[list[bytes]]:
+    """The turn's messages, with each peer's consecutive ones of one item command (``TASK``,
+    ``RES``, ``NACK``) merged as :func:`~celeriac._wire.next_batch` merges a client's: a turn
+    that delivers a hundred tasks to a worker sends it one ``TASK`` of a hundred deliveries (one
+    send, one receive, one decode), not a hundred. Each peer's messages keep their order."""
+    if len(outbox) < 2:
+        return list(outbox)
+    per_peer: dict[bytes, deque[list[bytes]]] = {}
+    for frames in outbox:
+        queue = per_peer.get(frames[0])
+        if queue is None:
+            queue = per_peer[frames[0]] = deque()
+        queue.append(frames[1:])
+    merged: list[list[bytes]] = []
+    for identity, queue in per_peer.items():
+        while queue:
+            merged.append([identity, *next_batch(queue)])
+    return merged
