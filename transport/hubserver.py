@@ -32,6 +32,7 @@ from .hub import HubState
 from .hub.limits import HubLimits
 from .hub.storage import STORAGE_ERRORS
 from .hubfiles import HubAddressError, default_data_dir
+from .lazycommit import LAZY_COMMANDS, LazyCommit
 from .multipart import NOBLOCK, recv_frames, send_frames
 from .protocol import next_batch
 from .sockets import configure_router
@@ -117,6 +118,7 @@ class HubServer:
         #: Held by the loop for each turn's work: other threads read the state between turns.
         self._turn = threading.RLock()
         self._thread: threading.Thread | None = None
+        self._lazy = LazyCommit(clock)
         #: Called (in the hub's thread) if the loop dies: the embedded hub's supervisor.
         self.on_death: Callable[[BaseException], None] | None = None
         restored = self.state.restore()
@@ -197,8 +199,8 @@ class HubServer:
             self._close()
 
     def _one_turn(self, events: dict[Any, int]) -> None:
-        if self._router in events:
-            self._receive()
+        # Only a turn that took messages, all of LAZY_COMMANDS, may leave its writes for later.
+        lazy = self._receive() if self._router in events else False
         if self._monitor in events:
             self._drain_monitor()
         try:
@@ -206,14 +208,20 @@ class HubServer:
         except STORAGE_ERRORS as exc:  # a read of the tick's met the store away
             self.store.rollback()
             self.state.commit_failed(exc)
+            lazy = False
         if self.state.probe_due():
             self.state.probe()
-        self._commit()
+            lazy = False
+        # A turn that promises nothing about the store sends first (see .lazycommit).
+        lazy = lazy and self.state.storage_error is None
+        if not (lazy and self._lazy.may_defer(self.state.outbox)):
+            self._commit()
         self._flush()
 
     def _commit(self) -> None:
         """Group commit; a store that cannot write is handled by the state (see
         :mod:`.hub.storage`): refusals replace the turn's confirmations."""
+        self._lazy.committed()
         try:
             self.store.commit()
         except STORAGE_ERRORS as exc:
@@ -254,18 +262,26 @@ class HubServer:
     def _timeout_ms(self) -> int:
         deadline = self.state.next_deadline()
         if deadline is None:
-            return 100
-        return max(0, min(100, int((deadline - self.clock.time()) * 1000) + 1))
+            return self._lazy.timeout_ms(100)
+        return self._lazy.timeout_ms(
+            max(0, min(100, int((deadline - self.clock.time()) * 1000) + 1))
+        )
 
-    def _receive(self) -> None:
+    def _receive(self) -> bool:
+        """Hand up to :attr:`batch` messages to the state; True if there were some, all of
+        :data:`~.lazycommit.LAZY_COMMANDS`."""
         handle = self.state.handle
         router = self._router
-        for _ in range(self.batch):
+        lazy = True
+        for i in range(self.batch):
             try:
                 frames = recv_frames(router, NOBLOCK)
             except zmq.Again:
-                return
+                return lazy and i > 0
+            if lazy and (len(frames) < 3 or frames[2] not in LAZY_COMMANDS):
+                lazy = False
             handle(frames[0], frames[1:])
+        return lazy
 
     def _drain_monitor(self) -> None:
         while True:
@@ -289,8 +305,8 @@ class HubServer:
                         self.state.peer_unreachable(frames[0])
                     else:  # EAGAIN: the peer is not reading; it will ask again
                         _log.warning("send_dropped", peer=frames[0][:64], error=str(exc))
-            # Dropping a peer may have requeued work for others: commit and send that too.
-            self._commit()
+            if outbox:  # dropping a peer requeued work for others: commit, then send that too
+                self._commit()
         self._publish_events()
 
     def _publish_events(self) -> None:
