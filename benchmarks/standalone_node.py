@@ -14,6 +14,7 @@ process tree, so the hub is counted.
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
 import socket
 import subprocess
@@ -42,6 +43,15 @@ def _wait_listening(url: str, hub: subprocess.Popen[bytes], timeout: float = 30.
         except OSError:
             time.sleep(0.05)
     sys.exit(f"the hub did not listen at {url} within {timeout:.0f}s")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _named(argv: list[str], i: int, count: int) -> list[str]:
@@ -78,6 +88,9 @@ def main() -> None:
     children = (*nodes, hub)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
+        # Where the CPU went (issue 18: is the hub's core the limit?), in the worker log.
+        cpu = {"hub": _cpu_seconds(hub.pid), "workers": sum(_cpu_seconds(n.pid) for n in nodes)}
+        print(f"standalone_node cpu_seconds {cpu}", file=sys.stderr, flush=True)
         for child in children:
             if child.poll() is None:
                 child.terminate()
