@@ -64,6 +64,17 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "concurrency": 2,
         "standalone": True,
     },
+    # Scaling (issue 18): 1, 2 and 4 worker processes (-P threads -c 2 each) on one hub.
+    **{
+        f"standalone-w{n}": {
+            "desc": f"standalone `celeriac hub` process, {n} worker process(es) -P threads -c 2",
+            "pool": "threads",
+            "concurrency": 2,
+            "standalone": True,
+            "workers": n,
+        }
+        for n in (1, 2, 4)
+    },
     "embedded-solo": {
         "desc": "embedded hub in the worker process (no broker server), -P solo (1 slot)",
         "pool": "solo",
@@ -138,7 +149,8 @@ class CeleriacAdapter(Adapter):
         argv = [*argv, "-l", "WARNING", "-n", "bench", "--broker", BROKER]
         if self.config.get("standalone"):
             launcher = str(BENCH_DIR / "standalone_node.py")
-            return [sys.executable, launcher, BROKER, str(HUB_DATA_DIR), "--", *argv]
+            workers = ["--workers", str(self.config.get("workers", 1))]
+            return [sys.executable, launcher, *workers, BROKER, str(HUB_DATA_DIR), "--", *argv]
         return argv
 
     def worker_cwd(self) -> str:

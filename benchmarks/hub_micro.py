@@ -60,9 +60,10 @@ class _Turns:
 def _timed(
     totals: dict[str, float], phase: str, fn: Callable[[], list[list[bytes]]]
 ) -> list[list[bytes]]:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.thread_time()
     out = fn()
     totals[phase] = totals.get(phase, 0.0) + time.perf_counter() - start
+    totals["cpu_turns"] = totals.get("cpu_turns", 0.0) + time.thread_time() - cpu
     return out
 
 
@@ -145,8 +146,12 @@ def run(
             _timed(totals, "done", lambda f=dframes: loop.turn([(WORKER, f)]))
         cpu_hub, cpu_db = time.process_time() - cpu_hub, _server_cpu(store) - cpu_db
         store.close()
+    cpu_turns = totals.pop("cpu_turns")
     per_task = {k: v / tasks * 1e6 for k, v in totals.items()}
     per_task["total"] = sum(per_task.values())
+    # The hub's turns alone, in CPU time (the producer's and worker's encoding left out): the
+    # figure to compare before/after on a loaded machine.
+    per_task["cpu_turns"] = cpu_turns / tasks * 1e6
     # CPU seconds per 1,000 tasks (less sensitive to a loaded machine than the wall clock):
     # this process (the hub, and the peers' encoding), and the PostgreSQL server process
     # serving the store's connection.
@@ -190,6 +195,7 @@ def main() -> None:
     print(f"{'':8s} " + " ".join(f"{w.split('://')[0][:12]:>14s}" for w in stores))
     for phase in ("publish", "done", "total"):
         print(f"{phase:8s} " + " ".join(f"{runs[w][phase]:8.2f} us/task" for w in stores))
+    print("turn CPU " + " ".join(f"{runs[w]['cpu_turns']:8.2f} us/task" for w in stores))
     for phase, what in (("cpu_hub", "hub CPU"), ("cpu_db", "db CPU")):
         print(f"{what:8s} " + " ".join(f"{runs[w][phase]:8.3f} s/1000 " for w in stores))
     ceilings = [1e6 / runs[w]["total"] for w in stores]

@@ -14,6 +14,10 @@
 #   EXTRA_ARGS=".." more queue_bench.py options, e.g. "--timeout 300"
 #   PINNED=1        install the Celery versions of the recorded anchors run
 #   NO_SETUP=1      do not install anything (fail if something is missing)
+#   VENV_CELERIAC=path  celeriac's venv (default /tmp/venv-celeriac): one per work tree when
+#                   several checkouts are measured on one machine (each run re-installs it)
+#   ANCHORS_RUN=path    the scratch folder (default /tmp/anchors-run), BENCH_BROKER=tcp://..
+#                   celeriac's hub address (default tcp://127.0.0.1:5599)
 #
 # Sets up (if missing) redis-server (apt), /tmp/venv-celery (celery[redis] psutil),
 # /tmp/venv-dramatiq (the harness's pinned requirements/dramatiq.txt) and
@@ -30,6 +34,7 @@ RUN=${ANCHORS_RUN:-/tmp/anchors-run}
 RUN_ID=${RUN_ID:-$(date +%Y%m%dT%H%M%S)}
 export ANCHORS_RESULTS=$HERE/results/$RUN_ID
 ROUNDS=${ROUNDS:-3}
+CVENV=${VENV_CELERIAC:-/tmp/venv-celeriac}
 CONFIGS=${CONFIGS:-"celery:redis-prefork-c2 dramatiq:redis-p2-t8 celeriac:embedded-threads-c2 celeriac:standalone-threads-c2"}
 if [ "${SMOKE:-0}" = 1 ]; then
   QARGS="--n-noop 300 --n-result 200 --n-lat 50 --warmup 20"
@@ -65,7 +70,7 @@ setup_dramatiq() {
   fi
 }
 setup_celeriac() {
-  local v=/tmp/venv-celeriac
+  local v=$CVENV
   if ! "$v/bin/python" -c "import psutil" 2>/dev/null; then
     [ -x "$v/bin/python" ] || python3 -m venv "$v" || return 1
     "$v/bin/pip" install -q -U pip
@@ -82,8 +87,8 @@ if [ "${NO_SETUP:-0}" != 1 ]; then
   if want dramatiq; then setup_dramatiq || { echo "dramatiq setup failed"; exit 1; }; fi
   if want celeriac; then setup_celeriac || { echo "celeriac setup failed"; exit 1; }; fi
 fi
-if want celeriac && ! /tmp/venv-celeriac/bin/celeriac --help >/dev/null 2>&1; then
-  echo "!! /tmp/venv-celeriac/bin/celeriac --help fails: skipping the celeriac configs" >&2
+if want celeriac && ! "$CVENV/bin/celeriac" --help >/dev/null 2>&1; then
+  echo "!! $CVENV/bin/celeriac --help fails: skipping the celeriac configs" >&2
   SKIP="celeriac"
 fi
 
@@ -113,7 +118,7 @@ for round in $(seq "$ROUNDS"); do
     log "round $round: $sys $cfg"
     if [ "$sys" = celeriac ]; then
       # shellcheck disable=SC2086
-      PYTHONPATH=$HERE timeout 1500 /tmp/venv-celeriac/bin/python harness/queue_bench.py \
+      PYTHONPATH=$HERE timeout 1500 "$CVENV/bin/python" harness/queue_bench.py \
         --adapter celeriac_adapter --config "$cfg" --reps 1 --tag "round-$round" $QARGS
     else
       # shellcheck disable=SC2086

@@ -12,54 +12,35 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
-import os
-import re
-import sqlite3
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import zmq
 
 from celeriac._clock import SYSTEM_CLOCK, Clock
 from celeriac._hub_settings import DEFAULT_MAX_MESSAGE_SIZE
 from celeriac._log import get_logger
-from celeriac.exceptions import ImproperlyConfigured
 
+from . import hubfiles
 from .curve import CurveServer, warn_if_exposed
 from .endpoints import events_url
 from .hub import HubState
 from .hub.limits import HubLimits
 from .hub.storage import STORAGE_ERRORS
+from .hubfiles import HubAddressError, default_data_dir
+from .lazycommit import LAZY_COMMANDS, LazyCommit
 from .multipart import NOBLOCK, recv_frames, send_frames
-from .sockets import configure_events, configure_router
-from .store import SQLiteStore, Store
+from .protocol import next_batch
+from .sockets import configure_router
+from .store import Store
 
 __all__ = ["HubAddressError", "HubServer", "default_data_dir", "events_url"]
 
 _log = get_logger("celeriac.hub")
-
-
-class HubAddressError(ImproperlyConfigured):
-    """The hub cannot listen at an address: it is in use, or not an address of this machine."""
-
-    def __init__(self, url: str, exc: zmq.ZMQError) -> None:
-        self.url = url
-        self.errno = exc.errno
-        if exc.errno == errno.EADDRINUSE:
-            why = "the address is in use (is a hub already running there?)"
-        elif exc.errno == errno.EADDRNOTAVAIL:
-            why = (
-                "that address is not one of this machine's (a hub on another machine is "
-                "reached with --broker, not bound)"
-            )
-        else:
-            why = str(exc)
-        super().__init__(f"cannot listen at {url}: {why}")
 
 
 class HubServer:
@@ -98,14 +79,14 @@ class HubServer:
         # one already listens) must not create, lock or open a store there.
         try:
             for address in (bind, *also_bind):  # e.g. inproc:// for a worker in this process
-                _bind(self._router, address)
+                hubfiles.bind(self._router, address)
             self.data_dir = Path(data_dir).expanduser().resolve()
             self._lock_file: IO[str] | None = None
             if store_url:  # PostgreSQL: its advisory lock keeps one hub per schema
-                self.store: Store = _open_postgres(store_url, sync)
+                self.store: Store = hubfiles.open_postgres(store_url, sync)
             else:
-                self._lock_file = _open_data_dir(self.data_dir)
-                self.store = _open_store(self.data_dir, sync)
+                self._lock_file = hubfiles.open_data_dir(self.data_dir)
+                self.store = hubfiles.open_store(self.data_dir, sync)
         except BaseException:
             self._router.close(0)
             if getattr(self, "_lock_file", None) is not None:
@@ -129,12 +110,15 @@ class HubServer:
         self.state.apply_limits(limits or HubLimits())
         self.state.result_failure_expires = result_failure_expires
         self.endpoint: str = self._router.getsockopt(zmq.LAST_ENDPOINT).decode()
-        self._pub, self.events_endpoint = _bind_events(self._ctx, events or events_url(bind), curve)
+        self._pub, self.events_endpoint = hubfiles.bind_events(
+            self._ctx, events or events_url(bind), curve
+        )
         self._monitor = self._router.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         self._stop = threading.Event()
         #: Held by the loop for each turn's work: other threads read the state between turns.
         self._turn = threading.RLock()
         self._thread: threading.Thread | None = None
+        self._lazy = LazyCommit(clock)
         #: Called (in the hub's thread) if the loop dies: the embedded hub's supervisor.
         self.on_death: Callable[[BaseException], None] | None = None
         restored = self.state.restore()
@@ -143,7 +127,7 @@ class HubServer:
         self.store_url = store_url or None
         #: Where the store is, for logs and banners (never a password).
         self.store_description = (
-            _describe_url(store_url) if store_url else f"sqlite in {self.data_dir}"
+            hubfiles.describe_url(store_url) if store_url else f"sqlite in {self.data_dir}"
         )
         _log.info(
             "hub_started",
@@ -215,8 +199,8 @@ class HubServer:
             self._close()
 
     def _one_turn(self, events: dict[Any, int]) -> None:
-        if self._router in events:
-            self._receive()
+        # Only a turn that took messages, all of LAZY_COMMANDS, may leave its writes for later.
+        lazy = self._receive() if self._router in events else False
         if self._monitor in events:
             self._drain_monitor()
         try:
@@ -224,14 +208,20 @@ class HubServer:
         except STORAGE_ERRORS as exc:  # a read of the tick's met the store away
             self.store.rollback()
             self.state.commit_failed(exc)
+            lazy = False
         if self.state.probe_due():
             self.state.probe()
-        self._commit()
+            lazy = False
+        # A turn that promises nothing about the store sends first (see .lazycommit).
+        lazy = lazy and self.state.storage_error is None
+        if not (lazy and self._lazy.may_defer(self.state.outbox)):
+            self._commit()
         self._flush()
 
     def _commit(self) -> None:
         """Group commit; a store that cannot write is handled by the state (see
         :mod:`.hub.storage`): refusals replace the turn's confirmations."""
+        self._lazy.committed()
         try:
             self.store.commit()
         except STORAGE_ERRORS as exc:
@@ -272,18 +262,26 @@ class HubServer:
     def _timeout_ms(self) -> int:
         deadline = self.state.next_deadline()
         if deadline is None:
-            return 100
-        return max(0, min(100, int((deadline - self.clock.time()) * 1000) + 1))
+            return self._lazy.timeout_ms(100)
+        return self._lazy.timeout_ms(
+            max(0, min(100, int((deadline - self.clock.time()) * 1000) + 1))
+        )
 
-    def _receive(self) -> None:
+    def _receive(self) -> bool:
+        """Hand up to :attr:`batch` messages to the state; True if there were some, all of
+        :data:`~.lazycommit.LAZY_COMMANDS`."""
         handle = self.state.handle
         router = self._router
-        for _ in range(self.batch):
+        lazy = True
+        for i in range(self.batch):
             try:
                 frames = recv_frames(router, NOBLOCK)
             except zmq.Again:
-                return
+                return lazy and i > 0
+            if lazy and (len(frames) < 3 or frames[2] not in LAZY_COMMANDS):
+                lazy = False
             handle(frames[0], frames[1:])
+        return lazy
 
     def _drain_monitor(self) -> None:
         while True:
@@ -297,7 +295,7 @@ class HubServer:
         outbox = self.state.outbox
         router = self._router
         while outbox:
-            batch = outbox[:]
+            batch = _coalesced(outbox)
             outbox.clear()
             for frames in batch:
                 try:
@@ -307,8 +305,8 @@ class HubServer:
                         self.state.peer_unreachable(frames[0])
                     else:  # EAGAIN: the peer is not reading; it will ask again
                         _log.warning("send_dropped", peer=frames[0][:64], error=str(exc))
-            # Dropping a peer may have requeued work for others: commit and send that too.
-            self._commit()
+            if outbox:  # dropping a peer requeued work for others: commit, then send that too
+                self._commit()
         self._publish_events()
 
     def _publish_events(self) -> None:
@@ -340,114 +338,26 @@ class HubServer:
         )
 
     def _release_lock(self) -> None:
-        if self._lock_file is None:
-            return
-        fcntl.flock(self._lock_file, fcntl.LOCK_UN)
-        self._lock_file.close()
+        if self._lock_file is not None:
+            hubfiles.release_lock(self._lock_file)
+            self._lock_file = None
 
 
-def default_data_dir(bind: str) -> Path:
-    """Where a hub bound at ``bind`` keeps its store when ``hub_data_dir`` is not set.
-
-    ``$XDG_STATE_HOME/celeriac/hub-<host>-<port>`` (``~/.local/state`` when unset): absolute
-    and the same whatever the current directory, so a worker restarted elsewhere finds the
-    tasks its embedded hub had stored; one per address, so two hubs never share a store.
-    """
-    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    address = bind.partition("://")[2].replace("[", "").replace("]", "")
-    name = re.sub(r"[^A-Za-z0-9.-]+", "-", address.replace(":", "-")).strip("-")
-    return Path(state_home) / "celeriac" / f"hub-{name or 'default'}"
-
-
-def _bind(sock: zmq.Socket[Any], url: str) -> None:
-    """Bind ``sock`` at ``url``; a failure is a :class:`HubAddressError` that says why."""
-    try:
-        sock.bind(url)
-    except zmq.ZMQError as exc:
-        raise HubAddressError(url, exc) from None
-
-
-def _bind_events(
-    ctx: zmq.Context[Any], url: str, curve: CurveServer | None
-) -> tuple[zmq.Socket[Any] | None, str | None]:
-    """A PUB socket for events (under the same CURVE rules as the commands); a taken port
-    disables events with a warning, not the hub."""
-    pub: zmq.Socket[Any] = ctx.socket(zmq.PUB)
-    configure_events(pub, url)
-    if curve is not None:
-        curve.apply(pub)
-    try:
-        pub.bind(url)
-    except zmq.ZMQError as exc:
-        pub.close(0)
-        _log.warning(
-            "events_disabled",
-            endpoint=url,
-            error=str(exc),
-            hint="set hub_events_url to a free address",
-        )
-        return None, None
-    return pub, pub.getsockopt_string(zmq.LAST_ENDPOINT)
-
-
-def _open_data_dir(data_dir: Path) -> IO[str]:
-    """Create and lock the data directory; an unusable one is one clear error."""
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        return _lock_data_dir(data_dir)
-    except OSError as exc:
-        raise ImproperlyConfigured(
-            f"cannot use the data directory {data_dir}: {exc.strerror or exc} (set --data-dir "
-            "or hub_data_dir to a writable directory)"
-        ) from None
-
-
-def _open_store(data_dir: Path, sync: str) -> SQLiteStore:
-    """The store in ``data_dir``; a file SQLite cannot open or write is one clear error."""
-    try:
-        return SQLiteStore(data_dir / "hub.sqlite3", sync=sync)
-    except (OSError, sqlite3.Error) as exc:
-        raise ImproperlyConfigured(
-            f"cannot open the hub's store in {data_dir}: {exc} (is the directory writable, "
-            "the disk not full?)"
-        ) from None
-
-
-def _open_postgres(url: str, sync: str) -> Store:
-    """The store in PostgreSQL (``pip install 'celeriac[postgres]'``); created on first use."""
-    try:
-        from .store_postgres import PostgresStore  # noqa: PLC0415 - psycopg is optional
-    except ImportError as exc:
-        raise ImproperlyConfigured(
-            f"hub_store_url is a PostgreSQL URL but psycopg is missing ({exc}): "
-            "pip install 'celeriac[postgres]'"
-        ) from None
-    return PostgresStore(url, sync=sync)
-
-
-def _describe_url(url: str) -> str:
-    """``postgresql://user@host:port/db`` without its password, for the start line."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")
-    user = netloc[0].partition(":")[0]
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "password"])
-    return urlunsplit(
-        parts._replace(netloc=f"{user}@{netloc[2]}" if user else netloc[2], query=query)
-    )
-
-
-def _lock_data_dir(data_dir: Path) -> IO[str]:
-    """Hold an exclusive lock on the data directory: two hubs must never share one store."""
-    handle = open(data_dir / "hub.lock", "a+")  # noqa: SIM115 - held for the hub's lifetime
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise ImproperlyConfigured(
-            f"another hub is already using the data directory {data_dir}"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
+def _coalesced(outbox: list[list[bytes]]) -> list[list[bytes]]:
+    """The turn's messages, with each peer's consecutive ones of one item command (``TASK``,
+    ``RES``, ``NACK``) merged as :func:`~celeriac._wire.next_batch` merges a client's: a turn
+    that delivers a hundred tasks to a worker sends it one ``TASK`` of a hundred deliveries (one
+    send, one receive, one decode), not a hundred. Each peer's messages keep their order."""
+    if len(outbox) < 2:
+        return list(outbox)
+    per_peer: dict[bytes, deque[list[bytes]]] = {}
+    for frames in outbox:
+        queue = per_peer.get(frames[0])
+        if queue is None:
+            queue = per_peer[frames[0]] = deque()
+        queue.append(frames[1:])
+    merged: list[list[bytes]] = []
+    for identity, queue in per_peer.items():
+        while queue:
+            merged.append([identity, *next_batch(queue)])
+    return merged

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from .writebatch import WriteBatch
+
 __all__ = [
     "MemoryStore",
     "SQLiteStore",
@@ -60,6 +62,10 @@ CREATE TABLE IF NOT EXISTS set_aside (
 );
 """
 
+
+#: Ids per ``IN (...)`` of :meth:`SQLiteStore.results_among` (SQLite's default cap on
+#: parameters was 999 before 3.32).
+_IN_CHUNK: Final = 500
 
 _SELECT_MESSAGES: Final = (
     "SELECT id, queue, priority, eta, seq, header, body FROM messages ORDER BY seq"
@@ -195,6 +201,8 @@ class SQLiteStore(Store):
         self._wal_size_limit = wal_size_limit
         self._db.executescript(_SCHEMA)
         self._in_tx = False
+        #: Writes queued until the next read or commit (see :mod:`.writebatch`).
+        self._writes = WriteBatch()
         self._closing = threading.Event()
         self._checkpointer = threading.Thread(
             target=self._checkpoint_loop, name="celeriac-checkpoint", daemon=True
@@ -224,54 +232,84 @@ class SQLiteStore(Store):
         return "TRUNCATE" if big else "PASSIVE"
 
     def _tx(self) -> sqlite3.Connection:
+        """The connection inside the open transaction, the queued writes run first."""
         if not self._in_tx:
             self._db.execute("BEGIN")
             self._in_tx = True
+        if self._writes:
+            try:
+                self._writes.run(self._db)
+            except sqlite3.OperationalError:  # full, read-only, I/O: disk trouble
+                self.rollback()
+                raise
+            except sqlite3.Error as exc:  # a row SQLite refuses: the whole turn is refused
+                self.rollback()
+                raise sqlite3.OperationalError(f"a write was refused: {exc}") from exc
         return self._db
+
+    def _read(self) -> sqlite3.Connection:
+        """The connection for a read: the queued writes run first (writes are visible at
+        once, as the :class:`Store` contract says)."""
+        return self._tx() if self._writes else self._db
 
     def add_message(self, msg: StoredMessage) -> None:
         """Insert (or replace, for a requeue with new fields) a message row."""
-        self._tx().execute(
+        self._writes.add(
             "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)",
             (msg.id, msg.queue, msg.priority, msg.eta, msg.seq, msg.header, msg.body),
         )
 
     def remove_message(self, message_id: str) -> None:
         """Delete a message row."""
-        self._tx().execute("DELETE FROM messages WHERE id = ?", (message_id,))
+        self._writes.add("DELETE FROM messages WHERE id = ?", (message_id,))
 
     def messages(self, *, bodies: bool = True) -> Iterator[StoredMessage]:
         """All message rows in publish order (bodies left on disk with ``bodies=False``)."""
-        rows = self._db.execute(_SELECT_MESSAGES if bodies else _SELECT_HEADERS)
+        rows = self._read().execute(_SELECT_MESSAGES if bodies else _SELECT_HEADERS)
         for row in rows:
             yield StoredMessage(*row)
 
     def get_payload(self, message_id: str) -> tuple[bytes, bytes] | None:
         """Read one message's header and body by id."""
-        row = self._db.execute(
-            "SELECT header, body FROM messages WHERE id = ?", (message_id,)
-        ).fetchone()
+        row = (
+            self._read()
+            .execute("SELECT header, body FROM messages WHERE id = ?", (message_id,))
+            .fetchone()
+        )
         if row and isinstance(row[0], bytes) and isinstance(row[1], bytes):
             return row[0], row[1]
         return None
 
     def put_result(self, result: StoredResult, expires: float | None) -> None:
         """Insert or replace a result row."""
-        self._tx().execute(
+        self._writes.add(
             "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)",
             (result.id, result.state, result.header, result.body, expires),
         )
 
     def get_result(self, task_id: str) -> StoredResult | None:
         """Look a result up by id."""
-        row = self._db.execute(
-            "SELECT id, state, header, body FROM results WHERE id = ?", (task_id,)
-        ).fetchone()
+        row = (
+            self._read()
+            .execute("SELECT id, state, header, body FROM results WHERE id = ?", (task_id,))
+            .fetchone()
+        )
         return StoredResult(*row) if row else None
+
+    def results_among(self, task_ids: list[str]) -> set[str]:
+        """One ``IN`` query per 500 ids (a publish batch's duplicate checks), not one
+        lookup per id."""
+        found: set[str] = set()
+        db = self._read()
+        for start in range(0, len(task_ids), _IN_CHUNK):
+            chunk = task_ids[start : start + _IN_CHUNK]
+            sql = f"SELECT id FROM results WHERE id IN ({','.join('?' * len(chunk))})"  # noqa: S608 - only placeholders
+            found.update(row[0] for row in db.execute(sql, chunk))
+        return found
 
     def forget_result(self, task_id: str) -> None:
         """Delete a result row."""
-        self._tx().execute("DELETE FROM results WHERE id = ?", (task_id,))
+        self._writes.add("DELETE FROM results WHERE id = ?", (task_id,))
 
     def purge_results(self, now: float) -> int:
         """Delete expired results."""
@@ -282,16 +320,16 @@ class SQLiteStore(Store):
 
     def get_meta(self, key: str) -> bytes | None:
         """Read a metadata value."""
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self._read().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return bytes(row[0]) if row else None
 
     def set_meta(self, key: str, value: bytes) -> None:
         """Write a metadata value."""
-        self._tx().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        self._writes.add("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def delete_meta(self, key: str) -> None:
         """Delete a metadata value."""
-        self._tx().execute("DELETE FROM meta WHERE key = ?", (key,))
+        self._writes.add("DELETE FROM meta WHERE key = ?", (key,))
 
     def set_aside(self, msg: StoredMessage, reason: str, now: float) -> None:
         """Copy the row as it is (columns untyped) into ``set_aside`` and delete it."""
@@ -305,13 +343,15 @@ class SQLiteStore(Store):
 
     def set_aside_rows(self) -> list[tuple[str, str]]:
         """The ids (as text) and reasons of the rows set aside."""
-        rows = self._db.execute("SELECT CAST(id AS TEXT), reason FROM set_aside ORDER BY at")
+        rows = self._read().execute("SELECT CAST(id AS TEXT), reason FROM set_aside ORDER BY at")
         return [(str(i), str(r)) for i, r in rows]
 
     def commit(self) -> None:
         """End the open transaction, if any. If the commit fails (disk full...), SQLite may
         have rolled it back already: the transaction is rolled back here too (so the next
         write opens a new one) and the error is raised for the caller to act on."""
+        if self._writes:
+            self._tx()  # runs them (a refused write rolls back and raises here)
         if self._in_tx:
             try:
                 self._db.execute("COMMIT")
@@ -323,6 +363,7 @@ class SQLiteStore(Store):
     def rollback(self) -> None:
         """Roll the open transaction back, if SQLite still has one."""
         self._in_tx = False
+        self._writes.clear()
         if self._db.in_transaction:
             self._db.execute("ROLLBACK")
 

@@ -16,7 +16,7 @@ import pytest
 from celeriac import App
 from celeriac.exceptions import EncodeError, ImproperlyConfigured
 
-from .conftest import RESULT_TIMEOUT, Spawner, TaskModule, clean_env
+from .conftest import RESULT_TIMEOUT, Spawner, TaskModule, clean_env, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +53,14 @@ def test_compressed_tasks_and_results_round_trip(
     failed = gzip_client.send_task("itasks.fail", args=("kaput",), compression="bzip2")
     with pytest.raises(ValueError, match="kaput"):
         failed.get(timeout=RESULT_TIMEOUT)
-    stored = _stored(tmp_path / "embedded-hub")
+    ids = {r.id for r in [*sent, failed]}
+
+    # A result reaches the client before its commit (at most 5 ms: see transport/lazycommit).
+    def all_stored() -> dict[str, bytes] | None:
+        stored = _stored(tmp_path / "embedded-hub")
+        return stored if ids <= stored.keys() else None
+
+    stored = wait_until(all_stored, RESULT_TIMEOUT, "the results committed")
     for result in [*sent, failed]:  # the worker compressed every result, failures too
         assert b"compression=bzip2" in stored[result.id]
 

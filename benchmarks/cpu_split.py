@@ -1,0 +1,141 @@
+"""Where the CPU of a task goes: producer, hub and workers, in CPU microseconds per task.
+
+Throughput on a shared 2-core machine drifts with whatever else runs; the CPU each process
+spends per task drifts much less, so this is the figure to compare before and after a change
+(issue 18). Starts a standalone ``celeriac hub`` and ``--workers`` worker processes
+(``-P threads -c 2``, the tasks of ``celeriac_tasks.py``), then in this process (the producer):
+``--tasks`` ``noop()`` (results ignored; done when the harness counter says so), and half as
+many ``add(i, i)`` with every result fetched. Prints, per workload, tasks/s and the CPU µs per
+task of each process (read from /proc)::
+
+    python benchmarks/cpu_split.py --tasks 10000 [--workers 2] [--embedded]
+
+``--embedded``: no hub process; the first worker's embedded hub serves (its CPU is counted
+with the workers'). Needs the shared harness (``--bench-dir``, default ``../shared/bench``)
+for its counter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def _cpu(pid: int) -> float:
+    """User + system CPU seconds of a live process, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            sys.exit(f"{what}: not within {timeout:.0f}s")
+        time.sleep(0.01)
+
+
+def main() -> None:
+    """Start the hub and workers, run both workloads, print the CPU split."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--embedded", action="store_true")
+    parser.add_argument("--bench-dir", default=str(HERE.parent.parent / "shared" / "bench"))
+    args = parser.parse_args()
+    run = Path(tempfile.mkdtemp(prefix="cpu-split-"))
+    broker = f"tcp://127.0.0.1:{_free_port()}"
+    harness = Path(args.bench_dir).resolve() / "harness"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_")}
+    env.update(
+        BENCH_BROKER=broker,
+        ANCHORS_RUN=str(run),
+        CELERIAC_HUB_DATA_DIR=str(run / "data"),
+        PYTHONPATH=os.pathsep.join([str(HERE), str(harness)]),
+    )
+    os.environ.update(env)
+    sys.path[:0] = [str(HERE), str(harness)]
+    celeriac = [str(Path(sys.executable).parent / "celeriac")]
+    procs: dict[str, list[subprocess.Popen[bytes]]] = {"hub": [], "workers": []}
+    log = open(run / "processes.log", "wb")  # noqa: SIM115 - closed at the end
+    try:
+        if not args.embedded:
+            hub = [*celeriac, "hub", "--bind", broker, "--data-dir", str(run / "data")]
+            procs["hub"].append(
+                subprocess.Popen([*hub, "-l", "warning"], env=env, stdout=log, stderr=log)
+            )
+        for i in range(args.workers):
+            argv = [*celeriac, "-A", "celeriac_tasks", "worker", "-P", "threads", "-c", "2"]
+            argv += ["-l", "WARNING", "-n", f"cpu{i}", "--broker", broker]
+            if not args.embedded:
+                argv += ["--embedded-hub", "never"]
+            procs["workers"].append(
+                subprocess.Popen(argv, env=env, cwd=run, stdout=log, stderr=log)
+            )
+            if args.embedded and i == 0:
+                time.sleep(1.0)  # let the first worker take the address for its hub
+        import celeriac_tasks as bench  # noqa: PLC0415 - after the environment is set
+        import common  # noqa: PLC0415
+
+        bench.add.delay(1, 1).get(timeout=120)  # everything is up
+        common.counter_reset()
+
+        def snapshot() -> dict[str, float]:
+            cpu = {k: sum(_cpu(p.pid) for p in ps) for k, ps in procs.items()}
+            cpu["producer"] = time.process_time()
+            cpu["wall"] = time.monotonic()
+            return cpu
+
+        rows = []
+        before = snapshot()
+        for _ in range(args.tasks):
+            bench.noop.delay()
+        _wait(lambda: common.counter_value() >= args.tasks, 600, "noop")
+        after = snapshot()
+        rows.append(("noop, no results", args.tasks, before, after))
+        n = args.tasks // 2
+        before = snapshot()
+        handles = [bench.add.delay(i, i) for i in range(n)]
+        assert [h.get(timeout=600) for h in handles] == [2 * i for i in range(n)]
+        after = snapshot()
+        rows.append(("add, all results", n, before, after))
+        where = "embedded hub (in the workers)" if args.embedded else "standalone hub"
+        print(f"{args.workers} worker process(es) -P threads -c 2, {where}")
+        print(f"{'workload':18s} {'tasks/s':>8s}  CPU µs/task: producer    hub  workers  total")
+        for name, count, b, a in rows:
+            per = {k: (a[k] - b[k]) / count * 1e6 for k in ("producer", "hub", "workers")}
+            rate = count / (a["wall"] - b["wall"])
+            total = sum(per.values())
+            print(
+                f"{name:18s} {rate:8.0f}  {'':12s}{per['producer']:8.0f} {per['hub']:6.0f} "
+                f"{per['workers']:8.0f} {total:6.0f}"
+            )
+        bench.app.close()
+    finally:
+        for p in [*procs["workers"], *procs["hub"]]:
+            p.terminate()
+        for p in [*procs["workers"], *procs["hub"]]:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        log.close()
+
+
+if __name__ == "__main__":
+    main()

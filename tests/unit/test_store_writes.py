@@ -1,0 +1,98 @@
+"""A turn's writes, queued and run together (SQLite: ``transport/writebatch.py``; PostgreSQL
+coalesces its own): reads see them at once, order is kept, a commit makes them durable, a
+rollback drops them, and a write SQLite refuses refuses the whole turn."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from celeriac.transport.store import SQLiteStore, StoredMessage, StoredResult
+from celeriac.transport.writebatch import WriteBatch
+
+
+def _msg(i: int, queue: str = "q") -> StoredMessage:
+    return StoredMessage(f"m{i}", queue, 0, None, i, b"\x80", b"body-%d" % i)
+
+
+def test_reads_see_queued_writes_in_order(open_store: Callable[[], Any]) -> None:
+    """Written then deleted in one turn: gone; written twice: the last one; all visible
+    before the commit, and after a reopen only what was committed."""
+    store = open_store()
+    for i in range(5):
+        store.add_message(_msg(i))
+    store.remove_message("m1")
+    store.add_message(_msg(3, queue="other"))
+    store.put_result(StoredResult("r1", "SUCCESS", b"\x80", b"1"), None)
+    assert [m.id for m in store.messages()] == ["m0", "m2", "m3", "m4"]
+    assert store.get_payload("m1") is None
+    assert next(m for m in store.messages() if m.id == "m3").queue == "other"
+    assert store.results_among(["r1", "m0"]) == {"r1"}
+    store.commit()
+    store.add_message(_msg(9))  # not committed: a killed hub loses it (never confirmed)
+    store.remove_message("m0")
+    store.rollback()
+    assert [m.id for m in store.messages()] == ["m0", "m2", "m3", "m4"]
+    again = open_store()  # as a restarted hub would (the first one not closed: killed)
+    assert [m.id for m in again.messages()] == ["m0", "m2", "m3", "m4"]
+    assert again.get_result("r1") is not None
+    again.close()
+
+
+def test_results_among_many_ids(open_store: Callable[[], Any]) -> None:
+    """A publish batch larger than one ``IN (...)``: every stored id is found, no other."""
+    store = open_store()
+    for i in range(0, 1200, 3):
+        store.put_result(StoredResult(f"t{i}", "SUCCESS", b"\x80", b""), None)
+    store.commit()
+    asked = [f"t{i}" for i in range(1200)]
+    assert store.results_among(asked) == {f"t{i}" for i in range(0, 1200, 3)}
+    store.close()
+
+
+def test_a_refused_write_refuses_the_turn(tmp_path: Path) -> None:
+    """A row SQLite refuses (here NOT NULL) fails the commit as disk trouble does
+    (OperationalError: the hub refuses the turn's publishes) and rolls the whole turn back,
+    the rows queued beside it too: nothing of it is half-written."""
+    store = SQLiteStore(tmp_path / "hub.sqlite3")
+    store.add_message(_msg(0))
+    store.commit()
+    store.add_message(_msg(1))
+    store.add_message(StoredMessage("bad", "q", 0, None, 2, None, b""))  # type: ignore[arg-type]
+    store.add_message(_msg(3))
+    with pytest.raises(sqlite3.OperationalError, match="refused"):
+        store.commit()
+    assert [m.id for m in store.messages()] == ["m0"]
+    store.add_message(_msg(4))  # the store works on
+    store.commit()
+    assert [m.id for m in store.messages()] == ["m0", "m4"]
+    store.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 3)), max_size=30))
+def test_batch_runs_like_one_execute_each(ops: list[tuple[str, int]]) -> None:
+    """Any sequence of writes through a WriteBatch leaves the table as executing them one
+    by one does (runs of one statement merged, order kept)."""
+    sql = {"a": "INSERT OR REPLACE INTO t VALUES (?, ?)", "b": "DELETE FROM t WHERE k = ?"}
+    one, many = sqlite3.connect(":memory:"), sqlite3.connect(":memory:")
+    batch = WriteBatch()
+    for n, (kind, key) in enumerate(ops):
+        row: tuple[Any, ...] = (key, n) if kind == "a" else (key,)
+        batch.add(sql[kind], row)
+    for db in (one, many):
+        db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v INTEGER)")
+    for n, (kind, key) in enumerate(ops):
+        one.execute(sql[kind], (key, n) if kind == "a" else (key,))
+    batch.run(many)
+    assert not batch
+    assert (
+        one.execute("SELECT * FROM t ORDER BY k").fetchall()
+        == many.execute("SELECT * FROM t ORDER BY k").fetchall()
+    )
