@@ -47,11 +47,12 @@ from celeriac.routing import Broadcast, declare_queues, worker_queues
 from celeriac.transport import protocol as p
 from celeriac.transport.hubserver import HubServer
 from celeriac.transport.multipart import send_frames
+from celeriac.transport.session import WorkerSession
 
 from . import django_fixup
 from .asyncpool import AsyncPool
 from .banner import Banner, show_banner
-from .connection import HubConnection, abandoned
+from .connection import HubConnection, abandoned, worker_session
 from .control import Panel, purge_queues
 from .embedded import describe_hub, start_embedded_hub
 from .keyed import KeyedLink, host_queues
@@ -136,7 +137,10 @@ class WorkerNode:
         exchanges, declared = declare_queues(self.conf, selected, node_name=self.hostname)
         self.declarations = p.declaration(exchanges, declared)
         self.prefetch = self.concurrency * int(self.conf.worker_prefetch_multiplier)
-        self.accepting = True
+        #: The node's session with its hub (sans-IO: transport/session/worker.py), made when the
+        #: connection thread starts and kept across connection restarts.
+        self.session: WorkerSession | None = None
+        self._accepting = True
         self.ready = threading.Event()
         self.stopped = threading.Event()
         self._shutdown = threading.Event()
@@ -153,7 +157,6 @@ class WorkerNode:
         #: prefork child sets ``make_types`` to use its parent's, held for the whole node.
         self.types: TypeGates = TaskTypes({})
         self.make_types: Callable[[], TypeGates] | None = None
-        self._deliveries: dict[int, Delivery] = {}
         self.exit_code = 0
         self.connection_restarts = 0
         self._thread: threading.Thread | None = None
@@ -166,6 +169,19 @@ class WorkerNode:
         self.started_at: dict[int, float] = {}
         #: The keyed actors hosted here (``@app.actor`` classes: see runtime/keyed.py).
         self.keyed = KeyedLink(self)
+
+    @property
+    def accepting(self) -> bool:
+        """Whether this node takes new work (False from a warm shutdown, or a prefork child's
+        last task): its outcomes then return no credit. The session's flag once it exists."""
+        session = self.session
+        return self._accepting if session is None else session.accepting
+
+    @accepting.setter
+    def accepting(self, value: bool) -> None:
+        self._accepting = value
+        if self.session is not None:
+            self.session.accepting = value
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -390,18 +406,20 @@ class WorkerNode:
 
         A connection that crashes (a bug, never a bad frame: those are logged and dropped) is
         rebuilt, after the policy's jittered backoff, with a new socket and identity but the
-        same outcome socket and task ledger, so its HELLO tells the hub what is still running
-        here. More than :data:`CONNECTION_RESTARTS` crashes within :data:`CONNECTION_PERIOD`
-        seconds escalate: the node stops with exit code 1 and says why.
+        same outcome socket and session (the task ledger), so its HELLO tells the hub what is
+        still running here. More than :data:`CONNECTION_RESTARTS` crashes within
+        :data:`CONNECTION_PERIOD` seconds escalate: the node stops with exit code 1 and says why.
         """
         pull = self._ctx.socket(zmq.PULL)
         pull.setsockopt(zmq.LINGER, 0)
         pull.bind(self._outcome_url)
         restarts = RestartTracker(CONNECTION_POLICY, clock=self.app.clock)
-        previous: HubConnection | None = None
+        session = worker_session(self)
+        session.accepting = self._accepting
+        self.session = session
         try:
             while True:
-                conn = HubConnection(self, pull, previous)
+                conn = HubConnection(self, pull, session)
                 try:
                     conn.serve()
                     return
@@ -420,7 +438,6 @@ class WorkerNode:
                         restarts=self.connection_restarts,
                         delay=round(decision.delay, 3),
                     )
-                    previous = conn
                 finally:
                     conn.close()
                 self._shutdown.wait(decision.delay)  # the backoff; a shutdown cuts it short

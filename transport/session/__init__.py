@@ -9,20 +9,48 @@ loops (``runtime/client.py``, the worker's connection) own the sockets and threa
 from __future__ import annotations
 
 from .client import ClientSession
-from .effects import Answer, Effect, Log, Ready, Resolve, Run, Send, Settled, Stop
-from .worker import HubWatch, WorkerSession
+from .effects import (
+    Answer,
+    Command,
+    Effect,
+    Finished,
+    Heartbeat,
+    Keyed,
+    Log,
+    Ready,
+    Received,
+    Resolve,
+    Run,
+    Send,
+    SendEncoded,
+    Settled,
+    Starting,
+    Stop,
+    Withdraw,
+)
+from .hubwatch import HubWatch
+from .worker import WorkerConfig, WorkerSession
 
 __all__ = [
     "Answer",
     "ClientSession",
+    "Command",
     "Effect",
+    "Finished",
+    "Heartbeat",
     "HubWatch",
+    "Keyed",
     "Log",
     "Ready",
+    "Received",
     "Resolve",
     "Run",
     "Send",
+    "SendEncoded",
     "Settled",
+    "Starting",
     "Stop",
+    "Withdraw",
+    "WorkerConfig",
     "WorkerSession",
 ]

@@ -20,7 +20,25 @@ from celeriac._protocol import (
     TaskInfo,
 )
 
-__all__ = ["Answer", "Effect", "Log", "Ready", "Resolve", "Run", "Send", "Settled", "Stop"]
+__all__ = [
+    "Answer",
+    "Command",
+    "Effect",
+    "Finished",
+    "Heartbeat",
+    "Keyed",
+    "Log",
+    "Ready",
+    "Received",
+    "Resolve",
+    "Run",
+    "Send",
+    "SendEncoded",
+    "Settled",
+    "Starting",
+    "Stop",
+    "Withdraw",
+]
 
 Level = Literal["debug", "info", "warning", "error"]
 
@@ -30,6 +48,14 @@ class Send:
     """Send this message to the hub."""
 
     message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class SendEncoded:
+    """Send these frames to the hub: already encoded messages (task outcomes encoded in their
+    slot's thread), merged into one (:func:`celeriac._wire.next_batch`)."""
+
+    frames: list[bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +97,56 @@ class Run:
 
 
 @dataclass(frozen=True, slots=True)
+class Received:
+    """The worker took this task delivery (the ``task-received`` event)."""
+
+    delivery: Delivery
+
+
+@dataclass(frozen=True, slots=True)
+class Starting:
+    """Slot ``slot`` takes this delivery (its ``task-started`` event goes before the ``START``
+    and the :class:`Run` that follow)."""
+
+    slot: int
+    delivery: Delivery
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """Slot ``slot`` has finished this delivery (its type's gate and counters are told)."""
+
+    slot: int
+    delivery: Delivery
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    """These deliveries waiting at their type's gate are handed back (shutdown): drop them."""
+
+    deliveries: tuple[Delivery, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Keyed:
+    """A call for a keyed actor hosted here (it runs in its key's own thread, not a slot)."""
+
+    delivery: Delivery
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A command for the node itself: remote control, a revoke, a keyed actor's activation."""
+
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """A ``PING`` goes out now: the node's own heartbeat work (events, idle keyed actors)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Ready:
     """The hub welcomed the worker: ``first`` True the first time (the worker is ready)."""
 
@@ -85,4 +161,21 @@ class Stop:
     cold: bool = False
 
 
-Effect = Send | Log | Resolve | Answer | Settled | Run | Ready | Stop
+Effect = (
+    Send
+    | SendEncoded
+    | Log
+    | Resolve
+    | Answer
+    | Settled
+    | Received
+    | Starting
+    | Run
+    | Finished
+    | Withdraw
+    | Keyed
+    | Command
+    | Heartbeat
+    | Ready
+    | Stop
+)
