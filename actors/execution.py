@@ -201,14 +201,7 @@ class TaskExecutor:
             if not isinstance(replacing, Task):
                 return replacing
             task = replacing
-        request = self._request(task, delivery, args, kwargs)
-        if isinstance(embed, dict) and embed:
-            request.callbacks = embed.get("callbacks") or None
-            request.errbacks = embed.get("errbacks") or None
-            request.chain = embed.get("chain") or None
-            request.chord = embed.get("chord")
-        if isinstance(embed, dict) and embed.get(NESTING_KEY):
-            request.replaced_task_nesting = int(embed[NESTING_KEY])
+        request = self._request_with(task, delivery, args, kwargs, embed)
         _log.info("task_received", task=name, task_id=request.id)
         if signals.task_received.receivers:
             signals.task_received.send(sender=None, request=request)
@@ -222,6 +215,43 @@ class TaskExecutor:
         if self.state_sink is not None:
             prepared.report = functools.partial(self._report_state, prepared)
         return prepared
+
+    def _request_with(
+        self, task: Task[Any, Any], delivery: Delivery, args: Any, kwargs: Any, embed: Any
+    ) -> Request:
+        """The task's request, with what the message embeds (callbacks, errbacks, chain...)."""
+        request = self._request(task, delivery, args, kwargs)
+        if isinstance(embed, dict) and embed:
+            request.callbacks = embed.get("callbacks") or None
+            request.errbacks = embed.get("errbacks") or None
+            request.chain = embed.get("chain") or None
+            request.chord = embed.get("chord")
+        if isinstance(embed, dict) and embed.get(NESTING_KEY):
+            request.replaced_task_nesting = int(embed[NESTING_KEY])
+        return request
+
+    def cut_short(self, delivery: Delivery, exc: BaseException) -> TaskOutcome:
+        """The outcome of a delivery still running that is stopped from outside its thread (a
+        prefork child about to be killed for its hard time limit, or for a revoke with
+        terminate): REVOKED for a :class:`TaskTerminated` (with ``task_revoked``), else a
+        FAILURE with ``exc``; either way its errbacks are called and its chain ended, as when
+        the same happens in a thread. Never raises."""
+        try:
+            task = self._lookup(delivery.task.task)
+            if task is None:
+                return self._failure(delivery, exc, None)
+            message = delivery.task
+            args, kwargs, embed = loads(message.body, message.content_type, self.accept)
+            request = self._request_with(task, delivery, args, kwargs, embed)
+            if isinstance(exc, TaskTerminated):
+                reason = "terminated"
+                return self._revoked(
+                    task, delivery, request, embed, reason=reason, signum=exc.signum
+                )
+            outcome = self._failure(delivery, exc, None)
+            return self._then(outcome, after_failure(embed, request, exc, None, self.app))
+        except Exception as error:
+            return self._internal_error(delivery, error)
 
     def _report_state(self, p: Prepared, task_id: str | None, state: str, meta: Any) -> None:
         """``update_state`` in a running task: serialize the meta, send it to the hub."""

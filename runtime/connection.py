@@ -117,6 +117,7 @@ class HubConnection:
             s.Withdraw: self._do_withdraw,
             s.Keyed: self._do_keyed,
             s.Command: self._do_command,
+            s.Confirmed: self._do_confirmed,
             s.Heartbeat: self._do_heartbeat,
             s.Ready: self._do_ready,
             s.Log: self._do_log,
@@ -205,11 +206,13 @@ class HubConnection:
             self.perform(session.outcome_frames(index, frames[1:], self.clock.monotonic()))
 
     def _local(self, kind: bytes, frames: list[bytes]) -> None:
-        """Something from the node's own threads: a message to forward, a control command, a
-        gated delivery its type released."""
+        """Something from the node's own threads: a message to forward, a confirmation to ask,
+        a control command, a gated delivery its type released."""
         if kind in (b"SEND", KEYED_TAG):  # as they are, after the outcomes drained before
             self.perform(self.session.take_outcomes())
             send_frames(self.sock, frames)
+        elif kind == b"SETTLE":  # after the outcome of a task cut short (WorkerNode.cut_short)
+            self.perform(self.session.settle(frames[0].decode()))
         elif kind == b"CTL":
             command, arguments, ask = msgpack.unpackb(frames[0], raw=False)
             answer = self.node.panel.handle(self.view, command, arguments)
@@ -267,6 +270,10 @@ class HubConnection:
             node.revoke_held(message)
         else:
             node.keyed.handle(message)
+
+    def _do_confirmed(self, effect: s.Confirmed) -> None:
+        if self.node.on_settled is not None:
+            self.node.on_settled(effect.task_id)
 
     def _do_heartbeat(self, _effect: s.Heartbeat) -> None:
         node = self.node

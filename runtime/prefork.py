@@ -32,17 +32,20 @@ The task a dead child held
 Hard time limits
     The parent watches each running task's hard limit (``timelimit[1]`` of the message, else
     the task's ``time_limit``, else the ``task_time_limit`` setting, computed in the child).
-    Past it, the parent sends the hub ``DONE`` FAILURE ``TimeLimitExceeded`` for the task over
-    its own DEALER, waits until the hub has processed it (a ``STAT`` round trip, at most 1 s),
-    then SIGKILLs the child and starts a new one at once.
+    Past it, the parent tells the child (``expire``); the child ends the task itself as if it
+    had raised ``TimeLimitExceeded`` (the executor's outcome, errbacks included, through its
+    session: :meth:`~.worker.WorkerNode.cut_short`), asks the hub to confirm it has that
+    outcome (a ``STAT`` after it) and says "settled"; the parent then SIGKILLs the child and
+    starts a new one at once. The parent never writes a task's outcome itself and never waits
+    in a loop: a child that does not say "settled" within :data:`SETTLE_GRACE` seconds (its
+    interpreter stuck in C code) is killed anyway, and the hub decides as for any lost child.
 
 Revoke with ``terminate=True``
-    The hub tells the child holding the task (``CANVAS_REVOKED``); the child tells the parent,
-    which ends the task REVOKED at the hub (as for a time limit, before the kill, so the hub
-    cannot requeue it), signals the child with the revoke's signal (SIGINT, which children
-    ignore, becomes SIGTERM; a child's SIGTERM then means "die now", not a warm shutdown), sends
-    ``task_revoked`` (``terminated=True``, the signal number) and replaces the child. The
-    task's errbacks are not called on this path (the parent does not read task bodies).
+    The hub tells the child holding the task (``CANVAS_REVOKED``); the child ends it REVOKED in
+    the same way (``task_revoked`` with ``terminated=True`` and the signal number, then its
+    errbacks, as the threads pool does), tells the parent ("terminating", then "settled"),
+    and the parent signals it with the revoke's signal (SIGINT, which children ignore, becomes
+    SIGTERM; a child's SIGTERM then means "die now", not a warm shutdown) and replaces it.
 
 Task type limits (``rate_limit``, ``max_concurrency``)
     Held by the parent for the whole node: a child asks over its pipe before it runs a task of
@@ -85,29 +88,23 @@ import random
 import signal
 import threading
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, Final
 
-import msgpack
 import zmq
 
-from celeriac import signals, states
+from celeriac import signals
 from celeriac._app import App
 from celeriac._clock import SYSTEM_CLOCK
 from celeriac._log import get_logger
-from celeriac._messages import exception_info
-from celeriac._task import Request
 from celeriac._wire_control2 import reply_messages
 from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
 from celeriac.exceptions import (
     FrameError,
     ImproperlyConfigured,
-    TaskRevokedError,
-    TimeLimitExceeded,
 )
 from celeriac.routing import worker_queues
 from celeriac.transport import protocol as p
@@ -146,8 +143,9 @@ TURN: Final = 0.05
 #: Autoscaling: a child idle less than this between two tasks still counts as busy (the parent
 #: may read its "finished" a moment before the next "started").
 AUTOSCALE_BUSY_GAP: Final = 0.25
-#: Content type of the FAILURE bodies the parent makes (msgpack, as the hub's own).
-_FAILURE_CT: Final = "application/x-msgpack"
+#: How long a child that must be killed (hard time limit, terminate) has to report its task's
+#: outcome to the hub and say "settled" before it is killed anyway (the hub then decides).
+SETTLE_GRACE: Final = 5.0
 
 
 # -- the parent ----------------------------------------------------------------------------------
@@ -172,7 +170,9 @@ class _Slot:
     ready: bool = False
     task: _Running | None = None
     leaving: str | None = None  # a planned exit (recycling) and why
-    killed: str | None = None  # the parent killed it (time limit) and why
+    killed: str | None = None  # the parent kills it (time limit, terminate) and why
+    kill_at: float | None = None  # ... once the child's outcome is settled, or at this time
+    kill_signal: int = signal.SIGKILL
     due: float | None = None  # a replacement is due at this monotonic time
     died_at: float | None = None
     last_pid: int | None = None
@@ -418,6 +418,7 @@ class PreforkNode:
             self.gates.flush(self._send_child)
             now = time.monotonic()
             self._enforce_time_limits(now)
+            self._kill_overdue(now)
             self._hub_io(now)
             if self._shutdown.is_set():
                 if self._shutting_down(now):
@@ -449,7 +450,7 @@ class PreforkNode:
             self._cold_deadline = now + COLD_GRACE
         return all(s.process is None for s in self._slots)
 
-    def _send_child(self, index: int, message: tuple[str, str]) -> bool:
+    def _send_child(self, index: int, message: tuple[str, ...]) -> bool:
         """Send child ``index`` a message on its pipe; False if it cannot be told."""
         conn = self._slots[index].conn
         if conn is None:
@@ -487,6 +488,7 @@ class PreforkNode:
         child_end.close()
         slot.process, slot.conn, slot.pid = process, parent_end, process.pid
         slot.ready, slot.task, slot.leaving, slot.killed, slot.due = False, None, None, None, None
+        slot.kill_at = None
         slot.tasks, slot.idle_since = 0, None
         _log.info("child_started", child=slot.index, pid=process.pid)
 
@@ -508,15 +510,17 @@ class PreforkNode:
             slot.tasks += 1
             self.processed[name] += 1
             slot.idle_since = None
-        elif kind == "finished":
+        elif kind == "finished" and not slot.killed:  # else: child_exited names the task
             slot.task = None
             slot.idle_since = time.monotonic()
         elif kind == "answer":
             self.view.child_answer(slot.index, message[1], message[2])
         elif kind == "leaving":
             slot.leaving = str(message[1])
-        elif kind == "terminate":
+        elif kind == "terminating":
             self._terminate(slot, str(message[1]), int(message[2]))
+        elif kind == "settled":
+            self._kill(slot)
         elif kind in GATE_MESSAGES:
             self.gates.on_child(slot.index, message)
         elif kind == "ready":
@@ -689,35 +693,47 @@ class PreforkNode:
                 task=task.name,
                 limit=task.hard_limit,
             )
-            exc = TimeLimitExceeded(
+            reason = (
                 f"task {task.name}[{task.id}] exceeded its hard time limit of "
                 f"{task.hard_limit:g} s; its process (pid {slot.pid}) was killed"
             )
-            self._fail(task, exc)
-            slot.killed = f"hard time limit of {task.hard_limit:g} s exceeded by {task.id}"
-            with contextlib.suppress(OSError):
-                os.kill(slot.pid, signal.SIGKILL)
+            killed = f"hard time limit of {task.hard_limit:g} s exceeded by {task.id}"
+            self._kill_when_settled(slot, killed, signal.SIGKILL, now)
+            if not self._send_child(slot.index, ("expire", task.id, reason)):
+                self._kill(slot)  # it cannot end the task itself: the hub decides (on_lost)
+
+    def _kill_when_settled(self, slot: _Slot, why: str, signum: int, now: float) -> None:
+        """Kill the child in ``slot`` with ``signum`` once it says the hub has its task's
+        outcome ("settled"), or after :data:`SETTLE_GRACE` seconds if it cannot say it."""
+        slot.killed, slot.kill_signal, slot.kill_at = why, signum, now + SETTLE_GRACE
+
+    def _kill(self, slot: _Slot) -> None:
+        if slot.kill_at is None or slot.pid is None:
+            return
+        slot.kill_at = None
+        with contextlib.suppress(OSError):
+            os.kill(slot.pid, slot.kill_signal)
+
+    def _kill_overdue(self, now: float) -> None:
+        for slot in self._slots:
+            if slot.kill_at is not None and now >= slot.kill_at:
+                task_id = slot.task.id if slot.task else None
+                _log.warning(
+                    "hub_did_not_confirm", child=slot.index, task_id=task_id, waited=SETTLE_GRACE
+                )
+                self._kill(slot)
 
     def _terminate(self, slot: _Slot, task_id: str, signum: int) -> None:
-        """Revoke with terminate (issue 8): end the task REVOKED at the hub, then signal the
-        child that runs it (SIGINT, which children ignore, is sent as SIGTERM) and send
-        ``task_revoked``; the child is replaced like any that died."""
+        """Revoke with terminate (issue 8): the child ends the task REVOKED itself (errbacks
+        and ``task_revoked`` included) and says "settled"; then it is signalled (SIGINT, which
+        children ignore, is sent as SIGTERM) and replaced like any that died."""
         task = slot.task
         if task is None or task.id != task_id or slot.pid is None or slot.killed:
             return  # finished meanwhile, or already being killed
-        self._fail(task, TaskRevokedError("terminated"), state=states.REVOKED)
         sig = signal.SIGTERM if signum == signal.SIGINT else signum
-        slot.killed = f"task {task_id} revoked with terminate (signal {sig})"
+        why = f"task {task_id} revoked with terminate (signal {sig})"
+        self._kill_when_settled(slot, why, sig, time.monotonic())
         _log.info("task_terminated", child=slot.index, pid=slot.pid, task_id=task_id, signum=sig)
-        with contextlib.suppress(OSError):
-            os.kill(slot.pid, sig)
-        signals.task_revoked.send(
-            sender=self.app.tasks.get(task.name),
-            request=Request(id=task.id, task=task.name, hostname=self.hostname),
-            terminated=True,
-            signum=signum,
-            expired=False,
-        )
 
     # -- the parent's own connection to the hub ----------------------------------------------------
 
@@ -768,18 +784,17 @@ class PreforkNode:
             self._next_ping = now + float(self.conf.broker_heartbeat)
             self._send(p.Ping())
             self.view.heartbeat()
-        self._drain(None)
+        self._drain()
         self.view.answer_due(now)
 
-    def _drain(self, rid: str | None) -> bool:
-        """Handle what the hub sent; True if a REPLY with ``rid`` was among it."""
+    def _drain(self) -> None:
+        """Handle what the hub sent."""
         assert self._sock is not None
-        found = False
         while True:
             try:
                 frames = recv_frames(self._sock, NOBLOCK)
             except zmq.Again:
-                return found
+                return
             try:
                 msg = p.decode(frames)
             except FrameError as exc:
@@ -796,31 +811,3 @@ class PreforkNode:
                         self._send(message)
             elif isinstance(msg, p.Error) and msg.code == "hello":
                 self._hello()
-            elif isinstance(msg, p.Reply) and rid is not None and msg.rid == rid:
-                found = True
-
-    def _fail(self, task: _Running, exc: BaseException, *, state: str = states.FAILURE) -> None:
-        """Store FAILURE (or ``state``) for ``task`` at the hub and wait (at most 1 s) until
-        it is processed."""
-        info = exception_info(exc, None)
-        # A msgpack body whatever the client accepts, as the hub's own results.
-        result = p.ResultMessage(
-            task.id,
-            state,
-            msgpack.packb(info),
-            _FAILURE_CT,
-            tag=task.tag if task.tag != task.id else None,
-            store=task.store,
-            hub=True,
-        )
-        self._send(p.Done((result,)))
-        # The hub handles one peer's messages in order: a REPLY to this STAT means the DONE is
-        # done, so killing the child next cannot make the hub requeue the task.
-        rid = uuid.uuid4().hex[:8]
-        self._send(p.Stat(task.id, rid))
-        deadline = time.monotonic() + 1.0
-        assert self._sock is not None
-        while time.monotonic() < deadline:
-            if self._sock.poll(50) and self._drain(rid):
-                return
-        _log.warning("hub_did_not_confirm", task_id=task.id, waited=1.0)

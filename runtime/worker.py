@@ -123,6 +123,9 @@ class WorkerNode:
         #: (task id, signal number); None: stop it in this process (actors/terminate.py). A
         #: prefork child sets it: its parent signals the child's process.
         self.on_terminate: Callable[[str, int], None] | None = None
+        #: Called in the connection thread when the hub has processed the outcome of a task
+        #: cut short (:meth:`cut_short`), with its id (a prefork child tells its parent).
+        self.on_settled: Callable[[str], None] | None = None
         #: Where the answer of a command forwarded with an ask id goes (a prefork child's pipe).
         self.on_control_answer: Callable[[int, Any], None] | None = None
         self.pool_name = pool = _in_process_pool(pool or self.conf.worker_pool)
@@ -151,6 +154,7 @@ class WorkerNode:
         self._push_sockets: list[zmq.Socket[Any]] = []
         self._push_lock = threading.Lock()
         self.hub: HubServer | None = None
+        self._make_executor: Callable[[], TaskExecutor] | None = None
         self.hub_endpoint: str = self.conf.broker_url
         self.pool: Pool | None = None
         #: The gates of the task types with a rate limit or a cap (actors/tasktype.py); a
@@ -234,6 +238,7 @@ class WorkerNode:
             executor.state_sink = self.send_to_hub  # update_state (issue 10)
             return executor
 
+        self._make_executor = make_executor
         wiring = PoolWiring(
             make_executor,
             self._reply,
@@ -321,6 +326,17 @@ class WorkerNode:
                 self.on_terminate(task_id, signum)
             elif TERMINATIONS.terminate(task_id, signum):
                 _log.info("task_terminating", task_id=task_id, signum=signum)
+
+    def cut_short(self, slot: int, delivery: Delivery, exc: BaseException) -> None:
+        """End ``delivery``, still running in ``slot``, with ``exc`` as if it had raised it
+        there (the executor's outcome, errbacks included: a :class:`TaskTerminated` ends it
+        REVOKED), through the slot's usual outcome path; then ask the hub to confirm it has it
+        (:attr:`on_settled`). The node takes no new work after this: a prefork child does it
+        just before its parent kills it (hard time limit, revoke with terminate). Any thread."""
+        self.accepting = False  # this process is about to go: no new work, no credit back
+        assert self._make_executor is not None, "the node has not started"
+        self._reply(slot, self._make_executor().cut_short(delivery, exc))
+        send_frames(self._push(), [b"", b"SETTLE", delivery.task.id.encode()])
 
     def _signal(self, which: signals.Signal, /, **kwargs: Any) -> None:
         """Send a node lifecycle signal (a prefork child leaves them to its parent)."""

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from celeriac.transport import protocol as p
 from celeriac.transport.session import (
     Command,
+    Confirmed,
     Effect,
     Finished,
     Keyed,
@@ -282,3 +283,20 @@ def test_a_warm_shutdown_withdraws_and_gives_back_the_gated_deliveries() -> None
     s.outcome(0, done("a"), T0 + 2)
     assert s.tick(T0 + 2, others=1)[-1:] != [Stop()]
     assert s.tick(T0 + 2)[-2:] == [Send(p.Bye()), Stop()]
+
+
+def test_a_task_cut_short_is_settled_once_and_its_late_outcome_dropped() -> None:
+    """settle: a STAT after the outcome, Confirmed on its REPLY (once); an outcome from a slot
+    whose task was already settled is not sent again."""
+    s = session(slots=1)
+    s.handle(p.Deliver((delivery("a"),)), T0)
+    s.outcome_frames(0, p.encode(done("a")), T0)
+    effects = s.settle("a")
+    assert isinstance(effects[0], SendEncoded)
+    (stat,) = sent(effects)
+    assert isinstance(stat, p.Stat)
+    assert stat.id == "a"
+    assert s.handle(p.Reply("a", "FAILURE", rid=stat.rid), T0) == [Confirmed("a")]
+    assert s.handle(p.Reply("a", "FAILURE", rid=stat.rid), T0) == []
+    assert logged(s.outcome_frames(0, p.encode(done("a")), T0)) == ["outcome_dropped"]
+    assert s.take_outcomes() == []

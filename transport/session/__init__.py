@@ -12,6 +12,7 @@ from .client import ClientSession
 from .effects import (
     Answer,
     Command,
+    Confirmed,
     Effect,
     Finished,
     Heartbeat,
@@ -35,6 +36,7 @@ __all__ = [
     "Answer",
     "ClientSession",
     "Command",
+    "Confirmed",
     "Effect",
     "Finished",
     "Heartbeat",

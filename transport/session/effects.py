@@ -23,6 +23,7 @@ from celeriac._protocol import (
 __all__ = [
     "Answer",
     "Command",
+    "Confirmed",
     "Effect",
     "Finished",
     "Heartbeat",
@@ -142,6 +143,13 @@ class Command:
 
 
 @dataclass(frozen=True, slots=True)
+class Confirmed:
+    """The hub has processed everything sent before the settle request for ``task_id``."""
+
+    task_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Heartbeat:
     """A ``PING`` goes out now: the node's own heartbeat work (events, idle keyed actors)."""
 
@@ -175,6 +183,7 @@ Effect = (
     | Withdraw
     | Keyed
     | Command
+    | Confirmed
     | Heartbeat
     | Ready
     | Stop

@@ -45,8 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 from celeriac import _protocol as p
 from celeriac import _wire
@@ -54,6 +53,7 @@ from celeriac._wire_control2 import reply_messages
 
 from .effects import (
     Command,
+    Confirmed,
     Effect,
     Finished,
     Heartbeat,
@@ -70,40 +70,12 @@ from .effects import (
 )
 from .gated import GatedDeliveries
 from .hubwatch import HubWatch
+from .worker_config import WorkerConfig, ungated
 
 __all__ = ["HubWatch", "WorkerConfig", "WorkerSession"]
 
 #: Messages from the hub for the node itself (remote control, revokes, keyed actors).
 _COMMANDS = (p.ControlCommand, p.RevokeHeld, p.KeyedActivate, p.KeyedStop)
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerConfig:
-    """What a worker tells the hub about itself, and its timings.
-
-    ``tracked`` maps task names whose own ``track_started`` option overrides the worker's;
-    ``control`` is the name the node answers remote control under (None: a prefork child,
-    whose parent answers for it); ``extended`` is ``result_extended``.
-    """
-
-    node: str
-    endpoint: str
-    queues: tuple[str, ...]
-    slots: int
-    prefetch: int
-    heartbeat: float
-    giveback: float
-    pid: int | None = None
-    on_lost: p.OnLost = "requeue"
-    declare: p.Declare | None = None
-    track_started: bool = False
-    tracked: Mapping[str, bool] = field(default_factory=dict)
-    extended: bool = False
-    control: str | None = None
-
-
-def _ungated(delivery: p.Delivery) -> bool:
-    return False
 
 
 class WorkerSession:
@@ -115,7 +87,7 @@ class WorkerSession:
     """
 
     def __init__(
-        self, config: WorkerConfig, now: float, gate: Callable[[p.Delivery], bool] = _ungated
+        self, config: WorkerConfig, now: float, gate: Callable[[p.Delivery], bool] = ungated
     ) -> None:
         self.config = config
         self.gate = gate
@@ -142,6 +114,9 @@ class WorkerSession:
         self.next_ping = now + config.heartbeat
         self.drain_deadline: float | None = None
         self.cold = False
+        #: Confirmations asked of the hub (:meth:`settle`): request id -> task id.
+        self.settling: dict[str, str] = {}
+        self._settles = 0
 
     def inflight(self) -> tuple[str, ...]:
         """The delivery tags this worker holds (running, prefetched or gated)."""
@@ -188,13 +163,17 @@ class WorkerSession:
 
     def outcome_frames(self, slot: int, frames: list[bytes], now: float) -> list[Effect]:
         """Slot ``slot`` finished with this encoded ``DONE`` or ``REJ``: it waits to leave with
-        the other outcomes drained now (:meth:`take_outcomes`); the slot takes the next work."""
+        the other outcomes drained now (:meth:`take_outcomes`); the slot takes the next work.
+        A slot that is not busy has no outcome to give: its task was settled already (cut short,
+        see :meth:`settle`), and the hub must not hear of it twice."""
+        if slot not in self.busy:
+            return [Log("debug", "outcome_dropped", {"slot": slot})]
         if self.gated.debt:
             message = _wire.decode(frames)  # our own slot's message: well-formed
             if isinstance(message, p.Done | p.Reject):
                 frames = _wire.encode(self._pay_debt(message))
         self.outcomes.append(frames)
-        return self._slot_done(slot, now) if slot in self.busy else []
+        return self._slot_done(slot, now)
 
     def take_outcomes(self) -> list[Effect]:
         """The outcomes collected so far, merged (one ``DONE`` for many)."""
@@ -208,6 +187,15 @@ class WorkerSession:
         """The hub's messages are all read: return the credit of the deliveries gated meanwhile."""
         due, self.credit_due = self.credit_due, 0
         return self.send(p.Credit(due)) if due and self.accepting else []
+
+    def settle(self, task_id: str) -> list[Effect]:
+        """Ask the hub to confirm it has processed what was sent so far (a ``STAT`` after the
+        outcomes: the hub handles one peer's messages in order): :class:`.Confirmed` then. A
+        prefork child waits for it before its parent kills it (see runtime/prefork.py)."""
+        self._settles += 1
+        rid = f"settle-{self._settles}"
+        self.settling[rid] = task_id
+        return self.send(p.Stat(task_id, rid))
 
     def lost(self, slot: int, now: float) -> list[Effect]:
         """Slot ``slot`` died with its task: hand the task back for another try."""
@@ -291,6 +279,10 @@ class WorkerSession:
                 effects += self._on_delivery(delivery, now)
         elif isinstance(message, _COMMANDS):
             effects.append(Command(message))
+        elif isinstance(message, p.Reply):
+            settled = self.settling.pop(str(message.rid), None)
+            if settled is not None:
+                effects.append(Confirmed(settled))
         elif isinstance(message, p.Welcome):
             effects += self._on_welcome(message)
         elif self._stale(message):

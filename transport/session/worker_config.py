@@ -1,0 +1,40 @@
+"""What a worker session is told about its worker: names, queues, slots and timings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from celeriac import _protocol as p
+
+__all__ = ["WorkerConfig", "ungated"]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """What a worker tells the hub about itself, and its timings.
+
+    ``tracked`` maps task names whose own ``track_started`` option overrides the worker's;
+    ``control`` is the name the node answers remote control under (None: a prefork child,
+    whose parent answers for it); ``extended`` is ``result_extended``.
+    """
+
+    node: str
+    endpoint: str
+    queues: tuple[str, ...]
+    slots: int
+    prefetch: int
+    heartbeat: float
+    giveback: float
+    pid: int | None = None
+    on_lost: p.OnLost = "requeue"
+    declare: p.Declare | None = None
+    track_started: bool = False
+    tracked: Mapping[str, bool] = field(default_factory=dict)
+    extended: bool = False
+    control: str | None = None
+
+
+def ungated(delivery: p.Delivery) -> bool:
+    """No task type decides when its deliveries run (the default gate)."""
+    return False
