@@ -65,11 +65,12 @@ def abandoned(node: Any, tags: list[str]) -> None:
 def worker_session(node: WorkerNode) -> s.WorkerSession:
     """The node's session with its hub (one for the node's life, across connections)."""
     conf = node.conf
-    tracked = {
-        name: bool(option)
-        for name, task in node.app.tasks.items()
-        if (option := getattr(task, "track_started", None)) is not None
-    }
+    tasks = node.app.tasks
+
+    def tracked(name: str) -> bool | None:  # read at each start: tasks may come later
+        option = getattr(tasks.get(name), "track_started", None)
+        return None if option is None else bool(option)
+
     config = s.WorkerConfig(
         node=node.peer_name,
         endpoint=node.hub_endpoint,

@@ -80,17 +80,14 @@ from celeriac import signals
 from celeriac._app import App
 from celeriac._clock import SYSTEM_CLOCK
 from celeriac._log import get_logger
-from celeriac._wire_control2 import reply_messages
 from celeriac.actors.restart import RestartPolicy, RestartTracker
 from celeriac.exceptions import (
-    FrameError,
     ImproperlyConfigured,
 )
 from celeriac.routing import worker_queues
 from celeriac.transport import protocol as p
 from celeriac.transport.curve import CurveClient
 from celeriac.transport.hubserver import HubServer
-from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
 
 from .banner import Banner, show_banner
 from .control import Panel, purge_queues
@@ -101,6 +98,7 @@ from .prefork_autoscale import Autoscaler, make_room, resize
 from .prefork_child import ChildOptions
 from .prefork_children import ChildSupervision
 from .prefork_control import PreforkView
+from .prefork_link import ParentLink
 from .prefork_slots import Slot, enforce_time_limits, kill_overdue
 from .prefork_types import NodeGates
 from .worker import abandoned
@@ -203,8 +201,7 @@ class PreforkNode(ChildSupervision):
         self._told: str | None = None  # what the children were told: "stop" or "cold"
         self._cold_deadline: float | None = None
         self._ctx: zmq.Context[Any] = zmq.Context()
-        self._sock: zmq.Socket[Any] | None = None
-        self._next_ping = 0.0
+        self._link: ParentLink | None = None
         self.hub: HubServer | None = None
         #: The task types' gates for the whole node (runtime/prefork_types.py).
         self.gates = NodeGates()
@@ -260,14 +257,14 @@ class PreforkNode(ChildSupervision):
         if self.purge:  # worker --purge: before any child consumes
             purge_queues(self.conf, self.view.queues())
         identity = new_identity(f"{self.hostname}/parent")
-        self._sock = dealer(
+        sock = dealer(
             self._ctx,
             endpoint,
             identity,
             CurveClient.from_settings(self.conf),
             max_message_size=self.conf.broker_max_message_size,
         )
-        self._hello()
+        self._link = ParentLink(sock, self.hostname, float(self.conf.broker_heartbeat), self.view)
         self.view.lifecycle("worker-online")  # the node's, for monitors (its children's are not)
         signals.celeryd_after_setup.send(sender=self.hostname, instance=self, conf=self.conf)
         self.gates.start(self.app.tasks, self.conf)
@@ -320,11 +317,10 @@ class PreforkNode(ChildSupervision):
                 with contextlib.suppress(OSError):
                     os.kill(slot.process.pid or 0, signal.SIGKILL)
                 slot.process.join(5)
-        if self._sock is not None:
+        if self._link is not None:
             with contextlib.suppress(zmq.ZMQError):
                 self.view.lifecycle("worker-offline")
-                self._send(p.Bye())
-            self._sock.close(linger=500)  # let the BYE leave (the hub requeues nothing then)
+            self._link.close()
         if self.hub is not None:
             self.hub.stop()
         self.gates.stop()
@@ -355,7 +351,8 @@ class PreforkNode(ChildSupervision):
             now = time.monotonic()
             enforce_time_limits(self._slots, now, self._send_child)
             kill_overdue(self._slots, now)
-            self._hub_io(now)
+            assert self._link is not None
+            self._link.tick(now)
             if self._shutdown.is_set():
                 if self._shutting_down(now):
                     return
@@ -408,12 +405,8 @@ class PreforkNode(ChildSupervision):
     # -- the parent's own connection to the hub ----------------------------------------------------
 
     def _send(self, message: p.Message) -> None:
-        assert self._sock is not None
-        send_frames(self._sock, p.encode(message))
-
-    def _hello(self) -> None:
-        self._send(p.Hello("client", f"{self.hostname}/parent"))
-        self._send(p.ControlJoin(self.hostname))
+        assert self._link is not None
+        self._link.send(message)
 
     def resize(self, grow: int) -> int:
         """``pool_grow``/``pool_shrink`` (see :func:`~.prefork_autoscale.resize`)."""
@@ -427,37 +420,3 @@ class PreforkNode(ChildSupervision):
         self.autoscale = (high, low)
         _log.info("autoscale_changed", max=high, min=low)
         return high, low
-
-    def _hub_io(self, now: float) -> None:
-        """Answer the hub's pings, ping it, re-introduce ourselves to a restarted hub."""
-        if now >= self._next_ping:
-            self._next_ping = now + float(self.conf.broker_heartbeat)
-            self._send(p.Ping())
-            self.view.heartbeat()
-        self._drain()
-        self.view.answer_due(now)
-
-    def _drain(self) -> None:
-        """Handle what the hub sent."""
-        assert self._sock is not None
-        while True:
-            try:
-                frames = recv_frames(self._sock, NOBLOCK)
-            except zmq.Again:
-                return
-            try:
-                msg = p.decode(frames)
-            except FrameError as exc:
-                _log.warning("bad_message_from_hub", error=str(exc))
-                continue
-            if isinstance(msg, p.Ping):
-                self._send(p.Pong())
-            elif isinstance(msg, p.ControlCommand):
-                if msg.reply and self.view.ask_children(msg):
-                    continue  # answered when the children have (PreforkView.answer_due)
-                reply = self.panel.handle(self.view, msg.command, dict(msg.arguments))
-                if msg.reply:
-                    for message in reply_messages(msg.rid, self.hostname, reply):
-                        self._send(message)
-            elif isinstance(msg, p.Error) and msg.code == "hello":
-                self._hello()

@@ -200,7 +200,7 @@ def test_track_started_sends_start_before_running() -> None:
 
 def test_a_task_option_overrides_track_started_and_extended_sends_the_request() -> None:
     """The task's own track_started wins over the worker's; result_extended sends TASKSTATE."""
-    s = session(track_started=True, tracked={"quiet": False}, extended=True)
+    s = session(track_started=True, tracked={"quiet": False}.get, extended=True)
     effects = s.handle(p.Deliver((delivery("a", "quiet"), delivery("b"))), T0)
     assert sent(effects) == [
         p.TaskState("a", None, extended=True),

@@ -348,7 +348,8 @@ class WorkerSession:
         self.busy[slot] = delivery
         c = self.config
         effects: list[Effect] = [Starting(slot, delivery)]
-        if c.tracked.get(delivery.task.task, c.track_started):  # the task's option wins
+        tracked = c.tracked(delivery.task.task)
+        if c.track_started if tracked is None else tracked:  # the task's option wins
             effects += self.send(p.Start((p.TaskRef(delivery.task.id, delivery.tag),)))
         if c.extended:  # result_extended: the hub keeps the request beside the result
             effects += self.send(p.TaskState(delivery.task.id, delivery.tag, extended=True))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from celeriac import _protocol as p
 
@@ -14,7 +14,8 @@ __all__ = ["WorkerConfig", "ungated"]
 class WorkerConfig:
     """What a worker tells the hub about itself, and its timings.
 
-    ``tracked`` maps task names whose own ``track_started`` option overrides the worker's;
+    ``tracked`` gives a task name's own ``track_started`` option (None: it has none, the
+    worker's applies), read when its delivery starts;
     ``control`` is the name the node answers remote control under (None: a prefork child,
     whose parent answers for it); ``extended`` is ``result_extended``.
     """
@@ -30,7 +31,7 @@ class WorkerConfig:
     on_lost: p.OnLost = "requeue"
     declare: p.Declare | None = None
     track_started: bool = False
-    tracked: Mapping[str, bool] = field(default_factory=dict)
+    tracked: Callable[[str], bool | None] = lambda name: None
     extended: bool = False
     control: str | None = None
 
