@@ -7,12 +7,14 @@ How it works
 listens on), or connects to ``broker_url``; until a hub answers there it logs
 ``waiting_for_hub`` every so often, and connects by itself when one appears.
 
-The connection thread owns the DEALER socket to the hub and an inproc PULL socket on which the
-slot actors push their outcomes. It announces the queues it consumes and its credit (free
-slots x ``worker_prefetch_multiplier``), hands each ``TASK`` to a free slot actor (a pykka
-``tell``), and forwards each outcome as ``DONE`` (acknowledgement + one credit back). It pings
-the hub every ``broker_heartbeat`` seconds; a hub that answers as a stranger (it restarted) gets
-a fresh ``HELLO`` listing the tasks still running here, so they are not delivered twice.
+The connection thread (:mod:`.connection`) owns the DEALER socket to the hub and an inproc
+PULL socket on which the slot actors push their outcomes; the protocol logic is the node's
+sans-IO :class:`~celeriac.transport.session.WorkerSession`, kept across connection restarts.
+It announces the queues it consumes and its credit (slots x ``worker_prefetch_multiplier``),
+hands each delivery to a free slot actor (a pykka ``tell``), and forwards the outcomes as
+``DONE`` (acknowledgement + one credit back each). It pings the hub every ``broker_heartbeat``
+seconds; a hub that answers as a stranger (it restarted) gets a fresh ``HELLO`` listing the
+tasks still held here, so they are not delivered twice.
 
 Shutdown: the first SIGTERM/SIGINT stops consuming (``CONSUME []``), gives buffered deliveries
 back (``REJ`` requeue), lets running tasks finish, says ``BYE`` and exits. A second signal exits
