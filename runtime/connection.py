@@ -11,8 +11,8 @@ the hub is decoded and handed to ``session.handle``; outcomes drained from the s
 ``session.outcome_frames`` and leave merged (one ``DONE`` for many); then ``session.tick``.
 Effects become sends, slot submissions (a pykka ``tell`` to a slot actor), log lines, events,
 remote control answers and revokes. The session lives on the node: when this thread crashes
-the node rebuilds the connection (new socket and identity) under
-:data:`~.worker.CONNECTION_POLICY`, and the same session says HELLO with what it still holds.
+it rebuilds the connection (new socket and identity) under :data:`CONNECTION_POLICY`
+(:func:`run_connection`), and the same session says HELLO with what it still holds.
 """
 
 from __future__ import annotations
@@ -28,12 +28,14 @@ import zmq
 
 from celeriac import signals
 from celeriac._log import get_logger
+from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
 from celeriac.exceptions import FrameError
 from celeriac.transport import protocol as p
 from celeriac.transport import session as s
 from celeriac.transport.curve import CurveClient
 from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
 
+from . import inbox
 from .keyed import KEYED_TAG
 from .link import dealer, new_identity
 from .worker_control import WorkerView
@@ -41,9 +43,22 @@ from .worker_control import WorkerView
 if TYPE_CHECKING:
     from .worker import WorkerNode
 
-__all__ = ["EXIT_ABANDONED", "HubConnection", "abandoned", "worker_session"]
+__all__ = [
+    "CONNECTION_POLICY",
+    "EXIT_ABANDONED",
+    "HubConnection",
+    "abandoned",
+    "run_connection",
+    "worker_session",
+]
 
 _log = get_logger("celeriac.worker")
+
+#: The connection thread may crash this many times within CONNECTION_PERIOD seconds.
+CONNECTION_RESTARTS = 3
+CONNECTION_PERIOD = 10.0
+#: Its restart policy: that intensity, and a jittered backoff before each rebuild.
+CONNECTION_POLICY = RestartPolicy(CONNECTION_RESTARTS, CONNECTION_PERIOD, backoff=(0.05, 1.0))
 
 #: The exit code of a node that stopped with tasks still running (a cold shutdown, or the
 #: shutdown timeout): the hub gets them back and delivers them again.
@@ -88,6 +103,49 @@ def worker_session(node: WorkerNode) -> s.WorkerSession:
         control=node.hostname if node.prefork_child is None else None,  # else: the parent's
     )
     return s.WorkerSession(config, node.app.clock.monotonic(), gate=node.types.offer)
+
+
+def run_connection(node: WorkerNode) -> None:
+    """The connection thread, supervised in place by the one restart policy.
+
+    A connection that crashes (a bug, never a bad frame: those are logged and dropped) is
+    rebuilt, after the policy's jittered backoff, with a new socket and identity but the same
+    outcome socket and session (the task ledger), so its HELLO tells the hub what is still
+    running here. More than :data:`CONNECTION_RESTARTS` crashes within
+    :data:`CONNECTION_PERIOD` seconds escalate: the node stops with exit code 1 and says why.
+    """
+    pull = node.inbox.bind()
+    restarts = RestartTracker(CONNECTION_POLICY, clock=node.app.clock)
+    session = worker_session(node)
+    session.accepting = node._accepting
+    node.session = session
+    try:
+        while True:
+            conn = HubConnection(node, pull, session)
+            try:
+                conn.serve()
+                return
+            except Exception as exc:  # supervised: restart or escalate
+                _log.exception("connection_failed", error=f"{type(exc).__name__}: {exc}")
+                decision = restarts.failed("connection")
+                if isinstance(decision, Escalate):
+                    node._escalate(
+                        f"the connection to the hub crashed {decision.restarts} times within "
+                        f"{decision.period:g}s; last: {type(exc).__name__}: {exc}"
+                    )
+                    return
+                node.connection_restarts += 1
+                _log.warning(
+                    "connection_restarted",
+                    restarts=node.connection_restarts,
+                    delay=round(decision.delay, 3),
+                )
+            finally:
+                conn.close()
+            node._shutdown.wait(decision.delay)  # the backoff; a shutdown cuts it short
+    finally:
+        pull.close(0)
+        node.inbox.release_thread_socket()  # a PUSH this thread made to report a lost slot
 
 
 class HubConnection:
@@ -197,7 +255,7 @@ class HubConnection:
                 self._local(frames[1], frames[2:])
                 continue
             index = int.from_bytes(frames[0], "big")
-            if frames[1] == b"LOST":
+            if frames[1] == inbox.LOST:
                 self.perform(session.lost(index, self.clock.monotonic()))
                 continue
             done = session.busy.get(index)
@@ -209,12 +267,12 @@ class HubConnection:
     def _local(self, kind: bytes, frames: list[bytes]) -> None:
         """Something from the node's own threads: a message to forward, a confirmation to ask,
         a control command, a gated delivery its type released."""
-        if kind in (b"SEND", KEYED_TAG):  # as they are, after the outcomes drained before
+        if kind in (inbox.SEND, KEYED_TAG):  # as they are, after the outcomes drained before
             self.perform(self.session.take_outcomes())
             send_frames(self.sock, frames)
-        elif kind == b"SETTLE":  # after the outcome of a task cut short (WorkerNode.cut_short)
+        elif kind == inbox.SETTLE:  # after the outcome of a task cut short (WorkerNode.cut_short)
             self.perform(self.session.settle(frames[0].decode()))
-        elif kind == b"CTL":
+        elif kind == inbox.CTL:
             command, arguments, ask = msgpack.unpackb(frames[0], raw=False)
             answer = self.node.panel.handle(self.view, command, arguments)
             if ask is not None and self.node.on_control_answer is not None:

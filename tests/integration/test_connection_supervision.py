@@ -9,7 +9,6 @@ import pytest
 
 from celeriac import App
 from celeriac.runtime import connection as connection_module
-from celeriac.runtime import worker as worker_module
 from celeriac.testing import start_worker
 
 from .conftest import wait_until
@@ -62,4 +61,4 @@ def test_connection_crashing_again_and_again_escalates(
         noop.delay()
         wait_until(lambda: worker.node.exit_code != 0, 20, "the node to give up")
         assert worker.node.exit_code == 1
-        assert worker.node.connection_restarts == worker_module.CONNECTION_RESTARTS
+        assert worker.node.connection_restarts == connection_module.CONNECTION_RESTARTS

@@ -271,13 +271,15 @@ def test_a_task_killed_at_its_hard_time_limit_calls_its_errbacks(
 ) -> None:
     """The child reports the time limit's FAILURE itself before it is killed, so the task's
     link_error runs, as it does when a thread's task exceeds its limit."""
-    pf.start(broker_url, c=1)
+    node = pf.start(broker_url, c=1)
     errback = signature("pf.errback", app=client)
     looping = client.send_task("pf.forever", time_limit=1.0, link_error=errback)
     with pytest.raises(TimeLimitExceeded):
         looping.get(timeout=RESULT_TIMEOUT)
     wait_until(lambda: looping.id in pf.errbacks(), RESULT_TIMEOUT, "the errback to run")
     assert pf.errbacks() == [looping.id]
+    wait_until(lambda: events(node, "child_exited"), RESULT_TIMEOUT, "the child to be killed")
+    assert not events(node, "hub_did_not_confirm")  # killed once the hub had the outcome
 
 
 def test_poison_task_is_dead_lettered_and_the_worker_keeps_serving(

@@ -160,6 +160,7 @@ def test_prefork_terminate_calls_the_tasks_errbacks(
 
     wait_until(killed, RESULT_TIMEOUT, "the child to be signalled")
     assert killed()[0]["signal"] == "SIGTERM"
+    assert not events(node, "hub_did_not_confirm")  # killed once the hub had the outcome
 
 
 def test_a_dead_lettered_chord_header_task_fires_the_chords_error_path(
