@@ -37,7 +37,7 @@ from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
 
 from . import inbox
 from .keyed import KEYED_TAG
-from .link import dealer, new_identity
+from .link import HubLink, new_identity
 from .worker_control import WorkerView
 
 if TYPE_CHECKING:
@@ -156,13 +156,9 @@ class HubConnection:
         self.session = session
         self.identity = new_identity(node.peer_name)
         self.pull = pull
-        self.sock = dealer(
-            node._ctx,
-            node.hub_endpoint,
-            self.identity,
-            CurveClient.from_settings(node.conf),
-            max_message_size=node.conf.broker_max_message_size,
-        )
+        curve = CurveClient.from_settings(node.conf)
+        self.link = HubLink.for_node(node, self.identity, curve)  # failover: runtime/link.py
+        self.sock = self.link.sock
         self.clock = node.app.clock
         self.view = WorkerView(node, self)
         self.stopped = False
@@ -217,6 +213,9 @@ class HubConnection:
                 cold = node._cold.is_set()
                 if session.drain_deadline is None or (cold and not session.cold):
                     self.perform(session.shutdown(now, timeout, cold=cold))
+            if self.link.moved(poller, session.watch.last_heard, now):  # hub lost: the next one
+                self.sock = self.link.sock
+                self.perform(session.connect(now))
             draining = session.drain_deadline is not None
             self.perform(session.tick(now, node.keyed.running() if draining else 0))
             if not self.stopped:

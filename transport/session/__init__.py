@@ -13,6 +13,7 @@ from .effects import (
     Answer,
     Command,
     Confirmed,
+    Dial,
     Effect,
     Finished,
     Heartbeat,
@@ -29,6 +30,7 @@ from .effects import (
     Stop,
     Withdraw,
 )
+from .failover import HubRotation
 from .hubwatch import HubWatch
 from .worker import WorkerConfig, WorkerSession
 
@@ -37,9 +39,11 @@ __all__ = [
     "ClientSession",
     "Command",
     "Confirmed",
+    "Dial",
     "Effect",
     "Finished",
     "Heartbeat",
+    "HubRotation",
     "HubWatch",
     "Keyed",
     "Log",

@@ -24,6 +24,7 @@ __all__ = [
     "Answer",
     "Command",
     "Confirmed",
+    "Dial",
     "Effect",
     "Finished",
     "Heartbeat",
@@ -49,6 +50,14 @@ class Send:
     """Send this message to the hub."""
 
     message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Dial:
+    """Talk to the hub at ``endpoint`` from now on (failover): drop what is queued for the old
+    one, close its socket, open one to ``endpoint``; the effects that follow go there."""
+
+    endpoint: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +180,7 @@ class Stop:
 
 Effect = (
     Send
+    | Dial
     | SendEncoded
     | Log
     | Resolve
