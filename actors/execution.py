@@ -9,9 +9,11 @@ handler kills the actor and silently drops the messages queued behind it (DESIGN
 The caller turns the outcome into the wire message; nothing here knows the protocol.
 
 Both entry points share every step but the call itself: ``_prepare`` (look up, decode, build
-the :class:`Request`, ``task_received``), ``Invocation`` (``task_prerun``, the request's
-context variable, classifying what the code raised, ``task_failure``, ``task_postrun``) and
-``_complete`` (``task_success``, encode the result).
+the :class:`Request`, ``task_received``), the call (:mod:`.calling`: an ``Invocation`` sends
+``task_prerun``, sets the request's context variable, classifies what the code raised, sends
+``task_failure`` and ``task_postrun``) and ``_complete`` (``task_success``, encode the result,
+the outcome steps of :mod:`.execution_outcomes`). :meth:`TaskExecutor.cut_short` makes the
+outcome of a task stopped from outside (a prefork child about to be killed) the same way.
 
 Time limits are resolved in the core (:func:`celeriac._task.time_limits`) and enforced by
 :mod:`celeriac.actors.watchdog` (a watchdog thread for code in threads, a timer for
@@ -24,8 +26,6 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import functools
-import inspect
-import traceback as tb_module
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -40,12 +40,10 @@ from celeriac._canvas_flow import (
     after_success,
     send_all,
 )
-from celeriac._compression import split_content_type
 from celeriac._log import get_logger
 from celeriac._protocol import Delivery, TaskState
 from celeriac._protocol_compat import MAX_META
 from celeriac._replace import plan_replace
-from celeriac._retry import autoretry
 from celeriac._serialization import dumps, loads
 from celeriac._task import FunctionTask, Request, Task, time_limits
 from celeriac._wire import task_fields
@@ -61,11 +59,12 @@ from celeriac.exceptions import (
 )
 from celeriac.result import storable
 
-from .invocation import IGNORED, Invocation, Prepared, Result
-from .outcome import TaskOutcome, failure_outcome
-from .tasklock import refuse_lock_on_loop, run_locked
+from .calling import invoke, invoke_async, is_coroutine_task
+from .execution_outcomes import OutcomeSteps
+from .invocation import IGNORED, Prepared, Result
+from .outcome import TaskOutcome
 from .terminate import TERMINATIONS, TaskTerminated, Terminations
-from .watchdog import DEFAULT_WATCHDOG, Watchdog, run_limited
+from .watchdog import DEFAULT_WATCHDOG, Watchdog
 
 if TYPE_CHECKING:
     from celeriac._app import App
@@ -82,23 +81,7 @@ _CANVAS_CONFIRM_TIMEOUT = 30.0
 OnApply = Callable[[Task[Any, Any], list[Any], dict[str, Any]], None]
 
 
-def _autoretry(p: Prepared, exc: Exception) -> None:
-    """Raise a :class:`Retry` (or MaxRetriesExceededError) instead of ``exc`` if the task's
-    ``autoretry_for`` lists it; return to let ``exc`` propagate otherwise."""
-    if not p.task.autoretry_for:
-        return
-    now = p.task.app.clock.time()
-    instead = autoretry(p.task, p.request, exc, now)
-    if instead is not exc:
-        raise instead from exc
-
-
-def _is_coroutine_task(task: Task[Any, Any]) -> bool:
-    fn = task.__dict__.get("fn") if isinstance(task, FunctionTask) else None
-    return inspect.iscoroutinefunction(fn if fn is not None else task.run)
-
-
-class TaskExecutor:
+class TaskExecutor(OutcomeSteps):
     """Runs deliveries for one execution slot; holds that slot's class-based task instances.
 
     ``watchdog`` enforces time limits on code running in threads (the pools pass theirs); the
@@ -165,7 +148,7 @@ class TaskExecutor:
             if on_apply is not None:
                 on_apply(prepared.task, prepared.args, prepared.kwargs)
             if prepared.is_async:
-                result = await self._invoke_async(prepared)
+                result = await invoke_async(prepared, self.terminations, self._abandoned)
             else:
                 loop = asyncio.get_running_loop()
                 result = await loop.run_in_executor(threads, self._invoke, prepared)
@@ -202,14 +185,7 @@ class TaskExecutor:
             if not isinstance(replacing, Task):
                 return replacing
             task = replacing
-        request = self._request(task, delivery, args, kwargs)
-        if isinstance(embed, dict) and embed:
-            request.callbacks = embed.get("callbacks") or None
-            request.errbacks = embed.get("errbacks") or None
-            request.chain = embed.get("chain") or None
-            request.chord = embed.get("chord")
-        if isinstance(embed, dict) and embed.get(NESTING_KEY):
-            request.replaced_task_nesting = int(embed[NESTING_KEY])
+        request = self._request_with(task, delivery, args, kwargs, embed)
         _log.info("task_received", task=name, task_id=request.id)
         if signals.task_received.receivers:
             signals.task_received.send(sender=None, request=request)
@@ -218,11 +194,52 @@ class TaskExecutor:
             return ended
         is_async = self._coroutine_tasks.get(name)
         if is_async is None:
-            is_async = self._coroutine_tasks[name] = _is_coroutine_task(task)
+            is_async = self._coroutine_tasks[name] = is_coroutine_task(task)
         prepared = Prepared(task, delivery, args, kwargs, request, is_async, embed)
         if self.state_sink is not None:
             prepared.report = functools.partial(self._report_state, prepared)
         return prepared
+
+    def _request_with(
+        self, task: Task[Any, Any], delivery: Delivery, args: Any, kwargs: Any, embed: Any
+    ) -> Request:
+        """The task's request, with what the message embeds (callbacks, errbacks, chain...)."""
+        request = self._request(task, delivery, args, kwargs)
+        if isinstance(embed, dict) and embed:
+            request.callbacks = embed.get("callbacks") or None
+            request.errbacks = embed.get("errbacks") or None
+            request.chain = embed.get("chain") or None
+            request.chord = embed.get("chord")
+        if isinstance(embed, dict) and embed.get(NESTING_KEY):
+            request.replaced_task_nesting = int(embed[NESTING_KEY])
+        return request
+
+    def cut_short(self, delivery: Delivery, exc: BaseException) -> TaskOutcome:
+        """The outcome of a delivery still running that is stopped from outside its thread (a
+        prefork child about to be killed for its hard time limit, or for a revoke with
+        terminate): REVOKED for a :class:`TaskTerminated` (with ``task_revoked``), else a
+        FAILURE with ``exc``; either way its errbacks are called and its chain ended, as when
+        the same happens in a thread. Never raises."""
+        try:
+            task = self._lookup(delivery.task.task)
+            if task is None:
+                return self._failure(delivery, exc, None)
+            message = delivery.task
+            args, kwargs, embed = loads(message.body, message.content_type, self.accept)
+            request = self._request_with(task, delivery, args, kwargs, embed)
+            if isinstance(exc, TaskTerminated):
+                reason = "terminated"
+                return self._revoked(
+                    task, delivery, request, embed, reason=reason, signum=exc.signum
+                )
+            outcome = self._failure(delivery, exc, None)
+            return self._then(outcome, after_failure(embed, request, exc, None, self.app))
+        except Exception as error:
+            return self._internal_error(delivery, error)
+
+    def _invoke(self, p: Prepared) -> Result:
+        """Run the task's code in this thread (see :func:`.calling.invoke`); never raises."""
+        return invoke(p, self.watchdog, self.terminations, self.enforce_hard_limit, self._abandoned)
 
     def _report_state(self, p: Prepared, task_id: str | None, state: str, meta: Any) -> None:
         """``update_state`` in a running task: serialize the meta, send it to the hub."""
@@ -383,112 +400,6 @@ class TaskExecutor:
             return dataclasses.replace(outcome, requeue=True)
         return outcome
 
-    # -- calling the task's code ---------------------------------------------------------------
-
-    def _invoke(self, p: Prepared) -> Result:
-        """Run the task's code in this thread, under the watchdog; never raises."""
-        with Invocation(p) as call, self.terminations.in_thread(p.request.id):
-            if p.is_async:
-                call.retval = asyncio.run(self._limited_coroutine(p, call))
-            else:
-                call.retval = self._run_in_thread(p, call)
-        return call.result
-
-    async def _invoke_async(self, p: Prepared) -> Result:
-        """Run an ``async def`` task's coroutine on this loop, under its limits."""
-        with Invocation(p) as call, self.terminations.in_task(p.request.id):
-            call.retval = await self._limited_coroutine(p, call)
-        return call.result
-
-    def _run_in_thread(self, p: Prepared, call: Invocation) -> Any:
-        soft, hard = p.limits
-        if not self.enforce_hard_limit:
-            hard = None
-        if not (soft or hard):
-            return self._call(p)
-        try:
-            self.watchdog.arm(soft, hard, p.request.id)
-            return self._call(p)
-        finally:
-            armed = self.watchdog.disarm()
-            call.hard_fired = armed is not None and armed.hard_fired
-
-    @staticmethod
-    def _call(p: Prepared) -> Any:
-        """Call the task's code (a sync function returning a coroutine: run that too)."""
-        p.task.before_start(p.request.id, p.args, p.kwargs)
-
-        def run() -> Any:
-            retval = p.task.run(*p.args, **p.kwargs)
-            return asyncio.run(retval) if inspect.iscoroutine(retval) else retval
-
-        try:
-            return run_locked(p.task, p.request, run)  # the task option lock= (tasklock.py)
-        except Exception as exc:
-            _autoretry(p, exc)
-            raise
-
-    async def _limited_coroutine(self, p: Prepared, call: Invocation) -> Any:
-        """Await the task's coroutine under its limits (see :func:`run_limited`)."""
-        soft, hard = p.limits
-        p.task.before_start(p.request.id, p.args, p.kwargs)
-        refuse_lock_on_loop(p.task)
-        coro = p.task.run(*p.args, **p.kwargs)
-        try:
-            retval, call.hard_fired = await run_limited(
-                coro, soft, hard, p.request.id, self._abandoned
-            )
-        except Exception as exc:
-            _autoretry(p, exc)
-            raise
-        return retval
-
-    # -- outcomes ------------------------------------------------------------------------------
-
-    def _internal_error(self, delivery: Delivery, exc: Exception) -> TaskOutcome:
-        _log.exception("task_internal_error", task_id=delivery.task.id)
-        trace = tb_module.format_exc()
-        signals.task_internal_error.send(
-            sender=None,
-            task_id=delivery.task.id,
-            args=None,
-            kwargs=None,
-            request=None,
-            exception=exc,
-            traceback=trace,
-            einfo=None,
-        )
-        return self._failure(delivery, exc, trace)
-
-    def _store(self, delivery: Delivery) -> bool:
-        ignore = delivery.task.ignore_result
-        return not (self.ignore_result_default if ignore is None else ignore)
-
-    def _store_errors(self, delivery: Delivery) -> bool:
-        """``store_errors_even_if_ignored`` (the task's option, else the setting)."""
-        task = self._instances.get(delivery.task.task) or self.app.tasks.get(delivery.task.task)
-        option = getattr(task, "store_errors_even_if_ignored", None)
-        return bool(self.conf.task_store_errors_even_if_ignored if option is None else option)
-
-    @staticmethod
-    def _outcome(
-        delivery: Delivery, state: str, content_type: str, body: bytes, store: bool
-    ) -> TaskOutcome:
-        m = delivery.task
-        return TaskOutcome(m.id, delivery.tag, state, content_type, body, store, retries=m.retries)
-
-    def _retry(self, p: Prepared, retry: Retry) -> TaskOutcome:
-        """A RETRY outcome: the next attempt's body (same content type), run at ``retry.when``;
-        the hub swaps it for the delivered message in one step (see celeriac._retry)."""
-        m = p.delivery.task
-        body, ct = m.body, m.content_type
-        if retry.retry_args is not None or retry.retry_kwargs is not None:
-            args = list(retry.retry_args if retry.retry_args is not None else p.args)
-            kwargs = retry.retry_kwargs if retry.retry_kwargs is not None else p.kwargs
-            ct, body = dumps([args, kwargs, p.embed or {}], *split_content_type(m.content_type))
-        outcome = self._outcome(p.delivery, states.RETRY, ct, body, False)
-        return dataclasses.replace(outcome, retry_eta=retry.when or 0.0)
-
     def _replace(self, p: Prepared, replaced: Replaced) -> TaskOutcome:
         """``Task.replace(sig)``: the hub swaps the message for one that runs ``sig`` under
         the same id, now (a RETRY outcome at eta 0; see celeriac._canvas_flow.Replaced)."""
@@ -498,30 +409,3 @@ class TaskExecutor:
         _log.info("task_replaced", task=p.task.name, task_id=m.id, by=replaced.sig.task)
         outcome = self._outcome(p.delivery, states.RETRY, ct, body, False)
         return self._then(dataclasses.replace(outcome, retry_eta=0.0), sends)
-
-    def _requeue(self, delivery: Delivery) -> TaskOutcome:
-        """``Reject(requeue=True)``: an outcome that puts the message back in its queue at the
-        hub (a ``REJ``, not a ``DONE``); no state is stored."""
-        _log.info("task_requeued", task=delivery.task.task, task_id=delivery.task.id)
-        outcome = self._outcome(delivery, states.REJECTED, "application/json", b"", False)
-        return dataclasses.replace(outcome, requeue=True)
-
-    def _failure(
-        self,
-        delivery: Delivery,
-        exc: BaseException,
-        trace: str | None,
-        *,
-        state: str = states.FAILURE,
-    ) -> TaskOutcome:
-        return failure_outcome(
-            delivery.task.id,
-            delivery.tag,
-            exc,
-            trace,
-            serializer=self.result_serializer,
-            compression=self.conf.result_compression,
-            store=self._store(delivery) or self._store_errors(delivery),
-            state=state,
-            retries=delivery.task.retries,
-        )

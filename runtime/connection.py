@@ -1,24 +1,26 @@
-"""A worker node's connection to its hub: the connection thread (see :mod:`.worker`).
+"""A worker node's connection to its hub: a ZeroMQ loop around a :class:`WorkerSession`.
 
 How it works
 ------------
-One thread owns the node's DEALER socket to the hub and a PULL socket the slots push their
-outcomes to. Each turn it polls both: messages from the hub (deliveries, control, revokes) are
-decoded and handed to a free slot, the task-type gates or the control panel; outcomes drained
-from the slots leave merged (one ``DONE`` for many, see :func:`celeriac._wire.next_batch`)
-after any credit debt is paid. It sends HELLO (with the deliveries it still holds) to every
-new hub incarnation, heartbeats, and hands deliveries back on shutdown. The node rebuilds the
-connection under :data:`~.worker.CONNECTION_POLICY` if this thread crashes.
+The protocol logic (credit, slots and prefetch, gated deliveries, give-back, heartbeats,
+re-HELLO, drain, merged outcomes) is the sans-IO
+:class:`~celeriac.transport.session.WorkerSession`; this thread only moves bytes and performs
+its effects. It owns the node's DEALER socket to the hub and a PULL socket the slots push their
+outcomes to (already encoded, in their own threads). Each turn it polls both: a message from
+the hub is decoded and handed to ``session.handle``; outcomes drained from the slots go to
+``session.outcome_frames`` and leave merged (one ``DONE`` for many); then ``session.tick``.
+Effects become sends, slot submissions (a pykka ``tell`` to a slot actor), log lines, events,
+remote control answers and revokes. The session lives on the node: when this thread crashes
+it rebuilds the connection (new socket and identity) under :data:`CONNECTION_POLICY`
+(:func:`run_connection`), and the same session says HELLO with what it still holds.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import time
-from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -26,25 +28,37 @@ import zmq
 
 from celeriac import signals
 from celeriac._log import get_logger
-from celeriac._wire_control2 import reply_messages
-from celeriac.actors.task_actor import Delivery
+from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
 from celeriac.exceptions import FrameError
 from celeriac.transport import protocol as p
+from celeriac.transport import session as s
 from celeriac.transport.curve import CurveClient
 from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
 
-from .gated import GatedDeliveries
+from . import inbox
 from .keyed import KEYED_TAG
 from .link import HubLink, new_identity
-from .liveness import HubWatch
 from .worker_control import WorkerView
 
 if TYPE_CHECKING:
     from .worker import WorkerNode
 
-__all__ = ["EXIT_ABANDONED", "HubConnection", "abandoned"]
+__all__ = [
+    "CONNECTION_POLICY",
+    "EXIT_ABANDONED",
+    "HubConnection",
+    "abandoned",
+    "run_connection",
+    "worker_session",
+]
 
 _log = get_logger("celeriac.worker")
+
+#: The connection thread may crash this many times within CONNECTION_PERIOD seconds.
+CONNECTION_RESTARTS = 3
+CONNECTION_PERIOD = 10.0
+#: Its restart policy: that intensity, and a jittered backoff before each rebuild.
+CONNECTION_POLICY = RestartPolicy(CONNECTION_RESTARTS, CONNECTION_PERIOD, backoff=(0.05, 1.0))
 
 #: The exit code of a node that stopped with tasks still running (a cold shutdown, or the
 #: shutdown timeout): the hub gets them back and delivers them again.
@@ -63,356 +77,287 @@ def abandoned(node: Any, tags: list[str]) -> None:
     node.exit_code = node.exit_code or EXIT_ABANDONED
 
 
-class HubConnection:
-    """The loop of the connection thread (owns the DEALER; reads outcomes from ``pull``).
+def worker_session(node: WorkerNode) -> s.WorkerSession:
+    """The node's session with its hub (one for the node's life, across connections)."""
+    conf = node.conf
+    tasks = node.app.tasks
 
-    ``previous`` is the connection this one replaces after a crash: its ledger (free and busy
-    slots, prefetched deliveries) carries over.
+    def tracked(name: str) -> bool | None:  # read at each start: tasks may come later
+        option = getattr(tasks.get(name), "track_started", None)
+        return None if option is None else bool(option)
+
+    config = s.WorkerConfig(
+        node=node.peer_name,
+        endpoint=node.hub_endpoint,
+        queues=tuple(node.queues),
+        slots=node.concurrency,
+        prefetch=node.prefetch,
+        heartbeat=float(conf.broker_heartbeat),
+        giveback=float(conf.worker_prefetch_giveback),
+        pid=os.getpid(),
+        on_lost="requeue" if conf.task_reject_on_worker_lost else "fail",
+        declare=node.declarations,
+        track_started=bool(conf.task_track_started),
+        tracked=tracked,
+        extended=bool(conf.result_extended),
+        control=node.hostname if node.prefork_child is None else None,  # else: the parent's
+    )
+    return s.WorkerSession(config, node.app.clock.monotonic(), gate=node.types.offer)
+
+
+def run_connection(node: WorkerNode) -> None:
+    """The connection thread, supervised in place by the one restart policy.
+
+    A connection that crashes (a bug, never a bad frame: those are logged and dropped) is
+    rebuilt, after the policy's jittered backoff, with a new socket and identity but the same
+    outcome socket and session (the task ledger), so its HELLO tells the hub what is still
+    running here. More than :data:`CONNECTION_RESTARTS` crashes within
+    :data:`CONNECTION_PERIOD` seconds escalate: the node stops with exit code 1 and says why.
     """
+    pull = node.inbox.bind()
+    restarts = RestartTracker(CONNECTION_POLICY, clock=node.app.clock)
+    session = worker_session(node)
+    session.accepting = node._accepting
+    node.session = session
+    try:
+        while True:
+            conn = HubConnection(node, pull, session)
+            try:
+                conn.serve()
+                return
+            except Exception as exc:  # supervised: restart or escalate
+                _log.exception("connection_failed", error=f"{type(exc).__name__}: {exc}")
+                decision = restarts.failed("connection")
+                if isinstance(decision, Escalate):
+                    node._escalate(
+                        f"the connection to the hub crashed {decision.restarts} times within "
+                        f"{decision.period:g}s; last: {type(exc).__name__}: {exc}"
+                    )
+                    return
+                node.connection_restarts += 1
+                _log.warning(
+                    "connection_restarted",
+                    restarts=node.connection_restarts,
+                    delay=round(decision.delay, 3),
+                )
+            finally:
+                conn.close()
+            node._shutdown.wait(decision.delay)  # the backoff; a shutdown cuts it short
+    finally:
+        pull.close(0)
+        node.inbox.release_thread_socket()  # a PUSH this thread made to report a lost slot
 
-    def __init__(
-        self, node: WorkerNode, pull: zmq.Socket[Any], previous: HubConnection | None
-    ) -> None:
+
+class HubConnection:
+    """The loop of the connection thread (owns the DEALER; reads outcomes from ``pull``)."""
+
+    def __init__(self, node: WorkerNode, pull: zmq.Socket[Any], session: s.WorkerSession) -> None:
         self.node = node
+        self.session = session
         self.identity = new_identity(node.peer_name)
         self.pull = pull
         curve = CurveClient.from_settings(node.conf)
         self.link = HubLink.for_node(node, self.identity, curve)  # failover: runtime/link.py
         self.sock = self.link.sock
-        #: Outcomes drained from the slots this turn, sent together (see :meth:`_outcomes`).
-        self.pending_outcomes: deque[list[bytes]] = deque()
-        self.free = list(range(node.concurrency))
-        self.busy: dict[int, str] = {}
-        self.buffer: deque[Delivery] = deque()
-        #: When the buffer last started waiting behind busy slots (None: not waiting).
-        self.stalled_since: float | None = None
-        #: Credit held back after giving buffered deliveries back; returned when a slot frees.
-        self.withheld = 0
-        self.giveback = float(node.conf.worker_prefetch_giveback)
-        self.track_started = bool(node.conf.task_track_started)
-        self.extended = bool(node.conf.result_extended)
-        self.hub_id: str | None = None
-        self.heartbeat = float(node.conf.broker_heartbeat)
         self.clock = node.app.clock
-        #: Whether the hub is there, said once when it goes and once when it is back.
-        self.watch = HubWatch(node.hub_endpoint, self.clock.monotonic(), self.heartbeat)
-        #: When the last HELLO went out without a WELCOME yet (None: none pending).
-        self.hello_sent: float | None = None
-        #: Deliveries of task types with a rate limit or a cap (see runtime/gated.py).
-        self.gated = GatedDeliveries()
-        self.credit_due = 0
         self.view = WorkerView(node, self)
-        if previous is not None:
-            self.free, self.busy, self.buffer = previous.free, previous.busy, previous.buffer
-            self.gated = previous.gated
-            self.hub_id = previous.hub_id  # the node is already ready: no second worker_ready
+        self.stopped = False
+        self._perform_one: dict[type, Callable[[Any], None]] = {
+            s.Send: self._do_send,
+            s.SendEncoded: self._do_send_encoded,
+            s.Received: self._do_received,
+            s.Starting: self._do_starting,
+            s.Run: self._do_run,
+            s.Finished: self._do_finished,
+            s.Withdraw: self._do_withdraw,
+            s.Keyed: self._do_keyed,
+            s.Command: self._do_command,
+            s.Confirmed: self._do_confirmed,
+            s.Heartbeat: self._do_heartbeat,
+            s.Ready: self._do_ready,
+            s.Log: self._do_log,
+            s.Stop: self._do_stop,
+        }
 
     def close(self) -> None:
         self.sock.close(0)
 
     def send(self, message: p.Message) -> None:
-        self._send_outcomes()  # outcomes drained earlier go first: the hub sees our order
-        send_frames(self.sock, p.encode(message))
+        """Send ``message`` to the hub (after the outcomes drained before it)."""
+        self.perform(self.session.send(message))
 
-    def _send_outcomes(self) -> None:
-        """Send the outcomes collected by :meth:`_outcomes`, merged (one DONE for many)."""
-        pending = self.pending_outcomes
-        while pending:
-            send_frames(self.sock, p.next_batch(pending))
+    def perform(self, effects: Iterable[s.Effect]) -> None:
+        """Do what the session asks, in order."""
+        perform_one = self._perform_one
+        for effect in effects:
+            perform_one[type(effect)](effect)
 
-    def give_back(self, deliveries: Iterable[Delivery], credit: int = 0) -> None:
-        """Hand deliveries back to the hub for another consumer (``REJ``, requeue)."""
-        rejections = tuple(p.Rejection(d.task.id, d.tag, credit=credit) for d in deliveries)
-        if rejections:
-            self.send(p.Reject(rejections))
-
-    def hello(self) -> None:
-        node = self.node
-        self.withheld = 0  # the credit announced here is the whole truth for the hub
-        self.gated.hello()
-        self.credit_due = 0
-        self.hello_sent = self.clock.monotonic()
-        held = len(self.busy) + len(self.buffer) + self.gated.holding_credit()
-        credit = 0 if not node.accepting else max(0, node.prefetch - held)
-        self.send(
-            p.Hello(
-                role="worker",
-                node=node.peer_name,
-                pid=os.getpid(),
-                on_lost="requeue" if node.conf.task_reject_on_worker_lost else "fail",
-                queues=tuple(node.queues) if node.accepting else (),
-                declare=node.declarations,
-                credit=credit,
-                inflight=(
-                    *self.busy.values(),
-                    *(d.delivery_tag for d in self.buffer),
-                    *self.gated.tags(),
-                ),
-            )
-        )
+    # -- the loop ----------------------------------------------------------------------------------
 
     def serve(self) -> None:
-        node = self.node
+        """Say HELLO, then serve until the session stops (a drained or cold shutdown)."""
+        node, session, clock = self.node, self.session, self.clock
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
         poller.register(self.pull, zmq.POLLIN)
-        self.hello()
-        clock = node.app.clock
-        next_ping = clock.monotonic() + self.heartbeat
-        draining = False
-        drain_deadline = 0.0
-        while True:
+        self.perform(session.connect(clock.monotonic()))
+        timeout = float(node.conf.worker_shutdown_timeout)
+        while not self.stopped:
             events = dict(poller.poll(100))
             if self.pull in events:
                 self._outcomes()
             if self.sock in events:
                 self._incoming()
-            if node._shutdown.is_set() and not draining:
-                draining = True
-                drain_deadline = clock.monotonic() + float(node.conf.worker_shutdown_timeout)
-                self._begin_drain()
-            if draining and self.busy and clock.monotonic() > drain_deadline:
-                _log.warning(
-                    "shutdown_timeout",
-                    running=len(self.busy),
-                    hint="running tasks are handed back to the hub for redelivery",
-                )
-                node._cold.set()
-            if draining and (not (self.busy or node.keyed.running()) or node._cold.is_set()):
-                if self.busy:
-                    abandoned(node, list(self.busy.values()))
-                break
             now = clock.monotonic()
-            self.watch.tick(now, running=len(self.busy))
-            if self.link.moved(poller, self.watch.last_heard, now):  # hub lost: the next one
+            if node._shutdown.is_set():
+                cold = node._cold.is_set()
+                if session.drain_deadline is None or (cold and not session.cold):
+                    self.perform(session.shutdown(now, timeout, cold=cold))
+            if self.link.moved(poller, session.watch.last_heard, now):  # hub lost: the next one
                 self.sock = self.link.sock
-                self.hello()
-            if self.stalled_since is not None and now - self.stalled_since > self.giveback:
-                self._give_back()
-            if now >= next_ping:
-                node.keyed.tick(self.send)
-                next_ping = now + self.heartbeat
-                self.send(p.Ping(inflight=len(self.busy)))
-                signals.heartbeat_sent.send(sender=node)
-                if node.prefork_child is None:  # a prefork node's parent speaks for it
-                    self.view.heartbeat()
-            self.view.flush_events()
-        self.send(p.Bye())
+                self.perform(session.connect(now))
+            draining = session.drain_deadline is not None
+            self.perform(session.tick(now, node.keyed.running() if draining else 0))
+            if not self.stopped:
+                self.view.flush_events()
         # Let the BYE leave before the socket closes (linger is 0).
         with contextlib.suppress(zmq.ZMQError):
             self.sock.setsockopt(zmq.LINGER, 500)
-
-    def _give_back(self) -> None:
-        """Prefetched deliveries waited too long behind busy slots: let another worker have them.
-
-        This keeps prefetch (no hub round trip between two short tasks) without Celery's
-        complaint that a long task holds back the tasks prefetched behind it.
-        """
-        n = len(self.buffer)
-        self.give_back(self.buffer)
-        self.buffer.clear()
-        self.withheld += n
-        self.stalled_since = None
-        _log.debug("prefetch_given_back", count=n)
-
-    def _begin_drain(self) -> None:
-        node = self.node
-        node.accepting = False
-        self.send(p.Consume(()))
-        gated = self.gated.take_unstarted()
-        node.types.drain(gated)
-        unstarted = [*self.buffer, *gated]
-        self.buffer.clear()
-        self.give_back(unstarted)
-        _log.info("draining", running=len(self.busy))
 
     def _incoming(self) -> None:
         while True:
             try:
                 frames = recv_frames(self.sock, NOBLOCK)
             except zmq.Again:
-                if self.credit_due and self.node.accepting:
-                    self.send(p.Credit(self.credit_due))
-                self.credit_due = 0
+                self.perform(self.session.received_all())
                 return
-            self.watch.heard(self.clock.monotonic())
             try:
-                msg = p.decode(frames)
+                message = p.decode(frames)
             except FrameError as exc:
+                self.perform(self.session.watch.heard(self.clock.monotonic()))
                 _log.warning("bad_message_from_hub", error=str(exc))
                 continue
-            if isinstance(msg, p.Deliver):
-                for delivery in msg.deliveries:
-                    if p.is_keyed_queue(delivery.queue):
-                        self.node.keyed.deliver(delivery, self.send)
-                    else:
-                        self._on_task(delivery)
-            elif not self.node.keyed.handle(msg):
-                self._on_control(msg)
+            self._received(message)
 
-    def _on_task(self, delivery: Delivery) -> None:
-        if not self.node.accepting:
-            self.give_back((delivery,))
-            return
-        if self.node.send_events:
-            self.view.received(delivery)
-        if self.node.types.offer(delivery):  # its type has a rate limit or a cap: it decides
-            self.credit_due += self.gated.offer(delivery.delivery_tag, delivery)
-            return
-        if self.free:
-            self._dispatch(self.free.pop(), delivery)
-        else:
-            self.buffer.append(delivery)
-            if self.stalled_since is None:
-                self.stalled_since = self.node.app.clock.monotonic()
-
-    def _dispatch(self, index: int, delivery: Delivery) -> None:
-        self.busy[index] = delivery.delivery_tag
-        if self.node.send_events:
-            self.view.started(delivery)
-        tracked = getattr(self.node.app.tasks.get(delivery.task.task), "track_started", None)
-        if self.track_started if tracked is None else tracked:  # the task's option wins
-            self.view.flush_events()  # before START: the hub's own copy comes after
-            self.send(p.Start((p.TaskRef(delivery.task.id, delivery.tag),)))
-        if self.extended:  # result_extended: the hub keeps the request beside the result
-            self.send(p.TaskState(delivery.task.id, delivery.tag, extended=True))
-        self.node._deliveries[index] = delivery
-        self.node.started_at[index] = time.time()
-        if self.node.on_task_start is not None:
-            self.node.on_task_start(delivery)
-        assert self.node.pool is not None
-        self.node.pool.submit(index, delivery)
+    def _received(self, message: p.Message) -> None:
+        self.perform(self.session.handle(message, self.clock.monotonic()))
 
     def _outcomes(self) -> None:
+        session, node = self.session, self.node
         while True:
             try:
                 frames = recv_frames(self.pull, NOBLOCK)
             except zmq.Again:
-                self._send_outcomes()
+                self.perform(session.take_outcomes())
                 return
             if not frames[0]:
-                if frames[1] == b"SEND":
-                    self._send_outcomes()  # keep the order the slots sent in
-                    send_frames(self.sock, frames[2:])
-                elif frames[1] == b"CTL":
-                    command, arguments, ask = msgpack.unpackb(frames[2], raw=False)
-                    answer = self.node.panel.handle(self.view, command, arguments)
-                    if ask is not None and self.node.on_control_answer is not None:
-                        self.node.on_control_answer(ask, answer)
-                elif frames[1] == KEYED_TAG:  # a keyed call's state and outcome, as they are
-                    self._send_outcomes()
-                    send_frames(self.sock, frames[2:])
-                else:
-                    self._released(frames[2].decode())
+                self._local(frames[1], frames[2:])
                 continue
             index = int.from_bytes(frames[0], "big")
-            if frames[1] == b"LOST":
-                lost = self.node._deliveries.get(index)
-                if index in self.busy and lost is not None:
-                    _log.error("slot_lost_task", slot=index, task_id=lost.task.id)
-                    self.give_back((lost,), credit=self.gated.credit_back())
-                else:
-                    continue
-            else:
-                done = self.node._deliveries.get(index)
-                if self.node.send_events and done is not None and index in self.busy:
-                    self.view.finished(done, frames[1:], self.node.started_at.get(index))
-                    self.view.flush_events()  # before the DONE: the hub's own event comes after
-                self.pending_outcomes.append(self._pay_debt(frames[1:]))
-            self._slot_done(index)
+            if frames[1] == inbox.LOST:
+                self.perform(session.lost(index, self.clock.monotonic()))
+                continue
+            done = session.busy.get(index)
+            if node.send_events and done is not None:
+                self.view.finished(done, frames[1:], node.started_at.get(index))
+                self.view.flush_events()  # before the DONE: the hub's own event comes after
+            self.perform(session.outcome_frames(index, frames[1:], self.clock.monotonic()))
 
-    def _slot_done(self, index: int) -> None:
-        """Slot ``index`` has finished its delivery: tell its type, give the slot more work."""
-        finished = self.node._deliveries.get(index) if index in self.busy else None
-        if finished is not None:
-            self.node.processed[finished.task.task] += 1
-            if self.node.on_task_end is not None:
-                self.node.on_task_end(finished)
-            self.node.types.finished(finished)
-        self.busy.pop(index, None)
-        if self.gated.ready and self.node.accepting:
-            self._dispatch(index, self.gated.ready.popleft())
-        elif self.buffer and self.node.accepting:
-            self._dispatch(index, self.buffer.popleft())
-            self.stalled_since = self.node.app.clock.monotonic() if self.buffer else None
+    def _local(self, kind: bytes, frames: list[bytes]) -> None:
+        """Something from the node's own threads: a message to forward, a confirmation to ask,
+        a control command, a gated delivery its type released."""
+        if kind in (inbox.SEND, KEYED_TAG):  # as they are, after the outcomes drained before
+            self.perform(self.session.take_outcomes())
+            send_frames(self.sock, frames)
+        elif kind == inbox.SETTLE:  # after the outcome of a task cut short (WorkerNode.cut_short)
+            self.perform(self.session.settle(frames[0].decode()))
+        elif kind == inbox.CTL:
+            command, arguments, ask = msgpack.unpackb(frames[0], raw=False)
+            answer = self.node.panel.handle(self.view, command, arguments)
+            if ask is not None and self.node.on_control_answer is not None:
+                self.node.on_control_answer(ask, answer)
         else:
-            self.free.append(index)
-            if self.withheld and self.node.accepting:
-                self.send(p.Credit(self.withheld))
-                self.withheld = 0
+            self.perform(self.session.released(frames[0].decode(), self.clock.monotonic()))
 
-    def _released(self, tag: str) -> None:
-        """A task type's actor released a gated delivery: run it in a free slot, or next."""
-        delivery = self.gated.release(tag)
-        if delivery is None:
-            return  # handed back meanwhile (shutdown)
-        if self.free and self.node.accepting:
-            self._dispatch(self.free.pop(), delivery)
+    # -- effects -----------------------------------------------------------------------------------
+
+    def _do_send(self, effect: s.Send) -> None:
+        if type(effect.message) is p.Start:
+            self.view.flush_events()  # the task-started event first: the hub's copy comes after
+        send_frames(self.sock, p.encode(effect.message))
+
+    def _do_send_encoded(self, effect: s.SendEncoded) -> None:
+        send_frames(self.sock, effect.frames)
+
+    def _do_received(self, effect: s.Received) -> None:
+        if self.node.send_events:
+            self.view.received(effect.delivery)
+
+    def _do_starting(self, effect: s.Starting) -> None:
+        self.node.started_at[effect.slot] = time.time()
+        if self.node.send_events:
+            self.view.started(effect.delivery)
+
+    def _do_run(self, effect: s.Run) -> None:
+        node = self.node
+        if node.on_task_start is not None:
+            node.on_task_start(effect.delivery)
+        assert node.pool is not None
+        node.pool.submit(effect.slot, effect.delivery)
+
+    def _do_finished(self, effect: s.Finished) -> None:
+        node = self.node
+        node.processed[effect.delivery.task.task] += 1
+        if node.on_task_end is not None:
+            node.on_task_end(effect.delivery)
+        node.types.finished(effect.delivery)
+
+    def _do_withdraw(self, effect: s.Withdraw) -> None:
+        self.node.types.drain(list(effect.deliveries))
+
+    def _do_keyed(self, effect: s.Keyed) -> None:
+        self.node.keyed.deliver(effect.delivery, self.send)
+
+    def _do_command(self, effect: s.Command) -> None:
+        message, node = effect.message, self.node
+        if isinstance(message, p.ControlCommand):
+            reply = node.panel.handle(self.view, message.command, dict(message.arguments))
+            if message.reply:
+                self.perform(self.session.control_reply(message.rid, node.hostname, reply))
+        elif isinstance(message, p.RevokeHeld):
+            node.revoke_held(message)
         else:
-            self.gated.ready.append(delivery)
+            node.keyed.handle(message)
 
-    def _pay_debt(self, frames: list[bytes]) -> list[bytes]:
-        """A DONE from a slot returning one credit returns none while a debt is owed."""
-        if not self.gated.debt:
-            return frames
-        message = p.decode(frames)  # our own slot's message: well-formed
-        if isinstance(message, p.Done) and message.results[0].credit:
-            result = dataclasses.replace(message.results[0], credit=self.gated.credit_back())
-            return p.encode(p.Done((result,)))
-        if isinstance(message, p.Reject) and message.rejections[0].credit:
-            rejection = dataclasses.replace(message.rejections[0], credit=self.gated.credit_back())
-            return p.encode(p.Reject((rejection,)))
-        return frames
+    def _do_confirmed(self, effect: s.Confirmed) -> None:
+        if self.node.on_settled is not None:
+            self.node.on_settled(effect.task_id)
 
-    def _on_welcome(self, msg: p.Welcome) -> None:
-        first, previous = self.hub_id is None, self.hub_id
-        self.hub_id = msg.hub
-        self.hello_sent = None
-        if msg.node is not None and msg.node != self.node.peer_name:
-            _log.warning(
-                "node_name_taken",
-                node=self.node.peer_name,
-                known_as=msg.node,
-                hint="another live worker has this name: give each worker its own -n NAME",
-            )
-        if self.node.prefork_child is None:  # a prefork node's parent answers for it
-            self.send(p.ControlJoin(msg.node or self.node.hostname))
-        if first:
-            _log.info("hub_connected", endpoint=self.node.hub_endpoint, hub=self.hub_id)
-            _log.info(
-                "worker_ready" if self.node.prefork_child is None else "child_ready",
-                node=self.node.peer_name,
-                queues=self.node.queues,
-                concurrency=self.node.concurrency,
-                pool=self.node.pool_name,
-            )
-            self.node.ready.set()
-            self.node._signal(signals.worker_ready, sender=self.node)
-        elif msg.hub != previous:
-            _log.info("hub_reconnected", hub=self.hub_id, previous=previous)
+    def _do_heartbeat(self, _effect: s.Heartbeat) -> None:
+        node = self.node
+        node.keyed.tick(self.send)
+        signals.heartbeat_sent.send(sender=node)
+        if node.prefork_child is None:  # a prefork node's parent speaks for it
+            self.view.heartbeat()
 
-    def _answer_control(self, msg: p.ControlCommand) -> None:
-        """Run a control command; its answer (in pieces if long) goes back to the hub."""
-        reply = self.node.panel.handle(self.view, msg.command, dict(msg.arguments))
-        if msg.reply:
-            for message in reply_messages(msg.rid, self.node.hostname, reply):
-                self.send(message)
+    def _do_ready(self, effect: s.Ready) -> None:
+        node = self.node
+        _log.info(
+            "worker_ready" if node.prefork_child is None else "child_ready",
+            node=node.peer_name,
+            queues=node.queues,
+            concurrency=node.concurrency,
+            pool=node.pool_name,
+        )
+        node.ready.set()
+        node._signal(signals.worker_ready, sender=node)
 
-    def _on_control(self, msg: p.Message) -> None:
-        if isinstance(msg, p.Welcome):
-            self._on_welcome(msg)
-        elif (isinstance(msg, p.Pong) and (msg.known is False or msg.hub != self.hub_id)) or (
-            isinstance(msg, p.Error) and msg.code == "hello"
-        ):
-            # PINGs queued while the hub was away all come back at once: one HELLO answers them.
-            sent = self.hello_sent
-            if sent is None or self.clock.monotonic() - sent > self.heartbeat:
-                self.hello()
-        elif isinstance(msg, p.Ping):
-            self.send(p.Pong())
-        elif isinstance(msg, p.ControlCommand):
-            self._answer_control(msg)
-        elif isinstance(msg, p.RevokeHeld):
-            self.node.revoke_held(msg)
-        elif isinstance(msg, p.Error):
-            _log.error("hub_refused_us", reason=msg.reason)
+    def _do_log(self, effect: s.Log) -> None:
+        getattr(_log, effect.level)(effect.event, **effect.fields)
+
+    def _do_stop(self, effect: s.Stop) -> None:
+        self.stopped = True
+        if self.session.cold:
+            self.node._cold.set()  # the pool does not wait for the tasks handed back
+        if effect.cold:
+            abandoned(self.node, [d.delivery_tag for d in self.session.busy.values()])

@@ -29,20 +29,11 @@ The task a dead child held
     the hub ends the task FAILURE with ``WorkerLostError`` instead. The hub decides (not this
     parent) so that the verdict cannot race the requeue.
 
-Hard time limits
-    The parent watches each running task's hard limit (``timelimit[1]`` of the message, else
-    the task's ``time_limit``, else the ``task_time_limit`` setting, computed in the child).
-    Past it, the parent sends the hub ``DONE`` FAILURE ``TimeLimitExceeded`` for the task over
-    its own DEALER, waits until the hub has processed it (a ``STAT`` round trip, at most 1 s),
-    then SIGKILLs the child and starts a new one at once.
-
-Revoke with ``terminate=True``
-    The hub tells the child holding the task (``CANVAS_REVOKED``); the child tells the parent,
-    which ends the task REVOKED at the hub (as for a time limit, before the kill, so the hub
-    cannot requeue it), signals the child with the revoke's signal (SIGINT, which children
-    ignore, becomes SIGTERM; a child's SIGTERM then means "die now", not a warm shutdown), sends
-    ``task_revoked`` (``terminated=True``, the signal number) and replaces the child. The
-    task's errbacks are not called on this path (the parent does not read task bodies).
+Hard time limits and revoke with ``terminate=True``
+    The parent watches each running task's hard limit; past it, or when the child says its
+    task was revoked with terminate, the child ends the task itself (errbacks included) and
+    says "settled" when the hub has the outcome; then the parent kills it (SIGKILL, or the
+    revoke's signal) and starts a new one. See :mod:`celeriac.runtime.prefork_slots`.
 
 Task type limits (``rate_limit``, ``max_concurrency``)
     Held by the parent for the whole node: a child asks over its pipe before it runs a task of
@@ -55,16 +46,10 @@ Recycling
     the limit. The parent starts a fresh child at once.
 
 Autoscaling (``--autoscale MAX,MIN``, Celery's flag)
-    The node starts MIN children and has room for MAX (slot indices ``0 .. MAX-1``; a slot is
-    *wanted* or not, and only wanted slots are started and replaced). Growing: when every wanted
-    child has been busy without a break (a gap under :data:`AUTOSCALE_BUSY_GAP` between two
-    tasks does not count) for ``worker_autoscale_grow_after`` seconds, one more slot is wanted
-    and its child started (``autoscale_grow``); the next growth needs that child busy too.
-    Shrinking: a wanted child idle for ``worker_autoscale_keepalive`` seconds is no longer
-    wanted (``autoscale_shrink``) and told to stop, as in a warm shutdown: it stops consuming,
-    gives back any delivery that reaches it meanwhile (or finishes one it had just started),
-    says BYE and exits 0; never below MIN. A wanted child that dies is replaced as always; one
-    that is leaving is not. :meth:`PreforkNode.statistics` shows the current count and the bounds.
+    MIN children at first, room for MAX: one more when all have been busy for
+    ``worker_autoscale_grow_after`` seconds, one fewer when one has been idle for
+    ``worker_autoscale_keepalive`` (see :mod:`celeriac.runtime.prefork_autoscale`).
+    :meth:`PreforkNode.statistics` shows the current count and the bounds.
 
 Shutdown
     The first SIGTERM/SIGINT to the parent is a warm shutdown: each child is told over its pipe
@@ -85,44 +70,37 @@ import random
 import signal
 import threading
 import time
-import uuid
 from collections import Counter
-from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
-from multiprocessing.process import BaseProcess
+from multiprocessing.connection import wait
 from typing import Any, Final
 
-import msgpack
 import zmq
 
-from celeriac import signals, states
+from celeriac import signals
 from celeriac._app import App
 from celeriac._clock import SYSTEM_CLOCK
 from celeriac._log import get_logger
-from celeriac._messages import exception_info
-from celeriac._task import Request
-from celeriac._wire_control2 import reply_messages
-from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
+from celeriac.actors.restart import RestartPolicy, RestartTracker
 from celeriac.exceptions import (
-    FrameError,
     ImproperlyConfigured,
-    TaskRevokedError,
-    TimeLimitExceeded,
 )
 from celeriac.routing import worker_queues
 from celeriac.transport import protocol as p
 from celeriac.transport.curve import CurveClient
 from celeriac.transport.hubserver import HubServer
-from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
 
 from .banner import Banner, show_banner
 from .control import Panel, purge_queues
 from .embedded import describe_hub, start_embedded_hub
 from .link import dealer, default_node_name, new_identity
 from .logging import log_format as current_log_format
-from .prefork_child import ChildOptions, child_main
+from .prefork_autoscale import Autoscaler, make_room, resize
+from .prefork_child import ChildOptions
+from .prefork_children import ChildSupervision
 from .prefork_control import PreforkView
-from .prefork_types import GATE_MESSAGES, NodeGates
+from .prefork_link import ParentLink
+from .prefork_slots import Slot, enforce_time_limits, kill_overdue
+from .prefork_types import NodeGates
 from .worker import abandoned
 
 __all__ = ["ChildOptions", "PreforkNode"]
@@ -143,45 +121,12 @@ RESTART_POLICY: Final = RestartPolicy(
 COLD_GRACE: Final = 1.0
 #: The parent's loop turn (signals, time limits, restarts are looked at this often).
 TURN: Final = 0.05
-#: Autoscaling: a child idle less than this between two tasks still counts as busy (the parent
-#: may read its "finished" a moment before the next "started").
-AUTOSCALE_BUSY_GAP: Final = 0.25
-#: Content type of the FAILURE bodies the parent makes (msgpack, as the hub's own).
-_FAILURE_CT: Final = "application/x-msgpack"
 
 
 # -- the parent ----------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Running:
-    id: str
-    tag: str
-    name: str
-    hard_limit: float | None
-    store: bool
-    since: float
-
-
-@dataclass(slots=True)
-class _Slot:
-    index: int
-    process: BaseProcess | None = None
-    conn: Connection | None = None
-    pid: int | None = None
-    ready: bool = False
-    task: _Running | None = None
-    leaving: str | None = None  # a planned exit (recycling) and why
-    killed: str | None = None  # the parent killed it (time limit) and why
-    due: float | None = None  # a replacement is due at this monotonic time
-    died_at: float | None = None
-    last_pid: int | None = None
-    tasks: int = 0
-    wanted: bool = True  # autoscaling: whether the pool wants a child in this slot
-    idle_since: float | None = None  # ready and running nothing since then (None: busy/not up)
-
-
-class PreforkNode:
+class PreforkNode(ChildSupervision):
     """The parent of a prefork worker node; see the module docstring."""
 
     def __init__(
@@ -247,17 +192,16 @@ class PreforkNode:
         self.exit_code = 0
         self.ready = threading.Event()
         self._mp = multiprocessing.get_context("spawn")
-        self._slots = [_Slot(i, wanted=i < start) for i in range(room)]
-        self._all_busy_since: float | None = None
+        self._slots = [Slot(i, wanted=i < start) for i in range(room)]
         self._restarts = RestartTracker(RESTART_POLICY, clock=SYSTEM_CLOCK, rng=random.Random())
+        self.scaler = Autoscaler(self.keepalive, self.grow_after, self._restarts.forget)
         self._shutdown = threading.Event()
         self._cold = threading.Event()
         self._signal_name = "SIGTERM"
         self._told: str | None = None  # what the children were told: "stop" or "cold"
         self._cold_deadline: float | None = None
         self._ctx: zmq.Context[Any] = zmq.Context()
-        self._sock: zmq.Socket[Any] | None = None
-        self._next_ping = 0.0
+        self._link: ParentLink | None = None
         self.hub: HubServer | None = None
         #: The task types' gates for the whole node (runtime/prefork_types.py).
         self.gates = NodeGates()
@@ -266,11 +210,6 @@ class PreforkNode:
         self.send_events = bool(self.conf.worker_send_task_events)
         self.processed: Counter[str] = Counter()  # tasks started, by name (stats "total")
         self.view = PreforkView(self)
-
-    @property
-    def concurrency(self) -> int:
-        """The number of children the pool wants now (fixed unless autoscaling)."""
-        return sum(1 for s in self._slots if s.wanted)
 
     def statistics(self) -> dict[str, Any]:
         """Counters of the pool for ``inspect stats`` and logs (read from any thread)."""
@@ -318,14 +257,14 @@ class PreforkNode:
         if self.purge:  # worker --purge: before any child consumes
             purge_queues(self.conf, self.view.queues())
         identity = new_identity(f"{self.hostname}/parent")
-        self._sock = dealer(
+        sock = dealer(
             self._ctx,
             endpoint,
             identity,
             CurveClient.from_settings(self.conf),
             max_message_size=self.conf.broker_max_message_size,
         )
-        self._hello()
+        self._link = ParentLink(sock, self.hostname, float(self.conf.broker_heartbeat), self.view)
         self.view.lifecycle("worker-online")  # the node's, for monitors (its children's are not)
         signals.celeryd_after_setup.send(sender=self.hostname, instance=self, conf=self.conf)
         self.gates.start(self.app.tasks, self.conf)
@@ -358,12 +297,6 @@ class PreforkNode:
         )
         show_banner(banner, current_log_format())
 
-    def request_shutdown(self, cold: bool = False) -> None:
-        """Begin a warm shutdown (or a cold one)."""
-        if cold:
-            self._cold.set()
-        self._shutdown.set()
-
     def _install_signal_handlers(self) -> None:
         def on_signal(signum: int, _frame: object) -> None:
             name = signal.Signals(signum).name
@@ -384,11 +317,10 @@ class PreforkNode:
                 with contextlib.suppress(OSError):
                     os.kill(slot.process.pid or 0, signal.SIGKILL)
                 slot.process.join(5)
-        if self._sock is not None:
+        if self._link is not None:
             with contextlib.suppress(zmq.ZMQError):
                 self.view.lifecycle("worker-offline")
-                self._send(p.Bye())
-            self._sock.close(linger=500)  # let the BYE leave (the hub requeues nothing then)
+            self._link.close()
         if self.hub is not None:
             self.hub.stop()
         self.gates.stop()
@@ -417,14 +349,16 @@ class PreforkNode:
                     self._reap(slot)
             self.gates.flush(self._send_child)
             now = time.monotonic()
-            self._enforce_time_limits(now)
-            self._hub_io(now)
+            enforce_time_limits(self._slots, now, self._send_child)
+            kill_overdue(self._slots, now)
+            assert self._link is not None
+            self._link.tick(now)
             if self._shutdown.is_set():
                 if self._shutting_down(now):
                     return
             else:
                 if self.autoscale is not None:
-                    self._autoscale(now)
+                    self.scaler.step(self._slots, self.autoscale, now)
                 self._start_due(now)
 
     def _shutting_down(self, now: float) -> bool:
@@ -449,7 +383,7 @@ class PreforkNode:
             self._cold_deadline = now + COLD_GRACE
         return all(s.process is None for s in self._slots)
 
-    def _send_child(self, index: int, message: tuple[str, str]) -> bool:
+    def _send_child(self, index: int, message: tuple[str, ...]) -> bool:
         """Send child ``index`` a message on its pipe; False if it cannot be told."""
         conn = self._slots[index].conn
         if conn is None:
@@ -468,359 +402,21 @@ class PreforkNode:
                 with contextlib.suppress(OSError, ValueError):
                     slot.conn.send((command,))
 
-    # -- children ----------------------------------------------------------------------------------
-
-    def _start_due(self, now: float) -> None:
-        for slot in self._slots:
-            if slot.wanted and slot.process is None and slot.due is not None and now >= slot.due:
-                self._spawn(slot)
-
-    def _spawn(self, slot: _Slot) -> None:
-        signals.worker_before_create_process.send(sender=self)
-        parent_end, child_end = self._mp.Pipe()
-        process = self._mp.Process(
-            target=child_main,
-            args=(slot.index, self.options, child_end, os.getpid()),
-            name=f"celeriac-child-{slot.index}",
-        )
-        process.start()
-        child_end.close()
-        slot.process, slot.conn, slot.pid = process, parent_end, process.pid
-        slot.ready, slot.task, slot.leaving, slot.killed, slot.due = False, None, None, None, None
-        slot.tasks, slot.idle_since = 0, None
-        _log.info("child_started", child=slot.index, pid=process.pid)
-
-    def _read(self, slot: _Slot) -> None:
-        conn = slot.conn
-        assert conn is not None
-        try:
-            while conn.poll():
-                self._on_child_message(slot, conn.recv())
-        except (EOFError, OSError):
-            slot.conn = None  # it is exiting: its sentinel says when
-            conn.close()
-
-    def _on_child_message(self, slot: _Slot, message: tuple[Any, ...]) -> None:
-        kind = message[0]
-        if kind == "started":
-            _, tid, tag, name, hard, store = message
-            slot.task = _Running(tid, tag, name, hard, store, time.monotonic())
-            slot.tasks += 1
-            self.processed[name] += 1
-            slot.idle_since = None
-        elif kind == "finished":
-            slot.task = None
-            slot.idle_since = time.monotonic()
-        elif kind == "answer":
-            self.view.child_answer(slot.index, message[1], message[2])
-        elif kind == "leaving":
-            slot.leaving = str(message[1])
-        elif kind == "terminate":
-            self._terminate(slot, str(message[1]), int(message[2]))
-        elif kind in GATE_MESSAGES:
-            self.gates.on_child(slot.index, message)
-        elif kind == "ready":
-            slot.ready = True
-            if slot.task is None:
-                slot.idle_since = time.monotonic()
-            if slot.died_at is not None:
-                _log.info(
-                    "child_replaced",
-                    child=slot.index,
-                    old_pid=slot.last_pid,
-                    pid=slot.pid,
-                    seconds=round(time.monotonic() - slot.died_at, 3),
-                )
-                slot.died_at = None
-            if not self.ready.is_set() and all(s.ready for s in self._slots if s.wanted):
-                self.ready.set()
-                _log.info(
-                    "worker_ready",
-                    node=self.hostname,
-                    pool="prefork",
-                    concurrency=self.concurrency,
-                    pids=[s.pid for s in self._slots if s.wanted],
-                    **({"autoscale": list(self.autoscale)} if self.autoscale else {}),
-                )
-                signals.worker_ready.send(sender=self)
-
-    def _reap(self, slot: _Slot) -> None:
-        process = slot.process
-        assert process is not None
-        if slot.conn is not None:
-            self._read(slot)  # its last words ("finished", "leaving") come first
-        process.join(1)
-        code = process.exitcode
-        now = time.monotonic()
-        task = slot.task
-        how: dict[str, Any] = (
-            {"signal": signal.Signals(-code).name}
-            if code is not None and code < 0
-            else {"exit_code": code}
-        )
-        planned = slot.leaving or slot.killed
-        log = _log.info if planned or self._shutdown.is_set() else _log.error
-        log(
-            "child_exited",
-            child=slot.index,
-            pid=slot.pid,
-            **how,
-            task_id=task.id if task else None,
-            task=task.name if task else None,
-            reason=planned or ("shutdown" if self._shutdown.is_set() else "died"),
-        )
-        if slot.conn is not None:
-            slot.conn.close()
-        self.gates.child_gone(slot.index)
-        slot.process, slot.conn, slot.last_pid, slot.pid = None, None, slot.pid, None
-        slot.task, slot.idle_since = None, None
-        if self._shutdown.is_set():
-            return
-        if not slot.wanted:  # autoscaling shrank the pool: this slot stays empty
-            slot.due, slot.died_at = None, None
-            return
-        slot.died_at = now
-        if planned:
-            slot.due = now
-            return
-        decision = self._restarts.failed(slot.index, counts=not slot.ready)
-        if isinstance(decision, Escalate):
-            self._give_up(
-                f"{decision.restarts} child processes died before they were ready "
-                f"within {decision.period:g} s (the last, child {slot.index}, with "
-                f"{how}); more than {decision.intensity} means they cannot start: see the "
-                "errors above"
-            )
-            return
-        slot.due = decision.due
-
-    def _give_up(self, reason: str) -> None:
-        _log.critical("prefork_gave_up", node=self.hostname, reason=reason)
-        self.exit_code = 1
-        self.request_shutdown(cold=True)
-
-    # -- autoscaling -------------------------------------------------------------------------------
-
-    def _autoscale(self, now: float) -> None:
-        """Grow by one child after a while with all busy; let children idle too long go."""
-        assert self.autoscale is not None
-        high, low = self.autoscale
-        wanted = [s for s in self._slots if s.wanted]
-        all_busy = all(
-            s.process is not None
-            and s.ready
-            and not (s.leaving or s.killed)
-            and (
-                s.task is not None
-                or (s.idle_since is not None and now - s.idle_since < AUTOSCALE_BUSY_GAP)
-            )
-            for s in wanted
-        )
-        if not all_busy:
-            self._all_busy_since = None
-        elif self._all_busy_since is None:
-            self._all_busy_since = now
-        elif now - self._all_busy_since >= self.grow_after and len(wanted) < high:
-            free = next((s for s in self._slots if not s.wanted and s.process is None), None)
-            if free is not None:  # else: the free room is a child still leaving
-                busy_for = now - self._all_busy_since
-                self._all_busy_since = None
-                free.wanted, free.due, free.died_at = True, now, None
-                self._restarts.forget(free.index)
-                _log.info(
-                    "autoscale_grow",
-                    child=free.index,
-                    procs=len(wanted) + 1,
-                    was=len(wanted),
-                    min=low,
-                    max=high,
-                    busy_for=round(busy_for, 3),
-                )
-        idle = sorted(
-            (
-                s
-                for s in wanted
-                if s.process is not None
-                and s.ready
-                and s.task is None
-                and not (s.leaving or s.killed)
-                and s.idle_since is not None
-                and now - s.idle_since >= self.keepalive
-            ),
-            key=lambda s: (s.idle_since, -s.index),
-        )
-        count = len(wanted)
-        for slot in idle:
-            if count <= low:
-                break
-            count -= 1
-            assert slot.idle_since is not None
-            idle_for = now - slot.idle_since
-            slot.wanted, slot.due = False, None
-            slot.leaving = f"autoscale: idle for {idle_for:.1f} s (keepalive {self.keepalive:g} s)"
-            _log.info(
-                "autoscale_shrink",
-                child=slot.index,
-                pid=slot.pid,
-                procs=count,
-                was=count + 1,
-                min=low,
-                max=high,
-                idle_for=round(idle_for, 3),
-            )
-            if slot.conn is not None:
-                with contextlib.suppress(OSError, ValueError):
-                    slot.conn.send(("stop",))
-
-    # -- time limits -------------------------------------------------------------------------------
-
-    def _enforce_time_limits(self, now: float) -> None:
-        for slot in self._slots:
-            task = slot.task
-            if task is None or task.hard_limit is None or slot.pid is None or slot.killed:
-                continue
-            if now - task.since <= task.hard_limit:
-                continue
-            _log.error(
-                "time_limit_exceeded",
-                child=slot.index,
-                pid=slot.pid,
-                task_id=task.id,
-                task=task.name,
-                limit=task.hard_limit,
-            )
-            exc = TimeLimitExceeded(
-                f"task {task.name}[{task.id}] exceeded its hard time limit of "
-                f"{task.hard_limit:g} s; its process (pid {slot.pid}) was killed"
-            )
-            self._fail(task, exc)
-            slot.killed = f"hard time limit of {task.hard_limit:g} s exceeded by {task.id}"
-            with contextlib.suppress(OSError):
-                os.kill(slot.pid, signal.SIGKILL)
-
-    def _terminate(self, slot: _Slot, task_id: str, signum: int) -> None:
-        """Revoke with terminate (issue 8): end the task REVOKED at the hub, then signal the
-        child that runs it (SIGINT, which children ignore, is sent as SIGTERM) and send
-        ``task_revoked``; the child is replaced like any that died."""
-        task = slot.task
-        if task is None or task.id != task_id or slot.pid is None or slot.killed:
-            return  # finished meanwhile, or already being killed
-        self._fail(task, TaskRevokedError("terminated"), state=states.REVOKED)
-        sig = signal.SIGTERM if signum == signal.SIGINT else signum
-        slot.killed = f"task {task_id} revoked with terminate (signal {sig})"
-        _log.info("task_terminated", child=slot.index, pid=slot.pid, task_id=task_id, signum=sig)
-        with contextlib.suppress(OSError):
-            os.kill(slot.pid, sig)
-        signals.task_revoked.send(
-            sender=self.app.tasks.get(task.name),
-            request=Request(id=task.id, task=task.name, hostname=self.hostname),
-            terminated=True,
-            signum=signum,
-            expired=False,
-        )
-
     # -- the parent's own connection to the hub ----------------------------------------------------
 
     def _send(self, message: p.Message) -> None:
-        assert self._sock is not None
-        send_frames(self._sock, p.encode(message))
-
-    def _hello(self) -> None:
-        self._send(p.Hello("client", f"{self.hostname}/parent"))
-        self._send(p.ControlJoin(self.hostname))
+        assert self._link is not None
+        self._link.send(message)
 
     def resize(self, grow: int) -> int:
-        """``pool_grow``/``pool_shrink``: want ``grow`` more children (fewer if negative, never
-        under one); new ones start at once, idle ones leave as in a warm shutdown."""
-        now = time.monotonic()
-        for _ in range(max(0, grow)):
-            slot = next((s for s in self._slots if not s.wanted and s.process is None), None)
-            if slot is None:
-                slot = _Slot(len(self._slots), wanted=False)
-                self._slots.append(slot)
-            slot.wanted, slot.due, slot.died_at = True, now, None
-        for _ in range(max(0, -grow)):
-            wanted = [s for s in self._slots if s.wanted]
-            if len(wanted) <= 1:
-                break
-            slot = min(wanted, key=lambda s: (s.task is not None, -s.index))
-            slot.wanted, slot.due = False, None
-            slot.leaving = "pool_shrink (remote control)"
-            if slot.conn is not None:
-                with contextlib.suppress(OSError, ValueError):
-                    slot.conn.send(("stop",))
+        """``pool_grow``/``pool_shrink`` (see :func:`~.prefork_autoscale.resize`)."""
+        resize(self._slots, grow, time.monotonic())
         _log.info("pool_resized", procs=self.concurrency, by=grow)
         return self.concurrency
 
     def set_autoscale(self, high: int, low: int) -> tuple[int, int]:
         """``autoscale``: new bounds (MAX >= MIN >= 1); room is made for MAX children."""
-        if not 1 <= low <= high:
-            raise ValueError(f"autoscale needs MAX >= MIN >= 1, got {high},{low}")
-        while len(self._slots) < high:
-            self._slots.append(_Slot(len(self._slots), wanted=False))
+        make_room(self._slots, high, low)
         self.autoscale = (high, low)
         _log.info("autoscale_changed", max=high, min=low)
         return high, low
-
-    def _hub_io(self, now: float) -> None:
-        """Answer the hub's pings, ping it, re-introduce ourselves to a restarted hub."""
-        if now >= self._next_ping:
-            self._next_ping = now + float(self.conf.broker_heartbeat)
-            self._send(p.Ping())
-            self.view.heartbeat()
-        self._drain(None)
-        self.view.answer_due(now)
-
-    def _drain(self, rid: str | None) -> bool:
-        """Handle what the hub sent; True if a REPLY with ``rid`` was among it."""
-        assert self._sock is not None
-        found = False
-        while True:
-            try:
-                frames = recv_frames(self._sock, NOBLOCK)
-            except zmq.Again:
-                return found
-            try:
-                msg = p.decode(frames)
-            except FrameError as exc:
-                _log.warning("bad_message_from_hub", error=str(exc))
-                continue
-            if isinstance(msg, p.Ping):
-                self._send(p.Pong())
-            elif isinstance(msg, p.ControlCommand):
-                if msg.reply and self.view.ask_children(msg):
-                    continue  # answered when the children have (PreforkView.answer_due)
-                reply = self.panel.handle(self.view, msg.command, dict(msg.arguments))
-                if msg.reply:
-                    for message in reply_messages(msg.rid, self.hostname, reply):
-                        self._send(message)
-            elif isinstance(msg, p.Error) and msg.code == "hello":
-                self._hello()
-            elif isinstance(msg, p.Reply) and rid is not None and msg.rid == rid:
-                found = True
-
-    def _fail(self, task: _Running, exc: BaseException, *, state: str = states.FAILURE) -> None:
-        """Store FAILURE (or ``state``) for ``task`` at the hub and wait (at most 1 s) until
-        it is processed."""
-        info = exception_info(exc, None)
-        # A msgpack body whatever the client accepts, as the hub's own results.
-        result = p.ResultMessage(
-            task.id,
-            state,
-            msgpack.packb(info),
-            _FAILURE_CT,
-            tag=task.tag if task.tag != task.id else None,
-            store=task.store,
-            hub=True,
-        )
-        self._send(p.Done((result,)))
-        # The hub handles one peer's messages in order: a REPLY to this STAT means the DONE is
-        # done, so killing the child next cannot make the hub requeue the task.
-        rid = uuid.uuid4().hex[:8]
-        self._send(p.Stat(task.id, rid))
-        deadline = time.monotonic() + 1.0
-        assert self._sock is not None
-        while time.monotonic() < deadline:
-            if self._sock.poll(50) and self._drain(rid):
-                return
-        _log.warning("hub_did_not_confirm", task_id=task.id, waited=1.0)

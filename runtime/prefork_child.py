@@ -27,6 +27,8 @@ from celeriac._app import App
 from celeriac._log import get_logger
 from celeriac._task import time_limits
 from celeriac.actors.task_actor import Delivery
+from celeriac.actors.terminate import TaskTerminated
+from celeriac.exceptions import TimeLimitExceeded
 from celeriac.transport import protocol as p
 
 from .loader import find_app  # the same -A resolution as the parent's command line
@@ -118,6 +120,7 @@ class _Child:
         node.on_task_start = self._started
         node.on_task_end = self._finished
         node.on_terminate = self._terminate
+        node.on_settled = lambda task_id: self.tell("settled", task_id)
         node.on_control_answer = self._answer
         names = gated_names(app.tasks, node.conf)  # limited types ask the parent's gates
         node.make_types = lambda: ChildGates(names, self.tell)
@@ -149,6 +152,8 @@ class _Child:
             self.node.request_shutdown()
         elif message == ("cold",):
             self.node.request_shutdown(cold=True)
+        elif isinstance(message, tuple) and message[:1] == ("expire",):
+            self._cut_short(message[1], TimeLimitExceeded(message[2]))  # the parent kills next
         elif isinstance(message, tuple) and message[:1] == ("release",):
             self.node.release_tag(message[1])  # the parent's gate lets a gated delivery run
         elif isinstance(message, tuple) and message[:1] == ("control",):
@@ -199,9 +204,28 @@ class _Child:
         )
 
     def _terminate(self, task_id: str, signum: int) -> None:
-        """A running task was revoked with terminate: the parent ends it and signals us."""
+        """A running task was revoked with terminate: we end it, the parent signals us."""
         self.terminating = signum
-        self.tell("terminate", task_id, signum)
+        self.tell("terminating", task_id, signum)
+        self._cut_short(task_id, TaskTerminated(signum))
+
+    def _cut_short(self, task_id: str, exc: BaseException) -> None:
+        """End the running ``task_id`` with ``exc`` (its outcome, errbacks included, goes to
+        the hub from here: see WorkerNode.cut_short); the parent kills this process when the
+        hub has it ("settled"). In a thread of its own: the errbacks' publishes wait."""
+        assert self.node is not None
+        session = self.node.session
+        busy = list(session.busy.items()) if session is not None else []
+        running = next(((i, d) for i, d in busy if d.task.id == task_id), None)
+        if running is None:  # finished meanwhile: its own outcome went out
+            self.tell("settled", task_id)
+            return
+        threading.Thread(
+            target=self.node.cut_short,
+            args=(*running, exc),
+            name="celeriac-cut-short",
+            daemon=True,
+        ).start()
 
     def _finished(self, delivery: Delivery) -> None:
         assert self.node is not None

@@ -7,12 +7,14 @@ How it works
 listens on), or connects to ``broker_url``; until a hub answers there it logs
 ``waiting_for_hub`` every so often, and connects by itself when one appears.
 
-The connection thread owns the DEALER socket to the hub and an inproc PULL socket on which the
-slot actors push their outcomes. It announces the queues it consumes and its credit (free
-slots x ``worker_prefetch_multiplier``), hands each ``TASK`` to a free slot actor (a pykka
-``tell``), and forwards each outcome as ``DONE`` (acknowledgement + one credit back). It pings
-the hub every ``broker_heartbeat`` seconds; a hub that answers as a stranger (it restarted) gets
-a fresh ``HELLO`` listing the tasks still running here, so they are not delivered twice.
+The connection thread (:mod:`.connection`) owns the DEALER socket to the hub and an inproc
+PULL socket on which the slot actors push their outcomes; the protocol logic is the node's
+sans-IO :class:`~celeriac.transport.session.WorkerSession`, kept across connection restarts.
+It announces the queues it consumes and its credit (slots x ``worker_prefetch_multiplier``),
+hands each delivery to a free slot actor (a pykka ``tell``), and forwards the outcomes as
+``DONE`` (acknowledgement + one credit back each). It pings the hub every ``broker_heartbeat``
+seconds; a hub that answers as a stranger (it restarted) gets a fresh ``HELLO`` listing the
+tasks still held here, so they are not delivered twice.
 
 Shutdown: the first SIGTERM/SIGINT stops consuming (``CONSUME []``), gives buffered deliveries
 back (``REJ`` requeue), lets running tasks finish, says ``BYE`` and exits. A second signal exits
@@ -28,7 +30,6 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import msgpack
 import zmq
 
 from celeriac import signals
@@ -38,7 +39,6 @@ from celeriac._serialization import normalize_accept
 from celeriac.actors.execution import TaskExecutor
 from celeriac.actors.outcome import TaskOutcome
 from celeriac.actors.pool import Pool, PoolFactory, PoolWiring, ThreadPool
-from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
 from celeriac.actors.task_actor import Delivery
 from celeriac.actors.tasktype import TaskTypes, TypeGates
 from celeriac.actors.terminate import TERMINATIONS, signal_number
@@ -46,26 +46,21 @@ from celeriac.exceptions import ImproperlyConfigured
 from celeriac.routing import Broadcast, declare_queues, worker_queues
 from celeriac.transport import protocol as p
 from celeriac.transport.hubserver import HubServer
-from celeriac.transport.multipart import send_frames
+from celeriac.transport.session import WorkerSession
 
 from . import django_fixup
 from .asyncpool import AsyncPool
 from .banner import Banner, show_banner
-from .connection import HubConnection, abandoned
+from .connection import abandoned, run_connection
 from .control import Panel, purge_queues
 from .embedded import describe_hub, start_embedded_hub
+from .inbox import Inbox
 from .keyed import KeyedLink, host_queues
 from .link import default_node_name
 from .logging import log_format
 from .outcomes import outcome_message
 
 __all__ = ["WorkerNode", "abandoned"]
-
-#: The connection thread may crash this many times within CONNECTION_PERIOD seconds.
-CONNECTION_RESTARTS = 3
-CONNECTION_PERIOD = 10.0
-#: Its restart policy: that intensity, and a jittered backoff before each rebuild.
-CONNECTION_POLICY = RestartPolicy(CONNECTION_RESTARTS, CONNECTION_PERIOD, backoff=(0.05, 1.0))
 
 _log = get_logger("celeriac.worker")
 
@@ -122,6 +117,9 @@ class WorkerNode:
         #: (task id, signal number); None: stop it in this process (actors/terminate.py). A
         #: prefork child sets it: its parent signals the child's process.
         self.on_terminate: Callable[[str, int], None] | None = None
+        #: Called in the connection thread when the hub has processed the outcome of a task
+        #: cut short (:meth:`cut_short`), with its id (a prefork child tells its parent).
+        self.on_settled: Callable[[str], None] | None = None
         #: Where the answer of a command forwarded with an ask id goes (a prefork child's pipe).
         self.on_control_answer: Callable[[int, Any], None] | None = None
         self.pool_name = pool = _in_process_pool(pool or self.conf.worker_pool)
@@ -136,24 +134,25 @@ class WorkerNode:
         exchanges, declared = declare_queues(self.conf, selected, node_name=self.hostname)
         self.declarations = p.declaration(exchanges, declared)
         self.prefetch = self.concurrency * int(self.conf.worker_prefetch_multiplier)
-        self.accepting = True
+        #: The node's session with its hub (sans-IO: transport/session/worker.py), made when the
+        #: connection thread starts and kept across connection restarts.
+        self.session: WorkerSession | None = None
+        self._accepting = True
         self.ready = threading.Event()
         self.stopped = threading.Event()
         self._shutdown = threading.Event()
         self._cold = threading.Event()
         self._ctx: zmq.Context[Any] = zmq.Context()
-        self._outcome_url = f"inproc://celeriac-outcomes-{id(self)}"
-        self._local = threading.local()
-        self._push_sockets: list[zmq.Socket[Any]] = []
-        self._push_lock = threading.Lock()
+        #: How the node's other threads reach the connection thread (runtime/inbox.py).
+        self.inbox = Inbox(self._ctx, f"inproc://celeriac-outcomes-{id(self)}")
         self.hub: HubServer | None = None
+        self._make_executor: Callable[[], TaskExecutor] | None = None
         self.hub_endpoint: str = self.conf.broker_url
         self.pool: Pool | None = None
         #: The gates of the task types with a rate limit or a cap (actors/tasktype.py); a
         #: prefork child sets ``make_types`` to use its parent's, held for the whole node.
         self.types: TypeGates = TaskTypes({})
         self.make_types: Callable[[], TypeGates] | None = None
-        self._deliveries: dict[int, Delivery] = {}
         self.exit_code = 0
         self.connection_restarts = 0
         self._thread: threading.Thread | None = None
@@ -166,6 +165,19 @@ class WorkerNode:
         self.started_at: dict[int, float] = {}
         #: The keyed actors hosted here (``@app.actor`` classes: see runtime/keyed.py).
         self.keyed = KeyedLink(self)
+
+    @property
+    def accepting(self) -> bool:
+        """Whether this node takes new work (False from a warm shutdown, or a prefork child's
+        last task): its outcomes then return no credit. The session's flag once it exists."""
+        session = self.session
+        return self._accepting if session is None else session.accepting
+
+    @accepting.setter
+    def accepting(self, value: bool) -> None:
+        self._accepting = value
+        if self.session is not None:
+            self.session.accepting = value
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -218,11 +230,12 @@ class WorkerNode:
             executor.state_sink = self.send_to_hub  # update_state (issue 10)
             return executor
 
+        self._make_executor = make_executor
         wiring = PoolWiring(
             make_executor,
             self._reply,
-            self._lost,
-            on_thread_exit=self._release_thread_socket,
+            self.inbox.lost,
+            on_thread_exit=self.inbox.release_thread_socket,
             on_escalate=self._escalate,
             clock=self.app.clock,
         )
@@ -232,9 +245,9 @@ class WorkerNode:
             else TaskTypes.start(
                 self.app.tasks,
                 self.conf,
-                self._release,
+                lambda delivery: self.inbox.release(delivery.delivery_tag),
                 clock=self.app.clock,
-                on_thread_exit=self._release_thread_socket,
+                on_thread_exit=self.inbox.release_thread_socket,
             )
         )
         self.pool = POOLS[self.pool_name](self.concurrency, wiring)
@@ -306,6 +319,17 @@ class WorkerNode:
             elif TERMINATIONS.terminate(task_id, signum):
                 _log.info("task_terminating", task_id=task_id, signum=signum)
 
+    def cut_short(self, slot: int, delivery: Delivery, exc: BaseException) -> None:
+        """End ``delivery``, still running in ``slot``, with ``exc`` as if it had raised it
+        there (the executor's outcome, errbacks included: a :class:`TaskTerminated` ends it
+        REVOKED), through the slot's usual outcome path; then ask the hub to confirm it has it
+        (:attr:`on_settled`). The node takes no new work after this: a prefork child does it
+        just before its parent kills it (hard time limit, revoke with terminate). Any thread."""
+        self.accepting = False  # this process is about to go: no new work, no credit back
+        assert self._make_executor is not None, "the node has not started"
+        self._reply(slot, self._make_executor().cut_short(delivery, exc))
+        self.inbox.settle(delivery.task.id)
+
     def _signal(self, which: signals.Signal, /, **kwargs: Any) -> None:
         """Send a node lifecycle signal (a prefork child leaves them to its parent)."""
         if self.prefork_child is None:
@@ -333,27 +357,20 @@ class WorkerNode:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
 
-    # -- slot side (runs in slot threads) --------------------------------------------------------
+    # -- other threads -> the connection thread (runtime/inbox.py) ---------------------------------
 
     def _reply(self, index: int, outcome: TaskOutcome) -> None:
-        message = outcome_message(
-            outcome,
-            credit=1 if self.accepting else 0,
-            max_size=self.app.conf.broker_max_message_size,
-        )
-        send_frames(self._push(), [index.to_bytes(2, "big"), *p.encode(message)])
+        credit = 1 if self.accepting else 0
+        max_size = self.app.conf.broker_max_message_size
+        self.inbox.outcome(index, outcome_message(outcome, credit=credit, max_size=max_size))
 
     def send_to_hub(self, message: p.Message) -> None:
         """Have the connection thread send ``message`` to the hub (any thread)."""
-        send_frames(self._push(), [b"", b"SEND", *p.encode(message)])
-
-    def _release(self, delivery: Delivery) -> None:
-        """A task type's actor lets this delivery run (see actors/tasktype.py)."""
-        self.release_tag(delivery.delivery_tag)
+        self.inbox.send(message)
 
     def release_tag(self, tag: str) -> None:
         """Let the gated delivery ``tag`` run (any thread; a prefork child's main thread)."""
-        send_frames(self._push(), [b"", b"RUN", tag.encode()])
+        self.inbox.release(tag)
 
     def control_local(
         self, command: str, arguments: dict[str, Any], ask: int | None = None
@@ -361,69 +378,16 @@ class WorkerNode:
         """Run a control command in the connection thread (a prefork parent forwards commands
         to its children this way); with ``ask``, its answer goes to :attr:`on_control_answer`
         under that id. Safe from any thread."""
-        payload = msgpack.packb([command, arguments, ask], use_bin_type=True)
-        send_frames(self._push(), [b"", b"CTL", payload])
-
-    def _lost(self, index: int) -> None:
-        """Slot ``index`` was replaced: whatever it held goes back to the hub."""
-        send_frames(self._push(), [index.to_bytes(2, "big"), b"LOST"])
+        self.inbox.control(command, arguments, ask)
 
     def _push(self) -> zmq.Socket[Any]:
-        sock: zmq.Socket[Any] | None = getattr(self._local, "push", None)
-        if sock is None:
-            sock = self._ctx.socket(zmq.PUSH)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.connect(self._outcome_url)
-            self._local.push = sock
-        return sock
+        return self.inbox.push()
 
     def _release_thread_socket(self) -> None:
-        sock = getattr(self._local, "push", None)
-        if sock is not None:
-            sock.close(0)
-            self._local.push = None
+        self.inbox.release_thread_socket()
 
     # -- the connection thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
-        """The connection thread, supervised in place by the one restart policy.
-
-        A connection that crashes (a bug, never a bad frame: those are logged and dropped) is
-        rebuilt, after the policy's jittered backoff, with a new socket and identity but the
-        same outcome socket and task ledger, so its HELLO tells the hub what is still running
-        here. More than :data:`CONNECTION_RESTARTS` crashes within :data:`CONNECTION_PERIOD`
-        seconds escalate: the node stops with exit code 1 and says why.
-        """
-        pull = self._ctx.socket(zmq.PULL)
-        pull.setsockopt(zmq.LINGER, 0)
-        pull.bind(self._outcome_url)
-        restarts = RestartTracker(CONNECTION_POLICY, clock=self.app.clock)
-        previous: HubConnection | None = None
-        try:
-            while True:
-                conn = HubConnection(self, pull, previous)
-                try:
-                    conn.serve()
-                    return
-                except Exception as exc:  # supervised: restart or escalate
-                    _log.exception("connection_failed", error=f"{type(exc).__name__}: {exc}")
-                    decision = restarts.failed("connection")
-                    if isinstance(decision, Escalate):
-                        self._escalate(
-                            f"the connection to the hub crashed {decision.restarts} times within "
-                            f"{decision.period:g}s; last: {type(exc).__name__}: {exc}"
-                        )
-                        return
-                    self.connection_restarts += 1
-                    _log.warning(
-                        "connection_restarted",
-                        restarts=self.connection_restarts,
-                        delay=round(decision.delay, 3),
-                    )
-                    previous = conn
-                finally:
-                    conn.close()
-                self._shutdown.wait(decision.delay)  # the backoff; a shutdown cuts it short
-        finally:
-            pull.close(0)
-            self._release_thread_socket()  # a PUSH this thread made to report a lost slot
+        """The connection thread (supervised in place: see :func:`.connection.run_connection`)."""
+        run_connection(self)

@@ -109,16 +109,15 @@ class WorkerView:
 
     def active(self) -> list[dict[str, Any]]:
         out = []
-        for index in list(self.conn.busy):
-            delivery = self.node._deliveries.get(index)
-            if delivery is not None:
-                started = self.node.started_at.get(index)
-                out.append(self._info(delivery, started or time.time()))
+        for index, delivery in list(self.conn.session.busy.items()):
+            started = self.node.started_at.get(index)
+            out.append(self._info(delivery, started or time.time()))
         return out
 
     def reserved(self) -> list[dict[str, Any]]:
-        gated = self.conn.gated
-        held = [*self.conn.buffer, *gated.ready, *gated.waiting.values()]
+        session = self.conn.session
+        gated = session.gated
+        held = [*session.buffer, *gated.ready, *gated.waiting.values()]
         return [self._info(d, None) for d in held]
 
     def _info(self, delivery: Delivery, started: float | None) -> dict[str, Any]:
@@ -132,12 +131,12 @@ class WorkerView:
                 "implementation": node.pool_name,
                 "max-concurrency": node.concurrency,
                 "processes": [os.getpid()],
-                "busy": len(self.conn.busy),
-                "prefetched": len(self.conn.buffer),
+                "busy": len(self.conn.session.busy),
+                "prefetched": len(self.conn.session.buffer),
             },
             "prefetch_count": node.prefetch,
             "total": dict(node.processed),
-            "connection": {"restarts": node.connection_restarts, "hub": self.conn.hub_id},
+            "connection": {"restarts": node.connection_restarts, "hub": self.conn.session.hub_id},
             "events_enabled": node.send_events,
         }
 
@@ -153,12 +152,12 @@ class WorkerView:
         known = node.declarations
         node.declarations = p.Declare(known.exchanges, (*known.queues, more))
         self.conn.send(p.Declare((), (more,)))
-        self.conn.send(p.Consume(tuple(node.queues) if node.accepting else ()))
+        self.conn.perform(self.conn.session.set_queues(tuple(node.queues), node.declarations))
 
     def cancel_consumer(self, queue: str) -> None:
         node = self.node
         node.queues = [q for q in node.queues if q != queue]
-        self.conn.send(p.Consume(tuple(node.queues) if node.accepting else ()))
+        self.conn.perform(self.conn.session.set_queues(tuple(node.queues), node.declarations))
 
     def rate_limit(self, task: str, rate: str | None) -> None:
         setattr(self.app.tasks[task], "rate_limit", rate)  # noqa: B010 - a ClassVar
@@ -193,10 +192,10 @@ class WorkerView:
         processed = sum(self.node.processed.values())
         self.event(
             "worker-heartbeat",
-            active=len(self.conn.busy),
+            active=len(self.conn.session.busy),
             processed=processed,
             loadavg=list(os.getloadavg()),
-            **worker_fields(self.hostname, self.conn.heartbeat),
+            **worker_fields(self.hostname, self.conn.session.config.heartbeat),
         )
 
     # -- events ------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ import pytest
 
 from celeriac import App
 from celeriac.runtime import connection as connection_module
-from celeriac.runtime import worker as worker_module
 from celeriac.testing import start_worker
 
 from .conftest import wait_until
@@ -27,17 +26,17 @@ def test_crashed_connection_is_rebuilt_and_every_task_completes(
     def double(x: int) -> int:
         return 2 * x
 
-    original = connection_module.HubConnection._on_task
+    original = connection_module.HubConnection._received
     crashed: list[bool] = []
 
-    def crash_once(self: Any, frames: list[bytes]) -> None:
+    def crash_once(self: Any, message: Any) -> None:
         if not crashed:
             crashed.append(True)
             raise RuntimeError("injected fault in the connection loop")
-        original(self, frames)
+        original(self, message)
 
     with start_worker(app, data_dir=tmp_path) as worker:
-        monkeypatch.setattr(connection_module.HubConnection, "_on_task", crash_once)
+        monkeypatch.setattr(connection_module.HubConnection, "_received", crash_once)
         results = [double.delay(i) for i in range(10)]
         assert [r.get(timeout=20) for r in results] == [2 * i for i in range(10)]
         assert worker.node.connection_restarts == 1
@@ -54,12 +53,12 @@ def test_connection_crashing_again_and_again_escalates(
     def noop() -> None:
         return None
 
-    def always_crash(self: Any, frames: list[bytes]) -> None:
+    def always_crash(self: Any, message: Any) -> None:
         raise RuntimeError("injected fault, every time")
 
     with start_worker(app, data_dir=tmp_path) as worker:
-        monkeypatch.setattr(connection_module.HubConnection, "_on_task", always_crash)
+        monkeypatch.setattr(connection_module.HubConnection, "_received", always_crash)
         noop.delay()
         wait_until(lambda: worker.node.exit_code != 0, 20, "the node to give up")
         assert worker.node.exit_code == 1
-        assert worker.node.connection_restarts == worker_module.CONNECTION_RESTARTS
+        assert worker.node.connection_restarts == connection_module.CONNECTION_RESTARTS

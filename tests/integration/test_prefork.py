@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from celeriac import App
+from celeriac import App, signature
 from celeriac.exceptions import TimeLimitExceeded, WorkerLostError
 
 from .conftest import (
@@ -94,6 +94,11 @@ def forever(self):
 @app.task(name="pf.die")
 def die():
     os._exit(1)
+
+
+@app.task(name="pf.errback")
+def errback(task_id):
+    _append(EXEC_LOG, f"errback {{task_id}} {{os.getpid()}}")
 '''
 
 
@@ -132,6 +137,10 @@ class Prefork:
     def started(self) -> list[tuple[str, int]]:
         """(task id, pid) of every execution start so far."""
         return [(tid, pid) for phase, tid, pid in read_exec_log(self.exec_log) if phase == "start"]
+
+    def errbacks(self) -> list[str]:
+        """The failed task ids pf.errback was called with so far."""
+        return [tid for phase, tid, _ in read_exec_log(self.exec_log) if phase == "errback"]
 
     def init_pids(self) -> list[int]:
         """Pids of the children that ran worker_process_init."""
@@ -255,6 +264,22 @@ def test_hard_time_limit_kills_the_child_and_the_worker_keeps_serving(
     assert killed[0]["signal"] == "SIGKILL"
     assert [tid for tid, _ in pf.started()].count(looping.id) == 1  # started once, never rerun
     assert killed[0]["pid"] == next(pid for tid, pid in pf.started() if tid == looping.id)
+
+
+def test_a_task_killed_at_its_hard_time_limit_calls_its_errbacks(
+    pf: Prefork, broker_url: str, client: App
+) -> None:
+    """The child reports the time limit's FAILURE itself before it is killed, so the task's
+    link_error runs, as it does when a thread's task exceeds its limit."""
+    node = pf.start(broker_url, c=1)
+    errback = signature("pf.errback", app=client)
+    looping = client.send_task("pf.forever", time_limit=1.0, link_error=errback)
+    with pytest.raises(TimeLimitExceeded):
+        looping.get(timeout=RESULT_TIMEOUT)
+    wait_until(lambda: looping.id in pf.errbacks(), RESULT_TIMEOUT, "the errback to run")
+    assert pf.errbacks() == [looping.id]
+    wait_until(lambda: events(node, "child_exited"), RESULT_TIMEOUT, "the child to be killed")
+    assert not events(node, "hub_did_not_confirm")  # killed once the hub had the outcome
 
 
 def test_poison_task_is_dead_lettered_and_the_worker_keeps_serving(

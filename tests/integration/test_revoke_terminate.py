@@ -138,6 +138,31 @@ def test_prefork_terminate_signals_the_child_even_in_a_blocking_call(
     assert events(node, "task_terminated")[0]["task_id"] == looping.id
 
 
+def test_prefork_terminate_calls_the_tasks_errbacks(
+    pf: Prefork,  # noqa: F811 - the imported fixture
+    broker_url: str,
+    client: App,
+) -> None:
+    """-P prefork: a task revoked with terminate calls its link_error (with its id) before
+    its child is signalled, as the threads pool does; it ends REVOKED."""
+    node = pf.start(broker_url, c=1)
+    errback = signature("pf.errback", app=client)
+    looping = client.send_task("pf.forever", link_error=errback)
+    wait_until(pf.started, RESULT_TIMEOUT, "the task started", proc=node)
+    looping.revoke(terminate=True)
+    with pytest.raises(TaskRevokedError):
+        looping.get(timeout=RESULT_TIMEOUT)
+    wait_until(lambda: looping.id in pf.errbacks(), RESULT_TIMEOUT, "the errback to run")
+    assert pf.errbacks() == [looping.id]
+
+    def killed() -> list[dict[str, Any]]:
+        return [r for r in events(node, "child_exited") if r["task_id"] == looping.id]
+
+    wait_until(killed, RESULT_TIMEOUT, "the child to be signalled")
+    assert killed()[0]["signal"] == "SIGTERM"
+    assert not events(node, "hub_did_not_confirm")  # killed once the hub had the outcome
+
+
 def test_a_dead_lettered_chord_header_task_fires_the_chords_error_path(
     pf: Prefork,  # noqa: F811 - the imported fixture
     broker_url: str,

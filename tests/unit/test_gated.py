@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from celeriac._protocol import TaskMessage
 from celeriac.actors.task_actor import Delivery
-from celeriac.runtime.gated import GatedDeliveries
+from celeriac.transport.session.gated import GatedDeliveries
 
 PREFETCH = 4
 

@@ -3,17 +3,41 @@ one HELLO per burst of stale PONGs, hub liveness lines and the drain on shutdown
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from celeriac.transport import protocol as p
-from celeriac.transport.session import Effect, Log, Ready, Run, Send, Stop, WorkerSession
-from celeriac.transport.session.worker import WorkerConfig
+from celeriac.transport.session import (
+    Command,
+    Confirmed,
+    Effect,
+    Finished,
+    Keyed,
+    Log,
+    Ready,
+    Run,
+    Send,
+    SendEncoded,
+    Stop,
+    Withdraw,
+    WorkerConfig,
+    WorkerSession,
+)
 
 T0 = 1000.0
 
 
-def session(*, slots: int = 2, prefetch: int = 4, track_started: bool = False) -> WorkerSession:
+def session(
+    *,
+    slots: int = 2,
+    prefetch: int = 4,
+    track_started: bool = False,
+    gated: frozenset[str] = frozenset(),
+    **options: Any,
+) -> WorkerSession:
+    """A session whose gate holds the deliveries of the task names in ``gated``."""
     config = WorkerConfig(
         node="w@host",
         endpoint="tcp://hub:5555",
@@ -24,12 +48,13 @@ def session(*, slots: int = 2, prefetch: int = 4, track_started: bool = False) -
         giveback=2.0,
         pid=42,
         track_started=track_started,
+        **options,
     )
-    return WorkerSession(config, T0)
+    return WorkerSession(config, T0, gate=lambda d: d.task.task in gated)
 
 
-def delivery(tid: str) -> p.Delivery:
-    return p.Delivery(p.TaskMessage(tid, "t", b"[]", queue="celery"), "celery")
+def delivery(tid: str, name: str = "t") -> p.Delivery:
+    return p.Delivery(p.TaskMessage(tid, name, b"[]", queue="celery"), "celery")
 
 
 def done(tid: str) -> p.Done:
@@ -171,3 +196,107 @@ def test_track_started_sends_start_before_running() -> None:
     effects = s.handle(p.Deliver((delivery("a"),)), T0)
     assert sent(effects) == [p.Start((p.TaskRef("a"),))]
     assert runs(effects) == [(1, "a")]
+
+
+def test_a_task_option_overrides_track_started_and_extended_sends_the_request() -> None:
+    """The task's own track_started wins over the worker's; result_extended sends TASKSTATE."""
+    s = session(track_started=True, tracked={"quiet": False}.get, extended=True)
+    effects = s.handle(p.Deliver((delivery("a", "quiet"), delivery("b"))), T0)
+    assert sent(effects) == [
+        p.TaskState("a", None, extended=True),
+        p.Start((p.TaskRef("b"),)),
+        p.TaskState("b", None, extended=True),
+    ]
+
+
+def test_a_gated_delivery_waits_returns_its_credit_and_runs_when_released() -> None:
+    """A limited type's delivery waits for its gate (credit back once the messages are read),
+    is named in a HELLO, runs in a free slot when released, and its outcome repays the debt."""
+    s = session(slots=1, gated=frozenset({"slow"}))
+    effects = s.handle(p.Deliver((delivery("g", "slow"),)), T0)
+    assert runs(effects) == []
+    assert sent(effects) == []
+    assert sent(s.received_all()) == [p.Credit(1)]
+    assert s.received_all() == []
+    (hello,) = sent(s.connect(T0))
+    assert isinstance(hello, p.Hello)
+    assert hello.inflight == ("g",)
+    assert hello.credit == 4
+    assert runs(s.released("g", T0)) == [(0, "g")]
+    assert s.released("g", T0) == []  # released once
+    s.outcome_frames(0, p.encode(done("g")), T0)
+    (batch,) = s.take_outcomes()
+    assert isinstance(batch, SendEncoded)
+    (result,) = p.decode(batch.frames).results  # type: ignore[attr-defined]
+    assert result.credit == 0  # the debt of the released delivery is paid
+
+
+def test_a_released_delivery_goes_before_the_prefetch_buffer() -> None:
+    """A delivery its type released while every slot was busy runs before buffered ones."""
+    s = session(slots=1, gated=frozenset({"slow"}))
+    s.handle(p.Deliver((delivery("a"), delivery("b"), delivery("g", "slow"))), T0)
+    assert s.released("g", T0) == []
+    effects = s.outcome_frames(0, p.encode(done("a")), T0)
+    assert next(type(e) for e in effects) is Finished
+    assert runs(effects) == [(0, "g")]
+
+
+def test_outcomes_drained_together_leave_as_one_done_before_any_later_message() -> None:
+    """Outcomes wait to be merged into one DONE; a message sent after them goes after them."""
+    s = session(slots=2)
+    s.handle(p.Deliver((delivery("a"), delivery("b"))), T0)
+    s.outcome_frames(1, p.encode(done("a")), T0)
+    s.outcome_frames(0, p.encode(done("b")), T0)
+    effects = s.send(p.Pong())
+    assert len(effects) == 2
+    assert effects[1] == Send(p.Pong())
+    assert isinstance(effects[0], SendEncoded)
+    merged = p.decode(effects[0].frames)
+    assert isinstance(merged, p.Done)
+    assert [r.id for r in merged.results] == ["a", "b"]
+    assert s.take_outcomes() == []
+    assert not s.busy
+
+
+def test_keyed_calls_and_node_commands_are_handed_to_the_node() -> None:
+    """A keyed actor's call, a control command and a revoke are effects for the node."""
+    s = session()
+    keyed = p.Delivery(p.TaskMessage("k", "t", b"[]"), p.keyed_queue("Counter", "1"))
+    assert s.handle(p.Deliver((keyed,)), T0) == [Keyed(keyed)]
+    command = p.ControlCommand("r1", "ping")
+    assert s.handle(command, T0) == [Command(command)]
+    (reply,) = sent(s.control_reply("r1", "w@host", {"ok": "pong"}))
+    assert isinstance(reply, p.ControlReply)
+    assert reply.rid == "r1"
+
+
+def test_a_warm_shutdown_withdraws_and_gives_back_the_gated_deliveries() -> None:
+    """Shutdown: the gates drop their waiting deliveries and the hub gets them back."""
+    s = session(slots=1, gated=frozenset({"slow"}))
+    s.handle(p.Deliver((delivery("a"), delivery("g", "slow"))), T0)
+    effects = s.shutdown(T0, timeout=10.0)
+    (withdraw,) = [e for e in effects if isinstance(e, Withdraw)]
+    assert [d.task.id for d in withdraw.deliveries] == ["g"]
+    rejects = [m for m in sent(effects) if isinstance(m, p.Reject)]
+    assert [r.id for r in rejects[0].rejections] == ["g"]
+    assert Stop() not in s.tick(T0 + 1, others=1)  # a keyed call still running
+    s.outcome(0, done("a"), T0 + 2)
+    assert s.tick(T0 + 2, others=1)[-1:] != [Stop()]
+    assert s.tick(T0 + 2)[-2:] == [Send(p.Bye()), Stop()]
+
+
+def test_a_task_cut_short_is_settled_once_and_its_late_outcome_dropped() -> None:
+    """settle: a STAT after the outcome, Confirmed on its REPLY (once); an outcome from a slot
+    whose task was already settled is not sent again."""
+    s = session(slots=1)
+    s.handle(p.Deliver((delivery("a"),)), T0)
+    s.outcome_frames(0, p.encode(done("a")), T0)
+    effects = s.settle("a")
+    assert isinstance(effects[0], SendEncoded)
+    (stat,) = sent(effects)
+    assert isinstance(stat, p.Stat)
+    assert stat.id == "a"
+    assert s.handle(p.Reply("a", "FAILURE", rid=stat.rid), T0) == [Confirmed("a")]
+    assert s.handle(p.Reply("a", "FAILURE", rid=stat.rid), T0) == []
+    assert logged(s.outcome_frames(0, p.encode(done("a")), T0)) == ["outcome_dropped"]
+    assert s.take_outcomes() == []

@@ -9,23 +9,54 @@ loops (``runtime/client.py``, the worker's connection) own the sockets and threa
 from __future__ import annotations
 
 from .client import ClientSession
-from .effects import Answer, Dial, Effect, Log, Ready, Resolve, Run, Send, Settled, Stop
+from .effects import (
+    Answer,
+    Command,
+    Confirmed,
+    Dial,
+    Effect,
+    Finished,
+    Heartbeat,
+    Keyed,
+    Log,
+    Ready,
+    Received,
+    Resolve,
+    Run,
+    Send,
+    SendEncoded,
+    Settled,
+    Starting,
+    Stop,
+    Withdraw,
+)
 from .failover import HubRotation
-from .worker import HubWatch, WorkerSession
+from .hubwatch import HubWatch
+from .worker import WorkerConfig, WorkerSession
 
 __all__ = [
     "Answer",
     "ClientSession",
+    "Command",
+    "Confirmed",
     "Dial",
     "Effect",
+    "Finished",
+    "Heartbeat",
     "HubRotation",
     "HubWatch",
+    "Keyed",
     "Log",
     "Ready",
+    "Received",
     "Resolve",
     "Run",
     "Send",
+    "SendEncoded",
     "Settled",
+    "Starting",
     "Stop",
+    "Withdraw",
+    "WorkerConfig",
     "WorkerSession",
 ]

@@ -22,15 +22,24 @@ from celeriac._protocol import (
 
 __all__ = [
     "Answer",
+    "Command",
+    "Confirmed",
     "Dial",
     "Effect",
+    "Finished",
+    "Heartbeat",
+    "Keyed",
     "Log",
     "Ready",
+    "Received",
     "Resolve",
     "Run",
     "Send",
+    "SendEncoded",
     "Settled",
+    "Starting",
     "Stop",
+    "Withdraw",
 ]
 
 Level = Literal["debug", "info", "warning", "error"]
@@ -49,6 +58,14 @@ class Dial:
     one, close its socket, open one to ``endpoint``; the effects that follow go there."""
 
     endpoint: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendEncoded:
+    """Send these frames to the hub: already encoded messages (task outcomes encoded in their
+    slot's thread), merged into one (:func:`celeriac._wire.next_batch`)."""
+
+    frames: list[bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +107,63 @@ class Run:
 
 
 @dataclass(frozen=True, slots=True)
+class Received:
+    """The worker took this task delivery (the ``task-received`` event)."""
+
+    delivery: Delivery
+
+
+@dataclass(frozen=True, slots=True)
+class Starting:
+    """Slot ``slot`` takes this delivery (its ``task-started`` event goes before the ``START``
+    and the :class:`Run` that follow)."""
+
+    slot: int
+    delivery: Delivery
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """Slot ``slot`` has finished this delivery (its type's gate and counters are told)."""
+
+    slot: int
+    delivery: Delivery
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    """These deliveries waiting at their type's gate are handed back (shutdown): drop them."""
+
+    deliveries: tuple[Delivery, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Keyed:
+    """A call for a keyed actor hosted here (it runs in its key's own thread, not a slot)."""
+
+    delivery: Delivery
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A command for the node itself: remote control, a revoke, a keyed actor's activation."""
+
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    """The hub has processed everything sent before the settle request for ``task_id``."""
+
+    task_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """A ``PING`` goes out now: the node's own heartbeat work (events, idle keyed actors)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Ready:
     """The hub welcomed the worker: ``first`` True the first time (the worker is ready)."""
 
@@ -104,4 +178,23 @@ class Stop:
     cold: bool = False
 
 
-Effect = Send | Dial | Log | Resolve | Answer | Settled | Run | Ready | Stop
+Effect = (
+    Send
+    | Dial
+    | SendEncoded
+    | Log
+    | Resolve
+    | Answer
+    | Settled
+    | Received
+    | Starting
+    | Run
+    | Finished
+    | Withdraw
+    | Keyed
+    | Command
+    | Confirmed
+    | Heartbeat
+    | Ready
+    | Stop
+)

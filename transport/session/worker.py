@@ -2,132 +2,110 @@
 
 How it works
 ------------
-The loop around a :class:`WorkerSession` (the worker's connection thread, or a test) calls
-:meth:`~WorkerSession.connect` once, :meth:`~WorkerSession.handle` for each message from the
-hub, :meth:`~WorkerSession.outcome` (or :meth:`~WorkerSession.lost`) when a slot finishes,
-:meth:`~WorkerSession.shutdown` on a stop request and :meth:`~WorkerSession.tick` every turn,
-always with the time ``now``; each returns the effects (:mod:`.effects`) to perform.
+The loop around a :class:`WorkerSession` (the worker's connection thread,
+``runtime/connection.py``, or a test) calls :meth:`~WorkerSession.connect` once (and for each
+new connection), :meth:`~WorkerSession.handle` for each message from the hub,
+:meth:`~WorkerSession.outcome` (or :meth:`~WorkerSession.outcome_frames`,
+:meth:`~WorkerSession.lost`) when a slot finishes, :meth:`~WorkerSession.released` when a task
+type's gate lets a delivery run, :meth:`~WorkerSession.shutdown` on a stop request and
+:meth:`~WorkerSession.tick` every turn, always with the time ``now``; each returns the effects
+(:mod:`.effects`) to perform, in order.
 
 Credit
     ``HELLO`` announces ``prefetch`` minus what the worker still holds; each ``DONE`` returns
     one credit (the slot's outcome carries it). The hub never sends more than that credit.
 Slots and prefetch
-    A delivery runs at once in a free slot (:class:`.Run`) or waits in the prefetch buffer. A
-    buffer stalled behind busy slots for ``giveback`` seconds is given back (``REJ`` requeue)
-    so another worker may run it; the credit it held is withheld and returned (``CRED``) when a
-    slot frees, so the hub's view stays true.
+    A delivery runs at once in a free slot (:class:`.Starting`, ``START`` if tracked,
+    :class:`.Run`) or waits in the prefetch buffer. A buffer stalled behind busy slots for
+    ``giveback`` seconds is given back (``REJ`` requeue) so another worker may run it; the
+    credit it held is withheld and returned (``CRED``) when a slot frees, so the hub's view
+    stays true.
+Task types with a rate limit or a cap
+    The injected ``gate`` offers such a delivery to its type's actor, which releases it later
+    (:meth:`~WorkerSession.released`); meanwhile it waits in the :mod:`.gated` ledger, its
+    credit handed back (``CRED``, once the hub's messages are all read: :meth:`received_all`)
+    and repaid from later outcomes. A released delivery goes before the prefetch buffer.
+Outcomes
+    A slot's outcome arrives encoded (its slot's thread encoded it); outcomes drained together
+    leave merged, one ``DONE`` for many (:meth:`take_outcomes`, :func:`celeriac._wire.next_batch`),
+    and always before any later message, so the hub sees the worker's order.
 Liveness
-    A ``PING`` every heartbeat with the number of tasks running. :class:`HubWatch` says
+    A ``PING`` every heartbeat with the number of tasks running. :class:`.HubWatch` says
     ``waiting_for_hub``, ``hub_lost`` and ``hub_back`` once per change. A ``PONG`` from another
     hub incarnation, or one that does not know us, or an ``ERR hello``, is answered by a new
     ``HELLO`` listing the deliveries held (so the hub does not send them elsewhere); the PINGs
     queued while the hub was away come back in a burst, and one ``HELLO`` answers the burst.
 Shutdown
-    Warm: stop consuming (``CONSUME []``), give back the buffer, let running tasks finish until
-    the shutdown timeout, then ``BYE`` and :class:`.Stop`. Cold (or timed out): ``BYE`` at once;
-    the hub requeues what was running.
+    Warm: stop consuming (``CONSUME []``), give back the buffer and the gated deliveries, let
+    running tasks (and keyed calls) finish until the shutdown timeout, then ``BYE`` and
+    :class:`.Stop`. Cold (or timed out): ``BYE`` at once; the hub requeues what was running.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable
 
 from celeriac import _protocol as p
+from celeriac import _wire
+from celeriac._wire_control2 import reply_messages
 
-from ..endpoints import parse_tcp
-from .effects import Effect, Log, Ready, Run, Send, Stop
+from .effects import (
+    Command,
+    Confirmed,
+    Effect,
+    Finished,
+    Heartbeat,
+    Keyed,
+    Log,
+    Ready,
+    Received,
+    Run,
+    Send,
+    SendEncoded,
+    Starting,
+    Stop,
+    Withdraw,
+)
+from .gated import GatedDeliveries
+from .hubwatch import HubWatch
+from .worker_config import WorkerConfig, ungated
 
 __all__ = ["HubWatch", "WorkerConfig", "WorkerSession"]
 
-
-class HubWatch:
-    """Whether the hub answers, as log effects: ``waiting_for_hub`` until it first does (after
-    :attr:`FIRST` seconds, then every :attr:`EVERY`), ``hub_lost`` once when it falls silent for
-    three heartbeats and ``hub_back`` once when it answers again. Never a flood."""
-
-    FIRST = 2.0
-    EVERY = 30.0
-
-    def __init__(self, endpoint: str, started: float, heartbeat: float) -> None:
-        self.endpoint = endpoint
-        self.started = started
-        self.silence = 3 * heartbeat
-        self.next_log = started + self.FIRST
-        self.last_heard: float | None = None
-        self.lost_since: float | None = None
-
-    def heard(self, now: float) -> list[Effect]:
-        """The hub sent something."""
-        effects: list[Effect] = []
-        if self.lost_since is not None:
-            silent = round(now - self.lost_since, 1)
-            effects.append(
-                Log("warning", "hub_back", {"endpoint": self.endpoint, "silent_for": silent})
-            )
-            self.lost_since = None
-        self.last_heard = now
-        return effects
-
-    def tick(self, now: float, running: int) -> list[Effect]:
-        """What there is to say about the hub at ``now``."""
-        if self.last_heard is None:
-            return self._waiting(now)
-        if self.lost_since is not None or now - self.last_heard <= self.silence:
-            return []
-        self.lost_since = self.last_heard
-        fields = {
-            "endpoint": self.endpoint,
-            "silent_for": round(now - self.last_heard, 1),
-            "running": running,
-            "hint": "tasks running here finish and their results wait here until the hub is "
-            "back; reconnecting by itself (every second at most); nothing is lost",
-        }
-        return [Log("warning", "hub_lost", fields)]
-
-    def _waiting(self, now: float) -> list[Effect]:
-        if now < self.next_log:
-            return []
-        self.next_log = now + self.EVERY
-        address = parse_tcp(self.endpoint)
-        hint = (
-            f"is a hub running at {self.endpoint} (celeriac hub --bind ...), and is its port "
-            f"{address.port if address else ''} open from this machine? the worker connects "
-            "by itself when it answers"
-        )
-        fields = {"endpoint": self.endpoint, "waited": round(now - self.started, 1), "hint": hint}
-        return [Log("warning", "waiting_for_hub", fields)]
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerConfig:
-    """What a worker tells the hub about itself, and its timings."""
-
-    node: str
-    endpoint: str
-    queues: tuple[str, ...]
-    slots: int
-    prefetch: int
-    heartbeat: float
-    giveback: float
-    pid: int | None = None
-    on_lost: p.OnLost = "requeue"
-    declare: p.Declare | None = None
-    track_started: bool = False
+#: Messages from the hub for the node itself (remote control, revokes, keyed actors).
+_COMMANDS = (p.ControlCommand, p.RevokeHeld, p.KeyedActivate, p.KeyedStop)
 
 
 class WorkerSession:
-    """A worker's slots, prefetched deliveries, credit and hub liveness (sans-IO)."""
+    """A worker's slots, prefetched and gated deliveries, credit and hub liveness (sans-IO).
 
-    def __init__(self, config: WorkerConfig, now: float) -> None:
+    ``gate`` offers a delivery to its task type's gate and says whether that type decides when
+    it runs (it has a rate limit or a cap); the type releases it later through
+    :meth:`released`. The default gates nothing.
+    """
+
+    def __init__(
+        self, config: WorkerConfig, now: float, gate: Callable[[p.Delivery], bool] = ungated
+    ) -> None:
         self.config = config
+        self.gate = gate
+        self.queues = config.queues
+        self.declare = config.declare
         self.free = list(range(config.slots))
         self.busy: dict[int, p.Delivery] = {}
         self.buffer: deque[p.Delivery] = deque()
+        #: Deliveries waiting for their type's gate, or released and waiting for a slot.
+        self.gated = GatedDeliveries()
+        #: Outcomes from the slots (encoded), not sent yet: they leave merged.
+        self.outcomes: deque[list[bytes]] = deque()
         #: When the buffer last started waiting behind busy slots (None: not waiting).
         self.stalled_since: float | None = None
         #: Credit held back after giving buffered deliveries back; returned when a slot frees.
         self.withheld = 0
+        #: Credit of deliveries offered to their gate, returned once the hub's messages are read.
+        self.credit_due = 0
         self.accepting = True
         self.hub_id: str | None = None
         #: When the last HELLO went out without a WELCOME yet (None: none pending).
@@ -136,13 +114,23 @@ class WorkerSession:
         self.next_ping = now + config.heartbeat
         self.drain_deadline: float | None = None
         self.cold = False
+        #: Confirmations asked of the hub (:meth:`settle`): request id -> task id.
+        self.settling: dict[str, str] = {}
+        self._settles = 0
 
     def inflight(self) -> tuple[str, ...]:
-        """The delivery tags this worker holds (running or prefetched)."""
+        """The delivery tags this worker holds (running, prefetched or gated)."""
         return (
             *(d.delivery_tag for d in self.busy.values()),
             *(d.delivery_tag for d in self.buffer),
+            *self.gated.tags(),
         )
+
+    def send(self, message: p.Message) -> list[Effect]:
+        """Send ``message`` after the outcomes collected before it (the hub sees our order)."""
+        if self.outcomes:
+            return [*self.take_outcomes(), Send(message)]
+        return [Send(message)]
 
     # -- local events ---------------------------------------------------------------------------
 
@@ -150,26 +138,64 @@ class WorkerSession:
         """(Re)introduce this worker: ``HELLO`` with its free credit and what it holds."""
         c = self.config
         self.withheld = 0  # the credit announced here is the whole truth for the hub
+        self.credit_due = 0
+        self.gated.hello()
         self.hello_sent = now
-        held = len(self.busy) + len(self.buffer)
+        held = len(self.busy) + len(self.buffer) + self.gated.holding_credit()
         credit = max(0, c.prefetch - held) if self.accepting else 0
         hello = p.Hello(
             role="worker",
             node=c.node,
             pid=c.pid,
             on_lost=c.on_lost,
-            queues=c.queues if self.accepting else (),
-            declare=c.declare,
+            queues=self.queues if self.accepting else (),
+            declare=self.declare,
             credit=credit,
             inflight=self.inflight(),
         )
-        return [Send(hello)]
+        return self.send(hello)
 
     def outcome(self, slot: int, message: p.Done | p.Reject, now: float) -> list[Effect]:
         """Slot ``slot`` finished: send its outcome (it returns the slot's credit)."""
         if slot not in self.busy:
             return []
-        return [Send(message), *self._slot_done(slot, now)]
+        return [*self.send(self._pay_debt(message)), *self._slot_done(slot, now)]
+
+    def outcome_frames(self, slot: int, frames: list[bytes], now: float) -> list[Effect]:
+        """Slot ``slot`` finished with this encoded ``DONE`` or ``REJ``: it waits to leave with
+        the other outcomes drained now (:meth:`take_outcomes`); the slot takes the next work.
+        A slot that is not busy has no outcome to give: its task was settled already (cut short,
+        see :meth:`settle`), and the hub must not hear of it twice."""
+        if slot not in self.busy:
+            return [Log("debug", "outcome_dropped", {"slot": slot})]
+        if self.gated.debt:
+            message = _wire.decode(frames)  # our own slot's message: well-formed
+            if isinstance(message, p.Done | p.Reject):
+                frames = _wire.encode(self._pay_debt(message))
+        self.outcomes.append(frames)
+        return self._slot_done(slot, now)
+
+    def take_outcomes(self) -> list[Effect]:
+        """The outcomes collected so far, merged (one ``DONE`` for many)."""
+        outcomes = self.outcomes
+        effects: list[Effect] = []
+        while outcomes:
+            effects.append(SendEncoded(_wire.next_batch(outcomes)))
+        return effects
+
+    def received_all(self) -> list[Effect]:
+        """The hub's messages are all read: return the credit of the deliveries gated meanwhile."""
+        due, self.credit_due = self.credit_due, 0
+        return self.send(p.Credit(due)) if due and self.accepting else []
+
+    def settle(self, task_id: str) -> list[Effect]:
+        """Ask the hub to confirm it has processed what was sent so far (a ``STAT`` after the
+        outcomes: the hub handles one peer's messages in order): :class:`.Confirmed` then. A
+        prefork child waits for it before its parent kills it (see runtime/prefork.py)."""
+        self._settles += 1
+        rid = f"settle-{self._settles}"
+        self.settling[rid] = task_id
+        return self.send(p.Stat(task_id, rid))
 
     def lost(self, slot: int, now: float) -> list[Effect]:
         """Slot ``slot`` died with its task: hand the task back for another try."""
@@ -177,7 +203,18 @@ class WorkerSession:
         if delivery is None:
             return []
         log = Log("error", "slot_lost_task", {"slot": slot, "task_id": delivery.task.id})
-        return [log, *self._give_back((delivery,), credit=1), *self._slot_done(slot, now)]
+        credit = self.gated.credit_back()
+        return [log, *self._give_back((delivery,), credit), *self._slot_done(slot, now)]
+
+    def released(self, tag: str, now: float) -> list[Effect]:
+        """A task type's gate lets the delivery ``tag`` run: in a free slot, or next."""
+        delivery = self.gated.release(tag)
+        if delivery is None:
+            return []  # handed back meanwhile (shutdown)
+        if self.free and self.accepting:
+            return self._run(self.free.pop(), delivery)
+        self.gated.ready.append(delivery)
+        return []
 
     def shutdown(self, now: float, timeout: float, *, cold: bool = False) -> list[Effect]:
         """Begin a warm shutdown (drain), or a cold one; a second call may make it cold."""
@@ -186,28 +223,39 @@ class WorkerSession:
             return []
         self.drain_deadline = now + timeout
         self.accepting = False
-        unstarted = tuple(self.buffer)
+        gated = tuple(self.gated.take_unstarted())
+        unstarted = (*self.buffer, *gated)
         self.buffer.clear()
         self.stalled_since = None
         return [
-            Send(p.Consume(())),
+            *self.send(p.Consume(())),
+            Withdraw(gated),
             *self._give_back(unstarted),
             Log("info", "draining", {"running": len(self.busy)}),
         ]
 
+    def set_queues(self, queues: tuple[str, ...], declare: p.Declare | None) -> list[Effect]:
+        """Consume these queues from now on (remote control: add or cancel a consumer)."""
+        self.queues, self.declare = queues, declare
+        return self.send(p.Consume(queues if self.accepting else ()))
+
     # -- time -----------------------------------------------------------------------------------
 
-    def tick(self, now: float) -> list[Effect]:
-        """Hub liveness lines, the prefetch give-back, heartbeats, and the end of a drain."""
+    def tick(self, now: float, others: int = 0) -> list[Effect]:
+        """Hub liveness lines, the prefetch give-back, heartbeats, and the end of a drain
+        (which also waits for ``others``: work running outside the slots, keyed calls)."""
+        ended = self._drain_end(now, others)
+        if ended:
+            return ended
         effects = self.watch.tick(now, running=len(self.busy))
         if self.stalled_since is not None and now - self.stalled_since > self.config.giveback:
             effects += self._give_back_buffer()
         if now >= self.next_ping:
             self.next_ping = now + self.config.heartbeat
-            effects.append(Send(p.Ping(inflight=len(self.busy))))
-        return effects + self._drain_end(now)
+            effects += [Heartbeat(), *self.send(p.Ping(inflight=len(self.busy)))]
+        return effects
 
-    def _drain_end(self, now: float) -> list[Effect]:
+    def _drain_end(self, now: float, others: int) -> list[Effect]:
         if self.drain_deadline is None:
             return []
         effects: list[Effect] = []
@@ -217,9 +265,9 @@ class WorkerSession:
                 Log("warning", "shutdown_timeout", {"running": len(self.busy), "hint": hint})
             )
             self.cold = True
-        if self.busy and not self.cold:
+        if (self.busy or others) and not self.cold:
             return effects
-        return [*effects, Send(p.Bye()), Stop(cold=bool(self.busy))]
+        return [*effects, *self.send(p.Bye()), Stop(cold=bool(self.busy))]
 
     # -- messages from the hub ------------------------------------------------------------------
 
@@ -228,7 +276,13 @@ class WorkerSession:
         effects = self.watch.heard(now)
         if isinstance(message, p.Deliver):
             for delivery in message.deliveries:
-                effects += self._on_task(delivery, now)
+                effects += self._on_delivery(delivery, now)
+        elif isinstance(message, _COMMANDS):
+            effects.append(Command(message))
+        elif isinstance(message, p.Reply):
+            settled = self.settling.pop(str(message.rid), None)
+            if settled is not None:
+                effects.append(Confirmed(settled))
         elif isinstance(message, p.Welcome):
             effects += self._on_welcome(message)
         elif self._stale(message):
@@ -237,9 +291,16 @@ class WorkerSession:
             if sent is None or now - sent > self.config.heartbeat:
                 effects += self.connect(now)
         elif isinstance(message, p.Ping):
-            effects.append(Send(p.Pong()))
+            effects += self.send(p.Pong())
         elif isinstance(message, p.Error):
             effects.append(Log("error", "hub_refused_us", {"reason": message.reason}))
+        return effects
+
+    def control_reply(self, rid: str, hostname: str, reply: object) -> list[Effect]:
+        """The answer to the control command ``rid``, in pieces if long."""
+        effects: list[Effect] = []
+        for message in reply_messages(rid, hostname, reply):
+            effects += self.send(message)
         return effects
 
     def _stale(self, message: p.Message) -> bool:
@@ -249,46 +310,78 @@ class WorkerSession:
         return isinstance(message, p.Error) and message.code == "hello"
 
     def _on_welcome(self, message: p.Welcome) -> list[Effect]:
+        c = self.config
         first, previous = self.hub_id is None, self.hub_id
         self.hub_id = message.hub
         self.hello_sent = None
+        effects: list[Effect] = []
+        if message.node is not None and message.node != c.node:
+            hint = "another live worker has this name: give each worker its own -n NAME"
+            fields = {"node": c.node, "known_as": message.node, "hint": hint}
+            effects.append(Log("warning", "node_name_taken", fields))
+        if c.control is not None:
+            effects += self.send(p.ControlJoin(message.node or c.control))
         if first:
-            fields = {"endpoint": self.config.endpoint, "hub": message.hub}
-            return [Log("info", "hub_connected", fields), Ready(message.hub, True)]
+            connected = {"endpoint": c.endpoint, "hub": message.hub}
+            return [*effects, Log("info", "hub_connected", connected), Ready(message.hub, True)]
         if message.hub != previous:
-            return [Log("info", "hub_reconnected", {"hub": message.hub, "previous": previous})]
-        return []
+            changed = {"hub": message.hub, "previous": previous}
+            effects.append(Log("info", "hub_reconnected", changed))
+        return effects
 
-    def _on_task(self, delivery: p.Delivery, now: float) -> list[Effect]:
+    def _on_delivery(self, delivery: p.Delivery, now: float) -> list[Effect]:
+        if p.is_keyed_queue(delivery.queue):
+            return [Keyed(delivery)]
         if not self.accepting:
             return self._give_back((delivery,))
+        if self.gate(delivery):  # its type has a rate limit or a cap: it decides when
+            self.credit_due += self.gated.offer(delivery.delivery_tag, delivery)
+            return [Received(delivery)]
         if self.free:
-            return self._run(self.free.pop(), delivery)
+            return [Received(delivery), *self._run(self.free.pop(), delivery)]
         self.buffer.append(delivery)
         if self.stalled_since is None:
             self.stalled_since = now
-        return []
+        return [Received(delivery)]
 
     def _run(self, slot: int, delivery: p.Delivery) -> list[Effect]:
         self.busy[slot] = delivery
-        effects: list[Effect] = []
-        if self.config.track_started:
-            effects.append(Send(p.Start((p.TaskRef(delivery.task.id, delivery.tag),))))
+        c = self.config
+        effects: list[Effect] = [Starting(slot, delivery)]
+        tracked = c.tracked(delivery.task.task)
+        if c.track_started if tracked is None else tracked:  # the task's option wins
+            effects += self.send(p.Start((p.TaskRef(delivery.task.id, delivery.tag),)))
+        if c.extended:  # result_extended: the hub keeps the request beside the result
+            effects += self.send(p.TaskState(delivery.task.id, delivery.tag, extended=True))
         effects.append(Run(slot, delivery))
         return effects
 
     def _slot_done(self, slot: int, now: float) -> list[Effect]:
-        """The slot is free: give it the next buffered delivery, or return withheld credit."""
-        del self.busy[slot]
+        """The slot is free: give it the next gated or buffered delivery, or return credit."""
+        effects: list[Effect] = [Finished(slot, self.busy.pop(slot))]
+        if self.gated.ready and self.accepting:
+            return effects + self._run(slot, self.gated.ready.popleft())
         if self.buffer and self.accepting:
             delivery = self.buffer.popleft()
             self.stalled_since = now if self.buffer else None
-            return self._run(slot, delivery)
+            return effects + self._run(slot, delivery)
         self.free.append(slot)
         if self.withheld and self.accepting:
             credit, self.withheld = self.withheld, 0
-            return [Send(p.Credit(credit))]
-        return []
+            effects += self.send(p.Credit(credit))
+        return effects
+
+    def _pay_debt(self, message: p.Done | p.Reject) -> p.Done | p.Reject:
+        """An outcome returning one credit returns none while a debt is owed (:mod:`.gated`)."""
+        if not self.gated.debt:
+            return message
+        if isinstance(message, p.Done) and message.results[0].credit:
+            result = dataclasses.replace(message.results[0], credit=self.gated.credit_back())
+            return p.Done((result, *message.results[1:]))
+        if isinstance(message, p.Reject) and message.rejections[0].credit:
+            rejection = dataclasses.replace(message.rejections[0], credit=self.gated.credit_back())
+            return p.Reject((rejection, *message.rejections[1:]))
+        return message
 
     def _give_back_buffer(self) -> list[Effect]:
         """Prefetched deliveries waited too long behind busy slots: let another worker have them.
@@ -305,4 +398,4 @@ class WorkerSession:
     def _give_back(self, deliveries: tuple[p.Delivery, ...], credit: int = 0) -> list[Effect]:
         """Hand deliveries back to the hub for another consumer (``REJ``, requeue)."""
         rejections = tuple(p.Rejection(d.task.id, d.tag, credit=credit) for d in deliveries)
-        return [Send(p.Reject(rejections))] if rejections else []
+        return self.send(p.Reject(rejections)) if rejections else []

@@ -1,9 +1,9 @@
-"""The worker connection's ledger of deliveries whose task type's actor decides when they run.
+"""The worker session's ledger of deliveries whose task type's actor decides when they run.
 
 A delivery of a task type with a rate limit or a cap (:mod:`celeriac.actors.tasktype`) is
-*offered* to its type's actor and waits there; the connection keeps it here, by tag, until the
-actor *releases* it, so that it can always be handed back to the hub (warm shutdown) or named
-in a ``HELLO`` to a restarted hub. Pure bookkeeping, no sockets.
+*offered* to its type's actor and waits there; the worker session (:mod:`.worker`) keeps it
+here, by tag, until the actor *releases* it, so that it can always be handed back to the hub
+(warm shutdown) or named in a ``HELLO`` to a restarted hub. Pure bookkeeping, no sockets.
 
 Credit. The hub sends a node at most its credit (``prefetch`` = slots x multiplier). A waiting
 delivery must not use up that credit, or a backlog of one limited type would stop the hub from
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from celeriac.actors.task_actor import Delivery
+from celeriac._protocol import Delivery
 
 __all__ = ["GATED_WITHOUT_CREDIT", "GatedDeliveries"]
 
