@@ -92,7 +92,7 @@ from celeriac.transport.hubserver import HubServer
 from .banner import Banner, show_banner
 from .control import Panel, purge_queues
 from .embedded import describe_hub, start_embedded_hub
-from .link import dealer, default_node_name, new_identity
+from .link import HubLink, default_node_name, new_identity
 from .logging import log_format as current_log_format
 from .prefork_autoscale import Autoscaler, make_room, resize
 from .prefork_child import ChildOptions
@@ -257,14 +257,19 @@ class PreforkNode(ChildSupervision):
         if self.purge:  # worker --purge: before any child consumes
             purge_queues(self.conf, self.view.queues())
         identity = new_identity(f"{self.hostname}/parent")
-        sock = dealer(
+        heartbeat = float(self.conf.broker_heartbeat)
+        link = HubLink(
             self._ctx,
             endpoint,
             identity,
             CurveClient.from_settings(self.conf),
+            heartbeat=heartbeat,
+            now=time.monotonic(),
+            strategy=self.conf.broker_failover_strategy,
             max_message_size=self.conf.broker_max_message_size,
         )
-        self._link = ParentLink(sock, self.hostname, float(self.conf.broker_heartbeat), self.view)
+        link.probe(float(self.conf.broker_connection_timeout), time.monotonic)
+        self._link = ParentLink(link, self.hostname, heartbeat, self.view)
         self.view.lifecycle("worker-online")  # the node's, for monitors (its children's are not)
         signals.celeryd_after_setup.send(sender=self.hostname, instance=self, conf=self.conf)
         self.gates.start(self.app.tasks, self.conf)

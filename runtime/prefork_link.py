@@ -4,7 +4,8 @@ The parent joins the hub as a client (``HELLO``, ``CONTROL_JOIN`` under the node
 answers remote control for the whole node (asking its children where they know better, see
 :mod:`.prefork_control`), pings and sends the node's heartbeat events, and introduces itself
 again to a restarted hub. Tasks, their outcomes and their confirmations go over each child's
-own connection, never over this one.
+own connection, never over this one. With several hubs in ``broker_url`` it moves to the next
+when its hub falls silent (:class:`~.link.HubLink`), as the children's connections do.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from celeriac.transport import protocol as p
 from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
 
 if TYPE_CHECKING:
+    from .link import HubLink
     from .prefork_control import PreforkView
 
 __all__ = ["ParentLink"]
@@ -31,15 +33,22 @@ _log = get_logger("celeriac.prefork")
 class ParentLink:
     """The parent's DEALER to the hub (owned here; closed by :meth:`close`)."""
 
-    def __init__(
-        self, sock: zmq.Socket[Any], hostname: str, heartbeat: float, view: PreforkView
-    ) -> None:
-        self.sock = sock
+    def __init__(self, link: HubLink, hostname: str, heartbeat: float, view: PreforkView) -> None:
+        self.link = link
         self.hostname = hostname
         self.heartbeat = heartbeat
         self.view = view
         self.next_ping = 0.0
+        self.last_heard: float | None = None
+        # HubLink swaps the socket in a poller; the parent waits on its children, not on it.
+        self._poller = zmq.Poller()
+        self._poller.register(link.sock, zmq.POLLIN)
         self.hello()
+
+    @property
+    def sock(self) -> zmq.Socket[Any]:
+        """The DEALER to the hub talked to now."""
+        return self.link.sock
 
     def send(self, message: p.Message) -> None:
         """Send ``message`` to the hub."""
@@ -62,16 +71,20 @@ class ParentLink:
             self.next_ping = now + self.heartbeat
             self.send(p.Ping())
             self.view.heartbeat()
-        self._drain()
+        self._drain(now)
+        if self.link.moved(self._poller, self.last_heard, now):  # hub lost: the next one
+            self.last_heard = now
+            self.hello()
         self.view.answer_due(now)
 
-    def _drain(self) -> None:
+    def _drain(self, now: float) -> None:
         """Handle what the hub sent."""
         while True:
             try:
                 frames = recv_frames(self.sock, NOBLOCK)
             except zmq.Again:
                 return
+            self.last_heard = now
             try:
                 msg = p.decode(frames)
             except FrameError as exc:

@@ -82,16 +82,19 @@ def test_client_and_worker_move_to_the_next_hub(
     )
 
 
+@pytest.mark.parametrize("pool", ["threads", "prefork"])
 def test_status_and_a_new_client_use_the_first_hub_that_answers(
-    procs: Spawner, tmp_path: Path, tasks_module: TaskModule
+    procs: Spawner, tmp_path: Path, tasks_module: TaskModule, pool: str
 ) -> None:
     """broker_url's first hub is down: `celeriac status` (1 s timeout) and a new client ask the
-    hubs at once and use the one that answers, without waiting out three heartbeats."""
+    hubs at once and use the one that answers, without waiting out three heartbeats (a prefork
+    node's parent, which answers status for the node, too)."""
     url_dead = f"tcp://127.0.0.1:{pick_port()}"  # nobody listens there
     url_b = f"tcp://127.0.0.1:{pick_port()}"
     procs.hub(url_b, tmp_path / "hub-b", name="hub-b")
     both = f"{url_dead};{url_b}"
-    worker = procs.worker(both, cwd=tasks_module.dir, concurrency=1)
+    env = clean_env(CELERIAC_WORKER_POOL=pool)
+    worker = procs.worker(both, cwd=tasks_module.dir, concurrency=1, env=env)
     probed = wait_for_event(worker.log, "hub_probed")
     assert (probed["chosen"], probed["answered"]) == (url_b, [url_b])
 
