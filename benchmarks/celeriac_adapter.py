@@ -139,7 +139,7 @@ class CeleriacAdapter(Adapter):
         if self.config.get("standalone"):
             launcher = str(BENCH_DIR / "standalone_node.py")
             return [sys.executable, launcher, BROKER, str(HUB_DATA_DIR), "--", *argv]
-        return argv
+        return [*argv, "--embedded-hub", "always"]  # given --broker, auto would wait for a hub
 
     def worker_cwd(self) -> str:
         # Not the repo root: `python -m celeriac` run there would import the source tree's

@@ -565,6 +565,12 @@ class Settings(MutableMapping[str, Any]):
         """The explicitly set values only (not defaults, not the environment)."""
         return dict(self._explicit)
 
+    def is_set(self, name: str) -> bool:
+        """Whether ``name`` was given (an explicit value or its environment variable), as
+        opposed to left at its default."""
+        _lookup(name)
+        return name in self._explicit or name in self._environ
+
     def as_dict(self) -> dict[str, Any]:
         """Every declared setting with its effective value."""
         return {name: self[name] for name in list(REGISTRY)}
@@ -1149,9 +1155,10 @@ declare(
 declare(
     "worker_embedded_hub",
     "auto",
-    "Whether a worker runs the hub in its own process: auto (only when broker_url is a "
-    "loopback tcp:// address nobody listens on: the one-machine start), always (this worker is "
-    "the hub and binds broker_url), never (connect to broker_url and wait for the hub there).",
+    "Whether a worker runs the hub in its own process: auto (only when no broker_url is "
+    "configured and nobody listens on the default loopback address: the one-machine start), "
+    "always (this worker is the hub and binds broker_url), never (connect to broker_url and "
+    "wait for the hub there).",
     check=_check_embedded_hub,
 )
 declare("imports", [], "Modules a worker imports at start (comma-separated in the environment).")
