@@ -69,6 +69,15 @@ declare(
     check=int_check("hub_max_waits_per_peer", minimum=1),
 )
 declare(
+    "hub_max_beat_leases",
+    1000,
+    "Read by the hub: how many schedules' beat leases it keeps. Leases nobody holds any more "
+    "are dropped to make room; a new schedule while every one is held is refused, with the "
+    "reason in its beat's log (beat_lease_refused).",
+    parse=parse_int,
+    check=int_check("hub_max_beat_leases", minimum=1),
+)
+declare(
     "hub_body_window_size",
     32 * 1024 * 1024,
     "Read by the hub: bytes of recently published task bodies kept in RAM. A queued task's "
