@@ -36,6 +36,7 @@ from .hub import HubState
 from .hub.limits import HubLimits
 from .hub.storage import STORAGE_ERRORS
 from .multipart import NOBLOCK, recv_frames, send_frames
+from .portholder import port_holder
 from .sockets import configure_events, configure_router
 from .store import SQLiteStore, Store
 
@@ -51,7 +52,9 @@ class HubAddressError(ImproperlyConfigured):
         self.url = url
         self.errno = exc.errno
         if exc.errno == errno.EADDRINUSE:
-            why = "the address is in use (is a hub already running there?)"
+            holder = port_holder(url)
+            held = f"held by {holder}; " if holder else ""
+            why = f"the address is in use ({held}is a hub already running there?)"
         elif exc.errno == errno.EADDRNOTAVAIL:
             why = (
                 "that address is not one of this machine's (a hub on another machine is "
