@@ -59,6 +59,7 @@ from celeriac.exceptions import (
     SerializationError,
     TaskRevokedError,
 )
+from celeriac.result import storable
 
 from .invocation import IGNORED, Invocation, Prepared, Result
 from .outcome import TaskOutcome, failure_outcome
@@ -339,7 +340,8 @@ class TaskExecutor:
         if signals.task_success.receivers:
             signals.task_success.send(sender=p.task, result=result.retval)
         try:
-            ct, body = dumps(result.retval, self.result_serializer, self.conf.result_compression)
+            value = storable(result.retval)  # a returned AsyncResult: its id tuple (Celery's)
+            ct, body = dumps(value, self.result_serializer, self.conf.result_compression)
         except (EncodeError, SerializationError) as exc:
             return self._failure(delivery, exc, None)
         outcome = self._outcome(delivery, states.SUCCESS, ct, body, self._store(delivery))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import states
 from ._canvas_flow import FAIL_TASK, after_failure, send_all
+from ._canvas_shapes import COLLECT_TASK
 from ._chord import UNLOCK_TASK
 from ._replace import JOIN_TASK, join
 from ._resultset import GROUP_SAVE_TASK
@@ -54,7 +55,8 @@ def unlock(app: App, header_ids: list[str], body: Mapping[str, Any]) -> None:
             app.flush(_RESULT_WAIT)
             return
         values.append(value)
-    sig.apply_async((values,))
+    # Its parent is the last header task (Celery's: the header task that completed the chord).
+    sig.apply_async((values,), parent_id=header_ids[-1] if header_ids else None)
     app.flush(_RESULT_WAIT)
 
 
@@ -102,7 +104,15 @@ def _group_save(app: App) -> Callable[..., list[str]]:
     return run
 
 
+def _collect(app: App) -> Callable[..., list[Any]]:
+    def run(values: list[Any]) -> list[Any]:
+        return values
+
+    return run
+
+
 _BUILTINS: dict[str, Callable[[App], Callable[..., Any]]] = {
+    COLLECT_TASK: _collect,
     "celeriac.map": _map,
     "celeriac.starmap": _starmap,
     FAIL_TASK: _chain_failed,

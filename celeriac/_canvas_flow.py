@@ -125,15 +125,33 @@ def after_failure(
     ]
     info = exception_info(exc, trace)
     for step in embed.get("chain") or ():
-        sig = maybe_signature(step, app)
-        if sig.id is None:
-            continue
-        fail = Signature(FAIL_TASK, (info,), app=app)
-        options = {**lineage, "task_id": sig.id, "ignore_result": False}
-        if sig.options.get("chord_id"):  # a header task of a chord: it still counts there
-            options["chord_id"] = sig.options["chord_id"]
-        sends.append(Send(fail, (), options))
+        for sig in _ends(maybe_signature(step, app)):
+            fail = Signature(FAIL_TASK, (info,), app=app)
+            options = {**lineage, "task_id": sig.id, "ignore_result": False}
+            if sig.options.get("chord_id"):  # a header task of a chord: it still counts there
+                options["chord_id"] = sig.options["chord_id"]
+            sends.append(Send(fail, (), options))
     return sends
+
+
+def _ends(sig: Signature) -> list[Signature]:
+    """The frozen tasks whose results stand for ``sig``'s: itself, a group's members, a
+    chain's last step, a chord's body (Celery marks them all failed when an earlier step
+    fails, so ``get()`` on any of them raises instead of waiting)."""
+    kind = sig.subtask_type
+    if kind == "group":
+        return [
+            end
+            for member in sig.kwargs.get("tasks", ())
+            for end in _ends(maybe_signature(member, sig._app))
+        ]
+    if kind == "chain":
+        steps = sig.kwargs.get("tasks") or ()
+        return _ends(maybe_signature(steps[-1], sig._app)) if steps else []
+    if kind == "chord":
+        body = sig.kwargs.get("body")
+        return _ends(maybe_signature(body, sig._app)) if body is not None else []
+    return [sig] if sig.id is not None else []
 
 
 def send_all(sends: list[Send]) -> None:

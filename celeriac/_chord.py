@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._canvas_shapes import KINDS
 from ._messages import new_task_id
-from ._signature import _KINDS, Signature, group, maybe_signature
+from ._signature import Signature, chain, group, maybe_signature, unroll
 
 if TYPE_CHECKING:
     from ._app import App
@@ -41,7 +42,7 @@ class chord(Signature):  # noqa: N801 - Celery's name
             members = [header]
         else:
             members = list(header)
-        sigs = [maybe_signature(t, app=app) for t in members]
+        sigs = unroll(maybe_signature(t, app=app) for t in members)
         body_sig = maybe_signature(body, app=app) if body is not None else None
         app = app or next((s._app for s in [*sigs, body_sig] if s and s._app), None)
         kwargs = {"header": sigs, "body": body_sig}
@@ -75,12 +76,20 @@ class chord(Signature):  # noqa: N801 - Celery's name
         body = self.body
         if body is None:
             raise ValueError("a chord needs a body: chord(header)(body)")
-        header = group(self.tasks, app=self._app)
+        header = self._header()
         group_result = header.freeze()
         result = body.freeze(_id)
         result.parent = group_result
         self.kwargs["header"], self.kwargs["body"] = header.tasks, body
+        self.kwargs["group_id"] = group_result.id
         return result
+
+    def _header(self) -> group:
+        """The header as a group, with the id it was frozen with (its members' ``group``)."""
+        header = group(self.tasks, app=self._app)
+        if self.kwargs.get("group_id"):
+            header.options["task_id"] = self.kwargs["group_id"]
+        return header
 
     def __call__(self, body: Any = None, **options: Any) -> Any:
         """``chord(header)(body)``: send with this body; returns the body's AsyncResult."""
@@ -101,11 +110,18 @@ class chord(Signature):  # noqa: N801 - Celery's name
         body = body.clone()
         for eb in _links(self.options.get("link_error")):
             body.link_error(eb)
-        outer = options.pop("chord_id", None)
+        outer = options.pop("chord_id", None) or self.options.get("chord_id")
         if outer is not None:  # this chord is a header task of another: its body counts there
             body.options["chord_id"] = outer
+        root_id = options.get("root_id") or self.options.get("root_id")
+        if root_id is not None:  # the header and the body keep the canvas's root
+            options["root_id"] = root_id
+            body.options["root_id"] = root_id
+        rest = list(options.pop("chain", None) or ())
+        if rest:  # steps of an enclosing chain (last first): they run after the body
+            body = chain(body, *(maybe_signature(s, app=self._app) for s in reversed(rest)))
         body_result = body.freeze()
-        header = group(self.tasks, app=self._app)
+        header = self._header()
         if not len(header):
             body.apply_async(([],))
             return body_result
@@ -158,4 +174,4 @@ def xstarmap(task: str, it: Iterable[Any], app: App | None = None) -> Signature:
     return Signature("celeriac.starmap", (), {"task": task, "it": [list(a) for a in it]}, app=app)
 
 
-_KINDS["chord"] = chord
+KINDS["chord"] = chord

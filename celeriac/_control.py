@@ -15,6 +15,8 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from . import signals
+from ._canvas_shapes import NO_STAMPING
 from ._inspect import Inspect
 from .routing import worker_queues
 
@@ -25,6 +27,11 @@ if TYPE_CHECKING:
 __all__ = ["Control", "Inspect", "sent_event"]
 
 Destination = str | Sequence[str] | None
+
+#: Ids per ``hub_revoked`` question (a control message stays small).
+_REVOKED_CHUNK = 1000
+#: Seconds to wait for the hub's ``hub_revoked`` answer.
+_REVOKED_WAIT = 5.0
 
 
 def _targets(destination: Destination) -> tuple[str, ...] | None:
@@ -176,7 +183,9 @@ class Control:
         if it has not started; a running one finishes, unless ``terminate`` is set: then it is
         stopped (``-P prefork``: its child process gets ``signal``; threads: an exception
         raised in its thread; asyncio: cancelled; see celeriac.actors.terminate) and ends
-        REVOKED. ``task_revoked`` is sent on the worker either way. ``destination`` is accepted
+        REVOKED. ``task_revoked`` is sent on the worker either way; for a task the hub removed
+        before any worker held it (queued or delayed), it is sent here, in this process, before
+        this returns (``request`` has its id and task name). ``destination`` is accepted
         for Celery's signature and ignored: revocations are held by the hub for every worker."""
         ids = [task_id] if isinstance(task_id, str) else list(task_id)
         if not ids:
@@ -186,6 +195,29 @@ class Control:
         # One round trip on the same connection: the hub answers after the commit that holds
         # the revocation, so it is durable once this returns.
         client.state(ids[-1])
+        if signals.task_revoked.receivers:
+            self._revoked_at_hub(ids)
+
+    def revoke_by_stamped_headers(self, *args: Any, **kwargs: Any) -> None:
+        """Refused (Celery 5.3's canvas stamping): see ``celeriac._canvas_shapes.NO_STAMPING``."""
+        raise NotImplementedError(NO_STAMPING)
+
+    def _revoked_at_hub(self, ids: list[str]) -> None:
+        """Send ``task_revoked`` here for the tasks the hub removed before any worker held
+        them (no worker will: it never sees them); ``request`` has their id and task name."""
+        from ._task import Request  # noqa: PLC0415 - _task builds on the App
+
+        for start in range(0, len(ids), _REVOKED_CHUNK):
+            chunk = ids[start : start + _REVOKED_CHUNK]
+            answer = self.request("hub_revoked", {"ids": chunk}, timeout=_REVOKED_WAIT)
+            for item in answer.get("hub") or ():
+                name = str(item.get("name") or "")
+                queue = item.get("queue")
+                request = Request(str(item.get("id")), name, delivery_info={"routing_key": queue})
+                sender = self.app.tasks.get(name, name)
+                signals.task_revoked.send(
+                    sender=sender, request=request, terminated=False, signum=None, expired=False
+                )
 
 
 def sent_event(message: TaskMessage) -> dict[str, Any]:

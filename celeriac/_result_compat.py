@@ -145,10 +145,11 @@ class ResultCompat:
         """Refused: a result handle cannot inject an exception into a waiting ``get``."""
         raise NotImplementedError("celeriac has no AsyncResult.throw: cancel a wait with timeout=")
 
-    def as_tuple(self) -> tuple[tuple[str, None], None]:
-        """Celery's serializable form ``((id, parent), children)`` (parents and children are
-        not kept in this form: use ``parent`` and ``children``)."""
-        return ((self.id, None), None)
+    def as_tuple(self) -> tuple[tuple[str, Any], None]:
+        """Celery's serializable form ``((id, parent's form), None)``: what a task returning
+        this result stores (:func:`celeriac.result.result_from_tuple` rebuilds it)."""
+        parent = self.parent
+        return ((self.id, parent.as_tuple() if parent is not None else None), None)
 
     def as_list(self) -> list[str]:
         """This id, then the ids of the previous steps of its chain (Celery's ``as_list``)."""

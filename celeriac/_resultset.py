@@ -7,16 +7,21 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import states
+from .exceptions import TaskRevokedError
 from .exceptions import TimeoutError as CeleriacTimeoutError
 
 if TYPE_CHECKING:
     from ._app import App
     from .result import AsyncResult
 
-__all__ = ["GROUP_SAVE_TASK", "GroupResult", "ResultSet"]
+__all__ = ["GROUP_SAVE_TASK", "GroupResult", "ResultSet", "raise_parent_failure"]
 
 #: The built-in task whose result, stored at the hub under a group's id, is its member ids.
 GROUP_SAVE_TASK = "celeriac.group_save"
+#: How far up a result's parents ``follow_parents`` looks.
+_MAX_PARENTS = 1000
+#: Seconds to read a failed parent's stored exception.
+_FAILURE_FETCH = 10.0
 #: Seconds ``restore`` waits for a saved group by default.
 _RESTORE_WAIT = 30.0
 
@@ -67,12 +72,19 @@ class ResultSet:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise CeleriacTimeoutError("the operation timed out")
-            values.append(
-                result.get(
+            try:
+                value = result.get(
                     timeout=left, propagate=propagate, disable_sync_subtasks=disable_sync_subtasks
                 )
-            )
+            except Exception:
+                if propagate:  # Celery's follow_parents: an earlier step's own failure first
+                    raise_parent_failure(self)
+                raise
+            values.append(value)
         return values
+
+    #: The result of the step before (a chain's, a chord body's header); None for a set.
+    parent: Any = None
 
     def ready(self) -> bool:
         """True once every task has finished."""
@@ -133,8 +145,9 @@ class GroupResult(ResultSet):
         return hash(self.id)
 
     def as_tuple(self) -> tuple[Any, ...]:
-        """``((id, parent), [child tuples])``, Celery's serializable form."""
-        return ((self.id, None), [(r.id, None) for r in self.results])
+        """``((id, parent's form), [member forms])``, Celery's serializable form."""
+        parent = self.parent.as_tuple() if self.parent is not None else None
+        return ((self.id, parent), [r.as_tuple() for r in self.results])
 
     @property
     def children(self) -> list[AsyncResult[Any]]:
@@ -157,3 +170,24 @@ class GroupResult(ResultSet):
             raise TypeError("GroupResult.restore(id, app=app): an App is needed")
         ids = app.AsyncResult(id).get(timeout=_RESTORE_WAIT if timeout is None else timeout)
         return cls(id, [app.AsyncResult(i) for i in ids], app=app)
+
+
+def raise_parent_failure(result: Any) -> None:
+    """Raise the exception of the earliest failed (or revoked, rejected) parent of ``result``
+    (an AsyncResult or a GroupResult, whose members are looked at), if any; return otherwise
+    (Celery's ``_maybe_reraise_parent_error``, behind ``get(follow_parents=True)``)."""
+    parents: list[Any] = []
+    node = getattr(result, "parent", None)
+    while node is not None and len(parents) < _MAX_PARENTS:
+        parents.append(node)
+        node = getattr(node, "parent", None)
+    for node in reversed(parents):
+        for member in getattr(node, "results", None) or [node]:
+            if isinstance(member, ResultSet) or member.state not in states.PROPAGATE_STATES:
+                continue
+            try:
+                member.get(  # raises its exception
+                    timeout=_FAILURE_FETCH, disable_sync_subtasks=False, follow_parents=False
+                )
+            except CeleriacTimeoutError:  # revoked before it was ever sent: no stored result
+                raise TaskRevokedError(f"revoked: {member.id}") from None

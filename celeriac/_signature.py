@@ -24,10 +24,16 @@ dict takes ``app=`` (the worker passes its own); nothing is guessed from a globa
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
+from ._canvas_shapes import KINDS as _KINDS
+from ._canvas_shapes import NO_STAMPING, unroll
+from ._canvas_shapes import as_list as _as_list
+from ._canvas_shapes import deep_copy as _deep_copy
+from ._canvas_shapes import flatten as _flatten
+from ._canvas_shapes import fold as _fold
+from ._canvas_shapes import single_result as _single_result
 from ._messages import new_task_id
 from ._resultset import GroupResult
 from .exceptions import ImproperlyConfigured
@@ -37,7 +43,7 @@ if TYPE_CHECKING:
     from ._task import Task
     from .result import AsyncResult
 
-__all__ = ["Signature", "chain", "group", "maybe_signature", "signature"]
+__all__ = ["Signature", "chain", "group", "maybe_signature", "signature", "unroll"]
 
 #: Options that steer the canvas itself, never sent as apply_async options of a step.
 _CANVAS_KEYS = frozenset({"chord_size"})
@@ -210,6 +216,14 @@ class Signature(dict[str, Any]):
         sig = self.clone(args, kwargs)
         return sig.type.apply(sig.args, sig.kwargs, task_id=sig.options.get("task_id"))
 
+    def stamp(self, visitor: Any = None, append_stamps: bool = False, **headers: Any) -> None:
+        """Refused (Celery 5.3's canvas stamping): see :data:`NO_STAMPING`."""
+        raise NotImplementedError(NO_STAMPING)
+
+    def stamp_links(self, visitor: Any = None, append_stamps: bool = False, **headers: Any) -> None:
+        """Refused (Celery 5.3's canvas stamping): see :data:`NO_STAMPING`."""
+        raise NotImplementedError(NO_STAMPING)
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], app: App | None = None) -> Signature:
         """Celery's name for ``signature(d, app=app)``: rebuilt from its dict form."""
@@ -271,6 +285,15 @@ class chain(Signature):  # noqa: N801 - Celery's name
             raise ValueError("an empty chain has nothing to run")
         frozen = [s.clone() for s in steps]
         args = (*(args or ()), *self.args)  # partial arguments of the chain go to its first step
+        # Steps of an enclosing chain (this chain was one of its steps) run after this one's.
+        outer = list(options.pop("chain", None) or ())
+        if options.get("task_id"):  # Celery's: a chain's task_id is its last step's
+            frozen[-1].options["task_id"] = options.pop("task_id")
+        # A chain in a chord's header counts there by its last step's result, not its first.
+        chord_id = options.pop("chord_id", None) or self.options.get("chord_id")
+        if chord_id is not None:
+            frozen[-1] = _single_result(frozen[-1])
+            frozen[-1].options.update(chord_id=chord_id, ignore_result=False)
         root_id = options.pop("root_id", None) or frozen[0].options.get("task_id") or new_task_id()
         frozen[0].options.setdefault("task_id", root_id)
         for step in frozen:
@@ -282,7 +305,7 @@ class chain(Signature):  # noqa: N801 - Celery's name
         whole = chain(*frozen, app=self._app)
         last = whole.freeze()
         first, *rest = whole.tasks
-        chained = [dict(s) for s in reversed(rest)]
+        chained = [*outer, *(dict(s) for s in reversed(rest))]
         first.apply_async(args, kwargs, chain=chained, **{**self._send_options(), **options})
         return last
 
@@ -291,14 +314,19 @@ class chain(Signature):  # noqa: N801 - Celery's name
         steps = [s.clone() for s in _fold(_flatten(self.tasks))]
         if not steps:
             raise ValueError("an empty chain has nothing to run")
-        if _id is not None:
+        if _id is not None:  # Celery's: the id given is the last step's (unless it has one)
             steps[-1].options.setdefault("task_id", _id)
         parent = None
         for step in steps:
             result = step.freeze()
-            result.parent = parent
+            first = result  # a chord's body result has its header's GroupResult as parent
+            while getattr(first, "parent", None) is not None:
+                first = first.parent
+            first.parent = parent
             parent = result
         self.kwargs["tasks"] = steps
+        if parent is not None:
+            self.options["task_id"] = parent.id  # chain.id: the last step's, as Celery's
         return parent
 
     def __call__(self, *args: Any, **options: Any) -> Any:
@@ -306,7 +334,8 @@ class chain(Signature):  # noqa: N801 - Celery's name
         return self.apply_async(args, **options)
 
     def _send_options(self) -> dict[str, Any]:
-        return {k: v for k, v in self.options.items() if k not in ("link", "link_error", "task_id")}
+        skip = ("link", "link_error", "task_id", "chord_id")
+        return {k: v for k, v in self.options.items() if k not in skip}
 
     def __repr__(self) -> str:
         return " | ".join(repr(t) for t in self.tasks) or "chain()"
@@ -318,9 +347,9 @@ class group(Signature):  # noqa: N801 - Celery's name
     def __init__(self, *tasks: Any, app: App | None = None, **options: Any) -> None:
         if len(tasks) == 1 and not isinstance(tasks[0], Mapping):
             tasks = tuple(tasks[0])
-        if len(tasks) == 1 and isinstance(tasks[0], Mapping) and _is_group(tasks[0]):
+        if len(tasks) == 1 and isinstance(tasks[0], Mapping) and _is_group_dict(tasks[0]):
             tasks = tuple(maybe_signature(tasks[0], app=app).kwargs.get("tasks", ()))  # unrolled
-        members = [maybe_signature(t, app=app) for t in tasks]
+        members = unroll([maybe_signature(t, app=app) for t in tasks])
         app = app or next((s._app for s in members if s._app is not None), None)
         super().__init__("celeriac.group", (), {"tasks": members}, options, "group", app=app)
 
@@ -354,6 +383,9 @@ class group(Signature):  # noqa: N801 - Celery's name
         result = frozen.freeze()
         for member in frozen.tasks:
             member.clone(args, kwargs, **options).apply_async()
+        only: Any = result.results[0] if len(result.results) == 1 else None
+        if isinstance(only, GroupResult):  # Celery's: group(a | group(b, c)) gives [b, c]
+            return only
         return result
 
     def __call__(self, *args: Any, **options: Any) -> Any:
@@ -370,7 +402,9 @@ def signature(varies: Any, *args: Any, app: App | None = None, **kwargs: Any) ->
         kind = varies.get("subtask_type")
         if isinstance(varies, Signature) and app is None:
             app = varies._app
-        cls = _KINDS.get(kind, Signature) if isinstance(kind, str) or kind is None else Signature
+        cls: type[Signature] = Signature
+        if isinstance(kind, str) or kind is None:
+            cls = _KINDS.get(kind, Signature)
         sig = Signature.__new__(cls)
         Signature.__init__(sig, varies, app=app)
         return sig
@@ -379,59 +413,23 @@ def signature(varies: Any, *args: Any, app: App | None = None, **kwargs: Any) ->
     return sig
 
 
-def _is_group(d: Mapping[str, Any]) -> bool:
+def _is_group_dict(d: Mapping[str, Any]) -> bool:
     """True for a group's dict (Celery unrolls a group whose only member is a group)."""
     return d.get("subtask_type") == "group"
 
 
 def maybe_signature(d: Any, app: App | None = None) -> Signature:
-    """``d`` as a Signature (a dict is rebuilt; a Signature is kept, bound to ``app`` if free)."""
+    """``d`` as a Signature (a dict is rebuilt; a Signature is kept, bound to ``app`` if free;
+    a task object is its signature without arguments)."""
     if isinstance(d, Signature):
         if d._app is None and app is not None:
             d._app = app
         return d
     if isinstance(d, Mapping):
         return signature(d, app=app)
+    if isinstance(getattr(d, "name", None), str) and callable(getattr(d, "s", None)):
+        return Signature(d, app=app)  # a task given where a signature goes: chord(header)(task)
     raise TypeError(f"not a signature: {d!r}")
 
 
-def _flatten(steps: Iterable[Signature]) -> list[Signature]:
-    return list(
-        itertools.chain.from_iterable(
-            _flatten(s.tasks) if isinstance(s, chain) else [s] for s in steps
-        )
-    )
-
-
-def _fold(steps: list[Signature]) -> list[Signature]:
-    """A group followed by more steps becomes a chord whose body is the rest (as Celery does);
-    a chord followed by more steps gets them appended to its body."""
-    make_chord: Any = _KINDS.get("chord")  # registered by celeriac._chord
-    for i, step in enumerate(steps[:-1]):
-        rest = steps[i + 1 :]
-        if isinstance(step, group) and make_chord is not None:
-            body = rest[0] if len(rest) == 1 else chain(*rest, app=step._app)
-            return [*steps[:i], make_chord(step.tasks, body, app=step._app)]
-        if step.subtask_type == "chord" and make_chord is not None:
-            body = chain(step.kwargs["body"], *rest, app=step._app)
-            return [*steps[:i], make_chord(step.kwargs["header"], body, app=step._app)]
-    return steps
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, Mapping):
-        return [value]
-    return list(value)
-
-
-def _deep_copy(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _deep_copy(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_deep_copy(v) for v in value)
-    return value
-
-
-_KINDS: dict[str | None, type[Signature]] = {None: Signature, "chain": chain, "group": group}
+_KINDS.update({None: Signature, "chain": chain, "group": group})

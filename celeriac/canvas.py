@@ -6,14 +6,27 @@ in :mod:`celeriac.transport.hub.chords`.
 
 from __future__ import annotations
 
+from typing import Any
+
+from ._canvas_shapes import NO_STAMPING
 from ._chord import chord, chunks, xmap, xstarmap
 from ._signature import Signature, chain, group, maybe_signature, signature
 
 #: Celery's older name of :func:`signature`.
 subtask = signature
 
+
+class StampingVisitor:
+    """Refused (Celery 5.3's canvas stamping): subclassing works, making one raises
+    NotImplementedError with the reason (:data:`celeriac._signature.NO_STAMPING`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError(NO_STAMPING)
+
+
 __all__ = [
     "Signature",
+    "StampingVisitor",
     "chain",
     "chord",
     "chunks",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -26,12 +27,17 @@ __all__ = [
     "GroupResult",
     "Outcome",
     "ResultSet",
+    "raise_parent_failure",
     "rebuild_exception",
+    "result_from_tuple",
+    "storable",
 ]
 
 R_co = TypeVar("R_co", covariant=True)
 #: Seconds ``result`` waits for a stored result the hub said exists.
 _FETCH_TIMEOUT = 10.0
+#: Seconds between looks at a result's parents while waiting for it (``follow_parents``).
+_PARENT_POLL = 0.5
 
 _log = get_logger("celeriac.client")
 
@@ -78,8 +84,15 @@ class AsyncResult(ResultCompat, Generic[R_co]):
         timeout: float | None = None,
         propagate: bool = True,
         disable_sync_subtasks: bool = True,
+        follow_parents: bool = True,
+        **_: Any,
     ) -> R_co:
         """Wait for the result and return it; a failed task re-raises its exception here.
+
+        A result sent with ``ignore_result=True`` returns None at once (Celery's ``ignored``).
+        With ``follow_parents`` (Celery's default) a failed earlier step of the chain (its
+        ``parent``, a chord's header task...) raises its own exception here, as soon as it has
+        failed: the first failure, not the ChordError or later steps' copy of it.
 
         With ``propagate=False`` a failed task's exception is returned instead (as ``result``
         gives it), never the raw failure info. Raises :class:`celeriac.exceptions.TimeoutError`
@@ -93,8 +106,13 @@ class AsyncResult(ResultCompat, Generic[R_co]):
                     "Never call result.get() within a task: it can deadlock the worker; "
                     "use a chain or pass disable_sync_subtasks=False if you are sure"
                 )
-        outcome = self._wait(timeout)
+        if self.ignored:  # sent with ignore_result: no result will come (Celery returns None)
+            return None  # type: ignore[return-value]
+        follow = propagate and follow_parents and self.parent is not None
+        outcome = self._wait_following(timeout) if follow else self._wait(timeout)
         if outcome.state in states.EXCEPTION_STATES:
+            if follow:
+                raise_parent_failure(self)
             exc = rebuild_exception(outcome.value, outcome.traceback)
             if propagate and outcome.state in states.PROPAGATE_STATES:
                 raise exc
@@ -105,6 +123,19 @@ class AsyncResult(ResultCompat, Generic[R_co]):
         if self._outcome is None:
             self._outcome = self.app._client().wait(self.id, timeout)
         return self._outcome
+
+    def _wait_following(self, timeout: float | None) -> Outcome:
+        """``_wait``, raising a failed parent's exception as soon as one is seen."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            raise_parent_failure(self)
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise CeleriacTimeoutError("the operation timed out")
+            try:
+                return self._wait(_PARENT_POLL if left is None else min(left, _PARENT_POLL))
+            except CeleriacTimeoutError:
+                continue
 
     def _peek(self) -> Outcome | None:
         if self._outcome is None:
@@ -233,6 +264,28 @@ class AsyncResult(ResultCompat, Generic[R_co]):
         self.app._client().forget(self.id)
 
 
+def storable(value: Any) -> Any:
+    """A task's return value as it is stored: a result handle (AsyncResult, GroupResult)
+    becomes its ``as_tuple()`` form, as Celery's backends store it (rebuilt with
+    :func:`result_from_tuple`); anything else is kept."""
+    as_tuple = getattr(value, "as_tuple", None)
+    if isinstance(value, AsyncResult | ResultSet) and callable(as_tuple):
+        return as_tuple()
+    return value
+
+
+def result_from_tuple(r: Any, app: App | None = None) -> Any:
+    """The AsyncResult or GroupResult of an ``as_tuple()`` form (Celery's name)."""
+    (task_id, parent), members = r
+    result: Any
+    if members is not None:
+        result = GroupResult(task_id, [result_from_tuple(m, app) for m in members], app=app)
+    else:
+        result = AsyncResult(task_id, app)
+    result.parent = result_from_tuple(parent, app) if parent is not None else None
+    return result
+
+
 def rebuild_exception(info: Any, traceback: str | None = None) -> BaseException:
     """Rebuild a task's exception from its failure info.
 
@@ -277,4 +330,4 @@ def _find_exception_type(module: str, name: str) -> type[BaseException] | None:
 
 
 from ._eager import EagerResult  # noqa: E402 - Celery's import path
-from ._resultset import GroupResult, ResultSet  # noqa: E402 - they build on AsyncResult
+from ._resultset import GroupResult, ResultSet, raise_parent_failure  # noqa: E402 - they build on AsyncResult

@@ -20,7 +20,7 @@ The fixture shim
     ``celery.contrib.testing.manager.Manager`` (``app``, ``join``, ``wait_for``,
     ``assert_accepted``, ``assert_result_tasks_in_progress_or_completed``, ``inspect``,
     ``wait_until_idle``); ``subtests`` runs each sub-test inline. Celery import paths that
-    celeriac does not have (``celery.backends.base``, ``StampingVisitor``, ``pydantic`` when
+    celeriac does not have (``celery.backends.base``, ``pydantic`` when
     it is not installed...) are stubbed so the modules import: a test that *uses* one fails
     with NotImplementedError, and is counted as failing. Task options celeriac refuses at
     declaration (``pydantic=True``, a soft limit above the hard one) are dropped from

@@ -222,6 +222,8 @@ def test_chord_with_a_failed_header_task(celeriac_app: App, celeriac_worker: Tes
     header = [t["add"].s(1, 1), t["boom"].s()]
     result = chord(header, never.s().on_error(errback.s())).apply_async()
     with pytest.raises(ChordError, match=result.parent.results[1].id):
+        result.get(timeout=TIMEOUT, follow_parents=False)
+    with pytest.raises(ValueError, match="boom"):  # Celery's follow_parents: the header's own
         result.get(timeout=TIMEOUT)
     assert called.wait(TIMEOUT)
     celeriac_worker.join(TIMEOUT, reraise=False)

@@ -90,6 +90,8 @@ def test_a_revoked_header_task_fires_the_chords_error_path(
     header = [add.s(1, 1), add.s(2, 2).set(task_id="ex-revoked-header")]
     result = chord(header)(tsum.s().on_error(chord_error.s()))
     with pytest.raises(ChordError, match="ex-revoked-header"):
+        result.get(timeout=TIMEOUT, follow_parents=False)
+    with pytest.raises(TaskRevokedError):  # Celery's follow_parents: the header's own end
         result.get(timeout=TIMEOUT)
     assert called.wait(TIMEOUT)
     assert errbacks == [result.id]

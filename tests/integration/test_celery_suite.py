@@ -18,8 +18,9 @@ import pytest
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "celery_suite.py"
-#: Measured when issue 8's canvas work landed (80; 27 before it): a drop is a regression.
-MIN_PASSED = 75
+#: Measured when issue 8's nested shapes landed (120; 88 before, 27 before the canvas): a
+#: drop is a regression (a few retry tests are timing-sensitive on a busy machine).
+MIN_PASSED = 115
 
 
 @pytest.mark.skipif(

@@ -55,7 +55,7 @@ def test_chord_errbacks_reach_the_header_only_when_allowed(
     flow, calls, _ = _chord_with_errback(celeriac_app)
     result = flow.apply_async()
     with pytest.raises(ChordError):
-        result.get(timeout=TIMEOUT)
+        result.get(timeout=TIMEOUT, follow_parents=False)
     wait_until(lambda: len(calls) >= (2 if on_header else 1), TIMEOUT, "the errback calls")
     celeriac_worker.join(TIMEOUT, reraise=False)
     expected = [(result.id,), ()] if on_header else [(result.id,)]

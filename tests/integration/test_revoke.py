@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from celeriac import App, group, signature, states
+from celeriac import App, group, signals, signature, states
 from celeriac.exceptions import TaskRevokedError
 from celeriac.testing import TestWorker
 
@@ -55,3 +56,33 @@ def test_group_result_revoke(celeriac_app: App, celeriac_worker: TestWorker) -> 
         with pytest.raises(TaskRevokedError):
             member.get(timeout=RESULT_TIMEOUT)
     assert signature("rv.add", (1, 1), app=celeriac_app).delay().get(timeout=RESULT_TIMEOUT) == 2
+
+
+def test_task_revoked_is_sent_by_the_revoker_for_tasks_removed_at_the_hub(
+    procs: Spawner, broker_url: str, tmp_path: Path, client: App
+) -> None:
+    """A queued and a delayed task removed at the hub (no worker ever sees them): the process
+    that revoked them sends ``task_revoked`` (terminated and expired False) before revoke()
+    returns; a task never sent gets none (nothing was removed), and each is reported once."""
+    procs.hub(broker_url, tmp_path / "hub-data")
+    queued = client.send_task("itasks.record")
+    delayed = client.send_task("itasks.record", countdown=3600)
+    client.flush(RESULT_TIMEOUT)
+    seen: list[tuple[str, str, bool, bool, Any]] = []
+
+    def on_revoked(sender: Any, request: Any, terminated: bool, expired: bool, **kw: Any) -> None:
+        seen.append((request.id, request.task, terminated, expired, kw.get("signum")))
+
+    signals.task_revoked.connect(on_revoked)
+    try:
+        client.control.revoke([queued.id, delayed.id, "never-sent"])
+        client.control.revoke([queued.id])  # again: already removed, not reported twice
+    finally:
+        signals.task_revoked.disconnect(on_revoked)
+    assert sorted(seen) == sorted(
+        [
+            (queued.id, "itasks.record", False, False, None),
+            (delayed.id, "itasks.record", False, False, None),
+        ]
+    )
+    assert queued.state == delayed.state == states.REVOKED

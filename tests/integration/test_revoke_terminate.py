@@ -150,4 +150,4 @@ def test_a_dead_lettered_chord_header_task_fires_the_chords_error_path(
     result = chord(header)(signature("pf.record", app=client))
     dying = result.parent.results[1].id if result.parent is not None else "?"
     with pytest.raises(ChordError, match=dying):
-        result.get(timeout=RESULT_TIMEOUT)
+        result.get(timeout=RESULT_TIMEOUT, follow_parents=False)

@@ -128,6 +128,7 @@ def test_store_errors_even_if_ignored(celeriac_app: App, celeriac_worker: TestWo
 
     failing, quiet = kept.delay(), dropped.delay()
     assert quiet.ignored  # Celery's flag on a result sent with ignore_result
+    assert quiet.get(timeout=TIMEOUT) is None  # at once: no result will come (Celery's)
     celeriac_worker.join(TIMEOUT, reraise=False)
     assert AsyncResult(failing.id, celeriac_app).state == states.FAILURE
     assert isinstance(AsyncResult(failing.id, celeriac_app).result, KeyError)

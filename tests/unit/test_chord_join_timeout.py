@@ -37,7 +37,9 @@ def test_the_wait_is_the_setting_in_all(monkeypatch: pytest.MonkeyPatch) -> None
     waits: list[float] = []
     app = _app(monkeypatch, waits, fail=False)
     sent: list[Any] = []
-    monkeypatch.setattr("celeriac._signature.Signature.apply_async", lambda s, a: sent.append(a))
+    monkeypatch.setattr(
+        "celeriac._signature.Signature.apply_async", lambda s, a, **_: sent.append(a)
+    )
     monkeypatch.setattr(app, "flush", lambda timeout: None)
     unlock(app, ["a", "b", "c"], {"task": "body", "args": [], "kwargs": {}, "options": {}})
     assert sent == [([1, 1, 1],)]

@@ -120,6 +120,28 @@ def test_hub_queues_purge_scheduled_and_revoked_are_answered_by_the_hub() -> Non
     assert not [m for _, m in sent(hub) if isinstance(m, p.Deliver)]
 
 
+def test_hub_revoked_names_the_tasks_a_revoke_removed_once() -> None:
+    """hub_revoked: the ids among those asked that a revoke removed at the hub (queued or
+    delayed, never delivered), with their task and queue, each reported once; hostile
+    arguments get an empty answer."""
+    hub = make_hub()
+    now = hub.clock.time()
+    send(hub, C, p.Publish((p.TaskMessage("a", "t.a", queue="celery"),)))
+    send(hub, C, p.Publish((p.TaskMessage("b", "t.b", queue="celery", eta=now + 60),)))
+    send(hub, C, p.Revoke(("a", "b", "never-sent")))
+    hub.outbox.clear()
+    send(hub, C, p.ControlRequest("r", "hub_revoked", {"ids": ["a", "b", "never-sent", 7]}))
+    assert body(sent(hub)[1][1]) == [
+        {"id": "a", "name": "t.a", "queue": "celery"},
+        {"id": "b", "name": "t.b", "queue": "celery"},
+    ]
+    send(hub, C, p.ControlRequest("r2", "hub_revoked", {"ids": ["a"]}))
+    assert body(sent(hub)[1][1]) == []
+    for hostile in ({"ids": "a"}, {}, {"ids": None}):
+        send(hub, C, p.ControlRequest("r3", "hub_revoked", hostile))
+        assert body(sent(hub)[1][1]) == []
+
+
 def test_events_from_peers_are_published_with_their_type_as_topic() -> None:
     """EVENTS: each event goes to PUB under its type, with a timestamp."""
     hub = make_hub()

@@ -48,7 +48,7 @@ _log = get_logger("celeriac.hub")
 HUB_NODE: Final = "hub"
 #: Commands the hub answers once, about itself.
 HUB_COMMANDS: Final = frozenset(
-    {"hub_queues", "hub_bindings", "hub_dead_letters", "hub_stats", "purge"}
+    {"hub_queues", "hub_bindings", "hub_dead_letters", "hub_stats", "hub_revoked", "purge"}
 )
 #: Commands the hub answers on behalf of each addressed node.
 PER_NODE_COMMANDS: Final = frozenset({"scheduled", "revoked"})
@@ -97,7 +97,10 @@ class RemoteControl(LongReplies):
     ) -> None:
         if msg.command in HUB_COMMANDS:
             self._send(identity, p.ControlSent(msg.rid, (HUB_NODE,)))
-            answer = self._hub_answer(msg.command, dict(msg.arguments))
+            if msg.command == "hub_revoked":
+                answer = self._hub_revoked(dict(msg.arguments))
+            else:
+                answer = self._hub_answer(msg.command, dict(msg.arguments))
             self._send_reply(identity, msg.rid, HUB_NODE, answer)
             return
         nodes = self._live_nodes()
@@ -161,6 +164,15 @@ class RemoteControl(LongReplies):
             return self._purge(None if queues is None else {str(q) for q in queues})
         stats: Any = getattr(self, "statistics", dict)()
         return stats
+
+    def _hub_revoked(self, arguments: dict[str, Any]) -> list[Any]:
+        """Which of ``ids`` a revoke removed here (the revoker sends ``task_revoked`` for
+        them; see :mod:`.revocations`)."""
+        take = getattr(self, "_take_removed", None)
+        ids = arguments.get("ids")
+        if take is None or not isinstance(ids, list):
+            return []
+        return list(take([str(i) for i in ids]))
 
     def _queue_lengths(self) -> dict[str, dict[str, Any]]:
         """Per queue: ready, delayed (ETA not due) and unacked messages, and its consumers."""

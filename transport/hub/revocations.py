@@ -8,7 +8,10 @@ msgpack map of id -> time revoked), so it survives a hub restart (:meth:`_load_r
 Then, for each id:
 
 * a message queued or delayed at the hub is removed at once and ends REVOKED (a stored result
-  with :class:`~celeriac.exceptions.TaskRevokedError`, pushed to waiters);
+  with :class:`~celeriac.exceptions.TaskRevokedError`, pushed to waiters); no worker ever sees
+  it, so ``task_revoked`` is sent by the process that revoked it: ``app.control.revoke`` asks
+  ``hub_revoked`` which of its ids were removed here (with their task names) and sends the
+  signal for those before it returns;
 * a message published *later* under that id (a chain step, a retried publish, a client that
   sent it after revoking) is confirmed and ends REVOKED on arrival, never queued; so workers
   that connect later need no revoke list: they never see the message;
@@ -23,7 +26,8 @@ forgotten first).
 
 from __future__ import annotations
 
-from typing import Final
+from collections import OrderedDict
+from typing import Any, Final
 
 import msgpack
 
@@ -38,6 +42,9 @@ _log = get_logger("celeriac.hub")
 
 #: How many revoked ids the hub remembers (Celery's worker keeps 50,000).
 MAX_REVOKED: Final = 50_000
+#: How many tasks removed by a revoke the hub keeps for its revoker's ``hub_revoked`` question
+#: (memory only: a revoker that does not ask, or asks after a hub restart, gets no report).
+MAX_REMOVED: Final = 10_000
 _META: Final = "revoked"
 
 
@@ -74,7 +81,23 @@ class Revocations(Chords):
     def _revoke_queued(self, mid: str) -> None:
         held = self._messages.get(mid)
         if held is not None and held.holder is None:
+            removed = self._removed()
+            removed[mid] = {"id": mid, "name": held.task.task, "queue": held.queue}
+            while len(removed) > MAX_REMOVED:
+                removed.popitem(last=False)
             self._finish_by_hub(held, states.REVOKED, "TaskRevokedError", "revoked")
+
+    def _removed(self) -> OrderedDict[str, dict[str, Any]]:
+        removed: OrderedDict[str, dict[str, Any]] | None = self.__dict__.get("_removed_ids")
+        if removed is None:
+            removed = self.__dict__["_removed_ids"] = OrderedDict()
+        return removed
+
+    def _take_removed(self, ids: list[str]) -> list[dict[str, Any]]:
+        """The tasks among ``ids`` that a revoke removed here before any worker held them
+        (``hub_revoked``: the revoking client sends ``task_revoked`` for them), each once."""
+        removed = self._removed()
+        return [removed.pop(mid) for mid in ids if mid in removed]
 
     def _refuse_revoked(self, task: p.TaskMessage) -> bool:
         """True if ``task`` is revoked: it ends REVOKED here instead of being queued."""
