@@ -121,6 +121,7 @@ class BeatTimer(pykka.ThreadingActor):
         self._cancel: Cancel | None = None
         self._generation = 0
         self._standby_said: str | None = None
+        self._refused_said: str | None = None
         self._silent_said = False
         #: Ticks published so far (for statistics and tests).
         self.sent = 0
@@ -193,7 +194,11 @@ class BeatTimer(pykka.ThreadingActor):
         if not grant.granted:
             if held:
                 _log.warning("beat_lease_lost", holder=grant.holder)
-            if self._standby_said != grant.holder:
+            if grant.reason is not None:  # refused outright (the hub's cap), not a standby
+                if self._refused_said != grant.reason:
+                    self._refused_said = grant.reason
+                    _log.error("beat_lease_refused", reason=grant.reason)
+            elif self._standby_said != grant.holder:
                 self._standby_said = grant.holder
                 _log.info("beat_standby", holder=grant.holder, lease_left=round(grant.ttl, 2))
             self.lease.refused(asked, grant.ttl)

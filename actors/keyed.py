@@ -9,6 +9,12 @@ idle. Each key is one :class:`KeyActor` (a pykka thread): calls run there one at
 hub sends the next only after this one's outcome anyway), so the user's instance never sees two
 calls at once and needs no lock.
 
+Bounded: at most ``max_instances`` live keys (``actor_max_instances``). A call for a new key
+over it picks the least recently used idle instance (:meth:`KeyedHost.admit`) for the runtime to
+offer back to the hub (``KEYED_IDLE``; its ``KEYED_STOP`` stops it, as after an idle timeout:
+its state was saved after its last call); with every instance running a call, the new key is
+refused. Each instance offered back is a different one, so live keys never pass twice the cap.
+
 A call: build the instance if there is none (``cls(key)`` then ``load_state(state)`` with the
 state the hub stored), decode the arguments, run the public method named by the task, encode the
 result, then ``save_state()`` if the class has it. The outcome and the saved state go to
@@ -36,6 +42,7 @@ import pykka
 
 from celeriac import signals, states
 from celeriac._clock import SYSTEM_CLOCK, Clock
+from celeriac._keyed import MAX_INSTANCES
 from celeriac._log import get_logger
 from celeriac._protocol import Delivery, split_keyed_queue
 from celeriac._protocol_keyed import MAX_STATE
@@ -230,8 +237,10 @@ class KeyedHost:
         idle_timeout: float,
         clock: Clock = SYSTEM_CLOCK,
         on_thread_exit: Callable[[], None] | None = None,
+        max_instances: int = MAX_INSTANCES,
     ) -> None:
         self.classes = classes
+        self.max_instances = max_instances
         self._report = report
         self.accept, self.serializer = accept, serializer
         self.idle_timeout = idle_timeout
@@ -242,6 +251,21 @@ class KeyedHost:
         self._states: dict[str, bytes | None] = {}
         self._busy: set[str] = set()
         self._last: dict[str, float] = {}
+        #: Idle keys offered back to the hub to make room (until it stops them or a call comes).
+        self._evicting: set[str] = set()
+
+    def admit(self, queue: str) -> tuple[bool, str | None]:
+        """Whether a call for ``queue`` may run here now, and the idle key to give up for it
+        (the least recently used) when the worker is at ``max_instances``."""
+        with self._lock:
+            if queue in self._actors or len(self._actors) < self.max_instances:
+                return True, None
+            idle = [q for q in self._actors if q not in self._busy and q not in self._evicting]
+            if not idle:
+                return False, None
+            lru = min(idle, key=lambda q: self._last.get(q, 0.0))
+            self._evicting.add(lru)
+            return True, lru
 
     def activate(self, queue: str, state: bytes | None) -> None:
         """The hub placed ``queue`` here: (re)build it from ``state`` at its next call."""
@@ -273,6 +297,7 @@ class KeyedHost:
                 ref = KeyActor.start(wiring, self._states.pop(queue, None))
                 self._actors[queue] = ref
             self._busy.add(queue)
+            self._evicting.discard(queue)  # a call came: the hub did not stop it
             self._last[queue] = self.clock.monotonic()
         ref.tell(delivery)
         return True
@@ -292,9 +317,11 @@ class KeyedHost:
             ref = self._actors.pop(queue, None)
             self._states.pop(queue, None)
             self._last.pop(queue, None)
+            evicted = queue in self._evicting
+            self._evicting.discard(queue)
         if ref is not None:
             ref.stop(block=False)
-            _log.info("actor_stopped", key=queue, reason="idle")
+            _log.info("actor_stopped", key=queue, reason="evicted" if evicted else "idle")
 
     def idle(self) -> list[str]:
         """Keys idle for ``idle_timeout`` (each said again one timeout later if still idle)."""
@@ -321,6 +348,10 @@ class KeyedHost:
             return len(self._busy)
 
     def statistics(self) -> dict[str, int]:
-        """Live instances and calls running."""
+        """Live instances, calls running, and instances offered back to make room."""
         with self._lock:
-            return {"instances": len(self._actors), "running": len(self._busy)}
+            return {
+                "instances": len(self._actors),
+                "running": len(self._busy),
+                "evicting": len(self._evicting),
+            }

@@ -151,7 +151,7 @@ class CeleriacAdapter(Adapter):
             launcher = str(BENCH_DIR / "standalone_node.py")
             workers = ["--workers", str(self.config.get("workers", 1))]
             return [sys.executable, launcher, *workers, BROKER, str(HUB_DATA_DIR), "--", *argv]
-        return argv
+        return [*argv, "--embedded-hub", "always"]  # given --broker, auto would wait for a hub
 
     def worker_cwd(self) -> str:
         # Not the repo root: `python -m celeriac` run there would import the source tree's

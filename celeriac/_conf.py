@@ -407,9 +407,10 @@ declare(
 declare(
     "worker_embedded_hub",
     "auto",
-    "Whether a worker runs the hub in its own process: auto (only when broker_url is a "
-    "loopback tcp:// address nobody listens on: the one-machine start), always (this worker is "
-    "the hub and binds broker_url), never (connect to broker_url and wait for the hub there).",
+    "Whether a worker runs the hub in its own process: auto (only when no broker_url is "
+    "configured and nobody listens on the default loopback address: the one-machine start), "
+    "always (this worker is the hub and binds broker_url), never (connect to broker_url and "
+    "wait for the hub there).",
     check=_check_embedded_hub,
 )
 declare("imports", [], "Modules a worker imports at start (comma-separated in the environment).")

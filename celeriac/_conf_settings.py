@@ -158,6 +158,12 @@ class Settings(MutableMapping[str, Any]):
         """The explicitly set values only (not defaults, not the environment)."""
         return dict(self._explicit)
 
+    def is_set(self, name: str) -> bool:
+        """Whether ``name`` was given (an explicit value or its environment variable), as
+        opposed to left at its default."""
+        lookup(name)
+        return name in self._explicit or name in self._environ
+
     def as_dict(self) -> dict[str, Any]:
         """Every declared setting with its effective value."""
         return {name: self[name] for name in list(REGISTRY)}

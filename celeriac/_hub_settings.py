@@ -19,7 +19,7 @@ from celeriac._conf import (
 )
 from celeriac.exceptions import ImproperlyConfigured
 
-__all__ = ["DEFAULT_MAX_MESSAGE_SIZE"]
+__all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_MAX_UNCONFIRMED", "DEFAULT_MAX_UNCONFIRMED_BYTES"]
 
 
 def _optional_path(name: str) -> Callable[[Any], str | None]:
@@ -69,6 +69,15 @@ declare(
     check=int_check("hub_max_waits_per_peer", minimum=1),
 )
 declare(
+    "hub_max_beat_leases",
+    1000,
+    "Read by the hub: how many schedules' beat leases it keeps. Leases nobody holds any more "
+    "are dropped to make room; a new schedule while every one is held is refused, with the "
+    "reason in its beat's log (beat_lease_refused).",
+    parse=parse_int,
+    check=int_check("hub_max_beat_leases", minimum=1),
+)
+declare(
     "hub_body_window_size",
     32 * 1024 * 1024,
     "Read by the hub: bytes of recently published task bodies kept in RAM. A queued task's "
@@ -76,6 +85,42 @@ declare(
     "reads a body back from its store when the task is delivered. 0 keeps none in RAM.",
     parse=parse_int,
     check=int_check("hub_body_window_size", minimum=0),
+)
+
+# -- a client's publishes the hub has not confirmed (see celeriac.runtime.client) -----------------
+
+#: A client's cap on publishes held for confirmation, in number and in body bytes.
+DEFAULT_MAX_UNCONFIRMED = 10_000
+DEFAULT_MAX_UNCONFIRMED_BYTES = 256 * 1024 * 1024
+
+declare(
+    "broker_max_unconfirmed",
+    DEFAULT_MAX_UNCONFIRMED,
+    "Read by clients: the most publishes held waiting for the hub's confirmation (kept to be "
+    "resent after a reconnect). A publish over it, or over broker_max_unconfirmed_bytes, blocks "
+    "until the hub confirms enough, for at most broker_publish_timeout seconds, then raises "
+    "PublishError: a client whose hub is away does not grow without bound.",
+    parse=parse_int,
+    check=int_check("broker_max_unconfirmed", minimum=1),
+)
+declare(
+    "broker_max_unconfirmed_bytes",
+    DEFAULT_MAX_UNCONFIRMED_BYTES,
+    "Read by clients: the most bytes of task bodies held waiting for the hub's confirmation "
+    "(see broker_max_unconfirmed). One publish alone may pass it (up to "
+    "broker_max_message_size).",
+    parse=parse_int,
+    check=int_check("broker_max_unconfirmed_bytes", minimum=1),
+)
+declare(
+    "broker_publish_timeout",
+    30.0,
+    "Read by clients: how long apply_async/send_task may block while broker_max_unconfirmed "
+    "(or _bytes) publishes wait for the hub, before raising PublishError (the publish is then "
+    "not sent). Celery retries a publish by task_publish_retry_policy, then raises; here it "
+    "waits for room, then raises.",
+    parse=parse_seconds,
+    check=seconds_check("broker_publish_timeout"),
 )
 
 # -- CURVE (see celeriac.transport.curve) --------------------------------------------------------

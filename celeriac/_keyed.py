@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from ._compose import compose
-from ._conf import declare, seconds_check
+from ._conf import declare, int_check, parse_int, seconds_check
 from ._protocol_keyed import keyed_queue
 from ._wire_checks import _Bad, _name
 from .exceptions import ImproperlyConfigured
@@ -51,6 +51,19 @@ declare(
     "Seconds a keyed actor instance may stay idle on its worker before it is stopped (the "
     "next message activates it again, with its saved state if it has save_state/load_state).",
     check=seconds_check("actor_idle_timeout"),
+)
+#: ``actor_max_instances``'s default: keyed actor instances live on one worker at most.
+MAX_INSTANCES = 1000
+
+declare(
+    "actor_max_instances",
+    MAX_INSTANCES,
+    "Keyed actor instances one worker keeps live at most. A call for a new key over it stops "
+    "the least recently used idle instance (its state was saved after its last call); if "
+    "every instance is running a call, the new key's call is refused (REJECTED, with the "
+    "reason).",
+    parse=parse_int,
+    check=int_check("actor_max_instances", minimum=1),
 )
 
 #: The attribute ``@app.actor`` sets on a class: its registered name.

@@ -43,7 +43,8 @@ class BeatSave:
 @dataclass(frozen=True, slots=True)
 class BeatGrant:
     """hub -> beat: who holds ``key`` now (``granted``: you do) for ``ttl`` more seconds, and
-    the stored last-run state (sent to the holder only)."""
+    the stored last-run state (sent to the holder only). ``reason``: why a lease nobody holds
+    was refused (the hub's cap on leases, ``hub_max_beat_leases``)."""
 
     COMMAND: ClassVar[bytes] = b"BEAT_GRANT"
     key: str
@@ -52,3 +53,4 @@ class BeatGrant:
     ttl: float = 0.0
     state: Mapping[str, float] = field(default_factory=dict)
     rid: int | str | None = None
+    reason: str | None = None

@@ -16,6 +16,7 @@ from celeriac._wire_checks import (
     _rid,
     _seconds,
     _Table,
+    _text,
 )
 
 __all__ = ["MAX_ENTRIES", "TABLES"]
@@ -57,6 +58,7 @@ TABLES: Final = (
         ("ttl", "ttl", _seconds, None),
         _STATE,
         _RID,
+        ("reason", "reason", _opt(_text), None),
     ),
 )
 """One table per beat message (one header frame, no body)."""

@@ -93,10 +93,11 @@ def _autoscale(
 @click.option(
     "--embedded-hub",
     type=click.Choice(EMBEDDED_HUB_MODES),
-    help="Run the hub inside this worker? auto: only if the broker address is loopback "
-    "(127.0.0.1, localhost, [::1]) and nothing listens there; always: this worker is the hub "
-    "and binds the broker address; never: connect and wait for the hub. Another machine's "
-    "address is never bound. Default: worker_embedded_hub (auto).",
+    help="Run the hub inside this worker? auto: only if no broker is configured (no --broker, "
+    "broker_url or CELERIAC_BROKER_URL) and nothing listens on the default "
+    "tcp://127.0.0.1:5555; always: this worker is the hub and binds the broker address; "
+    "never: connect and wait for the hub. A given address is never bound in auto: the worker "
+    "waits for its hub. Default: worker_embedded_hub (auto).",
 )
 @click.option(
     "--data-dir",
@@ -160,8 +161,8 @@ def worker(
     """Start a worker node: run tasks from the hub's queues.
 
     \b
-    One machine: with the default broker (tcp://127.0.0.1:5555) and nothing listening there,
-    the worker starts an embedded hub in its own process (data in --data-dir, default
+    One machine: with no broker configured (default tcp://127.0.0.1:5555) and nothing listening
+    there, the worker starts an embedded hub in its own process (data in --data-dir, default
     ~/.local/state/celeriac/hub-127.0.0.1-5555) and says so in its log.
     Several machines: run `celeriac hub --bind tcp://0.0.0.0:5555` on one and
     `celeriac -A tasks worker --broker tcp://HUB-HOST:5555` on the others; a worker whose hub
@@ -198,7 +199,9 @@ def worker(
         if chosen == "prefork":
             from .prefork import PreforkNode  # noqa: PLC0415
 
-            overrides: dict[str, Any] = {"broker_url": app.conf.broker_url, **given}
+            overrides: dict[str, Any] = dict(given)
+            if app.conf.is_set("broker_url"):  # a default left alone may still embed a hub
+                overrides["broker_url"] = app.conf.broker_url
             if max_tasks_per_child is not None:
                 overrides["worker_max_tasks_per_child"] = max_tasks_per_child
             if max_memory_per_child is not None:

@@ -94,6 +94,8 @@ class Client:
             connect_timeout=float(conf.broker_connection_timeout),
             now=clock.monotonic(),
             failover_strategy=conf.broker_failover_strategy,
+            max_unconfirmed=int(conf.broker_max_unconfirmed),
+            max_unconfirmed_bytes=int(conf.broker_max_unconfirmed_bytes),
         )
         #: A failover asked for by the session: the address to dial (the I/O thread's).
         self._dial_to: str | None = None
@@ -122,8 +124,35 @@ class Client:
         if len(message.body) > self.conf.broker_max_message_size:  # refused before sending
             raise PublishError(too_big(len(message.body), self.conf.broker_max_message_size))
         with self._lock:
+            if self._session.full() and threading.current_thread() is not self._thread:
+                self._wait_for_room()
             effects = self._session.publish(message)
         self._submit(effects)
+
+    def _wait_for_room(self) -> None:
+        """Block (holding the lock's condition) while the session holds its cap of unconfirmed
+        publishes; PublishError after ``broker_publish_timeout`` (the publish is not sent)."""
+        timeout = float(self.conf.broker_publish_timeout)
+        deadline = self.clock.monotonic() + timeout
+        _log.warning(
+            "publish_blocked",
+            hub=self.endpoint,
+            unconfirmed=len(self._session.unconfirmed),
+            unconfirmed_bytes=self._session.unconfirmed_bytes,
+            timeout=timeout,
+        )
+        while self._session.full():
+            left = deadline - self.clock.monotonic()
+            if left <= 0:
+                raise PublishError(
+                    f"not sent: {len(self._session.unconfirmed)} publishes "
+                    f"({self._session.unconfirmed_bytes} bytes) still wait for the hub at "
+                    f"{self.endpoint} to confirm them (broker_max_unconfirmed="
+                    f"{self._session.max_unconfirmed}, broker_max_unconfirmed_bytes="
+                    f"{self._session.max_unconfirmed_bytes}), after waiting "
+                    f"broker_publish_timeout={timeout}s: is the hub running and reachable?"
+                )
+            self._confirmed.wait(min(left, 1.0))
 
     def declare(self, exchanges: list[dict[str, Any]], queues: list[dict[str, Any]]) -> None:
         """Declare more exchanges and queues to the hub (again after any hub restart)."""

@@ -8,10 +8,12 @@ to bind an address that may belong to another machine:
 * ``never``: connect to ``broker_url`` and wait for the hub there.
 * ``always``: this worker is the hub: it binds ``broker_url`` (an address of this machine, e.g.
   ``tcp://0.0.0.0:5555``); if it cannot, it stops with the reason.
-* ``auto`` (the default): embed only if ``broker_url`` is a loopback ``tcp://`` address
-  (``127.0.0.1``, ``localhost``, ``[::1]``) on which nothing listens: the one-command start
-  on one machine. Any other address (another machine's, a hostname) is connected to, and the
-  worker says "waiting for the hub at ..." until it answers.
+* ``auto`` (the default): embed only if no broker is configured (``broker_url`` left at its
+  default, neither ``--broker``, the app's settings nor ``CELERIAC_BROKER_URL`` gave one) and
+  nothing listens on that default loopback address: the one-command start on one machine. A
+  worker given an address, even a loopback one, connects to it and says "waiting for the hub
+  at ..." (at growing intervals) until it answers: it never takes a port that belongs to a hub
+  that is only restarting (issue 16: such a worker once kept the port with an empty store).
 
 A ``broker_url`` that lists several hubs (failover) always means "connect": those are
 standalone hubs, and ``always`` with such a list is refused.
@@ -46,11 +48,12 @@ PROBE_TIMEOUT = 1.0
 Plan = Literal["embed", "connect"]
 
 
-def embedded_hub_plan(url: str, mode: str) -> tuple[Plan, str]:
+def embedded_hub_plan(url: str, mode: str, *, configured: bool = False) -> tuple[Plan, str]:
     """What a worker does about the hub at ``url`` given ``worker_embedded_hub``, and why.
 
-    Pure but for ``auto`` on a loopback address, where one TCP connect tells whether something
-    listens there.
+    ``configured``: ``url`` was given (``--broker``, a setting, the environment) rather than
+    left at its default. Pure but for ``auto`` on the default loopback address, where one TCP
+    connect tells whether something listens there.
     """
     several = len(hub_addresses(url)) > 1  # failover over standalone hubs: never one of ours
     if several and mode == "always":
@@ -66,6 +69,16 @@ def embedded_hub_plan(url: str, mode: str) -> tuple[Plan, str]:
         )
     if mode == "always":
         return "embed", "worker_embedded_hub is 'always'"
+    if configured:
+        return "connect", (
+            "broker_url was given: 'auto' embeds a hub only when no broker is configured "
+            "(--embedded-hub always makes this worker the hub)"
+        )
+    return _default_address_plan(url)
+
+
+def _default_address_plan(url: str) -> tuple[Plan, str]:
+    """``auto`` on the default broker address: embed where nothing listens on loopback."""
     address = parse_tcp(url)
     if address is None:
         return "connect", "the broker URL is not tcp:// (an ipc/inproc hub is started apart)"
@@ -73,7 +86,7 @@ def embedded_hub_plan(url: str, mode: str) -> tuple[Plan, str]:
         return "connect", "the broker URL is not a loopback address (a hub on a network)"
     if _listening(address.host, int(address.port)):
         return "connect", "a hub already listens at the broker address"
-    return "embed", "nothing was listening at the broker address (loopback)"
+    return "embed", "no broker configured and nothing listening at the default address"
 
 
 def _listening(host: str, port: int) -> bool:
@@ -95,7 +108,7 @@ def start_embedded_hub(
     to ``broker_url``". ``inproc`` also binds an in-process endpoint (no TCP for our worker)."""
     url: str = conf.broker_url
     mode: str = conf.worker_embedded_hub
-    plan, reason = embedded_hub_plan(url, mode)
+    plan, reason = embedded_hub_plan(url, mode, configured=conf.is_set("broker_url"))
     if plan == "connect":
         _log.info("using_hub", endpoint=url, reason=reason)
         return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from celeriac._log import get_logger
 from celeriac._serialization import normalize_accept
 from celeriac.actors.keyed import KeyedHost
 from celeriac.actors.outcome import TaskOutcome
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from .worker import WorkerNode
 
 __all__ = ["KEYED_TAG", "KeyedLink", "host_queues"]
+
+_log = get_logger("celeriac.worker")
 
 #: The second frame of an outcome-socket message carrying a key's frames.
 KEYED_TAG = b"KEYED"
@@ -51,6 +54,7 @@ class KeyedLink:
             idle_timeout=float(conf.actor_idle_timeout),
             clock=node.app.clock,
             on_thread_exit=node._release_thread_socket,
+            max_instances=int(conf.actor_max_instances),
         )
 
     def _report(self, queue: str, outcome: TaskOutcome, state: bytes | None) -> None:
@@ -61,8 +65,22 @@ class KeyedLink:
         send_frames(push, [b"", KEYED_TAG, *p.encode(outcome_message(outcome, credit=0))])
 
     def deliver(self, delivery: p.Delivery, send: Send) -> None:
-        """A call for a key placed here."""
-        if not self.host.deliver(delivery):  # a class this worker does not know: not ours
+        """A call for a key placed here (over ``actor_max_instances``: an idle key is offered
+        back to the hub to make room, or the call refused if every instance is busy)."""
+        admitted, evict = self.host.admit(delivery.queue)
+        cap = self.host.max_instances
+        if evict is not None:
+            _log.info("actor_evicting", key=evict, reason=f"actor_max_instances={cap} reached")
+            send(p.KeyedIdle(evict))
+        if not admitted:
+            reason = (
+                f"this worker runs actor_max_instances={cap} keyed actor instances, each busy "
+                "with a call: none can be stopped to make room (raise actor_max_instances, or "
+                "add workers hosting the class)"
+            )
+            _log.warning("actor_refused", key=delivery.queue, reason=reason)
+            send(p.Reject((p.Rejection(delivery.task.id, delivery.tag, False, reason),)))
+        elif not self.host.deliver(delivery):  # a class this worker does not know: not ours
             reason = f"this worker does not host actor class {delivery.queue!r}"
             send(p.Reject((p.Rejection(delivery.task.id, delivery.tag, False, reason),)))
 

@@ -21,8 +21,9 @@ _log = get_logger("celeriac.worker")
 
 class HubWatch:
     """Whether the hub answers, in the log: ``waiting_for_hub`` until it first does (after
-    :attr:`FIRST` seconds, then every :attr:`EVERY`), then ``hub_lost`` once when it falls silent
-    for three heartbeats and ``hub_back`` once when it answers again. Never a flood.
+    :attr:`FIRST` seconds, then at intervals doubling up to :attr:`EVERY`), then ``hub_lost``
+    once when it falls silent for three heartbeats and ``hub_back`` once when it answers again.
+    Never a flood.
 
     The logic is the sans-IO :class:`celeriac.transport.session.HubWatch`; this logs its lines.
     """

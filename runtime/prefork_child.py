@@ -6,13 +6,20 @@ How it works
 :func:`child_main` runs in the spawned process: it configures logging, builds its node (peer
 name ``hostname/i``, no embedded hub) with the parent's task-type gates, and serves the pipe to
 its parent (the tasks it starts and finishes, for time limits and autoscaling; control
-questions the parent forwards; terminate requests) while its node talks to the hub itself. It
-exits when its parent dies.
+questions the parent forwards; terminate requests) while its node talks to the hub itself.
+
+An orphan exits within a second of its parent's death (issue 16: one once hung a minute in
+``Context.destroy``): on Linux the kernel signals it the moment the parent dies
+(``PR_SET_PDEATHSIG``), elsewhere the main loop sees the pipe close or the parent pid change
+within :data:`POLL` seconds; it then starts a cold shutdown and, whatever that is stuck on,
+leaves by ``os._exit`` after :data:`ORPHAN_GRACE` seconds.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import pickle
 import signal
@@ -39,6 +46,14 @@ from .worker import WorkerNode
 __all__ = ["ChildOptions", "child_main", "hard_time_limit", "resident_kib"]
 
 _log = get_logger("celeriac.prefork")
+
+#: How often the main loop looks at the pipe and the parent pid (seconds).
+POLL = 0.1
+#: How long an orphan's cold shutdown may take before the process just exits (seconds).
+ORPHAN_GRACE = 0.5
+#: The signal the kernel sends a child when its parent dies (Linux ``PR_SET_PDEATHSIG``).
+PARENT_DEATH_SIGNAL = signal.SIGUSR2
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +101,7 @@ class _Child:
         self._send_lock = threading.Lock()
         self._told_ready = False
         self._early_sigterm = False
+        self._orphaned = False
         self.tasks = 0
         self.node: WorkerNode | None = None
         self.max_tasks: int | None = None
@@ -131,7 +147,7 @@ class _Child:
             if not self._told_ready and node.ready.is_set():
                 self.tell("ready", os.getpid())
             try:
-                if self.conn.poll(0.1):
+                if self.conn.poll(POLL):
                     self._command(self.conn.recv())
             except (EOFError, OSError):
                 self._parent_gone("its pipe closed")
@@ -170,10 +186,23 @@ class _Child:
         self.tell("answer", ask, answer)
 
     def _parent_gone(self, why: str) -> None:
-        assert self.node is not None
-        if not self.node._cold.is_set():
-            _log.warning("child_parent_gone", child=self.index, reason=why)
-            self.node.request_shutdown(cold=True)
+        if self._orphaned:
+            return
+        self._orphaned = True
+        _log.warning("child_parent_gone", child=self.index, reason=why)
+        # Nobody is left to wait for this process: a stuck socket or task must not keep it.
+        deadline = threading.Timer(ORPHAN_GRACE, os._exit, (1,))
+        deadline.daemon = True
+        deadline.start()
+        if self.node is None:
+            os._exit(1)  # not started yet: nothing to stop
+        self.node.request_shutdown(cold=True)
+
+    def on_parent_death(self, _signum: int, _frame: object) -> None:
+        """The kernel's ``PR_SET_PDEATHSIG``: sent when the thread that started us ends, which
+        is the parent's death only if our parent pid changed (checked here)."""
+        if os.getppid() != self.parent_pid:
+            self._parent_gone("the parent died (signalled by the kernel)")
 
     def on_sigterm(self, _signum: int, _frame: object) -> None:
         """SIGTERM: a warm shutdown; a second one: cold; from the parent stopping a revoked
@@ -242,6 +271,16 @@ class _Child:
             self.node.request_shutdown()
 
 
+def _signal_on_parent_death() -> None:
+    """Ask the kernel for :data:`PARENT_DEATH_SIGNAL` when the parent dies (Linux only; other
+    systems rely on the main loop's pid and pipe checks)."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(PARENT_DEATH_SIGNAL), 0, 0, 0)
+
+
 def child_main(index: int, opts: ChildOptions, conn: Connection, parent_pid: int) -> None:
     """Entry point of a spawned child (module level: it is pickled by reference)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -250,6 +289,10 @@ def child_main(index: int, opts: ChildOptions, conn: Connection, parent_pid: int
     try:
         child = _Child(index, opts, conn, parent_pid)
         signal.signal(signal.SIGTERM, child.on_sigterm)
+        signal.signal(PARENT_DEATH_SIGNAL, child.on_parent_death)
+        _signal_on_parent_death()
+        if os.getppid() != parent_pid:  # it died before the kernel was told to say so
+            child._parent_gone(f"parent pid changed to {os.getppid()}")
         code = child.run()
     except BaseException:
         _log.exception("child_failed", child=index)

@@ -21,6 +21,7 @@ from celeriac._log import get_logger
 from celeriac.exceptions import ImproperlyConfigured
 
 from .curve import CurveServer
+from .portholder import port_holder
 from .sockets import configure_events
 from .store import SQLiteStore, Store
 
@@ -47,7 +48,9 @@ class HubAddressError(ImproperlyConfigured):
         self.url = url
         self.errno = exc.errno
         if exc.errno == errno.EADDRINUSE:
-            why = "the address is in use (is a hub already running there?)"
+            holder = port_holder(url)
+            held = f"held by {holder}; " if holder else ""
+            why = f"the address is in use ({held}is a hub already running there?)"
         elif exc.errno == errno.EADDRNOTAVAIL:
             why = (
                 "that address is not one of this machine's (a hub on another machine is "

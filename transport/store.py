@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from .sqlite_upkeep import Upkeep, prepare
 from .writebatch import WriteBatch
 
 __all__ = [
@@ -29,11 +29,9 @@ __all__ = [
     "StoredResult",
 ]
 
-#: Seconds between background WAL checkpoints.
-CHECKPOINT_INTERVAL: Final = 0.5
-#: A WAL file larger than this is truncated: after a checkpoint (``journal_size_limit``), and by
-#: a ``TRUNCATE`` checkpoint when the writer is idle. So disk use returns to about the
-#: database's size after a burst is drained, instead of keeping the burst's high-water mark.
+#: A WAL file larger than this is truncated at once, even while the hub writes (and
+#: ``journal_size_limit`` after each checkpoint); an idle hub's WAL is truncated to zero by
+#: :mod:`.sqlite_upkeep`, which also gives the pages of drained rows back to the disk.
 WAL_SIZE_LIMIT: Final = 64 * 1024 * 1024
 
 _SCHEMA: Final = """
@@ -191,45 +189,18 @@ class SQLiteStore(Store):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we open and commit transactions ourselves.
         self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        prepare(self._db, self.path)  # before WAL mode: that writes the file's header
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={sync.upper()}")
-        # A WAL checkpoint fsyncs and took ~400 ms on these disks: never inside the hub loop.
-        # A background thread with its own connection checkpoints instead (PASSIVE: it never
-        # blocks the writer; sqlite3 releases the GIL while it waits on the disk).
+        # Checkpoints and vacuum run in a thread of their own (sqlite_upkeep), never here.
         self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._db.execute(f"PRAGMA journal_size_limit={int(wal_size_limit)}")
-        self._wal_size_limit = wal_size_limit
         self._db.executescript(_SCHEMA)
         self._in_tx = False
         #: Writes queued until the next read or commit (see :mod:`.writebatch`).
         self._writes = WriteBatch()
-        self._closing = threading.Event()
-        self._checkpointer = threading.Thread(
-            target=self._checkpoint_loop, name="celeriac-checkpoint", daemon=True
-        )
-        self._checkpointer.start()
-
-    def _checkpoint_loop(self) -> None:
-        db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-        try:
-            while not self._closing.wait(CHECKPOINT_INTERVAL):
-                try:
-                    db.execute(f"PRAGMA wal_checkpoint({self._checkpoint_mode()})")
-                except sqlite3.OperationalError:  # busy: try again next interval
-                    continue
-        finally:
-            db.close()
-
-    def _checkpoint_mode(self) -> str:
-        """PASSIVE (never blocks the writer), or TRUNCATE when the WAL file is over its limit:
-        it waits for no one (no busy timeout here): if the writer is busy, it fails and the
-        next interval tries again."""
-        wal = self.path.with_name(self.path.name + "-wal")
-        try:
-            big = wal.stat().st_size > self._wal_size_limit
-        except OSError:
-            big = False
-        return "TRUNCATE" if big else "PASSIVE"
+        self._upkeep = Upkeep(self.path, wal_size_limit)
+        self._upkeep.start()
 
     def _tx(self) -> sqlite3.Connection:
         """The connection inside the open transaction, the queued writes run first."""
@@ -368,10 +339,9 @@ class SQLiteStore(Store):
             self._db.execute("ROLLBACK")
 
     def close(self) -> None:
-        """Commit, stop the checkpointer, and close the database."""
+        """Commit, stop the upkeep thread, and close the database."""
         self.commit()
-        self._closing.set()
-        self._checkpointer.join(5.0)
+        self._upkeep.stop()
         self._db.close()
 
 

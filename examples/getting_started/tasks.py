@@ -2,8 +2,9 @@
 
 from celeriac import App
 
-# The broker defaults to tcp://127.0.0.1:5555 (override with CELERIAC_BROKER_URL): the worker
-# starts an embedded hub there when none answers, so there is nothing else to install.
+# The broker defaults to tcp://127.0.0.1:5555: with no broker configured the worker starts an
+# embedded hub there when none answers, so there is nothing else to install. Given an address
+# (CELERIAC_BROKER_URL, --broker) a worker waits for the hub there (--embedded-hub always: be it).
 app = App("tasks")
 
 

@@ -26,6 +26,7 @@ from typing import IO, Any
 import pytest
 
 from celeriac import App
+from celeriac.transport.endpoints import parse_tcp
 
 #: Generous on purpose: a loaded 2-core machine can be slow to start a Python process.
 START_TIMEOUT = 30.0
@@ -185,6 +186,26 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def listening(url: str) -> bool:
+    """Whether something accepts TCP connections at ``tcp://host:port`` (only a refusal says no)."""
+    address = parse_tcp(url)
+    if address is None:
+        return False
+    try:
+        with socket.create_connection((address.host, int(address.port)), timeout=2.0):
+            return True
+    except ConnectionRefusedError:
+        return False
+    except OSError:
+        return True
+
+
+def embed_if_free(url: str) -> list[str]:
+    """``--embedded-hub always`` when nothing listens at ``url``, else nothing: a test's worker
+    that is to be its own hub says so (given ``--broker``, ``auto`` never embeds)."""
+    return [] if listening(url) else ["--embedded-hub", "always"]
+
+
 # -- processes -----------------------------------------------------------------------------------
 
 
@@ -248,10 +269,18 @@ class Spawner:
         name: str = "worker",
         env: dict[str, str] | None = None,
         wait: bool = True,
+        embedded_hub: str | None = None,
     ) -> Proc:
-        """Start ``celeriac -A <app> worker`` in ``cwd`` and wait until ``worker_ready``."""
+        """Start ``celeriac -A <app> worker --broker <url>`` in ``cwd`` and wait until
+        ``worker_ready``.
+
+        ``embedded_hub``: ``--embedded-hub``. None: ``always`` when nothing listens at ``url``
+        (a test's one-command start on its own port: a worker given ``--broker`` never embeds
+        in ``auto``), else left to ``auto`` (the worker connects to the hub there).
+        """
         argv = [sys.executable, "-m", "celeriac", "-A", app, "worker", "--broker", url]
         argv += ["-c", str(concurrency), "--log-format", "json", "-l", "INFO"]
+        argv += embed_if_free(url) if embedded_hub is None else ["--embedded-hub", embedded_hub]
         proc = self.spawn(
             name,
             argv,

@@ -18,7 +18,7 @@ from celeriac import App, signals
 from celeriac.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celeriac.testing import start_worker
 
-from .conftest import Spawner, clean_env, wait_for_event, wait_until
+from .conftest import Spawner, clean_env, embed_if_free, wait_for_event, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -228,6 +228,7 @@ def test_cli_worker_asyncio_pool(
     app_dir.mkdir()
     (app_dir / "aiotasks.py").write_text(textwrap.dedent(CLI_TASKS))
     argv = [sys.executable, "-m", "celeriac", "-A", "aiotasks", "worker", "--broker", broker_url]
+    argv += embed_if_free(broker_url)  # given --broker, auto would wait for a hub
     argv += ["-P", "asyncio", "-c", "100", "--log-format", "json", "-l", "INFO"]
     env = clean_env(CELERIAC_HUB_DATA_DIR=str(tmp_path / "embedded-hub"))
     worker = procs.spawn("worker", argv, cwd=app_dir, env=env)

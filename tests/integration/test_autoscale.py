@@ -18,6 +18,7 @@ from .conftest import (
     Proc,
     Spawner,
     clean_env,
+    embed_if_free,
     read_events,
     wait_for_event,
     wait_until,
@@ -68,6 +69,7 @@ def start(
     """Start ``celeriac worker -P prefork`` with ``extra`` options and wait until it is ready."""
     argv = [sys.executable, "-m", "celeriac", "-A", "astasks", "worker", "-P", "prefork"]
     argv += ["--broker", url, "--log-format", "json", "-l", "INFO", *extra]
+    argv += embed_if_free(url)  # given --broker, auto would wait for a hub
     hub_dir = str(procs.tmp_path / "hub")
     proc = procs.spawn(
         "prefork", argv, cwd=app_dir, env=clean_env(CELERIAC_HUB_DATA_DIR=hub_dir, **env or {})

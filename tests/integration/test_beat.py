@@ -21,6 +21,7 @@ from .conftest import (
     Proc,
     Spawner,
     clean_env,
+    embed_if_free,
     read_events,
     wait_for_event,
     wait_until,
@@ -211,6 +212,7 @@ def test_worker_dash_b_runs_the_schedule_and_sends_the_beat_signals(
     """``worker -B``: the worker fires its own schedule; beat_init and beat_embedded_init."""
     argv = [sys.executable, "-m", "celeriac", "-A", "beattasks", "worker", "-B"]
     argv += ["--broker", broker_url, "-c", "2", "--log-format", "json"]
+    argv += embed_if_free(broker_url)  # given --broker, auto would wait for a hub
     env = clean_env(CELERIAC_HUB_DATA_DIR=str(project.dir.parent / "embedded-hub"))
     worker = procs.spawn("worker", argv, cwd=project.dir, env=env)
     wait_for_event(worker.log, "beat_entry", proc=worker)

@@ -13,7 +13,7 @@ from celeriac import App, Signature, chain, chord, group, signature, states
 from celeriac.exceptions import TaskRevokedError
 from celeriac.testing import TestWorker
 
-from .conftest import RESULT_TIMEOUT, Spawner, TaskModule, clean_env, wait_for_event
+from .conftest import RESULT_TIMEOUT, Spawner, TaskModule, clean_env, embed_if_free, wait_for_event
 
 pytestmark = pytest.mark.integration
 
@@ -173,6 +173,7 @@ def test_nested_shapes_with_a_worker_process(
         f.write(PROCESS_TASKS)
     argv = [sys.executable, "-m", "celeriac", "-A", "itasks", "worker", "-P", "prefork", "-c", "2"]
     argv += ["--broker", broker_url, "--log-format", "json", "-l", "INFO"]
+    argv += embed_if_free(broker_url)  # given --broker, auto would wait for a hub
     env = clean_env(CELERIAC_HUB_DATA_DIR=str(tmp_path / "hub"))
     worker = procs.spawn("worker", argv, cwd=tasks_module.dir, env=env)
     wait_for_event(worker.log, "worker_ready", proc=worker)

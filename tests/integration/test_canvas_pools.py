@@ -9,7 +9,7 @@ import pytest
 
 from celeriac import App, chain, chord, signature
 
-from .conftest import RESULT_TIMEOUT, Spawner, TaskModule, clean_env, wait_for_event
+from .conftest import RESULT_TIMEOUT, Spawner, TaskModule, clean_env, embed_if_free, wait_for_event
 
 pytestmark = pytest.mark.integration
 
@@ -42,6 +42,7 @@ def test_canvas_on_a_pool(
         f.write(EXTRA_TASKS)
     argv = [sys.executable, "-m", "celeriac", "-A", "itasks", "worker", "-P", pool, "-c", "2"]
     argv += ["--broker", broker_url, "--log-format", "json", "-l", "INFO"]
+    argv += embed_if_free(broker_url)  # given --broker, auto would wait for a hub
     env = clean_env(CELERIAC_HUB_DATA_DIR=str(tmp_path / "hub"))
     worker = procs.spawn("worker", argv, cwd=tasks_module.dir, env=env)
     wait_for_event(worker.log, "worker_ready", proc=worker)

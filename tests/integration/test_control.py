@@ -17,7 +17,15 @@ from click.testing import CliRunner
 from celeriac import App
 from celeriac.runtime.cli import cli
 
-from .conftest import RESULT_TIMEOUT, Proc, Spawner, clean_env, wait_for_event, wait_until
+from .conftest import (
+    RESULT_TIMEOUT,
+    Proc,
+    Spawner,
+    clean_env,
+    embed_if_free,
+    wait_for_event,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -57,6 +65,7 @@ def num_tasks(state):
 
 def _worker(procs: Spawner, app_dir: Path, url: str, name: str, *extra: str) -> Proc:
     argv = [sys.executable, "-m", "celeriac", "-A", "ctltasks", "worker", "--broker", url]
+    argv += embed_if_free(url)  # given --broker, auto would wait for a hub
     argv += ["-n", name, "--log-format", "json", "-l", "INFO", *extra]
     env = clean_env(CELERIAC_HUB_DATA_DIR=str(procs.tmp_path / "hub"))
     proc = procs.spawn(name, argv, cwd=app_dir, env=env)

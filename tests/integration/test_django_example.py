@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import RESULT_TIMEOUT, Spawner, clean_env, wait_for_event
+from .conftest import RESULT_TIMEOUT, Spawner, clean_env, embed_if_free, wait_for_event
 
 pytest.importorskip("django")
 
@@ -97,6 +97,7 @@ def test_django_example_task_writes_a_row(procs: Spawner, tmp_path: Path, broker
 
     subprocess.run([*manage, "migrate", "-v", "0"], cwd=project, env=env, check=True, timeout=120)
     argv = [sys.executable, "-m", "celeriac", "-A", "proj", "worker", "-c", "1"]
+    argv += embed_if_free(broker_url)  # a configured broker: auto would wait for a hub
     worker = procs.spawn("worker", [*argv, "--log-format", "json"], cwd=project, env=env)
     wait_for_event(worker.log, "worker_ready", proc=worker)
     script = CLIENT.format(total=42, timeout=RESULT_TIMEOUT)

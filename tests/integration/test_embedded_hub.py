@@ -20,6 +20,7 @@ from .conftest import (
     count_events,
     pick_port,
     wait_for_event,
+    wait_until,
 )
 
 pytestmark = pytest.mark.integration
@@ -42,22 +43,43 @@ def _assert_round_trip(url: str) -> None:
         client.close()
 
 
-def test_never_waits_for_the_hub_without_binding(
-    procs: Spawner, free_port: int, tasks_module: TaskModule, tmp_path: Path
+@pytest.mark.parametrize("how", ["never", "auto", "environment", "prefork"])
+def test_a_worker_given_an_address_waits_for_its_hub_without_binding(
+    procs: Spawner, free_port: int, tasks_module: TaskModule, tmp_path: Path, how: str
 ) -> None:
-    """--embedded-hub never on a free loopback port: the worker says it waits, binds nothing,
-    and serves once a hub starts there."""
+    """Issue 16 (no accidental hubs): a worker given a loopback address nobody listens on
+    (``--broker``, or ``CELERIAC_BROKER_URL``; ``auto`` or ``never``; threads or prefork) says
+    it waits, at growing intervals, never takes the port, and serves once a hub starts there."""
     url = f"tcp://127.0.0.1:{free_port}"
-    argv = [sys.executable, "-m", "celeriac", "-A", "itasks", "worker", "--broker", url]
-    argv += ["--embedded-hub", "never", "--log-format", "json", "-l", "INFO"]
-    worker = procs.spawn("never", argv, cwd=tasks_module.dir, env=clean_env())
+    argv = [sys.executable, "-m", "celeriac", "-A", "itasks", "worker"]
+    argv += ["--log-format", "json", "-l", "INFO"]
+    env = clean_env(CELERIAC_HUB_DATA_DIR=str(tmp_path / "would-be-embedded"))
+    if how == "environment":
+        env["CELERIAC_BROKER_URL"] = url
+    else:
+        argv += ["--broker", url]
+    if how == "never":
+        argv += ["--embedded-hub", "never"]
+    if how == "prefork":
+        argv += ["-P", "prefork", "-c", "1"]
+    worker = procs.spawn(how, argv, cwd=tasks_module.dir, env=env)
     waiting = wait_for_event(worker.log, "waiting_for_hub", proc=worker)
     assert waiting["endpoint"] == url
     assert _refused(free_port)
+    if how == "auto":  # the second line comes 4 s after the first (2, 4, 8, 16, then 30 s)
+        wait_until(
+            lambda: count_events(worker.log, "waiting_for_hub") >= 2,
+            RESULT_TIMEOUT,
+            "a second waiting_for_hub",
+            proc=worker,
+        )
+        assert _refused(free_port)
     assert count_events(worker.log, "embedded_hub_started") == 0
+    assert not (tmp_path / "would-be-embedded").exists()
     procs.hub(url, tmp_path / "hub-data")
     wait_for_event(worker.log, "worker_ready", timeout=RESULT_TIMEOUT, proc=worker)
     _assert_round_trip(url)
+    assert count_events(worker.log, "embedded_hub_started") == 0
 
 
 def test_always_refuses_a_taken_address_with_the_reason(
@@ -123,7 +145,8 @@ def test_a_hub_cannot_bind_an_address_of_another_machine(tmp_path: Path) -> None
 def test_loopback_names_and_ipv6_get_the_embedded_hub(
     procs: Spawner, free_port: int, tasks_module: TaskModule, host: str
 ) -> None:
-    """The one-command start works for tcp://localhost:PORT and tcp://[::1]:PORT too."""
+    """A worker that is its own hub (``--embedded-hub always``, as the test helper passes on a
+    free address) binds tcp://localhost:PORT and tcp://[::1]:PORT too."""
     if host == "[::1]" and not socket.has_ipv6:
         pytest.skip("no IPv6 on this machine")
     url = f"tcp://{host}:{free_port}"

@@ -17,7 +17,15 @@ import pytest
 from celeriac import App
 from celeriac.events import State
 
-from .conftest import RESULT_TIMEOUT, Proc, Spawner, clean_env, wait_for_event, wait_until
+from .conftest import (
+    RESULT_TIMEOUT,
+    Proc,
+    Spawner,
+    clean_env,
+    embed_if_free,
+    wait_for_event,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -51,6 +59,7 @@ def app_dir(tmp_path: Path) -> Path:
 
 def _worker(procs: Spawner, app_dir: Path, url: str, *extra: str) -> Proc:
     argv = [sys.executable, "-m", "celeriac", "-A", "evtasks", "worker", "--broker", url]
+    argv += embed_if_free(url)  # given --broker, auto would wait for a hub
     argv += ["-n", "ev@x", "-c", "2", "--log-format", "json", "-l", "INFO", *extra]
     env = clean_env(CELERIAC_HUB_DATA_DIR=str(procs.tmp_path / "hub"))
     proc = procs.spawn("worker", argv, cwd=app_dir, env=env)

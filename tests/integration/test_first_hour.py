@@ -18,6 +18,7 @@ from .conftest import (
     Spawner,
     TaskModule,
     clean_env,
+    embed_if_free,
     wait_for_event,
     wait_until,
 )
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.integration
 def _worker(url: str, *extra: str, fmt: str = "json") -> list[str]:
     """The argv of ``celeriac -A itasks worker`` at ``url``."""
     argv = [sys.executable, "-m", "celeriac", "-A", "itasks", "worker", "--broker", url]
+    argv += embed_if_free(url)  # given --broker, auto would wait for a hub
     return [*argv, "--log-format", fmt, *extra]
 
 

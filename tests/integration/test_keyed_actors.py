@@ -180,6 +180,31 @@ def test_idle_instances_stop_and_come_back_with_their_state(
     assert started[1] == 2, "activated twice: once at first, once after the idle stop"
 
 
+def test_over_actor_max_instances_idle_keys_are_evicted_with_their_state(
+    procs: Spawner, broker_url: str, tmp_path: Path, actors_dir: Path, clients: list[App]
+) -> None:
+    """Issue 16: a worker keeps at most actor_max_instances (2) keys live: each new key stops
+    the least recently used idle one (the hub agreeing); a key called again comes back with
+    its saved state."""
+    procs.hub(broker_url, tmp_path / "hub-data")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_")}
+    env.update(CELERIAC_ACTOR_MAX_INSTANCES="2")
+    worker = procs.worker(broker_url, cwd=actors_dir, app="kactors", env=env)
+    keys = [f"k{i}" for i in range(6)]
+    for key in keys:
+        assert clients[0].proxy(Journal, key=key).append("c", 1).get(timeout=RESULT_TIMEOUT)[0] == 1
+    wait_until(
+        lambda: worker.log.read_text().count('"evicted"') >= len(keys) - 2,
+        RESULT_TIMEOUT,
+        "the least recently used keys to be stopped",
+        worker,
+    )
+    for key in keys:  # every key again: each comes back with its one entry
+        assert clients[0].proxy(Journal, key=key).append("c", 2).get(timeout=RESULT_TIMEOUT)[0] == 2
+    started = worker.log.read_text().count('"actor_started"')
+    assert started >= len(keys) + 4, "evicted keys were built again from their saved state"
+
+
 def test_prefork_children_host_keys(
     procs: Spawner, broker_url: str, tmp_path: Path, actors_dir: Path, clients: list[App]
 ) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from celeriac import App
 
-from .conftest import RESULT_TIMEOUT, Spawner, clean_env, wait_for_event
+from .conftest import RESULT_TIMEOUT, Spawner, clean_env, embed_if_free, wait_for_event
 
 #: proj/celery.py as Celery's Django guide writes it, with the import changed.
 PROJ_CELERY = """
@@ -66,6 +66,7 @@ def test_imports_include_and_autodiscovered_tasks_run_on_the_worker(
     _write_project(project)
     argv = [sys.executable, "-m", "celeriac", "-A", "proj.celery", "worker", "-P", pool]
     argv += ["-c", "1", "--broker", broker_url, "--log-format", "json", "-l", "INFO"]
+    argv += embed_if_free(broker_url)  # given --broker, auto would wait for a hub
     env = clean_env(CELERIAC_HUB_DATA_DIR=str(tmp_path / "hub"))
     worker = procs.spawn("worker", argv, cwd=project, env=env)
     wait_for_event(worker.log, "worker_ready", proc=worker)
@@ -91,6 +92,7 @@ def test_celery_worker_options_on_a_real_worker(
     logfile, pidfile = tmp_path / "worker.log", tmp_path / "worker.pid"
     argv = [sys.executable, "-m", "celeriac", "-A", "proj.celery", "worker", "-c", "1"]
     argv += ["--broker", broker_url, "--log-format", "json", "-l", "INFO", "-I", "proj.cli_only"]
+    argv += embed_if_free(broker_url)  # given --broker, auto would wait for a hub
     argv += ["-f", str(logfile), "--pidfile", str(pidfile), "--time-limit", "30"]
     argv += ["-E", "-O", "fair", "--without-gossip", "--without-mingle"]
     env = clean_env(CELERIAC_HUB_DATA_DIR=str(tmp_path / "hub"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Spawner, clean_env, run_example, wait_for_event
+from .conftest import Spawner, clean_env, embed_if_free, run_example, wait_for_event
 
 pytestmark = pytest.mark.integration
 
@@ -20,6 +20,7 @@ def test_monitoring_example_runs(procs: Spawner, broker_url: str, tmp_path: Path
     env = clean_env(CELERIAC_BROKER_URL=broker_url, CELERIAC_HUB_DATA_DIR=str(tmp_path / "hub"))
     argv = [sys.executable, "-m", "celeriac", "-A", "tasks", "worker", "-E", "-n", "mon@example"]
     argv += ["-c", "2", "--log-format", "json"]
+    argv += embed_if_free(broker_url)  # a configured broker: auto would wait for a hub
     worker = procs.spawn("worker", argv, cwd=EXAMPLE, env=env)
     wait_for_event(worker.log, "worker_ready", proc=worker)
     lines = run_example(EXAMPLE, "monitor.py", env)

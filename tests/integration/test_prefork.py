@@ -24,6 +24,7 @@ from .conftest import (
     Proc,
     Spawner,
     clean_env,
+    embed_if_free,
     read_events,
     read_exec_log,
     wait_for_event,
@@ -126,6 +127,7 @@ class Prefork:
         """Start a prefork node at ``url`` (its own embedded hub) and wait until it is ready."""
         argv = [sys.executable, "-m", "celeriac", "-A", "pftasks", "worker", "-P", "prefork"]
         argv += ["-c", str(c), "--broker", url, "--log-format", "json", "-l", "INFO", *extra]
+        argv += embed_if_free(url)  # given --broker, auto would wait for a hub
         hub_dir = str(self.tmp_path / f"hub-{url.rsplit(':', 1)[1]}")
         proc = self.procs.spawn(
             "prefork", argv, cwd=self.dir, env=clean_env(CELERIAC_HUB_DATA_DIR=hub_dir, **env or {})
@@ -357,14 +359,19 @@ def test_sigterm_lets_running_tasks_finish_and_leaves_no_child(
     assert not [pid for pid in pids if alive(pid)]
 
 
-def test_children_exit_when_the_parent_is_killed(pf: Prefork, broker_url: str) -> None:
-    """kill -9 of the parent: its children notice and exit within a few seconds."""
+def test_children_exit_within_a_second_when_the_parent_is_killed(
+    pf: Prefork, broker_url: str, client: App
+) -> None:
+    """Issue 16: kill -9 of the parent: its children, an idle one and one in a long task, are
+    gone within 1 s of the parent being reaped (the kernel tells them: PR_SET_PDEATHSIG)."""
     node = pf.start(broker_url)
     pids = [r["pid"] for r in children(node)]
     assert len(pids) == 2, "the log names both children"
     assert all(alive(pid) for pid in pids)
-    node.kill9()
-    wait_until(lambda: not [pid for pid in pids if alive(pid)], 10, "the children to exit")
+    client.send_task("pf.record", [120.0])
+    wait_until(lambda: len(pf.started()) == 1, RESULT_TIMEOUT, "the task to start", node)
+    node.kill9()  # returns once the parent is reaped: the 1 s starts here
+    wait_until(lambda: not [pid for pid in pids if alive(pid)], 1.0, "the children to exit")
 
 
 def test_children_that_cannot_start_make_the_node_give_up(pf: Prefork, broker_url: str) -> None:

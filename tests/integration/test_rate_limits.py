@@ -21,6 +21,7 @@ from .conftest import (
     Spawner,
     clean_env,
     count_events,
+    embed_if_free,
     wait_for_event,
     wait_until,
 )
@@ -145,6 +146,7 @@ def test_prefork_limits_hold_for_the_whole_node(
     5/s type starts at most 5 + burst per second across them (the parent holds the gates)."""
     argv = [sys.executable, "-m", "celeriac", "-A", "rtasks", "worker", "-P", "prefork"]
     argv += ["-c", "2", "--broker", broker_url, "--log-format", "json", "-l", "INFO"]
+    argv += embed_if_free(broker_url)  # given --broker, auto would wait for a hub
     env = clean_env(CELERIAC_HUB_DATA_DIR=str(tmp_path / "hub"))
     node = procs.spawn("prefork", argv, cwd=app_dir, env=env)
     wait_for_event(node.log, "worker_ready", proc=node)

@@ -22,6 +22,7 @@ from .conftest import (
     TaskModule,
     clean_env,
     count_events,
+    embed_if_free,
     wait_for_event,
     wait_until,
 )
@@ -86,6 +87,7 @@ def test_losing_the_embedded_hub_is_one_warning_and_its_return_one_line(
 
     def worker(name: str) -> Proc:
         argv = [sys.executable, "-m", "celeriac", "-A", "itasks", "worker", "-b", broker_url]
+        argv += embed_if_free(broker_url)  # the holder is the hub; the other waits for it
         argv += ["-n", f"{name}@test", "--log-format", "json", "-l", "INFO"]
         proc = procs.spawn(name, argv, cwd=tasks_module.dir, env=env)
         wait_for_event(proc.log, "worker_ready", proc=proc)

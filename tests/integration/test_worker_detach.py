@@ -13,7 +13,7 @@ import pytest
 
 from celeriac import App
 
-from .conftest import TaskModule, clean_env, wait_for_event, wait_until
+from .conftest import TaskModule, clean_env, embed_if_free, wait_for_event, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -35,6 +35,7 @@ def test_detached_worker_runs_in_the_background_and_cleans_up(
     SIGTERM stops it and removes the pid file. A second -D with the same pid file is refused."""
     log, pidfile = tmp_path / "daemon.log", tmp_path / "daemon.pid"
     argv = [sys.executable, "-m", "celeriac", "-A", "itasks", "worker", "--broker", broker_url]
+    argv += embed_if_free(broker_url)  # given --broker, auto would wait for a hub
     argv += ["-c", "1", "--log-format", "json", "-D", "-f", str(log), "--pidfile", str(pidfile)]
     env = clean_env(CELERIAC_HUB_DATA_DIR=str(tmp_path / "hub"))
     started = subprocess.run(

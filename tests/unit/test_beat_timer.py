@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from celeriac import App
 from celeriac._beat import check_beat_schedule
@@ -30,6 +31,7 @@ class FakeHub:
         self.confirm = True
         self.save_ok = True
         self.silent = False
+        self.reason: str | None = None
 
     def lease(self, ttl: float) -> BeatGrant | None:
         self.calls.append(("lease", ttl))
@@ -37,6 +39,8 @@ class FakeHub:
             return None
         if self.granted:
             return BeatGrant("k", True, "me", ttl, dict(self.state))
+        if self.reason is not None:
+            return BeatGrant("k", False, reason=self.reason)
         return BeatGrant("k", False, "other", 1.0)
 
     def release(self) -> None:
@@ -206,6 +210,21 @@ def test_a_standby_never_fires_and_asks_again_when_the_lease_may_end(
     hub.granted = True
     turn(ref, clock, timers, 1.0 + TAKEOVER_MARGIN)
     assert hub.names()[-1] == "save"  # took over: the entry is anchored and saved
+
+
+def test_a_lease_the_hub_refuses_is_said_once_with_its_reason(
+    start: Callable[..., Any], clock: FakeClock, hub: FakeHub, timers: Timers
+) -> None:
+    """The hub's cap on leases: the beat fires nothing and logs the reason once, not a flood."""
+    hub.granted, hub.reason = False, "the hub holds hub_max_beat_leases=1 leases"
+    with capture_logs() as logs:
+        ref = start(heartbeat=1.0)
+        for _ in range(5):
+            turn(ref, clock, timers, 1.0 + TAKEOVER_MARGIN)
+    refused = [e for e in logs if e["event"] == "beat_lease_refused"]
+    assert [e["reason"] for e in refused] == [hub.reason]
+    assert not [e for e in logs if e["event"] == "beat_standby"]
+    assert hub.sent() == []
 
 
 def test_a_refused_save_means_the_lease_is_lost(

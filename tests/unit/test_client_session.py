@@ -211,3 +211,48 @@ def test_a_nack_after_the_welcome_is_still_a_refusal() -> None:
     s.handle(p.Nack((p.Refusal("a", "unroutable"),)), T0)
     assert s.take_refused() == [("a", "unroutable")]
     assert s.unconfirmed == {}
+
+
+def capped(count: int, size: int) -> ClientSession:
+    return ClientSession(
+        endpoint="tcp://hub:5555",
+        declare=p.Declare(),
+        heartbeat=1.0,
+        connect_timeout=4.0,
+        now=T0,
+        max_unconfirmed=count,
+        max_unconfirmed_bytes=size,
+    )
+
+
+def test_the_session_is_full_at_its_cap_and_says_when_it_has_room_again() -> None:
+    """Issue 16: publishes held for confirmation are capped in number; a confirm that makes
+    room wakes a blocked publisher (Settled), one that does not says nothing."""
+    s = capped(3, 1 << 20)
+    for tid in "abc":
+        assert not s.full()
+        s.publish(task(tid))
+    assert s.full()
+    assert s.handle(p.Confirm(("a",)), T0) == [Settled()]
+    assert not s.full()
+    s.publish(task("d"))
+    s.publish(task("d"))  # the same id again is held once
+    assert s.full()
+    assert s.unconfirmed_bytes == 3 * len(task("d").body)
+    assert s.handle(p.Nack((p.Refusal("b", "unroutable"),)), T0)[-1] == Settled()
+    assert s.handle(p.Confirm(("c", "d")), T0) == [Settled()]
+    assert (s.unconfirmed, s.unconfirmed_bytes) == ({}, 0)
+
+
+@given(st.lists(st.integers(0, 5000), max_size=40), st.integers(1, 20_000))
+def test_the_byte_count_follows_what_is_held(sizes: list[int], cap: int) -> None:
+    """Whatever is published and confirmed, unconfirmed_bytes is the sum of the held bodies
+    and full() is exactly "at or over a cap"."""
+    s = capped(10, cap)
+    for i, n in enumerate(sizes):
+        s.publish(p.TaskMessage(f"t{i % 7}", "t", b"x" * n, queue="celery"))
+        if i % 3 == 2:
+            s.handle(p.Confirm((f"t{i % 5}",)), T0)
+        held = sum(len(m.body) for m in s.unconfirmed.values())
+        assert s.unconfirmed_bytes == held
+        assert s.full() == (len(s.unconfirmed) >= 10 or held >= cap)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -81,6 +83,40 @@ def test_embedded_hub_plan_without_probing(url: str, mode: str, plan: str) -> No
     decided, reason = embedded_hub_plan(url, mode)
     assert decided == plan
     assert reason
+
+
+@pytest.mark.parametrize("url", ["tcp://127.0.0.1:5555", "tcp://localhost:1", "tcp://[::1]:9"])
+def test_a_given_loopback_address_is_connected_to_in_auto(url: str) -> None:
+    """Issue 16: an explicit broker address, even a loopback one nobody listens on, is the
+    address of a hub that may only be restarting: auto never embeds there (no probe either)."""
+    decided, reason = embedded_hub_plan(url, "auto", configured=True)
+    assert decided == "connect"
+    assert "--embedded-hub always" in reason
+    assert embedded_hub_plan(url, "always", configured=True)[0] == "embed"
+
+
+def test_auto_embeds_only_an_unconfigured_loopback_address_nobody_listens_on() -> None:
+    """The one-command start: no broker configured and nothing at the default-like address."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # bound, not listening: a connect is refused
+        url = f"tcp://127.0.0.1:{port}"
+        assert embedded_hub_plan(url, "auto")[0] == "embed"
+        probe.listen()
+        assert embedded_hub_plan(url, "auto")[0] == "connect"
+
+
+def test_broker_url_is_set_by_argument_setting_or_environment() -> None:
+    """``Settings.is_set`` tells a given broker_url from the default, whatever its value."""
+    assert not App("t", environ={}).conf.is_set("broker_url")
+    assert App("t", broker="tcp://127.0.0.1:5555", environ={}).conf.is_set("broker_url")
+    env = {"CELERIAC_BROKER_URL": "tcp://127.0.0.1:5555"}
+    assert App("t", environ=env).conf.is_set("broker_url")
+    app = App("t", environ={})
+    app.conf.broker_url = "tcp://127.0.0.1:5555"
+    assert app.conf.freeze().is_set("broker_url")
+    with pytest.raises(ImproperlyConfigured):
+        app.conf.is_set("broker_uri")
 
 
 @pytest.mark.parametrize(

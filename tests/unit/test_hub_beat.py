@@ -161,3 +161,37 @@ def test_a_stranger_is_asked_to_say_hello() -> None:
     (frames,) = hub.outbox
     assert isinstance(p.decode(frames[1:]), p.Error)
     assert hub.beat_holder("proj") is None
+
+
+def test_the_leases_are_capped_and_only_unheld_ones_make_room(tmp_path: Any) -> None:
+    """Issue 16: at most hub_max_beat_leases leases; a new schedule while all are held is
+    refused with the reason; questions about unknown keys add nothing; a lease that ran out
+    is dropped (its row too) to make room, a held one never."""
+    from celeriac.transport.hub.limits import HubLimits  # noqa: PLC0415
+    from celeriac.transport.store import SQLiteStore  # noqa: PLC0415
+
+    clock = FakeClock()
+    store = SQLiteStore(tmp_path / "hub.sqlite3")
+    try:
+        hub = make_hub(store, clock)
+        hub.apply_limits(HubLimits(max_beat_leases=2))
+        assert ask(hub, A, p.BeatLease("one", "beat-a", 5.0, 1)).granted
+        assert ask(hub, A, p.BeatLease("two", "beat-a", 60.0, 2)).granted
+        refused = ask(hub, B, p.BeatLease("three", "beat-b", 60.0, 3))
+        assert not refused.granted
+        assert refused.reason is not None
+        assert "hub_max_beat_leases=2" in refused.reason
+        for i in range(200):  # releases and saves of keys nobody holds: refused, not kept
+            ask(hub, B, p.BeatLease(f"x{i}", "beat-b", 0.0, i))
+            ask(hub, B, p.BeatSave(f"y{i}", "beat-b", {"e": 1.0}, i))
+        assert len(hub._leases) == 2
+        clock.advance(10.0)  # "one" ran out; "two" is still held
+        assert ask(hub, B, p.BeatLease("three", "beat-b", 60.0, 4)).granted
+        assert set(hub._leases) == {"two", "three"}
+        assert store.get_meta("beat.lease.one") is None
+        assert ask(hub, A, p.BeatLease("two", "beat-a", 60.0, 5)).granted  # renewed, kept
+        assert not ask(hub, A, p.BeatLease("four", "beat-a", 60.0, 6)).granted
+        assert ask(hub, A, p.BeatLease("one", "beat-a", 5.0, 7)).reason is not None
+        store.commit()
+    finally:
+        store.close()

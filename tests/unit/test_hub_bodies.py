@@ -163,3 +163,18 @@ def test_a_burst_of_publishes_is_confirmed_in_decodable_chunks(open_store: Any) 
     assert len(hub.outbox) > 1
     assert sorted(confirmed) == sorted(hub._messages)
     store.close()
+
+
+def test_an_acknowledged_message_leaves_the_window_at_once(open_store: Any) -> None:
+    """Issue 16 (memory after a drain): once acknowledged, a message's id and bytes leave the
+    body window; the window does not keep ids of messages gone until newer ones push them out."""
+    hub, store = open_hub(open_store, window=1 << 20)
+    publish(hub, store, 5)
+    assert hub.statistics()["body_window"] == 5
+    got = deliveries(hub, credit=5)
+    done = tuple(p.ResultMessage(tid, states.SUCCESS, store=False, credit=1) for tid in got)
+    hub.handle(W, p.encode(p.Done(done)))
+    store.commit()
+    stats = hub.statistics()
+    assert (stats["body_window"], stats["body_window_bytes"]) == (0, 0)
+    store.close()

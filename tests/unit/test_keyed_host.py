@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import queue
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import msgpack
 import pytest
+from structlog.testing import capture_logs
 
 from celeriac import signals
 from celeriac._clock import FakeClock
@@ -193,3 +195,72 @@ def test_a_class_not_hosted_here_is_refused(host: Any) -> None:
     h, _, _ = host
     task = p.TaskMessage("x", "other.Cls.m", b"[[],{},{}]", queue=p.keyed_queue("other.Cls", "k"))
     assert not h.deliver(p.Delivery(task, task.queue))
+
+
+class Slow:
+    """A keyed actor whose ``hold`` blocks until the test releases it."""
+
+    release = threading.Event()
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def hold(self) -> str:
+        Slow.release.wait(10)
+        return self.key
+
+    def ping(self) -> str:
+        return self.key
+
+
+def test_over_the_cap_the_least_recently_used_idle_key_is_offered_back(host: Any) -> None:
+    """Issue 16: at max_instances, a new key is admitted and the least recently used idle one
+    is named for eviction (once); a call to it takes it off the list; stop() says evicted."""
+    h, reports, clock = host
+    h.max_instances = 2
+    q = {k: p.keyed_queue(NAME, k) for k in "abcd"}
+    for k in "ab":
+        assert h.admit(q[k]) == (True, None)
+        send(h, k, "put", k, key=k)
+        outcome(reports)
+        clock.advance(1.0)
+    assert h.admit(q["a"]) == (True, None)  # live already: no room needed
+    assert h.admit(q["c"]) == (True, q["a"])  # "a" was used least recently
+    send(h, "c", "put", "c", key="c")
+    outcome(reports)
+    assert h.admit(q["d"]) == (True, q["b"])  # "a" is already offered: the next one
+    send(h, "a2", "put", "again", key="a")  # a call came for "a": it stays
+    outcome(reports)
+    assert h.statistics()["evicting"] == 1
+    with capture_logs() as logs:
+        h.stop(q["b"])
+    assert [e["reason"] for e in logs if e["event"] == "actor_stopped"] == ["evicted"]
+    assert h.statistics() == {"instances": 2, "running": 0, "evicting": 0}
+
+
+def test_a_new_key_is_refused_when_every_instance_is_busy() -> None:
+    """Nothing idle to evict: admit says no (the runtime rejects the call with the reason)."""
+    reports: Reports = queue.Queue()
+    name = "t.Slow"
+    host = KeyedHost(
+        {name: Slow},
+        lambda q, outcome, state: reports.put((q, outcome, state)),
+        accept=frozenset({"application/json"}),
+        serializer="json",
+        idle_timeout=10.0,
+        clock=FakeClock(),
+        max_instances=2,
+    )
+    Slow.release.clear()
+    try:
+        for key in ("x", "y"):
+            task = p.TaskMessage(key, f"{name}.hold", b"[[],{},{}]", queue=p.keyed_queue(name, key))
+            assert host.deliver(p.Delivery(task, task.queue))
+        assert host.admit(p.keyed_queue(name, "z")) == (False, None)
+        Slow.release.set()
+        for _ in range(2):
+            reports.get(timeout=10)
+        assert host.admit(p.keyed_queue(name, "z"))[0]
+    finally:
+        Slow.release.set()
+        host.stop_all()

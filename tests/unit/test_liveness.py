@@ -14,13 +14,19 @@ def _events(logs: list[dict[str, object]]) -> list[object]:
     return [entry["event"] for entry in logs]
 
 
-def test_waiting_for_hub_is_said_after_two_seconds_then_every_thirty() -> None:
-    """Before the hub first answers: one line at 2 s, the next at 32 s, none in between."""
+def test_waiting_for_hub_is_said_at_growing_intervals() -> None:
+    """Before the hub first answers: lines at 2 s, then 4, 8, 16 s later, then every 30 s."""
     watch = HubWatch("tcp://hub:5555", started=100.0, heartbeat=2.0)
+    said: list[float] = []
     with capture_logs() as logs:
-        for t in (100.0, 101.9, 102.0, 110.0, 131.9, 132.0):
+        for tenth in range(1000, 2300):  # 100.0 s to 229.9 s in tenths
+            t = tenth / 10
+            before = len(logs)
             watch.tick(t, running=0)
-    assert _events(logs) == ["waiting_for_hub", "waiting_for_hub"]
+            if len(logs) > before:
+                said.append(t)
+    assert said == [102.0, 106.0, 114.0, 130.0, 160.0, 190.0, 220.0]
+    assert set(_events(logs)) == {"waiting_for_hub"}
     assert logs[0]["endpoint"] == "tcp://hub:5555"
 
 

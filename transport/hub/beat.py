@@ -14,6 +14,11 @@ Only the holder fires. After the hub confirmed its publishes, it sends ``BEAT_SA
 entry's last slot; the hub stores it only if the sender still holds the lease, and answers
 whether it does (a holder that was paused past its lease learns that it lost it).
 
+Bounded: the hub keeps at most ``hub_max_beat_leases`` leases in RAM (a cache of the store).
+A new schedule over that cap evicts leases that nobody holds any more (released or run out:
+their rows go too); if every one is held, the new schedule is refused with the reason in its
+``BEAT_GRANT``, and its beat logs it. Held leases are never evicted.
+
 Both the lease (holder, expiry as epoch seconds) and the state are kept in the store's
 metadata, written in the loop turn that changed them and committed with it: a restarted hub
 still knows who holds the lease until when, and each entry's last run. A new holder reads the
@@ -38,6 +43,7 @@ from celeriac._log import get_logger
 
 from .. import protocol as p
 from .base import HubBase
+from .limits import MAX_BEAT_LEASES
 from .model import Peer
 
 __all__ = ["MAX_LEASE_TTL", "BeatLeases", "Lease"]
@@ -65,25 +71,44 @@ class Lease:
 class BeatLeases(HubBase):
     """``BEAT_LEASE`` and ``BEAT_SAVE``: see the module docstring."""
 
+    #: Leases kept in RAM at most (``hub_max_beat_leases``).
+    max_beat_leases: int = MAX_BEAT_LEASES
+
     @functools.cached_property
-    def _leases(self) -> dict[str, Lease | None]:
+    def _leases(self) -> dict[str, Lease]:
         """Leases by schedule key, read from the store on first use of each key."""
         return {}
 
     def _lease(self, key: str) -> Lease | None:
-        if key not in self._leases:
-            raw = self.store.get_meta(_LEASE_KEY + key)
-            lease = None
-            if raw is not None:
-                holder, expires = msgpack.unpackb(raw)
-                lease = Lease(str(holder), float(expires)) if holder else None
-            self._leases[key] = lease
-        return self._leases[key]
+        if key in self._leases:
+            return self._leases[key]
+        raw = self.store.get_meta(_LEASE_KEY + key)
+        if raw is None:
+            return None  # only leases are cached: asking about a key adds nothing
+        holder, expires = msgpack.unpackb(raw)
+        if not holder:  # a released lease, as older hubs wrote it
+            return None
+        lease = self._leases[key] = Lease(str(holder), float(expires))
+        return lease
+
+    def _room_for(self, key: str, now: float) -> bool:
+        """Whether ``key`` may have a lease in RAM: it has one, or there is room, or leases
+        nobody holds can be evicted to make some (their rows deleted: absent means free)."""
+        if key in self._leases or len(self._leases) < self.max_beat_leases:
+            return True
+        for old, lease in list(self._leases.items()):
+            if not lease.held(now):
+                del self._leases[old]
+                self.store.delete_meta(_LEASE_KEY + old)
+        return len(self._leases) < self.max_beat_leases
 
     def _set_lease(self, key: str, lease: Lease | None) -> None:
+        if lease is None:  # released: no row means nobody holds it
+            self._leases.pop(key, None)
+            self.store.delete_meta(_LEASE_KEY + key)
+            return
         self._leases[key] = lease
-        value = [lease.holder, lease.expires] if lease is not None else ["", 0.0]
-        self.store.set_meta(_LEASE_KEY + key, msgpack.packb(value))
+        self.store.set_meta(_LEASE_KEY + key, msgpack.packb([lease.holder, lease.expires]))
 
     def beat_state(self, key: str) -> dict[str, float]:
         """The stored last-run state of a schedule (entry -> epoch seconds of its last slot)."""
@@ -97,7 +122,7 @@ class BeatLeases(HubBase):
         return {
             key: {"holder": lease.holder, "expires_in": round(lease.expires - now, 3)}
             for key, lease in self._leases.items()
-            if lease is not None and lease.held(now)
+            if lease.held(now)
         }
 
     def beat_holder(self, key: str) -> str | None:
@@ -118,6 +143,15 @@ class BeatLeases(HubBase):
         if lease is not None and lease.held(now) and not mine:
             left = lease.expires - now
             self._send(identity, p.BeatGrant(msg.key, False, lease.holder, left, rid=msg.rid))
+            return
+        if not self._room_for(msg.key, now):
+            self.counters["refused"] += 1
+            reason = (
+                f"the hub holds hub_max_beat_leases={self.max_beat_leases} leases of other "
+                "schedules, all in use: raise it, or stop beats of schedules no longer needed"
+            )
+            _log.warning("beat_lease_refused", key=msg.key, holder=msg.holder, reason=reason)
+            self._send(identity, p.BeatGrant(msg.key, False, rid=msg.rid, reason=reason))
             return
         ttl = min(msg.ttl, MAX_LEASE_TTL)
         self._set_lease(msg.key, Lease(msg.holder, now + ttl))

@@ -75,6 +75,13 @@ class Bodies(HubBase):
                 leaving.task = without_body(leaving.task)
                 leaving.light = True
 
+    def _forget_body(self, qid: str) -> None:
+        """``qid`` left the hub (acknowledged): its entry leaves the window at once, so a
+        drained hub keeps no ids of messages gone (they would otherwise wait to be pushed out)."""
+        size = self._body_window.pop(qid, None)
+        if size is not None:
+            self._window_bytes -= size
+
     def _delivery_task(self, msg: Msg) -> p.TaskMessage | None:
         """The task to send for ``msg``, with its body (header and body read from the store
         if ``msg`` is light); None if the store does not have them."""

@@ -64,6 +64,7 @@ class Lifecycle(Retries):
         held = self._messages.pop(tag, None)
         if held is not None:
             self.store.remove_message(tag)
+            self._forget_body(tag)
             self._release(held)
             self.counters["acked"] += 1
             self._chord_member_ended(held)

@@ -1,6 +1,7 @@
 """The hub's limits on what one peer may make it hold, in one place: message sizes, credit
-(deliveries outstanding), waits, and the RAM kept for queued bodies (see :mod:`.bodies`,
-:mod:`.ownership`, :mod:`.waits`). Each is a setting, read by :meth:`HubLimits.from_settings`."""
+(deliveries outstanding), waits, the RAM kept for queued bodies and beat leases (see
+:mod:`.bodies`, :mod:`.ownership`, :mod:`.waits`, :mod:`.beat`). Each is a setting, read by
+:meth:`HubLimits.from_settings`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["DEFAULT_BODY_WINDOW", "MAX_CREDIT", "MAX_WAITS_PER_PEER", "HubLimits", "too_big"]
+__all__ = [
+    "DEFAULT_BODY_WINDOW",
+    "MAX_BEAT_LEASES",
+    "MAX_CREDIT",
+    "MAX_WAITS_PER_PEER",
+    "HubLimits",
+    "too_big",
+]
 
 #: ``hub_max_credit_per_peer``'s default: deliveries outstanding at once to one peer.
 MAX_CREDIT: Final = 100_000
@@ -16,6 +24,8 @@ MAX_CREDIT: Final = 100_000
 MAX_WAITS_PER_PEER: Final = 100_000
 #: ``hub_body_window_size``'s default: bytes of recently published bodies kept in RAM.
 DEFAULT_BODY_WINDOW: Final = 32 * 1024 * 1024
+#: ``hub_max_beat_leases``'s default: schedules whose beat lease the hub keeps (see .beat).
+MAX_BEAT_LEASES: Final = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,14 +35,17 @@ class HubLimits:
     max_credit: int = MAX_CREDIT
     max_waits: int = MAX_WAITS_PER_PEER
     body_window_size: int = DEFAULT_BODY_WINDOW
+    max_beat_leases: int = MAX_BEAT_LEASES
 
     @classmethod
     def from_settings(cls, conf: Mapping[str, Any]) -> HubLimits:
-        """``hub_max_credit_per_peer``, ``hub_max_waits_per_peer``, ``hub_body_window_size``."""
+        """``hub_max_credit_per_peer``, ``hub_max_waits_per_peer``, ``hub_body_window_size``,
+        ``hub_max_beat_leases``."""
         return cls(
             max_credit=conf["hub_max_credit_per_peer"],
             max_waits=conf["hub_max_waits_per_peer"],
             body_window_size=conf["hub_body_window_size"],
+            max_beat_leases=conf["hub_max_beat_leases"],
         )
 
 

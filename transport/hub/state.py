@@ -184,10 +184,12 @@ class HubState(RemoteControl, TaskStates, Actors, Locks, StorageTrouble, BeatLea
             )
 
     def apply_limits(self, limits: HubLimits) -> None:
-        """Take the per-peer caps and the body window from the settings (see :mod:`.limits`)."""
+        """Take the per-peer caps, the body window and the beat-lease cap from the settings
+        (see :mod:`.limits`)."""
         self.max_credit_per_peer = limits.max_credit
         self.max_waits_per_peer = limits.max_waits
         self.body_window_size = limits.body_window_size
+        self.max_beat_leases = limits.max_beat_leases
 
     def _cap_credit(self, identity: bytes) -> None:
         peer = self._peers.get(identity)

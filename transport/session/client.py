@@ -46,6 +46,7 @@ from collections.abc import Callable
 from typing import Final
 
 from celeriac import _protocol as p
+from celeriac._hub_settings import DEFAULT_MAX_UNCONFIRMED, DEFAULT_MAX_UNCONFIRMED_BYTES
 from celeriac._hub_urls import FailoverStrategy
 
 from .effects import Answer, Dial, Effect, Log, Resolve, Send, Settled
@@ -72,6 +73,8 @@ class ClientSession:
         now: float,
         failover_strategy: str | FailoverStrategy = "round-robin",
         rng: random.Random | None = None,
+        max_unconfirmed: int = DEFAULT_MAX_UNCONFIRMED,
+        max_unconfirmed_bytes: int = DEFAULT_MAX_UNCONFIRMED_BYTES,
     ) -> None:
         #: The hubs of ``endpoint`` (a ``broker_url``: one address or several).
         self.hubs = HubRotation.from_url(
@@ -83,8 +86,12 @@ class ClientSession:
         self.heartbeat = heartbeat
         self.connect_timeout = connect_timeout
         self.started = now
-        #: Publishes the hub has not confirmed yet, by id (resent to a new hub incarnation).
+        #: Publishes the hub has not confirmed yet, by id (resent to a new hub incarnation),
+        #: the bytes of their bodies, and the caps past which :meth:`full` says so.
         self.unconfirmed: dict[str, p.TaskMessage] = {}
+        self.unconfirmed_bytes = 0
+        self.max_unconfirmed = max_unconfirmed
+        self.max_unconfirmed_bytes = max_unconfirmed_bytes
         #: Publishes the hub refused since the last :meth:`take_refused`: (id, reason).
         self.refused: list[tuple[str, str]] = []
         self.waiting: set[str] = set()
@@ -115,9 +122,29 @@ class ClientSession:
         self.endpoint = self.hubs.current
         self.started = now
 
+    def full(self) -> bool:
+        """Whether the publishes held for confirmation reach :attr:`max_unconfirmed` or
+        :attr:`max_unconfirmed_bytes` (a publisher should wait: see :class:`Settled`)."""
+        return (
+            len(self.unconfirmed) >= self.max_unconfirmed
+            or self.unconfirmed_bytes >= self.max_unconfirmed_bytes
+        )
+
+    def _release(self, task_id: str) -> None:
+        held = self.unconfirmed.pop(task_id, None)
+        if held is not None:
+            self.unconfirmed_bytes -= len(held.body)
+
+    def _settled(self, was_full: bool) -> list[Effect]:
+        """Settled when nothing is held any more, or when a full session got room again."""
+        return [Settled()] if not self.unconfirmed or (was_full and not self.full()) else []
+
     def publish(self, message: p.TaskMessage) -> list[Effect]:
-        """Send a publish and keep it until the hub confirms it."""
+        """Send a publish and keep it until the hub confirms it (the caller waits while
+        :meth:`full`: this method holds whatever it is given)."""
+        self._release(message.id)
         self.unconfirmed[message.id] = message
+        self.unconfirmed_bytes += len(message.body)
         if message.reply:
             self.expecting[message.id] = None
             if len(self.expecting) > EXPECTING_LIMIT:
@@ -255,12 +282,13 @@ class ClientSession:
         return effects
 
     def _on_confirm(self, message: p.Confirm) -> list[Effect]:
-        pop = self.unconfirmed.pop
+        was_full = self.full()
         for tid in message.ids:
-            pop(tid, None)
-        return [] if self.unconfirmed else [Settled()]
+            self._release(tid)
+        return self._settled(was_full)
 
     def _on_nack(self, message: p.Nack) -> list[Effect]:
+        was_full = self.full()
         effects: list[Effect] = []
         for refusal in message.refusals:
             tid = refusal.id
@@ -270,13 +298,11 @@ class ClientSession:
                 # resent after the HELLO gets its own answer.
                 continue
             effects.append(Log("warning", "publish_refused", {"id": tid, "reason": refusal.reason}))
-            self.unconfirmed.pop(tid, None)
+            self._release(tid)
             self.expecting.pop(tid, None)
             self.refused.append((tid, refusal.reason))
             effects += self._resolve(tid, refusal)
-        if not self.unconfirmed:
-            effects.append(Settled())
-        return effects
+        return effects + self._settled(was_full)
 
     def _resolve(self, task_id: str, result: p.ResultMessage | p.Refusal) -> list[Effect]:
         if task_id in self.waiting:

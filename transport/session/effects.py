@@ -95,7 +95,8 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class Settled:
-    """No publish is waiting for its confirmation any more (wake ``flush``)."""
+    """No publish is waiting for its confirmation any more (wake ``flush``), or a session
+    that was full has room again (wake a publisher blocked by ``broker_max_unconfirmed``)."""
 
 
 @dataclass(frozen=True, slots=True)

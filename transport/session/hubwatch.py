@@ -10,8 +10,8 @@ __all__ = ["HubWatch"]
 
 class HubWatch:
     """Whether the hub answers, as log effects: ``waiting_for_hub`` until it first does (after
-    :attr:`FIRST` seconds, then every :attr:`EVERY`), ``hub_lost`` once when it falls silent for
-    three heartbeats and ``hub_back`` once when it answers again. Never a flood."""
+    :attr:`FIRST` seconds, then at intervals doubling up to :attr:`EVERY`), ``hub_lost`` once
+    when it falls silent for three heartbeats and ``hub_back`` once when it answers again."""
 
     FIRST = 2.0
     EVERY = 30.0
@@ -21,6 +21,7 @@ class HubWatch:
         self.started = started
         self.silence = 3 * heartbeat
         self.next_log = started + self.FIRST
+        self.interval = self.FIRST
         self.last_heard: float | None = None
         self.lost_since: float | None = None
 
@@ -55,7 +56,8 @@ class HubWatch:
     def _waiting(self, now: float) -> list[Effect]:
         if now < self.next_log:
             return []
-        self.next_log = now + self.EVERY
+        self.interval = min(2 * self.interval, self.EVERY)
+        self.next_log = now + self.interval
         address = parse_tcp(self.endpoint)
         hint = (
             f"is a hub running at {self.endpoint} (celeriac hub --bind ...), and is its port "
