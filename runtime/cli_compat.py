@@ -211,8 +211,11 @@ def _check_pidfile(path: Path) -> None:
 
 def _write_pidfile(path: Path) -> None:
     _check_pidfile(path)
-    path.write_text(f"{os.getpid()}\n")
     pid = os.getpid()
+    # Written aside and renamed: whoever sees the file sees the whole pid, never an empty file.
+    partial = path.with_name(f".{path.name}.{pid}")
+    partial.write_text(f"{pid}\n")
+    partial.replace(path)
 
     def remove() -> None:
         with contextlib.suppress(OSError, ValueError):
