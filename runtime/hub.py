@@ -22,10 +22,11 @@ def run_hub(
     data_dir: Path | None = None,
     sync: str | None = None,
     store_url: str | None = None,
+    shared: bool | None = None,
 ) -> int:
     """Serve a hub in this thread until SIGTERM/SIGINT; returns the exit code."""
     server = HubServer.from_settings(
-        conf, bind=bind, data_dir=data_dir, sync=sync, store_url=store_url
+        conf, bind=bind, data_dir=data_dir, sync=sync, store_url=store_url, shared=shared
     )
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -86,7 +86,12 @@ class HubServer:
         limits: HubLimits | None = None,
         result_failure_expires: float | None = None,
         store_url: str | None = None,
+        shared: bool = False,
     ) -> None:
+        if shared and not store_url:
+            raise ImproperlyConfigured(
+                "--shared (hub_store_shared) needs a PostgreSQL store: --store postgresql://..."
+            )
         self._ctx = context or zmq.Context.instance()
         self._router = self._ctx.socket(zmq.ROUTER)
         configure_router(self._router, bind, max_message_size=max_message_size)
@@ -102,7 +107,7 @@ class HubServer:
             self.data_dir = Path(data_dir).expanduser().resolve()
             self._lock_file: IO[str] | None = None
             if store_url:  # PostgreSQL: its advisory lock keeps one hub per schema
-                self.store: Store = _open_postgres(store_url, sync)
+                self.store: Store = _open_postgres(store_url, sync, shared=shared)
             else:
                 self._lock_file = _open_data_dir(self.data_dir)
                 self.store = _open_store(self.data_dir, sync)
@@ -116,7 +121,7 @@ class HubServer:
         warn_if_exposed(bind, curve)
         self.hub_id = uuid.uuid4().hex[:12]
         self.clock = clock
-        self.state = HubState(
+        self.state = _state_class(shared)(
             self.store,
             clock,
             hub_id=self.hub_id,
@@ -128,6 +133,8 @@ class HubServer:
         self.state.visibility_timeout = visibility_timeout
         self.state.apply_limits(limits or HubLimits())
         self.state.result_failure_expires = result_failure_expires
+        if shared:
+            self.state.start_listening()  # type: ignore[attr-defined]
         self.endpoint: str = self._router.getsockopt(zmq.LAST_ENDPOINT).decode()
         self._pub, self.events_endpoint = _bind_events(self._ctx, events or events_url(bind), curve)
         self._monitor = self._router.get_monitor_socket(zmq.EVENT_DISCONNECTED)
@@ -166,6 +173,7 @@ class HubServer:
         context: zmq.Context[Any] | None = None,
         also_bind: tuple[str, ...] = (),
         store_url: str | None = None,
+        shared: bool | None = None,
     ) -> HubServer:
         """A hub configured by the app's settings (``broker_url``, ``hub_data_dir``,
         ``hub_sync``, ``hub_store_url``, ``broker_heartbeat``, ``result_expires``,
@@ -189,6 +197,7 @@ class HubServer:
             context=context,
             also_bind=also_bind,
             store_url=store_url if store_url is not None else conf["hub_store_url"],
+            shared=conf["hub_store_shared"] if shared is None else shared,
         )
 
     # -- running ---------------------------------------------------------------------------------
@@ -198,8 +207,10 @@ class HubServer:
         poller = zmq.Poller()
         poller.register(self._router, zmq.POLLIN)
         poller.register(self._monitor, zmq.POLLIN)
+        watched: int | None = None
         try:
             while not self._stop.is_set():
+                watched = _watch(poller, watched, self.state.wake_fd())
                 events = dict(poller.poll(self._timeout_ms()))
                 with self._turn:
                     try:
@@ -324,6 +335,7 @@ class HubServer:
         events.clear()
 
     def _close(self) -> None:
+        self.state.close()
         self.store.close()
         self._router.disable_monitor()
         self._monitor.close(0)
@@ -413,16 +425,38 @@ def _open_store(data_dir: Path, sync: str) -> SQLiteStore:
         ) from None
 
 
-def _open_postgres(url: str, sync: str) -> Store:
-    """The store in PostgreSQL (``pip install 'celeriac[postgres]'``); created on first use."""
+def _open_postgres(url: str, sync: str, *, shared: bool = False) -> Store:
+    """The store in PostgreSQL (``pip install 'celeriac[postgres]'``); created on first use.
+    ``shared``: one of several hubs on the schema (:mod:`.store_pg_shared`)."""
     try:
-        from .store_postgres import PostgresStore  # noqa: PLC0415 - psycopg is optional
+        from .store_pg_shared import SharedPostgresStore  # noqa: PLC0415 - psycopg is optional
+        from .store_postgres import PostgresStore  # noqa: PLC0415
     except ImportError as exc:
         raise ImproperlyConfigured(
             f"hub_store_url is a PostgreSQL URL but psycopg is missing ({exc}): "
             "pip install 'celeriac[postgres]'"
         ) from None
-    return PostgresStore(url, sync=sync)
+    return SharedPostgresStore(url, sync=sync) if shared else PostgresStore(url, sync=sync)
+
+
+def _state_class(shared: bool) -> type[HubState]:
+    """The hub state: queues in RAM, or (``shared``) in the table other hubs share."""
+    if not shared:
+        return HubState
+    from .hub.shared import SharedHubState  # noqa: PLC0415
+
+    return SharedHubState
+
+
+def _watch(poller: zmq.Poller, watched: int | None, fd: int | None) -> int | None:
+    """Keep the state's extra socket (:meth:`HubState.wake_fd`) registered in ``poller``."""
+    if fd != watched:
+        if watched is not None:
+            with contextlib.suppress(KeyError):
+                poller.unregister(watched)
+        if fd is not None:
+            poller.register(fd, zmq.POLLIN)
+    return fd
 
 
 def _describe_url(url: str) -> str:

@@ -217,9 +217,13 @@ class PostgresStore(Store):
             dropped = [k for k, v in self._meta.items() if v is None]
             if dropped:
                 cur.execute(self._sql["delete_meta"], (dropped,))
+            self._flush_more(cur)
             if commit:
                 conn.commit()
         self._drop_pending()
+
+    def _flush_more(self, cur: psycopg.Cursor[Any]) -> None:
+        """More of the turn's writes, in the same pipeline (the shared store's messages)."""
 
     def _read(self, key: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
         """One row by key, from the database (the caller checked the pending writes)."""
