@@ -27,6 +27,8 @@ Several hubs run on one schema, each with its own peers; none keeps the queues i
   down in one statement (``RETURNING``): the unlock is released once, by whichever hub takes
   the counter to zero, and a header acknowledged twice (after a lease was lost) counts once.
 * **Locks**: rows taken by a conditional upsert (free, expired, or already the asker's).
+* **Beat leases**: their metadata row is read ``FOR UPDATE`` (:meth:`meta_locked`): two hubs
+  granting one schedule's lease at once take turns, the second sees the first's holder.
 
 A hub owns only rows it claimed: :meth:`add_message` of another id is a publish, of an owned
 id a rewrite (a retry's next attempt, a dead letter) that keeps it owned until released.
@@ -120,6 +122,8 @@ _SQL: Final = {
     "revoke_queued": "DELETE FROM {s}.messages WHERE id = ANY(%s::text[]) AND owner IS NULL "
     "RETURNING id",
     "revoked": "SELECT id, at FROM {s}.revoked ORDER BY at DESC LIMIT %s",
+    "meta_row": "INSERT INTO {s}.meta VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
+    "meta_locked": "SELECT value FROM {s}.meta WHERE key = %s FOR UPDATE",
 }
 
 
@@ -355,6 +359,15 @@ class SharedPostgresStore(PostgresStore):
         dropped = [str(r[0]) for r in self._now_execute("revoke_queued", (ids,))]
         self._notes["v"].update(dict.fromkeys(ids))
         return dropped
+
+    def meta_locked(self, key: str, empty: bytes) -> bytes:
+        """A metadata value read for a change: its row (created as ``empty`` if missing) stays
+        locked until the commit, so two hubs changing it (a beat lease) take turns."""
+        if key in self._meta and self._meta[key] is not None:
+            return self._meta[key] or empty
+        self._now_execute("meta_row", (key, empty))
+        rows = self._now_execute("meta_locked", (key,))
+        return bytes(rows[0][0]) if rows else empty
 
     def revoked(self, limit: int) -> dict[str, float]:
         """The most recent revoked ids and when."""

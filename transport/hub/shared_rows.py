@@ -11,6 +11,8 @@ How it works
   already the asker's: a resent request is harmless), released by its owner only. A blocking
   acquire waits at the hub its client asked, which tries again each turn until it gets the
   lock or the wait runs out.
+* **Beat leases**: read from their row, locked until the commit, every time (never from
+  the hub's RAM): two hubs asked for one schedule's lease at once grant it once.
 * **Revocations**: ``revoked(id, at)``; the rows no hub holds are deleted and end REVOKED at
   once; the ids go to the other hubs by ``NOTIFY`` (each keeps the set in RAM, read at start),
   which end the ones they hold ready and tell the workers holding the others.
@@ -21,10 +23,13 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
+import msgpack
+
 from celeriac import states
 from celeriac._log import get_logger
 
 from .. import protocol as p
+from .beat import _LEASE_KEY, Lease
 from .locks import _Waiter
 from .model import Msg, Peer
 from .revocations import MAX_REVOKED
@@ -108,6 +113,18 @@ class SharedRows(HubState):
                     self._answer(waiter.identity, name, "LOCKED", waiter.rid)
             if not waiters:
                 del self._lock_waiters[name]
+
+    # -- beat leases -------------------------------------------------------------------------
+
+    def _lease(self, key: str) -> Lease | None:
+        """Read from the table each time, its row locked until the commit (never cached:
+        another hub may have granted it)."""
+        holder, expires = msgpack.unpackb(
+            self.store.meta_locked(_LEASE_KEY + key, msgpack.packb(["", 0.0]))
+        )
+        lease = Lease(str(holder), float(expires)) if holder else None
+        self._leases[key] = lease
+        return lease
 
     # -- revocations --------------------------------------------------------------------------
 
