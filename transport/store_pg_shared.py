@@ -44,7 +44,7 @@ from typing import Any, Final
 import psycopg
 
 from .pg_connect import Conn, connect
-from .store import StoredMessage
+from .store import StoredMessage, StoredResult
 from .store_postgres import PostgresStore
 
 __all__ = ["BEAT_INTERVAL", "CHORD_HOLD", "LEASE_TTL", "Claimed", "SharedPostgresStore"]
@@ -61,6 +61,9 @@ SWEEP_LIMIT: Final = 10_000
 NOTE_BYTES: Final = 7000
 
 _NOW: Final = "extract(epoch FROM clock_timestamp())::float8"
+#: The transaction's start (stable, unlike clock_timestamp(): an index can serve a comparison
+#: with it, so the sweeps never read the delayed rows that are not due).
+_TX_NOW: Final = "extract(epoch FROM now())::float8"
 _ARRAYS: Final = (
     "%b::text[], %b::text[], %b::integer[], %b::float8[], %b::bigint[], %b::bytea[], %b::bytea[]"
 )
@@ -90,11 +93,11 @@ _SQL: Final = {
     "seen": "INSERT INTO {s}.hubs VALUES (%s, {now}, {now}) "
     "ON CONFLICT (hub_id) DO UPDATE SET seen_at = EXCLUDED.seen_at",
     "reap": "UPDATE {s}.messages m SET owner = NULL, lease_until = NULL WHERE m.id IN ("
-    "SELECT id FROM {s}.messages x WHERE x.owner IS NOT NULL AND x.lease_until < {now} "
+    "SELECT id FROM {s}.messages x WHERE x.owner IS NOT NULL AND x.lease_until < {tx_now} "
     "AND NOT EXISTS (SELECT 1 FROM {s}.hubs h WHERE h.hub_id = x.owner "
     "AND h.seen_at >= {now} - %s) LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING m.queue, m.owner",
     "promote": "UPDATE {s}.messages SET eta = NULL WHERE id IN (SELECT id FROM {s}.messages "
-    "WHERE owner IS NULL AND eta IS NOT NULL AND eta <= {now} LIMIT %s FOR UPDATE SKIP LOCKED) "
+    "WHERE owner IS NULL AND eta IS NOT NULL AND eta <= {tx_now} LIMIT %s FOR UPDATE SKIP LOCKED) "
     "RETURNING queue",
     "forget_hubs": "DELETE FROM {s}.hubs WHERE seen_at < {now} - %s",
     "hubs": "SELECT hub_id, {now} - seen_at FROM {s}.hubs ORDER BY started_at",
@@ -102,6 +105,7 @@ _SQL: Final = {
     "leave_rows": "UPDATE {s}.messages SET owner = NULL, lease_until = NULL WHERE owner = %s",
     "notify": "SELECT pg_notify(%s, %s)",
     "results_among": "SELECT id FROM {s}.results WHERE id = ANY(%s::text[])",
+    "results_of": "SELECT id, state, header, body FROM {s}.results WHERE id = ANY(%s::text[])",
     "chord_open": "INSERT INTO {s}.chords VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",
     "chord_down_row": "WITH d AS (DELETE FROM {s}.messages WHERE id = %s RETURNING 1) "
     "UPDATE {s}.chords SET remaining = remaining - 1 WHERE id = %s "
@@ -170,7 +174,10 @@ class SharedPostgresStore(PostgresStore):
         found: dict[str, str] | None = self.__dict__.get("_shared_sql_cache")
         if found is None:
             schema = '"' + self.url.schema + '"'
-            found = {k: v.format(s=schema, now=_NOW, arrays=_ARRAYS) for k, v in _SQL.items()}
+            found = {
+                k: v.format(s=schema, now=_NOW, tx_now=_TX_NOW, arrays=_ARRAYS)
+                for k, v in _SQL.items()
+            }
             self.__dict__["_shared_sql_cache"] = found
         return found
 
@@ -222,6 +229,16 @@ class SharedPostgresStore(PostgresStore):
             with self._guard() as conn:
                 rows = conn.execute(self._sql_of("results_among"), (ask,)).fetchall()
             found.update(str(r[0]) for r in rows)
+        return found
+
+    def results_of(self, task_ids: list[str]) -> list[StoredResult]:
+        """The stored results of ``task_ids`` (those that have one), in one query."""
+        found = [e[0] for i in task_ids if (e := self._results.get(i)) is not None]
+        ask = [i for i in task_ids if i not in self._results]
+        if ask:
+            with self._guard() as conn:
+                rows = conn.execute(self._sql_of("results_of"), (ask,)).fetchall()
+            found += [StoredResult(str(r[0]), str(r[1]), bytes(r[2]), bytes(r[3])) for r in rows]
         return found
 
     def _pending(self) -> bool:

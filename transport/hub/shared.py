@@ -200,10 +200,8 @@ class SharedHubState(SharedRows):
         waited = [i for i in ids if i in self._waiters]
         if not waited:
             return
-        for mid in self.store.results_among(waited):
-            stored = self.store.get_result(mid)
-            if stored is not None:
-                self._push_result(p.decode_result(stored.header, stored.body))
+        for stored in self.store.results_of(waited):
+            self._push_result(p.decode_result(stored.header, stored.body))
 
     def next_deadline(self) -> float | None:
         """None: the server's poll timeout and the listener's socket wake the loop."""
