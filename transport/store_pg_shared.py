@@ -103,6 +103,8 @@ _SQL: Final = {
     "hubs": "SELECT hub_id, {now} - seen_at FROM {s}.hubs ORDER BY started_at",
     "leave": "DELETE FROM {s}.hubs WHERE hub_id = %s",
     "leave_rows": "UPDATE {s}.messages SET owner = NULL, lease_until = NULL WHERE owner = %s",
+    "strays": "UPDATE {s}.messages SET owner = NULL, lease_until = NULL WHERE owner = %s "
+    "AND NOT (id = ANY(%s::text[])) RETURNING queue",
     "notify": "SELECT pg_notify(%s, %s)",
     "results_among": "SELECT id FROM {s}.results WHERE id = ANY(%s::text[])",
     "results_of": "SELECT id, state, header, body FROM {s}.results WHERE id = ANY(%s::text[])",
@@ -322,6 +324,16 @@ class SharedPostgresStore(PostgresStore):
         self._now_execute("leave_rows", (self.owner,))
         self._now_execute("leave", (self.owner,))
         self.owned.clear()
+
+    def release_strays(self, kept: Iterable[str]) -> int:
+        """Give back the rows this hub owns but no longer holds (after a failed commit lost
+        their release or deletion): how many."""
+        keep = list(kept)
+        rows = self._now_execute("strays", (self.owner, keep))
+        self.owned.intersection_update(keep)
+        for (queue,) in rows:
+            self._notes["q"][str(queue)] = None
+        return len(rows)
 
     def queues_noted(self, queues: Iterable[str]) -> None:
         """Tell the other hubs at the commit that these queues have rows to claim."""

@@ -101,6 +101,23 @@ def test_the_leases_of_a_dead_hub_are_taken_back_and_a_live_hubs_are_kept(
     b.commit()
 
 
+def test_rows_a_hub_owns_but_no_longer_holds_go_back(
+    hubs: tuple[SharedPostgresStore, SharedPostgresStore],
+) -> None:
+    """After a failed commit lost a release, the hub gives back every row it does not hold."""
+    a, b = hubs
+    a.add_message(row("m1"))
+    a.add_message(row("m2"))
+    a.commit()
+    assert len(a.claim({"q": 2})) == 2
+    a.commit()
+    assert a.release_strays(["m1"]) == 1
+    a.commit()
+    assert a.owned == {"m1"}
+    assert [c.row.id for c in b.claim({"q": 5})] == ["m2"]
+    b.commit()
+
+
 def test_a_chord_counts_each_header_task_once_across_hubs(
     hubs: tuple[SharedPostgresStore, SharedPostgresStore],
 ) -> None:

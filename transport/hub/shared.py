@@ -33,6 +33,7 @@ from .. import protocol as p
 from .model import Msg
 from .restoring import RowError, load_bindings, load_row, set_aside
 from .shared_rows import SharedRows
+from .storage import STORAGE_ERRORS
 
 if TYPE_CHECKING:
     from ..pg_listen import Listener
@@ -57,6 +58,8 @@ class SharedHubState(SharedRows):
         self._claiming = False
         self._claim_due = True
         self._next_beat = 0.0
+        #: A commit failed: rows whose release or deletion it carried are still this hub's.
+        self._strays = False
         self.listener: Listener | None = None
         self.counters.update(claimed=0, let_go=0, reaped=0)
 
@@ -186,7 +189,17 @@ class SharedHubState(SharedRows):
         self._push_stored(notes.get("r", set()))
         self._heard_revoked(notes.get("v", set()))
 
+    def commit_failed(self, exc: BaseException) -> None:
+        """The turn is lost (see :mod:`.storage`); the next beat gives back what it released."""
+        super().commit_failed(exc)
+        self._strays = True
+
     def _beat(self) -> None:
+        if self._strays:
+            strays = self.store.release_strays(self._messages)
+            self._strays = False
+            if strays:
+                _log.warning("hub_rows_released", count=strays, hub=self.hub_id)
         reaped, _ = self.store.heartbeat()
         if reaped:
             self.counters["reaped"] += reaped
@@ -220,7 +233,12 @@ class SharedHubState(SharedRows):
     def statistics(self) -> dict[str, Any]:
         """The hub's statistics, and the shared schema's hubs."""
         stats = super().statistics()
-        stats["shared"] = {"hub_id": self.hub_id, "owned": len(self.store.owned)}
+        shared: dict[str, Any] = {"hub_id": self.hub_id, "owned": len(self.store.owned)}
+        try:
+            shared["hubs"] = self.store.hubs()  # id -> seconds since it was seen
+        except STORAGE_ERRORS as exc:
+            shared["hubs"] = str(exc)[:300]
+        stats["shared"] = shared
         return stats
 
 
