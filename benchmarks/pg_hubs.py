@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 
 import psycopg
-from hub_micro import _Turns, run
+from hub_micro import _server_cpu, _Turns, run
 
 from celeriac import App
 from celeriac._clock import SYSTEM_CLOCK
@@ -79,6 +79,7 @@ def run_shared(tasks: int, batch: int, delayed: int) -> dict[str, float]:
         b.turn([(WORKER, p.encode(hello))])
         totals: dict[str, float] = {}
         now = time.time()
+        cpu_hub, cpu_db = time.process_time(), sum(_server_cpu(s) for s in stores)
         for start in range(0, tasks, batch):
             n = min(batch, tasks - start)
             items = tuple(compose(conf, "bench.add", (1, 2), None, {}, now) for _ in range(n))
@@ -116,6 +117,8 @@ def run_shared(tasks: int, batch: int, delayed: int) -> dict[str, float]:
                 ("push", t4 - t3),
             ):
                 totals[phase] = totals.get(phase, 0.0) + dt
+        cpu_hub = time.process_time() - cpu_hub
+        cpu_db = sum(_server_cpu(s) for s in stores) - cpu_db
         for hub in hubs:
             hub.close()
     finally:
@@ -125,6 +128,8 @@ def run_shared(tasks: int, batch: int, delayed: int) -> dict[str, float]:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     per_task = {k: v / tasks * 1e6 for k, v in totals.items()}
     per_task["total"] = sum(per_task.values())
+    per_task["cpu_hub"] = cpu_hub / tasks * 1000
+    per_task["cpu_db"] = cpu_db / tasks * 1000
     return per_task
 
 
@@ -152,6 +157,8 @@ def main() -> None:
             )
         )
     print("ceiling  " + " ".join(f"{1e6 / c['total']:15.0f} tasks/s" for c in columns.values()))
+    for key, what in (("cpu_hub", "hub CPU"), ("cpu_db", "db CPU")):
+        print(f"{what:8s} " + " ".join(f"{c[key]:15.3f} s/1000 " for c in columns.values()))
 
 
 if __name__ == "__main__":
