@@ -141,3 +141,25 @@ def test_a_revoke_through_one_hub_ends_a_task_queued_through_the_other(
     a.until(lambda: task.id in a.results(b"c"), "the REVOKED result")
     assert a.results(b"c")[task.id] == states.REVOKED
     b.until(lambda: b.state._is_revoked(task.id), "B to hear of the revoke")
+
+
+def test_one_schedule_one_beat_whichever_hub_each_beat_asks(two: tuple[Hub, Hub]) -> None:
+    """Beats asking through different hubs: the lease is granted once, the other beat is told
+    who holds it (hub B had seen the lease free: it reads the row again, not its memory)."""
+    a, b = two
+    client(a, b"beat-1")
+    client(b, b"beat-2")
+
+    def ask(hub: Hub, beat: bytes, holder: str, ttl: float = 30.0) -> p.BeatGrant:
+        (grant,) = [m for _, m in hub.turn((beat, p.BeatLease("app", holder, ttl)))]
+        assert isinstance(grant, p.BeatGrant)
+        return grant
+
+    assert ask(b, b"beat-2", "two").granted
+    assert not ask(b, b"beat-2", "two", ttl=0.0).granted  # released: B saw it free
+    assert ask(a, b"beat-1", "one").granted
+    refused = ask(b, b"beat-2", "two")
+    assert not refused.granted
+    assert refused.holder == "one"
+    ask(a, b"beat-1", "one", ttl=0.0)
+    assert ask(b, b"beat-2", "two").granted
