@@ -159,6 +159,7 @@ class HubServer:
             store=self.store_description,
             restored=restored,
             hub_id=self.hub_id,
+            shared=shared,
             events=self.events_endpoint,
         )
 

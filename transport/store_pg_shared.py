@@ -103,6 +103,13 @@ _SQL: Final = {
     "hubs": "SELECT hub_id, {now} - seen_at FROM {s}.hubs ORDER BY started_at",
     "leave": "DELETE FROM {s}.hubs WHERE hub_id = %s",
     "leave_rows": "UPDATE {s}.messages SET owner = NULL, lease_until = NULL WHERE owner = %s",
+    "lengths": "SELECT queue, count(*) FILTER (WHERE owner IS NULL AND eta IS NULL), "
+    "count(*) FILTER (WHERE owner IS NULL AND eta IS NOT NULL), "
+    "count(*) FILTER (WHERE owner IS NOT NULL AND owner <> '~chord') "
+    "FROM {s}.messages GROUP BY queue",
+    "purge_all": "DELETE FROM {s}.messages WHERE owner IS NULL RETURNING queue",
+    "purge": "DELETE FROM {s}.messages WHERE owner IS NULL AND queue = ANY(%s::text[]) "
+    "RETURNING queue",
     "strays": "UPDATE {s}.messages SET owner = NULL, lease_until = NULL WHERE owner = %s "
     "AND NOT (id = ANY(%s::text[])) RETURNING queue",
     "notify": "SELECT pg_notify(%s, %s)",
@@ -150,6 +157,8 @@ class _Pub:
 
 class SharedPostgresStore(PostgresStore):
     """The store of one of several hubs on a schema; see the module docstring."""
+
+    sole_writer = False
 
     def __init__(self, url: Any, *, sync: str = "normal", migrate: bool = False) -> None:
         #: This hub's id (set by the hub state before any claim).
@@ -334,6 +343,22 @@ class SharedPostgresStore(PostgresStore):
         for (queue,) in rows:
             self._notes["q"][str(queue)] = None
         return len(rows)
+
+    def lengths(self) -> dict[str, tuple[int, int, int]]:
+        """Per queue, in the whole table: rows ready, delayed, claimed by a hub."""
+        rows = self._now_execute("lengths", ())
+        return {str(q): (int(r), int(d), int(c)) for q, r, d, c in rows}
+
+    def purge(self, queues: Iterable[str] | None) -> dict[str, int]:
+        """Delete the rows no hub holds (of ``queues``; None: all): how many per queue."""
+        if queues is None:
+            rows = self._now_execute("purge_all", ())
+        else:
+            rows = self._now_execute("purge", (list(queues),))
+        purged: dict[str, int] = {}
+        for (queue,) in rows:
+            purged[str(queue)] = purged.get(str(queue), 0) + 1
+        return purged
 
     def queues_noted(self, queues: Iterable[str]) -> None:
         """Tell the other hubs at the commit that these queues have rows to claim."""

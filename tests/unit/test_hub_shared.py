@@ -163,3 +163,16 @@ def test_one_schedule_one_beat_whichever_hub_each_beat_asks(two: tuple[Hub, Hub]
     assert refused.holder == "one"
     ask(a, b"beat-1", "one", ttl=0.0)
     assert ask(b, b"beat-2", "two").granted
+
+
+def test_hub_queues_and_purge_see_the_whole_table(two: tuple[Hub, Hub]) -> None:
+    """Queue lengths asked of one hub count what was published through the other; a purge
+    through one hub removes the rows no hub holds."""
+    a, b = two
+    client(a, b"c")
+    a.turn((b"c", p.Publish(tasks(2) + tasks(1, countdown=3600))))
+    lengths = b.state._queue_lengths()["celery"]
+    assert (lengths["ready"], lengths["delayed"], lengths["unacked"]) == (2, 1, 0)
+    assert b.state._purge(None) == {"purged": 3, "queues": {"celery": 3}}
+    b.turn()
+    assert a.state._queue_lengths()["celery"]["ready"] == 0

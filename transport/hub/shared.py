@@ -216,6 +216,28 @@ class SharedHubState(SharedRows):
         for stored in self.store.results_of(waited):
             self._push_result(p.decode_result(stored.header, stored.body))
 
+    # -- what an operator sees ------------------------------------------------------------------
+
+    def _queue_lengths(self) -> dict[str, dict[str, Any]]:
+        """``hub_queues`` for the whole schema: rows ready or delayed in the table, and
+        claimed by any hub (``unacked``); consumers are this hub's."""
+        out = super()._queue_lengths()
+        here = {q: v["ready"] for q, v in out.items()}
+        for queue, (ready, delayed, claimed) in self.store.lengths().items():
+            entry = out.setdefault(queue, {"ready": 0, "delayed": 0, "unacked": 0, "consumers": []})
+            entry["ready"] = ready + here.get(queue, 0)
+            entry["delayed"] = delayed
+            entry["unacked"] = max(claimed - here.get(queue, 0), 0)
+        return dict(sorted(out.items()))
+
+    def _purge(self, queues: set[str] | None) -> dict[str, Any]:
+        """``purge``: what this hub holds ready, and the rows no hub holds."""
+        answer = super()._purge(queues)
+        purged: dict[str, int] = dict(answer["queues"])
+        for queue, n in self.store.purge(queues).items():
+            purged[queue] = purged.get(queue, 0) + n
+        return {"purged": sum(purged.values()), "queues": purged}
+
     def next_deadline(self) -> float | None:
         """None: the server's poll timeout and the listener's socket wake the loop."""
         return None
