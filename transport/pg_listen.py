@@ -72,8 +72,9 @@ class Listener:
             self._open()
         return None if self._conn is None else self._conn.fileno()
 
-    def drain(self) -> Notes:
-        """What the other hubs said since the last drain (never waits)."""
+    def drain(self, own: int | None = None) -> Notes:
+        """What the other hubs said since the last drain (never waits); ``own``: the backend
+        pid of this hub's store connection, whose notifications are skipped."""
         notes: Notes = {}
         conn = self._conn
         if conn is None:
@@ -81,6 +82,8 @@ class Listener:
             return notes
         try:
             for note in conn.notifies(timeout=0, stop_after=DRAIN_LIMIT):
+                if note.pid == own:
+                    continue
                 kind, _, payload = note.payload.partition(":")
                 try:
                     names = json.loads(payload)

@@ -297,6 +297,10 @@ class SharedPostgresStore(PostgresStore):
             cur = conn.execute(self._sql_of(key), args)
             return cur.fetchall() if cur.description is not None else []
 
+    def backend_pid(self) -> int | None:
+        """The server process of this store's connection (None: not connected)."""
+        return None if self._conn is None else self._conn.info.backend_pid
+
     def claim(self, wanted: dict[str, int]) -> list[Claimed]:
         """Take up to ``wanted[queue]`` ready rows of each queue for this hub."""
         queues = [q for q, n in wanted.items() if n > 0]

@@ -183,7 +183,7 @@ class SharedHubState(SharedRows):
     def _hear(self) -> None:
         if self.listener is None:
             return
-        notes = self.listener.drain()
+        notes = self.listener.drain(own=self.store.backend_pid())
         if notes.get("q"):
             self._claim_due = True
         self._push_stored(notes.get("r", set()))
