@@ -177,8 +177,8 @@ class HubServer:
         shared: bool | None = None,
     ) -> HubServer:
         """A hub configured by the app's settings (``broker_url``, ``hub_data_dir``,
-        ``hub_sync``, ``hub_store_url``, ``broker_heartbeat``, ``result_expires``,
-        ``result_failure_expires``, ``broker_max_deliveries``,
+        ``hub_sync``, ``hub_store_url``, ``hub_store_shared``, ``broker_heartbeat``,
+        ``result_expires``, ``result_failure_expires``, ``broker_max_deliveries``,
         ``hub_events_url``, ``broker_max_message_size``, ``broker_visibility_timeout``, the CURVE
         settings, the caps of :class:`~.hub.limits.HubLimits`); keyword arguments override the
         matching setting."""

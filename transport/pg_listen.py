@@ -47,8 +47,6 @@ class Listener:
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
         self._retry_at = 0.0
         self._delay = RETRY_MIN
-        #: Set when the connection was (re)opened: notifications may have been missed.
-        self.missed = True
         self._open()
 
     def _open(self) -> None:
@@ -64,7 +62,7 @@ class Listener:
             self._delay = min(self._delay * 2, RETRY_MAX)
             _log.warning("hub_listen_failed", error=first_line(exc))
             return
-        self._conn, self._delay, self.missed = conn, RETRY_MIN, True
+        self._conn, self._delay = conn, RETRY_MIN
 
     def fileno(self) -> int | None:
         """The socket to poll (None while the connection is away)."""

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from celeriac.exceptions import ImproperlyConfigured
+from celeriac.transport.hubserver import HubServer
 from celeriac.transport.pg_schema import parse_store_url
 from celeriac.transport.store import StoredMessage
 from celeriac.transport.store_pg_shared import SharedPostgresStore
@@ -175,3 +177,8 @@ def test_shared_hubs_never_run_alongside_a_hub_that_is_not_shared(pg_url: str) -
     with pytest.raises(ImproperlyConfigured, match="--shared"):
         PostgresStore(pg_url)
     shared.abandon()
+
+
+def test_shared_needs_a_postgresql_store(tmp_path: Path) -> None:
+    with pytest.raises(ImproperlyConfigured, match="needs a PostgreSQL store"):
+        HubServer("tcp://127.0.0.1:*", tmp_path, shared=True)
