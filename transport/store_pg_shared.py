@@ -103,6 +103,8 @@ _SQL: Final = {
     "hubs": "SELECT hub_id, {now} - seen_at FROM {s}.hubs ORDER BY started_at",
     "leave": "DELETE FROM {s}.hubs WHERE hub_id = %s",
     "leave_rows": "UPDATE {s}.messages SET owner = NULL, lease_until = NULL WHERE owner = %s",
+    "seq_floor": "SELECT setval('{s}.message_seq', GREATEST((SELECT last_value FROM "
+    "{s}.message_seq), (SELECT coalesce(max(seq), 1) FROM {s}.messages)))",
     "lengths": "SELECT queue, count(*) FILTER (WHERE owner IS NULL AND eta IS NULL), "
     "count(*) FILTER (WHERE owner IS NULL AND eta IS NOT NULL), "
     "count(*) FILTER (WHERE owner IS NOT NULL AND owner <> '~chord') "
@@ -173,6 +175,9 @@ class SharedPostgresStore(PostgresStore):
         self._notes: dict[str, dict[str, None]] = {"q": {}, "r": {}, "v": {}}
         super().__init__(url, sync=sync, migrate=migrate)
         self.channel = f"celeriac.{self.url.schema}"
+        # Rows a hub that was not shared left keep their order before the new ones.
+        self._now_execute("seq_floor", ())
+        self.commit()
 
     def _open(self) -> Conn:
         return connect(self.url, self.sync, shared=True)

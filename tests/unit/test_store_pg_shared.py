@@ -6,6 +6,7 @@ where none answers)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -182,3 +183,15 @@ def test_shared_hubs_never_run_alongside_a_hub_that_is_not_shared(pg_url: str) -
 def test_shared_needs_a_postgresql_store(tmp_path: Path) -> None:
     with pytest.raises(ImproperlyConfigured, match="needs a PostgreSQL store"):
         HubServer("tcp://127.0.0.1:*", tmp_path, shared=True)
+
+
+def test_rows_left_by_a_hub_that_was_not_shared_keep_their_place(pg_url: str) -> None:
+    alone = PostgresStore(pg_url)
+    alone.add_message(dataclasses.replace(row("old"), seq=500))
+    alone.close()
+    shared = SharedPostgresStore(pg_url)
+    shared.owner = "a"
+    shared.add_message(row("new"))
+    shared.commit()
+    assert [c.row.id for c in shared.claim({"q": 5})] == ["old", "new"]
+    shared.abandon()
