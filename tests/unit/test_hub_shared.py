@@ -176,3 +176,22 @@ def test_hub_queues_and_purge_see_the_whole_table(two: tuple[Hub, Hub]) -> None:
     assert b.state._purge(None) == {"purged": 3, "queues": {"celery": 3}}
     b.turn()
     assert a.state._queue_lengths()["celery"]["ready"] == 0
+
+
+def test_a_hub_stopped_cleanly_gives_its_claimed_tasks_back_at_once(
+    two: tuple[Hub, Hub],
+) -> None:
+    """What a stopping hub had claimed for its worker is free for the others at once, not
+    after the lease of a dead hub runs out."""
+    a, b = two
+    client(a, b"c")
+    worker(a, b"wa", credit=3)
+    sent = tasks(3)
+    a.turn((b"c", p.Publish(sent)))
+    a.until(lambda: len(a.delivered(b"wa")) == 3, "A's worker to get all three")
+    a.state.close()
+    assert b.store.lengths()["celery"] == (3, 0, 0)  # ready, delayed, claimed
+    b.store.commit()
+    worker(b, b"wb", credit=3)
+    b.until(lambda: len(b.delivered(b"wb")) == 3, "B's worker to get them")
+    assert {d.task.id for d in b.delivered(b"wb")} == {t.id for t in sent}
