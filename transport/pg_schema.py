@@ -108,6 +108,9 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE TABLE IF NOT EXISTS {s}.revoked "
         "(id text PRIMARY KEY, at double precision NOT NULL)",
         "CREATE SEQUENCE IF NOT EXISTS {s}.message_seq",
+        "CREATE TABLE IF NOT EXISTS {s}.done (id text PRIMARY KEY, expires double precision "
+        "NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS done_expires ON {s}.done (expires)",
     ),
 )
 #: The version this code reads and writes.

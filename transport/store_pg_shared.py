@@ -26,6 +26,9 @@ Several hubs run on one schema, each with its own peers; none keeps the queues i
 * **Chords**: ``chords(id, remaining)``; a header task's row is deleted and its chord counted
   down in one statement (``RETURNING``): the unlock is released once, by whichever hub takes
   the counter to zero, and a header acknowledged twice (after a lease was lost) counts once.
+* **Duplicates**: a task done without a result (``ignore_result``) leaves a tombstone in
+  ``done`` (expiring with ``result_expires``), so a resend of it through any hub is dropped
+  as one with a stored result is.
 * **Locks**: rows taken by a conditional upsert (free, expired, or already the asker's).
 * **Beat leases**: their metadata row is read ``FOR UPDATE`` (:meth:`meta_locked`): two hubs
   granting one schedule's lease at once take turns, the second sees the first's holder.
@@ -115,7 +118,12 @@ _SQL: Final = {
     "strays": "UPDATE {s}.messages SET owner = NULL, lease_until = NULL WHERE owner = %s "
     "AND NOT (id = ANY(%s::text[])) RETURNING queue",
     "notify": "SELECT pg_notify(%s, %s)",
-    "results_among": "SELECT id FROM {s}.results WHERE id = ANY(%s::text[])",
+    "results_among": "SELECT id FROM {s}.results WHERE id = ANY(%s::text[]) UNION ALL "
+    "SELECT id FROM {s}.done WHERE id = ANY(%s::text[]) AND expires > {now}",
+    "tombstones": "INSERT INTO {s}.done SELECT i, {now} + %s FROM unnest(%s::text[]) AS i "
+    "ON CONFLICT (id) DO NOTHING",
+    "forget_done": "DELETE FROM {s}.done WHERE id IN (SELECT id FROM {s}.done "
+    "WHERE expires < {tx_now} LIMIT %s)",
     "results_of": "SELECT id, state, header, body FROM {s}.results WHERE id = ANY(%s::text[])",
     "chord_open": "INSERT INTO {s}.chords VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",
     "chord_down_row": "WITH d AS (DELETE FROM {s}.messages WHERE id = %s RETURNING 1) "
@@ -171,6 +179,9 @@ class SharedPostgresStore(PostgresStore):
         self._ops: dict[str, _Pub | StoredMessage | None] = {}
         #: Owned rows to give back at the commit: id -> (deliveries, lost).
         self._released: dict[str, tuple[int, int]] = {}
+        #: Ids done without a stored result (``ignore_result``), kept as tombstones this long.
+        self._tombstones: dict[str, None] = {}
+        self.tombstone_ttl = 86400.0
         #: What the commit tells the other hubs: kind -> names (see the module docstring).
         self._notes: dict[str, dict[str, None]] = {"q": {}, "r": {}, "v": {}}
         super().__init__(url, sync=sync, migrate=migrate)
@@ -229,6 +240,11 @@ class SharedPostgresStore(PostgresStore):
         super().put_result(result, expires)
         self._notes["r"][result.id] = None
 
+    def tombstone(self, task_id: str) -> None:
+        """Remember at the commit that ``task_id`` ran though it stored no result: a publish
+        of it again, through any hub, is a duplicate (until :attr:`tombstone_ttl`)."""
+        self._tombstones[task_id] = None
+
     def get_payload(self, message_id: str) -> tuple[bytes, bytes] | None:
         """A row's header and body (this turn's write of it first)."""
         if message_id not in self._ops:
@@ -243,7 +259,7 @@ class SharedPostgresStore(PostgresStore):
         ask = [i for i in task_ids if i not in self._results]
         if ask:
             with self._guard() as conn:
-                rows = conn.execute(self._sql_of("results_among"), (ask,)).fetchall()
+                rows = conn.execute(self._sql_of("results_among"), (ask, ask)).fetchall()
             found.update(str(r[0]) for r in rows)
         return found
 
@@ -258,7 +274,8 @@ class SharedPostgresStore(PostgresStore):
         return found
 
     def _pending(self) -> bool:
-        return super()._pending() or bool(self._ops or self._released) or self._noted()
+        pending = self._ops or self._released or self._tombstones
+        return super()._pending() or bool(pending) or self._noted()
 
     def _noted(self) -> bool:
         return any(self._notes.values())
@@ -267,6 +284,7 @@ class SharedPostgresStore(PostgresStore):
         super()._drop_pending()
         self._ops.clear()
         self._released.clear()
+        self._tombstones.clear()
         for names in self._notes.values():
             names.clear()
 
@@ -289,6 +307,8 @@ class SharedPostgresStore(PostgresStore):
                 (ids, [d for d, _ in counts], [n for _, n in counts], self.owner),
             )
             self.owned.difference_update(ids)
+        if self._tombstones:
+            cur.execute(self._sql_of("tombstones"), (self.tombstone_ttl, list(self._tombstones)))
         for kind, names in self._notes.items():
             for payload in _chunks(kind, names):
                 cur.execute(self._sql_of("notify"), (self.channel, payload))
@@ -329,6 +349,7 @@ class SharedPostgresStore(PostgresStore):
         promoted = self._now_execute("promote", (SWEEP_LIMIT,))
         self._now_execute("forget_hubs", (LEASE_TTL * 60,))
         self._now_execute("forget_locks", ())
+        self._now_execute("forget_done", (SWEEP_LIMIT,))
         for row in (*reaped, *promoted):
             self._notes["q"][str(row[0])] = None
         return len(reaped), len(promoted)

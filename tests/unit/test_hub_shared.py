@@ -195,3 +195,21 @@ def test_a_hub_stopped_cleanly_gives_its_claimed_tasks_back_at_once(
     worker(b, b"wb", credit=3)
     b.until(lambda: len(b.delivered(b"wb")) == 3, "B's worker to get them")
     assert {d.task.id for d in b.delivered(b"wb")} == {t.id for t in sent}
+
+
+def test_a_task_done_without_a_result_is_a_duplicate_through_any_hub(
+    two: tuple[Hub, Hub],
+) -> None:
+    """An ``ignore_result`` task that ran through B, published again through A (a client's
+    resend after a reconnect), is confirmed and dropped: it does not run twice."""
+    a, b = two
+    client(a, b"c")
+    worker(b, b"w", credit=5)
+    (task,) = tasks(1, ignore_result=True)
+    a.turn((b"c", p.Publish((task,))))
+    b.until(lambda: len(b.delivered(b"w")) == 1, "B's worker to get it")
+    (first,) = b.delivered(b"w")
+    b.turn((b"w", p.Done((p.ResultMessage(task.id, "SUCCESS", b"", tag=first.tag, store=False),))))
+    a.turn((b"c", p.Publish((task,))))
+    assert a.state.counters["duplicates"] == 1
+    assert any(isinstance(m, p.Confirm) and task.id in m.ids for _, m in a.out[-3:])

@@ -55,6 +55,8 @@ class SharedHubState(SharedRows):
     def __init__(self, store: Any, clock: Any, **kwargs: Any) -> None:
         super().__init__(store, clock, **kwargs)
         self.store.owner = self.hub_id
+        if self.result_expires is not None:
+            self.store.tombstone_ttl = self.result_expires
         self._claiming = False
         self._claim_due = True
         self._next_beat = 0.0
@@ -104,6 +106,11 @@ class SharedHubState(SharedRows):
         self.store.release(msg.id, msg.queue, msg.deliveries, msg.lost)
         self.counters["let_go"] += 1
         self._claim_due = True
+
+    def _done(self, result: p.ResultMessage) -> None:
+        super()._done(result)
+        if not result.store and result.state != states.RETRY:
+            self.store.tombstone(result.id)  # the duplicate memory of every hub
 
     def _pump_peer(self, peer: Any) -> None:
         super()._pump_peer(peer)
