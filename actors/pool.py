@@ -26,7 +26,8 @@ import pykka
 from celeriac._clock import SYSTEM_CLOCK, Clock
 
 from .execution import TaskExecutor
-from .supervisor import ChildSpec, Supervisor, SupervisorLink
+from .supervised import ChildSpec, SupervisorLink
+from .supervisor import Supervisor
 from .task_actor import Delivery, Reply, TaskSlot
 from .watchdog import Watchdog
 

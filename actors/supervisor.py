@@ -3,56 +3,9 @@
 How it works
 ============
 
-What pykka does when an actor dies (pykka 4, ``pykka/_actor.py``):
-
-* an exception in a *tell* handler logs, unregisters and stops the actor, then calls
-  ``on_failure``; the tells queued behind it are dropped without a word;
-* an exception in ``on_start`` logs, unregisters and stops the actor; neither ``on_failure`` nor
-  ``on_stop`` runs;
-* an exception in an *ask* handler goes back to the caller; the actor lives on;
-* a ``SystemExit``/``KeyboardInterrupt`` in a handler stops the actor and then
-  ``ActorRegistry.stop_all()``: every actor of the process. Raised by ``on_start`` it escapes the
-  thread, and the actor is never marked stopped.
-
-Nobody is told about any of it. This module adds the missing half.
-
-The tell-back protocol
-----------------------
-A supervisor starts a child by calling its :class:`ChildSpec`'s factory with a
-:class:`SupervisorLink` (the supervisor's ref, the child id, and an incarnation number that is new
-at every start)::
-
-    ChildSpec("conn", lambda link: Connection.start(port, link=link))
-    ChildSpec("pool", lambda link: Supervisor.start(pool_specs, link=link, name="pool"))
-
-A :class:`Supervised` actor takes that link as its ``link=`` keyword (which *claims* it) and
-then *tells* its supervisor two things:
-
-* ``ChildStarted(child_id, incarnation)`` once its ``on_start`` has returned. pykka's
-  ``Actor.start()`` returns before ``on_start`` has even begun, so "children start in order"
-  needs this: the supervisor starts the next child only when the previous one has confirmed
-  (OTP's synchronous ``start_link``, made of tells). A nested supervisor confirms once its own
-  first pass over its children is done, so a tree starts depth-first. A child that has not
-  confirmed within its spec's ``start_timeout`` counts as failed. A plain actor (link not
-  claimed) counts as started when its factory returns.
-* ``ChildExited(child_id, incarnation, reason)`` as the very last thing its thread does:
-  ``reason`` is ``None`` after a normal stop and a sentence after a crash (``"ValueError:
-  boom"``, ``"on_start failed: OSError: ..."``).
-
-Always tells, never asks: a child never waits for its supervisor, so the two cannot deadlock,
-and a report to a supervisor that is already gone is dropped. The supervisor ignores a report
-whose incarnation it no longer runs (a child it stopped itself, or one whose death it already
-handled), so every start and every death is handled exactly once. A factory that raises, or
-returns something that is not an ``ActorRef``, is a failed start like any other.
-
-:class:`Supervised` hooks four private pykka methods (pykka 4; the tests pin the behaviour):
-``_handle_failure`` (every failure passes there: it records the reason), ``_actor_loop_setup``
-(a ``SystemExit`` escaping ``on_start`` becomes an ordinary start failure; ``ChildStarted`` is
-sent from there), ``_handle_receive`` (a ``SystemExit``/``KeyboardInterrupt`` in a handler
-becomes an :class:`ActorExitError` that kills this actor only) and ``_actor_loop`` (the exit
-report is sent in a ``finally`` when the thread ends).
-User classes keep ``on_start``/``on_stop``/``on_failure`` and need not call ``super()`` in them.
-
+pykka tells nobody when an actor dies. Its children report to a supervisor by the tell-back
+protocol of :mod:`celeriac.actors.supervised` (``ChildStarted`` once up, ``ChildExited`` as
+the last thing its thread does); this module is the supervisor that acts on those reports.
 
 A plain pykka actor can be supervised too (its factory ignores the link), but it never reports.
 The supervisor therefore also runs a *liveness check* every ``check_interval`` seconds of its
@@ -92,7 +45,7 @@ min(max, min * 2**attempt)`` and a delay drawn uniformly from ``[base / 2, base]
 jitter", so delays still spread out once they reach the cap), where ``attempt`` counts the
 child's restarts within the last ``period``. The
 supervisor never sleeps: a restart is recorded as *due at* a clock reading. A small daemon
-*ticker* thread per supervisor tells it ``_Tick`` every ``tick_interval`` real seconds (never
+*ticker* thread per supervisor tells it a tick every ``tick_interval`` real seconds (never
 more than one tick queued); on each tick the supervisor reads the injected clock and runs what
 is due: start timeouts, the restarts whose time has come and, every ``check_interval`` clock
 seconds, the liveness check. The ticker only wakes the supervisor; the clock decides, so with a
@@ -109,194 +62,40 @@ running sees its children stop and may restart the permanent ones.
 
 from __future__ import annotations
 
-import contextlib
 import random
-import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import pykka
 
 from celeriac._clock import SYSTEM_CLOCK, Clock
 from celeriac._log import get_logger
-from celeriac.exceptions import CeleriacError, ImproperlyConfigured
+from celeriac.exceptions import ImproperlyConfigured
 
-from .restart import Escalate, RestartPolicy, RestartTracker, backoff_delay
+from .restart import Escalate, RestartPolicy, RestartTracker
+from .supervised import (
+    RESTART_TYPES,
+    ChildExited,
+    ChildSpec,
+    ChildStarted,
+    Supervised,
+    SupervisorLink,
+    describe,
+)
+from .ticker import Tick, Ticker
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-__all__ = [
-    "ActorExitError",
-    "ChildExited",
-    "ChildSpec",
-    "ChildStarted",
-    "RestartType",
-    "Strategy",
-    "Supervised",
-    "Supervisor",
-    "SupervisorLink",
-    "backoff_delay",
-]
+__all__ = ["Strategy", "Supervisor"]
 
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
-RestartType = Literal["permanent", "transient", "temporary"]
 
 _STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
-_RESTART_TYPES = ("permanent", "transient", "temporary")
 _UNREPORTED = "died without reporting (found dead by the liveness check)"
 
 _log = get_logger("celeriac.supervisor")
-
-
-class ActorExitError(CeleriacError):
-    """A supervised actor raised ``SystemExit`` or ``KeyboardInterrupt``; only that actor dies.
-
-    Left alone, pykka would stop every actor of the process.
-    """
-
-
-def _describe(exc: BaseException) -> str:
-    """``"ValueError: boom"``: the one-line form used in exit reasons and statistics."""
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-# -- the protocol ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ChildStarted:
-    """Told by a child to its supervisor once its ``on_start`` has returned."""
-
-    child_id: str
-    incarnation: int
-
-
-@dataclass(frozen=True, slots=True)
-class ChildExited:
-    """Told by a child to its supervisor when its thread ends; ``reason`` None = normal stop."""
-
-    child_id: str
-    incarnation: int
-    reason: str | None
-
-
-@dataclass(eq=False, slots=True)
-class SupervisorLink:
-    """What a child needs to report to its supervisor; a child factory receives one per start.
-
-    ``claimed`` is set when a :class:`Supervised` actor takes the link in its constructor: the
-    supervisor then waits for that child's :class:`ChildStarted` before starting the next one.
-    """
-
-    supervisor: pykka.ActorRef[Any]
-    child_id: str
-    incarnation: int
-    claimed: bool = field(default=False, init=False)
-
-    def claim(self) -> None:
-        """Mark the link as taken by a child that will report (called by ``Supervised``)."""
-        self.claimed = True
-
-    def report_started(self) -> None:
-        """Tell the supervisor this incarnation is up; dropped if the supervisor is gone."""
-        with contextlib.suppress(pykka.ActorDeadError):
-            self.supervisor.tell(ChildStarted(self.child_id, self.incarnation))
-
-    def report_exit(self, reason: str | None) -> None:
-        """Tell the supervisor this incarnation has ended; dropped if the supervisor is gone."""
-        with contextlib.suppress(pykka.ActorDeadError):
-            self.supervisor.tell(ChildExited(self.child_id, self.incarnation, reason))
-
-
-@dataclass(frozen=True)
-class ChildSpec:
-    """How to start one child, and when to start it again.
-
-    ``start`` receives the :class:`SupervisorLink` and returns the started child's ref; a
-    :class:`Supervised` child passes the link on as its ``link=`` keyword. A child that has not
-    confirmed its start within ``start_timeout`` seconds (of the supervisor's clock) counts as
-    failed; one that does not stop within ``shutdown_timeout`` real seconds is abandoned.
-    """
-
-    id: str
-    start: Callable[[SupervisorLink], pykka.ActorRef[Any]]
-    restart: RestartType = "permanent"
-    shutdown_timeout: float = 5.0
-    start_timeout: float = 30.0
-
-
-class _Tick:
-    """Wakes a supervisor to run what its clock says is due."""
-
-
-_TICK = _Tick()
-
-
-# -- the child side ----------------------------------------------------------------------------
-
-
-class Supervised(pykka.ThreadingActor):
-    """A pykka actor that reports its start and every way it ends to its supervisor.
-
-    Subclasses take ``link`` as a keyword and pass it on: ``super().__init__(link=link)``.
-    Without a link (started outside a supervisor) nothing is reported, but ``SystemExit`` is
-    still contained. See the module docs for the protocol.
-    """
-
-    _celeriac_confirms_start: ClassVar[bool] = True
-    """Report ChildStarted when on_start returns; a Supervisor reports it later, by itself."""
-
-    def __init__(self, *, link: SupervisorLink | None = None) -> None:
-        super().__init__()
-        if link is not None:
-            link.claim()
-        self._celeriac_link = link
-        self._celeriac_started = False
-        self._celeriac_exit_reason: str | None = None
-
-    def _celeriac_record_exit(self, reason: str) -> None:
-        """Keep the first reason this actor ends for (later failures are its consequences)."""
-        if self._celeriac_exit_reason is None:
-            self._celeriac_exit_reason = reason
-
-    def _actor_loop(self) -> None:
-        try:
-            super()._actor_loop()
-        finally:
-            if self._celeriac_link is not None:
-                self._celeriac_link.report_exit(self._celeriac_exit_reason)
-
-    def _actor_loop_setup(self) -> None:
-        try:
-            super()._actor_loop_setup()  # pykka catches Exception, not SystemExit
-        except BaseException as exc:  # contain it to this actor
-            error = ActorExitError(f"{_describe(exc)} raised in on_start")
-            self._handle_failure(ActorExitError, error, exc.__traceback__)
-        self._celeriac_started = not self.actor_stopped.is_set()
-        if self._celeriac_started and self._celeriac_confirms_start and self._celeriac_link:
-            self._celeriac_link.report_started()
-
-    def _handle_receive(self, message: Any) -> Any:
-        try:
-            return super()._handle_receive(message)
-        except Exception:
-            raise
-        except BaseException as exc:
-            # pykka would stop every actor in the process; make it this actor's own crash.
-            raise ActorExitError(f"{_describe(exc)} raised in {self}") from exc
-
-    def _handle_failure(
-        self,
-        exception_type: type[BaseException] | None,
-        exception_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        what = _describe(exception_value) if exception_value is not None else "unknown error"
-        self._celeriac_record_exit(what if self._celeriac_started else f"on_start failed: {what}")
-        super()._handle_failure(exception_type, exception_value, traceback)
 
 
 # -- the supervisor ----------------------------------------------------------------------------
@@ -317,34 +116,6 @@ class _Child:
     due: float | None = None
     start_deadline: float = 0.0
     suspect: bool = False
-
-
-class _Ticker:
-    """A daemon thread that tells ``_Tick`` to an actor every ``interval`` s, one at a time."""
-
-    def __init__(self, ref: pykka.ActorRef[Any], interval: float) -> None:
-        self._ref = ref
-        self._interval = interval
-        self._done = threading.Event()
-        self.pending = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"ticker-{ref}", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._done.wait(self._interval):
-            if self.pending.is_set():
-                continue
-            self.pending.set()
-            try:
-                self._ref.tell(_TICK)
-            except pykka.ActorDeadError:
-                return
-
-    def close(self) -> None:
-        """Stop the thread and wait for it."""
-        self._done.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join()
 
 
 class Supervisor(Supervised):
@@ -395,7 +166,7 @@ class Supervisor(Supervised):
         self._announced = False
         self._stopping = False
         self._escalated = False
-        self._ticker: _Ticker | None = None
+        self._ticker: Ticker | None = None
 
     # -- lifecycle (pykka hooks) --
 
@@ -404,12 +175,12 @@ class Supervisor(Supervised):
         try:
             now = self._clock.monotonic()
             self._next_check = now + self._check_interval
-            self._ticker = _Ticker(self.actor_ref, self._tick_interval)
+            self._ticker = Ticker(self.actor_ref, self._tick_interval)
             for child in self._children:
                 child.due = now
             self._advance()
         except Exception as exc:
-            self._abandon(f"supervisor {self._name!r} failed to start: {_describe(exc)}")
+            self._abandon(f"supervisor {self._name!r} failed to start: {describe(exc)}")
             raise
 
     def on_stop(self) -> None:
@@ -433,7 +204,7 @@ class Supervisor(Supervised):
             self._on_child_exited(message)
         elif isinstance(message, ChildStarted):
             self._on_child_started(message)
-        elif isinstance(message, _Tick):
+        elif isinstance(message, Tick):
             self._on_tick()
         else:
             return super().on_receive(message)
@@ -546,7 +317,7 @@ class Supervisor(Supervised):
                 msg = f"the factory returned {ref!r}, not an ActorRef"
                 raise TypeError(msg)
         except Exception as exc:  # a failed start is a child failure
-            self._child_down(child, f"start failed: {_describe(exc)}")
+            self._child_down(child, f"start failed: {describe(exc)}")
             return
         child.ref = ref
         if link.claimed:  # a Supervised child: wait for its ChildStarted
@@ -668,9 +439,9 @@ def _validate(
     if len(set(ids)) != len(ids):
         problems.append(f"child ids must be unique, got {ids}")
     problems += [
-        f"child {spec.id!r}: restart must be one of {_RESTART_TYPES}, got {spec.restart!r}"
+        f"child {spec.id!r}: restart must be one of {RESTART_TYPES}, got {spec.restart!r}"
         for spec in children
-        if spec.restart not in _RESTART_TYPES
+        if spec.restart not in RESTART_TYPES
     ]
     if strategy not in _STRATEGIES:
         problems.append(f"strategy must be one of {_STRATEGIES}, got {strategy!r}")

@@ -16,7 +16,7 @@ from celeriac._protocol import Delivery
 
 from .execution import TaskExecutor
 from .outcome import TaskOutcome
-from .supervisor import Supervised, SupervisorLink
+from .supervised import Supervised, SupervisorLink
 
 __all__ = ["Delivery", "Reply", "TaskSlot"]
 

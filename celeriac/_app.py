@@ -94,7 +94,7 @@ class App(AppCompat, AppKeyed):
     def __init__(
         self,
         main: str | None = None,
-        broker: str | None = None,
+        broker: str | Sequence[str] | None = None,  # several: failover (see broker_url)
         *,
         backend: str | None = None,
         include: Sequence[str] | None = None,

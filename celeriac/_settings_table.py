@@ -2,7 +2,7 @@
 
 Every one of Celery's settings (:data:`celeriac._celery_names.SETTINGS`) is in exactly one of:
 
-- **honoured**: declared by the component that acts on it (``_conf.py``, ``routing.py``...);
+- **honoured**: declared by the component that acts on it (``_conf.py``, ``_keyed.py``...);
 - **accepted as a no-op** (:data:`ACCEPTED_NO_OP`): declared here because what Celery lets
   you choose is what celeriac always does (``worker_eta_task_limit``: ETA tasks wait at the
   hub, never in worker memory). A value that would ask for something else is refused by the
@@ -115,8 +115,9 @@ _NO_BACKEND: Final = (
     "results live in the hub (see result_expires); there is no result backend to configure"
 )
 _ONE_URL: Final = (
-    "celeriac connects to one hub address: set broker_url = 'tcp://host:port' (a standalone "
-    "`celeriac hub` serves many machines)"
+    "celeriac reads and writes through the hub named by broker_url: set broker_url = "
+    "'tcp://host:port' (or several hubs for failover: 'tcp://h1:5555;tcp://h2:5555'; a "
+    "standalone `celeriac hub` serves many machines)"
 )
 _NO_CONTROL_QUEUES: Final = (
     "remote control goes through the hub's own sockets; there are no control queues or "
@@ -154,7 +155,7 @@ _refuse(
     """,
 )
 _refuse(_ONE_URL, "broker_host broker_port broker_user broker_password broker_vhost")
-_refuse(_ONE_URL, "broker_read_url broker_write_url broker_failover_strategy")
+_refuse(_ONE_URL, "broker_read_url broker_write_url")
 _refuse(
     "each process keeps one socket to the hub; there is no connection pool",
     "broker_pool_acquire_timeout",

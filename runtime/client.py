@@ -49,7 +49,7 @@ from celeriac.transport.hub.limits import too_big
 from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
 
 from .gather import Gathers, Replies
-from .link import dealer, default_node_name, new_identity
+from .link import dealer, default_node_name, new_identity, probe_hubs
 from .liveness import explain_reply
 
 __all__ = ["Client"]
@@ -76,7 +76,6 @@ class Client:
     def __init__(self, conf: Settings, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.conf = conf
         self.clock = clock
-        self.endpoint: str = conf.broker_url
         self._accept = normalize_accept(conf.result_accept_content or conf.accept_content)
         self._heartbeat = float(conf.broker_heartbeat)
         self._identity = new_identity(default_node_name("client"))
@@ -89,12 +88,17 @@ class Client:
         self._lock = threading.Lock()
         self._confirmed = threading.Condition(self._lock)
         self._session = s.ClientSession(
-            endpoint=self.endpoint,
+            endpoint=conf.broker_url,
             declare=p.declaration(*declarations(conf)),
             heartbeat=self._heartbeat,
             connect_timeout=float(conf.broker_connection_timeout),
             now=clock.monotonic(),
+            failover_strategy=conf.broker_failover_strategy,
         )
+        #: A failover asked for by the session: the address to dial (the I/O thread's).
+        self._dial_to: str | None = None
+        self._sock: zmq.Socket[Any]  # opened by the I/O thread (_run)
+        self._poller = zmq.Poller()
         self._slots: dict[str, _Slot] = {}
         self._gathers = Gathers()
         self._requests: dict[int, _Slot] = {}
@@ -107,6 +111,11 @@ class Client:
         atexit.register(self._at_exit)
 
     # -- API for user threads --------------------------------------------------------------------
+
+    @property
+    def endpoint(self) -> str:
+        """The address of the hub this client talks to now (one of ``broker_url``'s)."""
+        return self._session.endpoint
 
     def publish(self, message: p.TaskMessage) -> None:
         """Queue a publish; returns at once (``flush`` waits for the hub's confirmation)."""
@@ -321,6 +330,9 @@ class Client:
                     self._confirmed.notify_all()
             elif isinstance(effect, s.Log):
                 getattr(_log, effect.level)(effect.event, **effect.fields)
+            elif isinstance(effect, s.Dial):  # from tick: the I/O thread, see _step
+                self._outq.clear()  # frames for the lost hub; its publishes are resent
+                self._dial_to = effect.endpoint
         return queued
 
     def _resolve(self, task_id: str, outcome: Outcome) -> None:
@@ -366,30 +378,59 @@ class Client:
         with contextlib.suppress(OSError):  # closed: the client is shutting down
             os.write(self._wake_w, b"x")
 
-    def _run(self) -> None:
+    def _open(self, endpoint: str) -> zmq.Socket[Any]:
+        """A DEALER to the hub at ``endpoint``, polled by the I/O loop."""
         sock = dealer(
             self._ctx,
-            self.endpoint,
+            endpoint,
             self._identity,
             self._curve,
             max_message_size=self.conf.broker_max_message_size,
         )
-        poller = zmq.Poller()
-        poller.register(sock, zmq.POLLIN)
+        self._poller.register(sock, zmq.POLLIN)
+        return sock
+
+    def _redial(self, sock: zmq.Socket[Any], endpoint: str) -> zmq.Socket[Any]:
+        """Failover: close the socket to the lost hub, open one to ``endpoint`` (with a new
+        identity: a new session there; the lost hub forgets the old one)."""
+        self._poller.unregister(sock)
+        sock.close(0)
+        self._identity = new_identity(default_node_name("client"))
+        return self._open(endpoint)
+
+    def _probe(self) -> None:
+        """With several hubs, start at the first that answers (runtime/link.probe_hubs);
+        publishes made meanwhile wait in the queue, sent after our HELLO."""
+        hubs = self._session.hubs
+        if not hubs.several:
+            return
+        timeout = float(self.conf.broker_connection_timeout)
+        order = hubs.order()
+        chosen = probe_hubs(
+            self._ctx, order, self._curve, timeout=timeout, monotonic=self.clock.monotonic
+        )
+        if chosen is not None:
+            with self._lock:
+                self._session.start_at(chosen, self.clock.monotonic())
+
+    def _run(self) -> None:
+        poller = self._poller
+        self._probe()
+        self._sock = self._open(self.endpoint)
         poller.register(self._wake_r, zmq.POLLIN)
-        self._connect(sock)
+        self._connect(self._sock)
         try:
             while not self._closing.is_set():
                 events = dict(poller.poll(int(self._heartbeat * 1000 / 2)))
                 if self._wake_r in events:
                     self._drain_wake()
-                if sock in events:
-                    self._receive(sock)
-                self._step(sock, partial(self._session.tick, self.clock.monotonic()))
-            self._step(sock, self._session.close)  # BYE: a normal close, not a lost peer
-            sock.setsockopt(zmq.LINGER, 200)
+                if self._sock in events:
+                    self._receive(self._sock)
+                self._step(self._sock, partial(self._session.tick, self.clock.monotonic()))
+            self._step(self._sock, self._session.close)  # BYE: a normal close, not a lost peer
+            self._sock.setsockopt(zmq.LINGER, 200)
         finally:
-            sock.close()
+            self._sock.close()
             os.close(self._wake_r)
             self._ctx.term()
 
@@ -407,6 +448,9 @@ class Client:
         with self._lock:
             effects = call()
         self._perform(effects)
+        if self._dial_to is not None:
+            sock = self._sock = self._redial(sock, self._dial_to)
+            self._dial_to = None
         outq = self._outq
         while outq:
             send_frames(sock, p.next_batch(outq))

@@ -35,7 +35,7 @@ from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
 
 from .gated import GatedDeliveries
 from .keyed import KEYED_TAG
-from .link import dealer, new_identity
+from .link import HubLink, new_identity
 from .liveness import HubWatch
 from .worker_control import WorkerView
 
@@ -77,13 +77,8 @@ class HubConnection:
         self.identity = new_identity(node.peer_name)
         self.pull = pull
         curve = CurveClient.from_settings(node.conf)
-        self.sock = dealer(
-            node._ctx,
-            node.hub_endpoint,
-            self.identity,
-            curve,
-            max_message_size=node.conf.broker_max_message_size,
-        )
+        self.link = HubLink.for_node(node, self.identity, curve)  # failover: runtime/link.py
+        self.sock = self.link.sock
         #: Outcomes drained from the slots this turn, sent together (see :meth:`_outcomes`).
         self.pending_outcomes: deque[list[bytes]] = deque()
         self.free = list(range(node.concurrency))
@@ -189,6 +184,9 @@ class HubConnection:
                 break
             now = clock.monotonic()
             self.watch.tick(now, running=len(self.busy))
+            if self.link.moved(poller, self.watch.last_heard, now):  # hub lost: the next one
+                self.sock = self.link.sock
+                self.hello()
             if self.stalled_since is not None and now - self.stalled_since > self.giveback:
                 self._give_back()
             if now >= next_ping:

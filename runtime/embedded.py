@@ -13,6 +13,9 @@ to bind an address that may belong to another machine:
   on one machine. Any other address (another machine's, a hostname) is connected to, and the
   worker says "waiting for the hub at ..." until it answers.
 
+A ``broker_url`` that lists several hubs (failover) always means "connect": those are
+standalone hubs, and ``always`` with such a list is refused.
+
 A second worker started on the same machine finds the port taken (the connect succeeds) and uses
 the first worker's hub. Two workers racing to embed: one binds, the other's bind fails with
 "address in use" and it connects instead.
@@ -30,7 +33,7 @@ import zmq
 from celeriac._conf import Settings
 from celeriac._log import get_logger
 from celeriac.exceptions import ImproperlyConfigured
-from celeriac.transport.endpoints import is_loopback, parse_tcp
+from celeriac.transport.endpoints import hub_addresses, is_loopback, parse_tcp
 from celeriac.transport.hubserver import HubAddressError, HubServer
 
 __all__ = ["describe_hub", "embedded_hub_plan", "start_embedded_hub"]
@@ -49,8 +52,18 @@ def embedded_hub_plan(url: str, mode: str) -> tuple[Plan, str]:
     Pure but for ``auto`` on a loopback address, where one TCP connect tells whether something
     listens there.
     """
-    if mode == "never":
-        return "connect", "worker_embedded_hub is 'never'"
+    several = len(hub_addresses(url)) > 1  # failover over standalone hubs: never one of ours
+    if several and mode == "always":
+        raise ImproperlyConfigured(
+            f"worker_embedded_hub is 'always' but broker_url lists several hubs ({url}): "
+            "a worker embeds a hub at one address; with several it connects to them"
+        )
+    if several or mode == "never":
+        return "connect", (
+            "broker_url lists several hubs (failover): a worker connects to them"
+            if several
+            else "worker_embedded_hub is 'never'"
+        )
     if mode == "always":
         return "embed", "worker_embedded_hub is 'always'"
     address = parse_tcp(url)

@@ -13,6 +13,8 @@ When a worker sends task events (``-E``) its event of a kind reaches the hub bef
 own copy (same connection, in order), and the hub then does not publish its copy
 (:mod:`celeriac.transport.hub.control2`); should a copy still come (an older hub), the one of
 the same ``(uuid, type)`` is dropped here: each event of a task's life is handed over once.
+With several hubs in ``broker_url`` the receiver subscribes to each (a hub publishes the events
+of the peers connected to it).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import zmq
 from celeriac._app import App
 from celeriac.events import State
 from celeriac.transport.curve import CurveClient
-from celeriac.transport.endpoints import events_url
+from celeriac.transport.endpoints import hub_addresses, hub_events_urls
 
 __all__ = ["Events", "Receiver", "normalize"]
 
@@ -77,7 +79,8 @@ class Receiver:
         self.app = app
         self.handlers = dict(handlers or {})
         conf = app.conf
-        self.url = url or conf.hub_events_url or events_url(conf.broker_url)
+        #: Every hub of broker_url publishes its own peers' events: subscribe to each.
+        self.url = url or conf.hub_events_url or hub_events_urls(conf.broker_url)
         self._ctx: zmq.Context[Any] = zmq.Context()
         self._sock: zmq.Socket[Any] = self._ctx.socket(zmq.SUB)
         self._sock.setsockopt(zmq.LINGER, 0)
@@ -85,7 +88,8 @@ class Receiver:
         if curve is not None:
             curve.apply(self._sock)
         self._sock.setsockopt(zmq.SUBSCRIBE, b"")
-        self._sock.connect(self.url)
+        for address in hub_addresses(self.url):
+            self._sock.connect(address)
         self._seen: OrderedDict[tuple[Any, str], None] = OrderedDict()
         self.should_stop = False
 

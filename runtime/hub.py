@@ -8,6 +8,7 @@ from pathlib import Path
 from celeriac._conf import Settings
 from celeriac._log import get_logger
 from celeriac.exceptions import ImproperlyConfigured
+from celeriac.transport.endpoints import hub_addresses
 from celeriac.transport.hubserver import HubServer
 
 __all__ = ["migrate_store", "run_hub"]
@@ -25,6 +26,12 @@ def run_hub(
     shared: bool | None = None,
 ) -> int:
     """Serve a hub in this thread until SIGTERM/SIGINT; returns the exit code."""
+    if bind is None and len(hub_addresses(conf.broker_url)) > 1:
+        raise ImproperlyConfigured(
+            f"broker_url lists several hubs ({conf.broker_url}), for the peers that fail over "
+            "between them; a hub listens at one address: give it with --bind (e.g. "
+            "celeriac hub --bind tcp://0.0.0.0:5555)"
+        )
     server = HubServer.from_settings(
         conf, bind=bind, data_dir=data_dir, sync=sync, store_url=store_url, shared=shared
     )

@@ -33,6 +33,11 @@ class HubWatch:
     def __init__(self, endpoint: str, started: float, heartbeat: float) -> None:
         self.watch = session.HubWatch(endpoint, started, heartbeat)
 
+    @property
+    def last_heard(self) -> float | None:
+        """When the hub last sent anything (None: never); the failover rule reads it."""
+        return self.watch.last_heard
+
     def heard(self, now: float) -> None:
         """The hub sent something."""
         log_effects(_log, self.watch.heard(now))

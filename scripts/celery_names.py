@@ -1,9 +1,10 @@
 """Count how much of Celery's public surface celeriac has (issue 10's measurement).
 
 Usage: ``python scripts/celery_names.py`` prints, for each list of
-``celeriac/_celery_names.py`` (derived once from Celery, version inside), how many names
-celeriac has, how many it refuses with a reason, and which are missing. The list is read
-from this checkout's file, so the script also measures an older tree put first on
+``celeriac/_celery_names.py`` (derived once from Celery, version inside; the settings and the
+command line in ``_celery_settings_names.py`` and ``_celery_cli_names.py``), how many names
+celeriac has, how many it refuses with a reason, and which are missing. The lists are read
+from this checkout's files, so the script also measures an older tree put first on
 ``PYTHONPATH`` (how the "before" counts in the issue note were taken).
 """
 
@@ -11,21 +12,28 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import types
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-NAMES_FILE = Path(__file__).resolve().parent.parent / "celeriac" / "_celery_names.py"
+NAMES_DIR = Path(__file__).resolve().parent.parent / "celeriac"
+NAMES_FILES = ("_celery_names.py", "_celery_settings_names.py", "_celery_cli_names.py")
 
 
 def load_names() -> Any:
-    """The ``_celery_names`` module of this checkout (whatever celeriac is importable)."""
-    spec = importlib.util.spec_from_file_location("_celery_names_list", NAMES_FILE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The lists of this checkout's ``_celery_*names`` modules, as one namespace (whatever
+    celeriac is importable)."""
+    names = types.SimpleNamespace()
+    for filename in NAMES_FILES:
+        spec = importlib.util.spec_from_file_location(f"{filename[:-3]}_list", NAMES_DIR / filename)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        for name in module.__all__:
+            setattr(names, name, getattr(module, name))
+    return names
 
 
 def _has(obj: object) -> Callable[[str], bool]:

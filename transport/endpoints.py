@@ -1,9 +1,10 @@
 """Hub addresses, sans-IO: where a ``tcp://`` URL points and whether that is this machine only.
 
 A broker URL is ``tcp://host:port`` (an IPv4 address, a hostname, or an IPv6 literal in
-brackets: ``tcp://[::1]:5555``), ``ipc:///path`` or ``inproc://name``. Whether a worker may
-start an embedded hub depends on the host (see :func:`is_loopback`); nothing here opens a socket
-or resolves a name.
+brackets: ``tcp://[::1]:5555``), ``ipc:///path`` or ``inproc://name``; ``broker_url`` may list
+several hubs (``tcp://h1:5555;tcp://h2:5555``, split by :func:`hub_addresses`, whose one home
+is :mod:`celeriac._hub_urls`). Whether a worker may start an embedded hub depends on the host
+(see :func:`is_loopback`); nothing here opens a socket or resolves a name.
 """
 
 from __future__ import annotations
@@ -11,7 +12,17 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-__all__ = ["TcpAddress", "events_url", "is_loopback", "needs_ipv6", "parse_tcp"]
+from celeriac._hub_urls import hub_addresses
+
+__all__ = [
+    "TcpAddress",
+    "events_url",
+    "hub_addresses",
+    "hub_events_urls",
+    "is_loopback",
+    "needs_ipv6",
+    "parse_tcp",
+]
 
 #: Host names that always mean "this machine, loopback" (resolving them is not needed).
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
@@ -81,3 +92,9 @@ def events_url(bind: str) -> str:
     if address is None:
         return f"{bind}.events"
     return address.url("*" if address.port == "*" else int(address.port) + 1)
+
+
+def hub_events_urls(broker_url: str) -> str:
+    """Where the hubs of ``broker_url`` publish events: :func:`events_url` of each, joined
+    with ``;`` as the hubs are (a subscriber connects to every one)."""
+    return ";".join(events_url(address) for address in hub_addresses(broker_url))

@@ -19,7 +19,7 @@ import msgpack
 import pytest
 import zmq
 
-from celeriac import App, _wire
+from celeriac import App, _wire, _wire_parts
 from celeriac.transport.frames import TAG
 
 from .conftest import RESULT_TIMEOUT, Spawner, TaskModule, count_events, wait_for_event
@@ -29,10 +29,10 @@ pytestmark = pytest.mark.integration
 #: Every command's wire keys, from the codec's tables.
 FIELDS: dict[bytes, list[str]] = {
     **{cmd: list(t.by_key) for cmd, t in _wire._CONTROL.items()},
-    b"PUB": list(_wire._TASK.by_key),
-    b"TASK": list(_wire._TASK.by_key),
-    b"DONE": list(_wire._RESULT.by_key),
-    b"RES": list(_wire._RESULT.by_key),
+    b"PUB": list(_wire_parts.TASK.by_key),
+    b"TASK": list(_wire_parts.TASK.by_key),
+    b"DONE": list(_wire_parts.RESULT.by_key),
+    b"RES": list(_wire_parts.RESULT.by_key),
     b"START": ["id", "tag"],
     b"REJ": ["id", "tag", "requeue", "reason", "credit"],
     b"NACK": ["id", "reason"],

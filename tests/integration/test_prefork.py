@@ -268,6 +268,8 @@ def test_poison_task_is_dead_lettered_and_the_worker_keeps_serving(
     lost_3_times = r"delivered (3 times; each time|\d+ times; the last 3 times) its worker was lost"
     with pytest.raises(WorkerLostError, match=lost_3_times):
         poison.get(timeout=RESULT_TIMEOUT)
+    # The result reaches the client before the hub's log line is flushed: wait for the line.
+    wait_until(lambda: events(node, "message_dead_lettered"), 10, "the dead-letter log line")
     assert len(events(node, "message_dead_lettered")) == 1
 
     # The hub may notice the third loss a few ms before the parent reaps that child: wait for it.

@@ -14,6 +14,7 @@ from celeriac.schedules import crontab, schedstate, schedule
 
 app = App("tasks", broker="tcp://127.0.0.1:5555")
 migrated: App = Celery("legacy")
+failover = App("tasks", broker=["tcp://hub-a:5555", "tcp://hub-b:5555"])  # several hubs
 
 
 @app.task

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from celeriac import _wire
+from celeriac import _wire, _wire_parts
 from celeriac._clock import FakeClock
 from celeriac.transport import protocol as p
 from celeriac.transport.hubstate import HubState
@@ -33,13 +33,13 @@ PEERS = (b"c1", b"w1", b"w2", b"stranger")
 
 #: Each command's wire keys, read from the codec's own tables.
 _ITEM_TABLES = {
-    b"PUB": _wire._TASK,
-    b"TASK": _wire._TASK,
-    b"DONE": _wire._RESULT,
-    b"RES": _wire._RESULT,
-    b"START": _wire._TASK_REF,
-    b"REJ": _wire._REJECTION,
-    b"NACK": _wire._REFUSAL,
+    b"PUB": _wire_parts.TASK,
+    b"TASK": _wire_parts.TASK,
+    b"DONE": _wire_parts.RESULT,
+    b"RES": _wire_parts.RESULT,
+    b"START": _wire_parts.TASK_REF,
+    b"REJ": _wire_parts.REJECTION,
+    b"NACK": _wire_parts.REFUSAL,
 }
 FIELDS: dict[bytes, list[str]] = {
     **{cmd: list(t.by_key) for cmd, t in _wire._CONTROL.items()},

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from celeriac import _wire
+from celeriac import _wire, _wire_parts
 from celeriac.exceptions import FrameError
 from celeriac.transport import protocol as p
 
@@ -236,9 +236,9 @@ def wire_keys(command: bytes) -> list[str]:
     control = _wire._CONTROL.get(command)
     if control is not None:
         return list(control.by_key)
-    table = {b"PUB": _wire._TASK, b"TASK": _wire._TASK, b"NACK": _wire._REFUSAL}.get(
-        command, {b"START": _wire._TASK_REF, b"REJ": _wire._REJECTION}.get(command, _wire._RESULT)
-    )
+    items = {b"PUB": _wire_parts.TASK, b"TASK": _wire_parts.TASK, b"NACK": _wire_parts.REFUSAL}
+    items |= {b"START": _wire_parts.TASK_REF, b"REJ": _wire_parts.REJECTION}
+    table = items.get(command, _wire_parts.RESULT)
     return list(table.by_key)
 
 

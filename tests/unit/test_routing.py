@@ -26,7 +26,8 @@ from celeriac.routing import (
     resolve_route,
     worker_queues,
 )
-from celeriac.transport.routing import DeclarationConflictError, ExchangeTable
+from celeriac.transport.declarations import DeclarationConflictError
+from celeriac.transport.routing import ExchangeTable
 
 # -- ExchangeTable -----------------------------------------------------------------------------
 

@@ -12,18 +12,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from celeriac import _serialization as ser
+from celeriac import _serializers as ser
 from celeriac._serialization import (
-    JSON_CONTENT_TYPE,
-    MSGPACK_CONTENT_TYPE,
-    PICKLE_CONTENT_TYPE,
-    YAML_CONTENT_TYPE,
     dumps,
     get_serializer,
     loads,
     normalize_accept,
     register,
     unregister,
+)
+from celeriac._serializers import (
+    JSON_CONTENT_TYPE,
+    MSGPACK_CONTENT_TYPE,
+    PICKLE_CONTENT_TYPE,
+    YAML_CONTENT_TYPE,
 )
 from celeriac.exceptions import (
     ContentDisallowed,

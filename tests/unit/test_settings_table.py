@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from celeriac import App
-from celeriac._celery_names import CELERY_VERSION, SETTINGS
+from celeriac._celery_names import CELERY_VERSION
+from celeriac._celery_settings_names import SETTINGS
 from celeriac._conf import (
     PENDING,
     REGISTRY,

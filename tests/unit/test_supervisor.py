@@ -16,14 +16,9 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from celeriac._clock import FakeClock
-from celeriac.actors.supervisor import (
-    ChildSpec,
-    RestartType,
-    Supervised,
-    Supervisor,
-    SupervisorLink,
-    backoff_delay,
-)
+from celeriac.actors.restart import backoff_delay
+from celeriac.actors.supervised import ChildSpec, RestartType, Supervised, SupervisorLink
+from celeriac.actors.supervisor import Supervisor
 from celeriac.exceptions import ImproperlyConfigured
 
 WAIT = 2.0

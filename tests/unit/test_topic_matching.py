@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from celeriac.transport.routing import ExchangeTable, TopicTrie, split_words, topic_matches
+from celeriac.transport.routing import ExchangeTable
+from celeriac.transport.topics import TopicTrie, split_words, topic_matches
 
 pytestmark = pytest.mark.property
 

@@ -12,7 +12,8 @@ from celeriac._log import get_logger
 from celeriac.exceptions import ProtocolError
 
 from .. import protocol as p
-from ..routing import DEAD_LETTER_QUEUE, DeclarationConflictError
+from ..declarations import DeclarationConflictError
+from ..routing import DEAD_LETTER_QUEUE
 from ..store import StoredMessage
 from .bodies import Bodies
 from .canvas import CanvasRevokes

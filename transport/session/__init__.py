@@ -9,13 +9,16 @@ loops (``runtime/client.py``, the worker's connection) own the sockets and threa
 from __future__ import annotations
 
 from .client import ClientSession
-from .effects import Answer, Effect, Log, Ready, Resolve, Run, Send, Settled, Stop
+from .effects import Answer, Dial, Effect, Log, Ready, Resolve, Run, Send, Settled, Stop
+from .failover import HubRotation
 from .worker import HubWatch, WorkerSession
 
 __all__ = [
     "Answer",
     "ClientSession",
+    "Dial",
     "Effect",
+    "HubRotation",
     "HubWatch",
     "Log",
     "Ready",

@@ -29,18 +29,27 @@ Liveness
     while publishes are held for longer than the connect timeout the session says
     ``hub_not_answering`` once (with how many it holds), and ``hub_answering_again`` once when
     it hears the hub again.
+Failover
+    ``broker_url`` may list several hubs (:mod:`.failover`). When the one talked to is lost
+    (silent for three heartbeats) the session says ``hub_failover`` and returns :class:`.Dial`
+    to the next, then ``HELLO`` there, every unconfirmed publish again (a hub drops a duplicate
+    by task id) and ``WAIT`` for the results still awaited; the new hub's ``WELCOME`` is then a
+    first one (nothing is sent twice).
 """
 
 from __future__ import annotations
 
 import itertools
+import random
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Final
 
 from celeriac import _protocol as p
+from celeriac._hub_urls import FailoverStrategy
 
-from .effects import Answer, Effect, Log, Resolve, Send, Settled
+from .effects import Answer, Dial, Effect, Log, Resolve, Send, Settled
+from .failover import HubRotation
 
 __all__ = ["EXPECTING_LIMIT", "UNCLAIMED_LIMIT", "ClientSession"]
 
@@ -61,8 +70,15 @@ class ClientSession:
         heartbeat: float,
         connect_timeout: float,
         now: float,
+        failover_strategy: str | FailoverStrategy = "round-robin",
+        rng: random.Random | None = None,
     ) -> None:
-        self.endpoint = endpoint
+        #: The hubs of ``endpoint`` (a ``broker_url``: one address or several).
+        self.hubs = HubRotation.from_url(
+            endpoint, heartbeat=heartbeat, now=now, strategy=failover_strategy, rng=rng
+        )
+        #: The address of the hub talked to now.
+        self.endpoint = self.hubs.current
         self.declared = declare
         self.heartbeat = heartbeat
         self.connect_timeout = connect_timeout
@@ -91,6 +107,13 @@ class ClientSession:
     def connect(self) -> list[Effect]:
         """Introduce this client to the hub (with its declarations)."""
         return [Send(p.Hello("client", declare=self.declared))]
+
+    def start_at(self, endpoint: str, now: float) -> None:
+        """Talk to ``endpoint`` (one of the hubs; the probe found it answering) before any
+        traffic: call before :meth:`connect`."""
+        self.hubs.turn_to(endpoint, now)
+        self.endpoint = self.hubs.current
+        self.started = now
 
     def publish(self, message: p.TaskMessage) -> list[Effect]:
         """Send a publish and keep it until the hub confirms it."""
@@ -153,11 +176,36 @@ class ClientSession:
         return heard is not None and now - heard < 3 * self.heartbeat
 
     def tick(self, now: float) -> list[Effect]:
-        """A heartbeat when due, and the ``hub_not_answering`` line when it is time to say it."""
+        """A heartbeat when due, the ``hub_not_answering`` line when it is time to say it, and
+        a move to the next hub when the current one is lost (with several hubs)."""
+        if self.hubs.due(self.last_heard, now):
+            return self._fail_over(now)
         if now < self.next_ping:
             return []
         self.next_ping = now + self.heartbeat
         return [Send(p.Ping()), *self._check_silence(now)]
+
+    def _fail_over(self, now: float) -> list[Effect]:
+        """Move to the next hub: introduce ourselves there, resend every unconfirmed publish
+        and ask again for the results awaited (the old hub's pushes will not come)."""
+        moved = self.hubs.advance(self.last_heard, now)
+        self.endpoint = self.hubs.current
+        self.hub_id = None  # its WELCOME is a first one: nothing is resent twice
+        self.last_heard = None
+        self.started = now
+        self.next_ping = now + self.heartbeat
+        self.rehello_pending = False
+        self.resent.clear()
+        self.expecting.clear()  # results asked of the old hub: a wait now sends WAIT
+        waiting = tuple(self.waiting)
+        fields = {**moved.fields, "resending": len(self.unconfirmed), "waiting": len(waiting)}
+        return [
+            Log(moved.level, moved.event, fields),
+            Dial(self.endpoint),
+            *self.connect(),
+            *(Send(p.Publish((task,))) for task in self.unconfirmed.values()),
+            *(Send(p.Wait(chunk)) for chunk in p.id_chunks(waiting)),
+        ]
 
     def _check_silence(self, now: float) -> list[Effect]:
         """Say once (per silence) that publishes wait in memory for a hub that is not there."""

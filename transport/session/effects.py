@@ -20,7 +20,18 @@ from celeriac._protocol import (
     TaskInfo,
 )
 
-__all__ = ["Answer", "Effect", "Log", "Ready", "Resolve", "Run", "Send", "Settled", "Stop"]
+__all__ = [
+    "Answer",
+    "Dial",
+    "Effect",
+    "Log",
+    "Ready",
+    "Resolve",
+    "Run",
+    "Send",
+    "Settled",
+    "Stop",
+]
 
 Level = Literal["debug", "info", "warning", "error"]
 
@@ -30,6 +41,14 @@ class Send:
     """Send this message to the hub."""
 
     message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Dial:
+    """Talk to the hub at ``endpoint`` from now on (failover): drop what is queued for the old
+    one, close its socket, open one to ``endpoint``; the effects that follow go there."""
+
+    endpoint: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,4 +104,4 @@ class Stop:
     cold: bool = False
 
 
-Effect = Send | Log | Resolve | Answer | Settled | Run | Ready | Stop
+Effect = Send | Dial | Log | Resolve | Answer | Settled | Run | Ready | Stop

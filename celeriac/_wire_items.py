@@ -1,0 +1,202 @@
+"""The frame groups of the commands that carry items: PUB, TASK, DONE, RES, NACK, START, REJ.
+
+Such a message is its tag and command, then one group of frames per item (a task: header and
+body; a delivery: those and its delivery info). Loading an item checks it like any header
+(:mod:`celeriac._wire_checks`); consecutive messages of one such command merge into one
+(:func:`next_batch`).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+import msgpack
+
+from celeriac import _protocol as p
+from celeriac._wire_checks import _Bad, _Table
+from celeriac._wire_parts import (
+    DELIVERY_META,
+    REFUSAL,
+    REJECTION,
+    RESULT,
+    TASK,
+    TASK_REF,
+    packb,
+    result_header,
+    task_header,
+)
+from celeriac.exceptions import FrameError
+
+__all__ = [
+    "BATCH_ITEMS",
+    "ITEMS",
+    "MAX_HEADER_BYTES",
+    "decode_result",
+    "decode_task",
+    "item_frames",
+    "next_batch",
+    "no_body",
+    "unpack",
+]
+
+#: A header larger than this is refused: headers carry ids and routing, never payloads.
+MAX_HEADER_BYTES: Final = 64 * 1024
+_META_CACHE_SIZE: Final = 10_000
+
+
+def unpack(data: bytes) -> Any:
+    """One msgpack header, bounded in size; anything malformed raises the codec's error."""
+    if len(data) > MAX_HEADER_BYTES:
+        raise _Bad(f"header of {len(data)} bytes exceeds {MAX_HEADER_BYTES}")
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
+    except Exception as exc:  # msgpack raises many types for bad input
+        raise _Bad(f"header is not valid msgpack: {exc}") from None
+
+
+def no_body(body: bytes) -> None:
+    """Refuse a body where the command carries none."""
+    if body:
+        raise _Bad("this command carries no body")
+
+
+def _load_task(header: bytes, body: bytes) -> p.TaskMessage:
+    task: p.TaskMessage = TASK.load(unpack(header), body=bytes(body))
+    object.__setattr__(task, "raw", bytes(header))
+    return task
+
+
+def _load_result(header: bytes, body: bytes) -> p.ResultMessage:
+    result: p.ResultMessage = RESULT.load(unpack(header), body=bytes(body))
+    object.__setattr__(result, "raw", bytes(header))
+    return result
+
+
+def _load_delivery(header: bytes, body: bytes, meta: bytes) -> p.Delivery:
+    info = unpack(meta)
+    if not isinstance(info, dict):
+        raise _Bad("delivery info: expected a map")
+    kwargs: dict[str, Any] = {}
+    for key, attr, check, _ in DELIVERY_META:
+        if key in info:
+            try:
+                kwargs[attr] = check(info[key])
+            except _Bad as exc:
+                raise _Bad(f"Delivery.{key}: {exc}") from None
+    if "queue" not in kwargs:  # the attribute, required
+        raise _Bad("Delivery: the queue is missing")
+    return p.Delivery(_load_task(header, body), **kwargs)
+
+
+def _loader(table: _Table) -> Callable[[bytes, bytes], Any]:
+    def load(header: bytes, body: bytes) -> Any:
+        no_body(body)
+        return table.load(unpack(header))
+
+    return load
+
+
+_Loader = Callable[..., Any]
+_Dumper = Callable[[Any], list[bytes]]
+
+#: Commands whose message is a tuple of items: (class, frames per item, load one item).
+ITEMS: Final[dict[bytes, tuple[type, int, _Loader]]] = {
+    b"PUB": (p.Publish, 2, _load_task),
+    b"TASK": (p.Deliver, 3, _load_delivery),
+    b"DONE": (p.Done, 2, _load_result),
+    b"RES": (p.Result, 2, _load_result),
+    b"NACK": (p.Nack, 2, _loader(REFUSAL)),
+    b"START": (p.Start, 2, _loader(TASK_REF)),
+    b"REJ": (p.Reject, 2, _loader(REJECTION)),
+}
+
+
+def decode_task(header: bytes, body: bytes) -> p.TaskMessage:
+    """One stored task message (header bytes as published, body); FrameError if malformed."""
+    try:
+        return _load_task(header, body)
+    except _Bad as exc:
+        raise FrameError(str(exc), [header]) from None
+
+
+def decode_result(header: bytes, body: bytes) -> p.ResultMessage:
+    """One stored result (header bytes as sent by the worker or hub, body)."""
+    try:
+        return _load_result(header, body)
+    except _Bad as exc:
+        raise FrameError(str(exc), [header]) from None
+
+
+_meta_cache: dict[tuple[str, int], bytes] = {}
+_META_KEYS: Final = tuple(key for key, _, _, _ in DELIVERY_META)
+
+
+def _delivery_meta(d: p.Delivery) -> bytes:
+    queue, deliveries, tag = _META_KEYS
+    if d.tag is not None:
+        return packb({queue: d.queue, deliveries: d.deliveries, tag: d.tag})  # type: ignore[no-any-return]
+    key = (d.queue, d.deliveries)
+    meta = _meta_cache.get(key)
+    if meta is None:
+        meta = packb({queue: d.queue, deliveries: d.deliveries})
+        if len(_meta_cache) < _META_CACHE_SIZE:
+            _meta_cache[key] = meta
+    return meta
+
+
+def item_frames(message: Any) -> Iterable[bytes]:
+    """The frame groups of a message that carries items, one group per item, in order."""
+    if isinstance(message, p.Publish):
+        for task in message.tasks:
+            yield task_header(task)
+            yield task.body
+    elif isinstance(message, p.Deliver):
+        for d in message.deliveries:
+            yield task_header(d.task)
+            yield d.task.body
+            yield _delivery_meta(d)
+    elif isinstance(message, p.Done | p.Result):
+        for r in message.results:
+            yield result_header(r)
+            yield r.body
+    else:
+        table = _ITEM_TABLES[type(message)]
+        for item in getattr(message, _ITEM_FIELD[type(message)]):
+            yield packb(table.dump(item))
+            yield b""
+
+
+_ITEM_TABLES: Final[dict[type, _Table]] = {
+    p.Nack: REFUSAL,
+    p.Start: TASK_REF,
+    p.Reject: REJECTION,
+}
+_ITEM_FIELD: Final = {p.Nack: "refusals", p.Start: "started", p.Reject: "rejections"}
+
+
+#: Most items merged into one message by :func:`next_batch` (bounds one decode at the hub).
+BATCH_ITEMS: Final = 256
+
+
+def next_batch(queue: deque[list[bytes]]) -> list[bytes]:
+    """Pop the next encoded message off ``queue``, merged with the messages right behind it
+    that carry items of the same command (``PUB``, ``DONE``...): their frame groups are simply
+    concatenated, so twenty publishes queued while the socket was busy leave as one ``PUB``
+    (one receive, one decode, one dispatch at the hub). Order is kept; control commands are
+    never merged."""
+    frames = queue.popleft()
+    command = frames[1]
+    if command not in ITEMS or not queue:
+        return frames
+    size = ITEMS[command][1]
+    items = (len(frames) - 2) // size
+    while queue and items < BATCH_ITEMS:
+        follower = queue[0]
+        if follower[1] != command:
+            break
+        items += (len(follower) - 2) // size
+        frames.extend(follower[2:])
+        queue.popleft()
+    return frames
