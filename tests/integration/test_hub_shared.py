@@ -4,6 +4,8 @@ Two hubs share a fresh schema; every peer connects to one hub explicitly: a clie
 a worker on the other get their tasks run and their results; a hub killed -9 mid-run loses no
 confirmed task (the other's reaper takes its leases back); a chord whose header tasks end
 through both hubs runs its body once; a lock taken through one hub is seen through the other.
+With failover (a list of hubs in ``broker_url``), a client and a worker on the hub that is
+killed move to the other and every confirmed task still ends with its result.
 Skipped, saying why, where no PostgreSQL server answers (``pg_url`` in tests/conftest.py).
 """
 
@@ -230,3 +232,27 @@ def test_postgresql_going_away_from_a_shared_hub_then_back(pg_url: str, tmp_path
         hub.stop()
         relay.stop()
         ctx.destroy(linger=0)
+
+
+def test_with_failover_a_hub_killed_mid_run_loses_nothing_confirmed(
+    procs: Spawner, broker_url: str, tasks_module: TaskModule, pg_url: str
+) -> None:
+    """Client and worker list both shared hubs and use A; kill -9 of A midway: both move to
+    B, and every task confirmed before or after the kill ends with its result (what A had
+    queued is in the table; what its worker held comes back when B takes A's leases)."""
+    url_a, url_b, hub_a, _ = two_hubs(procs, broker_url, pg_url)
+    both = f"{url_a};{url_b}"
+    procs.worker(both, cwd=tasks_module.dir, concurrency=2, env=clean_env())
+    client = App("client", broker=[url_a, url_b], environ={})
+    try:
+        before = [client.send_task("itasks.record", args=(0.01,)) for _ in range(100)]
+        client.flush(RESULT_TIMEOUT)
+        wait_until(lambda: len(tasks_module.ended()) >= 20, RESULT_TIMEOUT, what="some to run")
+        assert client._client().endpoint == url_a
+        hub_a.kill9()
+        after = [client.send_task("itasks.record") for _ in range(20)]
+        for r in before + after:
+            assert isinstance(r.get(timeout=RESULT_TIMEOUT * 3), int)
+    finally:
+        client.close()
+    assert set(tasks_module.ended()) == {r.id for r in before + after}
