@@ -41,6 +41,10 @@ SHARED_SQL: Final = {
     "UPDATE {s}.messages m SET owner = %s, lease_until = {now} + %s FROM picked "
     "WHERE m.id = picked.id RETURNING m.id, m.queue, m.priority, m.eta, m.seq, m.header, "
     "m.body, m.deliveries, m.lost",
+    "adopt": "UPDATE {s}.messages m SET owner = %s, lease_until = {now} + %s WHERE m.id IN ("
+    "SELECT id FROM {s}.messages WHERE id = ANY(%s::text[]) AND owner IS DISTINCT FROM '~chord' "
+    "FOR UPDATE SKIP LOCKED) RETURNING m.id, m.queue, m.priority, m.eta, m.seq, m.header, "
+    "m.body, m.deliveries, m.lost",
     "seen": "INSERT INTO {s}.hubs VALUES (%s, {now}, {now}) "
     "ON CONFLICT (hub_id) DO UPDATE SET seen_at = EXCLUDED.seen_at",
     "reap": "UPDATE {s}.messages m SET owner = NULL, lease_until = NULL WHERE m.id IN ("

@@ -242,12 +242,20 @@ class SharedPostgresStore(PostgresStore):
         rows = self._now_execute(
             "claim", (queues, [wanted[q] for q in queues], self.owner, LEASE_TTL)
         )
+        return self._claimed(rows)
+
+    def _claimed(self, rows: list[tuple[Any, ...]]) -> list[Claimed]:
         claimed = [
             Claimed(StoredMessage(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), bytes(r[6])), *r[7:])
             for r in rows
         ]
         self.owned.update(c.row.id for c in claimed)
         return claimed
+
+    def adopt(self, ids: list[str]) -> list[Claimed]:
+        """Take over the rows a worker says it holds (it came from another hub)."""
+        rows = self._now_execute("adopt", (self.owner, LEASE_TTL, ids))
+        return self._claimed(rows)
 
     def heartbeat(self) -> tuple[int, int]:
         """Say this hub lives, take back the leases of dead hubs, promote due delayed rows:

@@ -213,3 +213,28 @@ def test_a_task_done_without_a_result_is_a_duplicate_through_any_hub(
     a.turn((b"c", p.Publish((task,))))
     assert a.state.counters["duplicates"] == 1
     assert any(isinstance(m, p.Confirm) and task.id in m.ids for _, m in a.out[-3:])
+
+
+def test_a_worker_moving_to_the_other_hub_with_a_task_finishes_it_there(
+    two: tuple[Hub, Hub],
+) -> None:
+    """A worker that held a task from A says HELLO at B with it (failover): B takes its row
+    over and accepts its outcome; the task is not run again."""
+    a, b = two
+    client(a, b"c")
+    worker(a, b"w", credit=1)
+    (task,) = tasks(1)
+    a.turn((b"c", p.Publish((task,))))
+    a.until(lambda: len(a.delivered(b"w")) == 1, "A's worker to get it")
+    (held,) = a.delivered(b"w")
+    hello = p.Hello(
+        "worker", "w", pid=1, queues=("celery",), declare=DECLARE, credit=0, inflight=(task.id,)
+    )
+    b.turn((b"w2", hello))
+    result = p.ResultMessage(task.id, states.SUCCESS, body=b"3", tag=held.tag, credit=1)
+    b.turn((b"w2", p.Done((result,))))
+    assert b.state.counters["acked"] == 1
+    assert b.state.counters["refused"] == 0
+    assert b.store.lengths() == {}
+    b.store.commit()
+    a.until(lambda: task.id in a.results(b"c"), "A to push the result")

@@ -16,6 +16,8 @@ How it works
   takes back the leases of dead hubs, promotes due delayed rows and pushes the results
   another hub stored for a client waiting here (also pushed at once on ``NOTIFY``);
 * ready messages whose queue has no consumer here any more are let go for other hubs.
+* a worker that comes from another hub (failover) with tasks it holds: their rows are taken
+  over here (its outcomes are accepted, the tasks do not run again).
 
 Chords, locks and revocations are rows too (:mod:`.shared_rows`). Keyed actors' messages
 stay with the hub they were published to (served by its workers), as with one hub.
@@ -142,7 +144,17 @@ class SharedHubState(SharedRows):
         for row in claimed:
             self._take(row)
 
-    def _take(self, claimed: Claimed) -> None:
+    def _on_hello(self, peer: Any, identity: bytes, msg: p.Hello) -> None:
+        """A worker coming from another hub (failover) with tasks it holds: this hub takes
+        their rows over first, so its outcomes are accepted here instead of the tasks running
+        again once the other hub's leases are taken back."""
+        moved = [m for m in msg.inflight if m not in self._messages]
+        if moved and msg.role == "worker":
+            for claimed in self.store.adopt(moved):
+                self._take(claimed, ready=False)
+        super()._on_hello(peer, identity, msg)
+
+    def _take(self, claimed: Claimed, *, ready: bool = True) -> None:
         row = claimed.row
         try:
             task = load_row(row)
@@ -156,6 +168,8 @@ class SharedHubState(SharedRows):
         msg.deliveries, msg.lost = claimed.deliveries, claimed.lost
         self._messages[row.id] = msg
         self.counters["claimed"] += 1
+        if not ready:  # held by the worker that says so (see _on_hello)
+            return
         if self._is_revoked(task.id) and not msg.copy:
             self._finish_by_hub(msg, states.REVOKED, "TaskRevokedError", "revoked")
             return
