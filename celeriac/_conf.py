@@ -398,6 +398,13 @@ declare(
     check=_check_store_url,
 )
 declare(
+    "hub_store_shared",
+    False,
+    "With hub_store_url: this hub shares the PostgreSQL schema with other hubs started the same "
+    "way (celeriac hub --shared): the queues are the table, any hub's workers take any hub's "
+    "tasks, and a dead hub's tasks are taken back by the others. False: one hub per schema.",
+)
+declare(
     "hub_sync",
     "normal",
     "SQLite synchronous mode: normal survives a process kill, full also survives power loss. "

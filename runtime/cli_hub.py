@@ -55,6 +55,14 @@ class _StartError(click.ClickException):
     "pip install 'celeriac[postgres]'). The tables are created on first start.",
 )
 @click.option(
+    "--shared",
+    is_flag=True,
+    default=None,
+    help="With --store: share the PostgreSQL schema with other hubs started with --shared "
+    "(default: hub_store_shared). Any hub's workers run any hub's tasks; a dead hub's tasks "
+    "are taken back by the others.",
+)
+@click.option(
     "--migrate",
     is_flag=True,
     help="Create or upgrade the PostgreSQL tables of --store, print the version and exit "
@@ -69,6 +77,7 @@ def hub(
     data_dir: Path | None,
     sync: str | None,
     store_url: str | None,
+    shared: bool | None,
     migrate: bool,
     loglevel: str,
     log_format: str,
@@ -84,6 +93,10 @@ def hub(
     \b
     With the store in PostgreSQL (one hub per schema):
       celeriac hub --store postgresql://celeriac@db-host/celeriac
+
+    \b
+    Several hubs on one PostgreSQL schema (each on its own machine):
+      celeriac hub --bind tcp://0.0.0.0:5555 --store postgresql://db-host/celeriac --shared
     """
     setup_logging(loglevel, log_format)
     from .hub import migrate_store, run_hub  # noqa: PLC0415
@@ -93,6 +106,9 @@ def hub(
         if migrate:
             click.echo(migrate_store(app.conf, store_url))
             return
-        sys.exit(run_hub(app.conf, bind=bind, data_dir=data_dir, sync=sync, store_url=store_url))
+        code = run_hub(
+            app.conf, bind=bind, data_dir=data_dir, sync=sync, store_url=store_url, shared=shared
+        )
+        sys.exit(code)
     except CeleriacError as exc:  # cannot bind, cannot use the data dir, bad keys: one line, 2
         raise _StartError(str(exc)) from exc

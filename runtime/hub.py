@@ -23,6 +23,7 @@ def run_hub(
     data_dir: Path | None = None,
     sync: str | None = None,
     store_url: str | None = None,
+    shared: bool | None = None,
 ) -> int:
     """Serve a hub in this thread until SIGTERM/SIGINT; returns the exit code."""
     if bind is None and len(hub_addresses(conf.broker_url)) > 1:
@@ -32,7 +33,7 @@ def run_hub(
             "celeriac hub --bind tcp://0.0.0.0:5555)"
         )
     server = HubServer.from_settings(
-        conf, bind=bind, data_dir=data_dir, sync=sync, store_url=store_url
+        conf, bind=bind, data_dir=data_dir, sync=sync, store_url=store_url, shared=shared
     )
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -128,16 +128,18 @@ def open_store(data_dir: Path, sync: str) -> SQLiteStore:
         ) from None
 
 
-def open_postgres(url: str, sync: str) -> Store:
-    """The store in PostgreSQL (``pip install 'celeriac[postgres]'``); created on first use."""
+def open_postgres(url: str, sync: str, *, shared: bool = False) -> Store:
+    """The store in PostgreSQL (``pip install 'celeriac[postgres]'``); created on first use.
+    ``shared``: one of several hubs on the schema (:mod:`.store_pg_shared`)."""
     try:
-        from .store_postgres import PostgresStore  # noqa: PLC0415 - psycopg is optional
+        from .store_pg_shared import SharedPostgresStore  # noqa: PLC0415 - psycopg is optional
+        from .store_postgres import PostgresStore  # noqa: PLC0415
     except ImportError as exc:
         raise ImproperlyConfigured(
             f"hub_store_url is a PostgreSQL URL but psycopg is missing ({exc}): "
             "pip install 'celeriac[postgres]'"
         ) from None
-    return PostgresStore(url, sync=sync)
+    return SharedPostgresStore(url, sync=sync) if shared else PostgresStore(url, sync=sync)
 
 
 def describe_url(url: str) -> str:

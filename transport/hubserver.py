@@ -24,6 +24,7 @@ import zmq
 from celeriac._clock import SYSTEM_CLOCK, Clock
 from celeriac._hub_settings import DEFAULT_MAX_MESSAGE_SIZE
 from celeriac._log import get_logger
+from celeriac.exceptions import ImproperlyConfigured
 
 from . import hubfiles
 from .curve import CurveServer, warn_if_exposed
@@ -67,7 +68,12 @@ class HubServer:
         limits: HubLimits | None = None,
         result_failure_expires: float | None = None,
         store_url: str | None = None,
+        shared: bool = False,
     ) -> None:
+        if shared and not store_url:
+            raise ImproperlyConfigured(
+                "--shared (hub_store_shared) needs a PostgreSQL store: --store postgresql://..."
+            )
         self._ctx = context or zmq.Context.instance()
         self._router = self._ctx.socket(zmq.ROUTER)
         configure_router(self._router, bind, max_message_size=max_message_size)
@@ -83,7 +89,7 @@ class HubServer:
             self.data_dir = Path(data_dir).expanduser().resolve()
             self._lock_file: IO[str] | None = None
             if store_url:  # PostgreSQL: its advisory lock keeps one hub per schema
-                self.store: Store = hubfiles.open_postgres(store_url, sync)
+                self.store: Store = hubfiles.open_postgres(store_url, sync, shared=shared)
             else:
                 self._lock_file = hubfiles.open_data_dir(self.data_dir)
                 self.store = hubfiles.open_store(self.data_dir, sync)
@@ -97,7 +103,7 @@ class HubServer:
         warn_if_exposed(bind, curve)
         self.hub_id = uuid.uuid4().hex[:12]
         self.clock = clock
-        self.state = HubState(
+        self.state = _state_class(shared)(
             self.store,
             clock,
             hub_id=self.hub_id,
@@ -109,6 +115,8 @@ class HubServer:
         self.state.visibility_timeout = visibility_timeout
         self.state.apply_limits(limits or HubLimits())
         self.state.result_failure_expires = result_failure_expires
+        if shared:
+            self.state.start_listening()  # type: ignore[attr-defined]
         self.endpoint: str = self._router.getsockopt(zmq.LAST_ENDPOINT).decode()
         self._pub, self.events_endpoint = hubfiles.bind_events(
             self._ctx, events or events_url(bind), curve
@@ -136,6 +144,7 @@ class HubServer:
             store=self.store_description,
             restored=restored,
             hub_id=self.hub_id,
+            shared=shared,
             events=self.events_endpoint,
         )
 
@@ -150,10 +159,11 @@ class HubServer:
         context: zmq.Context[Any] | None = None,
         also_bind: tuple[str, ...] = (),
         store_url: str | None = None,
+        shared: bool | None = None,
     ) -> HubServer:
         """A hub configured by the app's settings (``broker_url``, ``hub_data_dir``,
-        ``hub_sync``, ``hub_store_url``, ``broker_heartbeat``, ``result_expires``,
-        ``result_failure_expires``, ``broker_max_deliveries``,
+        ``hub_sync``, ``hub_store_url``, ``hub_store_shared``, ``broker_heartbeat``,
+        ``result_expires``, ``result_failure_expires``, ``broker_max_deliveries``,
         ``hub_events_url``, ``broker_max_message_size``, ``broker_visibility_timeout``, the CURVE
         settings, the caps of :class:`~.hub.limits.HubLimits`); keyword arguments override the
         matching setting."""
@@ -173,6 +183,7 @@ class HubServer:
             context=context,
             also_bind=also_bind,
             store_url=store_url if store_url is not None else conf["hub_store_url"],
+            shared=conf["hub_store_shared"] if shared is None else shared,
         )
 
     # -- running ---------------------------------------------------------------------------------
@@ -182,8 +193,10 @@ class HubServer:
         poller = zmq.Poller()
         poller.register(self._router, zmq.POLLIN)
         poller.register(self._monitor, zmq.POLLIN)
+        watched: int | None = None
         try:
             while not self._stop.is_set():
+                watched = _watch(poller, watched, self.state.wake_fd())
                 events = dict(poller.poll(self._timeout_ms()))
                 with self._turn:
                     try:
@@ -322,6 +335,7 @@ class HubServer:
         events.clear()
 
     def _close(self) -> None:
+        self.state.close()
         self.store.close()
         self._router.disable_monitor()
         self._monitor.close(0)
@@ -361,3 +375,23 @@ def _coalesced(outbox: list[list[bytes]]) -> list[list[bytes]]:
         while queue:
             merged.append([identity, *next_batch(queue)])
     return merged
+
+
+def _state_class(shared: bool) -> type[HubState]:
+    """The hub state: queues in RAM, or (``shared``) in the table other hubs share."""
+    if not shared:
+        return HubState
+    from .hub.shared import SharedHubState  # noqa: PLC0415
+
+    return SharedHubState
+
+
+def _watch(poller: zmq.Poller, watched: int | None, fd: int | None) -> int | None:
+    """Keep the state's extra socket (:meth:`HubState.wake_fd`) registered in ``poller``."""
+    if fd != watched:
+        if watched is not None:
+            with contextlib.suppress(KeyError):
+                poller.unregister(watched)
+        if fd is not None:
+            poller.register(fd, zmq.POLLIN)
+    return fd

@@ -33,20 +33,26 @@ CONNECT_TIMEOUT: Final = 5
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 
-def connect(url: StoreURL, sync: str) -> Conn:
-    """A connection for the hub of ``url``'s schema (its lock taken), not in autocommit."""
+def connect(url: StoreURL, sync: str, *, shared: bool = False) -> Conn:
+    """A connection for the hub of ``url``'s schema (its lock taken), not in autocommit.
+    ``shared`` (``celeriac hub --shared``): the lock is taken in share mode, so several shared
+    hubs may use the schema at once, but never alongside a hub that is not shared."""
     extra: dict[str, Any] = {}
     if "connect_timeout" not in psycopg.conninfo.conninfo_to_dict(url.conninfo):
         extra["connect_timeout"] = CONNECT_TIMEOUT
     conn: Conn = psycopg.connect(url.conninfo, autocommit=True, **extra)
     try:
-        row = conn.execute(
-            "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (LOCK_CLASS, url.schema)
-        ).fetchone()
+        take = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
+        row = conn.execute(f"SELECT {take}(%s, hashtext(%s))", (LOCK_CLASS, url.schema)).fetchone()
         if not row or not row[0]:
             raise ImproperlyConfigured(
                 f"another hub is already using the PostgreSQL store {where(url)} "
-                "(one hub per schema: give this one another ?schema=)"
+                + (
+                    "without --shared (stop it, or start every hub of the schema with --shared)"
+                    if shared
+                    else "(one hub per schema unless every hub of it runs with --shared: "
+                    "give this one another ?schema=, or use --shared)"
+                )
             )
         conn.execute(
             "SELECT set_config('synchronous_commit', %s, false)",

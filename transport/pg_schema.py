@@ -80,6 +80,38 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             at double precision NOT NULL
         )""",
     ),
+    # 2: several hubs on one schema (``celeriac hub --shared``, see :mod:`.store_pg_shared`):
+    # a message row claimed by a hub names it (``owner``) until ``lease_until`` or while the
+    # hub's ``hubs`` row is fresh; ``eta`` is the run_at of a delayed row (NULL once due).
+    (
+        "ALTER TABLE {s}.messages ADD COLUMN IF NOT EXISTS owner text, "
+        "ADD COLUMN IF NOT EXISTS lease_until double precision, "
+        "ADD COLUMN IF NOT EXISTS deliveries integer NOT NULL DEFAULT 0, "
+        "ADD COLUMN IF NOT EXISTS lost integer NOT NULL DEFAULT 0",
+        "CREATE INDEX IF NOT EXISTS messages_claim ON {s}.messages (queue, priority DESC, seq) "
+        "WHERE owner IS NULL AND eta IS NULL",
+        "CREATE INDEX IF NOT EXISTS messages_due ON {s}.messages (eta) "
+        "WHERE owner IS NULL AND eta IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS messages_leases ON {s}.messages (lease_until) "
+        "WHERE owner IS NOT NULL",
+        """CREATE TABLE IF NOT EXISTS {s}.hubs (
+            hub_id text PRIMARY KEY,
+            seen_at double precision NOT NULL,
+            started_at double precision NOT NULL
+        )""",
+        "CREATE TABLE IF NOT EXISTS {s}.chords (id text PRIMARY KEY, remaining integer NOT NULL)",
+        """CREATE TABLE IF NOT EXISTS {s}.locks (
+            name text PRIMARY KEY,
+            owner text NOT NULL,
+            expires double precision NOT NULL
+        )""",
+        "CREATE TABLE IF NOT EXISTS {s}.revoked "
+        "(id text PRIMARY KEY, at double precision NOT NULL)",
+        "CREATE SEQUENCE IF NOT EXISTS {s}.message_seq",
+        "CREATE TABLE IF NOT EXISTS {s}.done (id text PRIMARY KEY, expires double precision "
+        "NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS done_expires ON {s}.done (expires)",
+    ),
 )
 #: The version this code reads and writes.
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -91,6 +91,10 @@ _UNAVAILABLE: Final = (psycopg.OperationalError, psycopg.InterfaceError)
 class PostgresStore(Store):
     """The store in a PostgreSQL schema, with group commit over one connection."""
 
+    #: The schema's only writer: the filter of known result ids is loaded at start (a shared
+    #: store, one writer of several, asks the table instead).
+    sole_writer = True
+
     def __init__(self, url: str | StoreURL, *, sync: str = "normal", migrate: bool = False) -> None:
         if sync not in ("normal", "full"):
             raise ValueError(f"hub_sync must be 'normal' or 'full', not {sync!r}")
@@ -119,11 +123,12 @@ class PostgresStore(Store):
         self._conn: Conn | None = conn
         #: The ids that may have a result row (this hub is the schema's only writer).
         self._known = IdFilter()
-        with conn.cursor(name="celeriac_result_ids") as cur:
-            cur.itersize = RESTORE_CHUNK
-            cur.execute(self._sql["result_ids"])
-            for (task_id,) in cur:
-                self._known.add(task_id)
+        if self.sole_writer:
+            with conn.cursor(name="celeriac_result_ids") as cur:
+                cur.itersize = RESTORE_CHUNK
+                cur.execute(self._sql["result_ids"])
+                for (task_id,) in cur:
+                    self._known.add(task_id)
         conn.commit()
         self.description = describe(conn, self.url.schema)
         _log.info("hub_store_connected", store="postgresql", **self.description)
@@ -217,9 +222,13 @@ class PostgresStore(Store):
             dropped = [k for k, v in self._meta.items() if v is None]
             if dropped:
                 cur.execute(self._sql["delete_meta"], (dropped,))
+            self._flush_more(cur)
             if commit:
                 conn.commit()
         self._drop_pending()
+
+    def _flush_more(self, cur: psycopg.Cursor[Any]) -> None:
+        """More of the turn's writes, in the same pipeline (the shared store's messages)."""
 
     def _read(self, key: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
         """One row by key, from the database (the caller checked the pending writes)."""

@@ -29,6 +29,7 @@ import zmq
 from celeriac import App
 from celeriac.transport import protocol as p
 from celeriac.transport.hubserver import HubServer
+from celeriac.transport.pg_schema import SCHEMA_VERSION
 
 from .conftest import RESULT_TIMEOUT, Spawner, TaskModule, clean_env, wait_until
 
@@ -201,7 +202,7 @@ def test_cli_migrate_is_idempotent_and_the_hub_logs_where_it_stores(
     env = clean_env()
     argv = [sys.executable, "-m", "celeriac", "hub", "--store", pg_url, "--migrate"]
     first = subprocess.run(argv, check=True, capture_output=True, text=True, cwd=tmp_path, env=env)
-    assert "migrated from version 0 to 1" in first.stdout
+    assert f"migrated from version 0 to {SCHEMA_VERSION}" in first.stdout
     again = subprocess.run(argv, check=True, capture_output=True, text=True, cwd=tmp_path, env=env)
     assert "nothing to do" in again.stdout
     secret = _with_password(pg_url)

@@ -235,6 +235,14 @@ class HubState(RemoteControl, TaskStates, Actors, Locks, StorageTrouble, BeatLea
                 _log.info("results_expired", count=purged)
         self._flush_confirms()
 
+    def wake_fd(self) -> int | None:
+        """A socket besides the hub's own whose input should wake the loop (a shared hub's
+        PostgreSQL notifications, see :mod:`.shared`); None: none."""
+        return None
+
+    def close(self) -> None:
+        """The hub stops: let go of what the state holds outside the store (nothing here)."""
+
     def next_deadline(self) -> float | None:
         """Epoch time of the next delayed message, if any (the server sleeps until then)."""
         return self._delayed[0][0] if self._delayed else None

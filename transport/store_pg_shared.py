@@ -1,0 +1,411 @@
+"""The store of a hub that shares its PostgreSQL schema with other hubs (``celeriac hub --shared``).
+
+How it works
+------------
+Several hubs run on one schema, each with its own peers; none keeps the queues in RAM. The
+``messages`` table *is* the queue:
+
+* **Publish** is ``INSERT ... ON CONFLICT (id) DO NOTHING`` (a publisher resending a task id
+  after a reconnect, to this hub or another, changes nothing), with ``owner`` NULL: any hub may
+  take it. A row whose ``eta`` is in the future waits (``eta`` is its run_at); once due, any
+  hub's :meth:`SharedPostgresStore.heartbeat` sets it to NULL, so the claim index
+  (``WHERE owner IS NULL AND eta IS NULL``) never walks over delayed rows.
+* **Claim**: a hub takes at most as many rows per queue as its own consumers have credit for,
+  ``FOR UPDATE SKIP LOCKED`` (two hubs never wait for, nor take, the same row), setting
+  ``owner`` to its id and ``lease_until``. Only then does it deliver them, after the commit.
+* **Leases**: a hub refreshes its row in ``hubs`` (``seen_at``) every :data:`BEAT_INTERVAL`;
+  that keeps every lease it holds alive. Any hub's reaper returns to the queue (``owner`` NULL)
+  the rows whose lease ran out and whose owner was not seen for :data:`LEASE_TTL`: a hub
+  killed -9 loses nothing confirmed, its tasks run through the others (at-least-once: what
+  its workers were running may run again).
+* **Acknowledgement** deletes the row; a requeue (worker lost, rejected, retried) releases it
+  with its delivery and loss counts, for any hub to claim again.
+* **Wake-ups**: each turn's commit carries one ``NOTIFY`` on the schema's channel per kind:
+  ``q:`` the queues that got rows to claim, ``r:`` the ids that got a result (the hub holding
+  a client waiting for one reads it and pushes it), ``v:`` revoked ids. See :mod:`.pg_listen`.
+* **Chords**: ``chords(id, remaining)``; a header task's row is deleted and its chord counted
+  down in one statement (``RETURNING``): the unlock is released once, by whichever hub takes
+  the counter to zero, and a header acknowledged twice (after a lease was lost) counts once.
+* **Duplicates**: a task done without a result (``ignore_result``) leaves a tombstone in
+  ``done`` (expiring with ``result_expires``), so a resend of it through any hub is dropped
+  as one with a stored result is.
+* **Locks**: rows taken by a conditional upsert (free, expired, or already the asker's).
+* **Beat leases**: their metadata row is read ``FOR UPDATE`` (:meth:`meta_locked`): two hubs
+  granting one schedule's lease at once take turns, the second sees the first's holder.
+
+A hub owns only rows it claimed: :meth:`add_message` of another id is a publish, of an owned
+id a rewrite (a retry's next attempt, a dead letter) that keeps it owned until released.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import psycopg
+
+from .pg_connect import Conn, connect
+from .pg_shared_sql import shared_sql
+from .store import StoredMessage, StoredResult
+from .store_postgres import PostgresStore
+
+__all__ = ["BEAT_INTERVAL", "CHORD_HOLD", "LEASE_TTL", "Claimed", "SharedPostgresStore"]
+
+#: Seconds a hub may go unseen before its leases may be taken back.
+LEASE_TTL: Final = 10.0
+#: Seconds between two heartbeats of a hub (``hubs.seen_at``), reaps and promotions.
+BEAT_INTERVAL: Final = 1.0
+#: The owner of a chord's unlock row while its header runs: never claimed, never reaped.
+CHORD_HOLD: Final = "~chord"
+#: Rows promoted or reaped per statement (the rest at the next beat).
+SWEEP_LIMIT: Final = 10_000
+#: Bytes of one NOTIFY payload (PostgreSQL's limit is 8000).
+NOTE_BYTES: Final = 7000
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A row a hub claimed: the message, and its counts kept across hubs."""
+
+    row: StoredMessage
+    deliveries: int
+    lost: int
+
+
+@dataclass(slots=True)
+class _Pub:
+    msg: StoredMessage
+    owner: str | None
+
+
+class SharedPostgresStore(PostgresStore):
+    """The store of one of several hubs on a schema; see the module docstring."""
+
+    sole_writer = False
+
+    def __init__(self, url: Any, *, sync: str = "normal", migrate: bool = False) -> None:
+        #: This hub's id (set by the hub state before any claim).
+        self.owner = ""
+        #: Ids of rows this hub claimed and still holds.
+        self.owned: set[str] = set()
+        #: The turn's message writes by id: a publish, a rewrite of an owned row, a deletion.
+        self._ops: dict[str, _Pub | StoredMessage | None] = {}
+        #: Owned rows to give back at the commit: id -> (deliveries, lost).
+        self._released: dict[str, tuple[int, int]] = {}
+        #: Ids done without a stored result (``ignore_result``), kept as tombstones this long.
+        self._tombstones: dict[str, None] = {}
+        self.tombstone_ttl = 86400.0
+        #: What the commit tells the other hubs: kind -> names (see the module docstring).
+        self._notes: dict[str, dict[str, None]] = {"q": {}, "r": {}, "v": {}}
+        super().__init__(url, sync=sync, migrate=migrate)
+        self.channel = f"celeriac.{self.url.schema}"
+        # Rows a hub that was not shared left keep their order before the new ones.
+        self._now_execute("seq_floor", ())
+        self.commit()
+
+    def _open(self) -> Conn:
+        return connect(self.url, self.sync, shared=True)
+
+    def _sql_of(self, key: str) -> str:
+        return self._shared_sql[key]
+
+    @functools.cached_property
+    def _shared_sql(self) -> dict[str, str]:
+        return shared_sql(self.url.schema)
+
+    # -- the turn's writes --------------------------------------------------------------------
+
+    def add_message(self, msg: StoredMessage) -> None:
+        """A publish (the row is not this hub's), or the rewrite of a row this hub holds."""
+        if msg.id in self.owned:
+            self._ops[msg.id] = msg
+        else:
+            self._ops[msg.id] = _Pub(msg, None)
+            self._notes["q"][msg.queue] = None
+
+    def hold(self, msg_id: str) -> None:
+        """Keep a row published this turn from every hub's claims (a chord's unlock)."""
+        op = self._ops.get(msg_id)
+        if isinstance(op, _Pub):
+            op.owner = CHORD_HOLD
+
+    def remove_message(self, message_id: str) -> None:
+        """Delete a row (acknowledged, expired, rejected)."""
+        self._ops[message_id] = None
+        self._released.pop(message_id, None)
+
+    def release(self, message_id: str, queue: str, deliveries: int, lost: int) -> None:
+        """Give a row back to the queue at the commit (a publish of this turn: nothing to do)."""
+        if message_id in self.owned:
+            self._released[message_id] = (deliveries, lost)
+        self._notes["q"][queue] = None
+
+    def put_result(self, result: Any, expires: float | None) -> None:
+        """Store a result, and tell the other hubs at the commit (one may hold its waiter)."""
+        super().put_result(result, expires)
+        self._notes["r"][result.id] = None
+
+    def tombstone(self, task_id: str) -> None:
+        """Remember at the commit that ``task_id`` ran though it stored no result: a publish
+        of it again, through any hub, is a duplicate (until :attr:`tombstone_ttl`)."""
+        self._tombstones[task_id] = None
+
+    def get_payload(self, message_id: str) -> tuple[bytes, bytes] | None:
+        """A row's header and body (this turn's write of it first)."""
+        if message_id not in self._ops:
+            return super().get_payload(message_id)
+        op = self._ops[message_id]
+        msg = op.msg if isinstance(op, _Pub) else op
+        return None if msg is None else (msg.header, msg.body)
+
+    def results_among(self, task_ids: list[str]) -> set[str]:
+        """Always asked: other hubs store results this hub never saw."""
+        found = {i for i in task_ids if self._results.get(i) is not None}
+        ask = [i for i in task_ids if i not in self._results]
+        if ask:
+            with self._guard() as conn:
+                rows = conn.execute(self._sql_of("results_among"), (ask, ask)).fetchall()
+            found.update(str(r[0]) for r in rows)
+        return found
+
+    def results_of(self, task_ids: list[str]) -> list[StoredResult]:
+        """The stored results of ``task_ids`` (those that have one), in one query."""
+        found = [e[0] for i in task_ids if (e := self._results.get(i)) is not None]
+        ask = [i for i in task_ids if i not in self._results]
+        if ask:
+            with self._guard() as conn:
+                rows = conn.execute(self._sql_of("results_of"), (ask,)).fetchall()
+            found += [StoredResult(str(r[0]), str(r[1]), bytes(r[2]), bytes(r[3])) for r in rows]
+        return found
+
+    def _pending(self) -> bool:
+        pending = self._ops or self._released or self._tombstones
+        return super()._pending() or bool(pending) or self._noted()
+
+    def _noted(self) -> bool:
+        return any(self._notes.values())
+
+    def _drop_pending(self) -> None:
+        super()._drop_pending()
+        self._ops.clear()
+        self._released.clear()
+        self._tombstones.clear()
+        for names in self._notes.values():
+            names.clear()
+
+    def _flush_more(self, cur: psycopg.Cursor[Any]) -> None:
+        pubs = [op for op in self._ops.values() if isinstance(op, _Pub)]
+        puts = [op for op in self._ops.values() if isinstance(op, StoredMessage)]
+        gone = [k for k, op in self._ops.items() if op is None]
+        if pubs:
+            cur.execute(self._sql_of("pub"), (*_columns([p.msg for p in pubs]), _owners(pubs)))
+        if puts:
+            cur.execute(self._sql_of("put"), (self.owner, LEASE_TTL, *_columns(puts)))
+        if gone:
+            cur.execute(self._sql_of("del"), (gone,))
+            self.owned.difference_update(gone)
+        if self._released:
+            ids = list(self._released)
+            counts = list(self._released.values())
+            cur.execute(
+                self._sql_of("release"),
+                (ids, [d for d, _ in counts], [n for _, n in counts], self.owner),
+            )
+            self.owned.difference_update(ids)
+        if self._tombstones:
+            cur.execute(self._sql_of("tombstones"), (self.tombstone_ttl, list(self._tombstones)))
+        for kind, names in self._notes.items():
+            for payload in _chunks(kind, names):
+                cur.execute(self._sql_of("notify"), (self.channel, payload))
+
+    # -- claims, leases, sweeps ---------------------------------------------------------------
+
+    def _now_execute(self, key: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """Send what is pending, then run one statement in the turn's transaction."""
+        self._flush()
+        with self._guard() as conn:
+            cur = conn.execute(self._sql_of(key), args)
+            return cur.fetchall() if cur.description is not None else []
+
+    def backend_pid(self) -> int | None:
+        """The server process of this store's connection (None: not connected)."""
+        return None if self._conn is None else self._conn.info.backend_pid
+
+    def claim(self, wanted: dict[str, int]) -> list[Claimed]:
+        """Take up to ``wanted[queue]`` ready rows of each queue for this hub."""
+        queues = [q for q, n in wanted.items() if n > 0]
+        if not queues:
+            return []
+        rows = self._now_execute(
+            "claim", (queues, [wanted[q] for q in queues], self.owner, LEASE_TTL)
+        )
+        return self._claimed(rows)
+
+    def _claimed(self, rows: list[tuple[Any, ...]]) -> list[Claimed]:
+        claimed = [
+            Claimed(StoredMessage(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), bytes(r[6])), *r[7:])
+            for r in rows
+        ]
+        self.owned.update(c.row.id for c in claimed)
+        return claimed
+
+    def adopt(self, ids: list[str]) -> list[Claimed]:
+        """Take over the rows a worker says it holds (it came from another hub)."""
+        rows = self._now_execute("adopt", (self.owner, LEASE_TTL, ids))
+        return self._claimed(rows)
+
+    def heartbeat(self) -> tuple[int, int]:
+        """Say this hub lives, take back the leases of dead hubs, promote due delayed rows:
+        ``(rows reaped, rows promoted)``; their queues are told at the commit."""
+        self._now_execute("seen", (self.owner,))
+        reaped = self._now_execute("reap", (LEASE_TTL, SWEEP_LIMIT))
+        promoted = self._now_execute("promote", (SWEEP_LIMIT,))
+        self._now_execute("forget_hubs", (LEASE_TTL * 60,))
+        self._now_execute("forget_locks", ())
+        self._now_execute("forget_done", (SWEEP_LIMIT,))
+        for row in (*reaped, *promoted):
+            self._notes["q"][str(row[0])] = None
+        return len(reaped), len(promoted)
+
+    def hubs(self) -> dict[str, float]:
+        """The hubs of the schema and the seconds since each was seen."""
+        return {str(h): round(float(a), 3) for h, a in self._now_execute("hubs", ())}
+
+    def leave(self) -> None:
+        """A clean stop: this hub's rows go back to the queue, its ``hubs`` row goes."""
+        self._now_execute("leave_rows", (self.owner,))
+        self._now_execute("leave", (self.owner,))
+        self.owned.clear()
+
+    def release_strays(self, kept: Iterable[str]) -> int:
+        """Give back the rows this hub owns but no longer holds (after a failed commit lost
+        their release or deletion): how many."""
+        keep = list(kept)
+        rows = self._now_execute("strays", (self.owner, keep))
+        self.owned.intersection_update(keep)
+        for (queue,) in rows:
+            self._notes["q"][str(queue)] = None
+        return len(rows)
+
+    def lengths(self) -> dict[str, tuple[int, int, int]]:
+        """Per queue, in the whole table: rows ready, delayed, claimed by a hub."""
+        rows = self._now_execute("lengths", ())
+        return {str(q): (int(r), int(d), int(c)) for q, r, d, c in rows}
+
+    def purge(self, queues: Iterable[str] | None) -> dict[str, int]:
+        """Delete the rows no hub holds (of ``queues``; None: all): how many per queue."""
+        if queues is None:
+            rows = self._now_execute("purge_all", ())
+        else:
+            rows = self._now_execute("purge", (list(queues),))
+        purged: dict[str, int] = {}
+        for (queue,) in rows:
+            purged[str(queue)] = purged.get(str(queue), 0) + 1
+        return purged
+
+    def queues_noted(self, queues: Iterable[str]) -> None:
+        """Tell the other hubs at the commit that these queues have rows to claim."""
+        self._notes["q"].update(dict.fromkeys(queues))
+
+    # -- chords, locks, revocations -----------------------------------------------------------
+
+    def chord_open(self, chord_id: str, size: int) -> None:
+        """Count a chord's header tasks (a resent unlock changes nothing)."""
+        self._now_execute("chord_open", (chord_id, size))
+
+    def chord_count_down(self, chord_id: str, member_id: str) -> int | None:
+        """A header task ended: its row goes and the counter drops, in one statement, only
+        if the row was there (so once); the counter left, or None if not counted."""
+        if member_id in self.owned:
+            self._ops.pop(member_id, None)  # its deletion is this statement's
+            rows = self._now_execute("chord_down_row", (member_id, chord_id))
+            self.owned.discard(member_id)
+        else:  # never claimed (refused as revoked, ended on arrival): counted as it ends
+            rows = self._now_execute("chord_down", (chord_id,))
+        return int(rows[0][0]) if rows else None
+
+    def chord_drop(self, chord_id: str) -> None:
+        """The unlock ended: its counter goes."""
+        self._now_execute("chord_drop", (chord_id,))
+
+    def unhold(self, chord_id: str) -> None:
+        """The chord's header is done: its unlock may be claimed by any hub."""
+        op = self._ops.get(chord_id)
+        if isinstance(op, _Pub):
+            op.owner = None
+            self._notes["q"][op.msg.queue] = None
+            return
+        for (queue,) in self._now_execute("unhold", (chord_id, CHORD_HOLD)):
+            self._notes["q"][str(queue)] = None
+
+    def lock(self, name: str, owner: str, expire: float) -> bool:
+        """Take (or extend, for its owner) a lock; whether it is held by ``owner`` now."""
+        return bool(self._now_execute("lock", (name, owner, expire)))
+
+    def unlock(self, name: str, owner: str) -> bool:
+        """Release a lock ``owner`` holds; whether it did."""
+        return bool(self._now_execute("unlock", (name, owner)))
+
+    def locked(self, name: str) -> bool:
+        """Whether anyone holds the lock now."""
+        return bool(self._now_execute("locked", (name,)))
+
+    def revoke(self, ids: list[str]) -> list[str]:
+        """Record revoked ids, drop their rows no hub holds: the ids dropped."""
+        self._now_execute("revoke", (ids,))
+        dropped = [str(r[0]) for r in self._now_execute("revoke_queued", (ids,))]
+        self._notes["v"].update(dict.fromkeys(ids))
+        return dropped
+
+    def meta_locked(self, key: str, empty: bytes) -> bytes:
+        """A metadata value read for a change: its row (created as ``empty`` if missing) stays
+        locked until the commit, so two hubs changing it (a beat lease) take turns."""
+        if key in self._meta and self._meta[key] is not None:
+            return self._meta[key] or empty
+        self._now_execute("meta_row", (key, empty))
+        rows = self._now_execute("meta_locked", (key,))
+        return bytes(rows[0][0]) if rows else empty
+
+    def revoked(self, limit: int) -> dict[str, float]:
+        """The most recent revoked ids and when."""
+        return {str(i): float(a) for i, a in self._now_execute("revoked", (limit,))}
+
+
+def _columns(rows: list[StoredMessage]) -> tuple[list[Any], ...]:
+    return (
+        [m.id for m in rows],
+        [m.queue for m in rows],
+        [m.priority for m in rows],
+        [m.eta for m in rows],
+        [m.seq for m in rows],
+        [m.header for m in rows],
+        [m.body for m in rows],
+    )
+
+
+def _owners(pubs: list[_Pub]) -> list[str | None]:
+    return [p.owner for p in pubs]
+
+
+def _chunks(kind: str, names: dict[str, None]) -> list[str]:
+    """``kind:["name", ...]`` payloads (JSON: a name may hold any character) under
+    :data:`NOTE_BYTES` each; a name too long for one is left out (its hub finds the row or
+    result at its next beat)."""
+    out: list[str] = []
+    part: list[str] = []
+    size = 0
+    for name in names:
+        cost = len(json.dumps(name)) + 1
+        if cost > NOTE_BYTES:
+            continue
+        if size + cost > NOTE_BYTES and part:
+            out.append(f"{kind}:" + json.dumps(part))
+            part, size = [], 0
+        part.append(name)
+        size += cost
+    if part:
+        out.append(f"{kind}:" + json.dumps(part))
+    return out
