@@ -122,8 +122,10 @@ class SharedRows(HubState):
         holder, expires = msgpack.unpackb(
             self.store.meta_locked(_LEASE_KEY + key, msgpack.packb(["", 0.0]))
         )
-        lease = Lease(str(holder), float(expires)) if holder else None
-        self._leases[key] = lease
+        if not holder:
+            self._leases.pop(key, None)  # only leases are cached (hub_max_beat_leases)
+            return None
+        lease = self._leases[key] = Lease(str(holder), float(expires))
         return lease
 
     # -- revocations --------------------------------------------------------------------------
