@@ -4,7 +4,9 @@ PostgreSQL, and two shared hubs on PostgreSQL (issue 14).
 Each set-up runs two thread workers (``-c 4``) and two clients in this process, publishing
 ``--tasks`` ``add`` tasks between them and waiting for every result. One hub: both workers
 and both clients on it. Two hubs: one worker and one client on each (each client's tasks run
-on either worker). Prints tasks per second, publish to last result::
+on either worker). Prints tasks per second, publish to last result, then the latency of one
+task at a time (publish to result, ``--latency`` of them, alternating clients): median and
+99th percentile::
 
     python benchmarks/pg_hubs_e2e.py --tasks 4000
 """
@@ -93,8 +95,8 @@ def processes(tmp: Path, store: str | None, hubs: int) -> Iterator[list[str]]:
                 proc.kill()
 
 
-def measure(store: str | None, hubs: int, tasks: int) -> float:
-    """Tasks per second, first publish to last result."""
+def measure(store: str | None, hubs: int, tasks: int, probes: int) -> tuple[float, list[float]]:
+    """Tasks per second, first publish to last result; then ``probes`` latencies (s)."""
     schema = f"e2e_{uuid.uuid4().hex[:10]}"
     url = f"{PG}?schema={schema}" if store else None
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -110,7 +112,13 @@ def measure(store: str | None, hubs: int, tasks: int) -> float:
                     ]
                     for i, r in enumerate(results):
                         assert r.get(timeout=300) == i + 1
-                    return tasks / (time.perf_counter() - start)
+                    rate = tasks / (time.perf_counter() - start)
+                    latencies = []
+                    for i in range(probes):
+                        began = time.perf_counter()
+                        assert clients[i % 2].send_task("e2e.add", (i, 1)).get(timeout=60) == i + 1
+                        latencies.append(time.perf_counter() - began)
+                    return rate, latencies
                 finally:
                     for c in clients:
                         c.close()
@@ -125,15 +133,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=4000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--latency", type=int, default=200, help="tasks one at a time")
     args = parser.parse_args()
     setups = {"1 hub sqlite": (None, 1), "1 hub pg": (PG, 1), "2 hubs pg": (PG, 2)}
     rates: dict[str, list[float]] = {name: [] for name in setups}
+    waits: dict[str, list[float]] = {name: [] for name in setups}
     for _ in range(args.rounds):
         for name, (store, hubs) in setups.items():
-            rates[name].append(measure(store, hubs, args.tasks))
-            print(f"{name:14s} {rates[name][-1]:8.0f} tasks/s", flush=True)
+            rate, latencies = measure(store, hubs, args.tasks, args.latency)
+            rates[name].append(rate)
+            waits[name] += latencies
+            print(f"{name:14s} {rate:8.0f} tasks/s", flush=True)
     for name, values in rates.items():
-        print(f"{name:14s} best {max(values):6.0f}  all " + " ".join(f"{v:.0f}" for v in values))
+        ms = sorted(w * 1000 for w in waits[name]) or [0.0]
+        p50, p99 = ms[len(ms) // 2], ms[min(len(ms) - 1, int(len(ms) * 0.99))]
+        print(
+            f"{name:14s} best {max(values):6.0f}  all "
+            + " ".join(f"{v:.0f}" for v in values)
+            + f"  latency p50 {p50:.1f} ms p99 {p99:.1f} ms"
+        )
 
 
 if __name__ == "__main__":
