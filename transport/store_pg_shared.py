@@ -13,9 +13,10 @@ Several hubs run on one schema, each with its own peers; none keeps the queues i
 * **Claim**: a hub takes at most as many rows per queue as its own consumers have credit for,
   ``FOR UPDATE SKIP LOCKED`` (two hubs never wait for, nor take, the same row), setting
   ``owner`` to its id and ``lease_until``. Only then does it deliver them, after the commit.
-* **Leases**: a hub refreshes its row in ``hubs`` (``seen_at``) every :data:`BEAT_INTERVAL`;
-  that keeps every lease it holds alive. Any hub's reaper returns to the queue (``owner`` NULL)
-  the rows whose lease ran out and whose owner was not seen for :data:`LEASE_TTL`: a hub
+* **Leases**: a hub refreshes its row in ``hubs`` (``seen_at``) every beat
+  (``hub_shared_beat_interval``); that keeps every lease it holds alive. Any hub's reaper
+  returns to the queue (``owner`` NULL) the rows whose lease ran out and whose owner was not
+  seen for :attr:`~SharedPostgresStore.lease_ttl` (``hub_shared_lease_ttl``): a hub
   killed -9 loses nothing confirmed, its tasks run through the others (at-least-once: what
   its workers were running may run again).
 * **Acknowledgement** deletes the row; a requeue (worker lost, rejected, retried) releases it
@@ -47,17 +48,14 @@ from typing import Any, Final
 
 import psycopg
 
+from .hub.limits import SHARED_LEASE_TTL
 from .pg_connect import Conn, connect
 from .pg_shared_sql import shared_sql
 from .store import StoredMessage, StoredResult
 from .store_postgres import PostgresStore
 
-__all__ = ["BEAT_INTERVAL", "CHORD_HOLD", "LEASE_TTL", "Claimed", "SharedPostgresStore"]
+__all__ = ["CHORD_HOLD", "Claimed", "SharedPostgresStore"]
 
-#: Seconds a hub may go unseen before its leases may be taken back.
-LEASE_TTL: Final = 10.0
-#: Seconds between two heartbeats of a hub (``hubs.seen_at``), reaps and promotions.
-BEAT_INTERVAL: Final = 1.0
 #: The owner of a chord's unlock row while its header runs: never claimed, never reaped.
 CHORD_HOLD: Final = "~chord"
 #: Rows promoted or reaped per statement (the rest at the next beat).
@@ -98,6 +96,8 @@ class SharedPostgresStore(PostgresStore):
         #: Ids done without a stored result (``ignore_result``), kept as tombstones this long.
         self._tombstones: dict[str, None] = {}
         self.tombstone_ttl = 86400.0
+        #: Seconds this hub may go unseen before its leases may be taken back.
+        self.lease_ttl = SHARED_LEASE_TTL
         #: What the commit tells the other hubs: kind -> names (see the module docstring).
         self._notes: dict[str, dict[str, None]] = {"q": {}, "r": {}, "v": {}}
         super().__init__(url, sync=sync, migrate=migrate)
@@ -203,7 +203,7 @@ class SharedPostgresStore(PostgresStore):
         if pubs:
             cur.execute(self._sql_of("pub"), (*_columns([p.msg for p in pubs]), _owners(pubs)))
         if puts:
-            cur.execute(self._sql_of("put"), (self.owner, LEASE_TTL, *_columns(puts)))
+            cur.execute(self._sql_of("put"), (self.owner, self.lease_ttl, *_columns(puts)))
         if gone:
             cur.execute(self._sql_of("del"), (gone,))
             self.owned.difference_update(gone)
@@ -240,7 +240,7 @@ class SharedPostgresStore(PostgresStore):
         if not queues:
             return []
         rows = self._now_execute(
-            "claim", (queues, [wanted[q] for q in queues], self.owner, LEASE_TTL)
+            "claim", (queues, [wanted[q] for q in queues], self.owner, self.lease_ttl)
         )
         return self._claimed(rows)
 
@@ -254,16 +254,16 @@ class SharedPostgresStore(PostgresStore):
 
     def adopt(self, ids: list[str]) -> list[Claimed]:
         """Take over the rows a worker says it holds (it came from another hub)."""
-        rows = self._now_execute("adopt", (self.owner, LEASE_TTL, ids))
+        rows = self._now_execute("adopt", (self.owner, self.lease_ttl, ids))
         return self._claimed(rows)
 
     def heartbeat(self) -> tuple[int, int]:
         """Say this hub lives, take back the leases of dead hubs, promote due delayed rows:
         ``(rows reaped, rows promoted)``; their queues are told at the commit."""
         self._now_execute("seen", (self.owner,))
-        reaped = self._now_execute("reap", (LEASE_TTL, SWEEP_LIMIT))
+        reaped = self._now_execute("reap", (self.lease_ttl, SWEEP_LIMIT))
         promoted = self._now_execute("promote", (SWEEP_LIMIT,))
-        self._now_execute("forget_hubs", (LEASE_TTL * 60,))
+        self._now_execute("forget_hubs", (self.lease_ttl * 60,))
         self._now_execute("forget_locks", ())
         self._now_execute("forget_done", (SWEEP_LIMIT,))
         for row in (*reaped, *promoted):

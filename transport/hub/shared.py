@@ -12,7 +12,7 @@ How it works
   a peer got credit, or a beat passed), the hub claims for each of its queues as many rows as
   its consumers of that queue have credit for, less what it holds ready, and delivers them
   with the usual machinery (credit, round robin, expiry, ownership, dead letters);
-* every :data:`~celeriac.transport.store_pg_shared.BEAT_INTERVAL` the hub says it lives,
+* every beat (``hub_shared_beat_interval``) the hub says it lives,
   takes back the leases of dead hubs, promotes due delayed rows and pushes the results
   another hub stored for a client waiting here (also pushed at once on ``NOTIFY``);
 * ready messages whose queue has no consumer here any more are let go for other hubs.
@@ -32,6 +32,7 @@ from celeriac import states
 from celeriac._log import get_logger
 
 from .. import protocol as p
+from .limits import SHARED_BEAT_INTERVAL, HubLimits
 from .model import Msg
 from .restoring import RowError, load_bindings, load_row, set_aside
 from .shared_rows import SharedRows
@@ -62,10 +63,18 @@ class SharedHubState(SharedRows):
         self._claiming = False
         self._claim_due = True
         self._next_beat = 0.0
+        #: Seconds between two beats (``hub_shared_beat_interval``).
+        self.beat_interval = SHARED_BEAT_INTERVAL
         #: A commit failed: rows whose release or deletion it carried are still this hub's.
         self._strays = False
         self.listener: Listener | None = None
         self.counters.update(claimed=0, let_go=0, reaped=0)
+
+    def apply_limits(self, limits: HubLimits) -> None:
+        """The caps of every hub, and the shared hub's lease and beat."""
+        super().apply_limits(limits)
+        self.store.lease_ttl = limits.shared_lease_ttl
+        self.beat_interval = limits.shared_beat_interval
 
     def start_listening(self) -> None:
         """Open the ``LISTEN`` connection (the hub server polls its socket)."""
@@ -196,7 +205,7 @@ class SharedHubState(SharedRows):
         self._hear()
         now = time.monotonic()
         if now >= self._next_beat:
-            self._next_beat = now + _beat_interval()
+            self._next_beat = now + self.beat_interval
             self._beat()
         if self._claim_due:
             self._claim()
@@ -283,9 +292,3 @@ class SharedHubState(SharedRows):
             shared["hubs"] = str(exc)[:300]
         stats["shared"] = shared
         return stats
-
-
-def _beat_interval() -> float:
-    from ..store_pg_shared import BEAT_INTERVAL  # noqa: PLC0415 - psycopg is optional
-
-    return BEAT_INTERVAL
