@@ -2,10 +2,11 @@
 
 How it works
 ------------
-The other hubs of the schema ``NOTIFY`` at each commit (see :mod:`.store_pg_shared`): ``q:`` the
-queues that got rows to claim, ``r:`` ids with a new result, ``v:`` revoked ids, each a JSON
-list. The connection's socket (:meth:`Listener.fileno`) goes into the hub loop's poller, so a
-notification wakes the loop at once; :meth:`Listener.drain` reads what came, without waiting.
+The other hubs of the schema ``NOTIFY`` at each commit (see :mod:`.store_pg_shared`): ``q:``
+the queues that got rows to claim, ``r:`` ids with a new result, ``v:`` revoked ids, ``t:``
+those revoked with ``terminate`` (``SIGNAL:id``), each a JSON list. The connection's socket
+(:meth:`Listener.fileno`) goes into the hub loop's poller, so a notification wakes the loop at
+once; :meth:`Listener.drain` reads what came, without waiting.
 
 A lost connection is logged and opened again no sooner than a doubling backoff allows; while
 it is away the hub still claims and checks its waiters at each beat, so notifications only
@@ -34,7 +35,7 @@ DRAIN_LIMIT: Final = 1000
 RETRY_MIN: Final = 0.5
 RETRY_MAX: Final = 15.0
 
-#: kind -> names heard since the last drain (kinds: ``q``, ``r``, ``v``).
+#: kind -> names heard since the last drain (kinds: ``q``, ``r``, ``v``, ``t``).
 Notes = dict[str, set[str]]
 
 

@@ -23,7 +23,8 @@ Several hubs run on one schema, each with its own peers; none keeps the queues i
   with its delivery and loss counts, for any hub to claim again.
 * **Wake-ups**: each turn's commit carries one ``NOTIFY`` on the schema's channel per kind:
   ``q:`` the queues that got rows to claim, ``r:`` the ids that got a result (the hub holding
-  a client waiting for one reads it and pushes it), ``v:`` revoked ids. See :mod:`.pg_listen`.
+  a client waiting for one reads it and pushes it), ``v:`` revoked ids, ``t:`` those revoked
+  with ``terminate`` (``SIGNAL:id``: a worker running one is stopped). See :mod:`.pg_listen`.
 * **Chords**: ``chords(id, remaining)``; a header task's row is deleted and its chord counted
   down in one statement (``RETURNING``): the unlock is released once, by whichever hub takes
   the counter to zero, and a header acknowledged twice (after a lease was lost) counts once.
@@ -49,6 +50,7 @@ from typing import Any, Final
 import psycopg
 
 from .hub.limits import SHARED_LEASE_TTL
+from .hub.shared_rows import terminate_note
 from .pg_connect import Conn, connect
 from .pg_shared_sql import shared_sql
 from .store import StoredMessage, StoredResult
@@ -99,7 +101,7 @@ class SharedPostgresStore(PostgresStore):
         #: Seconds this hub may go unseen before its leases may be taken back.
         self.lease_ttl = SHARED_LEASE_TTL
         #: What the commit tells the other hubs: kind -> names (see the module docstring).
-        self._notes: dict[str, dict[str, None]] = {"q": {}, "r": {}, "v": {}}
+        self._notes: dict[str, dict[str, None]] = {"q": {}, "r": {}, "v": {}, "t": {}}
         super().__init__(url, sync=sync, migrate=migrate)
         self.channel = f"celeriac.{self.url.schema}"
         # Rows a hub that was not shared left keep their order before the new ones.
@@ -353,11 +355,15 @@ class SharedPostgresStore(PostgresStore):
         """Whether anyone holds the lock now."""
         return bool(self._now_execute("locked", (name,)))
 
-    def revoke(self, ids: list[str]) -> list[str]:
-        """Record revoked ids, drop their rows no hub holds: the ids dropped."""
+    def revoke(self, ids: list[str], signal: str | None = None) -> list[str]:
+        """Record revoked ids, drop their rows no hub holds: the ids dropped. ``signal``
+        (``terminate``; ``""``: the worker's default): the other hubs also stop them where a
+        worker runs them."""
         self._now_execute("revoke", (ids,))
         dropped = [str(r[0]) for r in self._now_execute("revoke_queued", (ids,))]
         self._notes["v"].update(dict.fromkeys(ids))
+        if signal is not None:
+            self._notes["t"].update(dict.fromkeys(terminate_note(signal, i) for i in ids))
         return dropped
 
     def meta_locked(self, key: str, empty: bytes) -> bytes:

@@ -16,6 +16,7 @@ from celeriac._compose import compose
 from celeriac.routing import declarations
 from celeriac.transport import protocol as p
 from celeriac.transport.hub.shared import SharedHubState
+from celeriac.transport.hub.shared_rows import terminate_note, terminated
 from celeriac.transport.store_pg_shared import SharedPostgresStore
 
 from ..integration.conftest import wait_until
@@ -238,3 +239,32 @@ def test_a_worker_moving_to_the_other_hub_with_a_task_finishes_it_there(
     assert b.store.lengths() == {}
     b.store.commit()
     a.until(lambda: task.id in a.results(b"c"), "A to push the result")
+
+
+def test_a_revoke_with_terminate_through_one_hub_stops_the_task_at_the_others_worker(
+    two: tuple[Hub, Hub],
+) -> None:
+    """A worker of B runs a task; a client revokes it through A with ``terminate`` and a
+    signal: B tells its worker to stop it, with that signal; a plain revoke does not stop."""
+    a, b = two
+    client(a, b"c")
+    worker(b, b"w", credit=2)
+    first, second = tasks(2)
+    a.turn((b"c", p.Publish((first, second))))
+    b.until(lambda: len(b.delivered(b"w")) == 2, "B's worker to get both")
+    a.turn((b"c", p.Revoke((first.id,), terminate=True, signal="SIGKILL")))
+    a.turn((b"c", p.Revoke((second.id,))))
+
+    def told() -> dict[str, p.RevokeHeld]:
+        return {
+            i: m for who, m in b.out if who == b"w" and isinstance(m, p.RevokeHeld) for i in m.ids
+        }
+
+    b.until(lambda: len(told()) == 2, "B to tell its worker of both revokes")
+    assert (told()[first.id].terminate, told()[first.id].signal) == (True, "SIGKILL")
+    assert told()[second.id].terminate is False
+
+
+def test_terminate_notes_read_back_whatever_the_id() -> None:
+    names = [terminate_note("SIGTERM", "a:b"), terminate_note("", "x"), "junk", "SIGKILL:"]
+    assert terminated(names) == {"a:b": "SIGTERM", "x": None}

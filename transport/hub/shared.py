@@ -35,7 +35,7 @@ from .. import protocol as p
 from .limits import SHARED_BEAT_INTERVAL, HubLimits
 from .model import Msg
 from .restoring import RowError, load_bindings, load_row, set_aside
-from .shared_rows import SharedRows
+from .shared_rows import SharedRows, terminated
 from .storage import STORAGE_ERRORS
 
 if TYPE_CHECKING:
@@ -217,7 +217,8 @@ class SharedHubState(SharedRows):
         if notes.get("q"):
             self._claim_due = True
         self._push_stored(notes.get("r", set()))
-        self._heard_revoked(notes.get("v", set()))
+        stop = terminated(notes.get("t", ()))
+        self._heard_revoked(notes.get("v", set()) | stop.keys(), stop)
 
     def commit_failed(self, exc: BaseException) -> None:
         """The turn is lost (see :mod:`.storage`); the next beat gives back what it released."""
