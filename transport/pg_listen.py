@@ -4,7 +4,8 @@ How it works
 ------------
 The other hubs of the schema ``NOTIFY`` at each commit (see :mod:`.store_pg_shared`): ``q:``
 the queues that got rows to claim, ``r:`` ids with a new result, ``v:`` revoked ids, ``t:``
-those revoked with ``terminate`` (``SIGNAL:id``), each a JSON list. The connection's socket
+those revoked with ``terminate`` (``SIGNAL:id``), ``b:`` the exchange table changed, each a
+JSON list. The connection's socket
 (:meth:`Listener.fileno`) goes into the hub loop's poller, so a notification wakes the loop at
 once; :meth:`Listener.drain` reads what came, without waiting.
 
@@ -35,7 +36,7 @@ DRAIN_LIMIT: Final = 1000
 RETRY_MIN: Final = 0.5
 RETRY_MAX: Final = 15.0
 
-#: kind -> names heard since the last drain (kinds: ``q``, ``r``, ``v``, ``t``).
+#: kind -> names heard since the last drain (kinds: ``q``, ``r``, ``v``, ``t``, ``b``).
 Notes = dict[str, set[str]]
 
 

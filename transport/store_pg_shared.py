@@ -24,7 +24,8 @@ Several hubs run on one schema, each with its own peers; none keeps the queues i
 * **Wake-ups**: each turn's commit carries one ``NOTIFY`` on the schema's channel per kind:
   ``q:`` the queues that got rows to claim, ``r:`` the ids that got a result (the hub holding
   a client waiting for one reads it and pushes it), ``v:`` revoked ids, ``t:`` those revoked
-  with ``terminate`` (``SIGNAL:id``: a worker running one is stopped). See :mod:`.pg_listen`.
+  with ``terminate`` (``SIGNAL:id``: a worker running one is stopped), ``b:`` the exchange
+  table changed (see :mod:`.hub.shared_bindings`). See :mod:`.pg_listen`.
 * **Chords**: ``chords(id, remaining)``; a header task's row is deleted and its chord counted
   down in one statement (``RETURNING``): the unlock is released once, by whichever hub takes
   the counter to zero, and a header acknowledged twice (after a lease was lost) counts once.
@@ -101,7 +102,7 @@ class SharedPostgresStore(PostgresStore):
         #: Seconds this hub may go unseen before its leases may be taken back.
         self.lease_ttl = SHARED_LEASE_TTL
         #: What the commit tells the other hubs: kind -> names (see the module docstring).
-        self._notes: dict[str, dict[str, None]] = {"q": {}, "r": {}, "v": {}, "t": {}}
+        self._notes: dict[str, dict[str, None]] = {"q": {}, "r": {}, "v": {}, "t": {}, "b": {}}
         super().__init__(url, sync=sync, migrate=migrate)
         self.channel = f"celeriac.{self.url.schema}"
         # Rows a hub that was not shared left keep their order before the new ones.
@@ -307,6 +308,10 @@ class SharedPostgresStore(PostgresStore):
         for (queue,) in rows:
             purged[str(queue)] = purged.get(str(queue), 0) + 1
         return purged
+
+    def bindings_changed(self) -> None:
+        """Tell the other hubs at the commit that the exchange table row changed."""
+        self._notes["b"]["*"] = None
 
     def queues_noted(self, queues: Iterable[str]) -> None:
         """Tell the other hubs at the commit that these queues have rows to claim."""

@@ -5,6 +5,7 @@ why, where none answers); ``tick`` and ``commit`` stand for each hub's loop turn
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 
@@ -268,3 +269,70 @@ def test_a_revoke_with_terminate_through_one_hub_stops_the_task_at_the_others_wo
 def test_terminate_notes_read_back_whatever_the_id() -> None:
     names = [terminate_note("SIGTERM", "a:b"), terminate_note("", "x"), "junk", "SIGKILL:"]
     assert terminated(names) == {"a:b": "SIGTERM", "x": None}
+
+
+ORDERS = p.Declare(
+    (p.ExchangeDecl("ev", "topic"),),
+    (p.QueueDecl("orders", None, (p.Binding("ev", "order.*"),)),),
+)
+
+
+def publish_to_orders(hub: Hub, n: int) -> list[p.TaskMessage]:
+    """``n`` pairs: one to the queue ``orders`` by name, one through the topic exchange."""
+    sent = []
+    for plain, topic in zip(tasks(n), tasks(n), strict=True):
+        sent.append(dataclasses.replace(plain, queue="orders", exchange=None, routing_key=None))
+        sent.append(dataclasses.replace(topic, queue="", exchange="ev", routing_key="order.new"))
+    out = hub.turn((b"c", p.Publish(tuple(sent))))
+    assert not [m for _, m in out if isinstance(m, p.Nack)]
+    assert hub.state.counters["unroutable"] == 0
+    return sent
+
+
+def test_queues_declared_at_one_hub_route_publishes_through_the_other(
+    two: tuple[Hub, Hub],
+) -> None:
+    """A worker of A declares its queue and a topic binding; B hears of it; a client of B
+    that declared nothing publishes to both, and A's worker gets every task."""
+    a, b = two
+    b.turn((b"c", p.Hello("client", "c")))
+    hello = p.Hello("worker", "w", pid=1, queues=("orders",), declare=ORDERS, credit=10)
+    a.turn((b"w", hello))
+    b.until(lambda: ("ev", "order.*", "orders") in b.state.table.bindings(), "B to hear")
+    sent = publish_to_orders(b, 2)
+    a.until(lambda: len(a.delivered(b"w")) == 4, "A's worker to get all four")
+    assert {d.task.id for d in a.delivered(b"w")} == {t.id for t in sent}
+
+
+def test_a_hub_that_missed_the_notification_reads_the_table_before_refusing(
+    two: tuple[Hub, Hub],
+) -> None:
+    """B is deaf (its LISTEN connection is gone): a publish nothing routes in its copy is
+    routed with the table read afresh, not refused."""
+    a, b = two
+    assert b.state.listener is not None
+    b.state.listener.close()
+    b.state.listener = None
+    b.turn((b"c", p.Hello("client", "c")))
+    hello = p.Hello("worker", "w", pid=1, queues=("orders",), declare=ORDERS, credit=10)
+    a.turn((b"w", hello))
+    assert "orders" not in b.state.table.queues()
+    sent = publish_to_orders(b, 1)
+    a.until(lambda: len(a.delivered(b"w")) == 2, "A's worker to get both")
+    assert {d.task.id for d in a.delivered(b"w")} == {t.id for t in sent}
+
+
+def test_a_declaration_conflicting_with_another_hubs_is_refused_and_redeclaring_is_free(
+    two: tuple[Hub, Hub],
+) -> None:
+    """``ev`` declared topic through A cannot be declared direct through B (refused, saying
+    why); declaring what is already there writes nothing and tells no hub."""
+    a, b = two
+    a.turn((b"w", p.Hello("worker", "w", pid=1, queues=("orders",), declare=ORDERS)))
+    direct = p.Declare((p.ExchangeDecl("ev", "direct"),), ())
+    refused = [m for _, m in b.turn((b"c", p.Hello("client", "c", declare=direct)))]
+    assert any(isinstance(m, p.Error) and "ev" in (m.reason or "") for m in refused)
+    assert b.state.table.exchanges()["ev"] == "topic"
+    b.turn((b"c2", p.Hello("client", "c2", declare=ORDERS)))
+    assert not b.store._notes["b"]  # nothing new: no write, no notification
+    assert not b.store._meta

@@ -19,7 +19,8 @@ How it works
 * a worker that comes from another hub (failover) with tasks it holds: their rows are taken
   over here (its outcomes are accepted, the tasks do not run again).
 
-Chords, locks and revocations are rows too (:mod:`.shared_rows`). Keyed actors' messages
+Chords, locks and revocations are rows too (:mod:`.shared_rows`), and the exchange table is
+one row every hub adds to and routes with (:mod:`.shared_bindings`). Keyed actors' messages
 stay with the hub they were published to (served by its workers), as with one hub.
 """
 
@@ -201,6 +202,7 @@ class SharedHubState(SharedRows):
     # -- the turn ---------------------------------------------------------------------------
 
     def _tick(self) -> None:
+        self._bindings_fresh = False
         super()._tick()
         self._hear()
         now = time.monotonic()
@@ -216,6 +218,8 @@ class SharedHubState(SharedRows):
         notes = self.listener.drain(own=self.store.backend_pid())
         if notes.get("q"):
             self._claim_due = True
+        if notes.get("b"):
+            self.reload_bindings()
         self._push_stored(notes.get("r", set()))
         stop = terminated(notes.get("t", ()))
         self._heard_revoked(notes.get("v", set()) | stop.keys(), stop)

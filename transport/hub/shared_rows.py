@@ -1,4 +1,5 @@
-"""A shared hub's chords, locks and revocations: rows every hub of the schema reads and writes.
+"""A shared hub's chords, locks and revocations: rows every hub of the schema reads and writes
+(its exchange table: :mod:`.shared_bindings`).
 
 How it works
 ------------
@@ -35,7 +36,7 @@ from .beat import _LEASE_KEY, Lease
 from .locks import _Waiter
 from .model import Msg, Peer
 from .revocations import MAX_REVOKED
-from .state import HubState
+from .shared_bindings import SharedBindings
 
 if TYPE_CHECKING:
     from ..store_pg_shared import SharedPostgresStore
@@ -45,7 +46,7 @@ __all__ = ["SharedRows", "terminate_note", "terminated"]
 _log = get_logger("celeriac.hub")
 
 
-class SharedRows(HubState):
+class SharedRows(SharedBindings):
     """Chords, locks and revocations as shared rows; see the module docstring."""
 
     store: SharedPostgresStore
