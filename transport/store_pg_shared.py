@@ -278,9 +278,11 @@ class SharedPostgresStore(PostgresStore):
         return {str(h): round(float(a), 3) for h, a in self._now_execute("hubs", ())}
 
     def leave(self) -> None:
-        """A clean stop: this hub's rows go back to the queue, its ``hubs`` row goes."""
+        """A clean stop: this hub's rows go back to the queue, its ``hubs`` row and the keyed
+        actors' keys it serves go."""
         self._now_execute("leave_rows", (self.owner,))
         self._now_execute("leave", (self.owner,))
+        self._now_execute("leave_keys", (self.owner,))
         self.owned.clear()
 
     def release_strays(self, kept: Iterable[str]) -> int:
@@ -352,13 +354,22 @@ class SharedPostgresStore(PostgresStore):
         """Take (or extend, for its owner) a lock; whether it is held by ``owner`` now."""
         return bool(self._now_execute("lock", (name, owner, expire)))
 
+    def locked(self, name: str) -> bool:
+        """Whether anyone holds the lock now."""
+        return self.lock_owner(name) is not None
+
     def unlock(self, name: str, owner: str) -> bool:
         """Release a lock ``owner`` holds; whether it did."""
         return bool(self._now_execute("unlock", (name, owner)))
 
-    def locked(self, name: str) -> bool:
-        """Whether anyone holds the lock now."""
-        return bool(self._now_execute("locked", (name,)))
+    def lock_owner(self, name: str) -> str | None:
+        """Who holds the lock now (None: nobody)."""
+        rows = self._now_execute("lock_owner", (name,))
+        return str(rows[0][0]) if rows else None
+
+    def locks_extend(self, names: list[str], owner: str, expire: float) -> set[str]:
+        """Extend the locks among ``names`` that ``owner`` holds: those it still holds."""
+        return {str(r[0]) for r in self._now_execute("locks_extend", (expire, owner, names))}
 
     def revoke(self, ids: list[str], signal: str | None = None) -> list[str]:
         """Record revoked ids, drop their rows no hub holds: the ids dropped. ``signal``

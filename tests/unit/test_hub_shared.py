@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -21,6 +22,7 @@ from celeriac.transport.hub.shared_rows import terminate_note, terminated
 from celeriac.transport.store_pg_shared import SharedPostgresStore
 
 from ..integration.conftest import wait_until
+from .test_store_pg_shared import sql
 
 CONF = App("shared_hub_test", broker="tcp://127.0.0.1:1").conf
 DECLARE = p.declaration(*declarations(CONF))
@@ -336,3 +338,70 @@ def test_a_declaration_conflicting_with_another_hubs_is_refused_and_redeclaring_
     b.turn((b"c2", p.Hello("client", "c2", declare=ORDERS)))
     assert not b.store._notes["b"]  # nothing new: no write, no notification
     assert not b.store._meta
+
+
+KEY = p.keyed_queue("Counter", "k1")
+
+
+def keyed(n: int) -> tuple[p.TaskMessage, ...]:
+    return tuple(
+        dataclasses.replace(t, queue=KEY, exchange=None, routing_key=None) for t in tasks(n)
+    )
+
+
+def host(hub: Hub, name: bytes) -> None:
+    hello = p.Hello("worker", name.decode(), pid=1, queues=(p.host_queue("Counter"),), credit=5)
+    hub.turn((name, hello))
+
+
+def test_a_key_is_served_through_one_hub_the_other_refuses_it_saying_which(
+    two: tuple[Hub, Hub], pg_url: str
+) -> None:
+    """A key published through A is A's: through B it is refused (NACK naming A), so no two
+    workers ever run one key at once; A's beat keeps it; once A stops, B takes it."""
+    a, b = two
+    client(a, b"c")
+    client(b, b"c")
+    host(a, b"wa")
+    (first,) = keyed(1)
+    a.turn((b"c", p.Publish((first,))))
+    a.until(lambda: len(a.delivered(b"wa")) == 1, "A's worker to get the key's call")
+    (second,) = keyed(1)
+    refused = [m for _, m in b.turn((b"c", p.Publish((second,))))]
+    (nack,) = [m for m in refused if isinstance(m, p.Nack)]
+    assert "served through hub 'a'" in str(nack)
+    assert b.store.lengths()[KEY] == (1, 0, 0)  # A's row only: nothing stored through B
+    b.store.commit()
+    sql(pg_url, "UPDATE {s}.locks SET expires = 0")  # A's beat comes just in time:
+    a.state._extend_keys()
+    a.store.commit()
+    assert b.store.lock_owner("~actor:" + KEY) == "a"
+    b.store.commit()
+    a.state.close()  # a clean stop lets its keys go at once
+    accepted = b.turn((b"c", p.Publish((second,))))
+    assert not [m for _, m in accepted if isinstance(m, p.Nack)]
+
+
+def test_a_key_of_a_dead_hub_is_taken_over_with_its_calls_in_order(
+    two: tuple[Hub, Hub], pg_url: str
+) -> None:
+    """A took two calls of a key and died (no worker hosted the class there); once its row
+    expires, a call through B takes the key over: B's worker gets A's calls first, in order."""
+    a, b = two
+    client(a, b"c")
+    early = keyed(2)
+    a.turn((b"c", p.Publish(early)))
+    assert a.state._keys[KEY].pending == deque(t.id for t in early)
+    if a.state.listener is not None:
+        a.state.listener.close()
+        a.state.listener = None
+    a.store.abandon()  # killed: no goodbye
+    sql(pg_url, "UPDATE {s}.locks SET expires = 0")  # ... and its lease ran out
+    client(b, b"c")
+    host(b, b"wb")
+    (late,) = keyed(1)
+    sent = b.turn((b"c", p.Publish((late,))))
+    assert not [m for _, m in sent if isinstance(m, p.Nack)]
+    b.until(lambda: len(b.delivered(b"wb")) == 1, "B's worker to get the first call")
+    assert [d.task.id for d in b.delivered(b"wb")] == [early[0].id]
+    assert list(b.state._keys[KEY].pending) == [early[1].id, late.id]

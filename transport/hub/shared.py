@@ -20,8 +20,8 @@ How it works
   over here (its outcomes are accepted, the tasks do not run again).
 
 Chords, locks and revocations are rows too (:mod:`.shared_rows`), and the exchange table is
-one row every hub adds to and routes with (:mod:`.shared_bindings`). Keyed actors' messages
-stay with the hub they were published to (served by its workers), as with one hub.
+one row every hub adds to and routes with (:mod:`.shared_bindings`). Each keyed actor's key is
+served through one hub at a time (:mod:`.shared_actors`).
 """
 
 from __future__ import annotations
@@ -240,6 +240,7 @@ class SharedHubState(SharedRows):
             self.counters["reaped"] += reaped
             _log.warning("hub_leases_reaped", count=reaped, hub=self.hub_id)
         self._claim_due = True
+        self._extend_keys()
         self._let_go_idle()
         self._push_stored(set(list(self._waiters)[:WAITERS_CHECKED]))
 

@@ -36,7 +36,7 @@ from .beat import _LEASE_KEY, Lease
 from .locks import _Waiter
 from .model import Msg, Peer
 from .revocations import MAX_REVOKED
-from .shared_bindings import SharedBindings
+from .shared_actors import SharedActors
 
 if TYPE_CHECKING:
     from ..store_pg_shared import SharedPostgresStore
@@ -46,7 +46,7 @@ __all__ = ["SharedRows", "terminate_note", "terminated"]
 _log = get_logger("celeriac.hub")
 
 
-class SharedRows(SharedBindings):
+class SharedRows(SharedActors):
     """Chords, locks and revocations as shared rows; see the module docstring."""
 
     store: SharedPostgresStore
