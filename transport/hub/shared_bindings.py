@@ -25,10 +25,8 @@ from typing import TYPE_CHECKING
 import msgpack
 
 from celeriac._log import get_logger
-from celeriac.exceptions import ProtocolError
 
 from .. import protocol as p
-from ..declarations import DeclarationConflictError
 from ..routing import ExchangeTable
 from .model import BINDINGS_META_KEY, ReadyQueue
 from .state import HubState
@@ -62,21 +60,24 @@ class SharedBindings(HubState):
         return True
 
     def _adds_nothing(self, declared: p.Declare) -> bool:
-        """Whether applying ``declared`` leaves this hub's copy as it is (a conflict or a
-        malformed declaration: False, the full path says why)."""
-        before = self.table.snapshot()
-        copy = ExchangeTable.from_snapshot(before)
-        try:
-            copy.apply_parsed(
-                [(x.name, x.type) for x in declared.exchanges],
-                [
-                    (q.name, q.max_priority, [(b.exchange, b.routing_key) for b in q.bindings])
-                    for q in declared.queues
-                ],
-            )
-        except (DeclarationConflictError, ProtocolError):
+        """Whether every exchange, queue and binding of ``declared`` is in this hub's copy as
+        declared (anything else, a conflict too: False, the full path says why)."""
+        table = self.table
+        types = table.exchanges()
+        if any(types.get(x.name) != x.type for x in declared.exchanges):
             return False
-        return copy.snapshot() == before
+        queues = table.queues()
+        if any(
+            q.name not in queues or table.max_priority(q.name) != q.max_priority
+            for q in declared.queues
+        ):
+            return False
+        bound = set(table.bindings())
+        return all(
+            (b.exchange, b.routing_key, q.name) in bound
+            for q in declared.queues
+            for b in q.bindings
+        )
 
     def _route(self, task: p.TaskMessage) -> list[str]:
         queues = super()._route(task)
