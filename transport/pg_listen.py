@@ -27,7 +27,7 @@ from celeriac._log import get_logger
 from .pg_connect import CONNECT_TIMEOUT, first_line
 from .pg_schema import StoreURL
 
-__all__ = ["Listener", "Notes"]
+__all__ = ["Listener", "Notes", "note_payloads"]
 
 _log = get_logger("celeriac.hub")
 
@@ -35,6 +35,9 @@ _log = get_logger("celeriac.hub")
 DRAIN_LIMIT: Final = 1000
 RETRY_MIN: Final = 0.5
 RETRY_MAX: Final = 15.0
+
+#: Bytes of one NOTIFY payload (PostgreSQL's limit is 8000).
+NOTE_BYTES: Final = 7000
 
 #: kind -> names heard since the last drain (kinds: ``q``, ``r``, ``v``, ``t``, ``b``).
 Notes = dict[str, set[str]]
@@ -104,3 +107,24 @@ class Listener:
                 self._conn.close()
             finally:
                 self._conn = None
+
+
+def note_payloads(kind: str, names: dict[str, None]) -> list[str]:
+    """``kind:["name", ...]`` payloads (JSON: a name may hold any character) under
+    :data:`NOTE_BYTES` each; a name too long for one is left out (its hub finds the row or
+    result at its next beat)."""
+    out: list[str] = []
+    part: list[str] = []
+    size = 0
+    for name in names:
+        cost = len(json.dumps(name)) + 1
+        if cost > NOTE_BYTES:
+            continue
+        if size + cost > NOTE_BYTES and part:
+            out.append(f"{kind}:" + json.dumps(part))
+            part, size = [], 0
+        part.append(name)
+        size += cost
+    if part:
+        out.append(f"{kind}:" + json.dumps(part))
+    return out

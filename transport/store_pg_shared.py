@@ -43,7 +43,6 @@ id a rewrite (a retry's next attempt, a dead letter) that keeps it owned until r
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -53,6 +52,7 @@ import psycopg
 from .hub.limits import SHARED_LEASE_TTL
 from .hub.shared_rows import terminate_note
 from .pg_connect import Conn, connect
+from .pg_listen import note_payloads
 from .pg_shared_sql import shared_sql
 from .store import StoredMessage, StoredResult
 from .store_postgres import PostgresStore
@@ -63,8 +63,6 @@ __all__ = ["CHORD_HOLD", "Claimed", "SharedPostgresStore"]
 CHORD_HOLD: Final = "~chord"
 #: Rows promoted or reaped per statement (the rest at the next beat).
 SWEEP_LIMIT: Final = 10_000
-#: Bytes of one NOTIFY payload (PostgreSQL's limit is 8000).
-NOTE_BYTES: Final = 7000
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +219,7 @@ class SharedPostgresStore(PostgresStore):
         if self._tombstones:
             cur.execute(self._sql_of("tombstones"), (self.tombstone_ttl, list(self._tombstones)))
         for kind, names in self._notes.items():
-            for payload in _chunks(kind, names):
+            for payload in note_payloads(kind, names):
                 cur.execute(self._sql_of("notify"), (self.channel, payload))
 
     # -- claims, leases, sweeps ---------------------------------------------------------------
@@ -410,24 +408,3 @@ def _columns(rows: list[StoredMessage]) -> tuple[list[Any], ...]:
 
 def _owners(pubs: list[_Pub]) -> list[str | None]:
     return [p.owner for p in pubs]
-
-
-def _chunks(kind: str, names: dict[str, None]) -> list[str]:
-    """``kind:["name", ...]`` payloads (JSON: a name may hold any character) under
-    :data:`NOTE_BYTES` each; a name too long for one is left out (its hub finds the row or
-    result at its next beat)."""
-    out: list[str] = []
-    part: list[str] = []
-    size = 0
-    for name in names:
-        cost = len(json.dumps(name)) + 1
-        if cost > NOTE_BYTES:
-            continue
-        if size + cost > NOTE_BYTES and part:
-            out.append(f"{kind}:" + json.dumps(part))
-            part, size = [], 0
-        part.append(name)
-        size += cost
-    if part:
-        out.append(f"{kind}:" + json.dumps(part))
-    return out
