@@ -6,8 +6,10 @@ A Python dict or set never shrinks when entries are deleted: after 200,000 messa
 queued and drained, the hub's tables of messages and of the body window still have room for
 200,000 (about 13 MiB). :func:`shrink_containers` rebuilds each of the hub's per-message
 containers whose table is far larger than its entries need (a copy is sized to its entries).
-:func:`malloc_trim` then asks glibc to return the free pages of its heap to the system
-(``malloc_trim(0)``; nothing elsewhere). The server calls both once the hub has received
+A full garbage collection then empties Python's free lists (up to thousands of spare tuples,
+floats, dicts, each holding a block of an otherwise free memory arena), and
+:func:`malloc_trim` asks glibc to return the free pages of its heap to the system
+(``malloc_trim(0)``; nothing elsewhere). The server does all three once the hub has had
 no traffic for :data:`IDLE_SECONDS` after a busy spell (see
 :meth:`~celeriac.transport.hubserver.HubServer.run`): never during traffic.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import sys
 from collections.abc import MutableMapping
 from typing import Any, Final
@@ -116,6 +119,7 @@ class IdleRelease:
             return False
         self._busy = False
         shrunk = shrink_containers(hub)
+        gc.collect()  # a full collection also empties Python's free lists (tuples, floats...)
         trimmed = malloc_trim()
         _log.debug("hub_memory_released", containers_shrunk=shrunk, trimmed=trimmed)
         return True
