@@ -96,3 +96,18 @@ def test_shrinking_keeps_every_entry_and_its_order(tmp_path: Path) -> None:
     assert list(hub._messages.items()) == kept
     assert list(hub._body_window.items()) == window
     store.close()
+
+
+def test_a_hub_still_holding_its_backlog_is_left_alone(tmp_path: Path) -> None:
+    """Idle with most of its peak still queued: no rebuild, no collection over it."""
+    store = SQLiteStore(tmp_path / "hub.sqlite3")
+    clock = FakeClock()
+    hub = HubState(store, clock, hub_id="h")
+    idle = IdleRelease(clock)
+    idle.turn(hub)
+    _publish(hub, store, [f"task-{i}" for i in range(2000)])
+    idle.turn(hub)
+    clock.advance(2 * IDLE_SECONDS)
+    assert not idle.turn(hub)
+    assert len(hub._messages) == 2000
+    store.close()

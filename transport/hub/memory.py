@@ -97,19 +97,24 @@ def malloc_trim() -> bool:
 class IdleRelease:
     """Decides when the server gives memory back: once per busy spell, after
     :data:`IDLE_SECONDS` in which no message was published, delivered or acknowledged
-    (heartbeats do not count: a hub with idle workers connected is idle)."""
+    (heartbeats do not count: a hub with idle workers connected is idle), and only if at
+    least half the messages held at the spell's peak are gone (a hub holding a large backlog
+    has little to give back, and a full collection over it would cost a pause each time)."""
 
-    __slots__ = ("_busy", "_clock", "_last", "_seen")
+    __slots__ = ("_busy", "_clock", "_last", "_peak", "_seen")
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._busy = False
         self._last = 0.0
         self._seen = -1
+        self._peak = 0
 
     def turn(self, hub: HubBase) -> bool:
         """One turn of the server's loop; True if memory was given back in it."""
         now = self._clock.monotonic()
+        held = len(hub._messages)
+        self._peak = max(self._peak, held)
         counters = hub.counters
         seen = counters["published"] + counters["delivered"] + counters["acked"]
         if seen != self._seen:
@@ -118,6 +123,9 @@ class IdleRelease:
         if not self._busy or now - self._last < IDLE_SECONDS:
             return False
         self._busy = False
+        if 2 * held > self._peak:
+            return False
+        self._peak = held
         shrunk = shrink_containers(hub)
         gc.collect()  # a full collection also empties Python's free lists (tuples, floats...)
         trimmed = malloc_trim()
