@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -57,10 +58,24 @@ def _publish(ctx: zmq.Context[zmq.Socket[bytes]], url: str, tasks: int, body_siz
         sock.close(linger=100)
 
 
+def _free_port_pair() -> int:
+    """A port free with the next one (the hub's events socket binds there)."""
+    for _ in range(100):
+        with socket.socket() as first, socket.socket() as second:
+            first.bind(("127.0.0.1", 0))
+            port = first.getsockname()[1]
+            try:
+                second.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return int(port)
+    raise RuntimeError("no two free ports in a row")
+
+
 def measure(tasks: int, body_size: int, settle: float) -> tuple[float, float, float]:
     """(start, full, drained) RSS of a fresh hub, in MiB; also printed."""
     data = Path(tempfile.mkdtemp(prefix="celeriac-hubrss-"))
-    url = f"tcp://127.0.0.1:{20000 + os.getpid() % 20000}"
+    url = f"tcp://127.0.0.1:{_free_port_pair()}"
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     hub = _start_hub(url, data)
     try:
