@@ -15,6 +15,7 @@ from . import (
 from ._app_compat import AppCompat, function_task_class
 from ._app_keyed import AppKeyed
 from ._backend import HubBackend
+from ._call_options import SendOptions, check_time_limits
 from ._clock import SYSTEM_CLOCK, Clock
 from ._compose import OPTION_NAMES, compose, message_time_limits
 from ._compression import check_compression
@@ -25,7 +26,8 @@ from ._current import SharedTask, apps_created
 from ._limits import check_max_concurrency, check_rate
 from ._lock import check_lock_options
 from ._protocol import TaskMessage
-from ._task import FunctionTask, SendOptions, Task, check_time_limits, current_request
+from ._request import current_request
+from ._task import FunctionTask, Task
 from ._task_compat import check_acks_late
 from ._wire import task_fields, task_from_fields
 from .exceptions import AlreadyRegistered, ImproperlyConfigured, NotRegistered
@@ -237,7 +239,7 @@ class App(AppCompat, AppKeyed):
     ) -> AsyncResult[Any]:
         """Send a task by name (it need not be registered here); returns its AsyncResult.
 
-        The options are ``apply_async``'s (:class:`~celeriac._task.SendOptions`). Routing
+        The options are ``apply_async``'s (:class:`~celeriac._call_options.SendOptions`). Routing
         follows Celery: call options > ``task_routes`` > the task's options > defaults. A
         message no queue is bound to is refused by the hub: ``get()`` and ``flush()`` raise
         :class:`~celeriac.exceptions.PublishError` (or, with ``task_unroutable='dead_letter'``,

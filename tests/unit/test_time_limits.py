@@ -17,10 +17,10 @@ import pytest
 
 from celeriac import App
 from celeriac._app import _time_limits
+from celeriac._call_options import resolve_time_limits, time_limits
 from celeriac._clock import FakeClock
 from celeriac._protocol import TaskMessage
 from celeriac._serialization import dumps, loads
-from celeriac._task import resolve_time_limits, time_limits
 from celeriac.actors.execution import TaskExecutor
 from celeriac.actors.outcome import TaskOutcome
 from celeriac.actors.pool import PoolWiring, ThreadPool
