@@ -26,12 +26,13 @@ import structlog
 
 from . import states
 from ._call_options import SendOptions, check_time_limits, to_epoch
+from ._chain_group import chain, group
 from ._chord import chunks, xmap, xstarmap
 from ._eager import EagerResult
 from ._messages import new_task_id
 from ._request import Request, _current, current_request
 from ._retry import plan_retry
-from ._signature import Signature, group
+from ._signature import Signature, maybe_signature
 from ._task_compat import TaskCompat, prepare_send
 from .exceptions import ImproperlyConfigured, Retry
 
@@ -267,7 +268,6 @@ class Task(TaskCompat, Generic[P, R_co]):
         keeping this task's id: its result is the replacement's, and its callbacks, errbacks
         and the rest of its chain follow the replacement. Raises (never returns); see
         :class:`celeriac._canvas_flow.Replaced` and :mod:`celeriac._replace`."""
-        from ._signature import chain, maybe_signature  # noqa: PLC0415 - canvas imports us
 
         if self.request.called_directly:
             raise RuntimeError(f"{self.name}.replace() outside a worker: nothing to replace")
