@@ -51,7 +51,8 @@ from celeriac.transport.session import WorkerSession
 from . import django_fixup
 from .asyncpool import AsyncPool
 from .banner import Banner, show_banner
-from .connection import abandoned, run_connection
+from .connection import run_connection
+from .connection_effects import abandoned
 from .control import Panel, purge_queues
 from .embedded import describe_hub, start_embedded_hub
 from .inbox import Inbox
