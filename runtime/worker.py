@@ -52,7 +52,6 @@ from . import django_fixup
 from .asyncpool import AsyncPool
 from .banner import Banner, show_banner
 from .connection import run_connection
-from .connection_effects import abandoned
 from .control import Panel, purge_queues
 from .embedded import describe_hub, start_embedded_hub
 from .inbox import Inbox
@@ -61,7 +60,7 @@ from .link import default_node_name
 from .logging import log_format
 from .outcomes import outcome_message
 
-__all__ = ["WorkerNode", "abandoned"]
+__all__ = ["WorkerNode"]
 
 _log = get_logger("celeriac.worker")
 
