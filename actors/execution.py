@@ -15,7 +15,7 @@ the :class:`Request`, ``task_received``), the call (:mod:`.calling`: an ``Invoca
 the outcome steps of :mod:`.execution_outcomes`). :meth:`TaskExecutor.cut_short` makes the
 outcome of a task stopped from outside (a prefork child about to be killed) the same way.
 
-Time limits are resolved in the core (:func:`celeriac._task.time_limits`) and enforced by
+Time limits are resolved in the core (:func:`celeriac._call_options.time_limits`) and enforced by
 :mod:`celeriac.actors.watchdog` (a watchdog thread for code in threads, a timer for
 coroutines); see there for what each pool can interrupt.
 """
@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import signals, states
 from celeriac._builtins import builtin_task
+from celeriac._call_options import time_limits
 from celeriac._canvas_flow import (
     NESTING_KEY,
     REPLACE_KEY,
@@ -44,8 +45,9 @@ from celeriac._log import get_logger
 from celeriac._protocol import Delivery, TaskState
 from celeriac._protocol_compat import MAX_META
 from celeriac._replace import plan_replace
+from celeriac._request import Request
 from celeriac._serialization import dumps, loads
-from celeriac._task import FunctionTask, Request, Task, time_limits
+from celeriac._task import FunctionTask, Task
 from celeriac._wire import task_fields
 from celeriac.exceptions import (
     ContentDisallowed,

@@ -23,7 +23,8 @@ from celeriac import signals, states
 from celeriac._canvas_flow import Replaced
 from celeriac._log import get_logger
 from celeriac._protocol import Delivery
-from celeriac._task import Request, Task, _current
+from celeriac._request import Request, _current
+from celeriac._task import Task
 from celeriac._task_compat import StateReporter, state_reporter
 from celeriac.exceptions import Ignore, Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded
 

@@ -64,18 +64,15 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pykka
 
 from celeriac._clock import SYSTEM_CLOCK, Clock
 from celeriac._log import get_logger
-from celeriac.exceptions import ImproperlyConfigured
 
 from .restart import Escalate, RestartPolicy, RestartTracker
 from .supervised import (
-    RESTART_TYPES,
     ChildExited,
     ChildSpec,
     ChildStarted,
@@ -83,6 +80,7 @@ from .supervised import (
     SupervisorLink,
     describe,
 )
+from .supervisor_records import UNREPORTED, ChildRecord, Strategy, check_arguments
 from .ticker import Tick, Ticker
 
 if TYPE_CHECKING:
@@ -90,32 +88,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Strategy", "Supervisor"]
 
-Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
-
-_STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
-_UNREPORTED = "died without reporting (found dead by the liveness check)"
-
 _log = get_logger("celeriac.supervisor")
-
-
-# -- the supervisor ----------------------------------------------------------------------------
-
-_State = Literal["new", "starting", "running", "restarting", "stopped"]
-
-
-@dataclass(eq=False)
-class _Child:
-    """The supervisor's record of one child."""
-
-    spec: ChildSpec
-    ref: pykka.ActorRef[Any] | None = None
-    incarnation: int = 0
-    state: _State = "new"
-    restarts: int = 0
-    last_failure: str | None = None
-    due: float | None = None
-    start_deadline: float = 0.0
-    suspect: bool = False
 
 
 class Supervisor(Supervised):
@@ -146,11 +119,11 @@ class Supervisor(Supervised):
         check_interval: float = 1.0,
     ) -> None:
         policy = RestartPolicy(intensity, period, backoff)
-        _validate(
+        check_arguments(
             children, strategy=strategy, policy=policy, intervals=(tick_interval, check_interval)
         )
         super().__init__(link=link)
-        self._children = [_Child(spec) for spec in children]
+        self._children = [ChildRecord(spec) for spec in children]
         self._by_id = {child.spec.id: child for child in self._children}
         self._strategy: Strategy = strategy
         self._intensity = intensity
@@ -162,7 +135,7 @@ class Supervisor(Supervised):
         self._tick_interval = tick_interval
         self._check_interval = check_interval
         self._next_check = 0.0
-        self._starting: _Child | None = None
+        self._starting: ChildRecord | None = None
         self._announced = False
         self._stopping = False
         self._escalated = False
@@ -238,7 +211,7 @@ class Supervisor(Supervised):
 
     # -- events --
 
-    def _current(self, child_id: str, incarnation: int) -> _Child | None:
+    def _current(self, child_id: str, incarnation: int) -> ChildRecord | None:
         """The child a report is about, unless the report is stale or we are stopping."""
         child = self._by_id.get(child_id)
         if not self._running() or child is None or child.ref is None:
@@ -287,7 +260,7 @@ class Supervisor(Supervised):
             if issubclass(ref.actor_class, Supervised) and not child.suspect:
                 child.suspect = True  # its report is probably on its way: one more interval
                 continue
-            self._child_down(child, _UNREPORTED)
+            self._child_down(child, UNREPORTED)
 
     # -- the machine --
 
@@ -304,7 +277,7 @@ class Supervisor(Supervised):
             if self._celeriac_link is not None:
                 self._celeriac_link.report_started()
 
-    def _start_child(self, child: _Child, now: float) -> None:
+    def _start_child(self, child: ChildRecord, now: float) -> None:
         child.due = None
         child.suspect = False
         if child.incarnation > 0:
@@ -327,14 +300,14 @@ class Supervisor(Supervised):
         else:  # a plain actor cannot tell us; take it as started
             self._child_up(child)
 
-    def _child_up(self, child: _Child) -> None:
+    def _child_up(self, child: ChildRecord) -> None:
         child.state = "running"
         if child.restarts:
             self._event("info", "child_restarted", child, restarts=child.restarts)
         else:
             self._event("info", "child_started", child)
 
-    def _child_down(self, child: _Child, reason: str | None) -> None:
+    def _child_down(self, child: ChildRecord, reason: str | None) -> None:
         """One incarnation of ``child`` has ended: decide what happens next."""
         if child is self._starting:
             self._starting = None
@@ -363,14 +336,14 @@ class Supervisor(Supervised):
             else:
                 other.state, other.due = "stopped", None
 
-    def _affected(self, child: _Child) -> list[_Child]:
+    def _affected(self, child: ChildRecord) -> list[ChildRecord]:
         if self._strategy == "one_for_all":
             return list(self._children)
         if self._strategy == "rest_for_one":
             return self._children[self._children.index(child) :]
         return [child]
 
-    def _escalate(self, child: _Child, reason: str | None, decision: Escalate) -> None:
+    def _escalate(self, child: ChildRecord, reason: str | None, decision: Escalate) -> None:
         last = f"failed with {reason}" if reason is not None else "exited normally"
         text = (
             f"supervisor {self._name!r} gave up: {decision.restarts} restarts within "
@@ -400,7 +373,7 @@ class Supervisor(Supervised):
             if child.ref is not None or child.state == "restarting":
                 self._stop_child(child)
 
-    def _stop_child(self, child: _Child) -> None:
+    def _stop_child(self, child: ChildRecord) -> None:
         if child is self._starting:
             self._starting = None
         ref, child.ref = child.ref, None
@@ -417,7 +390,7 @@ class Supervisor(Supervised):
             self._ticker.close()
             self._ticker = None
 
-    def _event(self, level: str, event: str, child: _Child, **fields: Any) -> None:
+    def _event(self, level: str, event: str, child: ChildRecord, **fields: Any) -> None:
         getattr(_log, level)(
             event,
             supervisor=self._name,
@@ -425,28 +398,3 @@ class Supervisor(Supervised):
             incarnation=child.incarnation,
             **fields,
         )
-
-
-def _validate(
-    children: Sequence[ChildSpec],
-    *,
-    strategy: str,
-    policy: RestartPolicy,
-    intervals: tuple[float, float],
-) -> None:
-    problems = []
-    ids = [spec.id for spec in children]
-    if len(set(ids)) != len(ids):
-        problems.append(f"child ids must be unique, got {ids}")
-    problems += [
-        f"child {spec.id!r}: restart must be one of {RESTART_TYPES}, got {spec.restart!r}"
-        for spec in children
-        if spec.restart not in RESTART_TYPES
-    ]
-    if strategy not in _STRATEGIES:
-        problems.append(f"strategy must be one of {_STRATEGIES}, got {strategy!r}")
-    problems += policy.problems()
-    if min(intervals) <= 0:
-        problems.append("tick_interval and check_interval must be positive")
-    if problems:
-        raise ImproperlyConfigured("; ".join(problems))

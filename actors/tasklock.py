@@ -33,7 +33,8 @@ from typing import Any, Final
 
 from celeriac._lock import DEFAULT_EXPIRE, LockNotOwnedError
 from celeriac._log import get_logger
-from celeriac._task import Request, Task
+from celeriac._request import Request
+from celeriac._task import Task
 from celeriac.exceptions import ImproperlyConfigured
 
 __all__ = ["lock_name", "refuse_lock_on_loop", "run_locked"]

@@ -12,7 +12,7 @@ type may run one more: fewer than ``max_concurrency`` of that type running here,
 its bucket (:class:`~celeriac._limits.TokenBucket`, Celery's burst of one). The connection then
 runs a released delivery in the next free slot, and tells the actor when it has finished, so
 the actor can release the next one. When only the rate holds the head back, the actor sets a
-timer (one :class:`Timers` thread serves every type of the node) for the moment a token is
+timer (one :class:`~.timers.Timers` thread serves every type of the node) for the moment a token is
 due and releases then.
 
 So a delivery waiting for its type's rate or cap holds no slot and blocks no other type: other
@@ -35,7 +35,8 @@ Actors talk by ``tell`` only: the connection tells an actor :class:`Offer` and
 :class:`Finished`; the actor answers through the injected ``release`` callable (the runtime
 wires it to the connection's inproc socket) and tells itself a tick when its timer fires.
 
-The pure part, :class:`TypeGate`, is what the actor decides with (testable on a fake clock).
+The pure part, :class:`~.typegate.TypeGate`, is what the actor decides with (testable on a
+fake clock).
 
 Class-based tasks (``class Thumbnail(app.Task)``) keep one instance per execution slot, created
 and ``on_start``-ed in that slot's thread before its first message of that type, so state
@@ -46,94 +47,33 @@ lives across messages and is never shared between two threads; see
 from __future__ import annotations
 
 import contextlib
-import heapq
-import itertools
-import threading
-import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol
 
 import pykka
 
 from celeriac._clock import SYSTEM_CLOCK, Clock
-from celeriac._limits import TokenBucket, TypeLimits, type_limits
+from celeriac._limits import TypeLimits, type_limits
 from celeriac._log import get_logger
 
 from .task_actor import Delivery
+from .timers import Timers
+from .typegate import TypeGate
 
 __all__ = [
     "Finished",
     "Offer",
     "TaskTypeActor",
     "TaskTypes",
-    "Timers",
-    "TypeGate",
     "TypeGates",
     "Withdraw",
 ]
 
 _log = get_logger("celeriac.worker")
 
-T = TypeVar("T")
-
 #: schedule(delay, callback) -> cancel: run ``callback`` in ``delay`` seconds.
 Schedule = Callable[[float, Callable[[], None]], Callable[[], None]]
-
-
-class TypeGate(Generic[T]):
-    """One type's waiting items, running count and token bucket; pure, on given clock readings.
-
-    Every method returns the items released by that event, in arrival order.
-    """
-
-    def __init__(self, limits: TypeLimits, now: float) -> None:
-        self.limits = limits
-        self.waiting: deque[T] = deque()
-        self.running = 0
-        self._bucket = TokenBucket(limits.rate, now) if limits.rate is not None else None
-
-    def offer(self, item: T, now: float) -> list[T]:
-        """An item arrives."""
-        self.waiting.append(item)
-        return self.release(now)
-
-    def finished(self, now: float) -> list[T]:
-        """A released item has finished running (or was handed back)."""
-        self.running = max(0, self.running - 1)
-        return self.release(now)
-
-    def release(self, now: float) -> list[T]:
-        """Release what may run now: under the cap, one token each."""
-        out: list[T] = []
-        cap = self.limits.max_concurrency
-        while self.waiting and (cap is None or self.running < cap):
-            if self._bucket is not None and not self._bucket.take(now):
-                break
-            out.append(self.waiting.popleft())
-            self.running += 1
-        return out
-
-    def wait(self, now: float) -> float | None:
-        """Seconds until the rate lets the head go; None if nothing waits for a token."""
-        cap = self.limits.max_concurrency
-        if not self.waiting or self._bucket is None or (cap is not None and self.running >= cap):
-            return None
-        return self._bucket.wait(now)
-
-    def withdraw(self, which: Callable[[T], bool]) -> list[T]:
-        """Take the waiting items ``which`` selects out (their consumer is gone)."""
-        gone = [item for item in self.waiting if which(item)]
-        if gone:
-            self.waiting = deque(item for item in self.waiting if not which(item))
-        return gone
-
-    def drain(self) -> list[T]:
-        """Take every waiting item out (shutdown)."""
-        items = list(self.waiting)
-        self.waiting.clear()
-        return items
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,79 +103,6 @@ class _Tick:
 @dataclass(frozen=True, slots=True)
 class _Drain:
     """Shutdown: drop the queue (the connection gives those deliveries back itself)."""
-
-
-class Timers:
-    """One thread that runs callbacks when they are due: the timers of every type actor.
-
-    ``schedule(delay, callback)`` returns a cancel function. Callbacks must be quick (the type
-    actors' only tell themselves a tick). The thread starts with the first timer and stops
-    with :meth:`stop`.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, Callable[[], None]]] = []
-        self._cancelled: set[int] = set()
-        self._seq = itertools.count()
-        self._thread: threading.Thread | None = None
-        self._stopping = False
-
-    def schedule(self, delay: float, callback: Callable[[], None]) -> Callable[[], None]:
-        """Run ``callback`` in ``delay`` seconds (real time); the returned function cancels."""
-        seq = next(self._seq)
-        with self._cond:
-            heapq.heappush(self._heap, (time.monotonic() + delay, seq, callback))
-            if self._thread is None and not self._stopping:
-                self._thread = threading.Thread(
-                    target=self._loop, name="celeriac-type-timers", daemon=True
-                )
-                self._thread.start()
-            self._cond.notify()
-
-        def cancel() -> None:
-            with self._cond:
-                self._cancelled.add(seq)
-
-        return cancel
-
-    def stop(self) -> None:
-        """Stop the thread; pending timers never fire."""
-        with self._cond:
-            self._stopping = True
-            self._cond.notify()
-            thread = self._thread
-        if thread is not None:
-            thread.join(5)
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                due = self._next_due()
-                if due is None:
-                    return
-            try:
-                due()
-            except Exception:
-                _log.exception("task_type_timer_failed")
-
-    def _next_due(self) -> Callable[[], None] | None:
-        """Wait (holding the condition) for the next callback that is due; None: stopping."""
-        while not self._stopping:
-            if not self._heap:
-                self._cond.wait()
-                continue
-            at, seq, callback = self._heap[0]
-            if seq in self._cancelled:
-                heapq.heappop(self._heap)
-                self._cancelled.discard(seq)
-                continue
-            wait = at - time.monotonic()
-            if wait <= 0:
-                heapq.heappop(self._heap)
-                return callback
-            self._cond.wait(wait)
-        return None
 
 
 class TaskTypeActor(pykka.ThreadingActor):

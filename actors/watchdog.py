@@ -1,8 +1,9 @@
 """Time limits: a watchdog thread for code running in threads, a timer for coroutines.
 
 The effective limits of a call are ``(soft, hard)`` seconds, resolved once, in the core
-(:func:`celeriac._task.time_limits`: the call's ``timelimit`` header, else the task's option,
-else the ``task_soft_time_limit``/``task_time_limit`` setting). This module only enforces them.
+(:func:`celeriac._call_options.time_limits`: the call's ``timelimit`` header, else the task's
+option, else the ``task_soft_time_limit``/``task_time_limit`` setting). This module only
+enforces them.
 
 * Code running in a thread (``-P threads``, ``-P solo``, and sync tasks on ``-P asyncio``):
   a :class:`Watchdog` thread raises :class:`~celeriac.exceptions.SoftTimeLimitExceeded` inside

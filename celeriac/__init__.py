@@ -18,7 +18,8 @@ from ._current import bugreport, current_app, current_task, uuid
 from ._keyed import ActorProxyMethod, Proxy
 from ._lock import Lock
 from ._panel import control_command, inspect_command
-from ._task import Request, Task
+from ._request import Request
+from ._task import Task
 from .canvas import (
     Signature,
     chain,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -15,20 +14,19 @@ from . import (
 from ._app_compat import AppCompat, function_task_class
 from ._app_keyed import AppKeyed
 from ._backend import HubBackend
+from ._call_options import SendOptions
 from ._clock import SYSTEM_CLOCK, Clock
-from ._compose import OPTION_NAMES, compose, message_time_limits
-from ._compression import check_compression
+from ._compose import compose
 from ._conf import Settings
 from ._control import Control
 from ._control import sent_event as task_sent_event
 from ._current import SharedTask, apps_created
-from ._limits import check_max_concurrency, check_rate
-from ._lock import check_lock_options
 from ._protocol import TaskMessage
-from ._task import FunctionTask, SendOptions, Task, check_time_limits, current_request
-from ._task_compat import check_acks_late
+from ._request import current_request
+from ._task import FunctionTask, Task
+from ._task_options import check_send_options, check_task_options
 from ._wire import task_fields, task_from_fields
-from .exceptions import AlreadyRegistered, ImproperlyConfigured, NotRegistered
+from .exceptions import AlreadyRegistered, NotRegistered
 from .result import AsyncResult
 from .routing import declare_queues, queue_for
 
@@ -44,42 +42,6 @@ R = TypeVar("R")
 #: The most child ids a task's result keeps (``AsyncResult.children``); more are not listed.
 MAX_CHILDREN = 10_000
 
-_TASK_OPTIONS = frozenset(
-    {
-        "ignore_result",
-        "queue",
-        "exchange",
-        "routing_key",
-        "serializer",
-        "compression",
-        "max_retries",
-        "priority",
-        "acks_late",
-        "typing",
-        "time_limit",
-        "soft_time_limit",
-        "rate_limit",
-        "max_concurrency",
-        # retries (issue 8)
-        "default_retry_delay",
-        "autoretry_for",
-        "dont_autoretry_for",
-        "retry_kwargs",
-        "retry_backoff",
-        "retry_backoff_max",
-        "retry_jitter",
-        "base",
-        "track_started",
-        "expires",
-        "throws",
-        "acks_on_failure_or_timeout",
-        "store_errors_even_if_ignored",
-        # one run at a time per lock name (issue 12): celeriac.actors.tasklock
-        "lock",
-        "lock_expire",
-        "lock_busy",
-    }
-)
 _shared: list[Callable[[App], Task[Any, Any]]] = []
 _registry_lock = threading.Lock()
 
@@ -190,7 +152,7 @@ class App(AppCompat, AppKeyed):
         ``max_concurrency`` (at most that many at once per worker node, a celeriac extension),
         ``base`` (a subclass of ``app.Task`` whose hooks and attributes the task gets).
         """
-        _check_task_options(options)
+        check_task_options(options)
 
         def decorate(func: Callable[..., Any]) -> Task[Any, Any]:
             task_name = name or self.gen_task_name(func.__qualname__, func.__module__)
@@ -237,13 +199,13 @@ class App(AppCompat, AppKeyed):
     ) -> AsyncResult[Any]:
         """Send a task by name (it need not be registered here); returns its AsyncResult.
 
-        The options are ``apply_async``'s (:class:`~celeriac._task.SendOptions`). Routing
+        The options are ``apply_async``'s (:class:`~celeriac._call_options.SendOptions`). Routing
         follows Celery: call options > ``task_routes`` > the task's options > defaults. A
         message no queue is bound to is refused by the hub: ``get()`` and ``flush()`` raise
         :class:`~celeriac.exceptions.PublishError` (or, with ``task_unroutable='dead_letter'``,
         it is kept in the ``celeriac.unroutable`` queue).
         """
-        _check_options(options)
+        check_send_options(options)
         parent = current_request()
         if parent is not None and parent.called_directly:
             parent = None
@@ -315,37 +277,6 @@ class App(AppCompat, AppKeyed):
 Celery = App
 
 
-#: The tests' name for the time limits a message carries.
-_time_limits = message_time_limits
-
-
-def _check_task_options(options: Mapping[str, Any]) -> None:
-    """Refuse unknown task options, a soft time limit above the hard one, a bad rate limit or
-    concurrency cap: before anything is recorded (``shared_task`` too)."""
-    unknown = set(options) - _TASK_OPTIONS
-    if unknown:
-        raise ImproperlyConfigured(
-            f"unknown task option(s) {sorted(unknown)}; known: {sorted(_TASK_OPTIONS)}"
-        )
-    check_time_limits(options.get("soft_time_limit"), options.get("time_limit"))
-    check_compression(options.get("compression"), "task option compression")
-    check_acks_late(options)
-    check_lock_options(options)
-    check_rate(options.get("rate_limit"))
-    check_max_concurrency(options.get("max_concurrency"))
-
-
-def _check_options(options: Mapping[str, Any]) -> None:
-    """Refuse an option name ``SendOptions`` does not declare (a typo would be ignored)."""
-    unknown = sorted(options.keys() - OPTION_NAMES)
-    if unknown:
-        hints = {u: difflib.get_close_matches(u, OPTION_NAMES, 1) for u in unknown}
-        said = ", ".join(
-            f"{u!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for u, h in hints.items()
-        )
-        raise TypeError(f"unknown send option(s) {said}; known: {sorted(OPTION_NAMES)}")
-
-
 def _publish(client: Client, message: TaskMessage, *, sent_event: bool = False) -> None:
     """Publish with Celery's signals; ``before_task_publish`` receivers may edit the headers."""
     headers: dict[str, Any] | None = None
@@ -391,7 +322,7 @@ def shared_task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     when used (importing never fails). A declaration refused for bad options is not recorded,
     so later Apps still finalize.
     """
-    _check_task_options({k: v for k, v in options.items() if k not in ("bind", "name")})
+    check_task_options({k: v for k, v in options.items() if k not in ("bind", "name")})
 
     def declare(func: Callable[..., Any]) -> Task[Any, Any]:
         def bind(app: App) -> Task[Any, Any]:

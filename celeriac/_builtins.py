@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any
 from . import states
 from ._canvas_flow import FAIL_TASK, after_failure, send_all
 from ._canvas_shapes import COLLECT_TASK
+from ._chain_group import chain
 from ._chord import UNLOCK_TASK
 from ._replace import JOIN_TASK, join
+from ._request import Request
 from ._resultset import GROUP_SAVE_TASK
-from ._signature import chain, maybe_signature
-from ._task import FunctionTask, Request, Task
+from ._signature import maybe_signature
+from ._task import FunctionTask, Task
 from .exceptions import ChordError
 from .result import AsyncResult, rebuild_exception
 

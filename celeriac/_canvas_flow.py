@@ -21,7 +21,7 @@ from .exceptions import Ignore
 
 if TYPE_CHECKING:
     from ._app import App
-    from ._task import Request
+    from ._request import Request
 
 __all__ = [
     "FAIL_TASK",

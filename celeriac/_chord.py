@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._canvas_shapes import KINDS
+from ._canvas_shapes import KINDS, unroll
+from ._chain_group import chain, group
 from ._messages import new_task_id
-from ._signature import Signature, chain, group, maybe_signature, unroll
+from ._signature import Signature, maybe_signature
 
 if TYPE_CHECKING:
     from ._app import App

@@ -1,11 +1,12 @@
 """Composing a publish: the call's options in, one :class:`~celeriac._protocol.TaskMessage` out.
 
-``apply_async`` and ``send_task`` take the same options (:class:`~celeriac._task.SendOptions`)
-and both end in :func:`compose`, a pure function of the configuration, the call and the time:
-it resolves ``countdown``/``eta``/``expires`` to epoch seconds, the route (call options >
-``task_routes`` > the task's options > defaults), the time limits, the result policy and the
-parent/root ids, and serializes the arguments. Sockets, signals and queue declarations stay
-with the caller (:meth:`App.send_task <celeriac.App.send_task>`).
+``apply_async`` and ``send_task`` take the same options
+(:class:`~celeriac._call_options.SendOptions`) and both end in :func:`compose`, a pure function
+of the configuration, the call and the time: it resolves ``countdown``/``eta``/``expires`` to
+epoch seconds, the route (call options > ``task_routes`` > the task's options > defaults), the
+time limits, the result policy and the parent/root ids, and serializes the arguments. Sockets,
+signals and queue declarations stay with the caller (:meth:`App.send_task
+<celeriac.App.send_task>`).
 
 The result is a core type the transport encodes: the core must not import the transport at
 import time (DESIGN.md section 6), so the message types live in :mod:`celeriac._protocol`.
@@ -17,20 +18,21 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._call_options import SendOptions, check_time_limits, time_limits, to_epoch
 from ._canvas_flow import embed_of
 from ._messages import ORIGIN, new_task_id
 from ._protocol import TaskMessage
 from ._serialization import dumps
-from ._task import SendOptions, check_time_limits, time_limits, to_epoch
 from .routing import resolve_route
 
 if TYPE_CHECKING:
-    from ._task import Request, Task
+    from ._request import Request
+    from ._task import Task
 
 __all__ = ["OPTION_NAMES", "compose", "message_time_limits"]
 
 _ROUTING_OPTIONS = ("queue", "exchange", "routing_key", "priority")
-#: The names :class:`~celeriac._task.SendOptions` declares (anything else is a TypeError).
+#: The names :class:`~celeriac._call_options.SendOptions` declares (anything else is a TypeError).
 OPTION_NAMES = SendOptions.__required_keys__ | SendOptions.__optional_keys__
 
 

@@ -405,6 +405,23 @@ declare(
     "tasks, and a dead hub's tasks are taken back by the others. False: one hub per schema.",
 )
 declare(
+    "hub_shared_lease_ttl",
+    10.0,
+    "With hub_store_shared: seconds a shared hub may go unseen before the other hubs take back "
+    "the tasks it claimed (they run again through them). Longer: fewer false takeovers on a "
+    "stalled hub; shorter: a dead hub's tasks resume sooner. Give every hub of a schema the "
+    "same value; it must be at least twice hub_shared_beat_interval.",
+    check=seconds_check("hub_shared_lease_ttl", positive=True),
+)
+declare(
+    "hub_shared_beat_interval",
+    1.0,
+    "With hub_store_shared: seconds between two beats of a shared hub (it says it lives, takes "
+    "back dead hubs' tasks, makes due delayed tasks ready, checks its waiters' results). "
+    "A delayed task becomes due within this long of its eta.",
+    check=seconds_check("hub_shared_beat_interval", positive=True),
+)
+declare(
     "hub_sync",
     "normal",
     "SQLite synchronous mode: normal survives a process kill, full also survives power loss. "

@@ -205,7 +205,7 @@ class Control:
     def _revoked_at_hub(self, ids: list[str]) -> None:
         """Send ``task_revoked`` here for the tasks the hub removed before any worker held
         them (no worker will: it never sees them); ``request`` has their id and task name."""
-        from ._task import Request  # noqa: PLC0415 - _task builds on the App
+        from ._request import Request  # noqa: PLC0415 - _task builds on the App
 
         for start in range(0, len(ids), _REVOKED_CHUNK):
             chunk = ids[start : start + _REVOKED_CHUNK]

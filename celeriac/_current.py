@@ -20,7 +20,8 @@ import uuid as _uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
-from ._task import Request, Task, current_request
+from ._request import Request, current_request
+from ._task import Task
 from .exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:

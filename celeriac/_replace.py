@@ -21,14 +21,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 from ._canvas_flow import Send, replacement
+from ._request import current_request
 from ._signature import Signature
-from ._task import current_request
 from .exceptions import Retry
 from .result import GroupResult
 
 if TYPE_CHECKING:
     from ._app import App
-    from ._task import Request
+    from ._request import Request
 
 __all__ = ["JOIN_TASK", "join", "plan_replace"]
 

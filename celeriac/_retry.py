@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 from .exceptions import MaxRetriesExceededError, Retry
 
 if TYPE_CHECKING:
-    from ._task import Request, Task
+    from ._request import Request
+    from ._task import Task
 
 __all__ = ["autoretry", "backoff", "plan_retry"]
 

@@ -1,18 +1,16 @@
-"""Tasks: ``Task[P, R]`` (typed calls), the per-call :class:`Request`, function and class tasks.
+"""Tasks: ``Task[P, R]`` (typed calls), function and class tasks.
 
 A task object lives on both sides. In the client it publishes (``delay``, ``apply_async``); in a
 worker the same object, or for a class-based task one instance per execution slot, runs
-(``run``). The request of the call being executed is held in a context variable, so one task
-object serves many threads (and, later, asyncio tasks) at once.
+(``run``). The request of the call being executed is a :class:`~celeriac._request.Request`
+(:mod:`celeriac._request`); the options of a call are :mod:`celeriac._call_options`.
 """
 
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -20,8 +18,6 @@ from typing import (
     Generic,
     NoReturn,
     ParamSpec,
-    Protocol,
-    TypedDict,
     TypeVar,
     Unpack,
 )
@@ -29,11 +25,14 @@ from typing import (
 import structlog
 
 from . import states
+from ._call_options import SendOptions, check_time_limits, to_epoch
+from ._chain_group import chain, group
 from ._chord import chunks, xmap, xstarmap
 from ._eager import EagerResult
 from ._messages import new_task_id
+from ._request import Request, _current, current_request
 from ._retry import plan_retry
-from ._signature import Signature, group
+from ._signature import Signature, maybe_signature
 from ._task_compat import TaskCompat, prepare_send
 from .exceptions import ImproperlyConfigured, Retry
 
@@ -41,199 +40,11 @@ if TYPE_CHECKING:
     from ._app import App
     from .result import AsyncResult
 
-__all__ = [
-    "FunctionTask",
-    "Request",
-    "SendOptions",
-    "Task",
-    "check_time_limits",
-    "current_request",
-    "time_limits",
-]
+__all__ = ["FunctionTask", "Task"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
-
-
-@dataclass
-class Request:
-    """What a running task knows about the call it serves (``self.request`` in bound tasks)."""
-
-    id: str
-    task: str
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    retries: int = 0
-    hostname: str | None = None
-    root_id: str | None = None
-    parent_id: str | None = None
-    group: str | None = None
-    eta: float | None = None
-    expires: float | None = None
-    origin: str | None = None
-    delivery_info: dict[str, Any] = field(default_factory=dict)
-    headers: dict[str, Any] = field(default_factory=dict)
-    timelimit: tuple[float | None, float | None] = (None, None)
-    called_directly: bool = False
-    is_eager: bool = False
-    # Celery's other Request fields (issue 10): the canvas of the call (``link``,
-    # ``link_error``, the chain's remaining steps, the chord), how it was sent, and names
-    # Celery keeps for its own machinery, at the values that are true here.
-    callbacks: list[Any] | None = field(default=None, init=False)
-    errbacks: list[Any] | None = field(default=None, init=False)
-    chain: list[Any] | None = field(default=None, init=False)
-    chord: Any = field(default=None, init=False)
-    ignore_result: bool | None = None
-    #: The node waiting for the result (the sender, when it asked for one).
-    reply_to: str | None = None
-    # Not set by the constructor (nothing to pay per task): the values that hold here.
-    properties: dict[str, Any] | None = field(default=None, init=False)
-    group_index: int | None = field(default=None, init=False)
-    shadow: str | None = field(default=None, init=False)
-    logfile: str | None = field(default=None, init=False)
-    loglevel: str | None = field(default=None, init=False)
-    #: How many times this call was replaced (``Task.replace``) before it ran (Celery's).
-    replaced_task_nesting: int = field(default=0, init=False)
-    #: The ids of the tasks sent while this request runs (``AsyncResult.children``).
-    children: list[str] = field(default_factory=list, init=False)
-    stamps: dict[str, Any] | None = field(default=None, init=False)
-    stamped_headers: list[str] | None = field(default=None, init=False)
-    utc: bool = field(default=True, init=False)
-
-    @property
-    def soft_time_limit(self) -> float | None:
-        """The soft time limit of this call, seconds (None: none)."""
-        return self.timelimit[0]
-
-    @property
-    def time_limit(self) -> float | None:
-        """The hard time limit of this call, seconds (None: none)."""
-        return self.timelimit[1]
-
-    @property
-    def correlation_id(self) -> str:
-        """The message's correlation id: the task id (Celery's)."""
-        return self.id
-
-    @property
-    def taskset(self) -> str | None:
-        """Celery's old name of ``group``."""
-        return self.group
-
-
-_current: contextvars.ContextVar[Request | None] = contextvars.ContextVar(
-    "celeriac_request", default=None
-)
-
-
-def current_request() -> Request | None:
-    """The request of the task running in this thread or asyncio task, if any."""
-    return _current.get()
-
-
-def resolve_time_limits(
-    task: Task[Any, Any] | None,
-    soft: float | None,
-    hard: float | None,
-    default_soft: float | None = None,
-    default_hard: float | None = None,
-) -> tuple[float | None, float | None]:
-    """The effective ``(soft, hard)`` time limits of a call, in seconds (None: no limit).
-
-    Celery's precedence, each limit on its own: the call's value (``apply_async(time_limit=,
-    soft_time_limit=)``, the message header ``timelimit``), else the task's option, else the
-    setting (``task_soft_time_limit``, ``task_time_limit``). None or 0 means "not set here".
-    """
-    return (
-        soft or getattr(task, "soft_time_limit", None) or default_soft or None,
-        hard or getattr(task, "time_limit", None) or default_hard or None,
-    )
-
-
-class _LimitSettings(Protocol):
-    """The two settings that give a call its default time limits."""
-
-    @property
-    def task_soft_time_limit(self) -> float | None: ...
-
-    @property
-    def task_time_limit(self) -> float | None: ...
-
-
-def time_limits(
-    task: Task[Any, Any] | None,
-    timelimit: Sequence[float | None] | None,
-    conf: _LimitSettings,
-) -> tuple[float | None, float | None]:
-    """The effective ``(soft, hard)`` limits of one call: the one place they are resolved.
-
-    ``timelimit`` is the call's ``[soft, hard]`` (``apply_async(soft_time_limit=,
-    time_limit=)`` on the client; the message header ``timelimit`` on a worker and in the
-    prefork parent); each limit not set there comes from the task's option, else from the
-    ``task_soft_time_limit``/``task_time_limit`` settings of ``conf``.
-    """
-    soft, hard = timelimit if timelimit else (None, None)
-    return resolve_time_limits(task, soft, hard, conf.task_soft_time_limit, conf.task_time_limit)
-
-
-class SendOptions(TypedDict, total=False):
-    """The options of ``apply_async`` and ``send_task``: one type, Celery's names and meanings.
-
-    ``countdown`` is seconds from now; ``eta`` an absolute time (a datetime, naive meaning UTC,
-    or epoch seconds); ``expires`` seconds from now (a number) or an absolute datetime. The hub
-    holds delayed messages; workers only ever see due ones. ``queue``, ``exchange``,
-    ``routing_key`` and ``priority`` win over ``task_routes``, which win over the task's own
-    options (Celery's precedence). ``time_limit`` (hard) and ``soft_time_limit`` are seconds;
-    they win over the task's options, which win over the ``task_time_limit`` /
-    ``task_soft_time_limit`` settings. ``ignore_result`` and ``serializer`` default to the
-    task's options, then to ``task_ignore_result`` / ``task_serializer``. ``compression``
-    (gzip, zlib, bzip2, lzma) defaults to the task's option, then to ``task_compression``.
-    """
-
-    task_id: str | None
-    countdown: float | None
-    eta: dt.datetime | float | None
-    expires: dt.datetime | float | None
-    queue: str | None
-    exchange: str | None
-    routing_key: str | None
-    serializer: str | None
-    compression: str | None
-    ignore_result: bool | None
-    headers: Mapping[str, Any] | None
-    priority: int | None
-    time_limit: float | None
-    soft_time_limit: float | None
-    # The canvas (issue 8): callbacks and errbacks (signatures), the rest of a chain (signature
-    # dicts, last step first), the group and lineage of the call. See celeriac.canvas.
-    link: Any
-    link_error: Any
-    chain: Sequence[Mapping[str, Any]] | None
-    group_id: str | None
-    root_id: str | None
-    parent_id: str | None
-    chord_id: str | None  # celeriac: the chord (unlock id) a header task counts toward
-    chord_size: int | None  # celeriac: on a chord's unlock message, how many it waits for
-
-
-def check_time_limits(soft: float | None, hard: float | None) -> None:
-    """Refuse a soft limit above the hard one, as Celery does: it could never fire."""
-    if soft and hard and soft > hard:
-        raise ImproperlyConfigured(
-            f"soft_time_limit must be less than or equal to time_limit, got "
-            f"soft_time_limit={soft:g} and time_limit={hard:g}"
-        )
-
-
-def to_epoch(value: dt.datetime | float | None) -> float | None:
-    """Epoch seconds of an absolute time (a naive datetime is read as UTC)."""
-    if value is None or isinstance(value, int | float):
-        return value
-    if value.tzinfo is None:
-        # Naive datetimes are read as UTC, as Celery does with enable_utc.
-        value = value.replace(tzinfo=dt.UTC)
-    return value.timestamp()
 
 
 class Task(TaskCompat, Generic[P, R_co]):
@@ -457,7 +268,6 @@ class Task(TaskCompat, Generic[P, R_co]):
         keeping this task's id: its result is the replacement's, and its callbacks, errbacks
         and the rest of its chain follow the replacement. Raises (never returns); see
         :class:`celeriac._canvas_flow.Replaced` and :mod:`celeriac._replace`."""
-        from ._signature import chain, maybe_signature  # noqa: PLC0415 - canvas imports us
 
         if self.request.called_directly:
             raise RuntimeError(f"{self.name}.replace() outside a worker: nothing to replace")

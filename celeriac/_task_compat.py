@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 from .exceptions import ImproperlyConfigured, MaxRetriesExceededError
 
 if TYPE_CHECKING:
-    from ._task import SendOptions
+    from ._call_options import SendOptions
 
 __all__ = [
     "ACKS_LATE_FALSE",

@@ -9,8 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from ._canvas_shapes import NO_STAMPING
+from ._chain_group import chain, group
 from ._chord import chord, chunks, xmap, xstarmap
-from ._signature import Signature, chain, group, maybe_signature, signature
+
+#: Celery's older name of :func:`signature`.
+from ._signature import Signature, maybe_signature, signature
 
 #: Celery's older name of :func:`signature`.
 subtask = signature

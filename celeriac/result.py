@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from . import states
 from ._current import get_current_app
 from ._log import get_logger
+from ._request import current_request
 from ._result_compat import ResultCompat
-from ._task import current_request
 from .exceptions import RemoteTaskError
 from .exceptions import TimeoutError as CeleriacTimeoutError
 

@@ -9,7 +9,8 @@ ZeroMQ socket must stay in one thread). Any user thread that publishes asks the 
 a lock), appends the frames it returns to a deque and wakes the I/O thread through a pipe, at
 most once per I/O-thread cycle. The I/O thread feeds the session every message from the hub
 and a tick each turn, and performs the effects: frames to send, waiters to wake, lines to log.
-A waiter blocks on a :class:`threading.Event`, never in a polling loop.
+A waiter blocks on a :class:`threading.Event`, never in a polling loop: results, states and
+other questions to the hub are :mod:`.client_waits`.
 """
 
 from __future__ import annotations
@@ -22,25 +23,20 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
-from typing import Any, Final
+from typing import Any
 
-import msgpack
 import zmq
 
-from celeriac import states
 from celeriac._clock import SYSTEM_CLOCK, Clock
 from celeriac._conf import Settings
 from celeriac._log import get_logger
-from celeriac._serialization import loads, normalize_accept
+from celeriac._serialization import normalize_accept
 from celeriac.exceptions import (
     CeleriacError,
-    DecodeError,
     FrameError,
     PublishError,
-    SerializationError,
     TimeoutError,
 )
-from celeriac.result import Outcome
 from celeriac.routing import declarations
 from celeriac.transport import protocol as p
 from celeriac.transport import session as s
@@ -48,29 +44,16 @@ from celeriac.transport.curve import CurveClient
 from celeriac.transport.hub.limits import too_big
 from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
 
+from .client_waits import ClientWaits, Slot, outcome_of
 from .gather import Gathers, Replies
 from .link import dealer, default_node_name, new_identity, probe_hubs
-from .liveness import explain_reply
 
 __all__ = ["Client"]
 
 _log = get_logger("celeriac.client")
 
-#: Longest wait of ``AsyncResult.state`` for the hub's answer (then PENDING).
-STATE_TIMEOUT: Final = 1.0
-#: ``get()`` without a timeout says why it still waits this often.
-STILL_WAITING_EVERY: Final = 30.0
 
-
-class _Slot:
-    __slots__ = ("event", "outcome")
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.outcome: Outcome | None = None
-
-
-class Client:
+class Client(ClientWaits):
     """A connection to the hub for publishing and waiting on results (thread-safe API)."""
 
     def __init__(self, conf: Settings, *, clock: Clock = SYSTEM_CLOCK) -> None:
@@ -101,9 +84,9 @@ class Client:
         self._dial_to: str | None = None
         self._sock: zmq.Socket[Any]  # opened by the I/O thread (_run)
         self._poller = zmq.Poller()
-        self._slots: dict[str, _Slot] = {}
+        self._slots: dict[str, Slot] = {}
         self._gathers = Gathers()
-        self._requests: dict[int, _Slot] = {}
+        self._requests: dict[int, Slot] = {}
         #: Queues this client has declared to the hub (send_task declares missing ones).
         self.declared_queues: set[str] = {q.name for q in self._session.declared.queues}
         self._closing = threading.Event()
@@ -113,11 +96,6 @@ class Client:
         atexit.register(self._at_exit)
 
     # -- API for user threads --------------------------------------------------------------------
-
-    @property
-    def endpoint(self) -> str:
-        """The address of the hub this client talks to now (one of ``broker_url``'s)."""
-        return self._session.endpoint
 
     def publish(self, message: p.TaskMessage) -> None:
         """Queue a publish; returns at once (``flush`` waits for the hub's confirmation)."""
@@ -161,91 +139,6 @@ class Client:
             effects = self._session.declare(more)
             self.declared_queues.update(q.name for q in more.queues)
         self._submit(effects)
-
-    def wait(self, task_id: str, timeout: float | None) -> Outcome:
-        """Block until the task's result arrives; TimeoutError after ``timeout`` seconds, saying
-        why (never confirmed, queued with no consumer, running on a worker...). Waiting without
-        a timeout logs ``still_waiting_for_result`` with the same diagnosis every
-        :data:`STILL_WAITING_EVERY` seconds, so no wait is silent."""
-        slot = self._slot_for(task_id)
-        if timeout is None:
-            while not slot.event.wait(STILL_WAITING_EVERY):
-                _log.warning("still_waiting_for_result", id=task_id, why=self.diagnose(task_id))
-        elif not slot.event.wait(timeout):
-            raise TimeoutError(
-                f"the result of task {task_id} did not arrive in {timeout}s: "
-                f"{self.diagnose(task_id)}"
-            )
-        assert slot.outcome is not None
-        return slot.outcome
-
-    def peek(self, task_id: str) -> Outcome | None:
-        """The result if it is already here (no waiting)."""
-        with self._lock:
-            slot = self._slots.get(task_id)
-            if slot is not None and slot.outcome is not None:
-                return slot.outcome
-            early = self._session.unclaimed.get(task_id)
-        return None if early is None else self._outcome(early)
-
-    def hub_answering(self) -> bool:
-        """Whether the hub has answered this client lately (within three heartbeats)."""
-        return self._session.answering(self.clock.monotonic())
-
-    def state(self, task_id: str, timeout: float | None = None) -> str:
-        """The task's state as the hub knows it; PENDING at once when the hub is not answering
-        (a state is a question, not a wait: it never blocks for more than ``timeout``, by
-        default :data:`STATE_TIMEOUT`)."""
-        reply = self._stat(task_id, STATE_TIMEOUT if timeout is None else timeout)
-        return states.PENDING if reply is None else reply.state
-
-    def diagnose(self, task_id: str) -> str:
-        """Why the result of ``task_id`` has not come, in words (asks the hub)."""
-        with self._lock:
-            unconfirmed = task_id in self._session.unconfirmed
-        if unconfirmed:
-            return (
-                f"the hub at {self.endpoint} never confirmed it: it is held in this process's "
-                "memory, not yet durable (is a hub running there?)"
-            )
-        reply = self._stat(task_id, STATE_TIMEOUT)
-        if reply is None:
-            return f"the hub at {self.endpoint} is not answering"
-        return explain_reply(reply)
-
-    def _stat(self, task_id: str, timeout: float) -> p.Reply | None:
-        """One STAT round trip; None if the hub is not answering or does not reply in time."""
-        if not self.hub_answering():
-            return None
-        reply = self.request(lambda rid: p.Stat(task_id, rid), timeout)
-        return reply if isinstance(reply, p.Reply) else None
-
-    def info(self, task_id: str, timeout: float | None = None) -> p.TaskInfo | None:
-        """What the hub knows of a task: state, progress meta, request (``COMPAT.INFO``);
-        None if the hub is not answering within ``timeout`` (:data:`STATE_TIMEOUT`)."""
-        if not self.hub_answering():
-            return None
-        wait = STATE_TIMEOUT if timeout is None else timeout
-        reply = self.request(lambda rid: p.InfoQuery(task_id, rid), wait)
-        return reply if isinstance(reply, p.TaskInfo) else None
-
-    def request(self, make: Callable[[int], p.Message], timeout: float) -> p.Message | None:
-        """Send ``make(rid)`` and wait for the hub's answer carrying that rid (``STAT`` ->
-        ``REPLY``, ``BEAT_LEASE`` -> ``BEAT_GRANT``...); None when the hub does not answer in
-        time."""
-        slot = _Slot()
-        with self._lock:
-            rid, effects = self._session.request(make)
-            self._requests[rid] = slot
-        self._submit(effects)
-        if not slot.event.wait(timeout):
-            with self._lock:
-                self._requests.pop(rid, None)
-                self._session.cancel(rid)
-            return None
-        assert slot.outcome is not None
-        answer: p.Message = slot.outcome.value
-        return answer
 
     def revoke(
         self, ids: Sequence[str], terminate: bool = False, signal: str | None = None
@@ -326,16 +219,6 @@ class Client:
             _log.info("waiting_for_confirms", pending=pending, hub=self.endpoint)
         self.close(float(self.conf.broker_connection_timeout))
 
-    def _slot_for(self, task_id: str) -> _Slot:
-        with self._lock:
-            slot = self._slots.get(task_id)
-            if slot is not None:
-                return slot
-            slot = self._slots[task_id] = _Slot()
-            effects = self._session.await_result(task_id)
-        self._submit(effects)
-        return slot
-
     # -- effects ---------------------------------------------------------------------------------
 
     def _submit(self, effects: list[s.Effect]) -> None:
@@ -351,7 +234,7 @@ class Client:
                 self._outq.append(p.encode(effect.message))
                 queued = True
             elif isinstance(effect, s.Resolve):
-                self._resolve(effect.task_id, self._outcome(effect.result))
+                self._resolve(effect.task_id, outcome_of(effect.result, self._accept))
             elif isinstance(effect, s.Answer):
                 self._answer(effect)
             elif isinstance(effect, s.Settled):
@@ -363,42 +246,6 @@ class Client:
                 self._outq.clear()  # frames for the lost hub; its publishes are resent
                 self._dial_to = effect.endpoint
         return queued
-
-    def _resolve(self, task_id: str, outcome: Outcome) -> None:
-        with self._lock:
-            slot = self._slots.get(task_id)
-        if slot is not None:
-            slot.outcome = outcome
-            slot.event.set()
-
-    def _answer(self, answer: s.Answer) -> None:
-        with self._lock:
-            slot = self._requests.pop(answer.rid, None)
-        if slot is not None:
-            slot.outcome = Outcome(states.PENDING, answer.reply)
-            slot.event.set()
-
-    def _outcome(self, result: p.ResultMessage | p.Refusal) -> Outcome:
-        """A result as the user sees it (a refused publish ends REJECTED with PublishError)."""
-        if isinstance(result, p.Refusal):
-            info = p.FailureInfo(
-                "PublishError",
-                "celeriac.exceptions",
-                (f"the hub refused task {result.id}: {result.reason}",),
-            )
-            return Outcome(states.REJECTED, p.failure_map(info))
-        if result.hub:
-            return Outcome(result.state, msgpack.unpackb(result.body, raw=False))
-        try:
-            value = loads(result.body, result.content_type, self._accept)
-        except (SerializationError, DecodeError) as exc:
-            info = p.FailureInfo(
-                type(exc).__name__, "celeriac.exceptions", (f"cannot decode the result: {exc}",)
-            )
-            return Outcome(states.FAILURE, p.failure_map(info))
-        if result.state in states.EXCEPTION_STATES and isinstance(value, dict):
-            return Outcome(result.state, value, value.get("traceback"), result.children)
-        return Outcome(result.state, value, None, result.children)
 
     # -- the I/O thread --------------------------------------------------------------------------
 

@@ -6,27 +6,26 @@ The protocol logic (credit, slots and prefetch, gated deliveries, give-back, hea
 re-HELLO, drain, merged outcomes) is the sans-IO
 :class:`~celeriac.transport.session.WorkerSession`; this thread only moves bytes and performs
 its effects. It owns the node's DEALER socket to the hub and a PULL socket the slots push their
-outcomes to (already encoded, in their own threads). Each turn it polls both: a message from
-the hub is decoded and handed to ``session.handle``; outcomes drained from the slots go to
+outcomes to (already encoded, in their own threads). Each turn it polls both: a message from the
+hub is decoded and handed to ``session.handle``; outcomes drained from the slots go to
 ``session.outcome_frames`` and leave merged (one ``DONE`` for many); then ``session.tick``.
-Effects become sends, slot submissions (a pykka ``tell`` to a slot actor), log lines, events,
-remote control answers and revokes. The session lives on the node: when this thread crashes
-it rebuilds the connection (new socket and identity) under :data:`CONNECTION_POLICY`
-(:func:`run_connection`), and the same session says HELLO with what it still holds.
+Effects become sends (here) and, in :mod:`.connection_effects`, slot submissions (a pykka
+``tell`` to a slot actor), log lines, events, remote control answers and revokes. The session
+lives on the node: when this thread crashes it rebuilds the connection (new socket and identity)
+under :data:`CONNECTION_POLICY` (:func:`run_connection`), and the same session says HELLO with
+what it still holds.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import msgpack
 import zmq
 
-from celeriac import signals
 from celeriac._log import get_logger
 from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
 from celeriac.exceptions import FrameError
@@ -36,6 +35,7 @@ from celeriac.transport.curve import CurveClient
 from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
 
 from . import inbox
+from .connection_effects import ConnectionEffects
 from .keyed import KEYED_TAG
 from .link import HubLink, new_identity
 from .worker_control import WorkerView
@@ -43,14 +43,7 @@ from .worker_control import WorkerView
 if TYPE_CHECKING:
     from .worker import WorkerNode
 
-__all__ = [
-    "CONNECTION_POLICY",
-    "EXIT_ABANDONED",
-    "HubConnection",
-    "abandoned",
-    "run_connection",
-    "worker_session",
-]
+__all__ = ["CONNECTION_POLICY", "HubConnection", "run_connection", "worker_session"]
 
 _log = get_logger("celeriac.worker")
 
@@ -59,22 +52,6 @@ CONNECTION_RESTARTS = 3
 CONNECTION_PERIOD = 10.0
 #: Its restart policy: that intensity, and a jittered backoff before each rebuild.
 CONNECTION_POLICY = RestartPolicy(CONNECTION_RESTARTS, CONNECTION_PERIOD, backoff=(0.05, 1.0))
-
-#: The exit code of a node that stopped with tasks still running (a cold shutdown, or the
-#: shutdown timeout): the hub gets them back and delivers them again.
-EXIT_ABANDONED = 1
-
-
-def abandoned(node: Any, tags: list[str]) -> None:
-    """Say that a stopping node leaves ``tags`` unfinished (the hub redelivers them: its BYE
-    hands them back), and make its exit code :data:`EXIT_ABANDONED`."""
-    _log.warning(
-        "tasks_abandoned",
-        count=len(tags),
-        ids=tags[:20],
-        hint="the hub delivers them again (at-least-once)",
-    )
-    node.exit_code = node.exit_code or EXIT_ABANDONED
 
 
 def worker_session(node: WorkerNode) -> s.WorkerSession:
@@ -148,7 +125,7 @@ def run_connection(node: WorkerNode) -> None:
         node.inbox.release_thread_socket()  # a PUSH this thread made to report a lost slot
 
 
-class HubConnection:
+class HubConnection(ConnectionEffects):
     """The loop of the connection thread (owns the DEALER; reads outcomes from ``pull``)."""
 
     def __init__(self, node: WorkerNode, pull: zmq.Socket[Any], session: s.WorkerSession) -> None:
@@ -165,18 +142,7 @@ class HubConnection:
         self._perform_one: dict[type, Callable[[Any], None]] = {
             s.Send: self._do_send,
             s.SendEncoded: self._do_send_encoded,
-            s.Received: self._do_received,
-            s.Starting: self._do_starting,
-            s.Run: self._do_run,
-            s.Finished: self._do_finished,
-            s.Withdraw: self._do_withdraw,
-            s.Keyed: self._do_keyed,
-            s.Command: self._do_command,
-            s.Confirmed: self._do_confirmed,
-            s.Heartbeat: self._do_heartbeat,
-            s.Ready: self._do_ready,
-            s.Log: self._do_log,
-            s.Stop: self._do_stop,
+            **self.effect_handlers(),
         }
 
     def close(self) -> None:
@@ -288,76 +254,3 @@ class HubConnection:
 
     def _do_send_encoded(self, effect: s.SendEncoded) -> None:
         send_frames(self.sock, effect.frames)
-
-    def _do_received(self, effect: s.Received) -> None:
-        if self.node.send_events:
-            self.view.received(effect.delivery)
-
-    def _do_starting(self, effect: s.Starting) -> None:
-        self.node.started_at[effect.slot] = time.time()
-        if self.node.send_events:
-            self.view.started(effect.delivery)
-
-    def _do_run(self, effect: s.Run) -> None:
-        node = self.node
-        if node.on_task_start is not None:
-            node.on_task_start(effect.delivery)
-        assert node.pool is not None
-        node.pool.submit(effect.slot, effect.delivery)
-
-    def _do_finished(self, effect: s.Finished) -> None:
-        node = self.node
-        node.processed[effect.delivery.task.task] += 1
-        if node.on_task_end is not None:
-            node.on_task_end(effect.delivery)
-        node.types.finished(effect.delivery)
-
-    def _do_withdraw(self, effect: s.Withdraw) -> None:
-        self.node.types.drain(list(effect.deliveries))
-
-    def _do_keyed(self, effect: s.Keyed) -> None:
-        self.node.keyed.deliver(effect.delivery, self.send)
-
-    def _do_command(self, effect: s.Command) -> None:
-        message, node = effect.message, self.node
-        if isinstance(message, p.ControlCommand):
-            reply = node.panel.handle(self.view, message.command, dict(message.arguments))
-            if message.reply:
-                self.perform(self.session.control_reply(message.rid, node.hostname, reply))
-        elif isinstance(message, p.RevokeHeld):
-            node.revoke_held(message)
-        else:
-            node.keyed.handle(message)
-
-    def _do_confirmed(self, effect: s.Confirmed) -> None:
-        if self.node.on_settled is not None:
-            self.node.on_settled(effect.task_id)
-
-    def _do_heartbeat(self, _effect: s.Heartbeat) -> None:
-        node = self.node
-        node.keyed.tick(self.send)
-        signals.heartbeat_sent.send(sender=node)
-        if node.prefork_child is None:  # a prefork node's parent speaks for it
-            self.view.heartbeat()
-
-    def _do_ready(self, effect: s.Ready) -> None:
-        node = self.node
-        _log.info(
-            "worker_ready" if node.prefork_child is None else "child_ready",
-            node=node.peer_name,
-            queues=node.queues,
-            concurrency=node.concurrency,
-            pool=node.pool_name,
-        )
-        node.ready.set()
-        node._signal(signals.worker_ready, sender=node)
-
-    def _do_log(self, effect: s.Log) -> None:
-        getattr(_log, effect.level)(effect.event, **effect.fields)
-
-    def _do_stop(self, effect: s.Stop) -> None:
-        self.stopped = True
-        if self.session.cold:
-            self.node._cold.set()  # the pool does not wait for the tasks handed back
-        if effect.cold:
-            abandoned(self.node, [d.delivery_tag for d in self.session.busy.values()])

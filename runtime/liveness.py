@@ -10,42 +10,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from celeriac import states
-from celeriac._log import get_logger
 from celeriac.transport import protocol as p
 from celeriac.transport import session
 
-__all__ = ["HubWatch", "explain_reply", "log_effects"]
-
-_log = get_logger("celeriac.worker")
-
-
-class HubWatch:
-    """Whether the hub answers, in the log: ``waiting_for_hub`` until it first does (after
-    :attr:`FIRST` seconds, then at intervals doubling up to :attr:`EVERY`), then ``hub_lost``
-    once when it falls silent for three heartbeats and ``hub_back`` once when it answers again.
-    Never a flood.
-
-    The logic is the sans-IO :class:`celeriac.transport.session.HubWatch`; this logs its lines.
-    """
-
-    FIRST = session.HubWatch.FIRST
-    EVERY = session.HubWatch.EVERY
-
-    def __init__(self, endpoint: str, started: float, heartbeat: float) -> None:
-        self.watch = session.HubWatch(endpoint, started, heartbeat)
-
-    @property
-    def last_heard(self) -> float | None:
-        """When the hub last sent anything (None: never); the failover rule reads it."""
-        return self.watch.last_heard
-
-    def heard(self, now: float) -> None:
-        """The hub sent something."""
-        log_effects(_log, self.watch.heard(now))
-
-    def tick(self, now: float, running: int) -> None:
-        """Log what there is to say about the hub at ``now``."""
-        log_effects(_log, self.watch.tick(now, running))
+__all__ = ["explain_reply", "log_effects"]
 
 
 def log_effects(logger: Any, effects: Iterable[session.Effect]) -> None:

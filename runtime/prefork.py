@@ -99,9 +99,9 @@ from .prefork_child import ChildOptions
 from .prefork_children import ChildSupervision
 from .prefork_control import PreforkView
 from .prefork_link import ParentLink
+from .prefork_shutdown import ParentShutdown
 from .prefork_slots import Slot, enforce_time_limits, kill_overdue
 from .prefork_types import NodeGates
-from .worker import abandoned
 
 __all__ = ["ChildOptions", "PreforkNode"]
 
@@ -117,8 +117,6 @@ RESTART_PERIOD: Final = 10.0
 RESTART_POLICY: Final = RestartPolicy(
     START_FAILURES, START_FAILURE_PERIOD, RESTART_BACKOFF, backoff_period=RESTART_PERIOD
 )
-#: How long a cold shutdown waits for children before SIGKILL.
-COLD_GRACE: Final = 1.0
 #: The parent's loop turn (signals, time limits, restarts are looked at this often).
 TURN: Final = 0.05
 
@@ -126,7 +124,7 @@ TURN: Final = 0.05
 # -- the parent ----------------------------------------------------------------------------------
 
 
-class PreforkNode(ChildSupervision):
+class PreforkNode(ChildSupervision, ParentShutdown):
     """The parent of a prefork worker node; see the module docstring."""
 
     def __init__(
@@ -302,20 +300,6 @@ class PreforkNode(ChildSupervision):
         )
         show_banner(banner, current_log_format())
 
-    def _install_signal_handlers(self) -> None:
-        def on_signal(signum: int, _frame: object) -> None:
-            name = signal.Signals(signum).name
-            if self._shutdown.is_set():
-                _log.warning("cold_shutdown", signal=name)
-                self._cold.set()
-            else:
-                _log.info("warm_shutdown", signal=name, hint="send it again for a cold shutdown")
-                self._signal_name = name
-                self._shutdown.set()
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-
     def _close(self) -> None:
         for slot in self._slots:  # only after an error: normally all are gone already
             if slot.process is not None and slot.process.is_alive():
@@ -366,28 +350,6 @@ class PreforkNode(ChildSupervision):
                     self.scaler.step(self._slots, self.autoscale, now)
                 self._start_due(now)
 
-    def _shutting_down(self, now: float) -> bool:
-        """Tell the children (once per stage); True when none is left."""
-        if self._told is None:
-            signals.worker_shutting_down.send(
-                sender=self.hostname, sig=self._signal_name, how="warm", exitcode=self.exit_code
-            )
-            self._tell_all("stop")
-        if self._cold.is_set() and self._told != "cold":
-            running = [s.task.id for s in self._slots if s.task is not None]
-            if running:
-                abandoned(self, running)
-            self._tell_all("cold")
-            self._cold_deadline = now + COLD_GRACE
-        if self._cold_deadline is not None and now > self._cold_deadline:
-            for slot in self._slots:
-                if slot.process is not None and slot.pid is not None:
-                    _log.warning("child_killed", child=slot.index, pid=slot.pid, reason="cold")
-                    with contextlib.suppress(OSError):
-                        os.kill(slot.pid, signal.SIGKILL)
-            self._cold_deadline = now + COLD_GRACE
-        return all(s.process is None for s in self._slots)
-
     def _send_child(self, index: int, message: tuple[str, ...]) -> bool:
         """Send child ``index`` a message on its pipe; False if it cannot be told."""
         conn = self._slots[index].conn
@@ -398,14 +360,6 @@ class PreforkNode(ChildSupervision):
         except (OSError, ValueError):
             return False
         return True
-
-    def _tell_all(self, command: str) -> None:
-        self._told = command
-        for slot in self._slots:
-            slot.due = None
-            if slot.conn is not None:
-                with contextlib.suppress(OSError, ValueError):
-                    slot.conn.send((command,))
 
     # -- the parent's own connection to the hub ----------------------------------------------------
 

@@ -31,8 +31,8 @@ from typing import Any
 
 from celeriac import signals
 from celeriac._app import App
+from celeriac._call_options import time_limits
 from celeriac._log import get_logger
-from celeriac._task import time_limits
 from celeriac.actors.task_actor import Delivery
 from celeriac.actors.terminate import TaskTerminated
 from celeriac.exceptions import TimeLimitExceeded

@@ -51,7 +51,7 @@ from celeriac.transport.session import WorkerSession
 from . import django_fixup
 from .asyncpool import AsyncPool
 from .banner import Banner, show_banner
-from .connection import abandoned, run_connection
+from .connection import run_connection
 from .control import Panel, purge_queues
 from .embedded import describe_hub, start_embedded_hub
 from .inbox import Inbox
@@ -60,7 +60,7 @@ from .link import default_node_name
 from .logging import log_format
 from .outcomes import outcome_message
 
-__all__ = ["WorkerNode", "abandoned"]
+__all__ = ["WorkerNode"]
 
 _log = get_logger("celeriac.worker")
 

@@ -31,6 +31,7 @@ from .curve import CurveServer, warn_if_exposed
 from .endpoints import events_url
 from .hub import HubState
 from .hub.limits import HubLimits
+from .hub.memory import IdleRelease
 from .hub.storage import STORAGE_ERRORS
 from .hubfiles import HubAddressError, default_data_dir
 from .lazycommit import LAZY_COMMANDS, LazyCommit
@@ -127,6 +128,7 @@ class HubServer:
         self._turn = threading.RLock()
         self._thread: threading.Thread | None = None
         self._lazy = LazyCommit(clock)
+        self._idle = IdleRelease(clock)  # memory given back after a burst (see .hub.memory)
         #: Called (in the hub's thread) if the loop dies: the embedded hub's supervisor.
         self.on_death: Callable[[BaseException], None] | None = None
         restored = self.state.restore()
@@ -230,6 +232,7 @@ class HubServer:
         if not (lazy and self._lazy.may_defer(self.state.outbox)):
             self._commit()
         self._flush()
+        self._idle.turn(self.state)
 
     def _commit(self) -> None:
         """Group commit; a store that cannot write is handled by the state (see

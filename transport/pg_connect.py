@@ -17,6 +17,7 @@ Messages name the server as ``user@host:port/db schema S``: never the password.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Final
 
 import psycopg
@@ -27,6 +28,8 @@ from .pg_schema import LOCK_CLASS, SCHEMA_VERSION, StoreURL, parse_store_url, pr
 
 __all__ = ["CONNECT_TIMEOUT", "Conn", "connect", "first_line", "migrate", "where"]
 
+#: Seconds a hub keeps trying for its schema's lock before saying another hub holds it.
+LOCK_WAIT: Final = 2.0
 #: Seconds libpq waits for a connection (unless the URL says ``connect_timeout``).
 CONNECT_TIMEOUT: Final = 5
 
@@ -42,9 +45,7 @@ def connect(url: StoreURL, sync: str, *, shared: bool = False) -> Conn:
         extra["connect_timeout"] = CONNECT_TIMEOUT
     conn: Conn = psycopg.connect(url.conninfo, autocommit=True, **extra)
     try:
-        take = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
-        row = conn.execute(f"SELECT {take}(%s, hashtext(%s))", (LOCK_CLASS, url.schema)).fetchone()
-        if not row or not row[0]:
+        if not _take_lock(conn, url.schema, shared):
             raise ImproperlyConfigured(
                 f"another hub is already using the PostgreSQL store {where(url)} "
                 + (
@@ -63,6 +64,20 @@ def connect(url: StoreURL, sync: str, *, shared: bool = False) -> Conn:
         conn.close()
         raise
     return conn
+
+
+def _take_lock(conn: Conn, schema: str, shared: bool) -> bool:
+    """Take the schema's advisory lock, trying for :data:`LOCK_WAIT` seconds: the backend of a
+    hub that just died (or of this hub's previous connection) may still hold it while it exits."""
+    take = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        row = conn.execute(f"SELECT {take}(%s, hashtext(%s))", (LOCK_CLASS, schema)).fetchone()
+        if row and row[0]:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)  # polling the server: no event tells us the other backend has gone
 
 
 def migrate(url: str) -> tuple[int, int, str]:

@@ -2,10 +2,12 @@
 
 How it works
 ------------
-The other hubs of the schema ``NOTIFY`` at each commit (see :mod:`.store_pg_shared`): ``q:`` the
-queues that got rows to claim, ``r:`` ids with a new result, ``v:`` revoked ids, each a JSON
-list. The connection's socket (:meth:`Listener.fileno`) goes into the hub loop's poller, so a
-notification wakes the loop at once; :meth:`Listener.drain` reads what came, without waiting.
+The other hubs of the schema ``NOTIFY`` at each commit (see :mod:`.store_pg_shared`): ``q:``
+the queues that got rows to claim, ``r:`` ids with a new result, ``v:`` revoked ids, ``t:``
+those revoked with ``terminate`` (``SIGNAL:id``), ``b:`` the exchange table changed, each a
+JSON list. The connection's socket
+(:meth:`Listener.fileno`) goes into the hub loop's poller, so a notification wakes the loop at
+once; :meth:`Listener.drain` reads what came, without waiting.
 
 A lost connection is logged and opened again no sooner than a doubling backoff allows; while
 it is away the hub still claims and checks its waiters at each beat, so notifications only
@@ -25,7 +27,7 @@ from celeriac._log import get_logger
 from .pg_connect import CONNECT_TIMEOUT, first_line
 from .pg_schema import StoreURL
 
-__all__ = ["Listener", "Notes"]
+__all__ = ["Listener", "Notes", "note_payloads"]
 
 _log = get_logger("celeriac.hub")
 
@@ -34,7 +36,10 @@ DRAIN_LIMIT: Final = 1000
 RETRY_MIN: Final = 0.5
 RETRY_MAX: Final = 15.0
 
-#: kind -> names heard since the last drain (kinds: ``q``, ``r``, ``v``).
+#: Bytes of one NOTIFY payload (PostgreSQL's limit is 8000).
+NOTE_BYTES: Final = 7000
+
+#: kind -> names heard since the last drain (kinds: ``q``, ``r``, ``v``, ``t``, ``b``).
 Notes = dict[str, set[str]]
 
 
@@ -102,3 +107,24 @@ class Listener:
                 self._conn.close()
             finally:
                 self._conn = None
+
+
+def note_payloads(kind: str, names: dict[str, None]) -> list[str]:
+    """``kind:["name", ...]`` payloads (JSON: a name may hold any character) under
+    :data:`NOTE_BYTES` each; a name too long for one is left out (its hub finds the row or
+    result at its next beat)."""
+    out: list[str] = []
+    part: list[str] = []
+    size = 0
+    for name in names:
+        cost = len(json.dumps(name)) + 1
+        if cost > NOTE_BYTES:
+            continue
+        if size + cost > NOTE_BYTES and part:
+            out.append(f"{kind}:" + json.dumps(part))
+            part, size = [], 0
+        part.append(name)
+        size += cost
+    if part:
+        out.append(f"{kind}:" + json.dumps(part))
+    return out

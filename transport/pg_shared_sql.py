@@ -57,6 +57,7 @@ SHARED_SQL: Final = {
     "forget_hubs": "DELETE FROM {s}.hubs WHERE seen_at < {now} - %s",
     "hubs": "SELECT hub_id, {now} - seen_at FROM {s}.hubs ORDER BY started_at",
     "leave": "DELETE FROM {s}.hubs WHERE hub_id = %s",
+    "leave_keys": "DELETE FROM {s}.locks WHERE owner = %s AND name LIKE '~actor:%%'",
     "leave_rows": "UPDATE {s}.messages SET owner = NULL, lease_until = NULL WHERE owner = %s",
     "seq_floor": "SELECT setval('{s}.message_seq', GREATEST((SELECT last_value FROM "
     "{s}.message_seq), (SELECT coalesce(max(seq), 1) FROM {s}.messages)))",
@@ -90,7 +91,9 @@ SHARED_SQL: Final = {
     "WHERE l.owner = EXCLUDED.owner OR l.expires <= {now} RETURNING 1",
     "unlock": "DELETE FROM {s}.locks WHERE name = %s AND owner = %s AND expires > {now} "
     "RETURNING 1",
-    "locked": "SELECT 1 FROM {s}.locks WHERE name = %s AND expires > {now}",
+    "lock_owner": "SELECT owner FROM {s}.locks WHERE name = %s AND expires > {now}",
+    "locks_extend": "UPDATE {s}.locks SET expires = {now} + %s WHERE owner = %s "
+    "AND name = ANY(%s::text[]) RETURNING name",
     "forget_locks": "DELETE FROM {s}.locks WHERE expires < {now} - 60",
     "revoke": "INSERT INTO {s}.revoked SELECT i, {now} FROM unnest(%s::text[]) AS i "
     "ON CONFLICT (id) DO NOTHING",

@@ -28,7 +28,7 @@ Unknown header keys are ignored, so a newer peer may add optional fields.
 
 A task's path, client to worker and back
 -----------------------------------------
-``App.send_task`` / ``Task.apply_async`` (one :class:`~celeriac._task.SendOptions`) ->
+``App.send_task`` / ``Task.apply_async`` (one :class:`~celeriac._call_options.SendOptions`) ->
 :func:`celeriac._compose.compose` makes a :class:`TaskMessage` -> ``runtime/client.py``
 ``Client.publish`` asks its sans-IO session (``transport/session/client.py``
 ``ClientSession.publish``) and sends the ``Publish`` it returns -> the hub's loop

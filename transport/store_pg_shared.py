@@ -13,16 +13,19 @@ Several hubs run on one schema, each with its own peers; none keeps the queues i
 * **Claim**: a hub takes at most as many rows per queue as its own consumers have credit for,
   ``FOR UPDATE SKIP LOCKED`` (two hubs never wait for, nor take, the same row), setting
   ``owner`` to its id and ``lease_until``. Only then does it deliver them, after the commit.
-* **Leases**: a hub refreshes its row in ``hubs`` (``seen_at``) every :data:`BEAT_INTERVAL`;
-  that keeps every lease it holds alive. Any hub's reaper returns to the queue (``owner`` NULL)
-  the rows whose lease ran out and whose owner was not seen for :data:`LEASE_TTL`: a hub
+* **Leases**: a hub refreshes its row in ``hubs`` (``seen_at``) every beat
+  (``hub_shared_beat_interval``); that keeps every lease it holds alive. Any hub's reaper
+  returns to the queue (``owner`` NULL) the rows whose lease ran out and whose owner was not
+  seen for :attr:`~SharedPostgresStore.lease_ttl` (``hub_shared_lease_ttl``): a hub
   killed -9 loses nothing confirmed, its tasks run through the others (at-least-once: what
   its workers were running may run again).
 * **Acknowledgement** deletes the row; a requeue (worker lost, rejected, retried) releases it
   with its delivery and loss counts, for any hub to claim again.
 * **Wake-ups**: each turn's commit carries one ``NOTIFY`` on the schema's channel per kind:
   ``q:`` the queues that got rows to claim, ``r:`` the ids that got a result (the hub holding
-  a client waiting for one reads it and pushes it), ``v:`` revoked ids. See :mod:`.pg_listen`.
+  a client waiting for one reads it and pushes it), ``v:`` revoked ids, ``t:`` those revoked
+  with ``terminate`` (``SIGNAL:id``: a worker running one is stopped), ``b:`` the exchange
+  table changed (see :mod:`.hub.shared_bindings`). See :mod:`.pg_listen`.
 * **Chords**: ``chords(id, remaining)``; a header task's row is deleted and its chord counted
   down in one statement (``RETURNING``): the unlock is released once, by whichever hub takes
   the counter to zero, and a header acknowledged twice (after a lease was lost) counts once.
@@ -40,30 +43,26 @@ id a rewrite (a retry's next attempt, a dead letter) that keeps it owned until r
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
 import psycopg
 
+from .hub.limits import SHARED_LEASE_TTL
+from .hub.shared_rows import terminate_note
 from .pg_connect import Conn, connect
+from .pg_listen import note_payloads
 from .pg_shared_sql import shared_sql
 from .store import StoredMessage, StoredResult
 from .store_postgres import PostgresStore
 
-__all__ = ["BEAT_INTERVAL", "CHORD_HOLD", "LEASE_TTL", "Claimed", "SharedPostgresStore"]
+__all__ = ["CHORD_HOLD", "Claimed", "SharedPostgresStore"]
 
-#: Seconds a hub may go unseen before its leases may be taken back.
-LEASE_TTL: Final = 10.0
-#: Seconds between two heartbeats of a hub (``hubs.seen_at``), reaps and promotions.
-BEAT_INTERVAL: Final = 1.0
 #: The owner of a chord's unlock row while its header runs: never claimed, never reaped.
 CHORD_HOLD: Final = "~chord"
 #: Rows promoted or reaped per statement (the rest at the next beat).
 SWEEP_LIMIT: Final = 10_000
-#: Bytes of one NOTIFY payload (PostgreSQL's limit is 8000).
-NOTE_BYTES: Final = 7000
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +97,10 @@ class SharedPostgresStore(PostgresStore):
         #: Ids done without a stored result (``ignore_result``), kept as tombstones this long.
         self._tombstones: dict[str, None] = {}
         self.tombstone_ttl = 86400.0
+        #: Seconds this hub may go unseen before its leases may be taken back.
+        self.lease_ttl = SHARED_LEASE_TTL
         #: What the commit tells the other hubs: kind -> names (see the module docstring).
-        self._notes: dict[str, dict[str, None]] = {"q": {}, "r": {}, "v": {}}
+        self._notes: dict[str, dict[str, None]] = {"q": {}, "r": {}, "v": {}, "t": {}, "b": {}}
         super().__init__(url, sync=sync, migrate=migrate)
         self.channel = f"celeriac.{self.url.schema}"
         # Rows a hub that was not shared left keep their order before the new ones.
@@ -203,7 +204,7 @@ class SharedPostgresStore(PostgresStore):
         if pubs:
             cur.execute(self._sql_of("pub"), (*_columns([p.msg for p in pubs]), _owners(pubs)))
         if puts:
-            cur.execute(self._sql_of("put"), (self.owner, LEASE_TTL, *_columns(puts)))
+            cur.execute(self._sql_of("put"), (self.owner, self.lease_ttl, *_columns(puts)))
         if gone:
             cur.execute(self._sql_of("del"), (gone,))
             self.owned.difference_update(gone)
@@ -218,7 +219,7 @@ class SharedPostgresStore(PostgresStore):
         if self._tombstones:
             cur.execute(self._sql_of("tombstones"), (self.tombstone_ttl, list(self._tombstones)))
         for kind, names in self._notes.items():
-            for payload in _chunks(kind, names):
+            for payload in note_payloads(kind, names):
                 cur.execute(self._sql_of("notify"), (self.channel, payload))
 
     # -- claims, leases, sweeps ---------------------------------------------------------------
@@ -240,7 +241,7 @@ class SharedPostgresStore(PostgresStore):
         if not queues:
             return []
         rows = self._now_execute(
-            "claim", (queues, [wanted[q] for q in queues], self.owner, LEASE_TTL)
+            "claim", (queues, [wanted[q] for q in queues], self.owner, self.lease_ttl)
         )
         return self._claimed(rows)
 
@@ -254,16 +255,16 @@ class SharedPostgresStore(PostgresStore):
 
     def adopt(self, ids: list[str]) -> list[Claimed]:
         """Take over the rows a worker says it holds (it came from another hub)."""
-        rows = self._now_execute("adopt", (self.owner, LEASE_TTL, ids))
+        rows = self._now_execute("adopt", (self.owner, self.lease_ttl, ids))
         return self._claimed(rows)
 
     def heartbeat(self) -> tuple[int, int]:
         """Say this hub lives, take back the leases of dead hubs, promote due delayed rows:
         ``(rows reaped, rows promoted)``; their queues are told at the commit."""
         self._now_execute("seen", (self.owner,))
-        reaped = self._now_execute("reap", (LEASE_TTL, SWEEP_LIMIT))
+        reaped = self._now_execute("reap", (self.lease_ttl, SWEEP_LIMIT))
         promoted = self._now_execute("promote", (SWEEP_LIMIT,))
-        self._now_execute("forget_hubs", (LEASE_TTL * 60,))
+        self._now_execute("forget_hubs", (self.lease_ttl * 60,))
         self._now_execute("forget_locks", ())
         self._now_execute("forget_done", (SWEEP_LIMIT,))
         for row in (*reaped, *promoted):
@@ -275,9 +276,11 @@ class SharedPostgresStore(PostgresStore):
         return {str(h): round(float(a), 3) for h, a in self._now_execute("hubs", ())}
 
     def leave(self) -> None:
-        """A clean stop: this hub's rows go back to the queue, its ``hubs`` row goes."""
+        """A clean stop: this hub's rows go back to the queue, its ``hubs`` row and the keyed
+        actors' keys it serves go."""
         self._now_execute("leave_rows", (self.owner,))
         self._now_execute("leave", (self.owner,))
+        self._now_execute("leave_keys", (self.owner,))
         self.owned.clear()
 
     def release_strays(self, kept: Iterable[str]) -> int:
@@ -305,6 +308,10 @@ class SharedPostgresStore(PostgresStore):
         for (queue,) in rows:
             purged[str(queue)] = purged.get(str(queue), 0) + 1
         return purged
+
+    def bindings_changed(self) -> None:
+        """Tell the other hubs at the commit that the exchange table row changed."""
+        self._notes["b"]["*"] = None
 
     def queues_noted(self, queues: Iterable[str]) -> None:
         """Tell the other hubs at the commit that these queues have rows to claim."""
@@ -345,19 +352,32 @@ class SharedPostgresStore(PostgresStore):
         """Take (or extend, for its owner) a lock; whether it is held by ``owner`` now."""
         return bool(self._now_execute("lock", (name, owner, expire)))
 
+    def locked(self, name: str) -> bool:
+        """Whether anyone holds the lock now."""
+        return self.lock_owner(name) is not None
+
     def unlock(self, name: str, owner: str) -> bool:
         """Release a lock ``owner`` holds; whether it did."""
         return bool(self._now_execute("unlock", (name, owner)))
 
-    def locked(self, name: str) -> bool:
-        """Whether anyone holds the lock now."""
-        return bool(self._now_execute("locked", (name,)))
+    def lock_owner(self, name: str) -> str | None:
+        """Who holds the lock now (None: nobody)."""
+        rows = self._now_execute("lock_owner", (name,))
+        return str(rows[0][0]) if rows else None
 
-    def revoke(self, ids: list[str]) -> list[str]:
-        """Record revoked ids, drop their rows no hub holds: the ids dropped."""
+    def locks_extend(self, names: list[str], owner: str, expire: float) -> set[str]:
+        """Extend the locks among ``names`` that ``owner`` holds: those it still holds."""
+        return {str(r[0]) for r in self._now_execute("locks_extend", (expire, owner, names))}
+
+    def revoke(self, ids: list[str], signal: str | None = None) -> list[str]:
+        """Record revoked ids, drop their rows no hub holds: the ids dropped. ``signal``
+        (``terminate``; ``""``: the worker's default): the other hubs also stop them where a
+        worker runs them."""
         self._now_execute("revoke", (ids,))
         dropped = [str(r[0]) for r in self._now_execute("revoke_queued", (ids,))]
         self._notes["v"].update(dict.fromkeys(ids))
+        if signal is not None:
+            self._notes["t"].update(dict.fromkeys(terminate_note(signal, i) for i in ids))
         return dropped
 
     def meta_locked(self, key: str, empty: bytes) -> bytes:
@@ -388,24 +408,3 @@ def _columns(rows: list[StoredMessage]) -> tuple[list[Any], ...]:
 
 def _owners(pubs: list[_Pub]) -> list[str | None]:
     return [p.owner for p in pubs]
-
-
-def _chunks(kind: str, names: dict[str, None]) -> list[str]:
-    """``kind:["name", ...]`` payloads (JSON: a name may hold any character) under
-    :data:`NOTE_BYTES` each; a name too long for one is left out (its hub finds the row or
-    result at its next beat)."""
-    out: list[str] = []
-    part: list[str] = []
-    size = 0
-    for name in names:
-        cost = len(json.dumps(name)) + 1
-        if cost > NOTE_BYTES:
-            continue
-        if size + cost > NOTE_BYTES and part:
-            out.append(f"{kind}:" + json.dumps(part))
-            part, size = [], 0
-        part.append(name)
-        size += cost
-    if part:
-        out.append(f"{kind}:" + json.dumps(part))
-    return out

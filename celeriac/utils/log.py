@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._log import get_logger as get_celeriac_logger
-from .._task import current_request
+from .._request import current_request
 
 __all__ = ["TaskLogger", "get_logger", "get_task_logger"]
 

@@ -3,7 +3,8 @@
 Two hubs share a fresh schema; every peer connects to one hub explicitly: a client on one and
 a worker on the other get their tasks run and their results; a hub killed -9 mid-run loses no
 confirmed task (the other's reaper takes its leases back); a chord whose header tasks end
-through both hubs runs its body once; a lock taken through one hub is seen through the other.
+through both hubs runs its body once; a lock taken through one hub is seen through the other;
+a client of one hub publishes to a queue only the other hub's worker declared.
 With failover (a list of hubs in ``broker_url``), a client and a worker on the hub that is
 killed move to the other and every confirmed task still ends with its result.
 Skipped, saying why, where no PostgreSQL server answers (``pg_url`` in tests/conftest.py).
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -256,3 +258,29 @@ def test_with_failover_a_hub_killed_mid_run_loses_nothing_confirmed(
     finally:
         client.close()
     assert set(tasks_module.ended()) == {r.id for r in before + after}
+
+
+def test_a_client_of_one_hub_publishes_to_a_queue_only_the_others_worker_declared(
+    procs: Spawner, broker_url: str, tasks_module: TaskModule, pg_url: str
+) -> None:
+    """The worker on A declares and consumes ``orders`` (its default queue); a client of B
+    that declares nothing publishes to ``orders``: confirmed, not refused as unroutable, and
+    the task runs on A's worker."""
+    url_a, url_b, _, _ = two_hubs(procs, broker_url, pg_url)
+    env = clean_env(CELERIAC_TASK_DEFAULT_QUEUE="orders", **WORKER_ENV)
+    procs.worker(url_a, cwd=tasks_module.dir, concurrency=2, env=env)
+    ctx: zmq.Context[Any] = zmq.Context()
+    try:
+        client = Peer(ctx, url_b, p.Hello("client", "undeclared"))
+        ids = [uuid.uuid4().hex for _ in range(3)]
+        for task_id in ids:
+            task = p.TaskMessage(task_id, "itasks.record", b"[[], {}, {}]", queue="orders")
+            client.send(p.Publish((task,)))
+            answer = client.recv(p.Confirm | p.Nack)
+            assert isinstance(answer, p.Confirm), answer
+        wait_until(
+            lambda: set(ids) <= set(tasks_module.ended()), RESULT_TIMEOUT, what="the three runs"
+        )
+    finally:
+        ctx.destroy(linger=0)
+    assert Counter(tasks_module.ended()) == dict.fromkeys(ids, 1)

@@ -8,8 +8,8 @@ import pytest
 
 from celeriac import App, Signature, chain, group, signature
 from celeriac._canvas_flow import FAIL_TASK, after_failure, after_success, embed_of
+from celeriac._request import Request
 from celeriac._serialization import loads
-from celeriac._task import Request
 from celeriac.exceptions import ImproperlyConfigured
 
 CELERY_FIELDS = {"task", "args", "kwargs", "options", "subtask_type", "immutable", "chord_size"}

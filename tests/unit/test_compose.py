@@ -11,7 +11,7 @@ from celeriac import App, signals
 from celeriac._clock import FakeClock
 from celeriac._compose import compose
 from celeriac._protocol import TaskMessage
-from celeriac._task import Request
+from celeriac._request import Request
 from celeriac.exceptions import ImproperlyConfigured
 
 NOW = 1_000_000.0

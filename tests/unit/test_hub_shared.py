@@ -5,7 +5,9 @@ why, where none answers); ``tick`` and ``commit`` stand for each hub's loop turn
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -16,9 +18,11 @@ from celeriac._compose import compose
 from celeriac.routing import declarations
 from celeriac.transport import protocol as p
 from celeriac.transport.hub.shared import SharedHubState
+from celeriac.transport.hub.shared_rows import terminate_note, terminated
 from celeriac.transport.store_pg_shared import SharedPostgresStore
 
 from ..integration.conftest import wait_until
+from .test_store_pg_shared import sql
 
 CONF = App("shared_hub_test", broker="tcp://127.0.0.1:1").conf
 DECLARE = p.declaration(*declarations(CONF))
@@ -238,3 +242,166 @@ def test_a_worker_moving_to_the_other_hub_with_a_task_finishes_it_there(
     assert b.store.lengths() == {}
     b.store.commit()
     a.until(lambda: task.id in a.results(b"c"), "A to push the result")
+
+
+def test_a_revoke_with_terminate_through_one_hub_stops_the_task_at_the_others_worker(
+    two: tuple[Hub, Hub],
+) -> None:
+    """A worker of B runs a task; a client revokes it through A with ``terminate`` and a
+    signal: B tells its worker to stop it, with that signal; a plain revoke does not stop."""
+    a, b = two
+    client(a, b"c")
+    worker(b, b"w", credit=2)
+    first, second = tasks(2)
+    a.turn((b"c", p.Publish((first, second))))
+    b.until(lambda: len(b.delivered(b"w")) == 2, "B's worker to get both")
+    a.turn((b"c", p.Revoke((first.id,), terminate=True, signal="SIGKILL")))
+    a.turn((b"c", p.Revoke((second.id,))))
+
+    def told() -> dict[str, p.RevokeHeld]:
+        return {
+            i: m for who, m in b.out if who == b"w" and isinstance(m, p.RevokeHeld) for i in m.ids
+        }
+
+    b.until(lambda: len(told()) == 2, "B to tell its worker of both revokes")
+    assert (told()[first.id].terminate, told()[first.id].signal) == (True, "SIGKILL")
+    assert told()[second.id].terminate is False
+
+
+def test_terminate_notes_read_back_whatever_the_id() -> None:
+    names = [terminate_note("SIGTERM", "a:b"), terminate_note("", "x"), "junk", "SIGKILL:"]
+    assert terminated(names) == {"a:b": "SIGTERM", "x": None}
+
+
+ORDERS = p.Declare(
+    (p.ExchangeDecl("ev", "topic"),),
+    (p.QueueDecl("orders", None, (p.Binding("ev", "order.*"),)),),
+)
+
+
+def publish_to_orders(hub: Hub, n: int) -> list[p.TaskMessage]:
+    """``n`` pairs: one to the queue ``orders`` by name, one through the topic exchange."""
+    sent = []
+    for plain, topic in zip(tasks(n), tasks(n), strict=True):
+        sent.append(dataclasses.replace(plain, queue="orders", exchange=None, routing_key=None))
+        sent.append(dataclasses.replace(topic, queue="", exchange="ev", routing_key="order.new"))
+    out = hub.turn((b"c", p.Publish(tuple(sent))))
+    assert not [m for _, m in out if isinstance(m, p.Nack)]
+    assert hub.state.counters["unroutable"] == 0
+    return sent
+
+
+def test_queues_declared_at_one_hub_route_publishes_through_the_other(
+    two: tuple[Hub, Hub],
+) -> None:
+    """A worker of A declares its queue and a topic binding; B hears of it; a client of B
+    that declared nothing publishes to both, and A's worker gets every task."""
+    a, b = two
+    b.turn((b"c", p.Hello("client", "c")))
+    hello = p.Hello("worker", "w", pid=1, queues=("orders",), declare=ORDERS, credit=10)
+    a.turn((b"w", hello))
+    b.until(lambda: ("ev", "order.*", "orders") in b.state.table.bindings(), "B to hear")
+    sent = publish_to_orders(b, 2)
+    a.until(lambda: len(a.delivered(b"w")) == 4, "A's worker to get all four")
+    assert {d.task.id for d in a.delivered(b"w")} == {t.id for t in sent}
+
+
+def test_a_hub_that_missed_the_notification_reads_the_table_before_refusing(
+    two: tuple[Hub, Hub],
+) -> None:
+    """B is deaf (its LISTEN connection is gone): a publish nothing routes in its copy is
+    routed with the table read afresh, not refused."""
+    a, b = two
+    assert b.state.listener is not None
+    b.state.listener.close()
+    b.state.listener = None
+    b.turn((b"c", p.Hello("client", "c")))
+    hello = p.Hello("worker", "w", pid=1, queues=("orders",), declare=ORDERS, credit=10)
+    a.turn((b"w", hello))
+    assert "orders" not in b.state.table.queues()
+    sent = publish_to_orders(b, 1)
+    a.until(lambda: len(a.delivered(b"w")) == 2, "A's worker to get both")
+    assert {d.task.id for d in a.delivered(b"w")} == {t.id for t in sent}
+
+
+def test_a_declaration_conflicting_with_another_hubs_is_refused_and_redeclaring_is_free(
+    two: tuple[Hub, Hub],
+) -> None:
+    """``ev`` declared topic through A cannot be declared direct through B (refused, saying
+    why); declaring what is already there writes nothing and tells no hub."""
+    a, b = two
+    a.turn((b"w", p.Hello("worker", "w", pid=1, queues=("orders",), declare=ORDERS)))
+    direct = p.Declare((p.ExchangeDecl("ev", "direct"),), ())
+    refused = [m for _, m in b.turn((b"c", p.Hello("client", "c", declare=direct)))]
+    assert any(isinstance(m, p.Error) and "ev" in (m.reason or "") for m in refused)
+    assert b.state.table.exchanges()["ev"] == "topic"
+    b.turn((b"c2", p.Hello("client", "c2", declare=ORDERS)))
+    assert not b.store._notes["b"]  # nothing new: no write, no notification
+    assert not b.store._meta
+
+
+KEY = p.keyed_queue("Counter", "k1")
+
+
+def keyed(n: int) -> tuple[p.TaskMessage, ...]:
+    return tuple(
+        dataclasses.replace(t, queue=KEY, exchange=None, routing_key=None) for t in tasks(n)
+    )
+
+
+def host(hub: Hub, name: bytes) -> None:
+    hello = p.Hello("worker", name.decode(), pid=1, queues=(p.host_queue("Counter"),), credit=5)
+    hub.turn((name, hello))
+
+
+def test_a_key_is_served_through_one_hub_the_other_refuses_it_saying_which(
+    two: tuple[Hub, Hub], pg_url: str
+) -> None:
+    """A key published through A is A's: through B it is refused (NACK naming A), so no two
+    workers ever run one key at once; A's beat keeps it; once A stops, B takes it."""
+    a, b = two
+    client(a, b"c")
+    client(b, b"c")
+    host(a, b"wa")
+    (first,) = keyed(1)
+    a.turn((b"c", p.Publish((first,))))
+    a.until(lambda: len(a.delivered(b"wa")) == 1, "A's worker to get the key's call")
+    (second,) = keyed(1)
+    refused = [m for _, m in b.turn((b"c", p.Publish((second,))))]
+    (nack,) = [m for m in refused if isinstance(m, p.Nack)]
+    assert "served through hub 'a'" in str(nack)
+    assert b.store.lengths()[KEY] == (1, 0, 0)  # A's row only: nothing stored through B
+    b.store.commit()
+    sql(pg_url, "UPDATE {s}.locks SET expires = 0")  # A's beat comes just in time:
+    a.state._extend_keys()
+    a.store.commit()
+    assert b.store.lock_owner("~actor:" + KEY) == "a"
+    b.store.commit()
+    a.state.close()  # a clean stop lets its keys go at once
+    accepted = b.turn((b"c", p.Publish((second,))))
+    assert not [m for _, m in accepted if isinstance(m, p.Nack)]
+
+
+def test_a_key_of_a_dead_hub_is_taken_over_with_its_calls_in_order(
+    two: tuple[Hub, Hub], pg_url: str
+) -> None:
+    """A took two calls of a key and died (no worker hosted the class there); once its row
+    expires, a call through B takes the key over: B's worker gets A's calls first, in order."""
+    a, b = two
+    client(a, b"c")
+    early = keyed(2)
+    a.turn((b"c", p.Publish(early)))
+    assert a.state._keys[KEY].pending == deque(t.id for t in early)
+    if a.state.listener is not None:
+        a.state.listener.close()
+        a.state.listener = None
+    a.store.abandon()  # killed: no goodbye
+    sql(pg_url, "UPDATE {s}.locks SET expires = 0")  # ... and its lease ran out
+    client(b, b"c")
+    host(b, b"wb")
+    (late,) = keyed(1)
+    sent = b.turn((b"c", p.Publish((late,))))
+    assert not [m for _, m in sent if isinstance(m, p.Nack)]
+    b.until(lambda: len(b.delivered(b"wb")) == 1, "B's worker to get the first call")
+    assert [d.task.id for d in b.delivered(b"wb")] == [early[0].id]
+    assert list(b.state._keys[KEY].pending) == [early[1].id, late.id]

@@ -243,7 +243,7 @@ def test_config_from_envvar(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
 
 def test_get_task_logger_binds_the_running_task(monkeypatch: pytest.MonkeyPatch) -> None:
     """get_task_logger formats %-args and binds the task id while a task runs."""
-    from celeriac._task import Request, _current  # noqa: PLC0415
+    from celeriac._request import Request, _current  # noqa: PLC0415
     from celeriac.utils.log import get_task_logger  # noqa: PLC0415
 
     records: list[dict[str, Any]] = []

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from celeriac import App
+from celeriac._request import Request
 from celeriac._retry import autoretry, backoff, plan_retry
-from celeriac._task import Request
 from celeriac.exceptions import MaxRetriesExceededError, Retry
 from celeriac.transport.frames import encode
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 from celeriac import App
 from celeriac._compose import OPTION_NAMES
-from celeriac._task import Request
+from celeriac._request import Request
 
 
 def test_the_signature_carries_the_request() -> None:

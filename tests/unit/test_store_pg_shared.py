@@ -14,7 +14,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from celeriac import App
 from celeriac.exceptions import ImproperlyConfigured
+from celeriac.transport.hub.limits import HubLimits
 from celeriac.transport.hubserver import HubServer
 from celeriac.transport.pg_schema import parse_store_url
 from celeriac.transport.store import StoredMessage
@@ -102,6 +104,45 @@ def test_the_leases_of_a_dead_hub_are_taken_back_and_a_live_hubs_are_kept(
     b.commit()
     assert sorted(c.row.id for c in b.claim({"q": 5})) == ["m1", "m2"]
     b.commit()
+
+
+def test_the_lease_ttl_is_the_reapers_setting(
+    hubs: tuple[SharedPostgresStore, SharedPostgresStore], pg_url: str
+) -> None:
+    """``hub_shared_lease_ttl``: a hub unseen for 30 s keeps its rows with a 60 s lease and
+    loses them with the default 10 s."""
+    a, b = hubs
+    a.add_message(row("m1"))
+    a.commit()
+    a.heartbeat()
+    assert len(a.claim({"q": 1})) == 1
+    a.commit()
+    sql(pg_url, "UPDATE {s}.messages SET lease_until = 0 WHERE owner = 'a'")
+    sql(pg_url, "UPDATE {s}.hubs SET seen_at = seen_at - 30 WHERE hub_id = 'a'")
+    b.lease_ttl = 60.0
+    assert b.heartbeat()[0] == 0
+    b.commit()
+    b.lease_ttl = 10.0
+    assert b.heartbeat()[0] == 1
+    b.commit()
+
+
+def test_the_lease_and_beat_settings_reach_a_shared_hub(pg_url: str, tmp_path: Path) -> None:
+    """``hub_shared_lease_ttl`` and ``hub_shared_beat_interval`` from the app's settings; a
+    lease shorter than two beats is refused, saying why."""
+    app = App("lease_settings", broker="tcp://127.0.0.1:1")
+    app.conf.update(hub_shared_lease_ttl=30, hub_shared_beat_interval=2.5)
+    hub = HubServer.from_settings(
+        app.conf, data_dir=tmp_path, store_url=pg_url, shared=True, bind="tcp://127.0.0.1:*"
+    )
+    try:
+        assert hub.state.beat_interval == 2.5  # type: ignore[attr-defined]
+        assert hub.store.lease_ttl == 30.0  # type: ignore[attr-defined]
+    finally:
+        hub._close()
+    app.conf.update(hub_shared_lease_ttl=3, hub_shared_beat_interval=2)
+    with pytest.raises(ImproperlyConfigured, match="at least twice hub_shared_beat_interval"):
+        HubLimits.from_settings(app.conf)
 
 
 def test_rows_a_hub_owns_but_no_longer_holds_go_back(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from celeriac import App, shared_task
-from celeriac._app import _time_limits
+from celeriac._compose import message_time_limits
 from celeriac.exceptions import ImproperlyConfigured
 
 REFUSED = "soft_time_limit must be less than or equal to time_limit"
@@ -58,10 +58,10 @@ def test_per_call_limits_are_checked_after_precedence() -> None:
     def opt() -> None: ...
 
     with pytest.raises(ImproperlyConfigured, match=REFUSED):
-        _time_limits(app.conf, opt, 2, 1)
+        message_time_limits(app.conf, opt, 2, 1)
     with pytest.raises(ImproperlyConfigured, match=REFUSED):
-        _time_limits(app.conf, opt, 20, None)  # the task's time_limit=10 is the hard limit
-    assert _time_limits(app.conf, opt, 5, None) == (5, 10)
+        message_time_limits(app.conf, opt, 20, None)  # the task's time_limit=10 is the hard limit
+    assert message_time_limits(app.conf, opt, 5, None) == (5, 10)
 
 
 def test_refused_shared_task_is_not_recorded_so_later_apps_finalize() -> None:

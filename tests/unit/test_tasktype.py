@@ -16,14 +16,9 @@ from celeriac._clock import FakeClock
 from celeriac._limits import TypeLimits
 from celeriac._protocol import TaskMessage
 from celeriac.actors.task_actor import Delivery
-from celeriac.actors.tasktype import (
-    Finished,
-    Offer,
-    TaskTypeActor,
-    TaskTypes,
-    Timers,
-    TypeGate,
-)
+from celeriac.actors.tasktype import Finished, Offer, TaskTypeActor, TaskTypes
+from celeriac.actors.timers import Timers
+from celeriac.actors.typegate import TypeGate
 
 WAIT = 10.0
 

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from celeriac import App
-from celeriac._app import _time_limits
+from celeriac._call_options import resolve_time_limits, time_limits
 from celeriac._clock import FakeClock
+from celeriac._compose import message_time_limits
 from celeriac._protocol import TaskMessage
 from celeriac._serialization import dumps, loads
-from celeriac._task import resolve_time_limits, time_limits
 from celeriac.actors.execution import TaskExecutor
 from celeriac.actors.outcome import TaskOutcome
 from celeriac.actors.pool import PoolWiring, ThreadPool
@@ -298,10 +298,10 @@ def test_client_header_carries_the_effective_limits() -> None:
     @app.task(name="hdr.opt", soft_time_limit=5)
     def opt() -> None: ...
 
-    assert _time_limits(app.conf, opt, None, None) == (5, 60)
-    assert _time_limits(app.conf, opt, 1, 2) == (1, 2)
-    assert _time_limits(app.conf, None, None, None) == (50, 60)
-    assert _time_limits(App("none", environ={}).conf, None, None, None) is None
+    assert message_time_limits(app.conf, opt, None, None) == (5, 60)
+    assert message_time_limits(app.conf, opt, 1, 2) == (1, 2)
+    assert message_time_limits(app.conf, None, None, None) == (50, 60)
+    assert message_time_limits(App("none", environ={}).conf, None, None, None) is None
 
 
 def test_worker_applies_task_option_and_setting_when_the_header_has_none(app: App) -> None:

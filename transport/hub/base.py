@@ -15,10 +15,12 @@ from ..routing import DEAD_LETTER_QUEUE, ExchangeTable
 from ..store import Store
 from .model import (
     DEAD_LETTERS_SHOWN,
+    RECENT_DONE_LIMIT,
     Msg,
     Peer,
     ReadyQueue,
 )
+from .recent import RecentIds
 
 _log = get_logger("celeriac.hub")
 
@@ -71,7 +73,7 @@ class HubBase:
         self._delayed: list[tuple[float, int, str]] = []
         self._peers: dict[bytes, Peer] = {}
         self._waiters: dict[str, set[bytes]] = {}
-        self._recent_done: OrderedDict[str, None] = OrderedDict()
+        self._recent_done = RecentIds(RECENT_DONE_LIMIT)
         self._distrusted: OrderedDict[bytes, None] = OrderedDict()
         self._seq = itertools.count(1)
         self._confirms: dict[bytes, list[str]] = {}

@@ -9,11 +9,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from celeriac.exceptions import ImproperlyConfigured
+
 __all__ = [
     "DEFAULT_BODY_WINDOW",
     "MAX_BEAT_LEASES",
     "MAX_CREDIT",
     "MAX_WAITS_PER_PEER",
+    "SHARED_BEAT_INTERVAL",
+    "SHARED_LEASE_TTL",
     "HubLimits",
     "too_big",
 ]
@@ -26,6 +30,11 @@ MAX_WAITS_PER_PEER: Final = 100_000
 DEFAULT_BODY_WINDOW: Final = 32 * 1024 * 1024
 #: ``hub_max_beat_leases``'s default: schedules whose beat lease the hub keeps (see .beat).
 MAX_BEAT_LEASES: Final = 1000
+#: ``hub_shared_lease_ttl``'s default: seconds a shared hub may go unseen before the others
+#: take back the rows it claimed (see ..store_pg_shared).
+SHARED_LEASE_TTL: Final = 10.0
+#: ``hub_shared_beat_interval``'s default: seconds between two beats of a shared hub.
+SHARED_BEAT_INTERVAL: Final = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,16 +45,28 @@ class HubLimits:
     max_waits: int = MAX_WAITS_PER_PEER
     body_window_size: int = DEFAULT_BODY_WINDOW
     max_beat_leases: int = MAX_BEAT_LEASES
+    #: A shared hub's lease on the rows it claims, and its beat (``hub_store_shared``).
+    shared_lease_ttl: float = SHARED_LEASE_TTL
+    shared_beat_interval: float = SHARED_BEAT_INTERVAL
 
     @classmethod
     def from_settings(cls, conf: Mapping[str, Any]) -> HubLimits:
         """``hub_max_credit_per_peer``, ``hub_max_waits_per_peer``, ``hub_body_window_size``,
-        ``hub_max_beat_leases``."""
+        ``hub_max_beat_leases``, ``hub_shared_lease_ttl``, ``hub_shared_beat_interval`` (a
+        lease shorter than two beats is refused: a live hub would lose its tasks)."""
+        ttl, beat = float(conf["hub_shared_lease_ttl"]), float(conf["hub_shared_beat_interval"])
+        if ttl < 2 * beat:
+            raise ImproperlyConfigured(
+                f"hub_shared_lease_ttl ({ttl:g} s) must be at least twice "
+                f"hub_shared_beat_interval ({beat:g} s): a live hub would lose its tasks"
+            )
         return cls(
             max_credit=conf["hub_max_credit_per_peer"],
             max_waits=conf["hub_max_waits_per_peer"],
             body_window_size=conf["hub_body_window_size"],
             max_beat_leases=conf["hub_max_beat_leases"],
+            shared_lease_ttl=ttl,
+            shared_beat_interval=beat,
         )
 
 

@@ -13,7 +13,6 @@ from ..store import StoredResult
 from .base import HubBase
 from .model import (
     HUB_CONTENT_TYPE,
-    RECENT_DONE_LIMIT,
     TASK_EVENTS,
     Msg,
     Peer,
@@ -90,9 +89,7 @@ class Results(Waits, HubBase):
         return mid in self._messages or mid in self._recent_done or mid in stored
 
     def _remember_done(self, mid: str) -> None:
-        self._recent_done[mid] = None
-        if len(self._recent_done) > RECENT_DONE_LIMIT:
-            self._recent_done.popitem(last=False)
+        self._recent_done.add(mid)
 
     def _on_wait(self, peer: Peer | None, identity: bytes, msg: p.Wait) -> None:
         for mid in msg.ids:

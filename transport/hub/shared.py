@@ -12,15 +12,16 @@ How it works
   a peer got credit, or a beat passed), the hub claims for each of its queues as many rows as
   its consumers of that queue have credit for, less what it holds ready, and delivers them
   with the usual machinery (credit, round robin, expiry, ownership, dead letters);
-* every :data:`~celeriac.transport.store_pg_shared.BEAT_INTERVAL` the hub says it lives,
+* every beat (``hub_shared_beat_interval``) the hub says it lives,
   takes back the leases of dead hubs, promotes due delayed rows and pushes the results
   another hub stored for a client waiting here (also pushed at once on ``NOTIFY``);
 * ready messages whose queue has no consumer here any more are let go for other hubs.
 * a worker that comes from another hub (failover) with tasks it holds: their rows are taken
   over here (its outcomes are accepted, the tasks do not run again).
 
-Chords, locks and revocations are rows too (:mod:`.shared_rows`). Keyed actors' messages
-stay with the hub they were published to (served by its workers), as with one hub.
+Chords, locks and revocations are rows too (:mod:`.shared_rows`), and the exchange table is
+one row every hub adds to and routes with (:mod:`.shared_bindings`). Each keyed actor's key is
+served through one hub at a time (:mod:`.shared_actors`).
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ from celeriac import states
 from celeriac._log import get_logger
 
 from .. import protocol as p
+from .limits import SHARED_BEAT_INTERVAL, HubLimits
 from .model import Msg
 from .restoring import RowError, load_bindings, load_row, set_aside
-from .shared_rows import SharedRows
+from .shared_rows import SharedRows, terminated
 from .storage import STORAGE_ERRORS
 
 if TYPE_CHECKING:
@@ -62,10 +64,18 @@ class SharedHubState(SharedRows):
         self._claiming = False
         self._claim_due = True
         self._next_beat = 0.0
+        #: Seconds between two beats (``hub_shared_beat_interval``).
+        self.beat_interval = SHARED_BEAT_INTERVAL
         #: A commit failed: rows whose release or deletion it carried are still this hub's.
         self._strays = False
         self.listener: Listener | None = None
         self.counters.update(claimed=0, let_go=0, reaped=0)
+
+    def apply_limits(self, limits: HubLimits) -> None:
+        """The caps of every hub, and the shared hub's lease and beat."""
+        super().apply_limits(limits)
+        self.store.lease_ttl = limits.shared_lease_ttl
+        self.beat_interval = limits.shared_beat_interval
 
     def start_listening(self) -> None:
         """Open the ``LISTEN`` connection (the hub server polls its socket)."""
@@ -192,11 +202,12 @@ class SharedHubState(SharedRows):
     # -- the turn ---------------------------------------------------------------------------
 
     def _tick(self) -> None:
+        self._bindings_fresh = False
         super()._tick()
         self._hear()
         now = time.monotonic()
         if now >= self._next_beat:
-            self._next_beat = now + _beat_interval()
+            self._next_beat = now + self.beat_interval
             self._beat()
         if self._claim_due:
             self._claim()
@@ -207,8 +218,11 @@ class SharedHubState(SharedRows):
         notes = self.listener.drain(own=self.store.backend_pid())
         if notes.get("q"):
             self._claim_due = True
+        if notes.get("b"):
+            self.reload_bindings()
         self._push_stored(notes.get("r", set()))
-        self._heard_revoked(notes.get("v", set()))
+        stop = terminated(notes.get("t", ()))
+        self._heard_revoked(notes.get("v", set()) | stop.keys(), stop)
 
     def commit_failed(self, exc: BaseException) -> None:
         """The turn is lost (see :mod:`.storage`); the next beat gives back what it released."""
@@ -226,6 +240,7 @@ class SharedHubState(SharedRows):
             self.counters["reaped"] += reaped
             _log.warning("hub_leases_reaped", count=reaped, hub=self.hub_id)
         self._claim_due = True
+        self._extend_keys()
         self._let_go_idle()
         self._push_stored(set(list(self._waiters)[:WAITERS_CHECKED]))
 
@@ -283,9 +298,3 @@ class SharedHubState(SharedRows):
             shared["hubs"] = str(exc)[:300]
         stats["shared"] = shared
         return stats
-
-
-def _beat_interval() -> float:
-    from ..store_pg_shared import BEAT_INTERVAL  # noqa: PLC0415 - psycopg is optional
-
-    return BEAT_INTERVAL

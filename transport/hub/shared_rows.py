@@ -1,4 +1,5 @@
-"""A shared hub's chords, locks and revocations: rows every hub of the schema reads and writes.
+"""A shared hub's chords, locks and revocations: rows every hub of the schema reads and writes
+(its exchange table: :mod:`.shared_bindings`).
 
 How it works
 ------------
@@ -15,12 +16,14 @@ How it works
   the hub's RAM): two hubs asked for one schedule's lease at once grant it once.
 * **Revocations**: ``revoked(id, at)``; the rows no hub holds are deleted and end REVOKED at
   once; the ids go to the other hubs by ``NOTIFY`` (each keeps the set in RAM, read at start),
-  which end the ones they hold ready and tell the workers holding the others.
+  which end the ones they hold ready and tell the workers holding the others, with
+  ``terminate`` and its signal when the revoke had them.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import msgpack
@@ -33,17 +36,17 @@ from .beat import _LEASE_KEY, Lease
 from .locks import _Waiter
 from .model import Msg, Peer
 from .revocations import MAX_REVOKED
-from .state import HubState
+from .shared_actors import SharedActors
 
 if TYPE_CHECKING:
     from ..store_pg_shared import SharedPostgresStore
 
-__all__ = ["SharedRows"]
+__all__ = ["SharedRows", "terminate_note", "terminated"]
 
 _log = get_logger("celeriac.hub")
 
 
-class SharedRows(HubState):
+class SharedRows(SharedActors):
     """Chords, locks and revocations as shared rows; see the module docstring."""
 
     store: SharedPostgresStore
@@ -135,25 +138,44 @@ class SharedRows(HubState):
 
     def _on_revoke(self, peer: Peer | None, identity: bytes, msg: p.Revoke) -> None:
         super()._on_revoke(peer, identity, msg)
-        for mid in self.store.revoke(list(msg.ids)):
+        signal = (msg.signal or "") if msg.terminate else None
+        for mid in self.store.revoke(list(msg.ids), signal):
             self._remember_done(mid)
             self._store_result(self._hub_result(mid, states.REVOKED, "TaskRevokedError", "revoked"))
 
-    def _heard_revoked(self, ids: set[str]) -> None:
+    def _heard_revoked(self, ids: set[str], terminate: dict[str, str | None]) -> None:
         """Ids another hub revoked: remembered; those held here ready end, those a worker
-        holds are revoked at that worker."""
+        holds are revoked at that worker (stopped if running, for those in ``terminate``:
+        id -> signal)."""
         if not ids:
             return
         revoked, now = self._revoked(), self.clock.time()
-        by_holder: dict[bytes, list[str]] = {}
+        by_holder: dict[tuple[bytes, bool, str | None], list[str]] = {}
         for mid in ids:
             revoked.setdefault(mid, now)
             held = self._messages.get(mid)
             if held is not None and held.holder is not None:
-                by_holder.setdefault(held.holder, []).append(mid)
+                how = (held.holder, mid in terminate, terminate.get(mid))
+                by_holder.setdefault(how, []).append(mid)
             else:
                 self._revoke_queued(mid)
         while len(revoked) > MAX_REVOKED:
             del revoked[next(iter(revoked))]
-        for holder, held_ids in by_holder.items():
-            self._send(holder, p.RevokeHeld(tuple(held_ids)))
+        for (holder, stop, signal), held_ids in by_holder.items():
+            self._send(holder, p.RevokeHeld(tuple(held_ids), stop, signal))
+
+
+def terminate_note(signal: str, task_id: str) -> str:
+    """A ``t:`` name: a revoke with ``terminate``, its signal and id (read by
+    :func:`terminated`)."""
+    return f"{signal}:{task_id}"
+
+
+def terminated(names: Iterable[str]) -> dict[str, str | None]:
+    """The ``t:`` names heard: task id -> the signal to stop it with (None: the default)."""
+    out: dict[str, str | None] = {}
+    for name in names:
+        signal, sep, task_id = name.partition(":")
+        if sep and task_id:
+            out[task_id] = signal or None
+    return out

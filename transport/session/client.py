@@ -50,7 +50,7 @@ from celeriac._hub_settings import DEFAULT_MAX_UNCONFIRMED, DEFAULT_MAX_UNCONFIR
 from celeriac._hub_urls import FailoverStrategy
 
 from .effects import Answer, Dial, Effect, Log, Resolve, Send, Settled
-from .failover import HubRotation
+from .failover import SILENT_HEARTBEATS, HubRotation
 
 __all__ = ["EXPECTING_LIMIT", "UNCLAIMED_LIMIT", "ClientSession"]
 
@@ -200,7 +200,7 @@ class ClientSession:
     def answering(self, now: float) -> bool:
         """Whether the hub has answered lately (within three heartbeats)."""
         heard = self.last_heard
-        return heard is not None and now - heard < 3 * self.heartbeat
+        return heard is not None and now - heard < SILENT_HEARTBEATS * self.heartbeat
 
     def tick(self, now: float) -> list[Effect]:
         """A heartbeat when due, the ``hub_not_answering`` line when it is time to say it, and

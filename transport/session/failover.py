@@ -4,7 +4,7 @@ How it works
 ------------
 ``broker_url`` may list several hubs (:mod:`celeriac._hub_urls`). A peer talks to one at a
 time: the first address of ``broker_failover_strategy``'s order. The hub is *lost* by the
-liveness rule every peer uses (``hub_lost`` in ``runtime/liveness.py``): nothing heard from it
+liveness rule every peer uses (``hub_lost`` in :mod:`.hubwatch`): nothing heard from it
 for :data:`SILENT_HEARTBEATS` heartbeats, counted from the last message or, for a hub that has
 not answered yet, from when the peer turned to it. Then :meth:`HubRotation.advance` names the
 next address and says ``hub_failover`` (from, to); the loop around the session closes its

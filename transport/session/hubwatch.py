@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..endpoints import parse_tcp
 from .effects import Effect, Log
+from .failover import SILENT_HEARTBEATS
 
 __all__ = ["HubWatch"]
 
@@ -19,7 +20,7 @@ class HubWatch:
     def __init__(self, endpoint: str, started: float, heartbeat: float) -> None:
         self.endpoint = endpoint
         self.started = started
-        self.silence = 3 * heartbeat
+        self.silence = SILENT_HEARTBEATS * heartbeat
         self.next_log = started + self.FIRST
         self.interval = self.FIRST
         self.last_heard: float | None = None
