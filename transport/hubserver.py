@@ -127,7 +127,9 @@ class HubServer:
         #: Held by the loop for each turn's work: other threads read the state between turns.
         self._turn = threading.RLock()
         self._thread: threading.Thread | None = None
-        self._lazy = LazyCommit(clock)
+        # Shared hubs claim rows from a table other hubs read: a claim must be committed before
+        # its deliveries leave, or a hub killed after sending leaves them claimable elsewhere.
+        self._lazy = LazyCommit(clock, enabled=not shared)
         self._idle = IdleRelease(clock)  # memory given back after a burst (see .hub.memory)
         #: Called (in the hub's thread) if the loop dies: the embedded hub's supervisor.
         self.on_death: Callable[[BaseException], None] | None = None

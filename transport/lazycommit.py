@@ -12,6 +12,10 @@ the next commit: the next turn that must commit (a publish, anything else), or a
 What a crash (kill -9) can cost: an acknowledgement or a result of the last few milliseconds
 is lost from disk, so that task is still stored and runs again after the restart (celeriac is
 at-least-once). A confirmed publish is never lost: its turn always commits.
+
+Shared hubs on PostgreSQL never defer: a ``TASK`` there comes from a claim of rows the other
+hubs also read, and a claim not yet committed when its hub dies leaves the rows claimable
+elsewhere while the worker still runs them.
 """
 
 from __future__ import annotations
@@ -36,10 +40,11 @@ MAX_DEFERRED_TURNS: Final = 200
 class LazyCommit:
     """The loop's bookkeeping of deferred writes: ask :meth:`may_defer` each turn."""
 
-    __slots__ = ("_clock", "_since", "_turns")
+    __slots__ = ("_clock", "_enabled", "_since", "_turns")
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, *, enabled: bool = True) -> None:
         self._clock = clock
+        self._enabled = enabled
         self._since: float | None = None
         self._turns = 0
 
@@ -47,7 +52,7 @@ class LazyCommit:
         """Whether the commit of a turn that handled only :data:`LAZY_COMMANDS` may wait:
         it sends only :data:`LAZY_SENDS` and the oldest deferred write is younger than
         :data:`COMMIT_DELAY`. False means: commit now (then call :meth:`committed`)."""
-        if not all(len(f) > 2 and f[2] in LAZY_SENDS for f in outbox):
+        if not self._enabled or not all(len(f) > 2 and f[2] in LAZY_SENDS for f in outbox):
             return False
         now = self._clock.monotonic()
         if self._since is None:

@@ -37,6 +37,13 @@ def test_policy() -> None:
     assert lazy.may_defer([TASK])
 
 
+def test_shared_hubs_never_defer() -> None:
+    """A shared hub's deliveries come from claims other hubs read: each turn commits first."""
+    lazy = LazyCommit(FakeClock(), enabled=False)
+    assert not lazy.may_defer([TASK])
+    assert not lazy.may_defer([])
+
+
 def _on_disk(path: Path) -> tuple[int, int]:
     """(queued messages, stored results) as another process would read them: committed only."""
     db = sqlite3.connect(path)
