@@ -17,12 +17,10 @@ import os
 from collections.abc import Callable
 from typing import Any, Final
 
-from celeriac._beat import check_beat_schedule
 from celeriac._compression import check_compression
+from celeriac._conf_declare import declare
 from celeriac._conf_parse import (
     choice_check,
-    infer_check,
-    infer_parse,
     int_check,
     parse_bool,
     parse_float,
@@ -34,7 +32,7 @@ from celeriac._conf_parse import (
     str_list_check,
     to_seconds,
 )
-from celeriac._conf_refused import OLD_NAMES, PENDING, UNSUPPORTED
+from celeriac._conf_refused import PENDING, UNSUPPORTED
 from celeriac._conf_registry import (
     ENV_PREFIX,
     ENVIRON_EXEMPT,
@@ -46,7 +44,6 @@ from celeriac._conf_settings import Settings
 from celeriac._hub_urls import check_broker_url, check_failover_strategy
 from celeriac._limits import check_annotations, check_rate, parse_annotations
 from celeriac._task_compat import check_acks_late_setting
-from celeriac._zones import check_timezone
 from celeriac.exceptions import ImproperlyConfigured
 
 __all__ = [
@@ -73,54 +70,6 @@ __all__ = [
     "str_list_check",
     "to_seconds",
 ]
-
-# -- declaring ---------------------------------------------------------------------------------
-
-
-def declare(
-    name: str,
-    default: Any,
-    doc: str,
-    *,
-    parse: Callable[[str], Any] | None = None,
-    check: Callable[[Any], Any] | None = None,
-) -> Setting:
-    """Declare a setting (components call this at import time for the settings they own).
-
-    ``parse`` defaults to one inferred from the default's type (bool, int, float, list/tuple as
-    comma-separated, anything else as the string itself). ``check`` defaults, for a bool, int,
-    float or str default, to a type check of that type (an int is accepted for a float).
-    Declaring a name again with an equal default replaces the declaration (module reloads);
-    with a different default it is an error.
-    """
-    _check_declarable(name)
-    existing = REGISTRY.get(name)
-    if existing is not None and existing.default != default:
-        raise ImproperlyConfigured(
-            f"setting {name!r} is already declared with default {existing.default!r}, "
-            f"not {default!r}"
-        )
-    setting = Setting(
-        name=name,
-        default=default,
-        doc=doc,
-        parse=parse or infer_parse(default),
-        check=check if check is not None else infer_check(name, default),
-    )
-    setting.validate(default)
-    REGISTRY[name] = setting
-    return setting
-
-
-def _check_declarable(name: str) -> None:
-    if not name.isidentifier() or name.startswith("_") or name != name.lower():
-        raise ImproperlyConfigured(f"setting names are lower-case identifiers, got {name!r}")
-    PENDING.pop(name, None)  # refused until now as "not implemented yet": now it is
-    if name in UNSUPPORTED or OLD_NAMES.get(name.upper(), name) != name:
-        raise ImproperlyConfigured(f"{name!r} is reserved (an unsupported or old Celery name)")
-    if hasattr(Settings, name):
-        raise ImproperlyConfigured(f"{name!r} would hide the Settings attribute of that name")
-
 
 # -- the core settings -------------------------------------------------------------------------
 
@@ -440,107 +389,5 @@ declare(
 declare("imports", [], "Modules a worker imports at start (comma-separated in the environment).")
 declare("include", [], "More modules a worker imports at start, after imports.")
 
-# -- time zones and periodic tasks (beat) --------------------------------------------------------
-
-declare(
-    "timezone",
-    "UTC",
-    "IANA time zone name (Europe/Berlin) crontab schedules are evaluated in; checked against "
-    "this machine's tz database with a did-you-mean.",
-    check=check_timezone,
-)
-declare(
-    "enable_utc",
-    True,
-    "Naive datetimes (eta, expires, a schedule's last run) are read as UTC; False reads them as "
-    "wall-clock time in the timezone setting (Celery's meaning).",
-)
-
-
-def _no_environ_schedule(text: str) -> Any:
-    raise ImproperlyConfigured("beat_schedule holds schedule objects: set it in code or config")
-
-
-declare(
-    "beat_schedule",
-    {},
-    "Periodic tasks: {name: {task, schedule, args, kwargs, options, relative}} (Celery's "
-    "entries); checked on assignment, unknown keys refused. Fired by `celeriac beat` or "
-    "`worker -B` (one beat at a time, by a lease at the hub), each entry's last run kept "
-    "durably at the hub.",
-    parse=_no_environ_schedule,
-    check=check_beat_schedule,
-)
-declare(
-    "beat_max_loop_interval",
-    300.0,
-    "Most seconds beat sleeps before it looks at the schedule again.",
-    parse=parse_seconds,
-    check=seconds_check("beat_max_loop_interval", positive=True),
-)
-_BEAT_STATE_AT_HUB = (
-    "beat keeps each entry's last run durably at the hub (one beat at a time, by a lease), so "
-    "there is no scheduler class, state file or sync interval to choose"
-)
-UNSUPPORTED.update(
-    dict.fromkeys(
-        ("beat_scheduler", "beat_schedule_filename", "beat_sync_every"), _BEAT_STATE_AT_HUB
-    )
-)
-declare(
-    "beat_cron_starting_deadline",
-    None,
-    "Crontab entries: the most seconds beat looks back for a missed slot to run late (after "
-    "a time with no beat); an older slot is skipped. None: a missed slot always runs once, "
-    "late (beat's catch-up policy).",
-    parse=_parse_seconds_or_none,
-    check=seconds_check("beat_cron_starting_deadline", optional=True),
-)
-
-# -- prefork pool, lost workers, poison messages -------------------------------------------------
-
-declare(
-    "task_reject_on_worker_lost",
-    True,
-    "When the worker process running a task dies (kill -9, segfault, OOM), True gives the task "
-    "back to the hub for redelivery; False ends it FAILURE with WorkerLostError. Celery's name "
-    "and meaning; only the default differs (Celery: False, i.e. no redelivery).",
-)
-declare(
-    "broker_max_deliveries",
-    5,
-    "Worker losses a message survives (read by the hub): after this many it is kept in the "
-    "celeriac.dead_letter queue and its result is FAILURE with WorkerLostError.",
-    check=int_check("broker_max_deliveries", minimum=1),
-)
-declare(
-    "worker_max_tasks_per_child",
-    None,
-    "Prefork: a child process runs at most this many tasks, then is replaced (None: no limit).",
-    parse=parse_optional(parse_int),
-    check=int_check("worker_max_tasks_per_child", minimum=1, optional=True),
-)
-declare(
-    "worker_max_memory_per_child",
-    None,
-    "Prefork: a child whose resident memory exceeds this many KiB after a task is replaced "
-    "(None: no limit).",
-    parse=parse_optional(parse_int),
-    check=int_check("worker_max_memory_per_child", minimum=1, optional=True),
-)
-declare(
-    "worker_autoscale_keepalive",
-    30.0,
-    "Prefork with --autoscale MAX,MIN: a child idle this many seconds leaves (the pool shrinks "
-    "by one, never below MIN).",
-    parse=parse_seconds,
-    check=seconds_check("worker_autoscale_keepalive", positive=True),
-)
-declare(
-    "worker_autoscale_grow_after",
-    0.5,
-    "Prefork with --autoscale MAX,MIN: when every child has been busy this many seconds without "
-    "a break, one more child is started (never above MAX).",
-    parse=parse_seconds,
-    check=seconds_check("worker_autoscale_grow_after", positive=True),
-)
+# The settings of beat and of the prefork pool, declared after these (the registry keeps order).
+from celeriac import _conf_beat_pool  # noqa: E402, F401
