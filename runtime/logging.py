@@ -55,7 +55,9 @@ def setup_logging(level: str = "INFO", fmt: str = "auto") -> None:
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        # One write() per line (message and newline together): a prefork parent and its
+        # children share stderr, and print() writes the newline separately.
+        logger_factory=structlog.WriteLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
     _route_stdlib_logging(numeric, shared, renderer)

@@ -170,8 +170,13 @@ def test_two_beats_one_lease_hub_restart_and_kill9_takeover(
     # The lease is 3 heartbeats: the standby takes it within that plus one heartbeat (+ load).
     assert takeover < 4 * HEARTBEAT + 3.0
     # The new holder's first slot is the one after the dead holder's last: one late firing
-    # stands for the slots missed meanwhile (the catch-up policy); nothing fired twice.
-    assert gap == dt.timedelta(seconds=INTERVAL)
+    # stands for the slots missed meanwhile (the catch-up policy); nothing fired twice. Or
+    # the same slot again, when the holder was killed after sending it but before the hub
+    # saved it: then with the same task id (one id per slot, checked below), which the hub
+    # drops as a duplicate, so it still runs once.
+    assert gap in (dt.timedelta(0), dt.timedelta(seconds=INTERVAL)), gap
+    if gap == dt.timedelta(0):
+        assert later[0]["id"] in {r["id"] for r in sent(holder)}
     assert_each_slot_once(project, [*sent(a), *sent(b)], may_repeat=in_flight_at_kill)
     assert project.signal_names() == ["beat_init", "beat_init"]  # not embedded: no second one
 

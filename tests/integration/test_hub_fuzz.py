@@ -40,6 +40,8 @@ FIELDS: dict[bytes, list[str]] = {
 COMMANDS = sorted(FIELDS)
 #: Fresh socket after this many messages.
 PER_SOCKET = 40
+#: How long a replaced socket may still send what it queued (ms).
+LINGER_MS = 2000
 
 
 def wild(rng: random.Random) -> Any:
@@ -87,7 +89,9 @@ class Attackers:
 
     def _fresh(self) -> zmq.Socket[Any]:
         if self.sock is not None:
-            self.sock.close(0)
+            # Not 0: on a loaded machine the I/O thread may not have sent them yet (the
+            # context's term at the end waits up to this long for them).
+            self.sock.close(linger=LINGER_MS)
         self.kind = [zmq.DEALER, zmq.ROUTER, zmq.REQ][(self.sent // PER_SOCKET) % 3]
         sock = self.ctx.socket(self.kind)
         sock.setsockopt(zmq.LINGER, 0)
@@ -111,7 +115,7 @@ class Attackers:
 
     def close(self) -> None:
         if self.sock is not None:
-            self.sock.close(0)
+            self.sock.close(linger=LINGER_MS)
 
 
 def run_fuzz(
@@ -144,7 +148,7 @@ def run_fuzz(
                 assert hub.popen.poll() is None
     finally:
         attackers.close()
-        ctx.destroy(linger=0)
+        ctx.term()  # after every socket is closed: waits for their queued messages
         app.close()
     assert hub.popen.poll() is None
     # Fuzz reached the handlers: most fresh sockets were refused for a bad frame.
