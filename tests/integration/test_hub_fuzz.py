@@ -164,8 +164,8 @@ def p99(values: list[float]) -> float:
 def test_fuzz_at_the_port_a_few_thousand(
     procs: Spawner, broker_url: str, tmp_path: Path, tasks_module: TaskModule
 ) -> None:
-    """4,000 fuzz messages from DEALER/ROUTER/REQ peers: the hub lives, round trips work."""
-    sent, latencies = run_fuzz(procs, broker_url, tmp_path, tasks_module, 4_000, 60.0)
+    """2,000 fuzz messages from DEALER/ROUTER/REQ peers: the hub lives, round trips work."""
+    sent, latencies = run_fuzz(procs, broker_url, tmp_path, tasks_module, 2_000, 60.0)
     assert sent >= 1_000
     assert len(latencies) >= 5
     print(
