@@ -188,7 +188,8 @@ class TaskExecutor(OutcomeSteps):
                 return replacing
             task = replacing
         request = self._request_with(task, delivery, args, kwargs, embed)
-        _log.info("task_received", task=name, task_id=request.id)
+        if _log.enabled("info"):  # below the level (a worker at WARNING): skip building it
+            _log.info("task_received", task=name, task_id=request.id)
         if signals.task_received.receivers:
             signals.task_received.send(sender=None, request=request)
         ended = self._revoked_or_expired(task, delivery, request, embed)
