@@ -73,7 +73,9 @@ def _pattern(task: Task[Any, Any]) -> str | None:
     Read without ``getattr(task, "lock", None)``, which for the many tasks without one goes
     through ``Task.__getattr__`` and an AttributeError (0.7 us of every task's run)."""
     pattern = task.__dict__.get("lock")
-    return pattern if pattern is not None else getattr(type(task), "lock", None)
+    if pattern is None and hasattr(type(task), "lock"):  # a class-based task's option
+        pattern = getattr(task, "lock", None)
+    return pattern
 
 
 def run_locked(task: Task[Any, Any], request: Request, call: Callable[[], Any]) -> Any:
