@@ -117,6 +117,7 @@ class TaskExecutor(OutcomeSteps):
         self._instances: dict[str, Task[Any, Any]] = {}
         self._coroutine_tasks: dict[str, bool] = {}
         self._abandoned: set[asyncio.Future[Any]] = set()
+        self._none: tuple[str, bytes] | None = None
 
     # -- entry points --------------------------------------------------------------------------
 
@@ -188,7 +189,8 @@ class TaskExecutor(OutcomeSteps):
                 return replacing
             task = replacing
         request = self._request_with(task, delivery, args, kwargs, embed)
-        _log.info("task_received", task=name, task_id=request.id)
+        if _log.enabled("info"):  # below the level (a worker at WARNING): skip building it
+            _log.info("task_received", task=name, task_id=request.id)
         if signals.task_received.receivers:
             signals.task_received.send(sender=None, request=request)
         ended = self._revoked_or_expired(task, delivery, request, embed)
@@ -359,12 +361,21 @@ class TaskExecutor(OutcomeSteps):
         if signals.task_success.receivers:
             signals.task_success.send(sender=p.task, result=result.retval)
         try:
-            value = storable(result.retval)  # a returned AsyncResult: its id tuple (Celery's)
-            ct, body = dumps(value, self.result_serializer, self.conf.result_compression)
+            if result.retval is None:  # a task run for its effect: the same bytes every time
+                ct, body = self._encoded_none()
+            else:
+                value = storable(result.retval)  # a returned AsyncResult: its id tuple
+                ct, body = dumps(value, self.result_serializer, self.conf.result_compression)
         except (EncodeError, SerializationError) as exc:
             return self._failure(delivery, exc, None)
         outcome = self._outcome(delivery, states.SUCCESS, ct, body, self._store(delivery))
         return self._then(outcome, after_success(p.embed, p.request, result.retval, self.app))
+
+    def _encoded_none(self) -> tuple[str, bytes]:
+        """``None`` in the result serializer (encoded once per slot)."""
+        if self._none is None:
+            self._none = dumps(None, self.result_serializer, self.conf.result_compression)
+        return self._none
 
     def _revoked(
         self,

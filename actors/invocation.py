@@ -160,7 +160,8 @@ def conclude(
     elif isinstance(exc, SoftInterrupt):
         exc = SoftTimeLimitExceeded(f"soft time limit ({soft_limit}s) exceeded")
     if exc is None:
-        _log.info("task_succeeded", task=p.task.name, task_id=p.request.id, runtime=runtime)
+        if _log.enabled("info"):
+            _log.info("task_succeeded", task=p.task.name, task_id=p.request.id, runtime=runtime)
         _hook(p, "on_success", retval, p.request.id, p.args, p.kwargs)
         return Result(states.SUCCESS, retval)
     if isinstance(exc, TaskTerminated | Replaced):  # revoke(terminate=True), Task.replace:

@@ -10,8 +10,7 @@ the task, so the connection thread only forwards bytes.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celeriac import states
 from celeriac._messages import failure_info
@@ -19,10 +18,16 @@ from celeriac._serialization import dumps
 from celeriac._wire import failure_map
 from celeriac.exceptions import SerializationError
 
+if TYPE_CHECKING:
+    from dataclasses import dataclass as _hot
+else:  # frozen for mypy, plain slots at run time: see celeriac._protocol_parts
+    from celeriac._protocol_parts import _hot
+
 __all__ = ["Failure", "TaskOutcome", "failure_outcome"]
 
 
-@dataclass(frozen=True, slots=True)
+# Built once or twice per task: frozen for mypy, plain slots at run time (see _hot).
+@_hot(frozen=True, slots=True)
 class Failure:
     """Why a task failed: what a client needs to rebuild the exception, and the traceback."""
 
@@ -32,7 +37,7 @@ class Failure:
     traceback: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@_hot(frozen=True, slots=True)
 class TaskOutcome:
     """The outcome of one delivery.
 

@@ -110,17 +110,9 @@ class Terminations:
                 entry.loop.call_soon_threadsafe(entry.task.cancel, "terminated")
         return True
 
-    @contextlib.contextmanager
-    def in_thread(self, task_id: str) -> Iterator[None]:
+    def in_thread(self, task_id: str) -> contextlib.AbstractContextManager[None]:
         """Around task code running in this thread: it may be terminated meanwhile."""
-        entry = _Running(task_id, ident=threading.get_ident())
-        self._add(entry)
-        try:
-            yield
-        except _Interrupt:
-            raise TaskTerminated(entry.signum) from None
-        finally:
-            self._remove_from_thread(entry)
+        return _InThread(self, _Running(task_id, ident=threading.get_ident()))
 
     @contextlib.contextmanager
     def in_task(self, task_id: str) -> Iterator[None]:
@@ -163,6 +155,26 @@ class Terminations:
                 return
             except _Interrupt:
                 continue  # landed here, after the task's code: consumed
+
+
+class _InThread:
+    """:meth:`Terminations.in_thread` (a class, not a generator: it is entered for every task,
+    and the generator's machinery cost a microsecond of the slot's few dozen)."""
+
+    __slots__ = ("_entry", "_owner")
+
+    def __init__(self, owner: Terminations, entry: _Running) -> None:
+        self._owner, self._entry = owner, entry
+
+    def __enter__(self) -> None:
+        self._owner._add(self._entry)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        self._owner._remove_from_thread(self._entry)
+        if isinstance(exc, _Interrupt):
+            raise TaskTerminated(self._entry.signum) from None
 
 
 #: The process's registry (one worker node per process, or several sharing unique task ids).

@@ -102,6 +102,8 @@ def embed_of(options: Mapping[str, Any]) -> dict[str, Any]:
 def after_success(embed: Any, request: Request, retval: Any, app: App | None) -> list[Send]:
     """The next chain step (with the rest of the chain) and the callbacks, given ``retval``."""
     embed = embed if isinstance(embed, Mapping) else {}
+    if not embed.get("callbacks") and not embed.get("chain"):
+        return []  # the common case, a task alone: nothing follows it
     lineage = _lineage(request, app)
     sends = [
         _send(maybe_signature(cb, app), (retval,), lineage) for cb in embed.get("callbacks") or ()
@@ -118,6 +120,8 @@ def after_failure(
 ) -> list[Send]:
     """The errbacks (called with the failed task's id) and a FAILURE for every later step."""
     embed = embed if isinstance(embed, Mapping) else {}
+    if not embed.get("errbacks") and not embed.get("chain"):
+        return []
     lineage = _lineage(request, app)
     sends = [
         _send(maybe_signature(eb, app), (request.id,), lineage)

@@ -30,15 +30,37 @@ _LEVELS = {
 class Logger:
     """A logger named ``name`` with structlog's call style (``log.info("event", key=value)``)."""
 
-    __slots__ = ("_stdlib", "_structlog")
+    __slots__ = ("_bound", "_stdlib", "_structlog")
 
     def __init__(self, name: str) -> None:
         self._structlog: Any = structlog.get_logger(name)
         self._stdlib = logging.getLogger(name)
+        #: structlog's assembled logger, once structlog says it is fixed for good.
+        self._bound: Any = None
+
+    def _structlogger(self) -> Any:
+        """The structlog logger to call: its lazy proxy, or the logger the proxy assembled
+        where the configuration caches it on first use (``cache_logger_on_first_use``, as a
+        node sets it up): then the proxy would hand back that same logger on every call, so
+        keeping it here only skips the proxy's look-up (a few hundred ns a line)."""
+        if self._bound is not None:
+            return self._bound
+        if not structlog.get_config()["cache_logger_on_first_use"]:
+            return self._structlog
+        self._bound = self._structlog.bind()
+        return self._bound
+
+    def enabled(self, method: str) -> bool:
+        """Whether a line at ``method``'s level (``"info"``...) would be written: a hot path
+        skips building one that would not (True whenever that is not known for sure)."""
+        if not structlog.is_configured():
+            return self._stdlib.isEnabledFor(_LEVELS[method])
+        check = getattr(self._structlogger(), "is_enabled_for", None)
+        return check is None or bool(check(_LEVELS[method]))
 
     def _emit(self, method: str, event: str, kw: dict[str, Any]) -> None:
         if structlog.is_configured():
-            getattr(self._structlog, method)(event, **kw)
+            getattr(self._structlogger(), method)(event, **kw)
             return
         level = _LEVELS["error" if method == "exception" else method]
         if not self._stdlib.isEnabledFor(level):

@@ -361,7 +361,7 @@ class WorkerNode:
 
     def _reply(self, index: int, outcome: TaskOutcome) -> None:
         credit = 1 if self.accepting else 0
-        max_size = self.app.conf.broker_max_message_size
+        max_size = self.conf.broker_max_message_size  # the frozen settings: 0.5 us less a task
         self.inbox.outcome(index, outcome_message(outcome, credit=credit, max_size=max_size))
 
     def send_to_hub(self, message: p.Message) -> None:

@@ -64,3 +64,32 @@ def test_configured_structlog_takes_our_lines(tmp_path: Path) -> None:
         tmp_path,
     )
     assert done.stdout.strip() == '{"task": "t", "event": "task_succeeded"}'
+
+
+def test_enabled_follows_the_level_a_node_set_up(tmp_path: Path) -> None:
+    """``Logger.enabled`` (hot paths skip building a line with it) says False only for a level
+    the configuration drops: a node at WARNING skips INFO, writes WARNING; at INFO, both; a
+    program without logging set up, as stdlib decides."""
+    done = _run(
+        """
+        import logging
+        from celeriac._log import get_logger
+        log = get_logger("celeriac.worker")
+        print("plain", log.enabled("info"), log.enabled("warning"))
+        logging.basicConfig(level=logging.INFO)
+        print("stdlib", log.enabled("info"))
+        from celeriac.runtime.logging import setup_logging
+        setup_logging("WARNING")
+        print("node", log.enabled("info"), log.enabled("warning"))
+        log.info("task_received", task="t")
+        log.warning("task_slow", task="t")
+        other = get_logger("celeriac.other")
+        setup_logging("INFO")
+        print("node-info", other.enabled("info"))
+        """,
+        tmp_path,
+    )
+    lines = done.stdout.splitlines()
+    assert lines[:4] == ["plain False True", "stdlib True", "node False True", "node-info True"]
+    assert "task_slow" in done.stderr
+    assert "task_received" not in done.stderr
