@@ -5,8 +5,9 @@ spends per task drifts much less, so this is the figure to compare before and af
 (issue 18). Starts a standalone ``celeriac hub`` and ``--workers`` worker processes
 (``-P threads -c 2``, the tasks of ``celeriac_tasks.py``), then in this process (the producer):
 ``--tasks`` ``noop()`` (results ignored; done when the harness counter says so), and half as
-many ``add(i, i)`` with every result fetched. Prints, per workload, tasks/s and the CPU µs per
-task of each process (read from /proc)::
+many ``add(i, i)`` with every result fetched. Prints the start-up time (from starting the
+processes to the first result: a worker with an embedded hub includes the hub's start), then,
+per workload, tasks/s and the CPU µs per task of each process (read from /proc)::
 
     python benchmarks/cpu_split.py --tasks 10000 [--workers 2] [--embedded]
 
@@ -50,6 +51,15 @@ def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.01)
 
 
+def _listening(url: str) -> bool:
+    host, _, port = url.rpartition("/")[2].rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def main() -> None:
     """Start the hub and workers, run both workloads, print the CPU split."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -73,6 +83,7 @@ def main() -> None:
     celeriac = [str(Path(sys.executable).parent / "celeriac")]
     procs: dict[str, list[subprocess.Popen[bytes]]] = {"hub": [], "workers": []}
     log = open(run / "processes.log", "wb")  # noqa: SIM115 - closed at the end
+    started = time.monotonic()
     try:
         if not args.embedded:
             hub = [*celeriac, "hub", "--bind", broker, "--data-dir", str(run / "data")]
@@ -82,17 +93,19 @@ def main() -> None:
         for i in range(args.workers):
             argv = [*celeriac, "-A", "celeriac_tasks", "worker", "-P", "threads", "-c", "2"]
             argv += ["-l", "WARNING", "-n", f"cpu{i}", "--broker", broker]
-            if not args.embedded:
-                argv += ["--embedded-hub", "never"]
+            # given --broker, "auto" never embeds: the first worker is told to be the hub
+            argv += ["--embedded-hub", "always" if args.embedded and i == 0 else "never"]
             procs["workers"].append(
                 subprocess.Popen(argv, env=env, cwd=run, stdout=log, stderr=log)
             )
-            if args.embedded and i == 0:
-                time.sleep(1.0)  # let the first worker take the address for its hub
+            if args.embedded and i == 0 and args.workers > 1:
+                # the first worker takes the address for its hub; the others connect to it
+                _wait(lambda: _listening(broker), 60, "the embedded hub")
         import celeriac_tasks as bench  # noqa: PLC0415 - after the environment is set
         import common  # noqa: PLC0415
 
         bench.add.delay(1, 1).get(timeout=120)  # everything is up
+        startup = time.monotonic() - started
         common.counter_reset()
 
         def snapshot() -> dict[str, float]:
@@ -116,6 +129,7 @@ def main() -> None:
         rows.append(("add, all results", n, before, after))
         where = "embedded hub (in the workers)" if args.embedded else "standalone hub"
         print(f"{args.workers} worker process(es) -P threads -c 2, {where}")
+        print(f"start-up (processes started -> first result): {startup:.2f} s")
         print(f"{'workload':18s} {'tasks/s':>8s}  CPU µs/task: producer    hub  workers  total")
         for name, count, b, a in rows:
             per = {k: (a[k] - b[k]) / count * 1e6 for k in ("producer", "hub", "workers")}
