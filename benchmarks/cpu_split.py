@@ -11,8 +11,9 @@ per workload, tasks/s and the CPU µs per task of each process (read from /proc)
 
     python benchmarks/cpu_split.py --tasks 10000 [--workers 2] [--embedded]
 
-``--embedded``: no hub process; the first worker's embedded hub serves (its CPU is counted
-with the workers'). Needs the shared harness (``--bench-dir``, default ``../shared/bench``)
+``--embedded``: no hub process; the first worker's embedded hub serves (its CPU is the hub
+column when it runs in a child process of that worker, else it is counted with the workers').
+Needs the shared harness (``--bench-dir``, default ``../shared/bench``)
 for its counter.
 """
 
@@ -35,6 +36,17 @@ def _cpu(pid: int) -> float:
     """User + system CPU seconds of a live process, all its threads."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (an embedded hub's process is one of its worker's)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
 
 
 def _free_port() -> int:
@@ -108,8 +120,13 @@ def main() -> None:
         startup = time.monotonic() - started
         common.counter_reset()
 
+        # An embedded hub in a process of its own (a child of the first worker) is the hub
+        # column; one in a thread of the worker is counted with the workers.
+        hub_children = _children(procs["workers"][0].pid) if args.embedded else []
+
         def snapshot() -> dict[str, float]:
             cpu = {k: sum(_cpu(p.pid) for p in ps) for k, ps in procs.items()}
+            cpu["hub"] += sum(_cpu(pid) for pid in hub_children)
             cpu["producer"] = time.process_time()
             cpu["wall"] = time.monotonic()
             return cpu
@@ -127,7 +144,11 @@ def main() -> None:
         assert [h.get(timeout=600) for h in handles] == [2 * i for i in range(n)]
         after = snapshot()
         rows.append(("add, all results", n, before, after))
-        where = "embedded hub (in the workers)" if args.embedded else "standalone hub"
+        where = (
+            f"embedded hub ({'its own process' if hub_children else 'in the worker'})"
+            if args.embedded
+            else "standalone hub"
+        )
         print(f"{args.workers} worker process(es) -P threads -c 2, {where}")
         print(f"start-up (processes started -> first result): {startup:.2f} s")
         print(f"{'workload':18s} {'tasks/s':>8s}  CPU µs/task: producer    hub  workers  total")

@@ -18,6 +18,9 @@ to bind an address that may belong to another machine:
 A ``broker_url`` that lists several hubs (failover) always means "connect": those are
 standalone hubs, and ``always`` with such a list is refused.
 
+The hub runs in a child process of the worker (:mod:`.embedded_process`): the two do not share
+one GIL, and the child dies with its worker.
+
 A second worker started on the same machine finds the port taken (the connect succeeds) and uses
 the first worker's hub. Two workers racing to embed: one binds, the other's bind fails with
 "address in use" and it connects instead.
@@ -26,17 +29,16 @@ the first worker's hub. Two workers racing to embed: one binds, the other's bind
 from __future__ import annotations
 
 import errno
-import os
 import socket
-from typing import Any, Literal
-
-import zmq
+from typing import Literal
 
 from celeriac._conf import Settings
 from celeriac._log import get_logger
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.transport.endpoints import hub_addresses, is_loopback, parse_tcp
-from celeriac.transport.hubserver import HubAddressError, HubServer
+from celeriac.transport.hubfiles import HubAddressError
+
+from .embedded_process import HubProcess
 
 __all__ = ["describe_hub", "embedded_hub_plan", "start_embedded_hub"]
 
@@ -101,19 +103,19 @@ def _listening(host: str, port: int) -> bool:
         return True
 
 
-def start_embedded_hub(
-    conf: Settings, ctx: zmq.Context[Any], inproc: str | None = None
-) -> HubServer | None:
-    """Start the hub in this process if ``worker_embedded_hub`` says so; None means "connect
-    to ``broker_url``". ``inproc`` also binds an in-process endpoint (no TCP for our worker)."""
+def start_embedded_hub(conf: Settings) -> HubProcess | None:
+    """Start the hub in a child process of this worker if ``worker_embedded_hub`` says so
+    (:mod:`.embedded_process`); None means "connect to ``broker_url``". The worker's own
+    connection uses the child's :attr:`~.embedded_process.HubProcess.local_endpoint`."""
     url: str = conf.broker_url
     mode: str = conf.worker_embedded_hub
     plan, reason = embedded_hub_plan(url, mode, configured=conf.is_set("broker_url"))
     if plan == "connect":
         _log.info("using_hub", endpoint=url, reason=reason)
         return None
+    hub = HubProcess(conf)
     try:
-        hub = HubServer.from_settings(conf, context=ctx, also_bind=(inproc,) if inproc else ())
+        hub.start()
     except HubAddressError as exc:
         if mode == "auto" and exc.url == url and exc.errno == errno.EADDRINUSE:
             # Another worker on this machine embedded a hub between our probe and our bind.
@@ -123,32 +125,17 @@ def start_embedded_hub(
             f"{exc}; this worker was to run the hub itself ({reason}): to use a hub that runs "
             "elsewhere, set worker_embedded_hub='never' (celeriac worker --embedded-hub never)"
         ) from None
-    hub.on_death = _hub_died
-    hub.start()
     _log.info(
         "embedded_hub_started",
         endpoint=url,
-        data_dir=str(hub.data_dir.resolve()),
+        data_dir=str(hub.data_dir),
         reason=reason,
+        pid=hub.pid,
     )
     return hub
 
 
-#: The exit code of a worker whose embedded hub's thread died.
-EXIT_HUB_DIED = 70
-
-
-def _hub_died(exc: BaseException) -> None:
-    """The embedded hub's loop died: a worker must not live on hub-less (its clients would
-    hang), so the process exits at once; the store keeps every confirmed task for the next
-    start, and a supervisor (systemd, Kubernetes) restarts the worker."""
-    _log.critical(
-        "embedded_hub_died", error=f"{type(exc).__name__}: {exc}"[:300], exit=EXIT_HUB_DIED
-    )
-    os._exit(EXIT_HUB_DIED)
-
-
-def describe_hub(hub: HubServer | None, broker_url: str) -> str:
+def describe_hub(hub: HubProcess | None, broker_url: str) -> str:
     """One line for the banner: the embedded hub and its data directory, or where ours is."""
     if hub is None:
         return f"at {broker_url} (not embedded)"
