@@ -9,10 +9,12 @@ many ``add(i, i)`` with every result fetched. Prints the start-up time (from sta
 processes to the first result: a worker with an embedded hub includes the hub's start), then,
 per workload, tasks/s and the CPU µs per task of each process (read from /proc)::
 
-    python benchmarks/cpu_split.py --tasks 10000 [--workers 2] [--embedded]
+    python benchmarks/cpu_split.py --tasks 10000 [--workers 2] [--embedded | --hub-process]
 
 ``--embedded``: no hub process; the first worker's embedded hub serves (its CPU is the hub
 column when it runs in a child process of that worker, else it is counted with the workers').
+``--hub-process``: ``--embedded`` with the hub in a child process of the worker
+(``worker_embedded_hub_process``).
 Needs the shared harness (``--bench-dir``, default ``../shared/bench``)
 for its counter.
 """
@@ -78,8 +80,10 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--embedded", action="store_true")
+    parser.add_argument("--hub-process", action="store_true")
     parser.add_argument("--bench-dir", default=str(HERE.parent.parent / "shared" / "bench"))
     args = parser.parse_args()
+    args.embedded = args.embedded or args.hub_process
     run = Path(tempfile.mkdtemp(prefix="cpu-split-"))
     broker = f"tcp://127.0.0.1:{_free_port()}"
     harness = Path(args.bench_dir).resolve() / "harness"
@@ -90,6 +94,8 @@ def main() -> None:
         CELERIAC_HUB_DATA_DIR=str(run / "data"),
         PYTHONPATH=os.pathsep.join([str(HERE), str(harness)]),
     )
+    if args.hub_process:
+        env["CELERIAC_WORKER_EMBEDDED_HUB_PROCESS"] = "true"
     os.environ.update(env)
     sys.path[:0] = [str(HERE), str(harness)]
     celeriac = [str(Path(sys.executable).parent / "celeriac")]

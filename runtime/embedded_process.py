@@ -22,30 +22,25 @@ cannot start, the worker stops with the reason (:data:`EXIT_HUB_DIED`, as when t
 died). The store keeps every confirmed task across either.
 
 A worker restarted right after a ``kill -9`` may find the old child still exiting and holding
-the data directory's lock (and the port): the new child waits for such a holder, at most
-:data:`HOLDER_WAIT` seconds, and says so (``hub_waiting_for_exiting_holder``). A live holder is
-refused at once, as before.
+the data directory's lock (and the port): the new child waits for such a holder, for a while,
+and says so (:mod:`.embedded_child`). A live holder is refused at once, as before.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import logging
 import multiprocessing
 import os
 import pickle
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Final
 
@@ -55,13 +50,12 @@ from celeriac._conf import Settings
 from celeriac._log import get_logger
 from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
 from celeriac.exceptions import ImproperlyConfigured
-from celeriac.transport.endpoints import parse_tcp
-from celeriac.transport.hubfiles import HubAddressError, default_data_dir
+from celeriac.transport.hubfiles import HubAddressError
 
-from .logging import log_format, setup_logging
-from .parent_death import signal_on_parent_death
+from .embedded_child import HubChildOptions, hub_child_main
+from .logging import log_format
 
-__all__ = ["EXIT_HUB_DIED", "HOLDER_WAIT", "RESTART_POLICY", "HubProcess", "hub_child_main"]
+__all__ = ["EXIT_HUB_DIED", "RESTART_POLICY", "HubProcess"]
 
 _log = get_logger("celeriac.worker")
 
@@ -70,24 +64,10 @@ EXIT_HUB_DIED: Final = 70
 #: At most 3 restarts of the hub child within 60 s, 0.1-0.2 s after the first death, doubling,
 #: at most 2 s: a hub that keeps dying (a broken store, a full disk) stops its worker.
 RESTART_POLICY: Final = RestartPolicy(intensity=3, period=60.0, backoff=(0.2, 2.0))
-#: How long a new hub child waits for an exiting process (the old child of a killed worker)
-#: to let go of the data directory and the port (seconds).
-HOLDER_WAIT: Final = 10.0
 #: How long a stopping worker waits for its hub child to commit and exit before SIGKILL.
 STOP_GRACE: Final = 10.0
 #: How often the watching thread looks at the child (seconds); a death is seen this late.
 WATCH_POLL: Final = 0.1
-
-
-@dataclass(frozen=True, slots=True)
-class HubChildOptions:
-    """What the hub child needs (pickled to the spawned process)."""
-
-    settings: dict[str, Any]
-    local: str
-    loglevel: str
-    log_format: str
-    parent_pid: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,131 +282,3 @@ def _local_endpoint(conf: Settings) -> tuple[str, Path | None]:
         return f"ipc://@celeriac-hub-{os.getpid()}-{time.monotonic_ns()}", None
     private = Path(tempfile.mkdtemp(prefix="celeriac-hub-"))  # mode 0700
     return f"ipc://{private / 'hub.ipc'}", private
-
-
-# -- the child ----------------------------------------------------------------------------------
-
-
-def hub_child_main(opts: HubChildOptions, conn: Connection) -> None:
-    """Entry point of the hub's child process (module level: pickled by reference)."""
-    # The worker stops us (SIGTERM) after its warm shutdown, which still needs its hub: a
-    # Ctrl-C sent to the terminal's whole process group must not stop the hub first.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal_on_parent_death(signal.SIGKILL)  # the worker's kill -9 is ours (module docs)
-    if os.getppid() != opts.parent_pid:  # it died before the kernel was told
-        os._exit(1)
-    setup_logging(opts.loglevel, opts.log_format)
-    from .hub import run_hub  # noqa: PLC0415 - after logging is set up
-
-    code = 1
-    try:
-        conf = Settings(opts.settings)
-        _wait_for_exiting_holder(conf)
-
-        def ready(server: Any) -> None:
-            conn.send(
-                (
-                    "ready",
-                    os.getpid(),
-                    str(server.data_dir),
-                    server.store_url,
-                    server.store_description,
-                )
-            )
-            conn.close()
-
-        code = run_hub(
-            conf, also_bind=(opts.local,), on_ready=ready, stop_signals=(signal.SIGTERM,)
-        )
-    except HubAddressError as exc:
-        _tell(conn, ("address", exc.url, exc.errno))
-    except ImproperlyConfigured as exc:
-        _tell(conn, ("error", str(exc)))
-    except BaseException as exc:
-        get_logger("celeriac.hub").exception("hub_failed")
-        _tell(conn, ("error", f"{type(exc).__name__}: {exc}"[:300]))
-    finally:
-        with contextlib.suppress(Exception):
-            sys.stderr.flush()
-        os._exit(code)
-
-
-def _tell(conn: Connection, message: tuple[Any, ...]) -> None:
-    with contextlib.suppress(OSError):  # after "ready" the worker no longer listens
-        conn.send(message)
-
-
-def _wait_for_exiting_holder(conf: Settings) -> None:
-    """Wait, at most :data:`HOLDER_WAIT` s, while the data directory's lock is held by a process
-    that is exiting (the hub child of a worker killed a moment ago), then until its port is
-    free too. A live holder is left to the hub's usual refusal."""
-    if conf["hub_store_url"]:
-        return  # PostgreSQL: no directory lock here
-    data_dir = Path(conf["hub_data_dir"] or default_data_dir(conf["broker_url"])).expanduser()
-    deadline = time.monotonic() + HOLDER_WAIT
-    told = False
-    while (holder := _lock_holder(data_dir / "hub.lock")) is not None and _exiting(holder):
-        if not told:
-            told = True
-            _log_wait(holder, data_dir)
-        if time.monotonic() > deadline:
-            return  # the hub's own lock attempt says what is wrong
-        time.sleep(0.02)
-    if not told:
-        return
-    address = parse_tcp(conf["broker_url"])
-    while address is not None and time.monotonic() < deadline:
-        with socket.socket() as probe:
-            probe.settimeout(1.0)
-            if probe.connect_ex((address.host, int(address.port))) != 0:
-                return
-        time.sleep(0.02)
-
-
-def _log_wait(pid: int, data_dir: Path) -> None:
-    get_logger("celeriac.hub").warning(
-        "hub_waiting_for_exiting_holder",
-        holder_pid=pid,
-        data_dir=str(data_dir),
-        at_most=HOLDER_WAIT,
-        hint="the hub process of a worker killed a moment ago is exiting",
-    )
-
-
-def _lock_holder(lock: Path) -> int | None:
-    """The pid written in a held lock file; None if it is free (or unreadable)."""
-    try:
-        with lock.open("r") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                    return None
-                text = handle.read().strip()
-                return int(text) if text.isdigit() else -1
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            return None
-    except OSError:
-        return None
-
-
-#: ``PF_EXITING`` in ``/proc/<pid>/stat``'s flags: the process is in its exit path.
-_PF_EXITING: Final = 0x4
-
-
-def _exiting(pid: int, proc: Path = Path("/proc")) -> bool:
-    """Whether process ``pid`` is dying: gone, a zombie, exiting, or with SIGKILL pending."""
-    if pid <= 0:
-        return False
-    try:
-        stat = (proc / str(pid) / "stat").read_text().rpartition(")")[2].split()
-        status = (proc / str(pid) / "status").read_text()
-    except OSError:
-        return True  # gone: its lock goes with its last file
-    if stat[0] in ("Z", "X") or int(stat[6]) & _PF_EXITING:
-        return True
-    kill_bit = 1 << (signal.SIGKILL - 1)
-    for line in status.splitlines():
-        if line.startswith(("SigPnd:", "ShdPnd:")) and int(line.split()[1], 16) & kill_bit:
-            return True
-    return False

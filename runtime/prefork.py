@@ -90,8 +90,7 @@ from celeriac.transport.curve import CurveClient
 
 from .banner import Banner, show_banner
 from .control import Panel, purge_queues
-from .embedded import describe_hub, start_embedded_hub
-from .embedded_process import HubProcess
+from .embedded import EmbeddedHub, describe_hub, start_embedded_hub
 from .link import HubLink, default_node_name, new_identity
 from .logging import log_format as current_log_format
 from .prefork_autoscale import Autoscaler, make_room, resize
@@ -200,7 +199,7 @@ class PreforkNode(ChildSupervision, ParentShutdown):
         self._cold_deadline: float | None = None
         self._ctx: zmq.Context[Any] = zmq.Context()
         self._link: ParentLink | None = None
-        self.hub: HubProcess | None = None
+        self.hub: EmbeddedHub | None = None
         #: The task types' gates for the whole node (runtime/prefork_types.py).
         self.gates = NodeGates()
         #: Remote control (runtime/prefork_control.py): the parent answers for the node.
@@ -247,7 +246,8 @@ class PreforkNode(ChildSupervision, ParentShutdown):
             },
         )
         signals.worker_init.send(sender=self)
-        self.hub = start_embedded_hub(self.conf)
+        inproc = f"inproc://celeriac-hub-{id(self)}"
+        self.hub = start_embedded_hub(self.conf, self._ctx, inproc)
         if self.banner:
             self._show_banner()
         endpoint = self.hub.local_endpoint if self.hub is not None else self.conf.broker_url

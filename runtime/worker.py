@@ -2,9 +2,9 @@
 
 How it works
 ------------
-``WorkerNode.start()`` first decides whether this node runs the hub itself, in a child process (the
-*embedded hub*, see :mod:`.embedded`: by default only for a loopback broker address nobody
-listens on), or connects to ``broker_url``; until a hub answers there it logs
+``WorkerNode.start()`` first decides whether this node runs the hub itself, in a thread or a
+child process (the *embedded hub*, see :mod:`.embedded`: by default only for a loopback broker
+address nobody listens on), or connects to ``broker_url``; until a hub answers there it logs
 ``waiting_for_hub`` every so often, and connects by itself when one appears.
 
 The connection thread (:mod:`.connection`) owns the DEALER socket to the hub and an inproc
@@ -52,8 +52,7 @@ from .asyncpool import AsyncPool
 from .banner import Banner, show_banner
 from .connection import run_connection
 from .control import Panel, purge_queues
-from .embedded import describe_hub, start_embedded_hub
-from .embedded_process import HubProcess
+from .embedded import EmbeddedHub, describe_hub, start_embedded_hub
 from .inbox import Inbox
 from .keyed import KeyedLink, host_queues
 from .link import default_node_name
@@ -145,7 +144,7 @@ class WorkerNode:
         self._ctx: zmq.Context[Any] = zmq.Context()
         #: How the node's other threads reach the connection thread (runtime/inbox.py).
         self.inbox = Inbox(self._ctx, f"inproc://celeriac-outcomes-{id(self)}")
-        self.hub: HubProcess | None = None
+        self.hub: EmbeddedHub | None = None
         self._make_executor: Callable[[], TaskExecutor] | None = None
         self.hub_endpoint: str = self.conf.broker_url
         self.pool: Pool | None = None
@@ -195,9 +194,10 @@ class WorkerNode:
             },
         )
         self._signal(signals.worker_init, sender=self)
+        inproc = f"inproc://celeriac-hub-{id(self)}"
         if self.prefork_child is None:
-            self.hub = start_embedded_hub(self.conf)
-        # The embedded hub's child process listens for us at a local address too (no TCP).
+            self.hub = start_embedded_hub(self.conf, self._ctx, inproc)
+        # The embedded hub listens for us at a local address too (no TCP).
         self.hub_endpoint = self.hub.local_endpoint if self.hub else self.conf.broker_url
         if self.purge:
             purge_queues(self.conf, self.queues)

@@ -1,6 +1,6 @@
-"""The embedded hub in a child process of its worker: it dies with its worker, a worker started
-again finds its data, and a hub process that dies alone is started again (or the worker stops,
-saying why)."""
+"""The embedded hub in a child process of its worker (``worker_embedded_hub_process``): it dies
+with its worker (threads or prefork), a worker started again finds its data, and a hub process
+that dies alone is started again (or the worker stops, saying why)."""
 
 from __future__ import annotations
 
@@ -37,8 +37,19 @@ from .conftest import (
 pytestmark = pytest.mark.integration
 
 
+def _env(tmp_path: Path) -> dict[str, str]:
+    """A worker's environment: its hub in a process, its data in the test's directory."""
+    return clean_env(
+        CELERIAC_HUB_DATA_DIR=str(tmp_path / "embedded-hub"),
+        CELERIAC_WORKER_EMBEDDED_HUB_PROCESS="true",
+    )
+
+
 def _hub_pid(worker: Proc) -> int:
-    return int(wait_for_event(worker.log, "embedded_hub_started", proc=worker)["pid"])
+    started = wait_for_event(worker.log, "embedded_hub_started", proc=worker)
+    assert started["process"] is True
+    assert started["pid"] != worker.pid
+    return int(started["pid"])
 
 
 def _gone(pid: int) -> bool:
@@ -60,13 +71,12 @@ def test_kill9_of_the_worker_takes_its_hub_along_and_a_restart_finds_the_data(
     """kill -9 of a worker ends its hub's process too (the kernel's PR_SET_PDEATHSIG); a worker
     started again on the same address and data directory runs the tasks the first one's hub had
     stored."""
-    env = clean_env(CELERIAC_HUB_DATA_DIR=str(tmp_path / "embedded-hub"))
+    env = _env(tmp_path)
     argv = [sys.executable, "-m", "celeriac", "-A", "itasks", "worker", "--broker", broker_url]
     argv += ["--log-format", "json", "-l", "INFO", "--embedded-hub", "always", "-Q", "elsewhere"]
     first = procs.spawn("first", argv, cwd=tasks_module.dir, env=env)
     wait_for_event(first.log, "worker_ready", proc=first)
     hub_pid = _hub_pid(first)
-    assert hub_pid != first.pid
     results = [client.send_task("itasks.add", [i, i]) for i in range(5)]
     wait_until(lambda: _ready(client, "celery") == 5, RESULT_TIMEOUT, "5 tasks stored")
 
@@ -79,11 +89,11 @@ def test_kill9_of_the_worker_takes_its_hub_along_and_a_restart_finds_the_data(
 
 
 def test_a_hub_process_killed_alone_is_started_again(
-    procs: Spawner, broker_url: str, tasks_module: TaskModule, client: App
+    procs: Spawner, broker_url: str, tmp_path: Path, tasks_module: TaskModule, client: App
 ) -> None:
     """kill -9 of the hub's process: the worker says so, starts another (whose log lines go to
-    the worker's log, in its format) and goes on serving; a task stored before still runs."""
-    worker = procs.worker(broker_url, cwd=tasks_module.dir)
+    the worker's log, in its format) and goes on serving."""
+    worker = procs.worker(broker_url, cwd=tasks_module.dir, env=_env(tmp_path))
     hub_pid = _hub_pid(worker)
     assert client.send_task("itasks.add", [1, 2]).get(timeout=RESULT_TIMEOUT) == 3
 
@@ -97,6 +107,23 @@ def test_a_hub_process_killed_alone_is_started_again(
 
     assert client.send_task("itasks.add", [2, 3]).get(timeout=RESULT_TIMEOUT) == 5
     assert worker.popen.poll() is None
+
+
+def test_prefork_with_a_hub_process_serves_and_a_kill9_of_the_parent_takes_it_along(
+    procs: Spawner, broker_url: str, tmp_path: Path, tasks_module: TaskModule, client: App
+) -> None:
+    """-P prefork: the parent's embedded hub runs in its own process; the children reach it at
+    broker_url, the parent at its local address; kill -9 of the parent ends the hub too."""
+    argv = [sys.executable, "-m", "celeriac", "-A", "itasks", "worker", "--broker", broker_url]
+    argv += ["--log-format", "json", "-l", "INFO", "--embedded-hub", "always"]
+    argv += ["-P", "prefork", "-c", "2"]
+    node = procs.spawn("node", argv, cwd=tasks_module.dir, env=_env(tmp_path))
+    wait_for_event(node.log, "worker_ready", proc=node)
+    hub_pid = _hub_pid(node)
+    results = [client.send_task("itasks.add", [i, 1]) for i in range(4)]
+    assert [r.get(timeout=RESULT_TIMEOUT) for r in results] == [1, 2, 3, 4]
+    node.kill9()
+    wait_until(lambda: _gone(hub_pid), 10, "the hub's process to die with the prefork parent")
 
 
 def test_a_hub_process_that_keeps_dying_stops_its_worker_with_the_reason(

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from celeriac._conf import Settings
-from celeriac.runtime.embedded_process import _exiting, _lock_holder, _wait_for_exiting_holder
+from celeriac.runtime.embedded_child import _exiting, _lock_holder, _wait_for_exiting_holder
 from celeriac.transport.hubfiles import lock_data_dir, release_lock
 
 
