@@ -5,13 +5,17 @@ spends per task drifts much less, so this is the figure to compare before and af
 (issue 18). Starts a standalone ``celeriac hub`` and ``--workers`` worker processes
 (``-P threads -c 2``, the tasks of ``celeriac_tasks.py``), then in this process (the producer):
 ``--tasks`` ``noop()`` (results ignored; done when the harness counter says so), and half as
-many ``add(i, i)`` with every result fetched. Prints, per workload, tasks/s and the CPU µs per
-task of each process (read from /proc)::
+many ``add(i, i)`` with every result fetched. Prints the start-up time (from starting the
+processes to the first result: a worker with an embedded hub includes the hub's start), then,
+per workload, tasks/s and the CPU µs per task of each process (read from /proc)::
 
-    python benchmarks/cpu_split.py --tasks 10000 [--workers 2] [--embedded]
+    python benchmarks/cpu_split.py --tasks 10000 [--workers 2] [--embedded | --hub-process]
 
-``--embedded``: no hub process; the first worker's embedded hub serves (its CPU is counted
-with the workers'). Needs the shared harness (``--bench-dir``, default ``../shared/bench``)
+``--embedded``: no hub process; the first worker's embedded hub serves (its CPU is the hub
+column when it runs in a child process of that worker, else it is counted with the workers').
+``--hub-process``: ``--embedded`` with the hub in a child process of the worker
+(``worker_embedded_hub_process``).
+Needs the shared harness (``--bench-dir``, default ``../shared/bench``)
 for its counter.
 """
 
@@ -36,6 +40,17 @@ def _cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (an embedded hub's process is one of its worker's)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -50,14 +65,25 @@ def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.01)
 
 
+def _listening(url: str) -> bool:
+    host, _, port = url.rpartition("/")[2].rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def main() -> None:
     """Start the hub and workers, run both workloads, print the CPU split."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--embedded", action="store_true")
+    parser.add_argument("--hub-process", action="store_true")
     parser.add_argument("--bench-dir", default=str(HERE.parent.parent / "shared" / "bench"))
     args = parser.parse_args()
+    args.embedded = args.embedded or args.hub_process
     run = Path(tempfile.mkdtemp(prefix="cpu-split-"))
     broker = f"tcp://127.0.0.1:{_free_port()}"
     harness = Path(args.bench_dir).resolve() / "harness"
@@ -68,11 +94,14 @@ def main() -> None:
         CELERIAC_HUB_DATA_DIR=str(run / "data"),
         PYTHONPATH=os.pathsep.join([str(HERE), str(harness)]),
     )
+    if args.hub_process:
+        env["CELERIAC_WORKER_EMBEDDED_HUB_PROCESS"] = "true"
     os.environ.update(env)
     sys.path[:0] = [str(HERE), str(harness)]
     celeriac = [str(Path(sys.executable).parent / "celeriac")]
     procs: dict[str, list[subprocess.Popen[bytes]]] = {"hub": [], "workers": []}
     log = open(run / "processes.log", "wb")  # noqa: SIM115 - closed at the end
+    started = time.monotonic()
     try:
         if not args.embedded:
             hub = [*celeriac, "hub", "--bind", broker, "--data-dir", str(run / "data")]
@@ -82,21 +111,28 @@ def main() -> None:
         for i in range(args.workers):
             argv = [*celeriac, "-A", "celeriac_tasks", "worker", "-P", "threads", "-c", "2"]
             argv += ["-l", "WARNING", "-n", f"cpu{i}", "--broker", broker]
-            if not args.embedded:
-                argv += ["--embedded-hub", "never"]
+            # given --broker, "auto" never embeds: the first worker is told to be the hub
+            argv += ["--embedded-hub", "always" if args.embedded and i == 0 else "never"]
             procs["workers"].append(
                 subprocess.Popen(argv, env=env, cwd=run, stdout=log, stderr=log)
             )
-            if args.embedded and i == 0:
-                time.sleep(1.0)  # let the first worker take the address for its hub
+            if args.embedded and i == 0 and args.workers > 1:
+                # the first worker takes the address for its hub; the others connect to it
+                _wait(lambda: _listening(broker), 60, "the embedded hub")
         import celeriac_tasks as bench  # noqa: PLC0415 - after the environment is set
         import common  # noqa: PLC0415
 
         bench.add.delay(1, 1).get(timeout=120)  # everything is up
+        startup = time.monotonic() - started
         common.counter_reset()
+
+        # An embedded hub in a process of its own (a child of the first worker) is the hub
+        # column; one in a thread of the worker is counted with the workers.
+        hub_children = _children(procs["workers"][0].pid) if args.embedded else []
 
         def snapshot() -> dict[str, float]:
             cpu = {k: sum(_cpu(p.pid) for p in ps) for k, ps in procs.items()}
+            cpu["hub"] += sum(_cpu(pid) for pid in hub_children)
             cpu["producer"] = time.process_time()
             cpu["wall"] = time.monotonic()
             return cpu
@@ -114,8 +150,13 @@ def main() -> None:
         assert [h.get(timeout=600) for h in handles] == [2 * i for i in range(n)]
         after = snapshot()
         rows.append(("add, all results", n, before, after))
-        where = "embedded hub (in the workers)" if args.embedded else "standalone hub"
+        where = (
+            f"embedded hub ({'its own process' if hub_children else 'in the worker'})"
+            if args.embedded
+            else "standalone hub"
+        )
         print(f"{args.workers} worker process(es) -P threads -c 2, {where}")
+        print(f"start-up (processes started -> first result): {startup:.2f} s")
         print(f"{'workload':18s} {'tasks/s':>8s}  CPU µs/task: producer    hub  workers  total")
         for name, count, b, a in rows:
             per = {k: (a[k] - b[k]) / count * 1e6 for k in ("producer", "hub", "workers")}

@@ -170,3 +170,15 @@ declare(
     parse=parse_optional(parse_seconds),
     check=seconds_check("broker_visibility_timeout", positive=True, optional=True),
 )
+
+# -- where a worker's embedded hub runs (see celeriac.runtime.embedded) -------------------------
+
+declare(
+    "worker_embedded_hub_process",
+    False,
+    "Run a worker's embedded hub in a child process of the worker (it dies with the worker; "
+    "one that dies alone is started again) instead of a thread of the worker: the two then do "
+    "not share one GIL, at the price of messages between processes (on 2 cores about 80-100 "
+    "CPU microseconds more per task in all) and about a second more to start. Off by default: "
+    "it did not pay where measured (issue 18).",
+)

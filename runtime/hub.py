@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from celeriac._conf import Settings
@@ -24,8 +25,15 @@ def run_hub(
     sync: str | None = None,
     store_url: str | None = None,
     shared: bool | None = None,
+    also_bind: tuple[str, ...] = (),
+    on_ready: Callable[[HubServer], None] | None = None,
+    stop_signals: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT),
 ) -> int:
-    """Serve a hub in this thread until SIGTERM/SIGINT; returns the exit code."""
+    """Serve a hub in this thread until one of ``stop_signals``; returns the exit code.
+
+    ``also_bind``: more addresses to listen at; ``on_ready`` is called with the server once it
+    listens and has restored its store (the embedded hub's child process tells its worker).
+    """
     if bind is None and len(hub_addresses(conf.broker_url)) > 1:
         raise ImproperlyConfigured(
             f"broker_url lists several hubs ({conf.broker_url}), for the peers that fail over "
@@ -33,15 +41,23 @@ def run_hub(
             "celeriac hub --bind tcp://0.0.0.0:5555)"
         )
     server = HubServer.from_settings(
-        conf, bind=bind, data_dir=data_dir, sync=sync, store_url=store_url, shared=shared
+        conf,
+        bind=bind,
+        data_dir=data_dir,
+        sync=sync,
+        store_url=store_url,
+        shared=shared,
+        also_bind=also_bind,
     )
 
     def on_signal(signum: int, _frame: object) -> None:
         _log.info("hub_stopping", signal=signal.Signals(signum).name)
         server.stop(timeout=0)
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    for signum in stop_signals:
+        signal.signal(signum, on_signal)
+    if on_ready is not None:
+        on_ready(server)
     server.run()
     return 0
 

@@ -87,11 +87,10 @@ from celeriac.exceptions import (
 from celeriac.routing import worker_queues
 from celeriac.transport import protocol as p
 from celeriac.transport.curve import CurveClient
-from celeriac.transport.hubserver import HubServer
 
 from .banner import Banner, show_banner
 from .control import Panel, purge_queues
-from .embedded import describe_hub, start_embedded_hub
+from .embedded import EmbeddedHub, describe_hub, start_embedded_hub
 from .link import HubLink, default_node_name, new_identity
 from .logging import log_format as current_log_format
 from .prefork_autoscale import Autoscaler, make_room, resize
@@ -200,7 +199,7 @@ class PreforkNode(ChildSupervision, ParentShutdown):
         self._cold_deadline: float | None = None
         self._ctx: zmq.Context[Any] = zmq.Context()
         self._link: ParentLink | None = None
-        self.hub: HubServer | None = None
+        self.hub: EmbeddedHub | None = None
         #: The task types' gates for the whole node (runtime/prefork_types.py).
         self.gates = NodeGates()
         #: Remote control (runtime/prefork_control.py): the parent answers for the node.
@@ -251,7 +250,7 @@ class PreforkNode(ChildSupervision, ParentShutdown):
         self.hub = start_embedded_hub(self.conf, self._ctx, inproc)
         if self.banner:
             self._show_banner()
-        endpoint = inproc if self.hub is not None else self.conf.broker_url
+        endpoint = self.hub.local_endpoint if self.hub is not None else self.conf.broker_url
         if self.purge:  # worker --purge: before any child consumes
             purge_queues(self.conf, self.view.queues())
         identity = new_identity(f"{self.hostname}/parent")

@@ -18,8 +18,6 @@ leaves by ``os._exit`` after :data:`ORPHAN_GRACE` seconds.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import pickle
 import signal
@@ -40,6 +38,7 @@ from celeriac.transport import protocol as p
 
 from .loader import find_app  # the same -A resolution as the parent's command line
 from .logging import setup_logging
+from .parent_death import signal_on_parent_death
 from .prefork_types import ChildGates, gated_names
 from .worker import WorkerNode
 
@@ -53,7 +52,6 @@ POLL = 0.1
 ORPHAN_GRACE = 0.5
 #: The signal the kernel sends a child when its parent dies (Linux ``PR_SET_PDEATHSIG``).
 PARENT_DEATH_SIGNAL = signal.SIGUSR2
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,16 +269,6 @@ class _Child:
             self.node.request_shutdown()
 
 
-def _signal_on_parent_death() -> None:
-    """Ask the kernel for :data:`PARENT_DEATH_SIGNAL` when the parent dies (Linux only; other
-    systems rely on the main loop's pid and pipe checks)."""
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, int(PARENT_DEATH_SIGNAL), 0, 0, 0)
-
-
 def child_main(index: int, opts: ChildOptions, conn: Connection, parent_pid: int) -> None:
     """Entry point of a spawned child (module level: it is pickled by reference)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -290,7 +278,7 @@ def child_main(index: int, opts: ChildOptions, conn: Connection, parent_pid: int
         child = _Child(index, opts, conn, parent_pid)
         signal.signal(signal.SIGTERM, child.on_sigterm)
         signal.signal(PARENT_DEATH_SIGNAL, child.on_parent_death)
-        _signal_on_parent_death()
+        signal_on_parent_death(PARENT_DEATH_SIGNAL)
         if os.getppid() != parent_pid:  # it died before the kernel was told to say so
             child._parent_gone(f"parent pid changed to {os.getppid()}")
         code = child.run()

@@ -2,9 +2,9 @@
 
 How it works
 ------------
-``WorkerNode.start()`` first decides whether this node runs the hub itself, in a thread (the
-*embedded hub*, see :mod:`.embedded`: by default only for a loopback broker address nobody
-listens on), or connects to ``broker_url``; until a hub answers there it logs
+``WorkerNode.start()`` first decides whether this node runs the hub itself, in a thread or a
+child process (the *embedded hub*, see :mod:`.embedded`: by default only for a loopback broker
+address nobody listens on), or connects to ``broker_url``; until a hub answers there it logs
 ``waiting_for_hub`` every so often, and connects by itself when one appears.
 
 The connection thread (:mod:`.connection`) owns the DEALER socket to the hub and an inproc
@@ -45,7 +45,6 @@ from celeriac.actors.terminate import TERMINATIONS, signal_number
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.routing import Broadcast, declare_queues, worker_queues
 from celeriac.transport import protocol as p
-from celeriac.transport.hubserver import HubServer
 from celeriac.transport.session import WorkerSession
 
 from . import django_fixup
@@ -53,7 +52,7 @@ from .asyncpool import AsyncPool
 from .banner import Banner, show_banner
 from .connection import run_connection
 from .control import Panel, purge_queues
-from .embedded import describe_hub, start_embedded_hub
+from .embedded import EmbeddedHub, describe_hub, start_embedded_hub
 from .inbox import Inbox
 from .keyed import KeyedLink, host_queues
 from .link import default_node_name
@@ -145,7 +144,7 @@ class WorkerNode:
         self._ctx: zmq.Context[Any] = zmq.Context()
         #: How the node's other threads reach the connection thread (runtime/inbox.py).
         self.inbox = Inbox(self._ctx, f"inproc://celeriac-outcomes-{id(self)}")
-        self.hub: HubServer | None = None
+        self.hub: EmbeddedHub | None = None
         self._make_executor: Callable[[], TaskExecutor] | None = None
         self.hub_endpoint: str = self.conf.broker_url
         self.pool: Pool | None = None
@@ -198,8 +197,8 @@ class WorkerNode:
         inproc = f"inproc://celeriac-hub-{id(self)}"
         if self.prefork_child is None:
             self.hub = start_embedded_hub(self.conf, self._ctx, inproc)
-        # The embedded hub shares our ZeroMQ context: talk to it without TCP.
-        self.hub_endpoint = inproc if self.hub is not None else self.conf.broker_url
+        # The embedded hub listens for us at a local address too (no TCP).
+        self.hub_endpoint = self.hub.local_endpoint if self.hub else self.conf.broker_url
         if self.purge:
             purge_queues(self.conf, self.queues)
         if self.banner:

@@ -79,14 +79,19 @@ class HubServer:
         self._router = self._ctx.socket(zmq.ROUTER)
         configure_router(self._router, bind, max_message_size=max_message_size)
         self.curve = curve
-        if curve is not None:  # the ZAP handler runs before the first peer can knock
-            curve.apply(self._router)
-            curve.start(self._ctx)
         # Bind before touching the data directory: a worker probing for a hub (EADDRINUSE:
         # one already listens) must not create, lock or open a store there.
         try:
-            for address in (bind, *also_bind):  # e.g. inproc:// for a worker in this process
+            # ``also_bind``: the owner's own local addresses (its worker's connection to an
+            # embedded hub, an ipc:// path only its user can reach), bound before CURVE is
+            # applied: ZeroMQ fixes an endpoint's mechanism when it binds, and the owner holds
+            # the hub's keys anyway (an in-process peer never had a handshake either).
+            for address in also_bind:
                 hubfiles.bind(self._router, address)
+            if curve is not None:  # the ZAP handler runs before the first peer can knock
+                curve.apply(self._router)
+                curve.start(self._ctx)
+            hubfiles.bind(self._router, bind)
             self.data_dir = Path(data_dir).expanduser().resolve()
             self._lock_file: IO[str] | None = None
             if store_url:  # PostgreSQL: its advisory lock keeps one hub per schema
