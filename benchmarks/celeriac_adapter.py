@@ -53,6 +53,13 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "pool": "threads",
         "concurrency": 2,
     },
+    "embedded-hubproc-threads-c2": {
+        "desc": "embedded hub in a child process of the worker (worker_embedded_hub_process), "
+        "-P threads -c 2",
+        "pool": "threads",
+        "concurrency": 2,
+        "hub_process": True,
+    },
     "embedded-prefork-c2": {
         "desc": "embedded hub in the parent process, -P prefork -c 2 (two child processes)",
         "pool": "prefork",
@@ -140,6 +147,8 @@ class CeleriacAdapter(Adapter):
         env["PYTHONPATH"] = os.pathsep.join([str(BENCH_DIR), env["PYTHONPATH"]])
         env["BENCH_BROKER"] = BROKER
         env["CELERIAC_HUB_DATA_DIR"] = str(HUB_DATA_DIR)
+        if self.config.get("hub_process"):
+            env["CELERIAC_WORKER_EMBEDDED_HUB_PROCESS"] = "true"
         return env
 
     def worker_argv(self) -> list[str]:
