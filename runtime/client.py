@@ -4,13 +4,26 @@ How it works
 ------------
 The protocol logic is :class:`~celeriac.transport.session.ClientSession` (sans-IO: confirms,
 resend to a new hub incarnation, waits, NACKs, STAT, hub liveness); this module is the ZeroMQ
-loop around it and the thread-safe API. One I/O thread owns the DEALER socket to the hub (a
-ZeroMQ socket must stay in one thread). Any user thread that publishes asks the session (under
-a lock), appends the frames it returns to a deque and wakes the I/O thread through a pipe, at
-most once per I/O-thread cycle. The I/O thread feeds the session every message from the hub
-and a tick each turn, and performs the effects: frames to send, waiters to wake, lines to log.
-A waiter blocks on a :class:`threading.Event`, never in a polling loop: results, states and
-other questions to the hub are :mod:`.client_waits`.
+loop around it and the thread-safe API. One I/O thread serves the DEALER socket to the hub.
+Any user thread that publishes asks the session (under a lock), appends the frames it returns
+to a deque and wakes the I/O thread through a pipe, at most once per I/O-thread cycle. The I/O
+thread feeds the session every message from the hub and a tick each turn, and performs the
+effects: frames to send, waiters to wake, lines to log. A waiter blocks on a
+:class:`threading.Event`, never in a polling loop: results, states and other questions to the
+hub are :mod:`.client_waits`.
+
+A publish made while nothing is in flight (no publish unconfirmed, nothing queued: the
+sequential ``delay().get()``) is sent by the publishing thread itself, which saves the wake-up
+of the I/O thread on the round trip (issue 18, ~50 µs of ~1 ms). A ZeroMQ socket is not
+thread-safe, but may be used by several threads in turn with a full memory barrier between
+them: the socket lock ``_io`` is that barrier. The I/O thread holds it for its whole turn and
+releases it only to sleep; a publisher takes it only if it is free (never waiting for a turn),
+sends without blocking (else it queues as usual) and, because its send may have consumed the
+socket's wake-up signal, wakes the I/O thread when the socket is readable. The I/O thread
+therefore polls the socket's ``ZMQ_FD`` (a plain descriptor, edge-triggered) rather than the
+socket, receives until the socket is empty every turn, and checks ``ZMQ_EVENTS`` before it
+sleeps. Publishes in a burst still queue behind the first and leave merged (see
+``protocol.next_batch``).
 """
 
 from __future__ import annotations
@@ -23,9 +36,10 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 import zmq
+from zmq.backend import Socket as _Backend
 
 from celeriac._clock import SYSTEM_CLOCK, Clock
 from celeriac._conf import Settings
@@ -52,6 +66,19 @@ __all__ = ["Client"]
 
 _log = get_logger("celeriac.client")
 
+# Plain ints and the backend's getsockopt: the enum-based sugar costs ~1 µs a call (multipart).
+_get = _Backend.get
+
+
+def _readable(sock: zmq.Socket[Any]) -> bool:
+    """Whether a message waits on ``sock`` (``ZMQ_EVENTS``; also re-arms its ``ZMQ_FD``)."""
+    return bool(int(_get(sock, _EVENTS)) & _POLLIN)
+
+
+_FD: Final = int(zmq.FD)
+_EVENTS: Final = int(zmq.EVENTS)
+_POLLIN: Final = int(zmq.POLLIN)
+
 
 class Client(ClientWaits):
     """A connection to the hub for publishing and waiting on results (thread-safe API)."""
@@ -70,6 +97,10 @@ class Client(ClientWaits):
         self._wake_pending = False
         self._lock = threading.Lock()
         self._confirmed = threading.Condition(self._lock)
+        #: The socket's lock (see the module docstring); taken before ``_lock``, never after.
+        self._io = threading.Lock()
+        #: The socket may take a direct send: HELLO has left, the client is not closing.
+        self._ready = False
         self._session = s.ClientSession(
             endpoint=conf.broker_url,
             declare=p.declaration(*declarations(conf)),
@@ -104,8 +135,34 @@ class Client(ClientWaits):
         with self._lock:
             if self._session.full() and threading.current_thread() is not self._thread:
                 self._wait_for_room()
+            idle = not self._session.unconfirmed
             effects = self._session.publish(message)
-        self._submit(effects)
+        if not (idle and self._send_now(effects)):
+            self._submit(effects)
+
+    def _send_now(self, effects: list[s.Effect]) -> bool:
+        """Send ``effects`` (all :class:`~.session.Send`) from this thread if the socket is free
+        and nothing waits in the queue; False (nothing sent) otherwise: queue them then."""
+        messages = [effect.message for effect in effects if isinstance(effect, s.Send)]
+        if len(messages) != len(effects):
+            return False
+        if not self._io.acquire(blocking=False):  # the I/O thread's turn: it will send them
+            return False
+        try:
+            if not self._ready or self._outq:  # before HELLO, or behind queued frames
+                return False
+            sock = self._sock
+            for message in messages:
+                try:
+                    send_frames(sock, p.encode(message), NOBLOCK)
+                except zmq.Again:  # the hub is away and the pipe full: the I/O thread waits
+                    return False
+            # Our send may have taken the signal of a message that arrived meanwhile.
+            if _readable(sock) and not self._wake_pending:
+                self._wake()
+            return True
+        finally:
+            self._io.release()
 
     def _wait_for_room(self) -> None:
         """Block (holding the lock's condition) while the session holds its cap of unconfirmed
@@ -263,13 +320,13 @@ class Client(ClientWaits):
             self._curve,
             max_message_size=self.conf.broker_max_message_size,
         )
-        self._poller.register(sock, zmq.POLLIN)
+        self._poller.register(int(_get(sock, _FD)), zmq.POLLIN)  # the descriptor: see the docstring
         return sock
 
     def _redial(self, sock: zmq.Socket[Any], endpoint: str) -> zmq.Socket[Any]:
         """Failover: close the socket to the lost hub, open one to ``endpoint`` (with a new
         identity: a new session there; the lost hub forgets the old one)."""
-        self._poller.unregister(sock)
+        self._poller.unregister(int(_get(sock, _FD)))
         sock.close(0)
         self._identity = new_identity(default_node_name("client"))
         return self._open(endpoint)
@@ -294,17 +351,25 @@ class Client(ClientWaits):
         self._probe()
         self._sock = self._open(self.endpoint)
         poller.register(self._wake_r, zmq.POLLIN)
-        self._connect(self._sock)
+        idle_ms = int(self._heartbeat * 1000 / 2)
+        with self._io:
+            self._connect(self._sock)
+            self._ready = True
+            readable = _readable(self._sock)
         try:
             while not self._closing.is_set():
-                events = dict(poller.poll(int(self._heartbeat * 1000 / 2)))
-                if self._wake_r in events:
-                    self._drain_wake()
-                if self._sock in events:
-                    self._receive(self._sock)
-                self._step(self._sock, partial(self._session.tick, self.clock.monotonic()))
-            self._step(self._sock, self._session.close)  # BYE: a normal close, not a lost peer
-            self._sock.setsockopt(zmq.LINGER, 200)
+                events = dict(poller.poll(0 if readable else idle_ms))
+                with self._io:
+                    if self._wake_r in events:
+                        self._drain_wake()
+                    self._receive(self._sock)  # every turn: the descriptor is edge-triggered
+                    self._step(self._sock, partial(self._session.tick, self.clock.monotonic()))
+                    # Our own sends may have taken the signal of a message that came meanwhile.
+                    readable = _readable(self._sock)
+            with self._io:
+                self._ready = False
+                self._step(self._sock, self._session.close)  # BYE: a normal close, not lost peer
+                self._sock.setsockopt(zmq.LINGER, 200)
         finally:
             self._sock.close()
             os.close(self._wake_r)
