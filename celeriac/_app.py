@@ -216,12 +216,12 @@ class App(AppCompat, AppKeyed):
         if message.queue and message.queue not in client.declared_queues:
             # A queue met for the first time (task_create_missing_queues): declare it first.
             client.declare(*declare_queues(self.conf, [queue_for(self.conf, message.queue)]))
-        _publish(client, message, sent_event=bool(self.conf.task_send_sent_event))
+        _publish(client, message, sent_event=bool(self.conf["task_send_sent_event"]))
         if parent is not None and len(parent.children) < MAX_CHILDREN:
             parent.children.append(message.id)  # AsyncResult.children of the running task
         result: AsyncResult[Any] = AsyncResult(message.id, self)
         if message.ignore_result or (
-            message.ignore_result is None and self.conf.task_ignore_result
+            message.ignore_result is None and self.conf["task_ignore_result"]
         ):
             result.ignored = True  # Celery's flag: no result will be stored
         return result

@@ -63,12 +63,14 @@ def compose(
         _task_routing_options(task),
         task=task,
     )
-    serializer = options.get("serializer") or conf.task_serializer
-    compression = options.get("compression") or conf.task_compression
+    # Settings read as items, not attributes: an attribute first fails the class lookup
+    # (~0.4 us more per read, on every send: issue 18).
+    serializer = options.get("serializer") or conf["task_serializer"]
+    compression = options.get("compression") or conf["task_compression"]
     content_type, body = dumps([args_list, kwargs_dict, embed_of(options)], serializer, compression)
     ignore_result = options.get("ignore_result")
     if ignore_result is None:
-        ignore_result = bool(conf.task_ignore_result)
+        ignore_result = bool(conf["task_ignore_result"])
     return TaskMessage(
         id=task_id,
         task=name,
@@ -92,13 +94,13 @@ def compose(
             conf, task, options.get("soft_time_limit"), options.get("time_limit")
         ),
         headers=dict(h) if (h := options.get("headers")) else None,
-        unroutable="dead_letter" if conf.task_unroutable == "dead_letter" else "error",
+        unroutable="dead_letter" if conf["task_unroutable"] == "dead_letter" else "error",
     )
 
 
 def _parent_priority(conf: Any, parent: Request | None) -> int | None:
     """The sending task's priority, if ``task_inherit_parent_priority`` asks to inherit it."""
-    if parent is None or not conf.task_inherit_parent_priority:
+    if parent is None or not conf["task_inherit_parent_priority"]:
         return None
     priority = (parent.delivery_info or {}).get("priority")
     return priority if isinstance(priority, int) else None
