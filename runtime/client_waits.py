@@ -198,11 +198,14 @@ class ClientWaits:
             slot = self._slots.get(task_id)
         if slot is not None:
             slot.outcome = outcome
-            slot.event.set()
+            self._wake_waiter(slot.event)
 
     def _answer(self, answer: s.Answer) -> None:
         with self._lock:
             slot = self._requests.pop(answer.rid, None)
         if slot is not None:
             slot.outcome = Outcome(states.PENDING, answer.reply)
-            slot.event.set()
+            self._wake_waiter(slot.event)
+
+    def _wake_waiter(self, event: threading.Event) -> None:
+        event.set()  # the client's I/O thread sets its events once its turn is over
