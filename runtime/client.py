@@ -49,16 +49,15 @@ from celeriac._serialization import normalize_accept
 from celeriac.exceptions import (
     CeleriacError,
     FrameError,
-    PublishError,
     TimeoutError,
 )
 from celeriac.routing import declarations
 from celeriac.transport import protocol as p
 from celeriac.transport import session as s
 from celeriac.transport.curve import CurveClient
-from celeriac.transport.hub.limits import too_big
 from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
 
+from .client_publish import ClientPublish, readable
 from .client_waits import ClientWaits, Slot, outcome_of
 from .gather import Gathers, Replies
 from .link import dealer, default_node_name, new_identity, probe_hubs
@@ -67,21 +66,12 @@ __all__ = ["Client"]
 
 _log = get_logger("celeriac.client")
 
-# Plain ints and the backend's getsockopt: the enum-based sugar costs ~1 µs a call (multipart).
+# A plain int and the backend's getsockopt: the enum-based sugar costs ~1 µs a call.
 _get = _Backend.get
-
-
-def _readable(sock: zmq.Socket[Any]) -> bool:
-    """Whether a message waits on ``sock`` (``ZMQ_EVENTS``; also re-arms its ``ZMQ_FD``)."""
-    return bool(int(_get(sock, _EVENTS)) & _POLLIN)
-
-
 _FD: Final = int(zmq.FD)
-_EVENTS: Final = int(zmq.EVENTS)
-_POLLIN: Final = int(zmq.POLLIN)
 
 
-class Client(ClientWaits):
+class Client(ClientPublish, ClientWaits):
     """A connection to the hub for publishing and waiting on results (thread-safe API)."""
 
     def __init__(self, conf: Settings, *, clock: Clock = SYSTEM_CLOCK) -> None:
@@ -131,67 +121,6 @@ class Client(ClientWaits):
 
     # -- API for user threads --------------------------------------------------------------------
 
-    def publish(self, message: p.TaskMessage) -> None:
-        """Queue a publish; returns at once (``flush`` waits for the hub's confirmation)."""
-        if len(message.body) > self.conf.broker_max_message_size:  # refused before sending
-            raise PublishError(too_big(len(message.body), self.conf.broker_max_message_size))
-        with self._lock:
-            if self._session.full() and threading.current_thread() is not self._thread:
-                self._wait_for_room()
-            idle = not self._session.unconfirmed
-            effects = self._session.publish(message)
-        if not (idle and self._send_now(effects)):
-            self._submit(effects)
-
-    def _send_now(self, effects: list[s.Effect]) -> bool:
-        """Send ``effects`` (all :class:`~.session.Send`) from this thread if the socket is free
-        and nothing waits in the queue; False (nothing sent) otherwise: queue them then."""
-        messages = [effect.message for effect in effects if isinstance(effect, s.Send)]
-        if len(messages) != len(effects):
-            return False
-        if not self._io.acquire(blocking=False):  # the I/O thread's turn: it will send them
-            return False
-        try:
-            if not self._ready or self._outq:  # before HELLO, or behind queued frames
-                return False
-            sock = self._sock
-            for message in messages:
-                try:
-                    send_frames(sock, p.encode(message), NOBLOCK)
-                except zmq.Again:  # the hub is away and the pipe full: the I/O thread waits
-                    return False
-            # Our send may have taken the signal of a message that arrived meanwhile.
-            if _readable(sock) and not self._wake_pending:
-                self._wake()
-            return True
-        finally:
-            self._io.release()
-
-    def _wait_for_room(self) -> None:
-        """Block (holding the lock's condition) while the session holds its cap of unconfirmed
-        publishes; PublishError after ``broker_publish_timeout`` (the publish is not sent)."""
-        timeout = float(self.conf.broker_publish_timeout)
-        deadline = self.clock.monotonic() + timeout
-        _log.warning(
-            "publish_blocked",
-            hub=self.endpoint,
-            unconfirmed=len(self._session.unconfirmed),
-            unconfirmed_bytes=self._session.unconfirmed_bytes,
-            timeout=timeout,
-        )
-        while self._session.full():
-            left = deadline - self.clock.monotonic()
-            if left <= 0:
-                raise PublishError(
-                    f"not sent: {len(self._session.unconfirmed)} publishes "
-                    f"({self._session.unconfirmed_bytes} bytes) still wait for the hub at "
-                    f"{self.endpoint} to confirm them (broker_max_unconfirmed="
-                    f"{self._session.max_unconfirmed}, broker_max_unconfirmed_bytes="
-                    f"{self._session.max_unconfirmed_bytes}), after waiting "
-                    f"broker_publish_timeout={timeout}s: is the hub running and reachable?"
-                )
-            self._confirmed.wait(min(left, 1.0))
-
     def declare(self, exchanges: list[dict[str, Any]], queues: list[dict[str, Any]]) -> None:
         """Declare more exchanges and queues to the hub (again after any hub restart)."""
         more = p.declaration(exchanges, queues)
@@ -228,23 +157,6 @@ class Client(ClientWaits):
             self._slots.pop(task_id, None)
             effects = self._session.forget(task_id)
         self._submit(effects)
-
-    def flush(self, timeout: float | None = None) -> None:
-        """Block until every publish so far is confirmed; raise PublishError for refusals."""
-        deadline = None if timeout is None else self.clock.monotonic() + timeout
-        with self._lock:
-            while self._session.unconfirmed:
-                left = None if deadline is None else deadline - self.clock.monotonic()
-                if left is not None and left <= 0:
-                    raise TimeoutError(
-                        f"{len(self._session.unconfirmed)} publishes not confirmed by the hub "
-                        f"at {self.endpoint} within {timeout}s"
-                    )
-                self._confirmed.wait(left if left is None else min(left, 1.0))
-            refused = self._session.take_refused()
-        if refused:
-            lines = "; ".join(f"{tid}: {reason}" for tid, reason in refused[:5])
-            raise PublishError(f"the hub refused {len(refused)} publish(es): {lines}")
 
     def close(self, timeout: float = 5.0) -> None:
         """Wait up to ``timeout`` for confirmations, then stop the I/O thread (saying goodbye
@@ -358,17 +270,17 @@ class Client(ClientWaits):
         with self._io:
             self._connect(self._sock)
             self._ready = True
-            readable = _readable(self._sock)
+            pending = readable(self._sock)
         try:
             while not self._closing.is_set():
-                events = dict(poller.poll(0 if readable else idle_ms))
+                events = dict(poller.poll(0 if pending else idle_ms))
                 with self._io:
                     if self._wake_r in events:
                         self._drain_wake()
                     self._receive(self._sock)  # every turn: the descriptor is edge-triggered
                     self._step(self._sock, partial(self._session.tick, self.clock.monotonic()))
                     # Our own sends may have taken the signal of a message that came meanwhile.
-                    readable = _readable(self._sock)
+                    pending = readable(self._sock)
                 self._set_woken()
             with self._io:
                 self._ready = False
