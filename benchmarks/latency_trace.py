@@ -11,11 +11,13 @@ loop::
 
     python benchmarks/latency_trace.py --calls 2000 [--trace] [--switch-interval 0.0005]
 
-The hops: client ``publish()`` called, PUB sent by the client's I/O thread, PUB received by the
-hub, the hub's commit done, CONF and TASK sent, TASK received by the worker's connection thread,
-the task body's start and end in its slot, the outcome pushed by the slot, received by the
+The hops: ``delay()`` and client ``publish()`` called, PUB sent (by the caller when nothing is
+in flight, else by the client's I/O thread), PUB received by the hub, the hub's commit done,
+TASK and CONF sent, TASK received by the worker's connection thread, the task body's start and
+end in its slot, the outcome pushed by the slot, received by the
 connection thread, DONE sent, DONE received by the hub, RES sent, RES and CONF received by the
-client's I/O thread, the waiter woken, ``get()`` returned.
+client's I/O thread, the waiter resolved (its event is set when the I/O thread's turn ends),
+``get()`` returned.
 
 How the trace is taken: nothing in celeriac knows about it. Each process is started through
 this file (``--serve``), which wraps the module-level ``send_frames``/``recv_frames`` names of
@@ -136,9 +138,10 @@ def _install(role: str, dump: str) -> None:
         _wrap_io(connection, "worker", pull_type=zmq.PULL)
         _wrap_io(inbox, "slot")
     else:
-        from celeriac.runtime import client, client_waits  # noqa: PLC0415
+        from celeriac.runtime import client, client_publish, client_waits  # noqa: PLC0415
 
         _wrap_io(client, "client")
+        _wrap_io(client_publish, "client")  # the caller's own sends
         _wrap_call(client.Client, "publish", "client.publish.called", after=False)
         _wrap_call(client_waits.ClientWaits, "_resolve", "client.waiter.woken")
 
@@ -196,7 +199,7 @@ def _percentile(values: Sequence[float], q: float) -> float:
 HOPS: list[tuple[str, str]] = [
     ("delay() called", "client.delay.called"),
     ("client publish() called", "client.publish.called"),
-    ("client I/O thread sends PUB", "client.send.PUB"),
+    ("client sends PUB (caller or I/O thread)", "client.send.PUB"),
     ("hub receives PUB", "hub.recv.PUB"),
     ("hub commit done", "hub.commit.done"),
     ("hub sends TASK", "hub.send.TASK"),
@@ -211,8 +214,8 @@ HOPS: list[tuple[str, str]] = [
     ("hub sends RES", "hub.send.RES"),
     ("client I/O thread receives CONF", "client.recv.CONF"),
     ("client I/O thread receives RES", "client.recv.RES"),
-    ("waiter woken (event set)", "client.waiter.woken"),
-    ("get() returns", "client.get.returned"),
+    ("I/O thread resolves the waiter", "client.waiter.woken"),
+    ("get() returns (turn ends, wake-up)", "client.get.returned"),
 ]
 
 
@@ -237,15 +240,15 @@ def _hops(events: list[tuple[str, int]], trips: list[tuple[int, int]]) -> None:
             per_hop[label].append((first[event] - previous) / 1000)
             previous = first[event]
     print(f"\nhops of {complete} complete traced round trips (µs since the previous hop)")
-    print(f"{'hop':36s} {'p50':>7s} {'p90':>7s}")
+    print(f"{'hop':40s} {'p50':>7s} {'p90':>7s}")
     total = 0.0
     for label, _ in HOPS:
         values = per_hop[label]
         if values:
             med = statistics.median(values)
             total += med
-            print(f"{label:36s} {med:7.0f} {_percentile(values, 0.9):7.0f}")
-    print(f"{'sum of medians':36s} {total:7.0f}")
+            print(f"{label:40s} {med:7.0f} {_percentile(values, 0.9):7.0f}")
+    print(f"{'sum of medians':40s} {total:7.0f}")
 
 
 def main() -> None:
