@@ -82,7 +82,7 @@ class App(AppCompat, AppKeyed):
             "Task", (Task,), {"app": self, "abstract": True, "__module__": __name__}
         )
         self._client_obj: Client | None = None
-        self._client_pid = 0
+        self._client_fork = -1
         self._client_lock = threading.Lock()
         self._finalized = False
         self._init_compat()
@@ -216,12 +216,12 @@ class App(AppCompat, AppKeyed):
         if message.queue and message.queue not in client.declared_queues:
             # A queue met for the first time (task_create_missing_queues): declare it first.
             client.declare(*declare_queues(self.conf, [queue_for(self.conf, message.queue)]))
-        _publish(client, message, sent_event=bool(self.conf.task_send_sent_event))
+        _publish(client, message, sent_event=bool(self.conf["task_send_sent_event"]))
         if parent is not None and len(parent.children) < MAX_CHILDREN:
             parent.children.append(message.id)  # AsyncResult.children of the running task
         result: AsyncResult[Any] = AsyncResult(message.id, self)
         if message.ignore_result or (
-            message.ignore_result is None and self.conf.task_ignore_result
+            message.ignore_result is None and self.conf["task_ignore_result"]
         ):
             result.ignored = True  # Celery's flag: no result will be stored
         return result
@@ -263,18 +263,30 @@ class App(AppCompat, AppKeyed):
     def _client(self) -> Client:
         """The connection to the hub, made on first use (and again in a forked child)."""
         client = self._client_obj
-        if client is not None and self._client_pid == os.getpid():
+        if client is not None and self._client_fork == _forks[0]:
             return client
         with self._client_lock:
-            if self._client_obj is None or self._client_pid != os.getpid():
+            if self._client_obj is None or self._client_fork != _forks[0]:
                 from celeriac.runtime.client import Client  # noqa: PLC0415 - the core stays socket-free
 
                 self._client_obj = Client(self.conf.freeze(), clock=self.clock)
-                self._client_pid = os.getpid()
+                self._client_fork = _forks[0]
             return self._client_obj
 
 
 Celery = App
+
+#: Forks so far, counted in each child: a client made before a fork is the parent's (its I/O
+#: thread did not survive the fork). Compared on every send and get() instead of os.getpid(),
+#: a system call that showed in the producer's profile (issue 18).
+_forks = [0]
+
+
+def _count_fork() -> None:
+    _forks[0] += 1
+
+
+os.register_at_fork(after_in_child=_count_fork)
 
 
 def _publish(client: Client, message: TaskMessage, *, sent_event: bool = False) -> None:

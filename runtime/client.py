@@ -4,13 +4,27 @@ How it works
 ------------
 The protocol logic is :class:`~celeriac.transport.session.ClientSession` (sans-IO: confirms,
 resend to a new hub incarnation, waits, NACKs, STAT, hub liveness); this module is the ZeroMQ
-loop around it and the thread-safe API. One I/O thread owns the DEALER socket to the hub (a
-ZeroMQ socket must stay in one thread). Any user thread that publishes asks the session (under
-a lock), appends the frames it returns to a deque and wakes the I/O thread through a pipe, at
-most once per I/O-thread cycle. The I/O thread feeds the session every message from the hub
-and a tick each turn, and performs the effects: frames to send, waiters to wake, lines to log.
-A waiter blocks on a :class:`threading.Event`, never in a polling loop: results, states and
-other questions to the hub are :mod:`.client_waits`.
+loop around it and the thread-safe API. One I/O thread serves the DEALER socket to the hub.
+Any user thread that publishes asks the session (under a lock), appends the frames it returns
+to a deque and wakes the I/O thread through a pipe, at most once per I/O-thread cycle. The I/O
+thread feeds the session every message from the hub and a tick each turn, and performs the
+effects: frames to send, waiters to wake, lines to log. A waiter blocks on a
+:class:`threading.Event`, never in a polling loop: results, states and other questions to the
+hub are :mod:`.client_waits`.
+
+A publish made while nothing is in flight (no publish unconfirmed, nothing queued: the
+sequential ``delay().get()``) is sent by the publishing thread itself, which saves the wake-up
+of the I/O thread on the round trip (issue 18, ~50 µs of ~1 ms). A ZeroMQ socket is not
+thread-safe, but may be used by several threads in turn with a full memory barrier between
+them: the socket lock ``_io`` is that barrier. The I/O thread holds it for its whole turn and
+releases it only to sleep; a publisher takes it only if it is free (never waiting for a turn),
+sends without blocking (else it queues as usual) and, because its send may have consumed the
+socket's wake-up signal, wakes the I/O thread when the socket is readable. The I/O thread
+therefore polls the socket's ``ZMQ_FD`` (a plain descriptor, edge-triggered) rather than the
+socket, receives until the socket is empty every turn, and checks ``ZMQ_EVENTS`` before it
+sleeps. Publishes in a burst still queue behind the first and leave merged (see
+``protocol.next_batch``). The I/O thread wakes the waiters it resolved once its turn is over and
+the socket lock is free, so the woken caller's next publish finds the socket free.
 """
 
 from __future__ import annotations
@@ -23,9 +37,10 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 import zmq
+from zmq.backend import Socket as _Backend
 
 from celeriac._clock import SYSTEM_CLOCK, Clock
 from celeriac._conf import Settings
@@ -34,16 +49,15 @@ from celeriac._serialization import normalize_accept
 from celeriac.exceptions import (
     CeleriacError,
     FrameError,
-    PublishError,
     TimeoutError,
 )
 from celeriac.routing import declarations
 from celeriac.transport import protocol as p
 from celeriac.transport import session as s
 from celeriac.transport.curve import CurveClient
-from celeriac.transport.hub.limits import too_big
 from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
 
+from .client_publish import ClientPublish, readable
 from .client_waits import ClientWaits, Slot, outcome_of
 from .gather import Gathers, Replies
 from .link import dealer, default_node_name, new_identity, probe_hubs
@@ -52,8 +66,12 @@ __all__ = ["Client"]
 
 _log = get_logger("celeriac.client")
 
+# A plain int and the backend's getsockopt: the enum-based sugar costs ~1 µs a call.
+_get = _Backend.get
+_FD: Final = int(zmq.FD)
 
-class Client(ClientWaits):
+
+class Client(ClientPublish, ClientWaits):
     """A connection to the hub for publishing and waiting on results (thread-safe API)."""
 
     def __init__(self, conf: Settings, *, clock: Clock = SYSTEM_CLOCK) -> None:
@@ -70,6 +88,12 @@ class Client(ClientWaits):
         self._wake_pending = False
         self._lock = threading.Lock()
         self._confirmed = threading.Condition(self._lock)
+        #: The socket's lock (see the module docstring); taken before ``_lock``, never after.
+        self._io = threading.Lock()
+        #: The socket may take a direct send: HELLO has left, the client is not closing.
+        self._ready = False
+        #: Waiters the I/O thread woke during its turn, set once the turn is over (_wake_waiter).
+        self._woken: list[threading.Event] = []
         self._session = s.ClientSession(
             endpoint=conf.broker_url,
             declare=p.declaration(*declarations(conf)),
@@ -96,41 +120,6 @@ class Client(ClientWaits):
         atexit.register(self._at_exit)
 
     # -- API for user threads --------------------------------------------------------------------
-
-    def publish(self, message: p.TaskMessage) -> None:
-        """Queue a publish; returns at once (``flush`` waits for the hub's confirmation)."""
-        if len(message.body) > self.conf.broker_max_message_size:  # refused before sending
-            raise PublishError(too_big(len(message.body), self.conf.broker_max_message_size))
-        with self._lock:
-            if self._session.full() and threading.current_thread() is not self._thread:
-                self._wait_for_room()
-            effects = self._session.publish(message)
-        self._submit(effects)
-
-    def _wait_for_room(self) -> None:
-        """Block (holding the lock's condition) while the session holds its cap of unconfirmed
-        publishes; PublishError after ``broker_publish_timeout`` (the publish is not sent)."""
-        timeout = float(self.conf.broker_publish_timeout)
-        deadline = self.clock.monotonic() + timeout
-        _log.warning(
-            "publish_blocked",
-            hub=self.endpoint,
-            unconfirmed=len(self._session.unconfirmed),
-            unconfirmed_bytes=self._session.unconfirmed_bytes,
-            timeout=timeout,
-        )
-        while self._session.full():
-            left = deadline - self.clock.monotonic()
-            if left <= 0:
-                raise PublishError(
-                    f"not sent: {len(self._session.unconfirmed)} publishes "
-                    f"({self._session.unconfirmed_bytes} bytes) still wait for the hub at "
-                    f"{self.endpoint} to confirm them (broker_max_unconfirmed="
-                    f"{self._session.max_unconfirmed}, broker_max_unconfirmed_bytes="
-                    f"{self._session.max_unconfirmed_bytes}), after waiting "
-                    f"broker_publish_timeout={timeout}s: is the hub running and reachable?"
-                )
-            self._confirmed.wait(min(left, 1.0))
 
     def declare(self, exchanges: list[dict[str, Any]], queues: list[dict[str, Any]]) -> None:
         """Declare more exchanges and queues to the hub (again after any hub restart)."""
@@ -168,23 +157,6 @@ class Client(ClientWaits):
             self._slots.pop(task_id, None)
             effects = self._session.forget(task_id)
         self._submit(effects)
-
-    def flush(self, timeout: float | None = None) -> None:
-        """Block until every publish so far is confirmed; raise PublishError for refusals."""
-        deadline = None if timeout is None else self.clock.monotonic() + timeout
-        with self._lock:
-            while self._session.unconfirmed:
-                left = None if deadline is None else deadline - self.clock.monotonic()
-                if left is not None and left <= 0:
-                    raise TimeoutError(
-                        f"{len(self._session.unconfirmed)} publishes not confirmed by the hub "
-                        f"at {self.endpoint} within {timeout}s"
-                    )
-                self._confirmed.wait(left if left is None else min(left, 1.0))
-            refused = self._session.take_refused()
-        if refused:
-            lines = "; ".join(f"{tid}: {reason}" for tid, reason in refused[:5])
-            raise PublishError(f"the hub refused {len(refused)} publish(es): {lines}")
 
     def close(self, timeout: float = 5.0) -> None:
         """Wait up to ``timeout`` for confirmations, then stop the I/O thread (saying goodbye
@@ -263,13 +235,13 @@ class Client(ClientWaits):
             self._curve,
             max_message_size=self.conf.broker_max_message_size,
         )
-        self._poller.register(sock, zmq.POLLIN)
+        self._poller.register(int(_get(sock, _FD)), zmq.POLLIN)  # the descriptor: see the docstring
         return sock
 
     def _redial(self, sock: zmq.Socket[Any], endpoint: str) -> zmq.Socket[Any]:
         """Failover: close the socket to the lost hub, open one to ``endpoint`` (with a new
         identity: a new session there; the lost hub forgets the old one)."""
-        self._poller.unregister(sock)
+        self._poller.unregister(int(_get(sock, _FD)))
         sock.close(0)
         self._identity = new_identity(default_node_name("client"))
         return self._open(endpoint)
@@ -294,21 +266,47 @@ class Client(ClientWaits):
         self._probe()
         self._sock = self._open(self.endpoint)
         poller.register(self._wake_r, zmq.POLLIN)
-        self._connect(self._sock)
+        idle_ms = int(self._heartbeat * 1000 / 2)
+        with self._io:
+            self._connect(self._sock)
+            self._ready = True
+            pending = readable(self._sock)
         try:
             while not self._closing.is_set():
-                events = dict(poller.poll(int(self._heartbeat * 1000 / 2)))
-                if self._wake_r in events:
-                    self._drain_wake()
-                if self._sock in events:
-                    self._receive(self._sock)
-                self._step(self._sock, partial(self._session.tick, self.clock.monotonic()))
-            self._step(self._sock, self._session.close)  # BYE: a normal close, not a lost peer
-            self._sock.setsockopt(zmq.LINGER, 200)
+                events = dict(poller.poll(0 if pending else idle_ms))
+                with self._io:
+                    if self._wake_r in events:
+                        self._drain_wake()
+                    self._receive(self._sock)  # every turn: the descriptor is edge-triggered
+                    self._step(self._sock, partial(self._session.tick, self.clock.monotonic()))
+                    # Our own sends may have taken the signal of a message that came meanwhile.
+                    pending = readable(self._sock)
+                self._set_woken()
+            with self._io:
+                self._ready = False
+                self._step(self._sock, self._session.close)  # BYE: a normal close, not lost peer
+                self._sock.setsockopt(zmq.LINGER, 200)
         finally:
+            self._set_woken()
             self._sock.close()
             os.close(self._wake_r)
             self._ctx.term()
+
+    def _wake_waiter(self, event: threading.Event) -> None:
+        """Wake a waiter; from the I/O thread, once its turn is over (:meth:`_set_woken`).
+
+        Woken mid-turn, the waiter (``get()``) ran while the I/O thread still held the socket
+        lock, so its next publish found the socket busy and handed its frames over through the
+        pipe: about half the sequential ``delay().get()`` did (issue 18)."""
+        if threading.get_ident() == self._thread.ident:
+            self._woken.append(event)
+        else:
+            event.set()
+
+    def _set_woken(self) -> None:
+        woken = self._woken
+        while woken:
+            woken.pop().set()
 
     def _connect(self, sock: zmq.Socket[Any]) -> None:
         """HELLO first, straight to the socket: publishes queued before this thread started

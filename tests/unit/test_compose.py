@@ -140,3 +140,26 @@ def test_before_task_publish_may_edit_the_headers(stub: tuple[App, StubClient]) 
             app.send_task("t")
     finally:
         signals.before_task_publish.disconnect(breaks)
+
+
+def test_a_remembered_route_follows_the_settings_it_depends_on() -> None:
+    """Routes are remembered per task options and settings (issue 18): a changed setting, a
+    call option or task_routes is never answered from memory."""
+    app = make_app()
+
+    def queue(name: str = "noop", **options: Any) -> str:
+        return compose(app.conf, name, (), None, options, NOW).queue
+
+    assert queue() == queue() == "celery"
+    app.conf.task_default_queue = "other"
+    assert queue() == "other"
+    assert queue(queue="direct") == "direct"
+    app.conf.task_routes = {"noop": {"queue": "routed"}}
+    assert queue() == "routed"
+    app.conf.task_routes = None
+    assert queue() == "other"
+    add = app.tasks["add"]  # its own queue option: "math", made when first met
+    assert compose(app.conf, "add", (1, 2), None, {}, NOW, task=add).queue == "math"
+    app.conf.task_create_missing_queues = False
+    with pytest.raises(ImproperlyConfigured, match="'math' is not in task_queues"):
+        compose(app.conf, "add", (1, 2), None, {}, NOW, task=add)

@@ -157,9 +157,14 @@ class ClientSession:
         self.declared = p.Declare(known.exchanges + more.exchanges, known.queues + more.queues)
         return [Send(more)]
 
+    def claim(self, task_id: str) -> p.ResultMessage | p.Refusal | None:
+        """The result of ``task_id`` if it arrived before anyone waited (then it is handed out,
+        no longer kept); None if it has not."""
+        return self.unclaimed.pop(task_id, None)
+
     def await_result(self, task_id: str) -> list[Effect]:
         """Someone waits on ``task_id``: resolve it at once if its result is here, else ask."""
-        early = self.unclaimed.pop(task_id, None)
+        early = self.claim(task_id)
         if early is not None:
             return [Resolve(task_id, early)]
         self.waiting.add(task_id)

@@ -1,0 +1,355 @@
+"""Where one sequential round trip (``add.delay(1, 1).get()``) spends its time (issue 18).
+
+Starts a standalone ``celeriac hub`` and one worker (``-P threads -c 2``) as subprocesses on
+loopback, then runs ``--calls`` sequential ``add(1, 1).get()`` in this process and prints p50,
+p90 and p99, the CPU µs per call of each process and its thread wake-ups per call (voluntary
+context switches of all its threads, from /proc: each hand-off between threads or processes is
+one; steadier than the latency on a shared machine). With ``--trace`` every process also
+records a ``CLOCK_MONOTONIC`` timestamp (shared by all processes on one machine) at each hop,
+and the median time of each hop is printed; ``--profile FILE`` writes a cProfile of the calling
+loop::
+
+    python benchmarks/latency_trace.py --calls 2000 [--trace] [--switch-interval 0.0005]
+
+The hops: ``delay()`` and client ``publish()`` called, PUB sent (by the caller when nothing is
+in flight, else by the client's I/O thread), PUB received by the hub, the hub's commit done,
+TASK and CONF sent, TASK received by the worker's connection thread, the task body's start and
+end in its slot, the outcome pushed by the slot, received by the
+connection thread, DONE sent, DONE received by the hub, RES sent, RES and CONF received by the
+client's I/O thread, the waiter resolved (its event is set when the I/O thread's turn ends),
+``get()`` returned.
+
+How the trace is taken: nothing in celeriac knows about it. Each process is started through
+this file (``--serve``), which wraps the module-level ``send_frames``/``recv_frames`` names of
+the hub loop, the worker's connection and inbox and the client, and the hub's commit, with a
+recorder appending ``(event, time.monotonic_ns())`` to a list that is written out at exit.
+Without ``--trace`` nothing is wrapped, so the plain p50/p99 are the code's own. The trace
+costs about a microsecond per hop, so its own round trip is a little slower.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import cProfile
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from celeriac import App
+
+HERE = Path(__file__).resolve().parent
+BROKER = os.environ.get("LATENCY_BROKER", "tcp://127.0.0.1:5598")
+#: Where a traced process writes its events at exit (``<prefix>.<role>.json``); unset: no trace.
+TRACE_ENV = "LATENCY_TRACE"
+#: ``sys.setswitchinterval`` for every process when set (seconds).
+SWITCH_ENV = "LATENCY_SWITCH_INTERVAL"
+
+app = App("latency", broker=BROKER)
+_events: list[tuple[str, int]] = []
+_now = time.monotonic_ns
+_COMMANDS = frozenset({b"PUB", b"CONF", b"TASK", b"DONE", b"RES", b"START", b"CRED", b"WAIT"})
+
+
+@app.task(name="latency.add")
+def add(a: int, b: int) -> int:
+    """The measured task; its body marks the slot's start and end when tracing."""
+    if _tracing:
+        _events.append(("worker.body.start", _now()))
+        _events.append(("worker.body.end", _now()))
+    return a + b
+
+
+_tracing = False
+
+
+def _command(frames: Sequence[bytes]) -> str | None:
+    """The protocol command among a message's first frames (identity, tag, command...)."""
+    for frame in frames[:3]:
+        if frame in _COMMANDS:
+            return bytes(frame).decode()
+    return None
+
+
+def _wrap_io(module: Any, role: str, pull_type: int | None = None) -> None:
+    """Record every message ``module`` sends or receives, by command."""
+    send, recv = getattr(module, "send_frames", None), getattr(module, "recv_frames", None)
+
+    def send_frames(sock: Any, frames: Sequence[bytes], flags: int = 0) -> None:
+        cmd = _command(frames)
+        if cmd is not None:
+            _events.append((f"{role}.send.{cmd}", _now()))
+        send(sock, frames, flags)  # type: ignore[misc]
+
+    def recv_frames(sock: Any, flags: int = 0) -> list[bytes]:
+        frames: list[bytes] = recv(sock, flags)  # type: ignore[misc]
+        cmd = _command(frames)
+        if cmd is not None:
+            where = "pull" if pull_type is not None and sock.socket_type == pull_type else "recv"
+            _events.append((f"{role}.{where}.{cmd}", _now()))
+        return frames
+
+    if send is not None:
+        module.send_frames = send_frames
+    if recv is not None:
+        module.recv_frames = recv_frames
+
+
+def _wrap_call(owner: Any, name: str, event: str, *, after: bool = True) -> None:
+    """Record ``event`` when ``owner.name`` is called (``after``: when it returns)."""
+    inner = getattr(owner, name)
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not after:
+            _events.append((event, _now()))
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            if after:
+                _events.append((event, _now()))
+
+    setattr(owner, name, wrapped)
+
+
+def _install(role: str, dump: str) -> None:
+    """Wrap the hops of ``role`` (hub, worker or client); write the events to ``dump`` at exit."""
+    global _tracing
+    import zmq  # noqa: PLC0415
+
+    _tracing = True
+    if role == "hub":
+        from celeriac.transport import hubserver  # noqa: PLC0415
+
+        _wrap_io(hubserver, "hub")
+        _wrap_call(hubserver.HubServer, "_commit", "hub.commit.done")
+    elif role == "worker":
+        from celeriac.runtime import connection, inbox  # noqa: PLC0415
+
+        _wrap_io(connection, "worker", pull_type=zmq.PULL)
+        _wrap_io(inbox, "slot")
+    else:
+        from celeriac.runtime import client, client_publish, client_waits  # noqa: PLC0415
+
+        _wrap_io(client, "client")
+        _wrap_io(client_publish, "client")  # the caller's own sends
+        _wrap_call(client.Client, "publish", "client.publish.called", after=False)
+        _wrap_call(client_waits.ClientWaits, "_resolve", "client.waiter.woken")
+
+    def write() -> None:
+        Path(dump).write_text(json.dumps(_events))
+
+    atexit.register(write)
+
+
+def _serve(argv: list[str]) -> None:
+    """Run the ``celeriac`` command line with ``argv``, traced when :data:`TRACE_ENV` is set."""
+    if os.environ.get(SWITCH_ENV):
+        sys.setswitchinterval(float(os.environ[SWITCH_ENV]))
+    prefix = os.environ.get(TRACE_ENV)
+    role = "hub" if argv[:1] == ["hub"] else "worker"
+    if prefix:
+        _install(role, f"{prefix}.{role}.json")
+    # SIGTERM as a normal exit, so the trace is written (the CLI stops its loops on SIGINT).
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+    from celeriac.runtime.cli import cli  # noqa: PLC0415
+
+    with contextlib.suppress(SystemExit):
+        cli.main(args=argv, prog_name="celeriac")
+
+
+def _cpu(pid: int) -> float:
+    """User + system CPU seconds of a live process, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _switches(pid: int) -> int:
+    """Context switches (voluntary: a thread slept) of all the threads of a live process."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches"):
+                    total += int(line.split()[1])
+    return total
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+#: The hops of one round trip, in order: (label, event, process).
+HOPS: list[tuple[str, str]] = [
+    ("delay() called", "client.delay.called"),
+    ("client publish() called", "client.publish.called"),
+    ("client sends PUB (caller or I/O thread)", "client.send.PUB"),
+    ("hub receives PUB", "hub.recv.PUB"),
+    ("hub commit done", "hub.commit.done"),
+    ("hub sends TASK", "hub.send.TASK"),
+    ("hub sends CONF", "hub.send.CONF"),
+    ("worker connection receives TASK", "worker.recv.TASK"),
+    ("slot: task body starts", "worker.body.start"),
+    ("slot: task body ends", "worker.body.end"),
+    ("slot pushes its outcome", "slot.send.DONE"),
+    ("connection pulls the outcome", "worker.pull.DONE"),
+    ("worker sends DONE", "worker.send.DONE"),
+    ("hub receives DONE", "hub.recv.DONE"),
+    ("hub sends RES", "hub.send.RES"),
+    ("client I/O thread receives CONF", "client.recv.CONF"),
+    ("client I/O thread receives RES", "client.recv.RES"),
+    ("I/O thread resolves the waiter", "client.waiter.woken"),
+    ("get() returns (turn ends, wake-up)", "client.get.returned"),
+]
+
+
+def _hops(events: list[tuple[str, int]], trips: list[tuple[int, int]]) -> None:
+    """Print the median and p90 time from each hop to the next over the round trips."""
+    events.sort(key=lambda e: e[1])
+    times = [t for _, t in events]
+    import bisect  # noqa: PLC0415
+
+    per_hop: dict[str, list[float]] = {label: [] for label, _ in HOPS}
+    complete = 0
+    for start, end in trips:
+        lo, hi = bisect.bisect_left(times, start), bisect.bisect_right(times, end)
+        first: dict[str, int] = {}
+        for name, t in events[lo:hi]:
+            first.setdefault(name, t)
+        if any(event not in first for _, event in HOPS):
+            continue
+        complete += 1
+        previous = first[HOPS[0][1]]
+        for label, event in HOPS:
+            per_hop[label].append((first[event] - previous) / 1000)
+            previous = first[event]
+    print(f"\nhops of {complete} complete traced round trips (µs since the previous hop)")
+    print(f"{'hop':40s} {'p50':>7s} {'p90':>7s}")
+    total = 0.0
+    for label, _ in HOPS:
+        values = per_hop[label]
+        if values:
+            med = statistics.median(values)
+            total += med
+            print(f"{label:40s} {med:7.0f} {_percentile(values, 0.9):7.0f}")
+    print(f"{'sum of medians':40s} {total:7.0f}")
+
+
+def main() -> None:
+    """Start hub and worker, time the sequential round trips, print the trace if asked."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--trace", action="store_true")
+    parser.add_argument("--switch-interval", type=float, default=None)
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the calling loop into FILE")
+    parser.add_argument("--serve", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve is not None:
+        _serve(args.serve)
+        return
+    run = Path(tempfile.mkdtemp(prefix="latency-"))
+    broker = f"tcp://127.0.0.1:{_free_port()}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERIAC_", "LATENCY_"))}
+    env.update(LATENCY_BROKER=broker, PYTHONPATH=str(HERE))
+    if args.trace:
+        env[TRACE_ENV] = str(run / "trace")
+    if args.switch_interval is not None:
+        env[SWITCH_ENV] = str(args.switch_interval)
+        sys.setswitchinterval(args.switch_interval)
+    me = [sys.executable, str(Path(__file__).resolve()), "--serve"]
+    hub = [*me, "hub", "--bind", broker, "--data-dir", str(run / "data"), "-l", "warning"]
+    worker = [*me, "-A", "latency_trace", "worker", "-P", "threads", "-c", "2", "-l", "WARNING"]
+    worker += ["-n", "latency", "--broker", broker, "--embedded-hub", "never"]
+    log = open(run / "processes.log", "wb")  # noqa: SIM115 - closed at the end
+    procs = [
+        subprocess.Popen(cmd, env=env, cwd=run, stdout=log, stderr=log) for cmd in (hub, worker)
+    ]
+    try:
+        app.conf.broker_url = broker
+        if args.trace:
+            _install("client", str(run / "trace.client.json"))
+        add.delay(1, 1).get(timeout=60)  # everything is up
+        for _ in range(200):  # warm up
+            add.delay(1, 1).get(timeout=60)
+        trips: list[tuple[int, int]] = []
+        record: Callable[[tuple[str, int]], None] = _events.append
+        pids = [os.getpid(), *(proc.pid for proc in procs)]
+        cpu_before = [time.process_time(), *(_cpu(proc.pid) for proc in procs)]
+        switches_before = [_switches(pid) for pid in pids]
+        profile = cProfile.Profile() if args.profile else None
+        if profile is not None:
+            profile.enable()
+        for _ in range(args.calls):
+            start = _now()
+            if _tracing:
+                record(("client.delay.called", start))
+            add.delay(1, 1).get(timeout=60)
+            end = _now()
+            if _tracing:
+                record(("client.get.returned", end))
+            trips.append((start, end))
+        if profile is not None:
+            profile.disable()
+            profile.dump_stats(args.profile)
+        cpu = [time.process_time(), *(_cpu(proc.pid) for proc in procs)]
+        switches = [
+            (a - b) / args.calls
+            for a, b in zip([_switches(pid) for pid in pids], switches_before, strict=True)
+        ]
+        client_cpu, hub_cpu, worker_cpu = (
+            (a - b) / args.calls * 1e6 for a, b in zip(cpu, cpu_before, strict=True)
+        )
+        micros = [(e - s) / 1000 for s, e in trips]
+        print(
+            f"{args.calls} sequential add(1, 1).get(), hub + worker -P threads -c 2"
+            f"{' (traced)' if args.trace else ''}: p50 {_percentile(micros, 0.5):.0f} µs, "
+            f"p90 {_percentile(micros, 0.9):.0f} µs, p99 {_percentile(micros, 0.99):.0f} µs; "
+            f"CPU µs per call: client {client_cpu:.0f}, hub {hub_cpu:.0f}, "
+            f"worker {worker_cpu:.0f}; "
+            "thread wake-ups per call: "
+            + ", ".join(
+                f"{who} {n:.1f}"
+                for who, n in zip(("client", "hub", "worker"), switches, strict=True)
+            )
+        )
+        app.close()
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        log.close()
+    if args.trace:
+        events = list(_events)
+        for role in ("hub", "worker"):
+            dump = run / f"trace.{role}.json"
+            if dump.exists():
+                events += [(name, t) for name, t in json.loads(dump.read_text())]
+            else:
+                print(f"no trace from the {role} (see {run / 'processes.log'})")
+        _hops(events, trips)
+
+
+if __name__ == "__main__":
+    import latency_trace  # one copy of this module: the worker imports it by that name too
+
+    latency_trace.main()
