@@ -34,7 +34,7 @@ import contextlib
 import os
 import threading
 import weakref
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any, Final
@@ -109,6 +109,7 @@ class Client(ClientPublish, ClientWaits):
         self._sock: zmq.Socket[Any]  # opened by the I/O thread (_run)
         self._poller = zmq.Poller()
         self._slots: dict[str, Slot] = {}
+        self._arrived: OrderedDict[str, None] = OrderedDict()
         self._gathers = Gathers()
         self._requests: dict[int, Slot] = {}
         #: Queues this client has declared to the hub (send_task declares missing ones).

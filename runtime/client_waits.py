@@ -9,6 +9,7 @@ into what the user sees (pure).
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Final
 
@@ -25,7 +26,14 @@ from celeriac.transport import session as s
 
 from .liveness import explain_reply
 
-__all__ = ["STATE_TIMEOUT", "STILL_WAITING_EVERY", "ClientWaits", "Slot", "outcome_of"]
+__all__ = [
+    "ARRIVED_LIMIT",
+    "STATE_TIMEOUT",
+    "STILL_WAITING_EVERY",
+    "ClientWaits",
+    "Slot",
+    "outcome_of",
+]
 
 _log = get_logger("celeriac.client")
 
@@ -33,6 +41,11 @@ _log = get_logger("celeriac.client")
 STATE_TIMEOUT: Final = 1.0
 #: ``get()`` without a timeout says why it still waits this often.
 STILL_WAITING_EVERY: Final = 30.0
+#: Results that arrived and were waited for, kept in the client for another ``get()`` or
+#: ``peek``; beyond this many (the oldest go first) a later ``get()`` asks the hub again, which
+#: keeps stored results until ``result_expires``. Without a bound a long-running publisher
+#: (a web app calling ``get()``) would keep every result it ever fetched.
+ARRIVED_LIMIT = 20_000
 
 
 class Slot:
@@ -81,6 +94,8 @@ class ClientWaits:
     _accept: frozenset[str]
     _session: s.ClientSession
     _slots: dict[str, Slot]
+    #: The ids of the filled slots, oldest first (at most :data:`ARRIVED_LIMIT`).
+    _arrived: OrderedDict[str, None]
     _requests: dict[int, Slot]
 
     @property
@@ -187,6 +202,7 @@ class ClientWaits:
             early = self._session.claim(task_id)
             if early is not None:  # decoded here, as the I/O thread would have (no hand-off)
                 slot = self._slots[task_id] = Slot(outcome_of(early, self._accept))
+                self._keep(task_id)
                 return slot
             slot = self._slots[task_id] = Slot()
             effects = self._session.await_result(task_id)
@@ -196,9 +212,22 @@ class ClientWaits:
     def _resolve(self, task_id: str, outcome: Outcome) -> None:
         with self._lock:
             slot = self._slots.get(task_id)
+            if slot is not None:
+                slot.outcome = outcome
+                self._keep(task_id)
         if slot is not None:
-            slot.outcome = outcome
             self._wake_waiter(slot.event)
+
+    def _keep(self, task_id: str) -> None:
+        """Count a filled slot; drop the oldest filled one past :data:`ARRIVED_LIMIT` (a waiter
+        holding it keeps its own reference). Under ``_lock``."""
+        arrived = self._arrived
+        arrived[task_id] = None
+        if len(arrived) > ARRIVED_LIMIT:
+            old, _ = arrived.popitem(last=False)
+            slot = self._slots.get(old)
+            if slot is not None and slot.outcome is not None:
+                del self._slots[old]
 
     def _answer(self, answer: s.Answer) -> None:
         with self._lock:

@@ -10,6 +10,7 @@ import pytest
 import zmq
 
 from celeriac import App
+from celeriac.runtime import client_waits
 from celeriac.transport import protocol as p
 from celeriac.transport.hubserver import HubServer
 from celeriac.transport.session import client as session_client
@@ -65,5 +66,27 @@ def test_an_evicted_early_result_is_fetched_from_the_hub(
         run_tasks(hub.endpoint, 5)
         assert results[4].get(timeout=10.0) == results[4].id  # all five have arrived by now
         assert [r.get(timeout=10.0) for r in results] == [r.id for r in results]
+    finally:
+        app.close()
+
+
+def test_the_client_keeps_a_bounded_number_of_fetched_results(
+    hub: HubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With room for 2 fetched results, the client holds no more than 2 of 6 after their
+    get(); a get() of an older one asks the hub again and returns the same value."""
+    monkeypatch.setattr(client_waits, "ARRIVED_LIMIT", 2)
+    app = App("bounded", broker=hub.endpoint, environ={})
+    app.conf.worker_embedded_hub = "never"
+    try:
+        results = [app.send_task("t", [i]) for i in range(6)]
+        app.flush(timeout=10.0)
+        run_tasks(hub.endpoint, 6)
+        assert [r.get(timeout=10.0) for r in results] == [r.id for r in results]
+        client = app._client()
+        filled = [tid for tid, slot in client._slots.items() if slot.outcome is not None]
+        assert filled == [r.id for r in results[-2:]]
+        assert len(client._arrived) == 2
+        assert results[0].get(timeout=10.0) == results[0].id  # asked again (WAIT)
     finally:
         app.close()
