@@ -5,7 +5,8 @@ Each turn: receive up to :attr:`HubServer.batch` messages and hand them to the
 commit), then send what the state queued. Sends never block: ``ROUTER_MANDATORY`` turns an
 unroutable peer into an error we act on (its deliveries are requeued) instead of a silent drop.
 A socket monitor tells the loop when any connection closes, and the state then pings workers
-so a dead one is noticed in milliseconds, not after missed heartbeats.
+so a dead one is noticed in milliseconds, not after missed heartbeats. The events socket is an
+XPUB whose subscriptions the loop reads: while there are none, the state builds no events.
 """
 
 from __future__ import annotations
@@ -119,9 +120,7 @@ class HubServer:
         if shared:
             self.state.start_listening()  # type: ignore[attr-defined]
         self.endpoint: str = self._router.getsockopt(zmq.LAST_ENDPOINT).decode()
-        self._pub, self.events_endpoint = hubfiles.bind_events(
-            self._ctx, events or events_url(bind), curve
-        )
+        self._open_events(events or events_url(bind), curve)
         self._monitor = self._router.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         self._stop = threading.Event()
         #: Held by the loop for each turn's work: other threads read the state between turns.
@@ -151,6 +150,13 @@ class HubServer:
             shared=shared,
             events=self.events_endpoint,
         )
+
+    def _open_events(self, url: str, curve: CurveServer | None) -> None:
+        self._pub, self.events_endpoint = hubfiles.bind_events(self._ctx, url, curve)
+        #: The topics subscribed to on the events socket (XPUB tells each first subscription
+        #: of a topic and each last unsubscription, a subscriber's leaving included).
+        self._subscriptions: set[bytes] = set()
+        self.state.events_wanted = False  # until the first subscription
 
     @classmethod
     def from_settings(
@@ -197,6 +203,8 @@ class HubServer:
         poller = zmq.Poller()
         poller.register(self._router, zmq.POLLIN)
         poller.register(self._monitor, zmq.POLLIN)
+        if self._pub is not None:
+            poller.register(self._pub, zmq.POLLIN)  # subscriptions
         watched: int | None = None
         try:
             while not self._stop.is_set():
@@ -220,6 +228,8 @@ class HubServer:
         lazy = self._receive() if self._router in events else False
         if self._monitor in events:
             self._drain_monitor()
+        if self._pub is not None and self._pub in events:
+            self._follow_subscriptions(self._pub)
         try:
             self.state.tick()
         except STORAGE_ERRORS as exc:  # a read of the tick's met the store away
@@ -308,6 +318,21 @@ class HubServer:
             except zmq.Again:
                 break
         self.state.probe_peers()
+
+    def _follow_subscriptions(self, pub: zmq.Socket[Any]) -> None:
+        """Read the events socket's (un)subscriptions: ``\\x01`` or ``\\x00``, then the topic."""
+        topics = self._subscriptions
+        while True:
+            try:
+                frames = recv_frames(pub, NOBLOCK)
+            except zmq.Again:
+                break
+            change = frames[0]
+            if change[:1] == b"\x01":
+                topics.add(change[1:])
+            elif change[:1] == b"\x00":
+                topics.discard(change[1:])
+        self.state.events_wanted = bool(topics)
 
     def _flush(self) -> None:
         outbox = self.state.outbox
