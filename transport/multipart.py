@@ -16,7 +16,7 @@ on an inproc pair, a 4-frame message: 2.9 µs that way, 2.0 µs this way).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import zmq
@@ -31,7 +31,8 @@ _EVENTS: Final = int(zmq.EVENTS)
 _POLLIN: Final = int(zmq.POLLIN)
 _send = _Backend.send
 _recv = _Backend.recv
-_get = _Backend.get
+#: Typed loosely: its value is an int or bytes by option, and EVENTS is an int.
+_get: Callable[[zmq.Socket[Any], int], Any] = _Backend.get
 
 
 def send_frames(sock: zmq.Socket[Any], frames: Sequence[bytes], flags: int = 0) -> None:
