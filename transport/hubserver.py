@@ -394,8 +394,8 @@ def _coalesced(outbox: list[list[bytes]]) -> list[list[bytes]]:
     ``RES``, ``NACK``) merged as :func:`~celeriac._wire.next_batch` merges a client's: a turn
     that delivers a hundred tasks to a worker sends it one ``TASK`` of a hundred deliveries (one
     send, one receive, one decode), not a hundred. Each peer's messages keep their order."""
-    if len(outbox) < 2:
-        return list(outbox)
+    if len(outbox) < 2 or len({frames[0] for frames in outbox}) == len(outbox):
+        return list(outbox)  # one message per peer (most turns under load): nothing to merge
     per_peer: dict[bytes, deque[list[bytes]]] = {}
     for frames in outbox:
         queue = per_peer.get(frames[0])
