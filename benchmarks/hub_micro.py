@@ -4,11 +4,16 @@ Drives :class:`~celeriac.transport.hub.HubState` directly over a real SQLite sto
 directory: one client and one worker, introduced with HELLO; then rounds of ``--batch``
 publishes (PUB frames as a client sends them), the deliveries that follow (TASK frames, decoded
 as a worker would), and the outcomes (DONE frames with results, pushed as RES to the waiting
-client). Each phase is one hub loop turn: ``handle`` for every message, ``tick``, one commit.
-Prints the microseconds per task of each phase and their sum (the hub's ceiling is about
+client). Each phase is one hub loop turn as the server runs it: ``handle`` for every message,
+``tick``, the commit unless the server's rule lets the turn leave it for later
+(:mod:`~celeriac.transport.lazycommit`: a turn of ``DONE`` does), and the outbox coalesced per
+peer. Prints the microseconds per task of each phase and their sum (the hub's ceiling is about
 1e6 / total tasks per second on one core)::
 
     python benchmarks/hub_micro.py --tasks 20000 --batch 100
+
+``--batch 1`` prices what a real run's hub mostly sees: a turn of one task, so the cost of a
+turn and of a message (decode, dispatch, commit or not) is all in the per-task figure.
 
 ``--store postgresql://127.0.0.1/test`` runs the same hub over the PostgreSQL store (in a
 schema of its own, dropped at the end); ``--store both`` runs SQLite, then PostgreSQL on
@@ -35,25 +40,34 @@ from celeriac._compose import compose
 from celeriac._clock import SYSTEM_CLOCK
 from celeriac.routing import declarations
 from celeriac.transport.hub import HubState
+from celeriac.transport.hubserver import _coalesced
+from celeriac.transport.lazycommit import LAZY_COMMANDS, LazyCommit
 from celeriac.transport.store import SQLiteStore, Store
 
 CLIENT, WORKER = b"client-1", b"worker-1"
 
 
 class _Turns:
-    """The hub's loop without sockets: handle, tick, commit, and hand back the outbox."""
+    """The hub's loop without sockets: handle, tick, commit (or not, as the server decides),
+    and hand back the outbox coalesced as the server sends it."""
 
     def __init__(self, hub: HubState, store: Store) -> None:
         self.hub, self.store = hub, store
+        self.lazy = LazyCommit(hub.clock)
 
     def turn(self, messages: list[tuple[bytes, list[bytes]]]) -> list[list[bytes]]:
+        hub = self.hub
+        lazy = bool(messages)
         for identity, frames in messages:
-            self.hub.handle(identity, frames)
-        self.hub.tick()
-        self.store.commit()
-        out = list(self.hub.outbox)
-        self.hub.outbox.clear()
-        self.hub.events.clear()
+            lazy = lazy and frames[1] in LAZY_COMMANDS
+            hub.handle(identity, frames)
+        hub.tick()
+        if not (lazy and self.lazy.may_defer(hub.outbox)):
+            self.lazy.committed()
+            self.store.commit()
+        out = _coalesced(hub.outbox)
+        hub.outbox.clear()
+        hub.events.clear()
         return out
 
 
@@ -63,7 +77,9 @@ def _timed(
     start, cpu = time.perf_counter(), time.thread_time()
     out = fn()
     totals[phase] = totals.get(phase, 0.0) + time.perf_counter() - start
-    totals["cpu_turns"] = totals.get("cpu_turns", 0.0) + time.thread_time() - cpu
+    cpu = time.thread_time() - cpu
+    totals["cpu_turns"] = totals.get("cpu_turns", 0.0) + cpu
+    totals[f"cpu_{phase}"] = totals.get(f"cpu_{phase}", 0.0) + cpu
     return out
 
 
@@ -96,6 +112,7 @@ def run(
     conf = app.conf
     with open_store(where, sync) as store:
         hub = HubState(store, SYSTEM_CLOCK, hub_id="micro")
+        hub.events_wanted = False  # as a hub with no subscriber (the server follows them)
         loop = _Turns(hub, store)
         declare = p.declaration(*declarations(conf))
         loop.turn(
@@ -147,11 +164,13 @@ def run(
         cpu_hub, cpu_db = time.process_time() - cpu_hub, _server_cpu(store) - cpu_db
         store.close()
     cpu_turns = totals.pop("cpu_turns")
+    cpu_phases = {k: totals.pop(k) / tasks * 1e6 for k in ("cpu_publish", "cpu_done")}
     per_task = {k: v / tasks * 1e6 for k, v in totals.items()}
     per_task["total"] = sum(per_task.values())
     # The hub's turns alone, in CPU time (the producer's and worker's encoding left out): the
     # figure to compare before/after on a loaded machine.
     per_task["cpu_turns"] = cpu_turns / tasks * 1e6
+    per_task.update(cpu_phases)
     # CPU seconds per 1,000 tasks (less sensitive to a loaded machine than the wall clock):
     # this process (the hub, and the peers' encoding), and the PostgreSQL server process
     # serving the store's connection.
@@ -196,6 +215,9 @@ def main() -> None:
     for phase in ("publish", "done", "total"):
         print(f"{phase:8s} " + " ".join(f"{runs[w][phase]:8.2f} us/task" for w in stores))
     print("turn CPU " + " ".join(f"{runs[w]['cpu_turns']:8.2f} us/task" for w in stores))
+    for phase in ("publish", "done"):
+        cpu = " ".join(f"{runs[w][f'cpu_{phase}']:8.2f} us/task" for w in stores)
+        print(f"  {phase:7s}{cpu}")
     for phase, what in (("cpu_hub", "hub CPU"), ("cpu_db", "db CPU")):
         print(f"{what:8s} " + " ".join(f"{runs[w][phase]:8.3f} s/1000 " for w in stores))
     ceilings = [1e6 / runs[w]["total"] for w in stores]

@@ -85,9 +85,10 @@ def bind(sock: zmq.Socket[Any], url: str) -> None:
 def bind_events(
     ctx: zmq.Context[Any], url: str, curve: CurveServer | None
 ) -> tuple[zmq.Socket[Any] | None, str | None]:
-    """A PUB socket for events (under the same CURVE rules as the commands); a taken port
-    disables events with a warning, not the hub."""
-    pub: zmq.Socket[Any] = ctx.socket(zmq.PUB)
+    """An XPUB socket for events (under the same CURVE rules as the commands; XPUB so the hub
+    reads the subscriptions and builds no events while there are none); a taken port disables
+    events with a warning, not the hub."""
+    pub: zmq.Socket[Any] = ctx.socket(zmq.XPUB)
     configure_events(pub, url)
     if curve is not None:
         curve.apply(pub)

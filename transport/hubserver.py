@@ -5,7 +5,8 @@ Each turn: receive up to :attr:`HubServer.batch` messages and hand them to the
 commit), then send what the state queued. Sends never block: ``ROUTER_MANDATORY`` turns an
 unroutable peer into an error we act on (its deliveries are requeued) instead of a silent drop.
 A socket monitor tells the loop when any connection closes, and the state then pings workers
-so a dead one is noticed in milliseconds, not after missed heartbeats.
+so a dead one is noticed in milliseconds, not after missed heartbeats. The events socket is an
+XPUB whose subscriptions the loop reads: while there are none, the state builds no events.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from .hub.memory import IdleRelease
 from .hub.storage import STORAGE_ERRORS
 from .hubfiles import HubAddressError, default_data_dir
 from .lazycommit import LAZY_COMMANDS, LazyCommit
-from .multipart import NOBLOCK, recv_frames, send_frames
+from .multipart import NOBLOCK, readable, recv_frames, send_frames
 from .protocol import next_batch
 from .sockets import configure_router
 from .store import Store
@@ -124,9 +125,7 @@ class HubServer:
         if shared:
             self.state.start_listening()  # type: ignore[attr-defined]
         self.endpoint: str = self._router.getsockopt(zmq.LAST_ENDPOINT).decode()
-        self._pub, self.events_endpoint = hubfiles.bind_events(
-            self._ctx, events or events_url(bind), curve
-        )
+        self._open_events(events or events_url(bind), curve)
         self._monitor = self._router.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         self._stop = threading.Event()
         #: Held by the loop for each turn's work: other threads read the state between turns.
@@ -156,6 +155,13 @@ class HubServer:
             shared=shared,
             events=self.events_endpoint,
         )
+
+    def _open_events(self, url: str, curve: CurveServer | None) -> None:
+        self._pub, self.events_endpoint = hubfiles.bind_events(self._ctx, url, curve)
+        #: The topics subscribed to on the events socket (XPUB tells each first subscription
+        #: of a topic and each last unsubscription, a subscriber's leaving included).
+        self._subscriptions: set[bytes] = set()
+        self.state.events_wanted = False  # until the first subscription
 
     @classmethod
     def from_settings(
@@ -202,6 +208,8 @@ class HubServer:
         poller = zmq.Poller()
         poller.register(self._router, zmq.POLLIN)
         poller.register(self._monitor, zmq.POLLIN)
+        if self._pub is not None:
+            poller.register(self._pub, zmq.POLLIN)  # subscriptions
         watched: int | None = None
         try:
             while not self._stop.is_set():
@@ -225,6 +233,8 @@ class HubServer:
         lazy = self._receive() if self._router in events else False
         if self._monitor in events:
             self._drain_monitor()
+        if self._pub is not None and self._pub in events:
+            self._follow_subscriptions(self._pub)
         try:
             self.state.tick()
         except STORAGE_ERRORS as exc:  # a read of the tick's met the store away
@@ -304,6 +314,8 @@ class HubServer:
             if lazy and (len(frames) < 3 or frames[2] not in LAZY_COMMANDS):
                 lazy = False
             handle(frames[0], frames[1:])
+            if i == 0 and not readable(router):  # most turns under load carry one message:
+                return lazy  # asking is cheaper then than the receive that finds nothing
         return lazy
 
     def _drain_monitor(self) -> None:
@@ -313,6 +325,21 @@ class HubServer:
             except zmq.Again:
                 break
         self.state.probe_peers()
+
+    def _follow_subscriptions(self, pub: zmq.Socket[Any]) -> None:
+        """Read the events socket's (un)subscriptions: ``\\x01`` or ``\\x00``, then the topic."""
+        topics = self._subscriptions
+        while True:
+            try:
+                frames = recv_frames(pub, NOBLOCK)
+            except zmq.Again:
+                break
+            change = frames[0]
+            if change[:1] == b"\x01":
+                topics.add(change[1:])
+            elif change[:1] == b"\x00":
+                topics.discard(change[1:])
+        self.state.events_wanted = bool(topics)
 
     def _flush(self) -> None:
         outbox = self.state.outbox
@@ -372,8 +399,8 @@ def _coalesced(outbox: list[list[bytes]]) -> list[list[bytes]]:
     ``RES``, ``NACK``) merged as :func:`~celeriac._wire.next_batch` merges a client's: a turn
     that delivers a hundred tasks to a worker sends it one ``TASK`` of a hundred deliveries (one
     send, one receive, one decode), not a hundred. Each peer's messages keep their order."""
-    if len(outbox) < 2:
-        return list(outbox)
+    if len(outbox) < 2 or len({frames[0] for frames in outbox}) == len(outbox):
+        return list(outbox)  # one message per peer (most turns under load): nothing to merge
     per_peer: dict[bytes, deque[list[bytes]]] = {}
     for frames in outbox:
         queue = per_peer.get(frames[0])

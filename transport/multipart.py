@@ -7,25 +7,32 @@ paid ~10 µs in flag arithmetic alone on each side (measured: 18.5 µs for a 5-f
 over inproc with the sugar methods, 8.6 µs with these). These two functions do the same calls
 with plain integer flags on the backend socket methods. Semantics are pyzmq's: bytes in, bytes
 out (copying), ``zmq.Again``/``zmq.ZMQError`` raised as before.
+
+Receiving asks libzmq for each frame as a ``zmq.Frame`` (``copy=False``), whose ``more`` the
+backend fills from ``RCVMORE`` in C, and takes its bytes: the backend's ``get(RCVMORE)``, the
+obvious way to ask, converts the option to a ``SocketOption`` enum in Python each time (measured
+on an inproc pair, a 4-frame message: 2.9 µs that way, 2.0 µs this way).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import zmq
 from zmq.backend import Socket as _Backend
 
-__all__ = ["NOBLOCK", "recv_frames", "send_frames"]
+__all__ = ["NOBLOCK", "readable", "recv_frames", "send_frames"]
 
 #: ``zmq.NOBLOCK`` as a plain int.
 NOBLOCK: Final = int(zmq.NOBLOCK)
 _SNDMORE: Final = int(zmq.SNDMORE)
-_RCVMORE: Final = int(zmq.RCVMORE)
+_EVENTS: Final = int(zmq.EVENTS)
+_POLLIN: Final = int(zmq.POLLIN)
 _send = _Backend.send
 _recv = _Backend.recv
-_get = _Backend.get
+#: Typed loosely: its value is an int or bytes by option, and EVENTS is an int.
+_get: Callable[[zmq.Socket[Any], int], Any] = _Backend.get
 
 
 def send_frames(sock: zmq.Socket[Any], frames: Sequence[bytes], flags: int = 0) -> None:
@@ -42,7 +49,15 @@ def send_frames(sock: zmq.Socket[Any], frames: Sequence[bytes], flags: int = 0) 
 
 def recv_frames(sock: zmq.Socket[Any], flags: int = 0) -> list[bytes]:
     """``sock.recv_multipart(flags)`` with integer flags: every frame of one message, as bytes."""
-    parts: list[bytes] = [_recv(sock, flags)]
-    while _get(sock, _RCVMORE):
-        parts.append(_recv(sock, flags))
+    frame = _recv(sock, flags, False)  # copy=False: a Frame, its ``more`` set in C
+    parts: list[bytes] = [frame.bytes]
+    while frame.more:
+        frame = _recv(sock, flags, False)
+        parts.append(frame.bytes)
     return parts
+
+
+def readable(sock: zmq.Socket[Any]) -> bool:
+    """Whether a message waits on ``sock`` (``ZMQ_EVENTS``): about 0.9 µs, where a receive
+    that finds nothing costs 2.4 µs (``zmq.Again`` is built in Python, with an import)."""
+    return bool(_get(sock, _EVENTS) & _POLLIN)

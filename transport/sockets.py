@@ -47,7 +47,7 @@ def configure_router(sock: zmq.Socket[Any], url: str, *, max_message_size: int) 
 
 
 def configure_events(sock: zmq.Socket[Any], url: str) -> None:
-    """The hub's events socket (PUB): it receives nothing but subscriptions."""
+    """The hub's events socket (XPUB): it receives nothing but subscriptions."""
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.IPV6, int(needs_ipv6(url)))
     sock.setsockopt(zmq.SNDHWM, EVENTS_HWM)

@@ -59,6 +59,9 @@ class HubBase:
         self.outbox: list[list[bytes]] = []
         #: Events for the PUB socket: ``[topic, msgpack header]`` (Celery's event names).
         self.events: list[list[bytes]] = []
+        #: False while nobody subscribes to the events (the server follows the subscriptions):
+        #: events are then not even built, since they would be dropped unsent.
+        self.events_wanted = True
         #: ``(task id, topic)`` of task events a worker sent itself (``-E``), until the hub's
         #: own copy of the same event comes (the worker sends its event first): that copy is
         #: then not published, so each event is on the wire once. Oldest forgotten first.
@@ -102,7 +105,8 @@ class HubBase:
         )
 
     def _event(self, topic: bytes, event: p.WorkerEvent) -> None:
-        self.events.append([topic, p.encode_event(event)])
+        if self.events_wanted:
+            self.events.append([topic, p.encode_event(event)])
 
     def _task_event(self, topic: bytes, task_id: str, payload: Callable[[], bytes]) -> None:
         """Publish the hub's own event of a task's life, unless the worker that ran the task
@@ -114,7 +118,8 @@ class HubBase:
             if (task_id, topic) in sent:
                 del sent[(task_id, topic)]
                 return
-        self.events.append([topic, payload()])
+        if self.events_wanted:
+            self.events.append([topic, payload()])
 
     def _send(self, identity: bytes, message: p.Message) -> None:
         frames = p.encode(message)

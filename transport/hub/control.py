@@ -141,6 +141,8 @@ class RemoteControl(LongReplies):
     def _on_event_batch(self, peer: Peer | None, identity: bytes, msg: p.EventBatch) -> None:
         now = self.clock.time()
         self._remember_worker_events(msg.events)
+        if not self.events_wanted:
+            return
         for event in msg.events:
             out = dict(event)
             out.setdefault("timestamp", now)

@@ -61,7 +61,7 @@ import functools
 import heapq
 import itertools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from celeriac._log import get_logger
 from celeriac.exceptions import FrameError
@@ -80,11 +80,19 @@ from .taskstates import TaskStates
 
 __all__ = ["HubState"]
 
+#: Seconds between two scans for silent peers: a peer is dropped after
+#: ``heartbeat * HEARTBEAT_MISSES`` seconds (6 by default), so a tenth of a second later is
+#: nothing, and a hub turning thousands of times a second scans its peers ten times.
+SILENCE_CHECK_INTERVAL: Final = 0.1
+
 _log = get_logger("celeriac.hub")
 
 
 class HubState(RemoteControl, TaskStates, Actors, Locks, StorageTrouble, BeatLeases):
     """Queues, credits, deliveries, results and peers; see the module docstring."""
+
+    #: Monotonic time of the next scan for peers silent too long (see :meth:`_tick`).
+    _next_silence_check: float = 0.0
 
     @functools.cached_property
     def _dispatch(self) -> dict[type, Callable[[Peer | None, bytes, Any], None]]:
@@ -225,9 +233,11 @@ class HubState(RemoteControl, TaskStates, Actors, Locks, StorageTrouble, BeatLea
             self._ping_workers()
         self._expire_deliveries()
         self._locks_tick()
-        limit = self.heartbeat * HEARTBEAT_MISSES
-        for peer in [q for q in self._peers.values() if mono - q.last_seen > limit]:
-            self._drop_peer(peer, f"missed heartbeats for {mono - peer.last_seen:.1f}s")
+        if mono >= self._next_silence_check:  # not every turn: a scan of every peer
+            self._next_silence_check = mono + SILENCE_CHECK_INTERVAL
+            limit = self.heartbeat * HEARTBEAT_MISSES
+            for peer in [q for q in self._peers.values() if mono - q.last_seen > limit]:
+                self._drop_peer(peer, f"missed heartbeats for {mono - peer.last_seen:.1f}s")
         if now >= self._next_purge:
             self._next_purge = now + 60.0
             purged = self.store.purge_results(now)
