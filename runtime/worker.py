@@ -380,9 +380,6 @@ class WorkerNode:
         under that id. Safe from any thread."""
         self.inbox.control(command, arguments, ask)
 
-    def _push(self) -> zmq.Socket[Any]:
-        return self.inbox.push()
-
     def _release_thread_socket(self) -> None:
         self.inbox.release_thread_socket()
 
