@@ -82,6 +82,8 @@ def worker_session(node: WorkerNode) -> s.WorkerSession:
         tracked=tracked,
         extended=bool(conf.result_extended),
         control=node.hostname if node.prefork_child is None else None,  # else: the parent's
+        # A prefork child's parent times and signals the task it was told starts: none waits.
+        run_ahead=node.pool.run_ahead if node.pool and node.prefork_child is None else 0,
     )
     return s.WorkerSession(config, node.app.clock.monotonic(), gate=node.types.offer)
 
@@ -231,7 +233,9 @@ class HubConnection(ConnectionEffects):
                 continue
             index = int.from_bytes(frames[0], "big")
             if frames[1] == inbox.LOST:
-                self.perform(session.lost(index, self.clock.monotonic()))
+                assert node.pool is not None
+                if node.pool.replaced(index):  # else an earlier LOST of this slot covered it
+                    self.perform(session.lost(index, self.clock.monotonic()))
                 continue
             done = session.busy.get(index)
             if node.send_events and done is not None:

@@ -20,6 +20,15 @@ Slots and prefetch
     ``giveback`` seconds is given back (``REJ`` requeue) so another worker may run it; the
     credit it held is withheld and returned (``CRED``) when a slot frees, so the hub's view
     stays true.
+Run-ahead
+    With ``run_ahead`` n (a threads pool), a busy slot is also handed up to n deliveries that
+    wait in the slot itself (:attr:`queued`: a :class:`.Run` alone), so it takes the next one
+    as soon as it ends, without waiting for this loop; the buffer holds only what the slots
+    have no room for. A queued delivery starts (:class:`.Starting`, ``START``) when the outcome
+    before it in its slot arrives: :attr:`busy` is always what each slot runs. It cannot be
+    given back while it waits (stalled give-back, warm shutdown): it runs there. A slot that
+    dies (:meth:`lost`) gives back what it ran and hands what waited behind it to the slot
+    that replaces it.
 Task types with a rate limit or a cap
     The injected ``gate`` offers such a delivery to its type's actor, which releases it later
     (:meth:`~WorkerSession.released`); meanwhile it waits in the :mod:`.gated` ledger, its
@@ -95,6 +104,9 @@ class WorkerSession:
         self.declare = config.declare
         self.free = list(range(config.slots))
         self.busy: dict[int, p.Delivery] = {}
+        #: Deliveries handed to a busy slot that wait there behind its running one (run-ahead).
+        self.queued: dict[int, deque[p.Delivery]] = {i: deque() for i in range(config.slots)}
+        self.run_ahead = config.run_ahead
         self.buffer: deque[p.Delivery] = deque()
         #: Deliveries waiting for their type's gate, or released and waiting for a slot.
         self.gated = GatedDeliveries()
@@ -118,10 +130,14 @@ class WorkerSession:
         self.settling: dict[str, str] = {}
         self._settles = 0
 
+    def handed(self) -> list[p.Delivery]:
+        """The deliveries the slots hold: running, then waiting in them (run-ahead)."""
+        return [*self.busy.values(), *(d for q in self.queued.values() for d in q)]
+
     def inflight(self) -> tuple[str, ...]:
-        """The delivery tags this worker holds (running, prefetched or gated)."""
+        """The delivery tags this worker holds (running, queued in slots, prefetched or gated)."""
         return (
-            *(d.delivery_tag for d in self.busy.values()),
+            *(d.delivery_tag for d in self.handed()),
             *(d.delivery_tag for d in self.buffer),
             *self.gated.tags(),
         )
@@ -141,7 +157,7 @@ class WorkerSession:
         self.credit_due = 0
         self.gated.hello()
         self.hello_sent = now
-        held = len(self.busy) + len(self.buffer) + self.gated.holding_credit()
+        held = len(self.handed()) + len(self.buffer) + self.gated.holding_credit()
         credit = max(0, c.prefetch - held) if self.accepting else 0
         hello = p.Hello(
             role="worker",
@@ -198,13 +214,26 @@ class WorkerSession:
         return self.send(p.Stat(task_id, rid))
 
     def lost(self, slot: int, now: float) -> list[Effect]:
-        """Slot ``slot`` died with its task: hand the task back for another try."""
+        """Slot ``slot`` died with its task: hand the task back for another try, and what
+        waited behind it (never started) to the slot that replaces it."""
         delivery = self.busy.get(slot)
         if delivery is None:
             return []
         log = Log("error", "slot_lost_task", {"slot": slot, "task_id": delivery.task.id})
         credit = self.gated.credit_back()
-        return [log, *self._give_back((delivery,), credit), *self._slot_done(slot, now)]
+        effects = [log, *self._give_back((delivery,), credit)]
+        waiting = self.queued[slot]
+        if not waiting:
+            return effects + self._slot_done(slot, now)
+        effects.append(Finished(slot, self.busy.pop(slot)))
+        again, self.queued[slot] = tuple(waiting), deque()
+        if not self.accepting:  # draining: back to the hub, as the buffer was
+            self.free.append(slot)
+            return effects + self._give_back(again)
+        effects += self._run(slot, again[0])
+        for later in again[1:]:
+            effects += self._hand(slot, later)
+        return effects + self._fill(slot, now)
 
     def released(self, tag: str, now: float) -> list[Effect]:
         """A task type's gate lets the delivery ``tag`` run: in a free slot, or next."""
@@ -213,6 +242,9 @@ class WorkerSession:
             return []  # handed back meanwhile (shutdown)
         if self.free and self.accepting:
             return self._run(self.free.pop(), delivery)
+        room = self._room() if self.accepting else None
+        if room is not None:
+            return self._hand(room, delivery)
         self.gated.ready.append(delivery)
         return []
 
@@ -339,12 +371,20 @@ class WorkerSession:
             return [Received(delivery)]
         if self.free:
             return [Received(delivery), *self._run(self.free.pop(), delivery)]
+        room = self._room()
+        if room is not None:
+            return [Received(delivery), *self._hand(room, delivery)]
         self.buffer.append(delivery)
         if self.stalled_since is None:
             self.stalled_since = now
         return [Received(delivery)]
 
     def _run(self, slot: int, delivery: p.Delivery) -> list[Effect]:
+        """Run ``delivery`` in the free ``slot``."""
+        return [*self._starting(slot, delivery), Run(slot, delivery)]
+
+    def _starting(self, slot: int, delivery: p.Delivery) -> list[Effect]:
+        """``delivery`` is what ``slot`` runs now (its events and ``START``)."""
         self.busy[slot] = delivery
         c = self.config
         effects: list[Effect] = [Starting(slot, delivery)]
@@ -353,18 +393,59 @@ class WorkerSession:
             effects += self.send(p.Start((p.TaskRef(delivery.task.id, delivery.tag),)))
         if c.extended:  # result_extended: the hub keeps the request beside the result
             effects += self.send(p.TaskState(delivery.task.id, delivery.tag, extended=True))
-        effects.append(Run(slot, delivery))
         return effects
 
-    def _slot_done(self, slot: int, now: float) -> list[Effect]:
-        """The slot is free: give it the next gated or buffered delivery, or return credit."""
-        effects: list[Effect] = [Finished(slot, self.busy.pop(slot))]
-        if self.gated.ready and self.accepting:
-            return effects + self._run(slot, self.gated.ready.popleft())
-        if self.buffer and self.accepting:
+    def _hand(self, slot: int, delivery: p.Delivery) -> list[Effect]:
+        """Hand ``delivery`` to the busy ``slot``: it waits there behind the running one."""
+        self.queued[slot].append(delivery)
+        return [Run(slot, delivery)]
+
+    def _fill(self, slot: int, now: float) -> list[Effect]:
+        """Hand the busy ``slot`` what it has room to wait for (run-ahead)."""
+        effects: list[Effect] = []
+        while len(self.queued[slot]) < self.run_ahead:
+            delivery = self._next(now)
+            if delivery is None:
+                break
+            effects += self._hand(slot, delivery)
+        return effects
+
+    def _room(self) -> int | None:
+        """A busy slot with room to wait in (the least held), or None."""
+        ahead, best = self.run_ahead, None
+        if ahead:
+            for slot in self.busy:
+                waiting = len(self.queued[slot])
+                if waiting < ahead and (best is None or waiting < len(self.queued[best])):
+                    best = slot
+        return best
+
+    def _next(self, now: float) -> p.Delivery | None:
+        """The next delivery for a slot: a released gated one, else the buffer's first."""
+        if not self.accepting:
+            return None
+        if self.gated.ready:
+            return self.gated.ready.popleft()
+        if self.buffer:
             delivery = self.buffer.popleft()
             self.stalled_since = now if self.buffer else None
-            return effects + self._run(slot, delivery)
+            return delivery
+        return None
+
+    def _slot_done(self, slot: int, now: float) -> list[Effect]:
+        """The slot's running delivery ended: it runs what waited in it, or the next gated or
+        buffered delivery; what room it has left is filled (run-ahead); or it is free and the
+        withheld credit goes back."""
+        effects: list[Effect] = [Finished(slot, self.busy.pop(slot))]
+        waiting = self.queued[slot]
+        if waiting:
+            effects += self._starting(slot, waiting.popleft())
+        else:
+            delivery = self._next(now)
+            if delivery is not None:
+                effects += self._run(slot, delivery)
+        if slot in self.busy:
+            return effects + self._fill(slot, now)
         self.free.append(slot)
         if self.withheld and self.accepting:
             credit, self.withheld = self.withheld, 0
