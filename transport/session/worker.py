@@ -64,22 +64,20 @@ from .effects import (
     Command,
     Confirmed,
     Effect,
-    Finished,
     Heartbeat,
     Keyed,
     Log,
     Ready,
     Received,
-    Run,
     Send,
     SendEncoded,
-    Starting,
     Stop,
     Withdraw,
 )
 from .gated import GatedDeliveries
 from .hubwatch import HubWatch
 from .worker_config import WorkerConfig, ungated
+from .worker_slots import WorkerSlots
 
 __all__ = ["HubWatch", "WorkerConfig", "WorkerSession"]
 
@@ -87,7 +85,7 @@ __all__ = ["HubWatch", "WorkerConfig", "WorkerSession"]
 _COMMANDS = (p.ControlCommand, p.RevokeHeld, p.KeyedActivate, p.KeyedStop)
 
 
-class WorkerSession:
+class WorkerSession(WorkerSlots):
     """A worker's slots, prefetched and gated deliveries, credit and hub liveness (sans-IO).
 
     ``gate`` offers a delivery to its task type's gate and says whether that type decides when
@@ -98,15 +96,10 @@ class WorkerSession:
     def __init__(
         self, config: WorkerConfig, now: float, gate: Callable[[p.Delivery], bool] = ungated
     ) -> None:
-        self.config = config
+        super().__init__(config)
         self.gate = gate
         self.queues = config.queues
         self.declare = config.declare
-        self.free = list(range(config.slots))
-        self.busy: dict[int, p.Delivery] = {}
-        #: Deliveries handed to a busy slot that wait there behind its running one (run-ahead).
-        self.queued: dict[int, deque[p.Delivery]] = {i: deque() for i in range(config.slots)}
-        self.run_ahead = config.run_ahead
         self.buffer: deque[p.Delivery] = deque()
         #: Deliveries waiting for their type's gate, or released and waiting for a slot.
         self.gated = GatedDeliveries()
@@ -129,10 +122,6 @@ class WorkerSession:
         #: Confirmations asked of the hub (:meth:`settle`): request id -> task id.
         self.settling: dict[str, str] = {}
         self._settles = 0
-
-    def handed(self) -> list[p.Delivery]:
-        """The deliveries the slots hold: running, then waiting in them (run-ahead)."""
-        return [*self.busy.values(), *(d for q in self.queued.values() for d in q)]
 
     def inflight(self) -> tuple[str, ...]:
         """The delivery tags this worker holds (running, queued in slots, prefetched or gated)."""
@@ -212,28 +201,6 @@ class WorkerSession:
         rid = f"settle-{self._settles}"
         self.settling[rid] = task_id
         return self.send(p.Stat(task_id, rid))
-
-    def lost(self, slot: int, now: float) -> list[Effect]:
-        """Slot ``slot`` died with its task: hand the task back for another try, and what
-        waited behind it (never started) to the slot that replaces it."""
-        delivery = self.busy.get(slot)
-        if delivery is None:
-            return []
-        log = Log("error", "slot_lost_task", {"slot": slot, "task_id": delivery.task.id})
-        credit = self.gated.credit_back()
-        effects = [log, *self._give_back((delivery,), credit)]
-        waiting = self.queued[slot]
-        if not waiting:
-            return effects + self._slot_done(slot, now)
-        effects.append(Finished(slot, self.busy.pop(slot)))
-        again, self.queued[slot] = tuple(waiting), deque()
-        if not self.accepting:  # draining: back to the hub, as the buffer was
-            self.free.append(slot)
-            return effects + self._give_back(again)
-        effects += self._run(slot, again[0])
-        for later in again[1:]:
-            effects += self._hand(slot, later)
-        return effects + self._fill(slot, now)
 
     def released(self, tag: str, now: float) -> list[Effect]:
         """A task type's gate lets the delivery ``tag`` run: in a free slot, or next."""
@@ -379,79 +346,6 @@ class WorkerSession:
             self.stalled_since = now
         return [Received(delivery)]
 
-    def _run(self, slot: int, delivery: p.Delivery) -> list[Effect]:
-        """Run ``delivery`` in the free ``slot``."""
-        return [*self._starting(slot, delivery), Run(slot, delivery)]
-
-    def _starting(self, slot: int, delivery: p.Delivery) -> list[Effect]:
-        """``delivery`` is what ``slot`` runs now (its events and ``START``)."""
-        self.busy[slot] = delivery
-        c = self.config
-        effects: list[Effect] = [Starting(slot, delivery)]
-        tracked = c.tracked(delivery.task.task)
-        if c.track_started if tracked is None else tracked:  # the task's option wins
-            effects += self.send(p.Start((p.TaskRef(delivery.task.id, delivery.tag),)))
-        if c.extended:  # result_extended: the hub keeps the request beside the result
-            effects += self.send(p.TaskState(delivery.task.id, delivery.tag, extended=True))
-        return effects
-
-    def _hand(self, slot: int, delivery: p.Delivery) -> list[Effect]:
-        """Hand ``delivery`` to the busy ``slot``: it waits there behind the running one."""
-        self.queued[slot].append(delivery)
-        return [Run(slot, delivery)]
-
-    def _fill(self, slot: int, now: float) -> list[Effect]:
-        """Hand the busy ``slot`` what it has room to wait for (run-ahead)."""
-        effects: list[Effect] = []
-        while len(self.queued[slot]) < self.run_ahead:
-            delivery = self._next(now)
-            if delivery is None:
-                break
-            effects += self._hand(slot, delivery)
-        return effects
-
-    def _room(self) -> int | None:
-        """A busy slot with room to wait in (the least held), or None."""
-        ahead, best = self.run_ahead, None
-        if ahead:
-            for slot in self.busy:
-                waiting = len(self.queued[slot])
-                if waiting < ahead and (best is None or waiting < len(self.queued[best])):
-                    best = slot
-        return best
-
-    def _next(self, now: float) -> p.Delivery | None:
-        """The next delivery for a slot: a released gated one, else the buffer's first."""
-        if not self.accepting:
-            return None
-        if self.gated.ready:
-            return self.gated.ready.popleft()
-        if self.buffer:
-            delivery = self.buffer.popleft()
-            self.stalled_since = now if self.buffer else None
-            return delivery
-        return None
-
-    def _slot_done(self, slot: int, now: float) -> list[Effect]:
-        """The slot's running delivery ended: it runs what waited in it, or the next gated or
-        buffered delivery; what room it has left is filled (run-ahead); or it is free and the
-        withheld credit goes back."""
-        effects: list[Effect] = [Finished(slot, self.busy.pop(slot))]
-        waiting = self.queued[slot]
-        if waiting:
-            effects += self._starting(slot, waiting.popleft())
-        else:
-            delivery = self._next(now)
-            if delivery is not None:
-                effects += self._run(slot, delivery)
-        if slot in self.busy:
-            return effects + self._fill(slot, now)
-        self.free.append(slot)
-        if self.withheld and self.accepting:
-            credit, self.withheld = self.withheld, 0
-            effects += self.send(p.Credit(credit))
-        return effects
-
     def _pay_debt(self, message: p.Done | p.Reject) -> p.Done | p.Reject:
         """An outcome returning one credit returns none while a debt is owed (:mod:`.gated`)."""
         if not self.gated.debt:
@@ -475,8 +369,3 @@ class WorkerSession:
         self.withheld += len(given)
         self.stalled_since = None
         return [*self._give_back(given), Log("debug", "prefetch_given_back", {"count": len(given)})]
-
-    def _give_back(self, deliveries: tuple[p.Delivery, ...], credit: int = 0) -> list[Effect]:
-        """Hand deliveries back to the hub for another consumer (``REJ``, requeue)."""
-        rejections = tuple(p.Rejection(d.task.id, d.tag, credit=credit) for d in deliveries)
-        return self.send(p.Reject(rejections)) if rejections else []
