@@ -133,7 +133,8 @@ class WorkerView:
                 "max-concurrency": node.concurrency,
                 "processes": [os.getpid()],
                 "busy": len(self.conn.session.busy),
-                "prefetched": len(self.conn.session.buffer),
+                "prefetched": len(self.conn.session.buffer)  # and those waiting in slots
+                + sum(len(waiting) for waiting in self.conn.session.queued.values()),
             },
             "prefetch_count": node.prefetch,
             "total": dict(node.processed),
