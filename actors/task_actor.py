@@ -2,9 +2,10 @@
 
 A worker with concurrency N has N slot actors (N threads). Each slot holds its own instance of
 every class-based task it has run, so state set in ``on_start`` lives across messages, and
-answers through an injected ``reply`` callable (the runtime wires it to the connection's
-inproc socket; this layer knows no sockets). Slots are :class:`Supervised`: the pool's
-supervisor restarts one that dies.
+answers through an injected ``reply`` callable (the runtime wires it to the node's inbox,
+``runtime/inbox.py``; this layer knows no sockets). Slots are :class:`Supervised`: the pool's
+supervisor restarts one that dies. A slot's inbox is a C ``SimpleQueue``: a busy slot may hold
+the next delivery there (run-ahead, see :mod:`.pool`).
 """
 
 from __future__ import annotations
@@ -62,6 +63,6 @@ class TaskSlot(Supervised):
         return None
 
     def on_stop(self) -> None:
-        """Release per-thread resources (the reply socket)."""
+        """Release per-thread resources (the thread's doorbell socket)."""
         if self._on_stop_hook is not None:
             self._on_stop_hook()

@@ -2,7 +2,7 @@
 
 The connection thread (``runtime/worker.py``) passes every keyed delivery and keyed command
 here; :class:`~celeriac.actors.keyed.KeyedHost` runs the calls in their keys' actors. A call's
-outcome comes back from the key's thread through the worker's outcome socket (tagged
+outcome comes back from the key's thread through the worker's inbox (``runtime/inbox.py``, tagged
 ``KEYED``), and the connection thread forwards the frames as they are: the saved state first,
 then the ``DONE`` (no credit: keyed calls do not use task slots), so the hub has stored the
 state before it acknowledges the call.
