@@ -1,9 +1,14 @@
 """The threads pool: N execution slots under a one_for_one supervisor.
 
-The connection hands each delivery to a free slot by index (:meth:`ThreadPool.submit`) and gets
-the outcome back through the ``reply`` callable. If a slot actor dies (it should not: task code
-runs under a guard), its supervisor starts a new one in its place and ``lost(index)`` tells the
-connection, which gives the delivery that slot held back to the hub for redelivery.
+The connection hands each delivery to a slot by index (:meth:`ThreadPool.submit`) and gets
+the outcome back through the ``reply`` callable. A busy slot may be handed :attr:`run_ahead`
+more (they wait in its inbox, a C ``SimpleQueue``), so it goes from one task to the next without
+waiting for the connection. If a slot actor dies (it should not: task code runs under a guard),
+its supervisor starts a new one in its place and ``lost(index)`` tells the connection, which
+gives the delivery that slot ran back to the hub for redelivery and hands the ones waiting
+behind it (dropped with the dead actor's inbox) to the new one. Until the connection has done
+so (:meth:`ThreadPool.replaced`), deliveries still go to the dead actor and are dropped: the new
+one must not run one the connection is about to hand it again.
 
 Time limits: one :class:`~celeriac.actors.watchdog.Watchdog` thread (on the pool's clock) watches
 every slot thread; it raises ``SoftTimeLimitExceeded``/``TimeLimitExceeded`` inside the slot's
@@ -16,6 +21,7 @@ connection thread hands out deliveries the same way whatever runs them.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,12 +44,19 @@ class Pool(Protocol):
     """What the worker's connection needs of a pool: N slots addressed by index."""
 
     size: int
+    #: How many deliveries a busy slot may be handed to wait behind its running one.
+    run_ahead: int
 
     def start(self) -> None:
         """Start the slots."""
 
     def submit(self, index: int, delivery: Delivery) -> None:
-        """Run a delivery in free slot ``index``; its outcome comes back through ``reply``."""
+        """Run a delivery in slot ``index`` (free, or busy with room to wait: run-ahead); its
+        outcome comes back through ``reply``."""
+
+    def replaced(self, index: int) -> bool:
+        """The connection has read ``lost(index)``: the slot's new actor takes deliveries from
+        now on. False if no new actor waited (an earlier ``lost`` of this slot covered it)."""
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Wait until every slot can take a delivery; False after ``timeout``."""
@@ -83,10 +96,18 @@ class PoolFactory(Protocol):
 class ThreadPool:
     """``size`` slot actors (threads) supervised one_for_one; see the module docstring."""
 
+    #: One delivery waits in a busy slot: it starts with no round trip through the connection
+    #: (measured: benchmarks/cpu_split.py, issue 18); more would only hold more back from the
+    #: stalled-buffer give-back.
+    run_ahead = 1
+
     def __init__(self, size: int, wiring: PoolWiring) -> None:
         self.size = size
         self._wiring = wiring
+        #: Where deliveries go: each slot's actor as the connection knows it.
         self._refs: list[pykka.ActorRef[Any] | None] = [None] * size
+        #: A slot's restarted actor, until the connection has read its ``lost`` (replaced()).
+        self._fresh: dict[int, pykka.ActorRef[Any]] = {}
         self._lock = threading.Lock()
         self._supervisor: pykka.ActorRef[Any] | None = None
         self._watchdog = Watchdog(wiring.clock)
@@ -102,7 +123,10 @@ class ThreadPool:
                 index, executor, self._wiring.reply, self._wiring.on_thread_exit, link=link
             )
             with self._lock:
-                self._refs[index] = ref
+                if restarted:
+                    self._fresh[index] = ref
+                else:
+                    self._refs[index] = ref
                 if all(r is not None for r in self._refs):
                     self._ready.set()
             if restarted:
@@ -126,16 +150,24 @@ class ThreadPool:
         return self._ready.wait(timeout)
 
     def submit(self, index: int, delivery: Delivery) -> None:
-        """Hand a delivery to slot ``index`` (which the caller knows is free)."""
+        """Hand a delivery to slot ``index`` (free, or busy with room: see the module docs)."""
         with self._lock:
             ref = self._refs[index]
         if ref is None:
             self._wiring.lost(index)
             return
-        try:
+        # A dead actor drops it: its supervisor is replacing it, and the lost(index) it reports
+        # makes the connection hand what that slot held to the new actor.
+        with contextlib.suppress(pykka.ActorDeadError):
             ref.tell(delivery)
-        except pykka.ActorDeadError:
-            self._wiring.lost(index)  # its supervisor is replacing it
+
+    def replaced(self, index: int) -> bool:
+        """Deliveries for slot ``index`` go to its restarted actor from now on."""
+        with self._lock:
+            ref = self._fresh.pop(index, None)
+            if ref is not None:
+                self._refs[index] = ref
+            return ref is not None or self._refs[index] is None  # None: submit() reported it
 
     def stop(self, *, wait: bool = True) -> None:
         """Stop the slots (in reverse order); with ``wait``, let running tasks finish."""

@@ -64,6 +64,9 @@ class AsyncPool:
     accepted for that interface; a slot here cannot die (the executor never raises).
     """
 
+    #: A virtual slot is a coroutine spawned per delivery: nothing waits in it.
+    run_ahead = 0
+
     def __init__(self, size: int, wiring: PoolWiring, *, threads: int | None = None) -> None:
         self.size = size
         self.threads = max(1, threads or min(size, 32))
@@ -112,6 +115,10 @@ class AsyncPool:
             loop.call_soon_threadsafe(self._spawn, index, delivery)
         except RuntimeError:  # the loop is closed: we are stopping
             self._wiring.lost(index)
+
+    def replaced(self, index: int) -> bool:
+        """A virtual slot is never replaced: any ``lost`` here came from :meth:`submit`."""
+        return True
 
     def stop(self, *, wait: bool = True) -> None:
         """Stop: with ``wait``, running tasks finish first; without, they are cancelled."""

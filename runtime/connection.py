@@ -5,9 +5,10 @@ How it works
 The protocol logic (credit, slots and prefetch, gated deliveries, give-back, heartbeats,
 re-HELLO, drain, merged outcomes) is the sans-IO
 :class:`~celeriac.transport.session.WorkerSession`; this thread only moves bytes and performs
-its effects. It owns the node's DEALER socket to the hub and a PULL socket the slots push their
-outcomes to (already encoded, in their own threads). Each turn it polls both: a message from the
-hub is decoded and handed to ``session.handle``; outcomes drained from the slots go to
+its effects. It owns the node's DEALER socket to the hub and the PULL socket of the node's
+inbox doorbell (:mod:`.inbox`: the slots queue their outcomes there, already encoded in their
+own threads, and ring only when the queue was empty). Each turn it polls both: a message from
+the hub is decoded and handed to ``session.handle``; outcomes taken from the inbox go to
 ``session.outcome_frames`` and leave merged (one ``DONE`` for many); then ``session.tick``.
 Effects become sends (here) and, in :mod:`.connection_effects`, slot submissions (a pykka
 ``tell`` to a slot actor), log lines, events, remote control answers and revokes. The session
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 import zmq
+from zmq.backend import Socket as _Backend
 
 from celeriac._log import get_logger
 from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
@@ -46,6 +48,8 @@ if TYPE_CHECKING:
 __all__ = ["CONNECTION_POLICY", "HubConnection", "run_connection", "worker_session"]
 
 _log = get_logger("celeriac.worker")
+
+_recv = _Backend.recv  # a doorbell: one empty frame (see transport/multipart.py)
 
 #: The connection thread may crash this many times within CONNECTION_PERIOD seconds.
 CONNECTION_RESTARTS = 3
@@ -78,6 +82,8 @@ def worker_session(node: WorkerNode) -> s.WorkerSession:
         tracked=tracked,
         extended=bool(conf.result_extended),
         control=node.hostname if node.prefork_child is None else None,  # else: the parent's
+        # A prefork child's parent times and signals the task it was told starts: none waits.
+        run_ahead=node.pool.run_ahead if node.pool and node.prefork_child is None else 0,
     )
     return s.WorkerSession(config, node.app.clock.monotonic(), gate=node.types.offer)
 
@@ -209,11 +215,17 @@ class HubConnection(ConnectionEffects):
         self.perform(self.session.handle(message, self.clock.monotonic()))
 
     def _outcomes(self) -> None:
-        session, node = self.session, self.node
-        while True:
+        """The doorbell rang: read the rings, then every message queued (runtime/inbox.py)."""
+        session, node, pull = self.session, self.node, self.pull
+        while True:  # how many rings does not matter: the queue is read to the end
             try:
-                frames = recv_frames(self.pull, NOBLOCK)
+                _recv(pull, NOBLOCK)
             except zmq.Again:
+                break
+        take = node.inbox.take
+        while True:
+            frames = take()
+            if frames is None:
                 self.perform(session.take_outcomes())
                 return
             if not frames[0]:
@@ -221,7 +233,9 @@ class HubConnection(ConnectionEffects):
                 continue
             index = int.from_bytes(frames[0], "big")
             if frames[1] == inbox.LOST:
-                self.perform(session.lost(index, self.clock.monotonic()))
+                assert node.pool is not None
+                if node.pool.replaced(index):  # else an earlier LOST of this slot covered it
+                    self.perform(session.lost(index, self.clock.monotonic()))
                 continue
             done = session.busy.get(index)
             if node.send_events and done is not None:

@@ -144,4 +144,4 @@ class ConnectionEffects:
         if self.session.cold:
             self.node._cold.set()  # the pool does not wait for the tasks handed back
         if effect.cold:
-            abandoned(self.node, [d.delivery_tag for d in self.session.busy.values()])
+            abandoned(self.node, [d.delivery_tag for d in self.session.handed()])

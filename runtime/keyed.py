@@ -2,7 +2,7 @@
 
 The connection thread (``runtime/worker.py``) passes every keyed delivery and keyed command
 here; :class:`~celeriac.actors.keyed.KeyedHost` runs the calls in their keys' actors. A call's
-outcome comes back from the key's thread through the worker's outcome socket (tagged
+outcome comes back from the key's thread through the worker's inbox (``runtime/inbox.py``, tagged
 ``KEYED``), and the connection thread forwards the frames as they are: the saved state first,
 then the ``DONE`` (no credit: keyed calls do not use task slots), so the hub has stored the
 state before it acknowledges the call.
@@ -18,7 +18,6 @@ from celeriac._serialization import normalize_accept
 from celeriac.actors.keyed import KeyedHost
 from celeriac.actors.outcome import TaskOutcome
 from celeriac.transport import protocol as p
-from celeriac.transport.multipart import send_frames
 
 from .outcomes import outcome_message
 
@@ -59,10 +58,10 @@ class KeyedLink:
 
     def _report(self, queue: str, outcome: TaskOutcome, state: bytes | None) -> None:
         """From a key's thread: push the saved state and the outcome to the connection."""
-        push = self.node._push()
+        inbox = self.node.inbox
         if state is not None:
-            send_frames(push, [b"", KEYED_TAG, *p.encode(p.KeyedSave(queue, state))])
-        send_frames(push, [b"", KEYED_TAG, *p.encode(outcome_message(outcome, credit=0))])
+            inbox.put([b"", KEYED_TAG, *p.encode(p.KeyedSave(queue, state))])
+        inbox.put([b"", KEYED_TAG, *p.encode(outcome_message(outcome, credit=0))])
 
     def deliver(self, delivery: p.Delivery, send: Send) -> None:
         """A call for a key placed here (over ``actor_max_instances``: an idle key is offered

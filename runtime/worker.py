@@ -7,11 +7,12 @@ child process (the *embedded hub*, see :mod:`.embedded`: by default only for a l
 address nobody listens on), or connects to ``broker_url``; until a hub answers there it logs
 ``waiting_for_hub`` every so often, and connects by itself when one appears.
 
-The connection thread (:mod:`.connection`) owns the DEALER socket to the hub and an inproc
-PULL socket on which the slot actors push their outcomes; the protocol logic is the node's
-sans-IO :class:`~celeriac.transport.session.WorkerSession`, kept across connection restarts.
-It announces the queues it consumes and its credit (slots x ``worker_prefetch_multiplier``),
-hands each delivery to a free slot actor (a pykka ``tell``), and forwards the outcomes as
+The connection thread (:mod:`.connection`) owns the DEALER socket to the hub and the node's
+inbox (:mod:`.inbox`: a queue the slot actors put their outcomes in, and an inproc doorbell);
+the protocol logic is the node's sans-IO :class:`~celeriac.transport.session.WorkerSession`,
+kept across connection restarts. It announces the queues it consumes and its credit (slots x
+``worker_prefetch_multiplier``), hands each delivery to a free slot actor, or to a busy one to
+wait in it (a pykka ``tell``; run-ahead), and forwards the outcomes as
 ``DONE`` (acknowledgement + one credit back each). It pings the hub every ``broker_heartbeat``
 seconds; a hub that answers as a stranger (it restarted) gets a fresh ``HELLO`` listing the
 tasks still held here, so they are not delivered twice.
@@ -378,9 +379,6 @@ class WorkerNode:
         to its children this way); with ``ask``, its answer goes to :attr:`on_control_answer`
         under that id. Safe from any thread."""
         self.inbox.control(command, arguments, ask)
-
-    def _push(self) -> zmq.Socket[Any]:
-        return self.inbox.push()
 
     def _release_thread_socket(self) -> None:
         self.inbox.release_thread_socket()

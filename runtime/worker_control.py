@@ -117,7 +117,8 @@ class WorkerView:
     def reserved(self) -> list[dict[str, Any]]:
         session = self.conn.session
         gated = session.gated
-        held = [*session.buffer, *gated.ready, *gated.waiting.values()]
+        queued = [d for waiting in session.queued.values() for d in waiting]  # in the slots
+        held = [*queued, *session.buffer, *gated.ready, *gated.waiting.values()]
         return [self._info(d, None) for d in held]
 
     def _info(self, delivery: Delivery, started: float | None) -> dict[str, Any]:
@@ -132,7 +133,8 @@ class WorkerView:
                 "max-concurrency": node.concurrency,
                 "processes": [os.getpid()],
                 "busy": len(self.conn.session.busy),
-                "prefetched": len(self.conn.session.buffer),
+                "prefetched": len(self.conn.session.buffer)  # and those waiting in slots
+                + sum(len(waiting) for waiting in self.conn.session.queued.values()),
             },
             "prefetch_count": node.prefetch,
             "total": dict(node.processed),

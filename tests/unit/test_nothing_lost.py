@@ -75,6 +75,9 @@ LONG = settings(CI, max_examples=300, stateful_step_count=60)
 class NothingLost(RuleBasedStateMachine):
     """A hub, one client and two workers on a lossy in-memory network with a fake clock."""
 
+    #: Deliveries a busy slot of each worker holds waiting (WorkerConfig.run_ahead).
+    run_ahead = 0
+
     def __init__(self) -> None:
         super().__init__()
         self.clock = FakeClock()
@@ -130,6 +133,7 @@ class NothingLost(RuleBasedStateMachine):
             prefetch=3,
             heartbeat=HB,
             giveback=5.0,
+            run_ahead=self.run_ahead,
         )
         self.workers[ident] = session = WorkerSession(config, self.now)
         self.apply(ident, session.connect(self.now))
@@ -326,6 +330,12 @@ class NothingLost(RuleBasedStateMachine):
         )
 
 
+class NothingLostWithRunAhead(NothingLost):
+    """The same machine with workers whose busy slots hold one more delivery (threads pool)."""
+
+    run_ahead = 1
+
+
 class NothingLostOnSQLite(NothingLost):
     """The same machine with the hub on SQLite, reopened from disk by each hub restart."""
 
@@ -371,6 +381,8 @@ class NothingLostOnPostgres(NothingLost):
 
 TestNothingLostInMemory = NothingLost.TestCase
 TestNothingLostInMemory.settings = CI
+TestNothingLostWithRunAhead = NothingLostWithRunAhead.TestCase
+TestNothingLostWithRunAhead.settings = CI
 TestNothingLostOnSQLite = NothingLostOnSQLite.TestCase
 TestNothingLostOnSQLite.settings = CI
 #: Skipped (the pg_url fixture says why) where no PostgreSQL server answers.

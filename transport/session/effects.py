@@ -101,7 +101,8 @@ class Settled:
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """Run this delivery in execution slot ``slot``."""
+    """Hand this delivery to execution slot ``slot``: it runs there now, or after what the slot
+    holds (run-ahead: its :class:`Starting` comes when it starts)."""
 
     slot: int
     delivery: Delivery
@@ -116,8 +117,8 @@ class Received:
 
 @dataclass(frozen=True, slots=True)
 class Starting:
-    """Slot ``slot`` takes this delivery (its ``task-started`` event goes before the ``START``
-    and the :class:`Run` that follow)."""
+    """Slot ``slot`` runs this delivery now (its ``task-started`` event goes before the
+    ``START`` that follows, and before the :class:`Run` if the slot was free)."""
 
     slot: int
     delivery: Delivery

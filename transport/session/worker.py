@@ -20,6 +20,15 @@ Slots and prefetch
     ``giveback`` seconds is given back (``REJ`` requeue) so another worker may run it; the
     credit it held is withheld and returned (``CRED``) when a slot frees, so the hub's view
     stays true.
+Run-ahead
+    With ``run_ahead`` n (a threads pool), a busy slot is also handed up to n deliveries that
+    wait in the slot itself (:attr:`queued`: a :class:`.Run` alone), so it takes the next one
+    as soon as it ends, without waiting for this loop; the buffer holds only what the slots
+    have no room for. A queued delivery starts (:class:`.Starting`, ``START``) when the outcome
+    before it in its slot arrives: :attr:`busy` is always what each slot runs. It cannot be
+    given back while it waits (stalled give-back, warm shutdown): it runs there. A slot that
+    dies (:meth:`lost`) gives back what it ran and hands what waited behind it to the slot
+    that replaces it.
 Task types with a rate limit or a cap
     The injected ``gate`` offers such a delivery to its type's actor, which releases it later
     (:meth:`~WorkerSession.released`); meanwhile it waits in the :mod:`.gated` ledger, its
@@ -55,22 +64,20 @@ from .effects import (
     Command,
     Confirmed,
     Effect,
-    Finished,
     Heartbeat,
     Keyed,
     Log,
     Ready,
     Received,
-    Run,
     Send,
     SendEncoded,
-    Starting,
     Stop,
     Withdraw,
 )
 from .gated import GatedDeliveries
 from .hubwatch import HubWatch
 from .worker_config import WorkerConfig, ungated
+from .worker_slots import WorkerSlots
 
 __all__ = ["HubWatch", "WorkerConfig", "WorkerSession"]
 
@@ -78,7 +85,7 @@ __all__ = ["HubWatch", "WorkerConfig", "WorkerSession"]
 _COMMANDS = (p.ControlCommand, p.RevokeHeld, p.KeyedActivate, p.KeyedStop)
 
 
-class WorkerSession:
+class WorkerSession(WorkerSlots):
     """A worker's slots, prefetched and gated deliveries, credit and hub liveness (sans-IO).
 
     ``gate`` offers a delivery to its task type's gate and says whether that type decides when
@@ -89,12 +96,10 @@ class WorkerSession:
     def __init__(
         self, config: WorkerConfig, now: float, gate: Callable[[p.Delivery], bool] = ungated
     ) -> None:
-        self.config = config
+        super().__init__(config)
         self.gate = gate
         self.queues = config.queues
         self.declare = config.declare
-        self.free = list(range(config.slots))
-        self.busy: dict[int, p.Delivery] = {}
         self.buffer: deque[p.Delivery] = deque()
         #: Deliveries waiting for their type's gate, or released and waiting for a slot.
         self.gated = GatedDeliveries()
@@ -119,9 +124,9 @@ class WorkerSession:
         self._settles = 0
 
     def inflight(self) -> tuple[str, ...]:
-        """The delivery tags this worker holds (running, prefetched or gated)."""
+        """The delivery tags this worker holds (running, queued in slots, prefetched or gated)."""
         return (
-            *(d.delivery_tag for d in self.busy.values()),
+            *(d.delivery_tag for d in self.handed()),
             *(d.delivery_tag for d in self.buffer),
             *self.gated.tags(),
         )
@@ -141,7 +146,7 @@ class WorkerSession:
         self.credit_due = 0
         self.gated.hello()
         self.hello_sent = now
-        held = len(self.busy) + len(self.buffer) + self.gated.holding_credit()
+        held = len(self.handed()) + len(self.buffer) + self.gated.holding_credit()
         credit = max(0, c.prefetch - held) if self.accepting else 0
         hello = p.Hello(
             role="worker",
@@ -197,15 +202,6 @@ class WorkerSession:
         self.settling[rid] = task_id
         return self.send(p.Stat(task_id, rid))
 
-    def lost(self, slot: int, now: float) -> list[Effect]:
-        """Slot ``slot`` died with its task: hand the task back for another try."""
-        delivery = self.busy.get(slot)
-        if delivery is None:
-            return []
-        log = Log("error", "slot_lost_task", {"slot": slot, "task_id": delivery.task.id})
-        credit = self.gated.credit_back()
-        return [log, *self._give_back((delivery,), credit), *self._slot_done(slot, now)]
-
     def released(self, tag: str, now: float) -> list[Effect]:
         """A task type's gate lets the delivery ``tag`` run: in a free slot, or next."""
         delivery = self.gated.release(tag)
@@ -213,6 +209,9 @@ class WorkerSession:
             return []  # handed back meanwhile (shutdown)
         if self.free and self.accepting:
             return self._run(self.free.pop(), delivery)
+        room = self._room() if self.accepting else None
+        if room is not None:
+            return self._hand(room, delivery)
         self.gated.ready.append(delivery)
         return []
 
@@ -339,37 +338,13 @@ class WorkerSession:
             return [Received(delivery)]
         if self.free:
             return [Received(delivery), *self._run(self.free.pop(), delivery)]
+        room = self._room()
+        if room is not None:
+            return [Received(delivery), *self._hand(room, delivery)]
         self.buffer.append(delivery)
         if self.stalled_since is None:
             self.stalled_since = now
         return [Received(delivery)]
-
-    def _run(self, slot: int, delivery: p.Delivery) -> list[Effect]:
-        self.busy[slot] = delivery
-        c = self.config
-        effects: list[Effect] = [Starting(slot, delivery)]
-        tracked = c.tracked(delivery.task.task)
-        if c.track_started if tracked is None else tracked:  # the task's option wins
-            effects += self.send(p.Start((p.TaskRef(delivery.task.id, delivery.tag),)))
-        if c.extended:  # result_extended: the hub keeps the request beside the result
-            effects += self.send(p.TaskState(delivery.task.id, delivery.tag, extended=True))
-        effects.append(Run(slot, delivery))
-        return effects
-
-    def _slot_done(self, slot: int, now: float) -> list[Effect]:
-        """The slot is free: give it the next gated or buffered delivery, or return credit."""
-        effects: list[Effect] = [Finished(slot, self.busy.pop(slot))]
-        if self.gated.ready and self.accepting:
-            return effects + self._run(slot, self.gated.ready.popleft())
-        if self.buffer and self.accepting:
-            delivery = self.buffer.popleft()
-            self.stalled_since = now if self.buffer else None
-            return effects + self._run(slot, delivery)
-        self.free.append(slot)
-        if self.withheld and self.accepting:
-            credit, self.withheld = self.withheld, 0
-            effects += self.send(p.Credit(credit))
-        return effects
 
     def _pay_debt(self, message: p.Done | p.Reject) -> p.Done | p.Reject:
         """An outcome returning one credit returns none while a debt is owed (:mod:`.gated`)."""
@@ -394,8 +369,3 @@ class WorkerSession:
         self.withheld += len(given)
         self.stalled_since = None
         return [*self._give_back(given), Log("debug", "prefetch_given_back", {"count": len(given)})]
-
-    def _give_back(self, deliveries: tuple[p.Delivery, ...], credit: int = 0) -> list[Effect]:
-        """Hand deliveries back to the hub for another consumer (``REJ``, requeue)."""
-        rejections = tuple(p.Rejection(d.task.id, d.tag, credit=credit) for d in deliveries)
-        return self.send(p.Reject(rejections)) if rejections else []

@@ -17,7 +17,9 @@ class WorkerConfig:
     ``tracked`` gives a task name's own ``track_started`` option (None: it has none, the
     worker's applies), read when its delivery starts;
     ``control`` is the name the node answers remote control under (None: a prefork child,
-    whose parent answers for it); ``extended`` is ``result_extended``.
+    whose parent answers for it); ``extended`` is ``result_extended``; ``run_ahead`` is how
+    many deliveries a busy slot may hold waiting behind its running one (0: none; the pool
+    says what it can take, see ``Pool.run_ahead``).
     """
 
     node: str
@@ -34,6 +36,7 @@ class WorkerConfig:
     tracked: Callable[[str], bool | None] = lambda name: None
     extended: bool = False
     control: str | None = None
+    run_ahead: int = 0
 
 
 def ungated(delivery: p.Delivery) -> bool:

@@ -1,0 +1,64 @@
+"""The threads pool with run-ahead: a slot that dies drops what waited in it, reports lost once,
+and takes nothing until the connection has read that report (ThreadPool.replaced), so that what
+the connection hands it again runs once."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any
+
+from celeriac.actors.pool import PoolWiring, ThreadPool
+from celeriac.transport import protocol as p
+
+WAIT = 30.0  # seconds; only a failure waits this long
+
+
+def delivery(tid: str) -> p.Delivery:
+    return p.Delivery(p.TaskMessage(tid, "t", b"[]", queue="celery"), "celery")
+
+
+class Executor:
+    """Runs a delivery by answering its id; ``die...`` waits for ``release``, then kills the
+    slot's actor (a SystemExit escapes the executor, as no task's exception can)."""
+
+    watchdog: Any = None
+
+    def __init__(self, entered: threading.Event, release: threading.Event) -> None:
+        self.entered, self.release = entered, release
+
+    def execute(self, d: p.Delivery) -> str:
+        if d.task.id.startswith("die"):
+            self.entered.set()
+            assert self.release.wait(WAIT)
+            raise SystemExit(3)
+        return d.task.id
+
+
+def test_a_dead_slot_drops_what_waited_and_takes_nothing_until_replaced() -> None:
+    replies: queue.SimpleQueue[tuple[int, str]] = queue.SimpleQueue()
+    losts: queue.SimpleQueue[int] = queue.SimpleQueue()
+    entered, release = threading.Event(), threading.Event()
+    wiring = PoolWiring(
+        make_executor=lambda: Executor(entered, release),  # type: ignore[arg-type,return-value]
+        reply=lambda index, outcome: replies.put((index, outcome)),  # type: ignore[arg-type]
+        lost=losts.put,
+    )
+    pool = ThreadPool(1, wiring)
+    pool.start()
+    try:
+        assert pool.wait_ready(WAIT)
+        assert pool.run_ahead == 1
+        pool.submit(0, delivery("die"))
+        assert entered.wait(WAIT)
+        pool.submit(0, delivery("behind"))  # waits in the slot's inbox
+        release.set()
+        assert losts.get(timeout=WAIT) == 0  # the supervisor restarted the slot
+        pool.submit(0, delivery("early"))  # before the connection read the lost: dropped
+        assert pool.replaced(0)
+        assert not pool.replaced(0)  # one lost, one replacement
+        pool.submit(0, delivery("after"))
+        assert replies.get(timeout=WAIT) == (0, "after")  # neither "behind" nor "early" ran
+        assert losts.empty()
+    finally:
+        pool.stop()

@@ -1,0 +1,144 @@
+"""The slots of a worker session: what each runs, what waits in it, which are free (sans-IO).
+
+:class:`WorkerSlots` is the base of :class:`~.worker.WorkerSession`: the effects of starting a
+delivery in a slot, handing one to wait in a busy slot (run-ahead), ending a slot's task and
+losing a slot. The rules are in the session's "how it works" (Slots and prefetch, Run-ahead).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from celeriac import _protocol as p
+
+from .effects import Effect, Finished, Log, Run, Starting
+from .gated import GatedDeliveries
+from .worker_config import WorkerConfig
+
+__all__ = ["WorkerSlots"]
+
+
+class WorkerSlots:
+    """Slot bookkeeping for :class:`~.worker.WorkerSession` (which sets the other fields)."""
+
+    accepting: bool
+    buffer: deque[p.Delivery]
+    gated: GatedDeliveries
+    stalled_since: float | None
+    withheld: int
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self.config = config
+        self.free = list(range(config.slots))
+        #: What each busy slot runs.
+        self.busy: dict[int, p.Delivery] = {}
+        #: Deliveries handed to a busy slot that wait there behind its running one (run-ahead).
+        self.queued: dict[int, deque[p.Delivery]] = {i: deque() for i in range(config.slots)}
+        self.run_ahead = config.run_ahead
+
+    def send(self, message: p.Message) -> list[Effect]:
+        raise NotImplementedError  # the session's: after the outcomes collected before it
+
+    def handed(self) -> list[p.Delivery]:
+        """The deliveries the slots hold: running, then waiting in them (run-ahead)."""
+        return [*self.busy.values(), *(d for q in self.queued.values() for d in q)]
+
+    def lost(self, slot: int, now: float) -> list[Effect]:
+        """Slot ``slot`` died with its task: hand the task back for another try, and what
+        waited behind it (never started) to the slot that replaces it."""
+        delivery = self.busy.get(slot)
+        if delivery is None:
+            return []
+        log = Log("error", "slot_lost_task", {"slot": slot, "task_id": delivery.task.id})
+        credit = self.gated.credit_back()
+        effects = [log, *self._give_back((delivery,), credit)]
+        waiting = self.queued[slot]
+        if not waiting:
+            return effects + self._slot_done(slot, now)
+        effects.append(Finished(slot, self.busy.pop(slot)))
+        again, self.queued[slot] = tuple(waiting), deque()
+        if not self.accepting:  # draining: back to the hub, as the buffer was
+            self.free.append(slot)
+            return effects + self._give_back(again)
+        effects += self._run(slot, again[0])
+        for later in again[1:]:
+            effects += self._hand(slot, later)
+        return effects + self._fill(slot, now)
+
+    def _run(self, slot: int, delivery: p.Delivery) -> list[Effect]:
+        """Run ``delivery`` in the free ``slot``."""
+        return [*self._starting(slot, delivery), Run(slot, delivery)]
+
+    def _starting(self, slot: int, delivery: p.Delivery) -> list[Effect]:
+        """``delivery`` is what ``slot`` runs now (its events and ``START``)."""
+        self.busy[slot] = delivery
+        c = self.config
+        effects: list[Effect] = [Starting(slot, delivery)]
+        tracked = c.tracked(delivery.task.task)
+        if c.track_started if tracked is None else tracked:  # the task's option wins
+            effects += self.send(p.Start((p.TaskRef(delivery.task.id, delivery.tag),)))
+        if c.extended:  # result_extended: the hub keeps the request beside the result
+            effects += self.send(p.TaskState(delivery.task.id, delivery.tag, extended=True))
+        return effects
+
+    def _hand(self, slot: int, delivery: p.Delivery) -> list[Effect]:
+        """Hand ``delivery`` to the busy ``slot``: it waits there behind the running one."""
+        self.queued[slot].append(delivery)
+        return [Run(slot, delivery)]
+
+    def _fill(self, slot: int, now: float) -> list[Effect]:
+        """Hand the busy ``slot`` what it has room to wait for (run-ahead)."""
+        effects: list[Effect] = []
+        while len(self.queued[slot]) < self.run_ahead:
+            delivery = self._next(now)
+            if delivery is None:
+                break
+            effects += self._hand(slot, delivery)
+        return effects
+
+    def _room(self) -> int | None:
+        """A busy slot with room to wait in (the least held), or None."""
+        ahead, best = self.run_ahead, None
+        if ahead:
+            for slot in self.busy:
+                waiting = len(self.queued[slot])
+                if waiting < ahead and (best is None or waiting < len(self.queued[best])):
+                    best = slot
+        return best
+
+    def _next(self, now: float) -> p.Delivery | None:
+        """The next delivery for a slot: a released gated one, else the buffer's first."""
+        if not self.accepting:
+            return None
+        if self.gated.ready:
+            return self.gated.ready.popleft()
+        if self.buffer:
+            delivery = self.buffer.popleft()
+            self.stalled_since = now if self.buffer else None
+            return delivery
+        return None
+
+    def _slot_done(self, slot: int, now: float) -> list[Effect]:
+        """The slot's running delivery ended: it runs what waited in it, or the next gated or
+        buffered delivery; what room it has left is filled (run-ahead); or it is free and the
+        withheld credit goes back."""
+        effects: list[Effect] = [Finished(slot, self.busy.pop(slot))]
+        waiting = self.queued[slot]
+        if waiting:
+            effects += self._starting(slot, waiting.popleft())
+        else:
+            delivery = self._next(now)
+            if delivery is not None:
+                effects += self._run(slot, delivery)
+        if slot in self.busy:
+            return effects + self._fill(slot, now)
+        self.free.append(slot)
+        if self.withheld and self.accepting:
+            credit, self.withheld = self.withheld, 0
+            effects += self.send(p.Credit(credit))
+        return effects
+
+    def _give_back(self, deliveries: tuple[p.Delivery, ...], credit: int = 0) -> list[Effect]:
+        """Hand deliveries back to the hub for another consumer (``REJ``, requeue)."""
+        rejections = tuple(p.Rejection(d.task.id, d.tag, credit=credit) for d in deliveries)
+        return self.send(p.Reject(rejections)) if rejections else []
