@@ -96,10 +96,11 @@ class PoolFactory(Protocol):
 class ThreadPool:
     """``size`` slot actors (threads) supervised one_for_one; see the module docstring."""
 
-    #: One delivery waits in a busy slot: it starts with no round trip through the connection
-    #: (measured: benchmarks/cpu_split.py, issue 18); more would only hold more back from the
-    #: stalled-buffer give-back.
-    run_ahead = 1
+    #: Deliveries that may wait in a busy slot (they start with no round trip through the
+    #: connection: about 15% of a noop's worker CPU, benchmarks/cpu_split.py, issue 18). Off:
+    #: a delivery waiting in a slot cannot be handed back by the stalled-buffer give-back, so a
+    #: long task would hold it back (README "Fair dispatch").
+    run_ahead = 0
 
     def __init__(self, size: int, wiring: PoolWiring) -> None:
         self.size = size
