@@ -28,6 +28,7 @@ from .conftest import (
     TaskModule,
     clean_env,
     count_events,
+    listening,
     pick_port,
     read_events,
     wait_for_event,
@@ -82,6 +83,8 @@ def test_kill9_of_the_worker_takes_its_hub_along_and_a_restart_finds_the_data(
 
     first.kill9()
     wait_until(lambda: _gone(hub_pid), 10, "the hub's process to die with its worker")
+    # Its main thread can be a zombie while its other threads still hold the socket open.
+    wait_until(lambda: not listening(broker_url), 10, "the dead hub's port to close")
 
     second = procs.worker(broker_url, cwd=tasks_module.dir, name="second", env=env)
     assert [r.get(timeout=RESULT_TIMEOUT) for r in results] == [0, 2, 4, 6, 8]
