@@ -74,13 +74,17 @@ def _worker(procs: Spawner, app_dir: Path, url: str, name: str, *extra: str) -> 
 
 
 @pytest.fixture
-def cluster(procs: Spawner, tmp_path: Path, broker_url: str) -> tuple[Proc, Proc, Proc]:
+def cluster(
+    procs: Spawner, tmp_path: Path, broker_url: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Proc, Proc, Proc]:
     """A standalone hub, a threads worker ``t@x`` (queue celery) and a prefork node ``p@x``
-    (two children, queue celery)."""
+    (two children, queue celery). ``sys.path`` is restored at the end: the app's folder, and
+    the working directory the in-process CLI puts first (``-A``), would otherwise stay for the
+    tests after (a spawned child would import the source tree's ``celeriac``)."""
     app_dir = tmp_path / "app"
     app_dir.mkdir()
     (app_dir / "ctltasks.py").write_text(textwrap.dedent(TASKS))
-    sys.path.insert(0, str(app_dir))
+    monkeypatch.setattr(sys, "path", [str(app_dir), *sys.path])
     hub = procs.hub(broker_url, tmp_path / "hubdata")
     threads = _worker(procs, app_dir, broker_url, "t@x", "-P", "threads", "-c", "2")
     prefork = _worker(procs, app_dir, broker_url, "p@x", "-P", "prefork", "-c", "2")
