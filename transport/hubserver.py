@@ -34,6 +34,7 @@ from .hub import HubState
 from .hub.limits import HubLimits
 from .hub.memory import IdleRelease
 from .hub.storage import STORAGE_ERRORS
+from .hubevents import EventsSocket
 from .hubfiles import HubAddressError, default_data_dir
 from .lazycommit import LAZY_COMMANDS, LazyCommit
 from .multipart import NOBLOCK, readable, recv_frames, send_frames
@@ -157,11 +158,13 @@ class HubServer:
         )
 
     def _open_events(self, url: str, curve: CurveServer | None) -> None:
-        self._pub, self.events_endpoint = hubfiles.bind_events(self._ctx, url, curve)
-        #: The topics subscribed to on the events socket (XPUB tells each first subscription
-        #: of a topic and each last unsubscription, a subscriber's leaving included).
-        self._subscriptions: set[bytes] = set()
+        self._events = EventsSocket(self._ctx, url, curve)
         self.state.events_wanted = False  # until the first subscription
+
+    @property
+    def events_endpoint(self) -> str | None:
+        """Where the hub publishes events (None: events disabled, their port was taken)."""
+        return self._events.endpoint
 
     @classmethod
     def from_settings(
@@ -208,8 +211,8 @@ class HubServer:
         poller = zmq.Poller()
         poller.register(self._router, zmq.POLLIN)
         poller.register(self._monitor, zmq.POLLIN)
-        if self._pub is not None:
-            poller.register(self._pub, zmq.POLLIN)  # subscriptions
+        if self._events.sock is not None:
+            poller.register(self._events.sock, zmq.POLLIN)  # subscriptions
         watched: int | None = None
         try:
             while not self._stop.is_set():
@@ -233,8 +236,9 @@ class HubServer:
         lazy = self._receive() if self._router in events else False
         if self._monitor in events:
             self._drain_monitor()
-        if self._pub is not None and self._pub in events:
-            self._follow_subscriptions(self._pub)
+        if self._events.sock is not None and self._events.sock in events:
+            self._events.follow()
+            self.state.events_wanted = self._events.wanted
         try:
             self.state.tick()
         except STORAGE_ERRORS as exc:  # a read of the tick's met the store away
@@ -326,21 +330,6 @@ class HubServer:
                 break
         self.state.probe_peers()
 
-    def _follow_subscriptions(self, pub: zmq.Socket[Any]) -> None:
-        """Read the events socket's (un)subscriptions: ``\\x01`` or ``\\x00``, then the topic."""
-        topics = self._subscriptions
-        while True:
-            try:
-                frames = recv_frames(pub, NOBLOCK)
-            except zmq.Again:
-                break
-            change = frames[0]
-            if change[:1] == b"\x01":
-                topics.add(change[1:])
-            elif change[:1] == b"\x00":
-                topics.discard(change[1:])
-        self.state.events_wanted = bool(topics)
-
     def _flush(self) -> None:
         outbox = self.state.outbox
         router = self._router
@@ -357,19 +346,8 @@ class HubServer:
                         _log.warning("send_dropped", peer=frames[0][:64], error=str(exc))
             if outbox:  # dropping a peer requeued work for others: commit, then send that too
                 self._commit()
-        self._publish_events()
-
-    def _publish_events(self) -> None:
-        """Events go out on PUB, after the commit; with no subscriber they cost one drop."""
-        events = self.state.events
-        if not events:
-            return
-        if self._pub is not None:
-            pub = self._pub
-            for frames in events:
-                with contextlib.suppress(zmq.Again):  # PUB never blocks: a slow reader loses
-                    send_frames(pub, frames, NOBLOCK)
-        events.clear()
+        if self.state.events:
+            self._events.publish(self.state.events)
 
     def _close(self) -> None:
         self.state.close()
@@ -377,8 +355,7 @@ class HubServer:
         self._router.disable_monitor()
         self._monitor.close(0)
         self._router.close(0)
-        if self._pub is not None:
-            self._pub.close(0)
+        self._events.close()
         self._release_lock()
         if self.curve is not None:
             self.curve.stop()
