@@ -1,17 +1,19 @@
 """The slots of a worker session: what each runs, what waits in it, which are free (sans-IO).
 
 :class:`WorkerSlots` is the base of :class:`~.worker.WorkerSession`: the effects of starting a
-delivery in a slot, handing one to wait in a busy slot (run-ahead), ending a slot's task and
-losing a slot. The rules are in the session's "how it works" (Slots and prefetch, Run-ahead).
+delivery in a slot, handing one to wait in a busy slot (run-ahead), recalling what waits there,
+ending a slot's task and losing a slot. The rules are in the session's "how it works" (Slots and
+prefetch, Run-ahead).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 
 from celeriac import _protocol as p
 
-from .effects import Effect, Finished, Log, Run, Starting
+from .effects import Effect, Finished, Log, Recall, Run, Starting
 from .gated import GatedDeliveries
 from .worker_config import WorkerConfig
 
@@ -35,6 +37,12 @@ class WorkerSlots:
         #: Deliveries handed to a busy slot that wait there behind its running one (run-ahead).
         self.queued: dict[int, deque[p.Delivery]] = {i: deque() for i in range(config.slots)}
         self.run_ahead = config.run_ahead
+        #: When what waits in a slot began waiting behind the delivery it runs (the slots with
+        #: something waiting, but for those recalled: see :attr:`stuck`).
+        self.waiting_since: dict[int, float] = {}
+        #: Busy slots whose waiting deliveries were recalled (their task runs long): none is
+        #: handed to them again before it ends.
+        self.stuck: set[int] = set()
 
     def send(self, message: p.Message) -> list[Effect]:
         raise NotImplementedError  # the session's: after the outcomes collected before it
@@ -56,14 +64,55 @@ class WorkerSlots:
         if not waiting:
             return effects + self._slot_done(slot, now)
         effects.append(Finished(slot, self.busy.pop(slot)))
+        self.waiting_since.pop(slot, None)
+        self.stuck.discard(slot)
         again, self.queued[slot] = tuple(waiting), deque()
         if not self.accepting:  # draining: back to the hub, as the buffer was
             self.free.append(slot)
             return effects + self._give_back(again)
         effects += self._run(slot, again[0])
         for later in again[1:]:
-            effects += self._hand(slot, later)
+            effects += self._hand(slot, later, now)
         return effects + self._fill(slot, now)
+
+    def recalled(self, taken: Iterable[tuple[int, p.Delivery]]) -> list[Effect]:
+        """These deliveries of a :class:`.Recall` were taken back before their slot began them:
+        they go back to the hub (``REJ``, requeue). While accepting, the credit they held is
+        withheld until a slot frees, as for a stalled buffer."""
+        given: list[p.Delivery] = []
+        for slot, delivery in taken:
+            waiting = self.queued[slot]
+            for i, held in enumerate(waiting):
+                if held is delivery:
+                    del waiting[i]
+                    given.append(delivery)
+                    break
+        if not given:
+            return []
+        if self.accepting:
+            self.withheld += len(given)
+        log = Log("debug", "prefetch_given_back", {"count": len(given), "waited_in_slots": True})
+        return [*self._give_back(tuple(given)), log]
+
+    def _recall_stalled(self, now: float) -> list[Effect]:
+        """Recall what has waited in a slot for ``giveback`` seconds behind a long task, so
+        that another worker may run it (README "Fair dispatch")."""
+        giveback = self.config.giveback
+        late = [slot for slot, since in self.waiting_since.items() if now - since > giveback]
+        return self._recall(late)
+
+    def _recall_waiting(self) -> list[Effect]:
+        """Recall everything waiting in the slots (a shutdown: it goes back to the hub)."""
+        return self._recall([slot for slot, waiting in self.queued.items() if waiting])
+
+    def _recall(self, slots: list[int]) -> list[Effect]:
+        """A :class:`.Recall` of what waits in ``slots``; they take no more until they free."""
+        waiting: list[tuple[int, p.Delivery]] = []
+        for slot in slots:
+            self.waiting_since.pop(slot, None)
+            self.stuck.add(slot)
+            waiting += [(slot, delivery) for delivery in self.queued[slot]]
+        return [Recall(tuple(waiting))] if waiting else []
 
     def _run(self, slot: int, delivery: p.Delivery) -> list[Effect]:
         """Run ``delivery`` in the free ``slot``."""
@@ -81,9 +130,10 @@ class WorkerSlots:
             effects += self.send(p.TaskState(delivery.task.id, delivery.tag, extended=True))
         return effects
 
-    def _hand(self, slot: int, delivery: p.Delivery) -> list[Effect]:
+    def _hand(self, slot: int, delivery: p.Delivery, now: float) -> list[Effect]:
         """Hand ``delivery`` to the busy ``slot``: it waits there behind the running one."""
         self.queued[slot].append(delivery)
+        self.waiting_since.setdefault(slot, now)
         return [Run(slot, delivery)]
 
     def _fill(self, slot: int, now: float) -> list[Effect]:
@@ -93,16 +143,19 @@ class WorkerSlots:
             delivery = self._next(now)
             if delivery is None:
                 break
-            effects += self._hand(slot, delivery)
+            effects += self._hand(slot, delivery, now)
         return effects
 
     def _room(self) -> int | None:
-        """A busy slot with room to wait in (the least held), or None."""
+        """A busy slot with room to wait in (the least held, not :attr:`stuck`), or None."""
         ahead, best = self.run_ahead, None
         if ahead:
+            stuck = self.stuck
             for slot in self.busy:
                 waiting = len(self.queued[slot])
-                if waiting < ahead and (best is None or waiting < len(self.queued[best])):
+                if waiting >= ahead or slot in stuck:
+                    continue
+                if best is None or waiting < len(self.queued[best]):
                     best = slot
         return best
 
@@ -123,9 +176,15 @@ class WorkerSlots:
         buffered delivery; what room it has left is filled (run-ahead); or it is free and the
         withheld credit goes back."""
         effects: list[Effect] = [Finished(slot, self.busy.pop(slot))]
+        if self.stuck:
+            self.stuck.discard(slot)
         waiting = self.queued[slot]
         if waiting:
             effects += self._starting(slot, waiting.popleft())
+            if waiting:  # (run_ahead > 1) the rest now waits behind the one that starts
+                self.waiting_since[slot] = now
+            else:
+                self.waiting_since.pop(slot, None)
         else:
             delivery = self._next(now)
             if delivery is not None:
