@@ -151,6 +151,50 @@ def test_the_hello_after_a_recall_no_longer_lists_it() -> None:
     assert hello.credit == 3
 
 
+def test_a_slot_that_frees_takes_what_waits_behind_another_slots_task() -> None:
+    """When a slot frees while another holds a delivery waiting behind its task, that one is
+    recalled and, withdrawn, runs in the free slot at once (not back to the hub)."""
+    s = session(slots=2)
+    s.handle(p.Deliver(tuple(delivery(t) for t in "abc")), T0)  # 1: a, c waiting; 0: b
+    assert [d.task.id for d in s.queued[1]] == ["c"]
+    effects = s.outcome(0, done("b"), T0 + 0.5)
+    assert recalls(effects) == [(1, "c")]
+    moved = s.recalled(taken(effects))
+    assert [(e.slot, e.delivery.task.id) for e in moved if isinstance(e, Run)] == [(0, "c")]
+    assert not rejected(moved)
+    assert s.busy[0].task.id == "c"
+    assert not s.queued[1]
+    assert s.withheld == 0
+
+
+def test_a_released_gated_delivery_recalled_waits_for_a_slot_here() -> None:
+    """A delivery its type released (its token spent) that waited behind a long task is not
+    handed to the hub when recalled: it waits with the other released ones for a slot."""
+    config = WorkerConfig(
+        node="w@host",
+        endpoint="tcp://hub:5555",
+        queues=("celery",),
+        slots=1,
+        prefetch=4,
+        heartbeat=100.0,
+        giveback=GIVEBACK,
+        run_ahead=1,
+    )
+    s = WorkerSession(config, T0, gate=lambda d: d.task.id == "g")
+    s.handle(p.Deliver((delivery("a"), delivery("g"))), T0)  # a runs; g goes to its gate
+    assert [(e.slot, e.delivery.task.id) for e in s.released("g", T0) if isinstance(e, Run)] == [
+        (0, "g")
+    ]
+    effects = s.tick(T0 + GIVEBACK + 0.5)
+    assert recalls(effects) == [(0, "g")]
+    back = s.recalled(taken(effects))
+    assert not rejected(back)
+    assert [d.task.id for d in s.gated.ready] == ["g"]
+    assert "g" in s.inflight()
+    after = s.outcome(0, done("a"), T0 + 4)
+    assert [(e.slot, e.delivery.task.id) for e in after if isinstance(e, Run)] == [(0, "g")]
+
+
 # -- the property: slots that race the recalls ---------------------------------------------------
 
 

@@ -43,6 +43,9 @@ class WorkerSlots:
         #: Busy slots whose waiting deliveries were recalled (their task runs long): none is
         #: handed to them again before it ends.
         self.stuck: set[int] = set()
+        #: Tags of released gated deliveries handed to wait in a slot: their type's token is
+        #: spent, so a recalled one stays here (:meth:`recalled`), as :attr:`gated` ``.ready`` do.
+        self.released_waiting: set[str] = set()
 
     def send(self, message: p.Message) -> list[Effect]:
         raise NotImplementedError  # the session's: after the outcomes collected before it
@@ -69,6 +72,7 @@ class WorkerSlots:
         again, self.queued[slot] = tuple(waiting), deque()
         if not self.accepting:  # draining: back to the hub, as the buffer was
             self.free.append(slot)
+            self.released_waiting.difference_update(d.delivery_tag for d in again)
             return effects + self._give_back(again)
         effects += self._run(slot, again[0])
         for later in again[1:]:
@@ -77,22 +81,39 @@ class WorkerSlots:
 
     def recalled(self, taken: Iterable[tuple[int, p.Delivery]]) -> list[Effect]:
         """These deliveries of a :class:`.Recall` were taken back before their slot began them:
-        they go back to the hub (``REJ``, requeue). While accepting, the credit they held is
-        withheld until a slot frees, as for a stalled buffer."""
+        each runs in a free slot if there is one; else a released gated one waits for a slot
+        with the others released; else it goes back to the hub (``REJ``, requeue), and while
+        accepting the credit it held is withheld until a slot frees, as for a stalled buffer."""
+        effects: list[Effect] = []
         given: list[p.Delivery] = []
         for slot, delivery in taken:
-            waiting = self.queued[slot]
-            for i, held in enumerate(waiting):
-                if held is delivery:
-                    del waiting[i]
-                    given.append(delivery)
-                    break
+            if not self._unqueue(slot, delivery):
+                continue
+            released = delivery.delivery_tag in self.released_waiting
+            self.released_waiting.discard(delivery.delivery_tag)
+            if not self.accepting:
+                given.append(delivery)
+            elif self.free:
+                effects += self._run(self.free.pop(), delivery)
+            elif released:
+                self.gated.ready.appendleft(delivery)
+            else:
+                given.append(delivery)
         if not given:
-            return []
+            return effects
         if self.accepting:
             self.withheld += len(given)
         log = Log("debug", "prefetch_given_back", {"count": len(given), "waited_in_slots": True})
-        return [*self._give_back(tuple(given)), log]
+        return [*effects, *self._give_back(tuple(given)), log]
+
+    def _unqueue(self, slot: int, delivery: p.Delivery) -> bool:
+        """Take this very delivery out of what waits in ``slot`` (False: not there)."""
+        waiting = self.queued[slot]
+        for i, held in enumerate(waiting):
+            if held is delivery:
+                del waiting[i]
+                return True
+        return False
 
     def _recall_stalled(self, now: float) -> list[Effect]:
         """Recall what has waited in a slot for ``giveback`` seconds behind a long task, so
@@ -100,6 +121,12 @@ class WorkerSlots:
         giveback = self.config.giveback
         late = [slot for slot, since in self.waiting_since.items() if now - since > giveback]
         return self._recall(late)
+
+    def _recall_to_free(self) -> list[Effect]:
+        """A slot is free while others hold deliveries waiting behind their task: recall the
+        longest waiting, one per free slot, to run them there now (:meth:`recalled`)."""
+        since = self.waiting_since
+        return self._recall(sorted(since, key=since.__getitem__)[: len(self.free)])
 
     def _recall_waiting(self) -> list[Effect]:
         """Recall everything waiting in the slots (a shutdown: it goes back to the hub)."""
@@ -121,6 +148,8 @@ class WorkerSlots:
     def _starting(self, slot: int, delivery: p.Delivery) -> list[Effect]:
         """``delivery`` is what ``slot`` runs now (its events and ``START``)."""
         self.busy[slot] = delivery
+        if self.released_waiting:
+            self.released_waiting.discard(delivery.delivery_tag)
         c = self.config
         effects: list[Effect] = [Starting(slot, delivery)]
         tracked = c.tracked(delivery.task.task)
@@ -140,9 +169,12 @@ class WorkerSlots:
         """Hand the busy ``slot`` what it has room to wait for (run-ahead)."""
         effects: list[Effect] = []
         while len(self.queued[slot]) < self.run_ahead:
+            released = bool(self.gated.ready)  # _next takes a released one first
             delivery = self._next(now)
             if delivery is None:
                 break
+            if released:
+                self.released_waiting.add(delivery.delivery_tag)
             effects += self._hand(slot, delivery, now)
         return effects
 
@@ -195,6 +227,8 @@ class WorkerSlots:
         if self.withheld and self.accepting:
             credit, self.withheld = self.withheld, 0
             effects += self.send(p.Credit(credit))
+        if self.waiting_since and self.accepting:
+            effects += self._recall_to_free()
         return effects
 
     def _give_back(self, deliveries: tuple[p.Delivery, ...], credit: int = 0) -> list[Effect]:
