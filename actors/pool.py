@@ -107,7 +107,7 @@ class ThreadPool:
     """``size`` slot actors (threads) supervised one_for_one; see the module docstring."""
 
     #: Deliveries that may wait in a busy slot (they start with no round trip through the
-    #: connection: about 15% of a noop's worker CPU, benchmarks/cpu_split.py, issue 18); one
+    #: connection: 12-15% of a worker's CPU per task, benchmarks/cpu_split.py, issue 18); one
     #: waiting behind a long task is recalled (:meth:`recall`) and given back to the hub.
     run_ahead = 1
 
