@@ -40,8 +40,8 @@ class WorkerSlots:
         #: When what waits in a slot began waiting behind the delivery it runs (the slots with
         #: something waiting, but for those recalled: see :attr:`stuck`).
         self.waiting_since: dict[int, float] = {}
-        #: Busy slots whose waiting deliveries were recalled (their task runs long): none is
-        #: handed to them again before it ends.
+        #: Busy slots whose waiting deliveries were recalled (behind a long task, or to run in
+        #: a free slot): none is handed to them again before their task ends.
         self.stuck: set[int] = set()
         #: Tags of released gated deliveries handed to wait in a slot: their type's token is
         #: spent, so a recalled one stays here (:meth:`recalled`), as :attr:`gated` ``.ready`` do.
@@ -205,8 +205,9 @@ class WorkerSlots:
 
     def _slot_done(self, slot: int, now: float) -> list[Effect]:
         """The slot's running delivery ended: it runs what waited in it, or the next gated or
-        buffered delivery; what room it has left is filled (run-ahead); or it is free and the
-        withheld credit goes back."""
+        buffered delivery; what room it has left is filled (run-ahead); or it is free, the
+        withheld credit goes back and what waits behind another slot's task is recalled to
+        run here."""
         effects: list[Effect] = [Finished(slot, self.busy.pop(slot))]
         if self.stuck:
             self.stuck.discard(slot)
