@@ -3,12 +3,18 @@
 The connection hands each delivery to a slot by index (:meth:`ThreadPool.submit`) and gets
 the outcome back through the ``reply`` callable. A busy slot may be handed :attr:`run_ahead`
 more (they wait in its inbox, a C ``SimpleQueue``), so it goes from one task to the next without
-waiting for the connection. If a slot actor dies (it should not: task code runs under a guard),
+waiting for the connection. Each delivery handed to a slot carries a claim (a per-slot dict, tag
+-> delivery): the slot takes the claim before it runs the delivery and skips one whose claim is
+gone, so :meth:`ThreadPool.recall` can withdraw a delivery still waiting in a slot (the
+connection then gives it back to the hub: a long task does not hold back what waits behind it);
+both take it with one ``dict.pop``, atomic under the GIL, so exactly one side wins. If a slot
+actor dies (it should not: task code runs under a guard),
 its supervisor starts a new one in its place and ``lost(index)`` tells the connection, which
 gives the delivery that slot ran back to the hub for redelivery and hands the ones waiting
 behind it (dropped with the dead actor's inbox) to the new one. Until the connection has done
 so (:meth:`ThreadPool.replaced`), deliveries still go to the dead actor and are dropped: the new
-one must not run one the connection is about to hand it again.
+one must not run one the connection is about to hand it again (the dead actor's claims are
+dropped then).
 
 Time limits: one :class:`~celeriac.actors.watchdog.Watchdog` thread (on the pool's clock) watches
 every slot thread; it raises ``SoftTimeLimitExceeded``/``TimeLimitExceeded`` inside the slot's
@@ -54,6 +60,10 @@ class Pool(Protocol):
         """Run a delivery in slot ``index`` (free, or busy with room to wait: run-ahead); its
         outcome comes back through ``reply``."""
 
+    def recall(self, index: int, tag: str) -> bool:
+        """Withdraw the delivery ``tag`` handed to slot ``index`` to wait there: True means the
+        slot will never run it, False that it has begun it (or has none such)."""
+
     def replaced(self, index: int) -> bool:
         """The connection has read ``lost(index)``: the slot's new actor takes deliveries from
         now on. False if no new actor waited (an earlier ``lost`` of this slot covered it)."""
@@ -97,10 +107,9 @@ class ThreadPool:
     """``size`` slot actors (threads) supervised one_for_one; see the module docstring."""
 
     #: Deliveries that may wait in a busy slot (they start with no round trip through the
-    #: connection: about 15% of a noop's worker CPU, benchmarks/cpu_split.py, issue 18). Off:
-    #: a delivery waiting in a slot cannot be handed back by the stalled-buffer give-back, so a
-    #: long task would hold it back (README "Fair dispatch").
-    run_ahead = 0
+    #: connection: 12-15% of a worker's CPU per task, benchmarks/cpu_split.py, issue 18); one
+    #: waiting behind a long task is recalled (:meth:`recall`) and given back to the hub.
+    run_ahead = 1
 
     def __init__(self, size: int, wiring: PoolWiring) -> None:
         self.size = size
@@ -109,6 +118,8 @@ class ThreadPool:
         self._refs: list[pykka.ActorRef[Any] | None] = [None] * size
         #: A slot's restarted actor, until the connection has read its ``lost`` (replaced()).
         self._fresh: dict[int, pykka.ActorRef[Any]] = {}
+        #: Each slot's claims: the deliveries handed to it, by tag, that it has not begun.
+        self._claims: list[dict[str, Delivery]] = [{} for _ in range(size)]
         self._lock = threading.Lock()
         self._supervisor: pykka.ActorRef[Any] | None = None
         self._watchdog = Watchdog(wiring.clock)
@@ -121,7 +132,12 @@ class ThreadPool:
             executor = self._wiring.make_executor()
             executor.watchdog = self._watchdog
             ref = TaskSlot.start(
-                index, executor, self._wiring.reply, self._wiring.on_thread_exit, link=link
+                index,
+                executor,
+                self._wiring.reply,
+                self._wiring.on_thread_exit,
+                claims=self._claims[index],
+                link=link,
             )
             with self._lock:
                 if restarted:
@@ -157,10 +173,16 @@ class ThreadPool:
         if ref is None:
             self._wiring.lost(index)
             return
+        self._claims[index][delivery.delivery_tag] = delivery
         # A dead actor drops it: its supervisor is replacing it, and the lost(index) it reports
         # makes the connection hand what that slot held to the new actor.
         with contextlib.suppress(pykka.ActorDeadError):
             ref.tell(delivery)
+
+    def recall(self, index: int, tag: str) -> bool:
+        """Withdraw the delivery ``tag`` waiting in slot ``index`` unless the slot has begun it
+        (see the module docs); True: it will never run there."""
+        return self._claims[index].pop(tag, None) is not None
 
     def replaced(self, index: int) -> bool:
         """Deliveries for slot ``index`` go to its restarted actor from now on."""
@@ -168,6 +190,8 @@ class ThreadPool:
             ref = self._fresh.pop(index, None)
             if ref is not None:
                 self._refs[index] = ref
+                # What the dead actor held is gone with its inbox; the connection hands it again.
+                self._claims[index].clear()
             return ref is not None or self._refs[index] is None  # None: submit() reported it
 
     def stop(self, *, wait: bool = True) -> None:

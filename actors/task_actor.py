@@ -5,7 +5,8 @@ every class-based task it has run, so state set in ``on_start`` lives across mes
 answers through an injected ``reply`` callable (the runtime wires it to the node's inbox,
 ``runtime/inbox.py``; this layer knows no sockets). Slots are :class:`Supervised`: the pool's
 supervisor restarts one that dies. A slot's inbox is a C ``SimpleQueue``: a busy slot may hold
-the next delivery there (run-ahead, see :mod:`.pool`).
+the next delivery there (run-ahead, see :mod:`.pool`); the slot runs a delivery only if it can
+take its claim first (one recalled meanwhile has none, and is skipped without an outcome).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class TaskSlot(Supervised):
         reply: Reply,
         on_stop_hook: Callable[[], None] | None = None,
         *,
+        claims: dict[str, Delivery],
         link: SupervisorLink | None = None,
     ) -> None:
         super().__init__(link=link)
@@ -54,10 +56,17 @@ class TaskSlot(Supervised):
         self.executor = executor
         self.reply = reply
         self._on_stop_hook = on_stop_hook
+        #: The pool's claims for this slot (tag -> delivery), shared with ``ThreadPool.recall``.
+        self.claims = claims
 
     def on_receive(self, message: Any) -> Any:
-        """Run a :class:`Delivery` and reply with its outcome."""
+        """Run a :class:`Delivery` whose claim it takes, and reply with its outcome."""
         if isinstance(message, Delivery):
+            claims, tag = self.claims, message.delivery_tag
+            # Only this very delivery's claim (a stale copy of a tag handed again after a recall
+            # must not take the new one's); the pop decides a race with recall(): one side wins.
+            if claims.get(tag) is not message or claims.pop(tag, None) is not message:
+                return None  # recalled: the connection gave it back to the hub
             outcome = self.executor.execute(message)
             self.reply(self.index, outcome)
         return None

@@ -116,6 +116,10 @@ class AsyncPool:
         except RuntimeError:  # the loop is closed: we are stopping
             self._wiring.lost(index)
 
+    def recall(self, index: int, tag: str) -> bool:
+        """Nothing waits in a virtual slot (``run_ahead`` 0): nothing to withdraw."""
+        return False
+
     def replaced(self, index: int) -> bool:
         """A virtual slot is never replaced: any ``lost`` here came from :meth:`submit`."""
         return True

@@ -3,7 +3,7 @@
 :class:`~celeriac.runtime.connection.HubConnection` sends frames itself; every other effect of
 the :class:`~celeriac.transport.session.WorkerSession` is handled here, one method per effect
 type (:meth:`ConnectionEffects.effect_handlers`, looked up by type on each effect): events,
-slot submissions, task types' ledgers, keyed actors, remote control, ready and stop.
+slot submissions and recalls, task types' ledgers, keyed actors, remote control, ready and stop.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ class ConnectionEffects:
             s.Received: self._do_received,
             s.Starting: self._do_starting,
             s.Run: self._do_run,
+            s.Recall: self._do_recall,
             s.Finished: self._do_finished,
             s.Withdraw: self._do_withdraw,
             s.Keyed: self._do_keyed,
@@ -88,6 +89,13 @@ class ConnectionEffects:
             node.on_task_start(effect.delivery)
         assert node.pool is not None
         node.pool.submit(effect.slot, effect.delivery)
+
+    def _do_recall(self, effect: s.Recall) -> None:
+        # Withdrawn here, on the connection thread, so the session hears of each at once.
+        pool = self.node.pool
+        assert pool is not None
+        taken = [(slot, d) for slot, d in effect.waiting if pool.recall(slot, d.delivery_tag)]
+        self.perform(self.session.recalled(taken))
 
     def _do_finished(self, effect: s.Finished) -> None:
         node = self.node

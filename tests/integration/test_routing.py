@@ -165,7 +165,8 @@ def test_fair_dispatch_long_task_does_not_hold_back_queued_work(tmp_path: Path) 
         start_worker(app, hub=hub, concurrency=1, hostname="busy@test"),
     ):
         # Alone on the hub, the busy worker takes the long task and prefetches 3 quick ones
-        # (credit 1 slot x 4); stuck behind the long task, it must hand them back.
+        # (credit 1 slot x 4: one waits in the slot, run-ahead, two in the buffer); stuck
+        # behind the long task, it must hand them all back (the slot's one is recalled).
         long = job.delay("long", True)
         quick = [job.delay(f"q{i}", False) for i in range(5)]
         app.flush(10)

@@ -38,9 +38,10 @@ from celeriac.transport.hubstate import HubState
 from celeriac.transport.session import (
     ClientSession,
     Effect,
+    Recall,
     Resolve,
-    Run,
     Send,
+    Starting,
     Stop,
     WorkerSession,
 )
@@ -77,6 +78,10 @@ class NothingLost(RuleBasedStateMachine):
 
     #: Deliveries a busy slot of each worker holds waiting (WorkerConfig.run_ahead).
     run_ahead = 0
+    #: Seconds buffered (or waiting in a slot) before a worker gives them back.
+    giveback = 5.0
+    #: Execution slots of each worker.
+    slots = 2
 
     def __init__(self) -> None:
         super().__init__()
@@ -103,6 +108,8 @@ class NothingLost(RuleBasedStateMachine):
         self.runs: Counter[str] = Counter()
         #: Tasks that may run again: in flight at a crash, or held by a worker declared dead.
         self.excused: set[str] = set()
+        #: Whether the slots have begun what a worker recalls (then it stays and runs there).
+        self.slots_began = False
         self.apply(CLIENT, self.client.connect())
         for _ in range(2):
             self.start_worker()
@@ -129,21 +136,25 @@ class NothingLost(RuleBasedStateMachine):
             node=ident.decode(),
             endpoint="tcp://hub",
             queues=("celery",),
-            slots=2,
+            slots=self.slots,
             prefetch=3,
             heartbeat=HB,
-            giveback=5.0,
+            giveback=self.giveback,
             run_ahead=self.run_ahead,
         )
         self.workers[ident] = session = WorkerSession(config, self.now)
         self.apply(ident, session.connect(self.now))
 
     def apply(self, ident: bytes, effects: list[Effect]) -> None:
-        """Perform a peer's effects: sends go on the wire, runs are counted."""
+        """Perform a peer's effects: sends go on the wire, starts are counted, recalls are
+        withdrawn (unless the slots began them)."""
         for effect in effects:
             if isinstance(effect, Send):
                 self.to_hub.append((ident, p.encode(effect.message)))
-            elif isinstance(effect, Run):
+            elif isinstance(effect, Recall):
+                withdrawn = [] if self.slots_began else list(effect.waiting)
+                self.apply(ident, self.workers[ident].recalled(withdrawn))
+            elif isinstance(effect, Starting):  # a delivery that waited in a slot starts late
                 tid = effect.delivery.task.id
                 self.runs[tid] += 1
                 assert self.runs[tid] == 1 or tid in self.excused, f"{tid} ran twice"
@@ -217,6 +228,11 @@ class NothingLost(RuleBasedStateMachine):
         slot, delivery = next(iter(worker.busy.items()))
         result = p.ResultMessage(delivery.task.id, "SUCCESS", b"1", tag=delivery.tag, credit=1)
         self.apply(ident, worker.outcome(slot, p.Done((result,)), self.now))
+
+    @rule(began=st.booleans())
+    def slots_race(self, began: bool) -> None:
+        """From now on the slots have begun (or not) what their worker recalls."""
+        self.slots_began = began
 
     @precondition(lambda self: bool(self.workers))
     @rule(which=st.integers(0, 3))
@@ -331,9 +347,13 @@ class NothingLost(RuleBasedStateMachine):
 
 
 class NothingLostWithRunAhead(NothingLost):
-    """The same machine with workers whose busy slots hold one more delivery (threads pool)."""
+    """The same machine with workers whose busy slots hold one more delivery (threads pool),
+    recalled (given back) after a short wait behind a long task; one slot each, so that
+    something often waits."""
 
     run_ahead = 1
+    giveback = 0.3
+    slots = 1
 
 
 class NothingLostOnSQLite(NothingLost):

@@ -61,3 +61,53 @@ def test_a_dead_slot_drops_what_waited_and_takes_nothing_until_replaced() -> Non
         assert losts.empty()
     finally:
         pool.stop()
+
+
+class Blocking:
+    """Runs a delivery by answering (id, deliveries); ``long...`` first waits for ``release``."""
+
+    watchdog: Any = None
+
+    def __init__(self, entered: threading.Event, release: threading.Event) -> None:
+        self.entered, self.release = entered, release
+
+    def execute(self, d: p.Delivery) -> tuple[str, int]:
+        if d.task.id.startswith("long"):
+            self.entered.set()
+            assert self.release.wait(WAIT)
+        return d.task.id, d.deliveries
+
+
+def test_a_delivery_waiting_behind_a_long_task_is_recalled_and_never_runs_there() -> None:
+    """recall() takes back what waits in a busy slot (True: it never runs there) and cannot take
+    what the slot has begun (False); a tag handed again after a recall runs once, as handed."""
+    replies: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
+    entered, release = threading.Event(), threading.Event()
+    wiring = PoolWiring(
+        make_executor=lambda: Blocking(entered, release),  # type: ignore[arg-type,return-value]
+        reply=lambda index, outcome: replies.put((index, outcome)),  # type: ignore[arg-type]
+        lost=lambda index: None,
+    )
+    pool = ThreadPool(1, wiring)
+    assert pool.run_ahead == 1
+    pool.start()
+    try:
+        assert pool.wait_ready(WAIT)
+        pool.submit(0, delivery("long"))
+        assert entered.wait(WAIT)
+        assert not pool.recall(0, "long")  # begun: it runs to its end
+        pool.submit(0, delivery("behind"))  # waits in the slot's inbox
+        pool.submit(0, delivery("again"))
+        assert pool.recall(0, "behind")
+        assert not pool.recall(0, "behind")  # once
+        assert pool.recall(0, "again")
+        redelivered = p.Delivery(p.TaskMessage("again", "t", b"[]", queue="celery"), "celery", 2)
+        pool.submit(0, redelivered)  # the stale copy in the inbox must not run in its place
+        release.set()
+        assert replies.get(timeout=WAIT) == (0, ("long", 1))
+        assert replies.get(timeout=WAIT) == (0, ("again", 2))
+        pool.submit(0, delivery("last"))
+        assert replies.get(timeout=WAIT) == (0, ("last", 1))  # "behind" never ran
+        assert replies.empty()
+    finally:
+        pool.stop()

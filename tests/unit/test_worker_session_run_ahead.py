@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from celeriac.transport import protocol as p
 from celeriac.transport.session import (
     Effect,
+    Recall,
     Run,
     Send,
     Starting,
@@ -116,11 +117,15 @@ def test_a_slot_lost_while_draining_gives_back_both() -> None:
     assert 1 in s.free
 
 
-def test_a_warm_shutdown_lets_what_waits_in_a_slot_run_then_stops() -> None:
+def test_a_warm_shutdown_lets_what_its_slot_had_begun_run_then_stops() -> None:
+    """The shutdown recalls b, which its slot had begun (not withdrawn): b runs, then Stop."""
     s = session(slots=1)
     s.handle(p.Deliver(tuple(delivery(t) for t in "abc")), T0)  # a runs, b waits, c buffered
     effects = s.shutdown(T0, timeout=10)
     assert rejected(effects) == ["c"]
+    waiting = [(i, d.task.id) for e in effects if isinstance(e, Recall) for i, d in e.waiting]
+    assert waiting == [(0, "b")]
+    assert s.recalled([]) == []
     s.outcome(0, done("a"), T0)
     assert s.busy[0].task.id == "b"
     assert not [e for e in s.tick(T0 + 1) if isinstance(e, Stop)]

@@ -31,6 +31,7 @@ __all__ = [
     "Keyed",
     "Log",
     "Ready",
+    "Recall",
     "Received",
     "Resolve",
     "Run",
@@ -106,6 +107,17 @@ class Run:
 
     slot: int
     delivery: Delivery
+
+
+@dataclass(frozen=True, slots=True)
+class Recall:
+    """Take back these deliveries, each handed to wait in its busy slot (run-ahead), that the
+    slot has not begun: ``(slot, delivery)`` pairs. Those taken will never run there (the pool
+    withdraws their claim); the loop reports them to ``WorkerSession.recalled``, which runs them
+    in a free slot or gives them back to the hub. One the slot has begun is not taken: it runs,
+    and its ``START`` comes when the outcome before it arrives."""
+
+    waiting: tuple[tuple[int, Delivery], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +201,7 @@ Effect = (
     | Answer
     | Settled
     | Received
+    | Recall
     | Starting
     | Run
     | Finished

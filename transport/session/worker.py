@@ -25,10 +25,15 @@ Run-ahead
     wait in the slot itself (:attr:`queued`: a :class:`.Run` alone), so it takes the next one
     as soon as it ends, without waiting for this loop; the buffer holds only what the slots
     have no room for. A queued delivery starts (:class:`.Starting`, ``START``) when the outcome
-    before it in its slot arrives: :attr:`busy` is always what each slot runs. It cannot be
-    given back while it waits (stalled give-back, warm shutdown): it runs there. A slot that
-    dies (:meth:`lost`) gives back what it ran and hands what waited behind it to the slot
-    that replaces it.
+    before it in its slot arrives: :attr:`busy` is always what each slot runs. What has waited
+    ``giveback`` seconds behind a long task, what waits while another slot is free, and
+    everything waiting at a shutdown, is recalled (:class:`.Recall`): the loop withdraws each
+    from its slot unless the slot has begun it (then it runs, and its ``START`` comes with the
+    outcome before it), and reports those withdrawn (:meth:`recalled`): each runs in a free slot,
+    or (released by its gate) waits for one here, or goes back to the hub (``REJ``) with its
+    credit withheld as for the buffer. A slot recalled from (:attr:`stuck`) is handed no more
+    until its task ends. A slot that dies (:meth:`lost`) gives back what it ran and hands what
+    waited behind it to the slot that replaces it.
 Task types with a rate limit or a cap
     The injected ``gate`` offers such a delivery to its type's actor, which releases it later
     (:meth:`~WorkerSession.released`); meanwhile it waits in the :mod:`.gated` ledger, its
@@ -45,9 +50,10 @@ Liveness
     ``HELLO`` listing the deliveries held (so the hub does not send them elsewhere); the PINGs
     queued while the hub was away come back in a burst, and one ``HELLO`` answers the burst.
 Shutdown
-    Warm: stop consuming (``CONSUME []``), give back the buffer and the gated deliveries, let
-    running tasks (and keyed calls) finish until the shutdown timeout, then ``BYE`` and
-    :class:`.Stop`. Cold (or timed out): ``BYE`` at once; the hub requeues what was running.
+    Warm: stop consuming (``CONSUME []``), give back the buffer and the gated deliveries, recall
+    what waits in the slots (run-ahead), let running tasks (and keyed calls) finish until the
+    shutdown timeout, then ``BYE`` and :class:`.Stop`. Cold (or timed out): ``BYE`` at once;
+    the hub requeues what was running.
 """
 
 from __future__ import annotations
@@ -211,7 +217,8 @@ class WorkerSession(WorkerSlots):
             return self._run(self.free.pop(), delivery)
         room = self._room() if self.accepting else None
         if room is not None:
-            return self._hand(room, delivery)
+            self.released_waiting.add(tag)  # recalled, it stays here: see recalled()
+            return self._hand(room, delivery, now)
         self.gated.ready.append(delivery)
         return []
 
@@ -230,6 +237,7 @@ class WorkerSession(WorkerSlots):
             *self.send(p.Consume(())),
             Withdraw(gated),
             *self._give_back(unstarted),
+            *self._recall_waiting(),
             Log("info", "draining", {"running": len(self.busy)}),
         ]
 
@@ -249,6 +257,8 @@ class WorkerSession(WorkerSlots):
         effects = self.watch.tick(now, running=len(self.busy))
         if self.stalled_since is not None and now - self.stalled_since > self.config.giveback:
             effects += self._give_back_buffer()
+        if self.waiting_since and now - min(self.waiting_since.values()) > self.config.giveback:
+            effects += self._recall_stalled(now)
         if now >= self.next_ping:
             self.next_ping = now + self.config.heartbeat
             effects += [Heartbeat(), *self.send(p.Ping(inflight=len(self.busy)))]
@@ -340,7 +350,7 @@ class WorkerSession(WorkerSlots):
             return [Received(delivery), *self._run(self.free.pop(), delivery)]
         room = self._room()
         if room is not None:
-            return [Received(delivery), *self._hand(room, delivery)]
+            return [Received(delivery), *self._hand(room, delivery, now)]
         self.buffer.append(delivery)
         if self.stalled_since is None:
             self.stalled_since = now

@@ -1,17 +1,19 @@
 """The slots of a worker session: what each runs, what waits in it, which are free (sans-IO).
 
 :class:`WorkerSlots` is the base of :class:`~.worker.WorkerSession`: the effects of starting a
-delivery in a slot, handing one to wait in a busy slot (run-ahead), ending a slot's task and
-losing a slot. The rules are in the session's "how it works" (Slots and prefetch, Run-ahead).
+delivery in a slot, handing one to wait in a busy slot (run-ahead), recalling what waits there,
+ending a slot's task and losing a slot. The rules are in the session's "how it works" (Slots and
+prefetch, Run-ahead).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 
 from celeriac import _protocol as p
 
-from .effects import Effect, Finished, Log, Run, Starting
+from .effects import Effect, Finished, Log, Recall, Run, Starting
 from .gated import GatedDeliveries
 from .worker_config import WorkerConfig
 
@@ -35,6 +37,15 @@ class WorkerSlots:
         #: Deliveries handed to a busy slot that wait there behind its running one (run-ahead).
         self.queued: dict[int, deque[p.Delivery]] = {i: deque() for i in range(config.slots)}
         self.run_ahead = config.run_ahead
+        #: When what waits in a slot began waiting behind the delivery it runs (the slots with
+        #: something waiting, but for those recalled: see :attr:`stuck`).
+        self.waiting_since: dict[int, float] = {}
+        #: Busy slots whose waiting deliveries were recalled (behind a long task, or to run in
+        #: a free slot): none is handed to them again before their task ends.
+        self.stuck: set[int] = set()
+        #: Tags of released gated deliveries handed to wait in a slot: their type's token is
+        #: spent, so a recalled one stays here (:meth:`recalled`), as :attr:`gated` ``.ready`` do.
+        self.released_waiting: set[str] = set()
 
     def send(self, message: p.Message) -> list[Effect]:
         raise NotImplementedError  # the session's: after the outcomes collected before it
@@ -56,14 +67,79 @@ class WorkerSlots:
         if not waiting:
             return effects + self._slot_done(slot, now)
         effects.append(Finished(slot, self.busy.pop(slot)))
+        self.waiting_since.pop(slot, None)
+        self.stuck.discard(slot)
         again, self.queued[slot] = tuple(waiting), deque()
         if not self.accepting:  # draining: back to the hub, as the buffer was
             self.free.append(slot)
+            self.released_waiting.difference_update(d.delivery_tag for d in again)
             return effects + self._give_back(again)
         effects += self._run(slot, again[0])
         for later in again[1:]:
-            effects += self._hand(slot, later)
+            effects += self._hand(slot, later, now)
         return effects + self._fill(slot, now)
+
+    def recalled(self, taken: Iterable[tuple[int, p.Delivery]]) -> list[Effect]:
+        """These deliveries of a :class:`.Recall` were taken back before their slot began them:
+        each runs in a free slot if there is one; else a released gated one waits for a slot
+        with the others released; else it goes back to the hub (``REJ``, requeue), and while
+        accepting the credit it held is withheld until a slot frees, as for a stalled buffer."""
+        effects: list[Effect] = []
+        given: list[p.Delivery] = []
+        for slot, delivery in taken:
+            if not self._unqueue(slot, delivery):
+                continue
+            released = delivery.delivery_tag in self.released_waiting
+            self.released_waiting.discard(delivery.delivery_tag)
+            if not self.accepting:
+                given.append(delivery)
+            elif self.free:
+                effects += self._run(self.free.pop(), delivery)
+            elif released:
+                self.gated.ready.appendleft(delivery)
+            else:
+                given.append(delivery)
+        if not given:
+            return effects
+        if self.accepting:
+            self.withheld += len(given)
+        log = Log("debug", "prefetch_given_back", {"count": len(given), "waited_in_slots": True})
+        return [*effects, *self._give_back(tuple(given)), log]
+
+    def _unqueue(self, slot: int, delivery: p.Delivery) -> bool:
+        """Take this very delivery out of what waits in ``slot`` (False: not there)."""
+        waiting = self.queued[slot]
+        for i, held in enumerate(waiting):
+            if held is delivery:
+                del waiting[i]
+                return True
+        return False
+
+    def _recall_stalled(self, now: float) -> list[Effect]:
+        """Recall what has waited in a slot for ``giveback`` seconds behind a long task, so
+        that another worker may run it (README "Fair dispatch")."""
+        giveback = self.config.giveback
+        late = [slot for slot, since in self.waiting_since.items() if now - since > giveback]
+        return self._recall(late)
+
+    def _recall_to_free(self) -> list[Effect]:
+        """A slot is free while others hold deliveries waiting behind their task: recall the
+        longest waiting, one per free slot, to run them there now (:meth:`recalled`)."""
+        since = self.waiting_since
+        return self._recall(sorted(since, key=since.__getitem__)[: len(self.free)])
+
+    def _recall_waiting(self) -> list[Effect]:
+        """Recall everything waiting in the slots (a shutdown: it goes back to the hub)."""
+        return self._recall([slot for slot, waiting in self.queued.items() if waiting])
+
+    def _recall(self, slots: list[int]) -> list[Effect]:
+        """A :class:`.Recall` of what waits in ``slots``; they take no more until they free."""
+        waiting: list[tuple[int, p.Delivery]] = []
+        for slot in slots:
+            self.waiting_since.pop(slot, None)
+            self.stuck.add(slot)
+            waiting += [(slot, delivery) for delivery in self.queued[slot]]
+        return [Recall(tuple(waiting))] if waiting else []
 
     def _run(self, slot: int, delivery: p.Delivery) -> list[Effect]:
         """Run ``delivery`` in the free ``slot``."""
@@ -72,6 +148,8 @@ class WorkerSlots:
     def _starting(self, slot: int, delivery: p.Delivery) -> list[Effect]:
         """``delivery`` is what ``slot`` runs now (its events and ``START``)."""
         self.busy[slot] = delivery
+        if self.released_waiting:
+            self.released_waiting.discard(delivery.delivery_tag)
         c = self.config
         effects: list[Effect] = [Starting(slot, delivery)]
         tracked = c.tracked(delivery.task.task)
@@ -81,28 +159,35 @@ class WorkerSlots:
             effects += self.send(p.TaskState(delivery.task.id, delivery.tag, extended=True))
         return effects
 
-    def _hand(self, slot: int, delivery: p.Delivery) -> list[Effect]:
+    def _hand(self, slot: int, delivery: p.Delivery, now: float) -> list[Effect]:
         """Hand ``delivery`` to the busy ``slot``: it waits there behind the running one."""
         self.queued[slot].append(delivery)
+        self.waiting_since.setdefault(slot, now)
         return [Run(slot, delivery)]
 
     def _fill(self, slot: int, now: float) -> list[Effect]:
         """Hand the busy ``slot`` what it has room to wait for (run-ahead)."""
         effects: list[Effect] = []
         while len(self.queued[slot]) < self.run_ahead:
+            released = bool(self.gated.ready)  # _next takes a released one first
             delivery = self._next(now)
             if delivery is None:
                 break
-            effects += self._hand(slot, delivery)
+            if released:
+                self.released_waiting.add(delivery.delivery_tag)
+            effects += self._hand(slot, delivery, now)
         return effects
 
     def _room(self) -> int | None:
-        """A busy slot with room to wait in (the least held), or None."""
+        """A busy slot with room to wait in (the least held, not :attr:`stuck`), or None."""
         ahead, best = self.run_ahead, None
         if ahead:
+            stuck = self.stuck
             for slot in self.busy:
                 waiting = len(self.queued[slot])
-                if waiting < ahead and (best is None or waiting < len(self.queued[best])):
+                if waiting >= ahead or slot in stuck:
+                    continue
+                if best is None or waiting < len(self.queued[best]):
                     best = slot
         return best
 
@@ -120,12 +205,19 @@ class WorkerSlots:
 
     def _slot_done(self, slot: int, now: float) -> list[Effect]:
         """The slot's running delivery ended: it runs what waited in it, or the next gated or
-        buffered delivery; what room it has left is filled (run-ahead); or it is free and the
-        withheld credit goes back."""
+        buffered delivery; what room it has left is filled (run-ahead); or it is free, the
+        withheld credit goes back and what waits behind another slot's task is recalled to
+        run here."""
         effects: list[Effect] = [Finished(slot, self.busy.pop(slot))]
+        if self.stuck:
+            self.stuck.discard(slot)
         waiting = self.queued[slot]
         if waiting:
             effects += self._starting(slot, waiting.popleft())
+            if waiting:  # (run_ahead > 1) the rest now waits behind the one that starts
+                self.waiting_since[slot] = now
+            else:
+                self.waiting_since.pop(slot, None)
         else:
             delivery = self._next(now)
             if delivery is not None:
@@ -136,6 +228,8 @@ class WorkerSlots:
         if self.withheld and self.accepting:
             credit, self.withheld = self.withheld, 0
             effects += self.send(p.Credit(credit))
+        if self.waiting_since and self.accepting:
+            effects += self._recall_to_free()
         return effects
 
     def _give_back(self, deliveries: tuple[p.Delivery, ...], credit: int = 0) -> list[Effect]:
