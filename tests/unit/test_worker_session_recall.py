@@ -28,7 +28,8 @@ from celeriac.transport.session import (
     WorkerSession,
 )
 
-T0 = 1000.0
+from .test_worker_session_run_ahead import T0, delivery, done, sent
+
 GIVEBACK = 2.0
 
 
@@ -45,18 +46,6 @@ def session(*, slots: int = 1, prefetch: int = 8, **options: Any) -> WorkerSessi
         **options,
     )
     return WorkerSession(config, T0)
-
-
-def delivery(tid: str) -> p.Delivery:
-    return p.Delivery(p.TaskMessage(tid, "t", b"[]", queue="celery"), "celery")
-
-
-def done(tid: str) -> p.Done:
-    return p.Done((p.ResultMessage(tid, "SUCCESS", b"1", credit=1),))
-
-
-def sent(effects: list[Effect]) -> list[p.Message]:
-    return [e.message for e in effects if isinstance(e, Send)]
 
 
 def rejected(effects: list[Effect]) -> list[str]:
