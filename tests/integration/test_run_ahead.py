@@ -72,3 +72,4 @@ def test_a_task_waiting_in_a_slot_behind_a_long_one_runs_on_another_worker(
         phase == "end" and tid == long.id for phase, tid, _ in tasks_module.executions()
     )  # the long task still runs: the quick one did not wait for it
     busy.kill9()  # not 600 seconds of warm shutdown
+    idle.kill9()  # nor on the worker the long task is redelivered to
