@@ -36,15 +36,12 @@ from celeriac._canvas_flow import (
     NESTING_KEY,
     REPLACE_KEY,
     Replaced,
-    Send,
     after_failure,
     after_success,
-    send_all,
 )
 from celeriac._log import get_logger
 from celeriac._protocol import Delivery, TaskState
 from celeriac._protocol_compat import MAX_META
-from celeriac._replace import plan_replace
 from celeriac._request import Request
 from celeriac._serialization import dumps, loads
 from celeriac._task import FunctionTask, Task
@@ -57,7 +54,6 @@ from celeriac.exceptions import (
     Reject,
     Retry,
     SerializationError,
-    TaskRevokedError,
 )
 from celeriac.result import storable
 
@@ -74,10 +70,6 @@ if TYPE_CHECKING:
 __all__ = ["OnApply", "TaskExecutor"]
 
 _log = get_logger("celeriac.worker")
-
-#: Seconds a worker waits for the hub to confirm a chain's next step before giving up (and
-#: requeueing the step that ran).
-_CANVAS_CONFIRM_TIMEOUT = 30.0
 
 #: Called with (task, args, kwargs) just before an event loop runs a task (pool signals).
 OnApply = Callable[[Task[Any, Any], list[Any], dict[str, Any]], None]
@@ -376,49 +368,3 @@ class TaskExecutor(OutcomeSteps):
         if self._none is None:
             self._none = dumps(None, self.result_serializer, self.conf.result_compression)
         return self._none
-
-    def _revoked(
-        self,
-        task: Task[Any, Any],
-        delivery: Delivery,
-        request: Request,
-        embed: Any,
-        *,
-        reason: str,
-        expired: bool = False,
-        signum: int | None = None,
-    ) -> TaskOutcome:
-        """A revoked, expired or terminated task: REVOKED, ``task_revoked`` (Celery's
-        arguments), then its errbacks and the rest of its chain ended (see _canvas_flow)."""
-        terminated = reason == "terminated"
-        _log.info("task_revoked", task=task.name, task_id=request.id, reason=reason)
-        signals.task_revoked.send(
-            sender=task, request=request, terminated=terminated, signum=signum, expired=expired
-        )
-        exc = TaskRevokedError(reason)
-        outcome = self._failure(delivery, exc, None, state=states.REVOKED)
-        return self._then(outcome, after_failure(embed, request, exc, None, self.app))
-
-    def _then(self, outcome: TaskOutcome, sends: list[Send]) -> TaskOutcome:
-        """Publish what follows the task (chain, callbacks, errbacks) and wait for the hub to
-        confirm it, before the outcome acknowledges the task; if that fails, requeue the task
-        (it runs again and re-sends the same frozen ids, duplicates the hub drops)."""
-        if not sends:
-            return outcome
-        try:
-            send_all(sends)
-            self.app.flush(_CANVAS_CONFIRM_TIMEOUT)
-        except Exception:
-            _log.exception("canvas_send_failed", task_id=outcome.task_id)
-            return dataclasses.replace(outcome, requeue=True)
-        return outcome
-
-    def _replace(self, p: Prepared, replaced: Replaced) -> TaskOutcome:
-        """``Task.replace(sig)``: the hub swaps the message for one that runs ``sig`` under
-        the same id, now (a RETRY outcome at eta 0; see celeriac._canvas_flow.Replaced)."""
-        m = p.delivery.task
-        sends, args, kwargs, embed = plan_replace(replaced.sig, p.embed, p.request, self.app)
-        ct, body = dumps([args, kwargs, embed], m.content_type)
-        _log.info("task_replaced", task=p.task.name, task_id=m.id, by=replaced.sig.task)
-        outcome = self._outcome(p.delivery, states.RETRY, ct, body, False)
-        return self._then(dataclasses.replace(outcome, retry_eta=0.0), sends)

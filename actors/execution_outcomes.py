@@ -1,9 +1,11 @@
 """The executor's outcome steps: a typed :class:`~.outcome.TaskOutcome` for each way a task ends.
 
-Success, failure, retry, requeue (``Reject(requeue=True)``) and internal errors each become an
-outcome here (whether the result is stored follows ``ignore_result`` and
-``store_errors_even_if_ignored``); the worker's slot turns it into the wire message
-(``runtime/outcomes.py``). Part of :class:`~.execution.TaskExecutor`.
+Success, failure, retry, requeue (``Reject(requeue=True)``), revoked, replaced and internal
+errors each become an outcome here; whether the result is stored follows ``ignore_result`` and
+``store_errors_even_if_ignored``; what follows a task in its canvas is published and confirmed
+by the hub before the outcome acknowledges the task (``_then``). The worker's slot turns the
+outcome into the wire message (``runtime/outcomes.py``). Part of
+:class:`~.execution.TaskExecutor`.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ import traceback as tb_module
 from typing import TYPE_CHECKING, Any
 
 from celeriac import signals, states
+from celeriac._canvas_flow import Replaced, Send, after_failure, send_all
 from celeriac._compression import split_content_type
 from celeriac._log import get_logger
 from celeriac._protocol import Delivery
+from celeriac._replace import plan_replace
+from celeriac._request import Request
 from celeriac._serialization import dumps
 from celeriac._task import Task
-from celeriac.exceptions import Retry
+from celeriac.exceptions import Retry, TaskRevokedError
 
 from .invocation import Prepared
 from .outcome import TaskOutcome, failure_outcome
@@ -30,6 +35,10 @@ if TYPE_CHECKING:
 __all__ = ["OutcomeSteps"]
 
 _log = get_logger("celeriac.worker")
+
+#: Seconds a worker waits for the hub to confirm a chain's next step before giving up (and
+#: requeueing the step that ran).
+_CANVAS_CONFIRM_TIMEOUT = 30.0
 
 
 class OutcomeSteps:
@@ -111,3 +120,49 @@ class OutcomeSteps:
             state=state,
             retries=delivery.task.retries,
         )
+
+    def _revoked(
+        self,
+        task: Task[Any, Any],
+        delivery: Delivery,
+        request: Request,
+        embed: Any,
+        *,
+        reason: str,
+        expired: bool = False,
+        signum: int | None = None,
+    ) -> TaskOutcome:
+        """A revoked, expired or terminated task: REVOKED, ``task_revoked`` (Celery's
+        arguments), then its errbacks and the rest of its chain ended (see _canvas_flow)."""
+        terminated = reason == "terminated"
+        _log.info("task_revoked", task=task.name, task_id=request.id, reason=reason)
+        signals.task_revoked.send(
+            sender=task, request=request, terminated=terminated, signum=signum, expired=expired
+        )
+        exc = TaskRevokedError(reason)
+        outcome = self._failure(delivery, exc, None, state=states.REVOKED)
+        return self._then(outcome, after_failure(embed, request, exc, None, self.app))
+
+    def _then(self, outcome: TaskOutcome, sends: list[Send]) -> TaskOutcome:
+        """Publish what follows the task (chain, callbacks, errbacks) and wait for the hub to
+        confirm it, before the outcome acknowledges the task; if that fails, requeue the task
+        (it runs again and re-sends the same frozen ids, duplicates the hub drops)."""
+        if not sends:
+            return outcome
+        try:
+            send_all(sends)
+            self.app.flush(_CANVAS_CONFIRM_TIMEOUT)
+        except Exception:
+            _log.exception("canvas_send_failed", task_id=outcome.task_id)
+            return dataclasses.replace(outcome, requeue=True)
+        return outcome
+
+    def _replace(self, p: Prepared, replaced: Replaced) -> TaskOutcome:
+        """``Task.replace(sig)``: the hub swaps the message for one that runs ``sig`` under
+        the same id, now (a RETRY outcome at eta 0; see celeriac._canvas_flow.Replaced)."""
+        m = p.delivery.task
+        sends, args, kwargs, embed = plan_replace(replaced.sig, p.embed, p.request, self.app)
+        ct, body = dumps([args, kwargs, embed], m.content_type)
+        _log.info("task_replaced", task=p.task.name, task_id=m.id, by=replaced.sig.task)
+        outcome = self._outcome(p.delivery, states.RETRY, ct, body, False)
+        return self._then(dataclasses.replace(outcome, retry_eta=0.0), sends)
