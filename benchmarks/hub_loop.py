@@ -36,7 +36,7 @@ class _Loop:
     def __init__(self, hub: HubServer) -> None:
         self.hub = hub
         self.poller = zmq.Poller()
-        for sock in (hub._router, hub._monitor, hub._pub):
+        for sock in (hub._router, hub._monitor, hub._events.sock):
             if sock is not None:
                 self.poller.register(sock, zmq.POLLIN)
         self.cpu_ns = 0

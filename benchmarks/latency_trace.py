@@ -225,24 +225,28 @@ def _hops(events: list[tuple[str, int]], trips: list[tuple[int, int]]) -> None:
     times = [t for _, t in events]
     import bisect  # noqa: PLC0415
 
-    per_hop: dict[str, list[float]] = {label: [] for label, _ in HOPS}
+    # A hop the code no longer passes through (a hand-off removed) is left out, not counted
+    # as missing from every round trip.
+    seen = {name for name, _ in events}
+    hops = [(label, event) for label, event in HOPS if event in seen]
+    per_hop: dict[str, list[float]] = {label: [] for label, _ in hops}
     complete = 0
     for start, end in trips:
         lo, hi = bisect.bisect_left(times, start), bisect.bisect_right(times, end)
         first: dict[str, int] = {}
         for name, t in events[lo:hi]:
             first.setdefault(name, t)
-        if any(event not in first for _, event in HOPS):
+        if any(event not in first for _, event in hops):
             continue
         complete += 1
-        previous = first[HOPS[0][1]]
-        for label, event in HOPS:
+        previous = first[hops[0][1]]
+        for label, event in hops:
             per_hop[label].append((first[event] - previous) / 1000)
             previous = first[event]
     print(f"\nhops of {complete} complete traced round trips (µs since the previous hop)")
     print(f"{'hop':40s} {'p50':>7s} {'p90':>7s}")
     total = 0.0
-    for label, _ in HOPS:
+    for label, _ in hops:
         values = per_hop[label]
         if values:
             med = statistics.median(values)
