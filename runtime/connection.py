@@ -34,7 +34,7 @@ from celeriac.exceptions import FrameError
 from celeriac.transport import protocol as p
 from celeriac.transport import session as s
 from celeriac.transport.curve import CurveClient
-from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
+from celeriac.transport.multipart import NOBLOCK, readable, recv_frames, send_frames
 
 from . import inbox
 from .connection_effects import ConnectionEffects
@@ -197,12 +197,11 @@ class HubConnection(ConnectionEffects):
             self.sock.setsockopt(zmq.LINGER, 500)
 
     def _incoming(self) -> None:
-        while True:
-            try:
-                frames = recv_frames(self.sock, NOBLOCK)
-            except zmq.Again:
-                self.perform(self.session.received_all())
-                return
+        sock = self.sock
+        # Read while ZMQ_EVENTS says a message waits: a receive that finds nothing raises
+        # zmq.Again, built in Python (2.4 µs against 0.9 µs for the look, transport/multipart.py).
+        while readable(sock):
+            frames = recv_frames(sock, NOBLOCK)
             try:
                 message = p.decode(frames)
             except FrameError as exc:
@@ -210,6 +209,7 @@ class HubConnection(ConnectionEffects):
                 _log.warning("bad_message_from_hub", error=str(exc))
                 continue
             self._received(message)
+        self.perform(self.session.received_all())
 
     def _received(self, message: p.Message) -> None:
         self.perform(self.session.handle(message, self.clock.monotonic()))
@@ -217,11 +217,8 @@ class HubConnection(ConnectionEffects):
     def _outcomes(self) -> None:
         """The doorbell rang: read the rings, then every message queued (runtime/inbox.py)."""
         session, node, pull = self.session, self.node, self.pull
-        while True:  # how many rings does not matter: the queue is read to the end
-            try:
-                _recv(pull, NOBLOCK)
-            except zmq.Again:
-                break
+        while readable(pull):  # how many rings does not matter: the queue is read to the end
+            _recv(pull, NOBLOCK)
         take = node.inbox.take
         while True:
             frames = take()
