@@ -5,9 +5,9 @@ How it works
 The protocol logic (credit, slots and prefetch, gated deliveries, give-back, heartbeats,
 re-HELLO, drain, merged outcomes) is the sans-IO
 :class:`~celeriac.transport.session.WorkerSession`; this thread only moves bytes and performs
-its effects. It owns the node's DEALER socket to the hub and the PULL socket of the node's
-inbox doorbell (:mod:`.inbox`: the slots queue their outcomes there, already encoded in their
-own threads, and ring only when the queue was empty). Each turn it polls both: a message from
+its effects. It owns the node's DEALER socket to the hub and polls it beside the node's inbox
+doorbell (:mod:`.inbox`: the slots queue their outcomes there, already encoded in their own
+threads, and ring only when the queue was empty). Each turn it polls both: a message from
 the hub is decoded and handed to ``session.handle``; outcomes taken from the inbox go to
 ``session.outcome_frames`` and leave merged (one ``DONE`` for many); then ``session.tick``.
 Effects become sends (here) and, in :mod:`.connection_effects`, slot submissions (a pykka
@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 import zmq
-from zmq.backend import Socket as _Backend
 
 from celeriac._log import get_logger
 from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
@@ -48,8 +47,6 @@ if TYPE_CHECKING:
 __all__ = ["CONNECTION_POLICY", "HubConnection", "run_connection", "worker_session"]
 
 _log = get_logger("celeriac.worker")
-
-_recv = _Backend.recv  # a doorbell: one empty frame (see transport/multipart.py)
 
 #: The connection thread may crash this many times within CONNECTION_PERIOD seconds.
 CONNECTION_RESTARTS = 3
@@ -97,48 +94,43 @@ def run_connection(node: WorkerNode) -> None:
     running here. More than :data:`CONNECTION_RESTARTS` crashes within
     :data:`CONNECTION_PERIOD` seconds escalate: the node stops with exit code 1 and says why.
     """
-    pull = node.inbox.bind()
     restarts = RestartTracker(CONNECTION_POLICY, clock=node.app.clock)
     session = worker_session(node)
     session.accepting = node._accepting
     node.session = session
-    try:
-        while True:
-            conn = HubConnection(node, pull, session)
-            try:
-                conn.serve()
-                return
-            except Exception as exc:  # supervised: restart or escalate
-                _log.exception("connection_failed", error=f"{type(exc).__name__}: {exc}")
-                decision = restarts.failed("connection")
-                if isinstance(decision, Escalate):
-                    node._escalate(
-                        f"the connection to the hub crashed {decision.restarts} times within "
-                        f"{decision.period:g}s; last: {type(exc).__name__}: {exc}"
-                    )
-                    return
-                node.connection_restarts += 1
-                _log.warning(
-                    "connection_restarted",
-                    restarts=node.connection_restarts,
-                    delay=round(decision.delay, 3),
+    while True:
+        conn = HubConnection(node, session)
+        try:
+            conn.serve()
+            return
+        except Exception as exc:  # supervised: restart or escalate
+            _log.exception("connection_failed", error=f"{type(exc).__name__}: {exc}")
+            decision = restarts.failed("connection")
+            if isinstance(decision, Escalate):
+                node._escalate(
+                    f"the connection to the hub crashed {decision.restarts} times within "
+                    f"{decision.period:g}s; last: {type(exc).__name__}: {exc}"
                 )
-            finally:
-                conn.close()
-            node._shutdown.wait(decision.delay)  # the backoff; a shutdown cuts it short
-    finally:
-        pull.close(0)
-        node.inbox.release_thread_socket()  # a PUSH this thread made to report a lost slot
+                return
+            node.connection_restarts += 1
+            _log.warning(
+                "connection_restarted",
+                restarts=node.connection_restarts,
+                delay=round(decision.delay, 3),
+            )
+        finally:
+            conn.close()
+        node._shutdown.wait(decision.delay)  # the backoff; a shutdown cuts it short
 
 
 class HubConnection(ConnectionEffects):
-    """The loop of the connection thread (owns the DEALER; reads outcomes from ``pull``)."""
+    """The loop of the connection thread (owns the DEALER; reads the node's inbox when rung)."""
 
-    def __init__(self, node: WorkerNode, pull: zmq.Socket[Any], session: s.WorkerSession) -> None:
+    def __init__(self, node: WorkerNode, session: s.WorkerSession) -> None:
         self.node = node
         self.session = session
         self.identity = new_identity(node.peer_name)
-        self.pull = pull
+        self.doorbell = node.inbox.fd
         curve = CurveClient.from_settings(node.conf)
         self.link = HubLink.for_node(node, self.identity, curve)  # failover: runtime/link.py
         self.sock = self.link.sock
@@ -171,12 +163,12 @@ class HubConnection(ConnectionEffects):
         node, session, clock = self.node, self.session, self.clock
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
-        poller.register(self.pull, zmq.POLLIN)
+        poller.register(self.doorbell, zmq.POLLIN)
         self.perform(session.connect(clock.monotonic()))
         timeout = float(node.conf.worker_shutdown_timeout)
         while not self.stopped:
             events = dict(poller.poll(100))
-            if self.pull in events:
+            if self.doorbell in events:
                 self._outcomes()
             if self.sock in events:
                 self._incoming()
@@ -215,10 +207,9 @@ class HubConnection(ConnectionEffects):
         self.perform(self.session.handle(message, self.clock.monotonic()))
 
     def _outcomes(self) -> None:
-        """The doorbell rang: read the rings, then every message queued (runtime/inbox.py)."""
-        session, node, pull = self.session, self.node, self.pull
-        while readable(pull):  # how many rings does not matter: the queue is read to the end
-            _recv(pull, NOBLOCK)
+        """The doorbell rang: clear it, then take every message queued (runtime/inbox.py)."""
+        session, node = self.session, self.node
+        node.inbox.rung()
         take = node.inbox.take
         while True:
             frames = take()

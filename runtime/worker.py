@@ -144,7 +144,7 @@ class WorkerNode:
         self._cold = threading.Event()
         self._ctx: zmq.Context[Any] = zmq.Context()
         #: How the node's other threads reach the connection thread (runtime/inbox.py).
-        self.inbox = Inbox(self._ctx, f"inproc://celeriac-outcomes-{id(self)}")
+        self.inbox = Inbox()
         self.hub: EmbeddedHub | None = None
         self._make_executor: Callable[[], TaskExecutor] | None = None
         self.hub_endpoint: str = self.conf.broker_url
@@ -235,7 +235,6 @@ class WorkerNode:
             make_executor,
             self._reply,
             self.inbox.lost,
-            on_thread_exit=self.inbox.release_thread_socket,
             on_escalate=self._escalate,
             clock=self.app.clock,
         )
@@ -247,7 +246,6 @@ class WorkerNode:
                 self.conf,
                 lambda delivery: self.inbox.release(delivery.delivery_tag),
                 clock=self.app.clock,
-                on_thread_exit=self.inbox.release_thread_socket,
             )
         )
         self.pool = POOLS[self.pool_name](self.concurrency, wiring)
@@ -379,9 +377,6 @@ class WorkerNode:
         to its children this way); with ``ask``, its answer goes to :attr:`on_control_answer`
         under that id. Safe from any thread."""
         self.inbox.control(command, arguments, ask)
-
-    def _release_thread_socket(self) -> None:
-        self.inbox.release_thread_socket()
 
     # -- the connection thread ---------------------------------------------------------------------
 
