@@ -10,8 +10,8 @@ doorbell (:mod:`.inbox`: the slots queue their outcomes there, already encoded i
 threads, and ring only when the queue was empty). Each turn it polls both: a message from
 the hub is decoded and handed to ``session.handle``; outcomes taken from the inbox go to
 ``session.outcome_frames`` and leave merged (one ``DONE`` for many); then ``session.tick``.
-Effects become sends (here) and, in :mod:`.connection_effects`, slot submissions (a pykka
-``tell`` to a slot actor), log lines, events, remote control answers and revokes. The session
+Effects become sends (here) and, in :mod:`.connection_effects`, slot submissions (a put into
+a slot actor's inbox), log lines, events, remote control answers and revokes. The session
 lives on the node: when this thread crashes it rebuilds the connection (new socket and identity)
 under :data:`CONNECTION_POLICY` (:func:`run_connection`), and the same session says HELLO with
 what it still holds.
@@ -90,7 +90,7 @@ def run_connection(node: WorkerNode) -> None:
 
     A connection that crashes (a bug, never a bad frame: those are logged and dropped) is
     rebuilt, after the policy's jittered backoff, with a new socket and identity but the same
-    outcome socket and session (the task ledger), so its HELLO tells the hub what is still
+    inbox and session (the task ledger), so its HELLO tells the hub what is still
     running here. More than :data:`CONNECTION_RESTARTS` crashes within
     :data:`CONNECTION_PERIOD` seconds escalate: the node stops with exit code 1 and says why.
     """

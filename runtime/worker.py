@@ -8,7 +8,7 @@ address nobody listens on), or connects to ``broker_url``; until a hub answers t
 ``waiting_for_hub`` every so often, and connects by itself when one appears.
 
 The connection thread (:mod:`.connection`) owns the DEALER socket to the hub and the node's
-inbox (:mod:`.inbox`: a queue the slot actors put their outcomes in, and an inproc doorbell);
+inbox (:mod:`.inbox`: a queue the slot actors put their outcomes in, and an eventfd doorbell);
 the protocol logic is the node's sans-IO :class:`~celeriac.transport.session.WorkerSession`,
 kept across connection restarts. It announces the queues it consumes and its credit (slots x
 ``worker_prefetch_multiplier``), hands each delivery to a free slot actor, or to a busy one to
