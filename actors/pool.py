@@ -27,13 +27,13 @@ connection thread hands out deliveries the same way whatever runs them.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pykka
+from pykka._envelope import Envelope  # what ActorRef.tell puts (see submit)
 
 from celeriac._clock import SYSTEM_CLOCK, Clock
 
@@ -168,16 +168,16 @@ class ThreadPool:
 
     def submit(self, index: int, delivery: Delivery) -> None:
         """Hand a delivery to slot ``index`` (free, or busy with room: see the module docs)."""
-        with self._lock:
-            ref = self._refs[index]
+        ref = self._refs[index]  # one read of a list item: atomic, no lock needed
         if ref is None:
             self._wiring.lost(index)
             return
         self._claims[index][delivery.delivery_tag] = delivery
-        # A dead actor drops it: its supervisor is replacing it, and the lost(index) it reports
-        # makes the connection hand what that slot held to the new actor.
-        with contextlib.suppress(pykka.ActorDeadError):
-            ref.tell(delivery)
+        # Straight into the actor's inbox (what ``ref.tell`` does after its is-alive look). A
+        # dead actor's inbox is read by no one, so it drops the delivery, as a tell refused
+        # with ActorDeadError did: its supervisor is replacing it, and the lost(index) it
+        # reports makes the connection hand what that slot held to the new actor.
+        ref.actor_inbox.put(Envelope(delivery))
 
     def recall(self, index: int, tag: str) -> bool:
         """Withdraw the delivery ``tag`` waiting in slot ``index`` unless the slot has begun it

@@ -72,6 +72,6 @@ class TaskSlot(Supervised):
         return None
 
     def on_stop(self) -> None:
-        """Release per-thread resources (the thread's doorbell socket)."""
+        """Run the pool's hook for a slot thread that ends (``on_thread_exit``), if any."""
         if self._on_stop_hook is not None:
             self._on_stop_hook()

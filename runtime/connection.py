@@ -5,13 +5,13 @@ How it works
 The protocol logic (credit, slots and prefetch, gated deliveries, give-back, heartbeats,
 re-HELLO, drain, merged outcomes) is the sans-IO
 :class:`~celeriac.transport.session.WorkerSession`; this thread only moves bytes and performs
-its effects. It owns the node's DEALER socket to the hub and the PULL socket of the node's
-inbox doorbell (:mod:`.inbox`: the slots queue their outcomes there, already encoded in their
-own threads, and ring only when the queue was empty). Each turn it polls both: a message from
+its effects. It owns the node's DEALER socket to the hub and polls it beside the node's inbox
+doorbell (:mod:`.inbox`: the slots queue their outcomes there, already encoded in their own
+threads, and ring only when the queue was empty). Each turn it polls both: a message from
 the hub is decoded and handed to ``session.handle``; outcomes taken from the inbox go to
 ``session.outcome_frames`` and leave merged (one ``DONE`` for many); then ``session.tick``.
-Effects become sends (here) and, in :mod:`.connection_effects`, slot submissions (a pykka
-``tell`` to a slot actor), log lines, events, remote control answers and revokes. The session
+Effects become sends (here) and, in :mod:`.connection_effects`, slot submissions (a put into
+a slot actor's inbox), log lines, events, remote control answers and revokes. The session
 lives on the node: when this thread crashes it rebuilds the connection (new socket and identity)
 under :data:`CONNECTION_POLICY` (:func:`run_connection`), and the same session says HELLO with
 what it still holds.
@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 import zmq
-from zmq.backend import Socket as _Backend
 
 from celeriac._log import get_logger
 from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
@@ -34,7 +33,7 @@ from celeriac.exceptions import FrameError
 from celeriac.transport import protocol as p
 from celeriac.transport import session as s
 from celeriac.transport.curve import CurveClient
-from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
+from celeriac.transport.multipart import NOBLOCK, readable, recv_frames, send_frames
 
 from . import inbox
 from .connection_effects import ConnectionEffects
@@ -48,8 +47,6 @@ if TYPE_CHECKING:
 __all__ = ["CONNECTION_POLICY", "HubConnection", "run_connection", "worker_session"]
 
 _log = get_logger("celeriac.worker")
-
-_recv = _Backend.recv  # a doorbell: one empty frame (see transport/multipart.py)
 
 #: The connection thread may crash this many times within CONNECTION_PERIOD seconds.
 CONNECTION_RESTARTS = 3
@@ -93,52 +90,47 @@ def run_connection(node: WorkerNode) -> None:
 
     A connection that crashes (a bug, never a bad frame: those are logged and dropped) is
     rebuilt, after the policy's jittered backoff, with a new socket and identity but the same
-    outcome socket and session (the task ledger), so its HELLO tells the hub what is still
+    inbox and session (the task ledger), so its HELLO tells the hub what is still
     running here. More than :data:`CONNECTION_RESTARTS` crashes within
     :data:`CONNECTION_PERIOD` seconds escalate: the node stops with exit code 1 and says why.
     """
-    pull = node.inbox.bind()
     restarts = RestartTracker(CONNECTION_POLICY, clock=node.app.clock)
     session = worker_session(node)
     session.accepting = node._accepting
     node.session = session
-    try:
-        while True:
-            conn = HubConnection(node, pull, session)
-            try:
-                conn.serve()
-                return
-            except Exception as exc:  # supervised: restart or escalate
-                _log.exception("connection_failed", error=f"{type(exc).__name__}: {exc}")
-                decision = restarts.failed("connection")
-                if isinstance(decision, Escalate):
-                    node._escalate(
-                        f"the connection to the hub crashed {decision.restarts} times within "
-                        f"{decision.period:g}s; last: {type(exc).__name__}: {exc}"
-                    )
-                    return
-                node.connection_restarts += 1
-                _log.warning(
-                    "connection_restarted",
-                    restarts=node.connection_restarts,
-                    delay=round(decision.delay, 3),
+    while True:
+        conn = HubConnection(node, session)
+        try:
+            conn.serve()
+            return
+        except Exception as exc:  # supervised: restart or escalate
+            _log.exception("connection_failed", error=f"{type(exc).__name__}: {exc}")
+            decision = restarts.failed("connection")
+            if isinstance(decision, Escalate):
+                node._escalate(
+                    f"the connection to the hub crashed {decision.restarts} times within "
+                    f"{decision.period:g}s; last: {type(exc).__name__}: {exc}"
                 )
-            finally:
-                conn.close()
-            node._shutdown.wait(decision.delay)  # the backoff; a shutdown cuts it short
-    finally:
-        pull.close(0)
-        node.inbox.release_thread_socket()  # a PUSH this thread made to report a lost slot
+                return
+            node.connection_restarts += 1
+            _log.warning(
+                "connection_restarted",
+                restarts=node.connection_restarts,
+                delay=round(decision.delay, 3),
+            )
+        finally:
+            conn.close()
+        node._shutdown.wait(decision.delay)  # the backoff; a shutdown cuts it short
 
 
 class HubConnection(ConnectionEffects):
-    """The loop of the connection thread (owns the DEALER; reads outcomes from ``pull``)."""
+    """The loop of the connection thread (owns the DEALER; reads the node's inbox when rung)."""
 
-    def __init__(self, node: WorkerNode, pull: zmq.Socket[Any], session: s.WorkerSession) -> None:
+    def __init__(self, node: WorkerNode, session: s.WorkerSession) -> None:
         self.node = node
         self.session = session
         self.identity = new_identity(node.peer_name)
-        self.pull = pull
+        self.doorbell = node.inbox.fd
         curve = CurveClient.from_settings(node.conf)
         self.link = HubLink.for_node(node, self.identity, curve)  # failover: runtime/link.py
         self.sock = self.link.sock
@@ -171,12 +163,12 @@ class HubConnection(ConnectionEffects):
         node, session, clock = self.node, self.session, self.clock
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
-        poller.register(self.pull, zmq.POLLIN)
+        poller.register(self.doorbell, zmq.POLLIN)
         self.perform(session.connect(clock.monotonic()))
         timeout = float(node.conf.worker_shutdown_timeout)
         while not self.stopped:
             events = dict(poller.poll(100))
-            if self.pull in events:
+            if self.doorbell in events:
                 self._outcomes()
             if self.sock in events:
                 self._incoming()
@@ -197,12 +189,11 @@ class HubConnection(ConnectionEffects):
             self.sock.setsockopt(zmq.LINGER, 500)
 
     def _incoming(self) -> None:
-        while True:
-            try:
-                frames = recv_frames(self.sock, NOBLOCK)
-            except zmq.Again:
-                self.perform(self.session.received_all())
-                return
+        sock = self.sock
+        # Read while ZMQ_EVENTS says a message waits: a receive that finds nothing raises
+        # zmq.Again, built in Python (2.4 µs against 0.9 µs for the look, transport/multipart.py).
+        while readable(sock):
+            frames = recv_frames(sock, NOBLOCK)
             try:
                 message = p.decode(frames)
             except FrameError as exc:
@@ -210,18 +201,15 @@ class HubConnection(ConnectionEffects):
                 _log.warning("bad_message_from_hub", error=str(exc))
                 continue
             self._received(message)
+        self.perform(self.session.received_all())
 
     def _received(self, message: p.Message) -> None:
         self.perform(self.session.handle(message, self.clock.monotonic()))
 
     def _outcomes(self) -> None:
-        """The doorbell rang: read the rings, then every message queued (runtime/inbox.py)."""
-        session, node, pull = self.session, self.node, self.pull
-        while True:  # how many rings does not matter: the queue is read to the end
-            try:
-                _recv(pull, NOBLOCK)
-            except zmq.Again:
-                break
+        """The doorbell rang: clear it, then take every message queued (runtime/inbox.py)."""
+        session, node = self.session, self.node
+        node.inbox.rung()
         take = node.inbox.take
         while True:
             frames = take()

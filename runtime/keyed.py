@@ -52,7 +52,6 @@ class KeyedLink:
             serializer=conf.result_serializer,
             idle_timeout=float(conf.actor_idle_timeout),
             clock=node.app.clock,
-            on_thread_exit=node._release_thread_socket,
             max_instances=int(conf.actor_max_instances),
         )
 

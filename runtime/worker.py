@@ -8,7 +8,7 @@ address nobody listens on), or connects to ``broker_url``; until a hub answers t
 ``waiting_for_hub`` every so often, and connects by itself when one appears.
 
 The connection thread (:mod:`.connection`) owns the DEALER socket to the hub and the node's
-inbox (:mod:`.inbox`: a queue the slot actors put their outcomes in, and an inproc doorbell);
+inbox (:mod:`.inbox`: a queue the slot actors put their outcomes in, and an eventfd doorbell);
 the protocol logic is the node's sans-IO :class:`~celeriac.transport.session.WorkerSession`,
 kept across connection restarts. It announces the queues it consumes and its credit (slots x
 ``worker_prefetch_multiplier``), hands each delivery to a free slot actor, or to a busy one to
@@ -144,7 +144,7 @@ class WorkerNode:
         self._cold = threading.Event()
         self._ctx: zmq.Context[Any] = zmq.Context()
         #: How the node's other threads reach the connection thread (runtime/inbox.py).
-        self.inbox = Inbox(self._ctx, f"inproc://celeriac-outcomes-{id(self)}")
+        self.inbox = Inbox()
         self.hub: EmbeddedHub | None = None
         self._make_executor: Callable[[], TaskExecutor] | None = None
         self.hub_endpoint: str = self.conf.broker_url
@@ -235,7 +235,6 @@ class WorkerNode:
             make_executor,
             self._reply,
             self.inbox.lost,
-            on_thread_exit=self.inbox.release_thread_socket,
             on_escalate=self._escalate,
             clock=self.app.clock,
         )
@@ -247,7 +246,6 @@ class WorkerNode:
                 self.conf,
                 lambda delivery: self.inbox.release(delivery.delivery_tag),
                 clock=self.app.clock,
-                on_thread_exit=self.inbox.release_thread_socket,
             )
         )
         self.pool = POOLS[self.pool_name](self.concurrency, wiring)
@@ -379,9 +377,6 @@ class WorkerNode:
         to its children this way); with ``ask``, its answer goes to :attr:`on_control_answer`
         under that id. Safe from any thread."""
         self.inbox.control(command, arguments, ask)
-
-    def _release_thread_socket(self) -> None:
-        self.inbox.release_thread_socket()
 
     # -- the connection thread ---------------------------------------------------------------------
 

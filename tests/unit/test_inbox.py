@@ -6,29 +6,24 @@ across threads."""
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import zmq
 
 from celeriac.runtime.inbox import Inbox
-from celeriac.transport.multipart import NOBLOCK
 
 #: Long enough never to pass on a busy machine unless a message is stranded.
 STRANDED = 10_000  # ms
 
 
-def _drain(pull: zmq.Socket[Any]) -> None:
-    while True:
-        try:
-            pull.recv(NOBLOCK)
-        except zmq.Again:
-            return
+def _poller(inbox: Inbox) -> zmq.Poller:
+    """Polls the doorbell as the connection thread does (beside its socket)."""
+    poller = zmq.Poller()
+    poller.register(inbox.fd, zmq.POLLIN)
+    return poller
 
 
 def test_every_message_is_rung_for_and_each_thread_keeps_its_order() -> None:
-    ctx: zmq.Context[Any] = zmq.Context()
-    inbox = Inbox(ctx, "inproc://test-inbox-order")
-    pull = inbox.bind()
+    inbox = Inbox()
     threads, each = 4, 3000
     start = threading.Barrier(threads)
 
@@ -36,28 +31,24 @@ def test_every_message_is_rung_for_and_each_thread_keeps_its_order() -> None:
         start.wait()
         for i in range(each):
             inbox.put([who.to_bytes(1, "big"), i.to_bytes(4, "big")])
-        inbox.release_thread_socket()
 
     workers = [threading.Thread(target=produce, args=(w,)) for w in range(threads)]
     for w in workers:
         w.start()
     seen: dict[int, list[int]] = {w: [] for w in range(threads)}
-    poller = zmq.Poller()
-    poller.register(pull, zmq.POLLIN)
+    poller = _poller(inbox)
     got = 0
     try:
         while got < threads * each:
             # The connection's loop: sleep until rung, read the rings, take to the end.
             assert poller.poll(STRANDED), f"stranded after {got} messages: no ring came"
-            _drain(pull)
+            inbox.rung()
             while (frames := inbox.take()) is not None:
                 seen[frames[0][0]].append(int.from_bytes(frames[1], "big"))
                 got += 1
     finally:
         for w in workers:
             w.join()
-        pull.close(0)
-        ctx.term()
     assert all(order == list(range(each)) for order in seen.values())
     assert inbox.take() is None
 
@@ -65,24 +56,18 @@ def test_every_message_is_rung_for_and_each_thread_keeps_its_order() -> None:
 def test_the_order_of_the_appends_holds_across_threads() -> None:
     """What a LOST reported by the supervisor's thread relies on: a slot's outcome queued
     before it is taken before it."""
-    ctx: zmq.Context[Any] = zmq.Context()
-    inbox = Inbox(ctx, "inproc://test-inbox-across")
-    pull = inbox.bind()
-    try:
+    inbox = Inbox()
 
-        def slot() -> None:
-            inbox.put([b"\x00\x01", b"DONE"])
-            inbox.release_thread_socket()
+    def slot() -> None:
+        inbox.put([b"\x00\x01", b"DONE"])
 
-        first = threading.Thread(target=slot)
-        first.start()
-        first.join()
-        inbox.put([b"\x00\x01", b"LOST"])  # this thread, after the other one's append
-        assert pull.poll(STRANDED)
-        assert inbox.take() == [b"\x00\x01", b"DONE"]
-        assert inbox.take() == [b"\x00\x01", b"LOST"]
-        assert inbox.take() is None
-    finally:
-        inbox.release_thread_socket()
-        pull.close(0)
-        ctx.term()
+    first = threading.Thread(target=slot)
+    first.start()
+    first.join()
+    inbox.put([b"\x00\x01", b"LOST"])  # this thread, after the other one's append
+    assert _poller(inbox).poll(STRANDED)
+    inbox.rung()
+    assert inbox.take() == [b"\x00\x01", b"DONE"]
+    assert inbox.take() == [b"\x00\x01", b"LOST"]
+    assert inbox.take() is None
+    assert not _poller(inbox).poll(0), "the doorbell was cleared"
