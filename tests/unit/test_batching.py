@@ -13,7 +13,7 @@ from celeriac.transport import protocol as p
 from celeriac.transport.hub import HubState
 from celeriac.transport.session import ClientSession
 from celeriac.transport.session.effects import Send
-from celeriac.transport.store import MemoryStore
+from celeriac.transport.store_memory import MemoryStore
 
 C = b"client"
 

@@ -16,7 +16,7 @@ from celeriac._beatlease import LeaseView
 from celeriac._clock import FakeClock
 from celeriac.transport import protocol as p
 from celeriac.transport.hubstate import HubState
-from celeriac.transport.store import MemoryStore
+from celeriac.transport.store_memory import MemoryStore
 
 BEATS = 3
 TTL = 3.0

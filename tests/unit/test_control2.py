@@ -115,7 +115,7 @@ def _events_hub() -> tuple[Any, Any]:
     from celeriac._clock import FakeClock  # noqa: PLC0415 - only the hub tests need these
     from celeriac.transport.frames import encode  # noqa: PLC0415
     from celeriac.transport.hubstate import HubState  # noqa: PLC0415
-    from celeriac.transport.store import MemoryStore  # noqa: PLC0415
+    from celeriac.transport.store_memory import MemoryStore  # noqa: PLC0415
 
     hub = HubState(MemoryStore(), FakeClock(), hub_id="hub")
     queue = {"name": "celery", "max_priority": None, "bindings": []}

@@ -23,7 +23,7 @@ from celeriac._clock import FakeClock
 from celeriac.transport import protocol as p
 from celeriac.transport.hubstate import HubState
 from celeriac.transport.session import ClientSession, Dial, Effect, Send
-from celeriac.transport.store import MemoryStore
+from celeriac.transport.store_memory import MemoryStore
 
 pytestmark = pytest.mark.property
 

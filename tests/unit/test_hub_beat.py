@@ -7,7 +7,8 @@ from typing import Any
 from celeriac._clock import FakeClock
 from celeriac.transport import protocol as p
 from celeriac.transport.hubstate import HubState
-from celeriac.transport.store import MemoryStore, Store
+from celeriac.transport.store import Store
+from celeriac.transport.store_memory import MemoryStore
 
 A, B = b"beat-a", b"beat-b"
 

@@ -13,7 +13,7 @@ from celeriac._wire_control2 import join_reply, reply_messages, split_body
 from celeriac.runtime.gather import Gather
 from celeriac.transport import protocol as p
 from celeriac.transport.hubstate import HubState
-from celeriac.transport.store import MemoryStore
+from celeriac.transport.store_memory import MemoryStore
 
 W1, W2, C = b"w1", b"w2", b"client"
 

@@ -9,7 +9,7 @@ import msgpack
 from celeriac._clock import FakeClock
 from celeriac.transport.frames import decode, encode
 from celeriac.transport.hubstate import POISON_QUEUE, HubState
-from celeriac.transport.store import MemoryStore
+from celeriac.transport.store_memory import MemoryStore
 
 C = b"client"
 

@@ -10,7 +10,7 @@ from celeriac._clock import FakeClock
 from celeriac.transport.frames import decode, encode
 from celeriac.transport.hubserver import events_url
 from celeriac.transport.hubstate import HubState
-from celeriac.transport.store import MemoryStore
+from celeriac.transport.store_memory import MemoryStore
 
 W, C = b"w1", b"client"
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from celeriac._clock import FakeClock
 from celeriac.transport import protocol as p
 from celeriac.transport.hubstate import HubState
-from celeriac.transport.store import MemoryStore
+from celeriac.transport.store_memory import MemoryStore
 
 CLS = "app.Box"
 KEYS = ("a", "b", "c")

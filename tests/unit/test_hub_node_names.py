@@ -7,7 +7,7 @@ from structlog.testing import capture_logs
 from celeriac._clock import FakeClock
 from celeriac.transport import protocol as p
 from celeriac.transport.hubstate import HubState
-from celeriac.transport.store import MemoryStore
+from celeriac.transport.store_memory import MemoryStore
 
 
 def _welcome_for(hub: HubState, identity: bytes, node: str, role: str = "worker") -> p.Welcome:

@@ -15,7 +15,7 @@ from celeriac.transport import protocol as p
 from celeriac.transport.hub.limits import HubLimits
 from celeriac.transport.hubserver import HubServer
 from celeriac.transport.hubstate import HubState
-from celeriac.transport.store import MemoryStore
+from celeriac.transport.store_memory import MemoryStore
 
 C, W = b"client", b"w1"
 DECLARE = p.Declare(queues=(p.QueueDecl("celery"),))

@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 from celeriac._clock import FakeClock
 from celeriac.transport import protocol as p
 from celeriac.transport.hubstate import HubState
-from celeriac.transport.store import MemoryStore
+from celeriac.transport.store_memory import MemoryStore
 
 W, C = b"w1", b"client"
 

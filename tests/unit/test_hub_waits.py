@@ -8,7 +8,7 @@ from celeriac._clock import FakeClock
 from celeriac.transport import protocol as p
 from celeriac.transport.hub.limits import HubLimits
 from celeriac.transport.hubstate import HubState
-from celeriac.transport.store import MemoryStore
+from celeriac.transport.store_memory import MemoryStore
 
 C, W = b"client", b"worker"
 

@@ -10,7 +10,7 @@ import pytest
 from celeriac._clock import FakeClock
 from celeriac.transport.frames import TAG, decode, encode
 from celeriac.transport.hubstate import HubState
-from celeriac.transport.store import MemoryStore
+from celeriac.transport.store_memory import MemoryStore
 
 W1, W2, C = b"w1", b"w2", b"client"
 

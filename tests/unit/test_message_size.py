@@ -14,7 +14,7 @@ from celeriac.exceptions import ImproperlyConfigured, PublishError
 from celeriac.transport import protocol as p
 from celeriac.transport.hubstate import HubState
 from celeriac.transport.sockets import configure_router, max_frame_size
-from celeriac.transport.store import MemoryStore
+from celeriac.transport.store_memory import MemoryStore
 
 C = b"client"
 

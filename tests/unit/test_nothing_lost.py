@@ -46,7 +46,8 @@ from celeriac.transport.session import (
     WorkerSession,
 )
 from celeriac.transport.session.worker import WorkerConfig
-from celeriac.transport.store import MemoryStore, SQLiteStore, Store
+from celeriac.transport.store import SQLiteStore, Store
+from celeriac.transport.store_memory import MemoryStore
 
 pytestmark = pytest.mark.property
 
