@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,20 @@ def _du_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
 
 
+def _free_port_pair() -> int:
+    """A port free with the next one (the hub's events socket binds there)."""
+    for _ in range(100):
+        with socket.socket() as first, socket.socket() as second:
+            first.bind(("127.0.0.1", 0))
+            port = first.getsockname()[1]
+            try:
+                second.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return int(port)
+    raise RuntimeError("no two free ports in a row")
+
+
 def _start_hub(url: str, data: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "celeriac", "hub", "--bind", url, "--data-dir", str(data)],
@@ -77,8 +92,7 @@ def _wait_welcome(ctx: zmq.Context[zmq.Socket[bytes]], url: str, timeout: float 
 def queue(tasks: int, body_size: int) -> None:
     """Publish ``tasks`` tasks to a real hub and report its RSS and disk use."""
     data = Path(tempfile.mkdtemp(prefix="celeriac-hubmem-"))
-    port = 20000 + os.getpid() % 20000
-    url = f"tcp://127.0.0.1:{port}"
+    url = f"tcp://127.0.0.1:{_free_port_pair()}"
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     hub = _start_hub(url, data)
     try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 import zmq
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hub_memory import _drain, _du_mb, _rss_mb, _start_hub, _wait_welcome
+from hub_memory import _drain, _du_mb, _free_port_pair, _rss_mb, _start_hub, _wait_welcome
 
 from celeriac.transport import protocol as p
 
@@ -56,20 +55,6 @@ def _publish(ctx: zmq.Context[zmq.Socket[bytes]], url: str, tasks: int, body_siz
                 raise RuntimeError(f"refused: {reply.refusals[0].reason}")
     finally:
         sock.close(linger=100)
-
-
-def _free_port_pair() -> int:
-    """A port free with the next one (the hub's events socket binds there)."""
-    for _ in range(100):
-        with socket.socket() as first, socket.socket() as second:
-            first.bind(("127.0.0.1", 0))
-            port = first.getsockname()[1]
-            try:
-                second.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-            return int(port)
-    raise RuntimeError("no two free ports in a row")
 
 
 def measure(tasks: int, body_size: int, settle: float) -> tuple[float, float, float]:
