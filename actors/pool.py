@@ -8,10 +8,10 @@ waiting for the connection. Each delivery handed to a slot carries a claim (a pe
 gone, so :meth:`ThreadPool.recall` can withdraw a delivery still waiting in a slot (the
 connection then gives it back to the hub: a long task does not hold back what waits behind it);
 both take it with one ``dict.pop``, atomic under the GIL, so exactly one side wins. If a slot
-actor dies (it should not: task code runs under a guard),
-its supervisor starts a new one in its place and ``lost(index)`` tells the connection, which
-gives the delivery that slot ran back to the hub for redelivery and hands the ones waiting
-behind it (dropped with the dead actor's inbox) to the new one. Until the connection has done
+actor dies (it should not: task code runs under a guard), its supervisor starts a new one in
+its place and ``lost(index)`` tells the connection, which gives the delivery that slot ran back
+to the hub for redelivery and hands the ones waiting behind it (dropped with the dead actor's
+inbox) to the new one. Until the connection has done
 so (:meth:`ThreadPool.replaced`), deliveries still go to the dead actor and are dropped: the new
 one must not run one the connection is about to hand it again (the dead actor's claims are
 dropped then).
