@@ -23,7 +23,8 @@
 # /tmp/venv-dramatiq (the harness's pinned requirements/dramatiq.txt) and
 # /tmp/venv-celeriac (psutil + `pip install -e <repo>`, refreshed every run), starts
 # redis on loopback via the harness's servers.sh (stopped on exit, if we started it),
-# runs the rounds and prints the summary (also written to the results dir as RESULTS.md).
+# runs the rounds and prints the summary (also written to the results dir as RESULTS.md), then
+# the hub alone without sockets (benchmarks/hub_micro.py, one-task and 100-task turns).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
@@ -149,6 +150,18 @@ for line in buf.getvalue().splitlines():
         line = re.sub(r"; redis-server [^ |]* \|$", f"; {hub} |", line)
     print(line)
 EOF
+# ---- the hub alone (no sockets): its own CPU per task, one-task turns and batched turns --------
+if want celeriac && [ "$SKIP" != celeriac ]; then
+  {
+    echo; echo "### celeriac hub alone (benchmarks/hub_micro.py: HubState over SQLite, no sockets)"
+    for batch in 1 100; do
+      echo; echo "--batch $batch:"; echo '```'
+      (cd "$RUN" && "$CVENV/bin/python" "$HERE/hub_micro.py" --tasks 5000 --batch "$batch" 2>&1) \
+        || { echo "hub_micro failed"; FAILED=$((FAILED + 1)); }
+      echo '```'
+    done
+  } >> "$ANCHORS_RESULTS/RESULTS.md"
+fi
 cat "$ANCHORS_RESULTS/RESULTS.md"
 log "results: $ANCHORS_RESULTS (RESULTS.md + raw JSON); worker logs: $RUN/logs"
 [ "$FAILED" = 0 ] || { echo "$FAILED run(s) failed or skipped"; exit 1; }
