@@ -29,23 +29,14 @@ from celeriac.transport.session import (
 )
 
 from .test_worker_session_run_ahead import T0, delivery, done, sent
+from .test_worker_session_run_ahead import session as run_ahead_session
 
 GIVEBACK = 2.0
 
 
-def session(*, slots: int = 1, prefetch: int = 8, **options: Any) -> WorkerSession:
-    config = WorkerConfig(
-        node="w@host",
-        endpoint="tcp://hub:5555",
-        queues=("celery",),
-        slots=slots,
-        prefetch=prefetch,
-        heartbeat=100.0,
-        giveback=GIVEBACK,
-        run_ahead=1,
-        **options,
-    )
-    return WorkerSession(config, T0)
+def session(*, slots: int = 1, **options: Any) -> WorkerSession:
+    """One slot by default; heartbeats far off (only the give-back's clock matters here)."""
+    return run_ahead_session(slots=slots, heartbeat=100.0, giveback=GIVEBACK, **options)
 
 
 def rejected(effects: list[Effect]) -> list[str]:

@@ -28,15 +28,22 @@ from celeriac.transport.session import (
 T0 = 1000.0
 
 
-def session(*, slots: int = 2, prefetch: int = 8, **options: Any) -> WorkerSession:
+def session(
+    *,
+    slots: int = 2,
+    prefetch: int = 8,
+    heartbeat: float = 1.0,
+    giveback: float = 2.0,
+    **options: Any,
+) -> WorkerSession:
     config = WorkerConfig(
         node="w@host",
         endpoint="tcp://hub:5555",
         queues=("celery",),
         slots=slots,
         prefetch=prefetch,
-        heartbeat=1.0,
-        giveback=2.0,
+        heartbeat=heartbeat,
+        giveback=giveback,
         run_ahead=1,
         **options,
     )
