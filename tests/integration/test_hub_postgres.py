@@ -151,6 +151,27 @@ class Peer:
         raise AssertionError(f"no {kind} within {timeout}s")
 
 
+def hub_behind_relay(
+    pg_url: str, tmp_path: Path, *, shared: bool = False
+) -> tuple[Relay, zmq.Context[Any], HubServer]:
+    """A started hub whose PostgreSQL connection goes through a started :class:`Relay` (stop
+    the relay to cut it), in its own ZeroMQ context; the caller stops all three."""
+    target = urlsplit(pg_url)
+    relay = Relay((target.hostname or "127.0.0.1", target.port or 5432))
+    relay.start()
+    ctx: zmq.Context[Any] = zmq.Context()
+    hub = HubServer(
+        "tcp://127.0.0.1:*",
+        tmp_path / "data",
+        context=ctx,
+        events=None,
+        store_url=_through(pg_url, relay.port),
+        shared=shared,
+    )
+    hub.start()
+    return relay, ctx, hub
+
+
 def publish(client: Peer) -> Any:
     """Publish one task; the hub's CONF or NACK for it."""
     client.send(p.Publish((p.TaskMessage(uuid.uuid4().hex, "t", b"[]", queue="q"),)))
@@ -162,18 +183,7 @@ def test_postgres_going_away_is_store_unavailable_then_recovers(
 ) -> None:
     """The relay stops: publishes are NACKed 'hub store unavailable', the hub keeps serving
     what needs no write; the relay returns: publishes are confirmed again, nothing crashed."""
-    target = urlsplit(pg_url)
-    relay = Relay((target.hostname or "127.0.0.1", target.port or 5432))
-    relay.start()
-    ctx: zmq.Context[Any] = zmq.Context()
-    hub = HubServer(
-        "tcp://127.0.0.1:*",
-        tmp_path / "data",
-        context=ctx,
-        events=None,
-        store_url=_through(pg_url, relay.port),
-    )
-    hub.start()
+    relay, ctx, hub = hub_behind_relay(pg_url, tmp_path)
     try:
         decl = p.Declare(queues=(p.QueueDecl("q"),))
         client = Peer(ctx, hub.endpoint, p.Hello("client", "c", declare=decl))

@@ -18,14 +18,12 @@ import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import zmq
 
 from celeriac import App, chord
 from celeriac.transport import protocol as p
-from celeriac.transport.hubserver import HubServer
 
 from .conftest import (
     RESULT_TIMEOUT,
@@ -38,7 +36,7 @@ from .conftest import (
     wait_for_event,
     wait_until,
 )
-from .test_hub_postgres import Peer, Relay, _through, publish
+from .test_hub_postgres import Peer, hub_behind_relay, publish
 
 pytestmark = pytest.mark.integration
 
@@ -195,19 +193,7 @@ def test_postgresql_going_away_from_a_shared_hub_then_back(pg_url: str, tmp_path
     store unavailable', nothing crashes; it comes back: publishes are confirmed and delivered
     again, and the task whose acknowledgement was lost meanwhile is delivered again rather
     than stranded (at-least-once)."""
-    target = urlsplit(pg_url)
-    relay = Relay((target.hostname or "127.0.0.1", target.port or 5432))
-    relay.start()
-    ctx: zmq.Context[Any] = zmq.Context()
-    hub = HubServer(
-        "tcp://127.0.0.1:*",
-        tmp_path / "data",
-        context=ctx,
-        events=None,
-        store_url=_through(pg_url, relay.port),
-        shared=True,
-    )
-    hub.start()
+    relay, ctx, hub = hub_behind_relay(pg_url, tmp_path, shared=True)
     try:
         decl = p.Declare(queues=(p.QueueDecl("q"),))
         client = Peer(ctx, hub.endpoint, p.Hello("client", "c", declare=decl))
