@@ -108,8 +108,9 @@ class ThreadPool:
 
     #: Deliveries that may wait in a busy slot (they start with no round trip through the
     #: connection: 12-15% of a worker's CPU per task, benchmarks/cpu_split.py, issue 18); one
-    #: waiting behind a long task is recalled (:meth:`recall`) and given back to the hub.
-    run_ahead = 1
+    #: waiting behind a long task is recalled (:meth:`recall`) and given back to the hub. The
+    #: session holds fewer: a slot's share of the prefetch window (transport/session/worker_slots).
+    run_ahead = 16
 
     def __init__(self, size: int, wiring: PoolWiring) -> None:
         self.size = size

@@ -40,6 +40,18 @@ def _cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _switches(pid: int) -> int:
+    """Context switches (voluntary and not) of a live process, summed over its threads."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            lines = (task / "status").read_text().splitlines()
+        except OSError:
+            continue
+        total += sum(int(ln.split()[1]) for ln in lines if "ctxt_switches" in ln)
+    return total
+
+
 def _children(pid: int) -> list[int]:
     """The child processes of ``pid`` (an embedded hub's process is one of its worker's)."""
     found: list[int] = []
@@ -81,6 +93,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--embedded", action="store_true")
     parser.add_argument("--hub-process", action="store_true")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SETTING=VALUE",
+        help="a setting for the hub and workers (as CELERIAC_<SETTING>), e.g. "
+        "worker_prefetch_multiplier=16; may be repeated",
+    )
     parser.add_argument("--bench-dir", default=str(HERE.parent.parent / "shared" / "bench"))
     args = parser.parse_args()
     args.embedded = args.embedded or args.hub_process
@@ -96,6 +116,9 @@ def main() -> None:
     )
     if args.hub_process:
         env["CELERIAC_WORKER_EMBEDDED_HUB_PROCESS"] = "true"
+    for item in args.set:
+        name, _, value = item.partition("=")
+        env[f"CELERIAC_{name.upper()}"] = value
     os.environ.update(env)
     sys.path[:0] = [str(HERE), str(harness)]
     celeriac = [str(Path(sys.executable).parent / "celeriac")]
@@ -133,6 +156,10 @@ def main() -> None:
         def snapshot() -> dict[str, float]:
             cpu = {k: sum(_cpu(p.pid) for p in ps) for k, ps in procs.items()}
             cpu["hub"] += sum(_cpu(pid) for pid in hub_children)
+            for k, ps in procs.items():
+                cpu[f"{k}_cs"] = float(sum(_switches(p.pid) for p in ps))
+            cpu["hub_cs"] += sum(_switches(pid) for pid in hub_children)
+            cpu["producer_cs"] = float(_switches(os.getpid()))
             cpu["producer"] = time.process_time()
             cpu["wall"] = time.monotonic()
             return cpu
@@ -157,14 +184,19 @@ def main() -> None:
         )
         print(f"{args.workers} worker process(es) -P threads -c 2, {where}")
         print(f"start-up (processes started -> first result): {startup:.2f} s")
-        print(f"{'workload':18s} {'tasks/s':>8s}  CPU µs/task: producer    hub  workers  total")
+        print(
+            f"{'workload':18s} {'tasks/s':>8s}  CPU µs/task: producer    hub  workers  total"
+            "   switches/task: producer  hub  workers"
+        )
         for name, count, b, a in rows:
             per = {k: (a[k] - b[k]) / count * 1e6 for k in ("producer", "hub", "workers")}
             rate = count / (a["wall"] - b["wall"])
             total = sum(per.values())
+            cs = {k: (a[f"{k}_cs"] - b[f"{k}_cs"]) / count for k in ("producer", "hub", "workers")}
             print(
                 f"{name:18s} {rate:8.0f}  {'':12s}{per['producer']:8.0f} {per['hub']:6.0f} "
-                f"{per['workers']:8.0f} {total:6.0f}"
+                f"{per['workers']:8.0f} {total:6.0f}   {'':15s}{cs['producer']:8.2f} "
+                f"{cs['hub']:4.2f} {cs['workers']:8.2f}"
             )
         bench.app.close()
     finally:

@@ -89,7 +89,7 @@ def test_a_delivery_waiting_behind_a_long_task_is_recalled_and_never_runs_there(
         lost=lambda index: None,
     )
     pool = ThreadPool(1, wiring)
-    assert pool.run_ahead == 1
+    assert pool.run_ahead >= 1
     pool.start()
     try:
         assert pool.wait_ready(WAIT)

@@ -20,6 +20,11 @@ from .worker_config import WorkerConfig
 __all__ = ["WorkerSlots"]
 
 
+def _ahead(most: int, window: int, slots: int) -> int:
+    """Run-ahead depth: the slot's share of ``window`` beyond its running one, at most ``most``."""
+    return max(0, min(most, window // max(1, slots) - 1))
+
+
 class WorkerSlots:
     """Slot bookkeeping for :class:`~.worker.WorkerSession` (which sets the other fields)."""
 
@@ -36,7 +41,9 @@ class WorkerSlots:
         self.busy: dict[int, p.Delivery] = {}
         #: Deliveries handed to a busy slot that wait there behind its running one (run-ahead).
         self.queued: dict[int, deque[p.Delivery]] = {i: deque() for i in range(config.slots)}
-        self.run_ahead = config.run_ahead
+        #: How many deliveries a busy slot holds waiting: what the pool can take
+        #: (``config.run_ahead``), within the slot's share of the prefetch window.
+        self.run_ahead = _ahead(config.run_ahead, config.prefetch, config.slots)
         #: When what waits in a slot began waiting behind the delivery it runs (the slots with
         #: something waiting, but for those recalled: see :attr:`stuck`).
         self.waiting_since: dict[int, float] = {}
