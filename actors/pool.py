@@ -71,6 +71,10 @@ class Pool(Protocol):
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Wait until every slot can take a delivery; False after ``timeout``."""
 
+    def worked(self) -> tuple[float, int] | None:
+        """Seconds the slots have spent running tasks and how many they ran, since start (the
+        worker sizes its prefetch window by it); None if this pool does not time its tasks."""
+
     def stop(self, *, wait: bool = True) -> None:
         """Stop; with ``wait``, let running tasks finish."""
 
@@ -121,6 +125,8 @@ class ThreadPool:
         self._fresh: dict[int, pykka.ActorRef[Any]] = {}
         #: Each slot's claims: the deliveries handed to it, by tag, that it has not begun.
         self._claims: list[dict[str, Delivery]] = [{} for _ in range(size)]
+        #: Each slot's [seconds spent running tasks, tasks run] (see :meth:`worked`).
+        self._worked: list[list[float]] = [[0.0, 0.0] for _ in range(size)]
         self._lock = threading.Lock()
         self._supervisor: pykka.ActorRef[Any] | None = None
         self._watchdog = Watchdog(wiring.clock)
@@ -138,6 +144,7 @@ class ThreadPool:
                 self._wiring.reply,
                 self._wiring.on_thread_exit,
                 claims=self._claims[index],
+                worked=self._worked[index],
                 link=link,
             )
             with self._lock:
@@ -166,6 +173,14 @@ class ThreadPool:
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Wait until every slot actor has been started once; False after ``timeout``."""
         return self._ready.wait(timeout)
+
+    def worked(self) -> tuple[float, int]:
+        """Seconds the slots have spent running tasks, and how many they ran, since start."""
+        seconds = count = 0.0
+        for slot_seconds, slot_count in self._worked:
+            seconds += slot_seconds
+            count += slot_count
+        return seconds, int(count)
 
     def submit(self, index: int, delivery: Delivery) -> None:
         """Hand a delivery to slot ``index`` (free, or busy with room: see the module docs)."""

@@ -81,6 +81,9 @@ def worker_session(node: WorkerNode) -> s.WorkerSession:
         control=node.hostname if node.prefork_child is None else None,  # else: the parent's
         # A prefork child's parent times and signals the task it was told starts: none waits.
         run_ahead=node.pool.run_ahead if node.pool and node.prefork_child is None else 0,
+        # A prefork child keeps the fixed prefetch: a hard time limit kills it with what it
+        # holds, and each of those counts a delivery (broker_max_deliveries).
+        prefetch_window=float(conf.worker_prefetch_window) if node.prefork_child is None else 0.0,
     )
     return s.WorkerSession(config, node.app.clock.monotonic(), gate=node.types.offer)
 
@@ -181,7 +184,8 @@ class HubConnection(ConnectionEffects):
                 self.sock = self.link.sock
                 self.perform(session.connect(now))
             draining = session.drain_deadline is not None
-            self.perform(session.tick(now, node.keyed.running() if draining else 0))
+            worked = node.pool.worked() if node.pool is not None else None
+            self.perform(session.tick(now, node.keyed.running() if draining else 0, worked))
             if not self.stopped:
                 self.view.flush_events()
         # Let the BYE leave before the socket closes (linger is 0).

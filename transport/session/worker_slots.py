@@ -17,10 +17,10 @@ from .effects import Effect, Finished, Log, Recall, Run, Starting
 from .gated import GatedDeliveries
 from .worker_config import WorkerConfig
 
-__all__ = ["WorkerSlots"]
+__all__ = ["WorkerSlots", "ahead"]
 
 
-def _ahead(most: int, window: int, slots: int) -> int:
+def ahead(most: int, window: int, slots: int) -> int:
     """Run-ahead depth: the slot's share of ``window`` beyond its running one, at most ``most``."""
     return max(0, min(most, window // max(1, slots) - 1))
 
@@ -43,7 +43,7 @@ class WorkerSlots:
         self.queued: dict[int, deque[p.Delivery]] = {i: deque() for i in range(config.slots)}
         #: How many deliveries a busy slot holds waiting: what the pool can take
         #: (``config.run_ahead``), within the slot's share of the prefetch window.
-        self.run_ahead = _ahead(config.run_ahead, config.prefetch, config.slots)
+        self.run_ahead = ahead(config.run_ahead, config.prefetch, config.slots)
         #: When what waits in a slot began waiting behind the delivery it runs (the slots with
         #: something waiting, but for those recalled: see :attr:`stuck`).
         self.waiting_since: dict[int, float] = {}
