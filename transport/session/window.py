@@ -82,5 +82,6 @@ class PrefetchWindow:
         average = self.average
         if average is None:
             return self.floor
-        per_slot = MOST_PER_SLOT if average <= 0 else int(self.seconds / average)
-        return max(self.floor, min(MOST_PER_SLOT, per_slot) * self.slots)
+        if average * MOST_PER_SLOT <= self.seconds:  # (also keeps a tiny average from inf)
+            return max(self.floor, MOST_PER_SLOT * self.slots)
+        return max(self.floor, int(self.seconds / average) * self.slots)

@@ -119,6 +119,8 @@ class WorkerSlots:
         for i, held in enumerate(waiting):
             if held is delivery:
                 del waiting[i]
+                if not waiting:
+                    self.waiting_since.pop(slot, None)
                 return True
         return False
 
@@ -130,10 +132,19 @@ class WorkerSlots:
         return self._recall(late)
 
     def _recall_to_free(self) -> list[Effect]:
-        """A slot is free while others hold deliveries waiting behind their task: recall the
-        longest waiting, one per free slot, to run them there now (:meth:`recalled`)."""
-        since = self.waiting_since
-        return self._recall(sorted(since, key=since.__getitem__)[: len(self.free)])
+        """A slot is free while others hold deliveries waiting behind their task: recall one per
+        free slot, to run there now (:meth:`recalled`), each time the last one waiting in the
+        slot that holds the most (it would start last). Only those: with deep run-ahead the
+        rest would go back to the hub, and the slot they wait in may well be quick."""
+        held = {slot: len(self.queued[slot]) for slot in self.waiting_since}
+        waiting: list[tuple[int, p.Delivery]] = []
+        for _ in self.free:
+            slot = max(held, key=held.__getitem__, default=None)
+            if slot is None or not held[slot]:
+                break
+            held[slot] -= 1
+            waiting.append((slot, self.queued[slot][held[slot]]))
+        return [Recall(tuple(waiting))] if waiting else []
 
     def _recall_waiting(self) -> list[Effect]:
         """Recall everything waiting in the slots (a shutdown: it goes back to the hub)."""
