@@ -30,13 +30,14 @@ Run-ahead
     as soon as it ends, without waiting for this loop; the buffer holds only what the slots
     have no room for. A queued delivery starts (:class:`.Starting`, ``START``) when the outcome
     before it in its slot arrives: :attr:`busy` is always what each slot runs. What has waited
-    ``giveback`` seconds behind a long task, what waits while another slot is free, and
-    everything waiting at a shutdown, is recalled (:class:`.Recall`): the loop withdraws each
-    from its slot unless the slot has begun it (then it runs, and its ``START`` comes with the
-    outcome before it), and reports those withdrawn (:meth:`recalled`): each runs in a free slot,
-    or (released by its gate) waits for one here, or goes back to the hub (``REJ``) with its
-    credit withheld as for the buffer. A slot recalled from (:attr:`stuck`) is handed no more
-    until its task ends. A slot that dies (:meth:`lost`) gives back what it ran and hands what
+    ``giveback`` seconds behind a long task, one for each slot that is free while others hold
+    some (the last waiting in the slot that holds the most), and everything waiting at a
+    shutdown, is recalled (:class:`.Recall`): the loop withdraws each from its slot unless the
+    slot has begun it (then it runs, and its ``START`` comes with the outcome before it), and
+    reports those withdrawn (:meth:`recalled`): each runs in a free slot, or (released by its
+    gate) waits for one here, or goes back to the hub (``REJ``) with its credit withheld as for
+    the buffer. A slot recalled from behind a long task or at a shutdown (:attr:`stuck`) is
+    handed no more until its task ends. A slot that dies (:meth:`lost`) gives back what it ran and hands what
     waited behind it to the slot that replaces it.
 Task types with a rate limit or a cap
     The injected ``gate`` offers such a delivery to its type's actor, which releases it later
