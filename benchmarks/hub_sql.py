@@ -1,14 +1,19 @@
 """The SQLite store's own cost per task, in CPU µs, with a backlog: random ids against ordered.
 
-The hub's store writes a message row at publish and deletes it at ``DONE``; ids are the
-clients' uuid4s, so each write lands on a random leaf of the ``messages`` id index and a
-commit of a few hundred writes dirties (and writes to the WAL) a page per write or so. This
-prices that part alone, through :class:`~celeriac.transport.store.SQLiteStore` as the hub
+The hub's store writes a message row at publish, deletes it at ``DONE`` and stores a result;
+ids are the clients' uuid4s, so a write keyed by id lands on a random leaf of its index, and a
+commit of a few hundred writes dirties (and writes to the WAL) about a page per write. This
+prices each write alone, through :class:`~celeriac.transport.store.SQLiteStore` as the hub
 drives it (writes queued, one commit per ``--batch``): ``--tasks`` messages inserted (the
 backlog), then deleted, then a result stored for each, once with uuid4 ids and once with ids
-that sort in publish order (what a table keyed by the publish sequence would cost)::
+that sort in publish order. Messages are keyed by position (:mod:`~celeriac.transport.
+store_rowids`: uuid4 ids cost what ordered ones do); results are looked up by id, so they
+keep the id key and its random writes::
 
     python benchmarks/hub_sql.py --tasks 20000 --batch 100 --runs 3
+
+Measured (2 cores, 20,000 tasks, 100 writes per commit), insert / delete / result: keyed by
+id, uuid4 8.6 / 6.6 / 8.7 µs and ordered 4.7 / 2.6 / 4.9; keyed by position, uuid4 4.4 / 1.9.
 """
 
 from __future__ import annotations
