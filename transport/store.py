@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from .sqlite_upkeep import Upkeep, prepare
 from .store_rowids import RowIds, migrate
 from .writebatch import WriteBatch
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass as _hot
+else:  # built once or twice per task: slotted, without the frozen check at run time
+    from celeriac._protocol_parts import _hot
 
 __all__ = [
     "SQLiteStore",
@@ -71,7 +75,7 @@ class StoreUnavailable(Exception):
     connection): the hub treats it like a full disk (publishes refused until a write works)."""
 
 
-@dataclass(frozen=True, slots=True)
+@_hot(frozen=True, slots=True)
 class StoredMessage:
     """A queued message as the store keeps it."""
 
@@ -84,7 +88,7 @@ class StoredMessage:
     body: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@_hot(frozen=True, slots=True)
 class StoredResult:
     """A task outcome as the store keeps it (header and body exactly as the worker sent them)."""
 
