@@ -61,11 +61,11 @@ CREATE TABLE IF NOT EXISTS set_aside (
 _IN_CHUNK: Final = 500
 
 _SELECT_MESSAGES: Final = (
-    "SELECT id, queue, priority, eta, seq, header, body FROM messages ORDER BY seq"
+    "SELECT pos, id, queue, priority, eta, seq, header, body FROM messages ORDER BY seq"
 )
 #: Bodies stay on disk: a blob reads as x'' (anything else as it is, to be found damaged).
 _SELECT_HEADERS: Final = (
-    "SELECT id, queue, priority, eta, seq, header, "
+    "SELECT pos, id, queue, priority, eta, seq, header, "
     "CASE typeof(body) WHEN 'blob' THEN x'' ELSE body END FROM messages ORDER BY seq"
 )
 
@@ -246,8 +246,13 @@ class SQLiteStore(Store):
     def messages(self, *, bodies: bool = True) -> Iterator[StoredMessage]:
         """All message rows in publish order (bodies left on disk with ``bodies=False``)."""
         rows = self._read().execute(_SELECT_MESSAGES if bodies else _SELECT_HEADERS)
-        for row in rows:
+        seen: list[tuple[int, str]] | None = None if self._rows.loaded else []
+        for pos, *row in rows:
+            if seen is not None:
+                seen.append((pos, row[0]))
             yield StoredMessage(*row)
+        if seen is not None:  # a full scan: where each id is, without reading them again
+            self._rows.fill(seen)
 
     def get_payload(self, message_id: str) -> tuple[bytes, bytes] | None:
         """Read one message's header and body by id."""

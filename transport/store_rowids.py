@@ -23,6 +23,7 @@ layout in one transaction, rows copied as they are (damaged ones too: restore se
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from typing import Any, Final
 
 __all__ = ["MESSAGES_TABLE", "RowIds", "migrate"]
@@ -67,50 +68,76 @@ def migrate(db: sqlite3.Connection) -> None:
 
 
 class RowIds:
-    """Which position holds each stored message id, with an undo log back to the last commit."""
+    """Which position holds each stored message id, with an undo log back to the last commit.
 
-    __slots__ = ("_next", "_pos", "_undo")
+    The map is read from the table once: from the hub's own restoring scan when that comes
+    first (:meth:`fill`, so a restart reads the rows once, not twice), else at the first write
+    or lookup."""
+
+    __slots__ = ("_db", "_next", "_pos", "_undo")
 
     def __init__(self, db: sqlite3.Connection) -> None:
-        self._pos: dict[Any, int] = {
-            mid: pos for pos, mid in db.execute("SELECT pos, id FROM messages")
-        }
-        # Past every row's position (a map of duplicate ids, only in a damaged file, is short).
-        self._next = int(db.execute("SELECT coalesce(max(pos), 0) FROM messages").fetchone()[0]) + 1
+        self._db = db
+        self._pos: dict[Any, int] | None = None  # None: not read yet
+        self._next = 1
         #: ``(id, position before)`` of each change since the last commit (None: absent).
         self._undo: list[tuple[Any, int | None]] = []
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the map has been read from the table."""
+        return self._pos is not None
+
+    def fill(self, rows: Iterable[tuple[int, Any]]) -> None:
+        """Take the map from ``(position, id)`` of every row, unless it is read already."""
+        if self._pos is not None:
+            return
+        positions: dict[Any, int] = {}
+        top = 0
+        for pos, mid in rows:
+            positions[mid] = pos
+            top = max(top, pos)  # past every row's, duplicate ids (a damaged file) included
+        self._pos, self._next = positions, top + 1
+
+    def _map(self) -> dict[Any, int]:
+        if self._pos is None:
+            self.fill(self._db.execute("SELECT pos, id FROM messages"))
+        return self._pos  # type: ignore[return-value]  # filled just above
+
     def place(self, mid: str) -> int:
         """The position of ``mid``: its own if it is stored, else a new one at the end."""
-        pos = self._pos.get(mid)
+        positions = self._map()
+        pos = positions.get(mid)
         if pos is None:
-            pos = self._pos[mid] = self._next
+            pos = positions[mid] = self._next
             self._next += 1
             self._undo.append((mid, None))
         return pos
 
     def take(self, mid: Any) -> int | None:
         """Forget ``mid``; its position (None: not stored)."""
-        pos = self._pos.pop(mid, None)
+        pos = self._map().pop(mid, None)
         if pos is not None:
             self._undo.append((mid, pos))
         return pos
 
     def find(self, mid: Any) -> int | None:
         """The position of ``mid`` (None: not stored)."""
-        return self._pos.get(mid)
+        return self._map().get(mid)
 
     def committed(self) -> None:
         """The changes so far are durable: nothing to undo."""
         self._undo.clear()
-        if not self._pos:
+        if self._pos is not None and not self._pos:
             self._pos = {}  # a dict never shrinks: after a drain, its table is given back
 
     def rolled_back(self) -> None:
         """Undo the changes since the last commit, newest first."""
-        for mid, pos in reversed(self._undo):
-            if pos is None:
-                self._pos.pop(mid, None)
-            else:
-                self._pos[mid] = pos
+        positions = self._pos
+        if positions is not None:
+            for mid, pos in reversed(self._undo):
+                if pos is None:
+                    positions.pop(mid, None)
+                else:
+                    positions[mid] = pos
         self._undo.clear()

@@ -57,6 +57,11 @@ def test_a_file_keyed_by_id_is_converted_with_its_rows(tmp_path: Path) -> None:
         ("m4", "q"),
     ]
     again.close()
+    third = SQLiteStore(path)  # its first act a removal: the positions are read for it
+    third.remove_message("m2")
+    third.commit()
+    assert [m.id for m in third.messages()] == ["m1", "bad", "m4"]
+    third.close()
 
 
 def test_a_rollback_puts_the_positions_back(tmp_path: Path) -> None:
