@@ -199,7 +199,7 @@ declare(
     "starts about 0.3 s sooner, about 35 MB less memory, but the hub and the tasks then take "
     "turns on one core). auto (the default): a process for a worker whose tasks run in its own "
     "process (threads, solo, asyncio pools) when it may use 2 CPUs or more, else a thread "
-    "(issue 18: on 2 cores the process serves about 30% more tasks per second).",
+    "(issue 18: the thread's GIL caps the worker and its hub at one core between them).",
     parse=str,
     check=_check_hub_process,
 )
