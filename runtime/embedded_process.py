@@ -72,7 +72,7 @@ EXIT_HUB_DIED: Final = 70
 RESTART_POLICY: Final = RestartPolicy(intensity=3, period=60.0, backoff=(0.2, 2.0))
 #: How long a stopping worker waits for its hub child to commit and exit before SIGKILL.
 STOP_GRACE: Final = 10.0
-#: How often the watching thread looks at the child (seconds); a death is seen this late.
+#: How often a starting child is looked at while it has not answered (seconds).
 WATCH_POLL: Final = 0.1
 #: The child's program (``python -c``; its argument: the inherited socket's descriptor). Only
 #: the standard library until the worker's ``sys.path`` (the first message) is in place; a
@@ -154,8 +154,16 @@ class HubProcess:
         atexit.unregister(self.stop)
         self._stopping.set()
         _terminate(self._process)
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(STOP_GRACE)
+            if thread.is_alive():  # the child ignored SIGTERM, or hangs
+                process = self._process
+                assert process is not None
+                _log.warning("embedded_hub_killed", pid=process.pid, after=STOP_GRACE)
+                with contextlib.suppress(OSError):
+                    process.kill()
+                thread.join()
         self._remove_private_dir()
 
     def _remove_private_dir(self) -> None:
@@ -176,8 +184,9 @@ class HubProcess:
         while not self._stopping.is_set():
             process = self._process
             assert process is not None
-            if _wait(process, WATCH_POLL) is None or self._stopping.is_set():
-                continue
+            process.wait()  # blocks until the child exits; only this thread reaps it
+            if self._stopping.is_set():
+                break
             reason = self._replace(process)
             if reason is not None:
                 _log.critical("embedded_hub_gave_up", reason=reason, exit=EXIT_HUB_DIED)
@@ -186,10 +195,7 @@ class HubProcess:
         process = self._process
         assert process is not None
         _terminate(process)  # again: stop() may have signalled the one being replaced
-        if _wait(process, STOP_GRACE) is None:
-            _log.warning("embedded_hub_killed", pid=process.pid, after=STOP_GRACE)
-            process.kill()
-            process.wait()
+        process.wait()  # stop() kills it after STOP_GRACE
 
     def _replace(self, dead: subprocess.Popen[bytes]) -> str | None:
         """Start a new child for the ``dead`` one; None once it serves, else why not."""
@@ -259,18 +265,9 @@ def _answer(conn: Connection, process: subprocess.Popen[bytes]) -> Any:
         ) from None
 
 
-def _wait(process: subprocess.Popen[bytes], timeout: float) -> int | None:
-    """The child's exit code once it has exited (reaping it), None if it still runs after
-    ``timeout`` seconds."""
-    try:
-        return process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        return None
-
-
 def _terminate(process: subprocess.Popen[bytes] | None) -> None:
-    """SIGTERM unless reaped (``Popen`` checks first, under its lock: safe beside the watching
-    thread's waits)."""
+    """SIGTERM unless reaped (``Popen`` checks first: safe beside the watching thread's
+    ``wait``)."""
     if process is not None:
         with contextlib.suppress(OSError):
             process.terminate()
