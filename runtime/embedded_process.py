@@ -78,13 +78,17 @@ WATCH_POLL: Final = 0.1
 #: the standard library until the worker's ``sys.path`` (the first message) is in place; a
 #: Ctrl-C meant for the worker's process group must not stop it while it imports.
 _CHILD_PROGRAM: Final = """\
-import signal, sys
+import pickle, signal, sys
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 from multiprocessing.connection import Connection
 conn = Connection(int(sys.argv[1]))
-sys.path[:] = conn.recv()
+try:
+    sys.path[:] = conn.recv()
+    options = conn.recv_bytes()
+except EOFError:  # the worker died before it said how to serve
+    raise SystemExit(1)
 from celeriac.runtime.embedded_child import hub_child_main
-hub_child_main(conn.recv(), conn)
+hub_child_main(pickle.loads(options), conn)
 """
 
 
@@ -231,7 +235,7 @@ class HubProcess:
         self._process = process
         try:
             ours.send(sys.path)
-            ours.send(self._options)
+            ours.send_bytes(pickle.dumps(self._options))
             message = _answer(ours, process)
         finally:
             ours.close()
