@@ -46,6 +46,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import sys
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -184,12 +185,14 @@ def hub_in_process(conf: Settings, *, tasks_here: bool) -> bool:
 
     ``auto`` says yes where it pays: the worker runs its tasks in its own process (``tasks_here``;
     a prefork parent runs none, so its hub thread has the GIL nearly to itself) and may use two
-    CPUs or more, so that the hub and the tasks each get one.
+    CPUs or more, so that the hub and the tasks each get one; and where a child can be started
+    (a Python interpreter at ``sys.executable``, not a frozen program).
     """
     mode: bool | str = conf.worker_embedded_hub_process
     if isinstance(mode, bool):
         return mode
-    return tasks_here and _usable_cpus() >= 2
+    startable = bool(sys.executable) and not getattr(sys, "frozen", False)
+    return tasks_here and startable and _usable_cpus() >= 2
 
 
 def _usable_cpus() -> int:

@@ -49,6 +49,19 @@ def test_auto_takes_a_process_for_a_worker_running_its_tasks_on_two_cpus(
     assert hub_in_process(conf, tasks_here=tasks_here) is process
 
 
+def test_auto_keeps_the_thread_where_no_interpreter_can_be_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A frozen program, or one without sys.executable, cannot start the hub's child."""
+    monkeypatch.setattr(embedded, "_usable_cpus", lambda: 4)
+    conf = App("t", environ={}).conf.freeze()
+    monkeypatch.setattr(embedded.sys, "frozen", True, raising=False)
+    assert hub_in_process(conf, tasks_here=True) is False
+    monkeypatch.delattr(embedded.sys, "frozen")
+    monkeypatch.setattr(embedded.sys, "executable", "")
+    assert hub_in_process(conf, tasks_here=True) is False
+
+
 @pytest.mark.parametrize("value", [True, False])
 def test_true_or_false_is_obeyed_whatever_the_machine(
     monkeypatch: pytest.MonkeyPatch, value: bool
