@@ -76,10 +76,12 @@ STOP_GRACE: Final = 10.0
 WATCH_POLL: Final = 0.1
 #: The child's program (``python -c``; its argument: the inherited socket's descriptor). Only
 #: the standard library until the worker's ``sys.path`` (the first message) is in place; a
-#: Ctrl-C meant for the worker's process group must not stop it while it imports.
+#: Ctrl-C or SIGTERM meant for the worker's process group must not stop it while it imports
+#: (SIGTERM stays blocked: see :func:`~.embedded_child.stop_on_workers_sigterm`).
 _CHILD_PROGRAM: Final = """\
 import pickle, signal, sys
 signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
 from multiprocessing.connection import Connection
 conn = Connection(int(sys.argv[1]))
 try:
