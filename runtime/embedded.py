@@ -33,8 +33,9 @@ worker_prefetch_multiplier=128``, 2 cores): the thread's process spent ~100-110 
 task (hub and worker together; as much as a standalone hub and worker apart, the GIL hand-offs
 cost little) and served ~7,000 noop/s; the child process ~50 + ~50 µs on two cores, ~9,200
 noop/s (standalone: ~8,000), add with results ~8,100 against ~6,600. The thread starts about
-0.3 s sooner and takes about 35 MB less; a prefork parent runs no tasks, so its hub thread has
-the GIL nearly to itself there.
+0.3 s sooner, takes about 35 MB less and answers a lone task ~90 µs sooner (p50 ~920 against
+~1,010 µs on the loaded machine: no hop between processes); a prefork parent runs no tasks, so
+its hub thread has the GIL nearly to itself there.
 
 A second worker started on the same machine finds the port taken (the connect succeeds) and uses
 the first worker's hub. Two workers racing to embed: one binds, the other's bind fails with
