@@ -218,6 +218,8 @@ class HubProcess:
         try:
             started = self._spawn()
         except Exception as exc:
+            if self._stopping.is_set():  # stopped while it started: nothing to give up on
+                return None
             return f"the embedded hub's process died ({how}) and cannot start again: {exc}"
         self._adopt(started)
         _log.warning("embedded_hub_restarted", old_pid=dead.pid, pid=started.pid, after=how)
