@@ -197,7 +197,7 @@ class WorkerNode:
         self._signal(signals.worker_init, sender=self)
         inproc = f"inproc://celeriac-hub-{id(self)}"
         if self.prefork_child is None:
-            self.hub = start_embedded_hub(self.conf, self._ctx, inproc)
+            self.hub = start_embedded_hub(self.conf, self._ctx, inproc, tasks_here=True)
         # The embedded hub listens for us at a local address too (no TCP).
         self.hub_endpoint = self.hub.local_endpoint if self.hub else self.conf.broker_url
         if self.purge:
