@@ -37,8 +37,8 @@ Run-ahead
     reports those withdrawn (:meth:`recalled`): each runs in a free slot, or (released by its
     gate) waits for one here, or goes back to the hub (``REJ``) with its credit withheld as for
     the buffer. A slot recalled from behind a long task or at a shutdown (:attr:`stuck`) is
-    handed no more until its task ends. A slot that dies (:meth:`lost`) gives back what it ran and hands what
-    waited behind it to the slot that replaces it.
+    handed no more until its task ends. A slot that dies (:meth:`lost`) gives back what it ran
+    and hands what waited behind it to the slot that replaces it.
 Task types with a rate limit or a cap
     The injected ``gate`` offers such a delivery to its type's actor, which releases it later
     (:meth:`~WorkerSession.released`); meanwhile it waits in the :mod:`.gated` ledger, its
