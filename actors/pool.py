@@ -28,7 +28,7 @@ connection thread hands out deliveries the same way whatever runs them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -169,16 +169,24 @@ class ThreadPool:
 
     def submit(self, index: int, delivery: Delivery) -> None:
         """Hand a delivery to slot ``index`` (free, or busy with room: see the module docs)."""
+        self.hand(index, (delivery,))
+
+    def hand(self, index: int, deliveries: Sequence[Delivery]) -> None:
+        """Hand several deliveries to slot ``index`` in one put: it runs them in this order
+        (the connection hands a turn's deliveries for a slot at once: one put and at most one
+        wake-up of the slot, one pass of its actor loop)."""
         ref = self._refs[index]  # one read of a list item: atomic, no lock needed
         if ref is None:
             self._wiring.lost(index)
             return
-        self._claims[index][delivery.delivery_tag] = delivery
+        claims = self._claims[index]
+        for delivery in deliveries:
+            claims[delivery.delivery_tag] = delivery
         # Straight into the actor's inbox (what ``ref.tell`` does after its is-alive look). A
-        # dead actor's inbox is read by no one, so it drops the delivery, as a tell refused
+        # dead actor's inbox is read by no one, so it drops the deliveries, as a tell refused
         # with ActorDeadError did: its supervisor is replacing it, and the lost(index) it
         # reports makes the connection hand what that slot held to the new actor.
-        ref.actor_inbox.put(Envelope(delivery))
+        ref.actor_inbox.put(Envelope(tuple(deliveries)))
 
     def recall(self, index: int, tag: str) -> bool:
         """Withdraw the delivery ``tag`` waiting in slot ``index`` unless the slot has begun it

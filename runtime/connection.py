@@ -137,6 +137,7 @@ class HubConnection(ConnectionEffects):
         self.clock = node.app.clock
         self.view = WorkerView(node, self)
         self.stopped = False
+        self.runs = {}
         self._perform_one: dict[type, Callable[[Any], None]] = {
             s.Send: self._do_send,
             s.SendEncoded: self._do_send_encoded,
@@ -144,6 +145,7 @@ class HubConnection(ConnectionEffects):
         }
 
     def close(self) -> None:
+        self.hand_over()  # the session counts them handed: a crashed loop's too
         self.sock.close(0)
 
     def send(self, message: p.Message) -> None:
@@ -167,6 +169,7 @@ class HubConnection(ConnectionEffects):
         self.perform(session.connect(clock.monotonic()))
         timeout = float(node.conf.worker_shutdown_timeout)
         while not self.stopped:
+            self.hand_over()
             events = dict(poller.poll(100))
             if self.doorbell in events:
                 self._outcomes()
@@ -184,6 +187,7 @@ class HubConnection(ConnectionEffects):
             self.perform(session.tick(now, node.keyed.running() if draining else 0))
             if not self.stopped:
                 self.view.flush_events()
+        self.hand_over()
         # Let the BYE leave before the socket closes (linger is 0).
         with contextlib.suppress(zmq.ZMQError):
             self.sock.setsockopt(zmq.LINGER, 500)
@@ -222,6 +226,7 @@ class HubConnection(ConnectionEffects):
             index = int.from_bytes(frames[0], "big")
             if frames[1] == inbox.LOST:
                 assert node.pool is not None
+                self.hand_over()  # what this turn gave the dead actor: dropped with it
                 if node.pool.replaced(index):  # else an earlier LOST of this slot covered it
                     self.perform(session.lost(index, self.clock.monotonic()))
                 continue
