@@ -1,7 +1,8 @@
 """The threads pool: N execution slots under a one_for_one supervisor.
 
-The connection hands each delivery to a slot by index (:meth:`ThreadPool.submit`) and gets
-the outcome back through the ``reply`` callable. A busy slot may be handed :attr:`run_ahead`
+The connection hands deliveries to a slot by index (:meth:`ThreadPool.submit`, or what a turn
+gave one slot at once: :meth:`ThreadPool.hand`) and gets each outcome back through the
+``reply`` callable. A busy slot may be handed :attr:`run_ahead`
 more (they wait in its inbox, a C ``SimpleQueue``), so it goes from one task to the next without
 waiting for the connection. Each delivery handed to a slot carries a claim (a per-slot dict, tag
 -> delivery): the slot takes the claim before it runs the delivery and skips one whose claim is

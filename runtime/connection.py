@@ -10,11 +10,11 @@ doorbell (:mod:`.inbox`: the slots queue their outcomes there, already encoded i
 threads, and ring only when the queue was empty). Each turn it polls both: a message from
 the hub is decoded and handed to ``session.handle``; outcomes taken from the inbox go to
 ``session.outcome_frames`` and leave merged (one ``DONE`` for many); then ``session.tick``.
-Effects become sends (here) and, in :mod:`.connection_effects`, slot submissions (a put into
-a slot actor's inbox), log lines, events, remote control answers and revokes. The session
-lives on the node: when this thread crashes it rebuilds the connection (new socket and identity)
-under :data:`CONNECTION_POLICY` (:func:`run_connection`), and the same session says HELLO with
-what it still holds.
+Effects become sends (here) and, in :mod:`.connection_effects`, slot hand-offs (what a turn
+gave a slot, in one put into its actor's inbox before the loop waits again), log lines,
+events, remote control answers and revokes. The session lives on the node: when this thread
+crashes it rebuilds the connection (new socket and identity) under :data:`CONNECTION_POLICY`
+(:func:`run_connection`), and the same session says HELLO with what it still holds.
 """
 
 from __future__ import annotations
