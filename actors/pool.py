@@ -1,7 +1,8 @@
 """The threads pool: N execution slots under a one_for_one supervisor.
 
-The connection hands each delivery to a slot by index (:meth:`ThreadPool.submit`) and gets
-the outcome back through the ``reply`` callable. A busy slot may be handed :attr:`run_ahead`
+The connection hands deliveries to a slot by index (:meth:`ThreadPool.submit`, or what a turn
+gave one slot at once: :meth:`ThreadPool.hand`) and gets each outcome back through the
+``reply`` callable. A busy slot may be handed :attr:`run_ahead`
 more (they wait in its inbox, a C ``SimpleQueue``), so it goes from one task to the next without
 waiting for the connection. Each delivery handed to a slot carries a claim (a per-slot dict, tag
 -> delivery): the slot takes the claim before it runs the delivery and skips one whose claim is
@@ -28,7 +29,7 @@ connection thread hands out deliveries the same way whatever runs them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -184,16 +185,24 @@ class ThreadPool:
 
     def submit(self, index: int, delivery: Delivery) -> None:
         """Hand a delivery to slot ``index`` (free, or busy with room: see the module docs)."""
+        self.hand(index, (delivery,))
+
+    def hand(self, index: int, deliveries: Sequence[Delivery]) -> None:
+        """Hand several deliveries to slot ``index`` in one put: it runs them in this order
+        (the connection hands a turn's deliveries for a slot at once: one put and at most one
+        wake-up of the slot, one pass of its actor loop)."""
         ref = self._refs[index]  # one read of a list item: atomic, no lock needed
         if ref is None:
             self._wiring.lost(index)
             return
-        self._claims[index][delivery.delivery_tag] = delivery
+        claims = self._claims[index]
+        for delivery in deliveries:
+            claims[delivery.delivery_tag] = delivery
         # Straight into the actor's inbox (what ``ref.tell`` does after its is-alive look). A
-        # dead actor's inbox is read by no one, so it drops the delivery, as a tell refused
+        # dead actor's inbox is read by no one, so it drops the deliveries, as a tell refused
         # with ActorDeadError did: its supervisor is replacing it, and the lost(index) it
         # reports makes the connection hand what that slot held to the new actor.
-        ref.actor_inbox.put(Envelope(delivery))
+        ref.actor_inbox.put(Envelope(tuple(deliveries)))
 
     def recall(self, index: int, tag: str) -> bool:
         """Withdraw the delivery ``tag`` waiting in slot ``index`` unless the slot has begun it

@@ -65,19 +65,24 @@ class TaskSlot(Supervised):
         self.worked = [0.0, 0.0] if worked is None else worked
 
     def on_receive(self, message: Any) -> Any:
-        """Run a :class:`Delivery` whose claim it takes, and reply with its outcome."""
-        if isinstance(message, Delivery):
-            claims, tag = self.claims, message.delivery_tag
-            # Only this very delivery's claim (a stale copy of a tag handed again after a recall
-            # must not take the new one's); the pop decides a race with recall(): one side wins.
-            if claims.get(tag) is not message or claims.pop(tag, None) is not message:
-                return None  # recalled: the connection gave it back to the hub
-            began = perf_counter()
-            outcome = self.executor.execute(message)
+        """Run each :class:`Delivery` of a tuple (the pool hands them so) whose claim it
+        takes, in order, and reply with each outcome as it ends (timed: :attr:`worked`)."""
+        if type(message) is tuple:
+            claims, execute, reply = self.claims, self.executor.execute, self.reply
             worked = self.worked
-            worked[0] += perf_counter() - began
-            worked[1] += 1
-            self.reply(self.index, outcome)
+            deliveries: tuple[Delivery, ...] = message
+            for delivery in deliveries:
+                tag = delivery.delivery_tag
+                # Only this very delivery's claim (a stale copy of a tag handed again after a
+                # recall must not take the new one's); the pop decides a race with recall():
+                # one side wins.
+                if claims.get(tag) is not delivery or claims.pop(tag, None) is not delivery:
+                    continue  # recalled: the connection gave it back to the hub
+                began = perf_counter()
+                outcome = execute(delivery)
+                worked[0] += perf_counter() - began
+                worked[1] += 1
+                reply(self.index, outcome)
         return None
 
     def on_stop(self) -> None:

@@ -10,11 +10,11 @@ doorbell (:mod:`.inbox`: the slots queue their outcomes there, already encoded i
 threads, and ring only when the queue was empty). Each turn it polls both: a message from
 the hub is decoded and handed to ``session.handle``; outcomes taken from the inbox go to
 ``session.outcome_frames`` and leave merged (one ``DONE`` for many); then ``session.tick``.
-Effects become sends (here) and, in :mod:`.connection_effects`, slot submissions (a put into
-a slot actor's inbox), log lines, events, remote control answers and revokes. The session
-lives on the node: when this thread crashes it rebuilds the connection (new socket and identity)
-under :data:`CONNECTION_POLICY` (:func:`run_connection`), and the same session says HELLO with
-what it still holds.
+Effects become sends (here) and, in :mod:`.connection_effects`, slot hand-offs (what a turn
+gave a slot, in one put into its actor's inbox before the loop waits again), log lines,
+events, remote control answers and revokes. The session lives on the node: when this thread
+crashes it rebuilds the connection (new socket and identity) under :data:`CONNECTION_POLICY`
+(:func:`run_connection`), and the same session says HELLO with what it still holds.
 """
 
 from __future__ import annotations
@@ -140,6 +140,7 @@ class HubConnection(ConnectionEffects):
         self.clock = node.app.clock
         self.view = WorkerView(node, self)
         self.stopped = False
+        self.runs = {}
         self._perform_one: dict[type, Callable[[Any], None]] = {
             s.Send: self._do_send,
             s.SendEncoded: self._do_send_encoded,
@@ -147,6 +148,7 @@ class HubConnection(ConnectionEffects):
         }
 
     def close(self) -> None:
+        self.hand_over()  # the session counts them handed: a crashed loop's too
         self.sock.close(0)
 
     def send(self, message: p.Message) -> None:
@@ -170,6 +172,7 @@ class HubConnection(ConnectionEffects):
         self.perform(session.connect(clock.monotonic()))
         timeout = float(node.conf.worker_shutdown_timeout)
         while not self.stopped:
+            self.hand_over()
             events = dict(poller.poll(100))
             if self.doorbell in events:
                 self._outcomes()
@@ -188,6 +191,7 @@ class HubConnection(ConnectionEffects):
             self.perform(session.tick(now, node.keyed.running() if draining else 0, worked))
             if not self.stopped:
                 self.view.flush_events()
+        self.hand_over()
         # Let the BYE leave before the socket closes (linger is 0).
         with contextlib.suppress(zmq.ZMQError):
             self.sock.setsockopt(zmq.LINGER, 500)
@@ -226,6 +230,7 @@ class HubConnection(ConnectionEffects):
             index = int.from_bytes(frames[0], "big")
             if frames[1] == inbox.LOST:
                 assert node.pool is not None
+                self.hand_over()  # what this turn gave the dead actor: dropped with it
                 if node.pool.replaced(index):  # else an earlier LOST of this slot covered it
                     self.perform(session.lost(index, self.clock.monotonic()))
                 continue

@@ -24,6 +24,7 @@ at once; the hub requeues whatever had not been acknowledged.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
@@ -263,6 +264,10 @@ class WorkerNode:
         """Start, serve until SIGTERM/SIGINT, shut down cleanly; the process exit code."""
         self._install_signal_handlers()
         self.start()
+        # This process is the node's: what start-up made (modules, tasks, the pool) lives as
+        # long as it does. Out of the collector's way, a full collection walks only what tasks
+        # left (13 ms -> 1 ms, once every ~30,000 tasks under load: benchmarks/cpu_split.py).
+        gc.freeze()
         while not self._shutdown.wait(0.5):
             if self._thread is not None and not self._thread.is_alive():
                 _log.error("connection_thread_died")
