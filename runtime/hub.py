@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -58,6 +59,10 @@ def run_hub(
         signal.signal(signum, on_signal)
     if on_ready is not None:
         on_ready(server)
+    # What start-up made (modules, the restored state) lives as long as the process does: out
+    # of the collector's way, a full collection under load walks only what traffic made (the
+    # worker does the same: runtime/worker.py).
+    gc.freeze()
     server.run()
     return 0
 
