@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Final
 
 import msgpack
@@ -106,22 +107,41 @@ class ClientWaits:
     def _submit(self, effects: list[s.Effect]) -> None:
         raise NotImplementedError  # the client's: hands the effects to its I/O thread
 
+    def _lead(self, event: threading.Event, deadline: float | None) -> None:
+        raise NotImplementedError  # the client's: serve the socket from this thread
+
+    def _following(self) -> AbstractContextManager[None]:
+        raise NotImplementedError  # the client's: a wait the I/O thread serves
+
     def wait(self, task_id: str, timeout: float | None) -> Outcome:
         """Block until the task's result arrives; TimeoutError after ``timeout`` seconds, saying
         why (never confirmed, queued with no consumer, running on a worker...). Waiting without
         a timeout logs ``still_waiting_for_result`` with the same diagnosis every
         :data:`STILL_WAITING_EVERY` seconds, so no wait is silent."""
         slot = self._slot_for(task_id)
-        if timeout is None:
-            while not slot.event.wait(STILL_WAITING_EVERY):
+        event = slot.event
+        if not event.is_set():  # served from this thread if the socket is free (.client_leader)
+            deadline = None if timeout is None else self.clock.monotonic() + timeout
+            self._lead(event, deadline)
+            if not event.is_set():
+                with self._following():
+                    left = None if deadline is None else deadline - self.clock.monotonic()
+                    self._follow(task_id, event, timeout, left)
+        assert slot.outcome is not None
+        return slot.outcome
+
+    def _follow(
+        self, task_id: str, event: threading.Event, timeout: float | None, left: float | None
+    ) -> None:
+        """Wait for the result another thread receives (``left`` of ``timeout`` seconds)."""
+        if left is None:
+            while not event.wait(STILL_WAITING_EVERY):
                 _log.warning("still_waiting_for_result", id=task_id, why=self.diagnose(task_id))
-        elif not slot.event.wait(timeout):
+        elif not event.wait(max(0.0, left)):
             raise TimeoutError(
                 f"the result of task {task_id} did not arrive in {timeout}s: "
                 f"{self.diagnose(task_id)}"
             )
-        assert slot.outcome is not None
-        return slot.outcome
 
     def peek(self, task_id: str) -> Outcome | None:
         """The result if it is already here (no waiting)."""
@@ -182,7 +202,9 @@ class ClientWaits:
             rid, effects = self._session.request(make)
             self._requests[rid] = slot
         self._submit(effects)
-        if not slot.event.wait(timeout):
+        with self._following():
+            answered = slot.event.wait(timeout)
+        if not answered:
             with self._lock:
                 self._requests.pop(rid, None)
                 self._session.cancel(rid)
