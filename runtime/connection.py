@@ -59,6 +59,12 @@ CONNECTION_PERIOD = 10.0
 CONNECTION_POLICY = RestartPolicy(CONNECTION_RESTARTS, CONNECTION_PERIOD, backoff=(0.05, 1.0))
 
 
+def _busy(session: s.WorkerSession, index: int) -> bool:
+    """Whether the worker has more work than slot ``index``'s task: another slot runs one, or
+    deliveries wait (in the prefetch buffer, or behind it in its slot)."""
+    return len(session.busy) > 1 or bool(session.buffer) or bool(session.queued.get(index))
+
+
 class _DescriptorPoller(zmq.Poller):
     """A poller that polls a ZeroMQ socket's descriptor (``ZMQ_FD``) in its place: ``zmq_poll``
     on the socket itself would touch it from the loop's thread while a slot sends on it
@@ -224,14 +230,16 @@ class HubConnection(ConnectionEffects):
 
     def _direct(self, index: int, frames: list[bytes]) -> bool:
         """Send slot ``index``'s encoded outcome from the slot's own thread (a ``DONE`` without
-        waking this one, issue 18) if the loop sleeps and nothing waits in the inbox before it
-        (else False: the slot queues it). Node events go the usual way."""
+        waking this one, issue 18) if the loop sleeps, nothing waits in the inbox before it and
+        the worker is otherwise idle (else False: the slot queues it). Under load the outcomes
+        go through the loop, which merges those that come while it wakes (one ``DONE`` for
+        several: fewer messages for the hub). Node events go the usual way."""
         if self.node.send_events or not self._turn.acquire(blocking=False):
             return False
         try:
-            if self.stopped or not self.node.inbox.empty():
-                return False
             session = self.session
+            if self.stopped or not self.node.inbox.empty() or _busy(session, index):
+                return False
             self.perform(session.outcome_frames(index, frames, self.clock.monotonic()))
             self.perform(session.take_outcomes())
             if readable(self.sock):  # our send may have taken the loop's signal: wake it
