@@ -97,15 +97,15 @@ class ClientLeader:
 
     # -- a waiting thread ------------------------------------------------------------------------
 
-    def _lead(self, event: threading.Event, deadline: float | None) -> None:
-        """Serve the socket from this thread until ``event`` is set, ``deadline`` (monotonic)
-        passes or the I/O thread wants the socket back; returns at once if the socket is busy
-        (the caller then waits on ``event`` as a follower)."""
+    def _lead(self, event: threading.Event, deadline: float) -> bool:
+        """Serve the socket from this thread until ``event`` is set or ``deadline`` (monotonic)
+        passes: True then. False at once if the socket is busy, or when the I/O thread wants it
+        back: the caller then waits on ``event`` as a follower for the rest of its time."""
         if threading.get_ident() == self._thread.ident or not self._io.acquire(blocking=False):
-            return
+            return False
         try:
             if not self._ready or self._yield:
-                return
+                return False
             self._leading = True
             sock = self._sock
             poller = select.poll()
@@ -116,17 +116,16 @@ class ClientLeader:
             while True:
                 self._receive(sock)
                 self._step(sock, partial(self._session.tick, clock.monotonic()))
-                if event.is_set() or self._yield or self._sock is not sock:
-                    return  # done, asked to leave, or moved to another hub (the I/O thread's)
+                if event.is_set():
+                    return True
+                if self._yield or self._sock is not sock or not self._ready:
+                    return False  # asked to leave, or moved to another hub (the I/O thread's)
                 if readable(sock):
                     continue
-                wait_ms = idle_ms
-                if deadline is not None:
-                    left = deadline - clock.monotonic()
-                    if left <= 0:
-                        return
-                    wait_ms = min(wait_ms, int(left * 1000) + 1)
-                for fd, _ in poller.poll(wait_ms):
+                left = deadline - clock.monotonic()
+                if left <= 0:
+                    return True
+                for fd, _ in poller.poll(min(idle_ms, int(left * 1000) + 1)):
                     if fd == self._bell_r:
                         with contextlib.suppress(BlockingIOError):
                             os.read(self._bell_r, 4096)

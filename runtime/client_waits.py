@@ -107,7 +107,7 @@ class ClientWaits:
     def _submit(self, effects: list[s.Effect]) -> None:
         raise NotImplementedError  # the client's: hands the effects to its I/O thread
 
-    def _lead(self, event: threading.Event, deadline: float | None) -> None:
+    def _lead(self, event: threading.Event, deadline: float) -> bool:
         raise NotImplementedError  # the client's: serve the socket from this thread
 
     def _following(self) -> AbstractContextManager[None]:
@@ -120,28 +120,25 @@ class ClientWaits:
         :data:`STILL_WAITING_EVERY` seconds, so no wait is silent."""
         slot = self._slot_for(task_id)
         event = slot.event
-        if not event.is_set():  # served from this thread if the socket is free (.client_leader)
-            deadline = None if timeout is None else self.clock.monotonic() + timeout
-            self._lead(event, deadline)
-            if not event.is_set():
-                with self._following():
-                    left = None if deadline is None else deadline - self.clock.monotonic()
-                    self._follow(task_id, event, timeout, left)
+        if not event.is_set():
+            clock = self.clock
+            deadline = None if timeout is None else clock.monotonic() + timeout
+            while True:  # periods: to the deadline, or of STILL_WAITING_EVERY without one
+                until = clock.monotonic() + STILL_WAITING_EVERY if deadline is None else deadline
+                # Served from this thread if the socket is free (.client_leader), else followed.
+                if not self._lead(event, until) and not event.is_set():
+                    with self._following():
+                        event.wait(max(0.0, until - clock.monotonic()))
+                if event.is_set():
+                    break
+                if deadline is not None:
+                    raise TimeoutError(
+                        f"the result of task {task_id} did not arrive in {timeout}s: "
+                        f"{self.diagnose(task_id)}"
+                    )
+                _log.warning("still_waiting_for_result", id=task_id, why=self.diagnose(task_id))
         assert slot.outcome is not None
         return slot.outcome
-
-    def _follow(
-        self, task_id: str, event: threading.Event, timeout: float | None, left: float | None
-    ) -> None:
-        """Wait for the result another thread receives (``left`` of ``timeout`` seconds)."""
-        if left is None:
-            while not event.wait(STILL_WAITING_EVERY):
-                _log.warning("still_waiting_for_result", id=task_id, why=self.diagnose(task_id))
-        elif not event.wait(max(0.0, left)):
-            raise TimeoutError(
-                f"the result of task {task_id} did not arrive in {timeout}s: "
-                f"{self.diagnose(task_id)}"
-            )
 
     def peek(self, task_id: str) -> Outcome | None:
         """The result if it is already here (no waiting)."""

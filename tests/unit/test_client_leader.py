@@ -13,6 +13,7 @@ import pytest
 import zmq
 
 from celeriac import App
+from celeriac.runtime import client_waits
 from celeriac.runtime.client import Client
 from celeriac.transport import protocol as p
 from celeriac.transport.hubserver import HubServer
@@ -158,3 +159,24 @@ def test_a_publish_from_another_thread_is_not_held_up_by_a_leader(app: App, hub:
     for worker in (first_worker, second_worker):
         worker.join(10)
         assert worker.error is None
+
+
+def test_a_get_without_timeout_says_why_it_waits_while_it_leads(
+    app: App, hub: HubServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No wait is silent: the leading thread leaves every STILL_WAITING_EVERY to log why."""
+    monkeypatch.setattr(client_waits, "STILL_WAITING_EVERY", 0.2)
+    said = threading.Event()
+    result = app.send_task("t", [1])
+    worker = BareWorker(hub.endpoint, 1, after=said)
+    worker.start()
+    waiter = threading.Thread(target=result.get)
+    waiter.start()
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline and "still_waiting_for_result" not in caplog.text:
+        time.sleep(0.01)  # a bounded look at the log, not a synchronisation by sleeping
+    said.set()
+    waiter.join(10)
+    assert not waiter.is_alive()
+    assert "still_waiting_for_result" in caplog.text
+    assert result.get(timeout=1.0) == result.id
