@@ -17,7 +17,7 @@ import time
 import traceback as tb_module
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
 
 from celeriac import signals, states
 from celeriac._canvas_flow import Replaced
@@ -54,6 +54,9 @@ class Prepared:
     report: StateReporter | None = None
     #: The last ``update_state``: ``(state, content type, serialized meta)``.
     last_state: tuple[str, str, bytes] | None = None
+    #: Whether the worker's INFO lines are written (asked once a task: ``task_received``,
+    #: ``task_succeeded``; a worker at WARNING builds neither).
+    logs_info: bool = True
 
     @property
     def limits(self) -> tuple[float | None, float | None]:
@@ -71,6 +74,10 @@ class Result:
     trace: str | None = None
 
 
+#: What an invocation says before its block has ended (one shared, never changed).
+_UNFINISHED: Final = Result(states.FAILURE)
+
+
 @dataclass(slots=True)
 class Invocation:
     """``with`` around one call of task code: prerun, context, outcome, postrun. Swallows.
@@ -83,7 +90,7 @@ class Invocation:
     prepared: Prepared
     retval: Any = None
     hard_fired: bool = False
-    result: Result = field(default_factory=lambda: Result(states.FAILURE))
+    result: Result = field(default_factory=lambda: _UNFINISHED)  # replaced as the block ends
     _token: contextvars.Token[Request | None] | None = None
     _report_token: contextvars.Token[StateReporter | None] | None = None
     _started: float = 0.0
@@ -160,7 +167,7 @@ def conclude(
     elif isinstance(exc, SoftInterrupt):
         exc = SoftTimeLimitExceeded(f"soft time limit ({soft_limit}s) exceeded")
     if exc is None:
-        if _log.enabled("info"):
+        if p.logs_info:
             _log.info("task_succeeded", task=p.task.name, task_id=p.request.id, runtime=runtime)
         _hook(p, "on_success", retval, p.request.id, p.args, p.kwargs)
         return Result(states.SUCCESS, retval)

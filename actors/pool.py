@@ -1,7 +1,8 @@
 """The threads pool: N execution slots under a one_for_one supervisor.
 
-The connection hands each delivery to a slot by index (:meth:`ThreadPool.submit`) and gets
-the outcome back through the ``reply`` callable. A busy slot may be handed :attr:`run_ahead`
+The connection hands deliveries to a slot by index (:meth:`ThreadPool.submit`, or what a turn
+gave one slot at once: :meth:`ThreadPool.hand`) and gets each outcome back through the
+``reply`` callable. A busy slot may be handed :attr:`run_ahead`
 more (they wait in its inbox, a C ``SimpleQueue``), so it goes from one task to the next without
 waiting for the connection. Each delivery handed to a slot carries a claim (a per-slot dict, tag
 -> delivery): the slot takes the claim before it runs the delivery and skips one whose claim is
@@ -28,7 +29,7 @@ connection thread hands out deliveries the same way whatever runs them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -70,6 +71,10 @@ class Pool(Protocol):
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Wait until every slot can take a delivery; False after ``timeout``."""
+
+    def worked(self) -> tuple[float, int] | None:
+        """Seconds the slots have spent running tasks and how many they ran, since start (the
+        worker sizes its prefetch window by it); None if this pool does not time its tasks."""
 
     def stop(self, *, wait: bool = True) -> None:
         """Stop; with ``wait``, let running tasks finish."""
@@ -121,6 +126,8 @@ class ThreadPool:
         self._fresh: dict[int, pykka.ActorRef[Any]] = {}
         #: Each slot's claims: the deliveries handed to it, by tag, that it has not begun.
         self._claims: list[dict[str, Delivery]] = [{} for _ in range(size)]
+        #: Each slot's [seconds spent running tasks, tasks run] (see :meth:`worked`).
+        self._worked: list[list[float]] = [[0.0, 0.0] for _ in range(size)]
         self._lock = threading.Lock()
         self._supervisor: pykka.ActorRef[Any] | None = None
         self._watchdog = Watchdog(wiring.clock)
@@ -138,6 +145,7 @@ class ThreadPool:
                 self._wiring.reply,
                 self._wiring.on_thread_exit,
                 claims=self._claims[index],
+                worked=self._worked[index],
                 link=link,
             )
             with self._lock:
@@ -167,18 +175,34 @@ class ThreadPool:
         """Wait until every slot actor has been started once; False after ``timeout``."""
         return self._ready.wait(timeout)
 
+    def worked(self) -> tuple[float, int]:
+        """Seconds the slots have spent running tasks, and how many they ran, since start."""
+        seconds = count = 0.0
+        for slot_seconds, slot_count in self._worked:
+            seconds += slot_seconds
+            count += slot_count
+        return seconds, int(count)
+
     def submit(self, index: int, delivery: Delivery) -> None:
         """Hand a delivery to slot ``index`` (free, or busy with room: see the module docs)."""
+        self.hand(index, (delivery,))
+
+    def hand(self, index: int, deliveries: Sequence[Delivery]) -> None:
+        """Hand several deliveries to slot ``index`` in one put: it runs them in this order
+        (the connection hands a turn's deliveries for a slot at once: one put and at most one
+        wake-up of the slot, one pass of its actor loop)."""
         ref = self._refs[index]  # one read of a list item: atomic, no lock needed
         if ref is None:
             self._wiring.lost(index)
             return
-        self._claims[index][delivery.delivery_tag] = delivery
+        claims = self._claims[index]
+        for delivery in deliveries:
+            claims[delivery.delivery_tag] = delivery
         # Straight into the actor's inbox (what ``ref.tell`` does after its is-alive look). A
-        # dead actor's inbox is read by no one, so it drops the delivery, as a tell refused
+        # dead actor's inbox is read by no one, so it drops the deliveries, as a tell refused
         # with ActorDeadError did: its supervisor is replacing it, and the lost(index) it
         # reports makes the connection hand what that slot held to the new actor.
-        ref.actor_inbox.put(Envelope(delivery))
+        ref.actor_inbox.put(Envelope(tuple(deliveries)))
 
     def recall(self, index: int, tag: str) -> bool:
         """Withdraw the delivery ``tag`` waiting in slot ``index`` unless the slot has begun it

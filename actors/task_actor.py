@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Callable
+from time import perf_counter
 from typing import Any
 
 from celeriac._protocol import Delivery
@@ -49,6 +50,7 @@ class TaskSlot(Supervised):
         on_stop_hook: Callable[[], None] | None = None,
         *,
         claims: dict[str, Delivery],
+        worked: list[float] | None = None,
         link: SupervisorLink | None = None,
     ) -> None:
         super().__init__(link=link)
@@ -58,17 +60,29 @@ class TaskSlot(Supervised):
         self._on_stop_hook = on_stop_hook
         #: The pool's claims for this slot (tag -> delivery), shared with ``ThreadPool.recall``.
         self.claims = claims
+        #: [seconds spent running tasks, tasks run], this slot's totals (the pool's, read by the
+        #: connection to size the prefetch window; only this slot's thread writes them).
+        self.worked = [0.0, 0.0] if worked is None else worked
 
     def on_receive(self, message: Any) -> Any:
-        """Run a :class:`Delivery` whose claim it takes, and reply with its outcome."""
-        if isinstance(message, Delivery):
-            claims, tag = self.claims, message.delivery_tag
-            # Only this very delivery's claim (a stale copy of a tag handed again after a recall
-            # must not take the new one's); the pop decides a race with recall(): one side wins.
-            if claims.get(tag) is not message or claims.pop(tag, None) is not message:
-                return None  # recalled: the connection gave it back to the hub
-            outcome = self.executor.execute(message)
-            self.reply(self.index, outcome)
+        """Run each :class:`Delivery` of a tuple (the pool hands them so) whose claim it
+        takes, in order, and reply with each outcome as it ends (timed: :attr:`worked`)."""
+        if type(message) is tuple:
+            claims, execute, reply = self.claims, self.executor.execute, self.reply
+            worked = self.worked
+            deliveries: tuple[Delivery, ...] = message
+            for delivery in deliveries:
+                tag = delivery.delivery_tag
+                # Only this very delivery's claim (a stale copy of a tag handed again after a
+                # recall must not take the new one's); the pop decides a race with recall():
+                # one side wins.
+                if claims.get(tag) is not delivery or claims.pop(tag, None) is not delivery:
+                    continue  # recalled: the connection gave it back to the hub
+                began = perf_counter()
+                outcome = execute(delivery)
+                worked[0] += perf_counter() - began
+                worked[1] += 1
+                reply(self.index, outcome)
         return None
 
     def on_stop(self) -> None:

@@ -49,9 +49,17 @@ TASKS_MODULE = "celeriac_tasks"
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "embedded-threads-c2": {
-        "desc": "embedded hub in the worker process (no broker server), -P threads -c 2",
+        "desc": "embedded hub where the default puts it (no broker server; a child process of "
+        "the worker on 2+ CPUs), -P threads -c 2",
         "pool": "threads",
         "concurrency": 2,
+    },
+    "embedded-hubthread-threads-c2": {
+        "desc": "embedded hub in a thread of the worker process (worker_embedded_hub_process "
+        "false), -P threads -c 2",
+        "pool": "threads",
+        "concurrency": 2,
+        "hub_process": False,
     },
     "embedded-hubproc-threads-c2": {
         "desc": "embedded hub in a child process of the worker (worker_embedded_hub_process), "
@@ -83,7 +91,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
         for n in (1, 2, 4)
     },
     "embedded-solo": {
-        "desc": "embedded hub in the worker process (no broker server), -P solo (1 slot)",
+        "desc": "embedded hub where the default puts it (no broker server), -P solo (1 slot)",
         "pool": "solo",
         "concurrency": None,
     },
@@ -147,8 +155,8 @@ class CeleriacAdapter(Adapter):
         env["PYTHONPATH"] = os.pathsep.join([str(BENCH_DIR), env["PYTHONPATH"]])
         env["BENCH_BROKER"] = BROKER
         env["CELERIAC_HUB_DATA_DIR"] = str(HUB_DATA_DIR)
-        if self.config.get("hub_process"):
-            env["CELERIAC_WORKER_EMBEDDED_HUB_PROCESS"] = "true"
+        if "hub_process" in self.config:
+            env["CELERIAC_WORKER_EMBEDDED_HUB_PROCESS"] = str(self.config["hub_process"]).lower()
         return env
 
     def worker_argv(self) -> list[str]:

@@ -9,12 +9,14 @@ many ``add(i, i)`` with every result fetched. Prints the start-up time (from sta
 processes to the first result: a worker with an embedded hub includes the hub's start), then,
 per workload, tasks/s and the CPU µs per task of each process (read from /proc)::
 
-    python benchmarks/cpu_split.py --tasks 10000 [--workers 2] [--embedded | --hub-process]
+    python benchmarks/cpu_split.py --tasks 10000 [--workers 2] [--embedded | --hub-process |
+        --hub-thread] [--latency 1000]
 
-``--embedded``: no hub process; the first worker's embedded hub serves (its CPU is the hub
-column when it runs in a child process of that worker, else it is counted with the workers').
-``--hub-process``: ``--embedded`` with the hub in a child process of the worker
-(``worker_embedded_hub_process``).
+``--embedded``: no hub process; the first worker's embedded hub serves, where the default puts
+it (its CPU is the hub column when it runs in a child process of that worker, else it is
+counted with the workers'). ``--hub-process`` / ``--hub-thread``: ``--embedded`` with the hub
+in a child process / a thread of the worker (``worker_embedded_hub_process`` true / false).
+``--latency N``: then N sequential ``add(1, 1).get()``, p50 and p99.
 Needs the shared harness (``--bench-dir``, default ``../shared/bench``)
 for its counter.
 """
@@ -93,6 +95,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--embedded", action="store_true")
     parser.add_argument("--hub-process", action="store_true")
+    parser.add_argument("--hub-thread", action="store_true")
+    parser.add_argument(
+        "--latency",
+        type=int,
+        default=0,
+        metavar="CALLS",
+        help="then CALLS sequential add(1, 1).get(): p50 and p99 of the round trip",
+    )
     parser.add_argument(
         "--set",
         action="append",
@@ -103,7 +113,7 @@ def main() -> None:
     )
     parser.add_argument("--bench-dir", default=str(HERE.parent.parent / "shared" / "bench"))
     args = parser.parse_args()
-    args.embedded = args.embedded or args.hub_process
+    args.embedded = args.embedded or args.hub_process or args.hub_thread
     run = Path(tempfile.mkdtemp(prefix="cpu-split-"))
     broker = f"tcp://127.0.0.1:{_free_port()}"
     harness = Path(args.bench_dir).resolve() / "harness"
@@ -114,8 +124,8 @@ def main() -> None:
         CELERIAC_HUB_DATA_DIR=str(run / "data"),
         PYTHONPATH=os.pathsep.join([str(HERE), str(harness)]),
     )
-    if args.hub_process:
-        env["CELERIAC_WORKER_EMBEDDED_HUB_PROCESS"] = "true"
+    if args.hub_process or args.hub_thread:
+        env["CELERIAC_WORKER_EMBEDDED_HUB_PROCESS"] = "true" if args.hub_process else "false"
     for item in args.set:
         name, _, value = item.partition("=")
         env[f"CELERIAC_{name.upper()}"] = value
@@ -197,6 +207,18 @@ def main() -> None:
                 f"{name:18s} {rate:8.0f}  {'':12s}{per['producer']:8.0f} {per['hub']:6.0f} "
                 f"{per['workers']:8.0f} {total:6.0f}   {'':15s}{cs['producer']:8.2f} "
                 f"{cs['hub']:4.2f} {cs['workers']:8.2f}"
+            )
+        if args.latency:
+            times = []
+            for _ in range(args.latency):
+                t0 = time.perf_counter()
+                bench.add.delay(1, 1).get(timeout=60)
+                times.append(time.perf_counter() - t0)
+            times.sort()
+            p50, p99 = (times[int(q * (len(times) - 1))] * 1e6 for q in (0.5, 0.99))
+            print(
+                f"sequential add(1, 1).get(), {args.latency} calls: "
+                f"p50 {p50:.0f} µs, p99 {p99:.0f} µs"
             )
         bench.app.close()
     finally:

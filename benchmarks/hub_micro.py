@@ -15,6 +15,9 @@ peer. Prints the microseconds per task of each phase and their sum (the hub's ce
 ``--batch 1`` prices what a real run's hub mostly sees: a turn of one task, so the cost of a
 turn and of a message (decode, dispatch, commit or not) is all in the per-task figure.
 
+``--backlog 20000`` stores that many tasks (due in an hour) first: the store's tables then
+have a real run's size (the hub is behind its publishers), not a hundred rows.
+
 ``--store postgresql://127.0.0.1/test`` runs the same hub over the PostgreSQL store (in a
 schema of its own, dropped at the end); ``--store both`` runs SQLite, then PostgreSQL on
 127.0.0.1, and prints them side by side with their ratio (issue 14: PostgreSQL at least half)::
@@ -105,7 +108,12 @@ def open_store(where: str, sync: str = "normal") -> Iterator[Store]:
 
 
 def run(
-    tasks: int, batch: int, results: bool, where: str = "sqlite", sync: str = "normal"
+    tasks: int,
+    batch: int,
+    results: bool,
+    where: str = "sqlite",
+    sync: str = "normal",
+    backlog: int = 0,
 ) -> dict[str, float]:
     """Microseconds per task of each phase (and ``total``)."""
     app = App("hub_micro", broker="tcp://127.0.0.1:1")
@@ -133,9 +141,16 @@ def run(
                 ),
             ]
         )
+        now = time.time()
+        for start in range(0, backlog, 1000):  # stored, due in an hour: a backlog's rows
+            later = {"ignore_result": True, "eta": now + 3600}
+            items = tuple(
+                compose(conf, "bench.add", (1, 2), None, later, now)
+                for _ in range(min(1000, backlog - start))
+            )
+            loop.turn([(CLIENT, p.encode(p.Publish(items)))])
         totals: dict[str, float] = {}
         cpu_hub, cpu_db = time.process_time(), _server_cpu(store)
-        now = time.time()
         for start in range(0, tasks, batch):
             items = tuple(
                 compose(conf, "bench.add", (1, 2), None, {"ignore_result": not results}, now)
@@ -203,12 +218,18 @@ def main() -> None:
     parser.add_argument(
         "--sync", default="normal", choices=("normal", "full"), help="hub_sync for both stores"
     )
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        default=0,
+        help="tasks stored first (due in an hour), as a hub behind its publishers holds",
+    )
     args = parser.parse_args()
     stores = (
         ["sqlite", "postgresql://127.0.0.1:5432/test"] if args.store == "both" else [args.store]
     )
     runs = {
-        where: run(args.tasks, args.batch, not args.no_results, where, args.sync)
+        where: run(args.tasks, args.batch, not args.no_results, where, args.sync, args.backlog)
         for where in stores
     }
     print(f"{'':8s} " + " ".join(f"{w.split('://')[0][:12]:>14s}" for w in stores))

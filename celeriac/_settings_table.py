@@ -219,7 +219,8 @@ _refuse(
 _refuse(_SHUTDOWN, "worker_enable_soft_shutdown_on_idle worker_soft_shutdown_timeout")
 _refuse(
     "the hub never sends a worker more than its free slots, and prefetched messages go back "
-    "after worker_prefetch_giveback; set worker_prefetch_multiplier = 1 for the least prefetch",
+    "after worker_prefetch_giveback; set worker_prefetch_multiplier = 1 and "
+    "worker_prefetch_window = 0 for the least prefetch",
     "worker_disable_prefetch",
 )
 _refuse(

@@ -35,9 +35,11 @@ __all__ = [
     "MAX_HEADER_BYTES",
     "decode_result",
     "decode_task",
+    "delivery_frames",
     "item_frames",
     "next_batch",
     "no_body",
+    "result_frames",
     "unpack",
 ]
 
@@ -134,16 +136,38 @@ _META_KEYS: Final = tuple(key for key, _, _, _ in DELIVERY_META)
 
 
 def _delivery_meta(d: p.Delivery) -> bytes:
-    queue, deliveries, tag = _META_KEYS
-    if d.tag is not None:
-        return packb({queue: d.queue, deliveries: d.deliveries, tag: d.tag})  # type: ignore[no-any-return]
-    key = (d.queue, d.deliveries)
+    return _meta(d.queue, d.deliveries, d.tag)
+
+
+def _meta(queue: str, deliveries: int, tag: str | None) -> bytes:
+    queue_key, deliveries_key, tag_key = _META_KEYS
+    if tag is not None:
+        return packb({queue_key: queue, deliveries_key: deliveries, tag_key: tag})  # type: ignore[no-any-return]
+    key = (queue, deliveries)
     meta = _meta_cache.get(key)
     if meta is None:
-        meta = packb({queue: d.queue, deliveries: d.deliveries})
+        meta = packb({queue_key: queue, deliveries_key: deliveries})
         if len(_meta_cache) < _META_CACHE_SIZE:
             _meta_cache[key] = meta
     return meta
+
+
+_TASK: Final = p.Deliver.COMMAND
+_RES: Final = p.Result.COMMAND
+
+
+def delivery_frames(
+    task: p.TaskMessage, queue: str, deliveries: int = 1, tag: str | None = None
+) -> list[bytes]:
+    """The frames of a ``TASK`` of one delivery, as ``encode(Deliver((Delivery(task, queue,
+    deliveries, tag),)))`` makes them, without building either (the hub sends one per task:
+    a third of the cost)."""
+    return [p.TAG, _TASK, task_header(task), task.body, _meta(queue, deliveries, tag)]
+
+
+def result_frames(result: p.ResultMessage) -> list[bytes]:
+    """The frames of a ``RES`` of one result, as ``encode(Result((result,)))`` makes them."""
+    return [p.TAG, _RES, result_header(result), result.body]
 
 
 def item_frames(message: Any) -> Iterable[bytes]:

@@ -105,6 +105,10 @@ class AsyncPool:
         """The loop is running once :meth:`start` returned."""
         return self._loop is not None
 
+    def worked(self) -> None:
+        """Async tasks are not timed (their time is mostly awaiting): the window keeps its floor
+        (worker_prefetch_multiplier x the virtual slots, already many)."""
+
     def submit(self, index: int, delivery: Delivery) -> None:
         """Run a delivery in virtual slot ``index`` (which the caller knows is free)."""
         loop = self._loop

@@ -47,8 +47,8 @@ REFUSED_WORKER_OPTIONS: dict[tuple[str, ...], str] = {
     ("-s", "--schedule-filename", "--schedule"): "beat keeps its state at the hub, not in a file",
     ("--scheduler",): "beat's scheduler is not pluggable: its state is kept at the hub",
     ("--pool-start-method",): "prefork children always start with forkserver",
-    ("--disable-prefetch",): "use --prefetch-multiplier 1 (prefetched messages also go back to "
-    "the hub after worker_prefetch_giveback seconds)",
+    ("--disable-prefetch",): "use --prefetch-multiplier 1 and worker_prefetch_window = 0 "
+    "(prefetched messages also go back to the hub after worker_prefetch_giveback seconds)",
 }
 """``celery worker`` options celeriac refuses, with what to do instead."""
 

@@ -162,7 +162,8 @@ def worker(
 
     \b
     One machine: with no broker configured (default tcp://127.0.0.1:5555) and nothing listening
-    there, the worker starts an embedded hub in its own process (data in --data-dir, default
+    there, the worker starts an embedded hub (a child process of the worker on 2+ CPUs, else a
+    thread: worker_embedded_hub_process; data in --data-dir, default
     ~/.local/state/celeriac/hub-127.0.0.1-5555) and says so in its log.
     Several machines: run `celeriac hub --bind tcp://0.0.0.0:5555` on one and
     `celeriac -A tasks worker --broker tcp://HUB-HOST:5555` on the others; a worker whose hub

@@ -13,11 +13,11 @@ the hub is decoded and handed to ``session.handle``; outcomes taken from the inb
 A slot whose outcome finds the loop asleep and the inbox empty sends it itself, under the
 loop's lock (:meth:`HubConnection._direct`): one wake-up less per task when the worker is idle
 (issue 18), as the client's caller sends its own publish when nothing is in flight.
-Effects become sends (here) and, in :mod:`.connection_effects`, slot submissions (a put into
-a slot actor's inbox), log lines, events, remote control answers and revokes. The session
-lives on the node: when this thread crashes it rebuilds the connection (new socket and identity)
-under :data:`CONNECTION_POLICY` (:func:`run_connection`), and the same session says HELLO with
-what it still holds.
+Effects become sends (here) and, in :mod:`.connection_effects`, slot hand-offs (what a turn
+gave a slot, in one put into its actor's inbox before the loop waits again), log lines,
+events, remote control answers and revokes. The session lives on the node: when this thread
+crashes it rebuilds the connection (new socket and identity) under :data:`CONNECTION_POLICY`
+(:func:`run_connection`), and the same session says HELLO with what it still holds.
 """
 
 from __future__ import annotations
@@ -106,6 +106,9 @@ def worker_session(node: WorkerNode) -> s.WorkerSession:
         control=node.hostname if node.prefork_child is None else None,  # else: the parent's
         # A prefork child's parent times and signals the task it was told starts: none waits.
         run_ahead=node.pool.run_ahead if node.pool and node.prefork_child is None else 0,
+        # A prefork child keeps the fixed prefetch: a hard time limit kills it with what it
+        # holds, and each of those counts a delivery (broker_max_deliveries).
+        prefetch_window=float(conf.worker_prefetch_window) if node.prefork_child is None else 0.0,
     )
     return s.WorkerSession(config, node.app.clock.monotonic(), gate=node.types.offer)
 
@@ -162,6 +165,7 @@ class HubConnection(ConnectionEffects):
         self.clock = node.app.clock
         self.view = WorkerView(node, self)
         self.stopped = False
+        self.runs = {}
         #: Held by the loop but while it sleeps: the socket's and the session's lock.
         self._turn = threading.Lock()
         self._perform_one: dict[type, Callable[[Any], None]] = {
@@ -171,6 +175,7 @@ class HubConnection(ConnectionEffects):
         }
 
     def close(self) -> None:
+        self.hand_over()  # the session counts them handed: a crashed loop's too
         self.sock.close(0)
 
     def send(self, message: p.Message) -> None:
@@ -199,6 +204,7 @@ class HubConnection(ConnectionEffects):
             node.inbox.direct = self._direct
             pending = False
             while not self.stopped:
+                self.hand_over()
                 turn.release()
                 try:
                     events = dict(poller.poll(0 if pending else 100))
@@ -216,11 +222,13 @@ class HubConnection(ConnectionEffects):
                     self.sock = self.link.sock
                     self.perform(session.connect(now))
                 draining = session.drain_deadline is not None
-                self.perform(session.tick(now, node.keyed.running() if draining else 0))
+                worked = node.pool.worked() if node.pool is not None else None
+                self.perform(session.tick(now, node.keyed.running() if draining else 0, worked))
                 if not self.stopped:
                     self.view.flush_events()
                 # Our sends may have taken the signal of a message that came meanwhile.
                 pending = readable(self.sock)
+            self.hand_over()
         finally:
             node.inbox.direct = None
             turn.release()
@@ -242,6 +250,7 @@ class HubConnection(ConnectionEffects):
                 return False
             self.perform(session.outcome_frames(index, frames, self.clock.monotonic()))
             self.perform(session.take_outcomes())
+            self.hand_over()
             if readable(self.sock):  # our send may have taken the loop's signal: wake it
                 self.node.inbox.ring()
             return True
@@ -282,6 +291,7 @@ class HubConnection(ConnectionEffects):
             index = int.from_bytes(frames[0], "big")
             if frames[1] == inbox.LOST:
                 assert node.pool is not None
+                self.hand_over()  # what this turn gave the dead actor: dropped with it
                 if node.pool.replaced(index):  # else an earlier LOST of this slot covered it
                     self.perform(session.lost(index, self.clock.monotonic()))
                 continue

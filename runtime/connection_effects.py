@@ -49,6 +49,8 @@ class ConnectionEffects:
     session: s.WorkerSession
     view: WorkerView
     stopped: bool
+    #: The deliveries of this turn's Run effects, by slot, until :meth:`hand_over`.
+    runs: dict[int, list[p.Delivery]]
 
     def send(self, message: p.Message) -> None:
         raise NotImplementedError  # the connection's: sends on its socket
@@ -87,11 +89,32 @@ class ConnectionEffects:
         node = self.node
         if node.on_task_start is not None:
             node.on_task_start(effect.delivery)
-        assert node.pool is not None
-        node.pool.submit(effect.slot, effect.delivery)
+        runs = self.runs.get(effect.slot)
+        if runs is None:
+            self.runs[effect.slot] = [effect.delivery]
+        else:
+            runs.append(effect.delivery)
+
+    def hand_over(self) -> None:
+        """Hand each slot what this turn's :class:`~s.Run` effects gave it, in one put (a
+        threads pool's ``hand``): the connection calls it before it waits, and before it
+        recalls from a slot or reads that a slot was replaced, so the pool's claims are set."""
+        if not self.runs:
+            return
+        runs, self.runs = self.runs, {}
+        pool = self.node.pool
+        assert pool is not None
+        hand = getattr(pool, "hand", None)  # ThreadPool's; any pool has submit
+        for slot, deliveries in runs.items():
+            if hand is not None:
+                hand(slot, deliveries)
+            else:
+                for delivery in deliveries:
+                    pool.submit(slot, delivery)
 
     def _do_recall(self, effect: s.Recall) -> None:
         # Withdrawn here, on the connection thread, so the session hears of each at once.
+        self.hand_over()
         pool = self.node.pool
         assert pool is not None
         taken = [(slot, d) for slot, d in effect.waiting if pool.recall(slot, d.delivery_tag)]

@@ -20,12 +20,22 @@ standalone hubs, and ``always`` with such a list is refused.
 
 Where it runs
 -------------
-In a thread of the worker (:class:`~celeriac.transport.hubserver.HubServer`), talking to the
-worker in-process, by default; with ``worker_embedded_hub_process`` in a child process of the
-worker (:mod:`.embedded_process`): the two do not share one GIL, the child dies with its worker
-and one that dies alone is started again. Issue 18 measured both on 2 cores: the process
-costs about 80-100 CPU µs more per task in all (messages between processes instead of
-in-process) and did not serve more tasks per second, so the thread stays the default.
+By ``worker_embedded_hub_process`` (:func:`hub_in_process`): in a child process of the worker
+(:mod:`.embedded_process`; the worker's own connection uses its ``ipc://`` address), or in a
+thread of the worker (:class:`~celeriac.transport.hubserver.HubServer`, talking to the worker
+over ``inproc://``). ``auto``, the default, takes the process when the worker runs its tasks
+in its own process and may use two CPUs or more, else the thread. The child dies with its
+worker (even a ``kill -9``) and one that dies alone is started again.
+
+Why: a hub thread shares the worker's GIL, so the hub and the tasks take turns on one core.
+Issue 18 measured it (``benchmarks/cpu_split.py --tasks 20000 --set
+worker_prefetch_multiplier=128``, 2 cores): the thread's process spent ~100-110 CPU µs a noop
+task (hub and worker together; as much as a standalone hub and worker apart, the GIL hand-offs
+cost little) and served ~7,000 noop/s; the child process ~50 + ~50 µs on two cores, ~9,200
+noop/s (standalone: ~8,000), add with results ~8,100 against ~6,600. The thread starts about
+0.3 s sooner, takes about 35 MB less and answers a lone task ~90 µs sooner (p50 ~920 against
+~1,010 µs on the loaded machine: no hop between processes); a prefork parent runs no tasks, so
+its hub thread has the GIL nearly to itself there.
 
 A second worker started on the same machine finds the port taken (the connect succeeds) and uses
 the first worker's hub. Two workers racing to embed: one binds, the other's bind fails with
@@ -37,6 +47,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import sys
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -50,7 +61,13 @@ from celeriac.transport.hubserver import HubAddressError, HubServer
 
 from .embedded_process import EXIT_HUB_DIED, HubProcess
 
-__all__ = ["EmbeddedHub", "describe_hub", "embedded_hub_plan", "start_embedded_hub"]
+__all__ = [
+    "EmbeddedHub",
+    "describe_hub",
+    "embedded_hub_plan",
+    "hub_in_process",
+    "start_embedded_hub",
+]
 
 _log = get_logger("celeriac.worker")
 
@@ -129,9 +146,13 @@ class EmbeddedHub:
         self.runner.stop()
 
 
-def start_embedded_hub(conf: Settings, ctx: zmq.Context[Any], inproc: str) -> EmbeddedHub | None:
+def start_embedded_hub(
+    conf: Settings, ctx: zmq.Context[Any], inproc: str, *, tasks_here: bool = False
+) -> EmbeddedHub | None:
     """Start the hub in this worker if ``worker_embedded_hub`` says so; None means "connect to
-    ``broker_url``". A thread's hub shares ``ctx`` and also binds ``inproc`` for our worker."""
+    ``broker_url``". A thread's hub shares ``ctx`` and also binds ``inproc`` for our worker.
+    ``tasks_here``: this process runs the tasks (not a prefork parent): see
+    :func:`hub_in_process`."""
     url: str = conf.broker_url
     mode: str = conf.worker_embedded_hub
     plan, reason = embedded_hub_plan(url, mode, configured=conf.is_set("broker_url"))
@@ -139,7 +160,7 @@ def start_embedded_hub(conf: Settings, ctx: zmq.Context[Any], inproc: str) -> Em
         _log.info("using_hub", endpoint=url, reason=reason)
         return None
     try:
-        hub = _start(conf, ctx, inproc)
+        hub = _start(conf, ctx, inproc, hub_in_process(conf, tasks_here=tasks_here))
     except HubAddressError as exc:
         if mode == "auto" and exc.url == url and exc.errno == errno.EADDRINUSE:
             # Another worker on this machine embedded a hub between our probe and our bind.
@@ -160,12 +181,35 @@ def start_embedded_hub(conf: Settings, ctx: zmq.Context[Any], inproc: str) -> Em
     return hub
 
 
-def _start(conf: Settings, ctx: zmq.Context[Any], inproc: str) -> EmbeddedHub:
-    if conf.worker_embedded_hub_process:
-        process = HubProcess(conf)
-        process.start()
-        assert process.pid is not None
-        return EmbeddedHub(process, process.local_endpoint, process.pid)
+def hub_in_process(conf: Settings, *, tasks_here: bool) -> bool:
+    """Whether the embedded hub runs in a child process (``worker_embedded_hub_process``).
+
+    ``auto`` says yes where it pays: the worker runs its tasks in its own process (``tasks_here``;
+    a prefork parent runs none, so its hub thread has the GIL nearly to itself) and may use two
+    CPUs or more, so that the hub and the tasks each get one; and where a child can be started
+    (a Python interpreter at ``sys.executable``, not a frozen program).
+    """
+    mode: bool | str = conf.worker_embedded_hub_process
+    if isinstance(mode, bool):
+        return mode
+    startable = bool(sys.executable) and not getattr(sys, "frozen", False)
+    return tasks_here and startable and _usable_cpus() >= 2
+
+
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, e.g. ``taskset``), else all of them."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def _start(conf: Settings, ctx: zmq.Context[Any], inproc: str, process: bool) -> EmbeddedHub:
+    if process:
+        child = HubProcess(conf)
+        child.start()
+        assert child.pid is not None
+        return EmbeddedHub(child, child.local_endpoint, child.pid)
     server = HubServer.from_settings(conf, context=ctx, also_bind=(inproc,))
     server.on_death = _hub_died
     server.start()

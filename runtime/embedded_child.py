@@ -2,11 +2,17 @@
 
 How it works
 ------------
-:func:`hub_child_main` ignores SIGINT (its worker stops it with SIGTERM after its own warm
-shutdown, which still needs the hub), asks the kernel for SIGKILL when its worker dies, sets up
-logging as its worker's, and serves with :func:`~.hub.run_hub` (``celeriac hub``'s start path)
-at ``broker_url`` and its worker's local address. It tells its worker "ready" (with where its
+:func:`hub_child_main` asks the kernel for SIGKILL when its worker dies, sets up logging as
+its worker's, and serves with :func:`~.hub.run_hub` (``celeriac hub``'s start path) at
+``broker_url`` and its worker's local address. It tells its worker "ready" (with where its
 store is) once it serves, or why it cannot start.
+
+Its worker stops it with SIGTERM after its own warm shutdown, which still needs the hub. So the
+child ignores SIGINT (a Ctrl-C reaches the terminal's whole process group) and every SIGTERM
+that is not its worker's (:func:`stop_on_workers_sigterm`: systemd's default stop signals every
+process of the service at once, ``kill -TERM -PGID`` the whole group), logging
+``hub_sigterm_ignored``: else the hub would be gone before the tasks running in the warm
+shutdown report, and they would run again.
 
 Before that, it waits (at most :data:`HOLDER_WAIT` s, logging ``hub_waiting_for_exiting_holder``)
 while the data directory's lock is held by a process that is exiting: the hub child of a worker
@@ -24,7 +30,9 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -39,7 +47,7 @@ from celeriac.transport.hubfiles import HubAddressError, default_data_dir
 from .logging import setup_logging
 from .parent_death import signal_on_parent_death
 
-__all__ = ["HOLDER_WAIT", "HubChildOptions", "hub_child_main"]
+__all__ = ["HOLDER_WAIT", "HubChildOptions", "hub_child_main", "stop_on_workers_sigterm"]
 
 #: How long a new hub child waits for an exiting process (the old child of a killed worker)
 #: to let go of the data directory and the port (seconds).
@@ -58,9 +66,7 @@ class HubChildOptions:
 
 
 def hub_child_main(opts: HubChildOptions, conn: Connection) -> None:
-    """Entry point of the hub's child process (module level: pickled by reference)."""
-    # The worker stops us (SIGTERM) after its warm shutdown, which still needs its hub: a
-    # Ctrl-C sent to the terminal's whole process group must not stop the hub first.
+    """Entry point of the hub's child process (see the module docs on its signals)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal_on_parent_death(signal.SIGKILL)  # the worker's kill -9 is ours (module docs)
     if os.getppid() != opts.parent_pid:  # it died before the kernel was told
@@ -84,10 +90,11 @@ def hub_child_main(opts: HubChildOptions, conn: Connection) -> None:
                 )
             )
             conn.close()
+            if not stop_on_workers_sigterm(opts.parent_pid, lambda: server.stop(timeout=0)):
+                signal.signal(signal.SIGTERM, lambda _s, _f: server.stop(timeout=0))
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
-        code = run_hub(
-            conf, also_bind=(opts.local,), on_ready=ready, stop_signals=(signal.SIGTERM,)
-        )
+        code = run_hub(conf, also_bind=(opts.local,), on_ready=ready, stop_signals=())
     except HubAddressError as exc:
         _tell(conn, ("address", exc.url, exc.errno))
     except ImproperlyConfigured as exc:
@@ -99,6 +106,30 @@ def hub_child_main(opts: HubChildOptions, conn: Connection) -> None:
         with contextlib.suppress(Exception):
             sys.stderr.flush()
         os._exit(code)
+
+
+def stop_on_workers_sigterm(worker_pid: int, stop: Callable[[], None]) -> bool:
+    """Call ``stop`` at the first SIGTERM sent by ``worker_pid``; log and ignore the others.
+
+    SIGTERM must be blocked in every thread (the child's program blocks it on its first line,
+    so each thread inherits the mask): a thread of ours takes the signals with
+    ``sigwaitinfo``, which says who sent each. False where that is not available (macOS): the
+    caller then stops at any SIGTERM, as before (a handler, then SIGTERM unblocked).
+    """
+    if not hasattr(signal, "sigwaitinfo"):
+        return False
+
+    def wait() -> None:
+        while (sender := signal.sigwaitinfo({signal.SIGTERM}).si_pid) != worker_pid:
+            get_logger("celeriac.hub").warning(
+                "hub_sigterm_ignored",
+                sender=sender,
+                hint="the worker stops its hub after its warm shutdown: stop the worker",
+            )
+        stop()
+
+    threading.Thread(target=wait, name="celeriac-hub-signals", daemon=True).start()
+    return True
 
 
 def _tell(conn: Connection, message: tuple[Any, ...]) -> None:

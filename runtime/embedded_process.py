@@ -2,10 +2,14 @@
 
 How it works
 ------------
-:class:`HubProcess` starts the hub with ``multiprocessing``'s ``spawn`` method: the child
-(:func:`hub_child_main`) configures logging as its worker's (same stream, format and level),
-rebuilds the worker's settings (every one given, by the app or the ``CELERIAC_*``
-environment: the child reads no environment itself) and serves with :func:`~.hub.run_hub`,
+:class:`HubProcess` starts the hub as a new Python interpreter (``sys.executable``) that
+imports the worker's ``sys.path`` and then only :mod:`.embedded_child`, over a socket pair it
+inherits: not ``multiprocessing``'s ``spawn``, which imports the worker's ``__main__`` module
+again in the child (the whole CLI; or a user's script, run again if it lacks an
+``if __name__ == "__main__"`` guard). The child (:func:`hub_child_main`) configures logging as
+its worker's (same stream, format and level), rebuilds the worker's settings (every one given,
+by the app or the ``CELERIAC_*`` environment: the child reads no environment itself) and
+serves with :func:`~.hub.run_hub`,
 the start path of ``celeriac hub``: the same settings, CURVE keys and store as the hub thread
 had. It listens at ``broker_url`` and at an ``ipc://`` address of its own (without CURVE: see
 :func:`_local_endpoint`) that its worker (and a prefork parent) uses instead of TCP. Its first
@@ -28,19 +32,21 @@ and says so (:mod:`.embedded_child`). A live holder is refused at once, as befor
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
-import multiprocessing
 import os
 import pickle
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, Pipe
 from pathlib import Path
 from typing import Any, Final
 
@@ -52,7 +58,7 @@ from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.transport.hubfiles import HubAddressError
 
-from .embedded_child import HubChildOptions, hub_child_main
+from .embedded_child import HubChildOptions
 from .logging import log_format
 
 __all__ = ["EXIT_HUB_DIED", "RESTART_POLICY", "HubProcess"]
@@ -66,8 +72,26 @@ EXIT_HUB_DIED: Final = 70
 RESTART_POLICY: Final = RestartPolicy(intensity=3, period=60.0, backoff=(0.2, 2.0))
 #: How long a stopping worker waits for its hub child to commit and exit before SIGKILL.
 STOP_GRACE: Final = 10.0
-#: How often the watching thread looks at the child (seconds); a death is seen this late.
+#: How often a starting child is looked at while it has not answered (seconds).
 WATCH_POLL: Final = 0.1
+#: The child's program (``python -c``; its argument: the inherited socket's descriptor). Only
+#: the standard library until the worker's ``sys.path`` (the first message) is in place; a
+#: Ctrl-C or SIGTERM meant for the worker's process group must not stop it while it imports
+#: (SIGTERM stays blocked: see :func:`~.embedded_child.stop_on_workers_sigterm`).
+_CHILD_PROGRAM: Final = """\
+import pickle, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+from multiprocessing.connection import Connection
+conn = Connection(int(sys.argv[1]))
+try:
+    sys.path[:] = conn.recv()
+    options = conn.recv_bytes()
+except EOFError:  # the worker died before it said how to serve
+    raise SystemExit(1)
+from celeriac.runtime.embedded_child import hub_child_main
+hub_child_main(pickle.loads(options), conn)
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +128,7 @@ class HubProcess:
         self.local_endpoint: str = local
         self.on_death = on_death or _exit_worker
         self._tracker = RestartTracker(policy)
-        self._mp = multiprocessing.get_context("spawn")
-        self._process: Any = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
         self._first: list[_Started | BaseException] = []
         self._first_done = threading.Event()
@@ -127,14 +150,26 @@ class HubProcess:
             self._remove_private_dir()
             raise outcome
         self._adopt(outcome)
+        # A worker that exits without stop() (an error after this) still stops its hub
+        # gently; the kernel's SIGKILL (module docs) is for a worker that cannot.
+        atexit.register(self.stop)
 
     def stop(self) -> None:
         """Ask the child to finish its turn, commit and exit (SIGTERM); wait for it (at most
         :data:`STOP_GRACE` s, then SIGKILL)."""
+        atexit.unregister(self.stop)
         self._stopping.set()
         _terminate(self._process)
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(STOP_GRACE)
+            if thread.is_alive():  # the child ignored SIGTERM, or hangs
+                process = self._process
+                assert process is not None
+                _log.warning("embedded_hub_killed", pid=process.pid, after=STOP_GRACE)
+                with contextlib.suppress(OSError):
+                    process.kill()
+                thread.join()
         self._remove_private_dir()
 
     def _remove_private_dir(self) -> None:
@@ -154,25 +189,23 @@ class HubProcess:
         self._first_done.set()
         while not self._stopping.is_set():
             process = self._process
-            process.join(WATCH_POLL)  # only this thread joins (reaps) the child
-            if process.exitcode is None or self._stopping.is_set():
-                continue
+            assert process is not None
+            process.wait()  # blocks until the child exits; only this thread reaps it
+            if self._stopping.is_set():
+                break
             reason = self._replace(process)
             if reason is not None:
                 _log.critical("embedded_hub_gave_up", reason=reason, exit=EXIT_HUB_DIED)
                 self.on_death(reason)
                 return
         process = self._process
+        assert process is not None
         _terminate(process)  # again: stop() may have signalled the one being replaced
-        process.join(STOP_GRACE)
-        if process.exitcode is None:
-            _log.warning("embedded_hub_killed", pid=process.pid, after=STOP_GRACE)
-            process.kill()
-            process.join()
+        process.wait()  # stop() kills it after STOP_GRACE
 
-    def _replace(self, dead: Any) -> str | None:
+    def _replace(self, dead: subprocess.Popen[bytes]) -> str | None:
         """Start a new child for the ``dead`` one; None once it serves, else why not."""
-        how = _how(dead.exitcode)
+        how = _how(dead.returncode)
         _log.error("embedded_hub_exited", pid=dead.pid, how=how)
         decision = self._tracker.failed("hub")
         if isinstance(decision, Escalate):
@@ -185,6 +218,8 @@ class HubProcess:
         try:
             started = self._spawn()
         except Exception as exc:
+            if self._stopping.is_set():  # stopped while it started: nothing to give up on
+                return None
             return f"the embedded hub's process died ({how}) and cannot start again: {exc}"
         self._adopt(started)
         _log.warning("embedded_hub_restarted", old_pid=dead.pid, pid=started.pid, after=how)
@@ -192,36 +227,26 @@ class HubProcess:
 
     def _spawn(self) -> _Started:
         """Start a child; its "ready" (or why it cannot start) is the answer."""
-        parent_end, child_end = self._mp.Pipe(duplex=False)
-        process = self._mp.Process(
-            target=hub_child_main,
-            args=(self._options, child_end),
-            name="celeriac-hub",
-            daemon=True,  # an interpreter that exits without stop() still ends it
-        )
-        process.start()
-        child_end.close()
+        ours, theirs = Pipe()  # a socket pair: the child's end is inherited, ours is not
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-c", _CHILD_PROGRAM, str(theirs.fileno())],
+                stdin=subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(),),
+            )
+        finally:
+            theirs.close()
         self._process = process
         try:
-            while not parent_end.poll(WATCH_POLL):
-                if not process.is_alive() and not parent_end.poll(0):
-                    raise ImproperlyConfigured(
-                        f"the embedded hub's process exited before it served "
-                        f"(exit code {process.exitcode}): see its errors above"
-                    )
-            message = parent_end.recv()
-        except EOFError:
-            process.join()
-            raise ImproperlyConfigured(
-                f"the embedded hub's process exited before it served (exit code "
-                f"{process.exitcode}): see its errors above"
-            ) from None
+            ours.send(sys.path)
+            ours.send_bytes(pickle.dumps(self._options))
+            message = _answer(ours, process)
         finally:
-            parent_end.close()
+            ours.close()
         kind = message[0]
         if kind == "ready":
             return _Started(message[1], Path(message[2]), message[3], message[4])
-        process.join()
+        process.wait()
         if kind == "address":
             raise HubAddressError(message[1], zmq.ZMQError(message[2]))
         raise ImproperlyConfigured(message[1])
@@ -233,8 +258,24 @@ class HubProcess:
         self.store_description = started.store_description
 
 
-def _terminate(process: Any) -> None:
-    """SIGTERM unless reaped (``terminate`` does not reap: safe beside the watching thread)."""
+def _answer(conn: Connection, process: subprocess.Popen[bytes]) -> Any:
+    """The child's first words ("ready", or why it cannot start); an error if it exits first."""
+    try:
+        while not conn.poll(WATCH_POLL):
+            if process.poll() is not None and not conn.poll(0):
+                raise EOFError
+        return conn.recv()
+    except (EOFError, OSError):
+        process.wait()
+        raise ImproperlyConfigured(
+            f"the embedded hub's process exited before it served (exit code "
+            f"{process.returncode}): see its errors above"
+        ) from None
+
+
+def _terminate(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM unless reaped (``Popen`` checks first: safe beside the watching thread's
+    ``wait``)."""
     if process is not None:
         with contextlib.suppress(OSError):
             process.terminate()

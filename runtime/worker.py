@@ -24,6 +24,7 @@ at once; the hub requeues whatever had not been acknowledged.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
@@ -197,7 +198,7 @@ class WorkerNode:
         self._signal(signals.worker_init, sender=self)
         inproc = f"inproc://celeriac-hub-{id(self)}"
         if self.prefork_child is None:
-            self.hub = start_embedded_hub(self.conf, self._ctx, inproc)
+            self.hub = start_embedded_hub(self.conf, self._ctx, inproc, tasks_here=True)
         # The embedded hub listens for us at a local address too (no TCP).
         self.hub_endpoint = self.hub.local_endpoint if self.hub else self.conf.broker_url
         if self.purge:
@@ -263,6 +264,10 @@ class WorkerNode:
         """Start, serve until SIGTERM/SIGINT, shut down cleanly; the process exit code."""
         self._install_signal_handlers()
         self.start()
+        # This process is the node's: what start-up made (modules, tasks, the pool) lives as
+        # long as it does. Out of the collector's way, a full collection walks only what tasks
+        # left (13 ms -> 1 ms, once every ~30,000 tasks under load: benchmarks/cpu_split.py).
+        gc.freeze()
         while not self._shutdown.wait(0.5):
             if self._thread is not None and not self._thread.is_alive():
                 _log.error("connection_thread_died")

@@ -136,7 +136,7 @@ class WorkerView:
                 "prefetched": len(self.conn.session.buffer)  # and those waiting in slots
                 + sum(len(waiting) for waiting in self.conn.session.queued.values()),
             },
-            "prefetch_count": node.prefetch,
+            "prefetch_count": self.conn.session.window.size,  # grows while tasks are quick
             "total": dict(node.processed),
             "connection": {"restarts": node.connection_restarts, "hub": self.conn.session.hub_id},
             "events_enabled": node.send_events,

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from .sqlite_upkeep import Upkeep, prepare
+from .store_rowids import RowIds, migrate
 from .writebatch import WriteBatch
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass as _hot
+else:  # built once or twice per task: slotted, without the frozen check at run time
+    from celeriac._protocol_parts import _hot
 
 __all__ = [
     "SQLiteStore",
@@ -32,16 +37,8 @@ __all__ = [
 #: :mod:`.sqlite_upkeep`, which also gives the pages of drained rows back to the disk.
 WAL_SIZE_LIMIT: Final = 64 * 1024 * 1024
 
+#: The other tables (``messages``: :mod:`.store_rowids`).
 _SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS messages (
-    id TEXT PRIMARY KEY,
-    queue TEXT NOT NULL,
-    priority INTEGER NOT NULL DEFAULT 0,
-    eta REAL,
-    seq INTEGER NOT NULL,
-    header BLOB NOT NULL,
-    body BLOB NOT NULL
-);
 CREATE TABLE IF NOT EXISTS results (
     id TEXT PRIMARY KEY,
     state TEXT NOT NULL,
@@ -64,11 +61,11 @@ CREATE TABLE IF NOT EXISTS set_aside (
 _IN_CHUNK: Final = 500
 
 _SELECT_MESSAGES: Final = (
-    "SELECT id, queue, priority, eta, seq, header, body FROM messages ORDER BY seq"
+    "SELECT pos, id, queue, priority, eta, seq, header, body FROM messages ORDER BY seq"
 )
 #: Bodies stay on disk: a blob reads as x'' (anything else as it is, to be found damaged).
 _SELECT_HEADERS: Final = (
-    "SELECT id, queue, priority, eta, seq, header, "
+    "SELECT pos, id, queue, priority, eta, seq, header, "
     "CASE typeof(body) WHEN 'blob' THEN x'' ELSE body END FROM messages ORDER BY seq"
 )
 
@@ -78,7 +75,7 @@ class StoreUnavailable(Exception):
     connection): the hub treats it like a full disk (publishes refused until a write works)."""
 
 
-@dataclass(frozen=True, slots=True)
+@_hot(frozen=True, slots=True)
 class StoredMessage:
     """A queued message as the store keeps it."""
 
@@ -91,7 +88,7 @@ class StoredMessage:
     body: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@_hot(frozen=True, slots=True)
 class StoredResult:
     """A task outcome as the store keeps it (header and body exactly as the worker sent them)."""
 
@@ -193,7 +190,10 @@ class SQLiteStore(Store):
         # Checkpoints and vacuum run in a thread of their own (sqlite_upkeep), never here.
         self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._db.execute(f"PRAGMA journal_size_limit={int(wal_size_limit)}")
+        migrate(self._db)
         self._db.executescript(_SCHEMA)
+        #: Where each message id's row is (the table is keyed by position: .store_rowids).
+        self._rows = RowIds(self._db)
         self._in_tx = False
         #: Writes queued until the next read or commit (see :mod:`.writebatch`).
         self._writes = WriteBatch()
@@ -224,25 +224,44 @@ class SQLiteStore(Store):
     def add_message(self, msg: StoredMessage) -> None:
         """Insert (or replace, for a requeue with new fields) a message row."""
         self._writes.add(
-            "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (msg.id, msg.queue, msg.priority, msg.eta, msg.seq, msg.header, msg.body),
+            "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                self._rows.place(msg.id),
+                msg.id,
+                msg.queue,
+                msg.priority,
+                msg.eta,
+                msg.seq,
+                msg.header,
+                msg.body,
+            ),
         )
 
     def remove_message(self, message_id: str) -> None:
         """Delete a message row."""
-        self._writes.add("DELETE FROM messages WHERE id = ?", (message_id,))
+        pos = self._rows.take(message_id)
+        if pos is not None:
+            self._writes.add("DELETE FROM messages WHERE pos = ?", (pos,))
 
     def messages(self, *, bodies: bool = True) -> Iterator[StoredMessage]:
         """All message rows in publish order (bodies left on disk with ``bodies=False``)."""
         rows = self._read().execute(_SELECT_MESSAGES if bodies else _SELECT_HEADERS)
-        for row in rows:
+        seen: list[tuple[int, str]] | None = None if self._rows.loaded else []
+        for pos, *row in rows:
+            if seen is not None:
+                seen.append((pos, row[0]))
             yield StoredMessage(*row)
+        if seen is not None:  # a full scan: where each id is, without reading them again
+            self._rows.fill(seen)
 
     def get_payload(self, message_id: str) -> tuple[bytes, bytes] | None:
         """Read one message's header and body by id."""
+        pos = self._rows.find(message_id)
+        if pos is None:
+            return None
         row = (
             self._read()
-            .execute("SELECT header, body FROM messages WHERE id = ?", (message_id,))
+            .execute("SELECT header, body FROM messages WHERE pos = ?", (pos,))
             .fetchone()
         )
         if row and isinstance(row[0], bytes) and isinstance(row[1], bytes):
@@ -302,13 +321,14 @@ class SQLiteStore(Store):
 
     def set_aside(self, msg: StoredMessage, reason: str, now: float) -> None:
         """Copy the row as it is (columns untyped) into ``set_aside`` and delete it."""
+        pos = self._rows.take(msg.id)
         db = self._tx()
         db.execute(
             "INSERT INTO set_aside SELECT id, queue, priority, eta, seq, header, body, ?, ? "
-            "FROM messages WHERE id IS ?",
-            (reason, now, msg.id),
+            "FROM messages WHERE pos IS ?",
+            (reason, now, pos),
         )
-        db.execute("DELETE FROM messages WHERE id IS ?", (msg.id,))
+        db.execute("DELETE FROM messages WHERE pos IS ?", (pos,))
 
     def set_aside_rows(self) -> list[tuple[str, str]]:
         """The ids (as text) and reasons of the rows set aside."""
@@ -328,11 +348,13 @@ class SQLiteStore(Store):
                 self.rollback()
                 raise
             self._in_tx = False
+        self._rows.committed()
 
     def rollback(self) -> None:
         """Roll the open transaction back, if SQLite still has one."""
         self._in_tx = False
         self._writes.clear()
+        self._rows.rolled_back()
         if self._db.in_transaction:
             self._db.execute("ROLLBACK")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import textwrap
 import threading
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,53 @@ def test_kill9_of_the_worker_takes_its_hub_along_and_a_restart_finds_the_data(
     second = procs.worker(broker_url, cwd=tasks_module.dir, name="second", env=env)
     assert [r.get(timeout=RESULT_TIMEOUT) for r in results] == [0, 2, 4, 6, 8]
     assert wait_for_event(second.log, "hub_started", proc=second)["restored"] >= 5
+
+
+def test_a_script_without_a_main_guard_runs_a_worker_with_its_hub_process(
+    procs: Spawner, broker_url: str, tmp_path: Path, client: App
+) -> None:
+    """``app.worker_main()`` at a script's top level (no ``if __name__ == "__main__"``): the
+    hub's process does not run the script again (multiprocessing's spawn did, and failed)."""
+    script = tmp_path / "noguard.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""\
+            from celeriac import App
+            app = App("noguard", broker={broker_url!r})
+            @app.task(name="noguard.add")
+            def add(a, b):
+                return a + b
+            app.worker_main(["--embedded-hub", "always", "-l", "INFO", "--log-format", "json"])
+            """
+        )
+    )
+    worker = procs.spawn("noguard", [sys.executable, str(script)], cwd=tmp_path, env=_env(tmp_path))
+    hub_pid = _hub_pid(worker)
+    assert client.send_task("noguard.add", [2, 3]).get(timeout=RESULT_TIMEOUT) == 5
+    assert count_events(worker.log, "hub_started") == 1
+    worker.kill9()
+    wait_until(lambda: _gone(hub_pid), 10, "the hub's process to die with its worker")
+
+
+def test_a_sigterm_to_every_process_still_lets_the_warm_shutdown_reach_the_hub(
+    procs: Spawner, broker_url: str, tmp_path: Path, tasks_module: TaskModule, client: App
+) -> None:
+    """systemd's default stop (SIGTERM to every process of the service) or a kill of the
+    process group: the hub's process ignores a SIGTERM that is not its worker's, so the task
+    running during the warm shutdown still reports to it (its result comes, it runs once);
+    the worker then stops its hub."""
+    worker = procs.worker(broker_url, cwd=tasks_module.dir, env=_env(tmp_path))
+    hub_pid = _hub_pid(worker)
+    running = client.send_task("itasks.record", [1.0])
+    wait_until(tasks_module.executions, RESULT_TIMEOUT, "the task to start")
+
+    os.kill(hub_pid, signal.SIGTERM)  # first: a group's signal may reach the hub first
+    os.kill(worker.pid, signal.SIGTERM)
+    assert running.get(timeout=RESULT_TIMEOUT) == worker.pid
+    assert worker.popen.wait(START_TIMEOUT) == 0
+    wait_until(lambda: _gone(hub_pid), 10, "the hub's process to stop after its worker")
+    assert tasks_module.ended() == [running.id]
+    assert count_events(worker.log, "hub_sigterm_ignored") == 1
 
 
 def test_a_hub_process_killed_alone_is_started_again(

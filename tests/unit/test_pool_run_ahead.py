@@ -111,3 +111,29 @@ def test_a_delivery_waiting_behind_a_long_task_is_recalled_and_never_runs_there(
         assert replies.empty()
     finally:
         pool.stop()
+
+
+def test_deliveries_handed_at_once_run_in_order_and_one_recalled_among_them_never_runs() -> None:
+    """hand() gives a slot several deliveries in one put (the connection's turn): they run in
+    order, each under its own claim, so one recalled from the middle is skipped."""
+    replies: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
+    entered, release = threading.Event(), threading.Event()
+    wiring = PoolWiring(
+        make_executor=lambda: Blocking(entered, release),  # type: ignore[arg-type,return-value]
+        reply=lambda index, outcome: replies.put((index, outcome)),  # type: ignore[arg-type]
+        lost=lambda index: None,
+    )
+    pool = ThreadPool(1, wiring)
+    pool.start()
+    try:
+        assert pool.wait_ready(WAIT)
+        pool.hand(0, [delivery("long"), delivery("a"), delivery("b"), delivery("c")])
+        assert entered.wait(WAIT)
+        assert pool.recall(0, "b")
+        release.set()
+        ran = [replies.get(timeout=WAIT)[1][0] for _ in range(3)]
+        assert ran == ["long", "a", "c"]
+        pool.hand(0, [delivery("last")])
+        assert replies.get(timeout=WAIT) == (0, ("last", 1))  # "b" never ran
+    finally:
+        pool.stop()

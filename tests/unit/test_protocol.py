@@ -212,6 +212,20 @@ def test_a_decoded_task_is_forwarded_with_the_same_header_bytes(task: p.TaskMess
     assert deliver[2] == frames[2]
 
 
+@given(tasks, names, st.integers(1, 1000), maybe() | ids)
+def test_delivery_frames_are_those_of_a_one_delivery_task_message(
+    task: p.TaskMessage, queue: str, deliveries: int, tag: str | None
+) -> None:
+    """The hub's shortcut for one delivery makes the frames the codec makes, and so does
+    its shortcut for one pushed result."""
+    (decoded,) = p.decode(p.encode(p.Publish((task,)))).tasks  # type: ignore[union-attr]
+    for sent in (task, decoded):
+        delivery = p.Delivery(sent, queue, deliveries, tag)
+        assert p.delivery_frames(sent, queue, deliveries, tag) == p.encode(p.Deliver((delivery,)))
+    result = p.ResultMessage(task.id, "SUCCESS", body=task.body, tag=tag)
+    assert p.result_frames(result) == p.encode(p.Result((result,)))
+
+
 def check_only_frame_error(frames: list[bytes]) -> None:
     """Decoding gives a message of the frame's command, or a FrameError keeping the frames."""
     caught: list[FrameError] = []

@@ -147,6 +147,28 @@ def test_a_slot_that_frees_takes_what_waits_behind_another_slots_task() -> None:
     assert s.withheld == 0
 
 
+def test_with_deep_run_ahead_a_slot_that_frees_takes_one_and_the_rest_stay() -> None:
+    """Several wait in a slot when another frees: only the last of them is recalled (it would
+    start last) and runs in the free slot; the others stay where they wait, none goes back to
+    the hub, and the slot they wait in may still be handed more."""
+    s = session(slots=2, prefetch=8, run_ahead=3)
+    s.handle(p.Deliver(tuple(delivery(t) for t in "abcdefg")), T0)
+    deep = max(s.queued, key=lambda slot: len(s.queued[slot]))
+    quick = 1 - deep
+    assert (len(s.queued[deep]), len(s.queued[quick])) == (3, 2)
+    last = s.queued[deep][-1].task.id
+    now, effects = T0, []
+    while quick in s.busy:  # the quick slot runs through all it holds, and frees
+        now += 0.1
+        effects = s.outcome(quick, done(s.busy[quick].task.id), now)
+    assert recalls(effects) == [(deep, last)]
+    moved = s.recalled(taken(effects))
+    assert [(e.slot, e.delivery.task.id) for e in moved if isinstance(e, Run)] == [(quick, last)]
+    assert not rejected(moved)
+    assert len(s.queued[deep]) == 2
+    assert deep not in s.stuck
+
+
 def test_a_released_gated_delivery_recalled_waits_for_a_slot_here() -> None:
     """A delivery its type released (its token spent) that waited behind a long task is not
     handed to the hub when recalled: it waits with the other released ones for a slot."""
@@ -250,9 +272,9 @@ steps = st.lists(st.tuples(st.sampled_from(KINDS), st.integers(1, 4)), min_size=
 class World:
     """A session and its slots, the loop between them, a clock and what went back to the hub."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, run_ahead: int = 1) -> None:
         self.n = n
-        self.s = session(slots=n, prefetch=8)
+        self.s = session(slots=n, prefetch=8, run_ahead=run_ahead)
         self.slots = Slots(n)
         self.given_back: list[str] = []
         self.received = 0
@@ -323,14 +345,15 @@ class World:
 
 
 @settings(max_examples=300)
-@given(steps, st.one_of(st.none(), st.integers(0, 20)))
+@given(steps, st.one_of(st.none(), st.integers(0, 20)), st.sampled_from([1, 3]))
 def test_recalls_racing_the_slots_never_run_a_task_twice_nor_lose_one(
-    events: list[tuple[str, int]], shutdown_at: int | None
+    events: list[tuple[str, int]], shutdown_at: int | None, run_ahead: int
 ) -> None:
     """Deliveries, slots finishing (outcomes read later), stalls past giveback, slot deaths,
     reconnects and a shutdown, in any order: the session's view of each slot is the slot's own,
-    no task begins twice or both runs and goes back, and every one is accounted for."""
-    world = World(2)
+    no task begins twice or both runs and goes back, and every one is accounted for; with one
+    or (deeper run-ahead) three waiting in a slot."""
+    world = World(2, run_ahead)
     for i, (kind, k) in enumerate(events):
         world.step("shutdown" if i == shutdown_at else kind, k)
         world.check_views()

@@ -34,6 +34,7 @@ def session(
     prefetch: int = 8,
     heartbeat: float = 1.0,
     giveback: float = 2.0,
+    run_ahead: int = 1,
     **options: Any,
 ) -> WorkerSession:
     config = WorkerConfig(
@@ -44,7 +45,7 @@ def session(
         prefetch=prefetch,
         heartbeat=heartbeat,
         giveback=giveback,
-        run_ahead=1,
+        run_ahead=run_ahead,
         **options,
     )
     return WorkerSession(config, T0)

@@ -217,8 +217,11 @@ class Queues(CanvasRevokes, Bodies):
             peer.inflight.add(mid)
             peer.credit -= 1
             self.counters["delivered"] += 1
-            delivery = p.Delivery(task, msg.queue, msg.deliveries, msg.id if msg.copy else None)
-            self._send(peer.identity, p.Deliver((delivery,)))
+            frames = p.delivery_frames(
+                task, msg.queue, msg.deliveries, msg.id if msg.copy else None
+            )
+            frames.insert(0, peer.identity)
+            self.outbox.append(frames)  # merged with the turn's others to the peer when sent
             return True
 
     def _set_queues(self, peer: Peer, queues: list[str]) -> None:

@@ -44,7 +44,7 @@ class Results(Waits, HubBase):
         waiters = self._waiters.pop(result.id, ())
         self._waits_done(waiters)
         if waiters:
-            frames = p.encode(p.Result((result,)))
+            frames = p.result_frames(result)
             for waiter in waiters:
                 self.outbox.append([waiter, *frames])
                 self.counters["results_pushed"] += 1

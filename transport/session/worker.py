@@ -12,8 +12,12 @@ type's gate lets a delivery run, :meth:`~WorkerSession.shutdown` on a stop reque
 (:mod:`.effects`) to perform, in order.
 
 Credit
-    ``HELLO`` announces ``prefetch`` minus what the worker still holds; each ``DONE`` returns
-    one credit (the slot's outcome carries it). The hub never sends more than that credit.
+    ``HELLO`` announces the prefetch window minus what the worker still holds; each ``DONE``
+    returns one credit (the slot's outcome carries it). The hub never sends more than that
+    credit. The window (:mod:`.window`) starts at ``prefetch`` and follows how long the tasks
+    take (``tick``'s ``worked``): wider, the difference goes out as ``CRED``; narrower, it is
+    paid from withheld credit, then by the next outcomes returning none (the gated ledger's
+    debt), and run-ahead follows the slots' share of it.
 Slots and prefetch
     A delivery runs at once in a free slot (:class:`.Starting`, ``START`` if tracked,
     :class:`.Run`) or waits in the prefetch buffer. A buffer stalled behind busy slots for
@@ -26,14 +30,15 @@ Run-ahead
     as soon as it ends, without waiting for this loop; the buffer holds only what the slots
     have no room for. A queued delivery starts (:class:`.Starting`, ``START``) when the outcome
     before it in its slot arrives: :attr:`busy` is always what each slot runs. What has waited
-    ``giveback`` seconds behind a long task, what waits while another slot is free, and
-    everything waiting at a shutdown, is recalled (:class:`.Recall`): the loop withdraws each
-    from its slot unless the slot has begun it (then it runs, and its ``START`` comes with the
-    outcome before it), and reports those withdrawn (:meth:`recalled`): each runs in a free slot,
-    or (released by its gate) waits for one here, or goes back to the hub (``REJ``) with its
-    credit withheld as for the buffer. A slot recalled from (:attr:`stuck`) is handed no more
-    until its task ends. A slot that dies (:meth:`lost`) gives back what it ran and hands what
-    waited behind it to the slot that replaces it.
+    ``giveback`` seconds behind a long task, one for each slot that is free while others hold
+    some (the last waiting in the slot that holds the most), and everything waiting at a
+    shutdown, is recalled (:class:`.Recall`): the loop withdraws each from its slot unless the
+    slot has begun it (then it runs, and its ``START`` comes with the outcome before it), and
+    reports those withdrawn (:meth:`recalled`): each runs in a free slot, or (released by its
+    gate) waits for one here, or goes back to the hub (``REJ``) with its credit withheld as for
+    the buffer. A slot recalled from behind a long task or at a shutdown (:attr:`stuck`) is
+    handed no more until its task ends. A slot that dies (:meth:`lost`) gives back what it ran
+    and hands what waited behind it to the slot that replaces it.
 Task types with a rate limit or a cap
     The injected ``gate`` offers such a delivery to its type's actor, which releases it later
     (:meth:`~WorkerSession.released`); meanwhile it waits in the :mod:`.gated` ledger, its
@@ -82,8 +87,9 @@ from .effects import (
 )
 from .gated import GatedDeliveries
 from .hubwatch import HubWatch
+from .window import PrefetchWindow
 from .worker_config import WorkerConfig, ungated
-from .worker_slots import WorkerSlots
+from .worker_slots import WorkerSlots, ahead
 
 __all__ = ["HubWatch", "WorkerConfig", "WorkerSession"]
 
@@ -103,6 +109,7 @@ class WorkerSession(WorkerSlots):
         self, config: WorkerConfig, now: float, gate: Callable[[p.Delivery], bool] = ungated
     ) -> None:
         super().__init__(config)
+        self.window = PrefetchWindow(config.slots, config.prefetch, config.prefetch_window, now)
         self.gate = gate
         self.queues = config.queues
         self.declare = config.declare
@@ -153,7 +160,7 @@ class WorkerSession(WorkerSlots):
         self.gated.hello()
         self.hello_sent = now
         held = len(self.handed()) + len(self.buffer) + self.gated.holding_credit()
-        credit = max(0, c.prefetch - held) if self.accepting else 0
+        credit = max(0, self.window.size - held) if self.accepting else 0
         hello = p.Hello(
             role="worker",
             node=c.node,
@@ -248,13 +255,20 @@ class WorkerSession(WorkerSlots):
 
     # -- time -----------------------------------------------------------------------------------
 
-    def tick(self, now: float, others: int = 0) -> list[Effect]:
-        """Hub liveness lines, the prefetch give-back, heartbeats, and the end of a drain
-        (which also waits for ``others``: work running outside the slots, keyed calls)."""
+    def tick(
+        self, now: float, others: int = 0, worked: tuple[float, int] | None = None
+    ) -> list[Effect]:
+        """Hub liveness lines, the prefetch give-back, heartbeats, the prefetch window, and the
+        end of a drain (which also waits for ``others``: work running outside the slots, keyed
+        calls). ``worked``: the seconds the slots have spent running tasks and how many they
+        ran, since they started (None: the pool does not measure; the window keeps its floor)."""
         ended = self._drain_end(now, others)
         if ended:
             return ended
         effects = self.watch.tick(now, running=len(self.busy))
+        change = self.window.resize(now, worked) if self.accepting and worked else 0
+        if change:
+            effects += self._resized(change)
         if self.stalled_since is not None and now - self.stalled_since > self.config.giveback:
             effects += self._give_back_buffer()
         if self.waiting_since and now - min(self.waiting_since.values()) > self.config.giveback:
@@ -367,6 +381,21 @@ class WorkerSession(WorkerSlots):
             rejection = dataclasses.replace(message.rejections[0], credit=self.gated.credit_back())
             return p.Reject((rejection, *message.rejections[1:]))
         return message
+
+    def _resized(self, change: int) -> list[Effect]:
+        """The prefetch window changed by ``change`` (:mod:`.window`): a wider one is credit
+        the hub may use at once; a narrower one is paid from the credit held back after a
+        give-back, then by the next outcomes returning none (the gated ledger's debt)."""
+        window = self.window
+        self.run_ahead = ahead(self.config.run_ahead, window.size, self.config.slots)
+        average = round((window.average or 0.0) * 1e6)
+        log = Log("debug", "prefetch_window", {"size": window.size, "task_us": average})
+        if change > 0:
+            return [*self.send(p.Credit(change)), log]
+        paid = min(self.withheld, -change)
+        self.withheld -= paid
+        self.gated.debt += -change - paid
+        return [log]
 
     def _give_back_buffer(self) -> list[Effect]:
         """Prefetched deliveries waited too long behind busy slots: let another worker have them.

@@ -19,7 +19,9 @@ class WorkerConfig:
     ``control`` is the name the node answers remote control under (None: a prefork child,
     whose parent answers for it); ``extended`` is ``result_extended``; ``run_ahead`` is how
     many deliveries a busy slot may hold waiting behind its running one (0: none; the pool
-    says what it can take, see ``Pool.run_ahead``).
+    says what it can take, see ``Pool.run_ahead``); ``prefetch`` is the least the worker holds
+    and ``prefetch_window`` the seconds of work per slot it may hold beyond that while its tasks
+    are quick (0: exactly ``prefetch``; see :mod:`.window`).
     """
 
     node: str
@@ -37,6 +39,7 @@ class WorkerConfig:
     extended: bool = False
     control: str | None = None
     run_ahead: int = 0
+    prefetch_window: float = 0.0
 
 
 def ungated(delivery: p.Delivery) -> bool:

@@ -17,10 +17,10 @@ from .effects import Effect, Finished, Log, Recall, Run, Starting
 from .gated import GatedDeliveries
 from .worker_config import WorkerConfig
 
-__all__ = ["WorkerSlots"]
+__all__ = ["WorkerSlots", "ahead"]
 
 
-def _ahead(most: int, window: int, slots: int) -> int:
+def ahead(most: int, window: int, slots: int) -> int:
     """Run-ahead depth: the slot's share of ``window`` beyond its running one, at most ``most``."""
     return max(0, min(most, window // max(1, slots) - 1))
 
@@ -43,7 +43,7 @@ class WorkerSlots:
         self.queued: dict[int, deque[p.Delivery]] = {i: deque() for i in range(config.slots)}
         #: How many deliveries a busy slot holds waiting: what the pool can take
         #: (``config.run_ahead``), within the slot's share of the prefetch window.
-        self.run_ahead = _ahead(config.run_ahead, config.prefetch, config.slots)
+        self.run_ahead = ahead(config.run_ahead, config.prefetch, config.slots)
         #: When what waits in a slot began waiting behind the delivery it runs (the slots with
         #: something waiting, but for those recalled: see :attr:`stuck`).
         self.waiting_since: dict[int, float] = {}
@@ -119,6 +119,8 @@ class WorkerSlots:
         for i, held in enumerate(waiting):
             if held is delivery:
                 del waiting[i]
+                if not waiting:
+                    self.waiting_since.pop(slot, None)
                 return True
         return False
 
@@ -130,10 +132,19 @@ class WorkerSlots:
         return self._recall(late)
 
     def _recall_to_free(self) -> list[Effect]:
-        """A slot is free while others hold deliveries waiting behind their task: recall the
-        longest waiting, one per free slot, to run them there now (:meth:`recalled`)."""
-        since = self.waiting_since
-        return self._recall(sorted(since, key=since.__getitem__)[: len(self.free)])
+        """A slot is free while others hold deliveries waiting behind their task: recall one per
+        free slot, to run there now (:meth:`recalled`), each time the last one waiting in the
+        slot that holds the most (it would start last). Only those: with deep run-ahead the
+        rest would go back to the hub, and the slot they wait in may well be quick."""
+        held = {slot: len(self.queued[slot]) for slot in self.waiting_since}
+        waiting: list[tuple[int, p.Delivery]] = []
+        for _ in self.free:
+            slot = max(held, key=held.__getitem__, default=None)
+            if slot is None or not held[slot]:
+                break
+            held[slot] -= 1
+            waiting.append((slot, self.queued[slot][held[slot]]))
+        return [Recall(tuple(waiting))] if waiting else []
 
     def _recall_waiting(self) -> list[Effect]:
         """Recall everything waiting in the slots (a shutdown: it goes back to the hub)."""
