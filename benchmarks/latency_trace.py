@@ -9,7 +9,7 @@ records a ``CLOCK_MONOTONIC`` timestamp (shared by all processes on one machine)
 and the median time of each hop is printed; ``--profile FILE`` writes a cProfile of the calling
 loop::
 
-    python benchmarks/latency_trace.py --calls 2000 [--trace] [--switch-interval 0.0005]
+    python benchmarks/latency_trace.py --calls 2000 [--trace] [--threads] [--switch-interval 0.0005]
 
 The hops: ``delay()`` and client ``publish()`` called, PUB sent (by the caller when nothing is
 in flight, else by the client's I/O thread), PUB received by the hub, the hub's commit done,
@@ -17,7 +17,8 @@ TASK and CONF sent, TASK received by the worker's connection thread, the task bo
 end in its slot, the outcome pushed by the slot, received by the
 connection thread, DONE sent, DONE received by the hub, RES sent, RES and CONF received by the
 client's I/O thread, the waiter resolved (its event is set when the I/O thread's turn ends),
-``get()`` returned.
+``get()`` returned. ``--threads`` prints the wake-ups per call of each thread (Python threads
+named after their ``threading`` name), which says which hand-off sleeps.
 
 How the trace is taken: nothing in celeriac knows about it. Each process is started through
 this file (``--serve``), which wraps the module-level ``send_frames``/``recv_frames`` names of
@@ -132,6 +133,7 @@ def _install(role: str, dump: str) -> None:
 
         _wrap_io(hubserver, "hub")
         _wrap_call(hubserver.HubServer, "_commit", "hub.commit.done")
+        _wrap_call(hubserver.HubServer, "_commit", "hub.commit.start", after=False)
     elif role == "worker":
         from celeriac.runtime import connection, inbox  # noqa: PLC0415
 
@@ -155,6 +157,7 @@ def _serve(argv: list[str]) -> None:
     """Run the ``celeriac`` command line with ``argv``, traced when :data:`TRACE_ENV` is set."""
     if os.environ.get(SWITCH_ENV):
         sys.setswitchinterval(float(os.environ[SWITCH_ENV]))
+    _name_threads()
     prefix = os.environ.get(TRACE_ENV)
     role = "hub" if argv[:1] == ["hub"] else "worker"
     if prefix:
@@ -175,13 +178,46 @@ def _cpu(pid: int) -> float:
 
 def _switches(pid: int) -> int:
     """Context switches (voluntary: a thread slept) of all the threads of a live process."""
-    total = 0
+    return sum(n for _, n in _thread_switches(pid).values())
+
+
+def _thread_switches(pid: int) -> dict[str, tuple[str, int]]:
+    """Each live thread of ``pid`` (by tid): its name and its voluntary context switches."""
+    threads: dict[str, tuple[str, int]] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         with contextlib.suppress(OSError):
+            name = (task / "comm").read_text().strip()
             for line in (task / "status").read_text().splitlines():
                 if line.startswith("voluntary_ctxt_switches"):
-                    total += int(line.split()[1])
-    return total
+                    threads[task.name] = (name, int(line.split()[1]))
+    return threads
+
+
+def _name_threads() -> None:
+    """Give every thread started from now on its Python name as its Linux name (``comm``,
+    15 bytes), so :func:`_thread_switches` can tell the Python threads apart."""
+    import ctypes  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    inner = threading.Thread._bootstrap_inner  # type: ignore[attr-defined]
+
+    def bootstrap_inner(self: threading.Thread) -> None:
+        prctl(15, self.name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+        inner(self)
+
+    threading.Thread._bootstrap_inner = bootstrap_inner  # type: ignore[attr-defined]
+
+
+def _print_threads(pids: list[int], before: list[dict[str, tuple[str, int]]], calls: int) -> None:
+    """Print the wake-ups per call of each thread that slept at least once per 20 calls."""
+    for who, pid, was in zip(("client", "hub", "worker"), pids, before, strict=True):
+        now = _thread_switches(pid)
+        rows = [(name, (n - was.get(tid, (name, 0))[1]) / calls) for tid, (name, n) in now.items()]
+        print(
+            f"  {who}: "
+            + ", ".join(f"{name} {per:.2f}" for name, per in sorted(rows) if per >= 0.05)
+        )
 
 
 def _free_port() -> int:
@@ -201,6 +237,7 @@ HOPS: list[tuple[str, str]] = [
     ("client publish() called", "client.publish.called"),
     ("client sends PUB (caller or I/O thread)", "client.send.PUB"),
     ("hub receives PUB", "hub.recv.PUB"),
+    ("hub commit starts (PUB handled)", "hub.commit.start"),
     ("hub commit done", "hub.commit.done"),
     ("hub sends TASK", "hub.send.TASK"),
     ("hub sends CONF", "hub.send.CONF"),
@@ -262,6 +299,9 @@ def main() -> None:
     parser.add_argument("--trace", action="store_true")
     parser.add_argument("--switch-interval", type=float, default=None)
     parser.add_argument("--profile", metavar="FILE", help="cProfile the calling loop into FILE")
+    parser.add_argument(
+        "--threads", action="store_true", help="wake-ups per call of each thread of each process"
+    )
     parser.add_argument("--serve", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
@@ -285,6 +325,7 @@ def main() -> None:
         subprocess.Popen(cmd, env=env, cwd=run, stdout=log, stderr=log) for cmd in (hub, worker)
     ]
     try:
+        _name_threads()
         app.conf.broker_url = broker
         if args.trace:
             _install("client", str(run / "trace.client.json"))
@@ -296,6 +337,7 @@ def main() -> None:
         pids = [os.getpid(), *(proc.pid for proc in procs)]
         cpu_before = [time.process_time(), *(_cpu(proc.pid) for proc in procs)]
         switches_before = [_switches(pid) for pid in pids]
+        threads_before = [_thread_switches(pid) for pid in pids]
         profile = cProfile.Profile() if args.profile else None
         if profile is not None:
             profile.enable()
@@ -332,6 +374,8 @@ def main() -> None:
                 for who, n in zip(("client", "hub", "worker"), switches, strict=True)
             )
         )
+        if args.threads:
+            _print_threads(pids, threads_before, args.calls)
         app.close()
     finally:
         for proc in procs:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from contextlib import AbstractContextManager
 from typing import Any, Final
 
 import zmq
@@ -63,6 +64,9 @@ class ClientPublish:
 
     def _wake(self) -> None:
         raise NotImplementedError  # the client's: wakes its I/O thread
+
+    def _following(self) -> AbstractContextManager[None]:
+        raise NotImplementedError  # the client's: a wait the I/O thread serves
 
     def publish(self, message: p.TaskMessage) -> None:
         """Queue a publish; returns at once (``flush`` waits for the hub's confirmation)."""
@@ -123,7 +127,8 @@ class ClientPublish:
                     f"{self._session.max_unconfirmed_bytes}), after waiting "
                     f"broker_publish_timeout={timeout}s: is the hub running and reachable?"
                 )
-            self._confirmed.wait(min(left, 1.0))
+            with self._following():
+                self._confirmed.wait(min(left, 1.0))
 
     def flush(self, timeout: float | None = None) -> None:
         """Block until every publish so far is confirmed; raise PublishError for refusals."""
@@ -136,7 +141,8 @@ class ClientPublish:
                         f"{len(self._session.unconfirmed)} publishes not confirmed by the hub "
                         f"at {self.endpoint} within {timeout}s"
                     )
-                self._confirmed.wait(left if left is None else min(left, 1.0))
+                with self._following():
+                    self._confirmed.wait(left if left is None else min(left, 1.0))
             refused = self._session.take_refused()
         if refused:
             lines = "; ".join(f"{tid}: {reason}" for tid, reason in refused[:5])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Final
 
 import msgpack
@@ -106,20 +107,36 @@ class ClientWaits:
     def _submit(self, effects: list[s.Effect]) -> None:
         raise NotImplementedError  # the client's: hands the effects to its I/O thread
 
+    def _lead(self, event: threading.Event, deadline: float) -> bool:
+        raise NotImplementedError  # the client's: serve the socket from this thread
+
+    def _following(self) -> AbstractContextManager[None]:
+        raise NotImplementedError  # the client's: a wait the I/O thread serves
+
     def wait(self, task_id: str, timeout: float | None) -> Outcome:
         """Block until the task's result arrives; TimeoutError after ``timeout`` seconds, saying
         why (never confirmed, queued with no consumer, running on a worker...). Waiting without
         a timeout logs ``still_waiting_for_result`` with the same diagnosis every
         :data:`STILL_WAITING_EVERY` seconds, so no wait is silent."""
         slot = self._slot_for(task_id)
-        if timeout is None:
-            while not slot.event.wait(STILL_WAITING_EVERY):
+        event = slot.event
+        if not event.is_set():
+            clock = self.clock
+            deadline = None if timeout is None else clock.monotonic() + timeout
+            while True:  # periods: to the deadline, or of STILL_WAITING_EVERY without one
+                until = clock.monotonic() + STILL_WAITING_EVERY if deadline is None else deadline
+                # Served from this thread if the socket is free (.client_leader), else followed.
+                if not self._lead(event, until) and not event.is_set():
+                    with self._following():
+                        event.wait(max(0.0, until - clock.monotonic()))
+                if event.is_set():
+                    break
+                if deadline is not None:
+                    raise TimeoutError(
+                        f"the result of task {task_id} did not arrive in {timeout}s: "
+                        f"{self.diagnose(task_id)}"
+                    )
                 _log.warning("still_waiting_for_result", id=task_id, why=self.diagnose(task_id))
-        elif not slot.event.wait(timeout):
-            raise TimeoutError(
-                f"the result of task {task_id} did not arrive in {timeout}s: "
-                f"{self.diagnose(task_id)}"
-            )
         assert slot.outcome is not None
         return slot.outcome
 
@@ -182,7 +199,9 @@ class ClientWaits:
             rid, effects = self._session.request(make)
             self._requests[rid] = slot
         self._submit(effects)
-        if not slot.event.wait(timeout):
+        with self._following():
+            answered = slot.event.wait(timeout)
+        if not answered:
             with self._lock:
                 self._requests.pop(rid, None)
                 self._session.cancel(rid)

@@ -10,6 +10,9 @@ doorbell (:mod:`.inbox`: the slots queue their outcomes there, already encoded i
 threads, and ring only when the queue was empty). Each turn it polls both: a message from
 the hub is decoded and handed to ``session.handle``; outcomes taken from the inbox go to
 ``session.outcome_frames`` and leave merged (one ``DONE`` for many); then ``session.tick``.
+A slot whose outcome finds the loop asleep and the inbox empty sends it itself, under the
+loop's lock (:meth:`HubConnection._direct`): one wake-up less per task when the worker is idle
+(issue 18), as the client's caller sends its own publish when nothing is in flight.
 Effects become sends (here) and, in :mod:`.connection_effects`, slot hand-offs (what a turn
 gave a slot, in one put into its actor's inbox before the loop waits again), log lines,
 events, remote control answers and revokes. The session lives on the node: when this thread
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +57,27 @@ CONNECTION_RESTARTS = 3
 CONNECTION_PERIOD = 10.0
 #: Its restart policy: that intensity, and a jittered backoff before each rebuild.
 CONNECTION_POLICY = RestartPolicy(CONNECTION_RESTARTS, CONNECTION_PERIOD, backoff=(0.05, 1.0))
+
+
+def _busy(session: s.WorkerSession, index: int) -> bool:
+    """Whether the worker has more work than slot ``index``'s task: another slot runs one, or
+    deliveries wait (in the prefetch buffer, or behind it in its slot)."""
+    return len(session.busy) > 1 or bool(session.buffer) or bool(session.queued.get(index))
+
+
+class _DescriptorPoller(zmq.Poller):
+    """A poller that polls a ZeroMQ socket's descriptor (``ZMQ_FD``) in its place: ``zmq_poll``
+    on the socket itself would touch it from the loop's thread while a slot sends on it
+    (:meth:`HubConnection._direct`). The descriptor is edge-triggered: the loop reads the
+    socket every turn and checks ``ZMQ_EVENTS`` before it sleeps."""
+
+    def register(self, socket: Any, flags: int = zmq.POLLIN) -> None:
+        """Register ``socket`` (its descriptor) or a plain descriptor."""
+        super().register(socket.FD if isinstance(socket, zmq.Socket) else socket, flags)
+
+    def unregister(self, socket: Any) -> None:
+        """Unregister ``socket`` (its descriptor) or a plain descriptor."""
+        super().unregister(socket.FD if isinstance(socket, zmq.Socket) else socket)
 
 
 def worker_session(node: WorkerNode) -> s.WorkerSession:
@@ -141,6 +166,8 @@ class HubConnection(ConnectionEffects):
         self.view = WorkerView(node, self)
         self.stopped = False
         self.runs = {}
+        #: Held by the loop but while it sleeps: the socket's and the session's lock.
+        self._turn = threading.Lock()
         self._perform_one: dict[type, Callable[[Any], None]] = {
             s.Send: self._do_send,
             s.SendEncoded: self._do_send_encoded,
@@ -166,35 +193,69 @@ class HubConnection(ConnectionEffects):
     def serve(self) -> None:
         """Say HELLO, then serve until the session stops (a drained or cold shutdown)."""
         node, session, clock = self.node, self.session, self.clock
-        poller = zmq.Poller()
+        poller = _DescriptorPoller()
         poller.register(self.sock, zmq.POLLIN)
         poller.register(self.doorbell, zmq.POLLIN)
-        self.perform(session.connect(clock.monotonic()))
-        timeout = float(node.conf.worker_shutdown_timeout)
-        while not self.stopped:
+        turn = self._turn
+        turn.acquire()  # released only to sleep: a slot may then send its outcome (_direct)
+        try:
+            self.perform(session.connect(clock.monotonic()))
+            timeout = float(node.conf.worker_shutdown_timeout)
+            node.inbox.direct = self._direct
+            pending = False
+            while not self.stopped:
+                self.hand_over()
+                turn.release()
+                try:
+                    events = dict(poller.poll(0 if pending else 100))
+                finally:
+                    turn.acquire()
+                if self.doorbell in events:
+                    self._outcomes()
+                self._incoming()  # every turn: the socket's descriptor is edge-triggered
+                now = clock.monotonic()
+                if node._shutdown.is_set():
+                    cold = node._cold.is_set()
+                    if session.drain_deadline is None or (cold and not session.cold):
+                        self.perform(session.shutdown(now, timeout, cold=cold))
+                if self.link.moved(poller, session.watch.last_heard, now):  # hub lost: the next
+                    self.sock = self.link.sock
+                    self.perform(session.connect(now))
+                draining = session.drain_deadline is not None
+                worked = node.pool.worked() if node.pool is not None else None
+                self.perform(session.tick(now, node.keyed.running() if draining else 0, worked))
+                if not self.stopped:
+                    self.view.flush_events()
+                # Our sends may have taken the signal of a message that came meanwhile.
+                pending = readable(self.sock)
             self.hand_over()
-            events = dict(poller.poll(100))
-            if self.doorbell in events:
-                self._outcomes()
-            if self.sock in events:
-                self._incoming()
-            now = clock.monotonic()
-            if node._shutdown.is_set():
-                cold = node._cold.is_set()
-                if session.drain_deadline is None or (cold and not session.cold):
-                    self.perform(session.shutdown(now, timeout, cold=cold))
-            if self.link.moved(poller, session.watch.last_heard, now):  # hub lost: the next one
-                self.sock = self.link.sock
-                self.perform(session.connect(now))
-            draining = session.drain_deadline is not None
-            worked = node.pool.worked() if node.pool is not None else None
-            self.perform(session.tick(now, node.keyed.running() if draining else 0, worked))
-            if not self.stopped:
-                self.view.flush_events()
-        self.hand_over()
+        finally:
+            node.inbox.direct = None
+            turn.release()
         # Let the BYE leave before the socket closes (linger is 0).
         with contextlib.suppress(zmq.ZMQError):
             self.sock.setsockopt(zmq.LINGER, 500)
+
+    def _direct(self, index: int, frames: list[bytes]) -> bool:
+        """Send slot ``index``'s encoded outcome from the slot's own thread (a ``DONE`` without
+        waking this one, issue 18) if the loop sleeps, nothing waits in the inbox before it and
+        the worker is otherwise idle (else False: the slot queues it). Under load the outcomes
+        go through the loop, which merges those that come while it wakes (one ``DONE`` for
+        several: fewer messages for the hub). Node events go the usual way."""
+        if self.node.send_events or not self._turn.acquire(blocking=False):
+            return False
+        try:
+            session = self.session
+            if self.stopped or not self.node.inbox.empty() or _busy(session, index):
+                return False
+            self.perform(session.outcome_frames(index, frames, self.clock.monotonic()))
+            self.perform(session.take_outcomes())
+            self.hand_over()
+            if readable(self.sock):  # our send may have taken the loop's signal: wake it
+                self.node.inbox.ring()
+            return True
+        finally:
+            self._turn.release()
 
     def _incoming(self) -> None:
         sock = self.sock

@@ -27,6 +27,7 @@ import sys
 import threading
 import weakref
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Final
 
 import msgpack
@@ -59,6 +60,9 @@ class Inbox:
 
     def __init__(self) -> None:
         self._queue: deque[list[bytes]] = deque()
+        #: Set by the connection thread's loop: sends a slot's outcome from the slot's thread
+        #: when the loop sleeps and the queue is empty (False: queue it).
+        self.direct: Callable[[int, list[bytes]], bool] | None = None
         # Held to append and to take, so that "the queue was empty" decides the ring exactly:
         # without it a take between another thread's look and its append would strand a message.
         self._lock = threading.Lock()
@@ -96,7 +100,19 @@ class Inbox:
 
     def outcome(self, slot: int, message: p.Message) -> None:
         """Slot ``slot``'s outcome (encoded here, in the slot's thread)."""
-        self.put([slot.to_bytes(2, "big"), *p.encode(message)])
+        frames = p.encode(message)
+        direct = self.direct
+        if direct is None or not direct(slot, frames):
+            self.put([slot.to_bytes(2, "big"), *frames])
+
+    def empty(self) -> bool:
+        """Whether nothing waits for the connection thread."""
+        return not self._queue
+
+    def ring(self) -> None:
+        """Wake the connection thread with nothing queued (it then reads its socket)."""
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._write_fd, _RING)
 
     def lost(self, slot: int) -> None:
         """Slot ``slot`` was replaced: whatever it held goes back to the hub."""

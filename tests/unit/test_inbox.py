@@ -10,6 +10,7 @@ import threading
 import zmq
 
 from celeriac.runtime.inbox import Inbox
+from celeriac.transport import protocol as p
 
 #: Long enough never to pass on a busy machine unless a message is stranded.
 STRANDED = 10_000  # ms
@@ -71,3 +72,27 @@ def test_the_order_of_the_appends_holds_across_threads() -> None:
     assert inbox.take() == [b"\x00\x01", b"LOST"]
     assert inbox.take() is None
     assert not _poller(inbox).poll(0), "the doorbell was cleared"
+
+
+def test_an_outcome_the_connection_sends_directly_is_not_queued() -> None:
+    """``Inbox.direct`` (set by the connection's loop) takes a slot's encoded outcome; when it
+    declines (the loop is busy, or messages wait before it) the outcome is queued and rung."""
+    inbox = Inbox()
+    taken: list[tuple[int, list[bytes]]] = []
+    accept = [True]
+
+    def direct(slot: int, frames: list[bytes]) -> bool:
+        if accept[0]:
+            taken.append((slot, frames))
+        return accept[0]
+
+    inbox.direct = direct
+    inbox.outcome(3, p.Credit(1))
+    assert taken == [(3, p.encode(p.Credit(1)))]
+    assert inbox.empty()
+    assert not _poller(inbox).poll(0)
+    accept[0] = False
+    inbox.outcome(4, p.Credit(2))
+    assert _poller(inbox).poll(STRANDED)
+    inbox.rung()
+    assert inbox.take() == [(4).to_bytes(2, "big"), *p.encode(p.Credit(2))]
