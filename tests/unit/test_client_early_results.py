@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,16 +14,6 @@ from celeriac.transport.hubserver import HubServer
 from celeriac.transport.session import client as session_client
 
 JSON = "application/json"
-
-
-@pytest.fixture
-def hub(tmp_path: Path) -> Iterator[HubServer]:
-    ctx: zmq.Context[Any] = zmq.Context()
-    server = HubServer("tcp://127.0.0.1:*", tmp_path / "data", context=ctx, events=None)
-    server.start()
-    yield server
-    server.stop()
-    ctx.destroy(linger=0)
 
 
 def run_tasks(url: str, count: int) -> None:
@@ -54,16 +42,16 @@ def run_tasks(url: str, count: int) -> None:
 
 
 def test_an_evicted_early_result_is_fetched_from_the_hub(
-    hub: HubServer, monkeypatch: pytest.MonkeyPatch
+    hub_server: HubServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With room for 2 early results, the first of 5 is evicted, and get() still returns it."""
     monkeypatch.setattr(session_client, "UNCLAIMED_LIMIT", 2)
-    app = App("early", broker=hub.endpoint, environ={})
+    app = App("early", broker=hub_server.endpoint, environ={})
     app.conf.worker_embedded_hub = "never"
     try:
         results = [app.send_task("t", [i]) for i in range(5)]
         app.flush(timeout=10.0)
-        run_tasks(hub.endpoint, 5)
+        run_tasks(hub_server.endpoint, 5)
         assert results[4].get(timeout=10.0) == results[4].id  # all five have arrived by now
         assert [r.get(timeout=10.0) for r in results] == [r.id for r in results]
     finally:
@@ -71,17 +59,17 @@ def test_an_evicted_early_result_is_fetched_from_the_hub(
 
 
 def test_the_client_keeps_a_bounded_number_of_fetched_results(
-    hub: HubServer, monkeypatch: pytest.MonkeyPatch
+    hub_server: HubServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With room for 2 fetched results, the client holds no more than 2 of 6 after their
     get(); a get() of an older one asks the hub again and returns the same value."""
     monkeypatch.setattr(client_waits, "ARRIVED_LIMIT", 2)
-    app = App("bounded", broker=hub.endpoint, environ={})
+    app = App("bounded", broker=hub_server.endpoint, environ={})
     app.conf.worker_embedded_hub = "never"
     try:
         results = [app.send_task("t", [i]) for i in range(6)]
         app.flush(timeout=10.0)
-        run_tasks(hub.endpoint, 6)
+        run_tasks(hub_server.endpoint, 6)
         assert [r.get(timeout=10.0) for r in results] == [r.id for r in results]
         client = app._client()
         filled = [tid for tid, slot in client._slots.items() if slot.outcome is not None]

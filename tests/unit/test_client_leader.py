@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,18 +21,8 @@ JSON = "application/json"
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> Iterator[HubServer]:
-    ctx: zmq.Context[Any] = zmq.Context()
-    server = HubServer("tcp://127.0.0.1:*", tmp_path / "data", context=ctx, events=None)
-    server.start()
-    yield server
-    server.stop()
-    ctx.destroy(linger=0)
-
-
-@pytest.fixture
-def app(hub: HubServer) -> Iterator[App]:
-    app = App("leader", broker=hub.endpoint, environ={})
+def app(hub_server: HubServer) -> Iterator[App]:
+    app = App("leader", broker=hub_server.endpoint, environ={})
     app.conf.worker_embedded_hub = "never"
     yield app
     app.close()
@@ -100,11 +89,11 @@ def _resolved_in(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def test_a_sequential_get_receives_its_result_in_its_own_thread(
-    app: App, hub: HubServer, monkeypatch: pytest.MonkeyPatch
+    app: App, hub_server: HubServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No hand-off from the client's I/O thread: the waiting thread reads the result."""
     resolved = _resolved_in(monkeypatch)
-    worker = BareWorker(hub.endpoint, 20)
+    worker = BareWorker(hub_server.endpoint, 20)
     worker.start()
     for i in range(20):
         result = app.send_task("t", [i])
@@ -114,10 +103,10 @@ def test_a_sequential_get_receives_its_result_in_its_own_thread(
     assert resolved.count(threading.get_ident()) >= 15  # a few may race the I/O thread's turn
 
 
-def test_threads_waiting_at_once_all_get_their_results(app: App, hub: HubServer) -> None:
+def test_threads_waiting_at_once_all_get_their_results(app: App, hub_server: HubServer) -> None:
     """One thread leads, the others follow; the results come back in reverse order."""
     results = [app.send_task("t", [i]) for i in range(8)]
-    worker = BareWorker(hub.endpoint, 8, batch=8)
+    worker = BareWorker(hub_server.endpoint, 8, batch=8)
     got: dict[int, Any] = {}
 
     def wait(i: int) -> None:
@@ -134,14 +123,16 @@ def test_threads_waiting_at_once_all_get_their_results(app: App, hub: HubServer)
     assert got == {i: r.id for i, r in enumerate(results)}
 
 
-def test_a_publish_from_another_thread_is_not_held_up_by_a_leader(app: App, hub: HubServer) -> None:
+def test_a_publish_from_another_thread_is_not_held_up_by_a_leader(
+    app: App, hub_server: HubServer
+) -> None:
     """The first task's worker answers only once a second worker has the second task: the
     second's publish, made by another thread while the first thread's get() leads, must leave
     at once (not at the leader's next tick: a heartbeat of 60 s puts that 30 s away)."""
     app.conf.broker_heartbeat = 60.0
     client = app._client()
-    second_worker = BareWorker(hub.endpoint, 1)
-    first_worker = BareWorker(hub.endpoint, 1, after=second_worker.received)
+    second_worker = BareWorker(hub_server.endpoint, 1)
+    first_worker = BareWorker(hub_server.endpoint, 1, after=second_worker.received)
     first_worker.start()
     first = app.send_task("t", [1])
     assert first_worker.received.wait(10.0)
@@ -162,13 +153,16 @@ def test_a_publish_from_another_thread_is_not_held_up_by_a_leader(app: App, hub:
 
 
 def test_a_get_without_timeout_says_why_it_waits_while_it_leads(
-    app: App, hub: HubServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    app: App,
+    hub_server: HubServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """No wait is silent: the leading thread leaves every STILL_WAITING_EVERY to log why."""
     monkeypatch.setattr(client_waits, "STILL_WAITING_EVERY", 0.2)
     said = threading.Event()
     result = app.send_task("t", [1])
-    worker = BareWorker(hub.endpoint, 1, after=said)
+    worker = BareWorker(hub_server.endpoint, 1, after=said)
     worker.start()
     waiter = threading.Thread(target=result.get)
     waiter.start()
