@@ -12,7 +12,7 @@ from celeriac.transport import protocol as p
 from celeriac.transport.hubserver import HubServer
 from celeriac.transport.lazycommit import COMMIT_DELAY, LazyCommit
 
-from .test_client_early_results import hub, run_tasks  # noqa: F401 - hub: the fixture
+from .test_client_early_results import run_tasks
 
 TASK = [b"w", p.TAG, b"TASK"]
 CONF = [b"c", p.TAG, b"CONF"]
@@ -55,21 +55,21 @@ def _on_disk(path: Path) -> tuple[int, int]:
         db.close()
 
 
-def test_deferred_writes_reach_the_disk_without_more_traffic(hub: HubServer) -> None:  # noqa: F811
+def test_deferred_writes_reach_the_disk_without_more_traffic(hub_server: HubServer) -> None:
     """Publishes are on disk when confirmed; the workers' acknowledgements and results,
     sent in turns that commit lazily, are on disk soon after, with nothing else happening."""
-    app = App("lazy", broker=hub.endpoint, environ={})
+    app = App("lazy", broker=hub_server.endpoint, environ={})
     app.conf.worker_embedded_hub = "never"
-    path = hub.data_dir / "hub.sqlite3"
+    path = hub_server.data_dir / "hub.sqlite3"
     try:
         results = [app.send_task("t", [i]) for i in range(20)]
         app.flush(timeout=10.0)
         assert _on_disk(path) == (20, 0)  # confirmed: committed
-        run_tasks(hub.endpoint, 20)
+        run_tasks(hub_server.endpoint, 20)
         assert [r.get(timeout=10.0) for r in results] == [r.id for r in results]
         deadline = time.monotonic() + 10.0
         while _on_disk(path) != (0, 20):
             assert time.monotonic() < deadline, f"on disk: {_on_disk(path)}"
-            hub._stop.wait(0.01)  # polling another connection: nothing to wait on
+            hub_server._stop.wait(0.01)  # polling another connection: nothing to wait on
     finally:
         app.close()
