@@ -163,6 +163,11 @@ class Store:
         """``(id, reason)`` of every row set aside."""
         raise NotImplementedError
 
+    def write_ahead(self) -> None:
+        """Hand the writes queued so far to the database, uncommitted (the loop calls it
+        before it waits, so a later commit has less to do); a store writing at once does
+        nothing here."""
+
     def commit(self) -> None:
         """Make every write so far durable."""
 
@@ -359,6 +364,12 @@ class SQLiteStore(Store):
         """The ids (as text) and reasons of the rows set aside."""
         rows = self._read().execute("SELECT CAST(id AS TEXT), reason FROM set_aside ORDER BY at")
         return [(str(i), str(r)) for i, r in rows]
+
+    def write_ahead(self) -> None:
+        """Run the queued writes inside the open transaction (a refused one rolls it back and
+        raises, as at a commit)."""
+        if self._writes:
+            self._tx()
 
     def commit(self) -> None:
         """End the open transaction, if any. If the commit fails (disk full...), SQLite may
