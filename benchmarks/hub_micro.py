@@ -43,7 +43,7 @@ from celeriac._compose import compose
 from celeriac._clock import SYSTEM_CLOCK
 from celeriac.routing import declarations
 from celeriac.transport.hub import HubState
-from celeriac.transport.hubserver import _coalesced
+from celeriac.transport.hub.outbox import coalesced as _coalesced
 from celeriac.transport.lazycommit import LAZY_COMMANDS, LazyCommit
 from celeriac.transport.store import SQLiteStore, Store
 

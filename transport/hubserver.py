@@ -15,7 +15,6 @@ import contextlib
 import errno
 import threading
 import uuid
-from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -33,12 +32,12 @@ from .endpoints import events_url
 from .hub import HubState
 from .hub.limits import HubLimits
 from .hub.memory import IdleRelease
+from .hub.outbox import coalesced
 from .hub.storage import STORAGE_ERRORS
 from .hubevents import EventsSocket
 from .hubfiles import HubAddressError, default_data_dir
 from .lazycommit import LAZY_COMMANDS, LazyCommit
 from .multipart import NOBLOCK, readable, recv_frames, send_frames
-from .protocol import next_batch
 from .sockets import configure_router
 from .store import Store
 
@@ -253,7 +252,18 @@ class HubServer:
         if not (lazy and self._lazy.may_defer(self.state.outbox)):
             self._commit()
         self._flush()
+        if self._lazy.deferred and not readable(self._router):
+            self._write_ahead()
         self._idle.turn(self.state)
+
+    def _write_ahead(self) -> None:
+        """Deferred writes handed to the store while the loop would wait for work: the next
+        turn's commit (a publish's, on the idle round trip) then only commits them."""
+        try:
+            self.store.write_ahead()
+        except STORAGE_ERRORS as exc:  # rolled back, as a failed commit of them would be
+            self._lazy.committed()
+            self.state.commit_failed(exc)
 
     def _commit(self) -> None:
         """Group commit; a store that cannot write is handled by the state (see
@@ -334,7 +344,7 @@ class HubServer:
         outbox = self.state.outbox
         router = self._router
         while outbox:
-            batch = _coalesced(outbox)
+            batch = coalesced(outbox)
             outbox.clear()
             for frames in batch:
                 try:
@@ -369,26 +379,6 @@ class HubServer:
         if self._lock_file is not None:
             hubfiles.release_lock(self._lock_file)
             self._lock_file = None
-
-
-def _coalesced(outbox: list[list[bytes]]) -> list[list[bytes]]:
-    """The turn's messages, with each peer's consecutive ones of one item command (``TASK``,
-    ``RES``, ``NACK``) merged as :func:`~celeriac._wire.next_batch` merges a client's: a turn
-    that delivers a hundred tasks to a worker sends it one ``TASK`` of a hundred deliveries (one
-    send, one receive, one decode), not a hundred. Each peer's messages keep their order."""
-    if len(outbox) < 2 or len({frames[0] for frames in outbox}) == len(outbox):
-        return list(outbox)  # one message per peer (most turns under load): nothing to merge
-    per_peer: dict[bytes, deque[list[bytes]]] = {}
-    for frames in outbox:
-        queue = per_peer.get(frames[0])
-        if queue is None:
-            queue = per_peer[frames[0]] = deque()
-        queue.append(frames[1:])
-    merged: list[list[bytes]] = []
-    for identity, queue in per_peer.items():
-        while queue:
-            merged.append([identity, *next_batch(queue)])
-    return merged
 
 
 def _state_class(shared: bool) -> type[HubState]:

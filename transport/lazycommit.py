@@ -60,6 +60,11 @@ class LazyCommit:
         self._turns += 1
         return now - self._since < COMMIT_DELAY and self._turns < MAX_DEFERRED_TURNS
 
+    @property
+    def deferred(self) -> bool:
+        """Whether writes wait for a commit."""
+        return self._since is not None
+
     def committed(self) -> None:
         """Everything written so far is committed."""
         self._since = None

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from .sqlite_upkeep import Upkeep, prepare
+from .store_resultids import SCAN_LIMIT, ResultIds
 from .store_rowids import RowIds, migrate
 from .writebatch import WriteBatch
 
@@ -162,6 +163,11 @@ class Store:
         """``(id, reason)`` of every row set aside."""
         raise NotImplementedError
 
+    def write_ahead(self) -> None:
+        """Hand the writes queued so far to the database, uncommitted (the loop calls it
+        before it waits, so a later commit has less to do); a store writing at once does
+        nothing here."""
+
     def commit(self) -> None:
         """Make every write so far durable."""
 
@@ -197,6 +203,8 @@ class SQLiteStore(Store):
         self._in_tx = False
         #: Writes queued until the next read or commit (see :mod:`.writebatch`).
         self._writes = WriteBatch()
+        #: The ids that may have a result, read at the first duplicate check (None: not yet).
+        self._result_ids: ResultIds | None = None
         self._upkeep = Upkeep(self.path, wal_size_limit)
         self._upkeep.start()
 
@@ -270,6 +278,8 @@ class SQLiteStore(Store):
 
     def put_result(self, result: StoredResult, expires: float | None) -> None:
         """Insert or replace a result row."""
+        if self._result_ids is not None:
+            self._result_ids.add(result.id)
         self._writes.add(
             "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)",
             (result.id, result.state, result.header, result.body, expires),
@@ -286,14 +296,32 @@ class SQLiteStore(Store):
 
     def results_among(self, task_ids: list[str]) -> set[str]:
         """One ``IN`` query per 500 ids (a publish batch's duplicate checks), not one
-        lookup per id."""
+        lookup per id), for the ids the filter of results cannot rule out
+        (:mod:`.store_resultids`): usually none, and then nothing is read."""
         found: set[str] = set()
+        task_ids = self._known_results().maybe(task_ids)
+        if not task_ids:
+            return found
         db = self._read()
         for start in range(0, len(task_ids), _IN_CHUNK):
             chunk = task_ids[start : start + _IN_CHUNK]
             sql = f"SELECT id FROM results WHERE id IN ({','.join('?' * len(chunk))})"  # noqa: S608 - only placeholders
             found.update(row[0] for row in db.execute(sql, chunk))
         return found
+
+    def _known_results(self) -> ResultIds:
+        """The filter of ids with a result, read from the table the first time (left full,
+        answering "maybe" for all, if the table may hold more rows than it takes)."""
+        known = self._result_ids
+        if known is None:
+            known = self._result_ids = ResultIds()
+            db = self._read()
+            low, high = db.execute("SELECT min(rowid), max(rowid) FROM results").fetchone()
+            if high is not None and high - low >= SCAN_LIMIT:  # rowids bound the row count
+                known.give_up()
+            elif high is not None:
+                known.fill(row[0] for row in db.execute("SELECT id FROM results"))
+        return known
 
     def forget_result(self, task_id: str) -> None:
         """Delete a result row."""
@@ -304,6 +332,8 @@ class SQLiteStore(Store):
         cur = self._tx().execute(
             "DELETE FROM results WHERE expires IS NOT NULL AND expires < ?", (now,)
         )
+        if cur.rowcount and self._result_ids is not None and self._result_ids.full:
+            self._result_ids = None  # read again at the next check: it may fit now
         return cur.rowcount
 
     def get_meta(self, key: str) -> bytes | None:
@@ -334,6 +364,12 @@ class SQLiteStore(Store):
         """The ids (as text) and reasons of the rows set aside."""
         rows = self._read().execute("SELECT CAST(id AS TEXT), reason FROM set_aside ORDER BY at")
         return [(str(i), str(r)) for i, r in rows]
+
+    def write_ahead(self) -> None:
+        """Run the queued writes inside the open transaction (a refused one rolls it back and
+        raises, as at a commit)."""
+        if self._writes:
+            self._tx()
 
     def commit(self) -> None:
         """End the open transaction, if any. If the commit fails (disk full...), SQLite may

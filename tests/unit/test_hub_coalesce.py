@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celeriac.transport import protocol as p
-from celeriac.transport.hubserver import _coalesced
+from celeriac.transport.hub.outbox import coalesced as _coalesced
 
 
 def _task(i: int) -> p.TaskMessage:

@@ -96,3 +96,23 @@ def test_batch_runs_like_one_execute_each(ops: list[tuple[str, int]]) -> None:
         one.execute("SELECT * FROM t ORDER BY k").fetchall()
         == many.execute("SELECT * FROM t ORDER BY k").fetchall()
     )
+
+
+def test_write_ahead_runs_the_writes_without_committing(tmp_path: Path) -> None:
+    """``write_ahead`` (the hub loop's, before it waits) hands the queued writes to SQLite
+    inside the open transaction: another connection sees nothing until the commit, and a
+    write refused there rolls the turn back and raises, as a commit would."""
+    store = SQLiteStore(tmp_path / "hub.sqlite3")
+    store.add_message(_msg(0))
+    store.write_ahead()
+    other = SQLiteStore(tmp_path / "hub.sqlite3")
+    assert list(other.messages()) == []
+    store.commit()
+    assert [m.id for m in other.messages()] == ["m0"]
+    store.add_message(StoredMessage("bad", "q", 0, None, 2, None, b""))  # type: ignore[arg-type]
+    with pytest.raises(sqlite3.OperationalError, match="refused"):
+        store.write_ahead()
+    store.commit()
+    assert [m.id for m in store.messages()] == ["m0"]
+    other.close()
+    store.close()

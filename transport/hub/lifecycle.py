@@ -4,7 +4,7 @@ moved to the dead-letter queue when its workers keep being lost."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Sequence
 from functools import partial
 
 from celeriac import states
@@ -38,8 +38,16 @@ class Lifecycle(Retries):
         held = self._messages.get(tag)
         return None if held is None else held.holder
 
-    def _owned(self, peer: Peer | None, items: Iterable[_Item], command: str) -> list[_Item]:
+    def _owned(self, peer: Peer | None, items: Sequence[_Item], command: str) -> list[_Item]:
         """The items ``peer`` may act on (:mod:`.ownership`); the others are counted."""
+        if peer is not None:  # the usual case first: every item is out to this very peer
+            messages, me = self._messages, peer.identity
+            for item in items:
+                held = messages.get(item.delivery_tag)
+                if held is None or held.holder != me:
+                    break
+            else:
+                return list(items)
         accepted, refused = owned(self._peers, self._holder_of, peer, items, command)
         self.counters["refused"] += refused
         return accepted
@@ -69,8 +77,9 @@ class Lifecycle(Retries):
             self.counters["acked"] += 1
             self._chord_member_ended(held)
         self._remember_done(result.id)
-        topic = TASK_EVENTS.get(result.state, b"task-done")
-        self._task_event(topic, result.id, lambda: p.result_header(result))
+        if self.events_wanted or self.worker_sent:  # else _task_event would do nothing
+            topic = TASK_EVENTS.get(result.state, b"task-done")
+            self._task_event(topic, result.id, lambda: p.result_header(result))
         if result.store:
             self._store_result(result)
         elif result.id in self._waiters:

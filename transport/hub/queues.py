@@ -76,19 +76,28 @@ class Queues(CanvasRevokes, Bodies):
 
     def _on_publish(self, peer: Peer | None, identity: bytes, msg: p.Publish) -> None:
         stored: set[str] | None = None
+        routes: dict[tuple[str | None, str | None, str, str | None], list[str]] = {}
         for i, task in enumerate(msg.tasks):
             try:
                 if stored is None:  # one store read for the message's duplicate checks
                     fresh = [t.id for t in msg.tasks if t.id and t.id not in self._messages]
                     stored = self.store.results_among(fresh)
-                self._publish(identity, task, stored)
+                self._publish(identity, task, stored, routes)
             except STORAGE_ERRORS:  # the store went away: this task and the rest are refused
                 rest = [t.id for t in msg.tasks[i:] if t.id]
                 self._confirms.setdefault(identity, []).extend(rest)  # turned into NACKs
                 raise
 
-    def _publish(self, identity: bytes, task: p.TaskMessage, stored: set[str]) -> None:
-        """Take one task in (``stored``: the ids among its message's with a stored result)."""
+    def _publish(
+        self,
+        identity: bytes,
+        task: p.TaskMessage,
+        stored: set[str],
+        routes: dict[tuple[str | None, str | None, str, str | None], list[str]],
+    ) -> None:
+        """Take one task in (``stored``: the ids among its message's with a stored result;
+        ``routes``: the message's routes so far, by what decides them: a batch's tasks mostly
+        share one)."""
         mid = task.id
         if not mid:  # refused before anything is stored: an empty id is nobody's task
             self._nack(identity, mid, "a task id must not be empty")
@@ -104,7 +113,10 @@ class Queues(CanvasRevokes, Bodies):
             if task.reply:
                 self._waiters.setdefault(mid, set()).add(identity)
         else:
-            queues = self._route(task)
+            how = (task.exchange, task.routing_key, task.queue, task.unroutable)
+            queues = routes.get(how)
+            if queues is None:
+                queues = routes[how] = self._route(task)
             if not queues:
                 self.counters["unroutable"] += 1
                 self._nack(identity, mid, self._unroutable_reason(task))
@@ -186,7 +198,6 @@ class Queues(CanvasRevokes, Bodies):
 
     def _deliver_next(self, rq: ReadyQueue, peer: Peer) -> bool:
         """Send the next live message of ``rq`` to ``peer``; False if the queue ran dry."""
-        now = self.clock.time()
         while True:
             mid = rq.pop()
             if mid is None:
@@ -197,7 +208,12 @@ class Queues(CanvasRevokes, Bodies):
             msg.queued = False
             if msg.holder is not None:  # claimed by a worker's HELLO after a hub restart
                 continue
-            if msg.expires is not None and now >= msg.expires and not self._expires_at_worker(msg):
+            expires = msg.expires
+            if (
+                expires is not None
+                and self.clock.time() >= expires
+                and not self._expires_at_worker(msg)
+            ):
                 self.counters["expired"] += 1
                 self._finish_by_hub(msg, states.REVOKED, "TaskRevokedError", "expired")
                 continue

@@ -52,24 +52,41 @@ class RecentIds:
         return self._count
 
     def __contains__(self, mid: object) -> bool:
-        return isinstance(mid, str) and self._find(_key(mid)) >= 0
+        if not isinstance(mid, str):
+            return False
+        key = hash(mid) or 1  # _key and _find inlined: asked once per publish
+        table, mask = self._table, self._mask
+        i = key & mask
+        while True:
+            slot = table[i]
+            if slot == key:
+                return True
+            if slot == _EMPTY:
+                return False
+            i = (i + 1) & mask
 
     def add(self, mid: str) -> None:
         """Remember ``mid`` (an id already kept keeps its place, as in a dict)."""
-        key = _key(mid)
-        if self._find(key) >= 0:
-            return
-        ring = self._ring
-        if self._count == self._capacity:
-            self._remove(ring[self._next])
-        else:
-            self._count += 1
-        ring[self._next] = key
-        self._next = (self._next + 1) % self._capacity
+        key = hash(mid) or 1  # _key and _find inlined: called once per task done
         table, mask = self._table, self._mask
         i = key & mask
-        while table[i] != _EMPTY:
+        while True:
+            slot = table[i]
+            if slot == key:
+                return
+            if slot == _EMPTY:
+                break
             i = (i + 1) & mask
+        ring, at = self._ring, self._next
+        if self._count == self._capacity:
+            self._remove(ring[at])  # may shift entries back: probe for the free slot again
+            i = key & mask
+            while table[i] != _EMPTY:
+                i = (i + 1) & mask
+        else:
+            self._count += 1
+        ring[at] = key
+        self._next = at + 1 if at + 1 < self._capacity else 0
         table[i] = key
 
     def _find(self, key: int) -> int:

@@ -41,9 +41,9 @@ class Results(Waits, HubBase):
         self._push_result(result)
 
     def _push_result(self, result: p.ResultMessage) -> None:
-        waiters = self._waiters.pop(result.id, ())
-        self._waits_done(waiters)
+        waiters = self._waiters.pop(result.id, None)
         if waiters:
+            self._waits_done(waiters)
             frames = p.result_frames(result)
             for waiter in waiters:
                 self.outbox.append([waiter, *frames])
