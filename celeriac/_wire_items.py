@@ -16,6 +16,7 @@ import msgpack
 
 from celeriac import _protocol as p
 from celeriac._wire_checks import _Bad, _Table
+from celeriac._wire_fast import FastHeader
 from celeriac._wire_parts import (
     DELIVERY_META,
     REFUSAL,
@@ -64,15 +65,29 @@ def no_body(body: bytes) -> None:
         raise _Bad("this command carries no body")
 
 
+_FAST_TASK: Final = FastHeader(TASK)
+_FAST_RESULT: Final = FastHeader(RESULT)
+
+
 def _load_task(header: bytes, body: bytes) -> p.TaskMessage:
-    task: p.TaskMessage = TASK.load(unpack(header), body=bytes(body))
-    object.__setattr__(task, "raw", bytes(header))
+    header, body = bytes(header), bytes(body)
+    if len(header) <= MAX_HEADER_BYTES:
+        fast: p.TaskMessage | None = _FAST_TASK.load(header, body)
+        if fast is not None:
+            return fast
+    task: p.TaskMessage = TASK.load(unpack(header), body=body)
+    object.__setattr__(task, "raw", header)
     return task
 
 
 def _load_result(header: bytes, body: bytes) -> p.ResultMessage:
-    result: p.ResultMessage = RESULT.load(unpack(header), body=bytes(body))
-    object.__setattr__(result, "raw", bytes(header))
+    header, body = bytes(header), bytes(body)
+    if len(header) <= MAX_HEADER_BYTES:
+        fast: p.ResultMessage | None = _FAST_RESULT.load(header, body)
+        if fast is not None:
+            return fast
+    result: p.ResultMessage = RESULT.load(unpack(header), body=body)
+    object.__setattr__(result, "raw", header)
     return result
 
 
