@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import msgspec
@@ -23,11 +23,12 @@ import msgspec
 from celeriac import _protocol as p
 from celeriac._wire_checks import _count, _flag, _long_text, _name, _Opt, _Table, _text
 
-__all__ = ["FastHeader"]
+__all__ = ["FastHeader", "FastMap"]
 
 _Name = Annotated[str, msgspec.Meta(max_length=p.MAX_NAME)]
 _Text = Annotated[str, msgspec.Meta(max_length=p.MAX_TEXT)]
 _Count = Annotated[int, msgspec.Meta(ge=0, le=p.MAX_COUNT)]
+Check = Callable[[Any], Any]
 
 #: The checks msgspec makes as the table's own does (msgspec's int refuses a bool, its bool an
 #: int, as the checks do).
@@ -40,54 +41,67 @@ _TYPES: dict[Callable[[Any], Any], Any] = {
 }
 
 
+class FastMap:
+    """A wire map of known fields decoded by msgspec: :meth:`values` gives their values in
+    the order given, or None (decode it the usual way)."""
+
+    __slots__ = ("_decode", "_rare", "_rare_defaults")
+
+    def __init__(self, name: str, fields: Sequence[tuple[str, str, Check, Any]]) -> None:
+        """``fields``: ``(wire key, attribute, check, default)``; ``dataclasses.MISSING``: the
+        field is required."""
+        specs: list[tuple[str, Any, Any]] = []
+        rare: list[int] = []
+        for _, attr, check, default in fields:
+            optional = isinstance(check, _Opt)
+            kind = _TYPES.get(check.check if isinstance(check, _Opt) else check)
+            if kind is None:  # checked by the usual path only: present -> fall back
+                rare.append(len(specs))
+                kind, optional = msgspec.Raw, False
+            # A required field absent: msgspec refuses, the usual path says so.
+            value = msgspec.NODEFAULT if default is dataclasses.MISSING else default
+            specs.append((attr, kind | None if optional else kind, value))
+        struct = msgspec.defstruct(
+            name, specs, rename={attr: key for key, attr, _, _ in fields}, kw_only=True
+        )
+        self._decode = msgspec.msgpack.Decoder(struct).decode
+        # Each index twice: itemgetter gives a tuple for two or more.
+        self._rare = operator.itemgetter(*rare, *rare) if rare else None
+        self._rare_defaults = tuple(specs[i][2] for i in rare) * 2
+
+    def values(self, data: bytes) -> tuple[Any, ...] | None:
+        """The fields' values, or None: a rare field was sent, or something the usual path
+        must judge (it raises the codec's error, or takes what msgspec would not)."""
+        try:
+            values = msgspec.structs.astuple(self._decode(data))
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        if self._rare is not None and self._rare(values) != self._rare_defaults:
+            return None
+        return values
+
+
 class FastHeader:
     """A table's header decoded by msgspec: :meth:`load` gives the dataclass, or None."""
 
-    __slots__ = ("_body_at", "_cls", "_decode", "_rare", "_rare_defaults")
+    __slots__ = ("_body_at", "_cls", "_map")
 
     def __init__(self, table: _Table) -> None:
         by_attr = {attr: (key, check) for key, attr, check, _ in table.fields}
+        # The fields in the dataclass's order (but ``body``, not in the header), so that the
+        # values are the constructor's positional arguments as they are.
         order = [f.name for f in dataclasses.fields(table.cls) if f.init]
-        # The struct's fields in the dataclass's order (but ``body``, not in the header), so
-        # that its values are the constructor's positional arguments as they are.
-        fields: list[tuple[str, Any, Any]] = []
-        rare: list[int] = []
-        for attr in order:
-            if attr == "body":
-                continue
-            check = by_attr[attr][1]
-            optional = isinstance(check, _Opt)
-            kind = _TYPES.get(check.check if isinstance(check, _Opt) else check)
-            default = table.defaults[attr]
-            if kind is None:  # checked by the usual path only: present -> fall back
-                rare.append(len(fields))
-                kind, optional = msgspec.Raw, False
-            if default is dataclasses.MISSING:
-                default = msgspec.NODEFAULT  # required: absent -> fall back
-            fields.append((attr, kind | None if optional else kind, default))
-        struct = msgspec.defstruct(
-            f"_{table.cls.__name__}Header",
-            fields,
-            rename={attr: by_attr[attr][0] for attr, _, _ in fields},
-            kw_only=True,
-        )
-        self._decode = msgspec.msgpack.Decoder(struct).decode
+        fields = [(*by_attr[a], a, table.defaults[a]) for a in order if a != "body"]
+        self._map = FastMap(f"_{table.cls.__name__}Header", [(k, a, c, d) for k, c, a, d in fields])
         self._cls = table.cls
         self._body_at = order.index("body")
-        # Each index twice: itemgetter gives a tuple for two or more (and a table has one rare
-        # field at least: its dataclass's ``raw`` aside, every table has a map or a list).
-        self._rare = operator.itemgetter(*rare, *rare)
-        self._rare_defaults = tuple(fields[i][2] for i in rare) * 2
 
     def load(self, header: bytes, body: bytes) -> Any:
         """The dataclass of ``header`` (with ``body`` and ``raw``), or None: decode it the
-        usual way (a rare field present, or something the usual path must judge)."""
-        try:
-            values = msgspec.structs.astuple(self._decode(header))
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        usual way."""
+        values = self._map.values(header)
+        if values is None:
             return None
-        if self._rare(values) != self._rare_defaults:
-            return None  # a field of a rarer kind was sent: the usual path checks it
         at = self._body_at
         obj = self._cls(*values[:at], body, *values[at:])
         obj.raw = header

@@ -8,6 +8,7 @@ body; a delivery: those and its delivery info). Loading an item checks it like a
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Final
@@ -16,7 +17,7 @@ import msgpack
 
 from celeriac import _protocol as p
 from celeriac._wire_checks import _Bad, _Table
-from celeriac._wire_fast import FastHeader
+from celeriac._wire_fast import FastHeader, FastMap
 from celeriac._wire_parts import (
     DELIVERY_META,
     REFUSAL,
@@ -66,6 +67,7 @@ def no_body(body: bytes) -> None:
 
 
 _FAST_TASK: Final = FastHeader(TASK)
+_DELIVERY_DEFAULTS: Final = {f.name: f.default for f in dataclasses.fields(p.Delivery)}
 _FAST_RESULT: Final = FastHeader(RESULT)
 
 
@@ -91,7 +93,22 @@ def _load_result(header: bytes, body: bytes) -> p.ResultMessage:
     return result
 
 
+_FAST_META: Final = FastMap(
+    "_DeliveryMeta",
+    [(key, attr, check, _DELIVERY_DEFAULTS[attr]) for key, attr, check, _ in DELIVERY_META],
+)
+
+
 def _load_delivery(header: bytes, body: bytes, meta: bytes) -> p.Delivery:
+    if len(meta) <= MAX_HEADER_BYTES:
+        fast = _FAST_META.values(meta)
+        if fast is not None:
+            return p.Delivery(_load_task(header, body), *fast)
+    return _load_delivery_checked(header, body, meta)
+
+
+def _load_delivery_checked(header: bytes, body: bytes, meta: bytes) -> p.Delivery:
+    """The usual path of a delivery's info: its own error for each malformed field."""
     info = unpack(meta)
     if not isinstance(info, dict):
         raise _Bad("delivery info: expected a map")

@@ -51,6 +51,25 @@ def test_the_fast_path_accepts_only_what_the_usual_one_does(case: int, data: st.
         assert got.raw is header
 
 
+@settings(max_examples=300)
+@given(st.dictionaries(st.sampled_from(["queue", "deliveries", "tag", "x"]), _values))
+def test_a_delivery_s_info_takes_the_same_checks(info: dict[str, Any]) -> None:
+    """A TASK's delivery info: the fast path's delivery is the usual path's, or it has none."""
+    header = p.encode(p.Publish((p.TaskMessage("id", "t"),)))[2]
+    meta = msgpack.packb(info)
+    fast = _wire_items._FAST_META.values(meta)
+    if fast is not None:
+        task = _wire_items._load_task(header, b"")
+        assert p.Delivery(task, *fast) == _usual_delivery(header, meta)
+
+
+def _usual_delivery(header: bytes, meta: bytes) -> p.Delivery | None:
+    try:
+        return _wire_items._load_delivery_checked(header, b"", meta)
+    except _wire_checks._Bad:
+        return None
+
+
 @pytest.mark.parametrize(
     "fields",
     [
