@@ -1,14 +1,15 @@
-"""The fast path of the hot headers (a task's, a result's): decoded and checked in C by msgspec.
+"""The fast path of the hot headers (a task's, a result's, a delivery's info): decoded and
+checked in C by msgspec.
 
-A task header is decoded three times per task (the hub's ``PUB``, the worker's ``TASK``, and
-the result's at the hub and the client), ~4 us each through msgpack and the checks of
-:mod:`celeriac._wire_checks`. Here a msgspec struct made from the same table (no wire name is
-spelled twice) decodes the usual header in ~0.4 us with the same checks: a name is a string of
-at most ``MAX_NAME`` characters, a flag a bool, a count an int in range. Anything it cannot
-take as the table would (a field of a rarer kind present: ``eta``, ``headers``...; any value it
-refuses; a malformed map) returns None, and the caller decodes the header the usual way, which
-accepts or raises the codec's own error: the fast path only ever accepts what the usual one
-accepts, and never decides an error.
+A task header is decoded twice per task (the hub's ``PUB``, the worker's ``TASK``) and a
+result's at the hub, ~4 us each through msgpack and the checks of :mod:`celeriac._wire_checks`.
+Here a msgspec struct made from the same table (no wire name is spelled twice) decodes the
+usual header in ~0.4 us with the same checks: a name is a string of at most ``MAX_NAME``
+characters, a flag a bool, a count an int in range. Anything it cannot take as the table would
+(a field of a rarer kind present: ``eta``, ``headers``...; an unknown key; any value it
+refuses; a malformed map) gives None, and the caller decodes the header the usual way, which
+accepts it or raises the codec's own error: the fast path only ever accepts what the usual one
+accepts, and never words an error. Decoding only: the wire format is unchanged.
 """
 
 from __future__ import annotations
@@ -61,8 +62,14 @@ class FastMap:
             # A required field absent: msgspec refuses, the usual path says so.
             value = msgspec.NODEFAULT if default is dataclasses.MISSING else default
             specs.append((attr, kind | None if optional else kind, value))
+        # An unknown key falls back too: msgspec would skip its value unchecked, where the usual
+        # path refuses what msgpack refuses in it (a map with a non-string key...).
         struct = msgspec.defstruct(
-            name, specs, rename={attr: key for key, attr, _, _ in fields}, kw_only=True
+            name,
+            specs,
+            rename={attr: key for key, attr, _, _ in fields},
+            kw_only=True,
+            forbid_unknown_fields=True,
         )
         self._decode = msgspec.msgpack.Decoder(struct).decode
         # Each index twice: itemgetter gives a tuple for two or more.
@@ -82,7 +89,8 @@ class FastMap:
 
 
 class FastHeader:
-    """A table's header decoded by msgspec: :meth:`load` gives the dataclass, or None."""
+    """A table's header decoded by msgspec: :meth:`load` gives the dataclass, or None (for the
+    hot dataclasses, not frozen at run time: ``raw`` is set after)."""
 
     __slots__ = ("_body_at", "_cls", "_map")
 

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from celeriac import _wire_checks, _wire_items, _wire_parts
+from celeriac import _wire, _wire_checks, _wire_items, _wire_parts
+from celeriac.exceptions import FrameError
 from celeriac.transport import protocol as p
 
 _CASES = [
@@ -95,3 +96,12 @@ def test_a_usual_task_takes_the_fast_path() -> None:
     fast = _wire_items._FAST_TASK.load(header, task.body)
     assert fast == task
     assert fast.raw is header
+
+
+def test_an_unknown_field_goes_the_usual_way() -> None:
+    """msgspec would skip an unknown field's value unchecked; the usual path refuses a map
+    with a non-string key anywhere (msgpack's strict map keys)."""
+    header = msgpack.packb({"id": "a", "newer": {1: 2}})
+    assert _wire_items._FAST_TASK.load(header, b"") is None
+    with pytest.raises(FrameError, match="not valid msgpack"):
+        _wire.decode([p.TAG, b"PUB", header, b""])
