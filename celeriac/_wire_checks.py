@@ -79,8 +79,21 @@ def _rid(v: Any) -> int | str:
     return _name(v) if isinstance(v, str) else _count(v)
 
 
+class _Opt:
+    """``check``, or None: a class (not a closure) so that the check inside can be seen
+    (:mod:`celeriac._wire_fast` builds its types from it)."""
+
+    __slots__ = ("check",)
+
+    def __init__(self, check: Callable[[Any], Any]) -> None:
+        self.check = check
+
+    def __call__(self, v: Any) -> Any:
+        return None if v is None else self.check(v)
+
+
 def _opt(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda v: None if v is None else check(v)
+    return _Opt(check)
 
 
 def _choice(*options: str) -> Callable[[Any], Any]:

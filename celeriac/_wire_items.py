@@ -8,6 +8,7 @@ body; a delivery: those and its delivery info). Loading an item checks it like a
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Final
@@ -16,6 +17,7 @@ import msgpack
 
 from celeriac import _protocol as p
 from celeriac._wire_checks import _Bad, _Table
+from celeriac._wire_fast import FastHeader, FastMap
 from celeriac._wire_parts import (
     DELIVERY_META,
     REFUSAL,
@@ -64,19 +66,49 @@ def no_body(body: bytes) -> None:
         raise _Bad("this command carries no body")
 
 
+_FAST_TASK: Final = FastHeader(TASK)
+_DELIVERY_DEFAULTS: Final = {f.name: f.default for f in dataclasses.fields(p.Delivery)}
+_FAST_RESULT: Final = FastHeader(RESULT)
+
+
 def _load_task(header: bytes, body: bytes) -> p.TaskMessage:
-    task: p.TaskMessage = TASK.load(unpack(header), body=bytes(body))
-    object.__setattr__(task, "raw", bytes(header))
+    header, body = bytes(header), bytes(body)
+    if len(header) <= MAX_HEADER_BYTES:
+        fast: p.TaskMessage | None = _FAST_TASK.load(header, body)
+        if fast is not None:
+            return fast
+    task: p.TaskMessage = TASK.load(unpack(header), body=body)
+    object.__setattr__(task, "raw", header)
     return task
 
 
 def _load_result(header: bytes, body: bytes) -> p.ResultMessage:
-    result: p.ResultMessage = RESULT.load(unpack(header), body=bytes(body))
-    object.__setattr__(result, "raw", bytes(header))
+    header, body = bytes(header), bytes(body)
+    if len(header) <= MAX_HEADER_BYTES:
+        fast: p.ResultMessage | None = _FAST_RESULT.load(header, body)
+        if fast is not None:
+            return fast
+    result: p.ResultMessage = RESULT.load(unpack(header), body=body)
+    object.__setattr__(result, "raw", header)
     return result
 
 
+_FAST_META: Final = FastMap(
+    "_DeliveryMeta",
+    [(key, attr, check, _DELIVERY_DEFAULTS[attr]) for key, attr, check, _ in DELIVERY_META],
+)
+
+
 def _load_delivery(header: bytes, body: bytes, meta: bytes) -> p.Delivery:
+    if len(meta) <= MAX_HEADER_BYTES:
+        fast = _FAST_META.values(meta)
+        if fast is not None:
+            return p.Delivery(_load_task(header, body), *fast)
+    return _load_delivery_checked(header, body, meta)
+
+
+def _load_delivery_checked(header: bytes, body: bytes, meta: bytes) -> p.Delivery:
+    """The usual path of a delivery's info: its own error for each malformed field."""
     info = unpack(meta)
     if not isinstance(info, dict):
         raise _Bad("delivery info: expected a map")
