@@ -88,8 +88,8 @@ def compose(
         origin=ORIGIN,
         reply=not ignore_result,
         ignore_result=True if ignore_result else None,  # unset: the worker's default
-        eta=_eta(options, now),
-        expires=_expires(options.get("expires"), now),
+        eta=_eta(options, now) if "countdown" in options or "eta" in options else None,
+        expires=None if (expires := options.get("expires")) is None else _expires(expires, now),
         priority=route.priority,
         timelimit=_call_time_limits(conf, task, options),
         headers=dict(h) if (h := options.get("headers")) else None,
@@ -199,4 +199,11 @@ def _task_routing_options(task: Task[Any, Any] | None) -> dict[str, Any]:
     """The routing options a task declared (queue, exchange, routing_key, priority)."""
     if task is None:
         return {}
+    if (
+        task.queue is None
+        and task.exchange is None
+        and task.routing_key is None
+        and task.priority is None
+    ):
+        return {}  # the common task declares none: four lookups, no comprehension
     return {k: v for k in _ROUTING_OPTIONS if (v := getattr(task, k, None)) is not None}
