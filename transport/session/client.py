@@ -142,7 +142,8 @@ class ClientSession:
     def publish(self, message: p.TaskMessage) -> list[Effect]:
         """Send a publish and keep it until the hub confirms it (the caller waits while
         :meth:`full`: this method holds whatever it is given)."""
-        self._release(message.id)
+        if message.id in self.unconfirmed:  # sent again (a retry of the same id): once held
+            self._release(message.id)
         self.unconfirmed[message.id] = message
         self.unconfirmed_bytes += len(message.body)
         if message.reply:
