@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from types import ModuleType
 from typing import Any, Final
@@ -27,7 +28,7 @@ from celeriac._conf_refused import OLD_NAMES
 from celeriac._conf_registry import REGISTRY, Setting, lookup, old_name_error, read_environ
 from celeriac.exceptions import ConfigurationFrozen, ImproperlyConfigured
 
-__all__ = ["FROZEN_MESSAGE", "Settings"]
+__all__ = ["FROZEN_MESSAGE", "Settings", "SettingsReader"]
 
 FROZEN_MESSAGE: Final = (
     "configuration is frozen once the app has started; set it before the first send or worker start"
@@ -304,3 +305,31 @@ class Settings(MutableMapping[str, Any]):
         copy._environ = dict(self._environ)
         copy._frozen = True
         return copy
+
+
+class SettingsReader:
+    """Several settings read at once, as a tuple in the order named: ``conf[name]`` for each.
+
+    A hot path reads many (a send some sixteen): once each has been read, their values come
+    from the settings' cache in one C call instead of one method call each (issue 18). Any
+    mapping works; one that is not :class:`Settings`, or a value not read yet, goes name by name.
+    """
+
+    __slots__ = ("_get", "names")
+
+    def __init__(self, *names: str) -> None:
+        if len(names) < 2:
+            raise ValueError("a SettingsReader reads two settings or more")
+        self.names = names
+        self._get = operator.itemgetter(*names)
+
+    def __call__(self, conf: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The values of :attr:`names` in ``conf``."""
+        if type(conf) is Settings:
+            try:  # the cache holds exactly what conf[name] gives, once name has been read
+                values: tuple[Any, ...] = self._get(conf._values)
+            except KeyError:
+                pass
+            else:
+                return values
+        return tuple(conf[name] for name in self.names)

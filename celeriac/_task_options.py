@@ -78,6 +78,8 @@ def check_task_options(options: Mapping[str, Any]) -> None:
 
 def check_send_options(options: Mapping[str, Any]) -> None:
     """Refuse an option name ``SendOptions`` does not declare (a typo would be ignored)."""
+    if OPTION_NAMES.issuperset(options):
+        return  # every send passes here: one C-level look, no set built (issue 18)
     unknown = sorted(options.keys() - OPTION_NAMES)
     if unknown:
         hints = {u: difflib.get_close_matches(u, OPTION_NAMES, 1) for u in unknown}

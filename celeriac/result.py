@@ -7,7 +7,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import states
@@ -19,7 +18,11 @@ from .exceptions import RemoteTaskError
 from .exceptions import TimeoutError as CeleriacTimeoutError
 
 if TYPE_CHECKING:
+    from dataclasses import dataclass as _hot
+
     from ._app import App
+else:
+    from ._protocol_parts import _hot
 
 __all__ = [
     "AsyncResult",
@@ -42,7 +45,8 @@ _PARENT_POLL = 0.5
 _log = get_logger("celeriac.client")
 
 
-@dataclass(frozen=True, slots=True)
+# Made once per result a client receives: frozen for mypy, plain slots at run time (see _hot).
+@_hot(frozen=True, slots=True)
 class Outcome:
     """A decoded result: state, the value (or failure info) and the remote traceback."""
 

@@ -256,3 +256,16 @@ def test_the_byte_count_follows_what_is_held(sizes: list[int], cap: int) -> None
         held = sum(len(m.body) for m in s.unconfirmed.values())
         assert s.unconfirmed_bytes == held
         assert s.full() == (len(s.unconfirmed) >= 10 or held >= cap)
+
+
+def test_a_second_wait_after_a_pushed_result_asks_the_hub() -> None:
+    """A result pushed to a waiter is no longer expected: waiting on that id again (a new
+    AsyncResult after the client dropped the first one's slot) sends WAIT instead of waiting
+    for a push that already came."""
+    s = session()
+    welcomed(s)
+    s.publish(task("a", reply=True))
+    assert s.await_result("a") == []  # the hub pushes a reply=True result without WAIT
+    done = p.ResultMessage("a", "SUCCESS", b"1")
+    assert [type(e) for e in s.handle(p.Result((done,)), T0)] == [Resolve]
+    assert sent(s.await_result("a")) == [p.Wait(("a",))]

@@ -142,7 +142,8 @@ class ClientSession:
     def publish(self, message: p.TaskMessage) -> list[Effect]:
         """Send a publish and keep it until the hub confirms it (the caller waits while
         :meth:`full`: this method holds whatever it is given)."""
-        self._release(message.id)
+        if message.id in self.unconfirmed:  # sent again (a retry of the same id): once held
+            self._release(message.id)
         self.unconfirmed[message.id] = message
         self.unconfirmed_bytes += len(message.body)
         if message.reply:
@@ -310,11 +311,11 @@ class ClientSession:
         return effects + self._settled(was_full)
 
     def _resolve(self, task_id: str, result: p.ResultMessage | p.Refusal) -> list[Effect]:
+        self.expecting.pop(task_id, None)  # pushed: a later wait on this id asks (WAIT)
         if task_id in self.waiting:
             self.waiting.discard(task_id)
             return [Resolve(task_id, result)]
-        self.unclaimed[task_id] = result
-        self.expecting.pop(task_id, None)  # if evicted from unclaimed, get() asks the hub (WAIT)
+        self.unclaimed[task_id] = result  # if evicted from here, get() asks the hub (WAIT)
         if len(self.unclaimed) > UNCLAIMED_LIMIT:
             self.unclaimed.popitem(last=False)
         return []
