@@ -259,6 +259,7 @@ class HubConnection(ConnectionEffects):
 
     def _incoming(self) -> None:
         sock = self.sock
+        self.session.report_received = self.node.send_events  # the only reader of Received
         # Read while ZMQ_EVENTS says a message waits: a receive that finds nothing raises
         # zmq.Again, built in Python (2.4 µs against 0.9 µs for the look, transport/multipart.py).
         while readable(sock):
@@ -280,6 +281,7 @@ class HubConnection(ConnectionEffects):
         session, node = self.session, self.node
         node.inbox.rung()
         take = node.inbox.take
+        now = self.clock.monotonic()  # the turn's: the outcomes came together
         while True:
             frames = take()
             if frames is None:
@@ -293,13 +295,13 @@ class HubConnection(ConnectionEffects):
                 assert node.pool is not None
                 self.hand_over()  # what this turn gave the dead actor: dropped with it
                 if node.pool.replaced(index):  # else an earlier LOST of this slot covered it
-                    self.perform(session.lost(index, self.clock.monotonic()))
+                    self.perform(session.lost(index, now))
                 continue
             done = session.busy.get(index)
             if node.send_events and done is not None:
                 self.view.finished(done, frames[1:], node.started_at.get(index))
                 self.view.flush_events()  # before the DONE: the hub's own event comes after
-            self.perform(session.outcome_frames(index, frames[1:], self.clock.monotonic()))
+            self.perform(session.outcome_frames(index, frames[1:], now))
 
     def _local(self, kind: bytes, frames: list[bytes]) -> None:
         """Something from the node's own threads: a message to forward, a confirmation to ask,
