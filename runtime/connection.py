@@ -222,7 +222,8 @@ class HubConnection(ConnectionEffects):
                     self.sock = self.link.sock
                     self.perform(session.connect(now))
                 draining = session.drain_deadline is not None
-                worked = node.pool.worked() if node.pool is not None else None
+                pool = node.pool
+                worked = pool.worked() if pool is not None and session.window.due(now) else None
                 self.perform(session.tick(now, node.keyed.running() if draining else 0, worked))
                 if not self.stopped:
                     self.view.flush_events()
@@ -282,15 +283,25 @@ class HubConnection(ConnectionEffects):
         node.inbox.rung()
         take = node.inbox.take
         now = self.clock.monotonic()  # the turn's: the outcomes came together
+        # The effects of consecutive outcomes, performed together (one pass for the lot); all
+        # else performs them first, as the events of an outcome do (they read the node).
+        effects: list[s.Effect] = []
         while True:
             frames = take()
             if frames is None:
-                self.perform(session.take_outcomes())
+                effects += session.take_outcomes()
+                self.perform(effects)
                 return
-            if not frames[0]:
+            head = frames[0]
+            if head and frames[1] != inbox.LOST and not node.send_events:
+                effects += session.outcome_frames(int.from_bytes(head, "big"), frames[1:], now)
+                continue
+            self.perform(effects)
+            effects = []
+            if not head:
                 self._local(frames[1], frames[2:])
                 continue
-            index = int.from_bytes(frames[0], "big")
+            index = int.from_bytes(head, "big")
             if frames[1] == inbox.LOST:
                 assert node.pool is not None
                 self.hand_over()  # what this turn gave the dead actor: dropped with it
@@ -298,7 +309,7 @@ class HubConnection(ConnectionEffects):
                     self.perform(session.lost(index, now))
                 continue
             done = session.busy.get(index)
-            if node.send_events and done is not None:
+            if done is not None:
                 self.view.finished(done, frames[1:], node.started_at.get(index))
                 self.view.flush_events()  # before the DONE: the hub's own event comes after
             self.perform(session.outcome_frames(index, frames[1:], now))

@@ -271,7 +271,8 @@ class WorkerSession(WorkerSlots):
         """Hub liveness lines, the prefetch give-back, heartbeats, the prefetch window, and the
         end of a drain (which also waits for ``others``: work running outside the slots, keyed
         calls). ``worked``: the seconds the slots have spent running tasks and how many they
-        ran, since they started (None: the pool does not measure; the window keeps its floor)."""
+        ran, since they started (None: the pool does not measure, and the window keeps its
+        floor; or the loop skips the read while ``window.due`` is False)."""
         ended = self._drain_end(now, others)
         if ended:
             return ended
