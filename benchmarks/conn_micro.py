@@ -97,6 +97,7 @@ def _connection(window: int) -> tuple[HubConnection, zmq.Socket[Any]]:
         run_ahead=16,
     )
     session = s.WorkerSession(config, 0.0)
+    session.report_received = False  # as the loop sets it (task events off)
     conn = HubConnection.__new__(HubConnection)  # no link, no socket of its own
     conn.node = _Node()  # type: ignore[assignment]
     conn.session = session

@@ -198,7 +198,7 @@ def main() -> None:
                     (_switches(worker.pid) - cs) / args.tasks,
                     args.tasks / max(1, hub.sent_messages - sent),
                     args.tasks / max(1, hub.done_messages - dones),
-                    " ".join(f"{x:.0f}" for x in split if x >= 0.5),
+                    " ".join(f"{x:.1f}" for x in split if x >= 0.5),
                 )
                 best = row if best is None or row < best else best
             assert best is not None

@@ -222,7 +222,8 @@ class HubConnection(ConnectionEffects):
                     self.sock = self.link.sock
                     self.perform(session.connect(now))
                 draining = session.drain_deadline is not None
-                worked = node.pool.worked() if node.pool is not None else None
+                pool = node.pool
+                worked = pool.worked() if pool is not None and session.window.due(now) else None
                 self.perform(session.tick(now, node.keyed.running() if draining else 0, worked))
                 if not self.stopped:
                     self.view.flush_events()
@@ -259,6 +260,7 @@ class HubConnection(ConnectionEffects):
 
     def _incoming(self) -> None:
         sock = self.sock
+        self.session.report_received = self.node.send_events  # the only reader of Received
         # Read while ZMQ_EVENTS says a message waits: a receive that finds nothing raises
         # zmq.Again, built in Python (2.4 µs against 0.9 µs for the look, transport/multipart.py).
         while readable(sock):
@@ -280,26 +282,37 @@ class HubConnection(ConnectionEffects):
         session, node = self.session, self.node
         node.inbox.rung()
         take = node.inbox.take
+        now = self.clock.monotonic()  # the turn's: the outcomes came together
+        # The effects of consecutive outcomes, performed together (one pass for the lot); all
+        # else performs them first, as the events of an outcome do (they read the node).
+        effects: list[s.Effect] = []
         while True:
             frames = take()
             if frames is None:
-                self.perform(session.take_outcomes())
+                effects += session.take_outcomes()
+                self.perform(effects)
                 return
-            if not frames[0]:
+            head = frames[0]
+            if head and frames[1] != inbox.LOST and not node.send_events:
+                effects += session.outcome_frames(int.from_bytes(head, "big"), frames[1:], now)
+                continue
+            self.perform(effects)
+            effects = []
+            if not head:
                 self._local(frames[1], frames[2:])
                 continue
-            index = int.from_bytes(frames[0], "big")
+            index = int.from_bytes(head, "big")
             if frames[1] == inbox.LOST:
                 assert node.pool is not None
                 self.hand_over()  # what this turn gave the dead actor: dropped with it
                 if node.pool.replaced(index):  # else an earlier LOST of this slot covered it
-                    self.perform(session.lost(index, self.clock.monotonic()))
+                    self.perform(session.lost(index, now))
                 continue
             done = session.busy.get(index)
-            if node.send_events and done is not None:
+            if done is not None:
                 self.view.finished(done, frames[1:], node.started_at.get(index))
                 self.view.flush_events()  # before the DONE: the hub's own event comes after
-            self.perform(session.outcome_frames(index, frames[1:], self.clock.monotonic()))
+            self.perform(session.outcome_frames(index, frames[1:], now))
 
     def _local(self, kind: bytes, frames: list[bytes]) -> None:
         """Something from the node's own threads: a message to forward, a confirmation to ask,

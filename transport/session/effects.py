@@ -122,7 +122,8 @@ class Recall:
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    """The worker took this task delivery (the ``task-received`` event)."""
+    """The worker took this task delivery (the ``task-received`` event; only while
+    :attr:`~.worker.WorkerSession.report_received`)."""
 
     delivery: Delivery
 

@@ -58,6 +58,11 @@ class PrefetchWindow:
         self._seen: tuple[float, int] = (0.0, 0)
         self._next = now + PERIOD
 
+    def due(self, now: float) -> bool:
+        """Whether :meth:`resize` would size the window at ``now`` (the loop reads the pool's
+        totals only then: once a period, not every turn)."""
+        return now >= self._next and bool(self.seconds)
+
     def resize(self, now: float, worked: tuple[float, int]) -> int:
         """Once a :data:`PERIOD`, from the pool's totals ``worked`` (seconds its slots spent
         running tasks, tasks run): the change of :attr:`size` (0: none), already applied."""

@@ -125,6 +125,9 @@ class WorkerSession(WorkerSlots):
         #: Credit of deliveries offered to their gate, returned once the hub's messages are read.
         self.credit_due = 0
         self.accepting = True
+        #: Whether each delivery is reported (:class:`.Received`): the loop turns it off while
+        #: nobody listens (task events off), sparing an effect per task.
+        self.report_received = True
         self.hub_id: str | None = None
         #: When the last HELLO went out without a WELCOME yet (None: none pending).
         self.hello_sent: float | None = None
@@ -177,7 +180,9 @@ class WorkerSession(WorkerSlots):
         """Slot ``slot`` finished: send its outcome (it returns the slot's credit)."""
         if slot not in self.busy:
             return []
-        return [*self.send(self._pay_debt(message)), *self._slot_done(slot, now)]
+        effects = self.send(self._pay_debt(message))
+        self._slot_done(slot, now, effects)
+        return effects
 
     def outcome_frames(self, slot: int, frames: list[bytes], now: float) -> list[Effect]:
         """Slot ``slot`` finished with this encoded ``DONE`` or ``REJ``: it waits to leave with
@@ -191,7 +196,9 @@ class WorkerSession(WorkerSlots):
             if isinstance(message, p.Done | p.Reject):
                 frames = _wire.encode(self._pay_debt(message))
         self.outcomes.append(frames)
-        return self._slot_done(slot, now)
+        effects: list[Effect] = []
+        self._slot_done(slot, now, effects)
+        return effects
 
     def take_outcomes(self) -> list[Effect]:
         """The outcomes collected so far, merged (one ``DONE`` for many)."""
@@ -220,14 +227,17 @@ class WorkerSession(WorkerSlots):
         delivery = self.gated.release(tag)
         if delivery is None:
             return []  # handed back meanwhile (shutdown)
+        effects: list[Effect] = []
         if self.free and self.accepting:
-            return self._run(self.free.pop(), delivery)
+            self._run(self.free.pop(), delivery, effects)
+            return effects
         room = self._room() if self.accepting else None
         if room is not None:
             self.released_waiting.add(tag)  # recalled, it stays here: see recalled()
-            return self._hand(room, delivery, now)
+            self._hand(room, delivery, now, effects)
+            return effects
         self.gated.ready.append(delivery)
-        return []
+        return effects
 
     def shutdown(self, now: float, timeout: float, *, cold: bool = False) -> list[Effect]:
         """Begin a warm shutdown (drain), or a cold one; a second call may make it cold."""
@@ -261,7 +271,8 @@ class WorkerSession(WorkerSlots):
         """Hub liveness lines, the prefetch give-back, heartbeats, the prefetch window, and the
         end of a drain (which also waits for ``others``: work running outside the slots, keyed
         calls). ``worked``: the seconds the slots have spent running tasks and how many they
-        ran, since they started (None: the pool does not measure; the window keeps its floor)."""
+        ran, since they started (None: the pool does not measure, and the window keeps its
+        floor; or the loop skips the read while ``window.due`` is False)."""
         ended = self._drain_end(now, others)
         if ended:
             return ended
@@ -298,8 +309,9 @@ class WorkerSession(WorkerSlots):
         """Process one message from the hub."""
         effects = self.watch.heard(now)
         if isinstance(message, p.Deliver):
+            on_delivery = self._on_delivery
             for delivery in message.deliveries:
-                effects += self._on_delivery(delivery, now)
+                on_delivery(delivery, now, effects)
         elif isinstance(message, _COMMANDS):
             effects.append(Command(message))
         elif isinstance(message, p.Reply):
@@ -352,23 +364,29 @@ class WorkerSession(WorkerSlots):
             effects.append(Log("info", "hub_reconnected", changed))
         return effects
 
-    def _on_delivery(self, delivery: p.Delivery, now: float) -> list[Effect]:
+    def _on_delivery(self, delivery: p.Delivery, now: float, out: list[Effect]) -> None:
+        """A delivery from the hub: to a keyed actor, its type's gate, a free slot, a busy
+        slot's run-ahead, or the buffer (its effects appended to ``out``)."""
         if p.is_keyed_queue(delivery.queue):
-            return [Keyed(delivery)]
+            out.append(Keyed(delivery))
+            return
         if not self.accepting:
-            return self._give_back((delivery,))
+            out += self._give_back((delivery,))
+            return
+        if self.report_received:
+            out.append(Received(delivery))
         if self.gate(delivery):  # its type has a rate limit or a cap: it decides when
             self.credit_due += self.gated.offer(delivery.delivery_tag, delivery)
-            return [Received(delivery)]
-        if self.free:
-            return [Received(delivery), *self._run(self.free.pop(), delivery)]
-        room = self._room()
-        if room is not None:
-            return [Received(delivery), *self._hand(room, delivery, now)]
-        self.buffer.append(delivery)
-        if self.stalled_since is None:
-            self.stalled_since = now
-        return [Received(delivery)]
+        elif self.free:
+            self._run(self.free.pop(), delivery, out)
+        else:
+            room = self._room()
+            if room is not None:
+                self._hand(room, delivery, now, out)
+                return
+            self.buffer.append(delivery)
+            if self.stalled_since is None:
+                self.stalled_since = now
 
     def _pay_debt(self, message: p.Done | p.Reject) -> p.Done | p.Reject:
         """An outcome returning one credit returns none while a debt is owed (:mod:`.gated`)."""
