@@ -63,7 +63,6 @@ Shutdown
 
 from __future__ import annotations
 
-import dataclasses
 from collections import deque
 from collections.abc import Callable
 
@@ -89,7 +88,7 @@ from .gated import GatedDeliveries
 from .hubwatch import HubWatch
 from .window import PrefetchWindow
 from .worker_config import WorkerConfig, ungated
-from .worker_slots import WorkerSlots, ahead
+from .worker_slots import WorkerSlots
 
 __all__ = ["HubWatch", "WorkerConfig", "WorkerSession"]
 
@@ -387,33 +386,6 @@ class WorkerSession(WorkerSlots):
             self.buffer.append(delivery)
             if self.stalled_since is None:
                 self.stalled_since = now
-
-    def _pay_debt(self, message: p.Done | p.Reject) -> p.Done | p.Reject:
-        """An outcome returning one credit returns none while a debt is owed (:mod:`.gated`)."""
-        if not self.gated.debt:
-            return message
-        if isinstance(message, p.Done) and message.results[0].credit:
-            result = dataclasses.replace(message.results[0], credit=self.gated.credit_back())
-            return p.Done((result, *message.results[1:]))
-        if isinstance(message, p.Reject) and message.rejections[0].credit:
-            rejection = dataclasses.replace(message.rejections[0], credit=self.gated.credit_back())
-            return p.Reject((rejection, *message.rejections[1:]))
-        return message
-
-    def _resized(self, change: int) -> list[Effect]:
-        """The prefetch window changed by ``change`` (:mod:`.window`): a wider one is credit
-        the hub may use at once; a narrower one is paid from the credit held back after a
-        give-back, then by the next outcomes returning none (the gated ledger's debt)."""
-        window = self.window
-        self.run_ahead = ahead(self.config.run_ahead, window.size, self.config.slots)
-        average = round((window.average or 0.0) * 1e6)
-        log = Log("debug", "prefetch_window", {"size": window.size, "task_us": average})
-        if change > 0:
-            return [*self.send(p.Credit(change)), log]
-        paid = min(self.withheld, -change)
-        self.withheld -= paid
-        self.gated.debt += -change - paid
-        return [log]
 
     def _give_back_buffer(self) -> list[Effect]:
         """Prefetched deliveries waited too long behind busy slots: let another worker have them.

@@ -2,12 +2,14 @@
 
 :class:`WorkerSlots` is the base of :class:`~.worker.WorkerSession`: the effects of starting a
 delivery in a slot, handing one to wait in a busy slot (run-ahead), recalling what waits there,
-ending a slot's task and losing a slot. The rules are in the session's "how it works" (Slots and
-prefetch, Run-ahead).
+ending a slot's task and losing a slot, and the credit they hold as the prefetch window changes
+or a gated delivery's debt is paid. The rules are in the session's "how it works" (Credit,
+Slots and prefetch, Run-ahead).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Iterable
 
@@ -15,6 +17,7 @@ from celeriac import _protocol as p
 
 from .effects import Effect, Finished, Log, Recall, Run, Starting
 from .gated import GatedDeliveries
+from .window import PrefetchWindow
 from .worker_config import WorkerConfig
 
 __all__ = ["WorkerSlots", "ahead"]
@@ -33,6 +36,7 @@ class WorkerSlots:
     gated: GatedDeliveries
     stalled_since: float | None
     withheld: int
+    window: PrefetchWindow
 
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
@@ -259,3 +263,30 @@ class WorkerSlots:
         """Hand deliveries back to the hub for another consumer (``REJ``, requeue)."""
         rejections = tuple(p.Rejection(d.task.id, d.tag, credit=credit) for d in deliveries)
         return self.send(p.Reject(rejections)) if rejections else []
+
+    def _pay_debt(self, message: p.Done | p.Reject) -> p.Done | p.Reject:
+        """An outcome returning one credit returns none while a debt is owed (:mod:`.gated`)."""
+        if not self.gated.debt:
+            return message
+        if isinstance(message, p.Done) and message.results[0].credit:
+            result = dataclasses.replace(message.results[0], credit=self.gated.credit_back())
+            return p.Done((result, *message.results[1:]))
+        if isinstance(message, p.Reject) and message.rejections[0].credit:
+            rejection = dataclasses.replace(message.rejections[0], credit=self.gated.credit_back())
+            return p.Reject((rejection, *message.rejections[1:]))
+        return message
+
+    def _resized(self, change: int) -> list[Effect]:
+        """The prefetch window changed by ``change`` (:mod:`.window`): a wider one is credit
+        the hub may use at once; a narrower one is paid from the credit held back after a
+        give-back, then by the next outcomes returning none (the gated ledger's debt)."""
+        window = self.window
+        self.run_ahead = ahead(self.config.run_ahead, window.size, self.config.slots)
+        average = round((window.average or 0.0) * 1e6)
+        log = Log("debug", "prefetch_window", {"size": window.size, "task_us": average})
+        if change > 0:
+            return [*self.send(p.Credit(change)), log]
+        paid = min(self.withheld, -change)
+        self.withheld -= paid
+        self.gated.debt += -change - paid
+        return [log]
