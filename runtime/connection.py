@@ -59,6 +59,16 @@ CONNECTION_PERIOD = 10.0
 CONNECTION_POLICY = RestartPolicy(CONNECTION_RESTARTS, CONNECTION_PERIOD, backoff=(0.05, 1.0))
 
 
+def batched(effects: list[s.Effect], more: list[s.Effect]) -> bool:
+    """Add an outcome's effects to those of the inbox turn's earlier outcomes (performed
+    together, one pass for the lot); True when they must be performed now: a :class:`~s.Recall`
+    withdraws deliveries the session still counts as waiting in their slot, and the next
+    outcome of that slot would start one of them (then a recall taking it would leave the slot
+    counted busy with a task it never runs)."""
+    effects += more
+    return any(type(effect) is s.Recall for effect in more)
+
+
 def _busy(session: s.WorkerSession, index: int) -> bool:
     """Whether the worker has more work than slot ``index``'s task: another slot runs one, or
     deliveries wait (in the prefetch buffer, or behind it in its slot)."""
@@ -294,7 +304,10 @@ class HubConnection(ConnectionEffects):
                 return
             head = frames[0]
             if head and frames[1] != inbox.LOST and not node.send_events:
-                effects += session.outcome_frames(int.from_bytes(head, "big"), frames[1:], now)
+                index = int.from_bytes(head, "big")
+                if batched(effects, session.outcome_frames(index, frames[1:], now)):
+                    self.perform(effects)
+                    effects = []
                 continue
             self.perform(effects)
             effects = []

@@ -16,6 +16,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from celeriac.runtime.connection import batched
 from celeriac.transport import protocol as p
 from celeriac.transport.session import (
     Effect,
@@ -231,11 +232,12 @@ class Slots:
                 self.begun.append(d.task.id)
 
     def finish(self, slot: int) -> None:
+        """The slot's task ends: its outcome is reported; it takes its next one later (its
+        thread may lose the GIL in between: :meth:`take`)."""
         d = self.running[slot]
         if d is not None and not self.dead[slot]:
             self.reports.append((slot, d))
             self.running[slot] = None
-            self.take(slot)
 
     def die(self, slot: int) -> None:
         d = self.running[slot]
@@ -265,7 +267,8 @@ class Slots:
 #: Weighted by repetition: mostly work and time; deaths and reconnects now and then. The number
 #: says how many to deliver, which slot finishes or dies, how many reports are read, how long to
 #: wait (in half givebacks).
-KINDS = ["deliver"] * 4 + ["finish"] * 3 + ["read"] * 3 + ["wait"] * 2 + ["die", "reconnect"]
+KINDS = ["deliver"] * 4 + ["finish", "begin"] * 3 + ["read"] * 3 + ["wait"] * 2
+KINDS += ["die", "reconnect"]
 steps = st.lists(st.tuples(st.sampled_from(KINDS), st.integers(1, 4)), min_size=5, max_size=60)
 
 
@@ -295,16 +298,23 @@ class World:
                 assert effect.message.credit >= 0
 
     def read(self, count: int) -> None:
-        """The connection reads ``count`` reports of the slots (outcomes, deaths)."""
+        """The connection reads ``count`` reports of the slots (outcomes, deaths): as its
+        inbox turn does, the effects of consecutive outcomes are performed together, but for
+        a recall, performed at once (:func:`celeriac.runtime.connection.batched`)."""
+        effects: list[Effect] = []
         for _ in range(count):
             if not self.slots.reports:
-                return
+                break
             slot, d = self.slots.reports.popleft()
             if d is None:
+                self.perform(effects)
+                effects = []
                 self.slots.replaced(slot)
                 self.perform(self.s.lost(slot, self.now))
-            else:
-                self.perform(self.s.outcome(slot, done(d.task.id), self.now))
+            elif batched(effects, self.s.outcome(slot, done(d.task.id), self.now)):
+                self.perform(effects)
+                effects = []
+        self.perform(effects)
 
     def step(self, kind: str, k: int) -> None:
         s = self.s
@@ -315,6 +325,8 @@ class World:
             self.perform(s.handle(p.Deliver(batch), self.now))
         elif kind == "finish":
             self.slots.finish(k % self.n)
+        elif kind == "begin":
+            self.slots.take(k % self.n)
         elif kind == "read":
             self.read(k)
         elif kind == "wait":
@@ -338,6 +350,7 @@ class World:
         """Let everything end with no more faults."""
         for _ in range(4 * (self.received + self.n)):
             for slot in range(self.n):
+                self.slots.take(slot)
                 self.slots.finish(slot)
             self.read(len(self.slots.reports))
         assert not self.s.busy
