@@ -71,26 +71,27 @@ _DELIVERY_DEFAULTS: Final = {f.name: f.default for f in dataclasses.fields(p.Del
 _FAST_RESULT: Final = FastHeader(RESULT)
 
 
-def _load_task(header: bytes, body: bytes) -> p.TaskMessage:
-    header, body = bytes(header), bytes(body)
-    if len(header) <= MAX_HEADER_BYTES:
-        fast: p.TaskMessage | None = _FAST_TASK.load(header, body)
-        if fast is not None:
-            return fast
-    task: p.TaskMessage = TASK.load(unpack(header), body=body)
-    object.__setattr__(task, "raw", header)
-    return task
+def _header_loader(fast: FastHeader, table: Any) -> Callable[[bytes, bytes], Any]:
+    """A header's decode: ``fast`` (checked in C) when it can judge it, else ``table``'s
+    checked path, which keeps the raw header on the message."""
+
+    def load(header: bytes, body: bytes) -> Any:
+        header, body = bytes(header), bytes(body)
+        if len(header) <= MAX_HEADER_BYTES:
+            message = fast.load(header, body)
+            if message is not None:
+                return message
+        message = table.load(unpack(header), body=body)
+        object.__setattr__(message, "raw", header)
+        return message
+
+    return load
 
 
-def _load_result(header: bytes, body: bytes) -> p.ResultMessage:
-    header, body = bytes(header), bytes(body)
-    if len(header) <= MAX_HEADER_BYTES:
-        fast: p.ResultMessage | None = _FAST_RESULT.load(header, body)
-        if fast is not None:
-            return fast
-    result: p.ResultMessage = RESULT.load(unpack(header), body=body)
-    object.__setattr__(result, "raw", header)
-    return result
+_load_task: Final[Callable[[bytes, bytes], p.TaskMessage]] = _header_loader(_FAST_TASK, TASK)
+_load_result: Final[Callable[[bytes, bytes], p.ResultMessage]] = _header_loader(
+    _FAST_RESULT, RESULT
+)
 
 
 _FAST_META: Final = FastMap(

@@ -78,9 +78,11 @@ class Blocking:
         return d.task.id, d.deliveries
 
 
-def test_a_delivery_waiting_behind_a_long_task_is_recalled_and_never_runs_there() -> None:
-    """recall() takes back what waits in a busy slot (True: it never runs there) and cannot take
-    what the slot has begun (False); a tag handed again after a recall runs once, as handed."""
+def blocking_pool() -> tuple[
+    ThreadPool, queue.SimpleQueue[tuple[int, Any]], threading.Event, threading.Event
+]:
+    """A one-slot pool whose tasks block until ``release`` (``entered`` says one began), and
+    the queue its outcomes are replied to, as ``(slot, (task id, delivery count))``."""
     replies: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
     entered, release = threading.Event(), threading.Event()
     wiring = PoolWiring(
@@ -88,7 +90,13 @@ def test_a_delivery_waiting_behind_a_long_task_is_recalled_and_never_runs_there(
         reply=lambda index, outcome: replies.put((index, outcome)),  # type: ignore[arg-type]
         lost=lambda index: None,
     )
-    pool = ThreadPool(1, wiring)
+    return ThreadPool(1, wiring), replies, entered, release
+
+
+def test_a_delivery_waiting_behind_a_long_task_is_recalled_and_never_runs_there() -> None:
+    """recall() takes back what waits in a busy slot (True: it never runs there) and cannot take
+    what the slot has begun (False); a tag handed again after a recall runs once, as handed."""
+    pool, replies, entered, release = blocking_pool()
     assert pool.run_ahead >= 1
     pool.start()
     try:
@@ -116,14 +124,7 @@ def test_a_delivery_waiting_behind_a_long_task_is_recalled_and_never_runs_there(
 def test_deliveries_handed_at_once_run_in_order_and_one_recalled_among_them_never_runs() -> None:
     """hand() gives a slot several deliveries in one put (the connection's turn): they run in
     order, each under its own claim, so one recalled from the middle is skipped."""
-    replies: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
-    entered, release = threading.Event(), threading.Event()
-    wiring = PoolWiring(
-        make_executor=lambda: Blocking(entered, release),  # type: ignore[arg-type,return-value]
-        reply=lambda index, outcome: replies.put((index, outcome)),  # type: ignore[arg-type]
-        lost=lambda index: None,
-    )
-    pool = ThreadPool(1, wiring)
+    pool, replies, entered, release = blocking_pool()
     pool.start()
     try:
         assert pool.wait_ready(WAIT)

@@ -66,7 +66,7 @@ class PrefetchWindow:
     def resize(self, now: float, worked: tuple[float, int]) -> int:
         """Once a :data:`PERIOD`, from the pool's totals ``worked`` (seconds its slots spent
         running tasks, tasks run): the change of :attr:`size` (0: none), already applied."""
-        if now < self._next or not self.seconds:
+        if not self.due(now):
             return 0
         self._next = now + PERIOD
         seconds, count = worked[0] - self._seen[0], worked[1] - self._seen[1]
