@@ -103,7 +103,8 @@ def celery_worker_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--prefetch-multiplier",
             type=click.IntRange(min=1),
-            help="Messages held per slot (worker_prefetch_multiplier).",
+            help="Messages held per slot at least (worker_prefetch_multiplier; more while tasks "
+            "are quick, see worker_prefetch_window).",
         ),
         click.option(
             "--heartbeat-interval",
