@@ -61,6 +61,9 @@ class Pool(Protocol):
         """Run a delivery in slot ``index`` (free, or busy with room to wait: run-ahead); its
         outcome comes back through ``reply``."""
 
+    def hand(self, index: int, deliveries: Sequence[Delivery]) -> None:
+        """Run several deliveries in slot ``index``, in this order (what one turn gave it)."""
+
     def recall(self, index: int, tag: str) -> bool:
         """Withdraw the delivery ``tag`` handed to slot ``index`` to wait there: True means the
         slot will never run it, False that it has begun it (or has none such)."""

@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from celeriac import signals
@@ -119,6 +120,11 @@ class AsyncPool:
             loop.call_soon_threadsafe(self._spawn, index, delivery)
         except RuntimeError:  # the loop is closed: we are stopping
             self._wiring.lost(index)
+
+    def hand(self, index: int, deliveries: Sequence[Delivery]) -> None:
+        """A virtual slot runs one delivery (``run_ahead`` 0): each is submitted."""
+        for delivery in deliveries:
+            self.submit(index, delivery)
 
     def recall(self, index: int, tag: str) -> bool:
         """Nothing waits in a virtual slot (``run_ahead`` 0): nothing to withdraw."""

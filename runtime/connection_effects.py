@@ -104,13 +104,8 @@ class ConnectionEffects:
         runs, self.runs = self.runs, {}
         pool = self.node.pool
         assert pool is not None
-        hand = getattr(pool, "hand", None)  # ThreadPool's; any pool has submit
         for slot, deliveries in runs.items():
-            if hand is not None:
-                hand(slot, deliveries)
-            else:
-                for delivery in deliveries:
-                    pool.submit(slot, delivery)
+            pool.hand(slot, deliveries)
 
     def _do_recall(self, effect: s.Recall) -> None:
         # Withdrawn here, on the connection thread, so the session hears of each at once.
