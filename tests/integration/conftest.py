@@ -151,12 +151,20 @@ def wait_for_event(
         raise
 
 
+def complete_lines(path: Path) -> list[str]:
+    """The lines of a log other processes append to, each whole: a line still being written
+    (a write crossing a page boundary can be seen half done) is left for the next read."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    return data[: data.rfind(b"\n") + 1].decode(errors="replace").splitlines()
+
+
 def read_exec_log(path: Path) -> list[tuple[str, str, int]]:
     """The execution log as (phase, task id, pid) tuples, phase being start or end."""
-    if not path.exists():
-        return []
     entries = []
-    for line in path.read_text().splitlines():
+    for line in complete_lines(path):
         phase, task_id, pid = line.split()
         entries.append((phase, task_id, int(pid)))
     return entries

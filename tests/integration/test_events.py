@@ -22,6 +22,7 @@ from .conftest import (
     Proc,
     Spawner,
     clean_env,
+    complete_lines,
     embed_if_free,
     wait_for_event,
     wait_until,
@@ -68,8 +69,7 @@ def _worker(procs: Spawner, app_dir: Path, url: str, *extra: str) -> Proc:
 
 
 def _dumped(proc: Proc) -> list[dict[str, Any]]:
-    out = proc.log.with_suffix(".out")
-    lines = out.read_text().splitlines() if out.exists() else []
+    lines = complete_lines(proc.log.with_suffix(".out"))
     return [json.loads(line) for line in lines if line.startswith("{")]
 
 

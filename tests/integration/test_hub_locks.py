@@ -11,7 +11,7 @@ import pytest
 
 from celeriac import App
 
-from .conftest import RESULT_TIMEOUT, Spawner, wait_until
+from .conftest import RESULT_TIMEOUT, Spawner, complete_lines, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -81,8 +81,7 @@ def app_dir(tmp_path: Path) -> Path:
 
 
 def _lines(tmp_path: Path) -> list[str]:
-    path = tmp_path / "locks.log"
-    return path.read_text().splitlines() if path.exists() else []
+    return complete_lines(tmp_path / "locks.log")
 
 
 def test_four_concurrent_tasks_enter_the_critical_section_one_at_a_time(

@@ -7,15 +7,13 @@ import pytest
 from celeriac import App, states
 from celeriac.exceptions import ContentDisallowed, NotRegistered
 
-from .conftest import RESULT_TIMEOUT, Spawner, TaskModule, count_events, wait_until
+from .conftest import RESULT_TIMEOUT, Spawner, TaskModule, complete_lines, count_events, wait_until
 
 pytestmark = pytest.mark.integration
 
 
 def _signal_lines(module: TaskModule) -> list[list[str]]:
-    if not module.signal_log.exists():
-        return []
-    return [line.split() for line in module.signal_log.read_text().splitlines()]
+    return [line.split() for line in complete_lines(module.signal_log)]
 
 
 def test_unknown_task_name(
