@@ -351,6 +351,10 @@ def _bindable(port: int) -> bool:
         return True
 
 
+#: The ports pick_port has handed out in this run, each pair's two.
+_GIVEN: set[int] = set()
+
+
 def pick_port() -> int:
     """A broker port whose events port (broker port + 1) is free too.
 
@@ -358,13 +362,17 @@ def pick_port() -> int:
     pair, and a port from the ephemeral range can be taken by any outgoing connection (every
     client's) between this check and the hub's bind. So the pair is drawn at random below the
     ephemeral range, where only listeners bind, and both ports are checked free; the draw makes
-    two tests (or two suites on one machine) unlikely to pick the same pair.
+    two tests (or two suites on one machine) unlikely to pick the same pair; a pair once given
+    is never given again in this run (a test picks several before its hubs bind them).
     """
     rng = random.SystemRandom()
     high = _ephemeral_low() - 2
     for _ in range(200):
         port = rng.randrange(20_000, high)
+        if port in _GIVEN or port + 1 in _GIVEN:
+            continue
         if _bindable(port) and _bindable(port + 1):
+            _GIVEN.update((port, port + 1))
             return port
     raise RuntimeError("no free pair of loopback ports below the ephemeral range")
 
