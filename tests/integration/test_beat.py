@@ -21,6 +21,7 @@ from .conftest import (
     Proc,
     Spawner,
     clean_env,
+    complete_lines,
     embed_if_free,
     read_events,
     wait_for_event,
@@ -82,10 +83,10 @@ class Project:
 
     def ran(self) -> list[str]:
         """Task ids in the order they ran (one line per execution)."""
-        return self.runs.read_text().split() if self.runs.exists() else []
+        return complete_lines(self.runs)
 
     def signal_names(self) -> list[str]:
-        return self.signals.read_text().split() if self.signals.exists() else []
+        return complete_lines(self.signals)
 
 
 @pytest.fixture

@@ -77,20 +77,33 @@ def total(parts):
 '''
 
 
-def shared_hub(procs: Spawner, url: str, store: str, name: str) -> Proc:
-    """``celeriac hub --store URL --shared`` at ``url``, started and ready."""
+#: The lease of the tests that kill a shared hub: the survivor reaps the dead one's rows after
+#: this many seconds (the default, 10 s, would be most of each such test's time).
+KILL_LEASE_TTL = 4.0
+
+
+def shared_hub(
+    procs: Spawner, url: str, store: str, name: str, lease_ttl: float | None = None
+) -> Proc:
+    """``celeriac hub --store URL --shared`` at ``url``, started and ready (with
+    ``hub_shared_lease_ttl`` = ``lease_ttl`` when given)."""
     argv = [sys.executable, "-m", "celeriac", "hub", "--bind", url, "--shared"]
     argv += ["--data-dir", str(procs.tmp_path / name), "--log-format", "json", "--store", store]
-    proc = procs.spawn(name, argv, cwd=procs.tmp_path, env=clean_env())
+    env = clean_env()
+    if lease_ttl is not None:
+        env["CELERIAC_HUB_SHARED_LEASE_TTL"] = str(lease_ttl)
+    proc = procs.spawn(name, argv, cwd=procs.tmp_path, env=env)
     wait_for_event(proc.log, "hub_started", proc=proc)
     return proc
 
 
-def two_hubs(procs: Spawner, broker_url: str, pg_url: str) -> tuple[str, str, Proc, Proc]:
+def two_hubs(
+    procs: Spawner, broker_url: str, pg_url: str, lease_ttl: float | None = None
+) -> tuple[str, str, Proc, Proc]:
     """Hubs A (at ``broker_url``) and B (another port) on the schema of ``pg_url``."""
     url_b = f"tcp://127.0.0.1:{pick_port()}"
-    hub_a = shared_hub(procs, broker_url, pg_url, "hub-a")
-    hub_b = shared_hub(procs, url_b, pg_url, "hub-b")
+    hub_a = shared_hub(procs, broker_url, pg_url, "hub-a", lease_ttl)
+    hub_b = shared_hub(procs, url_b, pg_url, "hub-b", lease_ttl)
     return broker_url, url_b, hub_a, hub_b
 
 
@@ -120,7 +133,7 @@ def test_a_hub_killed_mid_run_loses_no_confirmed_task(
     """A worker on each hub, the client on B; kill -9 of A midway: B's reaper takes A's
     leases back and every confirmed task ends with its result (those A's worker held may run
     twice: at-least-once)."""
-    url_a, url_b, hub_a, hub_b = two_hubs(procs, broker_url, pg_url)
+    url_a, url_b, hub_a, hub_b = two_hubs(procs, broker_url, pg_url, KILL_LEASE_TTL)
     env = clean_env(**WORKER_ENV)
     procs.worker(url_a, cwd=tasks_module.dir, concurrency=2, env=env, name="worker-a")
     procs.worker(url_b, cwd=tasks_module.dir, concurrency=2, env=env, name="worker-b")
@@ -228,7 +241,7 @@ def test_with_failover_a_hub_killed_mid_run_loses_nothing_confirmed(
     """Client and worker list both shared hubs and use A; kill -9 of A midway: both move to
     B, and every task confirmed before or after the kill ends with its result (what A had
     queued is in the table; what its worker held comes back when B takes A's leases)."""
-    url_a, url_b, hub_a, _ = two_hubs(procs, broker_url, pg_url)
+    url_a, url_b, hub_a, _ = two_hubs(procs, broker_url, pg_url, KILL_LEASE_TTL)
     both = f"{url_a};{url_b}"
     procs.worker(both, cwd=tasks_module.dir, concurrency=2, env=clean_env())
     client = App("client", broker=[url_a, url_b], environ={})

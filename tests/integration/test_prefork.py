@@ -24,6 +24,7 @@ from .conftest import (
     Proc,
     Spawner,
     clean_env,
+    complete_lines,
     embed_if_free,
     read_events,
     read_exec_log,
@@ -146,9 +147,7 @@ class Prefork:
 
     def init_pids(self) -> list[int]:
         """Pids of the children that ran worker_process_init."""
-        if not self.init_log.exists():
-            return []
-        return [int(line) for line in self.init_log.read_text().split()]
+        return [int(line) for line in complete_lines(self.init_log)]
 
 
 @pytest.fixture
