@@ -202,8 +202,7 @@ def encode(message: p.Message) -> list[bytes]:
     control = _CONTROL.get(command)
     if control is not None:
         return [p.TAG, command, packb(control.dump(message)), b""]
-    frames = [p.TAG, command]
-    frames.extend(item_frames(message))
+    frames = [p.TAG, command, *item_frames(message)]
     if len(frames) == 2:
         raise ValueError(f"a {command.decode()} message needs at least one item")
     return frames

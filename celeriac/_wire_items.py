@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, Final
 
 import msgpack
@@ -203,26 +203,44 @@ def result_frames(result: p.ResultMessage) -> list[bytes]:
     return [p.TAG, _RES, result_header(result), result.body]
 
 
-def item_frames(message: Any) -> Iterable[bytes]:
+def item_frames(message: Any) -> list[bytes]:
     """The frame groups of a message that carries items, one group per item, in order."""
-    if isinstance(message, p.Publish):
-        for task in message.tasks:
-            yield task_header(task)
-            yield task.body
-    elif isinstance(message, p.Deliver):
-        for d in message.deliveries:
-            yield task_header(d.task)
-            yield d.task.body
-            yield _delivery_meta(d)
-    elif isinstance(message, p.Done | p.Result):
-        for r in message.results:
-            yield result_header(r)
-            yield r.body
-    else:
-        table = _ITEM_TABLES[type(message)]
-        for item in getattr(message, _ITEM_FIELD[type(message)]):
-            yield packb(table.dump(item))
-            yield b""
+    return _ITEM_FRAMES[type(message)](message)
+
+
+def _task_frames(message: p.Publish) -> list[bytes]:
+    frames: list[bytes] = []
+    for task in message.tasks:
+        frames += (task_header(task), task.body)
+    return frames
+
+
+def _delivery_frames(message: p.Deliver) -> list[bytes]:
+    frames: list[bytes] = []
+    for d in message.deliveries:
+        frames += (task_header(d.task), d.task.body, _delivery_meta(d))
+    return frames
+
+
+def _result_frames(message: p.Done | p.Result) -> list[bytes]:
+    # One result (a slot's outcome, a result pushed to its waiter): no loop (issue 18).
+    if len(message.results) == 1:
+        r = message.results[0]
+        return [result_header(r), r.body]
+    frames: list[bytes] = []
+    for r in message.results:
+        frames += (result_header(r), r.body)
+    return frames
+
+
+def _table_frames(table: _Table, field: str) -> Callable[[Any], list[bytes]]:
+    def frames(message: Any) -> list[bytes]:
+        out: list[bytes] = []
+        for item in getattr(message, field):
+            out += (packb(table.dump(item)), b"")
+        return out
+
+    return frames
 
 
 _ITEM_TABLES: Final[dict[type, _Table]] = {
@@ -231,6 +249,14 @@ _ITEM_TABLES: Final[dict[type, _Table]] = {
     p.Reject: REJECTION,
 }
 _ITEM_FIELD: Final = {p.Nack: "refusals", p.Start: "started", p.Reject: "rejections"}
+#: Each item command's frames, by message type (one look-up, no chain of isinstance).
+_ITEM_FRAMES: Final[dict[type, Callable[[Any], list[bytes]]]] = {
+    p.Publish: _task_frames,
+    p.Deliver: _delivery_frames,
+    p.Done: _result_frames,
+    p.Result: _result_frames,
+    **{cls: _table_frames(table, _ITEM_FIELD[cls]) for cls, table in _ITEM_TABLES.items()},
+}
 
 
 #: Most items merged into one message by :func:`next_batch` (bounds one decode at the hub).
