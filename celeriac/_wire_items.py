@@ -100,11 +100,24 @@ _FAST_META: Final = FastMap(
 )
 
 
+#: Delivery infos decoded, by their bytes: nearly every delivery's is one of a few (its queue,
+#: delivered once, no tag), and a look-up costs a tenth of the decode (issue 18). Only those
+#: without a tag are kept (a tag is one delivery's), at most ``_META_CACHE_SIZE``.
+_meta_seen: dict[bytes, tuple[Any, ...]] = {}
+
+
+_TAG_AT: Final = [attr for _, attr, _, _ in DELIVERY_META].index("tag")
+
+
 def _load_delivery(header: bytes, body: bytes, meta: bytes) -> p.Delivery:
-    if len(meta) <= MAX_HEADER_BYTES:
+    meta = bytes(meta)  # (the same object when it is bytes already)
+    fast = _meta_seen.get(meta)
+    if fast is None and len(meta) <= MAX_HEADER_BYTES:
         fast = _FAST_META.values(meta)
-        if fast is not None:
-            return p.Delivery(_load_task(header, body), *fast)
+        if fast is not None and fast[_TAG_AT] is None and len(_meta_seen) < _META_CACHE_SIZE:
+            _meta_seen[meta] = fast
+    if fast is not None:
+        return p.Delivery(_load_task(header, body), *fast)
     return _load_delivery_checked(header, body, meta)
 
 

@@ -105,3 +105,25 @@ def test_an_unknown_field_goes_the_usual_way() -> None:
     assert _wire_items._FAST_TASK.load(header, b"") is None
     with pytest.raises(FrameError, match="not valid msgpack"):
         _wire.decode([p.TAG, b"PUB", header, b""])
+
+
+def test_a_delivery_info_seen_before_decodes_as_the_first_time() -> None:
+    """Delivery infos are kept by their bytes (but a tagged one, a single delivery's): the
+    same bytes give the same queue and count, other bytes their own."""
+    task = p.TaskMessage("t1", "x.add", b"[]", queue="q")
+    deliveries = (
+        p.Delivery(task, "q"),
+        p.Delivery(task, "q"),
+        p.Delivery(task, "q", deliveries=3),
+        p.Delivery(task, "other", tag="t1#2"),
+    )
+    frames = _wire.encode(p.Deliver(deliveries))
+    for _ in range(2):
+        decoded = _wire.decode(frames)
+        assert isinstance(decoded, p.Deliver)
+        assert decoded.deliveries == deliveries
+    assert frames[4] in _wire_items._meta_seen  # the untagged infos were kept
+    assert frames[13] not in _wire_items._meta_seen  # the tagged one was not
+    bad = [*frames[:4], msgpack.packb({"queue": 5})]
+    with pytest.raises(FrameError):  # not taken for a kept one: checked as always
+        _wire.decode(bad)
