@@ -44,7 +44,7 @@ def _usual(table: _wire_checks._Table, header: bytes) -> Any:
 def test_the_fast_path_accepts_only_what_the_usual_one_does(case: int, data: st.DataObject) -> None:
     """Random headers under the real keys: the fast path gives the usual message, or none."""
     fast, table = _CASES[case]
-    keys = st.sampled_from(list(table.by_key)) | st.text(max_size=6)
+    keys = st.sampled_from([*table.by_key, "body"]) | st.text(max_size=6)
     header = msgpack.packb(data.draw(st.dictionaries(keys, _values, max_size=10)))
     got = fast.load(header, b"b")
     if got is not None:
@@ -82,6 +82,7 @@ def _usual_delivery(header: bytes, meta: bytes) -> p.Delivery | None:
         {"task": "t"},  # the id missing
         {"id": "a", "eta": 1.0},  # a rarer field: the usual path checks it
         {"id": "a", "unroutable": "error"},
+        {"id": "a", "body": b"x"},  # no header field: the usual path ignores it
     ],
 )
 def test_what_the_fast_path_leaves_to_the_usual_one(fields: dict[str, Any]) -> None:
@@ -96,6 +97,11 @@ def test_a_usual_task_takes_the_fast_path() -> None:
     fast = _wire_items._FAST_TASK.load(header, task.body)
     assert fast == task
     assert fast.raw is header
+    assert fast.body is task.body  # the frame's, set after the header's fields
+    result = p.ResultMessage("id", "SUCCESS", b"5", credit=1)
+    header = p.encode(p.Done((result,)))[2]
+    loaded = _wire_items._FAST_RESULT.load(header, b"5")
+    assert (loaded, loaded.body) == (result, b"5")
 
 
 def test_an_unknown_field_goes_the_usual_way() -> None:
