@@ -38,6 +38,7 @@ __all__ = [
     "decode_result",
     "decode_task",
     "delivery_frames",
+    "done_frames",
     "item_frames",
     "next_batch",
     "no_body",
@@ -206,6 +207,7 @@ def _meta(queue: str, deliveries: int, tag: str | None) -> bytes:
 
 _TASK: Final = p.Deliver.COMMAND
 _RES: Final = p.Result.COMMAND
+_DONE: Final = p.Done.COMMAND
 
 
 def delivery_frames(
@@ -220,6 +222,12 @@ def delivery_frames(
 def result_frames(result: p.ResultMessage) -> list[bytes]:
     """The frames of a ``RES`` of one result, as ``encode(Result((result,)))`` makes them."""
     return [p.TAG, _RES, result_header(result), result.body]
+
+
+def done_frames(result: p.ResultMessage) -> list[bytes]:
+    """The frames of a ``DONE`` of one outcome, as ``encode(Done((result,)))`` makes them (a
+    slot sends one per task)."""
+    return [p.TAG, _DONE, result_header(result), result.body]
 
 
 def item_frames(message: Any) -> list[bytes]:

@@ -98,9 +98,8 @@ class Inbox:
         with self._lock:
             return self._queue.popleft() if self._queue else None
 
-    def outcome(self, slot: int, message: p.Message) -> None:
-        """Slot ``slot``'s outcome (encoded here, in the slot's thread)."""
-        frames = p.encode(message)
+    def outcome(self, slot: int, frames: list[bytes]) -> None:
+        """Slot ``slot``'s outcome, encoded (in the slot's thread)."""
         direct = self.direct
         if direct is None or not direct(slot, frames):
             self.put([slot.to_bytes(2, "big"), *frames])

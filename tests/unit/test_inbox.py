@@ -87,12 +87,12 @@ def test_an_outcome_the_connection_sends_directly_is_not_queued() -> None:
         return accept[0]
 
     inbox.direct = direct
-    inbox.outcome(3, p.Credit(1))
+    inbox.outcome(3, p.encode(p.Credit(1)))
     assert taken == [(3, p.encode(p.Credit(1)))]
     assert inbox.empty()
     assert not _poller(inbox).poll(0)
     accept[0] = False
-    inbox.outcome(4, p.Credit(2))
+    inbox.outcome(4, p.encode(p.Credit(2)))
     assert _poller(inbox).poll(STRANDED)
     inbox.rung()
     assert inbox.take() == [(4).to_bytes(2, "big"), *p.encode(p.Credit(2))]
