@@ -253,10 +253,13 @@ class HubConnection(ConnectionEffects):
         the worker is otherwise idle (else False: the slot queues it). Under load the outcomes
         go through the loop, which merges those that come while it wakes (one ``DONE`` for
         several: fewer messages for the hub). Node events go the usual way."""
-        if self.node.send_events or not self._turn.acquire(blocking=False):
+        session = self.session
+        # Under load another slot is busy (_busy): said without the lock, which then decides.
+        if self.node.send_events or len(session.busy) > 1:
+            return False
+        if not self._turn.acquire(blocking=False):
             return False
         try:
-            session = self.session
             if self.stopped or not self.node.inbox.empty() or _busy(session, index):
                 return False
             self.perform(session.outcome_frames(index, frames, self.clock.monotonic()))
