@@ -52,7 +52,7 @@ __all__ = [
 Level = Literal["debug", "info", "warning", "error"]
 
 
-@dataclass(frozen=True, slots=True)
+@_hot(frozen=True, slots=True)
 class Send:
     """Send this message to the hub."""
 
