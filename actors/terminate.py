@@ -112,7 +112,7 @@ class Terminations:
 
     def in_thread(self, task_id: str) -> contextlib.AbstractContextManager[None]:
         """Around task code running in this thread: it may be terminated meanwhile."""
-        return _InThread(self, _Running(task_id, ident=threading.get_ident()))
+        return _InThread(self, _Running(task_id, threading.get_ident()))  # (by position: 0.1 us)
 
     @contextlib.contextmanager
     def in_task(self, task_id: str) -> Iterator[None]:

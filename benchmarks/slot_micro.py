@@ -2,12 +2,12 @@
 
 What a threads worker's slot thread does per delivery, timed in a loop: a real
 :class:`~celeriac.actors.execution.TaskExecutor` (made as the worker makes it, from a real App)
-runs the delivery, :func:`~celeriac.runtime.outcomes.outcome_message` turns the outcome into the
-``DONE`` and :func:`~celeriac.transport.protocol.encode` encodes its frames (what the slot's
-inbox then sends). The deliveries are built as the connection builds them: a message composed as
-``apply_async`` composes it, encoded as the hub's ``TASK`` and decoded again (that decode is the
-connection thread's, timed apart). Two tasks, the benchmark's: ``noop`` (``ignore_result``) and
-``add`` (result stored). Logging is set up at WARNING, as the benchmark's worker runs::
+runs the delivery, :func:`~celeriac.runtime.outcomes.outcome_frames` turns the outcome into the
+encoded ``DONE`` (what the slot's inbox then sends). The deliveries are built as the
+connection builds them: a message composed as ``apply_async`` composes it, encoded as the hub's
+``TASK`` and decoded again (that decode is the connection thread's, timed apart). Two tasks,
+the benchmark's: ``noop`` (``ignore_result``) and ``add`` (result stored). Logging is set up
+at WARNING, as the benchmark's worker runs::
 
     python benchmarks/slot_micro.py --tasks 20000
     python benchmarks/slot_micro.py --tasks 20000 --profile add    # cProfile of one task's loop
@@ -31,7 +31,7 @@ from celeriac._compose import compose
 from celeriac._serialization import normalize_accept
 from celeriac.actors.execution import TaskExecutor
 from celeriac.runtime.logging import setup_logging
-from celeriac.runtime.outcomes import outcome_message
+from celeriac.runtime.outcomes import outcome_frames
 from celeriac.transport import protocol as p
 
 app = App("slot-micro", broker="tcp://127.0.0.1:1")
@@ -81,7 +81,7 @@ def _slot_loop(executor: TaskExecutor, max_size: int | None) -> Callable[[list[p
     def run(deliveries: list[p.Delivery]) -> None:
         for delivery in deliveries:
             outcome = executor.execute(delivery)
-            p.encode(outcome_message(outcome, credit=1, max_size=max_size))
+            outcome_frames(outcome, credit=1, max_size=max_size)
 
     return run
 

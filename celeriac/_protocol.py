@@ -15,7 +15,7 @@ peer may put many in one message; ``CONF``, ``WAIT`` and ``CONSUME`` carry lists
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from celeriac._protocol_keyed import (  # keyed actors and locks (issue 12)
     KEYED_PREFIX,
@@ -55,6 +55,11 @@ from celeriac._protocol_parts import (
     TaskRef,
     WorkerEvent,
 )
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass as _hot
+else:  # the item commands made per publish or batch: plain slots at run time (_protocol_parts)
+    from celeriac._protocol_parts import _hot
 
 __all__ = [
     "KEYED_PREFIX",
@@ -166,7 +171,7 @@ class Welcome:
     node: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@_hot(frozen=True, slots=True)
 class Publish:
     """client -> hub: tasks to route and store."""
 
@@ -190,7 +195,7 @@ class Nack:
     refusals: tuple[Refusal, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@_hot(frozen=True, slots=True)
 class Deliver:
     """hub -> worker: deliveries (``TASK``), never more than the worker's credit."""
 
@@ -198,7 +203,7 @@ class Deliver:
     deliveries: tuple[Delivery, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@_hot(frozen=True, slots=True)
 class Done:
     """worker -> hub: outcomes; each acknowledges its delivery and returns its credit."""
 

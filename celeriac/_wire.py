@@ -39,6 +39,7 @@ from celeriac._wire_items import (
     decode_result,
     decode_task,
     delivery_frames,
+    done_frames,
     item_frames,
     next_batch,
     no_body,
@@ -70,6 +71,7 @@ __all__ = [
     "decode_result",
     "decode_task",
     "delivery_frames",
+    "done_frames",
     "encode",
     "encode_event",
     "failure_from_map",
@@ -182,7 +184,9 @@ def _decode(frames: Sequence[bytes]) -> p.Message:
     cls, size, load = spec
     if (n - 2) % size or (n - 2) // size > p.MAX_ITEMS:
         raise _Bad(f"{command.decode()} needs groups of {size} frames, got {n - 2}")
-    items = tuple(load(*frames[i : i + size]) for i in range(2, n, size))
+    # Each item's k-th frames as one slice: map calls ``load`` from C (no generator, no slice
+    # per item: 0.3 us an item less, issue 18).
+    items = tuple(map(load, *(frames[2 + k :: size] for k in range(size))))
     return cls(items)  # type: ignore[no-any-return]
 
 
@@ -202,8 +206,7 @@ def encode(message: p.Message) -> list[bytes]:
     control = _CONTROL.get(command)
     if control is not None:
         return [p.TAG, command, packb(control.dump(message)), b""]
-    frames = [p.TAG, command]
-    frames.extend(item_frames(message))
+    frames = [p.TAG, command, *item_frames(message)]
     if len(frames) == 2:
         raise ValueError(f"a {command.decode()} message needs at least one item")
     return frames

@@ -158,7 +158,7 @@ _Field = tuple[str, str, Callable[[Any], Any], Callable[[Any], Any] | None]
 class _Table:
     """How one dataclass is spelled on the wire: ``(key, attribute, check, dump)`` per field."""
 
-    __slots__ = ("always", "by_key", "cls", "defaults", "fields", "required")
+    __slots__ = ("always", "by_key", "cls", "defaults", "dump", "fields", "required")
 
     def __init__(self, cls: type, *fields: _Field, always: Iterable[str] = ()) -> None:
         self.cls = cls
@@ -171,6 +171,8 @@ class _Table:
         self.required = frozenset(
             attr for attr, d in self.defaults.items() if d is dataclasses.MISSING
         )
+        #: ``obj`` -> its wire map (fields at their default left out): see :func:`_dumper`.
+        self.dump: Callable[[Any], dict[str, Any]] = _dumper(self)
 
     def load(self, h: Any, **extra: Any) -> Any:
         """Build the dataclass from a wire map; malformed values raise ``_Bad``."""
@@ -190,13 +192,28 @@ class _Table:
             raise _Bad(f"{self.cls.__name__}: missing {missing}")
         return self.cls(**kwargs)
 
-    def dump(self, obj: Any) -> dict[str, Any]:
-        """The wire map of ``obj``; fields at their default are left out."""
-        out: dict[str, Any] = {}
-        defaults = self.defaults
-        always = self.always
-        for key, attr, _, dump in self.fields:
-            value = getattr(obj, attr)
-            if attr in always or (value is not defaults[attr] and value != defaults[attr]):
-                out[key] = value if dump is None else dump(value)
-        return out
+
+def _dumper(table: _Table) -> Callable[[Any], dict[str, Any]]:
+    """``table``'s dump, ``obj`` -> its wire map in the table's order, each field left out at
+    its default but those ``always`` written, made as straight-line code (as ``dataclasses``
+    makes ``__init__``): every task header a client publishes and every result a worker sends
+    is dumped, and the loop over the table with its look-ups cost 0.74 us a result, 0.24 this
+    way (issue 18). Attribute names are the dataclass's own fields, keys their ``repr``."""
+    space: dict[str, Any] = {}
+    lines = ["def dump(obj):", "    out = {}"]
+    for i, (key, attr, _, dump) in enumerate(table.fields):
+        if not attr.isidentifier():  # never: they are dataclass fields
+            raise ValueError(f"{table.cls.__name__}: field {attr!r} is not a name")
+        space[f"default{i}"], space[f"dump{i}"] = table.defaults[attr], dump
+        value = "value" if dump is None else f"dump{i}(value)"
+        lines.append(f"    value = obj.{attr}")
+        if attr in table.always:
+            lines.append(f"    out[{key!r}] = {value}")
+        else:
+            lines.append(f"    if value is not default{i} and value != default{i}:")
+            lines.append(f"        out[{key!r}] = {value}")
+    lines.append("    return out")
+    exec("\n".join(lines), space)  # noqa: S102 - code made from the table above, no input
+    made: Callable[[Any], dict[str, Any]] = space["dump"]
+    made.__qualname__ = f"_Table.dump[{table.cls.__name__}]"
+    return made

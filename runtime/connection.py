@@ -66,7 +66,7 @@ def batched(effects: list[s.Effect], more: list[s.Effect]) -> bool:
     outcome of that slot would start one of them (then a recall taking it would leave the slot
     counted busy with a task it never runs)."""
     effects += more
-    return any(type(effect) is s.Recall for effect in more)
+    return s.Recall in map(type, more)  # (a look in C: it runs for every outcome)
 
 
 def _busy(session: s.WorkerSession, index: int) -> bool:
@@ -253,10 +253,13 @@ class HubConnection(ConnectionEffects):
         the worker is otherwise idle (else False: the slot queues it). Under load the outcomes
         go through the loop, which merges those that come while it wakes (one ``DONE`` for
         several: fewer messages for the hub). Node events go the usual way."""
-        if self.node.send_events or not self._turn.acquire(blocking=False):
+        session = self.session
+        # Under load another slot is busy (_busy): said without the lock, which then decides.
+        if self.node.send_events or len(session.busy) > 1:
+            return False
+        if not self._turn.acquire(blocking=False):
             return False
         try:
-            session = self.session
             if self.stopped or not self.node.inbox.empty() or _busy(session, index):
                 return False
             self.perform(session.outcome_frames(index, frames, self.clock.monotonic()))
@@ -291,41 +294,45 @@ class HubConnection(ConnectionEffects):
         """The doorbell rang: clear it, then take every message queued (runtime/inbox.py)."""
         session, node = self.session, self.node
         node.inbox.rung()
-        take = node.inbox.take
+        take_all = node.inbox.take_all
         now = self.clock.monotonic()  # the turn's: the outcomes came together
         # The effects of consecutive outcomes, performed together (one pass for the lot); all
         # else performs them first, as the events of an outcome do (they read the node).
         effects: list[s.Effect] = []
-        while True:
-            frames = take()
-            if frames is None:
-                effects += session.take_outcomes()
+        while taken := take_all():  # (again: what came meanwhile joins this turn)
+            for frames in taken:
+                head = frames[0]
+                if head and frames[1] != inbox.LOST and not node.send_events:
+                    index = int.from_bytes(head, "big")
+                    if batched(effects, session.outcome_frames(index, frames[1:], now)):
+                        self.perform(effects)
+                        effects = []
+                    continue
                 self.perform(effects)
-                return
-            head = frames[0]
-            if head and frames[1] != inbox.LOST and not node.send_events:
-                index = int.from_bytes(head, "big")
-                if batched(effects, session.outcome_frames(index, frames[1:], now)):
-                    self.perform(effects)
-                    effects = []
-                continue
-            self.perform(effects)
-            effects = []
-            if not head:
-                self._local(frames[1], frames[2:])
-                continue
-            index = int.from_bytes(head, "big")
-            if frames[1] == inbox.LOST:
-                assert node.pool is not None
-                self.hand_over()  # what this turn gave the dead actor: dropped with it
-                if node.pool.replaced(index):  # else an earlier LOST of this slot covered it
-                    self.perform(session.lost(index, now))
-                continue
-            done = session.busy.get(index)
-            if done is not None:
-                self.view.finished(done, frames[1:], node.started_at.get(index))
-                self.view.flush_events()  # before the DONE: the hub's own event comes after
-            self.perform(session.outcome_frames(index, frames[1:], now))
+                effects = []
+                self._other(head, frames, now)
+        effects += session.take_outcomes()
+        self.perform(effects)
+
+    def _other(self, head: bytes, frames: list[bytes], now: float) -> None:
+        """An inbox message but a plain outcome: from the node's threads, a slot's death, or an
+        outcome with its events."""
+        session, node = self.session, self.node
+        if not head:
+            self._local(frames[1], frames[2:])
+            return
+        index = int.from_bytes(head, "big")
+        if frames[1] == inbox.LOST:
+            assert node.pool is not None
+            self.hand_over()  # what this turn gave the dead actor: dropped with it
+            if node.pool.replaced(index):  # else an earlier LOST of this slot covered it
+                self.perform(session.lost(index, now))
+            return
+        done = session.busy.get(index)
+        if done is not None:
+            self.view.finished(done, frames[1:], node.started_at.get(index))
+            self.view.flush_events()  # before the DONE: the hub's own event comes after
+        self.perform(session.outcome_frames(index, frames[1:], now))
 
     def _local(self, kind: bytes, frames: list[bytes]) -> None:
         """Something from the node's own threads: a message to forward, a confirmation to ask,

@@ -20,7 +20,7 @@ from celeriac.actors.outcome import TaskOutcome
 from celeriac.transport import protocol as p
 from celeriac.transport.hub.limits import too_big
 
-__all__ = ["outcome_message"]
+__all__ = ["outcome_frames", "outcome_message"]
 
 _log = get_logger("celeriac.worker")
 #: Results the worker makes itself have msgpack bodies, as the hub's (whatever the client asks).
@@ -34,24 +34,48 @@ def outcome_message(
     than ``max_size`` is replaced by a FAILURE that says why."""
     if outcome.requeue:
         return p.Reject((p.Rejection(outcome.task_id, outcome.tag, credit=credit),))
-    body, content_type, state = outcome.body, outcome.content_type, outcome.state
-    hub_made = False
-    if max_size is not None and len(body) > max_size:
-        reason = too_big(len(body), max_size)
-        _log.error("result_too_large", id=outcome.task_id, size=len(body), limit=max_size)
-        info = p.FailureInfo("ResultTooLarge", "celeriac.exceptions", (reason,))
-        body, content_type, state = msgpack.packb(p.failure_map(info)), _MSGPACK, states.FAILURE
-        hub_made = True
-    result = p.ResultMessage(
+    if max_size is not None and len(outcome.body) > max_size:
+        return p.Done((_too_large(outcome, credit, max_size),))
+    return p.Done((_result(outcome, credit),))
+
+
+def outcome_frames(
+    outcome: TaskOutcome, *, credit: int, max_size: int | None = None
+) -> list[bytes]:
+    """``encode(outcome_message(outcome, ...))``: the usual outcome's ``DONE`` made without the
+    message around its result (a slot's thread makes one for every task: 0.6 us less, issue 18)."""
+    if outcome.requeue or (max_size is not None and len(outcome.body) > max_size):
+        return p.encode(outcome_message(outcome, credit=credit, max_size=max_size))
+    return p.done_frames(_result(outcome, credit))
+
+
+def _result(outcome: TaskOutcome, credit: int) -> p.ResultMessage:
+    return p.ResultMessage(
         outcome.task_id,
-        state,
-        body,
-        content_type,
+        outcome.state,
+        outcome.body,
+        outcome.content_type,
         tag=outcome.tag,
         store=outcome.store,
         credit=credit,
-        retry_eta=outcome.retry_eta if not hub_made else None,
-        hub=hub_made,
+        retry_eta=outcome.retry_eta,
         children=outcome.children,
     )
-    return p.Done((result,))
+
+
+def _too_large(outcome: TaskOutcome, credit: int, max_size: int) -> p.ResultMessage:
+    """A FAILURE made here, in place of a result body over ``max_size``."""
+    size = len(outcome.body)
+    _log.error("result_too_large", id=outcome.task_id, size=size, limit=max_size)
+    info = p.FailureInfo("ResultTooLarge", "celeriac.exceptions", (too_big(size, max_size),))
+    return p.ResultMessage(
+        outcome.task_id,
+        states.FAILURE,
+        msgpack.packb(p.failure_map(info)),
+        _MSGPACK,
+        tag=outcome.tag,
+        store=outcome.store,
+        credit=credit,
+        hub=True,
+        children=outcome.children,
+    )

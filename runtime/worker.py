@@ -59,7 +59,7 @@ from .inbox import Inbox
 from .keyed import KeyedLink, host_queues
 from .link import default_node_name
 from .logging import log_format
-from .outcomes import outcome_message
+from .outcomes import outcome_frames
 
 __all__ = ["WorkerNode"]
 
@@ -365,7 +365,7 @@ class WorkerNode:
     def _reply(self, index: int, outcome: TaskOutcome) -> None:
         credit = 1 if self.accepting else 0
         max_size = self.conf.broker_max_message_size  # the frozen settings: 0.5 us less a task
-        self.inbox.outcome(index, outcome_message(outcome, credit=credit, max_size=max_size))
+        self.inbox.outcome(index, outcome_frames(outcome, credit=credit, max_size=max_size))
 
     def send_to_hub(self, message: p.Message) -> None:
         """Have the connection thread send ``message`` to the hub (any thread)."""

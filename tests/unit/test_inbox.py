@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 import zmq
 
 from celeriac.runtime.inbox import Inbox
@@ -23,7 +24,18 @@ def _poller(inbox: Inbox) -> zmq.Poller:
     return poller
 
 
-def test_every_message_is_rung_for_and_each_thread_keeps_its_order() -> None:
+def _taken(inbox: Inbox, *, all_at_once: bool) -> list[list[bytes]]:
+    """Take to the end, one by one or as the connection does (``take_all`` until empty)."""
+    if not all_at_once:
+        return list(iter(inbox.take, None))
+    out: list[list[bytes]] = []
+    while batch := inbox.take_all():
+        out += batch
+    return out
+
+
+@pytest.mark.parametrize("all_at_once", [False, True])
+def test_every_message_is_rung_for_and_each_thread_keeps_its_order(all_at_once: bool) -> None:
     inbox = Inbox()
     threads, each = 4, 3000
     start = threading.Barrier(threads)
@@ -44,7 +56,7 @@ def test_every_message_is_rung_for_and_each_thread_keeps_its_order() -> None:
             # The connection's loop: sleep until rung, read the rings, take to the end.
             assert poller.poll(STRANDED), f"stranded after {got} messages: no ring came"
             inbox.rung()
-            while (frames := inbox.take()) is not None:
+            for frames in _taken(inbox, all_at_once=all_at_once):
                 seen[frames[0][0]].append(int.from_bytes(frames[1], "big"))
                 got += 1
     finally:
@@ -52,6 +64,7 @@ def test_every_message_is_rung_for_and_each_thread_keeps_its_order() -> None:
             w.join()
     assert all(order == list(range(each)) for order in seen.values())
     assert inbox.take() is None
+    assert not inbox.take_all()
 
 
 def test_the_order_of_the_appends_holds_across_threads() -> None:
@@ -72,6 +85,13 @@ def test_the_order_of_the_appends_holds_across_threads() -> None:
     assert inbox.take() == [b"\x00\x01", b"LOST"]
     assert inbox.take() is None
     assert not _poller(inbox).poll(0), "the doorbell was cleared"
+    inbox.put([b"\x00\x02", b"DONE"])
+    inbox.put([b"\x00\x02", b"LOST"])
+    inbox.rung()
+    assert list(inbox.take_all()) == [[b"\x00\x02", b"DONE"], [b"\x00\x02", b"LOST"]]
+    assert inbox.empty()
+    inbox.put([b"", b"SEND"])  # the queue was taken whole: this put rings again
+    assert _poller(inbox).poll(STRANDED)
 
 
 def test_an_outcome_the_connection_sends_directly_is_not_queued() -> None:
@@ -87,12 +107,12 @@ def test_an_outcome_the_connection_sends_directly_is_not_queued() -> None:
         return accept[0]
 
     inbox.direct = direct
-    inbox.outcome(3, p.Credit(1))
+    inbox.outcome(3, p.encode(p.Credit(1)))
     assert taken == [(3, p.encode(p.Credit(1)))]
     assert inbox.empty()
     assert not _poller(inbox).poll(0)
     accept[0] = False
-    inbox.outcome(4, p.Credit(2))
+    inbox.outcome(4, p.encode(p.Credit(2)))
     assert _poller(inbox).poll(STRANDED)
     inbox.rung()
     assert inbox.take() == [(4).to_bytes(2, "big"), *p.encode(p.Credit(2))]

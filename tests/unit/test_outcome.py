@@ -13,7 +13,7 @@ from celeriac._serialization import dumps, loads
 from celeriac.actors.execution import TaskExecutor
 from celeriac.actors.outcome import Failure, TaskOutcome
 from celeriac.exceptions import Ignore, Reject
-from celeriac.runtime.outcomes import outcome_message
+from celeriac.runtime.outcomes import outcome_frames, outcome_message
 from celeriac.transport import protocol as p
 
 JSON = frozenset({"application/json"})
@@ -97,8 +97,33 @@ def test_ignore_and_reject_outcomes() -> None:
 
 def wire(outcome: TaskOutcome, credit: int) -> tuple[bytes, dict[str, Any], bytes]:
     """The command, header map and body the worker sends for ``outcome``."""
-    frames = p.encode(outcome_message(outcome, credit=credit))
+    frames = outcome_frames(outcome, credit=credit)
     return frames[1], msgpack.unpackb(frames[2]), frames[3]
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        TaskOutcome("id1", None, "SUCCESS", "application/json", b"5"),
+        TaskOutcome("id2", "tag2", "FAILURE", "application/json", b"{}", store=False),
+        TaskOutcome("id3", "tag3", "RETRY", "application/json", b"[]", retry_eta=5.0),
+        TaskOutcome("id4", None, "SUCCESS", "application/json", b"1", children=("c1", "c2")),
+        TaskOutcome("id5", "tag5", "REJECTED", "application/json", b"", requeue=True),
+        TaskOutcome("id6", None, "RETRY", "application/json", b"x" * 64, retry_eta=1.0),
+    ],
+)
+@pytest.mark.parametrize("credit", [0, 1])
+def test_the_slots_frames_are_the_messages(outcome: TaskOutcome, credit: int) -> None:
+    """What a slot sends (made without the message, as a rule) is the message's encoding,
+    a body over the limit included (a FAILURE made here in its place)."""
+    for limit in (None, 32):
+        frames = outcome_frames(outcome, credit=credit, max_size=limit)
+        assert frames == p.encode(outcome_message(outcome, credit=credit, max_size=limit))
+    too_large = p.decode(outcome_frames(outcome, credit=credit, max_size=32))
+    if isinstance(too_large, p.Done) and len(outcome.body) > 32:
+        (result,) = too_large.results
+        assert (result.state, result.hub, result.retry_eta) == ("FAILURE", True, None)
+        assert (result.id, result.tag, result.credit) == (outcome.task_id, outcome.tag, credit)
 
 
 def test_done_message_keeps_todays_header_fields() -> None:

@@ -44,7 +44,7 @@ def _usual(table: _wire_checks._Table, header: bytes) -> Any:
 def test_the_fast_path_accepts_only_what_the_usual_one_does(case: int, data: st.DataObject) -> None:
     """Random headers under the real keys: the fast path gives the usual message, or none."""
     fast, table = _CASES[case]
-    keys = st.sampled_from(list(table.by_key)) | st.text(max_size=6)
+    keys = st.sampled_from([*table.by_key, "body"]) | st.text(max_size=6)
     header = msgpack.packb(data.draw(st.dictionaries(keys, _values, max_size=10)))
     got = fast.load(header, b"b")
     if got is not None:
@@ -82,6 +82,7 @@ def _usual_delivery(header: bytes, meta: bytes) -> p.Delivery | None:
         {"task": "t"},  # the id missing
         {"id": "a", "eta": 1.0},  # a rarer field: the usual path checks it
         {"id": "a", "unroutable": "error"},
+        {"id": "a", "body": b"x"},  # no header field: the usual path ignores it
     ],
 )
 def test_what_the_fast_path_leaves_to_the_usual_one(fields: dict[str, Any]) -> None:
@@ -96,6 +97,11 @@ def test_a_usual_task_takes_the_fast_path() -> None:
     fast = _wire_items._FAST_TASK.load(header, task.body)
     assert fast == task
     assert fast.raw is header
+    assert fast.body is task.body  # the frame's, set after the header's fields
+    result = p.ResultMessage("id", "SUCCESS", b"5", credit=1)
+    header = p.encode(p.Done((result,)))[2]
+    loaded = _wire_items._FAST_RESULT.load(header, b"5")
+    assert (loaded, loaded.body) == (result, b"5")
 
 
 def test_an_unknown_field_goes_the_usual_way() -> None:
@@ -105,3 +111,25 @@ def test_an_unknown_field_goes_the_usual_way() -> None:
     assert _wire_items._FAST_TASK.load(header, b"") is None
     with pytest.raises(FrameError, match="not valid msgpack"):
         _wire.decode([p.TAG, b"PUB", header, b""])
+
+
+def test_a_delivery_info_seen_before_decodes_as_the_first_time() -> None:
+    """Delivery infos are kept by their bytes (but a tagged one, a single delivery's): the
+    same bytes give the same queue and count, other bytes their own."""
+    task = p.TaskMessage("t1", "x.add", b"[]", queue="q")
+    deliveries = (
+        p.Delivery(task, "q"),
+        p.Delivery(task, "q"),
+        p.Delivery(task, "q", deliveries=3),
+        p.Delivery(task, "other", tag="t1#2"),
+    )
+    frames = _wire.encode(p.Deliver(deliveries))
+    for _ in range(2):
+        decoded = _wire.decode(frames)
+        assert isinstance(decoded, p.Deliver)
+        assert decoded.deliveries == deliveries
+    assert frames[4] in _wire_items._meta_seen  # the untagged infos were kept
+    assert frames[13] not in _wire_items._meta_seen  # the tagged one was not
+    bad = [*frames[:4], msgpack.packb({"queue": 5})]
+    with pytest.raises(FrameError):  # not taken for a kept one: checked as always
+        _wire.decode(bad)
