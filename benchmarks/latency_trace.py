@@ -139,6 +139,13 @@ def _install(role: str, dump: str) -> None:
 
         _wrap_io(connection, "worker", pull_type=zmq.PULL)
         _wrap_io(inbox, "slot")
+        if os.environ.get("TRACE_FINE"):
+            from celeriac.actors import execution, pool, task_actor  # noqa: PLC0415
+
+            _wrap_call(pool.ThreadPool, "hand", "worker.hand", after=False)
+            _wrap_call(connection.HubConnection, "_incoming", "worker.incoming.done")
+            _wrap_call(task_actor.TaskSlot, "on_receive", "slot.receive", after=False)
+            _wrap_call(execution.TaskExecutor, "execute", "slot.execute", after=False)
     else:
         from celeriac.runtime import client, client_publish, client_waits  # noqa: PLC0415
 
@@ -242,6 +249,10 @@ HOPS: list[tuple[str, str]] = [
     ("hub sends TASK", "hub.send.TASK"),
     ("hub sends CONF", "hub.send.CONF"),
     ("worker connection receives TASK", "worker.recv.TASK"),
+    ("connection: incoming handled", "worker.incoming.done"),
+    ("connection hands the delivery", "worker.hand"),
+    ("slot: on_receive", "slot.receive"),
+    ("slot: execute", "slot.execute"),
     ("slot: task body starts", "worker.body.start"),
     ("slot: task body ends", "worker.body.end"),
     ("slot pushes its outcome", "slot.send.DONE"),
