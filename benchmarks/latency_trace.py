@@ -146,6 +146,8 @@ def _install(role: str, dump: str) -> None:
             _wrap_call(connection.HubConnection, "_incoming", "worker.incoming.done")
             _wrap_call(task_actor.TaskSlot, "on_receive", "slot.receive", after=False)
             _wrap_call(execution.TaskExecutor, "execute", "slot.execute", after=False)
+            _wrap_call(inbox.Inbox, "outcome", "slot.outcome", after=False)
+            _wrap_call(connection.HubConnection, "_direct", "slot.direct", after=False)
     else:
         from celeriac.runtime import client, client_publish, client_waits  # noqa: PLC0415
 
@@ -255,6 +257,8 @@ HOPS: list[tuple[str, str]] = [
     ("slot: execute", "slot.execute"),
     ("slot: task body starts", "worker.body.start"),
     ("slot: task body ends", "worker.body.end"),
+    ("slot: outcome made", "slot.outcome"),
+    ("slot: direct send tried", "slot.direct"),
     ("slot pushes its outcome", "slot.send.DONE"),
     ("connection pulls the outcome", "worker.pull.DONE"),
     ("worker sends DONE", "worker.send.DONE"),
@@ -313,13 +317,16 @@ def main() -> None:
     parser.add_argument(
         "--threads", action="store_true", help="wake-ups per call of each thread of each process"
     )
+    parser.add_argument(
+        "--ipc", action="store_true", help="ipc:// instead of tcp://127.0.0.1 (a local hub only)"
+    )
     parser.add_argument("--serve", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
         _serve(args.serve)
         return
     run = Path(tempfile.mkdtemp(prefix="latency-"))
-    broker = f"tcp://127.0.0.1:{_free_port()}"
+    broker = f"ipc://{run}/hub.ipc" if args.ipc else f"tcp://127.0.0.1:{_free_port()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERIAC_", "LATENCY_"))}
     env.update(LATENCY_BROKER=broker, PYTHONPATH=str(HERE))
     if args.trace:
