@@ -1,21 +1,21 @@
 """The threads pool: N execution slots under a one_for_one supervisor.
 
 The connection hands deliveries to a slot by index (:meth:`ThreadPool.submit`, or what a turn
-gave one slot at once: :meth:`ThreadPool.hand`) and gets each outcome back through the
-``reply`` callable. A busy slot may be handed :attr:`run_ahead`
-more (they wait in its inbox, a C ``SimpleQueue``), so it goes from one task to the next without
-waiting for the connection. Each delivery handed to a slot carries a claim (a per-slot dict, tag
--> delivery): the slot takes the claim before it runs the delivery and skips one whose claim is
-gone, so :meth:`ThreadPool.recall` can withdraw a delivery still waiting in a slot (the
-connection then gives it back to the hub: a long task does not hold back what waits behind it);
-both take it with one ``dict.pop``, atomic under the GIL, so exactly one side wins. If a slot
-actor dies (it should not: task code runs under a guard), its supervisor starts a new one in
-its place and ``lost(index)`` tells the connection, which gives the delivery that slot ran back
-to the hub for redelivery and hands the ones waiting behind it (dropped with the dead actor's
-inbox) to the new one. Until the connection has done
-so (:meth:`ThreadPool.replaced`), deliveries still go to the dead actor and are dropped: the new
-one must not run one the connection is about to hand it again (the dead actor's claims are
-dropped then).
+gave one slot at once: :meth:`ThreadPool.hand`) and gets each outcome back through the ``reply``
+callable. A busy slot may be handed :attr:`run_ahead` more (they wait in its inbox, a
+:class:`~.slot_inbox.SlotInbox`), so it goes from one task to the next without waiting for the
+connection; a sleeping slot's wake-up may be left for :meth:`ThreadPool.wake_handed`. Each
+delivery handed to a slot carries a claim (a per-slot dict, tag -> delivery): the slot takes the
+claim before it runs the delivery and skips one whose claim is gone, so
+:meth:`ThreadPool.recall` can withdraw a delivery still waiting in a slot (the connection then
+gives it back to the hub: a long task does not hold back what waits behind it); both take it
+with one ``dict.pop``, atomic under the GIL, so exactly one side wins. If a slot actor dies (it
+should not: task code runs under a guard), its supervisor starts a new one in its place and
+``lost(index)`` tells the connection, which gives the delivery that slot ran back to the hub for
+redelivery and hands the ones waiting behind it (dropped with the dead actor's inbox) to the new
+one. Until the connection has done so (:meth:`ThreadPool.replaced`), deliveries still go to the
+dead actor and are dropped: the new one must not run one the connection is about to hand it
+again (the dead actor's claims are dropped then).
 
 Time limits: one :class:`~celeriac.actors.watchdog.Watchdog` thread (on the pool's clock) watches
 every slot thread; it raises ``SoftTimeLimitExceeded``/``TimeLimitExceeded`` inside the slot's

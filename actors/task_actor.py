@@ -4,9 +4,10 @@ A worker with concurrency N has N slot actors (N threads). Each slot holds its o
 every class-based task it has run, so state set in ``on_start`` lives across messages, and
 answers through an injected ``reply`` callable (the runtime wires it to the node's inbox,
 ``runtime/inbox.py``; this layer knows no sockets). Slots are :class:`Supervised`: the pool's
-supervisor restarts one that dies. A slot's inbox is a C ``SimpleQueue``: a busy slot may hold
-the next delivery there (run-ahead, see :mod:`.pool`); the slot runs a delivery only if it can
-take its claim first (one recalled meanwhile has none, and is skipped without an outcome).
+supervisor restarts one that dies. A slot's inbox is a :class:`~.slot_inbox.SlotInbox`: a busy
+slot may hold the next delivery there (run-ahead, see :mod:`.pool`); the slot runs a delivery
+only if it can take its claim first (one recalled meanwhile has none, and is skipped without an
+outcome).
 """
 
 from __future__ import annotations
