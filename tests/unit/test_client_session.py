@@ -267,5 +267,6 @@ def test_a_second_wait_after_a_pushed_result_asks_the_hub() -> None:
     s.publish(task("a", reply=True))
     assert s.await_result("a") == []  # the hub pushes a reply=True result without WAIT
     done = p.ResultMessage("a", "SUCCESS", b"1")
-    assert [type(e) for e in s.handle(p.Result((done,)), T0)] == [Resolve]
+    # Settled: the RES confirms the publish it answers (transport/hub/confirmhold.py).
+    assert [type(e) for e in s.handle(p.Result((done,)), T0)] == [Resolve, Settled]
     assert sent(s.await_result("a")) == [p.Wait(("a",))]
