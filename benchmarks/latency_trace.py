@@ -285,15 +285,20 @@ def _hops(events: list[tuple[str, int]], trips: list[tuple[int, int]]) -> None:
 
     # A hop the code no longer passes through (a hand-off removed) is left out, not counted
     # as missing from every round trip.
-    seen = {name for name, _ in events}
-    hops = [(label, event) for label, event in HOPS if event in seen]
-    per_hop: dict[str, list[float]] = {label: [] for label, _ in hops}
-    complete = 0
+    # So is one that most round trips skip (a CONF the hub held for the RES: said below).
+    firsts: list[dict[str, int]] = []
     for start, end in trips:
         lo, hi = bisect.bisect_left(times, start), bisect.bisect_right(times, end)
         first: dict[str, int] = {}
         for name, t in events[lo:hi]:
             first.setdefault(name, t)
+        firsts.append(first)
+    present = {label: sum(event in f for f in firsts) for label, event in HOPS}
+    hops = [(label, event) for label, event in HOPS if present[label] * 2 > len(trips)]
+    rare = [label for label, _ in HOPS if 0 < present[label] * 2 <= len(trips)]
+    per_hop: dict[str, list[float]] = {label: [] for label, _ in hops}
+    complete = 0
+    for first in firsts:
         if any(event not in first for _, event in hops):
             continue
         complete += 1
@@ -311,6 +316,8 @@ def _hops(events: list[tuple[str, int]], trips: list[tuple[int, int]]) -> None:
             total += med
             print(f"{label:40s} {med:7.0f} {_percentile(values, 0.9):7.0f}")
     print(f"{'sum of medians':40s} {total:7.0f}")
+    for label in rare:
+        print(f"left out, in {present[label] / len(trips):.0%} of the round trips: {label}")
 
 
 def main() -> None:
