@@ -1,21 +1,21 @@
 """The threads pool: N execution slots under a one_for_one supervisor.
 
 The connection hands deliveries to a slot by index (:meth:`ThreadPool.submit`, or what a turn
-gave one slot at once: :meth:`ThreadPool.hand`) and gets each outcome back through the
-``reply`` callable. A busy slot may be handed :attr:`run_ahead`
-more (they wait in its inbox, a C ``SimpleQueue``), so it goes from one task to the next without
-waiting for the connection. Each delivery handed to a slot carries a claim (a per-slot dict, tag
--> delivery): the slot takes the claim before it runs the delivery and skips one whose claim is
-gone, so :meth:`ThreadPool.recall` can withdraw a delivery still waiting in a slot (the
-connection then gives it back to the hub: a long task does not hold back what waits behind it);
-both take it with one ``dict.pop``, atomic under the GIL, so exactly one side wins. If a slot
-actor dies (it should not: task code runs under a guard), its supervisor starts a new one in
-its place and ``lost(index)`` tells the connection, which gives the delivery that slot ran back
-to the hub for redelivery and hands the ones waiting behind it (dropped with the dead actor's
-inbox) to the new one. Until the connection has done
-so (:meth:`ThreadPool.replaced`), deliveries still go to the dead actor and are dropped: the new
-one must not run one the connection is about to hand it again (the dead actor's claims are
-dropped then).
+gave one slot at once: :meth:`ThreadPool.hand`) and gets each outcome back through the ``reply``
+callable. A busy slot may be handed :attr:`run_ahead` more (they wait in its inbox, a
+:class:`~.slot_inbox.SlotInbox`), so it goes from one task to the next without waiting for the
+connection; a sleeping slot's wake-up may be left for :meth:`ThreadPool.wake_handed`. Each
+delivery handed to a slot carries a claim (a per-slot dict, tag -> delivery): the slot takes the
+claim before it runs the delivery and skips one whose claim is gone, so
+:meth:`ThreadPool.recall` can withdraw a delivery still waiting in a slot (the connection then
+gives it back to the hub: a long task does not hold back what waits behind it); both take it
+with one ``dict.pop``, atomic under the GIL, so exactly one side wins. If a slot actor dies (it
+should not: task code runs under a guard), its supervisor starts a new one in its place and
+``lost(index)`` tells the connection, which gives the delivery that slot ran back to the hub for
+redelivery and hands the ones waiting behind it (dropped with the dead actor's inbox) to the new
+one. Until the connection has done so (:meth:`ThreadPool.replaced`), deliveries still go to the
+dead actor and are dropped: the new one must not run one the connection is about to hand it
+again (the dead actor's claims are dropped then).
 
 Time limits: one :class:`~celeriac.actors.watchdog.Watchdog` thread (on the pool's clock) watches
 every slot thread; it raises ``SoftTimeLimitExceeded``/``TimeLimitExceeded`` inside the slot's
@@ -31,7 +31,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import pykka
 from pykka._envelope import Envelope  # what ActorRef.tell puts (see submit)
@@ -39,6 +39,7 @@ from pykka._envelope import Envelope  # what ActorRef.tell puts (see submit)
 from celeriac._clock import SYSTEM_CLOCK, Clock
 
 from .execution import TaskExecutor
+from .slot_inbox import SlotInbox
 from .supervised import ChildSpec, SupervisorLink
 from .supervisor import Supervisor
 from .task_actor import Delivery, Reply, TaskSlot
@@ -61,8 +62,12 @@ class Pool(Protocol):
         """Run a delivery in slot ``index`` (free, or busy with room to wait: run-ahead); its
         outcome comes back through ``reply``."""
 
-    def hand(self, index: int, deliveries: Sequence[Delivery]) -> None:
-        """Run several deliveries in slot ``index``, in this order (what one turn gave it)."""
+    def hand(self, index: int, deliveries: Sequence[Delivery], *, wake: bool = True) -> None:
+        """Run several deliveries in slot ``index``, in this order (what one turn gave it).
+        ``wake=False``: a sleeping slot is woken by the next :meth:`wake_handed` instead."""
+
+    def wake_handed(self) -> None:
+        """Wake the slots that :meth:`hand` left asleep (``wake=False``)."""
 
     def recall(self, index: int, tag: str) -> bool:
         """Withdraw the delivery ``tag`` handed to slot ``index`` to wait there: True means the
@@ -135,6 +140,8 @@ class ThreadPool:
         self._supervisor: pykka.ActorRef[Any] | None = None
         self._watchdog = Watchdog(wiring.clock)
         self._ready = threading.Event()
+        #: Inboxes of slots handed deliveries while asleep, not woken yet (see :meth:`hand`).
+        self._unwoken: list[SlotInbox] = []
 
     def _spec(self, index: int) -> ChildSpec:
         def start(link: SupervisorLink) -> pykka.ActorRef[Any]:
@@ -190,10 +197,12 @@ class ThreadPool:
         """Hand a delivery to slot ``index`` (free, or busy with room: see the module docs)."""
         self.hand(index, (delivery,))
 
-    def hand(self, index: int, deliveries: Sequence[Delivery]) -> None:
+    def hand(self, index: int, deliveries: Sequence[Delivery], *, wake: bool = True) -> None:
         """Hand several deliveries to slot ``index`` in one put: it runs them in this order
         (the connection hands a turn's deliveries for a slot at once: one put and at most one
-        wake-up of the slot, one pass of its actor loop)."""
+        wake-up of the slot, one pass of its actor loop). With ``wake=False`` a sleeping slot
+        is woken by the next :meth:`wake_handed` (the connection's, once it has let go of its
+        turn: the slot then starts without waiting for the GIL or the connection's lock)."""
         ref = self._refs[index]  # one read of a list item: atomic, no lock needed
         if ref is None:
             self._wiring.lost(index)
@@ -205,7 +214,18 @@ class ThreadPool:
         # dead actor's inbox is read by no one, so it drops the deliveries, as a tell refused
         # with ActorDeadError did: its supervisor is replacing it, and the lost(index) it
         # reports makes the connection hand what that slot held to the new actor.
-        ref.actor_inbox.put(Envelope(tuple(deliveries)))
+        inbox = cast(SlotInbox, ref.actor_inbox)  # TaskSlot._create_actor_inbox's
+        if inbox.push(Envelope(tuple(deliveries))):
+            if wake:
+                inbox.wake()
+            else:
+                self._unwoken.append(inbox)
+
+    def wake_handed(self) -> None:
+        """Wake the slots :meth:`hand` left asleep (``wake=False``), in the caller's thread."""
+        unwoken = self._unwoken
+        while unwoken:
+            unwoken.pop().wake()
 
     def recall(self, index: int, tag: str) -> bool:
         """Withdraw the delivery ``tag`` waiting in slot ``index`` unless the slot has begun it

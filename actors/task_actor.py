@@ -4,14 +4,14 @@ A worker with concurrency N has N slot actors (N threads). Each slot holds its o
 every class-based task it has run, so state set in ``on_start`` lives across messages, and
 answers through an injected ``reply`` callable (the runtime wires it to the node's inbox,
 ``runtime/inbox.py``; this layer knows no sockets). Slots are :class:`Supervised`: the pool's
-supervisor restarts one that dies. A slot's inbox is a C ``SimpleQueue``: a busy slot may hold
-the next delivery there (run-ahead, see :mod:`.pool`); the slot runs a delivery only if it can
-take its claim first (one recalled meanwhile has none, and is skipped without an outcome).
+supervisor restarts one that dies. A slot's inbox is a :class:`~.slot_inbox.SlotInbox`: a busy
+slot may hold the next delivery there (run-ahead, see :mod:`.pool`); the slot runs a delivery
+only if it can take its claim first (one recalled meanwhile has none, and is skipped without an
+outcome).
 """
 
 from __future__ import annotations
 
-import queue
 from collections.abc import Callable
 from time import perf_counter
 from typing import Any
@@ -20,6 +20,7 @@ from celeriac._protocol import Delivery
 
 from .execution import TaskExecutor
 from .outcome import TaskOutcome
+from .slot_inbox import SlotInbox
 from .supervised import Supervised, SupervisorLink
 
 __all__ = ["Delivery", "Reply", "TaskSlot"]
@@ -36,11 +37,10 @@ class TaskSlot(Supervised):
 
     @staticmethod
     def _create_actor_inbox() -> Any:  # pykka's ActorInbox protocol (private: pykka._actor)
-        # pykka's default inbox is a queue.Queue (Python: a Condition per put and get); the C
-        # SimpleQueue offers the same put/get/empty at a fraction of the cost: the hand-off of
-        # each delivery was the largest single item of a worker's GIL profile (issue 18).
-        inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        return inbox
+        # pykka's default inbox is a queue.Queue (Python: a Condition per put and get); this
+        # one costs a deque append per put, and its wake-up may leave after the put, without
+        # the GIL (see .slot_inbox: the hand-off was the longest hop of a round trip, issue 18).
+        return SlotInbox()
 
     def __init__(
         self,

@@ -58,8 +58,11 @@ class _Pool:
     def submit(self, index: int, delivery: p.Delivery) -> None:
         self.handed[index].append(delivery)
 
-    def hand(self, index: int, deliveries: list[p.Delivery]) -> None:
+    def hand(self, index: int, deliveries: list[p.Delivery], *, wake: bool = True) -> None:
         self.handed[index].extend(deliveries)
+
+    def wake_handed(self) -> None:
+        pass
 
     def recall(self, index: int, tag: str) -> bool:
         return False

@@ -157,6 +157,9 @@ class Hello:
     declare: Declare | None = None
     credit: int = 0
     inflight: tuple[str, ...] = ()
+    #: A client that takes a ``RES`` for a publish it holds unconfirmed as its confirmation
+    #: (the hub may then hold that ``CONF`` for the ``RES``: transport/hub/confirmhold.py).
+    results_confirm: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,6 +103,7 @@ _CONTROL: Final[dict[bytes, _Table]] = {
             ("declare", "declare", _opt(_map_of(DECLARE)), _dump_with(DECLARE)),
             ("credit", "credit", _count, None),
             ("inflight", "inflight", _names, list),
+            ("results_confirm", "results_confirm", _flag, None),
         ),
         _Table(
             p.Welcome,

@@ -121,10 +121,14 @@ class AsyncPool:
         except RuntimeError:  # the loop is closed: we are stopping
             self._wiring.lost(index)
 
-    def hand(self, index: int, deliveries: Sequence[Delivery]) -> None:
-        """A virtual slot runs one delivery (``run_ahead`` 0): each is submitted."""
+    def hand(self, index: int, deliveries: Sequence[Delivery], *, wake: bool = True) -> None:
+        """A virtual slot runs one delivery (``run_ahead`` 0): each is submitted (the loop
+        is woken at once, whatever ``wake`` says)."""
         for delivery in deliveries:
             self.submit(index, delivery)
+
+    def wake_handed(self) -> None:
+        """Nothing to wake: :meth:`hand` woke the loop."""
 
     def recall(self, index: int, tag: str) -> bool:
         """Nothing waits in a virtual slot (``run_ahead`` 0): nothing to withdraw."""

@@ -214,9 +214,14 @@ class HubConnection(ConnectionEffects):
             node.inbox.direct = self._direct
             pending = False
             while not self.stopped:
-                self.hand_over()
+                handed = self.hand_over(wake=False)
                 turn.release()
                 try:
+                    # The slots' wake-up last, without the GIL: a slot woken while this thread
+                    # held the GIL or the turn slept again on them (issue 18).
+                    if handed:
+                        assert node.pool is not None
+                        node.pool.wake_handed()
                     events = dict(poller.poll(0 if pending else 100))
                 finally:
                     turn.acquire()

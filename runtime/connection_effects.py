@@ -95,17 +95,20 @@ class ConnectionEffects:
         else:
             runs.append(effect.delivery)
 
-    def hand_over(self) -> None:
+    def hand_over(self, *, wake: bool = True) -> bool:
         """Hand each slot what this turn's :class:`~s.Run` effects gave it, in one put (a
         threads pool's ``hand``): the connection calls it before it waits, and before it
-        recalls from a slot or reads that a slot was replaced, so the pool's claims are set."""
+        recalls from a slot or reads that a slot was replaced, so the pool's claims are set.
+        ``wake=False``: the slots asleep wait for the pool's ``wake_handed`` (the loop's, once
+        it has let go of its turn); True if it handed anything."""
         if not self.runs:
-            return
+            return False
         runs, self.runs = self.runs, {}
         pool = self.node.pool
         assert pool is not None
         for slot, deliveries in runs.items():
-            pool.hand(slot, deliveries)
+            pool.hand(slot, deliveries, wake=wake)
+        return True
 
     def _do_recall(self, effect: s.Recall) -> None:
         # Withdrawn here, on the connection thread, so the session hears of each at once.

@@ -251,6 +251,7 @@ class HubServer:
         lazy = lazy and self.state.storage_error is None
         if not (lazy and self._lazy.may_defer(self.state.outbox)):
             self._commit()
+        self.state.release_confirms(self.clock.monotonic())  # held, committed: see .hub.confirmhold
         self._flush()
         if self._lazy.deferred and not readable(self._router):
             self._write_ahead()
@@ -274,6 +275,7 @@ class HubServer:
         except STORAGE_ERRORS as exc:
             self.state.commit_failed(exc)
         else:
+            self.state.confirm_hold.committed(self.clock.monotonic())
             self.state.storage_works()
 
     def statistics(self) -> dict[str, Any]:
@@ -308,11 +310,13 @@ class HubServer:
 
     def _timeout_ms(self) -> int:
         deadline = self.state.next_deadline()
-        if deadline is None:
-            return self._lazy.timeout_ms(100)
-        return self._lazy.timeout_ms(
-            max(0, min(100, int((deadline - self.clock.time()) * 1000) + 1))
-        )
+        timeout = 100
+        if deadline is not None:
+            timeout = max(0, min(100, int((deadline - self.clock.time()) * 1000) + 1))
+        held = self.state.confirm_hold.deadline()
+        if held is not None:
+            timeout = max(0, min(timeout, int((held - self.clock.monotonic()) * 1000) + 1))
+        return self._lazy.timeout_ms(timeout)
 
     def _receive(self) -> bool:
         """Hand up to :attr:`batch` messages to the state; True if there were some, all of
@@ -360,6 +364,8 @@ class HubServer:
             self._events.publish(self.state.events)
 
     def _close(self) -> None:
+        self.state.release_confirms(self.clock.monotonic(), final=True)  # committed: send them
+        self._flush()
         self.state.close()
         self.store.close()
         self._router.disable_monitor()

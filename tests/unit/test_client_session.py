@@ -267,5 +267,26 @@ def test_a_second_wait_after_a_pushed_result_asks_the_hub() -> None:
     s.publish(task("a", reply=True))
     assert s.await_result("a") == []  # the hub pushes a reply=True result without WAIT
     done = p.ResultMessage("a", "SUCCESS", b"1")
-    assert [type(e) for e in s.handle(p.Result((done,)), T0)] == [Resolve]
+    # Settled: the RES confirms the publish it answers (transport/hub/confirmhold.py).
+    assert [type(e) for e in s.handle(p.Result((done,)), T0)] == [Resolve, Settled]
     assert sent(s.await_result("a")) == [p.Wait(("a",))]
+
+
+def test_a_result_confirms_the_publish_it_answers() -> None:
+    """The client says in HELLO that a RES confirms its publish (the hub may then hold that
+    CONF: transport/hub/confirmhold.py); a RES for one held unconfirmed releases it, one for
+    another id leaves the unconfirmed alone, and a later CONF of it changes nothing."""
+    s = session()
+    (hello,) = sent(s.connect())
+    assert isinstance(hello, p.Hello)
+    assert hello.results_confirm
+    welcomed(s)
+    s.publish(task("a", reply=True))
+    s.publish(task("b", reply=True))
+    other = p.ResultMessage("zz", "SUCCESS", b"1")
+    assert Settled() not in s.handle(p.Result((other,)), T0)
+    assert set(s.unconfirmed) == {"a", "b"}
+    s.handle(p.Result((p.ResultMessage("a", "SUCCESS", b"1"),)), T0)
+    assert set(s.unconfirmed) == {"b"}
+    assert s.handle(p.Confirm(("a", "b")), T0) == [Settled()]
+    assert not s.unconfirmed

@@ -108,7 +108,9 @@ class FailoverLosesNothing(RuleBasedStateMachine):
     @rule()
     def hubs_step(self) -> None:
         """Each live hub handles what reached it, ends its turn (tick: the turn's confirms) and
-        commits; its answers go out after the commit, as the hub's loop does."""
+        commits; its answers go out after the commit, as the hub's loop does (with the
+        confirmations it held for a result, once due: transport/hub/confirmhold.py)."""
+        now = self.clock.monotonic()
         while self.to_hub:
             address, frames = self.to_hub.popleft()
             if not self.alive[address]:
@@ -117,13 +119,22 @@ class FailoverLosesNothing(RuleBasedStateMachine):
             hub.handle(CLIENT, frames)
             hub.tick()
             self.stores[address].commit()
-            for out in hub.outbox:
-                message = p.decode(out[1:])
-                if isinstance(message, p.Confirm):
-                    for tid in message.ids:
-                        self.confirmed_by.setdefault(tid, address)
-                self.inbox.append((address, message))
-            hub.outbox.clear()
+            hub.confirm_hold.committed(now)
+            self.answers(address, hub, now)
+        for address, hub in self.hubs.items():
+            if self.alive[address]:
+                self.answers(address, hub, now)
+
+    def answers(self, address: str, hub: HubState, now: float) -> None:
+        """What ``hub`` sends after its commit, on the wire to the client."""
+        hub.release_confirms(now)
+        for out in hub.outbox:
+            message = p.decode(out[1:])
+            if isinstance(message, p.Confirm):
+                for tid in message.ids:
+                    self.confirmed_by.setdefault(tid, address)
+            self.inbox.append((address, message))
+        hub.outbox.clear()
 
     @rule()
     def client_step(self) -> None:

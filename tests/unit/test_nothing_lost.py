@@ -169,8 +169,11 @@ class NothingLost(RuleBasedStateMachine):
         return {ident: set(peer.inflight) for ident, peer in self.hub._peers.items()}
 
     def flush_hub(self) -> None:
-        """Commit the hub's store, then deliver its outbox (unroutable peers are reported)."""
+        """Commit the hub's store, then deliver its outbox (unroutable peers are reported),
+        with the confirmations it held for a result once due (transport/hub/confirmhold.py)."""
         self.store.commit()
+        self.hub.confirm_hold.committed(self.now)
+        self.hub.release_confirms(self.now)
         for frames in self.hub.outbox:
             ident, message = frames[0], p.decode(frames[1:])
             if ident != CLIENT and ident not in self.workers:

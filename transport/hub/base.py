@@ -13,6 +13,7 @@ from celeriac._log import get_logger
 from .. import protocol as p
 from ..routing import DEAD_LETTER_QUEUE, ExchangeTable
 from ..store import Store
+from .confirmhold import ConfirmHold
 from .model import (
     DEAD_LETTERS_SHOWN,
     RECENT_DONE_LIMIT,
@@ -80,6 +81,8 @@ class HubBase:
         self._distrusted: OrderedDict[bytes, None] = OrderedDict()
         self._seq = itertools.count(1)
         self._confirms: dict[bytes, list[str]] = {}
+        #: Confirmations held for the RES that confirms them too (see .confirmhold).
+        self.confirm_hold = ConfirmHold()
         self._next_purge = 0.0
         self.counters: dict[str, int] = dict.fromkeys(
             (
@@ -134,10 +137,33 @@ class HubBase:
         """One ``CONF`` per publisher per loop turn listing every id made durable (split past
         ``LIST_BYTES``: a burst of thousands of publishes in one turn is confirmed in several,
         each header under its size limit)."""
-        for identity, ids in self._confirms.items():
+        waiters, peers, hold = self._waiters, self._peers, self.confirm_hold
+        for identity, confirmed in self._confirms.items():
+            ids = confirmed
+            peer = peers.get(identity)
+            if peer is not None and peer.results_confirm:
+                # The ids whose result it waits for: their RES confirms them (.confirmhold).
+                waited = [mid for mid in ids if identity in waiters.get(mid, ())]
+                if waited:
+                    hold.defer(identity, waited)
+                    if len(waited) == len(ids):
+                        continue
+                    held = set(waited)
+                    ids = [mid for mid in ids if mid not in held]
             for chunk in p.id_chunks(ids):
                 self._send(identity, p.Confirm(chunk))
         self._confirms.clear()
+
+    def release_confirms(self, now: float, *, final: bool = False) -> None:
+        """Send as ``CONF`` the held ids that are due (see :mod:`.confirmhold`): those of a
+        peer this turn sends something to, or held long enough; ``final``: all of them."""
+        hold = self.confirm_hold
+        if not hold:
+            return
+        busy = None if final else {frames[0] for frames in self.outbox}
+        for identity, ids in hold.due(now, busy):
+            for chunk in p.id_chunks(ids):
+                self._send(identity, p.Confirm(chunk))
 
     def _unroutable_reason(self, task: p.TaskMessage) -> str:
         key = task.routing_key if task.routing_key is not None else task.queue

@@ -126,3 +126,4 @@ class Peer:
     fail_on_lost: bool = False  # HELLO "on_lost": "fail" (task_reject_on_worker_lost=False)
     capped: bool = False  # asked for more credit than hub_max_credit_per_peer (logged once)
     pid: int | None = None  # HELLO "pid"
+    results_confirm: bool = False  # HELLO "results_confirm": a RES confirms (.confirmhold)

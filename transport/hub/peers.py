@@ -55,6 +55,7 @@ class Peers(Visibility):
         peer.role = msg.role
         peer.fail_on_lost = msg.on_lost == "fail"
         peer.pid = msg.pid
+        peer.results_confirm = msg.results_confirm
         if msg.declare is not None:
             self._declare(identity, msg.declare)
         peer.credit = msg.credit

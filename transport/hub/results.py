@@ -45,7 +45,10 @@ class Results(Waits, HubBase):
         if waiters:
             self._waits_done(waiters)
             frames = p.result_frames(result)
+            hold = self.confirm_hold
             for waiter in waiters:
+                if hold:
+                    hold.answered(waiter, result.id)  # a RES confirms the publish it answers
                 self.outbox.append([waiter, *frames])
                 self.counters["results_pushed"] += 1
 
@@ -96,6 +99,8 @@ class Results(Waits, HubBase):
             stored = self.store.get_result(mid)
             if stored is not None:
                 result = p.decode_result(stored.header, stored.body)
+                if self.confirm_hold:
+                    self.confirm_hold.answered(identity, mid)
                 self._send(identity, p.Result((result,)))
             elif self._wait_allowed(identity, mid):
                 self._waiters.setdefault(mid, set()).add(identity)

@@ -59,6 +59,9 @@ class StorageTrouble(HubBase):
         """The turn's commit failed (already rolled back): unconfirm what it would confirm."""
         reason = storage_reason(exc)
         self._flush_confirms()  # the turn's confirms, into the outbox, to be turned into NACKs
+        for identity, held in self.confirm_hold.failed().items():  # and those it would hold
+            for part in p.id_chunks(held):
+                self._send(identity, p.Confirm(part))
         if self.storage_error is None:
             _log.error("hub_storage_failed", reason=reason)
         self.storage_error = reason

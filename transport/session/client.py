@@ -113,7 +113,7 @@ class ClientSession:
 
     def connect(self) -> list[Effect]:
         """Introduce this client to the hub (with its declarations)."""
-        return [Send(p.Hello("client", declare=self.declared))]
+        return [Send(p.Hello("client", declare=self.declared, results_confirm=True))]
 
     def start_at(self, endpoint: str, now: float) -> None:
         """Talk to ``endpoint`` (one of the hubs; the probe found it answering) before any
@@ -275,8 +275,18 @@ class ClientSession:
         elif isinstance(message, p.Nack):
             effects += self._on_nack(message)
         elif isinstance(message, p.Result):
+            was_full = self.full()
+            confirmed = False
             for result in message.results:
+                # A RES for a publish held unconfirmed confirms it: the hub sends a task's
+                # result only after its publish's commit (we said so in HELLO, and the hub
+                # may hold that CONF for it: transport/hub/confirmhold.py).
+                if result.id in self.unconfirmed:
+                    self._release(result.id)
+                    confirmed = True
                 effects += self._resolve(result.id, result)
+            if confirmed:
+                effects += self._settled(was_full)
         elif isinstance(message, p.Reply | p.BeatGrant | p.TaskInfo):
             if isinstance(message.rid, int) and message.rid in self.requests:
                 self.requests.discard(message.rid)
