@@ -3,6 +3,7 @@ and one prefork node (issue 9's "must be shown" list)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -165,6 +166,9 @@ def test_two_workers_answer_inspect_and_control(
     # a node that is there but does not answer (stopped) is missing after the timeout
     os.kill(threads.pid, signal.SIGSTOP)
     try:
+        # kill() returns before every thread has stopped: a command sent now could still be
+        # answered. Wait until the kernel says the whole process is stopped.
+        wait_until(lambda: _all_stopped(threads.pid), RESULT_TIMEOUT, "the node to stop")
         started = time.monotonic()
         frozen = client.control.inspect(timeout=3)
         assert frozen.ping() == {"p@x": {"ok": "pong"}}
@@ -172,6 +176,15 @@ def test_two_workers_answer_inspect_and_control(
         assert time.monotonic() - started < 10.0  # the timeout, not a hang
     finally:
         os.kill(threads.pid, signal.SIGCONT)
+
+
+def _all_stopped(pid: int) -> bool:
+    """Whether every thread of ``pid`` is stopped by a signal (state T in /proc)."""
+    states = []
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            states.append(stat.read_text().rsplit(")", 1)[1].split()[0])
+    return bool(states) and all(state == "T" for state in states)
 
 
 def _cli(url: str, *argv: str, code: int = 0) -> str:
