@@ -70,6 +70,12 @@ _SELECT_HEADERS: Final = (
     "CASE typeof(body) WHEN 'blob' THEN x'' ELSE body END FROM messages ORDER BY seq"
 )
 
+#: The writes queued per task (:mod:`.writebatch` runs a turn's of each together).
+_INSERT_MESSAGE: Final = "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_DELETE_MESSAGE: Final = "DELETE FROM messages WHERE pos = ?"
+_DELETE_SPAN: Final = "DELETE FROM messages WHERE pos BETWEEN ? AND ?"
+_INSERT_RESULT: Final = "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)"
+
 
 class StoreUnavailable(Exception):
     """The store cannot be reached or cannot write (a database server gone away, a lost
@@ -202,7 +208,9 @@ class SQLiteStore(Store):
         self._rows = RowIds(self._db)
         self._in_tx = False
         #: Writes queued until the next read or commit (see :mod:`.writebatch`).
-        self._writes = WriteBatch()
+        self._writes = WriteBatch(
+            multi_row=(_INSERT_MESSAGE,), ranges={_DELETE_MESSAGE: _DELETE_SPAN}
+        )
         #: The ids that may have a result, read at the first duplicate check (None: not yet).
         self._result_ids: ResultIds | None = None
         self._upkeep = Upkeep(self.path, wal_size_limit)
@@ -232,7 +240,7 @@ class SQLiteStore(Store):
     def add_message(self, msg: StoredMessage) -> None:
         """Insert (or replace, for a requeue with new fields) a message row."""
         self._writes.add(
-            "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            _INSERT_MESSAGE,
             (
                 self._rows.place(msg.id),
                 msg.id,
@@ -249,7 +257,7 @@ class SQLiteStore(Store):
         """Delete a message row."""
         pos = self._rows.take(message_id)
         if pos is not None:
-            self._writes.add("DELETE FROM messages WHERE pos = ?", (pos,))
+            self._writes.add(_DELETE_MESSAGE, (pos,))
 
     def messages(self, *, bodies: bool = True) -> Iterator[StoredMessage]:
         """All message rows in publish order (bodies left on disk with ``bodies=False``)."""
@@ -281,7 +289,7 @@ class SQLiteStore(Store):
         if self._result_ids is not None:
             self._result_ids.add(result.id)
         self._writes.add(
-            "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)",
+            _INSERT_RESULT,
             (result.id, result.state, result.header, result.body, expires),
         )
 

@@ -98,6 +98,40 @@ def test_batch_runs_like_one_execute_each(ops: list[tuple[str, int]]) -> None:
     )
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b"]), st.lists(st.integers(0, 40), min_size=1, max_size=150)
+        ),
+        max_size=6,
+    )
+)
+def test_multi_row_inserts_and_ranged_deletes_run_like_one_execute_each(
+    runs: list[tuple[str, list[int]]],
+) -> None:
+    """With the hub's cheaper forms (inserts of many rows a step, deletes of consecutive keys
+    as one BETWEEN), long runs (past a step's rows), replaced keys, repeated and scattered
+    deletes leave the table as executing each write alone."""
+    sql = {"a": "INSERT OR REPLACE INTO t VALUES (?, ?)", "b": "DELETE FROM t WHERE k = ?"}
+    between = "DELETE FROM t WHERE k BETWEEN ? AND ?"
+    one, many = sqlite3.connect(":memory:"), sqlite3.connect(":memory:")
+    batch = WriteBatch(multi_row=[sql["a"]], ranges={sql["b"]: between})
+    ops = [(kind, key) for kind, keys in runs for key in keys]
+    for db in (one, many):
+        db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v INTEGER)")
+    for n, (kind, key) in enumerate(ops):
+        row: tuple[Any, ...] = (key, n) if kind == "a" else (key,)
+        batch.add(sql[kind], row)
+        one.execute(sql[kind], row)
+    batch.run(many)
+    assert not batch
+    assert (
+        one.execute("SELECT * FROM t ORDER BY k").fetchall()
+        == many.execute("SELECT * FROM t ORDER BY k").fetchall()
+    )
+
+
 def test_write_ahead_runs_the_writes_without_committing(tmp_path: Path) -> None:
     """``write_ahead`` (the hub loop's, before it waits) hands the queued writes to SQLite
     inside the open transaction: another connection sees nothing until the commit, and a
