@@ -87,8 +87,9 @@ class Queues(CanvasRevokes, Bodies):
             for i, task in enumerate(msg.tasks):
                 try:
                     if stored is None:  # one store read for the message's duplicate checks
-                        fresh = [t.id for t in msg.tasks if t.id and t.id not in self._messages]
-                        stored = self.store.results_among(fresh)
+                        # (queued ids too: _is_duplicate finds them first, and a lookup in the
+                        # table of queued messages, as large as the backlog, costs more here)
+                        stored = self.store.results_among([t.id for t in msg.tasks if t.id])
                     self._publish(identity, task, stored, routes)
                 except STORAGE_ERRORS:  # the store went away: this task and the rest are refused
                     rest = [t.id for t in msg.tasks[i:] if t.id]
