@@ -112,6 +112,20 @@ class Store:
         """Keep a message until it is removed."""
         raise NotImplementedError
 
+    def add_message_fields(
+        self,
+        message_id: str,
+        queue: str,
+        priority: int,
+        eta: float | None,
+        seq: int,
+        header: bytes,
+        body: bytes,
+    ) -> None:
+        """:meth:`add_message` of the message these fields make (the hub's publish path: a
+        store may keep them without building the :class:`StoredMessage`)."""
+        self.add_message(StoredMessage(message_id, queue, priority, eta, seq, header, body))
+
     def remove_message(self, message_id: str) -> None:
         """Forget a message (acknowledged, expired or dropped)."""
         raise NotImplementedError
@@ -239,18 +253,24 @@ class SQLiteStore(Store):
 
     def add_message(self, msg: StoredMessage) -> None:
         """Insert (or replace, for a requeue with new fields) a message row."""
+        self.add_message_fields(
+            msg.id, msg.queue, msg.priority, msg.eta, msg.seq, msg.header, msg.body
+        )
+
+    def add_message_fields(
+        self,
+        message_id: str,
+        queue: str,
+        priority: int,
+        eta: float | None,
+        seq: int,
+        header: bytes,
+        body: bytes,
+    ) -> None:
+        """:meth:`add_message` of these fields, the row built from them directly."""
         self._writes.add(
             _INSERT_MESSAGE,
-            (
-                self._rows.place(msg.id),
-                msg.id,
-                msg.queue,
-                msg.priority,
-                msg.eta,
-                msg.seq,
-                msg.header,
-                msg.body,
-            ),
+            (self._rows.place(message_id), message_id, queue, priority, eta, seq, header, body),
         )
 
     def remove_message(self, message_id: str) -> None:

@@ -14,7 +14,6 @@ from celeriac.exceptions import ProtocolError
 from .. import protocol as p
 from ..declarations import DeclarationConflictError
 from ..routing import DEAD_LETTER_QUEUE
-from ..store import StoredMessage
 from .bodies import Bodies
 from .canvas import CanvasRevokes
 from .limits import MAX_CREDIT, too_big
@@ -150,8 +149,8 @@ class Queues(CanvasRevokes, Bodies):
             msg = Msg(qid, queue, priority, task.eta, task.expires, next(self._seq), task)
             msg.copy = i > 0
             self._messages[qid] = msg
-            self.store.add_message(
-                StoredMessage(qid, queue, priority, task.eta, msg.seq, header, task.body)
+            self.store.add_message_fields(
+                qid, queue, priority, task.eta, msg.seq, header, task.body
             )
             self._keep_body(msg)
             self._enqueue(msg, now)
