@@ -30,6 +30,7 @@ _Name = Annotated[str, msgspec.Meta(max_length=p.MAX_NAME)]
 _Text = Annotated[str, msgspec.Meta(max_length=p.MAX_TEXT)]
 _Count = Annotated[int, msgspec.Meta(ge=0, le=p.MAX_COUNT)]
 Check = Callable[[Any], Any]
+_astuple = msgspec.structs.astuple
 
 #: The checks msgspec makes as the table's own does (msgspec's int refuses a bool, its bool an
 #: int, as the checks do).
@@ -82,7 +83,7 @@ class FastMap:
         """The fields' values, or None: a rare field was sent, or something the usual path
         must judge (it raises the codec's error, or takes what msgspec would not)."""
         try:
-            values = msgspec.structs.astuple(self._decode(data))
+            values = _astuple(self._decode(data))
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None
         if self._rare is not None and self._rare(values) != self._rare_defaults:
