@@ -30,6 +30,7 @@ _Name = Annotated[str, msgspec.Meta(max_length=p.MAX_NAME)]
 _Text = Annotated[str, msgspec.Meta(max_length=p.MAX_TEXT)]
 _Count = Annotated[int, msgspec.Meta(ge=0, le=p.MAX_COUNT)]
 Check = Callable[[Any], Any]
+_astuple = msgspec.structs.astuple
 
 #: The checks msgspec makes as the table's own does (msgspec's int refuses a bool, its bool an
 #: int, as the checks do).
@@ -72,15 +73,17 @@ class FastMap:
             forbid_unknown_fields=True,
         )
         self._decode = msgspec.msgpack.Decoder(struct).decode
-        # Each index twice: itemgetter gives a tuple for two or more.
-        self._rare = operator.itemgetter(*rare, *rare) if rare else None
-        self._rare_defaults = tuple(specs[i][2] for i in rare) * 2
+        # itemgetter gives a tuple for two indices or more: one rare field is asked twice.
+        # (Not every one twice: for a task's seven, 190 -> 120 ns a header.)
+        asked = rare * 2 if len(rare) == 1 else rare
+        self._rare = operator.itemgetter(*asked) if rare else None
+        self._rare_defaults = tuple(specs[i][2] for i in asked)
 
     def values(self, data: bytes) -> tuple[Any, ...] | None:
         """The fields' values, or None: a rare field was sent, or something the usual path
         must judge (it raises the codec's error, or takes what msgspec would not)."""
         try:
-            values = msgspec.structs.astuple(self._decode(data))
+            values = _astuple(self._decode(data))
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None
         if self._rare is not None and self._rare(values) != self._rare_defaults:

@@ -70,6 +70,12 @@ _SELECT_HEADERS: Final = (
     "CASE typeof(body) WHEN 'blob' THEN x'' ELSE body END FROM messages ORDER BY seq"
 )
 
+#: The writes queued per task (:mod:`.writebatch` runs a turn's of each together).
+_INSERT_MESSAGE: Final = "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_DELETE_MESSAGE: Final = "DELETE FROM messages WHERE pos = ?"
+_DELETE_SPAN: Final = "DELETE FROM messages WHERE pos BETWEEN ? AND ?"
+_INSERT_RESULT: Final = "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)"
+
 
 class StoreUnavailable(Exception):
     """The store cannot be reached or cannot write (a database server gone away, a lost
@@ -105,6 +111,20 @@ class Store:
     def add_message(self, msg: StoredMessage) -> None:
         """Keep a message until it is removed."""
         raise NotImplementedError
+
+    def add_message_fields(
+        self,
+        message_id: str,
+        queue: str,
+        priority: int,
+        eta: float | None,
+        seq: int,
+        header: bytes,
+        body: bytes,
+    ) -> None:
+        """:meth:`add_message` of the message these fields make (the hub's publish path: a
+        store may keep them without building the :class:`StoredMessage`)."""
+        self.add_message(StoredMessage(message_id, queue, priority, eta, seq, header, body))
 
     def remove_message(self, message_id: str) -> None:
         """Forget a message (acknowledged, expired or dropped)."""
@@ -202,7 +222,9 @@ class SQLiteStore(Store):
         self._rows = RowIds(self._db)
         self._in_tx = False
         #: Writes queued until the next read or commit (see :mod:`.writebatch`).
-        self._writes = WriteBatch()
+        self._writes = WriteBatch(
+            multi_row=(_INSERT_MESSAGE,), ranges={_DELETE_MESSAGE: _DELETE_SPAN}
+        )
         #: The ids that may have a result, read at the first duplicate check (None: not yet).
         self._result_ids: ResultIds | None = None
         self._upkeep = Upkeep(self.path, wal_size_limit)
@@ -231,25 +253,31 @@ class SQLiteStore(Store):
 
     def add_message(self, msg: StoredMessage) -> None:
         """Insert (or replace, for a requeue with new fields) a message row."""
+        self.add_message_fields(
+            msg.id, msg.queue, msg.priority, msg.eta, msg.seq, msg.header, msg.body
+        )
+
+    def add_message_fields(
+        self,
+        message_id: str,
+        queue: str,
+        priority: int,
+        eta: float | None,
+        seq: int,
+        header: bytes,
+        body: bytes,
+    ) -> None:
+        """:meth:`add_message` of these fields, the row built from them directly."""
         self._writes.add(
-            "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                self._rows.place(msg.id),
-                msg.id,
-                msg.queue,
-                msg.priority,
-                msg.eta,
-                msg.seq,
-                msg.header,
-                msg.body,
-            ),
+            _INSERT_MESSAGE,
+            (self._rows.place(message_id), message_id, queue, priority, eta, seq, header, body),
         )
 
     def remove_message(self, message_id: str) -> None:
         """Delete a message row."""
         pos = self._rows.take(message_id)
         if pos is not None:
-            self._writes.add("DELETE FROM messages WHERE pos = ?", (pos,))
+            self._writes.add(_DELETE_MESSAGE, (pos,))
 
     def messages(self, *, bodies: bool = True) -> Iterator[StoredMessage]:
         """All message rows in publish order (bodies left on disk with ``bodies=False``)."""
@@ -281,7 +309,7 @@ class SQLiteStore(Store):
         if self._result_ids is not None:
             self._result_ids.add(result.id)
         self._writes.add(
-            "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)",
+            _INSERT_RESULT,
             (result.id, result.state, result.header, result.body, expires),
         )
 

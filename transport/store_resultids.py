@@ -72,6 +72,8 @@ class ResultIds:
         """The ids of ``ids`` that may have a result (the others surely have none)."""
         if self._count > SCAN_LIMIT:
             return ids
+        if not self._count:  # no result stored yet (tasks that ignore results): none has one
+            return []
         bits, mask = self._bits, self._mask
         out = []
         for mid in ids:

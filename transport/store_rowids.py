@@ -106,11 +106,11 @@ class RowIds:
 
     def place(self, mid: str) -> int:
         """The position of ``mid``: its own if it is stored, else a new one at the end."""
-        positions = self._map()
-        pos = positions.get(mid)
-        if pos is None:
-            pos = positions[mid] = self._next
-            self._next += 1
+        positions = self._map()  # read first: reading it sets where new rows go
+        new = self._next
+        pos = positions.setdefault(mid, new)  # one lookup: the map is as large as the backlog
+        if pos == new:
+            self._next = new + 1
             self._undo.append((mid, None))
         return pos
 

@@ -28,6 +28,16 @@ def test_filter_never_misses_an_added_id() -> None:
     assert len(ids.maybe(others)) < 10
 
 
+def test_an_empty_filter_rules_every_id_out_until_one_is_added() -> None:
+    """No result stored yet (tasks that ignore results): nothing is "maybe", no id hashed;
+    the first added id is "maybe" at once."""
+    ids = ResultIds()
+    asked = [f"t{i}" for i in range(100)]
+    assert ids.maybe(asked) == []
+    ids.add("t7")
+    assert "t7" in ids.maybe(asked)
+
+
 def test_results_found_before_and_after_a_restart(tmp_path: Path) -> None:
     """Results written before the filter is read, after it, and by an earlier process."""
     store = SQLiteStore(tmp_path / "hub.sqlite3")

@@ -45,6 +45,23 @@ def test_reads_see_queued_writes_in_order(open_store: Callable[[], Any]) -> None
     again.close()
 
 
+def test_add_message_fields_stores_what_add_message_does(open_store: Callable[[], Any]) -> None:
+    """The publish path's ``add_message_fields`` keeps the same row as ``add_message`` of the
+    same fields (SQLite builds the row directly, the others through ``add_message``), across a
+    commit and a reopen."""
+    from celeriac.transport.store_memory import MemoryStore  # noqa: PLC0415
+
+    for store in (open_store(), MemoryStore()):
+        store.add_message(_msg(1))
+        store.add_message_fields("m2", "q", 3, 1.5, 2, b"\x81", b"body-2")
+        store.commit()
+        rows = list(store.messages())
+        assert rows == [_msg(1), StoredMessage("m2", "q", 3, 1.5, 2, b"\x81", b"body-2")]
+        assert store.get_payload("m2") == (b"\x81", b"body-2")
+    again = open_store()
+    assert [m.id for m in again.messages()] == ["m1", "m2"]
+
+
 def test_results_among_many_ids(open_store: Callable[[], Any]) -> None:
     """A publish batch larger than one ``IN (...)``: every stored id is found, no other."""
     store = open_store()
@@ -90,6 +107,40 @@ def test_batch_runs_like_one_execute_each(ops: list[tuple[str, int]]) -> None:
         db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v INTEGER)")
     for n, (kind, key) in enumerate(ops):
         one.execute(sql[kind], (key, n) if kind == "a" else (key,))
+    batch.run(many)
+    assert not batch
+    assert (
+        one.execute("SELECT * FROM t ORDER BY k").fetchall()
+        == many.execute("SELECT * FROM t ORDER BY k").fetchall()
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b"]), st.lists(st.integers(0, 40), min_size=1, max_size=150)
+        ),
+        max_size=6,
+    )
+)
+def test_multi_row_inserts_and_ranged_deletes_run_like_one_execute_each(
+    runs: list[tuple[str, list[int]]],
+) -> None:
+    """With the hub's cheaper forms (inserts of many rows a step, deletes of consecutive keys
+    as one BETWEEN), long runs (past a step's rows), replaced keys, repeated and scattered
+    deletes leave the table as executing each write alone."""
+    sql = {"a": "INSERT OR REPLACE INTO t VALUES (?, ?)", "b": "DELETE FROM t WHERE k = ?"}
+    between = "DELETE FROM t WHERE k BETWEEN ? AND ?"
+    one, many = sqlite3.connect(":memory:"), sqlite3.connect(":memory:")
+    batch = WriteBatch(multi_row=[sql["a"]], ranges={sql["b"]: between})
+    ops = [(kind, key) for kind, keys in runs for key in keys]
+    for db in (one, many):
+        db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v INTEGER)")
+    for n, (kind, key) in enumerate(ops):
+        row: tuple[Any, ...] = (key, n) if kind == "a" else (key,)
+        batch.add(sql[kind], row)
+        one.execute(sql[kind], row)
     batch.run(many)
     assert not batch
     assert (

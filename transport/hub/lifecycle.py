@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from functools import partial
+from operator import attrgetter
 
 from celeriac import states
 from celeriac._log import get_logger
@@ -23,6 +24,8 @@ from .ownership import _Item, owned
 from .retries import Retries
 
 _log = get_logger("celeriac.hub")
+#: The slots an outcome frees (summed over a DONE's outcomes in C, not a generator).
+_CREDIT = attrgetter("credit")
 
 
 class Lifecycle(Retries):
@@ -56,7 +59,7 @@ class Lifecycle(Retries):
         for result in self._owned(peer, msg.results, "DONE"):
             self._done(result)
         if peer is not None:  # a slot freed is the peer's credit, even for a refused outcome
-            peer.credit += sum(r.credit for r in msg.results)
+            peer.credit += sum(map(_CREDIT, msg.results))
             self._cap(peer)
             self._pump_peer(peer)
 

@@ -14,7 +14,6 @@ from celeriac.exceptions import ProtocolError
 from .. import protocol as p
 from ..declarations import DeclarationConflictError
 from ..routing import DEAD_LETTER_QUEUE
-from ..store import StoredMessage
 from .bodies import Bodies
 from .canvas import CanvasRevokes
 from .limits import MAX_CREDIT, too_big
@@ -35,6 +34,8 @@ class Queues(CanvasRevokes, Bodies):
 
     #: Deliveries outstanding at once to one peer (``hub_max_credit_per_peer``).
     max_credit_per_peer: int = MAX_CREDIT
+    #: While a ``PUB`` is taken in: the queues to pump once it is (None: pump at once).
+    _pump_later: dict[str, None] | None = None
 
     def _on_declare(self, peer: Peer | None, identity: bytes, msg: p.Declare) -> None:
         self._declare(identity, msg)
@@ -77,16 +78,26 @@ class Queues(CanvasRevokes, Bodies):
     def _on_publish(self, peer: Peer | None, identity: bytes, msg: p.Publish) -> None:
         stored: set[str] | None = None
         routes: dict[tuple[str | None, str | None, str, str | None], list[str]] = {}
-        for i, task in enumerate(msg.tasks):
-            try:
-                if stored is None:  # one store read for the message's duplicate checks
-                    fresh = [t.id for t in msg.tasks if t.id and t.id not in self._messages]
-                    stored = self.store.results_among(fresh)
-                self._publish(identity, task, stored, routes)
-            except STORAGE_ERRORS:  # the store went away: this task and the rest are refused
-                rest = [t.id for t in msg.tasks[i:] if t.id]
-                self._confirms.setdefault(identity, []).extend(rest)  # turned into NACKs
-                raise
+        # The message's tasks are queued first and their queues pumped once at the end (in
+        # the same order), not one pump per task.
+        pump: dict[str, None] = {}
+        self._pump_later = pump
+        try:
+            for i, task in enumerate(msg.tasks):
+                try:
+                    if stored is None:  # one store read for the message's duplicate checks
+                        # (queued ids too: _is_duplicate finds them first, and a lookup in the
+                        # table of queued messages, as large as the backlog, costs more here)
+                        stored = self.store.results_among([t.id for t in msg.tasks if t.id])
+                    self._publish(identity, task, stored, routes)
+                except STORAGE_ERRORS:  # the store went away: this task and the rest are refused
+                    rest = [t.id for t in msg.tasks[i:] if t.id]
+                    self._confirms.setdefault(identity, []).extend(rest)  # turned into NACKs
+                    raise
+        finally:
+            self._pump_later = None
+            for queue in pump:
+                self._pump_queue(queue)
 
     def _publish(
         self,
@@ -138,8 +149,8 @@ class Queues(CanvasRevokes, Bodies):
             msg = Msg(qid, queue, priority, task.eta, task.expires, next(self._seq), task)
             msg.copy = i > 0
             self._messages[qid] = msg
-            self.store.add_message(
-                StoredMessage(qid, queue, priority, task.eta, msg.seq, header, task.body)
+            self.store.add_message_fields(
+                qid, queue, priority, task.eta, msg.seq, header, task.body
             )
             self._keep_body(msg)
             self._enqueue(msg, now)
@@ -160,7 +171,11 @@ class Queues(CanvasRevokes, Bodies):
         if not msg.queued:
             msg.queued = True
             rq.push(msg, front=front)
-        self._pump_queue(msg.queue)
+        later = self._pump_later
+        if later is None:
+            self._pump_queue(msg.queue)
+        else:
+            later[msg.queue] = None
 
     def _pump_queue(self, queue: str) -> None:
         consumers = self._consumers.get(queue)
