@@ -243,7 +243,7 @@ def main() -> None:
         waits = "/".join(f"{(a[f'{k}_rq'] - b[f'{k}_rq']) / wall:.2f}" for k in procs_order)
         print(
             f"noop: {run_when_confirmed} of {args.tasks} had run when the last publish was "
-            f"confirmed (publishing and running overlap); machine idle "
+            f"confirmed; machine idle "
             f"{(a['idle'] - b['idle']) / wall:.2f} cores; runnable, waiting for a CPU (cores) "
             f"producer/hub/workers {waits}"
         )
