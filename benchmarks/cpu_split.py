@@ -17,6 +17,10 @@ it (its CPU is the hub column when it runs in a child process of that worker, el
 counted with the workers'). ``--hub-process`` / ``--hub-thread``: ``--embedded`` with the hub
 in a child process / a thread of the worker (``worker_embedded_hub_process`` true / false).
 ``--latency N``: then N sequential ``add(1, 1).get()``, p50 and p99.
+After the table, for the noop run: how many tasks had run when the last publish was confirmed
+(near 0: the hub took the publishes before running any, the phases did not overlap), the
+machine's idle CPU and how long each process's threads were runnable without a CPU (all three
+well above 0 with the machine not idle: the other load on a shared machine set the rate).
 Needs the shared harness (``--bench-dir``, default ``../shared/bench``)
 for its counter.
 """
@@ -52,6 +56,24 @@ def _switches(pid: int) -> int:
             continue
         total += sum(int(ln.split()[1]) for ln in lines if "ctxt_switches" in ln)
     return total
+
+
+def _waited(pid: int) -> float:
+    """Seconds the threads of a live process spent runnable but waiting for a CPU (schedstat):
+    work held up by the machine's other load, not by the pipeline."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError):
+            continue
+    return total / 1e9
+
+
+def _idle() -> float:
+    """Seconds all CPUs of the machine were idle so far (/proc/stat: idle + iowait)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return (int(fields[4]) + int(fields[5])) / os.sysconf("SC_CLK_TCK")
 
 
 def _children(pid: int) -> list[int]:
@@ -170,14 +192,22 @@ def main() -> None:
                 cpu[f"{k}_cs"] = float(sum(_switches(p.pid) for p in ps))
             cpu["hub_cs"] += sum(_switches(pid) for pid in hub_children)
             cpu["producer_cs"] = float(_switches(os.getpid()))
+            for k, ps in procs.items():
+                cpu[f"{k}_rq"] = sum(_waited(p.pid) for p in ps)
+            cpu["hub_rq"] += sum(_waited(pid) for pid in hub_children)
+            cpu["producer_rq"] = _waited(os.getpid())
+            cpu["idle"] = _idle()
             cpu["producer"] = time.process_time()
             cpu["wall"] = time.monotonic()
             return cpu
 
+        procs_order = ("producer", "hub", "workers")
         rows = []
         before = snapshot()
         for _ in range(args.tasks):
             bench.noop.delay()
+        bench.app.flush()
+        run_when_confirmed = common.counter_value()
         _wait(lambda: common.counter_value() >= args.tasks, 600, "noop")
         after = snapshot()
         rows.append(("noop, no results", args.tasks, before, after))
@@ -208,6 +238,15 @@ def main() -> None:
                 f"{per['workers']:8.0f} {total:6.0f}   {'':15s}{cs['producer']:8.2f} "
                 f"{cs['hub']:4.2f} {cs['workers']:8.2f}"
             )
+        b, a = rows[0][2], rows[0][3]
+        wall = a["wall"] - b["wall"]
+        waits = "/".join(f"{(a[f'{k}_rq'] - b[f'{k}_rq']) / wall:.2f}" for k in procs_order)
+        print(
+            f"noop: {run_when_confirmed} of {args.tasks} had run when the last publish was "
+            f"confirmed; machine idle "
+            f"{(a['idle'] - b['idle']) / wall:.2f} cores; runnable, waiting for a CPU (cores) "
+            f"producer/hub/workers {waits}"
+        )
         if args.latency:
             times = []
             for _ in range(args.latency):

@@ -1,6 +1,7 @@
 """The hub's socket loop: one ROUTER socket, a plain ``zmq.Poller`` loop in one thread.
 
-Each turn: receive up to :attr:`HubServer.batch` messages and hand them to the
+Each turn: receive up to :attr:`HubServer.batch` messages (and about
+:attr:`HubServer.turn_frames` frames) and hand them to the
 :class:`~celeriac.transport.hub.HubState`, run its timers, commit the store once (group
 commit), then send what the state queued. Sends never block: ``ROUTER_MANDATORY`` turns an
 unroutable peer into an error we act on (its deliveries are requeued) instead of a silent drop.
@@ -50,6 +51,15 @@ class HubServer:
     """A hub bound to one address, storing in ``data_dir``; run it with :meth:`run`."""
 
     batch = 1000
+    #: A turn stops taking messages once it has taken this many frames (whole messages: at
+    #: least one; a publish or an outcome is 2 frames). What a turn dispatches leaves only
+    #: after its commit, so a turn that swallowed a producer's whole burst (thousands of
+    #: publishes, 50-300 ms) left the workers' prefetch windows (256 noops, ~8 ms of work)
+    #: empty meanwhile: publishing and running took turns instead of overlapping (issue 18,
+    #: 20,000 noops: 1,500-4,000 had run when the last publish was confirmed, 7,000-12,000
+    #: with this bound). The ROUTER queues fairly between peers, so the workers' outcomes
+    #: (their credit) are read every turn however much a producer has queued.
+    turn_frames = 512
 
     def __init__(
         self,
@@ -319,11 +329,12 @@ class HubServer:
         return self._lazy.timeout_ms(timeout)
 
     def _receive(self) -> bool:
-        """Hand up to :attr:`batch` messages to the state; True if there were some, all of
-        :data:`~.lazycommit.LAZY_COMMANDS`."""
+        """Hand up to :attr:`batch` messages (until :attr:`turn_frames` frames) to the state;
+        True if there were some, all of :data:`~.lazycommit.LAZY_COMMANDS`."""
         handle = self.state.handle
         router = self._router
         lazy = True
+        budget = self.turn_frames
         for i in range(self.batch):
             try:
                 frames = recv_frames(router, NOBLOCK)
@@ -332,6 +343,9 @@ class HubServer:
             if lazy and (len(frames) < 3 or frames[2] not in LAZY_COMMANDS):
                 lazy = False
             handle(frames[0], frames[1:])
+            budget -= len(frames)
+            if budget <= 0:  # the rest next turn, after this one's deliveries leave
+                return lazy
             if i == 0 and not readable(router):  # most turns under load carry one message:
                 return lazy  # asking is cheaper then than the receive that finds nothing
         return lazy
