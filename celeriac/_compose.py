@@ -14,9 +14,10 @@ import time (DESIGN.md section 6), so the message types live in :mod:`celeriac._
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ._call_options import SendOptions, check_time_limits, time_limits, to_epoch
 from ._canvas_flow import embed_of
@@ -92,29 +93,63 @@ def compose(
     ignore_result = options.get("ignore_result")
     if ignore_result is None:
         ignore_result = bool(default_ignore_result)
+    # By position (see _FIELDS): 0.7 us a send less than 21 keywords (issue 18).
     return TaskMessage(
-        id=task_id,
-        task=name,
-        body=body,
-        content_type=content_type,
-        queue=route.queue or "",
-        exchange=route.exchange,
-        routing_key=route.routing_key,
-        root_id=options.get("root_id") or _root_id(parent, task_id),
-        parent_id=options.get("parent_id") or (parent.id if parent is not None else None),
-        group=options.get("group_id"),
-        chord=options.get("chord_id"),
-        chord_size=options.get("chord_size"),
-        origin=ORIGIN,
-        reply=not ignore_result,
-        ignore_result=True if ignore_result else None,  # unset: the worker's default
-        eta=_eta(options, now) if "countdown" in options or "eta" in options else None,
-        expires=None if (expires := options.get("expires")) is None else _expires(expires, now),
-        priority=route.priority,
-        timelimit=_call_time_limits(conf, task, options, default_soft or default_hard),
-        headers=dict(h) if (h := options.get("headers")) else None,
-        unroutable="dead_letter" if unroutable == "dead_letter" else "error",
+        task_id,  # id
+        name,  # task
+        body,
+        content_type,
+        route.queue or "",
+        route.exchange,
+        route.routing_key,
+        options.get("root_id") or _root_id(parent, task_id),
+        options.get("parent_id") or (parent.id if parent is not None else None),
+        options.get("group_id"),  # group
+        ORIGIN,
+        not ignore_result,  # reply
+        True if ignore_result else None,  # ignore_result; unset: the worker's default
+        _eta(options, now) if "countdown" in options or "eta" in options else None,
+        None if (expires := options.get("expires")) is None else _expires(expires, now),
+        route.priority,
+        0,  # retries
+        _call_time_limits(conf, task, options, default_soft or default_hard),  # timelimit
+        dict(h) if (h := options.get("headers")) else None,  # headers
+        "dead_letter" if unroutable == "dead_letter" else "error",  # unroutable
+        None,  # dead_letter
+        options.get("chord_id"),  # chord
+        options.get("chord_size"),
     )
+
+
+#: :class:`TaskMessage`'s fields in the order :func:`compose` passes them, checked at import:
+#: a field added or moved there fails here, not as a shifted value on the wire.
+_FIELDS: Final = (
+    "id",
+    "task",
+    "body",
+    "content_type",
+    "queue",
+    "exchange",
+    "routing_key",
+    "root_id",
+    "parent_id",
+    "group",
+    "origin",
+    "reply",
+    "ignore_result",
+    "eta",
+    "expires",
+    "priority",
+    "retries",
+    "timelimit",
+    "headers",
+    "unroutable",
+    "dead_letter",
+    "chord",
+    "chord_size",
+)
+if tuple(f.name for f in dataclasses.fields(TaskMessage) if f.init) != _FIELDS:
+    raise ImportError("TaskMessage's fields changed: update _compose._FIELDS and compose()")
 
 
 #: Routes of calls with no routing options of their own while ``task_routes`` is empty, by the
