@@ -22,11 +22,13 @@ import gc
 import pstats
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 
 from celeriac import App
 from celeriac._compose import compose
+from celeriac._serialization import normalize_accept
+from celeriac.result import AsyncResult
 from celeriac.runtime.client import Client
 from celeriac.transport import protocol as p
 from celeriac.transport import session as s
@@ -71,6 +73,8 @@ class _QueueClient(Client):
         )
         self.declared_queues = {"celery"}
         self._slots = {}
+        self._arrived = OrderedDict()
+        self._accept = normalize_accept(self.conf.accept_content)
         self._init_leader()
 
     def _wake(self) -> None:
@@ -93,7 +97,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--profile", choices=["delay", "add"], default=None)
+    parser.add_argument("--profile", choices=["delay", "add", "get"], default=None)
     args = parser.parse_args()
     conf = app.conf
     client = _QueueClient()
@@ -157,6 +161,23 @@ def main() -> None:
         session.unconfirmed.clear()
         session.expecting.clear()
 
+    add_task = app.tasks["bench.add"]
+    adds = [compose(conf, "bench.add", (i, i), {}, {}, 0.0, task=add_task) for i in range(256)]
+    res_frames = [
+        p.encode(p.Result((p.ResultMessage(m.id, "SUCCESS", body=str(2 * i).encode()),)))
+        for i, m in enumerate(adds)
+    ]
+
+    def result_get(n: int) -> None:
+        # A result pushed before its get() (the benchmark's add: all sent, then all fetched):
+        # the I/O thread's decode and handling of the RES, then the caller's get().
+        for i in range(n):
+            j = i & 255
+            session.expecting[adds[j].id] = None
+            client._perform(session.handle(p.decode(res_frames[j]), 0.0))
+            client._slots.pop(adds[j].id, None)
+            assert AsyncResult(adds[j].id, app).get() == 2 * j
+
     steps: dict[str, Callable[[int], None]] = {
         "compose (noop)": compose_noop,
         "session.publish + encode": publish_encode,
@@ -164,9 +185,10 @@ def main() -> None:
         "CONF of 20: decode + handle": confirm,
         "noop.delay()": delay_noop,
         "add.delay(i, i)": delay_add,
+        "RES handled + get() (add)": result_get,
     }
     if args.profile:
-        fn = delay_noop if args.profile == "delay" else delay_add
+        fn = {"delay": delay_noop, "add": delay_add, "get": result_get}[args.profile]
         profiler = cProfile.Profile()
         profiler.runcall(fn, args.tasks)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)

@@ -236,6 +236,10 @@ def item_frames(message: Any) -> list[bytes]:
 
 
 def _task_frames(message: p.Publish) -> list[bytes]:
+    # One task (a client's publish; merged later by next_batch): no loop (issue 18).
+    if len(message.tasks) == 1:
+        task = message.tasks[0]
+        return [task_header(task), task.body]
     frames: list[bytes] = []
     for task in message.tasks:
         frames += (task_header(task), task.body)
