@@ -43,6 +43,7 @@ from celeriac._wire_items import (
     item_frames,
     next_batch,
     no_body,
+    publish_frames,
     result_frames,
     unpack,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "failure_from_map",
     "failure_map",
     "next_batch",
+    "publish_frames",
     "result_frames",
     "result_header",
     "split_identity",
