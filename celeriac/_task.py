@@ -145,10 +145,14 @@ class Task(TaskCompat, Generic[P, R_co]):
     ) -> AsyncResult[R_co]:
         """Send the task with options (Celery's names; see :class:`SendOptions`)."""
         prepare_send(self, args, kwargs, options)  # typing=True: fail in the caller; expires
-        if options.get("ignore_result") is None:
+        # The task's defaults, where it has any: an option left out and one given as None
+        # mean the same to compose (the settings' default).
+        if self.ignore_result is not None and options.get("ignore_result") is None:
             options["ignore_result"] = self.ignore_result
-        options["serializer"] = options.get("serializer") or self.serializer
-        options["compression"] = options.get("compression") or self.compression
+        if self.serializer and not options.get("serializer"):
+            options["serializer"] = self.serializer
+        if self.compression and not options.get("compression"):
+            options["compression"] = self.compression
         return self.app.send_task(self.name, args, kwargs, **options)
 
     def AsyncResult(self, task_id: str) -> AsyncResult[R_co]:  # noqa: N802 - Celery's name

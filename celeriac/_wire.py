@@ -43,6 +43,7 @@ from celeriac._wire_items import (
     item_frames,
     next_batch,
     no_body,
+    publish_frames,
     result_frames,
     unpack,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "failure_from_map",
     "failure_map",
     "next_batch",
+    "publish_frames",
     "result_frames",
     "result_header",
     "split_identity",
@@ -185,9 +187,12 @@ def _decode(frames: Sequence[bytes]) -> p.Message:
     cls, size, load = spec
     if (n - 2) % size or (n - 2) // size > p.MAX_ITEMS:
         raise _Bad(f"{command.decode()} needs groups of {size} frames, got {n - 2}")
-    # Each item's k-th frames as one slice: map calls ``load`` from C (no generator, no slice
-    # per item: 0.3 us an item less, issue 18).
-    items = tuple(map(load, *(frames[2 + k :: size] for k in range(size))))
+    if n - 2 == size:  # one item (a RES to its waiter, a slot's DONE): no slices (issue 18)
+        items = (load(*frames[2:]),)
+    else:
+        # Each item's k-th frames as one slice: map calls ``load`` from C (no generator, no
+        # slice per item: 0.3 us an item less, issue 18).
+        items = tuple(map(load, *(frames[2 + k :: size] for k in range(size))))
     return cls(items)  # type: ignore[no-any-return]
 
 

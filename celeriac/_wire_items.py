@@ -42,6 +42,7 @@ __all__ = [
     "item_frames",
     "next_batch",
     "no_body",
+    "publish_frames",
     "result_frames",
     "unpack",
 ]
@@ -206,6 +207,7 @@ def _meta(queue: str, deliveries: int, tag: str | None) -> bytes:
 
 
 _TASK: Final = p.Deliver.COMMAND
+_PUB: Final = p.Publish.COMMAND
 _RES: Final = p.Result.COMMAND
 _DONE: Final = p.Done.COMMAND
 
@@ -217,6 +219,12 @@ def delivery_frames(
     deliveries, tag),)))`` makes them, without building either (the hub sends one per task:
     a third of the cost)."""
     return [p.TAG, _TASK, task_header(task), task.body, _meta(queue, deliveries, tag)]
+
+
+def publish_frames(task: p.TaskMessage) -> list[bytes]:
+    """The frames of a ``PUB`` of one task, as ``encode(Publish((task,)))`` makes them, without
+    building the message (a client sends one per publish; ``next_batch`` merges them)."""
+    return [p.TAG, _PUB, task_header(task), task.body]
 
 
 def result_frames(result: p.ResultMessage) -> list[bytes]:
@@ -236,6 +244,10 @@ def item_frames(message: Any) -> list[bytes]:
 
 
 def _task_frames(message: p.Publish) -> list[bytes]:
+    # One task (a client's publish; merged later by next_batch): no loop (issue 18).
+    if len(message.tasks) == 1:
+        task = message.tasks[0]
+        return [task_header(task), task.body]
     frames: list[bytes] = []
     for task in message.tasks:
         frames += (task_header(task), task.body)

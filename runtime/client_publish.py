@@ -59,9 +59,6 @@ class ClientPublish:
     _thread: threading.Thread
     _wake_pending: bool
 
-    def _submit(self, effects: list[s.Effect]) -> None:
-        raise NotImplementedError  # the client's: hands the effects to its I/O thread
-
     def _wake(self) -> None:
         raise NotImplementedError  # the client's: wakes its I/O thread
 
@@ -76,27 +73,28 @@ class ClientPublish:
             if self._session.full() and threading.current_thread() is not self._thread:
                 self._wait_for_room()
             idle = not self._session.unconfirmed
-            effects = self._session.publish(message)
-        if not (idle and self._send_now(effects)):
-            self._submit(effects)
+            self._session.hold(message)
+        # The session's publish effect, encoded here without building it (ClientSession.hold).
+        frames = p.publish_frames(message)
+        if idle and self._send_now(frames):
+            return
+        self._outq.append(frames)
+        if not self._wake_pending:
+            self._wake()
 
-    def _send_now(self, effects: list[s.Effect]) -> bool:
-        """Send ``effects`` (all :class:`~.session.Send`) from this thread if the socket is free
-        and nothing waits in the queue; False (nothing sent) otherwise: queue them then."""
-        messages = [effect.message for effect in effects if isinstance(effect, s.Send)]
-        if len(messages) != len(effects):
-            return False
+    def _send_now(self, frames: list[bytes]) -> bool:
+        """Send ``frames`` from this thread if the socket is free and nothing waits in the
+        queue; False (nothing sent) otherwise: queue them then."""
         if not self._io.acquire(blocking=False):  # the I/O thread's turn: it will send them
             return False
         try:
             if not self._ready or self._outq:  # before HELLO, or behind queued frames
                 return False
             sock = self._sock
-            for message in messages:
-                try:
-                    send_frames(sock, p.encode(message), NOBLOCK)
-                except zmq.Again:  # the hub is away and the pipe full: the I/O thread waits
-                    return False
+            try:
+                send_frames(sock, frames, NOBLOCK)
+            except zmq.Again:  # the hub is away and the pipe full: the I/O thread waits
+                return False
             # Our send may have taken the signal of a message that arrived meanwhile.
             if readable(sock) and not self._wake_pending:
                 self._wake()

@@ -163,3 +163,47 @@ def test_a_remembered_route_follows_the_settings_it_depends_on() -> None:
     app.conf.task_create_missing_queues = False
     with pytest.raises(ImproperlyConfigured, match="'math' is not in task_queues"):
         compose(app.conf, "add", (1, 2), None, {}, NOW, task=add)
+
+
+def test_a_plain_call_and_one_naming_every_option_unset_compose_the_same_message() -> None:
+    # The plain call (task_id, serializer, compression, ignore_result at most) skips the
+    # other options' look-ups: the message must be the one those options left unset make.
+    app = make_app()
+    task = app.tasks["add"]
+    parent = Request(id="p1", task="parent", root_id="r0")
+    unset: dict[str, Any] = dict.fromkeys(
+        (
+            "countdown",
+            "eta",
+            "expires",
+            "queue",
+            "exchange",
+            "routing_key",
+            "headers",
+            "priority",
+            "time_limit",
+            "soft_time_limit",
+            "link",
+            "link_error",
+            "chain",
+            "group_id",
+            "root_id",
+            "parent_id",
+            "chord_id",
+            "chord_size",
+        )
+    )
+    for parent_of in (None, parent):
+        for ignore in (None, True, False):
+            plain = compose(
+                app.conf, "add", (1, 2), {}, {"task_id": "t1", "ignore_result": ignore}, NOW,
+                task=task, parent=parent_of,
+            )  # fmt: skip
+            full = compose(
+                app.conf, "add", (1, 2), {}, {"task_id": "t1", "ignore_result": ignore, **unset},
+                NOW, task=task, parent=parent_of,
+            )  # fmt: skip
+            assert plain == full
+            assert plain.timelimit == (5, 60)
+            assert plain.root_id == ("r0" if parent_of else "t1")
+            assert plain.parent_id == ("p1" if parent_of else None)

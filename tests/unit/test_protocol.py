@@ -216,12 +216,13 @@ def test_a_decoded_task_is_forwarded_with_the_same_header_bytes(task: p.TaskMess
 def test_delivery_frames_are_those_of_a_one_delivery_task_message(
     task: p.TaskMessage, queue: str, deliveries: int, tag: str | None
 ) -> None:
-    """The hub's shortcut for one delivery makes the frames the codec makes, and so does
-    its shortcut for one pushed result."""
+    """The hub's shortcut for one delivery makes the frames the codec makes, and so do
+    its shortcut for one pushed result and the client's for one publish."""
     (decoded,) = p.decode(p.encode(p.Publish((task,)))).tasks  # type: ignore[union-attr]
     for sent in (task, decoded):
         delivery = p.Delivery(sent, queue, deliveries, tag)
         assert p.delivery_frames(sent, queue, deliveries, tag) == p.encode(p.Deliver((delivery,)))
+        assert p.publish_frames(sent) == p.encode(p.Publish((sent,)))
     result = p.ResultMessage(task.id, "SUCCESS", body=task.body, tag=tag)
     assert p.result_frames(result) == p.encode(p.Result((result,)))
 

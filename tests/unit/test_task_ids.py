@@ -47,3 +47,13 @@ def test_a_forked_child_does_not_reuse_the_ids_made_ahead_in_its_parent() -> Non
     parent = [new_task_id() for _ in range(3)]
     assert len(child) == 3
     assert not set(child) & set(parent)
+
+
+def test_a_batch_is_the_uuid4_of_each_sixteen_bytes() -> None:
+    from celeriac._messages import _IDS_AHEAD, _uuid4_strings  # noqa: PLC0415
+
+    for raw in (os.urandom(16 * _IDS_AHEAD), b"\xff" * 16 * _IDS_AHEAD, bytes(16 * _IDS_AHEAD)):
+        expected = [
+            str(uuid.UUID(bytes=raw[i : i + 16], version=4)) for i in range(0, len(raw), 16)
+        ]
+        assert _uuid4_strings(raw) == expected

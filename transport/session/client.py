@@ -142,6 +142,13 @@ class ClientSession:
     def publish(self, message: p.TaskMessage) -> list[Effect]:
         """Send a publish and keep it until the hub confirms it (the caller waits while
         :meth:`full`: this method holds whatever it is given)."""
+        self.hold(message)
+        return [Send(p.Publish((message,)))]
+
+    def hold(self, message: p.TaskMessage) -> None:
+        """:meth:`publish` without its effect: the caller sends ``Publish((message,))`` itself
+        (the client's publishing thread, which encodes it directly: ~0.6 us a publish less
+        than building and dispatching the effect, issue 18)."""
         if message.id in self.unconfirmed:  # sent again (a retry of the same id): once held
             self._release(message.id)
         self.unconfirmed[message.id] = message
@@ -150,7 +157,6 @@ class ClientSession:
             self.expecting[message.id] = None
             if len(self.expecting) > EXPECTING_LIMIT:
                 self.expecting.popitem(last=False)
-        return [Send(p.Publish((message,)))]
 
     def declare(self, more: p.Declare) -> list[Effect]:
         """Declare more exchanges and queues (and again after any hub restart)."""
