@@ -68,6 +68,15 @@ class ResultIds:
         self._bits[h >> 3] |= 1 << (h & 7)
         self._count += 1
 
+    def may_have(self, mid: str) -> bool:
+        """Whether ``mid`` may have a result (False: surely none)."""
+        if self._count > SCAN_LIMIT:
+            return True
+        if not self._count:
+            return False
+        h = hash(mid) & self._mask
+        return bool(self._bits[h >> 3] >> (h & 7) & 1)
+
     def maybe(self, ids: list[str]) -> list[str]:
         """The ids of ``ids`` that may have a result (the others surely have none)."""
         if self._count > SCAN_LIMIT:
