@@ -14,8 +14,8 @@ written at random::
     python benchmarks/hub_sql.py --tasks 20000 --batch 100 --runs 3
 
 Measured (2 cores, 20,000 tasks, 100 writes per commit), insert / delete / result: keyed by
-id, uuid4 8.6 / 6.6 / 8.7 µs and ordered 4.7 / 2.6 / 4.9; keyed by position, uuid4 4.4 / 1.9. Results by a hash of the id (100,000 tasks, lowest of
-2): 8.6 -> 7.7 µs (uuid4).
+id, uuid4 8.6 / 6.6 / 8.7 µs and ordered 4.7 / 2.6 / 4.9; keyed by position, uuid4 4.4 / 1.9.
+Results by a hash of the id (100,000 tasks, lowest of 2): 8.6 -> 7.7 µs (uuid4).
 """
 
 from __future__ import annotations
