@@ -75,8 +75,8 @@ def test_a_second_result_for_an_id_replaces_the_first(tmp_path: Path) -> None:
 
 
 def test_two_ids_of_one_hash_are_told_apart(tmp_path: Path) -> None:
-    """ "plumless" and "buckeroo" share a CRC-32: each is found, replaced and forgotten
-    alone."""
+    """The ids "plumless" and "buckeroo" share a CRC-32: each is found, replaced and
+    forgotten alone."""
     assert id_hash("plumless") == id_hash("buckeroo")
     store = SQLiteStore(tmp_path / "hub.sqlite3")
     store.put_result(_result("plumless", body=b"p"), None)
