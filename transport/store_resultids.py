@@ -62,20 +62,15 @@ class ResultIds:
             if self._count > SCAN_LIMIT:
                 return
 
-    def add(self, mid: object) -> None:
-        """``mid`` has a result now."""
+    def add(self, mid: object) -> bool:
+        """``mid`` has a result now; whether it may have had one before (False: surely
+        not, so its result needs no replacing: one hash for both answers)."""
         h = hash(mid) & self._mask
-        self._bits[h >> 3] |= 1 << (h & 7)
+        bits, at, bit = self._bits, h >> 3, 1 << (h & 7)
+        before = bits[at]
+        bits[at] = before | bit
         self._count += 1
-
-    def may_have(self, mid: str) -> bool:
-        """Whether ``mid`` may have a result (False: surely none)."""
-        if self._count > SCAN_LIMIT:
-            return True
-        if not self._count:
-            return False
-        h = hash(mid) & self._mask
-        return bool(self._bits[h >> 3] >> (h & 7) & 1)
+        return bool(before & bit) or self._count > SCAN_LIMIT + 1
 
     def maybe(self, ids: list[str]) -> list[str]:
         """The ids of ``ids`` that may have a result (the others surely have none)."""

@@ -125,10 +125,8 @@ class ResultRows:
         """Insert a result row (replacing the id's row, if it may have one)."""
         mid = result.id
         h = id_hash(mid)
-        known = self._known_results()
-        if known.may_have(mid):  # a second result for an id (rare): its row goes first
+        if self._known_results().add(mid):  # a second result for an id (rare): its row first
             self._writes.add(_DELETE, (h, mid))
-        known.add(mid)
         self._writes.add(_INSERT, (h, mid, result.state, result.header, result.body, expires))
 
     def get_result(self, task_id: str) -> StoredResult | None:

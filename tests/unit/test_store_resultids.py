@@ -69,3 +69,13 @@ def test_a_table_too_large_is_asked_for_every_id(
     assert not again._known_results().full
     again.close()
     store.close()
+
+
+def test_add_says_whether_the_id_may_have_had_a_result() -> None:
+    """False for a new id (its result is a plain insert), True once added, and True for
+    every id once the filter gave up."""
+    ids = ResultIds()
+    assert ids.add("first") is False
+    assert ids.add("first") is True
+    ids.give_up()
+    assert ids.add("never-seen") is True
