@@ -64,6 +64,9 @@ _GET: Final = "SELECT id, state, header, body FROM results WHERE h = ? AND id = 
 _PURGE: Final = "DELETE FROM results WHERE expires IS NOT NULL AND expires < ?"
 
 
+_crc32 = zlib.crc32
+
+
 def id_hash(mid: str) -> int:
     """The ``h`` of a task id: CRC-32 of its UTF-8 bytes (stable across processes, unlike
     ``hash``; the same as SQL's ``celeriac_id_hash`` of the stored text)."""
@@ -124,9 +127,11 @@ class ResultRows:
     def put_result(self, result: StoredResult, expires: float | None) -> None:
         """Insert a result row (replacing the id's row, if it may have one)."""
         mid = result.id
-        h = id_hash(mid)
-        if self._known_results().add(mid):  # a second result for an id (rare): its row first
-            self._writes.add(_DELETE, (h, mid))
+        h = _crc32(mid.encode("utf-8", "surrogatepass"))  # id_hash, inlined: once a result
+        if (self._result_ids or self._known_results()).add(
+            mid
+        ):  # a second result for an id (rare): its row first
+            self._writes.add(_DELETE, (h, mid))  # the id's row goes first
         self._writes.add(_INSERT, (h, mid, result.state, result.header, result.body, expires))
 
     def get_result(self, task_id: str) -> StoredResult | None:

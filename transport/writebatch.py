@@ -59,39 +59,39 @@ class WriteBatch:
     ``ranges``: ``DELETE ... WHERE key = ?`` statements on an integer key, each mapped to its
     ``DELETE ... WHERE key BETWEEN ? AND ?`` form."""
 
-    __slots__ = ("_multi", "_ranges", "_runs", "_tables")
+    __slots__ = ("_lanes", "_multi", "_queued", "_ranges", "_runs")
 
     def __init__(
         self, *, multi_row: Iterable[str] = (), ranges: Mapping[str, str] | None = None
     ) -> None:
-        #: Each table's runs, tables in the order first written.
+        #: Each table's runs (lists kept for the batch's life), tables in the order first seen.
         self._runs: dict[str, list[tuple[str, list[tuple[Any, ...]]]]] = {}
-        #: The table of each statement seen (parsed once).
-        self._tables: dict[str, str] = {}
+        #: Each statement seen: its table's list of runs (one lookup a write).
+        self._lanes: dict[str, list[tuple[str, list[tuple[Any, ...]]]]] = {}
+        self._queued = False
         self._multi = {sql: _multi_row_forms(sql) for sql in multi_row}
         self._ranges = dict(ranges or {})
 
     def __bool__(self) -> bool:
-        return bool(self._runs)
+        return self._queued
 
     def add(self, sql: str, row: tuple[Any, ...]) -> None:
         """Queue one write; it joins its table's last run when that is the same statement."""
-        table = self._tables.get(sql)
-        if table is None:
-            table = self._tables[sql] = table_of(sql)
-        runs = self._runs.get(table)
-        if runs is None:
-            self._runs[table] = [(sql, [row])]
-        elif runs[-1][0] == sql:
-            runs[-1][1].append(row)
+        lane = self._lanes.get(sql)
+        if lane is None:
+            lane = self._lanes[sql] = self._runs.setdefault(table_of(sql), [])
+        if lane and lane[-1][0] == sql:
+            lane[-1][1].append(row)
         else:
-            runs.append((sql, [row]))
+            lane.append((sql, [row]))
+        self._queued = True
 
     def run(self, db: sqlite3.Connection) -> None:
         """Hand every queued write to ``db`` (inside the caller's transaction), emptying the
         queue even if SQLite refuses one (the caller then rolls the transaction back)."""
-        tables, self._runs = self._runs, {}
-        for sql, rows in (run for runs in tables.values() for run in runs):
+        queued = [run for runs in self._runs.values() for run in runs]
+        self.clear()
+        for sql, rows in queued:
             if len(rows) == 1:
                 db.execute(sql, rows[0])
                 continue
@@ -107,7 +107,9 @@ class WriteBatch:
 
     def clear(self) -> None:
         """Forget the queued writes (the transaction is being rolled back)."""
-        self._runs.clear()
+        for runs in self._runs.values():
+            runs.clear()
+        self._queued = False
 
 
 def _multi_row_forms(sql: str) -> dict[int, str]:
