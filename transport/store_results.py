@@ -19,7 +19,9 @@ How it works
 ``INSERT OR REPLACE`` needs a unique key, which the hash is not: a result for an id that may
 have one already deletes its row first. Which ids may have one the store knows from its filter
 (:mod:`.store_resultids`, read from the table once), so a new id's result (nearly all of them)
-is one plain insert. :func:`migrate_results` turns a file of the older layout (keyed by id)
+is one plain insert (before the filter is read, at the hub's first publish, each result
+deletes first: queueing a result never reads, so it never runs the turn's writes early nor
+meets a full disk there). :func:`migrate_results` turns a file of the older layout (keyed by id)
 into this one in one transaction, every row kept.
 """
 
@@ -128,10 +130,9 @@ class ResultRows:
         """Insert a result row (replacing the id's row, if it may have one)."""
         mid = result.id
         h = _crc32(mid.encode("utf-8", "surrogatepass"))  # id_hash, inlined: once a result
-        if (self._result_ids or self._known_results()).add(
-            mid
-        ):  # a second result for an id (rare): its row first
-            self._writes.add(_DELETE, (h, mid))  # the id's row goes first
+        known = self._result_ids  # not read here if not yet: queueing a write never reads
+        if known is None or known.add(mid):  # the id may have a row (rare): it goes first
+            self._writes.add(_DELETE, (h, mid))
         self._writes.add(_INSERT, (h, mid, result.state, result.header, result.body, expires))
 
     def get_result(self, task_id: str) -> StoredResult | None:

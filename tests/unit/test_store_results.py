@@ -103,3 +103,21 @@ def test_a_rolled_back_result_is_gone_and_a_later_one_is_kept(tmp_path: Path) ->
     store.put_result(_result("x", "FAILURE"), None)
     store.close()
     assert _rows(path) == [("x", "FAILURE")]
+
+
+def test_queueing_a_result_reads_nothing(tmp_path: Path) -> None:
+    """Before the filter is read (a hub's first publish reads it), a result is queued with
+    its delete, running no statement: the turn's writes do not run early (nor meet a full
+    disk there, in the middle of a DONE); the result is stored once all the same."""
+    path = tmp_path / "hub.sqlite3"
+    store = SQLiteStore(path)
+    store.put_result(_result("a"), None)
+    store.commit()
+    store.close()
+    again = SQLiteStore(path)
+    statements: list[str] = []
+    again._db.set_trace_callback(statements.append)
+    again.put_result(_result("a", "FAILURE"), None)
+    assert statements == []
+    again.close()
+    assert _rows(path) == [("a", "FAILURE")]
