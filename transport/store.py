@@ -13,17 +13,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from .sqlite_upkeep import Upkeep, prepare
+from .store_records import StoredMessage, StoredResult
 from .store_results import ResultRows, migrate_results
 from .store_rowids import RowIds, migrate
 from .writebatch import WriteBatch
-
-if TYPE_CHECKING:
-    from dataclasses import dataclass as _hot
-else:  # built once or twice per task: slotted, without the frozen check at run time
-    from celeriac._protocol_parts import _hot
 
 __all__ = [
     "SQLiteStore",
@@ -66,29 +62,6 @@ _DELETE_SPAN: Final = "DELETE FROM messages WHERE pos BETWEEN ? AND ?"
 class StoreUnavailable(Exception):
     """The store cannot be reached or cannot write (a database server gone away, a lost
     connection): the hub treats it like a full disk (publishes refused until a write works)."""
-
-
-@_hot(frozen=True, slots=True)
-class StoredMessage:
-    """A queued message as the store keeps it."""
-
-    id: str
-    queue: str
-    priority: int
-    eta: float | None
-    seq: int
-    header: bytes
-    body: bytes
-
-
-@_hot(frozen=True, slots=True)
-class StoredResult:
-    """A task outcome as the store keeps it (header and body exactly as the worker sent them)."""
-
-    id: str
-    state: str
-    header: bytes
-    body: bytes
 
 
 class Store:

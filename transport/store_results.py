@@ -31,10 +31,10 @@ import sqlite3
 import zlib
 from typing import TYPE_CHECKING, Final
 
+from .store_records import StoredResult
 from .store_resultids import SCAN_LIMIT, ResultIds
 
 if TYPE_CHECKING:
-    from .store import StoredResult
     from .writebatch import WriteBatch
 
 __all__ = ["RESULTS_TABLE", "ResultRows", "id_hash", "migrate_results"]
@@ -137,8 +137,6 @@ class ResultRows:
 
     def get_result(self, task_id: str) -> StoredResult | None:
         """Look a result up by id."""
-        from .store import StoredResult  # noqa: PLC0415 - the store imports this module
-
         row = self._read().execute(_GET, (id_hash(task_id), task_id)).fetchone()
         return StoredResult(*row) if row else None
 
