@@ -13,17 +13,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from .sqlite_upkeep import Upkeep, prepare
-from .store_resultids import SCAN_LIMIT, ResultIds
+from .store_records import StoredMessage, StoredResult
+from .store_results import ResultRows, migrate_results
 from .store_rowids import RowIds, migrate
 from .writebatch import WriteBatch
-
-if TYPE_CHECKING:
-    from dataclasses import dataclass as _hot
-else:  # built once or twice per task: slotted, without the frozen check at run time
-    from celeriac._protocol_parts import _hot
 
 __all__ = [
     "SQLiteStore",
@@ -38,16 +34,8 @@ __all__ = [
 #: :mod:`.sqlite_upkeep`, which also gives the pages of drained rows back to the disk.
 WAL_SIZE_LIMIT: Final = 64 * 1024 * 1024
 
-#: The other tables (``messages``: :mod:`.store_rowids`).
+#: The other tables (``messages``: :mod:`.store_rowids`; ``results``: :mod:`.store_results`).
 _SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS results (
-    id TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    header BLOB NOT NULL,
-    body BLOB NOT NULL,
-    expires REAL
-);
-CREATE INDEX IF NOT EXISTS results_expires ON results(expires) WHERE expires IS NOT NULL;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS set_aside (
     id, queue, priority, eta, seq, header, body,
@@ -55,11 +43,6 @@ CREATE TABLE IF NOT EXISTS set_aside (
     at REAL NOT NULL
 );
 """
-
-
-#: Ids per ``IN (...)`` of :meth:`SQLiteStore.results_among` (SQLite's default cap on
-#: parameters was 999 before 3.32).
-_IN_CHUNK: Final = 500
 
 _SELECT_MESSAGES: Final = (
     "SELECT pos, id, queue, priority, eta, seq, header, body FROM messages ORDER BY seq"
@@ -74,35 +57,11 @@ _SELECT_HEADERS: Final = (
 _INSERT_MESSAGE: Final = "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 _DELETE_MESSAGE: Final = "DELETE FROM messages WHERE pos = ?"
 _DELETE_SPAN: Final = "DELETE FROM messages WHERE pos BETWEEN ? AND ?"
-_INSERT_RESULT: Final = "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)"
 
 
 class StoreUnavailable(Exception):
     """The store cannot be reached or cannot write (a database server gone away, a lost
     connection): the hub treats it like a full disk (publishes refused until a write works)."""
-
-
-@_hot(frozen=True, slots=True)
-class StoredMessage:
-    """A queued message as the store keeps it."""
-
-    id: str
-    queue: str
-    priority: int
-    eta: float | None
-    seq: int
-    header: bytes
-    body: bytes
-
-
-@_hot(frozen=True, slots=True)
-class StoredResult:
-    """A task outcome as the store keeps it (header and body exactly as the worker sent them)."""
-
-    id: str
-    state: str
-    header: bytes
-    body: bytes
 
 
 class Store:
@@ -198,8 +157,9 @@ class Store:
         """Commit and release the file."""
 
 
-class SQLiteStore(Store):
-    """The store in one SQLite database file, in WAL mode, with group commit."""
+class SQLiteStore(ResultRows, Store):
+    """The store in one SQLite database file, in WAL mode, with group commit (its results:
+    :class:`~.store_results.ResultRows`)."""
 
     def __init__(
         self, path: Path | str, sync: str = "normal", wal_size_limit: int = WAL_SIZE_LIMIT
@@ -217,6 +177,7 @@ class SQLiteStore(Store):
         self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._db.execute(f"PRAGMA journal_size_limit={int(wal_size_limit)}")
         migrate(self._db)
+        migrate_results(self._db)
         self._db.executescript(_SCHEMA)
         #: Where each message id's row is (the table is keyed by position: .store_rowids).
         self._rows = RowIds(self._db)
@@ -225,8 +186,6 @@ class SQLiteStore(Store):
         self._writes = WriteBatch(
             multi_row=(_INSERT_MESSAGE,), ranges={_DELETE_MESSAGE: _DELETE_SPAN}
         )
-        #: The ids that may have a result, read at the first duplicate check (None: not yet).
-        self._result_ids: ResultIds | None = None
         self._upkeep = Upkeep(self.path, wal_size_limit)
         self._upkeep.start()
 
@@ -303,66 +262,6 @@ class SQLiteStore(Store):
         if row and isinstance(row[0], bytes) and isinstance(row[1], bytes):
             return row[0], row[1]
         return None
-
-    def put_result(self, result: StoredResult, expires: float | None) -> None:
-        """Insert or replace a result row."""
-        if self._result_ids is not None:
-            self._result_ids.add(result.id)
-        self._writes.add(
-            _INSERT_RESULT,
-            (result.id, result.state, result.header, result.body, expires),
-        )
-
-    def get_result(self, task_id: str) -> StoredResult | None:
-        """Look a result up by id."""
-        row = (
-            self._read()
-            .execute("SELECT id, state, header, body FROM results WHERE id = ?", (task_id,))
-            .fetchone()
-        )
-        return StoredResult(*row) if row else None
-
-    def results_among(self, task_ids: list[str]) -> set[str]:
-        """One ``IN`` query per 500 ids (a publish batch's duplicate checks), not one
-        lookup per id), for the ids the filter of results cannot rule out
-        (:mod:`.store_resultids`): usually none, and then nothing is read."""
-        found: set[str] = set()
-        task_ids = self._known_results().maybe(task_ids)
-        if not task_ids:
-            return found
-        db = self._read()
-        for start in range(0, len(task_ids), _IN_CHUNK):
-            chunk = task_ids[start : start + _IN_CHUNK]
-            sql = f"SELECT id FROM results WHERE id IN ({','.join('?' * len(chunk))})"  # noqa: S608 - only placeholders
-            found.update(row[0] for row in db.execute(sql, chunk))
-        return found
-
-    def _known_results(self) -> ResultIds:
-        """The filter of ids with a result, read from the table the first time (left full,
-        answering "maybe" for all, if the table may hold more rows than it takes)."""
-        known = self._result_ids
-        if known is None:
-            known = self._result_ids = ResultIds()
-            db = self._read()
-            low, high = db.execute("SELECT min(rowid), max(rowid) FROM results").fetchone()
-            if high is not None and high - low >= SCAN_LIMIT:  # rowids bound the row count
-                known.give_up()
-            elif high is not None:
-                known.fill(row[0] for row in db.execute("SELECT id FROM results"))
-        return known
-
-    def forget_result(self, task_id: str) -> None:
-        """Delete a result row."""
-        self._writes.add("DELETE FROM results WHERE id = ?", (task_id,))
-
-    def purge_results(self, now: float) -> int:
-        """Delete expired results."""
-        cur = self._tx().execute(
-            "DELETE FROM results WHERE expires IS NOT NULL AND expires < ?", (now,)
-        )
-        if cur.rowcount and self._result_ids is not None and self._result_ids.full:
-            self._result_ids = None  # read again at the next check: it may fit now
-        return cur.rowcount
 
     def get_meta(self, key: str) -> bytes | None:
         """Read a metadata value."""

@@ -62,11 +62,18 @@ class ResultIds:
             if self._count > SCAN_LIMIT:
                 return
 
-    def add(self, mid: object) -> None:
-        """``mid`` has a result now."""
+    def add(self, mid: object) -> bool:
+        """``mid`` has a result now; whether it may have had one before (False: surely
+        not, so its result needs no replacing: one hash for both answers)."""
         h = hash(mid) & self._mask
-        self._bits[h >> 3] |= 1 << (h & 7)
+        bits = self._bits
+        before = bits[h >> 3]
+        bit = 1 << (h & 7)
         self._count += 1
+        if before & bit:
+            return True
+        bits[h >> 3] = before | bit
+        return self._count > SCAN_LIMIT + 1
 
     def maybe(self, ids: list[str]) -> list[str]:
         """The ids of ``ids`` that may have a result (the others surely have none)."""

@@ -12,10 +12,17 @@ Two statements the hub writes per task go cheaper still (issue 18, ``benchmarks/
 position named in ``ranges`` as one ``BETWEEN`` per run of consecutive positions (the hub's
 messages are acked about in publish order: 1.75 -> 1.3 µs a row). Not for rows keyed by a
 random id: a result row's insert that way went 6.5 -> 8.3 µs.
+
+Order is kept per table, not across tables: writes to different tables commute (the store's
+tables have no triggers or foreign keys), so each table's writes are queued apart and run
+together. A turn of ``DONE`` writes, per task, a message's delete then its result's insert:
+queued in one line they made runs of one row each (one ``execute`` per row, no ``BETWEEN``);
+per table, one run of deletes and one of inserts (``benchmarks/hub_micro.py``).
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -27,40 +34,64 @@ __all__ = ["MULTI_ROW", "WriteBatch"]
 #: statements for SQLite's statement cache).
 MULTI_ROW: Final = 64
 _STEPS: Final = (64, 16, 4, 1)
+#: The table a write statement changes (``INSERT [OR ...] INTO t``, ``DELETE FROM t``,
+#: ``UPDATE [OR ...] t``).
+_TABLE: Final = re.compile(
+    r"^\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|REPLACE\s+INTO|DELETE\s+FROM|UPDATE(?:\s+OR\s+\w+)?)"
+    r"\s+([\w\"]+)",
+    re.IGNORECASE,
+)
+
+
+def table_of(sql: str) -> str:
+    """The table ``sql`` writes to (a statement of another form raises ``ValueError``)."""
+    found = _TABLE.match(sql)
+    if found is None:
+        raise ValueError(f"not a write to one table: {sql!r}")
+    return found.group(1).strip('"').lower()
 
 
 class WriteBatch:
-    """Writes not yet handed to SQLite: ``(statement, rows)`` runs, in the order written.
+    """Writes not yet handed to SQLite: ``(statement, rows)`` runs per table, each table's in
+    the order written.
 
     ``multi_row``: insert statements (``... VALUES (?, ...)``) that may take many rows a step;
     ``ranges``: ``DELETE ... WHERE key = ?`` statements on an integer key, each mapped to its
     ``DELETE ... WHERE key BETWEEN ? AND ?`` form."""
 
-    __slots__ = ("_multi", "_ranges", "_runs")
+    __slots__ = ("_lanes", "_multi", "_queued", "_ranges", "_runs")
 
     def __init__(
         self, *, multi_row: Iterable[str] = (), ranges: Mapping[str, str] | None = None
     ) -> None:
-        self._runs: list[tuple[str, list[tuple[Any, ...]]]] = []
+        #: Each table's runs (lists kept for the batch's life), tables in the order first seen.
+        self._runs: dict[str, list[tuple[str, list[tuple[Any, ...]]]]] = {}
+        #: Each statement seen: its table's list of runs (one lookup a write).
+        self._lanes: dict[str, list[tuple[str, list[tuple[Any, ...]]]]] = {}
+        self._queued = False
         self._multi = {sql: _multi_row_forms(sql) for sql in multi_row}
         self._ranges = dict(ranges or {})
 
     def __bool__(self) -> bool:
-        return bool(self._runs)
+        return self._queued
 
     def add(self, sql: str, row: tuple[Any, ...]) -> None:
-        """Queue one write; it joins the previous one's run when it is the same statement."""
-        runs = self._runs
-        if runs and runs[-1][0] == sql:
-            runs[-1][1].append(row)
+        """Queue one write; it joins its table's last run when that is the same statement."""
+        lane = self._lanes.get(sql)
+        if lane is None:
+            lane = self._lanes[sql] = self._runs.setdefault(table_of(sql), [])
+        if lane and lane[-1][0] == sql:
+            lane[-1][1].append(row)
         else:
-            runs.append((sql, [row]))
+            lane.append((sql, [row]))
+        self._queued = True
 
     def run(self, db: sqlite3.Connection) -> None:
         """Hand every queued write to ``db`` (inside the caller's transaction), emptying the
         queue even if SQLite refuses one (the caller then rolls the transaction back)."""
-        runs, self._runs = self._runs, []
-        for sql, rows in runs:
+        queued = [run for runs in self._runs.values() for run in runs]
+        self.clear()
+        for sql, rows in queued:
             if len(rows) == 1:
                 db.execute(sql, rows[0])
                 continue
@@ -76,7 +107,9 @@ class WriteBatch:
 
     def clear(self) -> None:
         """Forget the queued writes (the transaction is being rolled back)."""
-        self._runs.clear()
+        for runs in self._runs.values():
+            runs.clear()
+        self._queued = False
 
 
 def _multi_row_forms(sql: str) -> dict[int, str]:

@@ -61,7 +61,7 @@ def test_a_table_too_large_is_asked_for_every_id(
     store.commit()
     monkeypatch.setattr(store_resultids, "SCAN_LIMIT", 10)
     again = SQLiteStore(tmp_path / "hub.sqlite3")
-    monkeypatch.setattr("celeriac.transport.store.SCAN_LIMIT", 10)
+    monkeypatch.setattr("celeriac.transport.store_results.SCAN_LIMIT", 10)
     assert again.results_among(["r3", "r19", "new"]) == {"r3", "r19"}
     assert again._known_results().full
     assert again.purge_results(2.0) == 15  # the filter is read again: five rows fit now
@@ -69,3 +69,13 @@ def test_a_table_too_large_is_asked_for_every_id(
     assert not again._known_results().full
     again.close()
     store.close()
+
+
+def test_add_says_whether_the_id_may_have_had_a_result() -> None:
+    """False for a new id (its result is a plain insert), True once added, and True for
+    every id once the filter gave up."""
+    ids = ResultIds()
+    assert ids.add("first") is False
+    assert ids.add("first") is True
+    ids.give_up()
+    assert ids.add("never-seen") is True

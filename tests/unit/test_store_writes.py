@@ -149,6 +149,67 @@ def test_multi_row_inserts_and_ranged_deletes_run_like_one_execute_each(
     )
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["ta", "tb", "ua", "ub"]), st.integers(0, 5)), max_size=40)
+)
+def test_writes_to_two_tables_interleaved_run_like_one_execute_each(
+    ops: list[tuple[str, int]],
+) -> None:
+    """Two tables' writes queued apart (each table's in order: the other's may run first)
+    leave both as executing each write alone, in the order written."""
+    sql = {
+        "ta": "INSERT OR REPLACE INTO t VALUES (?, ?)",
+        "tb": "DELETE FROM t WHERE k = ?",
+        "ua": "INSERT OR REPLACE INTO u VALUES (?, ?)",
+        "ub": "DELETE FROM u WHERE k = ?",
+    }
+    one, many = sqlite3.connect(":memory:"), sqlite3.connect(":memory:")
+    batch = WriteBatch(
+        multi_row=[sql["ta"]], ranges={sql["tb"]: "DELETE FROM t WHERE k BETWEEN ? AND ?"}
+    )
+    for db in (one, many):
+        db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v INTEGER)")
+        db.execute("CREATE TABLE u (k INTEGER PRIMARY KEY, v INTEGER)")
+    for n, (kind, key) in enumerate(ops):
+        row: tuple[Any, ...] = (key, n) if kind.endswith("a") else (key,)
+        batch.add(sql[kind], row)
+        one.execute(sql[kind], row)
+    batch.run(many)
+    assert not batch
+    for table in ("t", "u"):
+        query = f"SELECT * FROM {table} ORDER BY k"
+        assert one.execute(query).fetchall() == many.execute(query).fetchall()
+
+
+def test_a_turn_of_outcomes_runs_one_statement_per_table() -> None:
+    """A message's delete then its result's insert, per task: queued per table, they run as
+    one ranged delete and one many-row insert, not one execute per row."""
+    batch = WriteBatch(
+        ranges={"DELETE FROM t WHERE k = ?": "DELETE FROM t WHERE k BETWEEN ? AND ?"}
+    )
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY)")
+    db.execute("CREATE TABLE u (k INTEGER PRIMARY KEY)")
+    db.executemany("INSERT INTO t VALUES (?)", [(k,) for k in range(10)])
+    for k in range(10):
+        batch.add("DELETE FROM t WHERE k = ?", (k,))
+        batch.add("INSERT INTO u VALUES (?)", (k,))
+    statements: list[str] = []
+    db.set_trace_callback(statements.append)
+    batch.run(db)
+    assert statements == ["DELETE FROM t WHERE k BETWEEN 0 AND 9"] + [
+        f"INSERT INTO u VALUES ({k})" for k in range(10)
+    ]
+    assert db.execute("SELECT count(*) FROM t").fetchone() == (0,)
+
+
+def test_a_statement_that_is_not_a_write_to_one_table_is_refused() -> None:
+    """Its order against the others could not be kept: refused, not guessed."""
+    with pytest.raises(ValueError, match="not a write"):
+        WriteBatch().add("SELECT 1", ())
+
+
 def test_write_ahead_runs_the_writes_without_committing(tmp_path: Path) -> None:
     """``write_ahead`` (the hub loop's, before it waits) hands the queued writes to SQLite
     inside the open transaction: another connection sees nothing until the commit, and a
