@@ -11,7 +11,8 @@ the worker's CPU per task (read from /proc, with its context switches) is steadi
     python benchmarks/worker_loop.py --tasks 20000 [--batch 64] [--runs 3]
 
 Prints, per workload (``noop``, ``add``), the best run's CPU µs per task of the worker, its
-context switches per task, and the mean deliveries per ``TASK`` and outcomes per ``DONE``.
+context switches and its read/write system calls per task (``r+w``: the noop's counter file is
+one), and the mean deliveries per ``TASK`` and outcomes per ``DONE``.
 Needs the shared harness (``--bench-dir``) for the noop's counter file, as ``cpu_split.py``.
 """
 
@@ -48,6 +49,13 @@ def _threads(pid: int) -> dict[int, float]:
             continue
         out[int(task.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return out
+
+
+def _io_calls(pid: int) -> int:
+    """Read and write system calls of a live process so far (``/proc/<pid>/io``: syscr +
+    syscw): the harness's counter file, the doorbells (eventfd) and libzmq's signalers."""
+    fields = dict(ln.split(": ") for ln in Path(f"/proc/{pid}/io").read_text().splitlines())
+    return int(fields["syscr"]) + int(fields["syscw"])
 
 
 class FakeHub:
@@ -176,15 +184,16 @@ def main() -> None:
         hub.run(_groups(bench.app, "bench.add", [1, 1], 500))  # warm-up
         print(f"one worker -P threads -c {args.concurrency}, a stand-in hub, TASK <= {args.batch}")
         print(
-            f"{'workload':8s} {'CPU µs/task':>12s} {'switches/task':>14s} {'per TASK':>9s} "
+            f"{'workload':8s} {'CPU µs/task':>12s} {'switches/task':>14s} {'r+w/task':>9s} "
+            f"{'per TASK':>9s} "
             f"{'per DONE':>9s}   µs/task by thread"
         )
         for name, targs in (("noop", []), ("add", [2, 3])):
-            best: tuple[float, float, float, float, str] | None = None
+            best: tuple[float, float, float, float, float, str] | None = None
             for _ in range(args.runs):
                 groups = _groups(bench.app, f"bench.{name}", targs, args.tasks)
                 sent, dones = hub.sent_messages, hub.done_messages
-                cpu, cs = _cpu(worker.pid), _switches(worker.pid)
+                cpu, cs, io = _cpu(worker.pid), _switches(worker.pid), _io_calls(worker.pid)
                 threads = _threads(worker.pid)
                 hub.run(groups)
                 per = (_cpu(worker.pid) - cpu) / args.tasks * 1e6
@@ -196,6 +205,7 @@ def main() -> None:
                 row = (
                     per,
                     (_switches(worker.pid) - cs) / args.tasks,
+                    (_io_calls(worker.pid) - io) / args.tasks,
                     args.tasks / max(1, hub.sent_messages - sent),
                     args.tasks / max(1, hub.done_messages - dones),
                     " ".join(f"{x:.1f}" for x in split if x >= 0.5),
@@ -203,8 +213,8 @@ def main() -> None:
                 best = row if best is None or row < best else best
             assert best is not None
             print(
-                f"{name:8s} {best[0]:12.1f} {best[1]:14.2f} {best[2]:9.1f} {best[3]:9.1f}"
-                f"   {best[4]}"
+                f"{name:8s} {best[0]:12.1f} {best[1]:14.2f} {best[2]:9.2f} {best[3]:9.1f} "
+                f"{best[4]:9.1f}   {best[5]}"
             )
     finally:
         worker.terminate()
