@@ -13,7 +13,6 @@ can keep them at the hub.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, Final
 
@@ -111,6 +110,8 @@ def _refuse_unknown(
             raise ImproperlyConfigured(
                 f"{where}: option {key!r} is not allowed: {_SET_BY_BEAT[key]}"
             )
+        import difflib  # noqa: PLC0415 - only when a suggestion is made (start-up time)
+
         close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})"
         raise ImproperlyConfigured(f"{where}: unknown {what} {key!r}{hint}")

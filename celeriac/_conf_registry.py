@@ -10,7 +10,6 @@ environment variables (:func:`read_environ`).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -124,6 +123,8 @@ def _suggestion(name: str) -> str:
         candidate = candidate[len(ENV_PREFIX) :]
         if candidate in REGISTRY:
             return f"; did you mean {candidate!r}? ({ENV_PREFIX} is for environment variables)"
+    import difflib  # noqa: PLC0415 - only when a suggestion is made (start-up time)
+
     close = difflib.get_close_matches(candidate, list(REGISTRY), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 
@@ -136,6 +137,8 @@ def _env_error(key: str) -> ImproperlyConfigured:
         )
     error = _name_error(name)
     if type(error) is UnknownSettingError and name not in OLD_NAMES.values():
+        import difflib  # noqa: PLC0415 - only when a suggestion is made (start-up time)
+
         close = difflib.get_close_matches(name, list(REGISTRY), n=1, cutoff=0.6)
         hint = f"; did you mean {ENV_PREFIX + close[0].upper()!r}?" if close else ""
         return UnknownSettingError(

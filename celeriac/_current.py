@@ -13,7 +13,6 @@ when it finalizes). Importing the module that declares it never fails.
 
 from __future__ import annotations
 
-import importlib.metadata
 import platform
 import sys
 import uuid as _uuid
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from ._request import Request, current_request
 from ._task import Task
+from ._version import VERSION
 from .exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
@@ -56,8 +56,7 @@ def uuid() -> str:
 
 def bugreport(app: App | None = None) -> str:
     """Versions and the changed settings of ``app`` (the current app), for bug reports."""
-    version = importlib.metadata.version("celeriac")
-    lines = [f"celeriac {version} python {platform.python_version()} {sys.platform}"]
+    lines = [f"celeriac {VERSION} python {platform.python_version()} {sys.platform}"]
     chosen = app if app is not None else (apps_created[-1] if apps_created else None)
     if chosen is not None:
         lines += [f"{name} = {value!r}" for name, value in sorted(chosen.conf.changes().items())]

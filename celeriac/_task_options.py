@@ -7,7 +7,6 @@ would otherwise silently change nothing.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -82,6 +81,8 @@ def check_send_options(options: Mapping[str, Any]) -> None:
         return  # every send passes here: one C-level look, no set built (issue 18)
     unknown = sorted(options.keys() - OPTION_NAMES)
     if unknown:
+        import difflib  # noqa: PLC0415 - only when a suggestion is made (start-up time)
+
         hints = {u: difflib.get_close_matches(u, OPTION_NAMES, 1) for u in unknown}
         said = ", ".join(
             f"{u!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for u, h in hints.items()

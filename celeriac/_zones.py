@@ -13,7 +13,6 @@ The DST policy of crontab lives here (cron's practice, see :mod:`celeriac.schedu
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import zoneinfo
 from functools import lru_cache
 from typing import Final, Protocol
@@ -44,6 +43,8 @@ def zone(name: str) -> dt.tzinfo:
     try:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        import difflib  # noqa: PLC0415 - only when a suggestion is made (start-up time)
+
         close = difflib.get_close_matches(name, sorted(zoneinfo.available_timezones()), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ImproperlyConfigured(f"unknown time zone {name!r}{hint}") from None

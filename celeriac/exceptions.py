@@ -14,7 +14,6 @@ errors keep Celery's names so migrating code reads the same.
 from __future__ import annotations
 
 import builtins
-import difflib
 from collections.abc import Iterable
 from typing import Any
 
@@ -86,6 +85,8 @@ class NotRegistered(CeleriacError, KeyError):
         """The error for ``name`` missing ``where``: it names the closest known tasks and the
         usual fix."""
         names = sorted(known)
+        import difflib  # noqa: PLC0415 - only when a suggestion is made (start-up time)
+
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
         listing = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "") or "none"

@@ -12,9 +12,9 @@ import os
 import sys
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from importlib.metadata import version
 
 from celeriac._app import App
+from celeriac._version import VERSION
 
 __all__ = ["Banner", "show_banner"]
 
@@ -58,7 +58,7 @@ class Banner:
 
     def text(self) -> str:
         """Celery-like text: a header, the config block, then the registered tasks."""
-        header = f"celeriac {version('celeriac')} — worker {self.node} (pid {os.getpid()})"
+        header = f"celeriac {VERSION} — worker {self.node} (pid {os.getpid()})"
         rows = [
             ("app", self.app),
             ("broker", self.broker),
@@ -73,7 +73,7 @@ class Banner:
     def record(self) -> str:
         """One JSON log record with every field."""
         fields = {"event": "worker_banner", "level": "info", "pid": os.getpid(), **asdict(self)}
-        fields["version"] = version("celeriac")
+        fields["version"] = VERSION
         fields["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         return json.dumps(fields) + "\n"
 

@@ -49,7 +49,7 @@ import os
 import socket
 import sys
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import zmq
 
@@ -57,9 +57,12 @@ from celeriac._conf import Settings
 from celeriac._log import get_logger
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.transport.endpoints import hub_addresses, is_loopback, parse_tcp
-from celeriac.transport.hubserver import HubAddressError, HubServer
+from celeriac.transport.hubfiles import HubAddressError
 
 from .embedded_process import EXIT_HUB_DIED, HubProcess
+
+if TYPE_CHECKING:
+    from celeriac.transport.hubserver import HubServer
 
 __all__ = [
     "EmbeddedHub",
@@ -210,6 +213,10 @@ def _start(conf: Settings, ctx: zmq.Context[Any], inproc: str, process: bool) ->
         child.start()
         assert child.pid is not None
         return EmbeddedHub(child, child.local_endpoint, child.pid)
+    # Imported here: a worker whose hub runs elsewhere (or in a child) skips the hub's
+    # modules at start-up (issue 18).
+    from celeriac.transport.hubserver import HubServer  # noqa: PLC0415
+
     server = HubServer.from_settings(conf, context=ctx, also_bind=(inproc,))
     server.on_death = _hub_died
     server.start()

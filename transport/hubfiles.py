@@ -10,9 +10,8 @@ import errno
 import fcntl
 import os
 import re
-import sqlite3
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import zmq
@@ -23,7 +22,9 @@ from celeriac.exceptions import ImproperlyConfigured
 from .curve import CurveServer
 from .portholder import port_holder
 from .sockets import configure_events
-from .store import SQLiteStore, Store
+
+if TYPE_CHECKING:
+    from .store import SQLiteStore, Store
 
 __all__ = [
     "HubAddressError",
@@ -120,6 +121,12 @@ def open_data_dir(data_dir: Path) -> IO[str]:
 
 def open_store(data_dir: Path, sync: str) -> SQLiteStore:
     """The store in ``data_dir``; a file SQLite cannot open or write is one clear error."""
+    # Imported here: a worker imports this module (addresses, data directories) but opens no
+    # store unless it runs the hub in a thread (start-up time, issue 18).
+    import sqlite3  # noqa: PLC0415
+
+    from .store import SQLiteStore  # noqa: PLC0415
+
     try:
         return SQLiteStore(data_dir / "hub.sqlite3", sync=sync)
     except (OSError, sqlite3.Error) as exc:
