@@ -182,3 +182,45 @@ def release_lock(handle: IO[str]) -> None:
     """Let another hub use the data directory locked by :func:`lock_data_dir`."""
     fcntl.flock(handle, fcntl.LOCK_UN)
     handle.close()
+
+
+def open_bound(
+    router: zmq.Socket[Any],
+    url: str,
+    *,
+    also_bind: tuple[str, ...],
+    curve: CurveServer | None,
+    data_dir: Path,
+    store_url: str | None,
+    sync: str,
+    shared: bool,
+) -> tuple[IO[str] | None, Store]:
+    """Bind a hub's ``router`` at ``url`` and open its store: the data directory's lock (None
+    for PostgreSQL, whose advisory lock keeps one hub per schema) and the store. If anything
+    fails, what was taken is given back (the socket closed, the lock released, CURVE stopped)
+    and the error raised."""
+    lock: IO[str] | None = None
+    # Bind before touching the data directory: a worker probing for a hub (EADDRINUSE: one
+    # already listens) must not create, lock or open a store there.
+    try:
+        # ``also_bind``: the owner's own local addresses (its worker's connection to an
+        # embedded hub, an ipc:// path only its user can reach), bound before CURVE is
+        # applied: ZeroMQ fixes an endpoint's mechanism when it binds, and the owner holds
+        # the hub's keys anyway (an in-process peer never had a handshake either).
+        for address in also_bind:
+            bind(router, address)
+        if curve is not None:  # the ZAP handler runs before the first peer can knock
+            curve.apply(router)
+            curve.start(router.context)
+        bind(router, url)
+        if store_url:
+            return None, open_postgres(store_url, sync, shared=shared)
+        lock = open_data_dir(data_dir)
+        return lock, open_store(data_dir, sync)
+    except BaseException:
+        router.close(0)
+        if lock is not None:
+            release_lock(lock)
+        if curve is not None:
+            curve.stop()
+        raise

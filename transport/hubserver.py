@@ -18,7 +18,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import zmq
 
@@ -40,7 +40,6 @@ from .hubfiles import HubAddressError, default_data_dir
 from .lazycommit import LAZY_COMMANDS, LazyCommit
 from .multipart import NOBLOCK, readable, recv_frames, send_frames
 from .sockets import configure_router
-from .store import Store
 
 __all__ = ["HubAddressError", "HubServer", "default_data_dir", "events_url"]
 
@@ -51,14 +50,10 @@ class HubServer:
     """A hub bound to one address, storing in ``data_dir``; run it with :meth:`run`."""
 
     batch = 1000
-    #: A turn stops taking messages once it has taken this many frames (whole messages: at
-    #: least one; a publish or an outcome is 2 frames). What a turn dispatches leaves only
-    #: after its commit, so a turn that swallowed a producer's whole burst (thousands of
-    #: publishes, 50-300 ms) left the workers' prefetch windows (256 noops, ~8 ms of work)
-    #: empty meanwhile: publishing and running took turns instead of overlapping (issue 18,
-    #: 20,000 noops: 1,500-4,000 had run when the last publish was confirmed, 7,000-12,000
-    #: with this bound). The ROUTER queues fairly between peers, so the workers' outcomes
-    #: (their credit) are read every turn however much a producer has queued.
+    #: A turn stops taking messages after this many frames (whole messages, at least one):
+    #: a turn's deliveries leave after its commit, so a turn that took a producer's whole
+    #: burst left the workers' windows empty meanwhile (issue 18; benchmarks/README.md). The
+    #: ROUTER reads peers fairly, so the workers' outcomes are read every turn.
     turn_frames = 512
 
     def __init__(
@@ -90,33 +85,17 @@ class HubServer:
         self._router = self._ctx.socket(zmq.ROUTER)
         configure_router(self._router, bind, max_message_size=max_message_size)
         self.curve = curve
-        # Bind before touching the data directory: a worker probing for a hub (EADDRINUSE:
-        # one already listens) must not create, lock or open a store there.
-        try:
-            # ``also_bind``: the owner's own local addresses (its worker's connection to an
-            # embedded hub, an ipc:// path only its user can reach), bound before CURVE is
-            # applied: ZeroMQ fixes an endpoint's mechanism when it binds, and the owner holds
-            # the hub's keys anyway (an in-process peer never had a handshake either).
-            for address in also_bind:
-                hubfiles.bind(self._router, address)
-            if curve is not None:  # the ZAP handler runs before the first peer can knock
-                curve.apply(self._router)
-                curve.start(self._ctx)
-            hubfiles.bind(self._router, bind)
-            self.data_dir = Path(data_dir).expanduser().resolve()
-            self._lock_file: IO[str] | None = None
-            if store_url:  # PostgreSQL: its advisory lock keeps one hub per schema
-                self.store: Store = hubfiles.open_postgres(store_url, sync, shared=shared)
-            else:
-                self._lock_file = hubfiles.open_data_dir(self.data_dir)
-                self.store = hubfiles.open_store(self.data_dir, sync)
-        except BaseException:
-            self._router.close(0)
-            if getattr(self, "_lock_file", None) is not None:
-                self._release_lock()
-            if curve is not None:
-                curve.stop()
-            raise
+        self.data_dir = Path(data_dir).expanduser().resolve()
+        self._lock_file, self.store = hubfiles.open_bound(
+            self._router,
+            bind,
+            also_bind=also_bind,
+            curve=curve,
+            data_dir=self.data_dir,
+            store_url=store_url,
+            sync=sync,
+            shared=shared,
+        )
         warn_if_exposed(bind, curve)
         self.hub_id = uuid.uuid4().hex[:12]
         self.clock = clock
