@@ -101,6 +101,20 @@ def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.01)
 
 
+def bench_env(run: Path, broker: str, bench_dir: str) -> tuple[dict[str, str], Path]:
+    """The environment of the hub, the workers and the producer (no outer ``CELERIAC_*``
+    setting; the benchmark's app and the harness importable) and the harness folder."""
+    harness = Path(bench_dir).resolve() / "harness"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_")}
+    env.update(
+        BENCH_BROKER=broker,
+        ANCHORS_RUN=str(run),
+        CELERIAC_HUB_DATA_DIR=str(run / "data"),
+        PYTHONPATH=os.pathsep.join([str(HERE), str(harness)]),
+    )
+    return env, harness
+
+
 def _listening(url: str) -> bool:
     host, _, port = url.rpartition("/")[2].rpartition(":")
     try:
@@ -138,14 +152,7 @@ def main() -> None:
     args.embedded = args.embedded or args.hub_process or args.hub_thread
     run = Path(tempfile.mkdtemp(prefix="cpu-split-"))
     broker = f"tcp://127.0.0.1:{_free_port()}"
-    harness = Path(args.bench_dir).resolve() / "harness"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_")}
-    env.update(
-        BENCH_BROKER=broker,
-        ANCHORS_RUN=str(run),
-        CELERIAC_HUB_DATA_DIR=str(run / "data"),
-        PYTHONPATH=os.pathsep.join([str(HERE), str(harness)]),
-    )
+    env, harness = bench_env(run, broker, args.bench_dir)
     if args.hub_process or args.hub_thread:
         env["CELERIAC_WORKER_EMBEDDED_HUB_PROCESS"] = "true" if args.hub_process else "false"
     for item in args.set:

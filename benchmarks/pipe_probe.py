@@ -21,13 +21,15 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from cpu_split import _free_port, _idle, _listening, bench_env
 
 HERE = Path(__file__).resolve().parent
 TICK = os.sysconf("SC_CLK_TCK")
@@ -51,30 +53,9 @@ def threads(pid: int) -> dict[int, tuple[str, float, float]]:
     return out
 
 
-def idle() -> float:
-    """Seconds all CPUs of the machine were idle so far."""
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-    return (int(fields[4]) + int(fields[5])) / TICK
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _listening(url: str) -> bool:
-    host, _, port = url.rpartition("/")[2].rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def _until(predicate: object, timeout: float, poll: float = 0.001) -> None:
+def _until(predicate: Callable[[], bool], timeout: float, poll: float = 0.001) -> None:
     deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
+    while not predicate():
         if time.monotonic() > deadline:
             sys.exit(f"not within {timeout:.0f}s")
         time.sleep(poll)
@@ -84,6 +65,8 @@ def report(samples: list[tuple[float, Sample, int, float]], start: float) -> Non
     """Each thread's CPU share over the whole run, then the timeline."""
     (t0, first, _, _), (t1, last, _, _) = samples[0], samples[-1]
     wall = t1 - t0
+    if wall <= 0:  # the run ended before a second sample: nothing to divide by
+        sys.exit("the run was shorter than one sample: more --tasks, or a smaller --sample")
     print(f"wall {wall:.2f} s; CPU share of each thread (cores):")
     for name, now in last.items():
         before = first.get(name, {})
@@ -118,14 +101,7 @@ def main() -> None:
     args = parser.parse_args()
     run = Path(tempfile.mkdtemp(prefix="pipe-probe-"))
     broker = f"tcp://127.0.0.1:{_free_port()}"
-    harness = Path(args.bench_dir).resolve() / "harness"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_")}
-    env.update(
-        BENCH_BROKER=broker,
-        ANCHORS_RUN=str(run),
-        CELERIAC_HUB_DATA_DIR=str(run / "data"),
-        PYTHONPATH=os.pathsep.join([str(HERE), str(harness)]),
-    )
+    env, harness = bench_env(run, broker, args.bench_dir)
     for item in args.set:
         name, _, value = item.partition("=")
         env[f"CELERIAC_{name.upper()}"] = value
@@ -182,7 +158,7 @@ def main() -> None:
                         snap[name] = threads(pid)
                     except OSError:
                         continue
-                samples.append((time.monotonic(), snap, common.counter_value(), idle()))
+                samples.append((time.monotonic(), snap, common.counter_value(), _idle()))
                 done.wait(args.sample)
 
         watcher = threading.Thread(target=sampler, daemon=True)
