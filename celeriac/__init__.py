@@ -8,6 +8,7 @@ Public submodules keep Celery's import paths: ``celeriac.signals``, ``celeriac.s
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
 from . import (
@@ -16,6 +17,15 @@ from . import (
     states,
 )
 from ._version import VERSION
+
+# Run from the repository's root (``python -m celeriac``, ``python -c``), Python finds this
+# source directory before the installed package, and the subpackages pyproject maps into it
+# (``transport``, ``actors``, ``runtime``) lie beside it, not inside: look for them there too.
+_HERE = os.path.dirname(__file__)
+if not os.path.isdir(os.path.join(_HERE, "runtime")) and os.path.isfile(
+    os.path.join(_HERE, os.pardir, "runtime", "__init__.py")
+):
+    __path__.append(os.path.dirname(_HERE))
 
 if TYPE_CHECKING:
     from . import signals

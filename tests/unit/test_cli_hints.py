@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
 import uuid
@@ -126,3 +127,18 @@ def test_call_refuses_arguments_that_are_not_json_of_the_right_shape(
     result = CliRunner().invoke(cli, ["call", "tasks.add", *options, "-b", "tcp://127.0.0.1:9"])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_python_m_celeriac_works_from_the_repository_root() -> None:
+    """From the root, Python finds the source directory first; its mapped subpackages resolve."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "celeriac", "--help"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Usage: celeriac" in done.stdout
