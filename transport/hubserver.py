@@ -236,14 +236,15 @@ class HubServer:
             self.store.rollback()
             self.state.commit_failed(exc)
             lazy = False
-        if self.state.probe_due():
-            self.state.probe()
-            lazy = False
-        # A turn that promises nothing about the store sends first (see .lazycommit).
-        lazy = lazy and self.state.storage_error is None
-        if not (lazy and self._lazy.may_defer(self.state.outbox)):
+        state = self.state
+        if state.storage_error is not None:
+            if state.probe_due():
+                state.probe()
+            lazy = False  # a turn that promises nothing about the store sends first:
+        if not (lazy and self._lazy.may_defer(state.outbox)):  # see .lazycommit
             self._commit()
-        self.state.release_confirms(self.clock.monotonic())  # held, committed: see .hub.confirmhold
+        if state.confirm_hold:  # held, committed: see .hub.confirmhold
+            state.release_confirms(self.clock.monotonic())
         self._flush()
         # Asked after the turn's last use of the socket: its descriptor is edge-triggered.
         self._ready = ready = readable(self._router)
