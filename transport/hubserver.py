@@ -1,4 +1,4 @@
-"""The hub's socket loop: one ROUTER socket, a plain ``zmq.Poller`` loop in one thread.
+"""The hub's socket loop: one ROUTER socket, one thread waiting in ``poll(2)`` (:mod:`.hubwait`).
 
 Each turn: receive up to :attr:`HubServer.batch` messages (and about
 :attr:`HubServer.turn_frames` frames) and hand them to the
