@@ -4,7 +4,7 @@ Where :mod:`hub_micro` prices the state without sockets, this drives a real
 :class:`~celeriac.transport.hubserver.HubServer` (SQLite in a temporary directory, its ROUTER on
 inproc, its events XPUB with no subscriber) from this thread: a client publishes one task, the
 hub turns until the worker has its ``TASK``, the worker answers ``DONE``, the hub turns until
-the client has its ``CONF`` and ``RES``. Each turn is the server's own (poll, receive, handle,
+the client has its ``CONF`` and ``RES``. Each turn is the server's own (wait, receive, handle,
 tick, commit or not, send), timed in thread CPU; so a turn's fixed costs, a message's costs and
 the commit of a one-task publish are all in the figure, as in a real run where a turn carries
 one or two tasks. Prints turns and hub CPU µs per task, best of ``--runs`` (a loaded machine
@@ -35,10 +35,6 @@ class _Loop:
 
     def __init__(self, hub: HubServer) -> None:
         self.hub = hub
-        self.poller = zmq.Poller()
-        for sock in (hub._router, hub._monitor, hub._events.sock):
-            if sock is not None:
-                self.poller.register(sock, zmq.POLLIN)
         self.cpu_ns = 0
         self.turns = 0
 
@@ -47,7 +43,7 @@ class _Loop:
         hub = self.hub
         while not sock.poll(0):
             start = time.thread_time_ns()
-            hub._one_turn(dict(self.poller.poll(hub._timeout_ms())))
+            hub._wait_and_turn()
             self.cpu_ns += time.thread_time_ns() - start
             self.turns += 1
 

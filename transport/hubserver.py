@@ -1,4 +1,4 @@
-"""The hub's socket loop: one ROUTER socket, a plain ``zmq.Poller`` loop in one thread.
+"""The hub's socket loop: one ROUTER socket, one thread waiting in ``poll(2)`` (:mod:`.hubwait`).
 
 Each turn: receive up to :attr:`HubServer.batch` messages (and about
 :attr:`HubServer.turn_frames` frames) and hand them to the
@@ -12,7 +12,6 @@ XPUB whose subscriptions the loop reads: while there are none, the state builds 
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import threading
 import uuid
@@ -37,6 +36,7 @@ from .hub.outbox import coalesced
 from .hub.storage import STORAGE_ERRORS
 from .hubevents import EventsSocket
 from .hubfiles import HubAddressError, default_data_dir
+from .hubwait import EVENTS, MONITOR, ROUTER, TurnWait
 from .lazycommit import LAZY_COMMANDS, LazyCommit
 from .multipart import NOBLOCK, readable, recv_frames, send_frames
 from .sockets import configure_router
@@ -116,6 +116,9 @@ class HubServer:
         self.endpoint: str = self._router.getsockopt(zmq.LAST_ENDPOINT).decode()
         self._open_events(events or events_url(bind), curve)
         self._monitor = self._router.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        self._wait = TurnWait(self._router, self._monitor, self._events.sock)
+        #: A message waits on the router (asked at the end of each turn: see .hubwait).
+        self._ready = True
         self._stop = threading.Event()
         #: Held by the loop for each turn's work: other threads read the state between turns.
         self._turn = threading.RLock()
@@ -196,35 +199,35 @@ class HubServer:
 
     def run(self) -> None:
         """Serve until :meth:`stop` is called; closes everything on the way out."""
-        poller = zmq.Poller()
-        poller.register(self._router, zmq.POLLIN)
-        poller.register(self._monitor, zmq.POLLIN)
-        if self._events.sock is not None:
-            poller.register(self._events.sock, zmq.POLLIN)  # subscriptions
-        watched: int | None = None
         try:
             while not self._stop.is_set():
-                watched = _watch(poller, watched, self.state.wake_fd())
-                events = dict(poller.poll(self._timeout_ms()))
-                with self._turn:
-                    try:
-                        self._one_turn(events)
-                    except Exception as exc:  # our bug: logged and counted, the loop goes on
-                        self.state.counters["internal_errors"] += 1
-                        _log.exception(
-                            "hub_internal_error",
-                            command="loop",
-                            error=f"{type(exc).__name__}: {exc}"[:300],
-                        )
+                self._wait_and_turn()
         finally:
             self._close()
 
-    def _one_turn(self, events: dict[Any, int]) -> None:
+    def _wait_and_turn(self) -> None:
+        """Wait for work (not when a message waits already), then run one turn."""
+        wait = self._wait
+        wait.watch(self.state.wake_fd())
+        fired = wait.wait(0 if self._ready else self._timeout_ms())
+        with self._turn:
+            try:
+                self._one_turn(fired)
+            except Exception as exc:  # our bug: logged and counted, the loop goes on
+                self._ready = True  # the socket's state unknown: look again before sleeping
+                self.state.counters["internal_errors"] += 1
+                _log.exception(
+                    "hub_internal_error",
+                    command="loop",
+                    error=f"{type(exc).__name__}: {exc}"[:300],
+                )
+
+    def _one_turn(self, fired: int) -> None:
         # Only a turn that took messages, all of LAZY_COMMANDS, may leave its writes for later.
-        lazy = self._receive() if self._router in events else False
-        if self._monitor in events:
+        lazy = self._receive() if self._ready or fired & ROUTER else False
+        if fired & MONITOR:
             self._drain_monitor()
-        if self._events.sock is not None and self._events.sock in events:
+        if fired & EVENTS:
             self._events.follow()
             self.state.events_wanted = self._events.wanted
         try:
@@ -233,16 +236,19 @@ class HubServer:
             self.store.rollback()
             self.state.commit_failed(exc)
             lazy = False
-        if self.state.probe_due():
-            self.state.probe()
-            lazy = False
-        # A turn that promises nothing about the store sends first (see .lazycommit).
-        lazy = lazy and self.state.storage_error is None
-        if not (lazy and self._lazy.may_defer(self.state.outbox)):
+        state = self.state
+        if state.storage_error is not None:
+            if state.probe_due():
+                state.probe()
+            lazy = False  # a turn that promises nothing about the store sends first:
+        if not (lazy and self._lazy.may_defer(state.outbox)):  # see .lazycommit
             self._commit()
-        self.state.release_confirms(self.clock.monotonic())  # held, committed: see .hub.confirmhold
+        if state.confirm_hold:  # held, committed: see .hub.confirmhold
+            state.release_confirms(self.clock.monotonic())
         self._flush()
-        if self._lazy.deferred and not readable(self._router):
+        # Asked after the turn's last use of the socket: its descriptor is edge-triggered.
+        self._ready = ready = readable(self._router)
+        if self._lazy.deferred and not ready:
             self._write_ahead()
         self._idle.turn(self.state)
 
@@ -330,12 +336,15 @@ class HubServer:
         return lazy
 
     def _drain_monitor(self) -> None:
-        while True:
+        closed = False
+        while True:  # to EAGAIN: its descriptor is edge-triggered (see .hubwait)
             try:
                 self._monitor.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 break
-        self.state.probe_peers()
+            closed = True
+        if closed:
+            self.state.probe_peers()
 
     def _flush(self) -> None:
         outbox = self.state.outbox
@@ -355,6 +364,8 @@ class HubServer:
                 self._commit()
         if self.state.events:
             self._events.publish(self.state.events)
+            self._events.follow()  # a send may have taken the command of a subscription
+            self.state.events_wanted = self._events.wanted
 
     def _close(self) -> None:
         self.state.release_confirms(self.clock.monotonic(), final=True)  # committed: send them
@@ -387,14 +398,3 @@ def _state_class(shared: bool) -> type[HubState]:
     from .hub.shared import SharedHubState  # noqa: PLC0415
 
     return SharedHubState
-
-
-def _watch(poller: zmq.Poller, watched: int | None, fd: int | None) -> int | None:
-    """Keep the state's extra socket (:meth:`HubState.wake_fd`) registered in ``poller``."""
-    if fd != watched:
-        if watched is not None:
-            with contextlib.suppress(KeyError):
-                poller.unregister(watched)
-        if fd is not None:
-            poller.register(fd, zmq.POLLIN)
-    return fd

@@ -231,8 +231,11 @@ class HubState(RemoteControl, TaskStates, Actors, Locks, StorageTrouble, BeatLea
         if self._reprobes and self._reprobes[0] <= mono:
             self._reprobes = [t for t in self._reprobes if t > mono]
             self._ping_workers()
-        self._expire_deliveries()
-        self._locks_tick()
+        # Guarded here, not in each: a one-message turn pays no call for what is not due.
+        if self.visibility_timeout is not None:
+            self._expire_deliveries()
+        if self._lock_waiters:
+            self._locks_tick()
         if mono >= self._next_silence_check:  # not every turn: a scan of every peer
             self._next_silence_check = mono + SILENCE_CHECK_INTERVAL
             limit = self.heartbeat * HEARTBEAT_MISSES
@@ -243,7 +246,8 @@ class HubState(RemoteControl, TaskStates, Actors, Locks, StorageTrouble, BeatLea
             purged = self.store.purge_results(now)
             if purged:
                 _log.info("results_expired", count=purged)
-        self._flush_confirms()
+        if self._confirms:
+            self._flush_confirms()
 
     def wake_fd(self) -> int | None:
         """A socket besides the hub's own whose input should wake the loop (a shared hub's
