@@ -267,8 +267,16 @@ class HubConnection(ConnectionEffects):
         try:
             if self.stopped or not self.node.inbox.empty() or _busy(session, index):
                 return False
-            self.perform(session.outcome_frames(index, frames, self.clock.monotonic()))
-            self.perform(session.take_outcomes())
+            effects = session.outcome_frames(index, frames, self.clock.monotonic())
+            if self.node.on_task_end is None:
+                # The DONE first, the bookkeeping (Finished) after it: the session's own sends
+                # drain the outcomes before them, so the hub still sees them in order. Not
+                # with an on_task_end (a prefork child's "finished" must precede its DONE).
+                self.perform(session.take_outcomes())
+                self.perform(effects)
+            else:
+                self.perform(effects)
+                self.perform(session.take_outcomes())
             self.hand_over()
             if readable(self.sock):  # our send may have taken the loop's signal: wake it
                 self.node.inbox.ring()
