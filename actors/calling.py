@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from types import CoroutineType
 from typing import Any
 
 from celeriac._retry import autoretry
 from celeriac._task import FunctionTask, Task
 
-from .invocation import Invocation, Prepared, Result
-from .tasklock import refuse_lock_on_loop, run_locked
+from .invocation import Invocation, Prepared, Result, overrides
+from .tasklock import lock_pattern, refuse_lock_on_loop, run_locked
 from .terminate import Terminations
 from .watchdog import Watchdog, run_limited
 
@@ -71,7 +72,7 @@ async def invoke_async(
 def _run_in_thread(
     p: Prepared, call: Invocation, watchdog: Watchdog, enforce_hard_limit: bool
 ) -> Any:
-    soft, hard = p.limits
+    soft, hard = p.request.timelimit  # (p.limits, without the property's call)
     if not enforce_hard_limit:
         hard = None
     if not (soft or hard):
@@ -86,17 +87,21 @@ def _run_in_thread(
 
 def _call(p: Prepared) -> Any:
     """Call the task's code (a sync function returning a coroutine: run that too)."""
-    p.task.before_start(p.request.id, p.args, p.kwargs)
-
-    def run() -> Any:
-        retval = p.task.run(*p.args, **p.kwargs)
-        return asyncio.run(retval) if inspect.iscoroutine(retval) else retval
-
+    task = p.task
+    if overrides(task, "before_start"):
+        task.before_start(p.request.id, p.args, p.kwargs)
     try:
-        return run_locked(p.task, p.request, run)  # the task option lock= (tasklock.py)
+        if lock_pattern(task):  # the task option lock= (tasklock.py)
+            return run_locked(task, p.request, lambda: _run(task, p.args, p.kwargs))
+        return _run(task, p.args, p.kwargs)  # no closure nor lock look-up again (issue 18)
     except Exception as exc:
         _autoretry(p, exc)
         raise
+
+
+def _run(task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
+    retval = task.run(*args, **kwargs)
+    return asyncio.run(retval) if type(retval) is CoroutineType else retval
 
 
 async def _limited_coroutine(

@@ -25,13 +25,13 @@ from celeriac._log import get_logger
 from celeriac._protocol import Delivery
 from celeriac._request import Request, _current
 from celeriac._task import Task
-from celeriac._task_compat import StateReporter, state_reporter
+from celeriac._task_compat import StateReporter, TaskCompat, state_reporter
 from celeriac.exceptions import Ignore, Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded
 
 from .terminate import TaskTerminated
 from .watchdog import SoftInterrupt
 
-__all__ = ["IGNORED", "Invocation", "Prepared", "Result", "conclude"]
+__all__ = ["IGNORED", "Invocation", "Prepared", "Result", "conclude", "overrides"]
 
 _log = get_logger("celeriac.worker")
 
@@ -124,9 +124,12 @@ class Invocation:
             runtime = round(time.monotonic() - self._started, 6)
         self.result = conclude(p, self.retval, exc, hard=self.hard_fired, runtime=runtime)
         r = self.result
-        _hook(
-            p, "after_return", r.state, r.error or r.retval, p.request.id, p.args, p.kwargs, r.trace
-        )
+        if overrides(p.task, "after_return"):
+            _hook(
+                p,
+                "after_return",
+                *(r.state, r.error or r.retval, p.request.id, p.args, p.kwargs, r.trace),
+            )
         if signals.task_postrun.receivers:
             signals.task_postrun.send(
                 sender=p.task,
@@ -138,6 +141,19 @@ class Invocation:
                 state=self.result.state,
             )
         return True
+
+
+#: The hooks a task inherits from the base class, which do nothing (see :func:`overrides`).
+_BASE_HOOKS: Final = {
+    name: getattr(TaskCompat, name) for name in ("before_start", "on_success", "after_return")
+}
+
+
+def overrides(task: Task[Any, Any], hook: str) -> bool:
+    """Whether ``task`` has its own ``hook`` (``before_start``, ``on_success``,
+    ``after_return``): its class's, or one set on the instance. The base class's do nothing:
+    not calling them saves a call each (and ``_hook``'s) on every task (issue 18)."""
+    return hook in task.__dict__ or getattr(type(task), hook) is not _BASE_HOOKS[hook]
 
 
 def _hook(p: Prepared, name: str, *args: Any) -> None:
@@ -171,7 +187,8 @@ def conclude(
     if exc is None:
         if p.logs_info:
             _log.info("task_succeeded", task=p.task.name, task_id=p.request.id, runtime=runtime)
-        _hook(p, "on_success", retval, p.request.id, p.args, p.kwargs)
+        if overrides(p.task, "on_success"):
+            _hook(p, "on_success", retval, p.request.id, p.args, p.kwargs)
         return Result(states.SUCCESS, retval)
     if isinstance(exc, TaskTerminated | Replaced):  # revoke(terminate=True), Task.replace:
         state = states.REVOKED if isinstance(exc, TaskTerminated) else IGNORED  # the executor

@@ -37,7 +37,7 @@ from celeriac._request import Request
 from celeriac._task import Task
 from celeriac.exceptions import ImproperlyConfigured
 
-__all__ = ["lock_name", "refuse_lock_on_loop", "run_locked"]
+__all__ = ["lock_name", "lock_pattern", "refuse_lock_on_loop", "run_locked"]
 
 _log = get_logger("celeriac.worker")
 
@@ -68,7 +68,7 @@ def lock_name(
         ) from None
 
 
-def _pattern(task: Task[Any, Any]) -> str | None:
+def lock_pattern(task: Task[Any, Any]) -> str | None:
     """The task's ``lock`` option: an instance's (``@app.task(lock=...)``) or its class's.
     Read without ``getattr(task, "lock", None)``, which for the many tasks without one goes
     through ``Task.__getattr__`` and an AttributeError (0.7 us of every task's run)."""
@@ -80,7 +80,7 @@ def _pattern(task: Task[Any, Any]) -> str | None:
 
 def run_locked(task: Task[Any, Any], request: Request, call: Callable[[], Any]) -> Any:
     """Run ``call`` under the task's lock option (or straight away without one)."""
-    pattern = _pattern(task)
+    pattern = lock_pattern(task)
     if not pattern:
         return call()
     name = lock_name(task, pattern, request.args, request.kwargs)
@@ -104,7 +104,7 @@ def run_locked(task: Task[Any, Any], request: Request, call: Callable[[], Any]) 
 
 def refuse_lock_on_loop(task: Task[Any, Any]) -> None:
     """The asyncio pool cannot take the option yet (acquiring would block the event loop)."""
-    if _pattern(task):
+    if lock_pattern(task):
         raise ImproperlyConfigured(
             f"task {task.name}: the lock option is not supported on the asyncio pool yet; use a "
             "threads or prefork worker, or `with app.lock(...)` in a sync task"

@@ -176,6 +176,9 @@ class HubConnection(ConnectionEffects):
         self.view = WorkerView(node, self)
         self.stopped = False
         self.runs = {}
+        #: Whether this thread has sent on the socket since ZMQ_EVENTS last said nothing waits
+        #: (a send may take the descriptor's signal: the loop then looks before it sleeps).
+        self._sent = True
         #: Held by the loop but while it sleeps: the socket's and the session's lock.
         self._turn = threading.Lock()
         self._perform_one: dict[type, Callable[[Any], None]] = {
@@ -242,8 +245,9 @@ class HubConnection(ConnectionEffects):
                 self.perform(session.tick(now, node.keyed.running() if draining else 0, worked))
                 if not self.stopped:
                     self.view.flush_events()
-                # Our sends may have taken the signal of a message that came meanwhile.
-                pending = readable(self.sock)
+                # Our sends may have taken the signal of a message that came meanwhile; with
+                # none since _incoming found nothing, the descriptor is armed (one look less).
+                pending = self._sent and readable(self.sock)
             self.hand_over()
         finally:
             node.inbox.direct = None
@@ -267,8 +271,16 @@ class HubConnection(ConnectionEffects):
         try:
             if self.stopped or not self.node.inbox.empty() or _busy(session, index):
                 return False
-            self.perform(session.outcome_frames(index, frames, self.clock.monotonic()))
-            self.perform(session.take_outcomes())
+            effects = session.outcome_frames(index, frames, self.clock.monotonic())
+            if self.node.on_task_end is None:
+                # The DONE first, the bookkeeping (Finished) after it: the session's own sends
+                # drain the outcomes before them, so the hub still sees them in order. Not
+                # with an on_task_end (a prefork child's "finished" must precede its DONE).
+                self.perform(session.take_outcomes())
+                self.perform(effects)
+            else:
+                self.perform(effects)
+                self.perform(session.take_outcomes())
             self.hand_over()
             if readable(self.sock):  # our send may have taken the loop's signal: wake it
                 self.node.inbox.ring()
@@ -290,6 +302,7 @@ class HubConnection(ConnectionEffects):
                 _log.warning("bad_message_from_hub", error=str(exc))
                 continue
             self._received(message)
+        self._sent = False  # nothing waits now: see serve()
         self.perform(self.session.received_all())
 
     def _received(self, message: p.Message) -> None:
@@ -344,6 +357,7 @@ class HubConnection(ConnectionEffects):
         a control command, a gated delivery its type released."""
         if kind in (inbox.SEND, KEYED_TAG):  # as they are, after the outcomes drained before
             self.perform(self.session.take_outcomes())
+            self._sent = True
             send_frames(self.sock, frames)
         elif kind == inbox.SETTLE:  # after the outcome of a task cut short (WorkerNode.cut_short)
             self.perform(self.session.settle(frames[0].decode()))
@@ -360,7 +374,9 @@ class HubConnection(ConnectionEffects):
     def _do_send(self, effect: s.Send) -> None:
         if type(effect.message) is p.Start:
             self.view.flush_events()  # the task-started event first: the hub's copy comes after
+        self._sent = True
         send_frames(self.sock, p.encode(effect.message))
 
     def _do_send_encoded(self, effect: s.SendEncoded) -> None:
+        self._sent = True
         send_frames(self.sock, effect.frames)
