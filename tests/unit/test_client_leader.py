@@ -71,8 +71,10 @@ class BareWorker(threading.Thread):
         except BaseException as exc:
             self.error = exc
         finally:
-            sock.close(0)
-            ctx.destroy(linger=0)
+            # Linger: closed at once after the last DONE, the socket could drop it (the hub
+            # then requeues that task at peer_lost, with no worker left to run it).
+            sock.close(linger=2_000)
+            ctx.term()
 
 
 def _resolved_in(monkeypatch: pytest.MonkeyPatch) -> list[int]:
