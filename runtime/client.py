@@ -50,11 +50,7 @@ from celeriac._clock import SYSTEM_CLOCK, Clock
 from celeriac._conf import Settings
 from celeriac._log import get_logger
 from celeriac._serialization import normalize_accept
-from celeriac.exceptions import (
-    CeleriacError,
-    FrameError,
-    TimeoutError,
-)
+from celeriac.exceptions import CeleriacError, FrameError, TimeoutError
 from celeriac.routing import declarations
 from celeriac.transport import protocol as p
 from celeriac.transport import session as s
