@@ -21,8 +21,9 @@ releases it only to sleep; a publisher takes it only if it is free (never waitin
 sends without blocking (else it queues as usual) and, because its send may have consumed the
 socket's wake-up signal, wakes the I/O thread when the socket is readable. The I/O thread
 therefore polls the socket's ``ZMQ_FD`` (a plain descriptor, edge-triggered) rather than the
-socket, receives until the socket is empty every turn, and checks ``ZMQ_EVENTS`` before it
-sleeps. Publishes in a burst still queue behind the first and leave merged (see
+socket, receives until the socket is empty every turn the socket was used or signalled in,
+and checks ``ZMQ_EVENTS`` before it sleeps if it sent (``_armed``, :mod:`.client_leader`).
+Publishes in a burst still queue behind the first and leave merged (see
 ``protocol.next_batch``). The I/O thread wakes the waiters it resolved once its turn is over and
 the socket lock is free, so the woken caller's next publish finds the socket free. A
 ``get()`` that finds the socket free serves it itself until its result comes, while the I/O
@@ -49,11 +50,7 @@ from celeriac._clock import SYSTEM_CLOCK, Clock
 from celeriac._conf import Settings
 from celeriac._log import get_logger
 from celeriac._serialization import normalize_accept
-from celeriac.exceptions import (
-    CeleriacError,
-    FrameError,
-    TimeoutError,
-)
+from celeriac.exceptions import CeleriacError, FrameError, TimeoutError
 from celeriac.routing import declarations
 from celeriac.transport import protocol as p
 from celeriac.transport import session as s
@@ -61,7 +58,7 @@ from celeriac.transport.curve import CurveClient
 from celeriac.transport.multipart import NOBLOCK, recv_frames, send_frames
 
 from .client_leader import REST_MS, ClientLeader
-from .client_publish import ClientPublish, readable
+from .client_publish import ClientPublish
 from .client_waits import ClientWaits, Slot, outcome_of
 from .gather import Gathers, Replies
 from .link import dealer, default_node_name, new_identity, probe_hubs
@@ -111,6 +108,7 @@ class Client(ClientLeader, ClientPublish, ClientWaits):
         #: A failover asked for by the session: the address to dial (the I/O thread's).
         self._dial_to: str | None = None
         self._sock: zmq.Socket[Any]  # opened by the I/O thread (_run)
+        self._sock_fd = -1  # its ZMQ_FD
         self._poller = zmq.Poller()
         self._init_leader()
         self._slots: dict[str, Slot] = {}
@@ -242,7 +240,9 @@ class Client(ClientLeader, ClientPublish, ClientWaits):
             self._curve,
             max_message_size=self.conf.broker_max_message_size,
         )
-        self._poller.register(int(_get(sock, _FD)), zmq.POLLIN)  # the descriptor: see the docstring
+        self._sock_fd = int(_get(sock, _FD))
+        self._poller.register(self._sock_fd, zmq.POLLIN)  # the descriptor: see the docstring
+        self._armed = False
         return sock
 
     def _redial(self, sock: zmq.Socket[Any], endpoint: str) -> zmq.Socket[Any]:
@@ -277,13 +277,14 @@ class Client(ClientLeader, ClientPublish, ClientWaits):
         with self._io:
             self._connect(self._sock)
             self._ready = True
-            pending = readable(self._sock)
+            pending = self._look(self._sock)
         rest = select.poll()  # the wake pipe alone, while a leader serves the socket
         rest.register(self._wake_r, select.POLLIN)
         try:
             while not self._closing.is_set():
                 if self._may_rest():
                     events = {self._wake_r: 1} if rest.poll(REST_MS) else {}
+                    events[self._sock_fd] = 0  # not watched while resting: look at the socket
                     self._resting = False
                 else:
                     events = dict(poller.poll(0 if pending else idle_ms))
@@ -293,10 +294,11 @@ class Client(ClientLeader, ClientPublish, ClientWaits):
                 try:
                     if self._wake_r in events:
                         self._drain_wake()
-                    self._receive(self._sock)  # every turn: the descriptor is edge-triggered
+                    if not self._armed or self._sock_fd in events:  # edge-triggered: see _armed
+                        self._receive(self._sock)
                     self._step(self._sock, partial(self._session.tick, self.clock.monotonic()))
                     # Our own sends may have taken the signal of a message that came meanwhile.
-                    pending = readable(self._sock)
+                    pending = not self._armed and self._look(self._sock)
                 finally:
                     self._io.release()
                 self._set_woken()
@@ -359,8 +361,10 @@ class Client(ClientLeader, ClientPublish, ClientWaits):
             sock = self._sock = self._redial(sock, self._dial_to)
             self._dial_to = None
         outq = self._outq
-        while outq:
-            send_frames(sock, p.next_batch(outq))
+        if outq:
+            self._armed = False  # a send may take the signal of a message that came meanwhile
+            while outq:
+                send_frames(sock, p.next_batch(outq))
 
     def _drain_wake(self) -> None:
         # Drain first, then clear the flag, then (in the caller) send the queue: a producer
@@ -374,7 +378,7 @@ class Client(ClientLeader, ClientPublish, ClientWaits):
     def _receive(self, sock: zmq.Socket[Any]) -> None:
         # While ZMQ_EVENTS says a message waits: a receive that finds nothing raises zmq.Again,
         # built in Python (2.4 µs against 0.9 µs for the look, transport/multipart.py).
-        while readable(sock):
+        while self._look(sock):
             frames = recv_frames(sock, NOBLOCK)
             now = self.clock.monotonic()
             try:

@@ -21,7 +21,10 @@ The rules that keep every message served:
   leader holds the socket asks the leader to yield (``_yield`` and the leader's bell) and takes
   the socket as soon as the leader is out: a leader never holds up another thread's sends.
 * The socket's descriptor is edge-triggered (see :mod:`.client`): a leader reads until the
-  socket is empty before it sleeps and checks ``ZMQ_EVENTS`` before it leaves.
+  socket is empty before it sleeps. It looks at ``ZMQ_EVENTS`` only when the socket was used
+  since the last look that found nothing (``_armed``): each look costs libzmq two system calls
+  (``getpid`` and ``poll``), and the sequential round trip made six (issue 18, s25). A leader
+  whose result came leaves at once, without the session's tick (each ``_lead`` starts with one).
 """
 
 from __future__ import annotations
@@ -40,8 +43,7 @@ from zmq.backend import Socket as _Backend
 
 from celeriac._clock import Clock
 from celeriac.transport import session as s
-
-from .client_publish import readable
+from celeriac.transport.multipart import readable
 
 __all__ = ["REST_MS", "ClientLeader"]
 
@@ -65,8 +67,12 @@ class ClientLeader:
     _outq: deque[list[bytes]]
     _session: s.ClientSession
     _heartbeat: float
+    #: The socket's descriptor will signal the next message: nothing was done to the socket
+    #: since a look (``ZMQ_EVENTS``) found nothing waiting. Under ``_io``.
+    _armed: bool
 
     def _init_leader(self) -> None:
+        self._armed = False
         #: A user thread serves the socket (under ``_io``); the I/O thread rests meanwhile.
         self._leading = False
         #: The I/O thread rests (polls only its wake pipe).
@@ -88,6 +94,13 @@ class ClientLeader:
 
     def _wake(self) -> None:
         raise NotImplementedError  # the client's: wakes its I/O thread
+
+    def _look(self, sock: zmq.Socket[Any]) -> bool:
+        """Whether a message waits on ``sock`` (under ``_io``); a look that finds none arms
+        the descriptor (``_armed``)."""
+        waiting = readable(sock)
+        self._armed = not waiting
+        return waiting
 
     def _receive(self, sock: zmq.Socket[Any]) -> None:
         raise NotImplementedError  # the client's: every message waiting, to the session
@@ -114,27 +127,40 @@ class ClientLeader:
             idle_ms = int(self._heartbeat * 1000 / 2)
             clock = self.clock
             while True:
-                self._receive(sock)
+                if not self._armed:  # the socket was used or signalled since the last look
+                    self._receive(sock)
+                    if event.is_set():
+                        return True  # the next leader's or the I/O thread's turn ticks
                 self._step(sock, partial(self._session.tick, clock.monotonic()))
                 if event.is_set():
                     return True
                 if self._yield or self._sock is not sock or not self._ready:
                     return False  # asked to leave, or moved to another hub (the I/O thread's)
-                if readable(sock):
+                if not self._armed:  # the tick sent: that may have taken a message's signal
                     continue
                 left = deadline - clock.monotonic()
                 if left <= 0:
                     return True
-                for fd, _ in poller.poll(min(idle_ms, int(left * 1000) + 1)):
-                    if fd == self._bell_r:
-                        with contextlib.suppress(BlockingIOError):
-                            os.read(self._bell_r, 4096)
+                self._sleep(poller, min(idle_ms, int(left * 1000) + 1))
         finally:
             self._leading = False
-            wake = self._followers or self._outq or (self._ready and readable(self._sock))
+            wake = (
+                self._followers
+                or self._outq
+                or (self._ready and not self._armed and self._look(self._sock))
+            )
             self._io.release()
             if wake:
                 self._wake()
+
+    def _sleep(self, poller: select.poll, timeout_ms: int) -> None:
+        """The leader's sleep: until the socket's descriptor or the bell rings."""
+        for fd, _ in poller.poll(timeout_ms):
+            if fd == self._bell_r:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self._bell_r, 4096)
+            else:
+                self._armed = False  # the descriptor fired: look
 
     @contextlib.contextmanager
     def _following(self) -> Iterator[None]:

@@ -14,10 +14,9 @@ from __future__ import annotations
 import threading
 from collections import deque
 from contextlib import AbstractContextManager
-from typing import Any, Final
+from typing import Any
 
 import zmq
-from zmq.backend import Socket as _Backend
 
 from celeriac._clock import Clock
 from celeriac._conf import Settings
@@ -28,19 +27,9 @@ from celeriac.transport import session as s
 from celeriac.transport.hub.limits import too_big
 from celeriac.transport.multipart import NOBLOCK, send_frames
 
-__all__ = ["ClientPublish", "readable"]
+__all__ = ["ClientPublish"]
 
 _log = get_logger("celeriac.client")
-
-# A plain int and the backend's getsockopt: the enum-based sugar costs ~1 µs a call.
-_get = _Backend.get
-_EVENTS: Final = int(zmq.EVENTS)
-_POLLIN: Final = int(zmq.POLLIN)
-
-
-def readable(sock: zmq.Socket[Any]) -> bool:
-    """Whether a message waits on ``sock`` (``ZMQ_EVENTS``; also re-arms its ``ZMQ_FD``)."""
-    return bool(int(_get(sock, _EVENTS)) & _POLLIN)
 
 
 class ClientPublish:
@@ -58,12 +47,16 @@ class ClientPublish:
     _sock: zmq.Socket[Any]
     _thread: threading.Thread
     _wake_pending: bool
+    _armed: bool
 
     def _wake(self) -> None:
         raise NotImplementedError  # the client's: wakes its I/O thread
 
     def _following(self) -> AbstractContextManager[None]:
         raise NotImplementedError  # the client's: a wait the I/O thread serves
+
+    def _look(self, sock: zmq.Socket[Any]) -> bool:
+        raise NotImplementedError  # the leader's: a message waits (and arms the descriptor)
 
     def publish(self, message: p.TaskMessage) -> None:
         """Queue a publish; returns at once (``flush`` waits for the hub's confirmation)."""
@@ -91,12 +84,13 @@ class ClientPublish:
             if not self._ready or self._outq:  # before HELLO, or behind queued frames
                 return False
             sock = self._sock
+            self._armed = False  # even a failed send may take a message's signal
             try:
                 send_frames(sock, frames, NOBLOCK)
             except zmq.Again:  # the hub is away and the pipe full: the I/O thread waits
                 return False
             # Our send may have taken the signal of a message that arrived meanwhile.
-            if readable(sock) and not self._wake_pending:
+            if self._look(sock) and not self._wake_pending:
                 self._wake()
             return True
         finally:

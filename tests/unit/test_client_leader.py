@@ -12,7 +12,7 @@ import pytest
 import zmq
 
 from celeriac import App
-from celeriac.runtime import client_waits
+from celeriac.runtime import client_leader, client_waits
 from celeriac.runtime.client import Client
 from celeriac.transport import protocol as p
 from celeriac.transport.hubserver import HubServer
@@ -71,8 +71,10 @@ class BareWorker(threading.Thread):
         except BaseException as exc:
             self.error = exc
         finally:
-            sock.close(0)
-            ctx.destroy(linger=0)
+            # Linger: closed at once after the last DONE, the socket could drop it (the hub
+            # then requeues that task at peer_lost, with no worker left to run it).
+            sock.close(linger=2_000)
+            ctx.term()
 
 
 def _resolved_in(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -176,3 +178,55 @@ def test_a_get_without_timeout_says_why_it_waits_while_it_leads(
     assert not waiter.is_alive()
     assert "still_waiting_for_result" in caplog.text
     assert result.get(timeout=1.0) == result.id
+
+
+def test_a_sequential_get_looks_at_the_socket_at_most_three_times_a_call(
+    app: App, hub_server: HubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each look (``ZMQ_EVENTS``) costs libzmq a ``getpid`` and a ``poll``: the caller's send
+    looks once, the leader only after the socket signalled (its result: one look that finds it,
+    one that finds the socket empty); it was six a call before ``_armed`` (issue 18, s25)."""
+    looks: list[int] = []
+    inner = client_leader.readable
+
+    def counted(sock: Any) -> bool:
+        looks.append(threading.get_ident())
+        return inner(sock)
+
+    worker = BareWorker(hub_server.endpoint, 40)
+    worker.start()
+    app.send_task("t", [0]).get(timeout=10.0)  # connected, the first turns over
+    monkeypatch.setattr(client_leader, "readable", counted)
+    for i in range(1, 40):
+        result = app.send_task("t", [i])
+        assert result.get(timeout=10.0) == result.id
+    worker.join(10)
+    assert worker.error is None
+    mine = looks.count(threading.get_ident())
+    assert 39 <= mine <= 39 * 3.5  # a few more when the I/O thread's turn raced a call
+
+
+def test_a_result_nobody_waits_for_yet_is_read_after_the_leader_left(
+    app: App, hub_server: HubServer
+) -> None:
+    """The second result comes after the first ``get()`` returned, with nobody waiting: the
+    I/O thread reads it (its rest is bounded by REST_MS and ends with a look), though its
+    heartbeat would let it sleep 30 s on a descriptor the leader left armed."""
+    app.conf.broker_heartbeat = 60.0
+    client = app._client()
+    second_worker = BareWorker(hub_server.endpoint, 1)
+    first_worker = BareWorker(hub_server.endpoint, 1)
+    first_worker.start()
+    first = app.send_task("t", [1])
+    assert first.get(timeout=10.0) == first.id
+    second = app.send_task("t", [2])
+    second_worker.start()
+    deadline = time.monotonic() + 10.0
+    while client.peek(second.id) is None and time.monotonic() < deadline:
+        time.sleep(0.005)  # a bounded look at the client's state, not a synchronisation
+    outcome = client.peek(second.id)
+    assert outcome is not None
+    assert outcome.value == second.id
+    for worker in (first_worker, second_worker):
+        worker.join(10)
+        assert worker.error is None
