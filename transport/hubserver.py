@@ -29,14 +29,14 @@ from celeriac.exceptions import ImproperlyConfigured
 from . import hubfiles
 from .curve import CurveServer, warn_if_exposed
 from .endpoints import events_url
-from .hub import HubState
 from .hub.limits import HubLimits
 from .hub.memory import IdleRelease
 from .hub.outbox import coalesced
 from .hub.storage import STORAGE_ERRORS
 from .hubevents import EventsSocket
 from .hubfiles import HubAddressError, default_data_dir
-from .hubwait import EVENTS, MONITOR, ROUTER, TurnWait
+from .hubstate import state_class
+from .hubwait import EVENTS, MONITOR, ROUTER, TurnWait, drain
 from .lazycommit import LAZY_COMMANDS, LazyCommit
 from .multipart import NOBLOCK, readable, recv_frames, send_frames
 from .sockets import configure_router
@@ -99,7 +99,7 @@ class HubServer:
         warn_if_exposed(bind, curve)
         self.hub_id = uuid.uuid4().hex[:12]
         self.clock = clock
-        self.state = _state_class(shared)(
+        self.state = state_class(shared)(
             self.store,
             clock,
             hub_id=self.hub_id,
@@ -119,6 +119,8 @@ class HubServer:
         self._wait = TurnWait(self._router, self._monitor, self._events.sock)
         #: A message waits on the router (asked at the end of each turn: see .hubwait).
         self._ready = True
+        self._closed = False  # a connection closed since the router was last read empty
+        self._unreachable: set[bytes] = set()  # peers a send found gone, lost next turn
         self._stop = threading.Event()
         #: Held by the loop for each turn's work: other threads read the state between turns.
         self._turn = threading.RLock()
@@ -209,7 +211,7 @@ class HubServer:
         """Wait for work (not when a message waits already), then run one turn."""
         wait = self._wait
         wait.watch(self.state.wake_fd())
-        fired = wait.wait(0 if self._ready else self._timeout_ms())
+        fired = wait.wait(0 if self._ready or self._unreachable else self._timeout_ms())
         with self._turn:
             try:
                 self._one_turn(fired)
@@ -224,9 +226,11 @@ class HubServer:
 
     def _one_turn(self, fired: int) -> None:
         # Only a turn that took messages, all of LAZY_COMMANDS, may leave its writes for later.
-        lazy = self._receive() if self._ready or fired & ROUTER else False
-        if fired & MONITOR:
-            self._drain_monitor()
+        if fired & MONITOR and drain(self._monitor):
+            self._closed = True  # a connection closed: see _lose_peers
+        lazy = self._receive() if self._ready or fired & ROUTER or self._closed else False
+        if (self._closed or self._unreachable) and not readable(self._router):
+            self._lose_peers()
         if fired & EVENTS:
             self._events.follow()
             self.state.events_wanted = self._events.wanted
@@ -335,16 +339,14 @@ class HubServer:
                 return lazy  # asking is cheaper then than the receive that finds nothing
         return lazy
 
-    def _drain_monitor(self) -> None:
-        closed = False
-        while True:  # to EAGAIN: its descriptor is edge-triggered (see .hubwait)
-            try:
-                self._monitor.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                break
-            closed = True
-        if closed:
+    def _lose_peers(self) -> None:
+        """Act on closed connections once the router is read to empty, never before: what a
+        peer sent before it closed (its last ``DONE``) must not find its tasks requeued."""
+        if self._closed:
+            self._closed = False
             self.state.probe_peers()
+        while self._unreachable:
+            self.state.peer_unreachable(self._unreachable.pop())
 
     def _flush(self) -> None:
         outbox = self.state.outbox
@@ -356,8 +358,8 @@ class HubServer:
                 try:
                     send_frames(router, frames, NOBLOCK)
                 except zmq.ZMQError as exc:
-                    if exc.errno == errno.EHOSTUNREACH:
-                        self.state.peer_unreachable(frames[0])
+                    if exc.errno == errno.EHOSTUNREACH:  # lost next turn: see _lose_peers
+                        self._unreachable.add(frames[0])
                     else:  # EAGAIN: the peer is not reading; it will ask again
                         _log.warning("send_dropped", peer=frames[0][:64], error=str(exc))
             if outbox:  # dropping a peer requeued work for others: commit, then send that too
@@ -370,6 +372,7 @@ class HubServer:
     def _close(self) -> None:
         self.state.release_confirms(self.clock.monotonic(), final=True)  # committed: send them
         self._flush()
+        self._lose_peers()
         self.state.close()
         self.store.close()
         self._router.disable_monitor()
@@ -389,12 +392,3 @@ class HubServer:
         if self._lock_file is not None:
             hubfiles.release_lock(self._lock_file)
             self._lock_file = None
-
-
-def _state_class(shared: bool) -> type[HubState]:
-    """The hub state: queues in RAM, or (``shared``) in the table other hubs share."""
-    if not shared:
-        return HubState
-    from .hub.shared import SharedHubState  # noqa: PLC0415
-
-    return SharedHubState

@@ -24,7 +24,7 @@ from typing import Any, Final
 
 import zmq
 
-__all__ = ["EVENTS", "MONITOR", "ROUTER", "TurnWait"]
+__all__ = ["EVENTS", "MONITOR", "ROUTER", "TurnWait", "drain"]
 
 #: Bits of :meth:`TurnWait.wait`'s answer: whose descriptor fired.
 ROUTER: Final = 1
@@ -84,3 +84,14 @@ class TurnWait:
             self._first = False
             return _ALL
         return fired
+
+
+def drain(sock: zmq.Socket[Any]) -> bool:
+    """Read ``sock`` to ``EAGAIN`` (its descriptor is edge-triggered); True if anything came."""
+    came = False
+    while True:
+        try:
+            sock.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return came
+        came = True
