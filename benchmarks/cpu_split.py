@@ -101,6 +101,17 @@ def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.01)
 
 
+def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to every process we started, then wait for each (SIGKILL after 20 s)."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def bench_env(run: Path, broker: str, bench_dir: str) -> tuple[dict[str, str], Path]:
     """The environment of the hub, the workers and the producer (no outer ``CELERIAC_*``
     setting; the benchmark's app and the harness importable) and the harness folder."""
@@ -268,13 +279,7 @@ def main() -> None:
             )
         bench.app.close()
     finally:
-        for p in [*procs["workers"], *procs["hub"]]:
-            p.terminate()
-        for p in [*procs["workers"], *procs["hub"]]:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes([*procs["workers"], *procs["hub"]])
         log.close()
 
 

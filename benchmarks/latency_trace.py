@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from celeriac import App
+from cpu_split import stop_processes
 
 HERE = Path(__file__).resolve().parent
 BROKER = os.environ.get("LATENCY_BROKER", "tcp://127.0.0.1:5598")
@@ -409,13 +410,7 @@ def main() -> None:
             _print_threads(pids, threads_before, args.calls)
         app.close()
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs)
         log.close()
     if args.trace:
         events = list(_events)

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cpu_split import _free_port, _idle, _listening, bench_env
+from cpu_split import _free_port, _idle, _listening, bench_env, stop_processes
 
 HERE = Path(__file__).resolve().parent
 TICK = os.sysconf("SC_CLK_TCK")
@@ -189,13 +189,7 @@ def main() -> None:
         report(samples, start)
         bench.app.close()
     finally:
-        for proc in [*workers, hub]:
-            proc.terminate()
-        for proc in [*workers, hub]:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes([*workers, hub])
         log.close()
 
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Final
 
 from .store_records import StoredResult
 from .store_resultids import SCAN_LIMIT, ResultIds
+from .store_rowids import converting
 
 if TYPE_CHECKING:
     from .writebatch import WriteBatch
@@ -91,8 +92,7 @@ def migrate_results(db: sqlite3.Connection) -> None:
         db.executescript(RESULTS_TABLE)
         return
     db.create_function("celeriac_id_hash", 1, _sql_id_hash, deterministic=True)
-    db.execute("BEGIN")
-    try:
+    with converting(db):
         db.execute("ALTER TABLE results RENAME TO results_by_id")
         db.execute("DROP INDEX IF EXISTS results_expires")  # its name is the new table's
         for statement in RESULTS_TABLE.split(";"):
@@ -104,10 +104,6 @@ def migrate_results(db: sqlite3.Connection) -> None:
             "FROM results_by_id ORDER BY rowid"
         )
         db.execute("DROP TABLE results_by_id")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
 
 
 class ResultRows:

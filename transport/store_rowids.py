@@ -22,11 +22,12 @@ layout in one transaction, rows copied as they are (damaged ones too: restore se
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
-__all__ = ["MESSAGES_TABLE", "RowIds", "migrate"]
+__all__ = ["MESSAGES_TABLE", "RowIds", "converting", "migrate"]
 
 #: The ``messages`` table: ``pos`` is the row's place (its rowid), ``id`` the task's.
 MESSAGES_TABLE: Final = """
@@ -55,12 +56,19 @@ def migrate(db: sqlite3.Connection) -> None:
     if not columns or "pos" in columns:
         db.execute(MESSAGES_TABLE)
         return
-    db.execute("BEGIN")
-    try:
+    with converting(db):
         db.execute("ALTER TABLE messages RENAME TO messages_by_id")
         db.execute(MESSAGES_TABLE)
         db.execute(_COPY)
         db.execute("DROP TABLE messages_by_id")
+
+
+@contextlib.contextmanager
+def converting(db: sqlite3.Connection) -> Iterator[None]:
+    """One transaction around a file's conversion to a new layout: all of it, or none."""
+    db.execute("BEGIN")
+    try:
+        yield
     except BaseException:
         db.execute("ROLLBACK")
         raise
