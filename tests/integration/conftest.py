@@ -355,6 +355,20 @@ def _bindable(port: int) -> bool:
 _GIVEN: set[int] = set()
 
 
+def _port_slice() -> tuple[int, int]:
+    """This test process's share of the ports below the ephemeral range: under pytest-xdist each
+    worker draws from its own slice, so two workers never hand out the same pair (they would
+    both find it free before either hub binds it)."""
+    low, high = 20_000, _ephemeral_low() - 2
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ... under xdist
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker.startswith("gw") or count < 2:
+        return low, high
+    width = (high - low) // count
+    index = int(worker[2:]) % count
+    return low + index * width, low + (index + 1) * width
+
+
 def pick_port() -> int:
     """A broker port whose events port (broker port + 1) is free too.
 
@@ -362,13 +376,14 @@ def pick_port() -> int:
     pair, and a port from the ephemeral range can be taken by any outgoing connection (every
     client's) between this check and the hub's bind. So the pair is drawn at random below the
     ephemeral range, where only listeners bind, and both ports are checked free; the draw makes
-    two tests (or two suites on one machine) unlikely to pick the same pair; a pair once given
-    is never given again in this run (a test picks several before its hubs bind them).
+    two suites on one machine unlikely to pick the same pair (two pytest-xdist workers of one
+    suite never do: each has its slice); a pair once given is never given again in this run
+    (a test picks several before its hubs bind them).
     """
     rng = random.SystemRandom()
-    high = _ephemeral_low() - 2
+    low, high = _port_slice()
     for _ in range(200):
-        port = rng.randrange(20_000, high)
+        port = rng.randrange(low, high)
         if port in _GIVEN or port + 1 in _GIVEN:
             continue
         if _bindable(port) and _bindable(port + 1):

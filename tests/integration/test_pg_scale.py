@@ -73,8 +73,10 @@ def _all_results(results: list[AsyncResult], timeout: float) -> list[Any]:
     return [r.get(timeout=max(1.0, deadline - time.monotonic())) for r in results]
 
 
-def _publish(clients: list[App], count: int) -> list[AsyncResult]:
-    return [clients[i % len(clients)].send_task("itasks.record") for i in range(count)]
+def _publish(clients: list[App], count: int, seconds: float = 0.0) -> list[AsyncResult]:
+    """``count`` ``itasks.record`` tasks, each running ``seconds``, spread over the clients."""
+    args = (seconds,) if seconds else ()
+    return [clients[i % len(clients)].send_task("itasks.record", args) for i in range(count)]
 
 
 @pytest.mark.parametrize("tasks", [1_000, pytest.param(10_000, marks=pytest.mark.slow)])
@@ -99,7 +101,9 @@ def test_thousands_of_tasks_through_two_hubs_one_killed_midway(
     clients = [client_a, client_b]
     try:
         started = time.monotonic()
-        before = _publish(clients, tasks // 2)
+        # 20 ms a task: the first half takes >= 1.25 s on the 8 slots, so the kill (after an
+        # eighth) comes before it has all run even on a loaded machine (a noop half could).
+        before = _publish(clients, tasks // 2, seconds=0.02)
         for c in clients:
             c.flush(RESULT_TIMEOUT * 2)  # every publish so far confirmed: in the table
         wait_until(

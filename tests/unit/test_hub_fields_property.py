@@ -155,7 +155,7 @@ class Harness:
         assert self.hub.counters["set_aside"] == 0, self.store.set_aside_rows()
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 @given(steps)
 def test_any_field_of_any_type_is_a_refusal_and_restarts_come_up(plan: list[Any]) -> None:
     """No input makes handle/tick/commit/restore raise or count an internal error."""

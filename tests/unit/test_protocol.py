@@ -288,7 +288,7 @@ def fuzzed_messages(draw: st.DrawFn) -> list[bytes]:
     return frames
 
 
-@settings(max_examples=500)
+@settings(max_examples=250)
 @given(fuzzed_messages())
 def test_random_msgpack_headers_give_a_message_or_frame_error(frames: list[bytes]) -> None:
     """Headers of any shape under real field names decode or raise FrameError, nothing else."""

@@ -39,7 +39,7 @@ def _usual(table: _wire_checks._Table, header: bytes) -> Any:
         return None
 
 
-@settings(max_examples=250)
+@settings(max_examples=120)
 @given(st.sampled_from(range(len(_CASES))), st.data())
 def test_the_fast_path_accepts_only_what_the_usual_one_does(case: int, data: st.DataObject) -> None:
     """Random headers under the real keys: the fast path gives the usual message, or none."""
@@ -52,7 +52,7 @@ def test_the_fast_path_accepts_only_what_the_usual_one_does(case: int, data: st.
         assert got.raw is header
 
 
-@settings(max_examples=150)
+@settings(max_examples=80)
 @given(st.dictionaries(st.sampled_from(["queue", "deliveries", "tag", "x"]), _values))
 def test_a_delivery_s_info_takes_the_same_checks(info: dict[str, Any]) -> None:
     """A TASK's delivery info: the fast path's delivery is the usual path's, or it has none."""
