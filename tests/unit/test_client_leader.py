@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +15,8 @@ from celeriac.runtime import client_leader, client_waits
 from celeriac.runtime.client import Client
 from celeriac.transport import protocol as p
 from celeriac.transport.hubserver import HubServer
+
+from ..integration.conftest import wait_until
 
 JSON = "application/json"
 
@@ -143,9 +144,7 @@ def test_a_publish_from_another_thread_is_not_held_up_by_a_leader(
     second_worker.start()
     waiter = threading.Thread(target=lambda: first.get(timeout=10.0))
     waiter.start()
-    deadline = time.monotonic() + 10.0
-    while not client._leading and waiter.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.001)  # a bounded look at a flag, not a synchronisation by sleeping
+    wait_until(lambda: client._leading or not waiter.is_alive(), 10.0, "the get() to lead")
     second = app.send_task("t", [2])
     waiter.join(15)  # no get() of the second meanwhile: a follower would wake the I/O thread
     assert not waiter.is_alive()
@@ -170,10 +169,10 @@ def test_a_get_without_timeout_says_why_it_waits_while_it_leads(
     worker.start()
     waiter = threading.Thread(target=result.get)
     waiter.start()
-    deadline = time.monotonic() + 10.0
-    while time.monotonic() < deadline and "still_waiting_for_result" not in caplog.text:
-        time.sleep(0.01)  # a bounded look at the log, not a synchronisation by sleeping
-    said.set()
+    try:
+        wait_until(lambda: "still_waiting_for_result" in caplog.text, 10.0, "the leader's log")
+    finally:
+        said.set()  # the worker answers: the waiter ends, whatever the wait found
     waiter.join(10)
     assert not waiter.is_alive()
     assert "still_waiting_for_result" in caplog.text
@@ -221,9 +220,7 @@ def test_a_result_nobody_waits_for_yet_is_read_after_the_leader_left(
     assert first.get(timeout=10.0) == first.id
     second = app.send_task("t", [2])
     second_worker.start()
-    deadline = time.monotonic() + 10.0
-    while client.peek(second.id) is None and time.monotonic() < deadline:
-        time.sleep(0.005)  # a bounded look at the client's state, not a synchronisation
+    wait_until(lambda: client.peek(second.id) is not None, 10.0, "the result, read unasked")
     outcome = client.peek(second.id)
     assert outcome is not None
     assert outcome.value == second.id
