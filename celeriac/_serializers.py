@@ -223,7 +223,7 @@ class JSONSerializer:
                 # (~1 µs per argument or result decode, issue 18): the C scanner alone,
                 # kept when it read the whole text; anything else (whitespace around the
                 # value, an error) goes the documented way. A text without the tag's key
-                # (spelled plainly: only a \\u escape could spell it otherwise) has no tagged
+                # (spelled plainly: only a \u escape could spell it otherwise) has no tagged
                 # object: no hook is called for each of its maps (a task's arguments have
                 # two, issue 18).
                 plain = _TAG_KEY not in text and "\\u" not in text
