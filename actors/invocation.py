@@ -179,11 +179,10 @@ def conclude(
     """Classify what the task's code did, log it as Celery's worker does (``task_succeeded`` at
     INFO, ``task_failed`` at ERROR with the traceback) and send task_failure for a failure."""
     trace = "".join(tb_module.format_exception(exc)) if exc is not None else None
-    soft_limit, hard_limit = p.limits
     if hard:
-        exc = TimeLimitExceeded(f"hard time limit ({hard_limit}s) exceeded")
+        exc = TimeLimitExceeded(f"hard time limit ({p.limits[1]}s) exceeded")
     elif isinstance(exc, SoftInterrupt):
-        exc = SoftTimeLimitExceeded(f"soft time limit ({soft_limit}s) exceeded")
+        exc = SoftTimeLimitExceeded(f"soft time limit ({p.limits[0]}s) exceeded")
     if exc is None:
         if p.logs_info:
             _log.info("task_succeeded", task=p.task.name, task_id=p.request.id, runtime=runtime)

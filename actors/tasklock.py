@@ -69,12 +69,10 @@ def lock_name(
 
 
 def lock_pattern(task: Task[Any, Any]) -> str | None:
-    """The task's ``lock`` option: an instance's (``@app.task(lock=...)``) or its class's.
-    Read without ``getattr(task, "lock", None)``, which for the many tasks without one goes
-    through ``Task.__getattr__`` and an AttributeError (0.7 us of every task's run)."""
-    pattern = task.__dict__.get("lock")
-    if pattern is None and hasattr(type(task), "lock"):  # a class-based task's option
-        pattern = getattr(task, "lock", None)
+    """The task's ``lock`` option: an instance's (``@app.task(lock=...)``) or its class's
+    (``Task.lock`` is None): a plain attribute read, where a class without one made the
+    look-up raise and swallow an AttributeError (0.3-0.7 us of every task's run, issue 18)."""
+    pattern: str | None = task.lock
     return pattern
 
 

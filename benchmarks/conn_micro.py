@@ -162,7 +162,7 @@ def run(groups: list[list[bytes]], window: int, batch: int, per_wake: int) -> tu
         for slot, handed in enumerate(node.pool.handed):
             for _ in range(min(len(handed), per_wake // 2)):
                 handed.popleft()
-                node.inbox.put([slot.to_bytes(2, "big"), *done])
+                node.inbox.outcome(slot, list(done))  # a slot's own frames each time
                 wake += 1
         t0 = clock()
         conn._outcomes()

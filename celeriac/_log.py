@@ -55,7 +55,8 @@ class Logger:
         skips building one that would not (True whenever that is not known for sure)."""
         if not structlog.is_configured():
             return self._stdlib.isEnabledFor(_LEVELS[method])
-        check = getattr(self._structlogger(), "is_enabled_for", None)
+        logger = self._bound  # (the slots ask for every task: one call less, issue 18)
+        check = getattr(self._structlogger() if logger is None else logger, "is_enabled_for", None)
         return check is None or bool(check(_LEVELS[method]))
 
     def _emit(self, method: str, event: str, kw: dict[str, Any]) -> None:

@@ -160,6 +160,10 @@ def _json_default(obj: Any) -> Any:
     raise unencodable(obj, "json")
 
 
+#: The key of every tagged object (see :func:`_tag`), as JSON text spells it.
+_TAG_KEY: Final = '"__type__"'
+
+
 def _json_object_hook(obj: dict[str, Any]) -> Any:
     """Turn a tagged object back into its value; any other dict is returned as is."""
     if "__type__" not in obj or len(obj) != 2 or "__value__" not in obj:
@@ -181,6 +185,8 @@ class JSONSerializer:
         self._decoder = json.JSONDecoder(object_hook=_json_object_hook)
         #: The decoder's scanner (the C one when present); the stubs do not declare it.
         self._scan: Callable[[str, int], tuple[Any, int]] = self._decoder.scan_once  # type: ignore[attr-defined]
+        #: The same scanner without the hook: for a text that cannot hold a tagged object.
+        self._scan_plain: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
         enc = self._encoder
         #: c_make_encoder's arguments after ``markers``, as JSONEncoder.iterencode passes them.
         self._c_args = (
@@ -216,8 +222,12 @@ class JSONSerializer:
                 # JSONDecoder.decode without its two whitespace matches and Python frames
                 # (~1 µs per argument or result decode, issue 18): the C scanner alone,
                 # kept when it read the whole text; anything else (whitespace around the
-                # value, an error) goes the documented way.
-                value, end = self._scan(text, 0)
+                # value, an error) goes the documented way. A text without the tag's key
+                # (spelled plainly: only a \u escape could spell it otherwise) has no tagged
+                # object: no hook is called for each of its maps (a task's arguments have
+                # two, issue 18).
+                plain = _TAG_KEY not in text and "\\u" not in text
+                value, end = (self._scan_plain if plain else self._scan)(text, 0)
             except StopIteration:
                 end = -1
             return value if end == len(text) else self._decoder.decode(text)

@@ -84,6 +84,9 @@ class Task(TaskCompat, Generic[P, R_co]):
     retry_backoff: ClassVar[bool | float] = False
     retry_backoff_max: ClassVar[float] = 600
     retry_jitter: ClassVar[bool] = True
+    #: One run at a time per lock name (celeriac.actors.tasklock; None: no lock). Declared
+    #: here so that a worker reads it as a plain attribute for every task (issue 18).
+    lock: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

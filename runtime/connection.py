@@ -318,39 +318,40 @@ class HubConnection(ConnectionEffects):
         # else performs them first, as the events of an outcome do (they read the node).
         effects: list[s.Effect] = []
         while taken := take_all():  # (again: what came meanwhile joins this turn)
-            for frames in taken:
-                head = frames[0]
-                if head and frames[1] != inbox.LOST and not node.send_events:
-                    index = int.from_bytes(head, "big")
-                    if batched(effects, session.outcome_frames(index, frames[1:], now)):
+            for item in taken:
+                if isinstance(item, tuple) and not node.send_events:  # a slot's outcome
+                    index, frames = item
+                    if batched(effects, session.outcome_frames(index, frames, now)):
                         self.perform(effects)
                         effects = []
                     continue
                 self.perform(effects)
                 effects = []
-                self._other(head, frames, now)
+                self._other(item, now)
         effects += session.take_outcomes()
         self.perform(effects)
 
-    def _other(self, head: bytes, frames: list[bytes], now: float) -> None:
+    def _other(self, item: inbox.Queued, now: float) -> None:
         """An inbox message but a plain outcome: from the node's threads, a slot's death, or an
         outcome with its events."""
         session, node = self.session, self.node
-        if not head:
-            self._local(frames[1], frames[2:])
+        if isinstance(item, tuple):  # an outcome, with its events
+            index, frames = item
+            done = session.busy.get(index)
+            if done is not None:
+                self.view.finished(done, frames, node.started_at.get(index))
+                self.view.flush_events()  # before the DONE: the hub's own event comes after
+            self.perform(session.outcome_frames(index, frames, now))
             return
-        index = int.from_bytes(head, "big")
-        if frames[1] == inbox.LOST:
-            assert node.pool is not None
-            self.hand_over()  # what this turn gave the dead actor: dropped with it
-            if node.pool.replaced(index):  # else an earlier LOST of this slot covered it
-                self.perform(session.lost(index, now))
+        if not item[0]:
+            self._local(item[1], item[2:])
             return
-        done = session.busy.get(index)
-        if done is not None:
-            self.view.finished(done, frames[1:], node.started_at.get(index))
-            self.view.flush_events()  # before the DONE: the hub's own event comes after
-        self.perform(session.outcome_frames(index, frames[1:], now))
+        assert item[1] == inbox.LOST  # a slot's index before anything else: only LOST
+        assert node.pool is not None
+        self.hand_over()  # what this turn gave the dead actor: dropped with it
+        index = int.from_bytes(item[0], "big")
+        if node.pool.replaced(index):  # else an earlier LOST of this slot covered it
+            self.perform(session.lost(index, now))
 
     def _local(self, kind: bytes, frames: list[bytes]) -> None:
         """Something from the node's own threads: a message to forward, a confirmation to ask,

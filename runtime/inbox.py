@@ -11,9 +11,11 @@ costs a lock and an append instead of one ZeroMQ send per frame. (The doorbell w
 PUSH per thread to an inproc PULL: a ring and its read cost about 6 µs more CPU, measured with
 a thread pair; see the commit that made it an eventfd.)
 
-The first frame says what follows: a slot's index (2 bytes, big-endian) before that slot's
-encoded outcome, or :data:`LOST`; an empty frame before a *kind* (``SEND``, ``RUN``, ``CTL``,
-``SETTLE``, or ``KEYED`` from :mod:`.keyed`) and its payload. The queue keeps the order of the
+A slot's encoded outcome is queued as ``(index, frames)`` (:data:`Queued`): no frame made
+and parsed again for every task. Anything else is a list of frames whose first says what
+follows: a slot's index (2 bytes, big-endian) before :data:`LOST`, or an empty frame before a
+*kind* (``SEND``, ``RUN``, ``CTL``, ``SETTLE``, or ``KEYED`` from :mod:`.keyed`) and its
+payload. The queue keeps the order of the
 appends across all threads, which is what makes an outcome leave before the ``STAT`` that
 settles it, and a slot's outcome reach the session before the ``LOST`` of that slot's later
 death reported by another thread.
@@ -34,7 +36,7 @@ import msgpack
 
 from celeriac.transport import protocol as p
 
-__all__ = ["CTL", "LOST", "RUN", "SEND", "SETTLE", "Inbox"]
+__all__ = ["CTL", "LOST", "RUN", "SEND", "SETTLE", "Inbox", "Queued"]
 
 #: A slot was replaced with its task (after the slot's index).
 LOST: Final = b"LOST"
@@ -49,8 +51,11 @@ SETTLE: Final = b"SETTLE"
 _RING: Final = (1).to_bytes(8, sys.byteorder)
 
 
+#: What the queue holds: a slot's outcome ``(index, frames)``, or a message's frames.
+Queued = tuple[int, list[bytes]] | list[bytes]
+
 #: What :meth:`Inbox.take_all` gives when nothing is queued (never appended to).
-_NOTHING: Final[deque[list[bytes]]] = deque()
+_NOTHING: Final[deque[Queued]] = deque()
 
 
 def _close(fds: tuple[int, ...]) -> None:
@@ -63,7 +68,7 @@ class Inbox:
     connection thread polls, then clears (:meth:`rung`) before it :meth:`take`\ s."""
 
     def __init__(self) -> None:
-        self._queue: deque[list[bytes]] = deque()
+        self._queue: deque[Queued] = deque()
         #: Set by the connection thread's loop: sends a slot's outcome from the slot's thread
         #: when the loop sleeps and the queue is empty (False: queue it).
         self.direct: Callable[[int, list[bytes]], bool] | None = None
@@ -82,11 +87,11 @@ class Inbox:
         # early could be reused by another file, which a late ring would then write to.
         weakref.finalize(self, _close, fds)
 
-    def put(self, frames: list[bytes]) -> None:
+    def put(self, item: Queued) -> None:
         """Queue a message for the connection thread; ring its doorbell if none was waiting."""
         with self._lock:
             ring = not self._queue
-            self._queue.append(frames)
+            self._queue.append(item)
         if ring:  # a ring that finds the queue already taken only costs an empty look
             with contextlib.suppress(BlockingIOError):  # a pipe full of rings: one is enough
                 os.write(self._write_fd, _RING)
@@ -97,12 +102,12 @@ class Inbox:
         with contextlib.suppress(BlockingIOError):  # cleared already
             os.read(self.fd, 4096)
 
-    def take(self) -> list[bytes] | None:
+    def take(self) -> Queued | None:
         """The oldest queued message, or None (the connection thread, once rung)."""
         with self._lock:
             return self._queue.popleft() if self._queue else None
 
-    def take_all(self) -> deque[list[bytes]]:
+    def take_all(self) -> deque[Queued]:
         """Every queued message, oldest first, in one take (the connection thread, once rung):
         the next put finds the queue empty and rings again."""
         with self._lock:
@@ -115,7 +120,7 @@ class Inbox:
         """Slot ``slot``'s outcome, encoded (in the slot's thread)."""
         direct = self.direct
         if direct is None or not direct(slot, frames):
-            self.put([slot.to_bytes(2, "big"), *frames])
+            self.put((slot, frames))
 
     def empty(self) -> bool:
         """Whether nothing waits for the connection thread."""

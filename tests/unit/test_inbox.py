@@ -115,4 +115,4 @@ def test_an_outcome_the_connection_sends_directly_is_not_queued() -> None:
     inbox.outcome(4, p.encode(p.Credit(2)))
     assert _poller(inbox).poll(STRANDED)
     inbox.rung()
-    assert inbox.take() == [(4).to_bytes(2, "big"), *p.encode(p.Credit(2))]
+    assert inbox.take() == (4, p.encode(p.Credit(2)))

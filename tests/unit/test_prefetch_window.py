@@ -8,6 +8,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from celeriac.actors.pool import ThreadPool
 from celeriac.transport import protocol as p
 from celeriac.transport.session import WorkerConfig, WorkerSession
 from celeriac.transport.session.window import MOST_PER_SLOT, PERIOD, PrefetchWindow
@@ -15,7 +16,7 @@ from celeriac.transport.session.window import MOST_PER_SLOT, PERIOD, PrefetchWin
 from .test_worker_session_run_ahead import T0, delivery, done, sent
 
 
-def session(prefetch: int = 4, window: float = 0.01) -> WorkerSession:
+def session(prefetch: int = 4, window: float = 0.01, run_ahead: int = 16) -> WorkerSession:
     config = WorkerConfig(
         node="w@host",
         endpoint="tcp://hub:5555",
@@ -24,7 +25,7 @@ def session(prefetch: int = 4, window: float = 0.01) -> WorkerSession:
         prefetch=prefetch,
         heartbeat=100.0,
         giveback=100.0,
-        run_ahead=16,
+        run_ahead=run_ahead,
         prefetch_window=window,
     )
     return WorkerSession(config, T0)
@@ -112,3 +113,13 @@ def test_no_resizing_while_draining_or_without_timings() -> None:
     s.shutdown(T0 + PERIOD, timeout=10.0)
     s.tick(T0 + 2 * PERIOD, worked=(0.002, 100))
     assert s.window.size == 4
+
+
+def test_quick_tasks_wait_64_deep_in_each_threads_slot() -> None:
+    """With the threads pool's run-ahead, a quick workload's full window (256 over 2 slots)
+    lets each busy slot hold 64 waiting deliveries: it runs dry less often while the
+    connection waits for the GIL, and TASK/DONE carry more (issue 18)."""
+    s = session(run_ahead=ThreadPool.run_ahead)
+    s.tick(T0 + PERIOD, worked=(0.002, 100))
+    assert s.window.size == 256
+    assert s.run_ahead == 64

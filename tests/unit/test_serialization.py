@@ -138,6 +138,17 @@ def test_json_leaves_unknown_tags_and_other_dicts_alone() -> None:
     assert loads(json.dumps(value).encode(), JSON_CONTENT_TYPE, ALL) == value
 
 
+def test_json_tags_are_read_however_the_key_is_spelled() -> None:
+    """A text without the tag's key spelled plainly is read without the tag hook; a key
+    spelled with escapes (another encoder's ``ensure_ascii``) is still a tag."""
+    when = "2024-05-01T12:00:00+00:00"
+    expected = [datetime.datetime(2024, 5, 1, 12, tzinfo=datetime.UTC), {"a": [1, {}]}]
+    for key in ("__type__", "\\u005f\\u005ftype__", "__typ\\u0065__"):
+        data = f'[{{"{key}":"datetime","__value__":"{when}"}},{{"a":[1,{{}}]}}]'.encode()
+        assert loads(data, JSON_CONTENT_TYPE, ALL) == expected
+    assert loads(b'[{"a":"__type__"}, {}]', JSON_CONTENT_TYPE, ALL) == [{"a": "__type__"}, {}]
+
+
 def test_bytes_like_values_come_back_as_bytes() -> None:
     """bytearray and memoryview are encoded as bytes."""
     for name in ("json", "msgpack"):
