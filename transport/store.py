@@ -17,6 +17,7 @@ from typing import Final
 
 from .sqlite_upkeep import Upkeep, prepare
 from .store_records import StoredMessage, StoredResult
+from .store_resulthashes import PendingResults, migrate_hashes
 from .store_results import ResultRows, migrate_results
 from .store_rowids import RowIds, migrate
 from .writebatch import WriteBatch
@@ -179,6 +180,8 @@ class SQLiteStore(ResultRows, Store):
         migrate(self._db)
         migrate_results(self._db)
         self._db.executescript(_SCHEMA)
+        migrate_hashes(self._db)  # after meta exists: it keeps where the hashes are up to
+        self._pending = PendingResults(self._db)
         #: Where each message id's row is (the table is keyed by position: .store_rowids).
         self._rows = RowIds(self._db)
         self._in_tx = False
@@ -306,18 +309,21 @@ class SQLiteStore(ResultRows, Store):
             self._tx()  # runs them (a refused write rolls back and raises here)
         if self._in_tx:
             try:
+                self._pending.flush(self._db)  # a batch of results' hashes, when due
                 self._db.execute("COMMIT")
             except sqlite3.Error:
                 self.rollback()
                 raise
             self._in_tx = False
         self._rows.committed()
+        self._pending.committed()
 
     def rollback(self) -> None:
         """Roll the open transaction back, if SQLite still has one."""
         self._in_tx = False
         self._writes.clear()
         self._rows.rolled_back()
+        self._pending.rolled_back()
         if self._db.in_transaction:
             self._db.execute("ROLLBACK")
 

@@ -8,11 +8,13 @@ writes to the WAL) about a page per result: 5.6 µs a row into an empty table an
 200,000 results kept, against 2.5 with no index on the id at all (100 rows a commit, issue 18).
 Results are looked up by id (``WAIT``, ``STAT``, a publish's duplicate check), so some index
 on it is needed; here the table is keyed by ``pos INTEGER PRIMARY KEY`` (rows appended in the
-order written, like the ``messages`` table of :mod:`.store_rowids`) and indexed by ``h``, the
+order written, like the ``messages`` table of :mod:`.store_rowids`) and found by ``h``, the
 CRC-32 of the id: an index entry of a few bytes instead of 37, so a commit's random writes
-fall on a third as many pages (4.2 and 7.8 µs a row in the same measure). A lookup reads the
-rows of the id's hash and keeps the one whose id matches (two ids share a hash about once in
-four billion pairs: a second row read, never a wrong answer).
+fall on a third as many pages (4.2 and 7.8 µs a row in the same measure); those entries are
+written a few thousand at a time, sorted, and the newest rows found from memory
+(:mod:`.store_resulthashes`). A lookup reads the rows of the id's hash and keeps the one whose
+id matches (two ids share a hash about once in four billion pairs: a second row read, never a
+wrong answer).
 
 How it works
 ------------
@@ -32,6 +34,7 @@ import zlib
 from typing import TYPE_CHECKING, Final
 
 from .store_records import StoredResult
+from .store_resulthashes import PendingResults
 from .store_resultids import SCAN_LIMIT, ResultIds
 from .store_rowids import converting
 
@@ -51,7 +54,6 @@ CREATE TABLE IF NOT EXISTS results (
     body BLOB NOT NULL,
     expires REAL
 );
-CREATE INDEX IF NOT EXISTS results_h ON results(h);
 CREATE INDEX IF NOT EXISTS results_expires ON results(expires) WHERE expires IS NOT NULL;
 """
 
@@ -59,11 +61,17 @@ CREATE INDEX IF NOT EXISTS results_expires ON results(expires) WHERE expires IS 
 #: parameters was 999 before 3.32).
 _IN_CHUNK: Final = 500
 
-_INSERT: Final = (
-    "INSERT INTO results (h, id, state, header, body, expires) VALUES (?, ?, ?, ?, ?, ?)"
+_INSERT: Final = "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?)"
+#: A row by the id's hash (rows up to ``hashed``: :mod:`.store_resulthashes`), and by position.
+_DELETE: Final = (
+    "DELETE FROM results WHERE pos IN (SELECT pos FROM result_hashes WHERE h = ?) AND id = ?"
 )
-_DELETE: Final = "DELETE FROM results WHERE h = ? AND id = ?"
-_GET: Final = "SELECT id, state, header, body FROM results WHERE h = ? AND id = ?"
+_DELETE_AT: Final = "DELETE FROM results WHERE pos = ? AND id = ?"
+_GET: Final = (
+    "SELECT id, state, header, body FROM results "
+    "WHERE pos IN (SELECT pos FROM result_hashes WHERE h = ?) AND id = ?"
+)
+_GET_AT: Final = "SELECT id, state, header, body FROM results WHERE pos = ? AND id = ?"
 _PURGE: Final = "DELETE FROM results WHERE expires IS NOT NULL AND expires < ?"
 
 
@@ -111,6 +119,8 @@ class ResultRows:
     the store's queued writes and its reading connection)."""
 
     _writes: WriteBatch
+    #: The newest rows, not yet in ``result_hashes``: found by id from memory.
+    _pending: PendingResults
     #: The ids that may have a result, read at the first need (None: not yet).
     _result_ids: ResultIds | None = None
 
@@ -128,12 +138,23 @@ class ResultRows:
         h = _crc32(mid.encode("utf-8", "surrogatepass"))  # id_hash, inlined: once a result
         known = self._result_ids  # not read here if not yet: queueing a write never reads
         if known is None or known.add(mid):  # the id may have a row (rare): it goes first
-            self._writes.add(_DELETE, (h, mid))
-        self._writes.add(_INSERT, (h, mid, result.state, result.header, result.body, expires))
+            self._delete_result(h, mid)
+        pos = self._pending.place(mid)
+        self._writes.add(_INSERT, (pos, h, mid, result.state, result.header, result.body, expires))
+
+    def _delete_result(self, h: int, mid: str) -> None:
+        self._writes.add(_DELETE, (h, mid))
+        pos = self._pending.positions.get(mid)
+        if pos is not None:
+            self._writes.add(_DELETE_AT, (pos, mid))
 
     def get_result(self, task_id: str) -> StoredResult | None:
         """Look a result up by id."""
-        row = self._read().execute(_GET, (id_hash(task_id), task_id)).fetchone()
+        db = self._read()
+        pos = self._pending.positions.get(task_id)
+        row = None if pos is None else db.execute(_GET_AT, (pos, task_id)).fetchone()
+        if row is None:
+            row = db.execute(_GET, (id_hash(task_id), task_id)).fetchone()
         return StoredResult(*row) if row else None
 
     def results_among(self, task_ids: list[str]) -> set[str]:
@@ -146,10 +167,18 @@ class ResultRows:
             return found
         db = self._read()
         asked = set(task_ids)
+        positions = self._pending.positions
         for start in range(0, len(task_ids), _IN_CHUNK):
-            hashes = {id_hash(mid) for mid in task_ids[start : start + _IN_CHUNK]}
-            sql = f"SELECT id FROM results WHERE h IN ({','.join('?' * len(hashes))})"  # noqa: S608 - only placeholders
-            found.update(row[0] for row in db.execute(sql, list(hashes)) if row[0] in asked)
+            chunk = task_ids[start : start + _IN_CHUNK]
+            hashes = list({id_hash(mid) for mid in chunk})
+            at = [positions[mid] for mid in chunk if mid in positions]
+            sql = (
+                "SELECT id FROM results WHERE pos IN "  # noqa: S608 - only placeholders
+                f"(SELECT pos FROM result_hashes WHERE h IN ({','.join('?' * len(hashes))}))"
+            )
+            if at:  # (an empty "OR pos IN ()" would make SQLite scan the table)
+                sql += f" OR pos IN ({','.join('?' * len(at))})"
+            found.update(row[0] for row in db.execute(sql, hashes + at) if row[0] in asked)
         return found
 
     def _known_results(self) -> ResultIds:
@@ -168,7 +197,7 @@ class ResultRows:
 
     def forget_result(self, task_id: str) -> None:
         """Delete a result row."""
-        self._writes.add(_DELETE, (id_hash(task_id), task_id))
+        self._delete_result(id_hash(task_id), task_id)
 
     def purge_results(self, now: float) -> int:
         """Delete expired results."""

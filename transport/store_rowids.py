@@ -27,7 +27,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
-__all__ = ["MESSAGES_TABLE", "RowIds", "converting", "migrate"]
+__all__ = ["MESSAGES_TABLE", "RowIds", "converting", "migrate", "undo"]
 
 #: The ``messages`` table: ``pos`` is the row's place (its rowid), ``id`` the task's.
 MESSAGES_TABLE: Final = """
@@ -141,11 +141,16 @@ class RowIds:
 
     def rolled_back(self) -> None:
         """Undo the changes since the last commit, newest first."""
-        positions = self._pos
-        if positions is not None:
-            for mid, pos in reversed(self._undo):
-                if pos is None:
-                    positions.pop(mid, None)
-                else:
-                    positions[mid] = pos
+        if self._pos is not None:
+            undo(self._pos, self._undo)
         self._undo.clear()
+
+
+def undo(positions: dict[Any, int], log: list[tuple[Any, int | None]]) -> None:
+    """Put ``positions`` back as they were before the changes of ``log`` (``(id, position
+    before)``, None: absent), newest first."""
+    for mid, pos in reversed(log):
+        if pos is None:
+            positions.pop(mid, None)
+        else:
+            positions[mid] = pos

@@ -14,7 +14,8 @@ messages are acked about in publish order: 1.75 -> 1.3 µs a row). Not for rows 
 random id: a result row's insert that way went 6.5 -> 8.3 µs.
 
 Order is kept per table, not across tables: writes to different tables commute (the store's
-tables have no triggers or foreign keys), so each table's writes are queued apart and run
+tables have no foreign keys, and its one trigger writes ``result_hashes``, which no queued
+write touches: :mod:`.store_resulthashes`), so each table's writes are queued apart and run
 together. A turn of ``DONE`` writes, per task, a message's delete then its result's insert:
 queued in one line they made runs of one row each (one ``execute`` per row, no ``BETWEEN``);
 per table, one run of deletes and one of inserts (``benchmarks/hub_micro.py``).
