@@ -11,8 +11,8 @@ seen = []
 deadline = time.monotonic() + 60
 while not result.ready() and time.monotonic() < deadline:
     if result.state == "PROGRESS":
-        info = result.info
-        if info and info not in seen:
+        info = result.info  # a second read: the task may have finished since (info: its result)
+        if isinstance(info, dict) and info not in seen:
             seen.append(info)
             print(f"progress: {info['current']}/{info['total']}", flush=True)
     time.sleep(0.05)
