@@ -73,3 +73,27 @@ def test_a_task_waiting_in_a_slot_behind_a_long_one_runs_on_another_worker(
     )  # the long task still runs: the quick one did not wait for it
     busy.kill9()  # not 600 seconds of warm shutdown
     idle.kill9()  # nor on the worker the long task is redelivered to
+
+
+def test_quick_tasks_behind_a_slow_one_in_a_deep_slot_do_not_wait_for_it(
+    procs: Spawner, broker_url: str, tasks_module: TaskModule, client: App
+) -> None:
+    """A slot of quick tasks holds up to 64 waiting deliveries (``ThreadPool.run_ahead``, issue
+    18). One slow task in a burst of quick ones: what waits behind it in its slot is recalled
+    by the other slot or given back, and every quick task runs while the slow one still runs."""
+    worker = procs.worker(broker_url, cwd=tasks_module.dir, concurrency=2)
+    warm = [client.send_task("itasks.record", [0]) for _ in range(300)]  # the window widens
+    for r in warm:
+        r.get(timeout=RESULT_TIMEOUT)
+    burst = [client.send_task("itasks.record", [0]) for _ in range(20)]
+    slow = client.send_task("itasks.record", [600])
+    burst += [client.send_task("itasks.record", [0]) for _ in range(400)]
+    deadline = time.monotonic() + RESULT_TIMEOUT * 2
+    for r in burst:
+        assert r.get(timeout=max(1.0, deadline - time.monotonic())) == worker.pid
+    ended = {tid for phase, tid, _ in tasks_module.executions() if phase == "end"}
+    assert slow.id not in ended  # the quick ones did not wait for it
+    assert any(
+        phase == "start" and tid == slow.id for phase, tid, _ in tasks_module.executions()
+    )  # it did run meanwhile (in one slot, while the other took the rest)
+    worker.kill9()  # not 600 seconds of warm shutdown
