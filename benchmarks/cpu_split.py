@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -101,13 +101,13 @@ def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.01)
 
 
-def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
-    """SIGTERM to every process we started, then wait for each (SIGKILL after 20 s)."""
+def stop_processes(procs: Sequence[subprocess.Popen[bytes]], timeout: float = 20) -> None:
+    """SIGTERM to every process we started, then wait for each (SIGKILL after ``timeout``)."""
     for proc in procs:
-        proc.terminate()
+        proc.terminate()  # (nothing for one already reaped)
     for proc in procs:
         try:
-            proc.wait(20)
+            proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
 

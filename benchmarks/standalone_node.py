@@ -24,6 +24,8 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
 
+from cpu_split import stop_processes
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -91,14 +93,7 @@ def main() -> None:
         # Where the CPU went (issue 18: is the hub's core the limit?), in the worker log.
         cpu = {"hub": _cpu_seconds(hub.pid), "workers": sum(_cpu_seconds(n.pid) for n in nodes)}
         print(f"standalone_node cpu_seconds {cpu}", file=sys.stderr, flush=True)
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        stop_processes(children, timeout=10)
         sys.exit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -28,10 +28,11 @@ import pytest
 from celeriac import App
 from celeriac.transport.endpoints import parse_tcp
 
+from ..waiting import wait_until  # (the integration tests import it from here too)
+
 #: Generous on purpose: a loaded 2-core machine can be slow to start a Python process.
 START_TIMEOUT = 30.0
 RESULT_TIMEOUT = 30.0
-POLL = 0.02
 
 #: The task module each test writes into its own tmp_path (formatted with the log paths).
 TASKS_SOURCE = '''
@@ -111,22 +112,6 @@ def read_events(logfile: Path) -> list[dict[str, Any]]:
 def count_events(logfile: Path, event: str) -> int:
     """How many log records of this event the process wrote."""
     return sum(1 for r in read_events(logfile) if r.get("event") == event)
-
-
-def wait_until(
-    predicate: Callable[[], Any], timeout: float, what: str, proc: Proc | None = None
-) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if proc is not None and proc.popen.poll() is not None:
-            pytest.fail(f"{proc.name} exited ({proc.popen.returncode}) while waiting for {what}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(POLL)
 
 
 def wait_for_event(

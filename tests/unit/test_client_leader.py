@@ -16,7 +16,7 @@ from celeriac.runtime.client import Client
 from celeriac.transport import protocol as p
 from celeriac.transport.hubserver import HubServer
 
-from ..integration.conftest import wait_until
+from ..waiting import wait_until
 
 JSON = "application/json"
 

@@ -21,7 +21,7 @@ from celeriac.transport.hub.shared import SharedHubState
 from celeriac.transport.hub.shared_rows import terminate_note, terminated
 from celeriac.transport.store_pg_shared import SharedPostgresStore
 
-from ..integration.conftest import wait_until
+from ..waiting import wait_until
 from .test_store_pg_shared import sql
 
 CONF = App("shared_hub_test", broker="tcp://127.0.0.1:1").conf

@@ -15,7 +15,7 @@ from celeriac.transport import protocol as p
 from celeriac.transport.hubstate import HubState
 from celeriac.transport.store import StoredMessage, StoredResult, StoreUnavailable
 
-from ..integration.conftest import wait_until
+from ..waiting import wait_until
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (celeriac[postgres])")
 

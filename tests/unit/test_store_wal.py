@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from celeriac.transport.store import SQLiteStore, StoredMessage
 
+from ..waiting import wait_until
+
 LIMIT = 256 * 1024
-
-
-def _within(seconds: float, done: Callable[[], bool], what: Callable[[], str]) -> None:
-    """Poll ``done`` (the upkeep thread runs every 0.5 s) until true, failing after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while not done():
-        assert time.monotonic() < deadline, what()
-        time.sleep(0.05)  # polling a file's size: there is no event to wait on
 
 
 def _fill(store: SQLiteStore, n: int, body: bytes) -> None:
@@ -40,7 +32,9 @@ def test_wal_is_truncated_to_nothing_once_the_writer_is_idle(tmp_path: Path) -> 
         _fill(store, 1000, b"x" * 8192)
         assert wal.stat().st_size > 4 * LIMIT
         _drain(store, 1000)
-        _within(30.0, lambda: wal.stat().st_size == 0, lambda: f"WAL {wal.stat().st_size} B")
+        wait_until(
+            lambda: wal.stat().st_size == 0, 30.0, lambda: f"an empty WAL ({wal.stat().st_size} B)"
+        )
         assert list(store.messages()) == []
     finally:
         store.close()
@@ -56,15 +50,17 @@ def test_the_database_file_shrinks_back_after_a_drain(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "hub.sqlite3", wal_size_limit=LIMIT)
     try:
         store.commit()
-        _within(30.0, lambda: _disk(tmp_path) < 1 << 20, lambda: f"start {_disk(tmp_path)} B")
+        wait_until(
+            lambda: _disk(tmp_path) < 1 << 20, 30.0, lambda: f"< 1 MiB ({_disk(tmp_path)} B)"
+        )
         start = _disk(tmp_path)
         for _ in range(2):  # twice: the second round reuses what the first gave back
             _fill(store, 2500, b"y" * 8192)
             assert _disk(tmp_path) > 20 * (1 << 20)
             _drain(store, 2500)
-        _within(
-            60.0,
+        wait_until(
             lambda: _disk(tmp_path) <= start + (1 << 20),
+            60.0,
             lambda: f"{_disk(tmp_path)} B on disk, {start} B at the start",
         )
         _fill(store, 3, b"z")

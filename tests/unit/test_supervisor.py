@@ -5,8 +5,7 @@ from __future__ import annotations
 import queue
 import random
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pykka
@@ -21,7 +20,10 @@ from celeriac.actors.supervised import ChildSpec, RestartType, Supervised, Super
 from celeriac.actors.supervisor import Supervisor
 from celeriac.exceptions import ImproperlyConfigured
 
+from ..waiting import wait_until
+
 WAIT = 2.0
+LOOK = 0.002  # a poll this short catches a state the supervisor leaves quickly
 STEP = 1.0  # >= the test backoff's maximum and the liveness check interval
 
 Event = tuple[str, str]
@@ -167,18 +169,11 @@ def stats(sup: pykka.ActorRef[Supervisor]) -> dict[str, Any]:
     return result
 
 
-def wait_for(predicate: Callable[[], bool], what: str) -> None:
-    """Poll ``predicate`` until it holds, or fail after WAIT seconds."""
-    deadline = time.monotonic() + WAIT
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.002)
-
-
 def wait_state(sup: pykka.ActorRef[Supervisor], child: str, state: str) -> None:
     """Wait until the supervisor has put ``child`` in ``state``."""
-    wait_for(lambda: stats(sup)["children"][child]["state"] == state, f"{child} {state}")
+    wait_until(
+        lambda: stats(sup)["children"][child]["state"] == state, WAIT, f"{child} {state}", poll=LOOK
+    )
 
 
 def crash_and_restart(team: Team, sup: pykka.ActorRef[Supervisor], clock: FakeClock) -> None:
@@ -436,7 +431,7 @@ def test_intensity_exceeded_escalates_at_the_root(team: Team, clock: FakeClock) 
         "supervisor 'root' gave up: 3 restarts within 5 s exceed its intensity of 2; "
         "the last was for child 'a', which failed with ValueError: a crashed"
     )
-    wait_for(lambda: not sup.is_alive(), "the supervisor to stop")
+    wait_until(lambda: not sup.is_alive(), WAIT, "the supervisor to stop", poll=LOOK)
     team.quiet()
 
 
@@ -560,7 +555,7 @@ def test_unreported_death_is_found_by_the_liveness_check(team: Team, clock: Fake
     sup = start_supervisor([ChildSpec("plain", lambda _link: Plain.start(team))], clock)
     team.expect(("start", "plain"))
     team.tell("plain", "crash")
-    wait_for(lambda: not team.refs["plain"].is_alive(), "plain to die")
+    wait_until(lambda: not team.refs["plain"].is_alive(), WAIT, "plain to die", poll=LOOK)
     assert stats(sup)["children"]["plain"]["state"] == "running"  # nobody told it yet
     clock.advance(STEP)
     wait_state(sup, "plain", "restarting")
