@@ -35,7 +35,7 @@ import msgpack
 import zmq
 
 _now = time.monotonic_ns
-TAG = b"CLR2"
+TAG = b"CLR3"
 
 
 def _options(sock: zmq.Socket[Any], router: bool) -> None:

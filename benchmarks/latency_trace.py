@@ -298,25 +298,32 @@ def _hops(events: list[tuple[str, int]], trips: list[tuple[int, int]]) -> None:
     hops = [(label, event) for label, event in HOPS if present[label] * 2 > len(trips)]
     rare = [label for label, _ in HOPS if 0 < present[label] * 2 <= len(trips)]
     per_hop: dict[str, list[float]] = {label: [] for label, _ in hops}
-    complete = 0
+    spans: list[float] = []
     for first in firsts:
         if any(event not in first for _, event in hops):
             continue
-        complete += 1
+        spans.append((first[hops[-1][1]] - first[hops[0][1]]) / 1000)
         previous = first[hops[0][1]]
         for label, event in hops:
             per_hop[label].append((first[event] - previous) / 1000)
             previous = first[event]
+    complete = len(spans)
+    # The slowest 2% of the round trips (the p99's neighbourhood): which hop made them slow
+    # (its median plus its mean excess over the median in those trips).
+    slow = sorted(range(complete), key=spans.__getitem__)[complete - max(1, complete // 50) :]
     print(f"\nhops of {complete} complete traced round trips (µs since the previous hop)")
-    print(f"{'hop':40s} {'p50':>7s} {'p90':>7s}")
-    total = 0.0
+    print(f"{'hop':40s} {'p50':>7s} {'p90':>7s} {'slow 2%':>8s}")
+    total = slow_total = 0.0
     for label, _ in hops:
         values = per_hop[label]
         if values:
             med = statistics.median(values)
+            # Mean excess over the hop's median in the slow trips: where their time went.
+            slow_med = med + sum(max(0.0, values[i] - med) for i in slow) / len(slow)
             total += med
-            print(f"{label:40s} {med:7.0f} {_percentile(values, 0.9):7.0f}")
-    print(f"{'sum of medians':40s} {total:7.0f}")
+            slow_total += slow_med
+            print(f"{label:40s} {med:7.0f} {_percentile(values, 0.9):7.0f} {slow_med:8.0f}")
+    print(f"{'sum of medians':40s} {total:7.0f} {'':7s} {slow_total:8.0f}")
     for label in rare:
         print(f"left out, in {present[label] / len(trips):.0%} of the round trips: {label}")
 
@@ -342,7 +349,9 @@ def main() -> None:
     run = Path(tempfile.mkdtemp(prefix="latency-"))
     broker = f"ipc://{run}/hub.ipc" if args.ipc else f"tcp://127.0.0.1:{_free_port()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERIAC_", "LATENCY_"))}
-    env.update(LATENCY_BROKER=broker, PYTHONPATH=str(HERE))
+    # EXTRA_PYTHONPATH: a probe's sitecustomize for the hub and worker (e.g. GC pauses).
+    paths = [str(HERE), *filter(None, [os.environ.get("EXTRA_PYTHONPATH")])]
+    env.update(LATENCY_BROKER=broker, PYTHONPATH=os.pathsep.join(paths))
     if args.trace:
         env[TRACE_ENV] = str(run / "trace")
     if args.switch_interval is not None:

@@ -111,13 +111,15 @@ class FakeHub:
             if time.monotonic() > deadline:
                 sys.exit(f"outcomes: {self.done} of {want} within {timeout:.0f}s")
             if self.identity is not None and self.credit > 0 and pending:
-                frames = [self.identity, p.TAG, b"TASK"]
+                # Merged as the hub merges a turn's deliveries (packed: celeriac._wire_items).
+                queue: deque[list[bytes]] = deque()
                 for _ in range(min(self.credit, self.batch, len(pending))):
                     group = pending.popleft()
                     self.sent[group[0]] = group
-                    frames += group[1]
+                    queue.append([p.TAG, b"TASK", *group[1]])
                     self.credit -= 1
-                send_frames(self.sock, frames)
+                while queue:
+                    send_frames(self.sock, [self.identity, *p.next_batch(queue)])
                 self.sent_messages += 1
             if poller.poll(0 if self.credit and pending else 100):
                 while self.sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:

@@ -22,7 +22,9 @@ __all__ = [
 
 #: Protocol name and version, the first frame of every message. ``CLR2``: a message may carry
 #: several frame groups (items); a ``CLR1`` peer would have ignored all but the first.
-TAG: Final = b"CLR2"
+#: ``CLR3``: a merged message's item frames may come packed in one (``_wire_items``), which a
+#: ``CLR2`` peer would refuse as too few frames.
+TAG: Final = b"CLR3"
 #: Longest id, name, routing key or content type (AMQP short strings).
 MAX_NAME: Final = 255
 #: Longest free text (a reason, an origin, a traceback line is never sent in a header).

@@ -13,7 +13,7 @@ nothing else. See :mod:`celeriac.transport.protocol` for the frame layout.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 from celeriac import _protocol as p
 from celeriac import _wire_beat, _wire_canvas, _wire_compat, _wire_control, _wire_control2
@@ -43,9 +43,11 @@ from celeriac._wire_items import (
     item_frames,
     next_batch,
     no_body,
+    packed_count,
     publish_frames,
     result_frames,
     unpack,
+    unpack_items,
 )
 from celeriac._wire_keyed import TABLES as _KEYED_TABLES
 from celeriac._wire_parts import (
@@ -78,6 +80,7 @@ __all__ = [
     "failure_from_map",
     "failure_map",
     "next_batch",
+    "packed_count",
     "publish_frames",
     "result_frames",
     "result_header",
@@ -169,11 +172,18 @@ def decode(frames: Sequence[bytes]) -> p.Message:
 
 def _decode(frames: Sequence[bytes]) -> p.Message:
     n = len(frames)
-    if n < 4:
+    if n < 3:
         raise _Bad(f"expected at least 4 frames, got {n}")
     tag, command = frames[0], frames[1]
     if tag != p.TAG:
         raise _Bad(f"bad protocol tag {bytes(tag[:16])!r}, expected {p.TAG!r}")
+    if n == 3:  # an item command's frames packed in one (_wire_items.next_batch)
+        spec = ITEMS.get(command)
+        if spec is None:
+            raise _Bad(f"expected at least 4 frames, got {n}")
+        packed = frames[2]
+        items = unpack_items(packed if type(packed) is bytes else bytes(packed), spec[1])
+        return _items(command, spec, [tag, command, *items])
     control = _CONTROL.get(command)
     if control is not None:
         if n != 4:
@@ -184,8 +194,14 @@ def _decode(frames: Sequence[bytes]) -> p.Message:
     spec = ITEMS.get(command)
     if spec is None:
         raise _Bad(f"unknown command {bytes(command[:16])!r}")
+    return _items(command, spec, frames)
+
+
+def _items(command: bytes, spec: tuple[type, int, Any], frames: Sequence[bytes]) -> p.Message:
+    """The message of an item command from its frames (tag, command, groups)."""
+    n = len(frames)
     cls, size, load = spec
-    if (n - 2) % size or (n - 2) // size > p.MAX_ITEMS:
+    if (n - 2) % size or (n - 2) // size > p.MAX_ITEMS or n == 2:
         raise _Bad(f"{command.decode()} needs groups of {size} frames, got {n - 2}")
     if n - 2 == size:  # one item (a RES to its waiter, a slot's DONE): no slices (issue 18)
         items = (load(*frames[2:]),)

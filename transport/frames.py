@@ -10,7 +10,7 @@ Every celeriac message is a list of frames::
 
     [TAG] [command] [header] [body] [extra ...]
 
-* ``TAG`` is ``b"CLR2"``: the protocol name and version; anything else is rejected.
+* ``TAG`` is ``b"CLR3"``: the protocol name and version; anything else is rejected.
 * ``command`` is a short ASCII word from :data:`COMMANDS` (``PUB``, ``TASK``, ``DONE``...).
 * ``header`` is always a msgpack map with string keys: routing and control fields.
 * ``body`` is opaque bytes in the message's content type (the task's args and kwargs, a

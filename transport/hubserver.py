@@ -39,6 +39,7 @@ from .hubstate import state_class
 from .hubwait import EVENTS, MONITOR, ROUTER, TurnWait, drain
 from .lazycommit import LAZY_COMMANDS, LazyCommit
 from .multipart import NOBLOCK, readable, recv_frames, send_frames
+from .protocol import packed_count
 from .sockets import configure_router
 
 __all__ = ["HubAddressError", "HubServer", "default_data_dir", "events_url"]
@@ -50,7 +51,8 @@ class HubServer:
     """A hub bound to one address, storing in ``data_dir``; run it with :meth:`run`."""
 
     batch = 1000
-    #: A turn stops taking messages after this many frames (whole messages, at least one):
+    #: A turn stops taking messages after this many frames (whole messages, at least one; a
+    #: packed message counts the frames it packs, see ``celeriac._wire_items``):
     #: a turn's deliveries leave after its commit, so a turn that took a producer's whole
     #: burst left the workers' windows empty meanwhile (issue 18; benchmarks/README.md). The
     #: ROUTER reads peers fairly, so the workers' outcomes are read every turn.
@@ -332,7 +334,7 @@ class HubServer:
             if lazy and (len(frames) < 3 or frames[2] not in LAZY_COMMANDS):
                 lazy = False
             handle(frames[0], frames[1:])
-            budget -= len(frames)
+            budget -= len(frames) if len(frames) != 4 else packed_count(frames[3])
             if budget <= 0:  # the rest next turn, after this one's deliveries leave
                 return lazy
             if i == 0 and not readable(router):  # most turns under load carry one message:

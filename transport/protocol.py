@@ -5,8 +5,9 @@ How it works
 Every celeriac message is a list of ZeroMQ frames::
 
     [TAG] [command] [header] [body] ([header] [body] ...)
+    [TAG] [command] [packed]      (an item command's groups, merged: one msgpack array)
 
-* ``TAG`` (``b"CLR2"``) names the protocol and its version; anything else is refused.
+* ``TAG`` (``b"CLR3"``) names the protocol and its version; anything else is refused.
 * ``command`` is a short ASCII word (``PUB``, ``TASK``, ``DONE``...); each has its dataclass
   here (:class:`Publish`, :class:`Deliver`, :class:`Done`...), with a ``COMMAND`` class attribute.
 * ``header`` is a msgpack map with string keys: ids, routing, credit, delivery and failure
@@ -15,8 +16,10 @@ Every celeriac message is a list of ZeroMQ frames::
 * Control commands (``HELLO``, ``DECLARE``, ``CRED``, ``CONF``, ``WAIT``, ``PING``...) are one
   group: a header and an empty body. Item commands (``PUB``, ``TASK``, ``DONE``, ``RES``,
   ``NACK``, ``START``, ``REJ``) are one group per item, so one message may carry many
-  publishes, deliveries, outcomes or refusals (batching needs no protocol change). A ``TASK``
-  group has a third frame, the delivery info (queue, delivery count, tag).
+  publishes, deliveries, outcomes or refusals. A ``TASK`` group has a third frame, the delivery
+  info (queue, delivery count, tag). Messages merged for one send (``next_batch``) leave with
+  their groups' frames packed into one frame, a msgpack array of binaries: a frame sent and
+  received costs a GIL hand-off in pyzmq, a packed array one encode and decode in C.
 * A decoded :class:`TaskMessage` or :class:`ResultMessage` keeps its header bytes (``raw``):
   encoding it again reuses them, so the hub stores and forwards a task without re-encoding.
 

@@ -3,12 +3,17 @@ and lists of ids are split so that no header passes the size limit."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 
+import msgpack
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from celeriac._clock import FakeClock
+from celeriac._wire_items import PACK_BYTES
+from celeriac.exceptions import FrameError
 from celeriac.transport import protocol as p
 from celeriac.transport.hub import HubState
 from celeriac.transport.session import ClientSession
@@ -110,3 +115,93 @@ def test_waits_resent_to_a_new_hub_are_split() -> None:
     assert len(waits) > 1
     assert all(len(p.encode(w)[2]) < p.MAX_HEADER_BYTES for w in waits)
     assert sorted(i for w in waits for i in w.ids) == ids
+
+
+# -- packed: a merged message's item frames in one frame (celeriac._wire_items) ---------------
+
+
+def _task(i: int, body: bytes = b"[]") -> list[bytes]:
+    return p.encode(p.Publish((p.TaskMessage(f"t{i}", "add", queue="celery", body=body),)))
+
+
+def test_merged_messages_leave_packed_in_three_frames_and_decode_the_same() -> None:
+    messages = [_task(i) for i in range(40)]
+    unpacked = [p.TAG, b"PUB", *(f for m in messages for f in m[2:])]
+    packed = p.next_batch(deque(list(m) for m in messages))
+    assert len(packed) == 3
+    assert packed[:2] == [p.TAG, b"PUB"]
+    assert p.packed_count(packed[2]) == 80
+    assert p.decode(packed) == p.decode(unpacked)
+
+
+def test_a_message_merged_with_none_leaves_as_it_is() -> None:
+    alone = _task(1)
+    assert p.next_batch(deque([list(alone)])) == alone
+    credit = p.encode(p.Credit(1))
+    queue = deque([list(alone), credit])
+    assert p.next_batch(queue) == alone
+    assert list(queue) == [credit]
+
+
+def test_a_batch_packs_at_most_pack_bytes_and_a_larger_message_leaves_alone() -> None:
+    big = b"x" * (PACK_BYTES // 3)
+    queue = deque([_task(i, big) for i in range(4)] + [_task(9, b"y" * (PACK_BYTES + 1))])
+    first = p.next_batch(queue)
+    assert len(first) == 3
+    assert len(first[2]) <= PACK_BYTES
+    assert [t.id for t in p.decode(first).tasks] == ["t0", "t1"]  # type: ignore[attr-defined]
+    second = p.next_batch(queue)
+    assert [t.id for t in p.decode(second).tasks] == ["t2", "t3"]  # type: ignore[attr-defined]
+    third = p.next_batch(queue)
+    assert len(third) == 4
+    assert p.decode(third).tasks[0].id == "t9"
+    assert not queue
+
+
+def test_the_hubs_frame_slack_holds_a_packed_frame_whatever_the_message_size_setting() -> None:
+    from celeriac.transport.sockets import max_frame_size  # noqa: PLC0415
+
+    assert max_frame_size(1) > PACK_BYTES + 64 * 1024  # items' own headers above the bound
+
+
+@pytest.mark.parametrize(
+    ("packed", "words"),
+    [
+        (b"\xc1", "packed items"),  # never used in msgpack
+        (msgpack.packb(["header", "body"]), "packed items"),  # text, not binaries
+        (msgpack.packb([b"h", 1]), "packed items"),
+        (msgpack.packb({"a": b"b"}), "packed items"),
+        (msgpack.packb([]), "groups of 2"),
+        (msgpack.packb([b"only the header"]), "groups of 2"),
+        (b"\xdd\xff\xff\xff\xff", "exceed"),  # four billion frames claimed, none sent
+        (msgpack.packb([msgpack.packb({"id": 5}), b""]), "TaskMessage.id"),  # as any item
+    ],
+)
+def test_a_malformed_packed_frame_is_a_frame_error(packed: bytes, words: str) -> None:
+    with pytest.raises(FrameError, match=words):
+        p.decode([p.TAG, b"PUB", packed])
+
+
+def test_three_frames_of_a_control_command_or_an_unknown_one_are_refused() -> None:
+    for command in (b"CRED", b"NOPE"):
+        with pytest.raises(FrameError, match="at least 4 frames"):
+            p.decode([p.TAG, command, msgpack.packb([b"", b""])])
+
+
+@given(st.binary(max_size=300))
+def test_any_packed_frame_is_a_message_or_a_frame_error(packed: bytes) -> None:
+    for command in (b"PUB", b"TASK", b"DONE", b"NACK"):
+        with contextlib.suppress(FrameError):
+            p.decode([p.TAG, command, packed])
+
+
+@given(st.lists(st.binary(max_size=20), max_size=12))
+def test_any_packed_list_of_binaries_is_a_message_or_a_frame_error(parts: list[bytes]) -> None:
+    for command in (b"PUB", b"TASK", b"RES", b"START"):
+        with contextlib.suppress(FrameError):
+            p.decode([p.TAG, command, msgpack.packb(parts)])
+
+
+@pytest.mark.parametrize("count", [0, 5, 15, 16, 65535, 65536])
+def test_packed_count_reads_each_array_header(count: int) -> None:
+    assert p.packed_count(msgpack.packb([b""] * count)) == count
