@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, Final
 
 import zmq
 
@@ -27,9 +27,11 @@ from celeriac.transport import session as s
 from celeriac.transport.hub.limits import too_big
 from celeriac.transport.multipart import NOBLOCK, send_frames
 
-__all__ = ["ClientPublish"]
+__all__ = ["WARN_AFTER", "ClientPublish"]
 
 _log = get_logger("celeriac.client")
+#: Seconds a publish waits at the unconfirmed cap before the wait is logged as a warning.
+WARN_AFTER: Final = 1.0
 
 
 class ClientPublish:
@@ -101,15 +103,21 @@ class ClientPublish:
         publishes; PublishError after ``broker_publish_timeout`` (the publish is not sent)."""
         timeout = float(self.conf.broker_publish_timeout)
         deadline = self.clock.monotonic() + timeout
-        _log.warning(
-            "publish_blocked",
-            hub=self.endpoint,
-            unconfirmed=len(self._session.unconfirmed),
-            unconfirmed_bytes=self._session.unconfirmed_bytes,
-            timeout=timeout,
-        )
+        blocked = {
+            "hub": self.endpoint,
+            "unconfirmed": len(self._session.unconfirmed),
+            "unconfirmed_bytes": self._session.unconfirmed_bytes,
+            "timeout": timeout,
+        }
+        # A burst meets the cap again and again while the hub keeps up: back-pressure, said at
+        # debug; a wait past WARN_AFTER means a hub away or overwhelmed: a warning, once.
+        _log.debug("publish_blocked", **blocked)
+        warned = False
         while self._session.full():
             left = deadline - self.clock.monotonic()
+            if not warned and timeout - left >= WARN_AFTER:
+                _log.warning("publish_blocked", waited=round(timeout - left, 1), **blocked)
+                warned = True
             if left <= 0:
                 raise PublishError(
                     f"not sent: {len(self._session.unconfirmed)} publishes "
