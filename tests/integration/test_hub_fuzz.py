@@ -1,7 +1,8 @@
 """Fuzzing the hub's port with real sockets while a normal client keeps its round trips going.
 
 Random frames, and typed msgpack headers for every command with wrong types in any field
-(the codec's own field names), from DEALER, ROUTER and REQ peers; every so many messages a
+(the codec's own field names), sometimes packed in one frame as merged item messages are,
+from DEALER, ROUTER and REQ peers; every so many messages a
 fresh socket (a distrusted peer's later messages are dropped unread, so new peers keep the
 codec and the handlers busy). A few thousand messages in CI, 100k in the slow suite.
 """
@@ -75,6 +76,9 @@ def fuzz_message(rng: random.Random) -> list[bytes]:
     frames = [TAG, command, msgpack.packb(header), body]
     if rng.random() < 0.1:
         frames.append(rng.randbytes(8))
+    if rng.random() < 0.15:  # packed, as merged item messages leave (celeriac._wire_items)
+        parts = frames[2:] * rng.randrange(1, 4)
+        return [TAG, command, rng.choice([msgpack.packb(parts), rng.randbytes(12)])]
     return frames
 
 
