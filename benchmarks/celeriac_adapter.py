@@ -79,6 +79,22 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "concurrency": 2,
         "standalone": True,
     },
+    # The worker's threads on one CPU (worker_cpu_affinity = "one"; issue 18).
+    "embedded-threads-c2-onecpu": {
+        "desc": "embedded hub where the default puts it, -P threads -c 2, the worker's "
+        "threads on one CPU (worker_cpu_affinity one)",
+        "pool": "threads",
+        "concurrency": 2,
+        "cpu_affinity": "one",
+    },
+    "standalone-threads-c2-onecpu": {
+        "desc": "standalone `celeriac hub` process, worker -P threads -c 2 --embedded-hub never, "
+        "its threads on one CPU (worker_cpu_affinity one)",
+        "pool": "threads",
+        "concurrency": 2,
+        "standalone": True,
+        "cpu_affinity": "one",
+    },
     # Scaling (issue 18): 1, 2 and 4 worker processes (-P threads -c 2 each) on one hub.
     **{
         f"standalone-w{n}": {
@@ -155,6 +171,8 @@ class CeleriacAdapter(Adapter):
         env["PYTHONPATH"] = os.pathsep.join([str(BENCH_DIR), env["PYTHONPATH"]])
         env["BENCH_BROKER"] = BROKER
         env["CELERIAC_HUB_DATA_DIR"] = str(HUB_DATA_DIR)
+        if "cpu_affinity" in self.config:
+            env["CELERIAC_WORKER_CPU_AFFINITY"] = self.config["cpu_affinity"]
         if "hub_process" in self.config:
             env["CELERIAC_WORKER_EMBEDDED_HUB_PROCESS"] = str(self.config["hub_process"]).lower()
         return env

@@ -58,6 +58,7 @@ from celeriac.actors.restart import Escalate, RestartPolicy, RestartTracker
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.transport.hubfiles import HubAddressError
 
+from .cpu_affinity import unpinned
 from .embedded_child import HubChildOptions
 from .logging import log_format
 
@@ -229,11 +230,12 @@ class HubProcess:
         """Start a child; its "ready" (or why it cannot start) is the answer."""
         ours, theirs = Pipe()  # a socket pair: the child's end is inherited, ours is not
         try:
-            process = subprocess.Popen(
-                [sys.executable, "-c", _CHILD_PROGRAM, str(theirs.fileno())],
-                stdin=subprocess.DEVNULL,
-                pass_fds=(theirs.fileno(),),
-            )
+            with unpinned():  # a hub restarted by a pinned worker keeps every CPU
+                process = subprocess.Popen(
+                    [sys.executable, "-c", _CHILD_PROGRAM, str(theirs.fileno())],
+                    stdin=subprocess.DEVNULL,
+                    pass_fds=(theirs.fileno(),),
+                )
         finally:
             theirs.close()
         self._process = process

@@ -49,7 +49,7 @@ from celeriac.routing import Broadcast, declare_queues, worker_queues
 from celeriac.transport import protocol as p
 from celeriac.transport.session import WorkerSession
 
-from . import django_fixup
+from . import cpu_affinity, django_fixup
 from .asyncpool import AsyncPool
 from .banner import Banner, show_banner
 from .connection import run_connection
@@ -259,6 +259,8 @@ class WorkerNode:
         )
         self._thread = threading.Thread(target=self._run, name="celeriac-connection", daemon=True)
         self._thread.start()
+        if self.prefork_child is None:  # the threads it starts from now on take the CPUs too
+            cpu_affinity.apply(self.conf.worker_cpu_affinity, self.pool_name)
 
     def run(self) -> int:
         """Start, serve until SIGTERM/SIGINT, shut down cleanly; the process exit code."""
