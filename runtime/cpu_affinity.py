@@ -36,6 +36,8 @@ __all__ = ["apply", "least_busy", "pick_least_busy", "pin", "unpinned"]
 _log = get_logger("celeriac.worker")
 #: Seconds between the two looks at ``/proc/stat`` that choose the least busy CPU.
 SAMPLE_SECONDS = 0.1
+#: Looks at the process's threads that :func:`pin` takes at most.
+_PASSES = 10
 #: The process's CPUs before :func:`pin` (None: not pinned).
 _before: frozenset[int] | None = None
 _pinned: frozenset[int] | None = None
@@ -88,9 +90,17 @@ def pin(cpus: frozenset[int]) -> None:
     global _before, _pinned
     if _before is None:
         _before = frozenset(os.sched_getaffinity(0))
-    for tid in os.listdir("/proc/self/task"):
-        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
-            os.sched_setaffinity(int(tid), cpus)
+    # Again until a look finds no thread it has not set: one started meanwhile by a thread not
+    # yet set took the old CPUs (bounded: a process that keeps starting threads is left so).
+    done: set[str] = set()
+    for _ in range(_PASSES):
+        tids = set(os.listdir("/proc/self/task")) - done
+        if not tids:
+            break
+        for tid in tids:
+            with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+                os.sched_setaffinity(int(tid), cpus)
+        done |= tids
     _pinned = cpus
 
 

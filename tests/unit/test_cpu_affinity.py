@@ -164,3 +164,25 @@ def test_every_thread_is_pinned_later_ones_too_and_unpinned_children_keep_every_
     assert main == str(cpus[0])
     assert child == everything
     assert plain == str(cpus[0])
+
+
+def test_pin_looks_again_for_threads_started_while_it_pinned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A thread started by one not yet pinned takes the old CPUs: pin lists the threads again
+    until it finds none it has not set (the kernel calls recorded, this process untouched)."""
+    listings = iter([["11", "12"], ["11", "12", "13"], ["11", "12", "13"]])
+    calls: list[tuple[int, frozenset[int]]] = []
+    monkeypatch.setattr(cpu_affinity.os, "listdir", lambda _path: next(listings))
+    monkeypatch.setattr(cpu_affinity.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    monkeypatch.setattr(
+        cpu_affinity.os,
+        "sched_setaffinity",
+        lambda tid, cpus: calls.append((tid, cpus)),
+        raising=False,
+    )
+    monkeypatch.setattr(cpu_affinity, "_before", None)
+    monkeypatch.setattr(cpu_affinity, "_pinned", None)
+    cpu_affinity.pin(frozenset({1}))
+    assert sorted(calls) == [(11, {1}), (12, {1}), (13, {1})]
+    assert cpu_affinity._before == {0, 1}
