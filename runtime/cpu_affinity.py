@@ -31,7 +31,7 @@ from celeriac._cpus import ONE, parse_cpu_list
 from celeriac._log import get_logger
 from celeriac.exceptions import ImproperlyConfigured
 
-__all__ = ["apply", "least_busy", "pick_least_busy", "pin", "unpinned"]
+__all__ = ["apply", "choose", "least_busy", "pick_least_busy", "pin", "unpinned"]
 
 _log = get_logger("celeriac.worker")
 #: Seconds between the two looks at ``/proc/stat`` that choose the least busy CPU.
@@ -119,9 +119,10 @@ def unpinned() -> Iterator[None]:
         os.sched_setaffinity(0, pinned)
 
 
-def apply(setting: str | None, pool: str) -> frozenset[int] | None:
-    """Pin this worker's threads as ``worker_cpu_affinity`` says (its value, already checked)
-    and log it; the CPUs, or None when nothing was pinned."""
+def choose(setting: str | None, pool: str) -> frozenset[int] | None:
+    """The CPUs ``worker_cpu_affinity`` (its value, already checked) gives this worker, or
+    None (nothing to pin: not set, a prefork pool, no ``sched_setaffinity``). Called before
+    the worker starts anything, so that a list with no allowed CPU stops it cleanly."""
     if setting is None:
         return None
     if pool == "prefork":  # its children are processes, one GIL each: nothing to gain
@@ -132,14 +133,19 @@ def apply(setting: str | None, pool: str) -> frozenset[int] | None:
         return None
     allowed = frozenset(os.sched_getaffinity(0))
     if setting == ONE:
-        cpus = frozenset({least_busy(allowed)})
-    else:
-        cpus = parse_cpu_list(setting) & allowed
-        if not cpus:
-            raise ImproperlyConfigured(
-                f"worker_cpu_affinity={setting!r}: none of these CPUs is allowed to this "
-                f"process (allowed: {','.join(map(str, sorted(allowed)))})"
-            )
+        return frozenset({least_busy(allowed)})
+    cpus = parse_cpu_list(setting) & allowed
+    if not cpus:
+        raise ImproperlyConfigured(
+            f"worker_cpu_affinity={setting!r}: none of these CPUs is allowed to this "
+            f"process (allowed: {','.join(map(str, sorted(allowed)))})"
+        )
+    return cpus
+
+
+def apply(cpus: frozenset[int] | None, setting: str | None) -> None:
+    """Pin this worker's threads on ``cpus`` (from :func:`choose`; None: nothing) and log it."""
+    if cpus is None:
+        return
     pin(cpus)
     _log.info("cpu_affinity", cpus=",".join(map(str, sorted(cpus))), setting=setting)
-    return cpus

@@ -196,6 +196,13 @@ class WorkerNode:
             },
         )
         self._signal(signals.worker_init, sender=self)
+        # Chosen before anything starts (a CPU list it may not use stops it here, cleanly),
+        # set once everything has started (the embedded hub's process keeps every CPU).
+        cpus = (
+            cpu_affinity.choose(self.conf.worker_cpu_affinity, self.pool_name)
+            if self.prefork_child is None
+            else None
+        )
         inproc = f"inproc://celeriac-hub-{id(self)}"
         if self.prefork_child is None:
             self.hub = start_embedded_hub(self.conf, self._ctx, inproc, tasks_here=True)
@@ -259,8 +266,8 @@ class WorkerNode:
         )
         self._thread = threading.Thread(target=self._run, name="celeriac-connection", daemon=True)
         self._thread.start()
-        if self.prefork_child is None:  # the threads it starts from now on take the CPUs too
-            cpu_affinity.apply(self.conf.worker_cpu_affinity, self.pool_name)
+        # The threads it starts from now on take the CPUs too.
+        cpu_affinity.apply(cpus, self.conf.worker_cpu_affinity)
 
     def run(self) -> int:
         """Start, serve until SIGTERM/SIGINT, shut down cleanly; the process exit code."""

@@ -67,3 +67,18 @@ def test_a_worker_with_cpu_affinity_one_runs_its_threads_on_one_cpu(
     again = wait_for_event(worker.log, "embedded_hub_restarted", proc=worker)
     assert again["pid"] != hub["pid"]
     assert _cpus(again["pid"]) == every
+
+
+def test_a_cpu_list_the_worker_may_not_use_stops_it_at_once_saying_why(
+    procs: Spawner, broker_url: str, tasks_module: TaskModule, tmp_path: Path
+) -> None:
+    """Checked before anything starts: the worker exits with the allowed CPUs in its error,
+    and no hub was started for it."""
+    outside = str(max(os.sched_getaffinity(0)) + 1000)
+    argv = [sys.executable, "-m", "celeriac", "-A", "itasks", "worker", "--broker", broker_url]
+    argv += ["--log-format", "json", "--embedded-hub", "always", "--cpu-affinity", outside]
+    worker = procs.spawn("worker", argv, cwd=tasks_module.dir, env=clean_env())
+    assert worker.popen.wait(RESULT_TIMEOUT) == 1
+    text = worker.log.read_text()
+    assert f"worker_cpu_affinity='{outside}': none of these CPUs is allowed" in text
+    assert "embedded_hub_started" not in text

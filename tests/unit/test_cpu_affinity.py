@@ -99,15 +99,15 @@ def test_least_busy_reads_proc_stat_twice_and_falls_back_to_the_lowest(
 
 
 def test_nothing_is_pinned_without_the_setting_nor_for_prefork() -> None:
-    assert cpu_affinity.apply(None, "threads") is None
-    assert cpu_affinity.apply("one", "prefork") is None
+    assert cpu_affinity.choose(None, "threads") is None
+    assert cpu_affinity.choose("one", "prefork") is None
 
 
 @linux_only
 def test_a_cpu_list_with_no_allowed_cpu_is_refused_naming_the_allowed_ones() -> None:
     outside = str(max(os.sched_getaffinity(0)) + 1000)
     with pytest.raises(ImproperlyConfigured, match="none of these CPUs is allowed"):
-        cpu_affinity.apply(outside, "threads")
+        cpu_affinity.choose(outside, "threads")
 
 
 CHILD = textwrap.dedent(
@@ -125,7 +125,8 @@ CHILD = textwrap.dedent(
     stop = threading.Event()
     before = threading.Thread(target=stop.wait)
     before.start()
-    cpus = cpu_affinity.apply(sys.argv[1], "threads")
+    cpus = cpu_affinity.choose(sys.argv[1], "threads")
+    cpu_affinity.apply(cpus, sys.argv[1])
     pinned = {allowed(tid) for tid in os.listdir("/proc/self/task")}
     seen = []
     after = threading.Thread(target=lambda: seen.append(allowed(threading.get_native_id())))
