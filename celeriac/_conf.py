@@ -194,7 +194,7 @@ declare(
     "None lets the kernel place them; 'one' puts them on one CPU, the least busy when the "
     "worker starts; or a CPU list such as '0' or '0,2-3'. The pool's threads share one GIL, "
     "and a GIL handed to a thread on another CPU costs that CPU a wake-up: on one CPU a worker "
-    "of quick tasks ran 1.1-1.6x as many a second (README, Benchmarks). Not for tasks that "
+    "of quick tasks drained 1.1-1.6x as many a second (README, Benchmarks). Not for tasks that "
     "spend their time in C code that releases the GIL (numpy...), nor for tasks that start "
     "programs (a child inherits the CPUs); several workers on one machine: give each its own "
     "CPU. An embedded hub keeps every CPU.",
