@@ -42,6 +42,7 @@ def check_cpu_affinity(value: Any) -> str | None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
+    why = f"got {value!r}"
     if isinstance(value, str):
         text = value.strip().lower()
         if text in ("", "none"):
@@ -50,13 +51,10 @@ def check_cpu_affinity(value: Any) -> str | None:
             return ONE
         try:
             parse_cpu_list(text)
+            return text
         except ValueError as exc:
-            raise ImproperlyConfigured(
-                f"setting 'worker_cpu_affinity' must be None, {ONE!r} or a CPU list such as "
-                f"'0' or '0,2-3': {exc}"
-            ) from None
-        return text
+            why = str(exc)
     raise ImproperlyConfigured(
         f"setting 'worker_cpu_affinity' must be None, {ONE!r} or a CPU list such as '0' or "
-        f"'0,2-3', got {value!r}"
+        f"'0,2-3': {why}"
     )

@@ -36,10 +36,12 @@ from celeriac._wire_items import (
     BATCH_ITEMS,
     ITEMS,
     MAX_HEADER_BYTES,
+    PACKED,
     decode_result,
     decode_task,
     delivery_frames,
     done_frames,
+    frames_held,
     item_frames,
     next_batch,
     no_body,
@@ -79,6 +81,7 @@ __all__ = [
     "encode_event",
     "failure_from_map",
     "failure_map",
+    "frames_held",
     "next_batch",
     "packed_count",
     "publish_frames",
@@ -177,7 +180,7 @@ def _decode(frames: Sequence[bytes]) -> p.Message:
     tag, command = frames[0], frames[1]
     if tag != p.TAG:
         raise _Bad(f"bad protocol tag {bytes(tag[:16])!r}, expected {p.TAG!r}")
-    if n == 3:  # an item command's frames packed in one (_wire_items.next_batch)
+    if n == PACKED:  # an item command's frames packed in one (_wire_items.next_batch)
         spec = ITEMS.get(command)
         if spec is None:
             raise _Bad(f"expected at least 4 frames, got {n}")

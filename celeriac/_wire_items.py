@@ -45,11 +45,13 @@ __all__ = [
     "BATCH_ITEMS",
     "ITEMS",
     "MAX_HEADER_BYTES",
+    "PACKED",
     "PACK_BYTES",
     "decode_result",
     "decode_task",
     "delivery_frames",
     "done_frames",
+    "frames_held",
     "item_frames",
     "next_batch",
     "no_body",
@@ -318,6 +320,9 @@ BATCH_ITEMS: Final = 256
 #: (``transport/sockets.py``), so a packed frame is never dropped whatever that setting says.
 PACK_BYTES: Final = 512 * 1024
 
+#: Frames of a packed message: its tag, its command and the packed item frames.
+PACKED: Final = 3
+
 _pack_items: Final = msgspec.msgpack.Encoder().encode
 _decode_items: Final = msgspec.msgpack.Decoder(list[bytes]).decode
 
@@ -336,6 +341,12 @@ def packed_count(packed: bytes) -> int:
     if first == 0xDD and len(packed) >= 5:  # array 32
         return int.from_bytes(packed[1:5], "big")
     return 1
+
+
+def frames_held(frames: list[bytes]) -> int:
+    """How many frames a message (without a ROUTER identity) carries: a packed one (three
+    frames: tag, command, packed) counted as the frames it holds, for a turn's budget."""
+    return len(frames) if len(frames) != PACKED else 2 + packed_count(frames[2])
 
 
 def unpack_items(packed: bytes, size: int) -> list[bytes]:

@@ -88,6 +88,7 @@ from celeriac.routing import worker_queues
 from celeriac.transport import protocol as p
 from celeriac.transport.curve import CurveClient
 
+from . import cpu_affinity
 from .banner import Banner, show_banner
 from .control import Panel, purge_queues
 from .embedded import EmbeddedHub, describe_hub, start_embedded_hub
@@ -246,6 +247,7 @@ class PreforkNode(ChildSupervision, ParentShutdown):
             },
         )
         signals.worker_init.send(sender=self)
+        cpu_affinity.choose(self.conf.worker_cpu_affinity, "prefork")  # says it is ignored
         inproc = f"inproc://celeriac-hub-{id(self)}"
         self.hub = start_embedded_hub(self.conf, self._ctx, inproc)
         if self.banner:

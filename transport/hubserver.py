@@ -39,7 +39,7 @@ from .hubstate import state_class
 from .hubwait import EVENTS, MONITOR, ROUTER, TurnWait, drain
 from .lazycommit import LAZY_COMMANDS, LazyCommit
 from .multipart import NOBLOCK, readable, recv_frames, send_frames
-from .protocol import packed_count
+from .protocol import frames_held
 from .sockets import configure_router
 
 __all__ = ["HubAddressError", "HubServer", "default_data_dir", "events_url"]
@@ -333,8 +333,9 @@ class HubServer:
                 return lazy and i > 0
             if lazy and (len(frames) < 3 or frames[2] not in LAZY_COMMANDS):
                 lazy = False
-            handle(frames[0], frames[1:])
-            budget -= len(frames) if len(frames) != 4 else packed_count(frames[3])
+            message = frames[1:]  # (frames[0]: the peer's identity)
+            handle(frames[0], message)
+            budget -= frames_held(message)
             if budget <= 0:  # the rest next turn, after this one's deliveries leave
                 return lazy
             if i == 0 and not readable(router):  # most turns under load carry one message:

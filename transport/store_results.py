@@ -143,18 +143,21 @@ class ResultRows:
         self._writes.add(_INSERT, (pos, h, mid, result.state, result.header, result.body, expires))
 
     def _delete_result(self, h: int, mid: str) -> None:
-        self._writes.add(_DELETE, (h, mid))
+        # An id has one row at most (a new result deletes the old first): a pending one,
+        # found by its position, or one whose hash is in result_hashes.
         pos = self._pending.positions.get(mid)
-        if pos is not None:
+        if pos is None:
+            self._writes.add(_DELETE, (h, mid))
+        else:
             self._writes.add(_DELETE_AT, (pos, mid))
 
     def get_result(self, task_id: str) -> StoredResult | None:
         """Look a result up by id."""
-        db = self._read()
-        pos = self._pending.positions.get(task_id)
-        row = None if pos is None else db.execute(_GET_AT, (pos, task_id)).fetchone()
-        if row is None:
-            row = db.execute(_GET, (id_hash(task_id), task_id)).fetchone()
+        pos = self._pending.positions.get(task_id)  # (one row at most: see _delete_result)
+        if pos is None:
+            row = self._read().execute(_GET, (id_hash(task_id), task_id)).fetchone()
+        else:
+            row = self._read().execute(_GET_AT, (pos, task_id)).fetchone()
         return StoredResult(*row) if row else None
 
     def results_among(self, task_ids: list[str]) -> set[str]:

@@ -82,3 +82,21 @@ def test_a_cpu_list_the_worker_may_not_use_stops_it_at_once_saying_why(
     text = worker.log.read_text()
     assert f"worker_cpu_affinity='{outside}': none of these CPUs is allowed" in text
     assert "embedded_hub_started" not in text
+
+
+def test_a_prefork_worker_says_it_ignores_the_setting_and_its_children_keep_every_cpu(
+    procs: Spawner, broker_url: str, tasks_module: TaskModule, tmp_path: Path
+) -> None:
+    every = _cpus(os.getpid())
+    argv = [sys.executable, "-m", "celeriac", "-A", "itasks", "worker", "--broker", broker_url]
+    argv += ["-P", "prefork", "-c", "2", "--log-format", "json", "-l", "INFO"]
+    argv += ["--embedded-hub", "always", "--cpu-affinity", "one"]
+    env = clean_env(CELERIAC_HUB_DATA_DIR=str(tmp_path / "hub"))
+    worker = procs.spawn("worker", argv, cwd=tasks_module.dir, env=env)
+    wait_for_event(worker.log, "worker_ready", proc=worker)
+    ignored = wait_for_event(worker.log, "cpu_affinity_ignored", proc=worker)
+    assert "prefork" in ignored["reason"]
+    children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
+    assert len(children) >= 2  # (its two children; the hub runs in a thread of the parent)
+    assert {_cpus(int(pid)) for pid in children} == {every}
+    assert _cpus(worker.pid) == every

@@ -205,3 +205,9 @@ def test_any_packed_list_of_binaries_is_a_message_or_a_frame_error(parts: list[b
 @pytest.mark.parametrize("count", [0, 5, 15, 16, 65535, 65536])
 def test_packed_count_reads_each_array_header(count: int) -> None:
     assert p.packed_count(msgpack.packb([b""] * count)) == count
+
+
+def test_a_message_holds_its_frames_a_packed_one_those_it_packs() -> None:
+    messages = [_task(i) for i in range(5)]
+    assert p.frames_held(messages[0]) == 4
+    assert p.frames_held(p.next_batch(deque(list(m) for m in messages))) == 2 + 10
