@@ -181,7 +181,9 @@ def worker(
     The first
     SIGTERM/SIGINT is a warm shutdown (running tasks finish, queued ones go back to the hub);
     a second one exits at once (unfinished tasks are redelivered; the log says
-    tasks_abandoned and the exit code is 1).
+    tasks_abandoned and the exit code is 1). Once its tasks are done, a stopping worker
+    exits within 30 s whatever hangs (a bug, a worker_shutdown receiver that never
+    returns): it logs shutdown_stuck with every thread's stack and exits 1.
 
     Task types may be limited on each worker node: @app.task(rate_limit="10/s") (Celery's
     N/s, N/m, N/h; also task_default_rate_limit and task_annotations) and
@@ -233,7 +235,7 @@ def worker(
                 purge=bool(celery_options.get("discard")),
             )
             with _embedded_beat(app, with_beat):
-                code = parent.run()
+                code = parent.run(guarded=True)
             sys.exit(code)
         node = WorkerNode(
             app,
@@ -246,7 +248,7 @@ def worker(
             purge=bool(celery_options.get("discard")),
         )
         with _embedded_beat(app, with_beat):
-            code = node.run()
+            code = node.run(guarded=True)
     except CeleriacError as exc:
         raise click.ClickException(str(exc)) from exc
     sys.exit(code)

@@ -92,6 +92,7 @@ from . import cpu_affinity
 from .banner import Banner, show_banner
 from .control import Panel, purge_queues
 from .embedded import EmbeddedHub, describe_hub, start_embedded_hub
+from .exit_guard import guard_exit
 from .link import HubLink, default_node_name, new_identity
 from .logging import log_format as current_log_format
 from .prefork_autoscale import Autoscaler, make_room, resize
@@ -195,6 +196,7 @@ class PreforkNode(ChildSupervision, ParentShutdown):
         self.scaler = Autoscaler(self.keepalive, self.grow_after, self._restarts.forget)
         self._shutdown = threading.Event()
         self._cold = threading.Event()
+        self._guarded = False  # run(guarded=True): see exit_guard.py
         self._signal_name = "SIGTERM"
         self._told: str | None = None  # what the children were told: "stop" or "cold"
         self._cold_deadline: float | None = None
@@ -233,8 +235,12 @@ class PreforkNode(ChildSupervision, ParentShutdown):
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
-    def run(self) -> int:
-        """Start the hub (if needed) and the children, supervise until shut down; exit code."""
+    def run(self, *, guarded: bool = False) -> int:
+        """Start the hub (if needed) and the children, supervise until shut down; exit code.
+
+        ``guarded`` (the CLI's process): once the children are gone, the process ends within
+        :data:`~.exit_guard.STUCK_AFTER` seconds whatever else hangs (:mod:`.exit_guard`)."""
+        self._guarded = guarded
         self._install_signal_handlers()
         signals.celeryd_init.send(
             sender=self.hostname,
@@ -302,6 +308,8 @@ class PreforkNode(ChildSupervision, ParentShutdown):
         show_banner(banner, current_log_format())
 
     def _close(self) -> None:
+        if self._guarded:  # the tasks are done: what is left must not hang
+            self._exit_now = guard_exit()
         for slot in self._slots:  # only after an error: normally all are gone already
             if slot.process is not None and slot.process.is_alive():
                 with contextlib.suppress(OSError):

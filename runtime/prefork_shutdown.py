@@ -38,6 +38,9 @@ class ParentShutdown:
     _cold_deadline: float | None
     exit_code: int
     hostname: str
+    #: Once the children are gone, the rest of the stop is guarded (:mod:`.exit_guard`); set,
+    #: the process ends at once (a second signal).
+    _exit_now: threading.Event | None = None
 
     def _install_signal_handlers(self) -> None:
         def on_signal(signum: int, _frame: object) -> None:
@@ -45,6 +48,8 @@ class ParentShutdown:
             if self._shutdown.is_set():
                 _log.warning("cold_shutdown", signal=name)
                 self._cold.set()
+                if self._exit_now is not None:  # past the children: nothing left to wait for
+                    self._exit_now.set()
             else:
                 _log.info("warm_shutdown", signal=name, hint="send it again for a cold shutdown")
                 self._signal_name = name

@@ -55,6 +55,7 @@ from .banner import Banner, show_banner
 from .connection import run_connection
 from .control import Panel, purge_queues
 from .embedded import EmbeddedHub, describe_hub, start_embedded_hub
+from .exit_guard import guard_exit
 from .inbox import Inbox
 from .keyed import KeyedLink, host_queues
 from .link import default_node_name
@@ -143,6 +144,10 @@ class WorkerNode:
         self.stopped = threading.Event()
         self._shutdown = threading.Event()
         self._cold = threading.Event()
+        #: ``run(guarded=True)`` (the CLI's process): the end of :meth:`stop` is guarded
+        #: (:mod:`.exit_guard`); the event it gives ends the process at once (a second signal).
+        self._guarded = False
+        self._exit_now: threading.Event | None = None
         self._ctx: zmq.Context[Any] = zmq.Context()
         #: How the node's other threads reach the connection thread (runtime/inbox.py).
         self.inbox = Inbox()
@@ -269,9 +274,13 @@ class WorkerNode:
         # The threads it starts from now on take the CPUs too.
         cpu_affinity.apply(cpus, self.conf.worker_cpu_affinity)
 
-    def run(self) -> int:
-        """Start, serve until SIGTERM/SIGINT, shut down cleanly; the process exit code."""
+    def run(self, *, guarded: bool = False) -> int:
+        """Start, serve until SIGTERM/SIGINT, shut down cleanly; the process exit code.
+
+        ``guarded`` (the CLI's worker process): once the tasks are done, the process ends within
+        :data:`~.exit_guard.STUCK_AFTER` seconds whatever else hangs (:mod:`.exit_guard`)."""
         self._install_signal_handlers()
+        self._guarded = guarded
         self.start()
         # This process is the node's: what start-up made (modules, tasks, the pool) lives as
         # long as it does. Out of the collector's way, a full collection walks only what tasks
@@ -302,6 +311,8 @@ class WorkerNode:
         )
         if self._thread is not None:
             self._thread.join()
+        if self._guarded:  # the tasks are done: what is left must not hang (exit_guard.py)
+            self._exit_now = guard_exit()
         self.types.stop()
         self.keyed.stop()
         if self.pool is not None:
@@ -358,6 +369,8 @@ class WorkerNode:
             if self._shutdown.is_set():
                 _log.warning("cold_shutdown", signal=signal.Signals(signum).name)
                 self._cold.set()
+                if self._exit_now is not None:  # past the drain: nothing left to wait for
+                    self._exit_now.set()
             else:
                 _log.info(
                     "warm_shutdown",

@@ -175,6 +175,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     """The outer environment without any CELERIAC_* variable, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_")}
     env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONFAULTHANDLER"] = "1"  # a process aborted by Proc.wait logs its threads' stacks
     env.update(extra)
     return env
 
@@ -220,6 +221,46 @@ class Proc:
         """SIGKILL the process and reap it."""
         os.kill(self.popen.pid, signal.SIGKILL)
         self.popen.wait(10)
+
+    def wait(self, timeout: float) -> int:
+        """The exit code, once the process has exited. Past ``timeout`` it and its children are
+        aborted (SIGABRT: ``faulthandler``, on in every process started here, writes each
+        thread's stack to the log) and the log's tail is printed, shown by pytest with the
+        failure: a hang says where it hung."""
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            children = children_of(self.pid)  # first, so that the stacks do not interleave
+            for pid in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGABRT)
+            with contextlib.suppress(pytest.fail.Exception):
+                wait_until(lambda: not any(map(running, children)), 5, "the children's exit")
+            os.kill(self.pid, signal.SIGABRT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(10)
+            tail = self.log.read_text(errors="replace")[-12000:] if self.log.exists() else ""
+            print(f"--- {self.name} did not exit in {timeout:g} s; {self.log} (tail) ---\n{tail}")
+            raise
+
+
+def _stat(pid: int | str) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command name (which may hold spaces and
+    parentheses): state, parent pid...; empty if there is no such process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return []
+
+
+def children_of(pid: int) -> list[int]:
+    """The child processes of ``pid`` (from ``/proc``)."""
+    return [int(p.name) for p in Path("/proc").glob("[0-9]*") if _stat(p.name)[1:2] == [str(pid)]]
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not exited (a zombie has)."""
+    return _stat(pid)[:1] not in ([], ["Z"])
 
 
 class Spawner:

@@ -106,7 +106,7 @@ def test_malformed_messages_from_a_dealer(
     hub.popen.send_signal(signal.SIGTERM)
     stopped = wait_for_event(hub.log, "hub_stopped")
     assert stopped["bad_frames"] == len(MALFORMED)
-    assert hub.popen.wait(RESULT_TIMEOUT) == 0
+    assert hub.wait(RESULT_TIMEOUT) == 0
 
 
 def test_worker_drops_malformed_messages_from_the_hub_and_keeps_going(

@@ -314,7 +314,7 @@ def test_consumers_rate_limit_pool_grow_and_shutdown(
 
     # shutdown: p@x stops, t@x goes on
     control.shutdown(destination=["p@x"], reply=True, timeout=10)
-    assert prefork.popen.wait(30) == 0
+    assert prefork.wait(30) == 0
     assert (control.inspect(timeout=10).ping() or {}) == {"t@x": {"ok": "pong"}}
     assert threads.popen.poll() is None
 

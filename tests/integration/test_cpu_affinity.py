@@ -78,7 +78,7 @@ def test_a_cpu_list_the_worker_may_not_use_stops_it_at_once_saying_why(
     argv = [sys.executable, "-m", "celeriac", "-A", "itasks", "worker", "--broker", broker_url]
     argv += ["--log-format", "json", "--embedded-hub", "always", "--cpu-affinity", outside]
     worker = procs.spawn("worker", argv, cwd=tasks_module.dir, env=clean_env())
-    assert worker.popen.wait(RESULT_TIMEOUT) == 1
+    assert worker.wait(RESULT_TIMEOUT) == 1
     text = worker.log.read_text()
     assert f"worker_cpu_affinity='{outside}': none of these CPUs is allowed" in text
     assert "embedded_hub_started" not in text

@@ -166,7 +166,7 @@ def test_a_second_hub_on_the_same_data_dir_is_refused(procs: Spawner, tmp_path: 
     argv += ["--data-dir", str(data), "--log-format", "json"]
     second = procs.spawn("second", argv, cwd=tmp_path, env=clean_env())
     try:
-        code = second.popen.wait(START_TIMEOUT)
+        code = second.wait(START_TIMEOUT)
     except subprocess.TimeoutExpired:
         pytest.fail("a second hub started on a data directory already in use")
     assert code == 2  # celeriac hub exits 2 when it cannot start (see test_hub_start_errors)

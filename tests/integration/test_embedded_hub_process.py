@@ -133,7 +133,7 @@ def test_a_sigterm_to_every_process_still_lets_the_warm_shutdown_reach_the_hub(
     os.kill(hub_pid, signal.SIGTERM)  # first: a group's signal may reach the hub first
     os.kill(worker.pid, signal.SIGTERM)
     assert running.get(timeout=RESULT_TIMEOUT) == worker.pid
-    assert worker.popen.wait(START_TIMEOUT) == 0
+    assert worker.wait(START_TIMEOUT) == 0
     wait_until(lambda: _gone(hub_pid), 10, "the hub's process to stop after its worker")
     assert tasks_module.ended() == [running.id]
     assert count_events(worker.log, "hub_sigterm_ignored") == 1

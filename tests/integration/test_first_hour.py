@@ -92,7 +92,7 @@ def test_the_embedded_store_is_the_same_from_any_directory(
         result = client.send_task("itasks.add", [20, 22])
         client.flush(timeout=RESULT_TIMEOUT)
         os.kill(first.pid, signal.SIGTERM)
-        assert first.popen.wait(RESULT_TIMEOUT) == 0
+        assert first.wait(RESULT_TIMEOUT) == 0
         other_dir = tmp_path / "somewhere-else"
         other_dir.mkdir()
         second = procs.spawn(
@@ -123,7 +123,7 @@ def test_json_logs_stay_json_at_debug(
     finally:
         client.close()
     os.kill(worker.pid, signal.SIGTERM)
-    assert worker.popen.wait(RESULT_TIMEOUT) == 0
+    assert worker.wait(RESULT_TIMEOUT) == 0
     lines = [line for line in worker.log.read_text().splitlines() if line.strip()]
     records = [json.loads(line) for line in lines]  # fails the test on any plain-text line
     assert "pykka" in {r.get("logger") for r in records}, "pykka's DEBUG lines, as JSON"

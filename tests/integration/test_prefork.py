@@ -352,7 +352,7 @@ def test_sigterm_lets_running_tasks_finish_and_leaves_no_child(
     results = [client.send_task("pf.record", [1.0]) for _ in range(2)]
     wait_until(lambda: len(pf.started()) == 2, 10, "both tasks to start", node)
     node.popen.send_signal(signal.SIGTERM)
-    assert node.popen.wait(20) == 0
+    assert node.wait(20) == 0
     ended = {tid for phase, tid, _ in read_exec_log(pf.exec_log) if phase == "end"}
     assert ended == {r.id for r in results}
     assert not [pid for pid in pids if alive(pid)]
@@ -377,7 +377,7 @@ def test_children_that_cannot_start_make_the_node_give_up(pf: Prefork, broker_ur
     """Children dying at start over and over: the node exits 1 and says why, without looping."""
     node = pf.start(broker_url, env={"PF_FAIL_INIT": "1"}, wait=False)
     try:
-        code = node.popen.wait(30)
+        code = node.wait(30)
     except subprocess.TimeoutExpired:
         pytest.fail("the node kept restarting children that cannot start")
     assert code == 1
@@ -408,7 +408,7 @@ def test_second_signal_is_a_cold_shutdown_and_tasks_are_redelivered(
     wait_for_event(node.log, "warm_shutdown", proc=node)
     start = time.monotonic()
     node.popen.send_signal(signal.SIGTERM)
-    assert node.popen.wait(task_seconds / 2) == 1  # tasks were abandoned
+    assert node.wait(task_seconds / 2) == 1  # tasks were abandoned
     assert time.monotonic() - start < task_seconds / 4
     assert events(node, "cold_shutdown")
     assert [e["count"] for e in events(node, "tasks_abandoned")] == [2]
@@ -425,4 +425,4 @@ def test_second_signal_is_a_cold_shutdown_and_tasks_are_redelivered(
     again.popen.send_signal(signal.SIGTERM)  # cold again: no wait for the tasks at teardown
     wait_for_event(again.log, "warm_shutdown", proc=again)
     again.popen.send_signal(signal.SIGTERM)
-    assert again.popen.wait(START_TIMEOUT) == 1
+    assert again.wait(START_TIMEOUT) == 1

@@ -178,7 +178,7 @@ def test_warm_shutdown_gives_deliveries_waiting_for_their_rate_back(
         first,
     )
     first.popen.send_signal(signal.SIGTERM)
-    assert first.popen.wait(RESULT_TIMEOUT) == 0
+    assert first.wait(RESULT_TIMEOUT) == 0
     ran_first = [r for r in results if r.ready()]
     assert len(ran_first) < len(results), "the rate limit let everything run at once"
     second = procs.worker(broker_url, cwd=app_dir, app="rtasks", concurrency=2, name="second")

@@ -45,7 +45,7 @@ def test_warm_shutdown_finishes_running_and_requeues_the_rest(
 
     wait_until(lambda: len(running_on_first()) == 2, RESULT_TIMEOUT, "both slots busy", first)
     first.popen.send_signal(signal.SIGTERM)
-    assert first.popen.wait(RESULT_TIMEOUT) == 0
+    assert first.wait(RESULT_TIMEOUT) == 0
     assert count_events(first.log, "warm_shutdown") == 1
     assert not running_on_first(), "a running task was abandoned"
 
@@ -84,7 +84,7 @@ def test_cold_shutdown_of_a_threads_worker_exits_at_once_and_the_task_runs_once_
     wait_until(lambda: count_events(first.log, "warm_shutdown"), RESULT_TIMEOUT, "warm", first)
     start = time.monotonic()
     first.popen.send_signal(signal.SIGTERM)
-    assert first.popen.wait(task_seconds / 2) == 1
+    assert first.wait(task_seconds / 2) == 1
     assert time.monotonic() - start < task_seconds / 4
     assert count_events(first.log, "cold_shutdown") == 1
     assert count_events(first.log, "tasks_abandoned") == 1
@@ -116,12 +116,51 @@ def test_sigterm_to_the_hub_keeps_what_it_confirmed_and_a_restart_delivers_it(
     results = [client.send_task("itasks.add", [i, 1000]) for i in range(20)]
     client.flush(RESULT_TIMEOUT)
     hub.popen.send_signal(signal.SIGTERM)
-    assert hub.popen.wait(RESULT_TIMEOUT) == 0
+    assert hub.wait(RESULT_TIMEOUT) == 0
     assert count_events(hub.log, "hub_stopped") == 1
     again = procs.spawn("hub", argv, cwd=tmp_path, env=env)
     assert wait_for_event(again.log, "hub_started", proc=again)["restored"] == 20
     procs.worker(broker_url, cwd=tasks_module.dir)
     assert [r.get(timeout=RESULT_TIMEOUT) for r in results] == [i + 1000 for i in range(20)]
     again.popen.send_signal(signal.SIGTERM)
-    assert again.popen.wait(RESULT_TIMEOUT) == 0
+    assert again.wait(RESULT_TIMEOUT) == 0
     assert wait_for_event(again.log, "hub_stopped")["bodies_read"] == 20
+
+
+#: A worker_shutdown receiver that never returns (a user's bug): the worker's stop hangs there.
+STUCK_SOURCE = '''
+import os, time
+from itasks import app, SIGNAL_LOG, _append
+from celeriac import signals
+
+@signals.worker_shutdown.connect
+def _never_returns(sender=None, **kwargs):
+    _append(SIGNAL_LOG, f"worker_shutdown {os.getpid()}")
+    time.sleep(3600)
+'''
+
+
+@pytest.mark.parametrize("pool", ["threads", "prefork"])
+def test_a_second_signal_ends_a_stop_that_hangs_after_the_tasks(
+    procs: Spawner, broker_url: str, tasks_module: TaskModule, pool: str
+) -> None:
+    """A worker whose stop hangs once its tasks are done (here a ``worker_shutdown`` receiver
+    that never returns): a second SIGTERM ends the process at once, exit code 1, saying so
+    (``cold_shutdown_exit``); before, it only set a flag nobody read any more."""
+    (tasks_module.dir / "stuck.py").write_text(STUCK_SOURCE)
+    argv = [sys.executable, "-m", "celeriac", "-A", "stuck", "worker", "-b", broker_url]
+    argv += ["-P", pool, "-c", "1", "--embedded-hub", "always", "--log-format", "json"]
+    env = clean_env(CELERIAC_HUB_DATA_DIR=str(tasks_module.dir.parent / "embedded-hub"))
+    worker = procs.spawn(pool, argv, cwd=tasks_module.dir, env=env)
+    wait_for_event(worker.log, "worker_ready", proc=worker)
+    worker.popen.send_signal(signal.SIGTERM)
+
+    def hanging() -> bool:
+        return tasks_module.signal_log.exists() and f"worker_shutdown {worker.pid}" in (
+            tasks_module.signal_log.read_text()
+        )
+
+    wait_until(hanging, RESULT_TIMEOUT, "the worker_shutdown receiver", worker)
+    worker.popen.send_signal(signal.SIGTERM)
+    assert worker.wait(RESULT_TIMEOUT) == 1
+    assert count_events(worker.log, "cold_shutdown_exit") == 1

@@ -97,7 +97,7 @@ def test_losing_the_embedded_hub_is_one_warning_and_its_return_one_line(
     wait_for_event(holder.log, "embedded_hub_started", timeout=1)
     other = worker("other")
     os.kill(holder.pid, signal.SIGTERM)
-    assert holder.popen.wait(RESULT_TIMEOUT) == 0
+    assert holder.wait(RESULT_TIMEOUT) == 0
     wait_for_event(other.log, "hub_lost", timeout=RESULT_TIMEOUT, proc=other)
     # By now three heartbeats or more are queued for the absent hub (the old flood's cause).
     again = worker("holder")

@@ -1,0 +1,61 @@
+"""The last stage of a worker's stop, bounded: a worker whose tasks are done never hangs on exit.
+
+How it works
+------------
+Once a stopping worker has let its running tasks finish (or handed them back), what is left to
+stop (the pool's threads, the embedded hub, the sockets, the interpreter's own exit) takes well
+under a second, or :data:`~.embedded_process.STOP_GRACE` for a hub that has much to commit.
+:func:`guard_exit`, called at that point, starts a daemon thread that ends the process if it
+still runs :data:`STUCK_AFTER` seconds later: it logs ``shutdown_stuck`` and every thread's
+stack (``faulthandler``, on stderr where the log goes) and exits with :data:`EXIT_STUCK`. A bug
+(a thread that never ends, a socket that never closes) then says where it is instead of hanging
+a deploy until someone sends SIGKILL. A second SIGTERM or SIGINT meanwhile (the event it
+returns, set) ends the process at once, as a cold shutdown promises; what the worker held is
+the hub's to give again.
+
+Only the CLI's worker processes are guarded (:meth:`WorkerNode.run`, the prefork parent): a node
+started inside another program (a test's) is left to that program.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import sys
+import threading
+from typing import Final
+
+from celeriac._log import get_logger
+
+__all__ = ["EXIT_STUCK", "STUCK_AFTER", "guard_exit"]
+
+_log = get_logger("celeriac.worker")
+
+#: Seconds the rest of a stop may take once the tasks are done (the embedded hub's own grace
+#: is 10 s).
+STUCK_AFTER: Final = 30.0
+#: The exit code of a worker whose stop hung (as a cold shutdown's: not a clean exit).
+EXIT_STUCK: Final = 1
+
+
+def guard_exit(*, after: float = STUCK_AFTER) -> threading.Event:
+    """End this process if it still runs ``after`` seconds from now (saying where each thread
+    is); set the event returned to end it at once (a second signal: a cold shutdown)."""
+    now = threading.Event()
+
+    def guard() -> None:
+        if now.wait(after):
+            _log.warning("cold_shutdown_exit", hint="the hub gives what was held here again")
+        else:
+            _log.critical(
+                "shutdown_stuck",
+                after=after,
+                hint="a bug: the tasks were done, but the worker did not exit; "
+                "each thread's stack follows",
+            )
+            faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        sys.stderr.flush()
+        os._exit(EXIT_STUCK)
+
+    threading.Thread(target=guard, name="celeriac-exit-guard", daemon=True).start()
+    return now
