@@ -10,11 +10,11 @@ still runs :data:`STUCK_AFTER` seconds later: it logs ``shutdown_stuck`` and eve
 stack (``faulthandler``, on stderr where the log goes) and exits with :data:`EXIT_STUCK`. A bug
 (a thread that never ends, a socket that never closes) then says where it is instead of hanging
 a deploy until someone sends SIGKILL. A second SIGTERM or SIGINT meanwhile (the event it
-returns, set) ends the process at once, as a cold shutdown promises; what the worker held is
-the hub's to give again.
+returns, set) ends the process at once, as a cold shutdown promises.
 
-Only the CLI's worker processes are guarded (:meth:`WorkerNode.run`, the prefork parent): a node
-started inside another program (a test's) is left to that program.
+Only the worker processes of the CLI are guarded (``run(guarded=True)``: a threads, solo or
+asyncio worker, the prefork parent, and its children): a node started inside another program
+(``app.Worker().run()``, a test's) is left to that program.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def guard_exit(*, after: float = STUCK_AFTER) -> threading.Event:
 
     def guard() -> None:
         if now.wait(after):
-            _log.warning("cold_shutdown_exit", hint="the hub gives what was held here again")
+            _log.warning("cold_shutdown_exit", hint="the tasks were done: exiting at once")
         else:
             _log.critical(
                 "shutdown_stuck",
