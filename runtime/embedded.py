@@ -59,7 +59,7 @@ from celeriac.exceptions import ImproperlyConfigured
 from celeriac.transport.endpoints import hub_addresses, is_loopback, parse_tcp
 from celeriac.transport.hubfiles import HubAddressError
 
-from .embedded_process import EXIT_HUB_DIED, HubProcess
+from .embedded_process import EXIT_HUB_DIED, STOP_GRACE, HubProcess
 
 if TYPE_CHECKING:
     from celeriac.transport.hubserver import HubServer
@@ -144,9 +144,19 @@ class EmbeddedHub:
     #: The process that serves (the worker's own for a thread).
     pid: int
 
-    def stop(self) -> None:
-        """Stop the hub: it finishes its turn, commits and closes its store."""
-        self.runner.stop()
+    def stop(self) -> bool:
+        """Stop the hub: it finishes its turn, commits and closes its store. False if a hub
+        thread is still running :data:`STOP_GRACE` s later (logged): its sockets, in the
+        worker's context, are then still in use, and the context must be left alone (closing a
+        socket under another thread is undefined; the process exits anyway)."""
+        if isinstance(self.runner, HubProcess):
+            self.runner.stop()  # SIGKILL after its grace: the child is gone either way
+            return True
+        self.runner.stop(timeout=STOP_GRACE)
+        if self.runner.thread_alive():
+            _log.warning("embedded_hub_thread_stuck", after=STOP_GRACE)
+            return False
+        return True
 
 
 def start_embedded_hub(

@@ -319,10 +319,10 @@ class PreforkNode(ChildSupervision, ParentShutdown):
             with contextlib.suppress(zmq.ZMQError):
                 self.view.lifecycle("worker-offline")
             self._link.close()
-        if self.hub is not None:
-            self.hub.stop()
+        hub_stopped = self.hub is None or self.hub.stop()
         self.gates.stop()
-        self._ctx.destroy(linger=0)
+        if hub_stopped:
+            self._ctx.destroy(linger=0)  # not under a hub thread still running (embedded.py)
         signals.worker_shutdown.send(sender=self)
         _log.info("worker_stopped", node=self.hostname, exit_code=self.exit_code)
 

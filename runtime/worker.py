@@ -317,9 +317,8 @@ class WorkerNode:
         self.keyed.stop()
         if self.pool is not None:
             self.pool.stop(wait=not self._cold.is_set())
-        if self.hub is not None:
-            self.hub.stop()
-        self._ctx.destroy(linger=0)
+        if self.hub is None or self.hub.stop():
+            self._ctx.destroy(linger=0)  # not under a hub thread still running (embedded.py)
         self._signal(signals.worker_shutdown, sender=self)
         self.stopped.set()
         _log.info(

@@ -301,6 +301,10 @@ class HubServer:
                 self.on_death(exc)
             raise
 
+    def thread_alive(self) -> bool:
+        """Whether the thread :meth:`start` started still runs (the loop, or its closing)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the loop to finish its turn, commit and close; wait for the thread if any."""
         self._stop.set()

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Any
+
 import pytest
+import zmq
+from structlog.testing import capture_logs
 
 from celeriac import App
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.runtime import embedded
 from celeriac.runtime.embedded import hub_in_process
+from celeriac.transport.hubserver import HubServer
 
 
 @pytest.mark.parametrize(
@@ -73,3 +80,35 @@ def test_true_or_false_is_obeyed_whatever_the_machine(
     conf = app.conf.freeze()
     assert hub_in_process(conf, tasks_here=True) is value
     assert hub_in_process(conf, tasks_here=False) is value
+
+
+def test_a_hub_thread_that_does_not_stop_leaves_the_context_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread hub still running its grace after stop (here: its loop held at its turn lock)
+    makes stop() say False and log embedded_hub_thread_stuck, so the worker leaves the shared
+    context alone (closing a socket under another thread is undefined); a hub that stops in
+    time says True."""
+    monkeypatch.setattr(embedded, "STOP_GRACE", 0.3)
+    for held in (True, False):
+        ctx: zmq.Context[Any] = zmq.Context()
+        server = HubServer.from_settings(
+            App("t", environ={}).conf,
+            bind="tcp://127.0.0.1:*",
+            data_dir=tmp_path / str(held),
+            context=ctx,
+        )
+        server.start()
+        hub = embedded.EmbeddedHub(server, server.endpoint, os.getpid())
+        try:
+            if held:
+                server._turn.acquire()  # the loop blocks at its next turn
+            with capture_logs() as logs:
+                assert hub.stop() == (not held)
+            assert [e["event"] for e in logs].count("embedded_hub_thread_stuck") == held
+        finally:
+            if held:
+                server._turn.release()
+            server.stop(timeout=10)
+            assert not server.thread_alive()
+            ctx.destroy(linger=0)
