@@ -12,6 +12,11 @@ stack (``faulthandler``, on stderr where the log goes) and exits with :data:`EXI
 a deploy until someone sends SIGKILL. A second SIGTERM or SIGINT meanwhile (the event it
 returns, set) ends the process at once, as a cold shutdown promises.
 
+A second guard, armed as the stop begins, bounds the drain too: it ends by
+``worker_shutdown_timeout`` (running tasks are then handed back), so a stop still running
+``worker_shutdown_timeout + 2 * STUCK_AFTER`` seconds after it began is stuck as well (a
+connection loop that no longer turns).
+
 Only the worker processes of the CLI are guarded (``run(guarded=True)``: a threads, solo or
 asyncio worker, the prefork parent, and its children): a node started inside another program
 (``app.Worker().run()``, a test's) is left to that program.
@@ -44,14 +49,14 @@ def guard_exit(*, after: float = STUCK_AFTER) -> threading.Event:
     now = threading.Event()
 
     def guard() -> None:
-        if now.wait(after):
+        # An infinite worker_shutdown_timeout: no time bound, only the event.
+        if now.wait(after if after < threading.TIMEOUT_MAX else None):
             _log.warning("cold_shutdown_exit", hint="the tasks were done: exiting at once")
         else:
             _log.critical(
                 "shutdown_stuck",
                 after=after,
-                hint="a bug: the tasks were done, but the worker did not exit; "
-                "each thread's stack follows",
+                hint="a bug: the worker did not exit in time; each thread's stack follows",
             )
             faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
         sys.stderr.flush()

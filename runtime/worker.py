@@ -55,7 +55,7 @@ from .banner import Banner, show_banner
 from .connection import run_connection
 from .control import Panel, purge_queues
 from .embedded import EmbeddedHub, describe_hub, start_embedded_hub
-from .exit_guard import guard_exit
+from .exit_guard import STUCK_AFTER, guard_exit
 from .inbox import Inbox
 from .keyed import KeyedLink, host_queues
 from .link import default_node_name
@@ -309,6 +309,8 @@ class WorkerNode:
             how="warm",
             exitcode=0,
         )
+        if self._guarded:  # the drain ends by worker_shutdown_timeout (then cold): bounded too
+            guard_exit(after=float(self.conf.worker_shutdown_timeout) + 2 * STUCK_AFTER)
         if self._thread is not None:
             self._thread.join()
         if self._guarded:  # the tasks are done: what is left must not hang (exit_guard.py)

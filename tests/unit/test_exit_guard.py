@@ -19,7 +19,7 @@ threading.Event().wait(60)  # a stop that never ends
 
 def run(after: float, cold: bool) -> subprocess.CompletedProcess[str]:
     """Run a process that hangs after arming the guard; its exit code and stderr."""
-    code = HANGS.format(after=after, cold=cold)
+    code = HANGS.format(after=repr(after).replace("inf", "float('inf')"), cold=cold)
     return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
     )
@@ -42,3 +42,11 @@ def test_the_event_ends_it_at_once_without_stacks() -> None:
     assert "cold_shutdown_exit" in done.stderr
     assert "shutdown_stuck" not in done.stderr
     assert "Thread 0x" not in done.stderr
+
+
+def test_an_infinite_time_waits_for_the_event_only() -> None:
+    """worker_shutdown_timeout may be infinite: the guard then acts on the event alone."""
+    done = run(after=float("inf"), cold=True)
+    assert done.returncode == EXIT_STUCK
+    assert "cold_shutdown_exit" in done.stderr
+    assert "Traceback" not in done.stderr  # no OverflowError in the guard's thread
