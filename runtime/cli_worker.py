@@ -183,7 +183,8 @@ def worker(
     a second one exits at once (unfinished tasks are redelivered; the log says
     tasks_abandoned and the exit code is 1). Once its tasks are done, a stopping worker
     exits within 30 s whatever hangs (a bug, a worker_shutdown receiver that never
-    returns): it logs shutdown_stuck with every thread's stack and exits 1.
+    returns): it logs shutdown_stuck with every thread's stack and exits 1 (the whole
+    stop: within worker_shutdown_timeout + 60 s).
 
     Task types may be limited on each worker node: @app.task(rate_limit="10/s") (Celery's
     N/s, N/m, N/h; also task_default_rate_limit and task_annotations) and
