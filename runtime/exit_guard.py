@@ -17,8 +17,9 @@ A second guard, armed as the stop begins, bounds the drain too: it ends by
 ``worker_shutdown_timeout + 2 * STUCK_AFTER`` seconds after it began is stuck as well (a
 connection loop that no longer turns).
 
-Only the worker processes of the CLI are guarded (``run(guarded=True)``: a threads, solo or
-asyncio worker, the prefork parent, and its children): a node started inside another program
+A node holds one :class:`StopGuard`, which knows both stages and the second signal. Only the
+worker processes of the CLI enable it (``run(guarded=True)``: a threads, solo or asyncio
+worker, the prefork parent, and its children): a node started inside another program
 (``app.Worker().run()``, a test's) is left to that program.
 """
 
@@ -32,7 +33,7 @@ from typing import Final
 
 from celeriac._log import get_logger
 
-__all__ = ["EXIT_STUCK", "STUCK_AFTER", "guard_exit"]
+__all__ = ["EXIT_STUCK", "STUCK_AFTER", "StopGuard", "guard_exit"]
 
 _log = get_logger("celeriac.worker")
 
@@ -64,3 +65,27 @@ def guard_exit(*, after: float = STUCK_AFTER) -> threading.Event:
 
     threading.Thread(target=guard, name="celeriac-exit-guard", daemon=True).start()
     return now
+
+
+class StopGuard:
+    """A node's stop, bounded in its two stages (module docs); inert unless ``enabled``."""
+
+    def __init__(self) -> None:
+        #: Set by ``run(guarded=True)``: this process is the node's own.
+        self.enabled = False
+        self._now: threading.Event | None = None
+
+    def stopping(self, drain: float) -> None:
+        """The stop begins; its drain ends within ``drain`` s (``worker_shutdown_timeout``)."""
+        if self.enabled:
+            guard_exit(after=drain + 2 * STUCK_AFTER)
+
+    def tasks_done(self) -> None:
+        """The tasks are done or handed back: what is left gets :data:`STUCK_AFTER` seconds."""
+        if self.enabled:
+            self._now = guard_exit()
+
+    def second_signal(self) -> None:
+        """A cold shutdown was asked for: past the tasks, nothing is left to wait for."""
+        if self._now is not None:
+            self._now.set()

@@ -92,7 +92,7 @@ from . import cpu_affinity
 from .banner import Banner, show_banner
 from .control import Panel, purge_queues
 from .embedded import EmbeddedHub, describe_hub, start_embedded_hub
-from .exit_guard import guard_exit
+from .exit_guard import StopGuard
 from .link import HubLink, default_node_name, new_identity
 from .logging import log_format as current_log_format
 from .prefork_autoscale import Autoscaler, make_room, resize
@@ -196,7 +196,7 @@ class PreforkNode(ChildSupervision, ParentShutdown):
         self.scaler = Autoscaler(self.keepalive, self.grow_after, self._restarts.forget)
         self._shutdown = threading.Event()
         self._cold = threading.Event()
-        self._guarded = False  # run(guarded=True): see exit_guard.py
+        self.stop_guard = StopGuard()  # enabled by run(guarded=True): see exit_guard.py
         self._signal_name = "SIGTERM"
         self._told: str | None = None  # what the children were told: "stop" or "cold"
         self._cold_deadline: float | None = None
@@ -240,7 +240,7 @@ class PreforkNode(ChildSupervision, ParentShutdown):
 
         ``guarded`` (the CLI's process): once the children are gone, the process ends within
         :data:`~.exit_guard.STUCK_AFTER` seconds whatever else hangs (:mod:`.exit_guard`)."""
-        self._guarded = guarded
+        self.stop_guard.enabled = guarded
         self._install_signal_handlers()
         signals.celeryd_init.send(
             sender=self.hostname,
@@ -308,8 +308,7 @@ class PreforkNode(ChildSupervision, ParentShutdown):
         show_banner(banner, current_log_format())
 
     def _close(self) -> None:
-        if self._guarded:  # the tasks are done: what is left must not hang
-            self._exit_now = guard_exit()
+        self.stop_guard.tasks_done()  # the children are gone: what is left must not hang
         for slot in self._slots:  # only after an error: normally all are gone already
             if slot.process is not None and slot.process.is_alive():
                 with contextlib.suppress(OSError):

@@ -156,7 +156,7 @@ class _Child:
                 _log.error("child_connection_died", child=self.index)
                 node.exit_code = 1
                 node.request_shutdown(cold=True)
-        node._guarded = True  # a process of ours: its stop must not hang (exit_guard.py)
+        node.stop_guard.enabled = True  # a process of ours: its stop must not hang
         code = node.stop()
         signals.worker_process_shutdown.send(sender=None, pid=os.getpid(), exitcode=code)
         return code

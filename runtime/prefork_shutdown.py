@@ -17,6 +17,7 @@ from celeriac import signals
 from celeriac._log import get_logger
 
 from .connection_effects import abandoned
+from .exit_guard import StopGuard
 from .prefork_slots import Slot
 
 __all__ = ["COLD_GRACE", "ParentShutdown"]
@@ -38,9 +39,7 @@ class ParentShutdown:
     _cold_deadline: float | None
     exit_code: int
     hostname: str
-    #: Once the children are gone, the rest of the stop is guarded (:mod:`.exit_guard`); set,
-    #: the process ends at once (a second signal).
-    _exit_now: threading.Event | None = None
+    stop_guard: StopGuard
 
     def _install_signal_handlers(self) -> None:
         def on_signal(signum: int, _frame: object) -> None:
@@ -48,8 +47,7 @@ class ParentShutdown:
             if self._shutdown.is_set():
                 _log.warning("cold_shutdown", signal=name)
                 self._cold.set()
-                if self._exit_now is not None:  # past the children: nothing left to wait for
-                    self._exit_now.set()
+                self.stop_guard.second_signal()
             else:
                 _log.info("warm_shutdown", signal=name, hint="send it again for a cold shutdown")
                 self._signal_name = name

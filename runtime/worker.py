@@ -55,7 +55,7 @@ from .banner import Banner, show_banner
 from .connection import run_connection
 from .control import Panel, purge_queues
 from .embedded import EmbeddedHub, describe_hub, start_embedded_hub
-from .exit_guard import STUCK_AFTER, guard_exit
+from .exit_guard import StopGuard
 from .inbox import Inbox
 from .keyed import KeyedLink, host_queues
 from .link import default_node_name
@@ -144,10 +144,8 @@ class WorkerNode:
         self.stopped = threading.Event()
         self._shutdown = threading.Event()
         self._cold = threading.Event()
-        #: ``run(guarded=True)`` (the CLI's process): the end of :meth:`stop` is guarded
-        #: (:mod:`.exit_guard`); the event it gives ends the process at once (a second signal).
-        self._guarded = False
-        self._exit_now: threading.Event | None = None
+        #: Bounds :meth:`stop` once ``run(guarded=True)`` enabled it (:mod:`.exit_guard`).
+        self.stop_guard = StopGuard()
         self._ctx: zmq.Context[Any] = zmq.Context()
         #: How the node's other threads reach the connection thread (runtime/inbox.py).
         self.inbox = Inbox()
@@ -280,7 +278,7 @@ class WorkerNode:
         ``guarded`` (the CLI's worker process): once the tasks are done, the process ends within
         :data:`~.exit_guard.STUCK_AFTER` seconds whatever else hangs (:mod:`.exit_guard`)."""
         self._install_signal_handlers()
-        self._guarded = guarded
+        self.stop_guard.enabled = guarded
         self.start()
         # This process is the node's: what start-up made (modules, tasks, the pool) lives as
         # long as it does. Out of the collector's way, a full collection walks only what tasks
@@ -309,12 +307,10 @@ class WorkerNode:
             how="warm",
             exitcode=0,
         )
-        if self._guarded:  # the drain ends by worker_shutdown_timeout (then cold): bounded too
-            guard_exit(after=float(self.conf.worker_shutdown_timeout) + 2 * STUCK_AFTER)
+        self.stop_guard.stopping(float(self.conf.worker_shutdown_timeout))
         if self._thread is not None:
             self._thread.join()
-        if self._guarded:  # the tasks are done: what is left must not hang (exit_guard.py)
-            self._exit_now = guard_exit()
+        self.stop_guard.tasks_done()
         self.types.stop()
         self.keyed.stop()
         if self.pool is not None:
@@ -370,8 +366,7 @@ class WorkerNode:
             if self._shutdown.is_set():
                 _log.warning("cold_shutdown", signal=signal.Signals(signum).name)
                 self._cold.set()
-                if self._exit_now is not None:  # past the drain: nothing left to wait for
-                    self._exit_now.set()
+                self.stop_guard.second_signal()
             else:
                 _log.info(
                     "warm_shutdown",

@@ -129,14 +129,14 @@ def test_sigterm_to_the_hub_keeps_what_it_confirmed_and_a_restart_delivers_it(
 
 #: A worker_shutdown receiver that never returns (a user's bug): the worker's stop hangs there.
 STUCK_SOURCE = """
-import os, time
+import os, threading
 from itasks import app, SIGNAL_LOG, _append
 from celeriac import signals
 
 @signals.worker_shutdown.connect
 def _never_returns(sender=None, **kwargs):
     _append(SIGNAL_LOG, f"worker_shutdown {os.getpid()}")
-    time.sleep(3600)
+    threading.Event().wait()
 """
 
 

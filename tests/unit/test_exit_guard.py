@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 
-from celeriac.runtime.exit_guard import EXIT_STUCK
+from celeriac.runtime.exit_guard import EXIT_STUCK, StopGuard
 
 HANGS = """
 import threading, time
@@ -50,3 +51,14 @@ def test_an_infinite_time_waits_for_the_event_only() -> None:
     assert done.returncode == EXIT_STUCK
     assert "cold_shutdown_exit" in done.stderr
     assert "Traceback" not in done.stderr  # no OverflowError in the guard's thread
+
+
+def test_a_stop_guard_not_enabled_does_nothing() -> None:
+    """A node started inside another program (its guard not enabled) arms no guard: the
+    program it runs in is never ended by it."""
+    guard = StopGuard()
+    before = {t.name for t in threading.enumerate()}
+    guard.stopping(0.0)
+    guard.tasks_done()
+    guard.second_signal()
+    assert "celeriac-exit-guard" not in {t.name for t in threading.enumerate()} - before
